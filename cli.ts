@@ -1,0 +1,246 @@
+/**
+ * The `ocipkg` command line: argument parsing, output and exit codes — the
+ * work is done by the library (`mod.ts`).
+ *
+ * Exit codes: 0 success, 1 runtime failure, 2 usage error.
+ *
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import {
+  composeFiles,
+  formatPlatform,
+  type ImageInfo,
+  ImageName,
+  inspectLayout,
+  loadImage,
+  oneLine,
+  OcipkgError,
+  packDirectory,
+  parsePlatform,
+  Store,
+  UsageError,
+} from "./mod.ts";
+import denoJson from "./deno.json" with { type: "json" };
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+interface Command {
+  usage: string;
+  summary: string;
+  options: ParseArgsConfig["options"];
+  run(positionals: string[], values: Values): Promise<void>;
+}
+
+const out = (s: string) => console.log(s);
+const info = (s: string) => console.error(s);
+
+function annotations(values: Values): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const a of (values.annotation as string[] | undefined) ?? []) {
+    const eq = a.indexOf("=");
+    if (eq <= 0) throw new UsageError(`invalid annotation '${a}': use key=value`);
+    result[a.slice(0, eq)] = a.slice(eq + 1);
+  }
+  return result;
+}
+
+function want(positionals: string[], n: number, usage: string): void {
+  if (positionals.length !== n) throw new UsageError(`usage: ocipkg ${usage}`);
+}
+
+function format(values: Values): "archive" | "dir" | undefined {
+  const f = values.format as string | undefined;
+  if (f === undefined || f === "archive" || f === "dir") return f;
+  throw new UsageError(`invalid --format '${f}': use archive or dir`);
+}
+
+function level(values: Values): number | undefined {
+  const l = values.level as string | undefined;
+  if (l === undefined) return undefined;
+  if (!/^[0-9]$/.test(l)) throw new UsageError(`invalid --level '${l}': use 0-9`);
+  return Number(l);
+}
+
+function printInspect(i: ImageInfo): void {
+  out(`name:        ${i.name ?? "(none)"}`);
+  out(`digest:      ${i.digest}`);
+  out(`media type:  ${i.mediaType}`);
+  for (const m of i.manifests) {
+    if (i.manifests.length > 1 || m.digest !== i.digest) {
+      out(`manifest ${m.digest} (${formatPlatform(m.platform)})`);
+    }
+    out(`  format:        ${m.format}`);
+    out(`  artifact type: ${m.artifactType ?? "(none)"}`);
+    for (const [k, v] of Object.entries(m.annotations)) out(`  annotation:    ${k}=${v}`);
+    for (const l of m.layers) {
+      out(`  layer ${l.digest} (${l.mediaType}, ${l.size} bytes)`);
+      for (const f of l.files) out(`    ${f}`);
+    }
+  }
+}
+
+const packOptions: ParseArgsConfig["options"] = {
+  tag: { type: "string", short: "t" },
+  annotation: { type: "string", multiple: true, short: "a" },
+  format: { type: "string" },
+  level: { type: "string" },
+};
+
+const commands: Record<string, Command> = {
+  pack: {
+    usage: "pack <dir> <output> [-t name] [--annotation k=v]... [--format archive|dir] [--level 0-9]",
+    summary: "Pack a directory into an ocipkg artifact (oci-archive or oci-dir)",
+    options: packOptions,
+    async run(p, v) {
+      want(p, 2, this.usage);
+      const r = await packDirectory(p[0]!, p[1]!, {
+        name: v.tag as string | undefined,
+        annotations: annotations(v),
+        format: format(v),
+        compressionLevel: level(v),
+      });
+      out(`${r.name} ${r.digest}`);
+      info(`packed ${p[0]} into ${r.output}`);
+    },
+  },
+  compose: {
+    usage: "compose <file>... -o <output> [-t name] [--annotation k=v]... [--format archive|dir]",
+    summary: "Compose files into an ocipkg artifact",
+    options: { ...packOptions, output: { type: "string", short: "o" } },
+    async run(p, v) {
+      if (p.length === 0 || !v.output) throw new UsageError(`usage: ocipkg ${this.usage}`);
+      const r = await composeFiles(p, v.output as string, {
+        name: v.tag as string | undefined,
+        annotations: annotations(v),
+        format: format(v),
+        compressionLevel: level(v),
+      });
+      out(`${r.name} ${r.digest}`);
+      info(`composed ${p.length} file(s) into ${r.output}`);
+    },
+  },
+  inspect: {
+    usage: "inspect <archive|dir|oci:dir[:ref]|oci-archive:file[:ref]> [--json] [--no-files]",
+    summary: "Show an image's name, digest, artifact type, annotations and files",
+    options: { json: { type: "boolean" }, "no-files": { type: "boolean" } },
+    async run(p, v) {
+      want(p, 1, this.usage);
+      const r = await inspectLayout(p[0]!, { files: !v["no-files"] });
+      if (v.json) out(JSON.stringify(r, null, 2));
+      else printInspect(r);
+    },
+  },
+  load: {
+    usage: "load <archive|dir> [-f] [-t name] [--platform os/arch]",
+    summary: "Load an image from an oci-archive/oci-dir into the local store",
+    options: {
+      overwrite: { type: "boolean", short: "f" },
+      tag: { type: "string", short: "t" },
+      platform: { type: "string" },
+    },
+    async run(p, v) {
+      want(p, 1, this.usage);
+      const r = await loadImage(p[0]!, {
+        force: !!v.overwrite,
+        name: v.tag as string | undefined,
+        platform: v.platform ? parsePlatform(v.platform as string) : undefined,
+      });
+      info(r.status === "present" ? `${r.name} is already in the store (use -f to replace)` : `loaded ${r.name}`);
+      out(r.dir);
+    },
+  },
+  list: {
+    usage: "list [--json]",
+    summary: "List images in the local store",
+    options: { json: { type: "boolean" } },
+    async run(p, v) {
+      want(p, 0, this.usage);
+      const names = (await new Store().list()).map((n) => n.toString());
+      if (v.json) out(JSON.stringify(names));
+      else for (const n of names) out(n);
+    },
+  },
+  "image-directory": {
+    usage: "image-directory <image>",
+    summary: "Print the store directory of an image",
+    options: {},
+    run(p) {
+      want(p, 1, this.usage);
+      out(new Store().imageDir(ImageName.parse(p[0]!)));
+      return Promise.resolve();
+    },
+  },
+  rm: {
+    usage: "rm <image>...",
+    summary: "Remove images from the local store",
+    options: {},
+    async run(p) {
+      if (p.length === 0) throw new UsageError(`usage: ocipkg ${this.usage}`);
+      const store = new Store();
+      for (const n of p) {
+        await store.remove(ImageName.parse(n));
+        info(`removed ${ImageName.parse(n)}`);
+      }
+    },
+  },
+};
+
+function help(): string {
+  const lines = [
+    `ocipkg ${denoJson.version} — distribute binaries through OCI registries`,
+    "",
+    "usage: ocipkg <command> [options]",
+    "",
+    "commands:",
+    ...Object.entries(commands).map(([n, c]) => `  ${n.padEnd(16)} ${c.summary}`),
+    "",
+    "global options: --debug (stack traces), --help, --version",
+    "run 'ocipkg <command> --help' for a command's options",
+  ];
+  return lines.join("\n");
+}
+
+/**
+ * Run the CLI with arguments; returns the exit code.
+ *
+ * @param args command-line arguments (without the program name)
+ * @returns 0, 1 (failure) or 2 (usage)
+ */
+export async function main(args: string[]): Promise<number> {
+  const debug = args.includes("--debug");
+  args = args.filter((a) => a !== "--debug");
+  try {
+    const [name, ...rest] = args;
+    if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+      out(help());
+      return name === undefined ? 2 : 0;
+    }
+    if (name === "--version" || name === "-V") {
+      out(`ocipkg ${denoJson.version}`);
+      return 0;
+    }
+    const cmd = commands[name];
+    if (!cmd) throw new UsageError(`unknown command '${name}' (see 'ocipkg --help')`);
+    if (rest.includes("--help") || rest.includes("-h")) {
+      out(`usage: ocipkg ${cmd.usage}\n\n${cmd.summary}`);
+      return 0;
+    }
+    let parsed;
+    try {
+      parsed = parseArgs({ args: rest, options: cmd.options, allowPositionals: true, strict: true });
+    } catch (e) {
+      throw new UsageError(`${oneLine(e)} (usage: ocipkg ${cmd.usage})`);
+    }
+    await cmd.run(parsed.positionals, parsed.values as Values);
+    return 0;
+  } catch (e) {
+    console.error(`error: ${oneLine(e)}`);
+    if (debug && e instanceof Error) console.error(e.stack);
+    return e instanceof OcipkgError ? e.exitCode : 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

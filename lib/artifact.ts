@@ -1,0 +1,215 @@
+/**
+ * Build ocipkg artifacts (the Rust ocipkg v1 format) from directories and
+ * files: a gzip tar layer streamed straight into any {@link Target}, an ocipkg
+ * config listing each layer's paths, and a manifest with
+ * `artifactType: application/vnd.ocipkg.v1.artifact`.
+ *
+ * @module
+ */
+import { basename, join } from "node:path";
+import { Readable, pipeline } from "node:stream";
+import { createGzip } from "node:zlib";
+import { fsError, OcipkgError, UsageError } from "./errors.ts";
+import { type Descriptor, encodeJson, type Manifest } from "./manifest.ts";
+import {
+  OCI_MANIFEST,
+  OCIPKG_ARTIFACT,
+  OCIPKG_CONFIG,
+  OCIPKG_LAYER,
+} from "./media_types.ts";
+import { ImageName } from "./reference.ts";
+import { TAR_END, type TarHeader, tarHeader, tarPadding } from "./tar.ts";
+import { pushBytes, type Target } from "./target.ts";
+
+/** A file system object to put in a layer, under an archive path. */
+export interface LayerEntry {
+  /** Path on disk. */
+  source: string;
+  /** Path inside the layer (`/`-separated, relative). */
+  name: string;
+  /** lstat of the source. */
+  info: Deno.FileInfo;
+}
+
+/** Options for building an artifact. */
+export interface ArtifactOptions {
+  /** Annotations of the manifest. */
+  annotations?: Record<string, string>;
+  /** gzip level 0–9 (default 1: fast; see the README's benchmark). */
+  compressionLevel?: number;
+}
+
+/**
+ * List a directory's contents recursively (sorted, for reproducible layers),
+ * with names relative to it.
+ *
+ * @param dir the directory to pack
+ * @returns entries, parents before children
+ * @throws {OcipkgError} naming the path when it is missing or not a directory
+ */
+export async function walkDirectory(dir: string): Promise<LayerEntry[]> {
+  let st: Deno.FileInfo;
+  try {
+    st = await Deno.stat(dir);
+  } catch (e) {
+    throw fsError(e, "input directory", dir);
+  }
+  if (!st.isDirectory) throw new UsageError(`input '${dir}' is not a directory`);
+  const out: LayerEntry[] = [];
+  const walk = async (abs: string, rel: string) => {
+    const names: string[] = [];
+    try {
+      for await (const e of Deno.readDir(abs)) names.push(e.name);
+    } catch (e) {
+      throw fsError(e, "directory", abs);
+    }
+    names.sort();
+    for (const n of names) {
+      const source = join(abs, n);
+      const name = rel ? `${rel}/${n}` : n;
+      const info = await Deno.lstat(source);
+      out.push({ source, name, info });
+      if (info.isDirectory) await walk(source, name);
+    }
+  };
+  await walk(dir, "");
+  return out;
+}
+
+/**
+ * Check and list files given one by one (for `compose`): each at the top level
+ * under its base name.
+ *
+ * @param files paths of files
+ * @returns entries
+ * @throws {OcipkgError} naming a missing path, a directory, or a duplicate name
+ */
+export async function fileEntries(files: string[]): Promise<LayerEntry[]> {
+  const seen = new Set<string>();
+  const out: LayerEntry[] = [];
+  for (const f of files) {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(f);
+    } catch (e) {
+      throw fsError(e, "input file", f);
+    }
+    if (!info.isFile) throw new UsageError(`input '${f}' is not a regular file`);
+    const name = basename(f);
+    if (seen.has(name)) throw new UsageError(`input '${f}': another input is also named '${name}'`);
+    seen.add(name);
+    out.push({ source: f, name, info });
+  }
+  return out;
+}
+
+function mtimeOf(info: Deno.FileInfo): number {
+  const epoch = Deno.env.get("SOURCE_DATE_EPOCH");
+  if (epoch && /^\d+$/.test(epoch)) return Number(epoch);
+  return Math.floor((info.mtime?.getTime() ?? 0) / 1000);
+}
+
+/**
+ * Stream entries as an uncompressed tar.
+ *
+ * @param entries what to archive
+ * @returns tar chunks
+ */
+export async function* tarEntries(entries: LayerEntry[]): AsyncGenerator<Uint8Array> {
+  for (const e of entries) {
+    const base = { mode: e.info.mode ?? 0o644, mtime: mtimeOf(e.info), linkname: "" };
+    let header: TarHeader;
+    if (e.info.isDirectory) header = { ...base, name: `${e.name}/`, type: "directory", size: 0 };
+    else if (e.info.isSymlink) {
+      header = { ...base, name: e.name, type: "symlink", size: 0, linkname: await Deno.readLink(e.source) };
+    } else if (e.info.isFile) header = { ...base, name: e.name, type: "file", size: e.info.size };
+    else throw new OcipkgError(`input '${e.source}' is not a file, directory or symlink`);
+    yield tarHeader(header);
+    if (header.type !== "file") continue;
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(e.source);
+    } catch (err) {
+      throw fsError(err, "input file", e.source);
+    }
+    try {
+      let left = header.size;
+      while (left > 0) {
+        const buf = new Uint8Array(Math.min(left, 1 << 20));
+        const n = await file.read(buf);
+        if (n === null) throw new OcipkgError(`input file '${e.source}' shrank while being packed`);
+        left -= n;
+        yield buf.subarray(0, n);
+      }
+    } finally {
+      file.close();
+    }
+    yield tarPadding(header.size);
+  }
+  yield TAR_END;
+}
+
+/**
+ * Gzip a chunk source as a Web stream (Node zlib inside, with backpressure).
+ *
+ * @param chunks input
+ * @param level gzip level 0–9
+ * @returns compressed stream
+ */
+export function gzipStream(chunks: AsyncIterable<Uint8Array>, level = 1): ReadableStream<Uint8Array> {
+  const gz = createGzip({ level, chunkSize: 256 * 1024 });
+  const out = pipeline(Readable.from(chunks, { objectMode: false }), gz, () => {});
+  return ReadableStream.from(out as AsyncIterable<Uint8Array>);
+}
+
+/**
+ * Build an ocipkg v1 artifact from layers of entries into `target` and tag it.
+ *
+ * @param target where to write (oci-archive, oci-dir, memory, registry)
+ * @param layers one list of entries per layer
+ * @param name image name to tag with (the layout's ref name)
+ * @param options annotations and compression level
+ * @returns the manifest descriptor
+ */
+export async function buildArtifact(
+  target: Target,
+  layers: LayerEntry[][],
+  name: ImageName,
+  options: ArtifactOptions = {},
+): Promise<Descriptor> {
+  const config: { layers: Record<string, string[]> } = { layers: {} };
+  const layerDescs: Descriptor[] = [];
+  for (const entries of layers) {
+    const stream = gzipStream(tarEntries(entries), options.compressionLevel ?? 1);
+    const desc = await target.push({ mediaType: OCIPKG_LAYER }, stream);
+    layerDescs.push(desc);
+    config.layers[desc.digest] = entries.filter((e) => !e.name.includes("/")).map((e) => e.name);
+  }
+  const configDesc = await pushBytes(target, OCIPKG_CONFIG, encodeJson(config));
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    artifactType: OCIPKG_ARTIFACT,
+    config: configDesc,
+    layers: layerDescs,
+  };
+  if (options.annotations && Object.keys(options.annotations).length) {
+    manifest.annotations = options.annotations;
+  }
+  const desc = await pushBytes(target, OCI_MANIFEST, encodeJson(manifest));
+  const withType = { ...desc, artifactType: OCIPKG_ARTIFACT };
+  await target.tag(withType, name.toString());
+  return withType;
+}
+
+/**
+ * Default image name for a packed input: its base name, as a repository name.
+ *
+ * @param input a path
+ * @returns e.g. `registry-1.docker.io/library/libfoo:latest` for `./libfoo`
+ */
+export function defaultImageName(input: string): ImageName {
+  const base = basename(input.replace(/[\\/]+$/, "")).toLowerCase().replace(/\.[a-z0-9]+$/, "")
+    .replace(/[^a-z0-9._-]+/g, "-").replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, "");
+  return ImageName.parse(base || "ocipkg");
+}

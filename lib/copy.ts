@@ -1,0 +1,159 @@
+/**
+ * The one copy routine: move an image graph (index → manifests → config and
+ * layers) between any two {@link Target}s, skipping what the destination has.
+ * push, pull, load, save and copy all go through it.
+ *
+ * @module
+ */
+import { type Descriptor, isManifestType, parseManifestDocument } from "./manifest.ts";
+import { bytesStream, fetchBytes, type ReadTarget, type Target } from "./target.ts";
+
+/** Progress events emitted by {@link copy}. */
+export interface CopyEvent {
+  /** `skip`: the destination had it; `start`/`done`: transferred. */
+  kind: "skip" | "start" | "done";
+  /** The content. */
+  desc: Descriptor;
+}
+
+/** Options of {@link copy} and {@link copyGraph}. */
+export interface CopyOptions {
+  /** Reference to resolve in the source (tag, ref name or digest). */
+  srcRef?: string;
+  /** Reference to tag in the destination; none leaves the copy untagged. */
+  dstRef?: string;
+  /** Blobs in flight at once (default 4). */
+  concurrency?: number;
+  /** Progress callback. */
+  onProgress?: (event: CopyEvent) => void;
+}
+
+/**
+ * A counting semaphore limiting concurrent work.
+ *
+ * @example
+ * ```ts
+ * import { Limiter } from "./copy.ts";
+ * const l = new Limiter(2);
+ * const r = await Promise.all([1, 2, 3].map((n) => l.run(async () => n * 2)));
+ * console.assert(r.join() === "2,4,6");
+ * ```
+ */
+export class Limiter {
+  #free: number;
+  #waiting: (() => void)[] = [];
+  /** @param n maximum concurrent tasks */
+  constructor(n: number) {
+    this.#free = Math.max(1, n);
+  }
+  /**
+   * @param fn the task
+   * @returns its result
+   */
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((r) => this.#waiting.push(r));
+    try {
+      return await fn();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    }
+  }
+}
+
+/**
+ * Copy the graph rooted at `root` from `src` to `dst`. Children go first and
+ * the root manifest last, so a present manifest implies a complete graph.
+ * Unknown media types are copied as opaque blobs.
+ *
+ * @param src source
+ * @param dst destination
+ * @param root root descriptor (manifest, index, or any blob)
+ * @param options concurrency and progress
+ */
+export async function copyGraph(
+  src: ReadTarget,
+  dst: Target,
+  root: Descriptor,
+  options: CopyOptions = {},
+): Promise<void> {
+  const limiter = new Limiter(options.concurrency ?? 4);
+  const seen = new Map<string, Promise<void>>();
+  const progress = options.onProgress ?? (() => {});
+
+  const visit = (desc: Descriptor): Promise<void> => {
+    let p = seen.get(desc.digest);
+    if (!p) {
+      p = visitOnce(desc);
+      seen.set(desc.digest, p);
+    }
+    return p;
+  };
+
+  const visitOnce = async (desc: Descriptor): Promise<void> => {
+    if (await dst.exists(desc)) {
+      progress({ kind: "skip", desc });
+      return;
+    }
+    if (!isManifestType(desc.mediaType)) {
+      await limiter.run(async () => {
+        progress({ kind: "start", desc });
+        await dst.push(desc, await src.fetch(desc));
+        progress({ kind: "done", desc });
+      });
+      return;
+    }
+    const where = `manifest ${desc.digest} in ${src.description}`;
+    const bytes = await fetchBytes(src, desc, where);
+    const doc = parseManifestDocument(bytes, desc.mediaType, where);
+    const children = doc.kind === "index"
+      ? doc.index.manifests
+      : [doc.manifest.config, ...doc.manifest.layers];
+    await settleAll(children.map(visit));
+    progress({ kind: "start", desc });
+    await dst.push(desc, bytesStream(bytes));
+    progress({ kind: "done", desc });
+  };
+
+  await visit(root);
+}
+
+/** Wait for all; if any failed, throw the first failure (after all settled). */
+async function settleAll(ps: Promise<void>[]): Promise<void> {
+  const results = await Promise.allSettled(ps);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
+/**
+ * Resolve `options.srcRef` in `src`, copy its graph to `dst`, and tag it as
+ * `options.dstRef`.
+ *
+ * @param src source
+ * @param dst destination
+ * @param options references, concurrency, progress
+ * @returns the root descriptor copied
+ * @example
+ * ```ts
+ * import { copy, MemoryTarget, pushBytes } from "../mod.ts";
+ * const a = new MemoryTarget(), b = new MemoryTarget();
+ * const cfg = await pushBytes(a, "application/vnd.oci.empty.v1+json", new TextEncoder().encode("{}"));
+ * const m = await pushBytes(a, "application/vnd.oci.image.manifest.v1+json",
+ *   new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, config: cfg, layers: [] })));
+ * await a.tag(m, "x:1");
+ * await copy(a, b, { srcRef: "x:1", dstRef: "y:2" });
+ * console.assert((await b.resolve("y:2")).digest === m.digest);
+ * ```
+ */
+export async function copy(
+  src: ReadTarget,
+  dst: Target,
+  options: CopyOptions = {},
+): Promise<Descriptor> {
+  const root = await src.resolve(options.srcRef);
+  await copyGraph(src, dst, root, options);
+  if (options.dstRef !== undefined) await dst.tag(root, options.dstRef);
+  return root;
+}

@@ -1,0 +1,204 @@
+/**
+ * Content digests (`sha256:<hex>`, `sha512:<hex>`) and the one streaming
+ * verifier that checks size and digest while data flows.
+ *
+ * @module
+ */
+import { createHash, type Hash } from "node:crypto";
+import { FormatError, VerificationError } from "./errors.ts";
+
+/** Digest algorithms ocipkg can compute and verify. */
+export type DigestAlgorithm = "sha256" | "sha512";
+
+const HEX_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
+
+/** A digest string split into its algorithm and hex parts. */
+export interface ParsedDigest {
+  /** Hash algorithm. */
+  algorithm: DigestAlgorithm;
+  /** Lower-case hex encoding of the hash. */
+  hex: string;
+}
+
+/**
+ * Parse and validate a digest string.
+ *
+ * @param digest e.g. `sha256:2c26b4…`
+ * @returns the algorithm and hex
+ * @throws {FormatError} when the algorithm is unsupported or the hex malformed
+ * @example
+ * ```ts
+ * import { parseDigest } from "./digest.ts";
+ * const d = parseDigest("sha256:" + "a".repeat(64));
+ * console.assert(d.algorithm === "sha256");
+ * ```
+ */
+export function parseDigest(digest: string): ParsedDigest {
+  const m = /^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/.exec(digest);
+  if (!m) throw new FormatError(`invalid digest '${digest}'`);
+  const algorithm = m[1] as DigestAlgorithm;
+  const hex = m[2]!;
+  const len = HEX_LENGTH[algorithm];
+  if (len === undefined) {
+    throw new FormatError(`unsupported digest algorithm '${m[1]}' in '${digest}'`);
+  }
+  if (hex.length !== len || !/^[a-f0-9]+$/.test(hex)) {
+    throw new FormatError(`invalid ${algorithm} digest '${digest}'`);
+  }
+  return { algorithm, hex };
+}
+
+/**
+ * Whether a string is a valid, supported digest.
+ *
+ * @param s any string
+ * @returns true for `sha256:<64 hex>` or `sha512:<128 hex>`
+ * @example
+ * ```ts
+ * import { isDigest } from "./digest.ts";
+ * console.assert(!isDigest("latest"));
+ * ```
+ */
+export function isDigest(s: string): boolean {
+  try {
+    parseDigest(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Incremental hasher producing a digest string.
+ *
+ * @example
+ * ```ts
+ * import { Digester } from "./digest.ts";
+ * const h = new Digester();
+ * h.update(new TextEncoder().encode("{}"));
+ * console.assert(h.digest() === "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+ * ```
+ */
+export class Digester {
+  #hash: Hash;
+  #algorithm: DigestAlgorithm;
+  #size = 0;
+  /** @param algorithm hash algorithm, sha256 by default */
+  constructor(algorithm: DigestAlgorithm = "sha256") {
+    this.#algorithm = algorithm;
+    this.#hash = createHash(algorithm);
+  }
+  /** Feed bytes. */
+  update(chunk: Uint8Array): void {
+    this.#hash.update(chunk);
+    this.#size += chunk.byteLength;
+  }
+  /** Number of bytes fed so far. */
+  get size(): number {
+    return this.#size;
+  }
+  /** Finish and return `<algorithm>:<hex>`. Call once. */
+  digest(): string {
+    return `${this.#algorithm}:${this.#hash.digest("hex")}`;
+  }
+}
+
+/**
+ * Digest of a byte array (for small things: manifests, configs).
+ *
+ * @param bytes content
+ * @param algorithm sha256 by default
+ * @returns `<algorithm>:<hex>`
+ * @example
+ * ```ts
+ * import { digestOf } from "./digest.ts";
+ * console.assert(digestOf(new Uint8Array()).startsWith("sha256:e3b0c442"));
+ * ```
+ */
+export function digestOf(bytes: Uint8Array, algorithm: DigestAlgorithm = "sha256"): string {
+  const h = new Digester(algorithm);
+  h.update(bytes);
+  return h.digest();
+}
+
+/** What a stream is expected to hold. */
+export interface Expected {
+  /** Expected digest; omit to only measure. */
+  digest?: string;
+  /** Expected size in bytes; omit to only measure. */
+  size?: number;
+}
+
+/** What a {@link VerifyingStream} measured. */
+export interface Measured {
+  /** Digest of the bytes that flowed. */
+  digest: string;
+  /** Number of bytes that flowed. */
+  size: number;
+}
+
+/**
+ * The one verifier: a pass-through `TransformStream` that hashes and counts
+ * bytes. It errors as soon as more bytes than the expected size arrive, and at
+ * the end when the size or digest differs. Read {@link result} once the stream
+ * has been consumed to learn the measured digest and size.
+ *
+ * @example
+ * ```ts
+ * import { VerifyingStream, digestOf } from "./digest.ts";
+ * const data = new TextEncoder().encode("hello");
+ * const v = new VerifyingStream({ digest: digestOf(data), size: 5 }, "greeting");
+ * await new Blob([data]).stream().pipeThrough(v).pipeTo(new WritableStream());
+ * console.assert(v.result?.size === 5);
+ * ```
+ */
+export class VerifyingStream extends TransformStream<Uint8Array, Uint8Array> {
+  #state: { result?: Measured };
+
+  /**
+   * @param expected expected digest and/or size
+   * @param what names the content in error messages, e.g. "blob sha256:… of image x"
+   */
+  constructor(expected: Expected, what: string) {
+    const algorithm = expected.digest ? parseDigest(expected.digest).algorithm : "sha256";
+    const hasher = new Digester(algorithm);
+    const limit = expected.size;
+    const state: { result?: Measured } = {};
+    super({
+      transform: (chunk, controller) => {
+        hasher.update(chunk);
+        if (limit !== undefined && hasher.size > limit) {
+          controller.error(
+            new VerificationError(`${what}: size exceeds the expected ${limit} bytes`),
+          );
+          return;
+        }
+        controller.enqueue(chunk);
+      },
+      flush: (controller) => {
+        if (limit !== undefined && hasher.size !== limit) {
+          controller.error(
+            new VerificationError(
+              `${what}: size mismatch, expected ${limit} bytes but got ${hasher.size}`,
+            ),
+          );
+          return;
+        }
+        const digest = hasher.digest();
+        if (expected.digest && digest !== expected.digest) {
+          controller.error(
+            new VerificationError(`${what}: digest mismatch, expected ${expected.digest} but got ${digest}`),
+          );
+          return;
+        }
+        state.result = { digest, size: hasher.size };
+      },
+    });
+    this.#state = state;
+  }
+
+  /** Measured digest and size, set once the stream ended successfully. */
+  get result(): Measured | undefined {
+    return this.#state.result;
+  }
+}

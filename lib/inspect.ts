@@ -1,0 +1,164 @@
+/**
+ * Describe an image: name, digest, artifact type, annotations, platforms of an
+ * index, and the files of every layer.
+ *
+ * @module
+ */
+import { VerifyingStream } from "./digest.ts";
+import { decompress } from "./extract.ts";
+import {
+  type Descriptor,
+  isImageManifestType,
+  parseManifestDocument,
+  type Platform,
+} from "./manifest.ts";
+import {
+  ANNOTATION_REF_NAME,
+  layerCompression,
+  OCIPKG_ARTIFACT,
+  OCIPKG_CONFIG,
+} from "./media_types.ts";
+import { readTar, StreamSource } from "./tar.ts";
+import { fetchBytes, type ReadTarget } from "./target.ts";
+
+/** A layer as shown by inspect. */
+export interface LayerInfo {
+  /** Layer digest. */
+  digest: string;
+  /** Layer media type. */
+  mediaType: string;
+  /** Compressed size. */
+  size: number;
+  /** Paths in the layer (tar entries; the title for non-tar layers). */
+  files: string[];
+}
+
+/** A manifest as shown by inspect. */
+export interface ManifestInfo {
+  /** Manifest digest. */
+  digest: string;
+  /** Manifest media type. */
+  mediaType: string;
+  /** `v1` (ocipkg artifact), `v0` (plain layers), or `other`. */
+  format: "v1" | "v0" | "other";
+  /** Artifact type, if any. */
+  artifactType?: string;
+  /** Config media type. */
+  configMediaType: string;
+  /** Platform, when the manifest came from an index. */
+  platform?: Platform;
+  /** Manifest annotations. */
+  annotations: Record<string, string>;
+  /** Layers with their files. */
+  layers: LayerInfo[];
+}
+
+/** Everything inspect shows. */
+export interface ImageInfo {
+  /** Ref name in the layout, or the image name inspected. */
+  name?: string;
+  /** Root digest. */
+  digest: string;
+  /** Root media type. */
+  mediaType: string;
+  /** For an index: its annotations. */
+  annotations?: Record<string, string>;
+  /** Manifests (one for a plain image, one per platform for an index). */
+  manifests: ManifestInfo[];
+}
+
+/** Options of {@link inspectImage}. */
+export interface InspectOptions {
+  /** Read layers to list their files (default true). */
+  files?: boolean;
+}
+
+/**
+ * Inspect an image held by any target.
+ *
+ * @param src where it is
+ * @param reference tag/ref name/digest (omitted: the only image of a layout)
+ * @param options whether to list files
+ * @returns the description
+ * @example
+ * ```ts
+ * import { inspectImage, MemoryTarget } from "../mod.ts";
+ * // see tests/inspect_test.ts for a full example
+ * console.assert(typeof inspectImage === "function" && new MemoryTarget());
+ * ```
+ */
+export async function inspectImage(
+  src: ReadTarget,
+  reference?: string,
+  options: InspectOptions = {},
+): Promise<ImageInfo> {
+  const root = await src.resolve(reference);
+  const where = `image ${reference ?? root.digest} in ${src.description}`;
+  const doc = parseManifestDocument(await fetchBytes(src, root, where), root.mediaType, where);
+  const info: ImageInfo = {
+    name: root.annotations?.[ANNOTATION_REF_NAME] ?? reference,
+    digest: root.digest,
+    mediaType: root.mediaType,
+    manifests: [],
+  };
+  if (doc.kind === "index") {
+    info.annotations = doc.index.annotations ?? {};
+    for (const m of doc.index.manifests) {
+      if (isImageManifestType(m.mediaType)) {
+        info.manifests.push(await inspectManifest(src, m, where, options));
+      }
+    }
+  } else info.manifests.push(await inspectManifest(src, root, where, options));
+  return info;
+}
+
+async function inspectManifest(
+  src: ReadTarget,
+  desc: Descriptor,
+  where: string,
+  options: InspectOptions,
+): Promise<ManifestInfo> {
+  const doc = parseManifestDocument(await fetchBytes(src, desc, where), desc.mediaType, where);
+  if (doc.kind !== "manifest") {
+    return {
+      digest: desc.digest,
+      mediaType: desc.mediaType,
+      format: "other",
+      configMediaType: "",
+      annotations: {},
+      layers: [],
+    };
+  }
+  const m = doc.manifest;
+  const v1 = m.artifactType === OCIPKG_ARTIFACT || m.config.mediaType === OCIPKG_CONFIG;
+  const layers: LayerInfo[] = [];
+  let allTar = true;
+  for (const l of m.layers) {
+    const compression = layerCompression(l.mediaType);
+    if (!compression) allTar = false;
+    const files: string[] = [];
+    const title = l.annotations?.["org.opencontainers.image.title"];
+    if (!compression && title) files.push(title);
+    if (compression && options.files !== false) {
+      const what = `layer ${l.digest} of ${where}`;
+      const stream = (await src.fetch(l)).pipeThrough(new VerifyingStream(l, what));
+      const source = new StreamSource(decompress(stream, compression), what);
+      for await (const e of readTar(source, what)) {
+        files.push(e.type === "directory" ? `${e.name.replace(/\/$/, "")}/` : e.name);
+      }
+      await source.drain(); // let the verifier see every byte
+    }
+    layers.push({ digest: l.digest, mediaType: l.mediaType, size: l.size, files });
+  }
+  const info: ManifestInfo = {
+    digest: desc.digest,
+    mediaType: desc.mediaType,
+    format: v1 ? "v1" : allTar ? "v0" : "other",
+    configMediaType: m.config.mediaType,
+    annotations: m.annotations ?? {},
+    layers,
+  };
+  if (m.artifactType) info.artifactType = m.artifactType;
+  if (desc.platform) info.platform = desc.platform;
+  return info;
+}

@@ -1,0 +1,183 @@
+/**
+ * `oci-dir`: an OCI Image Layout directory as a {@link Target}.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { parseDigest } from "../digest.ts";
+import { fsError, NotFoundError, OcipkgError } from "../errors.ts";
+import {
+  atomicWriteFile,
+  Mutex,
+  pathExists,
+  tempPathFor,
+  writeVerified,
+} from "../fs_util.ts";
+import { type Descriptor, stripUndefined } from "../manifest.ts";
+import type { BlobSpec, ListableTarget, Target } from "../target.ts";
+import { checkLayoutFile, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
+
+/** Options for {@link OciDir.open}. */
+export interface OciDirOptions {
+  /** Create the layout when missing (for writing). */
+  create?: boolean;
+}
+
+/**
+ * An OCI image layout directory (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`).
+ * Blobs are written to a temp file and renamed once verified; `index.json` is
+ * replaced atomically on every tag.
+ *
+ * @example
+ * ```ts
+ * import { OciDir } from "./oci_dir.ts";
+ * import { pushBytes } from "../target.ts";
+ * const dir = await Deno.makeTempDir();
+ * const layout = await OciDir.open(dir, { create: true });
+ * const d = await pushBytes(layout, "application/json", new TextEncoder().encode("{}"));
+ * console.assert(await layout.exists(d));
+ * await layout.close();
+ * ```
+ */
+export class OciDir implements Target, ListableTarget {
+  /** Root directory of the layout. */
+  readonly path: string;
+  readonly description: string;
+  #index: LayoutIndex;
+  #mutex = new Mutex();
+
+  private constructor(path: string, index: LayoutIndex) {
+    this.path = path;
+    this.#index = index;
+    this.description = `oci-dir '${path}'`;
+  }
+
+  /**
+   * Open (or with `create`, create) a layout directory.
+   *
+   * @param path the directory
+   * @param options `create` to make it when missing
+   * @returns the layout
+   * @throws {NotFoundError} when it does not exist and `create` is not set
+   * @throws {FormatError} when `oci-layout` or `index.json` is invalid
+   */
+  static async open(path: string, options: OciDirOptions = {}): Promise<OciDir> {
+    const where = `oci-dir '${path}'`;
+    let layoutBytes: Uint8Array | undefined;
+    try {
+      const st = await Deno.stat(path);
+      if (!st.isDirectory) throw new OcipkgError(`${where} is not a directory`);
+      layoutBytes = await Deno.readFile(join(path, "oci-layout"));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw fsError(e, "oci-dir", path);
+      if (!options.create) {
+        throw new NotFoundError(
+          (await pathExists(path))
+            ? `${where} is not an OCI layout: it has no oci-layout file`
+            : `oci-dir '${path}' does not exist`,
+        );
+      }
+    }
+    if (layoutBytes) {
+      checkLayoutFile(layoutBytes, where);
+      let indexBytes: Uint8Array;
+      try {
+        indexBytes = await Deno.readFile(join(path, "index.json"));
+      } catch (e) {
+        throw fsError(e, `${where} index.json:`, join(path, "index.json"));
+      }
+      return new OciDir(path, LayoutIndex.parse(indexBytes, where));
+    }
+    await Deno.mkdir(join(path, "blobs", "sha256"), { recursive: true });
+    const dir = new OciDir(path, new LayoutIndex(where));
+    await atomicWriteFile(join(path, "oci-layout"), OCI_LAYOUT_FILE);
+    await atomicWriteFile(join(path, "index.json"), dir.#index.encode());
+    return dir;
+  }
+
+  /**
+   * Path of a blob in the layout.
+   *
+   * @param digest the blob's digest
+   * @returns `<root>/blobs/<alg>/<hex>`
+   */
+  blobPath(digest: string): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.path, "blobs", algorithm, hex);
+  }
+
+  resolve(reference?: string): Promise<Descriptor> {
+    return Promise.resolve(this.#index.resolve(reference));
+  }
+
+  list(): Promise<Descriptor[]> {
+    return Promise.resolve([...this.#index.manifests]);
+  }
+
+  async fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    try {
+      return (await Deno.open(this.blobPath(desc.digest))).readable;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        throw new NotFoundError(`blob ${desc.digest} is missing from ${this.description}`);
+      }
+      throw fsError(e, "blob", this.blobPath(desc.digest));
+    }
+  }
+
+  async exists(desc: Descriptor): Promise<boolean> {
+    try {
+      return (await Deno.stat(this.blobPath(desc.digest))).size === desc.size;
+    } catch {
+      return false;
+    }
+  }
+
+  async push(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
+    if (spec.digest !== undefined && spec.size !== undefined) {
+      const desc = { ...spec, digest: spec.digest, size: spec.size };
+      if (await this.exists(desc)) {
+        await content.cancel();
+        return stripUndefined(desc);
+      }
+    }
+    const algorithm = spec.digest ? parseDigest(spec.digest).algorithm : "sha256";
+    const dir = join(this.path, "blobs", algorithm);
+    await Deno.mkdir(dir, { recursive: true });
+    const tmp = tempPathFor(join(dir, "blob"));
+    const file = await Deno.open(tmp, { write: true, createNew: true });
+    try {
+      const got = await writeVerified(
+        content,
+        file,
+        spec,
+        `blob ${spec.digest ?? "(new)"} for ${this.description}`,
+      );
+      file.close();
+      await Deno.rename(tmp, this.blobPath(got.digest));
+      return stripUndefined({ ...spec, digest: got.digest, size: got.size });
+    } catch (e) {
+      try {
+        file.close();
+      } catch { /* already closed */ }
+      await Deno.remove(tmp).catch(() => {});
+      throw e;
+    }
+  }
+
+  tag(desc: Descriptor, reference: string): Promise<void> {
+    return this.#mutex.run(async () => {
+      this.#index.tag(desc, reference);
+      await atomicWriteFile(join(this.path, "index.json"), this.#index.encode());
+    });
+  }
+
+  close(): Promise<void> {
+    return this.#mutex.run(() => Promise.resolve());
+  }
+
+  abort(): Promise<void> {
+    return this.close();
+  }
+}
+

@@ -1,0 +1,174 @@
+/**
+ * Image names: `[host[:port]/]name[:tag|@digest]`, formatting, and the local
+ * store path (`<host>[__<port>]/<name>/__<reference>`).
+ *
+ * @module
+ */
+import { UsageError } from "./errors.ts";
+import { isDigest } from "./digest.ts";
+
+/** Registry host used when an image name has none. */
+export const DEFAULT_HOST = "registry-1.docker.io";
+const DOCKER_HUB_ALIASES = new Set(["docker.io", "index.docker.io", DEFAULT_HOST]);
+
+const COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+const NAME_RE = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
+const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+const HOST_RE =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])$/;
+
+/**
+ * A parsed image name.
+ *
+ * @example
+ * ```ts
+ * import { ImageName } from "./reference.ts";
+ * const n = ImageName.parse("localhost:5000/org/libfoo:1.2");
+ * console.assert(n.hostname === "localhost" && n.port === 5000);
+ * console.assert(n.name === "org/libfoo" && n.reference === "1.2");
+ * console.assert(n.storePath().join("/") === "localhost__5000/org/libfoo/__1.2");
+ * ```
+ */
+export class ImageName {
+  /** Registry host name (no port). */
+  readonly hostname: string;
+  /** Registry port, if given. */
+  readonly port: number | undefined;
+  /** Repository path, e.g. `org/libfoo` (Docker Hub single names get `library/`). */
+  readonly name: string;
+  /** Tag, if given (or `latest` when neither tag nor digest is given). */
+  readonly tag: string | undefined;
+  /** Digest, if given. */
+  readonly digest: string | undefined;
+
+  /**
+   * @param parts the components; prefer {@link ImageName.parse}
+   */
+  constructor(
+    parts: { hostname: string; port?: number; name: string; tag?: string; digest?: string },
+  ) {
+    this.hostname = parts.hostname;
+    this.port = parts.port;
+    this.name = parts.name;
+    this.digest = parts.digest;
+    this.tag = parts.tag ?? (parts.digest ? undefined : "latest");
+  }
+
+  /**
+   * Parse an image name.
+   *
+   * @param input e.g. `ghcr.io/org/libfoo:1.2`, `alpine`, `localhost:5000/x@sha256:…`
+   * @returns the parsed name
+   * @throws {UsageError} naming the input when it is not a valid image name
+   */
+  static parse(input: string): ImageName {
+    const bad = (why: string) => new UsageError(`invalid image name '${input}': ${why}`);
+    if (input.length === 0) throw bad("empty");
+    if (input.length > 1024) throw bad("longer than 1024 characters");
+    let rest = input;
+    let digest: string | undefined;
+    const at = rest.indexOf("@");
+    if (at >= 0) {
+      digest = rest.slice(at + 1);
+      rest = rest.slice(0, at);
+      if (!isDigest(digest)) throw bad(`'${digest}' is not a valid digest`);
+    }
+    let hostname = DEFAULT_HOST;
+    let port: number | undefined;
+    const slash = rest.indexOf("/");
+    if (slash >= 0) {
+      const first = rest.slice(0, slash);
+      if (first.includes(".") || first.includes(":") || first === "localhost" || first.startsWith("[")) {
+        rest = rest.slice(slash + 1);
+        const m = /^(.*?)(?::(\d+))?$/.exec(first)!;
+        hostname = m[1]!;
+        if (!HOST_RE.test(hostname)) throw bad(`'${first}' is not a valid registry host`);
+        if (m[2] !== undefined) {
+          port = Number(m[2]);
+          if (!(port > 0 && port < 65536)) throw bad(`port '${m[2]}' is out of range`);
+        }
+      }
+    }
+    let tag: string | undefined;
+    const colon = rest.lastIndexOf(":");
+    if (colon >= 0) {
+      tag = rest.slice(colon + 1);
+      rest = rest.slice(0, colon);
+      if (!TAG_RE.test(tag)) throw bad(`'${tag}' is not a valid tag`);
+    }
+    if (!NAME_RE.test(rest)) {
+      throw bad(
+        `'${rest}' is not a valid repository name (lower-case letters, digits, '.', '_', '-', '/')`,
+      );
+    }
+    if (rest.length > 255) throw bad("repository name is longer than 255 characters");
+    if (DOCKER_HUB_ALIASES.has(hostname) && port === undefined) {
+      hostname = DEFAULT_HOST;
+      if (!rest.includes("/")) rest = `library/${rest}`;
+    }
+    return new ImageName({ hostname, port, name: rest, tag, digest });
+  }
+
+  /** The digest if given, else the tag. */
+  get reference(): string {
+    return this.digest ?? this.tag ?? "latest";
+  }
+
+  /** `host[:port]`. */
+  get registry(): string {
+    return this.port === undefined ? this.hostname : `${this.hostname}:${this.port}`;
+  }
+
+  /** `host[:port]/name`, without tag or digest. */
+  get repository(): string {
+    return `${this.registry}/${this.name}`;
+  }
+
+  /** Whether plain http is the default for this host (loopback names). */
+  get isLoopback(): boolean {
+    return this.hostname.startsWith("localhost") || this.hostname === "127.0.0.1" ||
+      this.hostname === "[::1]";
+  }
+
+  /** Same repository with another tag or digest. */
+  withReference(reference: string): ImageName {
+    return isDigest(reference)
+      ? new ImageName({ ...this, tag: undefined, digest: reference })
+      : new ImageName({ ...this, tag: reference, digest: undefined });
+  }
+
+  /** Full name, `host[:port]/name:tag` or `host[:port]/name@digest`. */
+  toString(): string {
+    return this.digest ? `${this.repository}@${this.digest}` : `${this.repository}:${this.tag}`;
+  }
+
+  /**
+   * Relative path of this image in the local store, as path segments:
+   * `<host>[__<port>]`, the name's segments, `__<reference with ':' → '__'>`.
+   */
+  storePath(): string[] {
+    const host = this.port === undefined ? this.hostname : `${this.hostname}__${this.port}`;
+    return [host, ...this.name.split("/"), `__${this.reference.replaceAll(":", "__")}`];
+  }
+
+  /**
+   * Inverse of {@link storePath}.
+   *
+   * @param segments path segments relative to the store root
+   * @returns the image name
+   * @throws {UsageError} when the segments are not an image path
+   */
+  static fromStorePath(segments: string[]): ImageName {
+    const last = segments[segments.length - 1];
+    if (segments.length < 3 || !last?.startsWith("__")) {
+      throw new UsageError(`'${segments.join("/")}' is not an image directory of the store`);
+    }
+    const [hostPart, ...nameParts] = segments.slice(0, -1);
+    const [host, port] = hostPart!.split("__");
+    let ref = last.slice(2);
+    const dm = /^(sha256|sha512)__([a-f0-9]+)$/.exec(ref);
+    if (dm) ref = `${dm[1]}:${dm[2]}`;
+    const sep = isDigest(ref) ? "@" : ":";
+    return ImageName.parse(`${host}${port ? `:${port}` : ""}/${nameParts.join("/")}${sep}${ref}`);
+  }
+}

@@ -1,0 +1,326 @@
+/**
+ * The local store: extracted images under the data dir of "ocipkg", each at
+ * `<host>[__<port>]/<name>/__<reference>/` with its layout in `.oci-dir/`.
+ * Installs are atomic (extract into a temp dir beside the target, then rename)
+ * and safe when several processes install the same image at once.
+ *
+ * @module
+ */
+import { dirname, join, relative, sep } from "node:path";
+import { copyGraph } from "./copy.ts";
+import { fsError, NotFoundError, OcipkgError } from "./errors.ts";
+import { ExtractBudget, extractFile, extractLayer } from "./extract.ts";
+import { pathExists } from "./fs_util.ts";
+import { OciDir } from "./layout/oci_dir.ts";
+import {
+  type Descriptor,
+  isIndexType,
+  type Manifest,
+  parseManifestDocument,
+  type Platform,
+} from "./manifest.ts";
+import { layerCompression, OCIPKG_ARTIFACT, OCIPKG_CONFIG } from "./media_types.ts";
+import { hostPlatform, selectPlatform } from "./platform.ts";
+import { ImageName } from "./reference.ts";
+import { fetchBytes, type ReadTarget } from "./target.ts";
+import type { CopyOptions } from "./copy.ts";
+
+/** Name of the layout directory kept inside every installed image. */
+export const LAYOUT_DIR = ".oci-dir";
+const TMP_PREFIX = ".tmp-";
+
+/**
+ * The data directory of "ocipkg": `$OCIPKG_DATA_DIR` if set; else on Linux
+ * `$XDG_DATA_HOME/ocipkg` or `~/.local/share/ocipkg`; on macOS
+ * `~/Library/Application Support/ocipkg`; on Windows `%APPDATA%\ocipkg\data`.
+ *
+ * @returns absolute path
+ * @example
+ * ```ts
+ * import { dataDir } from "./store.ts";
+ * console.assert(dataDir().includes("ocipkg"));
+ * ```
+ */
+export function dataDir(): string {
+  const env = (k: string) => Deno.env.get(k) || undefined;
+  const own = env("OCIPKG_DATA_DIR");
+  if (own) return own;
+  const home = env("HOME") ?? env("USERPROFILE") ?? ".";
+  switch (Deno.build.os) {
+    case "darwin":
+      return join(home, "Library", "Application Support", "ocipkg");
+    case "windows":
+      return join(env("APPDATA") ?? join(home, "AppData", "Roaming"), "ocipkg", "data");
+    default:
+      return join(env("XDG_DATA_HOME") ?? join(home, ".local", "share"), "ocipkg");
+  }
+}
+
+/** Options of {@link Store.install}. */
+export interface InstallOptions extends Pick<CopyOptions, "concurrency" | "onProgress"> {
+  /** Replace an installed copy. */
+  force?: boolean;
+  /** Platform to pick from an index (the host's by default). */
+  platform?: Platform;
+  /** Caps for extraction. */
+  maxBytes?: number;
+  /** Cap on entries for extraction. */
+  maxEntries?: number;
+}
+
+/** What {@link Store.install} did. */
+export interface InstallResult {
+  /** The image's name in the store. */
+  name: ImageName;
+  /** Its directory. */
+  dir: string;
+  /** Digest of the installed manifest. */
+  digest: string;
+  /** `installed` now, or `present` already (nothing done). */
+  status: "installed" | "present";
+}
+
+/**
+ * A local store rooted at a directory (the data dir by default).
+ *
+ * @example
+ * ```ts
+ * import { Store } from "./store.ts";
+ * const store = new Store(await Deno.makeTempDir());
+ * console.assert((await store.list()).length === 0);
+ * console.assert(store.imageDir("localhost:5000/a:1").endsWith("__1"));
+ * ```
+ */
+export class Store {
+  /** Root directory. */
+  readonly root: string;
+
+  /** @param root store root; defaults to {@link dataDir} */
+  constructor(root: string = dataDir()) {
+    this.root = root;
+  }
+
+  /**
+   * Directory of an image in the store (whether present or not).
+   *
+   * @param name image name
+   * @returns absolute path
+   */
+  imageDir(name: ImageName | string): string {
+    const n = typeof name === "string" ? ImageName.parse(name) : name;
+    return join(this.root, ...n.storePath());
+  }
+
+  /**
+   * Whether an image is installed.
+   *
+   * @param name image name
+   * @returns true when its directory exists
+   */
+  has(name: ImageName | string): Promise<boolean> {
+    return pathExists(this.imageDir(name));
+  }
+
+  /**
+   * All installed images (directories whose name starts with `__`).
+   *
+   * @returns image names, sorted
+   */
+  async list(): Promise<ImageName[]> {
+    const out: ImageName[] = [];
+    const walk = async (dir: string) => {
+      let entries: Deno.DirEntry[];
+      try {
+        entries = await Array.fromAsync(Deno.readDir(dir));
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return;
+        throw fsError(e, "store directory", dir);
+      }
+      for (const e of entries) {
+        if (!e.isDirectory || e.name.startsWith(".")) continue;
+        const p = join(dir, e.name);
+        if (e.name.startsWith("__")) {
+          try {
+            out.push(ImageName.fromStorePath(relative(this.root, p).split(sep)));
+          } catch { /* not an image directory */ }
+        } else await walk(p);
+      }
+    };
+    await walk(this.root);
+    return out.sort((a, b) => a.toString().localeCompare(b.toString()));
+  }
+
+  /**
+   * Install an image from any source target: copy its graph into a temp
+   * directory's `.oci-dir` (verifying every blob), extract the layers there,
+   * then rename the directory into place. An image already present is left
+   * alone unless `force`.
+   *
+   * @param src where the image is
+   * @param root root descriptor in `src` (manifest or index)
+   * @param name name to install it under
+   * @param options force, platform, caps, concurrency
+   * @returns what happened
+   */
+  async install(
+    src: ReadTarget,
+    root: Descriptor,
+    name: ImageName,
+    options: InstallOptions = {},
+  ): Promise<InstallResult> {
+    const dir = this.imageDir(name);
+    if (!options.force && await pathExists(dir)) {
+      return { name, dir, digest: root.digest, status: "present" };
+    }
+    const parent = dirname(dir);
+    await Deno.mkdir(parent, { recursive: true });
+    await cleanStaleTemps(parent);
+    const tmp = join(parent, `${TMP_PREFIX}${crypto.randomUUID()}`);
+    try {
+      await Deno.mkdir(tmp);
+      const manifestDesc = await this.#pickManifest(src, root, name, options.platform);
+      const layout = await OciDir.open(join(tmp, LAYOUT_DIR), { create: true });
+      await copyGraph(src, layout, manifestDesc, options);
+      await layout.tag(manifestDesc, name.toString());
+      await layout.close();
+      await extractImage(layout, manifestDesc, tmp, name, options);
+      return await this.#commit(tmp, dir, name, manifestDesc.digest, options.force ?? false);
+    } catch (e) {
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+      throw e;
+    }
+  }
+
+  async #pickManifest(
+    src: ReadTarget,
+    root: Descriptor,
+    name: ImageName,
+    platform?: Platform,
+  ): Promise<Descriptor> {
+    if (!isIndexType(root.mediaType)) return root;
+    const where = `image '${name}'`;
+    const doc = parseManifestDocument(await fetchBytes(src, root, where), root.mediaType, where);
+    if (doc.kind !== "index") throw new OcipkgError(`${where}: expected an index`);
+    return selectPlatform(doc.index, platform ?? hostPlatform(), where);
+  }
+
+  async #commit(
+    tmp: string,
+    dir: string,
+    name: ImageName,
+    digest: string,
+    force: boolean,
+  ): Promise<InstallResult> {
+    try {
+      await Deno.rename(tmp, dir);
+      return { name, dir, digest, status: "installed" };
+    } catch (e) {
+      if (!(await pathExists(dir))) throw fsError(e, "store directory", dir);
+    }
+    if (!force) {
+      // another process installed it first: keep theirs
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+      return { name, dir, digest, status: "present" };
+    }
+    const trash = join(dirname(dir), `${TMP_PREFIX}old-${crypto.randomUUID()}`);
+    await Deno.rename(dir, trash);
+    await Deno.rename(tmp, dir);
+    await Deno.remove(trash, { recursive: true }).catch(() => {});
+    return { name, dir, digest, status: "installed" };
+  }
+
+  /**
+   * Remove an installed image.
+   *
+   * @param name image name
+   * @throws {NotFoundError} when it is not installed
+   */
+  async remove(name: ImageName | string): Promise<void> {
+    const dir = this.imageDir(name);
+    if (!(await pathExists(dir))) throw new NotFoundError(`image '${name}' is not in the store`);
+    const trash = join(dirname(dir), `${TMP_PREFIX}rm-${crypto.randomUUID()}`);
+    await Deno.rename(dir, trash);
+    await Deno.remove(trash, { recursive: true });
+  }
+
+  /**
+   * Open the layout of an installed image.
+   *
+   * @param name image name
+   * @returns its `.oci-dir`
+   * @throws {NotFoundError} when it is not installed
+   */
+  async layout(name: ImageName | string): Promise<OciDir> {
+    const dir = this.imageDir(name);
+    if (!(await pathExists(dir))) throw new NotFoundError(`image '${name}' is not in the store`);
+    return await OciDir.open(join(dir, LAYOUT_DIR));
+  }
+}
+
+/** Remove temp directories older than a day left by interrupted installs. */
+async function cleanStaleTemps(parent: string): Promise<void> {
+  const cutoff = Date.now() - 24 * 3600 * 1000;
+  try {
+    for await (const e of Deno.readDir(parent)) {
+      if (!e.name.startsWith(TMP_PREFIX)) continue;
+      const p = join(parent, e.name);
+      const st = await Deno.lstat(p).catch(() => null);
+      if (st?.mtime && st.mtime.getTime() < cutoff) {
+        await Deno.remove(p, { recursive: true }).catch(() => {});
+      }
+    }
+  } catch { /* best effort */ }
+}
+
+/**
+ * Extract an image's layers from a layout into `dest`: tar layers
+ * (ocipkg v1, v0 and container layers, with whiteouts for the latter), and
+ * non-tar layers titled with `org.opencontainers.image.title` (ORAS files)
+ * written as files. The layout's blobs must already be verified.
+ *
+ * @param layout where the blobs are
+ * @param manifestDesc the manifest
+ * @param dest destination directory
+ * @param name names the image in errors
+ * @param caps optional byte/entry caps
+ */
+export async function extractImage(
+  layout: ReadTarget,
+  manifestDesc: Descriptor,
+  dest: string,
+  name: ImageName,
+  caps: { maxBytes?: number; maxEntries?: number } = {},
+): Promise<void> {
+  const where = `image '${name}'`;
+  const doc = parseManifestDocument(
+    await fetchBytes(layout, manifestDesc, where),
+    manifestDesc.mediaType,
+    `manifest of ${where}`,
+  );
+  if (doc.kind !== "manifest") throw new OcipkgError(`${where}: expected a manifest`);
+  const m: Manifest = doc.manifest;
+  const isOcipkg = m.artifactType === OCIPKG_ARTIFACT || m.config.mediaType === OCIPKG_CONFIG;
+  const budget = new ExtractBudget(caps.maxBytes, caps.maxEntries);
+  for (const layer of m.layers) {
+    const what = `layer ${layer.digest} of ${where}`;
+    const compression = layerCompression(layer.mediaType);
+    if (compression) {
+      await extractLayer(await layout.fetch(layer), dest, {
+        compression,
+        what,
+        reserved: [LAYOUT_DIR],
+        budget,
+        whiteouts: !isOcipkg,
+      });
+      continue;
+    }
+    const title = layer.annotations?.["org.opencontainers.image.title"];
+    if (title) {
+      await extractFile(await layout.fetch(layer), dest, title, layer.size, {
+        what,
+        reserved: [LAYOUT_DIR],
+        budget,
+      });
+    }
+  }
+}
