@@ -1,0 +1,92 @@
+// Shared test helpers: temp dirs, running the CLI as a subprocess, fixtures.
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+export const CLI = join(ROOT, "cli.ts");
+
+/** A fresh temp dir removed when the returned disposer runs. */
+export async function tempDir(prefix = "ocipkg-test-"): Promise<string> {
+  return await Deno.makeTempDir({ prefix });
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the ocipkg CLI in a subprocess with its store at `dataHome`. */
+export async function runCli(
+  args: string[],
+  opts: { dataHome?: string; env?: Record<string, string>; stdin?: string; cwd?: string } = {},
+): Promise<RunResult> {
+  const env: Record<string, string> = { NO_COLOR: "1", ...(opts.env ?? {}) };
+  if (opts.dataHome) env.OCIPKG_DATA_DIR = opts.dataHome;
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", CLI, ...args],
+    env,
+    cwd: opts.cwd,
+    stdin: opts.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const child = cmd.spawn();
+  if (opts.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(opts.stdin));
+    await w.close();
+  }
+  const r = await child.output();
+  const dec = new TextDecoder();
+  return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
+}
+
+/** Run any program; returns code and output. */
+export async function run(cmd: string, args: string[], cwd?: string): Promise<RunResult> {
+  const r = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" }).output();
+  const dec = new TextDecoder();
+  return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
+}
+
+/** Whether a program is on PATH. */
+export async function have(cmd: string): Promise<boolean> {
+  try {
+    const r = await new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null" })
+      .output();
+    return r.success;
+  } catch {
+    return false;
+  }
+}
+
+/** Make a sample package directory: lib/libfoo.a, include/foo.h, README, a symlink. */
+export async function samplePackage(dir: string, libBytes = 4096): Promise<string> {
+  await Deno.mkdir(join(dir, "lib"), { recursive: true });
+  await Deno.mkdir(join(dir, "include"), { recursive: true });
+  const lib = new Uint8Array(libBytes);
+  crypto.getRandomValues(lib.subarray(0, Math.min(libBytes, 65536)));
+  await Deno.writeFile(join(dir, "lib", "libfoo.a"), lib);
+  await Deno.writeTextFile(join(dir, "include", "foo.h"), "int foo(void);\n");
+  await Deno.writeTextFile(join(dir, "README"), "sample\n");
+  await Deno.symlink("lib/libfoo.a", join(dir, "libfoo-link.a"));
+  return dir;
+}
+
+/** Recursively list a directory (relative paths, sorted), skipping `.oci-dir`. */
+export async function listTree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (abs: string, rel: string) => {
+    for await (const e of Deno.readDir(abs)) {
+      if (e.name === ".oci-dir") continue;
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      out.push(e.isDirectory ? `${r}/` : r);
+      if (e.isDirectory) await walk(join(abs, e.name), r);
+    }
+  };
+  await walk(dir, "");
+  return out.sort();
+}
+
+/** A plain tar (uncompressed) built from entries, for extractor tests. */
+export { bytesStream, TAR_END, tarHeader, tarPadding } from "../mod.ts";
