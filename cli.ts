@@ -14,8 +14,8 @@ import {
   ImageName,
   inspectLayout,
   loadImage,
-  oneLine,
   OcipkgError,
+  oneLine,
   packDirectory,
   parsePlatform,
   Store,
@@ -89,7 +89,8 @@ const packOptions: ParseArgsConfig["options"] = {
 
 const commands: Record<string, Command> = {
   pack: {
-    usage: "pack <dir> <output> [-t name] [--annotation k=v]... [--format archive|dir] [--level 0-9]",
+    usage:
+      "pack <dir> <output> [-t name] [--annotation k=v]... [--format archive|dir] [--level 0-9]",
     summary: "Pack a directory into an ocipkg artifact (oci-archive or oci-dir)",
     options: packOptions,
     async run(p, v) {
@@ -146,7 +147,11 @@ const commands: Record<string, Command> = {
         name: v.tag as string | undefined,
         platform: v.platform ? parsePlatform(v.platform as string) : undefined,
       });
-      info(r.status === "present" ? `${r.name} is already in the store (use -f to replace)` : `loaded ${r.name}`);
+      info(
+        r.status === "present"
+          ? `${r.name} is already in the store (use -f to replace)`
+          : `loaded ${r.name}`,
+      );
       out(r.dir);
     },
   },
@@ -228,7 +233,12 @@ export async function main(args: string[]): Promise<number> {
     }
     let parsed;
     try {
-      parsed = parseArgs({ args: rest, options: cmd.options, allowPositionals: true, strict: true });
+      parsed = parseArgs({
+        args: rest,
+        options: cmd.options,
+        allowPositionals: true,
+        strict: true,
+      });
     } catch (e) {
       throw new UsageError(`${oneLine(e)} (usage: ocipkg ${cmd.usage})`);
     }

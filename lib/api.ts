@@ -108,7 +108,10 @@ export async function inspectLayout(
   options: InspectOptions & { ref?: string } = {},
 ): Promise<ImageInfo> {
   const loc = await parseLayoutLocation(location);
-  return await using(await openLayout(loc), (t) => inspectImage(t, options.ref ?? loc.ref, options));
+  return await using(
+    await openLayout(loc),
+    (t) => inspectImage(t, options.ref ?? loc.ref, options),
+  );
 }
 
 /** Options of {@link loadImage}. */
@@ -129,7 +132,10 @@ export interface LoadOptions extends InstallOptions {
  * @returns the install result
  * @throws {OcipkgError} when the layout names no image and no name is given
  */
-export async function loadImage(location: string, options: LoadOptions = {}): Promise<InstallResult> {
+export async function loadImage(
+  location: string,
+  options: LoadOptions = {},
+): Promise<InstallResult> {
   const loc = await parseLayoutLocation(location);
   const store = options.store ?? new Store();
   return await using(await openLayout(loc), async (src) => {

@@ -7,16 +7,11 @@
  * @module
  */
 import { basename, join } from "node:path";
-import { Readable, pipeline } from "node:stream";
+import { pipeline, Readable } from "node:stream";
 import { createGzip } from "node:zlib";
 import { fsError, OcipkgError, UsageError } from "./errors.ts";
 import { type Descriptor, encodeJson, type Manifest } from "./manifest.ts";
-import {
-  OCI_MANIFEST,
-  OCIPKG_ARTIFACT,
-  OCIPKG_CONFIG,
-  OCIPKG_LAYER,
-} from "./media_types.ts";
+import { OCI_MANIFEST, OCIPKG_ARTIFACT, OCIPKG_CONFIG, OCIPKG_LAYER } from "./media_types.ts";
 import { ImageName } from "./reference.ts";
 import { TAR_END, type TarHeader, tarHeader, tarPadding } from "./tar.ts";
 import { pushBytes, type Target } from "./target.ts";
@@ -121,7 +116,13 @@ export async function* tarEntries(entries: LayerEntry[]): AsyncGenerator<Uint8Ar
     let header: TarHeader;
     if (e.info.isDirectory) header = { ...base, name: `${e.name}/`, type: "directory", size: 0 };
     else if (e.info.isSymlink) {
-      header = { ...base, name: e.name, type: "symlink", size: 0, linkname: await Deno.readLink(e.source) };
+      header = {
+        ...base,
+        name: e.name,
+        type: "symlink",
+        size: 0,
+        linkname: await Deno.readLink(e.source),
+      };
     } else if (e.info.isFile) header = { ...base, name: e.name, type: "file", size: e.info.size };
     else throw new OcipkgError(`input '${e.source}' is not a file, directory or symlink`);
     yield tarHeader(header);
@@ -156,7 +157,10 @@ export async function* tarEntries(entries: LayerEntry[]): AsyncGenerator<Uint8Ar
  * @param level gzip level 0–9
  * @returns compressed stream
  */
-export function gzipStream(chunks: AsyncIterable<Uint8Array>, level = 1): ReadableStream<Uint8Array> {
+export function gzipStream(
+  chunks: AsyncIterable<Uint8Array>,
+  level = 1,
+): ReadableStream<Uint8Array> {
   const gz = createGzip({ level, chunkSize: 256 * 1024 });
   const out = pipeline(Readable.from(chunks, { objectMode: false }), gz, () => {});
   return ReadableStream.from(out as AsyncIterable<Uint8Array>);

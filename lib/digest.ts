@@ -187,7 +187,9 @@ export class VerifyingStream extends TransformStream<Uint8Array, Uint8Array> {
         const digest = hasher.digest();
         if (expected.digest && digest !== expected.digest) {
           controller.error(
-            new VerificationError(`${what}: digest mismatch, expected ${expected.digest} but got ${digest}`),
+            new VerificationError(
+              `${what}: digest mismatch, expected ${expected.digest} but got ${digest}`,
+            ),
           );
           return;
         }

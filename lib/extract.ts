@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { Readable, pipeline } from "node:stream";
+import { pipeline, Readable } from "node:stream";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import { join, posix } from "node:path";
 import { ArchiveError } from "./errors.ts";
@@ -148,13 +148,14 @@ export async function extractLayer(
   const source = new StreamSource(decompress(stream, options.compression), what);
   const result: ExtractResult = { files: [], bytes: 0 };
   const full = (rel: string) => join(dest, ...rel.split("/"));
-  const ensureParents = (rel: string, name: string) => ensureRealParents(dest, rel, name, what, budget);
+  const ensureParents = (rel: string, name: string) =>
+    ensureRealParents(dest, rel, name, what, budget);
   const clear = (rel: string, keepDir: boolean) => clearPath(dest, rel, keepDir, budget);
 
   const insideRoot = (fromDir: string, target: string): boolean => {
     if (target.startsWith("/") || /^[A-Za-z]:/.test(target) || target.includes("\0")) return false;
-    const resolved = posix.normalize(posix.join("/", fromDir, target));
-    return resolved === "/" || !resolved.startsWith("/..");
+    const resolved = posix.normalize(posix.join(fromDir, target));
+    return resolved !== ".." && !resolved.startsWith("../");
   };
 
   const handle = async (e: TarEntry) => {
@@ -162,13 +163,17 @@ export async function extractLayer(
     const rel = safeEntryPath(e.name, what);
     if (rel === "") return;
     const top = rel.split("/")[0]!;
-    if (reserved.has(top)) throw new ArchiveError(`${what}: entry '${e.name}' uses a reserved name`);
+    if (reserved.has(top)) {
+      throw new ArchiveError(`${what}: entry '${e.name}' uses a reserved name`);
+    }
     await ensureParents(rel, e.name);
     const base = posix.basename(rel);
     if (options.whiteouts && base.startsWith(".wh.")) {
       const dir = posix.dirname(rel) === "." ? "" : posix.dirname(rel);
       if (base === ".wh..wh..opq") {
-        for await (const c of Deno.readDir(full(dir))) await clear(dir ? `${dir}/${c.name}` : c.name, false);
+        for await (const c of Deno.readDir(full(dir))) {
+          await clear(dir ? `${dir}/${c.name}` : c.name, false);
+        }
       } else {
         const victim = base.slice(4);
         safeEntryPath(victim, what);

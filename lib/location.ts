@@ -83,7 +83,9 @@ export async function createLayout(loc: LayoutLocation): Promise<Target> {
     return OciDir.open(loc.path, { create: true });
   }
   if (await pathExists(loc.path) && (await Deno.stat(loc.path)).isDirectory) {
-    throw new OcipkgError(`output '${loc.path}' is a directory; use --format dir or oci:${loc.path}`);
+    throw new OcipkgError(
+      `output '${loc.path}' is a directory; use --format dir or oci:${loc.path}`,
+    );
   }
   return OciArchive.open(loc.path, { write: true });
 }

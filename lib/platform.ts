@@ -67,7 +67,9 @@ export function parsePlatform(s: string): Platform {
     return p;
   }
   const parts = s.split("-");
-  const arch = parts[0] ? ARCH[parts[0]] ?? (parts[0].startsWith("armv7") ? "arm" : undefined) : undefined;
+  const arch = parts[0]
+    ? ARCH[parts[0]] ?? (parts[0].startsWith("armv7") ? "arm" : undefined)
+    : undefined;
   const os = parts.slice(1).map((x) => OS[x]).find((x) => x !== undefined);
   if (parts.length >= 2 && arch && os) {
     const p: Platform = { os, architecture: arch };
@@ -103,7 +105,9 @@ export function selectPlatform(index: Index, want: Platform, where: string): Des
     (!want.variant || !m.platform.variant || m.platform.variant === want.variant)
   );
   const match = candidates[0] ??
-    (index.manifests.length === 1 && !index.manifests[0]!.platform ? index.manifests[0] : undefined);
+    (index.manifests.length === 1 && !index.manifests[0]!.platform
+      ? index.manifests[0]
+      : undefined);
   if (match) return match;
   const have = index.manifests.map((m) => formatPlatform(m.platform)).join(", ");
   throw new NotFoundError(

@@ -78,7 +78,9 @@ export class ImageName {
     const slash = rest.indexOf("/");
     if (slash >= 0) {
       const first = rest.slice(0, slash);
-      if (first.includes(".") || first.includes(":") || first === "localhost" || first.startsWith("[")) {
+      if (
+        first.includes(".") || first.includes(":") || first === "localhost" || first.startsWith("[")
+      ) {
         rest = rest.slice(slash + 1);
         const m = /^(.*?)(?::(\d+))?$/.exec(first)!;
         hostname = m[1]!;

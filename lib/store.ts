@@ -187,7 +187,20 @@ export class Store {
       return await this.#commit(tmp, dir, name, manifestDesc.digest, options.force ?? false);
     } catch (e) {
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
+      await this.#pruneEmpty(parent);
       throw e;
+    }
+  }
+
+  /** Remove now-empty parent directories up to the root (never a non-empty one). */
+  async #pruneEmpty(dir: string): Promise<void> {
+    while (dir.startsWith(this.root) && dir !== this.root) {
+      try {
+        await Deno.remove(dir);
+      } catch {
+        return;
+      }
+      dir = dirname(dir);
     }
   }
 
@@ -241,6 +254,7 @@ export class Store {
     const trash = join(dirname(dir), `${TMP_PREFIX}rm-${crypto.randomUUID()}`);
     await Deno.rename(dir, trash);
     await Deno.remove(trash, { recursive: true });
+    await this.#pruneEmpty(dirname(dir));
   }
 
   /**

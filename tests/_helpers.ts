@@ -1,6 +1,14 @@
 // Shared test helpers: temp dirs, running the CLI as a subprocess, fixtures.
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  bytesStream,
+  encodeJson,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  pushBytes,
+  type Target,
+} from "../mod.ts";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const CLI = join(ROOT, "cli.ts");
@@ -88,5 +96,34 @@ export async function listTree(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-/** A plain tar (uncompressed) built from entries, for extractor tests. */
-export { bytesStream, TAR_END, tarHeader, tarPadding } from "../mod.ts";
+const enc = new TextEncoder();
+
+/** Build a two-platform index with shared config into a target. */
+export async function sampleGraph(t: Target) {
+  const cfg = await pushBytes(t, "application/vnd.oci.empty.v1+json", enc.encode("{}"));
+  const l1 = await pushBytes(t, "application/vnd.oci.image.layer.v1.tar", enc.encode("layer-1"));
+  const l2 = await t.push({ mediaType: "application/x-opaque" }, bytesStream(enc.encode("opaque")));
+  const m1 = await pushBytes(
+    t,
+    OCI_MANIFEST,
+    encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: cfg, layers: [l1] }),
+  );
+  const m2 = await pushBytes(
+    t,
+    OCI_MANIFEST,
+    encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: cfg, layers: [l2] }),
+  );
+  const idx = await pushBytes(
+    t,
+    OCI_INDEX,
+    encodeJson({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [{ ...m1, platform: { os: "linux", architecture: "amd64" } }, {
+        ...m2,
+        platform: { os: "linux", architecture: "arm64" },
+      }],
+    }),
+  );
+  return { cfg, l1, l2, m1, m2, idx };
+}

@@ -16,7 +16,7 @@ import {
   type Target,
   VerificationError,
 } from "../mod.ts";
-import { tempDir } from "./_helpers.ts";
+import { sampleGraph, tempDir } from "./_helpers.ts";
 
 interface Impl {
   name: string;
@@ -52,36 +52,6 @@ const impls: Impl[] = [
 ];
 
 const enc = new TextEncoder();
-
-/** Build a two-platform index with shared config into a target. */
-export async function sampleGraph(t: Target) {
-  const cfg = await pushBytes(t, "application/vnd.oci.empty.v1+json", enc.encode("{}"));
-  const l1 = await pushBytes(t, "application/vnd.oci.image.layer.v1.tar", enc.encode("layer-1"));
-  const l2 = await t.push({ mediaType: "application/x-opaque" }, bytesStream(enc.encode("opaque")));
-  const m1 = await pushBytes(
-    t,
-    OCI_MANIFEST,
-    encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: cfg, layers: [l1] }),
-  );
-  const m2 = await pushBytes(
-    t,
-    OCI_MANIFEST,
-    encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: cfg, layers: [l2] }),
-  );
-  const idx = await pushBytes(
-    t,
-    OCI_INDEX,
-    encodeJson({
-      schemaVersion: 2,
-      mediaType: OCI_INDEX,
-      manifests: [{ ...m1, platform: { os: "linux", architecture: "amd64" } }, {
-        ...m2,
-        platform: { os: "linux", architecture: "arm64" },
-      }],
-    }),
-  );
-  return { cfg, l1, l2, m1, m2, idx };
-}
 
 for (const impl of impls) {
   Deno.test(`target[${impl.name}]: push, exists, fetch, tag, resolve survive reopen`, async () => {

@@ -91,7 +91,9 @@ export class OciArchive implements Target, ListableTarget {
     }
     try {
       for await (const e of readTar(new FileSource(file, this.description), this.description)) {
-        if (e.type === "file") this.#entries.set(normalize(e.name), { offset: e.offset, size: e.size });
+        if (e.type === "file") {
+          this.#entries.set(normalize(e.name), { offset: e.offset, size: e.size });
+        }
       }
       const layout = await this.#readEntry(file, "oci-layout");
       if (!layout) {
@@ -110,7 +112,9 @@ export class OciArchive implements Target, ListableTarget {
     const slot = this.#entries.get(name);
     if (!slot) return undefined;
     if (slot.size > MAX_MANIFEST_SIZE) {
-      throw new ArchiveError(`${this.description}: ${name} is larger than ${MAX_MANIFEST_SIZE} bytes`);
+      throw new ArchiveError(
+        `${this.description}: ${name} is larger than ${MAX_MANIFEST_SIZE} bytes`,
+      );
     }
     await file.seek(slot.offset, Deno.SeekMode.Start);
     const out = new Uint8Array(slot.size);
@@ -277,7 +281,12 @@ export class OciArchive implements Target, ListableTarget {
       const w = this.#writer;
       if (!w) return;
       try {
-        for (const [name, data] of [["oci-layout", OCI_LAYOUT_FILE], ["index.json", this.#index.encode()]] as const) {
+        for (
+          const [name, data] of [["oci-layout", OCI_LAYOUT_FILE], [
+            "index.json",
+            this.#index.encode(),
+          ]] as const
+        ) {
           await this.#append(name, data.byteLength, [data]);
         }
         await writeAll(w.file, TAR_END);

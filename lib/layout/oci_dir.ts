@@ -6,13 +6,7 @@
 import { join } from "node:path";
 import { parseDigest } from "../digest.ts";
 import { fsError, NotFoundError, OcipkgError } from "../errors.ts";
-import {
-  atomicWriteFile,
-  Mutex,
-  pathExists,
-  tempPathFor,
-  writeVerified,
-} from "../fs_util.ts";
+import { atomicWriteFile, Mutex, pathExists, tempPathFor, writeVerified } from "../fs_util.ts";
 import { type Descriptor, stripUndefined } from "../manifest.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
 import { checkLayoutFile, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
@@ -180,4 +174,3 @@ export class OciDir implements Target, ListableTarget {
     return this.close();
   }
 }
-

@@ -1,0 +1,222 @@
+import { gzipSync } from "node:zlib";
+import { join } from "node:path";
+import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import {
+  ArchiveError,
+  bytesStream,
+  ExtractBudget,
+  extractLayer,
+  readTar,
+  StreamSource,
+  TAR_END,
+  type TarEntryType,
+  tarHeader,
+  tarPadding,
+} from "../mod.ts";
+import { listTree, tempDir } from "./_helpers.ts";
+
+interface E {
+  name: string;
+  type?: TarEntryType;
+  data?: string;
+  linkname?: string;
+  mode?: number;
+}
+
+/** Build a tar archive from entries (raw header for odd types). */
+function tar(entries: E[]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const e of entries) {
+    const data = new TextEncoder().encode(e.data ?? "");
+    const type = e.type ?? "file";
+    if (type === "char-device" || type === "fifo") {
+      const h = tarHeader({
+        name: e.name,
+        type: "file",
+        size: 0,
+        mode: 0o644,
+        mtime: 0,
+        linkname: "",
+      });
+      h[156] = type === "fifo" ? 0x36 : 0x33;
+      h.fill(0x20, 148, 156);
+      let sum = 0;
+      for (const b of h) sum += b;
+      h.set(new TextEncoder().encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
+      parts.push(h);
+      continue;
+    }
+    const size = type === "file" ? data.length : 0;
+    parts.push(
+      tarHeader({
+        name: e.name,
+        type,
+        size,
+        mode: e.mode ?? 0o644,
+        mtime: 0,
+        linkname: e.linkname ?? "",
+      }),
+    );
+    if (size) parts.push(data, tarPadding(size));
+  }
+  parts.push(TAR_END);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+async function extract(entries: E[], dest: string, budget?: ExtractBudget, gzip = false) {
+  const bytes = gzip ? new Uint8Array(gzipSync(tar(entries))) : tar(entries);
+  return await extractLayer(bytesStream(bytes), dest, {
+    compression: gzip ? "gzip" : "none",
+    what: "layer L",
+    reserved: [".oci-dir"],
+    budget,
+  });
+}
+
+Deno.test("tar: long names, non-ASCII names and long link targets round-trip (pax/ustar)", async () => {
+  const long = "d/".repeat(80) + "file.txt";
+  const uni = "ünïcode/ファイル.txt";
+  const link = "x/".repeat(60) + "target";
+  const bytes = tar([{ name: long, data: "a" }, { name: uni, data: "b" }, {
+    name: "l",
+    type: "symlink",
+    linkname: link,
+  }]);
+  const names: string[] = [];
+  for await (const e of readTar(new StreamSource([bytes]))) {
+    names.push(e.name);
+    if (e.type === "symlink") assertEquals(e.linkname, link);
+  }
+  assertEquals(names, [long, uni, "l"]);
+});
+
+Deno.test("tar: a corrupted header is reported with its offset", async () => {
+  const bytes = tar([{ name: "a", data: "x" }]);
+  bytes[10] = 0x41;
+  await assertRejects(
+    async () => {
+      for await (const _ of readTar(new StreamSource([bytes]), "archive A")) { /* */ }
+    },
+    ArchiveError,
+    "archive A is corrupt: bad tar header checksum at offset 0",
+  );
+});
+
+Deno.test("extract: files, dirs, modes, in-root symlinks and hardlinks (gzip)", async () => {
+  const dest = await tempDir();
+  const r = await extract(
+    [
+      { name: "./lib/", type: "directory" },
+      { name: "lib/libfoo.so.1", data: "ELF", mode: 0o755 },
+      { name: "lib/libfoo.so", type: "symlink", linkname: "libfoo.so.1" },
+      { name: "include/foo.h", data: "int foo();" },
+      { name: "hard.h", type: "hardlink", linkname: "include/foo.h" },
+    ],
+    dest,
+    undefined,
+    true,
+  );
+  assertEquals(r.files.sort(), ["hard.h", "include/foo.h", "lib/libfoo.so.1"]);
+  assertEquals(await Deno.readTextFile(join(dest, "lib/libfoo.so")), "ELF");
+  assertEquals((await Deno.stat(join(dest, "lib/libfoo.so.1"))).mode! & 0o777, 0o755);
+  assertEquals(await Deno.readTextFile(join(dest, "hard.h")), "int foo();");
+});
+
+Deno.test("extract: unsafe archives are rejected", async () => {
+  const cases: [string, E[], string][] = [
+    ["absolute path", [{ name: "/etc/passwd", data: "x" }], "absolute path"],
+    ["dot-dot", [{ name: "a/../../x", data: "x" }], "escapes"],
+    ["backslash", [{ name: "a\\..\\x", data: "x" }], "backslash"],
+    ["symlink escape", [{ name: "l", type: "symlink", linkname: "../../etc" }], "points outside"],
+    [
+      "absolute symlink",
+      [{ name: "l", type: "symlink", linkname: "/etc/passwd" }],
+      "points outside",
+    ],
+    ["write through symlink", [{ name: "l", type: "symlink", linkname: "sub" }, {
+      name: "sub/",
+      type: "directory",
+    }, { name: "l/x", data: "x" }], "through symlink 'l'"],
+    ["hardlink escape", [{ name: "h", type: "hardlink", linkname: "../outside" }], "escapes"],
+    ["hardlink to symlink", [{ name: "s", type: "symlink", linkname: "x" }, {
+      name: "h",
+      type: "hardlink",
+      linkname: "s",
+    }], "not a file"],
+    ["device", [{ name: "dev", type: "char-device" }], "char-device; refused"],
+    ["fifo", [{ name: "p", type: "fifo" }], "fifo; refused"],
+    ["reserved name", [{ name: ".oci-dir/index.json", data: "{}" }], "reserved"],
+  ];
+  for (const [label, entries, msg] of cases) {
+    const dest = await tempDir();
+    await assertRejects(() => extract(entries, dest), ArchiveError, msg).catch((e) => {
+      throw new Error(`${label}: ${e.message}`);
+    });
+    assert(!(await Deno.lstat(join(dest, "..", "outside")).catch(() => null)), label);
+  }
+});
+
+Deno.test("extract: a symlink planted by an earlier layer cannot be written through", async () => {
+  const dest = await tempDir();
+  const outside = await tempDir();
+  const budget = new ExtractBudget();
+  // layer 1: an in-root symlink dir -> sub; then layer 2 replaces sub by a symlink to .. and writes through 'l'
+  await extract(
+    [{ name: "sub/", type: "directory" }, { name: "l", type: "symlink", linkname: "sub" }],
+    dest,
+    budget,
+  );
+  await assertRejects(
+    () => extract([{ name: "l/evil", data: "x" }], dest, budget),
+    ArchiveError,
+    "through symlink",
+  );
+  assertEquals(await listTree(outside), []);
+});
+
+Deno.test("extract: caps on bytes and entries", async () => {
+  await assertRejects(
+    async () => extract([{ name: "a", data: "0123456789" }], await tempDir(), new ExtractBudget(5)),
+    ArchiveError,
+    "exceeds the cap",
+  );
+  await assertRejects(
+    async () =>
+      extract(
+        [{ name: "a" }, { name: "b" }, { name: "c" }],
+        await tempDir(),
+        new ExtractBudget(100, 2),
+      ),
+    ArchiveError,
+    "more entries",
+  );
+});
+
+Deno.test("extract: truncated gzip and truncated tar are errors", async () => {
+  const gz = new Uint8Array(gzipSync(tar([{ name: "a", data: "x".repeat(5000) }])));
+  await assertRejects(
+    async () =>
+      extractLayer(bytesStream(gz.subarray(0, gz.length - 20)), await tempDir(), {
+        compression: "gzip",
+        what: "layer L",
+      }),
+    Error,
+    "unexpected end of file",
+  );
+  const t = tar([{ name: "a", data: "x".repeat(5000) }]);
+  await assertRejects(
+    async () =>
+      extractLayer(bytesStream(t.subarray(0, 1500)), await tempDir(), {
+        compression: "none",
+        what: "layer L",
+      }),
+    ArchiveError,
+    "layer L is truncated",
+  );
+});
