@@ -138,10 +138,11 @@ export async function loadImage(
 ): Promise<InstallResult> {
   const loc = await parseLayoutLocation(location);
   const store = options.store ?? new Store();
+  const given = toName(options.name);
   return await using(await openLayout(loc), async (src) => {
     const root = await src.resolve(options.ref ?? loc.ref);
     const refName = root.annotations?.[ANNOTATION_REF_NAME];
-    const name = toName(options.name) ?? (refName ? ImageName.parse(refName) : undefined);
+    const name = given ?? (refName ? ImageName.parse(refName) : undefined);
     if (!name) {
       throw new OcipkgError(`${src.description}: the image has no ref name; give one with -t`);
     }

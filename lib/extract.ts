@@ -12,7 +12,7 @@
 import { pipeline, Readable } from "node:stream";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import { join, posix } from "node:path";
-import { ArchiveError } from "./errors.ts";
+import { ArchiveError, OcipkgError, oneLine } from "./errors.ts";
 import { writeAll } from "./fs_util.ts";
 import { readTar, StreamSource, type TarEntry } from "./tar.ts";
 
@@ -63,22 +63,37 @@ export interface ExtractResult {
 
 /**
  * Decompress a stream as a Node-stream pipeline (keeps backpressure; much
- * faster than DecompressionStream), yielding chunks.
+ * faster than DecompressionStream), yielding chunks. Decoder errors become
+ * {@link ArchiveError}s naming `what`; errors from the input (e.g. the
+ * verifier) pass through unchanged.
  *
  * @param stream compressed bytes
  * @param compression the algorithm
+ * @param what names the content in errors
  * @returns decompressed chunks
  */
-export function decompress(
+export async function* decompress(
   stream: ReadableStream<Uint8Array>,
   compression: "gzip" | "zstd" | "none",
-): AsyncIterable<Uint8Array> {
-  if (compression === "none") return stream;
+  what = "layer",
+): AsyncGenerator<Uint8Array> {
+  if (compression === "none") {
+    yield* stream;
+    return;
+  }
   const z = compression === "gzip"
     ? createGunzip({ chunkSize: 256 * 1024 })
     : createZstdDecompress({ chunkSize: 256 * 1024 });
   // deno-lint-ignore no-explicit-any
-  return pipeline(Readable.fromWeb(stream as any), z, () => {});
+  const out = pipeline(Readable.fromWeb(stream as any), z, () => {});
+  try {
+    for await (const chunk of out) yield chunk as Uint8Array;
+  } catch (e) {
+    if (e instanceof OcipkgError) throw e;
+    throw new ArchiveError(`${what} is corrupt: invalid ${compression} data (${oneLine(e)})`);
+  } finally {
+    out.destroy();
+  }
 }
 
 /**
@@ -145,7 +160,7 @@ export async function extractLayer(
   const what = options.what;
   const budget = options.budget ?? new ExtractBudget();
   const reserved = new Set(options.reserved ?? []);
-  const source = new StreamSource(decompress(stream, options.compression), what);
+  const source = new StreamSource(decompress(stream, options.compression, what), what);
   const result: ExtractResult = { files: [], bytes: 0 };
   const full = (rel: string) => join(dest, ...rel.split("/"));
   const ensureParents = (rel: string, name: string) =>

@@ -142,7 +142,7 @@ async function inspectManifest(
     if (compression && options.files !== false) {
       const what = `layer ${l.digest} of ${where}`;
       const stream = (await src.fetch(l)).pipeThrough(new VerifyingStream(l, what));
-      const source = new StreamSource(decompress(stream, compression), what);
+      const source = new StreamSource(decompress(stream, compression, what), what);
       for await (const e of readTar(source, what)) {
         files.push(e.type === "directory" ? `${e.name.replace(/\/$/, "")}/` : e.name);
       }

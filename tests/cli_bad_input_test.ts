@@ -1,0 +1,164 @@
+// Every bad input: a one-line error naming the culprit, non-zero exit, no stack
+// trace, and the store unchanged.
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
+import {
+  encodeJson,
+  OCI_MANIFEST,
+  OciDir,
+  OCIPKG_ARTIFACT,
+  OCIPKG_CONFIG,
+  OCIPKG_LAYER,
+  packDirectory,
+  pushBytes,
+  TAR_END,
+  tarHeader,
+  tarPadding,
+} from "../mod.ts";
+import { listTree, runCli, samplePackage, tempDir } from "./_helpers.ts";
+
+async function expectError(args: string[], culprit: string, code = 1, cwd?: string) {
+  const data = await tempDir();
+  const r = await runCli(args, { dataHome: data, cwd });
+  assertEquals(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+  const lines = r.stderr.trim().split("\n");
+  assertEquals(lines.length, 1, `one line expected: ${r.stderr}`);
+  assert(lines[0]!.startsWith("error: "), r.stderr);
+  assertStringIncludes(lines[0]!, culprit);
+  assertEquals(await listTree(data), [], "store unchanged");
+  return lines[0]!;
+}
+
+async function packedDir() {
+  const dir = join(await tempDir(), "layout");
+  const r = await packDirectory(await samplePackage(await tempDir()), dir, {
+    name: "example.com/x:1",
+    format: "dir",
+  });
+  const layout = await OciDir.open(dir);
+  const m = JSON.parse(await Deno.readTextFile(layout.blobPath(r.digest)));
+  return { dir, layout, layer: m.layers[0].digest as string };
+}
+
+Deno.test("bad input: missing path", async () => {
+  await expectError(["load", "/nonexistent/x.tar"], "'/nonexistent/x.tar' does not exist");
+  await expectError(
+    ["pack", "/nonexistent/dir", "/tmp/out.tar"],
+    "'/nonexistent/dir' does not exist",
+  );
+  await expectError(["inspect", "oci:/nonexistent/layout"], "'/nonexistent/layout' does not exist");
+});
+
+Deno.test("bad input: a directory where a file is expected, a file where a directory is", async () => {
+  const d = await tempDir();
+  await Deno.writeTextFile(join(d, "f"), "x");
+  await expectError(["compose", d, "-o", join(d, "o.tar")], `'${d}' is not a regular file`, 2);
+  await expectError(
+    ["pack", join(d, "f"), join(d, "o.tar")],
+    `'${join(d, "f")}' is not a directory`,
+    2,
+  );
+  await expectError(["load", d], `oci-dir '${d}' is not an OCI layout`);
+  assertEquals(
+    (await Array.fromAsync(Deno.readDir(d))).map((e) => e.name),
+    ["f"],
+    "no output left behind",
+  );
+});
+
+Deno.test("bad input: a corrupt tar and a non-layout tar", async () => {
+  const d = await tempDir();
+  const junk = new Uint8Array(4096);
+  crypto.getRandomValues(junk);
+  await Deno.writeFile(join(d, "junk.tar"), junk);
+  await expectError(
+    ["load", join(d, "junk.tar")],
+    `oci-archive '${join(d, "junk.tar")}' is corrupt`,
+  );
+  const plain = [
+    tarHeader({ name: "a", type: "file", size: 1, mode: 0o644, mtime: 0, linkname: "" }),
+    new Uint8Array([65]),
+    tarPadding(1),
+    TAR_END,
+  ];
+  await Deno.writeFile(join(d, "plain.tar"), new Uint8Array(plain.flatMap((p) => [...p])));
+  await expectError(["load", join(d, "plain.tar")], "is not an oci-archive: it has no oci-layout");
+});
+
+Deno.test("bad input: a truncated gzip layer (with a matching digest)", async () => {
+  const dir = join(await tempDir(), "layout");
+  const t = await OciDir.open(dir, { create: true });
+  const body = new Uint8Array(10000).fill(7);
+  const tar = [
+    tarHeader({
+      name: "big",
+      type: "file",
+      size: body.length,
+      mode: 0o644,
+      mtime: 0,
+      linkname: "",
+    }),
+    body,
+    tarPadding(body.length),
+    TAR_END,
+  ];
+  const gz = new Uint8Array(gzipSync(new Uint8Array(tar.flatMap((p) => [...p]))));
+  const layer = await pushBytes(t, OCIPKG_LAYER, gz.subarray(0, gz.length - 30));
+  const cfg = await pushBytes(
+    t,
+    OCIPKG_CONFIG,
+    encodeJson({ layers: { [layer.digest]: ["big"] } }),
+  );
+  const m = await pushBytes(
+    t,
+    OCI_MANIFEST,
+    encodeJson({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: OCIPKG_ARTIFACT,
+      config: cfg,
+      layers: [layer],
+    }),
+  );
+  await t.tag(m, "example.com/trunc:1");
+  await expectError(["load", dir], `layer ${layer.digest} of image 'example.com/trunc:1' is corrupt: invalid gzip data`);
+});
+
+Deno.test("bad input: a blob whose digest does not match, and a missing blob", async () => {
+  const a = await packedDir();
+  const path = a.layout.blobPath(a.layer);
+  const bytes = await Deno.readFile(path);
+  bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
+  await Deno.writeFile(path, bytes);
+  await expectError(["load", a.dir], `blob ${a.layer}`);
+  const line = await expectError(["load", a.dir], "digest mismatch");
+  assertStringIncludes(line, a.layer);
+  const b = await packedDir();
+  await Deno.remove(b.layout.blobPath(b.layer));
+  await expectError(["load", b.dir], `blob ${b.layer} is missing from oci-dir '${b.dir}'`);
+});
+
+Deno.test("bad input: an index with no image, and with two images but no name", async () => {
+  const dir = join(await tempDir(), "empty");
+  await OciDir.open(dir, { create: true });
+  await expectError(["load", dir], "index.json lists no image");
+  const a = await packedDir();
+  const m = (await a.layout.list())[0]!;
+  await a.layout.tag(m, "example.com/second:1");
+  await expectError(["load", a.dir], "holds 2 images");
+});
+
+Deno.test("bad input: invalid image names and usage errors exit 2", async () => {
+  await expectError(["image-directory", "UPPER/x"], "invalid image name 'UPPER/x'", 2);
+  await expectError(["rm", "a:b:c"], "invalid image name 'a:b:c'", 2);
+  await expectError(["nosuch"], "unknown command 'nosuch'", 2);
+  await expectError(["pack", "--bogus"], "--bogus", 2);
+  await expectError(["load", "x.tar", "-t", "Bad Name"], "invalid image name 'Bad Name'", 2);
+});
+
+Deno.test("bad input: --debug adds the stack trace", async () => {
+  const r = await runCli(["--debug", "load", "/nonexistent.tar"], { dataHome: await tempDir() });
+  assertEquals(r.code, 1);
+  assertStringIncludes(r.stderr, "    at ");
+});
