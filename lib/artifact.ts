@@ -7,8 +7,8 @@
  * @module
  */
 import { basename, join } from "node:path";
-import { pipeline, Readable } from "node:stream";
-import { createGzip } from "node:zlib";
+import { once } from "node:events";
+import { constants as zlibConstants, createGzip, deflateRawSync, type Gzip } from "node:zlib";
 import { fsError, OcipkgError, UsageError } from "./errors.ts";
 import { type Descriptor, encodeJson, type Manifest } from "./manifest.ts";
 import { OCI_MANIFEST, OCIPKG_ARTIFACT, OCIPKG_CONFIG, OCIPKG_LAYER } from "./media_types.ts";
@@ -150,20 +150,71 @@ export async function* tarEntries(entries: LayerEntry[]): AsyncGenerator<Uint8Ar
   yield TAR_END;
 }
 
+const WINDOW = 8 * 1024 * 1024;
+
+/** Estimated deflate ratio of a sample (compressed / original). */
+function sampleRatio(chunk: Uint8Array): number {
+  const sample = chunk.subarray(0, 64 * 1024);
+  return deflateRawSync(sample, { level: 1 }).length / Math.max(1, sample.length);
+}
+
 /**
  * Gzip a chunk source as a Web stream (Node zlib inside, with backpressure).
+ * Adaptive: a window of input that does not compress (ratio > 0.97: already
+ * compressed or random data) is stored (level 0) instead of being deflated
+ * for nothing; compressible input switches back to `level`. The output is a
+ * single gzip member, readable by every gzip reader.
  *
  * @param chunks input
- * @param level gzip level 0–9
+ * @param level gzip level 1–9 for compressible data (0 stores everything)
  * @returns compressed stream
+ * @example
+ * ```ts
+ * import { gzipStream } from "./artifact.ts";
+ * import { gunzipSync } from "node:zlib";
+ * const gz = await new Response(gzipStream([new TextEncoder().encode("hi")])).arrayBuffer();
+ * console.assert(new TextDecoder().decode(gunzipSync(new Uint8Array(gz))) === "hi");
+ * ```
  */
 export function gzipStream(
-  chunks: AsyncIterable<Uint8Array>,
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   level = 1,
 ): ReadableStream<Uint8Array> {
-  const gz = createGzip({ level, chunkSize: 256 * 1024 });
-  const out = pipeline(Readable.from(chunks, { objectMode: false }), gz, () => {});
-  return ReadableStream.from(out as AsyncIterable<Uint8Array>);
+  // Gzip streams have params() at run time like every zlib stream; the types omit it.
+  const gz = createGzip({ level, chunkSize: 256 * 1024 }) as Gzip & {
+    params(level: number, strategy: number, callback: () => void): void;
+  };
+  let outBytes = 0;
+  let current = level;
+  const setLevel = (l: number) =>
+    new Promise<void>((resolve) => {
+      current = l;
+      gz.params(l, zlibConstants.Z_DEFAULT_STRATEGY, () => resolve());
+    });
+  const pump = async () => {
+    let inBytes = 0;
+    let windowIn = 0;
+    let windowOut = 0;
+    for await (const c of chunks) {
+      if (!gz.write(c)) await once(gz, "drain");
+      inBytes += c.byteLength;
+      if (level > 0 && inBytes - windowIn >= WINDOW) {
+        const ratio = (outBytes - windowOut) / (inBytes - windowIn);
+        if (current !== 0 && ratio > 0.97) await setLevel(0);
+        else if (current === 0 && sampleRatio(c) < 0.9) await setLevel(level);
+        windowIn = inBytes;
+        windowOut = outBytes;
+      }
+    }
+    gz.end();
+  };
+  pump().catch((e) => gz.destroy(e));
+  return ReadableStream.from((async function* () {
+    for await (const c of gz) {
+      outBytes += (c as Uint8Array).byteLength;
+      yield c as Uint8Array;
+    }
+  })());
 }
 
 /**

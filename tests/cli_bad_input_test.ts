@@ -122,7 +122,10 @@ Deno.test("bad input: a truncated gzip layer (with a matching digest)", async ()
     }),
   );
   await t.tag(m, "example.com/trunc:1");
-  await expectError(["load", dir], `layer ${layer.digest} of image 'example.com/trunc:1' is corrupt: invalid gzip data`);
+  await expectError(
+    ["load", dir],
+    `layer ${layer.digest} of image 'example.com/trunc:1' is corrupt: invalid gzip data`,
+  );
 });
 
 Deno.test("bad input: a blob whose digest does not match, and a missing blob", async () => {
