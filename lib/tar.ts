@@ -222,7 +222,9 @@ function num(buf: Uint8Array, off: number, len: number, what: string): number {
   }
   const s = cstr(buf, off, len).trim();
   if (s === "") return 0;
-  if (!/^[0-7]+$/.test(s)) throw new ArchiveError(`${what} is corrupt: invalid number in tar header`);
+  if (!/^[0-7]+$/.test(s)) {
+    throw new ArchiveError(`${what} is corrupt: invalid number in tar header`);
+  }
   return parseInt(s, 8);
 }
 
