@@ -9,15 +9,23 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import {
   composeFiles,
+  copyImage,
   formatPlatform,
+  getImage,
   type ImageInfo,
   ImageName,
-  inspectLayout,
+  inspectAny,
+  listTags,
   loadImage,
+  login,
+  logout,
   OcipkgError,
   oneLine,
   packDirectory,
   parsePlatform,
+  pullImage,
+  pushImage,
+  type RemoteOptions,
   Store,
   UsageError,
 } from "./mod.ts";
@@ -80,6 +88,32 @@ function printInspect(i: ImageInfo): void {
   }
 }
 
+const registryOptions: ParseArgsConfig["options"] = {
+  "plain-http": { type: "boolean" },
+  "ca-file": { type: "string" },
+  concurrency: { type: "string" },
+};
+
+let debugLog: ((line: string) => void) | undefined;
+
+function remote(values: Values): RemoteOptions {
+  const o: RemoteOptions = {};
+  if (values["plain-http"]) o.plainHttp = true;
+  if (values["ca-file"]) o.caFile = values["ca-file"] as string;
+  const c = values.concurrency as string | undefined;
+  if (c !== undefined) {
+    if (!/^[1-9]\d{0,2}$/.test(c)) throw new UsageError(`invalid --concurrency '${c}': use 1-999`);
+    o.concurrency = Number(c);
+  }
+  if (debugLog) o.debug = debugLog;
+  return o;
+}
+
+async function readStdin(): Promise<string> {
+  const text = await new Response(Deno.stdin.readable).text();
+  return text.replace(/\r?\n$/, "");
+}
+
 const packOptions: ParseArgsConfig["options"] = {
   tag: { type: "string", short: "t" },
   annotation: { type: "string", multiple: true, short: "a" },
@@ -122,12 +156,12 @@ const commands: Record<string, Command> = {
     },
   },
   inspect: {
-    usage: "inspect <archive|dir|oci:dir[:ref]|oci-archive:file[:ref]> [--json] [--no-files]",
-    summary: "Show an image's name, digest, artifact type, annotations and files",
-    options: { json: { type: "boolean" }, "no-files": { type: "boolean" } },
+    usage: "inspect <image|archive|dir|oci:dir[:ref]|oci-archive:file[:ref]> [--json] [--no-files]",
+    summary: "Show an image's name, digest, artifact type, annotations, platforms and files",
+    options: { json: { type: "boolean" }, "no-files": { type: "boolean" }, ...registryOptions },
     async run(p, v) {
       want(p, 1, this.usage);
-      const r = await inspectLayout(p[0]!, { files: !v["no-files"] });
+      const r = await inspectAny(p[0]!, { files: !v["no-files"], ...remote(v) });
       if (v.json) out(JSON.stringify(r, null, 2));
       else printInspect(r);
     },
@@ -153,6 +187,103 @@ const commands: Record<string, Command> = {
           : `loaded ${r.name}`,
       );
       out(r.dir);
+    },
+  },
+  push: {
+    usage: "push <archive|dir> [image] [--plain-http] [--ca-file pem] [--concurrency n]",
+    summary: "Push an oci-archive/oci-dir to a registry (default name: its ref name)",
+    options: registryOptions,
+    async run(p, v) {
+      if (p.length < 1 || p.length > 2) throw new UsageError(`usage: ocipkg ${this.usage}`);
+      const r = await pushImage(p[0]!, p[1], remote(v));
+      out(`${r.name} ${r.digest}`);
+    },
+  },
+  get: {
+    usage: "get <image> [-f] [--refresh] [--platform os/arch] [--plain-http] [--ca-file pem]",
+    summary: "Pull an image into the local store, verify and extract it (cached)",
+    options: {
+      overwrite: { type: "boolean", short: "f" },
+      refresh: { type: "boolean" },
+      platform: { type: "string" },
+      ...registryOptions,
+    },
+    async run(p, v) {
+      want(p, 1, this.usage);
+      const r = await getImage(p[0]!, {
+        ...remote(v),
+        force: !!v.overwrite,
+        refresh: !!v.refresh,
+        platform: v.platform ? parsePlatform(v.platform as string) : undefined,
+      });
+      if (r.status === "installed") info(`got ${r.name}`);
+      out(r.dir);
+    },
+  },
+  pull: {
+    usage: "pull <image> -o <out.tar|dir> [--format archive|dir] [--plain-http] [--ca-file pem]",
+    summary: "Save an image from a registry as an oci-archive or oci-dir",
+    options: {
+      output: { type: "string", short: "o" },
+      format: { type: "string" },
+      ...registryOptions,
+    },
+    async run(p, v) {
+      want(p, 1, this.usage);
+      if (!v.output) throw new UsageError(`usage: ocipkg ${this.usage}`);
+      const d = await pullImage(p[0]!, v.output as string, { ...remote(v), format: format(v) });
+      out(d);
+    },
+  },
+  copy: {
+    usage: "copy <src> <dst>  (image, docker://image, oci:dir[:ref], oci-archive:file[:ref])",
+    summary: "Copy an image between registries, oci-dirs and oci-archives",
+    options: registryOptions,
+    async run(p, v) {
+      want(p, 2, this.usage);
+      out(await copyImage(p[0]!, p[1]!, remote(v)));
+    },
+  },
+  tags: {
+    usage: "tags <repository> [--json]",
+    summary: "List the tags of a repository",
+    options: { json: { type: "boolean" }, ...registryOptions },
+    async run(p, v) {
+      want(p, 1, this.usage);
+      const tags = await listTags(p[0]!, remote(v));
+      if (v.json) out(JSON.stringify(tags));
+      else for (const t of tags) out(t);
+    },
+  },
+  login: {
+    usage: "login <registry> [-u user] [-p pass | --password-stdin]",
+    summary: "Check credentials against a registry and save them (mode 0600)",
+    options: {
+      username: { type: "string", short: "u" },
+      password: { type: "string", short: "p" },
+      "password-stdin": { type: "boolean" },
+      ...registryOptions,
+    },
+    async run(p, v) {
+      want(p, 1, this.usage);
+      const username = v.username as string | undefined;
+      let password = v.password as string | undefined;
+      if (v["password-stdin"]) password = await readStdin();
+      if (!username || password === undefined) {
+        throw new UsageError("login needs -u <user> and -p <pass> or --password-stdin");
+      }
+      await login(p[0]!, { username, password }, remote(v));
+      info(`logged in to ${p[0]}`);
+    },
+  },
+  logout: {
+    usage: "logout <registry>",
+    summary: "Remove saved credentials for a registry",
+    options: {},
+    async run(p) {
+      want(p, 1, this.usage);
+      await logout(p[0]!);
+      info(`logged out of ${p[0]}`);
     },
   },
   list: {
@@ -215,6 +346,7 @@ function help(): string {
 export async function main(args: string[]): Promise<number> {
   const debug = args.includes("--debug");
   args = args.filter((a) => a !== "--debug");
+  if (debug) debugLog = (line) => console.error(`debug: ${line}`);
   try {
     const [name, ...rest] = args;
     if (name === undefined || name === "--help" || name === "-h" || name === "help") {

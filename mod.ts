@@ -39,3 +39,8 @@ export * from "./lib/artifact.ts";
 export * from "./lib/store.ts";
 export * from "./lib/inspect.ts";
 export * from "./lib/api.ts";
+export * from "./lib/registry/errors.ts";
+export * from "./lib/registry/credentials.ts";
+export * from "./lib/registry/client.ts";
+export * from "./lib/registry/target.ts";
+export * from "./lib/remote.ts";

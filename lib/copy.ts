@@ -99,6 +99,10 @@ export async function copyGraph(
     }
     if (!isManifestType(desc.mediaType)) {
       await limiter.run(async () => {
+        if (dst.mount && await dst.mount(desc, src)) {
+          progress({ kind: "skip", desc });
+          return;
+        }
         progress({ kind: "start", desc });
         await dst.push(desc, await src.fetch(desc));
         progress({ kind: "done", desc });

@@ -50,6 +50,12 @@ export interface Target extends ReadTarget {
   tag(desc: Descriptor, reference: string): Promise<void>;
   /** Discard uncommitted writes (e.g. a half-written archive). */
   abort(): Promise<void>;
+  /**
+   * Optional: make a blob of `src` present without transferring it (a
+   * registry's cross-repository mount).
+   * @returns true when the blob is now present
+   */
+  mount?(desc: Descriptor, src: ReadTarget): Promise<boolean>;
 }
 
 /** A storage that can list the images it holds (OCI layouts). */

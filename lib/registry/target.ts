@@ -1,0 +1,519 @@
+/**
+ * A repository on a distribution-spec registry as a {@link Target}: manifests
+ * and blobs by digest, HEAD to skip what exists, monolithic uploads for small
+ * blobs and chunked `PATCH` uploads (honouring `OCI-Chunk-Min-Length`,
+ * resuming from the server's `Range`) for large ones, cross-repository
+ * mounts, resumable blob downloads (`Range`, coping with a 200 answer), tag
+ * listing with bounded `Link` pagination.
+ *
+ * @module
+ */
+import { Digester, isDigest } from "../digest.ts";
+import { FormatError, NotFoundError } from "../errors.ts";
+import { type Descriptor, isManifestType, MAX_MANIFEST_SIZE, stripUndefined } from "../manifest.ts";
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from "../media_types.ts";
+import type { BlobSpec, ReadTarget, Target } from "../target.ts";
+import { bytesStream } from "../target.ts";
+import { type ClientOptions, readCapped, RegistryClient } from "./client.ts";
+import { RegistryError } from "./errors.ts";
+
+const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST].join(", ");
+/** Blobs up to this size are uploaded in one request. */
+export const MONOLITHIC_MAX = 4 * 1024 * 1024;
+/** Default chunk for chunked uploads. */
+export const DEFAULT_CHUNK = 16 * 1024 * 1024;
+/** Most pages read when listing tags. */
+export const MAX_TAG_PAGES = 100;
+
+/** Options of {@link RegistryTarget}. */
+export interface RegistryTargetOptions extends ClientOptions {
+  /** Chunk size for uploads of large blobs (default 16 MiB). */
+  chunkSize?: number;
+  /** Attempts to resume an interrupted download (default 5). */
+  resumeAttempts?: number;
+}
+
+/**
+ * One repository of a registry.
+ *
+ * @example
+ * ```ts
+ * import { RegistryTarget } from "./target.ts";
+ * const t = new RegistryTarget("localhost:5000", "org/libfoo", { credential: null });
+ * console.assert(t.description === "localhost:5000/org/libfoo");
+ * t.close();
+ * ```
+ */
+export class RegistryTarget implements Target {
+  readonly description: string;
+  /** The HTTP client (shared by targets of the same registry if passed in). */
+  readonly client: RegistryClient;
+  /** Repository path, e.g. `org/libfoo`. */
+  readonly repository: string;
+  #options: RegistryTargetOptions;
+  #manifests = new Map<string, Uint8Array>(); // small cache of fetched manifests by digest
+
+  /**
+   * @param registry `host[:port]` or an existing client
+   * @param repository repository path
+   * @param options client and transfer options
+   */
+  constructor(
+    registry: string | RegistryClient,
+    repository: string,
+    options: RegistryTargetOptions = {},
+  ) {
+    this.client = typeof registry === "string" ? new RegistryClient(registry, options) : registry;
+    this.repository = repository;
+    this.description = `${this.client.registry}/${repository}`;
+    this.#options = options;
+  }
+
+  #scope(push = false): string {
+    return `repository:${this.repository}:${push ? "pull,push" : "pull"}`;
+  }
+
+  #what(ref: string): string {
+    return `image '${this.description}${isDigest(ref) ? "@" : ":"}${ref}'`;
+  }
+
+  /**
+   * Check that the registry speaks the v2 API (and that credentials work).
+   *
+   * @throws {RegistryError} naming the host
+   */
+  async ping(): Promise<void> {
+    const res = await this.client.request({
+      method: "GET",
+      url: "/v2/",
+      what: `registry ${this.client.registry}`,
+    });
+    await res.body?.cancel();
+  }
+
+  async resolve(reference = "latest"): Promise<Descriptor> {
+    const what = this.#what(reference);
+    const res = await this.client.request({
+      method: "GET",
+      url: `/v2/${this.repository}/manifests/${reference}`,
+      headers: { accept: MANIFEST_ACCEPT },
+      scope: this.#scope(),
+      what,
+      ok: [200, 404],
+    });
+    if (res.status === 404) {
+      await res.body?.cancel();
+      throw new NotFoundError(
+        `${what} not found on ${this.client.registry}${
+          isDigest(reference) ? "" : " (no such tag or repository)"
+        }`,
+      );
+    }
+    const bytes = await readCapped(res, MAX_MANIFEST_SIZE, `manifest of ${what}`);
+    const contentType = (res.headers.get("content-type") ?? "").split(";")[0]!.trim();
+    let declared: string | undefined;
+    try {
+      declared = JSON.parse(new TextDecoder().decode(bytes)).mediaType;
+    } catch {
+      throw new FormatError(
+        `${what}: ${this.client.registry} answered a manifest that is not JSON (content-type '${
+          contentType || "none"
+        }')`,
+      );
+    }
+    const mediaType = isManifestType(contentType) ? contentType : declared ?? contentType;
+    if (!isManifestType(mediaType)) {
+      throw new FormatError(
+        `${what}: ${this.client.registry} answered an unknown manifest type '${mediaType}'`,
+      );
+    }
+    const h = new Digester();
+    h.update(bytes);
+    const digest = h.digest();
+    if (isDigest(reference) && reference !== digest) {
+      throw new FormatError(`${what}: manifest digest mismatch, got ${digest}`);
+    }
+    const headerDigest = res.headers.get("docker-content-digest");
+    if (headerDigest && headerDigest !== digest && headerDigest.startsWith("sha256:")) {
+      throw new FormatError(
+        `${what}: registry's digest ${headerDigest} does not match the manifest (${digest})`,
+      );
+    }
+    this.#manifests.set(digest, bytes);
+    return { mediaType, digest, size: bytes.byteLength };
+  }
+
+  async fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    if (isManifestType(desc.mediaType)) {
+      const cached = this.#manifests.get(desc.digest);
+      if (cached) return bytesStream(cached);
+      const res = await this.client.request({
+        method: "GET",
+        url: `/v2/${this.repository}/manifests/${desc.digest}`,
+        headers: { accept: desc.mediaType },
+        scope: this.#scope(),
+        what: this.#what(desc.digest),
+      });
+      return bytesStream(await readCapped(res, MAX_MANIFEST_SIZE, `manifest ${desc.digest}`));
+    }
+    return this.#blobStream(desc);
+  }
+
+  /** A blob download that resumes with `Range` after a dropped connection. */
+  #blobStream(desc: Descriptor): ReadableStream<Uint8Array> {
+    const what = `blob ${desc.digest} of ${this.description}`;
+    const maxResume = this.#options.resumeAttempts ?? 5;
+    let received = 0;
+    let resumes = 0;
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    let skip = 0; // bytes to drop when a server ignores Range (200)
+    const open = async () => {
+      const headers: Record<string, string> = {};
+      if (received > 0) headers.range = `bytes=${received}-`;
+      const res = await this.client.request({
+        method: "GET",
+        url: `/v2/${this.repository}/blobs/${desc.digest}`,
+        headers,
+        scope: this.#scope(),
+        what,
+        ok: [200, 206, 404],
+      });
+      if (res.status === 404) {
+        await res.body?.cancel();
+        throw new NotFoundError(`${what} not found on ${this.client.registry}`);
+      }
+      skip = received > 0 && res.status === 200 ? received : 0;
+      reader = res.body!.getReader();
+    };
+    return new ReadableStream<Uint8Array>({
+      start: open,
+      pull: async (controller) => {
+        while (true) {
+          let r: ReadableStreamReadResult<Uint8Array>;
+          try {
+            r = await reader!.read();
+          } catch (e) {
+            if (resumes++ >= maxResume) {
+              throw new RegistryError(
+                `${what}: download interrupted too often (${(e as Error).message})`,
+                0,
+              );
+            }
+            await open();
+            continue;
+          }
+          if (r.done) {
+            if (received < desc.size && resumes++ < maxResume) {
+              await open(); // closed early: resume
+              continue;
+            }
+            controller.close();
+            return;
+          }
+          let chunk = r.value;
+          if (skip > 0) {
+            const drop = Math.min(skip, chunk.byteLength);
+            skip -= drop;
+            chunk = chunk.subarray(drop);
+            if (chunk.byteLength === 0) continue;
+          }
+          received += chunk.byteLength;
+          controller.enqueue(chunk);
+          return;
+        }
+      },
+      cancel: async (reason) => {
+        await reader?.cancel(reason);
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  async exists(desc: Descriptor): Promise<boolean> {
+    const kind = isManifestType(desc.mediaType) ? "manifests" : "blobs";
+    const res = await this.client.request({
+      method: "HEAD",
+      url: `/v2/${this.repository}/${kind}/${desc.digest}`,
+      headers: kind === "manifests" ? { accept: MANIFEST_ACCEPT } : {},
+      scope: this.#scope(),
+      what: this.#what(desc.digest),
+      ok: [200, 404],
+    });
+    await res.body?.cancel();
+    return res.status === 200;
+  }
+
+  /**
+   * Cross-repository mount: when `src` is another repository of the same
+   * registry, ask the registry to link the blob instead of uploading it.
+   *
+   * @param desc the blob
+   * @param src the copy's source
+   * @returns true when the registry mounted it
+   */
+  async mount(desc: Descriptor, src: ReadTarget): Promise<boolean> {
+    if (
+      !(src instanceof RegistryTarget) || src.client.registry !== this.client.registry ||
+      src.repository === this.repository
+    ) return false;
+    const res = await this.client.request({
+      method: "POST",
+      url: `/v2/${this.repository}/blobs/uploads/?mount=${encodeURIComponent(desc.digest)}&from=${
+        encodeURIComponent(src.repository)
+      }`,
+      scope: `${this.#scope(true)} repository:${src.repository}:pull`,
+      what: `blob ${desc.digest} of ${this.description}`,
+      ok: [201, 202],
+    });
+    await res.body?.cancel();
+    if (res.status === 201) return true;
+    // 202: the registry opened an upload session instead; cancel it
+    const loc = res.headers.get("location");
+    if (loc) {
+      await this.client.request({
+        method: "DELETE",
+        url: loc,
+        scope: this.#scope(true),
+        what: "upload",
+        ok: [200, 204, 404, 405],
+      })
+        .then((r) => r.body?.cancel()).catch(() => {});
+    }
+    return false;
+  }
+
+  push(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
+    if (isManifestType(spec.mediaType)) return this.#pushManifest(spec, content);
+    return this.#pushBlob(spec, content);
+  }
+
+  async #pushManifest(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
+    const bytes = await readCapped(new Response(content), MAX_MANIFEST_SIZE, "manifest");
+    const h = new Digester();
+    h.update(bytes);
+    const digest = h.digest();
+    if (spec.digest && spec.digest !== digest) {
+      throw new FormatError(
+        `manifest for ${this.description}: digest mismatch, expected ${spec.digest} but got ${digest}`,
+      );
+    }
+    await this.#putManifest(bytes, spec.mediaType, digest);
+    this.#manifests.set(digest, bytes);
+    return stripUndefined({ ...spec, digest, size: bytes.byteLength });
+  }
+
+  async #putManifest(bytes: Uint8Array, mediaType: string, reference: string): Promise<void> {
+    const res = await this.client.request({
+      method: "PUT",
+      url: `/v2/${this.repository}/manifests/${reference}`,
+      headers: { "content-type": mediaType },
+      body: bytes,
+      scope: this.#scope(true),
+      what: this.#what(reference),
+      ok: [200, 201, 202],
+    });
+    await res.body?.cancel();
+  }
+
+  async #startUpload(what: string): Promise<{ location: string; minChunk: number }> {
+    const res = await this.client.request({
+      method: "POST",
+      url: `/v2/${this.repository}/blobs/uploads/`,
+      scope: this.#scope(true),
+      what,
+      ok: [202],
+    });
+    await res.body?.cancel();
+    const location = res.headers.get("location");
+    if (!location) {
+      throw new RegistryError(
+        `${what}: ${this.client.registry} gave no upload location`,
+        res.status,
+      );
+    }
+    const minChunk = Number(res.headers.get("oci-chunk-min-length") ?? "0") || 0;
+    return { location: new URL(location, this.client.baseUrl + "/").href, minChunk };
+  }
+
+  async #pushBlob(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
+    const what = `blob ${spec.digest ?? "(new)"} for ${this.description}`;
+    const hasher = new Digester(spec.digest?.startsWith("sha512:") ? "sha512" : "sha256");
+    let { location, minChunk } = await this.#startUpload(what);
+    const chunkSize = Math.max(this.#options.chunkSize ?? DEFAULT_CHUNK, minChunk);
+    // Read the source into chunks; each chunk is replayable, so a failed PATCH resumes
+    // from the offset the server reports.
+    const reader = content.getReader();
+    let offset = 0;
+    let pending: Uint8Array | undefined;
+    const nextChunk = async (): Promise<Uint8Array | undefined> => {
+      const buf = new Uint8Array(chunkSize);
+      let n = 0;
+      if (pending) {
+        const take = Math.min(pending.byteLength, chunkSize);
+        buf.set(pending.subarray(0, take));
+        n = take;
+        pending = take < pending.byteLength ? pending.subarray(take) : undefined;
+      }
+      while (n < chunkSize) {
+        const r = await reader.read();
+        if (r.done) break;
+        const take = Math.min(r.value.byteLength, chunkSize - n);
+        buf.set(r.value.subarray(0, take), n);
+        n += take;
+        if (take < r.value.byteLength) pending = r.value.subarray(take);
+      }
+      if (n === 0) return undefined;
+      const chunk = buf.subarray(0, n);
+      hasher.update(chunk);
+      if (spec.size !== undefined && hasher.size > spec.size) {
+        throw new RegistryError(`${what}: size exceeds the expected ${spec.size} bytes`, 0);
+      }
+      return chunk;
+    };
+    try {
+      let chunk = await nextChunk();
+      // Small blobs: one PUT with the whole body.
+      if (chunk && chunk.byteLength < chunkSize && chunk.byteLength <= MONOLITHIC_MAX) {
+        return await this.#finishUpload(location, spec, hasher, chunk, what);
+      }
+      while (chunk) {
+        const next = await nextChunk();
+        if (!next) return await this.#finishUpload(location, spec, hasher, chunk, what, offset);
+        location = await this.#patch(location, chunk, offset, what);
+        offset += chunk.byteLength;
+        chunk = next;
+      }
+      return await this.#finishUpload(location, spec, hasher, undefined, what, offset);
+    } finally {
+      reader.releaseLock();
+    }
+  }
+
+  /** PATCH one chunk; on failure ask the server what it has and send the rest. */
+  async #patch(location: string, chunk: Uint8Array, offset: number, what: string): Promise<string> {
+    for (let attempt = 0;; attempt++) {
+      try {
+        const res = await this.client.request({
+          method: "PATCH",
+          url: location,
+          headers: {
+            "content-type": "application/octet-stream",
+            "content-range": `${offset}-${offset + chunk.byteLength - 1}`,
+          },
+          body: chunk,
+          scope: this.#scope(true),
+          what,
+          ok: [202],
+        });
+        await res.body?.cancel();
+        return new URL(res.headers.get("location") ?? location, this.client.baseUrl + "/").href;
+      } catch (e) {
+        if (
+          attempt >= 3 ||
+          (e instanceof RegistryError && e.status >= 400 && e.status < 500 && e.status !== 416)
+        ) throw e;
+        // ask where the upload stands and continue from there
+        const st = await this.client.request({
+          method: "GET",
+          url: location,
+          scope: this.#scope(true),
+          what,
+          ok: [204],
+        });
+        await st.body?.cancel();
+        const range = /^(?:bytes=)?0-(\d+)$/.exec(st.headers.get("range") ?? "");
+        const have = range ? Number(range[1]) + 1 : 0;
+        location = new URL(st.headers.get("location") ?? location, this.client.baseUrl + "/").href;
+        if (have < offset || have > offset + chunk.byteLength) throw e;
+        chunk = chunk.subarray(have - offset);
+        offset = have;
+        if (chunk.byteLength === 0) return location;
+      }
+    }
+  }
+
+  async #finishUpload(
+    location: string,
+    spec: BlobSpec,
+    hasher: Digester,
+    last: Uint8Array | undefined,
+    what: string,
+    offset = 0,
+  ): Promise<Descriptor> {
+    const digest = hasher.digest();
+    if (spec.size !== undefined && hasher.size !== spec.size) {
+      throw new RegistryError(
+        `${what}: size mismatch, expected ${spec.size} bytes but got ${hasher.size}`,
+        0,
+      );
+    }
+    if (spec.digest && spec.digest !== digest) {
+      throw new RegistryError(
+        `${what}: digest mismatch, expected ${spec.digest} but got ${digest}`,
+        0,
+      );
+    }
+    const url = new URL(location);
+    url.searchParams.set("digest", digest);
+    const headers: Record<string, string> = { "content-type": "application/octet-stream" };
+    if (last && offset > 0) headers["content-range"] = `${offset}-${offset + last.byteLength - 1}`;
+    const res = await this.client.request({
+      method: "PUT",
+      url: url.href,
+      headers,
+      body: last ?? new Uint8Array(0),
+      scope: this.#scope(true),
+      what,
+      ok: [201, 204],
+    });
+    await res.body?.cancel();
+    return stripUndefined({ ...spec, digest, size: hasher.size });
+  }
+
+  async tag(desc: Descriptor, reference: string): Promise<void> {
+    if (isDigest(reference)) return;
+    const bytes = this.#manifests.get(desc.digest) ??
+      await readCapped(new Response(await this.fetch(desc)), MAX_MANIFEST_SIZE, "manifest");
+    await this.#putManifest(bytes, desc.mediaType, reference);
+  }
+
+  /**
+   * List the repository's tags, following `Link` pagination (bounded).
+   *
+   * @returns tags
+   */
+  async tags(): Promise<string[]> {
+    const out: string[] = [];
+    let url: string | undefined = `/v2/${this.repository}/tags/list?n=1000`;
+    for (let page = 0; url && page < MAX_TAG_PAGES; page++) {
+      const res: Response = await this.client.request({
+        method: "GET",
+        url,
+        scope: this.#scope(),
+        what: `repository '${this.description}'`,
+        ok: [200, 404],
+      });
+      if (res.status === 404) {
+        await res.body?.cancel();
+        throw new NotFoundError(`repository '${this.description}' not found`);
+      }
+      const body = await readCapped(res, MAX_MANIFEST_SIZE, "tag list");
+      try {
+        out.push(...(JSON.parse(new TextDecoder().decode(body)).tags ?? []));
+      } catch {
+        throw new FormatError(`repository '${this.description}': tag list is not JSON`);
+      }
+      const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get("link") ?? "");
+      url = link ? link[1] : undefined;
+    }
+    return out;
+  }
+
+  close(): Promise<void> {
+    this.client.close();
+    return Promise.resolve();
+  }
+
+  abort(): Promise<void> {
+    return this.close();
+  }
+}
