@@ -36,10 +36,10 @@ async function sh(cmd: string, args: string[], cwd?: string): Promise<string> {
   return new TextDecoder().decode(r.stdout);
 }
 
-/** A self-signed certificate for 127.0.0.1/localhost (also the token signing key). */
+/** A self-signed certificate (used as the token signing key and trust root). */
 export async function makeCert(dir: string): Promise<{ cert: string; key: string }> {
-  const cert = join(dir, "cert.pem");
-  const key = join(dir, "key.pem");
+  const cert = join(dir, "signing.pem");
+  const key = join(dir, "signing-key.pem");
   await sh("openssl", [
     "req",
     "-x509",
@@ -53,11 +53,68 @@ export async function makeCert(dir: string): Promise<{ cert: string; key: string
     "-days",
     "2",
     "-subj",
-    "/CN=127.0.0.1",
-    "-addext",
-    "subjectAltName=IP:127.0.0.1,DNS:localhost",
+    "/CN=ocipkg-test-issuer",
   ]);
   return { cert, key };
+}
+
+/** A private CA and a server certificate for 127.0.0.1/localhost signed by it. */
+export async function makeTls(dir: string): Promise<{ ca: string; cert: string; key: string }> {
+  const ca = join(dir, "ca.pem");
+  const caKey = join(dir, "ca-key.pem");
+  const cert = join(dir, "server.pem");
+  const key = join(dir, "server-key.pem");
+  const csr = join(dir, "server.csr");
+  const ext = join(dir, "server.ext");
+  await sh("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    caKey,
+    "-out",
+    ca,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=ocipkg test CA",
+  ]);
+  await sh("openssl", [
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    csr,
+    "-subj",
+    "/CN=127.0.0.1",
+  ]);
+  await Deno.writeTextFile(
+    ext,
+    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+  );
+  await sh("openssl", [
+    "x509",
+    "-req",
+    "-in",
+    csr,
+    "-CA",
+    ca,
+    "-CAkey",
+    caKey,
+    "-CAcreateserial",
+    "-out",
+    cert,
+    "-days",
+    "2",
+    "-extfile",
+    ext,
+  ]);
+  return { ca, cert, key };
 }
 
 export interface TokenServer {
@@ -168,12 +225,13 @@ export async function startRegistry(
   ];
   let caFile: string | undefined;
   let tokens: TokenServer | undefined;
-  if (opts.tls || opts.auth === "token") {
-    const { cert, key } = await makeCert(dir);
-    if (opts.tls) {
-      caFile = cert;
-      lines.push("  tls:", `    certificate: ${cert}`, `    key: ${key}`);
-    }
+  if (opts.tls) {
+    const tls = await makeTls(dir);
+    caFile = tls.ca;
+    lines.push("  tls:", `    certificate: ${tls.cert}`, `    key: ${tls.key}`);
+  }
+  {
+    const { cert, key } = opts.auth === "token" ? await makeCert(dir) : { cert: "", key: "" };
     if (opts.auth === "token") {
       tokens = await startTokenServer(cert, key, "ocipkg-test");
       lines.push(
@@ -206,7 +264,7 @@ export async function startRegistry(
   const client = caFile
     ? Deno.createHttpClient({ caCerts: [await Deno.readTextFile(caFile)] })
     : undefined;
-  const deadline = Date.now() + 15000;
+  const deadline = Date.now() + 5000;
   while (true) {
     try {
       const r = await fetch(`${scheme}://${host}/v2/`, client ? { client } : {});
@@ -215,7 +273,8 @@ export async function startRegistry(
     } catch (e) {
       if (Date.now() > deadline) {
         child.kill();
-        throw new Error(`docker-registry did not start: ${e}`);
+        const err = await new Response(child.stderr).text();
+        throw new Error(`docker-registry did not start: ${e}: ${err.slice(-500)}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -15,7 +15,7 @@ export const MAX_BODY = 4 * 1024 * 1024;
 
 /** Options of {@link RegistryClient}. */
 export interface ClientOptions {
-  /** Use http instead of https (default: true for localhost/127.0.0.1/[::1]). */
+  /** Use http instead of https (default: true for localhost/127.0.0.1/[::1] without `caFile`). */
   plainHttp?: boolean;
   /** PEM file of a private CA to trust. */
   caFile?: string;
@@ -157,7 +157,9 @@ export class RegistryClient {
     const host = registry.replace(/:\d+$/, "");
     const loopback = host === "localhost" || host.startsWith("localhost") || host === "127.0.0.1" ||
       host === "[::1]";
-    this.baseUrl = `${(options.plainHttp ?? loopback) ? "http" : "https"}://${registry}`;
+    // loopback hosts default to http, unless a CA file says the registry speaks TLS
+    const plain = options.plainHttp ?? (loopback && !options.caFile);
+    this.baseUrl = `${plain ? "http" : "https"}://${registry}`;
     this.#options = options;
     if (options.caFile) {
       let pem: string;
@@ -204,8 +206,8 @@ export class RegistryClient {
         res = await this.#send(req);
       } catch (e) {
         if (e instanceof RegistryError) throw e;
-        if (replayable && attempt < max) {
-          this.#log(`retry ${req.method} ${req.url}: ${oneLine(e)}`);
+        if (replayable && attempt < max && !isTlsFailure(e)) {
+          this.#log(`retry ${req.method} ${req.url}: ${causeChain(e)}`);
           await sleep(this.#backoff(attempt));
           continue;
         }
@@ -411,7 +413,10 @@ export class RegistryClient {
       message = v?.errors?.[0]?.message ?? "";
     } catch { /* not a spec error document */ }
     const path = new URL(req.url, this.baseUrl).pathname;
-    const detail = code ? `${code}${message ? `: ${message}` : ""}` : res.statusText || "";
+    let detail = code ? `${code}${message ? `: ${message}` : ""}` : res.statusText || "";
+    if (res.status === 400 && !code && this.baseUrl.startsWith("http:")) {
+      detail += " (if it speaks TLS, pass --ca-file and no --plain-http)";
+    }
     const text = `${req.what}: ${this.registry} answered ${res.status}${
       detail ? ` ${detail}` : ""
     } (${req.method} ${path})`;
@@ -426,8 +431,20 @@ export class RegistryClient {
   }
 }
 
+function causeChain(e: unknown): string {
+  const parts: string[] = [];
+  for (let c: unknown = e; c instanceof Error && parts.length < 5; c = c.cause) {
+    parts.push(oneLine(c));
+  }
+  return parts.join(": ") || oneLine(e);
+}
+
+function isTlsFailure(e: unknown): boolean {
+  return /certificate|UnknownIssuer|handshake|tls/i.test(causeChain(e));
+}
+
 function connectionMessage(e: unknown): string {
-  const m = oneLine(e);
+  const m = causeChain(e);
   if (/dns error|failed to lookup|Name or service not known|No address/i.test(m)) {
     return "unknown host";
   }
