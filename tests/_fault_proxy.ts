@@ -1,0 +1,183 @@
+// A proxy in front of a real registry that injects faults a real one cannot
+// produce: dropped connections, 429/503, wrong bytes, cross-origin redirects.
+import { freePort } from "./_registry.ts";
+
+export interface FaultRules {
+  /** First GET of this blob digest sends half of the bytes, then the connection dies. */
+  dropBlobOnce?: string;
+  /** Answer Range requests with 200 and the full body. */
+  ignoreRange?: boolean;
+  /** First request whose path contains this answers 429 with `Retry-After`. */
+  tooManyOnce?: { match: string; retryAfter: string };
+  /** Requests whose path contains `match` answer 503 this many times. */
+  unavailable?: { match: string; times: number };
+  /** Serve these bytes (same length, flipped) for this blob digest. */
+  wrongBytes?: string;
+  /** Redirect GETs of this blob to another origin. */
+  redirectBlob?: { digest: string; to: string };
+  /** Answer manifest GETs with this body and content type. */
+  manifestBody?: { body: Uint8Array<ArrayBuffer>; contentType: string };
+}
+
+export interface LogEntry {
+  method: string;
+  path: string;
+  status: number;
+  range?: string;
+}
+
+export interface Proxy {
+  host: string;
+  rules: FaultRules;
+  log: LogEntry[];
+  /** Clear rules, log and one-shot state. */
+  reset(): void;
+  stop(): Promise<void>;
+}
+
+export function startFaultProxy(upstream: string): Proxy {
+  const rules: FaultRules = {};
+  const log: LogEntry[] = [];
+  const port = freePort();
+  const ac = new AbortController();
+  let dropped = false;
+  let tooMany = false;
+  let unavailable = 0;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port, signal: ac.signal, onListen() {} },
+    async (req) => {
+      const url = new URL(req.url);
+      const path = url.pathname + url.search;
+      const entry: LogEntry = {
+        method: req.method,
+        path,
+        status: 0,
+        range: req.headers.get("range") ?? undefined,
+      };
+      log.push(entry);
+      const answer = (r: Response) => {
+        entry.status = r.status;
+        return r;
+      };
+      if (rules.tooManyOnce && !tooMany && path.includes(rules.tooManyOnce.match)) {
+        tooMany = true;
+        return answer(
+          new Response("slow down", {
+            status: 429,
+            headers: { "retry-after": rules.tooManyOnce.retryAfter },
+          }),
+        );
+      }
+      if (
+        rules.unavailable && unavailable < rules.unavailable.times &&
+        path.includes(rules.unavailable.match)
+      ) {
+        unavailable++;
+        return answer(new Response("unavailable", { status: 503 }));
+      }
+      const blob = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(url.pathname)?.[1];
+      if (req.method === "GET" && blob && rules.redirectBlob?.digest === blob) {
+        return answer(
+          new Response(null, {
+            status: 307,
+            headers: { location: `${rules.redirectBlob.to}${url.pathname}` },
+          }),
+        );
+      }
+      if (req.method === "GET" && url.pathname.includes("/manifests/") && rules.manifestBody) {
+        return answer(
+          new Response(rules.manifestBody.body, {
+            headers: { "content-type": rules.manifestBody.contentType },
+          }),
+        );
+      }
+      const headers = new Headers(req.headers);
+      headers.delete("host");
+      if (rules.ignoreRange) headers.delete("range");
+      const up = await fetch(`http://${upstream}${path}`, {
+        method: req.method,
+        headers,
+        body: req.body,
+        redirect: "manual",
+      });
+      const outHeaders = new Headers(up.headers);
+      if (up.headers.get("location")) {
+        outHeaders.set(
+          "location",
+          up.headers.get("location")!.replace(upstream, `127.0.0.1:${port}`),
+        );
+      }
+      if (req.method === "GET" && blob && up.body && (rules.dropBlobOnce === blob && !dropped)) {
+        dropped = true;
+        const all = new Uint8Array(await up.arrayBuffer());
+        // chunked encoding, so the aborted body ends without its last chunk
+        outHeaders.delete("content-length");
+        let first = true;
+        const body = new ReadableStream<Uint8Array>({
+          pull(c) {
+            if (first) {
+              first = false;
+              c.enqueue(all.slice(0, all.length >> 1));
+              return;
+            }
+            c.error(new Error("connection dropped by the fault proxy"));
+          },
+        });
+        return answer(new Response(body, { status: up.status, headers: outHeaders }));
+      }
+      if (req.method === "GET" && blob && rules.wrongBytes === blob && up.body) {
+        const bytes = new Uint8Array(await up.arrayBuffer());
+        for (let i = 0; i < bytes.length; i += 97) bytes[i] = bytes[i]! ^ 0x5a;
+        return answer(new Response(bytes, { status: up.status, headers: outHeaders }));
+      }
+      return answer(new Response(up.body, { status: up.status, headers: outHeaders }));
+    },
+  );
+  return {
+    host: `127.0.0.1:${port}`,
+    rules,
+    log,
+    reset() {
+      for (const k of Object.keys(rules)) delete (rules as Record<string, unknown>)[k];
+      log.length = 0;
+      dropped = tooMany = false;
+      unavailable = 0;
+    },
+    async stop() {
+      ac.abort();
+      await server.finished;
+    },
+  };
+}
+
+/** A server on another origin that records request headers and serves blobs from `upstream`. */
+export function startRecorder(
+  upstream: string,
+): { url: string; seen: Headers[]; stop(): Promise<void> } {
+  const port = freePort();
+  const seen: Headers[] = [];
+  const ac = new AbortController();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port, signal: ac.signal, onListen() {} },
+    async (req) => {
+      seen.push(req.headers);
+      const url = new URL(req.url);
+      // serve from the registry with the recorder's own access (test registries allow the test user)
+      const up = await fetch(`http://${upstream}${url.pathname}`, {
+        headers: { authorization: "Basic " + btoa("ocitest:s3cret-pass") },
+      });
+      return new Response(up.body, {
+        status: up.status,
+        headers: { "content-length": up.headers.get("content-length") ?? "" },
+      });
+    },
+  );
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    async stop() {
+      ac.abort();
+      await server.finished;
+    },
+  };
+}

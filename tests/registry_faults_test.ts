@@ -1,0 +1,130 @@
+// Faults a real registry cannot produce, injected by a proxy in front of one.
+import { join } from "node:path";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
+import { getImage, OciDir, packDirectory, pushImage, Store, VerificationError } from "../mod.ts";
+import { listTree, samplePackage, tempDir } from "./_helpers.ts";
+import { PASS, startRegistry, USER } from "./_registry.ts";
+import { startFaultProxy, startRecorder } from "./_fault_proxy.ts";
+
+const reg = await startRegistry({ auth: "htpasswd" });
+const proxy = startFaultProxy(reg.host);
+const cred = { username: USER, password: PASS };
+const fast = { credential: cred, backoffMs: 10 };
+globalThis.addEventListener("unload", () => reg.kill());
+
+let n = 0;
+/** Push a fresh package through the proxy; returns its name, layer digest and source. */
+async function pushed(bytes = 2 * 1024 * 1024) {
+  const name = `${proxy.host}/faults/pkg${n++}:1`;
+  const src = await samplePackage(await tempDir(), bytes);
+  const dir = join(await tempDir(), "layout");
+  const r = await packDirectory(src, `oci:${dir}`, { name });
+  const layout = await OciDir.open(dir);
+  const m = JSON.parse(await Deno.readTextFile(layout.blobPath(r.digest)));
+  await pushImage(`oci:${dir}`, undefined, fast);
+  return { name, layer: m.layers[0].digest as string, src };
+}
+
+const reset = () => proxy.reset();
+
+Deno.test("fault: a connection dropped mid-blob resumes with Range", async () => {
+  const p = await pushed();
+  reset();
+  proxy.rules.dropBlobOnce = p.layer;
+  const r = await getImage(p.name, { ...fast, store: new Store(await tempDir()) });
+  assertEquals(await listTree(r.dir), await listTree(p.src));
+  const gets = proxy.log.filter((e) => e.path.endsWith(p.layer));
+  assertEquals(gets.length, 2);
+  assert(gets[1]!.range?.startsWith("bytes="), JSON.stringify(gets));
+});
+
+Deno.test("fault: a resumed download copes with a server that answers 200 instead of 206", async () => {
+  const p = await pushed();
+  reset();
+  proxy.rules.dropBlobOnce = p.layer;
+  proxy.rules.ignoreRange = true;
+  const r = await getImage(p.name, { ...fast, store: new Store(await tempDir()) });
+  assertEquals(
+    await Deno.readFile(join(r.dir, "lib/libfoo.a")),
+    await Deno.readFile(join(p.src, "lib/libfoo.a")),
+  );
+  assertEquals(proxy.log.filter((e) => e.path.endsWith(p.layer)).map((e) => e.status), [200, 200]);
+});
+
+Deno.test("fault: 429 with Retry-After waits the time asked", async () => {
+  const p = await pushed();
+  reset();
+  proxy.rules.tooManyOnce = { match: "/manifests/", retryAfter: "1" };
+  const t0 = performance.now();
+  await getImage(p.name, { ...fast, store: new Store(await tempDir()) });
+  assert(performance.now() - t0 >= 950, "waited for Retry-After");
+  assertEquals(
+    proxy.log.filter((e) => e.path.includes("/manifests/")).map((e) => e.status).slice(0, 3),
+    [429, 401, 200], // waited, then the usual Basic challenge
+  );
+});
+
+Deno.test("fault: 503 twice is retried with backoff", async () => {
+  const p = await pushed();
+  reset();
+  proxy.rules.unavailable = { match: p.layer, times: 2 };
+  await getImage(p.name, { ...fast, store: new Store(await tempDir()) });
+  assertEquals(proxy.log.filter((e) => e.path.endsWith(p.layer)).map((e) => e.status), [
+    503,
+    503,
+    200,
+  ]);
+});
+
+Deno.test("fault: wrong bytes for a digest are rejected and nothing is stored", async () => {
+  const p = await pushed();
+  reset();
+  proxy.rules.wrongBytes = p.layer;
+  const store = new Store(await tempDir());
+  await assertRejects(
+    () => getImage(p.name, { ...fast, store }),
+    VerificationError,
+    `blob ${p.layer}`,
+  );
+  assertEquals(await listTree(store.root), []);
+});
+
+Deno.test("fault: a blob GET redirected to another origin carries no Authorization", async () => {
+  const p = await pushed();
+  reset();
+  const recorder = startRecorder(reg.host);
+  try {
+    proxy.rules.redirectBlob = { digest: p.layer, to: recorder.url };
+    const r = await getImage(p.name, { ...fast, store: new Store(await tempDir()) });
+    assertEquals(await listTree(r.dir), await listTree(p.src));
+    assertEquals(recorder.seen.length, 1);
+    assertEquals(recorder.seen[0]!.get("authorization"), null);
+    // the registry itself did get credentials
+    assert(proxy.log.some((e) => e.status === 200 && e.path.includes("/manifests/")));
+  } finally {
+    await recorder.stop();
+  }
+});
+
+Deno.test("fault: a manifest larger than 4 MiB and an HTML answer are clear errors", async () => {
+  const p = await pushed(1024);
+  reset();
+  proxy.rules.manifestBody = {
+    body: new Uint8Array(5 * 1024 * 1024).fill(32),
+    contentType: "application/vnd.oci.image.manifest.v1+json",
+  };
+  const store = new Store(await tempDir());
+  await assertRejects(
+    () => getImage(p.name, { ...fast, store }),
+    Error,
+    "over the 4194304-byte cap",
+  );
+  proxy.rules.manifestBody = {
+    body: new TextEncoder().encode("<html><body>login</body></html>"),
+    contentType: "text/html",
+  };
+  const e = await assertRejects(() => getImage(p.name, { ...fast, store }), Error, "not JSON");
+  assertStringIncludes(e.message, p.name.replace(":1", ""));
+  assertStringIncludes(e.message, "text/html");
+  assertEquals(await listTree(store.root), []);
+});
