@@ -206,7 +206,7 @@ export class RegistryClient {
         res = await this.#send(req);
       } catch (e) {
         if (e instanceof RegistryError) throw e;
-        if (replayable && attempt < max && !isTlsFailure(e)) {
+        if (replayable && attempt < max && !isPermanent(e)) {
           this.#log(`retry ${req.method} ${req.url}: ${causeChain(e)}`);
           await sleep(this.#backoff(attempt));
           continue;
@@ -439,8 +439,10 @@ function causeChain(e: unknown): string {
   return parts.join(": ") || oneLine(e);
 }
 
-function isTlsFailure(e: unknown): boolean {
-  return /certificate|UnknownIssuer|handshake|tls/i.test(causeChain(e));
+/** Failures a retry cannot mend: TLS trust and unknown hosts. */
+function isPermanent(e: unknown): boolean {
+  return /certificate|UnknownIssuer|handshake|tls|dns error|failed to lookup|Name or service not known/i
+    .test(causeChain(e));
 }
 
 function connectionMessage(e: unknown): string {
