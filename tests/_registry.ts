@@ -202,10 +202,20 @@ export async function startTokenServer(
   };
 }
 
-/** Start docker-registry with a temp root on a free loopback port. */
-export async function startRegistry(
-  opts: { auth?: "none" | "htpasswd" | "token"; tls?: boolean } = {},
-): Promise<Registry> {
+type RegistryOptions = { auth?: "none" | "htpasswd" | "token"; tls?: boolean };
+
+/** Start docker-registry with a temp root on a free loopback port (retrying on a port race). */
+export async function startRegistry(opts: RegistryOptions = {}): Promise<Registry> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startRegistryOnce(opts);
+    } catch (e) {
+      if (attempt >= 3) throw e;
+    }
+  }
+}
+
+async function startRegistryOnce(opts: RegistryOptions): Promise<Registry> {
   const dir = await tempDir("ocipkg-registry-");
   const port = freePort();
   const host = `127.0.0.1:${port}`;
@@ -257,6 +267,9 @@ export async function startRegistry(
   await Deno.writeTextFile(join(dir, "config.yml"), lines.join("\n") + "\n");
   const child = new Deno.Command("docker-registry", {
     args: ["serve", join(dir, "config.yml")],
+    // REGISTRY_* variables override the config (tests set REGISTRY_AUTH_FILE for podman)
+    clearEnv: true,
+    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
     stdout: "null",
     stderr: "piped",
   }).spawn();
@@ -264,15 +277,18 @@ export async function startRegistry(
   const client = caFile
     ? Deno.createHttpClient({ caCerts: [await Deno.readTextFile(caFile)] })
     : undefined;
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + 15000;
   while (true) {
     try {
       const r = await fetch(`${scheme}://${host}/v2/`, client ? { client } : {});
       await r.body?.cancel();
       break;
     } catch (e) {
-      if (Date.now() > deadline) {
-        child.kill();
+      const exited = await Promise.race([child.status.then(() => true), Promise.resolve(false)]);
+      if (exited || Date.now() > deadline) {
+        try {
+          child.kill();
+        } catch { /* already gone */ }
         const err = await new Response(child.stderr).text();
         throw new Error(`docker-registry did not start: ${e}: ${err.slice(-500)}`);
       }
