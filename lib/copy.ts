@@ -93,13 +93,10 @@ export async function copyGraph(
   };
 
   const visitOnce = async (desc: Descriptor): Promise<void> => {
-    if (await dst.exists(desc)) {
-      progress({ kind: "skip", desc });
-      return;
-    }
     if (!isManifestType(desc.mediaType)) {
+      // every request for a blob (HEAD, mount, transfer) counts against the limit
       await limiter.run(async () => {
-        if (dst.mount && await dst.mount(desc, src)) {
+        if (await dst.exists(desc) || (dst.mount && await dst.mount(desc, src))) {
           progress({ kind: "skip", desc });
           return;
         }
@@ -107,6 +104,10 @@ export async function copyGraph(
         await dst.push(desc, await src.fetch(desc));
         progress({ kind: "done", desc });
       });
+      return;
+    }
+    if (await dst.exists(desc)) {
+      progress({ kind: "skip", desc });
       return;
     }
     const where = `manifest ${desc.digest} in ${src.description}`;

@@ -3,6 +3,8 @@
 // Prints a table and writes JSON. Ratios < 1 mean ocipkg is faster.
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { encodeJson, OCI_EMPTY, OCI_MANIFEST, OciDir, packDirectory, pushBytes } from "../mod.ts";
+import { startRegistry } from "../tests/_registry.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -100,7 +102,171 @@ async function benchPack(work: string, kind: "random" | "compressible") {
   });
   await Deno.remove(join(work, "out.tar"));
   await Deno.remove(join(work, "ref.tgz"));
-  return dir;
+  await Deno.remove(dir, { recursive: true });
+}
+
+function row(
+  job: string,
+  data: string,
+  ours: { s: number; rss?: number },
+  reference: string,
+  ref: { s: number },
+  bar: string,
+) {
+  rows.push({
+    job,
+    data,
+    ocipkg_s: ours.s,
+    reference,
+    reference_s: ref.s,
+    ratio: ours.s / ref.s,
+    bar,
+    peak_rss_mb: ours.rss,
+  });
+}
+
+/** The layer blob path inside an oci-dir made by pack. */
+async function layerOf(dir: string, digest: string): Promise<{ digest: string; path: string }> {
+  const layout = await OciDir.open(dir);
+  const m = JSON.parse(await Deno.readTextFile(layout.blobPath(digest)));
+  return { digest: m.layers[0].digest, path: layout.blobPath(m.layers[0].digest) };
+}
+
+async function benchRegistry(work: string, mb: number, kind: "random" | "compressible") {
+  const reg = await startRegistry();
+  try {
+    const src = join(work, `src-${mb}-${kind}`);
+    await makeData(src, mb, kind);
+    const lay = join(work, `lay-${mb}-${kind}`);
+    const packed = await packDirectory(src, `oci:${lay}`, { name: `${reg.host}/bench/pkg:1` });
+    const layer = await layerOf(lay, packed.digest);
+    const data = `${mb} MiB ${kind}`;
+    await sh("sync");
+    // push: ours vs skopeo copy of the same layout, and vs a curl upload of the layer
+    const push = await timed(ocipkg("push", `oci:${lay}`, `${reg.host}/bench/ours:1`));
+    const sk = await timed([
+      "skopeo",
+      "copy",
+      "--dest-tls-verify=false",
+      `oci:${lay}:${reg.host}/bench/pkg:1`,
+      `docker://${reg.host}/bench/skopeo:1`,
+    ]);
+    const curlUp = await timed([
+      "bash",
+      "-c",
+      `loc=$(curl -s -i -X POST http://${reg.host}/v2/bench/curl/blobs/uploads/ | tr -d '\\r' | sed -n 's/^Location: //Ip'); curl -s -f -X PUT -H 'Content-Type: application/octet-stream' --upload-file ${layer.path} "$loc&digest=${layer.digest}" -o /dev/null`,
+    ]);
+    row("push", data, push, "curl -T (layer)", curlUp, "≤ 1.1");
+    row("push", data, push, "skopeo copy", sk, "≤ 0.75");
+    // pull the blob, verified, to disk vs curl -o
+    const out = join(work, "pulled");
+    const pull = await timed(ocipkg("pull", `${reg.host}/bench/ours:1`, "-o", `oci:${out}`));
+    const curlDown = await timed([
+      "curl",
+      "-s",
+      "-f",
+      "-o",
+      join(work, "blob"),
+      `http://${reg.host}/v2/bench/ours/blobs/${layer.digest}`,
+    ]);
+    row("pull", data, pull, "curl -o (layer)", curlDown, "≤ 1.05");
+    const skPull = await timed([
+      "skopeo",
+      "copy",
+      "--src-tls-verify=false",
+      `docker://${reg.host}/bench/ours:1`,
+      `oci:${join(work, "skpull")}:x`,
+    ]);
+    row("pull", data, pull, "skopeo copy", skPull, "-");
+    // get = pull + verify + extract vs curl | tar -xz
+    const store = join(work, "store");
+    const get = await timed(ocipkg("get", `${reg.host}/bench/ours:1`), {
+      OCIPKG_DATA_DIR: store,
+      PATH: Deno.env.get("PATH")!,
+    });
+    await Deno.mkdir(join(work, "x"));
+    const curlTar = await timed([
+      "bash",
+      "-c",
+      `curl -s -f http://${reg.host}/v2/bench/ours/blobs/${layer.digest} | tar -xz -C ${
+        join(work, "x")
+      }`,
+    ]);
+    row("get", data, get, "curl | tar -xz", curlTar, "≤ 1.1");
+    const cached = await timed(ocipkg("get", `${reg.host}/bench/ours:1`), {
+      OCIPKG_DATA_DIR: store,
+      PATH: Deno.env.get("PATH")!,
+    });
+    rows.push({
+      job: "get (cached)",
+      data,
+      ocipkg_s: cached.s,
+      reference: "-",
+      reference_s: 0,
+      ratio: 0,
+      bar: "≤ 0.1 s",
+      peak_rss_mb: cached.rss,
+    });
+    for (
+      const p of [out, join(work, "blob"), join(work, "skpull"), store, join(work, "x"), src, lay]
+    ) {
+      await Deno.remove(p, { recursive: true }).catch(() => {});
+    }
+  } finally {
+    await reg.stop();
+  }
+}
+
+async function benchSmall(work: string) {
+  const reg = await startRegistry();
+  try {
+    const lay = join(work, "small");
+    const t = await OciDir.open(lay, { create: true });
+    const layers = [];
+    for (let i = 0; i < 200; i++) {
+      const b = new Uint8Array(64 * 1024);
+      crypto.getRandomValues(b.subarray(0, 65536));
+      layers.push(await pushBytes(t, "application/vnd.oci.image.layer.v1.tar", b));
+    }
+    const cfg = await pushBytes(t, OCI_EMPTY, encodeJson({}));
+    const m = await pushBytes(
+      t,
+      OCI_MANIFEST,
+      encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: cfg, layers }),
+    );
+    await t.tag(m, "small");
+    const ours = await timed(
+      ocipkg("push", `oci:${lay}:small`, `${reg.host}/small/ours:1`, "--concurrency", "8"),
+    );
+    const sk = await timed([
+      "skopeo",
+      "copy",
+      "--dest-tls-verify=false",
+      `oci:${lay}:small`,
+      `docker://${reg.host}/small/skopeo:1`,
+    ]);
+    row("push 200×64 KiB", "random", ours, "skopeo copy", sk, "≤ 0.5");
+    const pull = await timed(
+      ocipkg(
+        "pull",
+        `${reg.host}/small/ours:1`,
+        "-o",
+        `oci:${join(work, "sp")}`,
+        "--concurrency",
+        "8",
+      ),
+    );
+    const skp = await timed([
+      "skopeo",
+      "copy",
+      "--src-tls-verify=false",
+      `docker://${reg.host}/small/ours:1`,
+      `oci:${join(work, "skp")}:x`,
+    ]);
+    row("pull 200×64 KiB", "random", pull, "skopeo copy", skp, "≤ 0.5");
+  } finally {
+    await reg.stop();
+  }
 }
 
 const work = await Deno.makeTempDir({ prefix: "ocipkg-bench-" });
@@ -108,6 +274,12 @@ try {
   for (const kind of ["random", "compressible"] as const) {
     if (!ONLY || ONLY.includes("pack")) await benchPack(work, kind);
   }
+  if (!ONLY || ONLY.includes("registry")) {
+    await benchRegistry(work, SIZE_MB, "random");
+    await benchRegistry(work, SIZE_MB / 2, "random");
+    await benchRegistry(work, SIZE_MB, "compressible");
+  }
+  if (!ONLY || ONLY.includes("small")) await benchSmall(work);
 } finally {
   await Deno.remove(work, { recursive: true });
 }

@@ -273,6 +273,13 @@ async function startRegistryOnce(opts: RegistryOptions): Promise<Registry> {
     stdout: "null",
     stderr: "piped",
   }).spawn();
+  // drain the registry's log (an unread pipe fills up and stalls the registry), keeping the tail
+  let logTail = "";
+  const drained = (async () => {
+    for await (const c of child.stderr.pipeThrough(new TextDecoderStream())) {
+      logTail = (logTail + c).slice(-4000);
+    }
+  })().catch(() => {});
   const scheme = opts.tls ? "https" : "http";
   const client = caFile
     ? Deno.createHttpClient({ caCerts: [await Deno.readTextFile(caFile)] })
@@ -289,8 +296,8 @@ async function startRegistryOnce(opts: RegistryOptions): Promise<Registry> {
         try {
           child.kill();
         } catch { /* already gone */ }
-        const err = await new Response(child.stderr).text();
-        throw new Error(`docker-registry did not start: ${e}: ${err.slice(-500)}`);
+        await drained;
+        throw new Error(`docker-registry did not start: ${e}: ${logTail.slice(-500)}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -310,8 +317,8 @@ async function startRegistryOnce(opts: RegistryOptions): Promise<Registry> {
       try {
         child.kill("SIGTERM");
       } catch { /* gone */ }
-      await child.stderr.cancel().catch(() => {});
       await child.status;
+      await drained;
       await tokens?.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
