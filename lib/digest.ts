@@ -138,10 +138,77 @@ export interface Measured {
 }
 
 /**
- * The one verifier: a pass-through `TransformStream` that hashes and counts
- * bytes. It errors as soon as more bytes than the expected size arrive, and at
- * the end when the size or digest differs. Read {@link result} once the stream
- * has been consumed to learn the measured digest and size.
+ * The one verifier: counts and hashes bytes as they arrive, fails as soon as
+ * more than the expected size arrives, and at {@link Verifier.finish} when the
+ * size or digest differs. {@link VerifyingStream} wraps it for Web streams.
+ *
+ * @example
+ * ```ts
+ * import { Verifier, digestOf } from "./digest.ts";
+ * const data = new TextEncoder().encode("hi");
+ * const v = new Verifier({ digest: digestOf(data), size: 2 }, "greeting");
+ * v.update(data);
+ * console.assert(v.finish().size === 2);
+ * ```
+ */
+export class Verifier {
+  #hasher: Digester;
+  #expected: Expected;
+  #what: string;
+
+  /**
+   * @param expected expected digest and/or size
+   * @param what names the content in error messages, e.g. "blob sha256:… of image x"
+   */
+  constructor(expected: Expected, what: string) {
+    this.#expected = expected;
+    this.#what = what;
+    this.#hasher = new Digester(
+      expected.digest ? parseDigest(expected.digest).algorithm : "sha256",
+    );
+  }
+
+  /**
+   * Feed a chunk.
+   *
+   * @param chunk bytes
+   * @throws {VerificationError} when the expected size is exceeded
+   */
+  update(chunk: Uint8Array): void {
+    this.#hasher.update(chunk);
+    const limit = this.#expected.size;
+    if (limit !== undefined && this.#hasher.size > limit) {
+      throw new VerificationError(`${this.#what}: size exceeds the expected ${limit} bytes`);
+    }
+  }
+
+  /**
+   * Finish: check size, then digest.
+   *
+   * @returns what was measured
+   * @throws {VerificationError} on a size or digest mismatch
+   */
+  finish(): Measured {
+    const { size: limit, digest: want } = this.#expected;
+    const size = this.#hasher.size;
+    if (limit !== undefined && size !== limit) {
+      throw new VerificationError(
+        `${this.#what}: size mismatch, expected ${limit} bytes but got ${size}`,
+      );
+    }
+    const digest = this.#hasher.digest();
+    if (want && digest !== want) {
+      throw new VerificationError(
+        `${this.#what}: digest mismatch, expected ${want} but got ${digest}`,
+      );
+    }
+    return { digest, size };
+  }
+}
+
+/**
+ * {@link Verifier} as a pass-through `TransformStream`. Read {@link result}
+ * once the stream has been consumed to learn the measured digest and size.
  *
  * @example
  * ```ts
@@ -157,43 +224,18 @@ export class VerifyingStream extends TransformStream<Uint8Array, Uint8Array> {
 
   /**
    * @param expected expected digest and/or size
-   * @param what names the content in error messages, e.g. "blob sha256:… of image x"
+   * @param what names the content in error messages
    */
   constructor(expected: Expected, what: string) {
-    const algorithm = expected.digest ? parseDigest(expected.digest).algorithm : "sha256";
-    const hasher = new Digester(algorithm);
-    const limit = expected.size;
+    const verifier = new Verifier(expected, what);
     const state: { result?: Measured } = {};
     super({
       transform: (chunk, controller) => {
-        hasher.update(chunk);
-        if (limit !== undefined && hasher.size > limit) {
-          controller.error(
-            new VerificationError(`${what}: size exceeds the expected ${limit} bytes`),
-          );
-          return;
-        }
+        verifier.update(chunk);
         controller.enqueue(chunk);
       },
-      flush: (controller) => {
-        if (limit !== undefined && hasher.size !== limit) {
-          controller.error(
-            new VerificationError(
-              `${what}: size mismatch, expected ${limit} bytes but got ${hasher.size}`,
-            ),
-          );
-          return;
-        }
-        const digest = hasher.digest();
-        if (expected.digest && digest !== expected.digest) {
-          controller.error(
-            new VerificationError(
-              `${what}: digest mismatch, expected ${expected.digest} but got ${digest}`,
-            ),
-          );
-          return;
-        }
-        state.result = { digest, size: hasher.size };
+      flush: () => {
+        state.result = verifier.finish();
       },
     });
     this.#state = state;

@@ -4,7 +4,7 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { type Expected, type Measured, VerifyingStream } from "./digest.ts";
+import { type Expected, type Measured, Verifier } from "./digest.ts";
 
 /**
  * A unique temporary path next to `path` (same file system, so rename is atomic).
@@ -45,10 +45,14 @@ export async function writeVerified(
   expected: Expected,
   what: string,
 ): Promise<Measured> {
-  const v = new VerifyingStream(expected, what);
-  for await (const chunk of content.pipeThrough(v)) await writeAll(file, chunk);
+  const v = new Verifier(expected, what);
+  for await (const chunk of content) {
+    v.update(chunk);
+    await writeAll(file, chunk);
+  }
+  const measured = v.finish();
   await file.syncData();
-  return v.result!;
+  return measured;
 }
 
 /**

@@ -8,11 +8,17 @@ import { startRegistry } from "../tests/_registry.ts";
 
 const args = parseArgs({
   args: Deno.args,
-  options: { "size-mb": { type: "string" }, only: { type: "string" }, out: { type: "string" } },
+  options: {
+    "size-mb": { type: "string" },
+    only: { type: "string" },
+    out: { type: "string" },
+    kinds: { type: "string" },
+  },
 });
 const SIZE_MB = Number(args.values["size-mb"] ?? 1024);
 const ONLY = args.values.only?.split(",");
 const OUT = args.values.out ?? "bench.json";
+const KINDS = (args.values.kinds ?? "random,compressible").split(",");
 const ROOT = new URL("..", import.meta.url).pathname;
 const CLI = join(ROOT, "cli.ts");
 
@@ -272,12 +278,14 @@ async function benchSmall(work: string) {
 const work = await Deno.makeTempDir({ prefix: "ocipkg-bench-" });
 try {
   for (const kind of ["random", "compressible"] as const) {
-    if (!ONLY || ONLY.includes("pack")) await benchPack(work, kind);
+    if ((!ONLY || ONLY.includes("pack")) && KINDS.includes(kind)) await benchPack(work, kind);
   }
   if (!ONLY || ONLY.includes("registry")) {
-    await benchRegistry(work, SIZE_MB, "random");
-    await benchRegistry(work, SIZE_MB / 2, "random");
-    await benchRegistry(work, SIZE_MB, "compressible");
+    if (KINDS.includes("random")) {
+      await benchRegistry(work, SIZE_MB, "random");
+      await benchRegistry(work, SIZE_MB / 2, "random");
+    }
+    if (KINDS.includes("compressible")) await benchRegistry(work, SIZE_MB, "compressible");
   }
   if (!ONLY || ONLY.includes("small")) await benchSmall(work);
 } finally {
