@@ -275,47 +275,45 @@ export class OciArchive implements Target, ListableTarget {
 
   /** Finish: for a writer, append `oci-layout` and `index.json` and rename into place. */
   close(): Promise<void> {
-    return this.#mutex.run(async () => {
-      if (this.#closed) return;
-      this.#closed = true;
-      const w = this.#writer;
-      if (!w) return;
-      try {
-        for (
-          const [name, data] of [["oci-layout", OCI_LAYOUT_FILE], [
-            "index.json",
-            this.#index.encode(),
-          ]] as const
-        ) {
-          await this.#append(name, data.byteLength, [data]);
-        }
-        await writeAll(w.file, TAR_END);
-        await w.file.syncData();
-        w.file.close();
-        await Deno.rename(w.tmp, this.path);
-      } catch (e) {
-        try {
-          w.file.close();
-        } catch { /* closed */ }
-        await Deno.remove(w.tmp).catch(() => {});
-        throw fsError(e, "output", this.path);
-      }
-    });
+    return this.#finish(true);
   }
 
   /** Discard a half-written archive; the original file, if any, stays as it was. */
   abort(): Promise<void> {
+    return this.#finish(false);
+  }
+
+  #finish(commit: boolean): Promise<void> {
     return this.#mutex.run(async () => {
       if (this.#closed) return;
       this.#closed = true;
       const w = this.#writer;
       if (!w) return;
       try {
-        w.file.close();
-      } catch { /* closed */ }
-      await Deno.remove(w.tmp).catch(() => {});
+        if (commit) {
+          await this.#append("oci-layout", OCI_LAYOUT_FILE.byteLength, [OCI_LAYOUT_FILE]);
+          const index = this.#index.encode();
+          await this.#append("index.json", index.byteLength, [index]);
+          await writeAll(w.file, TAR_END);
+          await w.file.syncData();
+          w.file.close();
+          await Deno.rename(w.tmp, this.path);
+          return;
+        }
+      } catch (e) {
+        await discard(w);
+        throw fsError(e, "output", this.path);
+      }
+      await discard(w);
     });
   }
+}
+
+async function discard(w: { file: Deno.FsFile; tmp: string }): Promise<void> {
+  try {
+    w.file.close();
+  } catch { /* closed */ }
+  await Deno.remove(w.tmp).catch(() => {});
 }
 
 async function* limitedStream(
