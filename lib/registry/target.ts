@@ -21,13 +21,13 @@ const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFE
 /** Blobs up to this size are uploaded in one request. */
 export const MONOLITHIC_MAX = 4 * 1024 * 1024;
 /** Default chunk for chunked uploads. */
-export const DEFAULT_CHUNK = 16 * 1024 * 1024;
+export const DEFAULT_CHUNK = 8 * 1024 * 1024;
 /** Most pages read when listing tags. */
 export const MAX_TAG_PAGES = 100;
 
 /** Options of {@link RegistryTarget}. */
 export interface RegistryTargetOptions extends ClientOptions {
-  /** Chunk size for uploads of large blobs (default 16 MiB). */
+  /** Chunk size for uploads of large blobs (default 8 MiB). */
   chunkSize?: number;
   /** Attempts to resume an interrupted download (default 5). */
   resumeAttempts?: number;
