@@ -97,9 +97,7 @@ export async function copyImage(
   const src = await parseLocation(source);
   const dst = await parseLocation(destination);
   return await using(await openSource(src, options), async (s) => {
-    let srcRef = refOf(src);
-    if (src.kind === "registry") srcRef = src.name.reference;
-    const root = await s.resolve(srcRef);
+    const root = await s.resolve(refOf(src));
     const dstRef = dst.kind === "registry" ? dst.name.reference : dst.ref ??
       (src.kind === "registry" ? src.name.toString() : root.annotations?.[ANNOTATION_REF_NAME]) ??
       root.digest;

@@ -383,6 +383,9 @@ export class RegistryTarget implements Target {
         chunk = next;
       }
       return await this.#finishUpload(location, spec, hasher, undefined, what, offset);
+    } catch (e) {
+      await reader.cancel(e).catch(() => {}); // release the source (e.g. an open blob file)
+      throw e;
     } finally {
       reader.releaseLock();
     }
