@@ -6,8 +6,13 @@
  *
  * @module
  */
+import { basename } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import {
+  buildRunnable,
+  cargoBuild,
+  cargoLinkLines,
+  cargoPublish,
   composeFiles,
   copyImage,
   formatPlatform,
@@ -15,6 +20,8 @@ import {
   type ImageInfo,
   ImageName,
   inspectAny,
+  installCargoShim,
+  linkPackage,
   listTags,
   loadImage,
   login,
@@ -23,11 +30,14 @@ import {
   oneLine,
   packDirectory,
   parsePlatform,
+  type Platform,
   pullImage,
   pushImage,
   type RemoteOptions,
   Store,
   UsageError,
+  writeCmakeConfig,
+  writePkgConfig,
 } from "./mod.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
@@ -88,6 +98,11 @@ function printInspect(i: ImageInfo): void {
   }
 }
 
+function platformOf(values: Values): Platform | undefined {
+  const p = values.platform as string | undefined;
+  return p === undefined ? undefined : parsePlatform(p);
+}
+
 const registryOptions: ParseArgsConfig["options"] = {
   "plain-http": { type: "boolean" },
   "ca-file": { type: "string" },
@@ -119,12 +134,24 @@ const packOptions: ParseArgsConfig["options"] = {
   annotation: { type: "string", multiple: true, short: "a" },
   format: { type: "string" },
   level: { type: "string" },
+  platform: { type: "string" },
+};
+
+const cargoOptions: ParseArgsConfig["options"] = {
+  release: { type: "boolean", short: "r" },
+  package: { type: "string", short: "p" },
+  target: { type: "string", multiple: true },
+  tag: { type: "string", short: "t" },
+  bin: { type: "boolean" },
+  "manifest-path": { type: "string" },
+  dir: { type: "string" },
+  ...registryOptions,
 };
 
 const commands: Record<string, Command> = {
   pack: {
     usage:
-      "pack <dir> <output> [-t name] [--annotation k=v]... [--format archive|dir] [--level 0-9]",
+      "pack <dir> <output> [-t name] [--platform os/arch|triple] [--annotation k=v]... [--format archive|dir] [--level 0-9]",
     summary: "Pack a directory into an ocipkg artifact (oci-archive or oci-dir)",
     options: packOptions,
     async run(p, v) {
@@ -134,13 +161,15 @@ const commands: Record<string, Command> = {
         annotations: annotations(v),
         format: format(v),
         compressionLevel: level(v),
+        platform: platformOf(v),
       });
       out(`${r.name} ${r.digest}`);
       info(`packed ${p[0]} into ${r.output}`);
     },
   },
   compose: {
-    usage: "compose <file>... -o <output> [-t name] [--annotation k=v]... [--format archive|dir]",
+    usage:
+      "compose <file>... -o <output> [-t name] [--platform os/arch|triple] [--annotation k=v]... [--format archive|dir]",
     summary: "Compose files into an ocipkg artifact",
     options: { ...packOptions, output: { type: "string", short: "o" } },
     async run(p, v) {
@@ -150,6 +179,7 @@ const commands: Record<string, Command> = {
         annotations: annotations(v),
         format: format(v),
         compressionLevel: level(v),
+        platform: platformOf(v),
       });
       out(`${r.name} ${r.digest}`);
       info(`composed ${p.length} file(s) into ${r.output}`);
@@ -179,7 +209,7 @@ const commands: Record<string, Command> = {
       const r = await loadImage(p[0]!, {
         force: !!v.overwrite,
         name: v.tag as string | undefined,
-        platform: v.platform ? parsePlatform(v.platform as string) : undefined,
+        platform: platformOf(v),
       });
       info(
         r.status === "present"
@@ -190,12 +220,22 @@ const commands: Record<string, Command> = {
     },
   },
   push: {
-    usage: "push <archive|dir> [image] [--plain-http] [--ca-file pem] [--concurrency n]",
-    summary: "Push an oci-archive/oci-dir to a registry (default name: its ref name)",
-    options: registryOptions,
+    usage: "push <layout>... [image | -t image] [--plain-http] [--ca-file pem] [--concurrency n]",
+    summary: "Push oci-archives/oci-dirs to a registry; several platform packages become one index",
+    options: { tag: { type: "string", short: "t" }, ...registryOptions },
     async run(p, v) {
-      if (p.length < 1 || p.length > 2) throw new UsageError(`usage: ocipkg ${this.usage}`);
-      const r = await pushImage(p[0]!, p[1], remote(v));
+      if (p.length < 1) throw new UsageError(`usage: ocipkg ${this.usage}`);
+      let image = v.tag as string | undefined;
+      let layouts = p;
+      const last = p.at(-1)!;
+      if (
+        !image && p.length >= 2 && !/^(oci|oci-dir|oci-archive):/.test(last) &&
+        !(await Deno.lstat(last).then(() => true, () => false))
+      ) {
+        image = last;
+        layouts = p.slice(0, -1);
+      }
+      const r = await pushImage(layouts, image, remote(v));
       out(`${r.name} ${r.digest}`);
     },
   },
@@ -214,7 +254,7 @@ const commands: Record<string, Command> = {
         ...remote(v),
         force: !!v.overwrite,
         refresh: !!v.refresh,
-        platform: v.platform ? parsePlatform(v.platform as string) : undefined,
+        platform: platformOf(v),
       });
       if (r.status === "installed") info(`got ${r.name}`);
       out(r.dir);
@@ -284,6 +324,135 @@ const commands: Record<string, Command> = {
       want(p, 1, this.usage);
       await logout(p[0]!);
       info(`logged out of ${p[0]}`);
+    },
+  },
+  link: {
+    usage:
+      "link <image> [--cargo] [--pkg-config] [--cmake] [--static|--dynamic] [--lib name]... [--platform p] [--name pkg] [--json]",
+    summary: "Get a package and link its libraries: Cargo lines, a .pc file, a CMake config",
+    options: {
+      cargo: { type: "boolean" },
+      "pkg-config": { type: "boolean" },
+      cmake: { type: "boolean" },
+      static: { type: "boolean" },
+      dynamic: { type: "boolean" },
+      lib: { type: "string", multiple: true },
+      platform: { type: "string" },
+      name: { type: "string" },
+      json: { type: "boolean" },
+      refresh: { type: "boolean" },
+      ...registryOptions,
+    },
+    async run(p, v) {
+      want(p, 1, this.usage);
+      if (v.static && v.dynamic) throw new UsageError("give --static or --dynamic, not both");
+      // in a build script, cargo's TARGET is the platform to link for
+      const cargoTarget = v.cargo ? Deno.env.get("TARGET") : undefined;
+      const platform = platformOf(v) ?? (cargoTarget ? parsePlatform(cargoTarget) : undefined);
+      const r = await linkPackage(p[0]!, {
+        ...remote(v),
+        refresh: !!v.refresh,
+        platform,
+        prefer: v.static ? "static" : v.dynamic ? "dynamic" : undefined,
+        libs: v.lib as string[] | undefined,
+      });
+      const name = v.name as string | undefined;
+      if (v.cargo) { for (const line of cargoLinkLines(r)) out(line); }
+      if (v["pkg-config"]) {
+        const pc = await writePkgConfig(r, { name });
+        out(`PKG_CONFIG_PATH=${pc.searchPath}`);
+        info(
+          `wrote ${pc.path}; use: PKG_CONFIG_PATH=${pc.searchPath} pkg-config --cflags --libs ${pc.name}`,
+        );
+      }
+      if (v.cmake) {
+        const c = await writeCmakeConfig(r, { name });
+        out(`CMAKE_PREFIX_PATH=${c.prefix}`);
+        info(
+          `wrote ${c.path}; use: cmake -DCMAKE_PREFIX_PATH=${c.prefix} with find_package(${c.name}) and ${c.name}::${c.name}`,
+        );
+      }
+      if (v.json) out(JSON.stringify({ ...r, image: r.image.toString() }, null, 2));
+      else if (!v.cargo && !v["pkg-config"] && !v.cmake) {
+        for (const l of r.libraries) out(l.path);
+      }
+    },
+  },
+  runnable: {
+    usage:
+      "runnable <executable> [-o out.tar] [-t name] [--platform p] [--arg a]... [--env K=V]... [--format archive|dir]",
+    summary: "Make a container image running an executable (platform read from the binary)",
+    options: {
+      output: { type: "string", short: "o" },
+      tag: { type: "string", short: "t" },
+      platform: { type: "string" },
+      arg: { type: "string", multiple: true },
+      env: { type: "string", multiple: true },
+      annotation: { type: "string", multiple: true, short: "a" },
+      format: { type: "string" },
+    },
+    async run(p, v) {
+      want(p, 1, this.usage);
+      const r = await buildRunnable(
+        p[0]!,
+        (v.output as string | undefined) ?? `${basename(p[0]!)}.tar`,
+        {
+          name: v.tag as string | undefined,
+          platform: platformOf(v),
+          args: v.arg as string[] | undefined,
+          env: v.env as string[] | undefined,
+          annotations: annotations(v),
+          format: format(v),
+        },
+      );
+      if (r.binary.dynamic) {
+        info(
+          `warning: '${
+            p[0]
+          }' is dynamically linked; it will not run in an image without its loader and libraries`,
+        );
+      }
+      out(`${r.name} ${r.digest}`);
+      info(`wrote ${r.output} (${formatPlatform(r.platform)}, ${r.binary.format})`);
+    },
+  },
+  cargo: {
+    usage:
+      "cargo build|publish [--release] [-p pkg] [--target triple]... [-t image] [--bin] [--manifest-path p] | cargo install-shim [--dir d]",
+    summary:
+      "Build a crate and pack its libraries (build), push them (publish); also as `cargo ocipkg`",
+    options: cargoOptions,
+    async run(p, v) {
+      const [sub, ...rest] = p;
+      if (rest.length) {
+        throw new UsageError(`unexpected argument '${rest[0]}' (usage: ocipkg ${this.usage})`);
+      }
+      if (sub === "install-shim") {
+        const path = await installCargoShim(v.dir as string | undefined);
+        info(`installed ${path}: 'cargo ocipkg build' now runs 'ocipkg cargo build'`);
+        out(path);
+        return;
+      }
+      const options = {
+        ...remote(v),
+        release: !!v.release,
+        package: v.package as string | undefined,
+        targets: v.target as string[] | undefined,
+        tag: v.tag as string | undefined,
+        bins: !!v.bin,
+        manifestPath: v["manifest-path"] as string | undefined,
+      };
+      if (sub === "build") {
+        for (const r of await cargoBuild(options)) {
+          out(`${r.name} ${r.digest} ${r.archive}`);
+          info(
+            `packed ${r.files.length} file(s) for ${formatPlatform(r.platform)} into ${r.archive}`,
+          );
+        }
+      } else if (sub === "publish") {
+        const r = await cargoPublish(options);
+        out(`${r.name} ${r.digest}`);
+      } else throw new UsageError(`usage: ocipkg ${this.usage}`);
     },
   },
   list: {
@@ -383,6 +552,19 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
+/**
+ * Arguments as the CLI sees them: an executable named `cargo-ocipkg` (as cargo
+ * runs it for `cargo ocipkg …`) acts as `ocipkg cargo …`.
+ *
+ * @param args process arguments
+ * @param exe the executable's path
+ * @returns arguments for {@link main}
+ */
+export function cliArgs(args: string[], exe: string): string[] {
+  if (!/^cargo-ocipkg(\.exe)?$/i.test(basename(exe))) return args;
+  return ["cargo", ...(args[0] === "ocipkg" ? args.slice(1) : args)];
+}
+
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  Deno.exit(await main(cliArgs(Deno.args, Deno.execPath())));
 }

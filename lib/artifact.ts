@@ -10,11 +10,12 @@ import { basename, join } from "node:path";
 import { once } from "node:events";
 import { constants as zlibConstants, createGzip, deflateRawSync, type Gzip } from "node:zlib";
 import { fsError, OcipkgError, UsageError } from "./errors.ts";
-import { type Descriptor, encodeJson, type Manifest } from "./manifest.ts";
+import { type Descriptor, encodeJson, type Manifest, type Platform } from "./manifest.ts";
 import { OCI_MANIFEST, OCIPKG_ARTIFACT, OCIPKG_CONFIG, OCIPKG_LAYER } from "./media_types.ts";
 import { ImageName } from "./reference.ts";
 import { TAR_END, type TarHeader, tarHeader, tarPadding } from "./tar.ts";
 import { pushBytes, type Target } from "./target.ts";
+import { tagVariant } from "./variants.ts";
 
 /** A file system object to put in a layer, under an archive path. */
 export interface LayerEntry {
@@ -32,6 +33,11 @@ export interface ArtifactOptions {
   annotations?: Record<string, string>;
   /** gzip level 0–9 (default 1: fast; see the README's benchmark). */
   compressionLevel?: number;
+  /**
+   * Platform of the contents. The manifest's descriptor records it, and a tag
+   * that already holds other platforms becomes (or stays) an index of all.
+   */
+  platform?: Platform;
 }
 
 /**
@@ -224,7 +230,7 @@ export function gzipStream(
  * @param layers one list of entries per layer
  * @param name image name to tag with (the layout's ref name)
  * @param options annotations and compression level
- * @returns the manifest descriptor
+ * @returns the descriptor tagged: the manifest, or an index with `platform`
  */
 export async function buildArtifact(
   target: Target,
@@ -253,6 +259,9 @@ export async function buildArtifact(
   }
   const desc = await pushBytes(target, OCI_MANIFEST, encodeJson(manifest));
   const withType = { ...desc, artifactType: OCIPKG_ARTIFACT };
+  if (options.platform) {
+    return await tagVariant(target, { ...withType, platform: options.platform }, name.toString());
+  }
   await target.tag(withType, name.toString());
   return withType;
 }

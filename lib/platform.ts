@@ -91,6 +91,26 @@ export function formatPlatform(p: Platform | undefined): string {
 }
 
 /**
+ * Whether a platform satisfies a wanted one (same os and architecture; a
+ * variant only has to agree when both name one).
+ *
+ * @param have the platform of an image
+ * @param want the wanted platform
+ * @returns true when `have` can serve `want`
+ * @example
+ * ```ts
+ * import { platformMatches } from "./platform.ts";
+ * const arm = { os: "linux", architecture: "arm64" };
+ * console.assert(platformMatches({ ...arm, variant: "v8" }, arm));
+ * console.assert(!platformMatches(arm, { os: "linux", architecture: "amd64" }));
+ * ```
+ */
+export function platformMatches(have: Platform, want: Platform): boolean {
+  return have.os === want.os && have.architecture === want.architecture &&
+    (!want.variant || !have.variant || have.variant === want.variant);
+}
+
+/**
  * Pick the manifest for `want` from an index.
  *
  * @param index the index
@@ -100,10 +120,7 @@ export function formatPlatform(p: Platform | undefined): string {
  * @throws {NotFoundError} listing the available platforms
  */
 export function selectPlatform(index: Index, want: Platform, where: string): Descriptor {
-  const candidates = index.manifests.filter((m) =>
-    m.platform && m.platform.os === want.os && m.platform.architecture === want.architecture &&
-    (!want.variant || !m.platform.variant || m.platform.variant === want.variant)
-  );
+  const candidates = index.manifests.filter((m) => m.platform && platformMatches(m.platform, want));
   const match = candidates[0] ??
     (index.manifests.length === 1 && !index.manifests[0]!.platform
       ? index.manifests[0]

@@ -4,18 +4,20 @@
  *
  * @module
  */
-import { copy, type CopyOptions } from "./copy.ts";
+import { copy, copyGraph, type CopyOptions } from "./copy.ts";
 import { OcipkgError, UsageError } from "./errors.ts";
 import { type ImageInfo, inspectImage, type InspectOptions } from "./inspect.ts";
 import { createLayout, type LayoutLocation, openLayout, parseLayoutLocation } from "./location.ts";
 import { ANNOTATION_REF_NAME } from "./media_types.ts";
-import type { Platform } from "./manifest.ts";
+import type { Descriptor, Platform } from "./manifest.ts";
+import { hostPlatform, platformMatches } from "./platform.ts";
 import { ImageName } from "./reference.ts";
 import type { ClientOptions } from "./registry/client.ts";
 import { type Credential, removeCredential, saveCredential } from "./registry/credentials.ts";
 import { RegistryTarget, type RegistryTargetOptions } from "./registry/target.ts";
 import { type InstallResult, Store } from "./store.ts";
-import { type ReadTarget, type Target, using } from "./target.ts";
+import { type ListableTarget, type ReadTarget, type Target, using } from "./target.ts";
+import { checkDistinctPlatforms, mergeVariants, pushIndex, variantsOf } from "./variants.ts";
 
 /** Options shared by registry operations. */
 export interface RemoteOptions
@@ -110,33 +112,72 @@ export async function copyImage(
 }
 
 /**
- * Push an oci-archive/oci-dir to a registry.
+ * Push an oci-archive/oci-dir to a registry. Given several layouts, each
+ * holding a platform-specific package (packed with `--platform`) or a
+ * multi-platform index, push them all under one tag as an OCI index.
  *
- * @param location the layout (`file.tar`, `dir`, `oci:dir:ref`, …)
- * @param image destination image name (default: the layout's ref name)
+ * @param location the layout (`file.tar`, `dir`, `oci:dir:ref`, …), or several
+ * @param image destination image name (default: the (first) layout's ref name)
  * @param options client options, concurrency, progress
- * @returns the image name and digest pushed
+ * @returns the image name and the digest of what the tag points to
+ * @throws {UsageError} when several layouts give the same platform, or one has none
  */
 export async function pushImage(
-  location: string,
+  location: string | string[],
   image?: string,
   options: RemoteOptions = {},
 ): Promise<{ name: ImageName; digest: string }> {
-  const loc = await parseLayoutLocation(location);
+  const locations = typeof location === "string" ? [location] : location;
+  if (locations.length === 0) throw new UsageError("push needs at least one layout");
   const given = image ? ImageName.parse(image) : undefined;
-  return await using(await openLayout(loc), async (src) => {
-    const root = await src.resolve(loc.ref);
-    const refName = root.annotations?.[ANNOTATION_REF_NAME];
-    const name = given ?? (refName ? ImageName.parse(refName) : undefined);
-    if (!name) {
-      throw new UsageError(`${src.description} has no ref name; give the image name to push to`);
+  const locs = await Promise.all(locations.map((l) => parseLayoutLocation(l)));
+  if (locs.length === 1) {
+    const loc = locs[0]!;
+    return await using(await openLayout(loc), async (src) => {
+      const root = await src.resolve(loc.ref);
+      const name = given ?? refNameOf(root, src.description);
+      await using(
+        openRepository(name, options),
+        (dst) => copy(src, dst, { ...options, srcRef: root.digest, dstRef: name.reference }),
+      );
+      return { name, digest: root.digest };
+    });
+  }
+  // several variants: copy each manifest, then tag an index over them all
+  let name = given;
+  const variants: { desc: Descriptor; from: string }[] = [];
+  const sources: { src: ListableTarget & Target; roots: Descriptor[] }[] = [];
+  try {
+    for (const loc of locs) {
+      const src = await openLayout(loc);
+      sources.push({ src, roots: [] });
+      const root = await src.resolve(loc.ref);
+      name ??= refNameOf(root, src.description);
+      for (const d of await variantsOf(src, root, src.description)) {
+        variants.push({ desc: d, from: loc.path });
+        sources.at(-1)!.roots.push(d);
+      }
     }
-    await using(
-      openRepository(name, options),
-      (dst) => copy(src, dst, { ...options, srcRef: root.digest, dstRef: name.reference }),
-    );
-    return { name, digest: root.digest };
-  });
+    checkDistinctPlatforms(variants);
+    const target = name!;
+    const digest = await using(openRepository(target, options), async (dst) => {
+      for (const { src, roots } of sources) {
+        for (const root of roots) await copyGraph(src, dst, root, options);
+      }
+      const index = await pushIndex(dst, mergeVariants([], variants.map((v) => v.desc)));
+      await dst.tag(index, target.reference);
+      return index.digest;
+    });
+    return { name: target, digest };
+  } finally {
+    for (const { src } of sources) await src.close().catch(() => {});
+  }
+}
+
+function refNameOf(root: Descriptor, where: string): ImageName {
+  const refName = root.annotations?.[ANNOTATION_REF_NAME];
+  if (!refName) throw new UsageError(`${where} has no ref name; give the image name to push to`);
+  return ImageName.parse(refName);
 }
 
 /** Options of {@link getImage}. */
@@ -166,13 +207,17 @@ export async function getImage(
 ): Promise<InstallResult> {
   const name = typeof image === "string" ? ImageName.parse(image) : image;
   const store = options.store ?? new Store();
-  const present = await store.has(name);
+  const installed = await store.installedDescriptor(name);
+  // an image installed for another platform (from an index) is replaced
+  const otherPlatform = installed?.platform !== undefined &&
+    !platformMatches(installed.platform, options.platform ?? hostPlatform());
+  const present = installed !== undefined && !otherPlatform;
   if (present && !options.force && !options.refresh) {
-    return { name, dir: store.imageDir(name), digest: name.digest ?? "", status: "present" };
+    return { name, dir: store.imageDir(name), digest: installed.digest, status: "present" };
   }
   return await using(openRepository(name, options), async (src) => {
     const root = await src.resolve(name.reference);
-    let force = options.force ?? false;
+    let force = (options.force ?? false) || otherPlatform;
     if (present && options.refresh && !force) {
       const installed = await installedDigests(store, name);
       if (installed.has(root.digest)) {

@@ -258,6 +258,55 @@ export class Store {
   }
 
   /**
+   * The descriptor an installed image was installed from (its manifest, with
+   * the platform it was picked for when the image was an index).
+   *
+   * @param name image name
+   * @returns the descriptor (empty when its layout cannot be read), or
+   *   undefined when the image is not installed
+   */
+  async installedDescriptor(name: ImageName | string): Promise<Descriptor | undefined> {
+    const n = typeof name === "string" ? ImageName.parse(name) : name;
+    if (!(await this.has(n))) return undefined;
+    try {
+      const layout = await this.layout(n);
+      try {
+        return await layout.resolve(n.toString()).catch(() => layout.resolve());
+      } finally {
+        await layout.close();
+      }
+    } catch {
+      // extracted files without a readable layout (e.g. written by another tool)
+      return { mediaType: "", digest: "", size: 0 };
+    }
+  }
+
+  /**
+   * The manifest of an installed image.
+   *
+   * @param name image name
+   * @returns the manifest (annotations, layers)
+   * @throws {NotFoundError} when it is not installed
+   */
+  async installedManifest(name: ImageName | string): Promise<Manifest> {
+    const n = typeof name === "string" ? ImageName.parse(name) : name;
+    const layout = await this.layout(n);
+    try {
+      const desc = await layout.resolve(n.toString());
+      const where = `installed image '${n}'`;
+      const doc = parseManifestDocument(
+        await fetchBytes(layout, desc, where),
+        desc.mediaType,
+        where,
+      );
+      if (doc.kind !== "manifest") throw new OcipkgError(`${where}: expected a manifest`);
+      return doc.manifest;
+    } finally {
+      await layout.close();
+    }
+  }
+
+  /**
    * Open the layout of an installed image.
    *
    * @param name image name
