@@ -51,8 +51,14 @@ export async function runCli(
 }
 
 /** Run any program; returns code and output. */
-export async function run(cmd: string, args: string[], cwd?: string): Promise<RunResult> {
-  const r = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" }).output();
+export async function run(
+  cmd: string,
+  args: string[],
+  cwd?: string,
+  env?: Record<string, string>,
+): Promise<RunResult> {
+  const r = await new Deno.Command(cmd, { args, cwd, env, stdout: "piped", stderr: "piped" })
+    .output();
   const dec = new TextDecoder();
   return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
 }
@@ -126,4 +132,45 @@ export async function sampleGraph(t: Target) {
     }),
   );
   return { cfg, l1, l2, m1, m2, idx };
+}
+
+/**
+ * A directory holding an `ocipkg` command (a shell script running cli.ts
+ * with this Deno), for build scripts that call `ocipkg` from PATH.
+ */
+export async function ocipkgBinDir(): Promise<string> {
+  const dir = await tempDir("ocipkg-bin-");
+  const q = (s: string) => `'${s.replaceAll("'", `'"'"'`)}'`;
+  await Deno.writeTextFile(
+    join(dir, "ocipkg"),
+    `#!/bin/sh\nexec ${q(Deno.execPath())} run -A --quiet ${q(CLI)} "$@"\n`,
+    { mode: 0o755 },
+  );
+  return dir;
+}
+
+/** PATH with `dir` first. */
+export function pathWith(dir: string): string {
+  return `${dir}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`;
+}
+
+/** Build examples/c-greet into a package directory (include/, lib/libgreet.{a,so}). */
+export async function buildGreet(): Promise<string> {
+  const out = await tempDir("greet-pkg-");
+  const r = await run("sh", [join(ROOT, "examples", "c-greet", "build.sh"), out]);
+  if (r.code !== 0) throw new Error(`build.sh failed: ${r.stderr}`);
+  return out;
+}
+
+/** Copy a directory tree (for working on a copy of an example). */
+export async function copyTree(from: string, to: string): Promise<string> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const e of Deno.readDir(from)) {
+    if (e.name === "target") continue;
+    const a = join(from, e.name);
+    const b = join(to, e.name);
+    if (e.isDirectory) await copyTree(a, b);
+    else await Deno.copyFile(a, b);
+  }
+  return to;
 }

@@ -1,0 +1,183 @@
+// Multi-platform packages: pack/push several platforms under one tag as an
+// OCI index; get/link pick the host's or --platform's; a missing one is named.
+import { join } from "node:path";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
+import {
+  getImage,
+  ImageName,
+  inspectLayout,
+  NotFoundError,
+  OCI_INDEX,
+  OciArchive,
+  packDirectory,
+  parsePlatform,
+  pushImage,
+  Store,
+} from "../mod.ts";
+import { have, listTree, run, runCli, tempDir } from "./_helpers.ts";
+import { startRegistry } from "./_registry.ts";
+
+const ready = await have("docker-registry") || !!Deno.env.get("CI");
+const reg = ready ? await startRegistry() : undefined;
+globalThis.addEventListener("unload", () => reg?.kill());
+
+/** A package directory whose one file names the platform it is for. */
+async function variantDir(arch: string, where = "lib"): Promise<string> {
+  const dir = await tempDir();
+  await Deno.mkdir(join(dir, where), { recursive: true });
+  await Deno.writeTextFile(join(dir, where, `libgreet.a`), `!<arch>\n${arch}\n`);
+  return dir;
+}
+
+Deno.test("parsePlatform maps Rust target triples and os/arch[/variant]", () => {
+  assertEquals(parsePlatform("x86_64-unknown-linux-gnu"), { os: "linux", architecture: "amd64" });
+  assertEquals(parsePlatform("aarch64-apple-darwin"), { os: "darwin", architecture: "arm64" });
+  assertEquals(parsePlatform("x86_64-pc-windows-msvc"), { os: "windows", architecture: "amd64" });
+  assertEquals(parsePlatform("armv7-unknown-linux-gnueabihf"), {
+    os: "linux",
+    architecture: "arm",
+    variant: "v7",
+  });
+  assertEquals(parsePlatform("linux/arm64/v8"), {
+    os: "linux",
+    architecture: "arm64",
+    variant: "v8",
+  });
+});
+
+Deno.test("pack --platform: one platform stays a manifest; a second makes an index; same replaces", async () => {
+  const out = join(await tempDir(), "multi.tar");
+  const name = "example.com/greet:1";
+  const amd = await packDirectory(await variantDir("amd64"), out, {
+    name,
+    platform: parsePlatform("x86_64-unknown-linux-gnu"),
+  });
+  let ar = await OciArchive.open(out);
+  const single = await ar.resolve(name);
+  await ar.close();
+  assertEquals(single.digest, amd.digest);
+  assertEquals(single.platform, { os: "linux", architecture: "amd64" });
+  await packDirectory(await variantDir("arm64"), out, {
+    name,
+    platform: parsePlatform("linux/arm64"),
+  });
+  let info = await inspectLayout(out, { files: false });
+  assertEquals(info.mediaType, OCI_INDEX);
+  assertEquals(info.manifests.map((m) => `${m.platform?.os}/${m.platform?.architecture}`), [
+    "linux/amd64",
+    "linux/arm64",
+  ]);
+  // the same platform again replaces its variant
+  await packDirectory(await variantDir("arm64-v2"), out, {
+    name,
+    platform: parsePlatform("linux/arm64"),
+  });
+  info = await inspectLayout(out, { files: false });
+  assertEquals(info.manifests.length, 2);
+  assert(info.manifests[1]!.digest !== info.manifests[0]!.digest);
+  ar = await OciArchive.open(out);
+  assertEquals((await ar.list()).length, 1, "one tag in index.json");
+  await ar.close();
+});
+
+Deno.test({
+  name:
+    "a multi-platform package pushed to a registry: get picks the host, --platform, errors list",
+  ignore: !ready,
+  async fn() {
+    const out = join(await tempDir(), "multi.tar");
+    const image = `${reg!.host}/multi/greet:1`;
+    await packDirectory(await variantDir("amd64"), out, {
+      name: image,
+      platform: parsePlatform("linux/amd64"),
+    });
+    await packDirectory(await variantDir("arm64", "."), out, {
+      name: image,
+      platform: parsePlatform("linux/arm64"),
+    });
+    await pushImage(out);
+    const raw = await run("skopeo", [
+      "inspect",
+      "--raw",
+      "--tls-verify=false",
+      `docker://${image}`,
+    ]);
+    if (raw.code === 0) assertEquals(JSON.parse(raw.stdout).mediaType, OCI_INDEX);
+
+    const store = new Store(await tempDir());
+    const arm = await getImage(image, { store, platform: parsePlatform("linux/arm64") });
+    assertEquals(await listTree(arm.dir), ["libgreet.a"]);
+    // the same platform again: cached, nothing fetched
+    assertEquals(
+      (await getImage(image, { store, platform: parsePlatform("linux/arm64") })).status,
+      "present",
+    );
+    // the host (amd64) replaces the arm64 install
+    if (Deno.build.arch === "x86_64") {
+      const host = await getImage(image, { store });
+      assertEquals(host.status, "installed");
+      assertEquals(await listTree(host.dir), ["lib/", "lib/libgreet.a"]);
+    }
+    await assertRejects(
+      () => getImage(image, { store, platform: parsePlatform("windows/amd64") }),
+      NotFoundError,
+      "no manifest for platform windows/amd64 (available: linux/amd64, linux/arm64)",
+    );
+    const data = await tempDir();
+    const r = await runCli(["get", image, "--platform", "x86_64-pc-windows-msvc"], {
+      dataHome: data,
+    });
+    assertEquals(r.code, 1);
+    assertEquals(r.stderr.trim().split("\n").length, 1);
+    assertStringIncludes(r.stderr, "available: linux/amd64, linux/arm64");
+    assertEquals(await listTree(data), []);
+  },
+});
+
+Deno.test({
+  name:
+    "push of several single-platform archives makes one index; duplicates and no platform are refused",
+  ignore: !ready,
+  async fn() {
+    const work = await tempDir();
+    const a = join(work, "amd.tar");
+    const b = join(work, "arm.tar");
+    const c = join(work, "plain.tar");
+    await packDirectory(await variantDir("amd64"), a, {
+      name: "x/y:1",
+      platform: parsePlatform("linux/amd64"),
+    });
+    await packDirectory(await variantDir("arm64"), b, {
+      name: "x/y:1",
+      platform: parsePlatform("aarch64-unknown-linux-gnu"),
+    });
+    await packDirectory(await variantDir("any"), c, { name: "x/y:1" });
+    const image = `${reg!.host}/multi/both:2`;
+    const r = await runCli(["push", a, b, image]);
+    assertEquals(r.code, 0, r.stderr);
+    const data = await tempDir();
+    const i = await runCli(["inspect", image, "--json", "--no-files"], { dataHome: data });
+    const info = JSON.parse(i.stdout);
+    assertEquals(info.mediaType, OCI_INDEX);
+    assertEquals(
+      info.manifests.map((m: { platform: { architecture: string } }) => m.platform.architecture),
+      ["amd64", "arm64"],
+    );
+    // cargo's TARGET decides the variant `link --cargo` links in a build script
+    const l = await runCli(["link", "--cargo", image], {
+      dataHome: data,
+      env: { TARGET: "aarch64-unknown-linux-gnu" },
+    });
+    assertEquals(l.code, 0, l.stderr);
+    const store = new Store(data);
+    const installed = await store.installedDescriptor(ImageName.parse(image));
+    assertEquals(installed?.platform?.architecture, "arm64");
+
+    const dup = await runCli(["push", a, a, "-t", image]);
+    assertEquals(dup.code, 2);
+    assertStringIncludes(dup.stderr, "platform linux/amd64 is given twice");
+    const none = await runCli(["push", a, c, image]);
+    assertEquals(none.code, 2);
+    assertStringIncludes(none.stderr, "has no platform; pack it with --platform");
+  },
+});
