@@ -1,5 +1,5 @@
 // Benchmarks: ocipkg beside reference tools in the same run, as ratios.
-// Usage: deno task bench [--size-mb 1024] [--only pack,get,...] [--out bench.json]
+// Usage: deno task bench [--size-mb 1024] [--only pack,registry,small,link] [--out bench.json]
 // Prints a table and writes JSON. Ratios < 1 mean ocipkg is faster.
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -275,6 +275,63 @@ async function benchSmall(work: string) {
   }
 }
 
+/** Median wall time of `n` runs (after one warm-up run). */
+async function median(cmd: string[], env: Record<string, string>, n = 20) {
+  await timed(cmd, env);
+  const times: number[] = [];
+  let rss = 0;
+  for (let i = 0; i < n; i++) {
+    const t = await timed(cmd, env);
+    times.push(t.s);
+    rss = Math.max(rss, t.rss ?? 0);
+  }
+  times.sort((a, b) => a - b);
+  return { s: times[Math.floor(n / 2)]!, rss: rss || undefined };
+}
+
+/** Cached `ocipkg link` (the package is in the store) beside pkg-config reading the same package. */
+async function benchLink(work: string) {
+  const reg = await startRegistry();
+  try {
+    const pkg = join(work, "greet-pkg");
+    await sh(`sh ${join(ROOT, "examples", "c-greet", "build.sh")} ${pkg}`);
+    const image = `${reg.host}/bench/greet:1.0`;
+    const env = { OCIPKG_DATA_DIR: join(work, "link-store"), PATH: Deno.env.get("PATH") ?? "" };
+    await sh(`${deno} run -A --quiet ${CLI} pack ${pkg} ${work}/greet.tar -t ${image} 2>/dev/null`);
+    await sh(`${deno} run -A --quiet ${CLI} push ${work}/greet.tar >/dev/null`);
+    await timed(ocipkg("link", "--pkg-config", image), env); // gets it and writes greet.pc
+    const cargo = await median(ocipkg("link", "--cargo", image), env);
+    const pcPath = join(
+      env.OCIPKG_DATA_DIR,
+      reg.host.replace(":", "__"),
+      "bench/greet/__1.0/pkgconfig",
+    );
+    const pc = await median(["pkg-config", "--cflags", "--libs", "greet"], {
+      ...env,
+      PKG_CONFIG_PATH: pcPath,
+    });
+    row(
+      "cached link --cargo (median of 20)",
+      "libgreet",
+      cargo,
+      "pkg-config --libs",
+      pc,
+      "≤ 0.100 s",
+    );
+    const cmake = await median(ocipkg("link", "--cmake", image), env);
+    row(
+      "cached link --cmake (median of 20)",
+      "libgreet",
+      cmake,
+      "pkg-config --libs",
+      pc,
+      "≤ 0.100 s",
+    );
+  } finally {
+    await reg.stop();
+  }
+}
+
 const work = await Deno.makeTempDir({ prefix: "ocipkg-bench-" });
 try {
   for (const kind of ["random", "compressible"] as const) {
@@ -288,6 +345,7 @@ try {
     if (KINDS.includes("compressible")) await benchRegistry(work, SIZE_MB, "compressible");
   }
   if (!ONLY || ONLY.includes("small")) await benchSmall(work);
+  if (!ONLY || ONLY.includes("link")) await benchLink(work);
 } finally {
   await Deno.remove(work, { recursive: true });
 }
