@@ -4,8 +4,10 @@ import { fileURLToPath } from "node:url";
 import {
   bytesStream,
   encodeJson,
+  type GetOptions,
   OCI_INDEX,
   OCI_MANIFEST,
+  openLibrary,
   pushBytes,
   type Target,
 } from "../mod.ts";
@@ -173,4 +175,18 @@ export async function copyTree(from: string, to: string): Promise<string> {
     else await Deno.copyFile(a, b);
   }
   return to;
+}
+
+/** Load a greet library (examples/c-greet's interface) with FFI; returns "<message> <answer>". */
+export async function callGreet(image: string, name: string, options: GetOptions): Promise<string> {
+  const lib = await openLibrary(image, name, {
+    greet_answer: { parameters: [], result: "i32" },
+    greet_message: { parameters: [], result: "pointer" },
+  }, options);
+  try {
+    const message = Deno.UnsafePointerView.getCString(lib.symbols.greet_message()!);
+    return `${message} ${lib.symbols.greet_answer()}`;
+  } finally {
+    lib.close();
+  }
 }

@@ -3,8 +3,8 @@
 // then loaded back from Deno through FFI.
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { inspectLayout, openLibrary, Store } from "../mod.ts";
-import { copyTree, have, pathWith, ROOT, run, runCli, tempDir } from "./_helpers.ts";
+import { inspectLayout, Store } from "../mod.ts";
+import { callGreet, copyTree, have, pathWith, ROOT, run, runCli, tempDir } from "./_helpers.ts";
 import { startRegistry } from "./_registry.ts";
 
 const CI = !!Deno.env.get("CI");
@@ -68,19 +68,7 @@ Deno.test({
     assertEquals(p.stdout.trim(), `${image} ${digest}`);
     // what was published links and loads
     const store = new Store(data);
-    const lib = await openLibrary(image, "rust_greet", {
-      greet_answer: { parameters: [], result: "i32" },
-      greet_message: { parameters: [], result: "pointer" },
-    }, { store });
-    try {
-      assertEquals(lib.symbols.greet_answer(), 42);
-      assertEquals(
-        Deno.UnsafePointerView.getCString(lib.symbols.greet_message()!),
-        "hello from rust-greet",
-      );
-    } finally {
-      lib.close();
-    }
+    assertEquals(await callGreet(image, "rust_greet", { store }), "hello from rust-greet 42");
     const link = await runCli(["link", "--cargo", image], { dataHome: data });
     assertStringIncludes(link.stdout, "cargo:rustc-link-lib=static=rust_greet\n");
   },
@@ -139,5 +127,31 @@ Deno.test({
     const f = await runCli(["cargo", "build", "--target", "nonsense"], { cwd: noGit, env });
     assertEquals(f.code, 2);
     assertStringIncludes(f.stderr, "invalid platform 'nonsense'");
+  },
+});
+
+Deno.test({
+  name: "cargo build --bin packs a binary crate; without --bin it says there is nothing to pack",
+  ignore: !ready,
+  async fn() {
+    const crate = join(await tempDir(), "hello-bin");
+    await Deno.mkdir(join(crate, "src"), { recursive: true });
+    await Deno.writeTextFile(
+      join(crate, "Cargo.toml"),
+      `[package]\nname = "hello-bin"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n`,
+    );
+    await Deno.writeTextFile(join(crate, "src", "main.rs"), 'fn main() { println!("hi"); }\n');
+    const image = `${reg!.host}/examples/hello-bin:1`;
+    const none = await runCli(["cargo", "build", "-t", image], { cwd: crate, env });
+    assertEquals(none.code, 1);
+    assertStringIncludes(none.stderr, "has no staticlib or cdylib target (use --bin");
+    const r = await runCli(["cargo", "build", "--bin", "-t", image], { cwd: crate, env });
+    assertEquals(r.code, 0, r.stderr);
+    const archive = r.stdout.trim().split(" ")[2]!;
+    const info = await inspectLayout(archive);
+    assertEquals(info.manifests[0]!.layers[0]!.files, ["hello-bin"]);
+    // no git repository: the revision annotation is left out, the rest is there
+    assertEquals(info.manifests[0]!.annotations["org.opencontainers.image.revision"], undefined);
+    assertEquals(info.manifests[0]!.annotations["org.opencontainers.image.title"], "hello-bin");
   },
 });

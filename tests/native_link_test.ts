@@ -4,16 +4,10 @@
 // Deno through FFI.
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
-import {
-  libraryPath,
-  NotFoundError,
-  openLibrary,
-  packDirectory,
-  pushImage,
-  Store,
-} from "../mod.ts";
+import { libraryPath, NotFoundError, packDirectory, pushImage, Store } from "../mod.ts";
 import {
   buildGreet,
+  callGreet,
   copyTree,
   have,
   listTree,
@@ -223,19 +217,7 @@ Deno.test({
     const store = new Store(await tempDir());
     const path = await libraryPath(image, "greet", { store });
     assert(path.endsWith("/lib/libgreet.so"), path);
-    const lib = await openLibrary(image, "greet", {
-      greet_answer: { parameters: [], result: "i32" },
-      greet_message: { parameters: [], result: "pointer" },
-    }, { store });
-    try {
-      assertEquals(lib.symbols.greet_answer(), 42);
-      assertEquals(
-        Deno.UnsafePointerView.getCString(lib.symbols.greet_message()!),
-        "hello from libgreet",
-      );
-    } finally {
-      lib.close();
-    }
+    assertEquals(await callGreet(image, "greet", { store }), "hello from libgreet 42");
     await assertRejects(
       () => libraryPath(image, "other", { store }),
       NotFoundError,
