@@ -1,8 +1,19 @@
 // The main job end to end on an embedded default: pack sample files, inspect
-// the archive, load it into a temporary store and list the store.
+// the archive, load it into a temporary store, list the store, and link the
+// package (Cargo lines, pkg-config, CMake) from the store without a network.
 // Run: npx -y deno task demo
 import { join } from "node:path";
-import { formatPlatform, inspectLayout, loadImage, packDirectory, Store } from "../mod.ts";
+import {
+  cargoLinkLines,
+  formatPlatform,
+  inspectLayout,
+  linkPackage,
+  loadImage,
+  packDirectory,
+  Store,
+  writeCmakeConfig,
+  writePkgConfig,
+} from "../mod.ts";
 
 const work = await Deno.makeTempDir({ prefix: "ocipkg-demo-" });
 const store = new Store(join(work, "store"));
@@ -32,6 +43,14 @@ try {
   const r = await loadImage(archive, { store });
   console.log(`4. loaded into ${r.dir}`);
   console.log(`5. store lists: ${(await store.list()).join(", ")}`);
+
+  // already in the store: linking makes no request
+  const linked = await linkPackage(packed.name, { store });
+  console.log("6. ocipkg link --cargo prints:");
+  for (const line of cargoLinkLines(linked)) console.log(`   ${line}`);
+  const pc = await writePkgConfig(linked, { store });
+  const cmake = await writeCmakeConfig(linked, { store });
+  console.log(`7. pkg-config file ${pc.path}\n   CMake config ${cmake.path}`);
 } finally {
   await Deno.remove(work, { recursive: true });
 }
