@@ -42,11 +42,15 @@ export interface CopyOptions {
 export class Limiter {
   #free: number;
   #waiting: (() => void)[] = [];
-  /** @param n maximum concurrent tasks */
+  /**
+   * Create a Limiter.
+   * @param n maximum concurrent tasks
+   */
   constructor(n: number) {
     this.#free = Math.max(1, n);
   }
   /**
+   * Run a task when a slot is free.
    * @param fn the task
    * @returns its result
    */

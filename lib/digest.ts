@@ -83,7 +83,10 @@ export class Digester {
   #hash: Hash;
   #algorithm: DigestAlgorithm;
   #size = 0;
-  /** @param algorithm hash algorithm, sha256 by default */
+  /**
+   * Create a Digester.
+   * @param algorithm hash algorithm, sha256 by default
+   */
   constructor(algorithm: DigestAlgorithm = "sha256") {
     this.#algorithm = algorithm;
     this.#hash = createHash(algorithm);
@@ -157,6 +160,7 @@ export class Verifier {
   #what: string;
 
   /**
+   * Create a Verifier.
    * @param expected expected digest and/or size
    * @param what names the content in error messages, e.g. "blob sha256:… of image x"
    */
@@ -223,6 +227,7 @@ export class VerifyingStream extends TransformStream<Uint8Array, Uint8Array> {
   #state: { result?: Measured };
 
   /**
+   * Create a VerifyingStream.
    * @param expected expected digest and/or size
    * @param what names the content in error messages
    */

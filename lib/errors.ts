@@ -10,6 +10,7 @@ export class OcipkgError extends Error {
   /** Process exit code the CLI uses for this error (1 = runtime failure). */
   readonly exitCode: number = 1;
   /**
+   * Create an OcipkgError.
    * @param message one line naming the thing at fault
    * @param options standard error options (`cause`)
    */
@@ -31,6 +32,7 @@ export class OcipkgError extends Error {
  * ```
  */
 export class UsageError extends OcipkgError {
+  /** Usage errors exit with 2. */
   override readonly exitCode = 2;
 }
 

@@ -44,6 +44,7 @@ export class ExtractBudget {
   /** Real directories created or checked (never symlinks), relative paths. */
   readonly safeDirs: Set<string> = new Set([""]);
   /**
+   * Create an ExtractBudget.
    * @param maxBytes cap on file bytes
    * @param maxEntries cap on entries
    */

@@ -52,10 +52,15 @@ export interface PackageContents {
   searched: string[];
 }
 
-interface Match {
+/** What a file name says about a library. */
+export interface LibraryMatch {
+  /** Link name. */
   name: string;
+  /** Static archive or shared/import library. */
   kind: LinkKind;
+  /** Only usable by its verbatim name (versioned shared library). */
   verbatim?: boolean;
+  /** A Windows DLL (loaded at run time, linked through its import library). */
   runtime?: boolean;
 }
 
@@ -73,7 +78,7 @@ interface Match {
  * console.assert(classifyLibrary("libfoo.dylib", "linux") === undefined);
  * ```
  */
-export function classifyLibrary(file: string, os: string): Match | undefined {
+export function classifyLibrary(file: string, os: string): LibraryMatch | undefined {
   let m: RegExpExecArray | null;
   if (os === "windows") {
     if ((m = /^lib(.+)\.dll\.a$/.exec(file))) return { name: m[1]!, kind: "dylib" };

@@ -42,6 +42,7 @@ export class ImageName {
   readonly digest: string | undefined;
 
   /**
+   * Create an ImageName.
    * @param parts the components; prefer {@link ImageName.parse}
    */
   constructor(

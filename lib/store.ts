@@ -95,7 +95,10 @@ export class Store {
   /** Root directory. */
   readonly root: string;
 
-  /** @param root store root; defaults to {@link dataDir} */
+  /**
+   * Create a Store.
+   * @param root store root; defaults to {@link dataDir}
+   */
   constructor(root: string = dataDir()) {
     this.root = root;
   }

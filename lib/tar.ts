@@ -75,6 +75,7 @@ export class StreamSource implements ByteSource {
   #what: string;
 
   /**
+   * Create a StreamSource.
    * @param input chunks
    * @param what names the input in errors
    */
@@ -163,6 +164,7 @@ export class FileSource implements ByteSource {
   #what: string;
 
   /**
+   * Create a FileSource.
    * @param file an open file, positioned at `start`
    * @param what names the file in errors
    * @param start current position of the file

@@ -55,7 +55,10 @@ export class LayoutIndex {
   #where: string;
   #annotations: Record<string, string> | undefined;
 
-  /** @param where names the layout in errors */
+  /**
+   * Create a LayoutIndex.
+   * @param where names the layout in errors
+   */
   constructor(where: string) {
     this.#where = where;
   }

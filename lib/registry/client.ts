@@ -47,8 +47,11 @@ export interface RegistryRequest {
   ok?: number[];
 }
 
-interface Challenge {
+/** A parsed `WWW-Authenticate` challenge. */
+export interface Challenge {
+  /** `basic` or `bearer` (lower case). */
   scheme: string;
+  /** Its parameters (`realm`, `service`, `scope`, …). */
   params: Record<string, string>;
 }
 
@@ -149,6 +152,7 @@ export class RegistryClient {
   #http: Deno.HttpClient | undefined;
 
   /**
+   * Create a RegistryClient.
    * @param registry `host[:port]`
    * @param options scheme, CA, credentials, retries, debug
    */

@@ -13,6 +13,7 @@ export class RegistryError extends OcipkgError {
   /** First distribution-spec error code, if the body had one. */
   readonly code: string | undefined;
   /**
+   * Create a RegistryError.
    * @param message one line naming the host and object
    * @param status HTTP status
    * @param code spec error code

@@ -54,6 +54,7 @@ export class RegistryTarget implements Target {
   #manifests = new Map<string, Uint8Array>(); // small cache of fetched manifests by digest
 
   /**
+   * Create a RegistryTarget.
    * @param registry `host[:port]` or an existing client
    * @param repository repository path
    * @param options client and transfer options
