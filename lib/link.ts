@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import { NotFoundError, OcipkgError } from "./errors.ts";
+import { NotFoundError, UsageError } from "./errors.ts";
 import { atomicWriteFile } from "./fs_util.ts";
 import { findLibraries, type Library, type LibraryFile } from "./libraries.ts";
 import type { Platform } from "./manifest.ts";

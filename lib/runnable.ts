@@ -121,6 +121,9 @@ export async function buildRunnable(
   output: string,
   options: RunnableOptions = {},
 ): Promise<RunnableResult> {
+  for (const e of options.env ?? []) {
+    if (!/^[^=\s]+=/.test(e)) throw new UsageError(`invalid --env '${e}': use KEY=value`);
+  }
   const binary = await readBinaryInfo(exe);
   const platform = options.platform ?? binary.platform;
   if (options.platform && options.platform.os !== binary.platform.os) {
