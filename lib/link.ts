@@ -202,7 +202,7 @@ export function packageName(image: ImageName): string {
 
 function checkName(name: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.+-]*$/.test(name)) {
-    throw new OcipkgError(
+    throw new UsageError(
       `invalid package name '${name}': use letters, digits, '_', '.', '+', '-'`,
     );
   }
