@@ -51,3 +51,4 @@ export * from "./lib/ffi.ts";
 export * from "./lib/binary_platform.ts";
 export * from "./lib/runnable.ts";
 export * from "./lib/cargo.ts";
+export * from "./lib/tee.ts";

@@ -8,7 +8,7 @@
  */
 import { dirname, join, relative, sep } from "node:path";
 import { copyGraph } from "./copy.ts";
-import { fsError, NotFoundError, OcipkgError } from "./errors.ts";
+import { fsError, NotFoundError, OcipkgError, VerificationError } from "./errors.ts";
 import { ExtractBudget, extractFile, extractLayer } from "./extract.ts";
 import { pathExists } from "./fs_util.ts";
 import { OciDir } from "./layout/oci_dir.ts";
@@ -23,6 +23,7 @@ import { layerCompression, OCIPKG_ARTIFACT, OCIPKG_CONFIG } from "./media_types.
 import { hostPlatform, selectPlatform } from "./platform.ts";
 import { ImageName } from "./reference.ts";
 import { fetchBytes, type ReadTarget } from "./target.ts";
+import { type BoundedTee, teeBounded } from "./tee.ts";
 import type { CopyOptions } from "./copy.ts";
 
 /** Name of the layout directory kept inside every installed image. */
@@ -154,9 +155,10 @@ export class Store {
   }
 
   /**
-   * Install an image from any source target: copy its graph into a temp
-   * directory's `.oci-dir` (verifying every blob), extract the layers there,
-   * then rename the directory into place. An image already present is left
+   * Install an image from any source target: each layer is fetched once and
+   * streamed both into a temp directory's `.oci-dir` (verified) and into the
+   * extractor; the rest of the graph is copied; then the directory is renamed
+   * into place — only when every blob has verified. An image already present is left
    * alone unless `force`.
    *
    * @param src where the image is
@@ -183,10 +185,9 @@ export class Store {
       await Deno.mkdir(tmp);
       const manifestDesc = await this.#pickManifest(src, root, name, options.platform);
       const layout = await OciDir.open(join(tmp, LAYOUT_DIR), { create: true });
-      await copyGraph(src, layout, manifestDesc, options);
+      await streamInstall(src, layout, manifestDesc, tmp, name, options);
       await layout.tag(manifestDesc, name.toString());
       await layout.close();
-      await extractImage(layout, manifestDesc, tmp, name, options);
       return await this.#commit(tmp, dir, name, manifestDesc.digest, options.force ?? false);
     } catch (e) {
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
@@ -323,6 +324,50 @@ export class Store {
   }
 }
 
+/**
+ * Fetch each extracted layer once, teeing it into the layout (verified) and
+ * the extractor, then copy the rest of the graph (config, manifest, layers
+ * that are not extracted). Any failure fails both sides and the whole call.
+ */
+async function streamInstall(
+  src: ReadTarget,
+  layout: OciDir,
+  manifestDesc: Descriptor,
+  dest: string,
+  name: ImageName,
+  options: InstallOptions,
+): Promise<void> {
+  const pushes: Promise<unknown>[] = [];
+  const tees: BoundedTee[] = [];
+  try {
+    await extractImage(src, manifestDesc, dest, name, {
+      ...options,
+      fetchLayer: async (layer) => {
+        const tee = teeBounded(await src.fetch(layer));
+        const { branches: [toLayout, toExtract], abort } = tee;
+        tees.push(tee);
+        const pushed = layout.push(layer, toLayout).catch((e) => {
+          abort(e);
+          throw e;
+        });
+        pushed.catch(() => {}); // awaited below; never an unhandled rejection
+        pushes.push(pushed);
+        return toExtract;
+      },
+    });
+    await Promise.all(pushes);
+  } catch (e) {
+    // let the verifying side finish: bytes that fail their digest are the
+    // real fault behind an extraction error, and are named as such
+    for (const tee of tees) tee.detach(1);
+    for (const r of await Promise.allSettled(pushes)) {
+      if (r.status === "rejected" && r.reason instanceof VerificationError) throw r.reason;
+    }
+    throw e;
+  }
+  await copyGraph(src, layout, manifestDesc, options);
+}
+
 /** Remove temp directories older than a day left by interrupted installs. */
 async function cleanStaleTemps(parent: string): Promise<void> {
   const cutoff = Date.now() - 24 * 3600 * 1000;
@@ -338,25 +383,37 @@ async function cleanStaleTemps(parent: string): Promise<void> {
   } catch { /* best effort */ }
 }
 
+/** Options of {@link extractImage}. */
+export interface ExtractImageOptions {
+  /** Cap on bytes written. */
+  maxBytes?: number;
+  /** Cap on entries. */
+  maxEntries?: number;
+  /** Where layer bytes come from (default: `layout.fetch`). */
+  fetchLayer?: (layer: Descriptor) => Promise<ReadableStream<Uint8Array>>;
+}
+
 /**
  * Extract an image's layers from a layout into `dest`: tar layers
  * (ocipkg v1, v0 and container layers, with whiteouts for the latter), and
  * non-tar layers titled with `org.opencontainers.image.title` (ORAS files)
- * written as files. The layout's blobs must already be verified.
+ * written as files. The blobs must be verified — before extraction, or (as
+ * {@link Store.install} does) before the extracted directory is used.
  *
  * @param layout where the blobs are
  * @param manifestDesc the manifest
  * @param dest destination directory
  * @param name names the image in errors
- * @param caps optional byte/entry caps
+ * @param caps optional byte/entry caps, and a layer fetcher
  */
 export async function extractImage(
   layout: ReadTarget,
   manifestDesc: Descriptor,
   dest: string,
   name: ImageName,
-  caps: { maxBytes?: number; maxEntries?: number } = {},
+  caps: ExtractImageOptions = {},
 ): Promise<void> {
+  const fetchLayer = caps.fetchLayer ?? ((l: Descriptor) => layout.fetch(l));
   const where = `image '${name}'`;
   const doc = parseManifestDocument(
     await fetchBytes(layout, manifestDesc, where),
@@ -371,7 +428,7 @@ export async function extractImage(
     const what = `layer ${layer.digest} of ${where}`;
     const compression = layerCompression(layer.mediaType);
     if (compression) {
-      await extractLayer(await layout.fetch(layer), dest, {
+      await extractLayer(await fetchLayer(layer), dest, {
         compression,
         what,
         reserved: [LAYOUT_DIR],
@@ -382,7 +439,7 @@ export async function extractImage(
     }
     const title = layer.annotations?.["org.opencontainers.image.title"];
     if (title) {
-      await extractFile(await layout.fetch(layer), dest, title, layer.size, {
+      await extractFile(await fetchLayer(layer), dest, title, layer.size, {
         what,
         reserved: [LAYOUT_DIR],
         budget,
