@@ -34,6 +34,7 @@ import {
   pullImage,
   pushImage,
   type RemoteOptions,
+  removeTempsSync,
   Store,
   UsageError,
   writeCmakeConfig,
@@ -565,6 +566,24 @@ export function cliArgs(args: string[], exe: string): string[] {
   return ["cargo", ...(args[0] === "ocipkg" ? args.slice(1) : args)];
 }
 
+/**
+ * On Ctrl-C (or SIGTERM) delete the temp files and directories in use, say
+ * so in one line and exit with 130 — an interrupted command leaves nothing.
+ */
+function exitCleanlyOnSignals(): void {
+  const onSignal = () => {
+    removeTempsSync();
+    console.error("error: interrupted");
+    Deno.exit(130);
+  };
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    try {
+      Deno.addSignalListener(sig, onSignal);
+    } catch { /* not supported here (SIGTERM on Windows) */ }
+  }
+}
+
 if (import.meta.main) {
+  exitCleanlyOnSignals();
   Deno.exit(await main(cliArgs(Deno.args, Deno.execPath())));
 }

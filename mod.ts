@@ -52,3 +52,4 @@ export * from "./lib/binary_platform.ts";
 export * from "./lib/runnable.ts";
 export * from "./lib/cargo.ts";
 export * from "./lib/tee.ts";
+export { releaseTemp, removeTempsSync, trackTemp } from "./lib/fs_util.ts";

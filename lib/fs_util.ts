@@ -14,7 +14,49 @@ import { type Expected, type Measured, Verifier } from "./digest.ts";
  */
 export function tempPathFor(path: string): string {
   const base = path.slice(dirname(path).length + 1);
-  return join(dirname(path), `.${base}.tmp-${crypto.randomUUID().slice(0, 8)}`);
+  return trackTemp(join(dirname(path), `.${base}.tmp-${crypto.randomUUID().slice(0, 8)}`));
+}
+
+const liveTemps = new Set<string>();
+
+/**
+ * Remember a temp file or directory, so that {@link removeTempsSync} can
+ * delete it when the process is interrupted. Call {@link releaseTemp} once it
+ * is renamed or removed.
+ *
+ * @param path a temp path
+ * @returns the same path
+ */
+export function trackTemp(path: string): string {
+  liveTemps.add(path);
+  return path;
+}
+
+/**
+ * Forget a temp path (it was renamed into place or removed).
+ *
+ * @param path a path given to {@link trackTemp}
+ */
+export function releaseTemp(path: string): void {
+  liveTemps.delete(path);
+}
+
+/**
+ * Delete every temp path still in use — for a signal handler that is about to
+ * exit (Ctrl-C), so an interrupted command leaves nothing behind.
+ *
+ * @returns how many were removed
+ */
+export function removeTempsSync(): number {
+  let n = 0;
+  for (const p of liveTemps) {
+    try {
+      Deno.removeSync(p, { recursive: true });
+      n++;
+    } catch { /* already gone */ }
+  }
+  liveTemps.clear();
+  return n;
 }
 
 /**
@@ -76,6 +118,8 @@ export async function atomicWriteFile(path: string, data: Uint8Array, mode = 0o6
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw e;
+  } finally {
+    releaseTemp(tmp);
   }
 }
 

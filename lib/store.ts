@@ -10,7 +10,7 @@ import { dirname, join, relative, sep } from "node:path";
 import { copyGraph } from "./copy.ts";
 import { fsError, NotFoundError, OcipkgError, VerificationError } from "./errors.ts";
 import { ExtractBudget, extractFile, extractLayer } from "./extract.ts";
-import { pathExists } from "./fs_util.ts";
+import { pathExists, releaseTemp, trackTemp } from "./fs_util.ts";
 import { OciDir } from "./layout/oci_dir.ts";
 import {
   type Descriptor,
@@ -180,7 +180,7 @@ export class Store {
     const parent = dirname(dir);
     await Deno.mkdir(parent, { recursive: true });
     await cleanStaleTemps(parent);
-    const tmp = join(parent, `${TMP_PREFIX}${crypto.randomUUID()}`);
+    const tmp = trackTemp(join(parent, `${TMP_PREFIX}${crypto.randomUUID()}`));
     try {
       await Deno.mkdir(tmp);
       const manifestDesc = await this.#pickManifest(src, root, name, options.platform);
@@ -193,6 +193,8 @@ export class Store {
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
       await this.#pruneEmpty(parent);
       throw e;
+    } finally {
+      releaseTemp(tmp);
     }
   }
 

@@ -15,6 +15,8 @@ export interface FaultRules {
   wrongBytes?: string;
   /** Redirect GETs of this blob to another origin. */
   redirectBlob?: { digest: string; to: string };
+  /** GETs of this blob send half of the bytes, then stall (until the client goes away). */
+  stallBlob?: string;
   /** Answer manifest GETs with this body and content type. */
   manifestBody?: { body: Uint8Array<ArrayBuffer>; contentType: string };
 }
@@ -121,6 +123,22 @@ export function startFaultProxy(upstream: string): Proxy {
               return;
             }
             c.error(new Error("connection dropped by the fault proxy"));
+          },
+        });
+        return answer(new Response(body, { status: up.status, headers: outHeaders }));
+      }
+      if (req.method === "GET" && blob && rules.stallBlob === blob && up.body) {
+        const all = new Uint8Array(await up.arrayBuffer());
+        outHeaders.delete("content-length");
+        let sent = false;
+        const body = new ReadableStream<Uint8Array>({
+          async pull(c) {
+            if (!sent) {
+              sent = true;
+              c.enqueue(all.slice(0, all.length >> 1));
+              return;
+            }
+            await new Promise(() => {}); // never more
           },
         });
         return answer(new Response(body, { status: up.status, headers: outHeaders }));

@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
 import { getImage, OciDir, packDirectory, pushImage, Store, VerificationError } from "../mod.ts";
-import { listTree, samplePackage, tempDir } from "./_helpers.ts";
+import { CLI, listTree, runCli, samplePackage, tempDir } from "./_helpers.ts";
 import { PASS, startRegistry, USER } from "./_registry.ts";
 import { startFaultProxy, startRecorder } from "./_fault_proxy.ts";
 
@@ -127,4 +127,31 @@ Deno.test("fault: a manifest larger than 4 MiB and an HTML answer are clear erro
   assertStringIncludes(e.message, p.name.replace(":1", ""));
   assertStringIncludes(e.message, "text/html");
   assertEquals(await listTree(store.root), []);
+});
+
+Deno.test("fault: Ctrl-C during a stalled get exits 130 and leaves no temp files", async () => {
+  reset();
+  const { name, layer } = await pushed(4 * 1024 * 1024);
+  proxy.rules.stallBlob = layer;
+  const data = await tempDir();
+  const env = { OCIPKG_DATA_DIR: data, OCIPKG_AUTH_FILE: join(await tempDir(), "auth.json") };
+  assertEquals((await runCli(["login", proxy.host, "-u", USER, "-p", PASS], { env })).code, 0);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", CLI, "get", name],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // wait until the install is under way (its temp directory exists), then interrupt
+  const started = async () => (await listTree(data)).some((p) => p.includes(".tmp-"));
+  for (let i = 0; i < 200 && !(await started()); i++) await new Promise((r) => setTimeout(r, 50));
+  assert(await started(), "the install never started");
+  await new Promise((r) => setTimeout(r, 200));
+  child.kill("SIGINT");
+  const r = await child.output();
+  assertEquals(r.code, 130);
+  assertEquals(new TextDecoder().decode(r.stderr).trim(), "error: interrupted");
+  const left = await listTree(data);
+  assert(!left.some((p) => p.includes(".tmp") || p.includes("__1")), left.join(" "));
+  reset();
 });

@@ -8,7 +8,14 @@
  */
 import { parseDigest } from "../digest.ts";
 import { ArchiveError, fsError, NotFoundError, OcipkgError } from "../errors.ts";
-import { Mutex, pathExists, tempPathFor, writeAll, writeVerified } from "../fs_util.ts";
+import {
+  Mutex,
+  pathExists,
+  releaseTemp,
+  tempPathFor,
+  writeAll,
+  writeVerified,
+} from "../fs_util.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, stripUndefined } from "../manifest.ts";
 import { FileSource, readTar, TAR_END, tarHeader, tarPadding } from "../tar.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
@@ -298,6 +305,7 @@ export class OciArchive implements Target, ListableTarget {
           await w.file.syncData();
           w.file.close();
           await Deno.rename(w.tmp, this.path);
+          releaseTemp(w.tmp);
           return;
         }
       } catch (e) {
@@ -314,6 +322,7 @@ async function discard(w: { file: Deno.FsFile; tmp: string }): Promise<void> {
     w.file.close();
   } catch { /* closed */ }
   await Deno.remove(w.tmp).catch(() => {});
+  releaseTemp(w.tmp);
 }
 
 async function* limitedStream(

@@ -6,7 +6,14 @@
 import { join } from "node:path";
 import { parseDigest } from "../digest.ts";
 import { fsError, NotFoundError, OcipkgError } from "../errors.ts";
-import { atomicWriteFile, Mutex, pathExists, tempPathFor, writeVerified } from "../fs_util.ts";
+import {
+  atomicWriteFile,
+  Mutex,
+  pathExists,
+  releaseTemp,
+  tempPathFor,
+  writeVerified,
+} from "../fs_util.ts";
 import { type Descriptor, stripUndefined } from "../manifest.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
 import { checkLayoutFile, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
@@ -156,6 +163,8 @@ export class OciDir implements Target, ListableTarget {
       } catch { /* already closed */ }
       await Deno.remove(tmp).catch(() => {});
       throw e;
+    } finally {
+      releaseTemp(tmp);
     }
   }
 
