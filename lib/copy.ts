@@ -6,7 +6,13 @@
  * @module
  */
 import { type Descriptor, isManifestType, parseManifestDocument } from "./manifest.ts";
-import { bytesStream, fetchBytes, type ReadTarget, type Target } from "./target.ts";
+import {
+  bytesStream,
+  fetchBytes,
+  type ReadTarget,
+  type Target,
+  TransferLostError,
+} from "./target.ts";
 
 /** Progress events emitted by {@link copy}. */
 export interface CopyEvent {
@@ -105,7 +111,13 @@ export async function copyGraph(
           return;
         }
         progress({ kind: "start", desc });
-        await dst.push(desc, await src.fetch(desc));
+        try {
+          await dst.push(desc, await src.fetch(desc));
+        } catch (e) {
+          if (!(e instanceof TransferLostError)) throw e;
+          // the destination dropped the transfer: once more from the start
+          await dst.push(desc, await src.fetch(desc));
+        }
         progress({ kind: "done", desc });
       });
       return;

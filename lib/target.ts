@@ -158,3 +158,10 @@ export async function using<T extends ReadTarget, R>(
 
 /** Error for a reference a storage does not hold. */
 export class ReferenceNotFound extends OcipkgError {}
+
+/**
+ * A destination lost a transfer under way (e.g. a registry dropped the upload
+ * session after a lost reply); pushing the blob again from its start may work.
+ * {@link copyGraph} does that once.
+ */
+export class TransferLostError extends OcipkgError {}

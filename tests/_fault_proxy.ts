@@ -15,6 +15,8 @@ export interface FaultRules {
   wrongBytes?: string;
   /** Redirect GETs of this blob to another origin. */
   redirectBlob?: { digest: string; to: string };
+  /** The n-th PATCH (1-based) reaches the registry, but its answer is lost: the client gets 502. */
+  losePatchReply?: number;
   /** GETs of this blob send half of the bytes, then stall (until the client goes away). */
   stallBlob?: string;
   /** Answer manifest GETs with this body and content type. */
@@ -45,6 +47,7 @@ export function startFaultProxy(upstream: string): Proxy {
   let dropped = false;
   let tooMany = false;
   let unavailable = 0;
+  let patches = 0;
   const server = Deno.serve(
     { hostname: "127.0.0.1", port, signal: ac.signal, onListen() {} },
     async (req) => {
@@ -102,6 +105,10 @@ export function startFaultProxy(upstream: string): Proxy {
         body: req.body,
         redirect: "manual",
       });
+      if (req.method === "PATCH" && ++patches === rules.losePatchReply) {
+        await up.body?.cancel();
+        return answer(new Response("bad gateway", { status: 502 }));
+      }
       const outHeaders = new Headers(up.headers);
       if (up.headers.get("location")) {
         outHeaders.set(
@@ -156,6 +163,7 @@ export function startFaultProxy(upstream: string): Proxy {
     rules,
     log,
     reset() {
+      patches = 0;
       for (const k of Object.keys(rules)) delete (rules as Record<string, unknown>)[k];
       log.length = 0;
       dropped = tooMany = false;

@@ -155,3 +155,30 @@ Deno.test("fault: Ctrl-C during a stalled get exits 130 and leaves no temp files
   assert(!left.some((p) => p.includes(".tmp") || p.includes("__1")), left.join(" "));
   reset();
 });
+
+Deno.test("fault: a PATCH whose reply is lost: the dropped upload starts over and the blob arrives whole", async () => {
+  reset();
+  proxy.rules.losePatchReply = 2;
+  // 20 MiB of random bytes (they do not compress): three 8 MiB PATCH chunks
+  const src = await tempDir();
+  await Deno.mkdir(join(src, "lib"));
+  const data = new Uint8Array(20 * 1024 * 1024);
+  for (let i = 0; i < data.length; i += 65536) crypto.getRandomValues(data.subarray(i, i + 65536));
+  await Deno.writeFile(join(src, "lib", "libfoo.a"), data);
+  const name = `${proxy.host}/faults/chunked:1`;
+  const archive = join(await tempDir(), "p.tar");
+  await packDirectory(src, archive, { name });
+  await pushImage(archive, undefined, fast);
+  const patches = proxy.log.filter((e) => e.method === "PATCH").map((e) => e.status);
+  assertEquals(patches[1], 502, JSON.stringify(patches));
+  // distribution refuses the retried PATCH (its upload state moved on) and drops the session;
+  // the blob is uploaded again in a new session (a second POST)
+  const posts = proxy.log.filter((e) => e.method === "POST" && e.path.includes("/blobs/uploads/"));
+  assertEquals(posts.length, 3, `config, layer, layer again; PATCH statuses ${patches}`);
+  reset();
+  const store = new Store(await tempDir());
+  const got = await getImage(name, { store, ...fast });
+  const back = await Deno.readFile(join(got.dir, "lib", "libfoo.a"));
+  assertEquals(back.length, data.length);
+  assert(data.every((x, i) => x === back[i]), "content differs");
+});

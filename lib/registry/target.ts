@@ -13,7 +13,7 @@ import { FormatError, NotFoundError } from "../errors.ts";
 import { type Descriptor, isManifestType, MAX_MANIFEST_SIZE, stripUndefined } from "../manifest.ts";
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from "../media_types.ts";
 import type { BlobSpec, ReadTarget, Target } from "../target.ts";
-import { bytesStream } from "../target.ts";
+import { bytesStream, TransferLostError } from "../target.ts";
 import { type ClientOptions, readCapped, RegistryClient } from "./client.ts";
 import { RegistryError } from "./errors.ts";
 
@@ -284,7 +284,17 @@ export class RegistryTarget implements Target {
 
   push(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
     if (isManifestType(spec.mediaType)) return this.#pushManifest(spec, content);
-    return this.#pushBlob(spec, content);
+    return this.#pushBlob(spec, content).catch((e) => {
+      // the registry dropped the upload session (distribution does when a
+      // PATCH is retried after a lost reply): only a fresh upload can go on
+      if (
+        e instanceof RegistryError &&
+        (e.code === "BLOB_UPLOAD_INVALID" || e.code === "BLOB_UPLOAD_UNKNOWN")
+      ) {
+        throw new TransferLostError(e.message, { cause: e });
+      }
+      throw e;
+    });
   }
 
   async #pushManifest(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
