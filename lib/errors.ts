@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { printable } from "./text.ts";
 
 /** Base class of all errors thrown on purpose by ocipkg. */
 export class OcipkgError extends Error {
@@ -49,7 +50,8 @@ export class ArchiveError extends OcipkgError {}
 export class FormatError extends OcipkgError {}
 
 /**
- * Turn any thrown value into a one-line message for the user.
+ * Turn any thrown value into a one-line message for the user; control
+ * characters (from remote or archive data) are escaped.
  *
  * @param e the thrown value
  * @returns a single line
@@ -61,7 +63,7 @@ export class FormatError extends OcipkgError {}
  */
 export function oneLine(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
-  return msg.replace(/\s*\n\s*/g, " ").trim();
+  return printable(msg.replace(/\s*\n\s*/g, " ").trim());
 }
 
 /**
