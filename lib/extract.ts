@@ -16,10 +16,35 @@ import { ArchiveError, OcipkgError, oneLine } from "./errors.ts";
 import { writeAll } from "./fs_util.ts";
 import { readTar, StreamSource, type TarEntry } from "./tar.ts";
 
-/** Default cap on the bytes one image may extract to (64 GiB). */
-export const DEFAULT_MAX_BYTES = 64 * 1024 ** 3;
-/** Default cap on the entries of one image (1 million). */
-export const DEFAULT_MAX_ENTRIES = 1_000_000;
+/** Default cap on the bytes one image may extract to (16 GiB). */
+export const DEFAULT_MAX_BYTES = 16 * 1024 ** 3;
+/** Default cap on the entries of one image (200,000). */
+export const DEFAULT_MAX_ENTRIES = 200_000;
+/**
+ * Default cap on how much a compressed layer may expand: the decompressed tar
+ * stream of an image may be at most {@link RATIO_SLACK} plus this many times
+ * the compressed bytes read (real libraries compress 2–10:1; gzip's maximum is
+ * about 1000:1).
+ */
+export const DEFAULT_MAX_RATIO = 100;
+/** Decompressed bytes allowed on top of the ratio limit (64 MiB). */
+export const RATIO_SLACK = 64 * 1024 ** 2;
+/** Longest path component, in UTF-8 bytes, that extraction accepts. */
+export const MAX_NAME_BYTES = 255;
+/** Longest relative path, in UTF-8 bytes, that extraction accepts. */
+export const MAX_PATH_BYTES = 4000;
+/** Most symlinks followed while checking where one link leads. */
+const MAX_LINK_HOPS = 40;
+
+/** Limits of one extraction; every field has a default. */
+export interface ExtractLimits {
+  /** Cap on file bytes written ({@link DEFAULT_MAX_BYTES}). */
+  maxBytes?: number;
+  /** Cap on entries, counting every tar header that names a path ({@link DEFAULT_MAX_ENTRIES}). */
+  maxEntries?: number;
+  /** Cap on decompressed ÷ compressed bytes ({@link DEFAULT_MAX_RATIO}). */
+  maxRatio?: number;
+}
 
 /** Options of {@link extractLayer}. */
 export interface ExtractOptions {
@@ -27,7 +52,7 @@ export interface ExtractOptions {
   compression: "gzip" | "zstd" | "none";
   /** Names the layer in errors, e.g. "layer sha256:… of image x". */
   what: string;
-  /** Top-level names the layer must not create (e.g. `.oci-dir`). */
+  /** Top-level names the layer must not create, touch or link to (e.g. `.oci-dir`). */
   reserved?: string[];
   /** Shared budget, so caps hold across all layers of an image. */
   budget?: ExtractBudget;
@@ -35,22 +60,36 @@ export interface ExtractOptions {
   whiteouts?: boolean;
 }
 
-/** Byte and entry caps shared by the layers of one image. */
+/**
+ * Caps shared by the layers of one image, and what extraction knows about the
+ * tree it wrote: real directories already checked, and every symlink created
+ * (checked once all layers are in place, by {@link checkLinks}).
+ */
 export class ExtractBudget {
   /** Bytes left. */
   bytes: number;
   /** Entries left. */
   entries: number;
+  /** Cap on decompressed ÷ compressed bytes. */
+  readonly maxRatio: number;
+  /** Compressed bytes read so far (all layers). */
+  compressedIn = 0;
+  /** Decompressed bytes produced so far (all layers). */
+  expandedOut = 0;
   /** Real directories created or checked (never symlinks), relative paths. */
   readonly safeDirs: Set<string> = new Set([""]);
+  /** Symlinks created, relative paths. */
+  readonly links: Set<string> = new Set();
+  /** Whether the destination's file system tells `a` from `A` (probed once). */
+  caseSensitive: boolean | undefined;
   /**
    * Create an ExtractBudget.
-   * @param maxBytes cap on file bytes
-   * @param maxEntries cap on entries
+   * @param limits caps; each defaults to the exported DEFAULT_ constant
    */
-  constructor(maxBytes = DEFAULT_MAX_BYTES, maxEntries = DEFAULT_MAX_ENTRIES) {
-    this.bytes = maxBytes;
-    this.entries = maxEntries;
+  constructor(limits: ExtractLimits = {}) {
+    this.bytes = limits.maxBytes ?? DEFAULT_MAX_BYTES;
+    this.entries = limits.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    this.maxRatio = limits.maxRatio ?? DEFAULT_MAX_RATIO;
   }
 }
 
@@ -66,17 +105,21 @@ export interface ExtractResult {
  * Decompress a stream as a Node-stream pipeline (keeps backpressure; much
  * faster than DecompressionStream), yielding chunks. Decoder errors become
  * {@link ArchiveError}s naming `what`; errors from the input (e.g. the
- * verifier) pass through unchanged.
+ * verifier) pass through unchanged. With a `budget`, the bytes in and out are
+ * counted and a stream that expands past the budget's ratio limit is refused
+ * as soon as it does.
  *
  * @param stream compressed bytes
  * @param compression the algorithm
  * @param what names the content in errors
+ * @param budget optional budget whose ratio limit applies
  * @returns decompressed chunks
  */
 export async function* decompress(
   stream: ReadableStream<Uint8Array>,
   compression: "gzip" | "zstd" | "none",
   what = "layer",
+  budget?: ExtractBudget,
 ): AsyncGenerator<Uint8Array> {
   if (compression === "none") {
     yield* stream;
@@ -85,10 +128,22 @@ export async function* decompress(
   const z = compression === "gzip"
     ? createGunzip({ chunkSize: 256 * 1024 })
     : createZstdDecompress({ chunkSize: 256 * 1024 });
+  const counted = budget ? countBytes(stream, (n) => budget.compressedIn += n) : stream;
   // deno-lint-ignore no-explicit-any
-  const out = pipeline(Readable.fromWeb(stream as any), z, () => {});
+  const out = pipeline(Readable.fromWeb(counted as any), z, () => {});
   try {
-    for await (const chunk of out) yield chunk as Uint8Array;
+    for await (const chunk of out) {
+      if (budget) {
+        budget.expandedOut += (chunk as Uint8Array).byteLength;
+        if (budget.expandedOut > RATIO_SLACK + budget.maxRatio * budget.compressedIn) {
+          throw new ArchiveError(
+            `${what} expands more than ${budget.maxRatio}:1 when decompressed ` +
+              `(${budget.expandedOut} bytes from ${budget.compressedIn}); refused as a decompression bomb`,
+          );
+        }
+      }
+      yield chunk as Uint8Array;
+    }
   } catch (e) {
     if (e instanceof OcipkgError) throw e;
     throw new ArchiveError(`${what} is corrupt: invalid ${compression} data (${oneLine(e)})`);
@@ -97,13 +152,33 @@ export async function* decompress(
   }
 }
 
+function countBytes(
+  stream: ReadableStream<Uint8Array>,
+  count: (n: number) => void,
+): ReadableStream<Uint8Array> {
+  return stream.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, c) {
+        count(chunk.byteLength);
+        c.enqueue(chunk);
+      },
+    }),
+  );
+}
+
+/** An entry name as shown in an error: escaped and at most 200 characters. */
+function shown(name: string): string {
+  return name.length > 200 ? `${name.slice(0, 100)}…${name.slice(-60)}` : name;
+}
+
 /**
  * Normalize and check a tar entry name.
  *
  * @param name the name as written in the archive
  * @param what names the archive in errors
  * @returns the relative path with `/` separators ("" for the root)
- * @throws {ArchiveError} for absolute paths, `..`, NUL or backslashes
+ * @throws {ArchiveError} for absolute paths, `..`, NUL, backslashes, or names
+ *   longer than {@link MAX_NAME_BYTES} per component / {@link MAX_PATH_BYTES} in all
  * @example
  * ```ts
  * import { safeEntryPath } from "./extract.ts";
@@ -113,29 +188,55 @@ export async function* decompress(
 export function safeEntryPath(name: string, what: string): string {
   if (name.includes("\0")) throw new ArchiveError(`${what}: entry name contains NUL`);
   if (name.includes("\\")) {
-    throw new ArchiveError(`${what}: entry '${name}' contains a backslash`);
+    throw new ArchiveError(`${what}: entry '${shown(name)}' contains a backslash`);
   }
   if (name.startsWith("/") || /^[A-Za-z]:/.test(name)) {
-    throw new ArchiveError(`${what}: entry '${name}' has an absolute path`);
+    throw new ArchiveError(`${what}: entry '${shown(name)}' has an absolute path`);
   }
   const parts = name.split("/").filter((p) => p !== "" && p !== ".");
   if (parts.includes("..")) {
-    throw new ArchiveError(`${what}: entry '${name}' escapes the target directory`);
+    throw new ArchiveError(`${what}: entry '${shown(name)}' escapes the target directory`);
   }
-  return parts.join("/");
+  const rel = parts.join("/");
+  if (
+    enc.encode(rel).byteLength > MAX_PATH_BYTES ||
+    parts.some((p) => p.length > MAX_NAME_BYTES / 3 && enc.encode(p).byteLength > MAX_NAME_BYTES)
+  ) {
+    throw new ArchiveError(
+      `${what}: entry '${shown(name)}' has a name longer than this system accepts ` +
+        `(${MAX_NAME_BYTES} bytes per component, ${MAX_PATH_BYTES} in all)`,
+    );
+  }
+  return rel;
 }
+
+const enc = new TextEncoder();
 
 async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
   try {
     return await Deno.lstat(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return null;
     throw e;
   }
 }
 
+/** Safe modes: never group/other-writable, never setuid/setgid/sticky. */
+function safeMode(mode: number, dir: boolean): number {
+  return (mode & 0o755) | (dir ? 0o700 : 0);
+}
+
 /**
  * Extract one tar layer into `dest` safely.
+ *
+ * Containment is decided by what is on disk: every parent of an entry must be
+ * a real directory (checked with lstat, never through a symlink); files are
+ * created with `createNew` after whatever was at their path is removed, so no
+ * write follows a link; hardlinks must name a regular file reached the same
+ * way; symlinks are recorded and, once every layer is in place,
+ * {@link checkLinks} resolves each one against the disk and refuses the image
+ * when one leads outside `dest` or into a reserved name. Modes lose
+ * group/other write and setuid/setgid/sticky bits.
  *
  * @param stream the layer's bytes (verify them first, e.g. with VerifyingStream)
  * @param dest destination directory (normally a fresh temp directory)
@@ -161,150 +262,286 @@ export async function extractLayer(
   const what = options.what;
   const budget = options.budget ?? new ExtractBudget();
   const reserved = new Set(options.reserved ?? []);
-  const source = new StreamSource(decompress(stream, options.compression, what), what);
+  const source = new StreamSource(
+    decompress(stream, options.compression, what, budget),
+    what,
+  );
   const result: ExtractResult = { files: [], bytes: 0 };
-  const full = (rel: string) => join(dest, ...rel.split("/"));
-  const ensureParents = (rel: string, name: string) =>
-    ensureRealParents(dest, rel, name, what, budget);
-  const clear = (rel: string, keepDir: boolean) => clearPath(dest, rel, keepDir, budget);
-
-  const insideRoot = (fromDir: string, target: string): boolean => {
-    if (target.startsWith("/") || /^[A-Za-z]:/.test(target) || target.includes("\0")) return false;
-    const resolved = posix.normalize(posix.join(fromDir, target));
-    return resolved !== ".." && !resolved.startsWith("../");
-  };
+  const tree = new Tree(dest, what, budget, reserved);
+  await tree.probe();
 
   const handle = async (e: TarEntry) => {
     if (--budget.entries < 0) throw new ArchiveError(`${what}: more entries than the cap allows`);
     const rel = safeEntryPath(e.name, what);
     if (rel === "") return;
-    const top = rel.split("/")[0]!;
-    if (reserved.has(top)) {
-      throw new ArchiveError(`${what}: entry '${e.name}' uses a reserved name`);
-    }
-    await ensureParents(rel, e.name);
+    tree.checkReserved(rel, e.name);
+    await tree.realParents(rel, e.name);
     const base = posix.basename(rel);
     if (options.whiteouts && base.startsWith(".wh.")) {
-      const dir = posix.dirname(rel) === "." ? "" : posix.dirname(rel);
-      if (base === ".wh..wh..opq") {
-        for await (const c of Deno.readDir(full(dir))) {
-          await clear(dir ? `${dir}/${c.name}` : c.name, false);
-        }
-      } else {
-        const victim = base.slice(4);
-        safeEntryPath(victim, what);
-        await clear(dir ? `${dir}/${victim}` : victim, false);
-      }
+      await tree.whiteout(rel, e.name);
       return;
     }
     switch (e.type) {
       case "directory": {
-        const st = await clear(rel, true);
-        if (st === null) await Deno.mkdir(full(rel), { mode: 0o755 });
-        await Deno.chmod(full(rel), (e.mode & 0o777) | 0o700).catch(() => {});
-        budget.safeDirs.add(rel);
+        const st = await tree.clear(rel, true);
+        if (st === null) await Deno.mkdir(tree.full(rel), { mode: 0o700 });
+        await Deno.chmod(tree.full(rel), safeMode(e.mode, true));
+        budget.safeDirs.add(tree.key(rel));
         return;
       }
       case "file": {
         if (e.size > budget.bytes) {
-          throw new ArchiveError(`${what}: extracted size exceeds the cap at entry '${e.name}'`);
+          throw new ArchiveError(
+            `${what}: extracted size exceeds the cap at entry '${shown(e.name)}'`,
+          );
         }
         budget.bytes -= e.size;
-        await clear(rel, false);
-        const f = await Deno.open(full(rel), {
-          write: true,
-          createNew: true,
-          mode: (e.mode & 0o777) | 0o600,
-        });
+        await tree.clear(rel, false);
+        const mode = safeMode(e.mode, false);
+        const f = await Deno.open(tree.full(rel), { write: true, createNew: true, mode: 0o600 });
         try {
           for await (const chunk of e.body()) await writeAll(f, chunk);
         } finally {
           f.close();
         }
-        if ((e.mode & 0o777 | 0o600) !== (e.mode & 0o777)) {
-          await Deno.chmod(full(rel), e.mode & 0o777).catch(() => {});
-        }
+        if (mode !== 0o600) await Deno.chmod(tree.full(rel), mode);
         result.files.push(rel);
         result.bytes += e.size;
         return;
       }
       case "symlink": {
-        if (!insideRoot(posix.dirname(rel), e.linkname)) {
+        const target = e.linkname;
+        if (
+          target === "" || target.includes("\0") || target.startsWith("/") ||
+          /^[A-Za-z]:/.test(target) || target.includes("\\")
+        ) {
           throw new ArchiveError(
-            `${what}: symlink '${e.name}' points outside the target directory ('${e.linkname}')`,
+            `${what}: symlink '${shown(e.name)}' points outside the target directory ('${
+              shown(target)
+            }')`,
           );
         }
-        await clear(rel, false);
-        await Deno.symlink(e.linkname, full(rel));
+        // a first, textual check; checkLinks() decides on the final tree
+        await tree.resolveLink(rel, target, e.name);
+        await tree.clear(rel, false);
+        await Deno.symlink(target, tree.full(rel));
+        budget.links.add(rel);
         return;
       }
       case "hardlink": {
         const target = safeEntryPath(e.linkname, what);
-        await ensureParents(target, e.name);
-        const st = await lstatOrNull(full(target));
+        if (target === "") {
+          throw new ArchiveError(`${what}: hardlink '${shown(e.name)}' has no target`);
+        }
+        tree.checkReserved(target, e.name);
+        await tree.realParents(target, e.name);
+        const st = await lstatOrNull(tree.full(target));
         if (!st || !st.isFile) {
           throw new ArchiveError(
-            `${what}: hardlink '${e.name}' points to '${e.linkname}', which is not a file extracted here`,
+            `${what}: hardlink '${shown(e.name)}' points to '${
+              shown(e.linkname)
+            }', which is not a file extracted here`,
           );
         }
-        await clear(rel, false);
-        await Deno.link(full(target), full(rel));
+        if (target === rel) return; // a link to itself changes nothing
+        await tree.clear(rel, false);
+        await Deno.link(tree.full(target), tree.full(rel));
         result.files.push(rel);
         return;
       }
       default:
-        throw new ArchiveError(`${what}: entry '${e.name}' is a ${e.type}; refused`);
+        throw new ArchiveError(`${what}: entry '${shown(e.name)}' is a ${e.type}; refused`);
     }
   };
 
-  for await (const entry of readTar(source, what)) await handle(entry);
+  for await (const entry of readTar(source, what)) {
+    try {
+      await handle(entry);
+    } catch (err) {
+      if (err instanceof OcipkgError) throw err;
+      throw new ArchiveError(`${what}: cannot extract entry '${shown(entry.name)}': ${oneLine(err)}`, {
+        cause: err,
+      });
+    }
+  }
   // Drain the rest (tar padding) so the digest verifier sees every byte.
   await source.drain();
   return result;
 }
 
-function fullPath(dest: string, rel: string): string {
-  return join(dest, ...rel.split("/"));
-}
+/**
+ * The tree being extracted into: path checks against the disk, removal, and
+ * whiteouts, sharing the budget's record of real directories and symlinks.
+ */
+class Tree {
+  readonly #dest: string;
+  readonly #what: string;
+  readonly #budget: ExtractBudget;
+  readonly #reserved: Set<string>;
 
-/** Make sure every parent of `rel` is a real directory (never a symlink). */
-async function ensureRealParents(
-  dest: string,
-  rel: string,
-  name: string,
-  what: string,
-  budget: ExtractBudget,
-): Promise<void> {
-  const parts = rel.split("/");
-  let cur = "";
-  for (let i = 0; i < parts.length - 1; i++) {
-    cur = cur ? `${cur}/${parts[i]}` : parts[i]!;
-    if (budget.safeDirs.has(cur)) continue;
-    const st = await lstatOrNull(fullPath(dest, cur));
-    if (st === null) await Deno.mkdir(fullPath(dest, cur), { mode: 0o755 });
-    else if (st.isSymlink) {
-      throw new ArchiveError(`${what}: entry '${name}' would be written through symlink '${cur}'`);
-    } else if (!st.isDirectory) {
-      throw new ArchiveError(`${what}: entry '${name}' needs '${cur}' to be a directory`);
+  constructor(dest: string, what: string, budget: ExtractBudget, reserved: Set<string>) {
+    this.#dest = dest;
+    this.#what = what;
+    this.#budget = budget;
+    this.#reserved = reserved;
+  }
+
+  full(rel: string): string {
+    return rel === "" ? this.#dest : join(this.#dest, ...rel.split("/"));
+  }
+
+  /** Key of a path in the cache of checked directories (case-folded when the disk folds case). */
+  key(rel: string): string {
+    return this.#budget.caseSensitive === false ? rel.normalize("NFC").toLowerCase() : rel;
+  }
+
+  /**
+   * Find out once whether the destination folds case (`A` and `a` the same):
+   * then cached directory checks must compare folded names.
+   */
+  async probe(): Promise<void> {
+    if (this.#budget.caseSensitive !== undefined) return;
+    const name = `.ocipkg-case-probe-${crypto.randomUUID().slice(0, 8)}`;
+    const probe = join(this.#dest, name);
+    await Deno.writeFile(probe, new Uint8Array(0), { createNew: true, mode: 0o600 });
+    try {
+      this.#budget.caseSensitive = (await lstatOrNull(join(this.#dest, name.toUpperCase()))) ===
+        null;
+    } finally {
+      await Deno.remove(probe);
     }
-    budget.safeDirs.add(cur);
+  }
+
+  checkReserved(rel: string, name: string): void {
+    const top = rel.split("/")[0]!;
+    if (this.#reserved.has(top) || this.#reserved.has(this.key(top))) {
+      throw new ArchiveError(`${this.#what}: entry '${shown(name)}' uses a reserved name`);
+    }
+  }
+
+  /** Make sure every parent of `rel` is a real directory (never a symlink), creating missing ones. */
+  async realParents(rel: string, name: string): Promise<void> {
+    const parts = rel.split("/");
+    let cur = "";
+    for (let i = 0; i < parts.length - 1; i++) {
+      cur = cur ? `${cur}/${parts[i]}` : parts[i]!;
+      if (this.#budget.safeDirs.has(this.key(cur))) continue;
+      const st = await lstatOrNull(this.full(cur));
+      if (st === null) await Deno.mkdir(this.full(cur), { mode: 0o755 });
+      else if (st.isSymlink) {
+        throw new ArchiveError(
+          `${this.#what}: entry '${shown(name)}' would be written through symlink '${shown(cur)}'`,
+        );
+      } else if (!st.isDirectory) {
+        throw new ArchiveError(
+          `${this.#what}: entry '${shown(name)}' needs '${shown(cur)}' to be a directory`,
+        );
+      }
+      this.#budget.safeDirs.add(this.key(cur));
+    }
+  }
+
+  /** Remove whatever is at `rel` (keeping a directory if asked); returns what stays. */
+  async clear(rel: string, keepDir: boolean): Promise<Deno.FileInfo | null> {
+    const st = await lstatOrNull(this.full(rel));
+    if (st === null || (keepDir && st.isDirectory)) return st;
+    await Deno.remove(this.full(rel), { recursive: st.isDirectory });
+    const k = this.key(rel);
+    for (const d of this.#budget.safeDirs) {
+      if (d === k || d.startsWith(`${k}/`)) this.#budget.safeDirs.delete(d);
+    }
+    return null;
+  }
+
+  /** Apply a whiteout entry (`dir/.wh.name` or `dir/.wh..wh..opq`); its parents are real. */
+  async whiteout(rel: string, name: string): Promise<void> {
+    const dir = posix.dirname(rel) === "." ? "" : posix.dirname(rel);
+    const base = posix.basename(rel);
+    if (base === ".wh..wh..opq") {
+      for await (const c of Deno.readDir(this.full(dir))) {
+        if (dir === "" && (this.#reserved.has(c.name) || this.#reserved.has(this.key(c.name)))) {
+          continue;
+        }
+        await this.clear(dir ? `${dir}/${c.name}` : c.name, false);
+      }
+      return;
+    }
+    const victim = base.slice(4);
+    if (victim === "" || victim === "." || victim === ".." || victim.startsWith(".wh.")) {
+      throw new ArchiveError(`${this.#what}: whiteout '${shown(name)}' names no entry`);
+    }
+    const target = dir ? `${dir}/${victim}` : victim;
+    this.checkReserved(target, name);
+    await this.clear(target, false);
+  }
+
+  /**
+   * Resolve a symlink's target against the disk, following symlinks met on
+   * the way; throws when it leads outside the tree or into a reserved name.
+   */
+  async resolveLink(rel: string, target: string, name: string): Promise<void> {
+    const escape = (why: string) =>
+      new ArchiveError(
+        `${this.#what}: symlink '${shown(name)}' ${why} ('${shown(target)}')`,
+      );
+    const stack = rel.split("/").slice(0, -1);
+    const queue = target.split("/").reverse();
+    let hops = 0;
+    let missing = false; // past a component that does not exist: the rest is lexical
+    while (queue.length) {
+      const c = queue.pop()!;
+      if (c === "" || c === ".") continue;
+      if (c === "..") {
+        if (stack.length === 0) throw escape("points outside the target directory");
+        stack.pop();
+        continue;
+      }
+      stack.push(c);
+      if (stack.length === 1 && (this.#reserved.has(c) || this.#reserved.has(this.key(c)))) {
+        throw escape("points into a reserved directory");
+      }
+      if (missing) continue;
+      const st = await lstatOrNull(this.full(stack.join("/")));
+      if (st === null) {
+        missing = true;
+        continue;
+      }
+      if (!st.isSymlink) continue;
+      if (++hops > MAX_LINK_HOPS) throw escape("is part of a symlink loop");
+      const next = await Deno.readLink(this.full(stack.join("/")));
+      if (next.startsWith("/") || /^[A-Za-z]:/.test(next) || next.includes("\\")) {
+        throw escape("points outside the target directory");
+      }
+      stack.pop();
+      queue.push(...next.split("/").reverse());
+    }
   }
 }
 
-/** Remove whatever is at `rel` (keeping a directory if asked); returns what stays. */
-async function clearPath(
+/**
+ * Check every symlink an extraction created, now that all layers are in
+ * place: each must still resolve (following other links on disk) inside
+ * `dest` and outside the reserved names. Call it after the last layer; the
+ * image must be refused when it throws.
+ *
+ * @param dest the extracted tree
+ * @param budget the budget shared by its layers (it holds the links made)
+ * @param what names the image in errors
+ * @param reserved reserved top-level names
+ * @throws {ArchiveError} naming the first link that escapes
+ */
+export async function checkLinks(
   dest: string,
-  rel: string,
-  keepDir: boolean,
   budget: ExtractBudget,
-): Promise<Deno.FileInfo | null> {
-  const st = await lstatOrNull(fullPath(dest, rel));
-  if (st === null || (keepDir && st.isDirectory)) return st;
-  await Deno.remove(fullPath(dest, rel), { recursive: st.isDirectory });
-  for (const d of budget.safeDirs) {
-    if (d === rel || d.startsWith(`${rel}/`)) budget.safeDirs.delete(d);
+  what: string,
+  reserved: string[] = [],
+): Promise<void> {
+  const tree = new Tree(dest, what, budget, new Set(reserved));
+  for (const rel of budget.links) {
+    const st = await lstatOrNull(tree.full(rel));
+    if (!st?.isSymlink) continue; // replaced or removed since
+    await tree.resolveLink(rel, await Deno.readLink(tree.full(rel)), rel);
   }
-  return null;
 }
 
 /**
@@ -328,19 +565,27 @@ export async function extractFile(
   const { what } = options;
   const budget = options.budget ?? new ExtractBudget();
   const rel = safeEntryPath(name, what);
-  if (!rel || (options.reserved ?? []).includes(rel.split("/")[0]!)) {
-    throw new ArchiveError(`${what}: '${name}' is not a usable file name`);
-  }
+  const tree = new Tree(dest, what, budget, new Set(options.reserved ?? []));
+  if (!rel) throw new ArchiveError(`${what}: '${shown(name)}' is not a usable file name`);
+  tree.checkReserved(rel, name);
   if (--budget.entries < 0) throw new ArchiveError(`${what}: more entries than the cap allows`);
   if (size > budget.bytes) throw new ArchiveError(`${what}: extracted size exceeds the cap`);
   budget.bytes -= size;
-  await ensureRealParents(dest, rel, name, what, budget);
-  await clearPath(dest, rel, false, budget);
-  const f = await Deno.open(fullPath(dest, rel), { write: true, createNew: true, mode: 0o644 });
+  await tree.probe();
   try {
-    for await (const chunk of stream) await writeAll(f, chunk);
-  } finally {
-    f.close();
+    await tree.realParents(rel, name);
+    await tree.clear(rel, false);
+    const f = await Deno.open(tree.full(rel), { write: true, createNew: true, mode: 0o644 });
+    try {
+      for await (const chunk of stream) await writeAll(f, chunk);
+    } finally {
+      f.close();
+    }
+  } catch (err) {
+    if (err instanceof OcipkgError) throw err;
+    throw new ArchiveError(`${what}: cannot write '${shown(name)}': ${oneLine(err)}`, {
+      cause: err,
+    });
   }
   return rel;
 }

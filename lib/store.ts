@@ -6,10 +6,10 @@
  *
  * @module
  */
-import { dirname, join, relative, sep } from "node:path";
+import { basename, dirname, join, relative, sep } from "node:path";
 import { copyGraph } from "./copy.ts";
-import { fsError, NotFoundError, OcipkgError, VerificationError } from "./errors.ts";
-import { ExtractBudget, extractFile, extractLayer } from "./extract.ts";
+import { fsError, NotFoundError, OcipkgError, UsageError, VerificationError } from "./errors.ts";
+import { checkLinks, ExtractBudget, extractFile, extractLayer, type ExtractLimits } from "./extract.ts";
 import { pathExists, releaseTemp, trackTemp } from "./fs_util.ts";
 import { OciDir } from "./layout/oci_dir.ts";
 import {
@@ -58,15 +58,12 @@ export function dataDir(): string {
 }
 
 /** Options of {@link Store.install}. */
-export interface InstallOptions extends Pick<CopyOptions, "concurrency" | "onProgress"> {
+export interface InstallOptions
+  extends Pick<CopyOptions, "concurrency" | "onProgress">, ExtractLimits {
   /** Replace an installed copy. */
   force?: boolean;
   /** Platform to pick from an index (the host's by default). */
   platform?: Platform;
-  /** Caps for extraction. */
-  maxBytes?: number;
-  /** Cap on entries for extraction. */
-  maxEntries?: number;
 }
 
 /** What {@link Store.install} did. */
@@ -112,6 +109,12 @@ export class Store {
    */
   imageDir(name: ImageName | string): string {
     const n = typeof name === "string" ? ImageName.parse(name) : name;
+    if (n.tag !== undefined && DIGEST_DIR.test(n.tag)) {
+      // `x:sha256__<hex>` and `x@sha256:<hex>` would share `__sha256__<hex>`
+      throw new UsageError(
+        `image '${n}': a tag of the form '<algorithm>__<hex>' is refused; it would share a store directory with a digest`,
+      );
+    }
     return join(this.root, ...n.storePath());
   }
 
@@ -121,8 +124,13 @@ export class Store {
    * @param name image name
    * @returns true when its directory exists
    */
-  has(name: ImageName | string): Promise<boolean> {
-    return pathExists(this.imageDir(name));
+  async has(name: ImageName | string): Promise<boolean> {
+    try {
+      return (await Deno.stat(this.imageDir(name))).isDirectory;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
+      throw e;
+    }
   }
 
   /**
@@ -141,13 +149,13 @@ export class Store {
         throw fsError(e, "store directory", dir);
       }
       for (const e of entries) {
-        if (!e.isDirectory || e.name.startsWith(".")) continue;
+        if (e.name.startsWith(".")) continue;
         const p = join(dir, e.name);
-        if (e.name.startsWith("__")) {
+        if (e.name.startsWith("__") && (e.isDirectory || e.isSymlink)) {
           try {
             out.push(ImageName.fromStorePath(relative(this.root, p).split(sep)));
           } catch { /* not an image directory */ }
-        } else await walk(p);
+        } else if (e.isDirectory) await walk(p);
       }
     };
     await walk(this.root);
@@ -174,20 +182,27 @@ export class Store {
     options: InstallOptions = {},
   ): Promise<InstallResult> {
     const dir = this.imageDir(name);
-    if (!options.force && await pathExists(dir)) {
+    if (name.digest !== undefined && name.digest !== root.digest) {
+      throw new VerificationError(
+        `image '${name}' is pinned to ${name.digest}, but its source holds ${root.digest}`,
+      );
+    }
+    if (!options.force && await this.has(name)) {
       return { name, dir, digest: root.digest, status: "present" };
     }
     const parent = dirname(dir);
     await Deno.mkdir(parent, { recursive: true });
     await cleanStaleTemps(parent);
-    const tmp = trackTemp(join(parent, `${TMP_PREFIX}${crypto.randomUUID()}`));
+    const tmp = trackTemp(join(parent, `${TMP_PREFIX}${Deno.pid}-${crypto.randomUUID()}`));
     try {
-      await Deno.mkdir(tmp);
+      // private while it is written: no other user can touch it
+      await Deno.mkdir(tmp, { mode: 0o700 });
       const manifestDesc = await this.#pickManifest(src, root, name, options.platform);
       const layout = await OciDir.open(join(tmp, LAYOUT_DIR), { create: true });
       await streamInstall(src, layout, manifestDesc, tmp, name, options);
       await layout.tag(manifestDesc, name.toString());
       await layout.close();
+      await Deno.chmod(tmp, 0o755);
       return await this.#commit(tmp, dir, name, manifestDesc.digest, options.force ?? false);
     } catch (e) {
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
@@ -223,29 +238,69 @@ export class Store {
     return selectPlatform(doc.index, platform ?? hostPlatform(), where);
   }
 
-  async #commit(
+  /**
+   * Run `fn` holding the store's lock (an exclusive lock on `<root>/.lock`,
+   * shared by every process using this store). Only the short commit and
+   * remove steps run under it.
+   */
+  async #locked<T>(fn: () => Promise<T>): Promise<T> {
+    await Deno.mkdir(this.root, { recursive: true });
+    const file = await Deno.open(join(this.root, ".lock"), {
+      read: true,
+      write: true,
+      create: true,
+      mode: 0o644,
+    });
+    try {
+      await file.lock(true);
+      return await fn();
+    } finally {
+      file.close(); // releases the lock
+    }
+  }
+
+  /**
+   * Put a finished temp directory in place. The image path is a symlink to a
+   * versioned sibling directory (`.__<ref>.v-<id>`), replaced by renaming a
+   * new symlink over it: a reader sees the old image or the new one, never
+   * nothing, and concurrent replacements all succeed (last one wins). Where
+   * symlinks are not available (Windows), or the image is a directory made
+   * by an older version, the directory itself is renamed into place.
+   */
+  #commit(
     tmp: string,
     dir: string,
     name: ImageName,
     digest: string,
     force: boolean,
   ): Promise<InstallResult> {
-    try {
-      await Deno.rename(tmp, dir);
+    return this.#locked(async () => {
+      if (!force && await this.has(name)) {
+        // another process installed it first: keep theirs
+        await Deno.remove(tmp, { recursive: true }).catch(() => {});
+        return { name, dir, digest, status: "present" };
+      }
+      const parent = dirname(dir);
+      const base = basename(dir);
+      if (Deno.build.os === "windows") {
+        await replaceDirectory(tmp, dir);
+        return { name, dir, digest, status: "installed" };
+      }
+      const version = `.${base}.v-${crypto.randomUUID()}`;
+      await Deno.rename(tmp, join(parent, version));
+      const link = join(parent, `.${base}.link-${crypto.randomUUID()}`);
+      await Deno.symlink(version, link);
+      try {
+        await Deno.rename(link, dir);
+      } catch {
+        // `dir` is a real directory (an older install): swap it out first
+        const old = join(parent, `.${base}.v-${crypto.randomUUID()}`);
+        await Deno.rename(dir, old);
+        await Deno.rename(link, dir);
+      }
+      await removeVersions(parent, base, version);
       return { name, dir, digest, status: "installed" };
-    } catch (e) {
-      if (!(await pathExists(dir))) throw fsError(e, "store directory", dir);
-    }
-    if (!force) {
-      // another process installed it first: keep theirs
-      await Deno.remove(tmp, { recursive: true }).catch(() => {});
-      return { name, dir, digest, status: "present" };
-    }
-    const trash = join(dirname(dir), `${TMP_PREFIX}old-${crypto.randomUUID()}`);
-    await Deno.rename(dir, trash);
-    await Deno.rename(tmp, dir);
-    await Deno.remove(trash, { recursive: true }).catch(() => {});
-    return { name, dir, digest, status: "installed" };
+    });
   }
 
   /**
@@ -256,10 +311,13 @@ export class Store {
    */
   async remove(name: ImageName | string): Promise<void> {
     const dir = this.imageDir(name);
-    if (!(await pathExists(dir))) throw new NotFoundError(`image '${name}' is not in the store`);
-    const trash = join(dirname(dir), `${TMP_PREFIX}rm-${crypto.randomUUID()}`);
-    await Deno.rename(dir, trash);
-    await Deno.remove(trash, { recursive: true });
+    await this.#locked(async () => {
+      if (!(await pathExists(dir))) throw new NotFoundError(`image '${name}' is not in the store`);
+      const trash = join(dirname(dir), `${TMP_PREFIX}rm-${crypto.randomUUID()}`);
+      await Deno.rename(dir, trash);
+      await Deno.remove(trash, { recursive: true });
+      await removeVersions(dirname(dir), basename(dir));
+    });
     await this.#pruneEmpty(dirname(dir));
   }
 
@@ -370,27 +428,59 @@ async function streamInstall(
   await copyGraph(src, layout, manifestDesc, options);
 }
 
-/** Remove temp directories older than a day left by interrupted installs. */
+/** Tag names that would collide with the store directory of a digest. */
+const DIGEST_DIR = /^(sha256|sha512)__/i;
+
+/** Replace a directory by another one with two renames (no symlinks). */
+async function replaceDirectory(tmp: string, dir: string): Promise<void> {
+  try {
+    await Deno.rename(tmp, dir);
+    return;
+  } catch (e) {
+    if (!(await pathExists(dir))) throw fsError(e, "store directory", dir);
+  }
+  const trash = join(dirname(dir), `${TMP_PREFIX}old-${crypto.randomUUID()}`);
+  await Deno.rename(dir, trash);
+  await Deno.rename(tmp, dir);
+  await Deno.remove(trash, { recursive: true }).catch(() => {});
+}
+
+/** Remove the versions of an image (`.<base>.v-*`, `.<base>.link-*`) except `keep`. */
+async function removeVersions(parent: string, base: string, keep?: string): Promise<void> {
+  for await (const e of Deno.readDir(parent)) {
+    const mine = e.name.startsWith(`.${base}.v-`) || e.name.startsWith(`.${base}.link-`);
+    if (mine && e.name !== keep) {
+      await Deno.remove(join(parent, e.name), { recursive: true }).catch(() => {});
+    }
+  }
+}
+
+/**
+ * Remove temp directories left by interrupted installs: those of processes
+ * that no longer run (on Linux, where `/proc` tells), else those older than a
+ * day.
+ */
 async function cleanStaleTemps(parent: string): Promise<void> {
   const cutoff = Date.now() - 24 * 3600 * 1000;
   try {
     for await (const e of Deno.readDir(parent)) {
       if (!e.name.startsWith(TMP_PREFIX)) continue;
       const p = join(parent, e.name);
-      const st = await Deno.lstat(p).catch(() => null);
-      if (st?.mtime && st.mtime.getTime() < cutoff) {
-        await Deno.remove(p, { recursive: true }).catch(() => {});
+      const pid = /^\.tmp-(\d+)-/.exec(e.name)?.[1];
+      let stale = false;
+      if (pid !== undefined && Deno.build.os === "linux") {
+        stale = Number(pid) !== Deno.pid && !(await pathExists(`/proc/${pid}`));
+      } else {
+        const st = await Deno.lstat(p).catch(() => null);
+        stale = st?.mtime !== null && st?.mtime !== undefined && st.mtime.getTime() < cutoff;
       }
+      if (stale) await Deno.remove(p, { recursive: true }).catch(() => {});
     }
   } catch { /* best effort */ }
 }
 
 /** Options of {@link extractImage}. */
-export interface ExtractImageOptions {
-  /** Cap on bytes written. */
-  maxBytes?: number;
-  /** Cap on entries. */
-  maxEntries?: number;
+export interface ExtractImageOptions extends ExtractLimits {
   /** Where layer bytes come from (default: `layout.fetch`). */
   fetchLayer?: (layer: Descriptor) => Promise<ReadableStream<Uint8Array>>;
 }
@@ -425,7 +515,7 @@ export async function extractImage(
   if (doc.kind !== "manifest") throw new OcipkgError(`${where}: expected a manifest`);
   const m: Manifest = doc.manifest;
   const isOcipkg = m.artifactType === OCIPKG_ARTIFACT || m.config.mediaType === OCIPKG_CONFIG;
-  const budget = new ExtractBudget(caps.maxBytes, caps.maxEntries);
+  const budget = new ExtractBudget(caps);
   for (const layer of m.layers) {
     const what = `layer ${layer.digest} of ${where}`;
     const compression = layerCompression(layer.mediaType);
@@ -448,4 +538,5 @@ export async function extractImage(
       });
     }
   }
+  await checkLinks(dest, budget, where, [LAYOUT_DIR]);
 }

@@ -182,7 +182,7 @@ Deno.test("extract: a symlink planted by an earlier layer cannot be written thro
 
 Deno.test("extract: caps on bytes and entries", async () => {
   await assertRejects(
-    async () => extract([{ name: "a", data: "0123456789" }], await tempDir(), new ExtractBudget(5)),
+    async () => extract([{ name: "a", data: "0123456789" }], await tempDir(), new ExtractBudget({ maxBytes: 5 })),
     ArchiveError,
     "exceeds the cap",
   );
@@ -191,7 +191,7 @@ Deno.test("extract: caps on bytes and entries", async () => {
       extract(
         [{ name: "a" }, { name: "b" }, { name: "c" }],
         await tempDir(),
-        new ExtractBudget(100, 2),
+        new ExtractBudget({ maxBytes: 100, maxEntries: 2 }),
       ),
     ArchiveError,
     "more entries",
