@@ -18,8 +18,11 @@ import { readTar, StreamSource, type TarEntry } from "./tar.ts";
 
 /** Default cap on the bytes one image may extract to (16 GiB). */
 export const DEFAULT_MAX_BYTES = 16 * 1024 ** 3;
-/** Default cap on the entries of one image (200,000). */
-export const DEFAULT_MAX_ENTRIES = 200_000;
+/**
+ * Default cap on the entries of one image (50,000: ten times a large SDK's
+ * file count; creating a file costs 20–300 µs, so the cap is met in seconds).
+ */
+export const DEFAULT_MAX_ENTRIES = 50_000;
 /**
  * Default cap on how much a compressed layer may expand: the decompressed tar
  * stream of an image may be at most {@link RATIO_SLACK} plus this many times
@@ -72,6 +75,10 @@ export class ExtractBudget {
   entries: number;
   /** Cap on decompressed ÷ compressed bytes. */
   readonly maxRatio: number;
+  /** The byte cap this budget started with. */
+  readonly maxBytes: number;
+  /** The entry cap this budget started with. */
+  readonly maxEntries: number;
   /** Compressed bytes read so far (all layers). */
   compressedIn = 0;
   /** Decompressed bytes produced so far (all layers). */
@@ -87,8 +94,8 @@ export class ExtractBudget {
    * @param limits caps; each defaults to the exported DEFAULT_ constant
    */
   constructor(limits: ExtractLimits = {}) {
-    this.bytes = limits.maxBytes ?? DEFAULT_MAX_BYTES;
-    this.entries = limits.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    this.bytes = this.maxBytes = limits.maxBytes ?? DEFAULT_MAX_BYTES;
+    this.entries = this.maxEntries = limits.maxEntries ?? DEFAULT_MAX_ENTRIES;
     this.maxRatio = limits.maxRatio ?? DEFAULT_MAX_RATIO;
   }
 }
@@ -166,6 +173,16 @@ function countBytes(
   );
 }
 
+function entryCap(what: string, budget: ExtractBudget): ArchiveError {
+  return new ArchiveError(`${what}: more than ${budget.maxEntries} entries (the entry cap)`);
+}
+
+function bytesCap(what: string, budget: ExtractBudget, name: string): ArchiveError {
+  return new ArchiveError(
+    `${what}: extracted size exceeds the cap of ${budget.maxBytes} bytes at entry '${shown(name)}'`,
+  );
+}
+
 /** An entry name as shown in an error: escaped and at most 200 characters. */
 function shown(name: string): string {
   return name.length > 200 ? `${name.slice(0, 100)}…${name.slice(-60)}` : name;
@@ -212,9 +229,11 @@ export function safeEntryPath(name: string, what: string): string {
 
 const enc = new TextEncoder();
 
-async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
+// Metadata calls are synchronous: an async round trip per call made a layer
+// of many small entries several times slower, and each call takes microseconds.
+function lstatOrNull(path: string): Deno.FileInfo | null {
   try {
-    return await Deno.lstat(path);
+    return Deno.lstatSync(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return null;
     throw e;
@@ -268,43 +287,41 @@ export async function extractLayer(
   );
   const result: ExtractResult = { files: [], bytes: 0 };
   const tree = new Tree(dest, what, budget, reserved);
-  await tree.probe();
+  tree.probe();
 
   const handle = async (e: TarEntry) => {
-    if (--budget.entries < 0) throw new ArchiveError(`${what}: more entries than the cap allows`);
+    if (--budget.entries < 0) throw entryCap(what, budget);
     const rel = safeEntryPath(e.name, what);
     if (rel === "") return;
     tree.checkReserved(rel, e.name);
-    await tree.realParents(rel, e.name);
+    tree.realParents(rel, e.name);
     const base = posix.basename(rel);
     if (options.whiteouts && base.startsWith(".wh.")) {
-      await tree.whiteout(rel, e.name);
+      tree.whiteout(rel, e.name);
       return;
     }
     switch (e.type) {
       case "directory": {
-        const st = await tree.clear(rel, true);
-        if (st === null) await Deno.mkdir(tree.full(rel), { mode: 0o700 });
-        await Deno.chmod(tree.full(rel), safeMode(e.mode, true));
+        const st = tree.clear(rel, true);
+        if (st === null) Deno.mkdirSync(tree.full(rel), { mode: 0o700 });
+        Deno.chmodSync(tree.full(rel), safeMode(e.mode, true));
         budget.safeDirs.add(tree.key(rel));
         return;
       }
       case "file": {
         if (e.size > budget.bytes) {
-          throw new ArchiveError(
-            `${what}: extracted size exceeds the cap at entry '${shown(e.name)}'`,
-          );
+          throw bytesCap(what, budget, e.name);
         }
         budget.bytes -= e.size;
-        await tree.clear(rel, false);
         const mode = safeMode(e.mode, false);
-        const f = await Deno.open(tree.full(rel), { write: true, createNew: true, mode: 0o600 });
+        const f = tree.create(rel, mode | 0o600);
         try {
           for await (const chunk of e.body()) await writeAll(f, chunk);
         } finally {
           f.close();
         }
-        if (mode !== 0o600) await Deno.chmod(tree.full(rel), mode);
+        // a read-only file gets its mode once written (umask may only remove bits)
+        if ((mode | 0o600) !== mode) Deno.chmodSync(tree.full(rel), mode);
         result.files.push(rel);
         result.bytes += e.size;
         return;
@@ -322,9 +339,9 @@ export async function extractLayer(
           );
         }
         // a first, textual check; checkLinks() decides on the final tree
-        await tree.resolveLink(rel, target, e.name);
-        await tree.clear(rel, false);
-        await Deno.symlink(target, tree.full(rel));
+        tree.resolveLink(rel, target, e.name);
+        tree.clear(rel, false);
+        Deno.symlinkSync(target, tree.full(rel));
         budget.links.add(rel);
         return;
       }
@@ -334,8 +351,8 @@ export async function extractLayer(
           throw new ArchiveError(`${what}: hardlink '${shown(e.name)}' has no target`);
         }
         tree.checkReserved(target, e.name);
-        await tree.realParents(target, e.name);
-        const st = await lstatOrNull(tree.full(target));
+        tree.realParents(target, e.name);
+        const st = lstatOrNull(tree.full(target));
         if (!st || !st.isFile) {
           throw new ArchiveError(
             `${what}: hardlink '${shown(e.name)}' points to '${
@@ -344,8 +361,8 @@ export async function extractLayer(
           );
         }
         if (target === rel) return; // a link to itself changes nothing
-        await tree.clear(rel, false);
-        await Deno.link(tree.full(target), tree.full(rel));
+        tree.clear(rel, false);
+        Deno.linkSync(tree.full(target), tree.full(rel));
         result.files.push(rel);
         return;
       }
@@ -359,9 +376,12 @@ export async function extractLayer(
       await handle(entry);
     } catch (err) {
       if (err instanceof OcipkgError) throw err;
-      throw new ArchiveError(`${what}: cannot extract entry '${shown(entry.name)}': ${oneLine(err)}`, {
-        cause: err,
-      });
+      throw new ArchiveError(
+        `${what}: cannot extract entry '${shown(entry.name)}': ${oneLine(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
   }
   // Drain the rest (tar padding) so the digest verifier sees every byte.
@@ -399,17 +419,31 @@ class Tree {
    * Find out once whether the destination folds case (`A` and `a` the same):
    * then cached directory checks must compare folded names.
    */
-  async probe(): Promise<void> {
+  probe(): void {
     if (this.#budget.caseSensitive !== undefined) return;
     const name = `.ocipkg-case-probe-${crypto.randomUUID().slice(0, 8)}`;
     const probe = join(this.#dest, name);
-    await Deno.writeFile(probe, new Uint8Array(0), { createNew: true, mode: 0o600 });
+    Deno.writeFileSync(probe, new Uint8Array(0), { createNew: true, mode: 0o600 });
     try {
-      this.#budget.caseSensitive = (await lstatOrNull(join(this.#dest, name.toUpperCase()))) ===
-        null;
+      this.#budget.caseSensitive = lstatOrNull(join(this.#dest, name.toUpperCase())) === null;
     } finally {
-      await Deno.remove(probe);
+      Deno.removeSync(probe);
     }
+  }
+
+  /**
+   * Create a new file at `rel` (its parents are real directories): whatever
+   * was there is removed first; `createNew` never follows a symlink.
+   */
+  create(rel: string, mode: number): Deno.FsFile {
+    const options = { write: true, createNew: true, mode };
+    try {
+      return Deno.openSync(this.full(rel), options);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+    this.clear(rel, false);
+    return Deno.openSync(this.full(rel), options);
   }
 
   checkReserved(rel: string, name: string): void {
@@ -420,14 +454,14 @@ class Tree {
   }
 
   /** Make sure every parent of `rel` is a real directory (never a symlink), creating missing ones. */
-  async realParents(rel: string, name: string): Promise<void> {
+  realParents(rel: string, name: string): void {
     const parts = rel.split("/");
     let cur = "";
     for (let i = 0; i < parts.length - 1; i++) {
       cur = cur ? `${cur}/${parts[i]}` : parts[i]!;
       if (this.#budget.safeDirs.has(this.key(cur))) continue;
-      const st = await lstatOrNull(this.full(cur));
-      if (st === null) await Deno.mkdir(this.full(cur), { mode: 0o755 });
+      const st = lstatOrNull(this.full(cur));
+      if (st === null) Deno.mkdirSync(this.full(cur), { mode: 0o755 });
       else if (st.isSymlink) {
         throw new ArchiveError(
           `${this.#what}: entry '${shown(name)}' would be written through symlink '${shown(cur)}'`,
@@ -442,10 +476,10 @@ class Tree {
   }
 
   /** Remove whatever is at `rel` (keeping a directory if asked); returns what stays. */
-  async clear(rel: string, keepDir: boolean): Promise<Deno.FileInfo | null> {
-    const st = await lstatOrNull(this.full(rel));
+  clear(rel: string, keepDir: boolean): Deno.FileInfo | null {
+    const st = lstatOrNull(this.full(rel));
     if (st === null || (keepDir && st.isDirectory)) return st;
-    await Deno.remove(this.full(rel), { recursive: st.isDirectory });
+    Deno.removeSync(this.full(rel), { recursive: st.isDirectory });
     const k = this.key(rel);
     for (const d of this.#budget.safeDirs) {
       if (d === k || d.startsWith(`${k}/`)) this.#budget.safeDirs.delete(d);
@@ -454,15 +488,15 @@ class Tree {
   }
 
   /** Apply a whiteout entry (`dir/.wh.name` or `dir/.wh..wh..opq`); its parents are real. */
-  async whiteout(rel: string, name: string): Promise<void> {
+  whiteout(rel: string, name: string): void {
     const dir = posix.dirname(rel) === "." ? "" : posix.dirname(rel);
     const base = posix.basename(rel);
     if (base === ".wh..wh..opq") {
-      for await (const c of Deno.readDir(this.full(dir))) {
+      for (const c of Deno.readDirSync(this.full(dir))) {
         if (dir === "" && (this.#reserved.has(c.name) || this.#reserved.has(this.key(c.name)))) {
           continue;
         }
-        await this.clear(dir ? `${dir}/${c.name}` : c.name, false);
+        this.clear(dir ? `${dir}/${c.name}` : c.name, false);
       }
       return;
     }
@@ -472,14 +506,14 @@ class Tree {
     }
     const target = dir ? `${dir}/${victim}` : victim;
     this.checkReserved(target, name);
-    await this.clear(target, false);
+    this.clear(target, false);
   }
 
   /**
    * Resolve a symlink's target against the disk, following symlinks met on
    * the way; throws when it leads outside the tree or into a reserved name.
    */
-  async resolveLink(rel: string, target: string, name: string): Promise<void> {
+  resolveLink(rel: string, target: string, name: string): void {
     const escape = (why: string) =>
       new ArchiveError(
         `${this.#what}: symlink '${shown(name)}' ${why} ('${shown(target)}')`,
@@ -501,14 +535,14 @@ class Tree {
         throw escape("points into a reserved directory");
       }
       if (missing) continue;
-      const st = await lstatOrNull(this.full(stack.join("/")));
+      const st = lstatOrNull(this.full(stack.join("/")));
       if (st === null) {
         missing = true;
         continue;
       }
       if (!st.isSymlink) continue;
       if (++hops > MAX_LINK_HOPS) throw escape("is part of a symlink loop");
-      const next = await Deno.readLink(this.full(stack.join("/")));
+      const next = Deno.readLinkSync(this.full(stack.join("/")));
       if (next.startsWith("/") || /^[A-Za-z]:/.test(next) || next.includes("\\")) {
         throw escape("points outside the target directory");
       }
@@ -530,17 +564,17 @@ class Tree {
  * @param reserved reserved top-level names
  * @throws {ArchiveError} naming the first link that escapes
  */
-export async function checkLinks(
+export function checkLinks(
   dest: string,
   budget: ExtractBudget,
   what: string,
   reserved: string[] = [],
-): Promise<void> {
+): void {
   const tree = new Tree(dest, what, budget, new Set(reserved));
   for (const rel of budget.links) {
-    const st = await lstatOrNull(tree.full(rel));
+    const st = lstatOrNull(tree.full(rel));
     if (!st?.isSymlink) continue; // replaced or removed since
-    await tree.resolveLink(rel, await Deno.readLink(tree.full(rel)), rel);
+    tree.resolveLink(rel, Deno.readLinkSync(tree.full(rel)), rel);
   }
 }
 
@@ -568,14 +602,13 @@ export async function extractFile(
   const tree = new Tree(dest, what, budget, new Set(options.reserved ?? []));
   if (!rel) throw new ArchiveError(`${what}: '${shown(name)}' is not a usable file name`);
   tree.checkReserved(rel, name);
-  if (--budget.entries < 0) throw new ArchiveError(`${what}: more entries than the cap allows`);
-  if (size > budget.bytes) throw new ArchiveError(`${what}: extracted size exceeds the cap`);
+  if (--budget.entries < 0) throw entryCap(what, budget);
+  if (size > budget.bytes) throw bytesCap(what, budget, name);
   budget.bytes -= size;
-  await tree.probe();
+  tree.probe();
   try {
-    await tree.realParents(rel, name);
-    await tree.clear(rel, false);
-    const f = await Deno.open(tree.full(rel), { write: true, createNew: true, mode: 0o644 });
+    tree.realParents(rel, name);
+    const f = tree.create(rel, 0o644);
     try {
       for await (const chunk of stream) await writeAll(f, chunk);
     } finally {

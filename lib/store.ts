@@ -9,7 +9,13 @@
 import { basename, dirname, join, relative, sep } from "node:path";
 import { copyGraph } from "./copy.ts";
 import { fsError, NotFoundError, OcipkgError, UsageError, VerificationError } from "./errors.ts";
-import { checkLinks, ExtractBudget, extractFile, extractLayer, type ExtractLimits } from "./extract.ts";
+import {
+  checkLinks,
+  ExtractBudget,
+  extractFile,
+  extractLayer,
+  type ExtractLimits,
+} from "./extract.ts";
 import { pathExists, releaseTemp, trackTemp } from "./fs_util.ts";
 import { OciDir } from "./layout/oci_dir.ts";
 import {
@@ -538,5 +544,5 @@ export async function extractImage(
       });
     }
   }
-  await checkLinks(dest, budget, where, [LAYOUT_DIR]);
+  checkLinks(dest, budget, where, [LAYOUT_DIR]);
 }

@@ -182,7 +182,12 @@ Deno.test("extract: a symlink planted by an earlier layer cannot be written thro
 
 Deno.test("extract: caps on bytes and entries", async () => {
   await assertRejects(
-    async () => extract([{ name: "a", data: "0123456789" }], await tempDir(), new ExtractBudget({ maxBytes: 5 })),
+    async () =>
+      extract(
+        [{ name: "a", data: "0123456789" }],
+        await tempDir(),
+        new ExtractBudget({ maxBytes: 5 }),
+      ),
     ArchiveError,
     "exceeds the cap",
   );
@@ -194,7 +199,7 @@ Deno.test("extract: caps on bytes and entries", async () => {
         new ExtractBudget({ maxBytes: 100, maxEntries: 2 }),
       ),
     ArchiveError,
-    "more entries",
+    "entry cap",
   );
 });
 
@@ -220,3 +225,171 @@ Deno.test("extract: truncated gzip and truncated tar are errors", async () => {
     "layer L is truncated",
   );
 });
+
+/** A scratch tree `<root>/dest` beside `<root>/outside/secret`, removed afterwards. */
+async function scratch(fn: (dest: string, outside: string) => Promise<void>): Promise<void> {
+  const root = await Deno.makeTempDir({ prefix: "ocipkg-extract-" });
+  try {
+    const dest = join(root, "dest");
+    const outside = join(root, "outside");
+    await Deno.mkdir(dest);
+    await Deno.mkdir(outside);
+    await Deno.writeTextFile(join(outside, "secret"), "keep");
+    await fn(dest, outside);
+    assertEquals(await listTree(outside), ["secret"]);
+    assertEquals(await Deno.readTextFile(join(outside, "secret")), "keep");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+async function extractAll(dest: string, layers: E[][], whiteouts = false) {
+  const budget = new ExtractBudget();
+  for (const entries of layers) {
+    await extractLayer(bytesStream(tar(entries)), dest, {
+      compression: "none",
+      what: "layer L",
+      reserved: [".oci-dir"],
+      budget,
+      whiteouts,
+    });
+  }
+  const { checkLinks } = await import("../lib/extract.ts");
+  checkLinks(dest, budget, "image I", [".oci-dir"]);
+}
+
+Deno.test("extract: links are resolved against the disk, not as text", async (t) => {
+  const chain = ["c0", "c0/c1", "c0/c1/c2", "c0/c1/c2/c3", "c0/c1/c2/c3/c4", "c0/c1/c2/c3/c4/c5"];
+  const cases: Record<string, E[][]> = {
+    "a -> . then b -> a/..": [[
+      { name: "a", type: "symlink", linkname: "." },
+      { name: "b", type: "symlink", linkname: "a/.." },
+    ]],
+    "symlink chain up then out": [[
+      ...chain.map((name): E => ({ name, type: "directory" })),
+      { name: "c0/c1/c2/c3/c4/c5/up", type: "symlink", linkname: "../../../../../.." },
+      {
+        name: "esc",
+        type: "symlink",
+        linkname: "c0/c1/c2/c3/c4/c5/up/../../../../../../outside",
+      },
+    ]],
+    "target made a link to outside by a later layer": [
+      [{ name: "d", type: "directory" }, { name: "l", type: "symlink", linkname: "d/x" }],
+      [{ name: "d", type: "symlink", linkname: ".." }],
+    ],
+    "link into .oci-dir": [[{ name: "o", type: "symlink", linkname: "./.oci-dir/index.json" }]],
+    "loop": [[
+      { name: "x", type: "symlink", linkname: "y" },
+      { name: "y", type: "symlink", linkname: "x" },
+    ]],
+  };
+  for (const [name, layers] of Object.entries(cases)) {
+    await t.step(name, () =>
+      scratch(async (dest) => {
+        await Deno.mkdir(join(dest, ".oci-dir"));
+        await assertRejects(() => extractAll(dest, layers), ArchiveError, "symlink");
+      }));
+  }
+  await t.step("links that stay inside are kept", () =>
+    scratch(async (dest) => {
+      await extractAll(dest, [[
+        { name: "lib/libz.so.1", data: "z" },
+        { name: "lib/libz.so", type: "symlink", linkname: "libz.so.1" },
+        { name: "up", type: "symlink", linkname: "lib/../lib/./libz.so" },
+      ]]);
+      assertEquals(await Deno.readTextFile(join(dest, "up")), "z");
+    }));
+});
+
+Deno.test("extract: whiteouts name one entry and never reach .oci-dir", async (t) => {
+  await t.step(
+    "w/.wh.. cannot leave a stale checked directory",
+    () =>
+      scratch(async (dest, outside) => {
+        await assertRejects(
+          () =>
+            extractAll(dest, [[
+              { name: "w/", type: "directory" },
+              { name: "w/.wh..", data: "" },
+              { name: "w", type: "symlink", linkname: outside },
+              { name: "w/pwned", data: "x" },
+            ]], true),
+          ArchiveError,
+        );
+      }),
+  );
+  await t.step(
+    "opaque whiteout at the root keeps .oci-dir; .wh..oci-dir refused",
+    () =>
+      scratch(async (dest) => {
+        await Deno.mkdir(join(dest, ".oci-dir"));
+        await Deno.writeTextFile(join(dest, ".oci-dir", "index.json"), "{}");
+        await extractAll(
+          dest,
+          [[{ name: "a", data: "1" }], [{ name: ".wh..wh..opq", data: "" }]],
+          true,
+        );
+        assertEquals(await listTree(dest), []);
+        assertEquals(await Deno.readTextFile(join(dest, ".oci-dir", "index.json")), "{}");
+        await assertRejects(
+          () => extractAll(dest, [[{ name: ".wh..oci-dir", data: "" }]], true),
+          ArchiveError,
+          "reserved",
+        );
+        assert((await Deno.stat(join(dest, ".oci-dir"))).isDirectory);
+      }),
+  );
+});
+
+Deno.test("extract: modes lose group/other write and setuid/setgid/sticky", () =>
+  scratch(async (dest) => {
+    await extractAll(dest, [[
+      { name: "d", type: "directory", mode: 0o1777 },
+      { name: "d/f", data: "x", mode: 0o6777 },
+      { name: "ro", data: "x", mode: 0o444 },
+    ]]);
+    assertEquals((await Deno.stat(join(dest, "d"))).mode! & 0o7777, 0o755);
+    assertEquals((await Deno.stat(join(dest, "d/f"))).mode! & 0o7777, 0o755);
+    assertEquals((await Deno.stat(join(dest, "ro"))).mode! & 0o7777, 0o444);
+  }));
+
+Deno.test("extract: a gzip bomb is refused by the ratio limit, long names by name", () =>
+  scratch(async (dest) => {
+    const zeros = new Uint8Array(200 * 1024 * 1024);
+    const h = tarHeader({
+      name: "z",
+      type: "file",
+      size: zeros.length,
+      mode: 0o644,
+      mtime: 0,
+      linkname: "",
+    });
+    const gz = gzipSync(new Uint8Array([...h, ...new Uint8Array(0)]));
+    // header + 200 MiB of zeros as one gzip member, built without holding twice the memory
+    const { createGzip } = await import("node:zlib");
+    const z = createGzip({ level: 9 });
+    const chunks: Uint8Array[] = [];
+    z.on("data", (c: Uint8Array) => chunks.push(c));
+    const done = new Promise((r) => z.on("end", r));
+    z.write(h);
+    z.write(zeros);
+    z.end();
+    await done;
+    assert(gz.length > 0);
+    await assertRejects(
+      () =>
+        extractLayer(ReadableStream.from(chunks), dest, {
+          compression: "gzip",
+          what: "layer B",
+          budget: new ExtractBudget(),
+        }),
+      ArchiveError,
+      "decompression bomb",
+    );
+    await assertRejects(
+      () => extractAll(dest, [[{ name: `${"n".repeat(300)}/f`, data: "x" }]]),
+      ArchiveError,
+      "longer than",
+    );
+  }));
