@@ -15,6 +15,7 @@ import {
   cargoPublish,
   composeFiles,
   copyImage,
+  type ExtractLimits,
   formatPlatform,
   getImage,
   type ImageInfo,
@@ -31,6 +32,7 @@ import {
   packDirectory,
   parsePlatform,
   type Platform,
+  printable,
   pullImage,
   pushImage,
   type RemoteOptions,
@@ -51,8 +53,10 @@ interface Command {
   run(positionals: string[], values: Values): Promise<void>;
 }
 
-const out = (s: string) => console.log(s);
-const info = (s: string) => console.error(s);
+// everything printed may hold registry or archive data: escape control characters
+const safe = (s: string) => s.split("\n").map(printable).join("\n");
+const out = (s: string) => console.log(safe(s));
+const info = (s: string) => console.error(safe(s));
 
 function annotations(values: Values): Record<string, string> {
   const result: Record<string, string> = {};
@@ -123,6 +127,42 @@ function remote(values: Values): RemoteOptions {
   }
   if (debugLog) o.debug = debugLog;
   return o;
+}
+
+const limitOptions: ParseArgsConfig["options"] = {
+  "max-bytes": { type: "string" },
+  "max-entries": { type: "string" },
+  "max-ratio": { type: "string" },
+};
+
+/** Extraction limits from --max-* flags, else OCIPKG_MAX_* environment variables. */
+function limits(values: Values): ExtractLimits {
+  const o: ExtractLimits = {};
+  const keys = [["max-bytes", "maxBytes"], ["max-entries", "maxEntries"], [
+    "max-ratio",
+    "maxRatio",
+  ]];
+  for (const [flag, key] of keys as [string, keyof ExtractLimits][]) {
+    const env = `OCIPKG_${flag.toUpperCase().replace("-", "_")}`;
+    const v = (values[flag] as string | undefined) ?? Deno.env.get(env);
+    if (v === undefined || v === "") continue;
+    const n = parseSize(v);
+    if (n === undefined || n < 1) {
+      throw new UsageError(
+        `invalid --${flag} (or ${env}) '${v}': use a positive number (K, M, G suffixes allowed)`,
+      );
+    }
+    o[key] = n;
+  }
+  return o;
+}
+
+function parseSize(v: string): number | undefined {
+  const m = /^(\d+)([KMGT]i?B?)?$/i.exec(v.trim());
+  if (!m) return undefined;
+  const unit = m[2] ? 1024 ** ("KMGT".indexOf(m[2][0]!.toUpperCase()) + 1) : 1;
+  const n = Number(m[1]) * unit;
+  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 async function readStdin(): Promise<string> {
@@ -198,16 +238,19 @@ const commands: Record<string, Command> = {
     },
   },
   load: {
-    usage: "load <archive|dir> [-f] [-t name] [--platform os/arch]",
+    usage:
+      "load <archive|dir> [-f] [-t name] [--platform os/arch] [--max-bytes n] [--max-entries n] [--max-ratio n]",
     summary: "Load an image from an oci-archive/oci-dir into the local store",
     options: {
       overwrite: { type: "boolean", short: "f" },
       tag: { type: "string", short: "t" },
       platform: { type: "string" },
+      ...limitOptions,
     },
     async run(p, v) {
       want(p, 1, this.usage);
       const r = await loadImage(p[0]!, {
+        ...limits(v),
         force: !!v.overwrite,
         name: v.tag as string | undefined,
         platform: platformOf(v),
@@ -241,18 +284,21 @@ const commands: Record<string, Command> = {
     },
   },
   get: {
-    usage: "get <image> [-f] [--refresh] [--platform os/arch] [--plain-http] [--ca-file pem]",
+    usage:
+      "get <image> [-f] [--refresh] [--platform os/arch] [--plain-http] [--ca-file pem] [--max-bytes n] [--max-entries n] [--max-ratio n]",
     summary: "Pull an image into the local store, verify and extract it (cached)",
     options: {
       overwrite: { type: "boolean", short: "f" },
       refresh: { type: "boolean" },
       platform: { type: "string" },
       ...registryOptions,
+      ...limitOptions,
     },
     async run(p, v) {
       want(p, 1, this.usage);
       const r = await getImage(p[0]!, {
         ...remote(v),
+        ...limits(v),
         force: !!v.overwrite,
         refresh: !!v.refresh,
         platform: platformOf(v),
@@ -343,6 +389,7 @@ const commands: Record<string, Command> = {
       json: { type: "boolean" },
       refresh: { type: "boolean" },
       ...registryOptions,
+      ...limitOptions,
     },
     async run(p, v) {
       want(p, 1, this.usage);
@@ -351,6 +398,7 @@ const commands: Record<string, Command> = {
       const cargoTarget = v.cargo ? Deno.env.get("TARGET") : undefined;
       const platform = platformOf(v) ?? (cargoTarget ? parsePlatform(cargoTarget) : undefined);
       const r = await linkPackage(p[0]!, {
+        ...limits(v),
         ...remote(v),
         refresh: !!v.refresh,
         platform,
@@ -516,7 +564,7 @@ function help(): string {
 export async function main(args: string[]): Promise<number> {
   const debug = args.includes("--debug");
   args = args.filter((a) => a !== "--debug");
-  if (debug) debugLog = (line) => console.error(`debug: ${line}`);
+  if (debug) debugLog = (line) => info(`debug: ${line}`);
   try {
     const [name, ...rest] = args;
     if (name === undefined || name === "--help" || name === "-h" || name === "help") {

@@ -21,6 +21,7 @@
  * @module
  */
 export * from "./lib/errors.ts";
+export * from "./lib/text.ts";
 export * from "./lib/media_types.ts";
 export * from "./lib/digest.ts";
 export * from "./lib/reference.ts";

@@ -16,6 +16,7 @@ import type { ClientOptions } from "./registry/client.ts";
 import { type Credential, removeCredential, saveCredential } from "./registry/credentials.ts";
 import { RegistryTarget, type RegistryTargetOptions } from "./registry/target.ts";
 import { type InstallResult, Store } from "./store.ts";
+import type { ExtractLimits } from "./extract.ts";
 import { type ListableTarget, type ReadTarget, type Target, using } from "./target.ts";
 import { checkDistinctPlatforms, mergeVariants, pushIndex, variantsOf } from "./variants.ts";
 
@@ -181,7 +182,7 @@ function refNameOf(root: Descriptor, where: string): ImageName {
 }
 
 /** Options of {@link getImage}. */
-export interface GetOptions extends RemoteOptions {
+export interface GetOptions extends RemoteOptions, ExtractLimits {
   /** Reinstall even if present. */
   force?: boolean;
   /** Re-resolve a tag on the registry and reinstall if it moved. */

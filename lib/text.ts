@@ -13,24 +13,21 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u20
 /**
  * Make a value safe to print on one terminal line: every control character
  * (C0, DEL, C1, Unicode line/bidi controls) becomes a visible escape such as
- * `\x1b` or `\u202e`, and newlines become `\n`.
+ * `\u001b` or `\u202e` (also valid inside a JSON string), and newlines become `\n`.
  *
  * @param s any text, e.g. from a registry or an archive
  * @returns the same text with control characters escaped
  * @example
  * ```ts
  * import { printable } from "./text.ts";
- * console.assert(printable("v1\u001b[2J") === "v1\\x1b[2J");
+ * console.assert(printable("v1\u001b[2J") === "v1\\u001b[2J");
  * ```
  */
 export function printable(s: string): string {
   return s.replace(CONTROL, (c) => {
-    const code = c.charCodeAt(0);
     if (c === "\n") return "\\n";
     if (c === "\r") return "\\r";
     if (c === "\t") return "\\t";
-    return code <= 0xff
-      ? `\\x${code.toString(16).padStart(2, "0")}`
-      : `\\u${code.toString(16).padStart(4, "0")}`;
+    return `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
   });
 }
