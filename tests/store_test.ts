@@ -9,6 +9,7 @@ import {
   OciDir,
   packDirectory,
   Store,
+  VerificationError,
 } from "../mod.ts";
 import { listTree, ROOT, runCli, sampleGraph, samplePackage, tempDir } from "./_helpers.ts";
 
@@ -122,4 +123,34 @@ Deno.test("store: an index picks the host platform; a missing platform lists wha
     "available: linux/amd64, linux/arm64",
   );
   assertEquals(ImageName.parse("example.com/m:2").toString(), "example.com/m:2");
+});
+
+Deno.test("store: a pinned digest only ever names bytes that hash to it", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "ocipkg-pin-" });
+  try {
+    const src = await samplePackage(join(tmp, "src"));
+    const archive = join(tmp, "p.tar");
+    const packed = await packDirectory(src, archive, { name: "example.com/pin:1" });
+    const other = "sha256:" + "ab".repeat(32);
+    const store = new Store(join(tmp, "store"));
+    // a tag spelled like a digest would share the digest's store directory: refused (exit 2)
+    const hex = packed.digest.slice("sha256:".length);
+    const r = await runCli(["load", archive, "-t", `example.com/pin:sha256__${hex}`], {
+      dataHome: store.root,
+    });
+    assertEquals(r.code, 2, r.stderr);
+    assert(r.stderr.includes("share a store directory with a digest"), r.stderr);
+    // a digest name for other bytes: refused, nothing installed
+    await assertRejects(
+      () => loadImage(archive, { store, name: `example.com/pin@${other}` }),
+      VerificationError,
+      `pinned to ${other}`,
+    );
+    assertEquals(await store.list(), []);
+    // the right digest installs, under its own directory
+    const ok = await loadImage(archive, { store, name: `example.com/pin@${packed.digest}` });
+    assert(ok.dir.endsWith(`__sha256__${hex}`));
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
 });
