@@ -165,3 +165,52 @@ Deno.test("bad input: --debug adds the stack trace", async () => {
   assertEquals(r.code, 1);
   assertStringIncludes(r.stderr, "    at ");
 });
+
+Deno.test("bad input: control characters from an archive never reach the terminal raw", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "ocipkg-term-" });
+  try {
+    const esc = "\u001b]0;pwned\u0007\u001b[2J\u009b31m\u202e";
+    const src = await samplePackage(join(tmp, "src"));
+    const archive = join(tmp, "p.tar");
+    await packDirectory(src, archive, {
+      name: "example.com/term:1",
+      annotations: { "org.opencontainers.image.description": `evil${esc}` },
+    });
+    const r = await runCli(["inspect", archive], { dataHome: join(tmp, "store") });
+    assertEquals(r.code, 0, r.stderr);
+    assertStringIncludes(r.stdout, "evil\\u001b]0;pwned\\u0007\\u001b[2J\\u009b31m\\u202e");
+    const json = await runCli(["inspect", archive, "--json"], { dataHome: join(tmp, "store") });
+    assertEquals(json.code, 0, json.stderr);
+    // still valid JSON, and the value is intact for a program that parses it
+    assertStringIncludes(json.stdout, "evil");
+    assert(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/.test(json.stdout + r.stdout));
+    // an entry name with escapes, refused: the error line is escaped too
+    const layer = gzipSync(
+      new Uint8Array([
+        ...tarHeader({
+          name: `../x${esc}`,
+          type: "file",
+          size: 0,
+          mode: 0o644,
+          mtime: 0,
+          linkname: "",
+        }),
+        ...TAR_END,
+      ]),
+    );
+    const layout = join(tmp, "layout");
+    await packDirectory(src, layout, { name: "example.com/term:2", format: "dir" });
+    const dir = await OciDir.open(layout);
+    const m = JSON.parse(await Deno.readTextFile(dir.blobPath((await dir.resolve()).digest)));
+    const ld = await pushBytes(dir, OCIPKG_LAYER, new Uint8Array(layer));
+    m.layers = [ld];
+    m.config = await pushBytes(dir, OCIPKG_CONFIG, encodeJson({ layers: {} }));
+    const md = await pushBytes(dir, OCI_MANIFEST, encodeJson(m));
+    await dir.tag(md, "example.com/term:2");
+    await dir.close();
+    const line = await expectError(["load", `oci:${layout}:example.com/term:2`], "\\u001b");
+    assert(!/[\u0000-\u001f\u007f-\u009f]/.test(line), line);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
