@@ -15,10 +15,22 @@ import {
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const CLI = join(ROOT, "cli.ts");
 
-/** A fresh temp dir removed when the returned disposer runs. */
+/** A fresh temp dir, removed (with everything in it) when the test module ends. */
 export async function tempDir(prefix = "ocipkg-test-"): Promise<string> {
-  return await Deno.makeTempDir({ prefix });
+  const dir = await Deno.makeTempDir({ prefix });
+  made.add(dir);
+  return dir;
 }
+
+// every directory tempDir() made is removed when this test module's process ends
+const made = new Set<string>();
+globalThis.addEventListener("unload", () => {
+  for (const dir of made) {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch { /* already gone */ }
+  }
+});
 
 export interface RunResult {
   code: number;
