@@ -406,6 +406,7 @@ const commands: Record<string, Command> = {
         libs: v.lib as string[] | undefined,
       });
       const name = v.name as string | undefined;
+      for (const s of r.skipped ?? []) info(`warning: skipped '${s.path}': ${s.reason}`);
       if (v.cargo) { for (const line of cargoLinkLines(r)) out(line); }
       if (v["pkg-config"]) {
         const pc = await writePkgConfig(r, { name });

@@ -5,20 +5,28 @@
  *
  * @module
  */
+import { OcipkgError, UsageError } from "./errors.ts";
+import { isSafeLibraryName, locateInPackage } from "./libraries.ts";
 import { linkPackage } from "./link.ts";
 import type { GetOptions } from "./remote.ts";
 import type { ImageName } from "./reference.ts";
+import { printable } from "./text.ts";
 
 /**
  * The path of the shared library `name` (`libname.so`, `libname.dylib`,
  * `name.dll`) in an image, for the host platform. The image is got (cached)
- * first.
+ * first. The path is absolute, and it is checked (just before it is
+ * returned) to lead to a regular file inside the image's directory, so a
+ * symlink in the package cannot make `Deno.dlopen` load a library from
+ * elsewhere.
  *
  * @param image image name
  * @param name library name without prefix/extension (`z` for `libz.so`)
  * @param options store, client options (the platform defaults to the host's)
  * @returns absolute path to pass to `Deno.dlopen`
  * @throws {NotFoundError} listing the libraries the image has when it lacks `name`
+ * @throws {UsageError} when `name` is not a link name (`[A-Za-z0-9_.+-]`)
+ * @throws {OcipkgError} when the library no longer leads to a file inside the image
  * @example
  * ```ts ignore
  * import { libraryPath } from "jsr:@ocipkg/cli";
@@ -32,10 +40,23 @@ export async function libraryPath(
   name: string,
   options: GetOptions = {},
 ): Promise<string> {
+  if (!isSafeLibraryName(name)) {
+    throw new UsageError(
+      `invalid library name '${printable(name)}': use letters, digits, '_', '.', '+', '-'`,
+    );
+  }
   const r = await linkPackage(image, { ...options, prefer: "dynamic", libs: [name] });
   const lib = r.libraries[0]!;
   // on Windows the loadable file is the DLL, not its import library
-  return lib.runtime ?? lib.path;
+  const path = lib.runtime ?? lib.path;
+  // checked again right before use: dlopen follows symlinks
+  const root = await Deno.realPath(r.dir);
+  if ((await locateInPackage(root, path)) !== "file") {
+    throw new OcipkgError(
+      `image '${r.image}': library '${printable(path)}' does not lead to a file inside the image`,
+    );
+  }
+  return path;
 }
 
 /**

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, sep } from "node:path";
 import { fsError } from "./errors.ts";
 
 /** How a library is linked. */
@@ -42,6 +42,14 @@ export interface Library {
   runtime?: string;
 }
 
+/** A file that looked like a library (or the include directory) but was left out. */
+export interface SkippedFile {
+  /** Its path. */
+  path: string;
+  /** Why, e.g. "its link name is not [A-Za-z0-9_.+-]" (never holds the file name). */
+  reason: string;
+}
+
 /** What a package holds for native builds. */
 export interface PackageContents {
   /** Libraries, sorted by name. */
@@ -50,6 +58,57 @@ export interface PackageContents {
   includeDir?: string;
   /** Directories searched. */
   searched: string[];
+  /**
+   * Library files (and an `include/`) that were left out because they are not
+   * safe to hand to a build: a link name outside `[A-Za-z0-9_.+-]`, or a path
+   * that resolves outside the package.
+   */
+  skipped: SkippedFile[];
+}
+
+const LIBRARY_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}$/;
+
+/**
+ * Whether a link name is safe to write into Cargo lines, `.pc` files and
+ * CMake target names: letters, digits, `_`, `.`, `+`, `-` (not first), at
+ * most 200 characters. A file named `libx;y.a` or `lib$(x).so` is not a
+ * library ocipkg links.
+ *
+ * @param name a link name (`foo` for `libfoo.a`)
+ * @returns true when it may be used
+ * @example
+ * ```ts
+ * import { isSafeLibraryName } from "./libraries.ts";
+ * console.assert(isSafeLibraryName("foo-bar_2.0+x"));
+ * console.assert(!isSafeLibraryName("x;y") && !isSafeLibraryName("a b") && !isSafeLibraryName("-x"));
+ * ```
+ */
+export function isSafeLibraryName(name: string): boolean {
+  return LIBRARY_NAME.test(name);
+}
+
+/**
+ * Where `path` leads once every symlink is followed: a regular file or a
+ * directory inside the directory whose real path is `root`, or outside it.
+ *
+ * @param root real path of the package directory (from `Deno.realPath`)
+ * @param path a path in the package
+ * @returns `file` or `dir` when inside, `outside`, or `missing` (dangling, unreadable, neither)
+ */
+export async function locateInPackage(
+  root: string,
+  path: string,
+): Promise<"file" | "dir" | "outside" | "missing"> {
+  let real: string;
+  let info: Deno.FileInfo;
+  try {
+    real = await Deno.realPath(path);
+    info = await Deno.stat(real);
+  } catch {
+    return "missing";
+  }
+  if (real !== root && !real.startsWith(root.endsWith(sep) ? root : root + sep)) return "outside";
+  return info.isFile ? "file" : info.isDirectory ? "dir" : "missing";
 }
 
 /** What a file name says about a library. */
@@ -79,37 +138,33 @@ export interface LibraryMatch {
  * ```
  */
 export function classifyLibrary(file: string, os: string): LibraryMatch | undefined {
+  // `s`: a name holding a newline is still recognised, so that findLibraries reports it as unsafe
   let m: RegExpExecArray | null;
   if (os === "windows") {
-    if ((m = /^lib(.+)\.dll\.a$/.exec(file))) return { name: m[1]!, kind: "dylib" };
-    if ((m = /^lib(.+)\.a$/.exec(file))) return { name: m[1]!, kind: "static" };
-    if ((m = /^(.+)\.lib$/i.exec(file))) return { name: m[1]!, kind: "static" };
-    if ((m = /^(.+)\.dll$/i.exec(file))) return { name: m[1]!, kind: "dylib", runtime: true };
+    if ((m = /^lib(.+)\.dll\.a$/s.exec(file))) return { name: m[1]!, kind: "dylib" };
+    if ((m = /^lib(.+)\.a$/s.exec(file))) return { name: m[1]!, kind: "static" };
+    if ((m = /^(.+)\.lib$/is.exec(file))) return { name: m[1]!, kind: "static" };
+    if ((m = /^(.+)\.dll$/is.exec(file))) return { name: m[1]!, kind: "dylib", runtime: true };
     return undefined;
   }
-  if ((m = /^lib(.+)\.a$/.exec(file))) return { name: m[1]!, kind: "static" };
+  if ((m = /^lib(.+)\.a$/s.exec(file))) return { name: m[1]!, kind: "static" };
   if (os === "darwin") {
-    if ((m = /^lib(.+?)((?:\.\d+)*)\.dylib$/.exec(file))) {
+    if ((m = /^lib(.+?)((?:\.\d+)*)\.dylib$/s.exec(file))) {
       return { name: m[1]!, kind: "dylib", verbatim: m[2] !== "" };
     }
     return undefined;
   }
-  if ((m = /^lib(.+?)\.so((?:\.\d+)*)$/.exec(file))) {
+  if ((m = /^lib(.+?)\.so((?:\.\d+)*)$/s.exec(file))) {
     return { name: m[1]!, kind: "dylib", verbatim: m[2] !== "" };
   }
   return undefined;
 }
 
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
-}
-
 /**
- * Find the libraries and headers of an extracted package.
+ * Find the libraries and headers of an extracted package. Files whose link
+ * name is not {@link isSafeLibraryName safe}, and files or an `include/`
+ * that resolve (through symlinks) outside the package, are left out and
+ * listed in `skipped`.
  *
  * @param dir the package's directory (e.g. from `ocipkg get`)
  * @param os the target's OCI os (default: the host's)
@@ -131,6 +186,13 @@ export async function findLibraries(
   const subdirs = ["", "lib", "lib64", ...(os === "windows" ? ["bin"] : [])];
   const byName = new Map<string, Library>();
   const searched: string[] = [];
+  const skipped: SkippedFile[] = [];
+  let root: string;
+  try {
+    root = await Deno.realPath(dir);
+  } catch (e) {
+    throw fsError(e, "package directory", dir);
+  }
   for (const sub of subdirs) {
     const d = sub ? join(dir, sub) : dir;
     let names: string[];
@@ -149,7 +211,16 @@ export async function findLibraries(
       const m = classifyLibrary(file, os);
       if (!m) continue;
       const path = join(d, file);
-      if (!(await isFile(path))) continue; // dangling symlink
+      if (!isSafeLibraryName(m.name)) {
+        skipped.push({ path, reason: "its link name is not [A-Za-z0-9_.+-]" });
+        continue;
+      }
+      const where = await locateInPackage(root, path);
+      if (where === "outside") {
+        skipped.push({ path, reason: "it resolves to a file outside the package" });
+        continue;
+      }
+      if (where !== "file") continue; // dangling symlink, directory
       const lib = byName.get(m.name) ?? { name: m.name };
       byName.set(m.name, lib);
       if (m.runtime) {
@@ -185,15 +256,17 @@ export async function findLibraries(
     }
   }
   const includeDir = join(dir, "include");
-  let hasInclude = false;
-  try {
-    hasInclude = (await Deno.stat(includeDir)).isDirectory;
-  } catch { /* none */ }
+  const include = await locateInPackage(root, includeDir);
+  const hasInclude = include === "dir";
+  if (include === "outside") {
+    skipped.push({ path: includeDir, reason: "it resolves to a directory outside the package" });
+  }
   const out: PackageContents = {
     libraries: [...byName.values()].filter((l) => l.static || l.dylib).sort((a, b) =>
       a.name.localeCompare(b.name)
     ),
     searched,
+    skipped,
   };
   if (hasInclude) out.includeDir = includeDir;
   return out;

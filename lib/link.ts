@@ -3,17 +3,48 @@
  * its libraries for the target platform, and emit Cargo build-script lines,
  * a pkg-config `.pc` file or a CMake package config.
  *
+ * Everything that comes from an image (annotations, file names, the store
+ * path) is checked or escaped for the language it is written in, and
+ * generated files are written inside the image's own directory without ever
+ * following a symlink the package may contain:
+ *
+ * - Cargo lines are line-based: a value holding a control character is
+ *   refused (a newline would start another `cargo:` instruction).
+ * - rpath directories (`-Wl,-rpath,<dir>`) are refused when they hold `,`
+ *   (the compiler splits `-Wl,` at commas), `:` (it separates rpath entries)
+ *   or a dynamic-loader token such as `$ORIGIN`.
+ * - `.pc` files: paths are escaped for pkg-config's argument splitting
+ *   (`\`, space, `"`, `'`, `#` get a backslash); paths holding control
+ *   characters, `${` or `$$` (which pkg-config and pkgconf read differently)
+ *   are refused; the description is made one line and escaped.
+ * - CMake files never hold a path (they locate the package from
+ *   `CMAKE_CURRENT_LIST_DIR`); a store path CMake would misread (`;`, `$<`,
+ *   a backslash outside Windows, control characters) is refused; the version
+ *   is written as a bracket argument; the description is not written.
+ * - The version annotation is used only when it matches
+ *   `[0-9A-Za-z][0-9A-Za-z.+_~-]{0,63}`; otherwise it is ignored (a numeric
+ *   tag such as `1.2` or `v1.2` stands in, or none).
+ * - Link names and file names of libraries must be `[A-Za-z0-9_.+-]` (files
+ *   that are not are left out by {@link findLibraries}).
+ *
  * @module
  */
-import { join } from "node:path";
-import { NotFoundError, UsageError } from "./errors.ts";
+import { join, resolve } from "node:path";
+import { fsError, NotFoundError, OcipkgError, UsageError } from "./errors.ts";
 import { atomicWriteFile } from "./fs_util.ts";
-import { findLibraries, type Library, type LibraryFile } from "./libraries.ts";
+import {
+  findLibraries,
+  isSafeLibraryName,
+  type Library,
+  type LibraryFile,
+  type SkippedFile,
+} from "./libraries.ts";
 import type { Platform } from "./manifest.ts";
 import { hostPlatform } from "./platform.ts";
 import { ImageName } from "./reference.ts";
 import { getImage, type GetOptions } from "./remote.ts";
 import { Store } from "./store.ts";
+import { printable } from "./text.ts";
 
 /** Options of {@link linkPackage}. */
 export interface LinkOptions extends GetOptions {
@@ -49,6 +80,14 @@ export interface LinkResult {
   searchDirs: string[];
   /** `include/` when the package has one. */
   includeDir?: string;
+  /** Library files left out as unsafe (see {@link findLibraries}), when there are any. */
+  skipped?: SkippedFile[];
+  /**
+   * Annotations to take the version and description of `.pc` and CMake files
+   * from (checked when they are written). Default: the installed manifest's,
+   * read by the writer from the store `dir` belongs to.
+   */
+  annotations?: Record<string, string>;
 }
 
 function describe(libs: Library[]): string {
@@ -78,15 +117,22 @@ export async function linkPackage(
 ): Promise<LinkResult> {
   const name = typeof image === "string" ? ImageName.parse(image) : image;
   const platform = options.platform ?? hostPlatform();
-  const got = await getImage(name, { ...options, platform });
-  const contents = await findLibraries(got.dir, platform.os);
+  const store = options.store ?? new Store();
+  const got = await getImage(name, { ...options, platform, store });
+  const dir = resolve(got.dir);
+  const contents = await findLibraries(dir, platform.os);
   const all = contents.libraries;
   const where = `image '${name}'`;
   if (all.length === 0) {
+    const left = contents.skipped.length
+      ? `; left out as unsafe: ${
+        contents.skipped.map((s) => `'${printable(s.path)}' (${s.reason})`).join(", ")
+      }`
+      : "";
     throw new NotFoundError(
       `${where} contains no libraries for ${platform.os} (looked in ${
         contents.searched.join(", ")
-      })`,
+      }${left})`,
     );
   }
   let wanted = all;
@@ -128,12 +174,13 @@ export async function linkPackage(
   }
   const result: LinkResult = {
     image: name,
-    dir: got.dir,
+    dir,
     platform,
     libraries,
     searchDirs: [...new Set(libraries.map((l) => l.dir))],
   };
   if (contents.includeDir) result.includeDir = contents.includeDir;
+  if (contents.skipped.length) result.skipped = contents.skipped;
   return result;
 }
 
@@ -144,6 +191,8 @@ export async function linkPackage(
  *
  * @param r what {@link linkPackage} returned
  * @returns lines to print from `build.rs`
+ * @throws {OcipkgError} when a path or name holds a control character, or an
+ *   rpath directory holds `,`, `:` or a `$ORIGIN`-style token
  * @example
  * ```ts
  * import { cargoLinkLines } from "./link.ts";
@@ -159,8 +208,24 @@ export async function linkPackage(
  * ```
  */
 export function cargoLinkLines(r: LinkResult): string[] {
-  const lines = r.searchDirs.map((d) => `cargo:rustc-link-search=native=${d}`);
+  const out = "Cargo build-script lines";
+  const line = (what: string, v: string) => {
+    if (CONTROL.test(v)) {
+      throw unsafe(
+        r,
+        out,
+        what,
+        v,
+        "it holds a control character (a newline would start another cargo: instruction)",
+      );
+    }
+    return v;
+  };
+  const lines = r.searchDirs.map((d) =>
+    `cargo:rustc-link-search=native=${line("search directory", d)}`
+  );
   for (const lib of r.libraries) {
+    checkLibrary(r, out, lib);
     const kind = lib.kind === "static" ? "static" : "dylib";
     lines.push(
       lib.verbatim
@@ -168,13 +233,9 @@ export function cargoLinkLines(r: LinkResult): string[] {
         : `cargo:rustc-link-lib=${kind}=${lib.name}`,
     );
   }
-  if (r.platform.os !== "windows") {
-    for (const d of new Set(r.libraries.filter((l) => l.kind === "dylib").map((l) => l.dir))) {
-      lines.push(`cargo:rustc-link-arg=-Wl,-rpath,${d}`);
-    }
-  }
+  for (const d of rpathDirs(r, out)) lines.push(`cargo:rustc-link-arg=-Wl,-rpath,${d}`);
   lines.push(
-    `cargo:rerun-if-changed=${r.dir}`,
+    `cargo:rerun-if-changed=${line("image directory", r.dir)}`,
     "cargo:rerun-if-env-changed=XDG_DATA_HOME",
     "cargo:rerun-if-env-changed=OCIPKG_DATA_DIR",
   );
@@ -185,7 +246,7 @@ export function cargoLinkLines(r: LinkResult): string[] {
 export interface ConfigOptions {
   /** Package name (default: the last segment of the repository name). */
   name?: string;
-  /** The store (default: the data dir). */
+  /** The store to read the image's annotations from (default: the one `dir` is in). */
   store?: Store;
 }
 
@@ -201,29 +262,277 @@ export function packageName(image: ImageName): string {
 }
 
 function checkName(name: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.+-]*$/.test(name)) {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/.test(name)) {
     throw new UsageError(
-      `invalid package name '${name}': use letters, digits, '_', '.', '+', '-'`,
+      `invalid package name '${
+        printable(name)
+      }': use up to 128 letters, digits, '_', '.', '+', '-'`,
     );
   }
   return name;
 }
 
-async function packageInfo(r: LinkResult, store: Store) {
-  const manifest = await store.installedManifest(r.image).catch(() => undefined);
-  const a = manifest?.annotations ?? {};
+// C0 controls (newline, tab, escape, …), DEL, C1 controls, Unicode line separators
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+// deno-lint-ignore no-control-regex
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
+/** What the version annotation must look like to be written anywhere. */
+const VERSION = /^[0-9A-Za-z][0-9A-Za-z.+_~-]{0,63}$/;
+/** A library file name (its link name is checked by isSafeLibraryName). */
+const LIBRARY_FILE = /^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}$/;
+/** The part of a path below the image directory: `/lib/libfoo.a`, `/include`. */
+const SUFFIX = /^(?:\/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*$/;
+/** Dynamic string tokens the loader expands in an rpath entry. */
+const LOADER_TOKEN = /\$(?:\{(?:ORIGIN|LIB|PLATFORM)\}|(?:ORIGIN|LIB|PLATFORM)(?![A-Za-z0-9_]))/;
+
+function unsafe(r: LinkResult, out: string, what: string, value: string, why: string) {
+  return new OcipkgError(
+    `image '${r.image}': cannot write ${what} '${printable(value)}' into ${out}: ${why}`,
+  );
+}
+
+function checkLibrary(r: LinkResult, out: string, l: LinkedLibrary): void {
+  if (!isSafeLibraryName(l.name)) {
+    throw unsafe(r, out, "library name", l.name, "use letters, digits, '_', '.', '+', '-'");
+  }
+  if (!LIBRARY_FILE.test(l.file)) {
+    throw unsafe(r, out, "library file", l.file, "use letters, digits, '_', '.', '+', '-'");
+  }
+}
+
+/** The directories to put in an rpath (none for Windows), each checked. */
+function rpathDirs(r: LinkResult, out: string): string[] {
+  if (r.platform.os === "windows") return [];
+  const dirs = [...new Set(r.libraries.filter((l) => l.kind === "dylib").map((l) => l.dir))];
+  for (const d of dirs) {
+    const bad = CONTROL.test(d)
+      ? "a control character"
+      : d.includes(",")
+      ? "',' (the compiler splits -Wl, arguments at commas)"
+      : d.includes(":")
+      ? "':' (it separates rpath entries)"
+      : LOADER_TOKEN.test(d)
+      ? "a token the dynamic loader expands ($ORIGIN, $LIB, $PLATFORM)"
+      : undefined;
+    if (bad) {
+      throw unsafe(
+        r,
+        out,
+        "rpath directory",
+        d,
+        `it holds ${bad}; link statically, or use a data dir (OCIPKG_DATA_DIR) without it`,
+      );
+    }
+  }
+  return dirs;
+}
+
+/** `p` below the image directory, `/`-separated, checked to hold only safe names. */
+function below(r: LinkResult, out: string, p: string): string {
+  let rest = p.startsWith(r.dir) ? p.slice(r.dir.length) : undefined;
+  if (rest !== undefined && Deno.build.os === "windows") rest = rest.replaceAll("\\", "/");
+  if (rest === undefined || !SUFFIX.test(rest)) {
+    throw unsafe(r, out, "path", p, `it is not a plain path inside '${printable(r.dir)}'`);
+  }
+  return rest;
+}
+
+/** Annotation text made one line: control characters become spaces, at most 200 characters. */
+function oneLineText(s: string): string {
+  return Array.from(s.replace(CONTROLS, " ").replace(/ {2,}/g, " ").trim()).slice(0, 200).join("");
+}
+
+/** The store holding `r.dir` (so a result from another store reads that store's manifest). */
+function storeOf(r: LinkResult): Store {
+  const tail = join("/", ...r.image.storePath()).slice(1);
+  const root = r.dir.endsWith(tail) ? r.dir.slice(0, -tail.length) : undefined;
+  return root !== undefined && /[\\/]$/.test(root) ? new Store(root) : new Store();
+}
+
+/** The checked version and one-line description of a linked package. */
+async function packageInfo(r: LinkResult, store?: Store) {
+  const a = r.annotations ??
+    (await (store ?? storeOf(r)).installedManifest(r.image).catch(() => undefined))
+      ?.annotations ??
+    {};
+  const given = a["org.opencontainers.image.version"];
   const tag = r.image.tag ?? "";
-  const version = a["org.opencontainers.image.version"] ??
-    (/^v?\d+(\.\d+)*$/.test(tag) ? tag.replace(/^v/, "") : undefined);
-  return { version, description: a["org.opencontainers.image.description"] };
+  // a version that is not plain is ignored, never written (it could break out of a quoted value)
+  const version = given !== undefined && VERSION.test(given)
+    ? given
+    : /^v?\d+(\.\d+)*$/.test(tag) && VERSION.test(tag.replace(/^v/, ""))
+    ? tag.replace(/^v/, "")
+    : undefined;
+  const raw = a["org.opencontainers.image.description"];
+  const description = raw === undefined ? undefined : oneLineText(raw) || undefined;
+  return { version, description };
 }
 
 /**
- * Write `<dir>/pkgconfig/<name>.pc` for a linked package.
+ * A path for a `.pc` value: backslash before `\\`, space, `"`, `'` and `#`
+ * (pkg-config splits Libs/Cflags like a shell and starts comments at `#`);
+ * refused when it holds a control character, `${` or `$$` (a variable or an
+ * escape that pkg-config and pkgconf read differently).
+ */
+function pcPath(r: LinkResult, out: string, what: string, p: string): string {
+  if (CONTROL.test(p)) throw unsafe(r, out, what, p, "it holds a control character");
+  if (/\$[{$]/.test(p)) {
+    throw unsafe(r, out, what, p, "it holds '${' or '$$', which pkg-config would expand");
+  }
+  return p.replace(/[\\ "'#]/g, "\\$&");
+}
+
+/** Refuse an image directory that cannot be an entry of PKG_CONFIG_PATH. */
+function checkPkgConfigDir(r: LinkResult, out: string): void {
+  const separator = Deno.build.os === "windows" ? ";" : ":";
+  if (r.dir.includes(separator)) {
+    throw unsafe(
+      r,
+      out,
+      "image directory",
+      r.dir,
+      `it holds '${separator}', which separates PKG_CONFIG_PATH entries; use a data dir (OCIPKG_DATA_DIR) without it`,
+    );
+  }
+}
+
+/** Free text for a `.pc` field: one line, `\\` and `#` escaped, no `${`/`$$`. */
+function pcText(s: string): string {
+  return oneLineText(s).replace(/\\/g, "\\\\").replace(/#/g, "\\#").replace(/\$(?=[{$])/g, "$ ");
+}
+
+/** A CMake bracket argument holding `v` literally (no escapes, no variables). */
+function cmakeBracket(v: string): string {
+  let eq = "";
+  while ((v + `]${eq}]`).indexOf(`]${eq}]`) !== v.length) eq += "=";
+  return `[${eq}[${v}]${eq}]`;
+}
+
+/** Refuse an image directory CMake cannot name (it splits `;`, evaluates `$<`, turns `\\` into `/`). */
+function checkCmakeDir(r: LinkResult, out: string): void {
+  const d = r.dir;
+  const bad = CONTROL.test(d)
+    ? "a control character"
+    : d.includes(";")
+    ? "';' (CMake splits lists at it)"
+    : d.includes("$<")
+    ? "'$<' (a CMake generator expression)"
+    : Deno.build.os !== "windows" && d.includes("\\")
+    ? "a backslash (CMake reads it as a path separator)"
+    : undefined;
+  if (bad) {
+    throw unsafe(
+      r,
+      out,
+      "image directory",
+      d,
+      `it holds ${bad}; use a data dir (OCIPKG_DATA_DIR) without it`,
+    );
+  }
+}
+
+/** Comment text: one line, no backslash (a trailing one would continue the line). */
+function commentText(s: string): string {
+  return oneLineText(s).replaceAll("\\", "/");
+}
+
+function describeEntry(st: Deno.FileInfo): string {
+  return st.isSymlink
+    ? "a symlink"
+    : st.isDirectory
+    ? "a directory"
+    : st.isFile
+    ? "a regular file"
+    : "a special file";
+}
+
+/**
+ * Write generated files into `<image dir>/<sub…>/` without following any
+ * symlink the package put there: the image directory itself (a symlink the
+ * store manages) is resolved once; below it every component is created with
+ * a plain mkdir or checked with lstat and must be a real directory; each file
+ * is written as a new temp file (`createNew`, so never through a symlink)
+ * renamed over its destination, which must be absent or a regular file. All
+ * destinations are checked before anything is written. A file given as
+ * `undefined` is removed (when it is a regular file).
+ *
+ * (A candidate for fs_util.ts: `writeInsideDir(base, parts, files)`.)
+ */
+async function writeGenerated(
+  r: LinkResult,
+  sub: string[],
+  files: [string, Uint8Array | undefined][],
+): Promise<void> {
+  const where = `image '${r.image}'`;
+  let dir: string;
+  try {
+    dir = await Deno.realPath(r.dir);
+  } catch (e) {
+    throw fsError(e, `${where}: directory`, r.dir);
+  }
+  let shown = r.dir;
+  for (const part of sub) {
+    dir = join(dir, part);
+    shown = join(shown, part);
+    try {
+      await Deno.mkdir(dir); // never follows a symlink: an existing one is EEXIST
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw fsError(e, `${where}: directory`, shown);
+    }
+    const st = await Deno.lstat(dir).catch((e) => {
+      throw fsError(e, `${where}: directory`, shown);
+    });
+    if (st.isSymlink || !st.isDirectory) {
+      throw new OcipkgError(
+        `${where}: refusing to write generated files into '${printable(shown)}': it is ${
+          describeEntry(st)
+        }, not a directory`,
+      );
+    }
+  }
+  for (const [name] of files) {
+    let st: Deno.FileInfo;
+    try {
+      st = await Deno.lstat(join(dir, name));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue;
+      throw fsError(e, `${where}: file`, join(shown, name));
+    }
+    if (!st.isFile) {
+      throw new OcipkgError(
+        `${where}: refusing to replace '${printable(join(shown, name))}': it is ${
+          describeEntry(st)
+        }, not a regular file`,
+      );
+    }
+  }
+  for (const [name, data] of files) {
+    const path = join(dir, name);
+    try {
+      if (data) await atomicWriteFile(path, data);
+      else {await Deno.remove(path).catch((e) => {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+        });}
+    } catch (e) {
+      throw fsError(e, `${where}: file`, join(shown, name));
+    }
+  }
+}
+
+/**
+ * Write `<dir>/pkgconfig/<name>.pc` for a linked package. Paths are escaped
+ * for pkg-config, the description is one line, and the version is written
+ * only when it is plain (see the module documentation). The file is created
+ * inside the image directory without following symlinks.
  *
  * @param r what {@link linkPackage} returned
  * @param options package name, store
  * @returns the `.pc` path and the `PKG_CONFIG_PATH` entry to use
+ * @throws {UsageError} for an invalid package name
+ * @throws {OcipkgError} when a path cannot be written into a `.pc` file, or
+ *   `pkgconfig/` or the `.pc` file in the package is a symlink or not a
+ *   directory / regular file
  * @example
  * ```ts ignore
  * import { linkPackage, writePkgConfig } from "jsr:@ocipkg/cli";
@@ -236,36 +545,43 @@ export async function writePkgConfig(
   options: ConfigOptions = {},
 ): Promise<{ path: string; searchPath: string; name: string }> {
   const name = checkName(options.name ?? packageName(r.image));
-  const info = await packageInfo(r, options.store ?? new Store());
-  const rel = (p: string) => "${prefix}" + p.slice(r.dir.length).replaceAll("\\", "/");
+  const file = `${name}.pc`;
+  const info = await packageInfo(r, options.store);
+  const prefix = pcPath(
+    r,
+    file,
+    "image directory",
+    Deno.build.os === "windows" ? r.dir.replaceAll("\\", "/") : r.dir,
+  );
+  checkPkgConfigDir(r, file);
+  // below() allows only [A-Za-z0-9_.+-] names: nothing to escape after ${prefix}
+  const rel = (p: string) => "${prefix}" + below(r, file, p);
   const libs = [
     ...r.searchDirs.map((d) => `-L${rel(d)}`),
     ...r.libraries.map((l) => {
+      checkLibrary(r, file, l);
       // a static archive next to a shared one of the same name is named by path
       if (l.kind === "static" && hasSharedSibling(l)) return rel(l.path);
       return l.verbatim ? `-l:${l.file}` : `-l${l.name}`;
     }),
   ];
-  if (r.platform.os !== "windows") {
-    for (const d of new Set(r.libraries.filter((l) => l.kind === "dylib").map((l) => l.dir))) {
-      libs.push(`-Wl,-rpath,${rel(d)}`);
-    }
-  }
+  for (const d of rpathDirs(r, file)) libs.push(`-Wl,-rpath,${rel(d)}`);
   const lines = [
-    `# written by ocipkg for ${r.image}`,
-    `prefix=${r.dir.replaceAll("\\", "/")}`,
+    `# written by ocipkg for ${commentText(r.image.toString())}`,
+    `prefix=${prefix}`,
     "",
     `Name: ${name}`,
-    `Description: ${(info.description ?? `${r.image} (ocipkg)`).replace(/\r?\n/g, " ")}`,
+    `Description: ${pcText(info.description ?? `${r.image} (ocipkg)`)}`,
     `Version: ${info.version ?? "0"}`,
     `Libs: ${libs.join(" ")}`,
   ];
   if (r.includeDir) lines.push(`Cflags: -I${rel(r.includeDir)}`);
+  await writeGenerated(r, ["pkgconfig"], [[
+    file,
+    new TextEncoder().encode(lines.join("\n") + "\n"),
+  ]]);
   const searchPath = join(r.dir, "pkgconfig");
-  const path = join(searchPath, `${name}.pc`);
-  await Deno.mkdir(searchPath, { recursive: true });
-  await atomicWriteFile(path, new TextEncoder().encode(lines.join("\n") + "\n"));
-  return { path, searchPath, name };
+  return { path: join(searchPath, file), searchPath, name };
 }
 
 /** A shared library of the same name sits next to a static one (so `-l` would pick it). */
@@ -285,11 +601,18 @@ function hasSharedSibling(l: LinkedLibrary): boolean {
  * when the package has a version) so that `find_package(<name>)` works with
  * `CMAKE_PREFIX_PATH=<dir>`. It defines an imported target `<name>::<lib>`
  * per library, `<name>::<name>` for all of them, and `<name>_INCLUDE_DIRS` /
- * `<name>_LIBRARIES`. Paths are relative to the file, so the store can move.
+ * `<name>_LIBRARIES`. Paths are relative to the file, so the store can move;
+ * the file holds no path and no text from the image but a plain version (as
+ * a bracket argument). It is created inside the image directory without
+ * following symlinks.
  *
  * @param r what {@link linkPackage} returned
  * @param options package name, store
  * @returns the config file's path and the prefix to give CMake
+ * @throws {UsageError} for an invalid package name
+ * @throws {OcipkgError} when the image directory cannot be named to CMake,
+ *   or `cmake/` or a config file in the package is a symlink or not a
+ *   directory / regular file
  * @example
  * ```ts ignore
  * import { linkPackage, writeCmakeConfig } from "jsr:@ocipkg/cli";
@@ -302,17 +625,21 @@ export async function writeCmakeConfig(
   options: ConfigOptions = {},
 ): Promise<{ path: string; prefix: string; name: string }> {
   const name = checkName(options.name ?? packageName(r.image));
-  const info = await packageInfo(r, options.store ?? new Store());
-  const rel = (p: string) => "${_ocipkg_prefix}" + p.slice(r.dir.length).replaceAll("\\", "/");
+  const file = `${name}Config.cmake`;
+  checkCmakeDir(r, file);
+  const info = await packageInfo(r, options.store);
+  // below() allows only [A-Za-z0-9_.+-] names: safe inside a quoted argument
+  const rel = (p: string) => "${_ocipkg_prefix}" + below(r, file, p);
   const lines = [
-    `# written by ocipkg for ${r.image}`,
+    `# written by ocipkg for ${commentText(r.image.toString())}`,
     `get_filename_component(_ocipkg_prefix "\${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)`,
     `set(${name}_FOUND TRUE)`,
   ];
-  if (info.version) lines.push(`set(${name}_VERSION "${info.version}")`);
+  if (info.version) lines.push(`set(${name}_VERSION ${cmakeBracket(info.version)})`);
   lines.push(`set(${name}_INCLUDE_DIRS "${r.includeDir ? rel(r.includeDir) : ""}")`);
   const targets: string[] = [];
   for (const l of r.libraries) {
+    checkLibrary(r, file, l);
     const target = `${name}::${l.name}`;
     targets.push(target);
     const type = l.kind === "static" ? "STATIC" : "SHARED";
@@ -343,14 +670,11 @@ export async function writeCmakeConfig(
     );
   }
   lines.push(`set(${name}_LIBRARIES ${all})`, "unset(_ocipkg_prefix)");
-  const dir = join(r.dir, "cmake");
-  await Deno.mkdir(dir, { recursive: true });
-  const path = join(dir, `${name}Config.cmake`);
-  await atomicWriteFile(path, new TextEncoder().encode(lines.join("\n") + "\n"));
-  const versionPath = join(dir, `${name}ConfigVersion.cmake`);
+  const enc = new TextEncoder();
+  let version: Uint8Array | undefined;
   if (info.version) {
     const v = [
-      `set(PACKAGE_VERSION "${info.version}")`,
+      `set(PACKAGE_VERSION ${cmakeBracket(info.version)})`,
       "if(PACKAGE_FIND_VERSION AND PACKAGE_VERSION VERSION_LESS PACKAGE_FIND_VERSION)",
       "  set(PACKAGE_VERSION_COMPATIBLE FALSE)",
       "else()",
@@ -360,9 +684,12 @@ export async function writeCmakeConfig(
       "  endif()",
       "endif()",
     ];
-    await atomicWriteFile(versionPath, new TextEncoder().encode(v.join("\n") + "\n"));
-  } else {
-    await Deno.remove(versionPath).catch(() => {});
+    version = enc.encode(v.join("\n") + "\n");
   }
-  return { path, prefix: r.dir, name };
+  // the version file first: find_package never sees a new config with an old version
+  await writeGenerated(r, ["cmake"], [
+    [`${name}ConfigVersion.cmake`, version],
+    [file, enc.encode(lines.join("\n") + "\n")],
+  ]);
+  return { path: join(r.dir, "cmake", file), prefix: r.dir, name };
 }
