@@ -286,7 +286,7 @@ export async function extractLayer(
     what,
   );
   const result: ExtractResult = { files: [], bytes: 0 };
-  const tree = new Tree(dest, what, budget, reserved);
+  const tree = new Tree(dest, what, budget, reserved, options.whiteouts ?? false);
   tree.probe();
 
   const handle = async (e: TarEntry) => {
@@ -300,6 +300,7 @@ export async function extractLayer(
       tree.whiteout(rel, e.name);
       return;
     }
+    tree.mark(rel);
     switch (e.type) {
       case "directory": {
         const st = tree.clear(rel, true);
@@ -346,7 +347,16 @@ export async function extractLayer(
         return;
       }
       case "hardlink": {
-        const target = safeEntryPath(e.linkname, what);
+        let target: string;
+        try {
+          target = safeEntryPath(e.linkname, what);
+        } catch {
+          throw new ArchiveError(
+            `${what}: hardlink '${shown(e.name)}' points outside the target directory ('${
+              shown(e.linkname)
+            }')`,
+          );
+        }
         if (target === "") {
           throw new ArchiveError(`${what}: hardlink '${shown(e.name)}' has no target`);
         }
@@ -367,7 +377,11 @@ export async function extractLayer(
         return;
       }
       default:
-        throw new ArchiveError(`${what}: entry '${shown(e.name)}' is a ${e.type}; refused`);
+        throw new ArchiveError(
+          `${what}: entry '${shown(e.name)}' is ${
+            e.type === "other" ? "of an unsupported type" : `a ${e.type}`
+          }; refused`,
+        );
     }
   };
 
@@ -398,12 +412,42 @@ class Tree {
   readonly #what: string;
   readonly #budget: ExtractBudget;
   readonly #reserved: Set<string>;
+  /** Paths this layer made (and their parents), when whiteouts apply: those hide lower layers only. */
+  readonly #mine: Set<string> | undefined;
 
-  constructor(dest: string, what: string, budget: ExtractBudget, reserved: Set<string>) {
+  constructor(
+    dest: string,
+    what: string,
+    budget: ExtractBudget,
+    reserved: Set<string>,
+    whiteouts = false,
+  ) {
     this.#dest = dest;
     this.#what = what;
     this.#budget = budget;
     this.#reserved = reserved;
+    if (whiteouts) this.#mine = new Set();
+  }
+
+  /** Record that this layer makes `rel` (and its parents), so its own whiteouts spare them. */
+  mark(rel: string): void {
+    if (!this.#mine) return;
+    for (let i = rel.indexOf("/"); i >= 0; i = rel.indexOf("/", i + 1)) {
+      this.#mine.add(this.key(rel.slice(0, i)));
+    }
+    this.#mine.add(this.key(rel));
+  }
+
+  /** Remove what lower layers put under `dir`, keeping what this layer made. */
+  #hideLower(dir: string): void {
+    for (const c of Deno.readDirSync(this.full(dir))) {
+      const p = dir ? `${dir}/${c.name}` : c.name;
+      if (dir === "" && (this.#reserved.has(c.name) || this.#reserved.has(this.key(c.name)))) {
+        continue;
+      }
+      if (!this.#mine?.has(this.key(p))) this.clear(p, false);
+      else if (c.isDirectory) this.#hideLower(p);
+    }
   }
 
   full(rel: string): string {
@@ -491,13 +535,9 @@ class Tree {
   whiteout(rel: string, name: string): void {
     const dir = posix.dirname(rel) === "." ? "" : posix.dirname(rel);
     const base = posix.basename(rel);
+    // whiteouts apply to lower layers only (OCI image spec, "Whiteouts")
     if (base === ".wh..wh..opq") {
-      for (const c of Deno.readDirSync(this.full(dir))) {
-        if (dir === "" && (this.#reserved.has(c.name) || this.#reserved.has(this.key(c.name)))) {
-          continue;
-        }
-        this.clear(dir ? `${dir}/${c.name}` : c.name, false);
-      }
+      this.#hideLower(dir);
       return;
     }
     const victim = base.slice(4);
@@ -506,7 +546,8 @@ class Tree {
     }
     const target = dir ? `${dir}/${victim}` : victim;
     this.checkReserved(target, name);
-    this.clear(target, false);
+    if (!this.#mine?.has(this.key(target))) this.clear(target, false);
+    else if (lstatOrNull(this.full(target))?.isDirectory) this.#hideLower(target);
   }
 
   /**

@@ -143,7 +143,11 @@ Deno.test("extract: unsafe archives are rejected", async () => {
       name: "sub/",
       type: "directory",
     }, { name: "l/x", data: "x" }], "through symlink 'l'"],
-    ["hardlink escape", [{ name: "h", type: "hardlink", linkname: "../outside" }], "escapes"],
+    [
+      "hardlink escape",
+      [{ name: "h", type: "hardlink", linkname: "../outside" }],
+      "points outside",
+    ],
     ["hardlink to symlink", [{ name: "s", type: "symlink", linkname: "x" }, {
       name: "h",
       type: "hardlink",
@@ -341,6 +345,28 @@ Deno.test("extract: whiteouts name one entry and never reach .oci-dir", async (t
       }),
   );
 });
+
+Deno.test("extract: whiteouts hide lower layers only, never their own layer", () =>
+  scratch(async (dest) => {
+    await extractAll(dest, [
+      [
+        { name: "d/old", data: "lower" },
+        { name: "d/sub/old", data: "lower" },
+        { name: "x", data: "lower" },
+        { name: "y", data: "lower" },
+      ],
+      [
+        { name: "d/new", data: "upper" },
+        { name: "d/sub/new", data: "upper" },
+        { name: "d/.wh..wh..opq", data: "" },
+        { name: "x", data: "upper" },
+        { name: ".wh.x", data: "" },
+        { name: ".wh.y", data: "" },
+      ],
+    ], true);
+    assertEquals(await listTree(dest), ["d/", "d/new", "d/sub/", "d/sub/new", "x"]);
+    assertEquals(await Deno.readTextFile(join(dest, "x")), "upper");
+  }));
 
 Deno.test("extract: modes lose group/other write and setuid/setgid/sticky", () =>
   scratch(async (dest) => {
