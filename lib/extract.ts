@@ -15,6 +15,7 @@ import { join, posix } from "node:path";
 import { ArchiveError, OcipkgError, oneLine } from "./errors.ts";
 import { writeAll } from "./fs_util.ts";
 import { readTar, StreamSource, type TarEntry } from "./tar.ts";
+import { ZstdFrameChecker } from "./zstd_frames.ts";
 
 /** Default cap on the bytes one image may extract to (16 GiB). */
 export const DEFAULT_MAX_BYTES = 16 * 1024 ** 3;
@@ -135,7 +136,14 @@ export async function* decompress(
   const z = compression === "gzip"
     ? createGunzip({ chunkSize: 256 * 1024 })
     : createZstdDecompress({ chunkSize: 256 * 1024 });
-  const counted = budget ? countBytes(stream, (n) => budget.compressedIn += n) : stream;
+  // node:zlib's zstd decoder ends quietly on a truncated frame: check the framing alongside
+  const frames = compression === "zstd" ? new ZstdFrameChecker(what) : undefined;
+  const counted = budget || frames
+    ? observe(stream, (c) => {
+      if (budget) budget.compressedIn += c.byteLength;
+      frames?.update(c);
+    }, () => frames?.finish())
+    : stream;
   // deno-lint-ignore no-explicit-any
   const out = pipeline(Readable.fromWeb(counted as any), z, () => {});
   try {
@@ -159,16 +167,18 @@ export async function* decompress(
   }
 }
 
-function countBytes(
+function observe(
   stream: ReadableStream<Uint8Array>,
-  count: (n: number) => void,
+  each: (chunk: Uint8Array) => void,
+  end: () => void,
 ): ReadableStream<Uint8Array> {
   return stream.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, c) {
-        count(chunk.byteLength);
+        each(chunk);
         c.enqueue(chunk);
       },
+      flush: end,
     }),
   );
 }
