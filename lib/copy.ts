@@ -3,8 +3,16 @@
  * layers) between any two {@link Target}s, skipping what the destination has.
  * push, pull, load, save and copy all go through it.
  *
+ * Bounded: at most `concurrency` requests (manifest and blob fetches, HEADs,
+ * mounts, pushes) are in flight at once, at most `concurrency` children of
+ * one manifest or index are visited at once (so only that many manifests'
+ * bytes are held per level), an index or manifest may list at most
+ * {@link MAX_DESCRIPTORS} children, and indexes nest at most
+ * {@link MAX_DEPTH} deep.
+ *
  * @module
  */
+import { FormatError } from "./errors.ts";
 import { type Descriptor, isManifestType, parseManifestDocument } from "./manifest.ts";
 import {
   bytesStream,
@@ -13,6 +21,11 @@ import {
   type Target,
   TransferLostError,
 } from "./target.ts";
+
+/** Most descriptors one index or manifest may list for {@link copyGraph} (16384). */
+export const MAX_DESCRIPTORS = 16_384;
+/** Deepest nesting of manifests (index → index → … → manifest) {@link copyGraph} follows. */
+export const MAX_DEPTH = 8;
 
 /** Progress events emitted by {@link copy}. */
 export interface CopyEvent {
@@ -28,7 +41,7 @@ export interface CopyOptions {
   srcRef?: string;
   /** Reference to tag in the destination; none leaves the copy untagged. */
   dstRef?: string;
-  /** Blobs in flight at once (default 4). */
+  /** Requests (manifests and blobs) in flight at once (default 4). */
   concurrency?: number;
   /** Progress callback. */
   onProgress?: (event: CopyEvent) => void;
@@ -89,20 +102,21 @@ export async function copyGraph(
   root: Descriptor,
   options: CopyOptions = {},
 ): Promise<void> {
-  const limiter = new Limiter(options.concurrency ?? 4);
+  const concurrency = Math.max(1, options.concurrency ?? 4);
+  const limiter = new Limiter(concurrency);
   const seen = new Map<string, Promise<void>>();
   const progress = options.onProgress ?? (() => {});
 
-  const visit = (desc: Descriptor): Promise<void> => {
+  const visit = (desc: Descriptor, depth: number): Promise<void> => {
     let p = seen.get(desc.digest);
     if (!p) {
-      p = visitOnce(desc);
+      p = visitOnce(desc, depth);
       seen.set(desc.digest, p);
     }
     return p;
   };
 
-  const visitOnce = async (desc: Descriptor): Promise<void> => {
+  const visitOnce = async (desc: Descriptor, depth: number): Promise<void> => {
     if (!isManifestType(desc.mediaType)) {
       // every request for a blob (HEAD, mount, transfer) counts against the limit
       await limiter.run(async () => {
@@ -122,30 +136,59 @@ export async function copyGraph(
       });
       return;
     }
-    if (await dst.exists(desc)) {
+    const where = `manifest ${desc.digest} in ${src.description}`;
+    if (depth > MAX_DEPTH) {
+      throw new FormatError(`${where}: manifests nest more than ${MAX_DEPTH} deep`);
+    }
+    // the HEAD and the fetch count against the limit, as blob requests do
+    const bytes = await limiter.run(async () =>
+      await dst.exists(desc) ? undefined : await fetchBytes(src, desc, where)
+    );
+    if (!bytes) {
       progress({ kind: "skip", desc });
       return;
     }
-    const where = `manifest ${desc.digest} in ${src.description}`;
-    const bytes = await fetchBytes(src, desc, where);
     const doc = parseManifestDocument(bytes, desc.mediaType, where);
     const children = doc.kind === "index"
       ? doc.index.manifests
       : [doc.manifest.config, ...doc.manifest.layers];
-    await settleAll(children.map(visit));
+    if (children.length > MAX_DESCRIPTORS) {
+      throw new FormatError(
+        `${where}: lists ${children.length} descriptors, over the cap of ${MAX_DESCRIPTORS}`,
+      );
+    }
+    await forEachBounded(children, concurrency, (d) => visit(d, depth + 1));
     progress({ kind: "start", desc });
-    await dst.push(desc, bytesStream(bytes));
+    await limiter.run(() => dst.push(desc, bytesStream(bytes)));
     progress({ kind: "done", desc });
   };
 
-  await visit(root);
+  await visit(root, 0);
 }
 
-/** Wait for all; if any failed, throw the first failure (after all settled). */
-async function settleAll(ps: Promise<void>[]): Promise<void> {
-  const results = await Promise.allSettled(ps);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-  if (failed) throw failed.reason;
+/**
+ * Run `fn` over `items`, at most `n` at once; after a failure no new item is
+ * started, and the first failure is thrown once the running ones settled.
+ */
+async function forEachBounded<T>(
+  items: readonly T[],
+  n: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failure: { reason: unknown } | undefined;
+  const worker = async () => {
+    while (!failure && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (e) {
+        failure ??= { reason: e };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  if (failure) throw failure.reason;
 }
 
 /**

@@ -18,6 +18,35 @@ const HOST_RE =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])$/;
 
 /**
+ * Whether a registry host is a loopback address, where plain http is the
+ * default: exactly `localhost`, an IPv4 address in `127.0.0.0/8`, or `[::1]`
+ * (any spelling the URL parser normalizes to these, e.g. `LOCALHOST`,
+ * `[0:0::1]`). Other names that merely start with `localhost`, such as
+ * `localhost.example.com`, are ordinary hosts and use https.
+ *
+ * @param host host name, optionally with `:port`
+ * @returns true for a loopback host
+ * @example
+ * ```ts
+ * import { isLoopbackHost } from "./reference.ts";
+ * console.assert(isLoopbackHost("localhost:5000") && isLoopbackHost("127.0.0.2"));
+ * console.assert(isLoopbackHost("[::1]:5000") && !isLoopbackHost("localhost.example.invalid"));
+ * ```
+ */
+export function isLoopbackHost(host: string): boolean {
+  if (/[@/\\?#\s]/.test(host)) return false; // not a bare host[:port]
+  let name: string;
+  try {
+    name = new URL(`http://${host}/`).hostname;
+  } catch {
+    return false;
+  }
+  if (name === "localhost" || name === "[::1]") return true;
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(name);
+  return m !== null && m[1] === "127" && m.slice(2).every((o) => Number(o) <= 255);
+}
+
+/**
  * A parsed image name.
  *
  * @example
@@ -127,10 +156,9 @@ export class ImageName {
     return `${this.registry}/${this.name}`;
   }
 
-  /** Whether plain http is the default for this host (loopback names). */
+  /** Whether plain http is the default for this host: see {@link isLoopbackHost}. */
   get isLoopback(): boolean {
-    return this.hostname.startsWith("localhost") || this.hostname === "127.0.0.1" ||
-      this.hostname === "[::1]";
+    return isLoopbackHost(this.hostname);
   }
 
   /** Same repository with another tag or digest. */

@@ -1,21 +1,73 @@
 /**
  * HTTP for the distribution API: schemes, authentication (anonymous, Basic,
  * Bearer tokens per scope with re-challenge, identity tokens), manual
- * redirects that never carry `Authorization` to another origin, and bounded
- * retries with exponential backoff + jitter honouring `Retry-After`.
+ * redirects, network timeouts, and bounded retries with exponential backoff +
+ * jitter honouring `Retry-After`.
+ *
+ * Containment rules (every request, every redirect hop, every token realm):
+ *
+ * - Only `http:` and `https:` URLs are fetched; `file:`, `data:`, `ftp:` …
+ *   redirect targets, realms and upload locations are refused, and so are
+ *   URLs with embedded credentials (`http://user:pass@host/`).
+ * - An https registry is never downgraded: a redirect, upload location or
+ *   token realm on plain http is refused. (A loopback registry on http may
+ *   redirect to http or https.)
+ * - Credentials (Basic, identity token, bearer tokens) go only to the
+ *   registry's own origin, and to the token realm that a challenge *from the
+ *   registry's own origin* named. A 401 from any other origin (a redirect
+ *   target, an upload location elsewhere) is an error naming that host; its
+ *   challenge is never answered.
+ * - Every request has a connect/headers timeout, an idle timeout for body
+ *   reads, and a total timeout (blob downloads: a minimum average rate
+ *   instead), see {@link DEFAULT_TIMEOUTS}; the time spent waiting between
+ *   retries of one request is capped too.
  *
  * @module
  */
 import { oneLine } from "../errors.ts";
+import { isLoopbackHost } from "../reference.ts";
+import { printable } from "../text.ts";
 import { type Credential, findCredential } from "./credentials.ts";
 import { AuthError, RegistryError } from "./errors.ts";
 
 /** Cap on bodies read whole: manifests, tokens, error documents (4 MiB). */
 export const MAX_BODY = 4 * 1024 * 1024;
+/** Cap on an error body read for its message (64 KiB); longer ones are ignored. */
+export const MAX_ERROR_BODY = 64 * 1024;
+/** Cap on a bearer token's length (64 KiB). */
+export const MAX_TOKEN = 64 * 1024;
+
+/**
+ * Default network limits (milliseconds, bytes per second).
+ *
+ * - `connectTimeoutMs` 30 s: connecting (DNS, TCP, TLS) and waiting for the
+ *   response headers. A request with a body gets extra time to send it at
+ *   `minBytesPerSecond`.
+ * - `idleTimeoutMs` 30 s: a response body that delivers no bytes for this
+ *   long fails.
+ * - `totalTimeoutMs` 5 min: the whole request (all redirect hops, headers and
+ *   body) for manifests, tokens, tag pages, error bodies, uploads (plus the
+ *   body's size at `minBytesPerSecond`).
+ * - `minBytesPerSecond` 16 KiB/s: blob downloads have no total time limit;
+ *   instead, once `totalTimeoutMs` has passed, the average rate of the
+ *   download (bytes over the time spent waiting for the network, so a slow
+ *   consumer does not count) must be at least this. A 10 GiB blob may thus
+ *   take up to ≈ 7.6 days at the floor; any faster link is never cut.
+ * - `retryBudgetMs` 60 s: the total time one request may spend waiting
+ *   between retries (backoff and `Retry-After`). A `Retry-After` beyond what
+ *   is left fails at once ("<host> asked to retry after 3600 s").
+ */
+export const DEFAULT_TIMEOUTS = {
+  connectTimeoutMs: 30_000,
+  idleTimeoutMs: 30_000,
+  totalTimeoutMs: 300_000,
+  minBytesPerSecond: 16 * 1024,
+  retryBudgetMs: 60_000,
+} as const;
 
 /** Options of {@link RegistryClient}. */
 export interface ClientOptions {
-  /** Use http instead of https (default: true for localhost/127.0.0.1/[::1] without `caFile`). */
+  /** Use http instead of https (default: true for loopback hosts, see {@link isLoopbackHost}, without `caFile`). */
   plainHttp?: boolean;
   /** PEM file of a private CA to trust. */
   caFile?: string;
@@ -25,6 +77,16 @@ export interface ClientOptions {
   maxAttempts?: number;
   /** First backoff delay in ms (default 200); doubles each attempt, with jitter. */
   backoffMs?: number;
+  /** Connect + response headers timeout in ms (default 30 000), see {@link DEFAULT_TIMEOUTS}. */
+  connectTimeoutMs?: number;
+  /** A response body delivering no bytes for this many ms fails (default 30 000). */
+  idleTimeoutMs?: number;
+  /** Whole-request timeout in ms, except blob downloads (default 300 000). */
+  totalTimeoutMs?: number;
+  /** Slowest average rate of a blob download once `totalTimeoutMs` has passed (default 16 KiB/s). */
+  minBytesPerSecond?: number;
+  /** Most time in ms one request spends waiting between retries (default 60 000). */
+  retryBudgetMs?: number;
   /** Debug log (never receives secrets). */
   debug?: (line: string) => void;
 }
@@ -45,6 +107,29 @@ export interface RegistryRequest {
   what: string;
   /** Statuses that are not errors (default: 2xx). */
   ok?: number[];
+  /**
+   * The body is a blob streamed to a consumer: no total time limit on reading
+   * it, but a minimum average rate (see {@link DEFAULT_TIMEOUTS}).
+   */
+  stream?: boolean;
+}
+
+/** What timed out: connecting/headers, a silent body, the whole request, or a too slow blob. */
+export type TimeoutKind = "connect" | "idle" | "total" | "rate";
+
+/** A request or response that took too long; retryable where a retry is safe. */
+export class RegistryTimeoutError extends RegistryError {
+  /** What timed out. */
+  readonly kind: TimeoutKind;
+  /**
+   * Create a RegistryTimeoutError.
+   * @param message one line naming the host and what timed out
+   * @param kind what timed out
+   */
+  constructor(message: string, kind: TimeoutKind) {
+    super(message, 0);
+    this.kind = kind;
+  }
 }
 
 /** A parsed `WWW-Authenticate` challenge. */
@@ -94,6 +179,12 @@ export function retryAfterMs(value: string | null): number | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
+
+/** Seconds, for messages: `0.3 s`, `30 s`. */
+function secs(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
 
 /**
  * Read at most `cap` bytes of a response body.
@@ -107,7 +198,7 @@ const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 export async function readCapped(res: Response, cap: number, what: string): Promise<Uint8Array> {
   const declared = Number(res.headers.get("content-length") ?? "NaN");
   if (declared > cap) {
-    await res.body?.cancel();
+    await res.body?.cancel().catch(() => {});
     throw new RegistryError(`${what} is ${declared} bytes, over the ${cap}-byte cap`, res.status);
   }
   const parts: Uint8Array[] = [];
@@ -130,6 +221,129 @@ export async function readCapped(res: Response, cap: number, what: string): Prom
   return out;
 }
 
+/** Limits of one fetch (one hop). */
+interface FetchLimits {
+  /** Names the object in errors. */
+  what: string;
+  /** How to name the host in errors. */
+  host: string;
+  /** Time to the response headers. */
+  headersMs: number;
+  /** Absolute deadline (performance.now()) for the whole request, or none (blob bodies). */
+  deadline: number | undefined;
+  /** The total budget, for the message. */
+  totalMs: number;
+  idleMs: number;
+  /** Blob bodies: minimum average rate after `graceMs`. */
+  minRate: number | undefined;
+  graceMs: number;
+  /** `(GET /v2/…)` for messages. */
+  detail: string;
+}
+
+/**
+ * `fetch` with timeouts: headers within `headersMs`, the whole request by
+ * `deadline`, body reads never silent for `idleMs`, blob bodies at least
+ * `minRate` on average after `graceMs`. The body of the returned response is
+ * wrapped; reading it to the end, or cancelling it, clears every timer.
+ */
+async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): Promise<Response> {
+  const ac = new AbortController();
+  let reason: RegistryTimeoutError | undefined;
+  const fail = (kind: TimeoutKind, msg: string): RegistryTimeoutError => {
+    reason ??= new RegistryTimeoutError(`${l.what}: ${l.host} ${msg} ${l.detail}`, kind);
+    ac.abort(reason);
+    return reason;
+  };
+  const t0 = performance.now();
+  let totalTimer: ReturnType<typeof setTimeout> | undefined;
+  if (l.deadline !== undefined) {
+    totalTimer = setTimeout(
+      () => fail("total", `did not finish answering within ${secs(l.totalMs)}`),
+      Math.max(0, l.deadline - t0),
+    );
+  }
+  const headersTimer = setTimeout(
+    () => fail("connect", `did not answer within ${secs(l.headersMs)}`),
+    l.headersMs,
+  );
+  let res: Response;
+  try {
+    res = await fetch(url, { ...init, signal: ac.signal });
+  } catch (e) {
+    clearTimeout(totalTimer);
+    throw reason ?? e;
+  } finally {
+    clearTimeout(headersTimer);
+  }
+  if (!res.body || NULL_BODY_STATUS.has(res.status)) {
+    clearTimeout(totalTimer);
+    await res.body?.cancel().catch(() => {});
+    return new Response(null, {
+      status: res.status,
+      statusText: res.statusText,
+      headers: res.headers,
+    });
+  }
+  const reader = res.body.getReader();
+  let bytes = 0;
+  let waited = performance.now() - t0; // time spent waiting for the network
+  let finished = false;
+  const finish = () => {
+    finished = true;
+    clearTimeout(totalTimer);
+  };
+  const body = new ReadableStream<Uint8Array>({
+    pull: async (controller) => {
+      const start = performance.now();
+      let idleTimer: ReturnType<typeof setTimeout> | undefined;
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        r = await new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
+          idleTimer = setTimeout(
+            () => reject(fail("idle", `sent no data for ${secs(l.idleMs)}`)),
+            l.idleMs,
+          );
+          reader.read().then(resolve, (e) => reject(reason ?? e));
+        });
+      } catch (e) {
+        finish();
+        reader.cancel(e).catch(() => {});
+        throw e;
+      } finally {
+        clearTimeout(idleTimer);
+      }
+      if (r.done) {
+        finish();
+        controller.close();
+        return;
+      }
+      bytes += r.value.byteLength;
+      waited += performance.now() - start;
+      if (l.minRate !== undefined && waited > l.graceMs && bytes / (waited / 1000) < l.minRate) {
+        const e = fail(
+          "rate",
+          `sent ${bytes} bytes in ${secs(waited)}, below the minimum rate of ${l.minRate} bytes/s`,
+        );
+        finish();
+        reader.cancel(e).catch(() => {});
+        throw e;
+      }
+      controller.enqueue(r.value);
+    },
+    cancel: async (why) => {
+      if (finished) return;
+      finish();
+      await reader.cancel(why).catch(() => {});
+    },
+  }, { highWaterMark: 0 });
+  return new Response(body, {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
+  });
+}
+
 /**
  * A client for one registry host.
  *
@@ -145,6 +359,8 @@ export class RegistryClient {
   readonly registry: string;
   /** `http(s)://host[:port]`. */
   readonly baseUrl: string;
+  #origin: string;
+  #https: boolean;
   #options: ClientOptions;
   #credential: Promise<Credential | undefined> | undefined;
   #auth = new Map<string, string>(); // scope → Authorization value
@@ -154,16 +370,21 @@ export class RegistryClient {
   /**
    * Create a RegistryClient.
    * @param registry `host[:port]`
-   * @param options scheme, CA, credentials, retries, debug
+   * @param options scheme, CA, credentials, retries, timeouts, debug
    */
   constructor(registry: string, options: ClientOptions = {}) {
     this.registry = registry;
-    const host = registry.replace(/:\d+$/, "");
-    const loopback = host === "localhost" || host.startsWith("localhost") || host === "127.0.0.1" ||
-      host === "[::1]";
     // loopback hosts default to http, unless a CA file says the registry speaks TLS
-    const plain = options.plainHttp ?? (loopback && !options.caFile);
+    const plain = options.plainHttp ?? (isLoopbackHost(registry) && !options.caFile);
     this.baseUrl = `${plain ? "http" : "https"}://${registry}`;
+    this.#https = !plain;
+    let origin: string;
+    try {
+      origin = new URL(this.baseUrl).origin;
+    } catch {
+      throw new RegistryError(`invalid registry '${printable(registry)}': use host[:port]`, 0);
+    }
+    this.#origin = origin;
     this.#options = options;
     if (options.caFile) {
       let pem: string;
@@ -177,7 +398,12 @@ export class RegistryClient {
   }
 
   #log(line: string): void {
-    this.#options.debug?.(line);
+    this.#options.debug?.(printable(line));
+  }
+
+  #limit<K extends keyof typeof DEFAULT_TIMEOUTS>(k: K): number {
+    const v = this.#options[k];
+    return typeof v === "number" && v > 0 ? v : DEFAULT_TIMEOUTS[k];
   }
 
   #cred(): Promise<Credential | undefined> {
@@ -193,79 +419,190 @@ export class RegistryClient {
   }
 
   /**
-   * Send a request with auth, redirects and retries; returns the response
-   * when its status is in `req.ok` (default 2xx), else throws a
-   * {@link RegistryError} naming `req.what` and the host.
+   * Send a request with auth, redirects, timeouts and retries; returns the
+   * response when its status is in `req.ok` (default 2xx), else throws a
+   * {@link RegistryError} naming `req.what` and the host. The body of the
+   * response must be read or cancelled.
    *
    * @param req the request
    * @returns the response (body unread)
+   * @throws {RegistryError} naming the host; {@link RegistryTimeoutError} when it timed out
    */
   async request(req: RegistryRequest): Promise<Response> {
+    return (await this.#request(req)).res;
+  }
+
+  /**
+   * Like {@link request}, and read the body (at most `cap` bytes) inside the
+   * retry loop, so a body that stalls, breaks off or times out is retried
+   * like a failed connection.
+   *
+   * @param req the request
+   * @param cap byte cap of the body
+   * @param label names the body in cap errors, e.g. `manifest of image 'x'`
+   * @returns the response (body consumed) and the body's bytes
+   * @throws {RegistryError} naming the host, or when the body is over the cap
+   */
+  async requestBytes(
+    req: RegistryRequest,
+    cap: number,
+    label: string,
+  ): Promise<{ res: Response; bytes: Uint8Array }> {
+    const r = await this.#request(req, { cap, label });
+    return { res: r.res, bytes: r.bytes ?? new Uint8Array(0) };
+  }
+
+  async #request(
+    req: RegistryRequest,
+    read?: { cap: number; label: string },
+  ): Promise<{ res: Response; bytes?: Uint8Array }> {
     const max = this.#options.maxAttempts ?? 5;
+    const budget = this.#limit("retryBudgetMs");
     const replayable = !(req.body instanceof ReadableStream);
+    let waitedMs = 0;
     let authRetried = false;
+    /** Wait before the next attempt if the budget allows; false when it does not. */
+    const pause = async (ms: number): Promise<boolean> => {
+      if (waitedMs + ms > budget) return false;
+      waitedMs += ms;
+      await sleep(ms);
+      return true;
+    };
     for (let attempt = 1;; attempt++) {
-      let res: Response;
+      let failure: unknown;
+      let reading = false; // the failure happened while reading the body
+      let sent: { res: Response; url: URL } | undefined;
       try {
-        res = await this.#send(req);
+        sent = await this.#send(req);
       } catch (e) {
-        if (e instanceof RegistryError) throw e;
-        if (replayable && attempt < max && !isPermanent(e)) {
-          this.#log(`retry ${req.method} ${req.url}: ${causeChain(e)}`);
-          await sleep(this.#backoff(attempt));
-          continue;
-        }
-        throw new RegistryError(
-          `${req.what}: cannot reach ${this.registry}: ${connectionMessage(e)}`,
-          0,
-          undefined,
-          { cause: e },
-        );
+        if (e instanceof RegistryError && !(e instanceof RegistryTimeoutError)) throw e;
+        failure = e;
       }
-      if (res.status === 401 && !authRetried && replayable) {
-        const challenge = parseChallenge(res.headers.get("www-authenticate") ?? "");
-        await res.body?.cancel();
-        if (!challenge) {
+      if (sent) {
+        const { res, url } = sent;
+        if (res.status === 401 && url.origin !== this.#origin) {
+          // a redirect target or an upload location elsewhere: never send it our credentials
+          await res.body?.cancel().catch(() => {});
           throw new AuthError(
-            `${req.what}: ${this.registry} refused access (401 without a challenge)`,
+            `${req.what}: ${url.host} (not the registry ${this.registry}) asks for ` +
+              `authentication; credentials for ${this.registry} are not sent to another host`,
             401,
           );
         }
-        await this.#authenticate(challenge, req);
-        authRetried = true;
-        attempt--;
+        if (res.status === 401 && !authRetried && replayable) {
+          const challenge = parseChallenge(res.headers.get("www-authenticate") ?? "");
+          await res.body?.cancel().catch(() => {});
+          if (!challenge) {
+            throw new AuthError(
+              `${req.what}: ${this.registry} refused access (401 without a challenge)`,
+              401,
+            );
+          }
+          await this.#authenticate(challenge, req);
+          authRetried = true;
+          attempt--;
+          continue;
+        }
+        if (RETRY_STATUS.has(res.status) && replayable && attempt < max) {
+          const asked = retryAfterMs(res.headers.get("retry-after"));
+          if (asked !== undefined && waitedMs + asked > budget) {
+            await res.body?.cancel().catch(() => {});
+            throw new RegistryError(
+              `${req.what}: ${url.host} asked to retry after ${Math.ceil(asked / 1000)} s ` +
+                `(answered ${res.status}; ocipkg waits at most ${secs(budget)} in all)`,
+              res.status,
+            );
+          }
+          const wait = asked ?? this.#backoff(attempt);
+          if (waitedMs + wait <= budget) {
+            this.#log(`retry ${req.method} ${req.url}: ${res.status}, waiting ${wait} ms`);
+            await res.body?.cancel().catch(() => {});
+            await pause(wait);
+            continue;
+          }
+        }
+        const ok = req.ok ? req.ok.includes(res.status) : res.status >= 200 && res.status < 300;
+        if (!ok) throw await this.errorFrom(res, req, url);
+        if (!read) return { res };
+        try {
+          return { res, bytes: await readCapped(res, read.cap, read.label) };
+        } catch (e) {
+          if (e instanceof RegistryError && !(e instanceof RegistryTimeoutError)) throw e;
+          failure = e; // the body broke off or stalled: retry like a connection error
+          reading = true;
+        }
+      }
+      if (
+        replayable && attempt < max && !isPermanent(failure) &&
+        await pause(this.#backoff(attempt))
+      ) {
+        this.#log(`retry ${req.method} ${req.url}: ${causeChain(failure)}`);
         continue;
       }
-      if (RETRY_STATUS.has(res.status) && replayable && attempt < max) {
-        const wait = retryAfterMs(res.headers.get("retry-after")) ?? this.#backoff(attempt);
-        this.#log(`retry ${req.method} ${req.url}: ${res.status}, waiting ${wait} ms`);
-        await res.body?.cancel();
-        await sleep(Math.min(wait, 60_000));
-        continue;
-      }
-      const ok = req.ok ? req.ok.includes(res.status) : res.status >= 200 && res.status < 300;
-      if (ok) return res;
-      throw await this.errorFrom(res, req);
+      if (failure instanceof RegistryTimeoutError) throw failure;
+      throw new RegistryError(
+        reading
+          ? `${req.what}: the answer from ${this.registry} broke off: ${causeChain(failure)}`
+          : `${req.what}: cannot reach ${this.registry}: ${connectionMessage(failure)}`,
+        0,
+        undefined,
+        { cause: failure },
+      );
     }
   }
 
   #backoff(attempt: number): number {
     const base = (this.#options.backoffMs ?? 200) * 2 ** (attempt - 1);
-    return Math.min(base, 10_000) * (0.5 + Math.random());
+    return Math.round(Math.min(base, 10_000) * (0.5 + Math.random()));
   }
 
-  async #send(req: RegistryRequest): Promise<Response> {
+  /**
+   * Refuse URLs ocipkg must never fetch: other schemes than http(s),
+   * embedded credentials, and plain http for an https registry.
+   */
+  #checkUrl(url: URL, what: string, how: string): void {
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new RegistryError(
+        `${what}: ${how} a '${url.protocol}' URL; only http and https URLs are fetched`,
+        0,
+      );
+    }
+    if (url.username || url.password) {
+      throw new RegistryError(
+        `${what}: ${how} a URL with embedded credentials (${url.host}); refused`,
+        0,
+      );
+    }
+    if (this.#https && url.protocol === "http:") {
+      throw new RegistryError(
+        `${what}: ${how} plain http (${url.host}) from the https registry ${this.registry}; refused`,
+        0,
+      );
+    }
+  }
+
+  /** One request with manual redirects (credentials only for the registry's origin). */
+  async #send(req: RegistryRequest): Promise<{ res: Response; url: URL }> {
     let url = new URL(req.url, this.baseUrl);
-    const origin = new URL(this.baseUrl).origin;
+    if (url.origin !== this.#origin) {
+      this.#checkUrl(url, req.what, `${this.registry} gave`);
+    }
     let method = req.method;
     let body = req.body;
+    const size = body instanceof Uint8Array ? body.byteLength : 0;
+    const minRate = this.#limit("minBytesPerSecond");
+    const sendMs = (size / minRate) * 1000;
+    const totalMs = this.#limit("totalTimeoutMs") + sendMs;
+    const deadline = req.stream ? undefined : performance.now() + totalMs;
+    const seen = new Set<string>();
     for (let hop = 0; hop < 6; hop++) {
+      seen.add(url.href);
       const headers = new Headers(req.headers);
       headers.set("accept-encoding", "identity");
       headers.set("user-agent", "ocipkg-deno/0.1");
       const authz = this.#auth.get(req.scope ?? "") ?? this.#auth.get("");
       // credentials only ever go to the registry's own origin
-      if (authz && url.origin === origin) headers.set("authorization", authz);
+      if (authz && url.origin === this.#origin) headers.set("authorization", authz);
       this.#log(`${method} ${url.href}`);
       const init: RequestInit & { client?: Deno.HttpClient; duplex?: string } = {
         method,
@@ -275,19 +612,44 @@ export class RegistryClient {
       };
       if (body instanceof ReadableStream) init.duplex = "half";
       if (this.#http) init.client = this.#http;
-      const res = await fetch(url, init);
+      const host = url.origin === this.#origin ? this.registry : url.host;
+      const res = await timedFetch(url, init, {
+        what: req.what,
+        host: host === this.registry ? host : `${host} (reached from ${this.registry})`,
+        headersMs: this.#limit("connectTimeoutMs") +
+          (body instanceof ReadableStream ? this.#limit("totalTimeoutMs") : sendMs),
+        deadline,
+        totalMs,
+        idleMs: this.#limit("idleTimeoutMs"),
+        minRate: req.stream ? minRate : undefined,
+        graceMs: this.#limit("totalTimeoutMs"),
+        detail: `(${method} ${url.pathname})`,
+      });
       this.#log(`← ${res.status}`);
       const location = res.headers.get("location");
       if ([301, 302, 303, 307, 308].includes(res.status) && location) {
-        await res.body?.cancel();
-        url = new URL(location, url);
+        await res.body?.cancel().catch(() => {});
+        let next: URL;
+        try {
+          next = new URL(location, url);
+        } catch {
+          throw new RegistryError(`${req.what}: ${host} redirected to an invalid URL`, res.status);
+        }
+        this.#checkUrl(next, req.what, `${host} redirected to`);
+        if (seen.has(next.href)) {
+          throw new RegistryError(
+            `${req.what}: redirect loop at ${next.host} (reached from ${this.registry})`,
+            res.status,
+          );
+        }
+        url = next;
         if (res.status === 303) {
           method = "GET";
           body = undefined;
         }
         continue;
       }
-      return res;
+      return { res, url };
     }
     throw new RegistryError(`${req.what}: too many redirects from ${this.registry}`, 0);
   }
@@ -313,7 +675,9 @@ export class RegistryClient {
     }
     if (challenge.scheme !== "bearer" || !challenge.params.realm) {
       throw new AuthError(
-        `${req.what}: ${this.registry} asks for unsupported auth '${challenge.scheme}'`,
+        `${req.what}: ${this.registry} asks for unsupported auth '${
+          printable(challenge.scheme.slice(0, 40))
+        }'`,
         401,
       );
     }
@@ -328,6 +692,11 @@ export class RegistryClient {
     this.#auth.set(req.scope ?? "", `Bearer ${token}`);
   }
 
+  /**
+   * Get a bearer token from the realm the registry's own challenge named.
+   * The realm must be http(s) (https for an https registry) without embedded
+   * credentials; its redirects are not followed.
+   */
   async #fetchToken(
     params: Record<string, string>,
     scopes: string[],
@@ -340,9 +709,26 @@ export class RegistryClient {
     } catch {
       throw new AuthError(`${what}: ${this.registry} named an invalid token realm`, 401);
     }
+    try {
+      this.#checkUrl(realm, what, `${this.registry} named a token realm at`);
+    } catch (e) {
+      throw new AuthError((e as Error).message, 401);
+    }
     let res: Response;
-    const init: RequestInit & { client?: Deno.HttpClient } = { redirect: "error" };
+    const init: RequestInit & { client?: Deno.HttpClient } = { redirect: "manual" };
     if (this.#http) init.client = this.#http;
+    const totalMs = this.#limit("totalTimeoutMs");
+    const limits: FetchLimits = {
+      what,
+      host: `token service ${realm.host}`,
+      headersMs: this.#limit("connectTimeoutMs"),
+      deadline: performance.now() + totalMs,
+      totalMs,
+      idleMs: this.#limit("idleTimeoutMs"),
+      minRate: undefined,
+      graceMs: 0,
+      detail: `(named by ${this.registry})`,
+    };
     try {
       if (cred?.identityToken) {
         const form = new URLSearchParams({
@@ -352,7 +738,7 @@ export class RegistryClient {
         });
         if (params.service) form.set("service", params.service);
         if (scopes.length) form.set("scope", scopes.join(" "));
-        res = await fetch(realm, { ...init, method: "POST", body: form });
+        res = await timedFetch(realm, { ...init, method: "POST", body: form }, limits);
       } else {
         const url = new URL(realm);
         if (params.service) url.searchParams.set("service", params.service);
@@ -362,16 +748,24 @@ export class RegistryClient {
         if (cred?.username) {
           headers.set("authorization", `Basic ${btoa(`${cred.username}:${cred.password ?? ""}`)}`);
         }
-        res = await fetch(url, { ...init, headers });
+        res = await timedFetch(url, { ...init, headers }, limits);
       }
     } catch (e) {
+      if (e instanceof RegistryTimeoutError) throw new AuthError(e.message, 0);
       throw new AuthError(
         `${what}: cannot reach token service ${realm.host}: ${connectionMessage(e)}`,
         0,
       );
     }
+    if (res.status >= 300 && res.status < 400) {
+      await res.body?.cancel().catch(() => {});
+      throw new AuthError(
+        `${what}: token service ${realm.host} answered a redirect (${res.status}); not followed`,
+        res.status,
+      );
+    }
     if (res.status === 401 || res.status === 403) {
-      await res.body?.cancel();
+      await res.body?.cancel().catch(() => {});
       throw new AuthError(
         cred
           ? `${what}: ${this.registry} refused the credentials${
@@ -382,13 +776,18 @@ export class RegistryClient {
       );
     }
     if (!res.ok) {
-      await res.body?.cancel();
+      await res.body?.cancel().catch(() => {});
       throw new AuthError(
         `${what}: token service ${realm.host} answered ${res.status}`,
         res.status,
       );
     }
-    const body = await readCapped(res, MAX_BODY, `token from ${realm.host}`);
+    let body: Uint8Array;
+    try {
+      body = await readCapped(res, MAX_BODY, `${what}: token from ${realm.host}`);
+    } catch (e) {
+      throw new AuthError(e instanceof Error ? e.message : String(e), res.status);
+    }
     let token: unknown;
     try {
       const v = JSON.parse(new TextDecoder().decode(body));
@@ -396,6 +795,14 @@ export class RegistryClient {
     } catch { /* below */ }
     if (typeof token !== "string" || !token) {
       throw new AuthError(`${what}: token service ${realm.host} answered no token`, res.status);
+    }
+    // a token is sent back as a header: visible ASCII only, bounded (never shown)
+    if (token.length > MAX_TOKEN || !/^[\x21-\x7e]+$/.test(token)) {
+      throw new AuthError(
+        `${what}: token service ${realm.host} answered an invalid token ` +
+          `(${token.length > MAX_TOKEN ? "too long" : "not printable ASCII"})`,
+        res.status,
+      );
     }
     return token;
   }
@@ -405,23 +812,33 @@ export class RegistryClient {
    *
    * @param res the response
    * @param req the request
+   * @param url the URL that answered (default: the request's), to name its host
    * @returns a {@link RegistryError} naming the object, host, method, path, status and code
    */
-  async errorFrom(res: Response, req: RegistryRequest): Promise<RegistryError> {
+  async errorFrom(res: Response, req: RegistryRequest, url?: URL): Promise<RegistryError> {
     let code: string | undefined;
     let message = "";
     try {
-      const body = await readCapped(res, 64 * 1024, "error body");
+      const body = await readCapped(res, MAX_ERROR_BODY, "error body");
       const v = JSON.parse(new TextDecoder().decode(body));
-      code = v?.errors?.[0]?.code;
-      message = v?.errors?.[0]?.message ?? "";
-    } catch { /* not a spec error document */ }
-    const path = new URL(req.url, this.baseUrl).pathname;
+      const c = v?.errors?.[0]?.code;
+      const m = v?.errors?.[0]?.message;
+      if (typeof c === "string") code = printable(c.slice(0, 64));
+      if (typeof m === "string") message = m;
+    } catch { /* not a spec error document, too long, or broken off */ }
+    await res.body?.cancel().catch(() => {});
+    const at = url ?? new URL(req.url, this.baseUrl);
+    const path = at.pathname;
+    const host = at.origin === this.#origin
+      ? this.registry
+      : `${at.host} (reached from ${this.registry})`;
     let detail = code ? `${code}${message ? `: ${message}` : ""}` : res.statusText || "";
+    if (detail.length > 300) detail = `${detail.slice(0, 300)}…`;
+    detail = printable(detail.replace(/\s*\n\s*/g, " "));
     if (res.status === 400 && !code && this.baseUrl.startsWith("http:")) {
       detail += " (if it speaks TLS, pass --ca-file and no --plain-http)";
     }
-    const text = `${req.what}: ${this.registry} answered ${res.status}${
+    const text = `${req.what}: ${host} answered ${res.status}${
       detail ? ` ${detail}` : ""
     } (${req.method} ${path})`;
     if (res.status === 401 || res.status === 403) {
@@ -445,6 +862,7 @@ function causeChain(e: unknown): string {
 
 /** Failures a retry cannot mend: TLS trust and unknown hosts. */
 function isPermanent(e: unknown): boolean {
+  if (e instanceof RegistryTimeoutError) return e.kind === "rate";
   return /certificate|UnknownIssuer|handshake|tls|dns error|failed to lookup|Name or service not known/i
     .test(causeChain(e));
 }

@@ -4,17 +4,26 @@
  * blobs and chunked `PATCH` uploads (honouring `OCI-Chunk-Min-Length`,
  * resuming from the server's `Range`) for large ones, cross-repository
  * mounts, resumable blob downloads (`Range`, coping with a 200 answer), tag
- * listing with bounded `Link` pagination.
+ * listing streamed page by page with bounded `Link` pagination (same origin
+ * only, no loops, {@link MAX_TAG_PAGES} pages, {@link MAX_TAGS} tags, each
+ * page at most {@link MAX_BODY} bytes).
  *
  * @module
  */
 import { Digester, isDigest } from "../digest.ts";
-import { FormatError, NotFoundError } from "../errors.ts";
+import { FormatError, NotFoundError, oneLine } from "../errors.ts";
 import { type Descriptor, isManifestType, MAX_MANIFEST_SIZE, stripUndefined } from "../manifest.ts";
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from "../media_types.ts";
 import type { BlobSpec, ReadTarget, Target } from "../target.ts";
 import { bytesStream, TransferLostError } from "../target.ts";
-import { type ClientOptions, readCapped, RegistryClient } from "./client.ts";
+import { printable } from "../text.ts";
+import {
+  type ClientOptions,
+  MAX_BODY,
+  readCapped,
+  RegistryClient,
+  RegistryTimeoutError,
+} from "./client.ts";
 import { RegistryError } from "./errors.ts";
 
 const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST].join(", ");
@@ -22,8 +31,12 @@ const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFE
 export const MONOLITHIC_MAX = 4 * 1024 * 1024;
 /** Default chunk for chunked uploads. */
 export const DEFAULT_CHUNK = 8 * 1024 * 1024;
-/** Most pages read when listing tags. */
-export const MAX_TAG_PAGES = 100;
+/** Most pages read when listing tags (default of `maxTagPages`). */
+export const MAX_TAG_PAGES = 10_000;
+/** Most tags listed (default of `maxTags`); listing more fails. */
+export const MAX_TAGS = 1_000_000;
+/** Manifests kept in a target's small cache (by digest). */
+const MANIFEST_CACHE = 8;
 
 /** Options of {@link RegistryTarget}. */
 export interface RegistryTargetOptions extends ClientOptions {
@@ -31,6 +44,10 @@ export interface RegistryTargetOptions extends ClientOptions {
   chunkSize?: number;
   /** Attempts to resume an interrupted download (default 5). */
   resumeAttempts?: number;
+  /** Most pages of a tag list read (default {@link MAX_TAG_PAGES}). */
+  maxTagPages?: number;
+  /** Most tags listed (default {@link MAX_TAGS}); more is an error. */
+  maxTags?: number;
 }
 
 /**
@@ -52,6 +69,15 @@ export class RegistryTarget implements Target {
   readonly repository: string;
   #options: RegistryTargetOptions;
   #manifests = new Map<string, Uint8Array>(); // small cache of fetched manifests by digest
+
+  #cache(digest: string, bytes: Uint8Array): void {
+    this.#manifests.delete(digest);
+    this.#manifests.set(digest, bytes);
+    for (const k of this.#manifests.keys()) {
+      if (this.#manifests.size <= MANIFEST_CACHE) break;
+      this.#manifests.delete(k);
+    }
+  }
 
   /**
    * Create a RegistryTarget.
@@ -94,23 +120,25 @@ export class RegistryTarget implements Target {
 
   async resolve(reference = "latest"): Promise<Descriptor> {
     const what = this.#what(reference);
-    const res = await this.client.request({
-      method: "GET",
-      url: `/v2/${this.repository}/manifests/${reference}`,
-      headers: { accept: MANIFEST_ACCEPT },
-      scope: this.#scope(),
-      what,
-      ok: [200, 404],
-    });
+    const { res, bytes } = await this.client.requestBytes(
+      {
+        method: "GET",
+        url: `/v2/${this.repository}/manifests/${reference}`,
+        headers: { accept: MANIFEST_ACCEPT },
+        scope: this.#scope(),
+        what,
+        ok: [200, 404],
+      },
+      MAX_MANIFEST_SIZE,
+      `manifest of ${what}`,
+    );
     if (res.status === 404) {
-      await res.body?.cancel();
       throw new NotFoundError(
         `${what} not found on ${this.client.registry}${
           isDigest(reference) ? "" : " (no such tag or repository)"
         }`,
       );
     }
-    const bytes = await readCapped(res, MAX_MANIFEST_SIZE, `manifest of ${what}`);
     const contentType = (res.headers.get("content-type") ?? "").split(";")[0]!.trim();
     let declared: string | undefined;
     try {
@@ -125,22 +153,28 @@ export class RegistryTarget implements Target {
     const mediaType = isManifestType(contentType) ? contentType : declared ?? contentType;
     if (!isManifestType(mediaType)) {
       throw new FormatError(
-        `${what}: ${this.client.registry} answered an unknown manifest type '${mediaType}'`,
+        `${what}: ${this.client.registry} answered an unknown manifest type '${
+          printable(mediaType.slice(0, 200))
+        }'`,
       );
     }
     const h = new Digester();
     h.update(bytes);
     const digest = h.digest();
     if (isDigest(reference) && reference !== digest) {
-      throw new FormatError(`${what}: manifest digest mismatch, got ${digest}`);
+      throw new FormatError(
+        `${what}: manifest digest mismatch, ${this.client.registry} answered ${digest}`,
+      );
     }
     const headerDigest = res.headers.get("docker-content-digest");
     if (headerDigest && headerDigest !== digest && headerDigest.startsWith("sha256:")) {
       throw new FormatError(
-        `${what}: registry's digest ${headerDigest} does not match the manifest (${digest})`,
+        `${what}: registry's digest ${
+          printable(headerDigest.slice(0, 200))
+        } does not match the manifest (${digest})`,
       );
     }
-    this.#manifests.set(digest, bytes);
+    this.#cache(digest, bytes);
     return { mediaType, digest, size: bytes.byteLength };
   }
 
@@ -148,19 +182,26 @@ export class RegistryTarget implements Target {
     if (isManifestType(desc.mediaType)) {
       const cached = this.#manifests.get(desc.digest);
       if (cached) return bytesStream(cached);
-      const res = await this.client.request({
-        method: "GET",
-        url: `/v2/${this.repository}/manifests/${desc.digest}`,
-        headers: { accept: desc.mediaType },
-        scope: this.#scope(),
-        what: this.#what(desc.digest),
-      });
-      return bytesStream(await readCapped(res, MAX_MANIFEST_SIZE, `manifest ${desc.digest}`));
+      const { bytes } = await this.client.requestBytes(
+        {
+          method: "GET",
+          url: `/v2/${this.repository}/manifests/${desc.digest}`,
+          headers: { accept: desc.mediaType },
+          scope: this.#scope(),
+          what: this.#what(desc.digest),
+        },
+        MAX_MANIFEST_SIZE,
+        `manifest ${desc.digest} of ${this.description}`,
+      );
+      return bytesStream(bytes);
     }
     return this.#blobStream(desc);
   }
 
-  /** A blob download that resumes with `Range` after a dropped connection. */
+  /**
+   * A blob download that resumes with `Range` after a dropped or stalled
+   * connection (not after one too slow on average: that is final).
+   */
   #blobStream(desc: Descriptor): ReadableStream<Uint8Array> {
     const what = `blob ${desc.digest} of ${this.description}`;
     const maxResume = this.#options.resumeAttempts ?? 5;
@@ -178,6 +219,7 @@ export class RegistryTarget implements Target {
         scope: this.#scope(),
         what,
         ok: [200, 206, 404],
+        stream: true,
       });
       if (res.status === 404) {
         await res.body?.cancel();
@@ -194,10 +236,24 @@ export class RegistryTarget implements Target {
           try {
             r = await reader!.read();
           } catch (e) {
+            // too slow on average is not mended by asking again
+            if (e instanceof RegistryTimeoutError && e.kind === "rate") throw e;
             if (resumes++ >= maxResume) {
+              if (e instanceof RegistryError) {
+                throw new RegistryError(
+                  `${e.message}; gave up after ${maxResume} resumed downloads`,
+                  e.status,
+                  e.code,
+                  { cause: e },
+                );
+              }
               throw new RegistryError(
-                `${what}: download interrupted too often (${(e as Error).message})`,
+                `${what}: download from ${this.client.registry} interrupted too often (${
+                  oneLine(e)
+                })`,
                 0,
+                undefined,
+                { cause: e },
               );
             }
             await open();
@@ -308,7 +364,7 @@ export class RegistryTarget implements Target {
       );
     }
     await this.#putManifest(bytes, spec.mediaType, digest);
-    this.#manifests.set(digest, bytes);
+    this.#cache(digest, bytes);
     return stripUndefined({ ...spec, digest, size: bytes.byteLength });
   }
 
@@ -491,34 +547,110 @@ export class RegistryTarget implements Target {
   }
 
   /**
-   * List the repository's tags, following `Link` pagination (bounded).
+   * List the repository's tags page by page, following `Link` pagination:
+   * each page is at most {@link MAX_BODY} bytes, the next page must be on the
+   * registry's own origin and not seen before, and at most `maxTagPages`
+   * pages and `maxTags` tags are read (more is an error, after the pages
+   * within the caps were yielded). Tags are passed through
+   * {@link printable}, so a tag holding control characters (not a valid tag)
+   * comes out escaped.
+   *
+   * @returns an async generator of pages of tags
+   * @throws {RegistryError} naming the repository when a cap is hit or a link is refused
+   * @throws {NotFoundError} when the repository does not exist
+   */
+  async *tagPages(): AsyncGenerator<string[], void, undefined> {
+    const what = `repository '${this.description}'`;
+    const maxPages = this.#options.maxTagPages ?? MAX_TAG_PAGES;
+    const maxTags = this.#options.maxTags ?? MAX_TAGS;
+    const origin = new URL(this.client.baseUrl).origin;
+    const seen = new Set<string>();
+    let url: URL | undefined = new URL(
+      `/v2/${this.repository}/tags/list?n=1000`,
+      this.client.baseUrl,
+    );
+    let count = 0;
+    for (let page = 0; url; page++) {
+      if (page >= maxPages) {
+        throw new RegistryError(
+          `${what}: ${this.client.registry} has more than ${maxPages} pages of tags; stopped`,
+          0,
+        );
+      }
+      seen.add(url.href);
+      const { res, bytes }: { res: Response; bytes: Uint8Array } = await this.client
+        .requestBytes(
+          {
+            method: "GET",
+            url: url.href,
+            scope: this.#scope(),
+            what,
+            ok: [200, 404],
+          },
+          MAX_BODY,
+          `${what}: tag list page from ${this.client.registry}`,
+        );
+      if (res.status === 404) {
+        throw new NotFoundError(`${what} not found on ${this.client.registry}`);
+      }
+      let tags: unknown;
+      try {
+        tags = JSON.parse(new TextDecoder().decode(bytes)).tags ?? [];
+      } catch {
+        throw new FormatError(
+          `${what}: ${this.client.registry} answered a tag list that is not JSON`,
+        );
+      }
+      if (!Array.isArray(tags) || tags.some((t) => typeof t !== "string")) {
+        throw new FormatError(
+          `${what}: ${this.client.registry} answered a tag list whose 'tags' is not a list of strings`,
+        );
+      }
+      count += tags.length;
+      if (count > maxTags) {
+        throw new RegistryError(
+          `${what}: ${this.client.registry} lists more than ${maxTags} tags; stopped`,
+          0,
+        );
+      }
+      yield (tags as string[]).map((t) => printable(t));
+      const link = /<([^>]*)>\s*;\s*rel="?next"?/.exec(res.headers.get("link") ?? "");
+      if (!link) break;
+      let next: URL;
+      try {
+        next = new URL(link[1]!, url);
+      } catch {
+        throw new RegistryError(
+          `${what}: ${this.client.registry} sent an invalid next-page link`,
+          0,
+        );
+      }
+      if (next.origin !== origin) {
+        throw new RegistryError(
+          `${what}: ${this.client.registry} linked the next page of tags to another origin (${
+            printable(next.origin)
+          }); refused`,
+          0,
+        );
+      }
+      if (seen.has(next.href)) {
+        throw new RegistryError(
+          `${what}: ${this.client.registry} linked back to a page of tags already read (a loop)`,
+          0,
+        );
+      }
+      url = next;
+    }
+  }
+
+  /**
+   * List the repository's tags (all pages, see {@link tagPages} for the caps).
    *
    * @returns tags
    */
   async tags(): Promise<string[]> {
     const out: string[] = [];
-    let url: string | undefined = `/v2/${this.repository}/tags/list?n=1000`;
-    for (let page = 0; url && page < MAX_TAG_PAGES; page++) {
-      const res: Response = await this.client.request({
-        method: "GET",
-        url,
-        scope: this.#scope(),
-        what: `repository '${this.description}'`,
-        ok: [200, 404],
-      });
-      if (res.status === 404) {
-        await res.body?.cancel();
-        throw new NotFoundError(`repository '${this.description}' not found`);
-      }
-      const body = await readCapped(res, MAX_MANIFEST_SIZE, "tag list");
-      try {
-        out.push(...(JSON.parse(new TextDecoder().decode(body)).tags ?? []));
-      } catch {
-        throw new FormatError(`repository '${this.description}': tag list is not JSON`);
-      }
-      const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get("link") ?? "");
-      url = link ? link[1] : undefined;
-    }
+    for await (const page of this.tagPages()) for (const t of page) out.push(t);
     return out;
   }
 
