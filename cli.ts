@@ -23,7 +23,7 @@ import {
   inspectAny,
   installCargoShim,
   linkPackage,
-  listTags,
+  listTagPages,
   loadImage,
   login,
   logout,
@@ -56,6 +56,12 @@ interface Command {
 // everything printed may hold registry or archive data: escape control characters
 const safe = (s: string) => s.split("\n").map(printable).join("\n");
 const out = (s: string) => console.log(safe(s));
+const stdout = new TextEncoder();
+/** Write to stdout without a newline, escaped like {@link out}. */
+async function write(s: string): Promise<void> {
+  const bytes = stdout.encode(safe(s));
+  for (let off = 0; off < bytes.length;) off += await Deno.stdout.write(bytes.subarray(off));
+}
 const info = (s: string) => console.error(safe(s));
 
 function annotations(values: Values): Record<string, string> {
@@ -112,7 +118,21 @@ const registryOptions: ParseArgsConfig["options"] = {
   "plain-http": { type: "boolean" },
   "ca-file": { type: "string" },
   concurrency: { type: "string" },
+  "connect-timeout": { type: "string" },
+  "idle-timeout": { type: "string" },
+  timeout: { type: "string" },
+  "min-rate": { type: "string" },
+  "retry-budget": { type: "string" },
 };
+
+/** Registry timeouts: `--<flag>` or `OCIPKG_<FLAG>`; seconds, except --min-rate (bytes/s). */
+const TIMEOUT_FLAGS = [
+  ["connect-timeout", "connectTimeoutMs", 1000],
+  ["idle-timeout", "idleTimeoutMs", 1000],
+  ["timeout", "totalTimeoutMs", 1000],
+  ["min-rate", "minBytesPerSecond", 1],
+  ["retry-budget", "retryBudgetMs", 1000],
+] as const;
 
 let debugLog: ((line: string) => void) | undefined;
 
@@ -124,6 +144,20 @@ function remote(values: Values): RemoteOptions {
   if (c !== undefined) {
     if (!/^[1-9]\d{0,2}$/.test(c)) throw new UsageError(`invalid --concurrency '${c}': use 1-999`);
     o.concurrency = Number(c);
+  }
+  for (const [flag, key, scale] of TIMEOUT_FLAGS) {
+    const env = `OCIPKG_${flag.toUpperCase().replaceAll("-", "_")}`;
+    const v = (values[flag] as string | undefined) ?? Deno.env.get(env);
+    if (v === undefined || v === "") continue;
+    const n = scale === 1 ? parseSize(v) : Number(v);
+    if (n === undefined || !(n > 0) || !Number.isFinite(n)) {
+      throw new UsageError(
+        `invalid --${flag} (or ${env}) '${v}': use a positive number${
+          scale === 1 ? " of bytes per second" : " of seconds"
+        }`,
+      );
+    }
+    o[key] = n * scale;
   }
   if (debugLog) o.debug = debugLog;
   return o;
@@ -337,9 +371,17 @@ const commands: Record<string, Command> = {
     options: { json: { type: "boolean" }, ...registryOptions },
     async run(p, v) {
       want(p, 1, this.usage);
-      const tags = await listTags(p[0]!, remote(v));
-      if (v.json) out(JSON.stringify(tags));
-      else for (const t of tags) out(t);
+      // printed as pages arrive: memory stays at one page however long the list
+      let first = true;
+      if (v.json) await write("[");
+      for await (const page of listTagPages(p[0]!, remote(v))) {
+        if (v.json) {
+          const items = page.map((t) => JSON.stringify(t)).join(",");
+          if (items) await write(`${first ? "" : ","}${items}`);
+          if (items) first = false;
+        } else if (page.length) await write(`${page.join("\n")}\n`);
+      }
+      if (v.json) await write("]\n");
     },
   },
   login: {

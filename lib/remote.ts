@@ -266,7 +266,7 @@ export async function pullImage(
 }
 
 /**
- * List a repository's tags.
+ * List a repository's tags (all pages; see {@link listTagPages} to stream them).
  *
  * @param repository `host[:port]/name` (a tag, if given, is ignored)
  * @param options client options
@@ -276,8 +276,30 @@ export async function listTags(
   repository: string,
   options: RegistryTargetOptions = {},
 ): Promise<string[]> {
-  const name = ImageName.parse(repository);
-  return await using(openRepository(name, options), (t) => t.tags());
+  const out: string[] = [];
+  for await (const page of listTagPages(repository, options)) for (const t of page) out.push(t);
+  return out;
+}
+
+/**
+ * Stream a repository's tags page by page: memory stays bounded by one page
+ * (4 MiB) however many tags there are; pages and tags are capped
+ * (`maxTagPages`, `maxTags`).
+ *
+ * @param repository `host[:port]/name` (a tag, if given, is ignored)
+ * @param options client options
+ * @returns an async iterator of pages of tags
+ */
+export async function* listTagPages(
+  repository: string,
+  options: RegistryTargetOptions = {},
+): AsyncGenerator<string[], void, undefined> {
+  const t = openRepository(ImageName.parse(repository), options);
+  try {
+    yield* t.tagPages();
+  } finally {
+    await t.close();
+  }
 }
 
 /**
