@@ -30,6 +30,7 @@ import { hostPlatform, selectPlatform } from "./platform.ts";
 import { ImageName } from "./reference.ts";
 import { fetchBytes, type ReadTarget } from "./target.ts";
 import { type BoundedTee, teeBounded } from "./tee.ts";
+import { RegistryError } from "./registry/errors.ts";
 import type { CopyOptions } from "./copy.ts";
 
 /** Name of the layout directory kept inside every installed image. */
@@ -427,7 +428,11 @@ async function streamInstall(
     // real fault behind an extraction error, and are named as such
     for (const tee of tees) tee.detach(1);
     for (const r of await Promise.allSettled(pushes)) {
-      if (r.status === "rejected" && r.reason instanceof VerificationError) throw r.reason;
+      // bytes that fail their digest, or a transfer that broke, are the real fault
+      if (
+        r.status === "rejected" &&
+        (r.reason instanceof VerificationError || r.reason instanceof RegistryError)
+      ) throw r.reason;
     }
     throw e;
   }
