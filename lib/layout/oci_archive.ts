@@ -97,7 +97,8 @@ export class OciArchive implements Target, ListableTarget {
       throw fsError(e, "oci-archive", this.path);
     }
     try {
-      for await (const e of readTar(new FileSource(file, this.description), this.description)) {
+      const source = new FileSource(file, this.description);
+      for await (const e of readTar(source, this.description, { refuseSparse: true })) {
         if (e.type === "file") {
           this.#entries.set(normalize(e.name), { offset: e.offset, size: e.size });
         }
