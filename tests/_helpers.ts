@@ -14,6 +14,8 @@ import {
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const CLI = join(ROOT, "cli.ts");
+const DENO_DIR = Deno.env.get("DENO_DIR") ||
+  join(Deno.env.get("XDG_CACHE_HOME") || join(Deno.env.get("HOME") ?? "/root", ".cache"), "deno");
 
 /** A fresh temp dir, removed (with everything in it) when the test module ends. */
 export async function tempDir(prefix = "ocipkg-test-"): Promise<string> {
@@ -43,7 +45,13 @@ export async function runCli(
   args: string[],
   opts: { dataHome?: string; env?: Record<string, string>; stdin?: string; cwd?: string } = {},
 ): Promise<RunResult> {
-  const env: Record<string, string> = { NO_COLOR: "1", ...(opts.env ?? {}) };
+  // children share this process's module cache, even when a test gives them another HOME
+  const env: Record<string, string> = {
+    NO_COLOR: "1",
+    DENO_NO_UPDATE_CHECK: "1",
+    DENO_DIR: DENO_DIR,
+    ...(opts.env ?? {}),
+  };
   if (opts.dataHome) env.OCIPKG_DATA_DIR = opts.dataHome;
   const cmd = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", CLI, ...args],

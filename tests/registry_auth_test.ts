@@ -33,7 +33,8 @@ async function isolatedHome() {
     XDG_RUNTIME_DIR: join(home, "run"),
     XDG_CONFIG_HOME: join(home, ".config"),
   };
-  for (const [k, v] of Object.entries(env)) Deno.env.set(k, v as string);
+  // not HOME: the env is process-wide, and Deno would move its own caches there
+  for (const [k, v] of Object.entries(env)) if (k !== "HOME") Deno.env.set(k, v as string);
   return env;
 }
 
