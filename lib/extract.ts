@@ -529,6 +529,15 @@ class Tree {
     }
   }
 
+  /** Whether every parent of `rel` is a real directory on disk (nothing followed). */
+  physicalParents(rel: string): boolean {
+    const parts = rel.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      if (!lstatOrNull(this.full(parts.slice(0, i).join("/")))?.isDirectory) return false;
+    }
+    return true;
+  }
+
   /** Remove whatever is at `rel` (keeping a directory if asked); returns what stays. */
   clear(rel: string, keepDir: boolean): Deno.FileInfo | null {
     const st = lstatOrNull(this.full(rel));
@@ -623,9 +632,19 @@ export function checkLinks(
 ): void {
   const tree = new Tree(dest, what, budget, new Set(reserved));
   for (const rel of budget.links) {
-    const st = lstatOrNull(tree.full(rel));
-    if (!st?.isSymlink) continue; // replaced or removed since
-    tree.resolveLink(rel, Deno.readLinkSync(tree.full(rel)), rel);
+    // the link is still there only if every parent is still a real directory
+    // (a parent replaced by a symlink since must not be followed, e.g. into a loop)
+    try {
+      if (!tree.physicalParents(rel)) continue;
+      const st = lstatOrNull(tree.full(rel));
+      if (!st?.isSymlink) continue; // replaced or removed since
+      tree.resolveLink(rel, Deno.readLinkSync(tree.full(rel)), rel);
+    } catch (err) {
+      if (err instanceof OcipkgError) throw err;
+      throw new ArchiveError(`${what}: cannot check symlink '${shown(rel)}': ${oneLine(err)}`, {
+        cause: err,
+      });
+    }
   }
 }
 

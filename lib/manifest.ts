@@ -181,7 +181,9 @@ export function parseManifestDocument(
   const declared = v.mediaType;
   if (declared !== undefined && declared !== mediaType) {
     throw new FormatError(
-      `${where}: mediaType '${String(declared)}' disagrees with the descriptor's '${mediaType}'`,
+      `${where}: mediaType '${
+        typeof declared === "string" ? declared : JSON.stringify(declared)
+      }' disagrees with the descriptor's '${mediaType}'`,
     );
   }
   checkAnnotations(v.annotations, where);

@@ -13,6 +13,7 @@ const DOCKER_HUB_ALIASES = new Set(["docker.io", "index.docker.io", DEFAULT_HOST
 
 const COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
 const NAME_RE = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
+const DIGEST_LIKE_TAG = /^(sha256|sha512)__/i;
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const HOST_RE =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])$/;
@@ -133,11 +134,12 @@ export class ImageName {
         `'${rest}' is not a valid repository name (lower-case letters, digits, '.', '_', '-', '/')`,
       );
     }
-    if (rest.length > 255) throw bad("repository name is longer than 255 characters");
     if (DOCKER_HUB_ALIASES.has(hostname) && port === undefined) {
       hostname = DEFAULT_HOST;
       if (!rest.includes("/")) rest = `library/${rest}`;
     }
+    // checked on the canonical name (with `library/`), so toString() always parses again
+    if (rest.length > 255) throw bad("repository name is longer than 255 characters");
     return new ImageName({ hostname, port, name: rest, tag, digest });
   }
 
@@ -176,8 +178,17 @@ export class ImageName {
   /**
    * Relative path of this image in the local store, as path segments:
    * `<host>[__<port>]`, the name's segments, `__<reference with ':' → '__'>`.
+   *
+   * @throws {UsageError} for a tag spelled like a digest (`sha256__…`), which
+   *   would share its directory with that digest
    */
   storePath(): string[] {
+    if (this.digest === undefined && DIGEST_LIKE_TAG.test(this.reference)) {
+      // `x:sha256__<hex>` would share `__sha256__<hex>` with `x@sha256:<hex>`
+      throw new UsageError(
+        `image '${this}': a tag of the form '<algorithm>__…' cannot be stored; it would share a store directory with a digest`,
+      );
+    }
     const host = this.port === undefined ? this.hostname : `${this.hostname}__${this.port}`;
     return [host, ...this.name.split("/"), `__${this.reference.replaceAll(":", "__")}`];
   }

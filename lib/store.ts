@@ -8,7 +8,7 @@
  */
 import { basename, dirname, join, relative, sep } from "node:path";
 import { copyGraph } from "./copy.ts";
-import { fsError, NotFoundError, OcipkgError, UsageError, VerificationError } from "./errors.ts";
+import { fsError, NotFoundError, OcipkgError, VerificationError } from "./errors.ts";
 import {
   checkLinks,
   ExtractBudget,
@@ -116,12 +116,6 @@ export class Store {
    */
   imageDir(name: ImageName | string): string {
     const n = typeof name === "string" ? ImageName.parse(name) : name;
-    if (n.tag !== undefined && DIGEST_DIR.test(n.tag)) {
-      // `x:sha256__<hex>` and `x@sha256:<hex>` would share `__sha256__<hex>`
-      throw new UsageError(
-        `image '${n}': a tag of the form '<algorithm>__<hex>' is refused; it would share a store directory with a digest`,
-      );
-    }
     return join(this.root, ...n.storePath());
   }
 
@@ -438,9 +432,6 @@ async function streamInstall(
   }
   await copyGraph(src, layout, manifestDesc, options);
 }
-
-/** Tag names that would collide with the store directory of a digest. */
-const DIGEST_DIR = /^(sha256|sha512)__/i;
 
 /** Replace a directory by another one with two renames (no symlinks). */
 async function replaceDirectory(tmp: string, dir: string): Promise<void> {

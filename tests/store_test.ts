@@ -139,7 +139,7 @@ Deno.test("store: a pinned digest only ever names bytes that hash to it", async 
       dataHome: store.root,
     });
     assertEquals(r.code, 2, r.stderr);
-    assert(r.stderr.includes("share a store directory with a digest"), r.stderr);
+    assert(r.stderr.includes("it would share a store directory with a digest"), r.stderr);
     // a digest name for other bytes: refused, nothing installed
     await assertRejects(
       () => loadImage(archive, { store, name: `example.com/pin@${other}` }),
