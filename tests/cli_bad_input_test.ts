@@ -30,6 +30,15 @@ async function expectError(args: string[], culprit: string, code = 1, cwd?: stri
   return lines[0]!;
 }
 
+/** Whether text holds a control character (newlines and tabs allowed when `multiline`). */
+function hasControl(text: string, multiline = false): boolean {
+  return [...text].some((c) => {
+    const n = c.codePointAt(0)!;
+    if (multiline && (c === "\n" || c === "\t")) return false;
+    return n < 0x20 || (n >= 0x7f && n <= 0x9f) || n === 0x202e;
+  });
+}
+
 async function packedDir() {
   const dir = join(await tempDir(), "layout");
   const r = await packDirectory(await samplePackage(await tempDir()), dir, {
@@ -183,7 +192,7 @@ Deno.test("bad input: control characters from an archive never reach the termina
     assertEquals(json.code, 0, json.stderr);
     // still valid JSON, and the value is intact for a program that parses it
     assertStringIncludes(json.stdout, "evil");
-    assert(!/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/.test(json.stdout + r.stdout));
+    assert(!hasControl(json.stdout + r.stdout, true));
     // an entry name with escapes, refused: the error line is escaped too
     const layer = gzipSync(
       new Uint8Array([
@@ -209,7 +218,7 @@ Deno.test("bad input: control characters from an archive never reach the termina
     await dir.tag(md, "example.com/term:2");
     await dir.close();
     const line = await expectError(["load", `oci:${layout}:example.com/term:2`], "\\u001b");
-    assert(!/[\u0000-\u001f\u007f-\u009f]/.test(line), line);
+    assert(!hasControl(line), line);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

@@ -10,7 +10,6 @@ import {
   callGreet,
   copyTree,
   have,
-  listTree,
   ocipkgBinDir,
   pathWith,
   ROOT,
