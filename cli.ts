@@ -37,6 +37,7 @@ import {
   pushImage,
   type RemoteOptions,
   removeTempsSync,
+  resolveLocation,
   Store,
   UsageError,
   writeCmakeConfig,
@@ -240,6 +241,7 @@ const commands: Record<string, Command> = {
       });
       out(`${r.name} ${r.digest}`);
       info(`packed ${p[0]} into ${r.output}`);
+      if (v.tag === undefined) info(`no -t given: the image is named '${r.name}'`);
     },
   },
   compose: {
@@ -258,6 +260,7 @@ const commands: Record<string, Command> = {
       });
       out(`${r.name} ${r.digest}`);
       info(`composed ${p.length} file(s) into ${r.output}`);
+      if (v.tag === undefined) info(`no -t given: the image is named '${r.name}'`);
     },
   },
   inspect: {
@@ -305,12 +308,9 @@ const commands: Record<string, Command> = {
       if (p.length < 1) throw new UsageError(`usage: ocipkg ${this.usage}`);
       let image = v.tag as string | undefined;
       let layouts = p;
-      const last = p.at(-1)!;
-      if (
-        !image && p.length >= 2 && !/^(oci|oci-dir|oci-archive):/.test(last) &&
-        !(await Deno.lstat(last).then(() => true, () => false))
-      ) {
-        image = last;
+      // the last argument is the image when the one resolver says it names one
+      if (!image && p.length >= 2 && (await resolveLocation(p.at(-1)!)).kind === "registry") {
+        image = p.at(-1)!;
         layouts = p.slice(0, -1);
       }
       const r = await pushImage(layouts, image, remote(v));

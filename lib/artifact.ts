@@ -14,7 +14,8 @@ import { type Descriptor, encodeJson, type Manifest, type Platform } from "./man
 import { OCI_MANIFEST, OCIPKG_ARTIFACT, OCIPKG_CONFIG, OCIPKG_LAYER } from "./media_types.ts";
 import { ImageName } from "./reference.ts";
 import { TAR_END, type TarHeader, tarHeader, tarPadding } from "./tar.ts";
-import { pushBytes, type Target } from "./target.ts";
+import { pushBytes, type Target, withTarget } from "./target.ts";
+import { createLocation, type LayoutLocation, resolveLocation } from "./location.ts";
 import { tagVariant } from "./variants.ts";
 
 /** A file system object to put in a layer, under an archive path. */
@@ -267,13 +268,100 @@ export async function buildArtifact(
 }
 
 /**
- * Default image name for a packed input: its base name, as a repository name.
+ * Default image name for a packed input when none is given: its base name
+ * under `localhost` — never a Docker Hub name the user did not write (a push
+ * needs a real name given explicitly).
  *
  * @param input a path
- * @returns e.g. `registry-1.docker.io/library/libfoo:latest` for `./libfoo`
+ * @returns e.g. `localhost/libfoo:latest` for `./libfoo`
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defaultImageName } from "@ocipkg/cli";
+ * assert.equal(defaultImageName("./libfoo/").toString(), "localhost/libfoo:latest");
+ * ```
  */
 export function defaultImageName(input: string): ImageName {
   const base = basename(input.replace(/[\\/]+$/, "")).toLowerCase().replace(/\.[a-z0-9]+$/, "")
     .replace(/[^a-z0-9._-]+/g, "-").replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, "");
-  return ImageName.parse(base || "ocipkg");
+  return ImageName.parse(`localhost/${base || "ocipkg"}`);
+}
+
+/** Options of {@link packDirectory} and {@link composeFiles}. */
+export interface PackOptions extends ArtifactOptions {
+  /** Image name recorded as the layout's ref name (default: from the input's name). */
+  name?: string | ImageName;
+  /** For plain output paths: `archive` (default) or `dir`. */
+  format?: "archive" | "dir";
+}
+
+/** What pack/compose produced. */
+export interface PackResult {
+  /** Image name. */
+  name: ImageName;
+  /** Manifest digest. */
+  digest: string;
+  /** Output location. */
+  output: string;
+}
+
+async function writeArtifact(
+  output: string,
+  layers: Parameters<typeof buildArtifact>[1],
+  name: ImageName,
+  options: PackOptions,
+): Promise<PackResult> {
+  const loc = await resolveLocation(output, { accept: "layout", format: options.format });
+  const desc = await withTarget(
+    await createLocation(loc),
+    (t) => buildArtifact(t, layers, name, options),
+  );
+  return { name, digest: desc.digest, output: (loc as LayoutLocation).path };
+}
+
+/**
+ * Pack a directory into an ocipkg artifact (one layer).
+ *
+ * @param dir input directory
+ * @param output `out.tar`, `oci-archive:out.tar`, `oci:dir` or a dir with `format: "dir"`
+ * @param options name, annotations, format, compression level
+ * @returns name, digest, output path
+ * @example
+ * ```ts
+ * import { packDirectory } from "@ocipkg/cli";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/a.txt`, "a");
+ * const r = await packDirectory(dir, `${dir}.tar`, { name: "example.com/a:1" });
+ * console.assert(r.digest.startsWith("sha256:"));
+ * ```
+ */
+export async function packDirectory(
+  dir: string,
+  output: string,
+  options: PackOptions = {},
+): Promise<PackResult> {
+  const name = toName(options.name) ?? defaultImageName(dir);
+  return await writeArtifact(output, [await walkDirectory(dir)], name, options);
+}
+
+/**
+ * Compose files into an ocipkg artifact (one layer, files at its top).
+ *
+ * @param files input files
+ * @param output output location (see {@link packDirectory})
+ * @param options name, annotations, format
+ * @returns name, digest, output path
+ */
+export async function composeFiles(
+  files: string[],
+  output: string,
+  options: PackOptions = {},
+): Promise<PackResult> {
+  if (files.length === 0) throw new OcipkgError("compose needs at least one input file");
+  const name = toName(options.name) ?? defaultImageName(files[0]!);
+  return await writeArtifact(output, [await fileEntries(files)], name, options);
+}
+
+function toName(n: string | ImageName | undefined): ImageName | undefined {
+  return n === undefined ? undefined : typeof n === "string" ? ImageName.parse(n) : n;
 }

@@ -7,14 +7,14 @@
  * @module
  */
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { composeFiles } from "./api.ts";
+import { composeFiles } from "./artifact.ts";
 import { digestOf } from "./digest.ts";
 import { NotFoundError, OcipkgError, UsageError } from "./errors.ts";
 import { atomicWriteFile, pathExists } from "./fs_util.ts";
 import type { Platform } from "./manifest.ts";
 import { hostPlatform, parsePlatform } from "./platform.ts";
 import { ImageName } from "./reference.ts";
-import { pushImage, type RemoteOptions } from "./remote.ts";
+import { pushImage, type RemoteOptions } from "./transfer.ts";
 
 /** A build target of a Cargo package (from `cargo metadata`). */
 export interface CargoTarget {

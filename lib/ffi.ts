@@ -8,7 +8,7 @@
 import { OcipkgError, UsageError } from "./errors.ts";
 import { isSafeLibraryName, locateInPackage } from "./libraries.ts";
 import { linkPackage } from "./link.ts";
-import type { GetOptions } from "./remote.ts";
+import type { GetOptions } from "./install.ts";
 import type { ImageName } from "./reference.ts";
 import { printable } from "./text.ts";
 

@@ -19,7 +19,9 @@ import {
   OCIPKG_CONFIG,
 } from "./media_types.ts";
 import { readTar, StreamSource } from "./tar.ts";
-import { fetchBytes, type ReadTarget } from "./target.ts";
+import { fetchBytes, type ReadTarget, withTarget } from "./target.ts";
+import { type LayoutLocation, openLocation, referenceOf, resolveLocation } from "./location.ts";
+import type { RegistryTargetOptions } from "./registry/target.ts";
 
 /** A layer as shown by inspect. */
 export interface LayerInfo {
@@ -161,4 +163,41 @@ async function inspectManifest(
   if (m.artifactType) info.artifactType = m.artifactType;
   if (desc.platform) info.platform = desc.platform;
   return info;
+}
+
+/**
+ * Inspect an image on a registry (or, for a layout location, in the layout).
+ *
+ * @param image image name or layout location
+ * @param options client options and `files: false` to skip reading layers
+ * @returns the description
+ */
+export async function inspectAny(
+  image: string,
+  options: RegistryTargetOptions & InspectOptions = {},
+): Promise<ImageInfo> {
+  const loc = await resolveLocation(image);
+  return await withTarget(await openLocation(loc, options), async (t) => {
+    const info = await inspectImage(t, referenceOf(loc), options);
+    if (loc.kind === "registry") info.name = loc.name.toString();
+    return info;
+  });
+}
+
+/**
+ * Inspect an image in a layout.
+ *
+ * @param location `file.tar`, `dir`, `oci:dir[:ref]`, `oci-archive:file[:ref]`
+ * @param options `files: false` to skip reading layers
+ * @returns what {@link inspectImage} returns
+ */
+export async function inspectLayout(
+  location: string,
+  options: InspectOptions & { ref?: string } = {},
+): Promise<ImageInfo> {
+  const loc = await resolveLocation(location, { accept: "layout" }) as LayoutLocation;
+  return await withTarget(
+    await openLocation(loc),
+    (t) => inspectImage(t, options.ref ?? loc.ref, options),
+  );
 }

@@ -42,7 +42,7 @@ import {
 import type { Platform } from "./manifest.ts";
 import { hostPlatform } from "./platform.ts";
 import { ImageName } from "./reference.ts";
-import { getImage, type GetOptions } from "./remote.ts";
+import { getImage, type GetOptions } from "./install.ts";
 import { Store } from "./store.ts";
 import { printable } from "./text.ts";
 

@@ -1,7 +1,20 @@
 /**
- * Where images live, by name: `oci:<dir>[:<ref>]`, `oci-archive:<file>[:<ref>]`,
- * or a plain path (an existing directory is an oci-dir, anything else an
- * oci-archive).
+ * The one resolver from a user's string to a location — a repository on a
+ * registry, or an OCI layout (oci-dir or oci-archive) — and opening it as a
+ * target. Every command and every high-level library function goes through
+ * {@link resolveLocation}.
+ *
+ * | input                                  | location                          |
+ * | -------------------------------------- | --------------------------------- |
+ * | `docker://<image>`                     | image                             |
+ * | `oci:<dir>[:<ref>]`, `oci-dir:…`       | oci-dir                           |
+ * | `oci-archive:<file>[:<ref>]`           | oci-archive                       |
+ * | anything, when only an image fits      | image (Docker Hub by default)     |
+ * | an existing path                       | layout (a directory is an oci-dir) |
+ * | ends in `.tar`; starts `./` `../` `/`  | layout                            |
+ * | first component a registry host (has `.` or `:`, or is `localhost`), then `/` | image |
+ * | anything else, when only a layout fits | layout                            |
+ * | anything else                          | usage error: ambiguous            |
  *
  * @module
  */
@@ -9,9 +22,19 @@ import { OcipkgError, UsageError } from "./errors.ts";
 import { pathExists } from "./fs_util.ts";
 import { OciArchive } from "./layout/oci_archive.ts";
 import { OciDir } from "./layout/oci_dir.ts";
-import type { ListableTarget, Target } from "./target.ts";
+import { ImageName } from "./reference.ts";
+import { RegistryTarget, type RegistryTargetOptions } from "./registry/target.ts";
+import type { ListableTarget, ReadTarget, Target } from "./target.ts";
 
-/** A parsed location of a layout. */
+/** A repository on a registry, with the tag or digest asked for. */
+export interface RegistryLocation {
+  /** Kind. */
+  kind: "registry";
+  /** The image. */
+  name: ImageName;
+}
+
+/** An OCI layout on disk. */
 export interface LayoutLocation {
   /** Layout kind. */
   kind: "oci-dir" | "oci-archive";
@@ -21,24 +44,74 @@ export interface LayoutLocation {
   ref?: string;
 }
 
+/** Where an image is: a registry, or a layout. */
+export type Location = RegistryLocation | LayoutLocation;
+
+/** Options of {@link resolveLocation}. */
+export interface ResolveOptions {
+  /** What the caller can use: `image`, `layout`, or `any` (default). */
+  accept?: "image" | "layout" | "any";
+  /** For a layout path that does not exist yet: `archive` (default) or `dir`. */
+  format?: "archive" | "dir";
+}
+
+const SCHEME = /^(oci|oci-dir|oci-archive):(.*)$/s;
+
+function hostFirst(s: string): boolean {
+  const slash = s.indexOf("/");
+  if (slash <= 0) return false;
+  const first = s.slice(0, slash);
+  return first.includes(".") || first.includes(":") || first === "localhost" ||
+    first.startsWith("[");
+}
+
+function pathLike(s: string): boolean {
+  return s.endsWith(".tar") || s.startsWith("./") || s.startsWith("../") || s.startsWith("/") ||
+    s === "." || s === ".." || /^[A-Za-z]:[\\/]/.test(s) || s.startsWith(".\\");
+}
+
 /**
- * Parse a layout location.
+ * Turn a user's string into a location (the rule table is in this module's
+ * doc). Makes no network request.
  *
- * @param s `oci:dir[:ref]`, `oci-archive:file[:ref]` or a path
- * @param format for plain paths that do not exist yet: `archive` (default) or `dir`
+ * @param s e.g. `ghcr.io/org/libfoo:1`, `docker://alpine`, `oci:out:v1`, `pkg.tar`, `./dir`
+ * @param options what the caller accepts, and the format of a new layout path
  * @returns the location
+ * @throws {UsageError} naming the string when it is ambiguous, empty, or of a
+ *   kind the caller cannot use
  * @example
  * ```ts
- * import { parseLayoutLocation } from "./location.ts";
- * const l = await parseLayoutLocation("oci:out:v1");
- * console.assert(l.kind === "oci-dir" && l.path === "out" && l.ref === "v1");
+ * import assert from "node:assert/strict";
+ * import { resolveLocation } from "@ocipkg/cli";
+ * assert.equal((await resolveLocation("ghcr.io/org/libfoo:1")).kind, "registry");
+ * assert.deepEqual(await resolveLocation("oci:out:v1"), { kind: "oci-dir", path: "out", ref: "v1" });
+ * assert.equal((await resolveLocation("pkg.tar")).kind, "oci-archive");
+ * await assert.rejects(() => resolveLocation("newdir"), /ambiguous/);
+ * assert.equal((await resolveLocation("newdir", { accept: "layout" })).kind, "oci-archive");
  * ```
  */
-export async function parseLayoutLocation(
+export async function resolveLocation(
   s: string,
-  format: "archive" | "dir" = "archive",
-): Promise<LayoutLocation> {
-  const m = /^(oci|oci-dir|oci-archive):(.*)$/.exec(s);
+  options: ResolveOptions = {},
+): Promise<Location> {
+  const accept = options.accept ?? "any";
+  if (!s) throw new UsageError("empty location: give an image name or a layout path");
+  const image = (text: string): Location => {
+    if (accept === "layout") {
+      throw new UsageError(
+        `'${s}' names an image; a layout (oci-archive or oci-dir) is needed here`,
+      );
+    }
+    return { kind: "registry", name: ImageName.parse(text) };
+  };
+  const layout = (loc: LayoutLocation): Location => {
+    if (accept === "image") {
+      throw new UsageError(`'${s}' names a layout; an image name is needed here`);
+    }
+    return loc;
+  };
+  if (s.startsWith("docker://")) return image(s.slice("docker://".length));
+  const m = SCHEME.exec(s);
   if (m) {
     const rest = m[2]!;
     const colon = rest.indexOf(":");
@@ -47,45 +120,95 @@ export async function parseLayoutLocation(
     if (!path) throw new UsageError(`location '${s}' has no path`);
     const loc: LayoutLocation = { kind: m[1] === "oci-archive" ? "oci-archive" : "oci-dir", path };
     if (ref) loc.ref = ref;
-    return loc;
+    return layout(loc);
   }
-  if (!s) throw new UsageError("empty path");
-  let isDir = format === "dir";
+  if (accept === "image") return image(s);
   if (await pathExists(s)) {
-    try {
-      isDir = (await Deno.stat(s)).isDirectory;
-    } catch { /* let open report it */ }
+    const isDir = await Deno.stat(s).then((st) => st.isDirectory, () => false);
+    return layout({ kind: isDir ? "oci-dir" : "oci-archive", path: s });
   }
-  return { kind: isDir ? "oci-dir" : "oci-archive", path: s };
+  const newLayout = (): Location =>
+    layout({ kind: options.format === "dir" ? "oci-dir" : "oci-archive", path: s });
+  if (pathLike(s)) return newLayout();
+  if (hostFirst(s)) return image(s);
+  if (accept === "layout") return newLayout();
+  throw new UsageError(
+    `'${s}' is ambiguous: for a layout write './${s}' or 'oci:${s}' (oci-archive:${s} for an archive); ` +
+      `for an image write its registry, e.g. 'docker.io/${
+        s.includes("/") ? s : `library/${s}`
+      }' or 'docker://${s}'`,
+  );
 }
 
 /**
- * Open a layout for reading.
+ * Open a location for reading: a registry repository or a layout.
  *
  * @param loc the location
- * @returns the target
+ * @param options registry client options
+ * @returns the target; close it when done
  */
-export function openLayout(loc: LayoutLocation): Promise<ListableTarget & Target> {
-  return loc.kind === "oci-dir" ? OciDir.open(loc.path) : OciArchive.open(loc.path);
+export async function openLocation(
+  loc: Location,
+  options: RegistryTargetOptions = {},
+): Promise<ListableTarget | ReadTarget> {
+  if (loc.kind === "registry") return openRepository(loc.name, options);
+  return loc.kind === "oci-dir" ? await OciDir.open(loc.path) : await OciArchive.open(loc.path);
 }
 
 /**
- * Open (create) a layout for writing.
+ * Open (create) a location for writing.
  *
  * @param loc the location
+ * @param options registry client options
  * @returns the target; call `close()` to commit (archives) or `abort()`
  */
-export async function createLayout(loc: LayoutLocation): Promise<Target> {
+export async function createLocation(
+  loc: Location,
+  options: RegistryTargetOptions = {},
+): Promise<Target> {
+  if (loc.kind === "registry") return openRepository(loc.name, options);
+  const st = await pathExists(loc.path) ? await Deno.stat(loc.path) : undefined;
   if (loc.kind === "oci-dir") {
-    if (await pathExists(loc.path) && !(await Deno.stat(loc.path)).isDirectory) {
+    if (st && !st.isDirectory) {
       throw new OcipkgError(`output '${loc.path}' exists and is not a directory`);
     }
     return OciDir.open(loc.path, { create: true });
   }
-  if (await pathExists(loc.path) && (await Deno.stat(loc.path)).isDirectory) {
-    throw new OcipkgError(
-      `output '${loc.path}' is a directory; use --format dir or oci:${loc.path}`,
-    );
+  if (st?.isDirectory) {
+    throw new OcipkgError(`output '${loc.path}' is a directory, not an oci-archive file`);
   }
   return OciArchive.open(loc.path, { write: true });
+}
+
+/**
+ * Open the repository of an image on its registry.
+ *
+ * @param name image name
+ * @param options client options
+ * @returns the registry target
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ImageName, openRepository } from "@ocipkg/cli";
+ * const t = openRepository(ImageName.parse("localhost:5000/a/b:1"), { credential: null });
+ * assert.equal(t.repository, "a/b");
+ * await t.close();
+ * ```
+ */
+export function openRepository(
+  name: ImageName,
+  options: RegistryTargetOptions = {},
+): RegistryTarget {
+  return new RegistryTarget(name.registry, name.name, options);
+}
+
+/**
+ * The reference a location asks for: the image's tag or digest, or the
+ * layout's `:<ref>` (undefined: the layout's only image).
+ *
+ * @param loc the location
+ * @returns the reference
+ */
+export function referenceOf(loc: Location): string | undefined {
+  return loc.kind === "registry" ? loc.name.reference : loc.ref;
 }

@@ -207,23 +207,6 @@ export function parseManifestDocument(
   throw new FormatError(`${where}: '${mediaType}' is not a manifest or index media type`);
 }
 
-/**
- * Guess the media type of a manifest document that came without one
- * (e.g. read from a layout whose index entry is missing it).
- *
- * @param bytes the document
- * @returns the declared `mediaType`, or one inferred from the fields
- */
-export function sniffManifestType(bytes: Uint8Array): string {
-  try {
-    const v = JSON.parse(new TextDecoder().decode(bytes));
-    if (typeof v?.mediaType === "string") return v.mediaType;
-    if (Array.isArray(v?.manifests)) return OCI_INDEX;
-    if (v?.config) return OCI_MANIFEST;
-  } catch { /* fall through */ }
-  return "application/octet-stream";
-}
-
 /** Whether a media type is a manifest or an index. */
 export function isManifestType(mediaType: string): boolean {
   return MANIFEST_TYPES.includes(mediaType) || INDEX_TYPES.includes(mediaType);

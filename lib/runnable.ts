@@ -6,16 +6,16 @@
  * @module
  */
 import { basename } from "node:path";
-import type { PackResult } from "./api.ts";
+import type { PackResult } from "./artifact.ts";
 import { defaultImageName, fileEntries, gzipStream, tarEntries } from "./artifact.ts";
 import { type BinaryInfo, readBinaryInfo } from "./binary_platform.ts";
 import { Digester } from "./digest.ts";
 import { UsageError } from "./errors.ts";
-import { createLayout, parseLayoutLocation } from "./location.ts";
+import { createLocation, type LayoutLocation, resolveLocation } from "./location.ts";
 import { type Descriptor, encodeJson, type Manifest, type Platform } from "./manifest.ts";
 import { OCI_CONFIG, OCI_LAYER_TAR_GZIP, OCI_MANIFEST } from "./media_types.ts";
 import { ImageName } from "./reference.ts";
-import { pushBytes, type Target, using } from "./target.ts";
+import { pushBytes, type Target, withTarget } from "./target.ts";
 
 /** Options of {@link buildRunnable}. */
 export interface RunnableOptions {
@@ -136,10 +136,10 @@ export async function buildRunnable(
     : typeof options.name === "string"
     ? ImageName.parse(options.name)
     : options.name;
-  const loc = await parseLayoutLocation(output, options.format);
-  const desc = await using(
-    await createLayout(loc),
+  const loc = await resolveLocation(output, { accept: "layout", format: options.format });
+  const desc = await withTarget(
+    await createLocation(loc),
     (t) => writeRunnable(t, exe, name, platform, options),
   );
-  return { name, digest: desc.digest, output: loc.path, platform, binary };
+  return { name, digest: desc.digest, output: (loc as LayoutLocation).path, platform, binary };
 }

@@ -134,13 +134,14 @@ export function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
 }
 
 /**
- * Run `fn` with a target and always close it; on failure abort writable ones.
+ * Run `fn` with a target and always close it; on failure abort writable ones
+ * (so an archive being written is not left half-made).
  *
  * @param target the target
  * @param fn work to do
  * @returns what `fn` returns
  */
-export async function using<T extends ReadTarget, R>(
+export async function withTarget<T extends ReadTarget, R>(
   target: T,
   fn: (t: T) => Promise<R>,
 ): Promise<R> {
@@ -155,9 +156,6 @@ export async function using<T extends ReadTarget, R>(
     throw e;
   }
 }
-
-/** Error for a reference a storage does not hold. */
-export class ReferenceNotFound extends OcipkgError {}
 
 /**
  * A destination lost a transfer under way (e.g. a registry dropped the upload

@@ -1,0 +1,110 @@
+/**
+ * Installing images into the local store: `get` (from a registry, cached) and
+ * `load` (from a layout). Both go through {@link Store.install}.
+ *
+ * @module
+ */
+import type { ExtractLimits } from "./extract.ts";
+import { OcipkgError } from "./errors.ts";
+import { type LayoutLocation, openLocation, openRepository, resolveLocation } from "./location.ts";
+import { ANNOTATION_REF_NAME } from "./media_types.ts";
+import type { Platform } from "./manifest.ts";
+import { hostPlatform, platformMatches } from "./platform.ts";
+import { ImageName } from "./reference.ts";
+import { type InstallOptions, type InstallResult, Store } from "./store.ts";
+import { withTarget } from "./target.ts";
+import type { RemoteOptions } from "./transfer.ts";
+
+/** Options of {@link getImage}. */
+export interface GetOptions extends RemoteOptions, ExtractLimits {
+  /** Reinstall even if present. */
+  force?: boolean;
+  /** Re-resolve a tag on the registry and reinstall if it moved. */
+  refresh?: boolean;
+  /** Platform to pick from an index (the host's by default). */
+  platform?: Platform;
+  /** The store (default: the data dir). */
+  store?: Store;
+}
+
+/**
+ * Get an image into the local store: pull, verify, extract. An image already
+ * in the store is returned at once with no network request; a tag is only
+ * re-resolved with `refresh`.
+ *
+ * @param image image name
+ * @param options force, refresh, platform, store, client options
+ * @returns the install result
+ */
+export async function getImage(
+  image: string | ImageName,
+  options: GetOptions = {},
+): Promise<InstallResult> {
+  const name = typeof image === "string" ? ImageName.parse(image) : image;
+  const store = options.store ?? new Store();
+  const installed = await store.installedDescriptor(name);
+  // an image installed for another platform (from an index) is replaced
+  const otherPlatform = installed?.platform !== undefined &&
+    !platformMatches(installed.platform, options.platform ?? hostPlatform());
+  const present = installed !== undefined && !otherPlatform;
+  if (present && !options.force && !options.refresh) {
+    return { name, dir: store.imageDir(name), digest: installed.digest, status: "present" };
+  }
+  return await withTarget(openRepository(name, options), async (src) => {
+    const root = await src.resolve(name.reference);
+    let force = (options.force ?? false) || otherPlatform;
+    if (present && options.refresh && !force) {
+      const installed = await installedDigests(store, name);
+      if (installed.has(root.digest)) {
+        return { name, dir: store.imageDir(name), digest: root.digest, status: "present" };
+      }
+      force = true;
+    }
+    return await store.install(src, root, name, { ...options, force });
+  });
+}
+
+async function installedDigests(store: Store, name: ImageName): Promise<Set<string>> {
+  const out = new Set<string>();
+  try {
+    const layout = await store.layout(name);
+    for (const d of await layout.list()) out.add(d.digest);
+  } catch { /* none */ }
+  return out;
+}
+
+/** Options of {@link loadImage}. */
+export interface LoadOptions extends InstallOptions {
+  /** Reference in the layout (default: its only image). */
+  ref?: string;
+  /** Name to install under (default: the layout's ref name). */
+  name?: string | ImageName;
+  /** The store (default: the data dir). */
+  store?: Store;
+}
+
+/**
+ * Load an image from an oci-archive or oci-dir into the local store.
+ *
+ * @param location the layout
+ * @param options reference, name, force, platform, store
+ * @returns the install result
+ * @throws {OcipkgError} when the layout names no image and no name is given
+ */
+export async function loadImage(
+  location: string,
+  options: LoadOptions = {},
+): Promise<InstallResult> {
+  const loc = await resolveLocation(location, { accept: "layout" }) as LayoutLocation;
+  const store = options.store ?? new Store();
+  const given = typeof options.name === "string" ? ImageName.parse(options.name) : options.name;
+  return await withTarget(await openLocation(loc), async (src) => {
+    const root = await src.resolve(options.ref ?? loc.ref);
+    const refName = root.annotations?.[ANNOTATION_REF_NAME];
+    const name = given ?? (refName ? ImageName.parse(refName) : undefined);
+    if (!name) {
+      throw new OcipkgError(`${src.description}: the image has no ref name; give one with -t`);
+    }
+    return await store.install(src, root, name, options);
+  });
+}

@@ -1,0 +1,45 @@
+/**
+ * Listing a repository's tags, page by page.
+ *
+ * @module
+ */
+import { openRepository } from "../location.ts";
+import { ImageName } from "../reference.ts";
+import type { RegistryTargetOptions } from "./target.ts";
+
+/**
+ * List a repository's tags (all pages; see {@link listTagPages} to stream them).
+ *
+ * @param repository `host[:port]/name` (a tag, if given, is ignored)
+ * @param options client options
+ * @returns tags
+ */
+export async function listTags(
+  repository: string,
+  options: RegistryTargetOptions = {},
+): Promise<string[]> {
+  const out: string[] = [];
+  for await (const page of listTagPages(repository, options)) for (const t of page) out.push(t);
+  return out;
+}
+
+/**
+ * Stream a repository's tags page by page: memory stays bounded by one page
+ * (4 MiB) however many tags there are; pages and tags are capped
+ * (`maxTagPages`, `maxTags`).
+ *
+ * @param repository `host[:port]/name` (a tag, if given, is ignored)
+ * @param options client options
+ * @returns an async iterator of pages of tags
+ */
+export async function* listTagPages(
+  repository: string,
+  options: RegistryTargetOptions = {},
+): AsyncGenerator<string[], void, undefined> {
+  const t = openRepository(ImageName.parse(repository), options);
+  try {
+    yield* t.tagPages();
+  } finally {
+    await t.close();
+  }
+}

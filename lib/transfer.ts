@@ -1,0 +1,176 @@
+/**
+ * Moving images between places — registries, oci-dirs and oci-archives in
+ * any combination: push, pull and copy. Each resolves its arguments with the
+ * one resolver ({@link resolveLocation}) and moves bytes with the one copy
+ * routine ({@link copy} / {@link copyGraph}).
+ *
+ * @module
+ */
+import { copy, copyGraph, type CopyOptions } from "./copy.ts";
+import { UsageError } from "./errors.ts";
+import {
+  createLocation,
+  type LayoutLocation,
+  openLocation,
+  openRepository,
+  referenceOf,
+  resolveLocation,
+} from "./location.ts";
+import { ANNOTATION_REF_NAME } from "./media_types.ts";
+import type { Descriptor } from "./manifest.ts";
+import { ImageName } from "./reference.ts";
+import type { RegistryTargetOptions } from "./registry/target.ts";
+import { type ListableTarget, type ReadTarget, withTarget } from "./target.ts";
+import { checkDistinctPlatforms, mergeVariants, pushIndex, variantsOf } from "./variants.ts";
+
+/** Options shared by registry operations. */
+export interface RemoteOptions
+  extends RegistryTargetOptions, Pick<CopyOptions, "concurrency" | "onProgress"> {}
+
+/**
+ * Copy an image between registries, oci-dirs and oci-archives in any
+ * combination.
+ *
+ * @param source e.g. `oci-archive:a.tar`, `localhost:5000/x:1`, `docker://ghcr.io/o/x:1`
+ * @param destination same forms (see {@link resolveLocation})
+ * @param options client options, concurrency, progress
+ * @returns the digest copied
+ * @throws {UsageError} for an ambiguous location (no request is made)
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { copyImage, packDirectory } from "@ocipkg/cli";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/a.txt`, "a");
+ * const r = await packDirectory(dir, `${dir}.tar`, { name: "example.com/a:1" });
+ * assert.equal(await copyImage(`${dir}.tar`, `oci:${dir}.oci`), r.digest);
+ * await Deno.remove(dir, { recursive: true });
+ * await Deno.remove(`${dir}.tar`);
+ * await Deno.remove(`${dir}.oci`, { recursive: true });
+ * ```
+ */
+export async function copyImage(
+  source: string,
+  destination: string,
+  options: RemoteOptions = {},
+): Promise<string> {
+  const src = await resolveLocation(source);
+  const dst = await resolveLocation(destination);
+  return await withTarget(await openLocation(src, options), async (s) => {
+    const root = await s.resolve(referenceOf(src));
+    const dstRef = dst.kind === "registry" ? dst.name.reference : dst.ref ??
+      (src.kind === "registry" ? src.name.toString() : root.annotations?.[ANNOTATION_REF_NAME]) ??
+      root.digest;
+    await withTarget(
+      await createLocation(dst, options),
+      (d) => copy(s, d, { ...options, srcRef: root.digest, dstRef }),
+    );
+    return root.digest;
+  });
+}
+
+/**
+ * Push an oci-archive/oci-dir to a registry. Given several layouts, each
+ * holding a platform-specific package (packed with a platform) or a
+ * multi-platform index, push them all under one tag as an OCI index.
+ *
+ * @param location the layout (`file.tar`, `./dir`, `oci:dir:ref`, …), or several
+ * @param image destination image name (default: the (first) layout's ref name)
+ * @param options client options, concurrency, progress
+ * @returns the image name and the digest of what the tag points to
+ * @throws {UsageError} when several layouts give the same platform, or one has none
+ */
+export async function pushImage(
+  location: string | string[],
+  image?: string,
+  options: RemoteOptions = {},
+): Promise<{ name: ImageName; digest: string }> {
+  const locations = typeof location === "string" ? [location] : location;
+  if (locations.length === 0) throw new UsageError("push needs at least one layout");
+  const given = image === undefined ? undefined : await resolveImage(image);
+  const locs = await Promise.all(
+    locations.map((l) => resolveLocation(l, { accept: "layout" }) as Promise<LayoutLocation>),
+  );
+  if (locs.length === 1) {
+    const loc = locs[0]!;
+    return await withTarget(await openLocation(loc), async (src) => {
+      const root = await src.resolve(loc.ref);
+      const name = given ?? refNameOf(root, src.description);
+      await withTarget(
+        openRepository(name, options),
+        (dst) => copy(src, dst, { ...options, srcRef: root.digest, dstRef: name.reference }),
+      );
+      return { name, digest: root.digest };
+    });
+  }
+  // several variants: copy each manifest, then tag an index over them all
+  let name = given;
+  const variants: { desc: Descriptor; from: string }[] = [];
+  const sources: { src: ReadTarget; roots: Descriptor[] }[] = [];
+  try {
+    for (const loc of locs) {
+      const src = await openLocation(loc) as ListableTarget;
+      sources.push({ src, roots: [] });
+      const root = await src.resolve(loc.ref);
+      name ??= refNameOf(root, src.description);
+      for (const d of await variantsOf(src, root, src.description)) {
+        variants.push({ desc: d, from: loc.path });
+        sources.at(-1)!.roots.push(d);
+      }
+    }
+    checkDistinctPlatforms(variants);
+    const target = name!;
+    const digest = await withTarget(openRepository(target, options), async (dst) => {
+      for (const { src, roots } of sources) {
+        for (const root of roots) await copyGraph(src, dst, root, options);
+      }
+      const index = await pushIndex(dst, mergeVariants([], variants.map((v) => v.desc)));
+      await dst.tag(index, target.reference);
+      return index.digest;
+    });
+    return { name: target, digest };
+  } finally {
+    for (const { src } of sources) await src.close().catch(() => {});
+  }
+}
+
+async function resolveImage(s: string): Promise<ImageName> {
+  const loc = await resolveLocation(s, { accept: "image" });
+  return (loc as { name: ImageName }).name;
+}
+
+function refNameOf(root: Descriptor, where: string): ImageName {
+  const refName = root.annotations?.[ANNOTATION_REF_NAME];
+  if (!refName) throw new UsageError(`${where} has no ref name; give the image name to push to`);
+  return ImageName.parse(refName);
+}
+
+/**
+ * Pull an image from a registry into an oci-archive or oci-dir.
+ *
+ * @param image image name
+ * @param output `out.tar`, `oci:dir`, `oci-archive:file` (ref name = the image name)
+ * @param options client options and `format` for plain paths
+ * @returns the digest pulled
+ */
+export async function pullImage(
+  image: string,
+  output: string,
+  options: RemoteOptions & { format?: "archive" | "dir" } = {},
+): Promise<string> {
+  const name = await resolveImage(image);
+  const loc = await resolveLocation(output, { accept: "layout", format: options.format });
+  return await withTarget(openRepository(name, options), async (src) => {
+    const root = await src.resolve(name.reference);
+    await withTarget(
+      await createLocation(loc),
+      (dst) =>
+        copy(src, dst, {
+          ...options,
+          srcRef: root.digest,
+          dstRef: referenceOf(loc) ?? name.toString(),
+        }),
+    );
+    return root.digest;
+  });
+}
