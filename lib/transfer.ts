@@ -108,14 +108,15 @@ export async function pushImage(
   const variants: { desc: Descriptor; from: string }[] = [];
   const sources: { src: ReadTarget; roots: Descriptor[] }[] = [];
   try {
-    for (const loc of locs) {
-      const src = await openLocation(loc) as ListableTarget;
-      sources.push({ src, roots: [] });
+    // open every layout first, so a missing one is reported before any other fault
+    for (const loc of locs) sources.push({ src: await openLocation(loc), roots: [] });
+    for (const [i, loc] of locs.entries()) {
+      const { src, roots } = sources[i]!;
       const root = await src.resolve(loc.ref);
       name ??= refNameOf(root, src.description);
-      for (const d of await variantsOf(src, root, src.description)) {
+      for (const d of await variantsOf(src as ListableTarget, root, src.description)) {
         variants.push({ desc: d, from: loc.path });
-        sources.at(-1)!.roots.push(d);
+        roots.push(d);
       }
     }
     checkDistinctPlatforms(variants);
