@@ -45,6 +45,14 @@ export interface CopyOptions {
   concurrency?: number;
   /** Progress callback. */
   onProgress?: (event: CopyEvent) => void;
+  /**
+   * Called for each blob that is transferred (not skipped), with its bytes on
+   * their way from the source; returns the stream to pass to the destination
+   * — e.g. one branch of a tee whose other branch the caller reads (this is
+   * how `get`/`load` extract layers while they are copied). Called again if a
+   * lost transfer is retried.
+   */
+  onBlob?: (desc: Descriptor, content: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>;
 }
 
 /**
@@ -106,6 +114,10 @@ export async function copyGraph(
   const limiter = new Limiter(concurrency);
   const seen = new Map<string, Promise<void>>();
   const progress = options.onProgress ?? (() => {});
+  const fetchBlob = async (desc: Descriptor) => {
+    const content = await src.fetch(desc);
+    return options.onBlob ? options.onBlob(desc, content) : content;
+  };
 
   const visit = (desc: Descriptor, depth: number): Promise<void> => {
     let p = seen.get(desc.digest);
@@ -126,11 +138,11 @@ export async function copyGraph(
         }
         progress({ kind: "start", desc });
         try {
-          await dst.push(desc, await src.fetch(desc));
+          await dst.push(desc, await fetchBlob(desc));
         } catch (e) {
           if (!(e instanceof TransferLostError)) throw e;
           // the destination dropped the transfer: once more from the start
-          await dst.push(desc, await src.fetch(desc));
+          await dst.push(desc, await fetchBlob(desc));
         }
         progress({ kind: "done", desc });
       });

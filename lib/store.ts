@@ -31,7 +31,7 @@ import { ImageName } from "./reference.ts";
 import { fetchBytes, type ReadTarget } from "./target.ts";
 import { type BoundedTee, teeBounded } from "./tee.ts";
 import { RegistryError } from "./registry/errors.ts";
-import type { CopyOptions } from "./copy.ts";
+import type { CopyEvent, CopyOptions } from "./copy.ts";
 
 /** Name of the layout directory kept inside every installed image. */
 export const LAYOUT_DIR = ".oci-dir";
@@ -386,9 +386,12 @@ export class Store {
 }
 
 /**
- * Fetch each extracted layer once, teeing it into the layout (verified) and
- * the extractor, then copy the rest of the graph (config, manifest, layers
- * that are not extracted). Any failure fails both sides and the whole call.
+ * Copy the image into the layout with the one copy routine, extracting each
+ * layer from the bytes on their way (a bounded tee: the layout branch is
+ * verified, the other feeds the extractor), so every layer is fetched once
+ * and concurrency, retries and progress cover every blob. Any failure fails
+ * both sides and the whole call; bytes that fail their digest, or a transfer
+ * that broke, are reported before the extractor's complaint about them.
  */
 async function streamInstall(
   src: ReadTarget,
@@ -398,40 +401,105 @@ async function streamInstall(
   name: ImageName,
   options: InstallOptions,
 ): Promise<void> {
-  const pushes: Promise<unknown>[] = [];
+  const where = `image '${name}'`;
+  const manifest = await readManifest(src, manifestDesc, where);
+  const slots = new Map<string, LayerSlot>();
+  for (const layer of manifest.layers) {
+    if (extracts(layer)) slots.set(layer.digest, slot());
+  }
   const tees: BoundedTee[] = [];
+  const onProgress = (e: CopyEvent) => {
+    if (e.kind === "done") slots.get(e.desc.digest)?.pushed.resolve();
+    options.onProgress?.(e);
+  };
+  const copying = copyGraph(src, layout, manifestDesc, {
+    ...options,
+    onProgress,
+    onBlob: (desc, content) => {
+      const s = slots.get(desc.digest);
+      if (!s) return content;
+      if (s.given) throw new OcipkgError(`${where}: layer ${desc.digest} cannot be fetched twice`);
+      s.given = true;
+      const tee = teeBounded(content);
+      tees.push(tee);
+      s.stream.resolve(tee.branches[1]);
+      return tee.branches[0];
+    },
+  });
+  copying.catch((e) => {
+    for (const s of slots.values()) s.stream.reject(e), s.pushed.reject(e);
+  });
   try {
     await extractImage(src, manifestDesc, dest, name, {
       ...options,
+      manifest,
       fetchLayer: async (layer) => {
-        const tee = teeBounded(await src.fetch(layer));
-        const { branches: [toLayout, toExtract], abort } = tee;
-        tees.push(tee);
-        const pushed = layout.push(layer, toLayout).catch((e) => {
-          abort(e);
-          throw e;
-        });
-        pushed.catch(() => {}); // awaited below; never an unhandled rejection
-        pushes.push(pushed);
-        return toExtract;
+        const s = slots.get(layer.digest)!;
+        if (!s.used) {
+          s.used = true;
+          return await s.stream.promise;
+        }
+        // the same layer again: read it back from the layout once it is there
+        await s.pushed.promise;
+        return await layout.fetch(layer);
       },
     });
-    await Promise.all(pushes);
+    await copying;
   } catch (e) {
-    // let the verifying side finish: bytes that fail their digest are the
-    // real fault behind an extraction error, and are named as such
+    // let the verifying side finish: its error is the real fault behind an extraction error
     for (const tee of tees) tee.detach(1);
-    for (const r of await Promise.allSettled(pushes)) {
-      // bytes that fail their digest, or a transfer that broke, are the real fault
-      if (
-        r.status === "rejected" &&
-        (r.reason instanceof VerificationError || r.reason instanceof RegistryError)
-      ) throw r.reason;
-    }
+    const copied = await copying.then(() => undefined, (reason: unknown) => reason);
+    if (copied instanceof VerificationError || copied instanceof RegistryError) throw copied;
     throw e;
   }
-  await copyGraph(src, layout, manifestDesc, options);
 }
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(reason: unknown): void;
+}
+
+/** A layer being extracted while it is copied. */
+interface LayerSlot {
+  /** The extractor's branch of the tee, once the copy starts the blob. */
+  stream: Deferred<ReadableStream<Uint8Array>>;
+  /** Settles when the layout holds the blob (verified). */
+  pushed: Deferred<void>;
+  /** The copy handed out the stream. */
+  given: boolean;
+  /** The extractor took it. */
+  used: boolean;
+}
+
+function slot(): LayerSlot {
+  const s = {
+    stream: Promise.withResolvers<ReadableStream<Uint8Array>>(),
+    pushed: Promise.withResolvers<void>(),
+    given: false,
+    used: false,
+  };
+  s.stream.promise.catch(() => {});
+  s.pushed.promise.catch(() => {});
+  return s;
+}
+
+async function readManifest(src: ReadTarget, desc: Descriptor, where: string): Promise<Manifest> {
+  const doc = parseManifestDocument(
+    await fetchBytes(src, desc, where),
+    desc.mediaType,
+    `manifest of ${where}`,
+  );
+  if (doc.kind !== "manifest") throw new OcipkgError(`${where}: expected a manifest`);
+  return doc.manifest;
+}
+
+/** Whether {@link extractImage} extracts a layer: a tar layer, or a file titled by annotation. */
+function extracts(layer: Descriptor): boolean {
+  return layerCompression(layer.mediaType) !== undefined || !!layer.annotations?.[TITLE];
+}
+
+const TITLE = "org.opencontainers.image.title";
 
 /** Replace a directory by another one with two renames (no symlinks). */
 async function replaceDirectory(tmp: string, dir: string): Promise<void> {
@@ -483,6 +551,8 @@ async function cleanStaleTemps(parent: string): Promise<void> {
 
 /** Options of {@link extractImage}. */
 export interface ExtractImageOptions extends ExtractLimits {
+  /** The manifest, when the caller has read it already. */
+  manifest?: Manifest;
   /** Where layer bytes come from (default: `layout.fetch`). */
   fetchLayer?: (layer: Descriptor) => Promise<ReadableStream<Uint8Array>>;
 }
@@ -509,16 +579,11 @@ export async function extractImage(
 ): Promise<void> {
   const fetchLayer = caps.fetchLayer ?? ((l: Descriptor) => layout.fetch(l));
   const where = `image '${name}'`;
-  const doc = parseManifestDocument(
-    await fetchBytes(layout, manifestDesc, where),
-    manifestDesc.mediaType,
-    `manifest of ${where}`,
-  );
-  if (doc.kind !== "manifest") throw new OcipkgError(`${where}: expected a manifest`);
-  const m: Manifest = doc.manifest;
+  const m: Manifest = caps.manifest ?? await readManifest(layout, manifestDesc, where);
   const isOcipkg = m.artifactType === OCIPKG_ARTIFACT || m.config.mediaType === OCIPKG_CONFIG;
   const budget = new ExtractBudget(caps);
   for (const layer of m.layers) {
+    if (!extracts(layer)) continue;
     const what = `layer ${layer.digest} of ${where}`;
     const compression = layerCompression(layer.mediaType);
     if (compression) {
@@ -531,14 +596,12 @@ export async function extractImage(
       });
       continue;
     }
-    const title = layer.annotations?.["org.opencontainers.image.title"];
-    if (title) {
-      await extractFile(await fetchLayer(layer), dest, title, layer.size, {
-        what,
-        reserved: [LAYOUT_DIR],
-        budget,
-      });
-    }
+    const title = layer.annotations![TITLE]!;
+    await extractFile(await fetchLayer(layer), dest, title, layer.size, {
+      what,
+      reserved: [LAYOUT_DIR],
+      budget,
+    });
   }
   checkLinks(dest, budget, where, [LAYOUT_DIR]);
 }

@@ -1,14 +1,25 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import { gzipSync } from "node:zlib";
 import {
   ArchiveError,
+  type CopyEvent,
+  encodeJson,
   ImageName,
   loadImage,
   NotFoundError,
+  OCI_MANIFEST,
   OciArchive,
   OciDir,
+  OCIPKG_ARTIFACT,
+  OCIPKG_CONFIG,
+  OCIPKG_LAYER,
   packDirectory,
+  pushBytes,
   Store,
+  TAR_END,
+  tarHeader,
+  tarPadding,
   VerificationError,
 } from "../mod.ts";
 import { listTree, ROOT, runCli, sampleGraph, samplePackage, tempDir } from "./_helpers.ts";
@@ -153,4 +164,49 @@ Deno.test("store: a pinned digest only ever names bytes that hash to it", async 
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
+});
+
+Deno.test("store: layers are extracted as the one copy routine moves them (progress, repeats)", async () => {
+  const tmp = await tempDir();
+  const layer = (name: string, text: string) => {
+    const data = new TextEncoder().encode(text);
+    const h = tarHeader({
+      name,
+      type: "file",
+      size: data.length,
+      mode: 0o644,
+      mtime: 0,
+      linkname: "",
+    });
+    return new Uint8Array(
+      gzipSync(new Uint8Array([...h, ...data, ...tarPadding(data.length), ...TAR_END])),
+    );
+  };
+  // layers A, A, B: the repeated layer is read back from the layout, no deadlock
+  const dir = join(tmp, "layout");
+  const layout = await OciDir.open(dir, { create: true });
+  const a = await pushBytes(layout, OCIPKG_LAYER, layer("a.txt", "A"));
+  const b = await pushBytes(layout, OCIPKG_LAYER, layer("b.txt", "B"));
+  const config = await pushBytes(layout, OCIPKG_CONFIG, encodeJson({ layers: {} }));
+  const m = await pushBytes(
+    layout,
+    OCI_MANIFEST,
+    encodeJson({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: OCIPKG_ARTIFACT,
+      config,
+      layers: [a, a, b],
+    }),
+  );
+  await layout.tag(m, "example.com/rep:1");
+  await layout.close();
+  const events: CopyEvent[] = [];
+  const store = new Store(join(tmp, "store"));
+  const r = await loadImage(`oci:${dir}`, { store, onProgress: (e) => events.push(e) });
+  assertEquals(await listTree(r.dir), ["a.txt", "b.txt"]);
+  for (const d of [a.digest, b.digest, config.digest, m.digest]) {
+    assert(events.some((e) => e.kind === "done" && e.desc.digest === d), `no progress for ${d}`);
+  }
+  assert(!events.some((e) => e.kind === "skip"), "nothing is skipped into a fresh layout");
 });
