@@ -36,13 +36,13 @@ import {
   pullImage,
   pushImage,
   type RemoteOptions,
-  removeTempsSync,
   resolveLocation,
   Store,
   UsageError,
   writeCmakeConfig,
   writePkgConfig,
 } from "./mod.ts";
+import { removeTempsSync } from "./lib/fs_util.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
 type Values = Record<string, string | boolean | string[] | undefined>;

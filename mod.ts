@@ -6,53 +6,179 @@
  *
  * @example
  * ```ts
- * import { ImageName, OciArchive, packDirectory, Store } from "@ocipkg/cli";
- * const dir = await Deno.makeTempDir();
- * await Deno.writeTextFile(`${dir}/libfoo.a`, "!<arch>\n");
- * const out = `${await Deno.makeTempDir()}/foo.tar`;
- * await packDirectory(dir, `oci-archive:${out}`, { name: "example.com/foo:1.0" });
- * const store = new Store(await Deno.makeTempDir());
- * const archive = await OciArchive.open(out);
- * const r = await store.install(archive, await archive.resolve(), ImageName.parse("example.com/foo:1.0"));
- * await archive.close();
- * console.assert(r.status === "installed");
+ * import assert from "node:assert/strict";
+ * import { loadImage, packDirectory, Store } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/libfoo.a`, "!<arch>\n");
+ * // pack a directory into an oci-archive, then install it into a store
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1.0" });
+ * const r = await loadImage(`${tmp}/foo.tar`, { store: new Store(`${tmp}/store`) });
+ * assert.equal(r.status, "installed");
+ * assert.equal(await Deno.readTextFile(`${r.dir}/libfoo.a`), "!<arch>\n");
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  *
  * @module
  */
-export * from "./lib/errors.ts";
-export * from "./lib/text.ts";
-export * from "./lib/media_types.ts";
-export * from "./lib/digest.ts";
-export * from "./lib/reference.ts";
-export * from "./lib/manifest.ts";
-export * from "./lib/platform.ts";
-export * from "./lib/tar.ts";
-export * from "./lib/target.ts";
-export * from "./lib/copy.ts";
-export * from "./lib/extract.ts";
-export * from "./lib/layout/index_file.ts";
-export * from "./lib/layout/oci_dir.ts";
-export * from "./lib/layout/oci_archive.ts";
-export * from "./lib/layout/memory.ts";
-export * from "./lib/location.ts";
-export * from "./lib/artifact.ts";
-export * from "./lib/store.ts";
-export * from "./lib/inspect.ts";
-export * from "./lib/registry/errors.ts";
-export * from "./lib/registry/credentials.ts";
-export * from "./lib/registry/client.ts";
-export * from "./lib/registry/target.ts";
-export * from "./lib/transfer.ts";
-export * from "./lib/install.ts";
-export * from "./lib/registry/tags.ts";
-export * from "./lib/registry/login.ts";
-export * from "./lib/variants.ts";
-export * from "./lib/libraries.ts";
-export * from "./lib/link.ts";
-export * from "./lib/ffi.ts";
-export * from "./lib/binary_platform.ts";
-export * from "./lib/runnable.ts";
-export * from "./lib/cargo.ts";
-export * from "./lib/tee.ts";
-export { releaseTemp, removeTempsSync, trackTemp } from "./lib/fs_util.ts";
+// Image names, digests, media types, OCI structures, platforms
+export { DEFAULT_HOST, ImageName } from "./lib/reference.ts";
+export {
+  type DigestAlgorithm,
+  digestOf,
+  type Expected,
+  isDigest,
+  type Measured,
+  type ParsedDigest,
+  parseDigest,
+  Verifier,
+  VerifyingStream,
+} from "./lib/digest.ts";
+export {
+  ANNOTATION_REF_NAME,
+  OCI_INDEX,
+  OCI_LAYER_TAR,
+  OCI_LAYER_TAR_GZIP,
+  OCI_LAYER_TAR_ZSTD,
+  OCI_MANIFEST,
+  OCIPKG_ARTIFACT,
+  OCIPKG_CONFIG,
+  OCIPKG_LAYER,
+} from "./lib/media_types.ts";
+export {
+  type Descriptor,
+  encodeJson,
+  type Index,
+  type Manifest,
+  type ManifestDocument,
+  parseManifestDocument,
+  type Platform,
+  validateDescriptor,
+} from "./lib/manifest.ts";
+export { formatPlatform, hostPlatform, parsePlatform, platformMatches } from "./lib/platform.ts";
+
+// Where images live: the one resolver, targets, the one copy routine
+export {
+  createLocation,
+  type LayoutLocation,
+  type Location,
+  openLocation,
+  openRepository,
+  type RegistryLocation,
+  resolveLocation,
+  type ResolveOptions,
+} from "./lib/location.ts";
+export {
+  type BlobSpec,
+  bytesStream,
+  fetchBytes,
+  type ListableTarget,
+  pushBytes,
+  type ReadTarget,
+  type Target,
+  withTarget,
+} from "./lib/target.ts";
+export { OciDir, type OciDirOptions } from "./lib/layout/oci_dir.ts";
+export { OciArchive, type OciArchiveOptions } from "./lib/layout/oci_archive.ts";
+export { MemoryTarget } from "./lib/layout/memory.ts";
+export { RegistryTarget, type RegistryTargetOptions } from "./lib/registry/target.ts";
+export {
+  type ClientOptions,
+  DEFAULT_TIMEOUTS,
+  RegistryClient,
+  type RegistryRequest,
+} from "./lib/registry/client.ts";
+export { type Credential } from "./lib/registry/credentials.ts";
+export { copy, type CopyEvent, copyGraph, type CopyOptions } from "./lib/copy.ts";
+
+// Packages: pack, push, get, pull, copy, tags, inspect, login
+export {
+  type ArtifactOptions,
+  composeFiles,
+  packDirectory,
+  type PackOptions,
+  type PackResult,
+} from "./lib/artifact.ts";
+export { copyImage, pullImage, pushImage, type RemoteOptions } from "./lib/transfer.ts";
+export { getImage, type GetOptions, loadImage, type LoadOptions } from "./lib/install.ts";
+export { listTagPages, listTags } from "./lib/registry/tags.ts";
+export { login, logout } from "./lib/registry/login.ts";
+export {
+  type ImageInfo,
+  inspectAny,
+  inspectImage,
+  type InspectOptions,
+  type LayerInfo,
+  type ManifestInfo,
+} from "./lib/inspect.ts";
+export { tagVariant } from "./lib/variants.ts";
+
+// The local store and safe extraction
+export {
+  dataDir,
+  type InstallOptions,
+  type InstallResult,
+  LAYOUT_DIR,
+  Store,
+} from "./lib/store.ts";
+export {
+  checkLinks,
+  DEFAULT_MAX_BYTES,
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_MAX_RATIO,
+  ExtractBudget,
+  extractLayer,
+  type ExtractLimits,
+  type ExtractOptions,
+  type ExtractResult,
+} from "./lib/extract.ts";
+
+// Native builds: link, Cargo, runnable images, FFI
+export {
+  cargoLinkLines,
+  type ConfigOptions,
+  type LinkedLibrary,
+  type LinkOptions,
+  linkPackage,
+  type LinkResult,
+  writeCmakeConfig,
+  writePkgConfig,
+} from "./lib/link.ts";
+export {
+  findLibraries,
+  type Library,
+  type LibraryFile,
+  type LinkKind,
+  type PackageContents,
+  type SkippedFile,
+} from "./lib/libraries.ts";
+export { libraryPath, openLibrary } from "./lib/ffi.ts";
+export {
+  cargoBuild,
+  type CargoBuildResult,
+  type CargoOptions,
+  cargoPublish,
+  installCargoShim,
+} from "./lib/cargo.ts";
+export {
+  buildRunnable,
+  type ImageConfig,
+  type RunnableOptions,
+  type RunnableResult,
+} from "./lib/runnable.ts";
+export { type BinaryInfo, readBinaryInfo } from "./lib/binary_platform.ts";
+
+// Errors and output
+export {
+  ArchiveError,
+  FormatError,
+  NotFoundError,
+  OcipkgError,
+  oneLine,
+  UsageError,
+  VerificationError,
+} from "./lib/errors.ts";
+export { AuthError, RegistryError } from "./lib/registry/errors.ts";
+export { RegistryTimeoutError, type TimeoutKind } from "./lib/registry/client.ts";
+export { TransferLostError } from "./lib/target.ts";
+export { printable } from "./lib/text.ts";

@@ -3,7 +3,8 @@
 // Prints a table and writes JSON. Ratios < 1 mean ocipkg is faster.
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { encodeJson, OCI_EMPTY, OCI_MANIFEST, OciDir, packDirectory, pushBytes } from "../mod.ts";
+import { encodeJson, OCI_MANIFEST, OciDir, packDirectory, pushBytes } from "../mod.ts";
+import { OCI_EMPTY } from "../lib/media_types.ts";
 import { startRegistry } from "../tests/_registry.ts";
 
 const args = parseArgs({

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import {
   cargoLinkLines,
   formatPlatform,
-  inspectLayout,
+  inspectAny,
   linkPackage,
   loadImage,
   packDirectory,
@@ -32,7 +32,7 @@ try {
   });
   console.log(`2. packed ${packed.name} → ${archive}\n   manifest ${packed.digest}`);
 
-  const info = await inspectLayout(archive);
+  const info = await inspectAny(archive);
   for (const m of info.manifests) {
     console.log(`3. inspect: ${m.artifactType} (${formatPlatform(m.platform)})`);
     for (const l of m.layers) {

@@ -10,7 +10,7 @@ import {
   OCIPKG_CONFIG,
   OCIPKG_LAYER,
   packDirectory,
-} from "../mod.ts";
+} from "./_internal.ts";
 import { samplePackage, tempDir } from "./_helpers.ts";
 
 Deno.test("gzipStream: mixed random and compressible data round-trips as one gzip member", async () => {

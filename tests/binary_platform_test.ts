@@ -1,6 +1,6 @@
 // Reading an executable's platform from its ELF / Mach-O / PE header.
 import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
-import { binaryInfo, FormatError, readBinaryInfo } from "../mod.ts";
+import { binaryInfo, FormatError, readBinaryInfo } from "./_internal.ts";
 import { tempDir } from "./_helpers.ts";
 
 function elf(machine: number, opts: { bits?: 32 | 64; little?: boolean; osabi?: number } = {}) {

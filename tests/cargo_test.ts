@@ -3,7 +3,7 @@
 // then loaded back from Deno through FFI.
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { inspectLayout, Store } from "../mod.ts";
+import { inspectLayout, Store } from "./_internal.ts";
 import { callGreet, copyTree, have, pathWith, ROOT, run, runCli, tempDir } from "./_helpers.ts";
 import { startRegistry } from "./_registry.ts";
 

@@ -15,7 +15,7 @@ import {
   TAR_END,
   tarHeader,
   tarPadding,
-} from "../mod.ts";
+} from "./_internal.ts";
 import { listTree, runCli, samplePackage, tempDir } from "./_helpers.ts";
 
 async function expectError(args: string[], culprit: string, code = 1, cwd?: string) {

@@ -2,7 +2,7 @@
 // ocipkg reads what skopeo writes.
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { inspectLayout, loadImage, OCIPKG_ARTIFACT, packDirectory, Store } from "../mod.ts";
+import { inspectLayout, loadImage, OCIPKG_ARTIFACT, packDirectory, Store } from "./_internal.ts";
 import { have, listTree, run, samplePackage, tempDir } from "./_helpers.ts";
 
 const skopeo = await have("skopeo");

@@ -1,7 +1,7 @@
 // Finding libraries in a package for a target OS, and the Cargo lines made from them.
 import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
-import { cargoLinkLines, classifyLibrary, findLibraries, ImageName } from "../mod.ts";
+import { cargoLinkLines, classifyLibrary, findLibraries, ImageName } from "./_internal.ts";
 import { tempDir } from "./_helpers.ts";
 
 async function touch(dir: string, ...names: string[]): Promise<void> {

@@ -13,7 +13,7 @@ import {
   parsePlatform,
   pushImage,
   Store,
-} from "../mod.ts";
+} from "./_internal.ts";
 import { have, listTree, run, runCli, tempDir } from "./_helpers.ts";
 import { startRegistry } from "./_registry.ts";
 

@@ -11,7 +11,7 @@ import {
   packDirectory,
   pushImage,
   Store,
-} from "../mod.ts";
+} from "./_internal.ts";
 import { listTree, runCli, samplePackage, tempDir } from "./_helpers.ts";
 import { PASS, startRegistry, USER } from "./_registry.ts";
 

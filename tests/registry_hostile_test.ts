@@ -30,7 +30,7 @@ import {
   RegistryTimeoutError,
   Store,
   walkDirectory,
-} from "../mod.ts";
+} from "./_internal.ts";
 import { printable } from "../lib/text.ts";
 import { listTree, runCli } from "./_helpers.ts";
 import { makeTls } from "./_registry.ts";

@@ -3,7 +3,7 @@
 // rootfs runs.
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { buildRunnable, FormatError, inspectLayout } from "../mod.ts";
+import { buildRunnable, FormatError, inspectLayout } from "./_internal.ts";
 import { have, listTree, run, runCli, tempDir } from "./_helpers.ts";
 import { assertRejects } from "./_assert.ts";
 

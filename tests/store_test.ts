@@ -21,7 +21,7 @@ import {
   tarHeader,
   tarPadding,
   VerificationError,
-} from "../mod.ts";
+} from "./_internal.ts";
 import { listTree, ROOT, runCli, sampleGraph, samplePackage, tempDir } from "./_helpers.ts";
 
 const FIX = join(ROOT, "tests", "fixtures");

@@ -12,7 +12,7 @@ import {
   type TarEntryType,
   tarHeader,
   tarPadding,
-} from "../mod.ts";
+} from "./_internal.ts";
 import { listTree, tempDir } from "./_helpers.ts";
 
 interface E {

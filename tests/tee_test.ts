@@ -1,7 +1,7 @@
 // teeBounded: two branches of one stream with bounded buffering (the install
 // path streams each layer into the layout and the extractor at once).
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { teeBounded } from "../mod.ts";
+import { teeBounded } from "./_internal.ts";
 
 /** A source of `n` one-byte chunks that counts how many were pulled. */
 function counting(n: number) {
