@@ -10,8 +10,8 @@
  *
  * @module
  */
-import { Digester, isDigest } from "../digest.ts";
-import { FormatError, NotFoundError, oneLine } from "../errors.ts";
+import { type Expected, isDigest, type Measured, parseDigest, Verifier } from "../digest.ts";
+import { FormatError, NotFoundError, oneLine, VerificationError } from "../errors.ts";
 import { type Descriptor, isManifestType, MAX_MANIFEST_SIZE, stripUndefined } from "../manifest.ts";
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from "../media_types.ts";
 import type { BlobSpec, ReadTarget, Target } from "../target.ts";
@@ -37,6 +37,13 @@ export const MAX_TAG_PAGES = 10_000;
 export const MAX_TAGS = 1_000_000;
 /** Manifests kept in a target's small cache (by digest). */
 const MANIFEST_CACHE = 8;
+
+/** Check a whole byte array with the one {@link Verifier}. */
+function verifyBytes(bytes: Uint8Array, expected: Expected, what: string): Measured {
+  const v = new Verifier(expected, what);
+  v.update(bytes);
+  return v.finish();
+}
 
 /** Options of {@link RegistryTarget}. */
 export interface RegistryTargetOptions extends ClientOptions {
@@ -139,6 +146,14 @@ export class RegistryTarget implements Target {
         }`,
       );
     }
+    // content first: bytes that do not match the digest asked for (or the one
+    // the registry answered) are a verification failure, whatever they hold
+    const { digest, size } = verifyBytes(
+      bytes,
+      { digest: isDigest(reference) ? reference : undefined },
+      `manifest of ${what}`,
+    );
+    this.#checkAnswered(res, digest, `manifest of ${what}`, bytes);
     const contentType = (res.headers.get("content-type") ?? "").split(";")[0]!.trim();
     let declared: string | undefined;
     try {
@@ -158,30 +173,48 @@ export class RegistryTarget implements Target {
         }'`,
       );
     }
-    const h = new Digester();
-    h.update(bytes);
-    const digest = h.digest();
-    if (isDigest(reference) && reference !== digest) {
-      throw new FormatError(
-        `${what}: manifest digest mismatch, ${this.client.registry} answered ${digest}`,
-      );
-    }
-    const headerDigest = res.headers.get("docker-content-digest");
-    if (headerDigest && headerDigest !== digest && headerDigest.startsWith("sha256:")) {
-      throw new FormatError(
-        `${what}: registry's digest ${
-          printable(headerDigest.slice(0, 200))
-        } does not match the manifest (${digest})`,
-      );
-    }
     this.#cache(digest, bytes);
-    return { mediaType, digest, size: bytes.byteLength };
+    return { mediaType, digest, size };
   }
 
+  /**
+   * Check the `Docker-Content-Digest` a registry answered against the digest
+   * of the content. One of another algorithm is checked on `bytes` when given
+   * (manifests), and otherwise skipped; one of an algorithm ocipkg does not
+   * know is ignored.
+   *
+   * @throws {VerificationError} naming `what`, both digests and the registry
+   */
+  #checkAnswered(res: Response, digest: string, what: string, bytes?: Uint8Array): void {
+    const answered = res.headers.get("docker-content-digest")?.trim();
+    if (!answered || answered === digest || !/^sha(256|512):/.test(answered)) return;
+    const label = `${what} (Docker-Content-Digest from ${this.client.registry})`;
+    if (isDigest(answered)) {
+      if (bytes) {
+        verifyBytes(bytes, { digest: answered }, label);
+        return;
+      }
+      if (parseDigest(answered).algorithm !== parseDigest(digest).algorithm) return;
+    }
+    throw new VerificationError(
+      `${label}: digest mismatch, expected ${printable(answered.slice(0, 200))} but got ${digest}`,
+    );
+  }
+
+  /**
+   * Stream a manifest or blob, verified against `desc` (size and digest): a
+   * mismatch is a {@link VerificationError} naming the digest and the
+   * repository (a blob's stream errors with it, as soon as too many bytes
+   * arrive or at its end).
+   */
   async fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
     if (isManifestType(desc.mediaType)) {
+      const what = `manifest ${desc.digest} of ${this.description}`;
       const cached = this.#manifests.get(desc.digest);
-      if (cached) return bytesStream(cached);
+      if (cached) {
+        verifyBytes(cached, desc, what);
+        return bytesStream(cached);
+      }
       const { bytes } = await this.client.requestBytes(
         {
           method: "GET",
@@ -191,8 +224,9 @@ export class RegistryTarget implements Target {
           what: this.#what(desc.digest),
         },
         MAX_MANIFEST_SIZE,
-        `manifest ${desc.digest} of ${this.description}`,
+        what,
       );
+      verifyBytes(bytes, desc, what);
       return bytesStream(bytes);
     }
     return this.#blobStream(desc);
@@ -200,10 +234,12 @@ export class RegistryTarget implements Target {
 
   /**
    * A blob download that resumes with `Range` after a dropped or stalled
-   * connection (not after one too slow on average: that is final).
+   * connection (not after one too slow on average: that is final), verified
+   * by the one {@link Verifier} across resumptions.
    */
   #blobStream(desc: Descriptor): ReadableStream<Uint8Array> {
     const what = `blob ${desc.digest} of ${this.description}`;
+    const verifier = new Verifier(desc, what);
     const maxResume = this.#options.resumeAttempts ?? 5;
     let received = 0;
     let resumes = 0;
@@ -264,6 +300,7 @@ export class RegistryTarget implements Target {
               await open(); // closed early: resume
               continue;
             }
+            verifier.finish();
             controller.close();
             return;
           }
@@ -273,6 +310,12 @@ export class RegistryTarget implements Target {
             skip -= drop;
             chunk = chunk.subarray(drop);
             if (chunk.byteLength === 0) continue;
+          }
+          try {
+            verifier.update(chunk); // more than desc.size fails here, before it is passed on
+          } catch (e) {
+            await reader!.cancel(e).catch(() => {});
+            throw e;
           }
           received += chunk.byteLength;
           controller.enqueue(chunk);
@@ -325,17 +368,20 @@ export class RegistryTarget implements Target {
     if (res.status === 201) return true;
     // 202: the registry opened an upload session instead; cancel it
     const loc = res.headers.get("location");
-    if (loc) {
-      await this.client.request({
-        method: "DELETE",
-        url: loc,
-        scope: this.#scope(true),
-        what: "upload",
-        ok: [200, 204, 404, 405],
-      })
-        .then((r) => r.body?.cancel()).catch(() => {});
-    }
+    if (loc) await this.#cancelUpload(loc);
     return false;
+  }
+
+  /** Best effort: end an upload session that will not be completed. */
+  async #cancelUpload(location: string): Promise<void> {
+    await this.client.request({
+      method: "DELETE",
+      url: location,
+      scope: this.#scope(true),
+      what: "upload",
+      ok: [200, 204, 404, 405],
+    })
+      .then((r) => r.body?.cancel()).catch(() => {});
   }
 
   push(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
@@ -354,21 +400,21 @@ export class RegistryTarget implements Target {
   }
 
   async #pushManifest(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
-    const bytes = await readCapped(new Response(content), MAX_MANIFEST_SIZE, "manifest");
-    const h = new Digester();
-    h.update(bytes);
-    const digest = h.digest();
-    if (spec.digest && spec.digest !== digest) {
-      throw new FormatError(
-        `manifest for ${this.description}: digest mismatch, expected ${spec.digest} but got ${digest}`,
-      );
-    }
-    await this.#putManifest(bytes, spec.mediaType, digest);
+    const what = `manifest ${spec.digest ?? "(new)"} for ${this.description}`;
+    const bytes = await readCapped(new Response(content), MAX_MANIFEST_SIZE, what);
+    const { digest, size } = verifyBytes(bytes, spec, what);
+    await this.#putManifest(bytes, spec.mediaType, digest, digest);
     this.#cache(digest, bytes);
-    return stripUndefined({ ...spec, digest, size: bytes.byteLength });
+    return stripUndefined({ ...spec, digest, size });
   }
 
-  async #putManifest(bytes: Uint8Array, mediaType: string, reference: string): Promise<void> {
+  /** PUT a manifest by digest or tag; the registry's answered digest must be `digest`. */
+  async #putManifest(
+    bytes: Uint8Array,
+    mediaType: string,
+    reference: string,
+    digest: string,
+  ): Promise<void> {
     const res = await this.client.request({
       method: "PUT",
       url: `/v2/${this.repository}/manifests/${reference}`,
@@ -379,6 +425,7 @@ export class RegistryTarget implements Target {
       ok: [200, 201, 202],
     });
     await res.body?.cancel();
+    this.#checkAnswered(res, digest, `manifest ${digest} for ${this.description}`, bytes);
   }
 
   async #startUpload(what: string): Promise<{ location: string; minChunk: number }> {
@@ -403,7 +450,7 @@ export class RegistryTarget implements Target {
 
   async #pushBlob(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
     const what = `blob ${spec.digest ?? "(new)"} for ${this.description}`;
-    const hasher = new Digester(spec.digest?.startsWith("sha512:") ? "sha512" : "sha256");
+    const verifier = new Verifier(spec, what);
     let { location, minChunk } = await this.#startUpload(what);
     const chunkSize = Math.max(this.#options.chunkSize ?? DEFAULT_CHUNK, minChunk);
     // Read the source into chunks; each chunk is replayable, so a failed PATCH resumes
@@ -430,32 +477,38 @@ export class RegistryTarget implements Target {
       }
       if (n === 0) return undefined;
       const chunk = buf.subarray(0, n);
-      hasher.update(chunk);
-      if (spec.size !== undefined && hasher.size > spec.size) {
-        throw new RegistryError(`${what}: size exceeds the expected ${spec.size} bytes`, 0);
-      }
+      verifier.update(chunk); // more than spec.size fails here, before it is sent
       return chunk;
     };
-    try {
+    const upload = async () => {
       let chunk = await nextChunk();
       // Small blobs: one PUT with the whole body.
       if (chunk && chunk.byteLength < chunkSize && chunk.byteLength <= MONOLITHIC_MAX) {
-        return await this.#finishUpload(location, spec, hasher, chunk, what);
+        return await this.#finishUpload(location, spec, verifier, chunk, what);
       }
       while (chunk) {
         const next = await nextChunk();
-        if (!next) return await this.#finishUpload(location, spec, hasher, chunk, what, offset);
+        if (!next) return await this.#finishUpload(location, spec, verifier, chunk, what, offset);
         location = await this.#patch(location, chunk, offset, what);
         offset += chunk.byteLength;
         chunk = next;
       }
-      return await this.#finishUpload(location, spec, hasher, undefined, what, offset);
+      return await this.#finishUpload(location, spec, verifier, undefined, what, offset);
+    };
+    let done: { desc: Descriptor; res: Response };
+    try {
+      done = await upload();
     } catch (e) {
       await reader.cancel(e).catch(() => {}); // release the source (e.g. an open blob file)
+      // content that does not match its descriptor is never committed: end
+      // the session so the registry keeps nothing of it
+      if (e instanceof VerificationError) await this.#cancelUpload(location);
       throw e;
     } finally {
       reader.releaseLock();
     }
+    this.#checkAnswered(done.res, done.desc.digest, what);
+    return done.desc;
   }
 
   /** PATCH one chunk; on failure ask the server what it has and send the rest. */
@@ -504,24 +557,12 @@ export class RegistryTarget implements Target {
   async #finishUpload(
     location: string,
     spec: BlobSpec,
-    hasher: Digester,
+    verifier: Verifier,
     last: Uint8Array | undefined,
     what: string,
     offset = 0,
-  ): Promise<Descriptor> {
-    const digest = hasher.digest();
-    if (spec.size !== undefined && hasher.size !== spec.size) {
-      throw new RegistryError(
-        `${what}: size mismatch, expected ${spec.size} bytes but got ${hasher.size}`,
-        0,
-      );
-    }
-    if (spec.digest && spec.digest !== digest) {
-      throw new RegistryError(
-        `${what}: digest mismatch, expected ${spec.digest} but got ${digest}`,
-        0,
-      );
-    }
+  ): Promise<{ desc: Descriptor; res: Response }> {
+    const { digest, size } = verifier.finish(); // before the PUT that commits it
     const url = new URL(location);
     url.searchParams.set("digest", digest);
     const headers: Record<string, string> = { "content-type": "application/octet-stream" };
@@ -536,14 +577,18 @@ export class RegistryTarget implements Target {
       ok: [201, 204],
     });
     await res.body?.cancel();
-    return stripUndefined({ ...spec, digest, size: hasher.size });
+    return { desc: stripUndefined({ ...spec, digest, size }), res };
   }
 
   async tag(desc: Descriptor, reference: string): Promise<void> {
     if (isDigest(reference)) return;
-    const bytes = this.#manifests.get(desc.digest) ??
-      await readCapped(new Response(await this.fetch(desc)), MAX_MANIFEST_SIZE, "manifest");
-    await this.#putManifest(bytes, desc.mediaType, reference);
+    // fetch answers from the cache when it can, verified against desc either way
+    const bytes = await readCapped(
+      new Response(await this.fetch(desc)),
+      MAX_MANIFEST_SIZE,
+      `manifest ${desc.digest} of ${this.description}`,
+    );
+    await this.#putManifest(bytes, desc.mediaType, reference, desc.digest);
   }
 
   /**
