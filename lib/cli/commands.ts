@@ -1,0 +1,54 @@
+/**
+ * Every `ocipkg` command, in the order `ocipkg --help` lists them. A new
+ * command is a module `lib/cli/<name>.ts` (see `pack.ts`) added here.
+ *
+ * @module
+ */
+import type { Command } from "./options.ts";
+import pack from "./pack.ts";
+import compose from "./compose.ts";
+import inspect from "./inspect.ts";
+import load from "./load.ts";
+import push from "./push.ts";
+import get from "./get.ts";
+import pull from "./pull.ts";
+import copy from "./copy.ts";
+import tags from "./tags.ts";
+import login from "./login.ts";
+import logout from "./logout.ts";
+import link from "./link.ts";
+import runnable from "./runnable.ts";
+import cargo from "./cargo.ts";
+import list from "./list.ts";
+import imageDirectory from "./image_directory.ts";
+import rm from "./rm.ts";
+
+/** The commands, in help order. */
+export const COMMANDS: readonly Command[] = [
+  pack,
+  compose,
+  inspect,
+  load,
+  push,
+  get,
+  pull,
+  copy,
+  tags,
+  login,
+  logout,
+  link,
+  runnable,
+  cargo,
+  list,
+  imageDirectory,
+  rm,
+];
+
+/**
+ * The command of a name.
+ * @param name e.g. `pack`
+ * @returns the command, or undefined
+ */
+export function findCommand(name: string): Command | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}

@@ -1,0 +1,54 @@
+/**
+ * `ocipkg compose`: files into an ocipkg artifact.
+ *
+ * @module
+ */
+import { composeFiles } from "../../mod.ts";
+import { defineCommand } from "./options.ts";
+import { info, out } from "./output.ts";
+import { annotations, packOptions, platformOption } from "./shared.ts";
+
+/** The command. */
+export default defineCommand({
+  name: "compose",
+  usage:
+    "compose <file>... -o <output> [-t name] [--platform os/arch|triple] [--annotation k=v]... [--format archive|dir]",
+  summary: "Compose files into an ocipkg artifact",
+  positionals: [1, Infinity],
+  options: {
+    output: {
+      type: "string",
+      short: "o",
+      value: "output",
+      required: true,
+      description: "the oci-archive or oci-dir to write",
+    },
+    tag: {
+      type: "string",
+      short: "t",
+      value: "name",
+      default: "localhost/<first file's name>:latest",
+      description: "the image name recorded in the layout",
+    },
+    platform: platformOption("the platform the files are built for", "none: any platform"),
+    ...packOptions,
+  },
+  examples: [
+    {
+      command: "ocipkg compose libfoo.so include/foo.h -o libfoo.tar -t ghcr.io/org/libfoo:1.0",
+      description: "put two files (at the top level of the layer) into libfoo.tar",
+    },
+  ],
+  async run(files, opts) {
+    const r = await composeFiles(files, opts.output, {
+      name: opts.tag,
+      annotations: annotations(opts.annotation),
+      format: opts.format,
+      compressionLevel: opts.level,
+      platform: opts.platform,
+    });
+    out(`${r.name} ${r.digest}`);
+    info(`composed ${files.length} file(s) into ${r.output}`);
+    if (opts.tag === undefined) info(`no -t given: the image is named '${r.name}'`);
+  },
+});

@@ -1,0 +1,32 @@
+/**
+ * `ocipkg copy`: an image between registries, oci-dirs and oci-archives.
+ *
+ * @module
+ */
+import { copyImage } from "../../mod.ts";
+import { defineCommand } from "./options.ts";
+import { out } from "./output.ts";
+import { registryHints, registryOptions, remote } from "./shared.ts";
+
+/** The command. */
+export default defineCommand({
+  name: "copy",
+  usage: "copy <src> <dst>  (image, docker://image, oci:dir[:ref], oci-archive:file[:ref])",
+  summary: "Copy an image between registries, oci-dirs and oci-archives",
+  positionals: [2, 2],
+  options: registryOptions,
+  examples: [
+    {
+      command: "ocipkg copy oci-archive:libfoo.tar localhost:5000/libfoo:1.0",
+      description: "push an oci-archive to a registry",
+    },
+    {
+      command: "ocipkg copy docker://ghcr.io/org/libfoo:1.0 oci:./mirror:1.0",
+      description: "copy an image from a registry into an oci-dir, tagged 1.0",
+    },
+  ],
+  hints: registryHints,
+  async run([src, dst], opts) {
+    out(await copyImage(src!, dst!, remote(opts)));
+  },
+});

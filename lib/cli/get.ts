@@ -1,0 +1,58 @@
+/**
+ * `ocipkg get`: pull an image into the local store (cached).
+ *
+ * @module
+ */
+import { getImage } from "../../mod.ts";
+import { defineCommand } from "./options.ts";
+import { info, out } from "./output.ts";
+import {
+  limitOptions,
+  limits,
+  overwriteOption,
+  pickPlatform,
+  registryHints,
+  registryOptions,
+  remote,
+} from "./shared.ts";
+
+/** The command. */
+export default defineCommand({
+  name: "get",
+  usage:
+    "get <image> [-f] [--refresh] [--platform os/arch] [--plain-http] [--ca-file pem] [--max-bytes n] [--max-entries n] [--max-ratio n]",
+  summary: "Pull an image into the local store, verify and extract it (cached)",
+  positionals: [1, 1],
+  options: {
+    ...overwriteOption,
+    refresh: {
+      type: "boolean",
+      description: "ask the registry whether a tag moved, even if the store holds it",
+    },
+    platform: pickPlatform,
+    ...registryOptions,
+    ...limitOptions,
+  },
+  examples: [
+    {
+      command: "ocipkg get ghcr.io/org/libfoo:1.0",
+      description: "install an image (no request if the store holds it); prints its directory",
+    },
+    {
+      command: "ocipkg get localhost:5000/libfoo:1.0 --plain-http --platform linux/arm64",
+      description: "install the arm64 image of a multi-platform index from a plain-http registry",
+    },
+  ],
+  hints: registryHints,
+  async run([image], opts) {
+    const r = await getImage(image!, {
+      ...remote(opts),
+      ...limits(opts),
+      force: opts.overwrite,
+      refresh: opts.refresh,
+      platform: opts.platform,
+    });
+    if (r.status === "installed") info(`got ${r.name}`);
+    out(r.dir);
+  },
+});

@@ -1,0 +1,55 @@
+/**
+ * `ocipkg load`: an image from an oci-archive or oci-dir into the local store.
+ *
+ * @module
+ */
+import { loadImage } from "../../mod.ts";
+import { defineCommand } from "./options.ts";
+import { info, out } from "./output.ts";
+import { limitOptions, limits, overwriteOption, pickPlatform } from "./shared.ts";
+
+/** The command. */
+export default defineCommand({
+  name: "load",
+  usage:
+    "load <archive|dir> [-f] [-t name] [--platform os/arch] [--max-bytes n] [--max-entries n] [--max-ratio n]",
+  summary: "Load an image from an oci-archive/oci-dir into the local store",
+  positionals: [1, 1],
+  options: {
+    ...overwriteOption,
+    tag: {
+      type: "string",
+      short: "t",
+      value: "name",
+      default: "the layout's ref name",
+      description: "the name to install the image under",
+    },
+    platform: pickPlatform,
+    ...limitOptions,
+  },
+  examples: [
+    {
+      command: "ocipkg load libfoo.tar",
+      description: "install an oci-archive; prints its directory",
+    },
+    {
+      command: "ocipkg load oci:./layout:v1 -t example.com/libfoo:1 -f",
+      description: "install the image tagged v1 of an oci-dir under another name, replacing it",
+    },
+  ],
+  hints: [{ when: /has no ref name/, add: "; give one with -t" }],
+  async run([layout], opts) {
+    const r = await loadImage(layout!, {
+      ...limits(opts),
+      force: opts.overwrite,
+      name: opts.tag,
+      platform: opts.platform,
+    });
+    info(
+      r.status === "present"
+        ? `${r.name} is already in the store (use -f to replace)`
+        : `loaded ${r.name}`,
+    );
+    out(r.dir);
+  },
+});

@@ -1,0 +1,313 @@
+/**
+ * The one table a command declares — usage, summary, options (with
+ * descriptions and defaults) and examples — and the typed parser over
+ * `node:util` `parseArgs` that reads it. Option values arrive typed from the
+ * table: a flag is a `boolean`, a repeatable option a `string[]`, a value
+ * option `string | undefined` (or whatever its `parse` returns), with
+ * kebab-case flag names as camelCase keys (`--plain-http` → `plainHttp`).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { OcipkgError, oneLine, UsageError } from "../../mod.ts";
+
+interface OptionBase {
+  /** One-letter alias, e.g. `t` for `-t`. */
+  short?: string;
+  /** What the option does, for help. */
+  description: string;
+}
+
+/** A flag: `--json`. Its value is a `boolean`. */
+export interface FlagOption extends OptionBase {
+  /** Kind. */
+  type: "boolean";
+}
+
+/** An option with one value: `--tag name`. Its value is `string | undefined`, or `parse`'s result. */
+export interface ValueOption<T = unknown> extends OptionBase {
+  /** Kind. */
+  type: "string";
+  /** Not repeatable. */
+  multiple?: false;
+  /** Placeholder in help, e.g. `name` (default `value`). */
+  value?: string;
+  /** The default as shown in help; the library (or the command) applies it, the parser does not. */
+  default?: string;
+  /** Environment variable read when the flag is not given (an empty value counts as unset). */
+  env?: string;
+  /** Missing or empty: a usage error. The value's type then has no `undefined`. */
+  required?: boolean;
+  /**
+   * Turn the text into the typed value; throw a {@link UsageError} naming `flag`.
+   * @param text the text given
+   * @param flag `--name`, or `--name (or ENV)` for an option with `env`
+   */
+  parse?: (text: string, flag: string) => T;
+}
+
+/** A repeatable option: `--lib a --lib b`. Its value is a `string[]` (empty when not given). */
+export interface ListOption extends OptionBase {
+  /** Kind. */
+  type: "string";
+  /** Repeatable. */
+  multiple: true;
+  /** Placeholder in help. */
+  value?: string;
+}
+
+/** One option of the table. */
+export type OptionSpec = FlagOption | ValueOption | ListOption;
+
+/** A command's options, keyed by long flag name (`plain-http` for `--plain-http`). */
+export type OptionTable = Record<string, OptionSpec>;
+
+/** `plain-http` → `plainHttp`. */
+export type CamelCase<S extends string> = S extends `${infer A}-${infer B}`
+  ? `${A}${Capitalize<CamelCase<B>>}`
+  : S;
+
+/** The value type of one option spec. */
+export type OptionValue<S> = S extends FlagOption ? boolean
+  : S extends ListOption ? string[]
+  : S extends { parse: (text: string, flag: string) => infer T }
+    ? S extends { required: true } ? T : T | undefined
+  : S extends { required: true } ? string
+  : string | undefined;
+
+/** The parsed values of a table, keyed in camelCase. */
+export type OptionValues<O extends OptionTable> = {
+  [K in keyof O & string as CamelCase<K>]: OptionValue<O[K]>;
+};
+
+/**
+ * Declare a shared group of options, keeping the literal types the value
+ * types are computed from.
+ *
+ * @param table the options
+ * @returns the same table
+ */
+export function optionGroup<const O extends OptionTable>(table: O): O {
+  return table;
+}
+
+/**
+ * A CLI hint for a library error: when `when` matches the message, `add` is
+ * appended — unless the message already names the flags `add` names (so a
+ * library message that still carries the hint is not doubled).
+ */
+export interface Hint {
+  /** Which errors. */
+  when: RegExp;
+  /** Text appended, with its own separator, e.g. `"; give one with -t"`. */
+  add: string;
+}
+
+/** One example of a command line. */
+export interface Example {
+  /** The command line, starting with `ocipkg <command>` (or piped into it). */
+  command: string;
+  /** What it does. */
+  description: string;
+}
+
+/** A command's table, as {@link defineCommand} takes it. */
+export interface CommandSpec<O extends OptionTable> {
+  /** The command name. */
+  name: string;
+  /** The usage line after `ocipkg `. */
+  usage: string;
+  /** One line: what the command does. */
+  summary: string;
+  /** How many positional arguments: `[min, max]` (`max` may be `Infinity`). */
+  positionals: readonly [number, number];
+  /** The options. */
+  options: O;
+  /** Example command lines. */
+  examples: Example[];
+  /** Hints naming flags for library errors. */
+  hints?: Hint[];
+  /**
+   * Do the work: call the library, print the result.
+   * @param args the positional arguments (their count already checked)
+   * @param opts the typed option values
+   */
+  run(args: string[], opts: OptionValues<O>): Promise<void>;
+}
+
+/** A command as the dispatcher sees it. */
+export interface Command {
+  /** The command name. */
+  readonly name: string;
+  /** The usage line after `ocipkg `. */
+  readonly usage: string;
+  /** One line: what it does. */
+  readonly summary: string;
+  /** `[min, max]` positional arguments. */
+  readonly positionals: readonly [number, number];
+  /** The option table. */
+  readonly options: OptionTable;
+  /** Example command lines. */
+  readonly examples: readonly Example[];
+  /**
+   * Parse the arguments after the command name and run it.
+   * @param argv the arguments
+   */
+  invoke(argv: string[]): Promise<void>;
+}
+
+/** `--plain-http` → `plainHttp`. */
+function camel(flag: string): string {
+  return flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function flagText(name: string, spec: OptionSpec): string {
+  return spec.type === "string" && !spec.multiple && spec.env
+    ? `--${name} (or ${spec.env})`
+    : `--${name}`;
+}
+
+/**
+ * Parse arguments against a table: unknown flags, a flag without its value,
+ * a wrong number of positionals, a missing required option and a value its
+ * `parse` refuses are all {@link UsageError}s (exit 2).
+ *
+ * @param cmd the usage, positional counts and options
+ * @param argv the arguments after the command name
+ * @returns the positionals and the typed values
+ * @throws {UsageError} for any of the above
+ */
+export function parseCommandLine<O extends OptionTable>(
+  cmd: Pick<CommandSpec<O>, "usage" | "positionals" | "options">,
+  argv: string[],
+): { args: string[]; opts: OptionValues<O> } {
+  const usage = `usage: ocipkg ${cmd.usage}`;
+  const config: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> =
+    {};
+  for (const [name, spec] of Object.entries(cmd.options)) {
+    config[name] = { type: spec.type, multiple: spec.type === "string" && spec.multiple === true };
+    if (spec.short) config[name].short = spec.short;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: config, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(`${oneLine(e)} (${usage})`);
+  }
+  const args = parsed.positionals;
+  const [min, max] = cmd.positionals;
+  if (args.length > max) throw new UsageError(`unexpected argument '${args[max]}' (${usage})`);
+  if (args.length < min) throw new UsageError(usage);
+  const values: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(cmd.options)) {
+    const raw: unknown = parsed.values[name];
+    const key = camel(name);
+    if (spec.type === "boolean") {
+      values[key] = raw === true;
+    } else if (spec.multiple) {
+      values[key] = Array.isArray(raw) ? raw.filter((v) => typeof v === "string") : [];
+    } else {
+      let text = typeof raw === "string" ? raw : undefined;
+      if (spec.env) {
+        text ??= Deno.env.get(spec.env);
+        if (text === "") text = undefined;
+      }
+      if (spec.required && !text) throw new UsageError(usage);
+      values[key] = text !== undefined && spec.parse
+        ? spec.parse(text, flagText(name, spec))
+        : text;
+    }
+  }
+  // the one place the table's types meet the parser's: every key of the table was set above
+  return { args, opts: values as OptionValues<O> };
+}
+
+/** The flags a hint names: `-t`, `--ca-file`. */
+function flagsIn(text: string): string[] {
+  return [...text.matchAll(/(?:^|[\s(])(--?[a-zA-Z][a-zA-Z-]*)/g)].map((m) => m[1]!);
+}
+
+/**
+ * Add the matching hints to a library error's message (in place: the error
+ * keeps its class, exit code and stack).
+ *
+ * @param e the error
+ * @param hints the hints of the command
+ */
+export function addHints(e: unknown, hints: readonly Hint[]): void {
+  if (!(e instanceof OcipkgError)) return;
+  for (const h of hints) {
+    if (!h.when.test(e.message)) continue;
+    const named = flagsIn(h.add);
+    const has = (f: string) =>
+      new RegExp(`(^|[\\s(])${f.replace(/[-]/g, "\\-")}(?![a-zA-Z-])`).test(e.message);
+    if (named.length && named.every(has)) continue;
+    e.message += h.add;
+  }
+}
+
+/**
+ * Make a command from its table: the dispatcher calls `invoke`, help is
+ * generated from the same table ({@link commandHelp}).
+ *
+ * @param spec the table and the work
+ * @returns the command
+ */
+export function defineCommand<const O extends OptionTable>(spec: CommandSpec<O>): Command {
+  return {
+    name: spec.name,
+    usage: spec.usage,
+    summary: spec.summary,
+    positionals: spec.positionals,
+    options: spec.options,
+    examples: spec.examples,
+    async invoke(argv) {
+      const { args, opts } = parseCommandLine(spec, argv);
+      try {
+        await spec.run(args, opts);
+      } catch (e) {
+        addHints(e, spec.hints ?? []);
+        throw e;
+      }
+    },
+  };
+}
+
+function optionLabel(name: string, spec: OptionSpec): string {
+  const short = spec.short ? `-${spec.short}, ` : "    ";
+  const value = spec.type === "string" ? ` <${spec.value ?? "value"}>` : "";
+  return `${short}--${name}${value}${spec.type === "string" && spec.multiple ? "..." : ""}`;
+}
+
+function optionNote(spec: OptionSpec): string {
+  if (spec.type !== "string" || spec.multiple) return "";
+  const notes = [];
+  if (spec.required) notes.push("required");
+  if (spec.env) notes.push(`env ${spec.env}`);
+  if (spec.default !== undefined) notes.push(`default: ${spec.default}`);
+  return notes.length ? ` (${notes.join("; ")})` : "";
+}
+
+/**
+ * A command's help, generated from its table: usage, summary, options with
+ * descriptions and defaults, examples.
+ *
+ * @param cmd the command
+ * @returns the text
+ */
+export function commandHelp(cmd: Command): string {
+  const lines = [`usage: ocipkg ${cmd.usage}`, "", cmd.summary];
+  const rows = Object.entries(cmd.options).map(([name, spec]) =>
+    [optionLabel(name, spec), `${spec.description}${optionNote(spec)}`] as const
+  );
+  rows.push(["    --help", "show this help"]);
+  const width = Math.min(30, Math.max(...rows.map(([l]) => l.length)));
+  lines.push("", "options:");
+  for (const [label, text] of rows) {
+    if (label.length > width) lines.push(`  ${label}`, `  ${"".padEnd(width)}  ${text}`);
+    else lines.push(`  ${label.padEnd(width)}  ${text}`);
+  }
+  lines.push("", "examples:");
+  for (const ex of cmd.examples) lines.push(`  ${ex.command}`, `      ${ex.description}`);
+  return lines.join("\n");
+}

@@ -1,0 +1,55 @@
+/**
+ * Everything the CLI prints goes through here: each line is escaped with
+ * `printable`, since any of it may hold registry or archive data.
+ *
+ * @module
+ */
+import { printable } from "../../mod.ts";
+
+/**
+ * Escape control characters line by line, keeping the newlines.
+ * @param s text
+ * @returns text safe for a terminal
+ */
+export const safe = (s: string): string => s.split("\n").map(printable).join("\n");
+
+/**
+ * Print a result line (stdout).
+ * @param s text
+ */
+export const out = (s: string): void => console.log(safe(s));
+
+/**
+ * Print a message for the user (stderr).
+ * @param s text
+ */
+export const info = (s: string): void => console.error(safe(s));
+
+const encoder = new TextEncoder();
+
+/**
+ * Write to stdout without a newline, escaped like {@link out}.
+ * @param s text
+ */
+export async function write(s: string): Promise<void> {
+  const bytes = encoder.encode(safe(s));
+  for (let off = 0; off < bytes.length;) off += await Deno.stdout.write(bytes.subarray(off));
+}
+
+let debugSink: ((line: string) => void) | undefined;
+
+/**
+ * Turn `--debug` output (request lines, never secrets) on or off.
+ * @param on whether `--debug` was given
+ */
+export function setDebug(on: boolean): void {
+  debugSink = on ? (line) => info(`debug: ${line}`) : undefined;
+}
+
+/**
+ * The `--debug` sink for library options, when on.
+ * @returns the sink, or undefined
+ */
+export function debugLog(): ((line: string) => void) | undefined {
+  return debugSink;
+}

@@ -1,0 +1,42 @@
+/**
+ * `ocipkg pull`: save an image from a registry as an oci-archive or oci-dir.
+ *
+ * @module
+ */
+import { pullImage } from "../../mod.ts";
+import { defineCommand } from "./options.ts";
+import { out } from "./output.ts";
+import { formatOptions, registryHints, registryOptions, remote } from "./shared.ts";
+
+/** The command. */
+export default defineCommand({
+  name: "pull",
+  usage: "pull <image> -o <out.tar|dir> [--format archive|dir] [--plain-http] [--ca-file pem]",
+  summary: "Save an image from a registry as an oci-archive or oci-dir",
+  positionals: [1, 1],
+  options: {
+    output: {
+      type: "string",
+      short: "o",
+      value: "out.tar|dir",
+      required: true,
+      description: "the oci-archive or oci-dir to write",
+    },
+    ...formatOptions,
+    ...registryOptions,
+  },
+  examples: [
+    {
+      command: "ocipkg pull ghcr.io/org/libfoo:1.0 -o libfoo.tar",
+      description: "save an image (every platform of an index) as an oci-archive",
+    },
+    {
+      command: "ocipkg pull ghcr.io/org/libfoo:1.0 -o ./libfoo --format dir",
+      description: "save it as an oci-dir",
+    },
+  ],
+  hints: registryHints,
+  async run([image], opts) {
+    out(await pullImage(image!, opts.output, { ...remote(opts), format: opts.format }));
+  },
+});

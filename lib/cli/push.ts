@@ -1,0 +1,49 @@
+/**
+ * `ocipkg push`: oci-archives/oci-dirs to a registry.
+ *
+ * @module
+ */
+import { pushImage, resolveLocation } from "../../mod.ts";
+import { defineCommand } from "./options.ts";
+import { out } from "./output.ts";
+import { registryHints, registryOptions, remote } from "./shared.ts";
+
+/** The command. */
+export default defineCommand({
+  name: "push",
+  usage: "push <layout>... [image | -t image] [--plain-http] [--ca-file pem] [--concurrency n]",
+  summary: "Push oci-archives/oci-dirs to a registry; several platform packages become one index",
+  positionals: [1, Infinity],
+  options: {
+    tag: {
+      type: "string",
+      short: "t",
+      value: "image",
+      default: "the last argument when it names an image, else the layout's ref name",
+      description: "the image to push to",
+    },
+    ...registryOptions,
+  },
+  examples: [
+    {
+      command: "ocipkg push libfoo.tar ghcr.io/org/libfoo:1.0",
+      description: "push an oci-archive to a registry",
+    },
+    {
+      command: "ocipkg push libfoo-amd64.tar libfoo-arm64.tar -t ghcr.io/org/libfoo:1.0",
+      description: "push two platform packages as one multi-platform index",
+    },
+  ],
+  hints: [{ when: /has no platform/, add: "; pack it with --platform" }, ...registryHints],
+  async run(args, opts) {
+    let image = opts.tag;
+    let layouts = args;
+    // the last argument is the image when the one resolver says it names one
+    if (!image && args.length >= 2 && (await resolveLocation(args.at(-1)!)).kind === "registry") {
+      image = args.at(-1)!;
+      layouts = args.slice(0, -1);
+    }
+    const r = await pushImage(layouts, image, remote(opts));
+    out(`${r.name} ${r.digest}`);
+  },
+});
