@@ -71,7 +71,7 @@ function macho(b: Uint8Array, where: string): BinaryInfo {
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const magic = v.getUint32(0, true);
   if (magic === 0xbebafeca || magic === 0xcafebabe) {
-    fail(where, "a universal (fat) Mach-O binary holds several platforms; give --platform");
+    fail(where, "a universal (fat) Mach-O binary holds several platforms");
   }
   const little = magic === 0xfeedfacf || magic === 0xfeedface;
   const cpu = v.getUint32(4, little);

@@ -174,7 +174,7 @@ export function selectPackage(
     .filter((p) => !relative(dirname(p.manifest_path), here).startsWith(".."))
     .sort((a, b) => b.manifest_path.length - a.manifest_path.length);
   const p = containing[0] ?? (members.length === 1 ? members[0] : undefined);
-  if (!p) throw new UsageError(`several packages in the workspace (${names}); choose one with -p`);
+  if (!p) throw new UsageError(`several packages in the workspace (${names})`);
   return p;
 }
 
@@ -190,7 +190,7 @@ export function ocipkgRegistry(pkg: CargoPackage): string {
   const registry = meta?.ocipkg?.registry;
   if (typeof registry !== "string" || registry === "") {
     throw new UsageError(
-      `crate '${pkg.name}' has no [package.metadata.ocipkg] registry = "host/name" in ${pkg.manifest_path} (or give -t)`,
+      `crate '${pkg.name}' has no [package.metadata.ocipkg] registry = "host/name" in ${pkg.manifest_path}`,
     );
   }
   return registry;
@@ -336,7 +336,7 @@ export async function cargoBuild(options: CargoOptions = {}): Promise<CargoBuild
     const registry = ocipkgRegistry(pkg);
     if (!revision) {
       throw new UsageError(
-        `cannot name the image of '${pkg.name}': ${manifestDir} is not in a git repository with a commit (give -t)`,
+        `cannot name the image of '${pkg.name}': ${manifestDir} is not in a git repository with a commit`,
       );
     }
     name = ImageName.parse(`${registry}:${revision}`);
@@ -346,9 +346,7 @@ export async function cargoBuild(options: CargoOptions = {}): Promise<CargoBuild
     const files = cargoOutputs(pkg, profileDir(meta, options, triple), triple, !!options.bins);
     if (files.length === 0) {
       throw new NotFoundError(
-        `crate '${pkg.name}' has no staticlib or cdylib target${
-          options.bins ? " or binary" : " (use --bin to pack binaries)"
-        }`,
+        `crate '${pkg.name}' has no staticlib or cdylib target${options.bins ? " or binary" : ""}`,
       );
     }
     const args = ["build", "--manifest-path", pkg.manifest_path, "-p", pkg.name];

@@ -103,7 +103,7 @@ export async function loadImage(
     const refName = root.annotations?.[ANNOTATION_REF_NAME];
     const name = given ?? (refName ? ImageName.parse(refName) : undefined);
     if (!name) {
-      throw new OcipkgError(`${src.description}: the image has no ref name; give one with -t`);
+      throw new OcipkgError(`${src.description}: the image has no ref name`);
     }
     return await store.install(src, root, name, options);
   });

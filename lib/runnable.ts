@@ -122,13 +122,15 @@ export async function buildRunnable(
   options: RunnableOptions = {},
 ): Promise<RunnableResult> {
   for (const e of options.env ?? []) {
-    if (!/^[^=\s]+=/.test(e)) throw new UsageError(`invalid --env '${e}': use KEY=value`);
+    if (!/^[^=\s]+=/.test(e)) {
+      throw new UsageError(`invalid environment variable '${e}': use KEY=value`);
+    }
   }
   const binary = await readBinaryInfo(exe);
   const platform = options.platform ?? binary.platform;
   if (options.platform && options.platform.os !== binary.platform.os) {
     throw new UsageError(
-      `--platform ${options.platform.os} does not fit '${exe}', a ${binary.platform.os} executable`,
+      `platform ${options.platform.os} does not fit '${exe}', a ${binary.platform.os} executable`,
     );
   }
   const name = options.name === undefined

@@ -45,7 +45,7 @@ export async function variantsOf(
   for (const d of list) {
     if (!d.platform) {
       throw new UsageError(
-        `${where}: manifest ${d.digest} has no platform; pack it with --platform`,
+        `${where}: manifest ${d.digest} has no platform`,
       );
     }
   }

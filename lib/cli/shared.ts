@@ -123,6 +123,7 @@ export const registryOptions = optionGroup({
 /** Hints for registry errors. */
 export const registryHints: Hint[] = [
   { when: /TLS certificate not trusted/, add: " (use --ca-file)" },
+  { when: /if it speaks TLS, do not use plain http/, add: " (drop --plain-http, give --ca-file)" },
 ];
 
 /**

@@ -836,7 +836,7 @@ export class RegistryClient {
     if (detail.length > 300) detail = `${detail.slice(0, 300)}…`;
     detail = printable(detail.replace(/\s*\n\s*/g, " "));
     if (res.status === 400 && !code && this.baseUrl.startsWith("http:")) {
-      detail += " (if it speaks TLS, pass --ca-file and no --plain-http)";
+      detail += " (if it speaks TLS, do not use plain http)";
     }
     const text = `${req.what}: ${host} answered ${res.status}${
       detail ? ` ${detail}` : ""
@@ -874,7 +874,7 @@ function connectionMessage(e: unknown): string {
   }
   if (/Connection refused/i.test(m)) return "connection refused";
   if (/certificate|UnknownIssuer|InvalidCertificate/i.test(m)) {
-    return `TLS certificate not trusted (use --ca-file): ${m}`;
+    return `TLS certificate not trusted: ${m}`;
   }
   return m;
 }
