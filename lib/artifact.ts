@@ -177,10 +177,12 @@ function sampleRatio(chunk: Uint8Array): number {
  * @returns compressed stream
  * @example
  * ```ts
- * import { gzipStream } from "./artifact.ts";
+ * import assert from "node:assert/strict";
  * import { gunzipSync } from "node:zlib";
- * const gz = await new Response(gzipStream([new TextEncoder().encode("hi")])).arrayBuffer();
- * console.assert(new TextDecoder().decode(gunzipSync(new Uint8Array(gz))) === "hi");
+ * import { gzipStream } from "./artifact.ts";
+ * const gz = await new Response(gzipStream([new TextEncoder().encode("hi")])).bytes();
+ * assert.deepEqual([...gz.subarray(0, 2)], [0x1f, 0x8b]); // the gzip magic
+ * assert.equal(new TextDecoder().decode(gunzipSync(gz)), "hi");
  * ```
  */
 export function gzipStream(
@@ -277,8 +279,9 @@ export async function buildArtifact(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { defaultImageName } from "@ocipkg/cli";
+ * import { defaultImageName } from "./artifact.ts";
  * assert.equal(defaultImageName("./libfoo/").toString(), "localhost/libfoo:latest");
+ * assert.equal(defaultImageName("build/My Lib.tar").toString(), "localhost/my-lib:latest");
  * ```
  */
 export function defaultImageName(input: string): ImageName {
@@ -328,11 +331,19 @@ async function writeArtifact(
  * @returns name, digest, output path
  * @example
  * ```ts
- * import { packDirectory } from "@ocipkg/cli";
- * const dir = await Deno.makeTempDir();
- * await Deno.writeTextFile(`${dir}/a.txt`, "a");
- * const r = await packDirectory(dir, `${dir}.tar`, { name: "example.com/a:1" });
- * console.assert(r.digest.startsWith("sha256:"));
+ * import assert from "node:assert/strict";
+ * import { inspectAny, packDirectory } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg/include`, { recursive: true });
+ * await Deno.writeTextFile(`${tmp}/pkg/include/foo.h`, "int foo(void);\n");
+ * await Deno.writeTextFile(`${tmp}/pkg/libfoo.a`, "!<arch>\n");
+ * const r = await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+ * assert.equal(r.name.toString(), "example.com/foo:1");
+ * assert.equal(r.output, `${tmp}/foo.tar`);
+ * const info = await inspectAny(r.output);
+ * assert.equal(info.digest, r.digest);
+ * assert.deepEqual(info.manifests[0]?.layers[0]?.files, ["include/", "include/foo.h", "libfoo.a"]);
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function packDirectory(
@@ -351,6 +362,22 @@ export async function packDirectory(
  * @param output output location (see {@link packDirectory})
  * @param options name, annotations, format
  * @returns name, digest, output path
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { composeFiles, inspectAny } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/lib`);
+ * await Deno.writeTextFile(`${tmp}/lib/libfoo.a`, "!<arch>\n");
+ * await Deno.writeTextFile(`${tmp}/foo.h`, "int foo(void);\n");
+ * const files = [`${tmp}/lib/libfoo.a`, `${tmp}/foo.h`];
+ * const annotations = { "org.opencontainers.image.version": "1.0.0" };
+ * await composeFiles(files, `oci:${tmp}/out`, { name: "example.com/foo:1", annotations });
+ * const { manifests: [m] } = await inspectAny(`oci:${tmp}/out`);
+ * assert.deepEqual(m?.layers[0]?.files, ["libfoo.a", "foo.h"]); // each file at the top
+ * assert.equal(m?.annotations["org.opencontainers.image.version"], "1.0.0");
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
  */
 export async function composeFiles(
   files: string[],

@@ -100,11 +100,18 @@ function pe(b: Uint8Array, where: string): BinaryInfo {
  * @throws {FormatError} when it is not an ELF, Mach-O or PE executable
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { binaryInfo } from "./binary_platform.ts";
+ * import { FormatError } from "./errors.ts";
  * const elf = new Uint8Array(64);
  * elf.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]);
  * elf[18] = 0x3e; // x86-64
- * console.assert(binaryInfo(elf, "a.out").platform.architecture === "amd64");
+ * assert.deepEqual(binaryInfo(elf, "a.out"), {
+ *   format: "elf",
+ *   platform: { os: "linux", architecture: "amd64" },
+ *   dynamic: false,
+ * });
+ * assert.throws(() => binaryInfo(new TextEncoder().encode("#!/bin/sh\n"), "run.sh"), FormatError);
  * ```
  */
 export function binaryInfo(head: Uint8Array, where: string): BinaryInfo {
@@ -126,6 +133,17 @@ export function binaryInfo(head: Uint8Array, where: string): BinaryInfo {
  * @param path the file
  * @returns what {@link binaryInfo} returns
  * @throws {OcipkgError} naming the path when it cannot be read or is not an executable
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hostPlatform, NotFoundError, readBinaryInfo } from "@ocipkg/cli";
+ * const info = await readBinaryInfo(Deno.execPath()); // this deno (or ocipkg) executable
+ * const formats: Record<string, string> = { linux: "elf", darwin: "mach-o", windows: "pe" };
+ * assert.equal(info.format, formats[Deno.build.os]);
+ * assert.equal(info.platform.os, hostPlatform().os);
+ * assert.equal(info.platform.architecture, hostPlatform().architecture);
+ * await assert.rejects(readBinaryInfo("no-such-executable"), NotFoundError);
+ * ```
  */
 export async function readBinaryInfo(path: string): Promise<BinaryInfo> {
   let file: Deno.FsFile;

@@ -321,9 +321,15 @@ async function context(options: CargoOptions) {
  * @throws {NotFoundError} when the crate has nothing to pack
  * @example
  * ```ts ignore
- * import { cargoBuild } from "jsr:@ocipkg/cli";
- * const [r] = await cargoBuild({ release: true });
- * console.log(r.name.toString(), r.archive);
+ * import assert from "node:assert/strict";
+ * import { cargoBuild, inspectAny } from "@ocipkg/cli";
+ * // in a crate with `crate-type = ["staticlib"]` and, in Cargo.toml,
+ * // [package.metadata.ocipkg] registry = "ghcr.io/org/foo"
+ * const [r] = await cargoBuild({ release: true, cwd: "crates/foo" });
+ * assert.match(r!.name.toString(), /^ghcr\.io\/org\/foo:[0-9a-f]{7}$/); // the git revision
+ * assert.deepEqual(r!.files.map((f) => f.split("/").at(-1)), ["libfoo.a"]);
+ * const info = await inspectAny(`oci-archive:${r!.archive}`);
+ * assert.equal(info.manifests[0]?.annotations["org.opencontainers.image.title"], "foo");
  * ```
  */
 export async function cargoBuild(options: CargoOptions = {}): Promise<CargoBuildResult[]> {
@@ -380,6 +386,15 @@ export async function cargoBuild(options: CargoOptions = {}): Promise<CargoBuild
  * @param options the same options as the build (package, release, targets), tag
  * @returns the image name and digest pushed
  * @throws {NotFoundError} when a build's archive is missing
+ * @example
+ * ```ts ignore
+ * import assert from "node:assert/strict";
+ * import { cargoBuild, cargoPublish } from "@ocipkg/cli";
+ * const options = { release: true, targets: ["x86_64-unknown-linux-gnu", "aarch64-apple-darwin"] };
+ * const built = await cargoBuild(options); // one archive per target
+ * const pushed = await cargoPublish(options); // one tag, an index of both
+ * assert.equal(pushed.name.toString(), built[0]!.name.toString());
+ * ```
  */
 export async function cargoPublish(
   options: CargoOptions = {},
@@ -412,6 +427,19 @@ function shQuote(s: string): string {
  *
  * @param dir where to write it (default: `$CARGO_HOME/bin` or `~/.cargo/bin`)
  * @returns the path written
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { installCargoShim } from "@ocipkg/cli";
+ * const bin = await Deno.makeTempDir(); // default: ~/.cargo/bin
+ * const path = await installCargoShim(bin);
+ * assert.equal(path, `${bin}/cargo-ocipkg`);
+ * const script = await Deno.readTextFile(path);
+ * assert.ok(script.startsWith("#!/bin/sh\n"));
+ * assert.ok(script.includes(" cargo \"$@\"")); // runs `ocipkg cargo …`
+ * assert.equal((await Deno.stat(path)).mode! & 0o111, 0o111); // executable
+ * await Deno.remove(bin, { recursive: true });
+ * ```
  */
 export async function installCargoShim(dir?: string): Promise<string> {
   const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? ".";

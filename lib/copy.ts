@@ -60,10 +60,18 @@ export interface CopyOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Limiter } from "./copy.ts";
  * const l = new Limiter(2);
- * const r = await Promise.all([1, 2, 3].map((n) => l.run(async () => n * 2)));
- * console.assert(r.join() === "2,4,6");
+ * let running = 0, most = 0;
+ * const task = async (n: number) => {
+ *   most = Math.max(most, ++running);
+ *   await new Promise((r) => setTimeout(r, 1));
+ *   running--;
+ *   return n * 2;
+ * };
+ * assert.deepEqual(await Promise.all([1, 2, 3, 4].map((n) => l.run(() => task(n)))), [2, 4, 6, 8]);
+ * assert.equal(most, 2);
  * ```
  */
 export class Limiter {
@@ -103,6 +111,23 @@ export class Limiter {
  * @param dst destination
  * @param root root descriptor (manifest, index, or any blob)
  * @param options concurrency and progress
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { copyGraph, type CopyEvent, encodeJson, MemoryTarget } from "@ocipkg/cli";
+ * import { OCI_MANIFEST, pushBytes } from "@ocipkg/cli";
+ * const src = new MemoryTarget(), dst = new MemoryTarget();
+ * const layer = await pushBytes(src, "text/plain", new TextEncoder().encode("hi"));
+ * const config = await pushBytes(src, "application/json", encodeJson({}));
+ * const doc = { schemaVersion: 2, config, layers: [layer] };
+ * const manifest = await pushBytes(src, OCI_MANIFEST, encodeJson(doc));
+ * const events: CopyEvent[] = [];
+ * await copyGraph(src, dst, manifest, { onProgress: (e) => events.push(e) });
+ * assert.ok(await dst.exists(layer) && await dst.exists(manifest));
+ * assert.equal(events.filter((e) => e.kind === "done").length, 3);
+ * await copyGraph(src, dst, manifest, { onProgress: (e) => events.push(e) });
+ * assert.equal(events.at(-1)?.kind, "skip"); // the destination has it all
+ * ```
  */
 export async function copyGraph(
   src: ReadTarget,
@@ -213,14 +238,18 @@ async function forEachBounded<T>(
  * @returns the root descriptor copied
  * @example
  * ```ts
- * import { copy, MemoryTarget, pushBytes } from "../mod.ts";
- * const a = new MemoryTarget(), b = new MemoryTarget();
- * const cfg = await pushBytes(a, "application/vnd.oci.empty.v1+json", new TextEncoder().encode("{}"));
- * const m = await pushBytes(a, "application/vnd.oci.image.manifest.v1+json",
- *   new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, config: cfg, layers: [] })));
- * await a.tag(m, "x:1");
- * await copy(a, b, { srcRef: "x:1", dstRef: "y:2" });
- * console.assert((await b.resolve("y:2")).digest === m.digest);
+ * import assert from "node:assert/strict";
+ * import { copy, MemoryTarget, OciArchive, packDirectory } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "a");
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+ * const src = await OciArchive.open(`${tmp}/foo.tar`);
+ * const dst = new MemoryTarget();
+ * const root = await copy(src, dst, { srcRef: "example.com/foo:1", dstRef: "example.com/foo:2" });
+ * await src.close();
+ * assert.equal((await dst.resolve("example.com/foo:2")).digest, root.digest);
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function copy(

@@ -28,9 +28,13 @@ export interface ParsedDigest {
  * @throws {FormatError} when the algorithm is unsupported or the hex malformed
  * @example
  * ```ts
- * import { parseDigest } from "./digest.ts";
+ * import assert from "node:assert/strict";
+ * import { FormatError, parseDigest } from "@ocipkg/cli";
  * const d = parseDigest("sha256:" + "a".repeat(64));
- * console.assert(d.algorithm === "sha256");
+ * assert.equal(d.algorithm, "sha256");
+ * assert.equal(d.hex, "a".repeat(64));
+ * assert.throws(() => parseDigest("md5:d41d8cd98f00b204e9800998ecf8427e"), FormatError);
+ * assert.throws(() => parseDigest("sha256:abc"), FormatError); // too short
  * ```
  */
 export function parseDigest(digest: string): ParsedDigest {
@@ -55,8 +59,11 @@ export function parseDigest(digest: string): ParsedDigest {
  * @returns true for `sha256:<64 hex>` or `sha512:<128 hex>`
  * @example
  * ```ts
- * import { isDigest } from "./digest.ts";
- * console.assert(!isDigest("latest"));
+ * import assert from "node:assert/strict";
+ * import { isDigest } from "@ocipkg/cli";
+ * assert.ok(isDigest("sha256:" + "0".repeat(64)));
+ * assert.ok(!isDigest("latest"));
+ * assert.ok(!isDigest("sha256:" + "A".repeat(64))); // hex must be lower case
  * ```
  */
 export function isDigest(s: string): boolean {
@@ -73,10 +80,13 @@ export function isDigest(s: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Digester } from "./digest.ts";
  * const h = new Digester();
- * h.update(new TextEncoder().encode("{}"));
- * console.assert(h.digest() === "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+ * h.update(new TextEncoder().encode("{"));
+ * h.update(new TextEncoder().encode("}"));
+ * assert.equal(h.size, 2);
+ * assert.equal(h.digest(), "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
  * ```
  */
 export class Digester {
@@ -114,8 +124,14 @@ export class Digester {
  * @returns `<algorithm>:<hex>`
  * @example
  * ```ts
- * import { digestOf } from "./digest.ts";
- * console.assert(digestOf(new Uint8Array()).startsWith("sha256:e3b0c442"));
+ * import assert from "node:assert/strict";
+ * import { digestOf } from "@ocipkg/cli";
+ * const bytes = new TextEncoder().encode("{}");
+ * assert.equal(
+ *   digestOf(bytes),
+ *   "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+ * );
+ * assert.match(digestOf(bytes, "sha512"), /^sha512:[0-9a-f]{128}$/);
  * ```
  */
 export function digestOf(bytes: Uint8Array, algorithm: DigestAlgorithm = "sha256"): string {
@@ -147,11 +163,16 @@ export interface Measured {
  *
  * @example
  * ```ts
- * import { Verifier, digestOf } from "./digest.ts";
+ * import assert from "node:assert/strict";
+ * import { digestOf, Verifier, VerificationError } from "@ocipkg/cli";
  * const data = new TextEncoder().encode("hi");
- * const v = new Verifier({ digest: digestOf(data), size: 2 }, "greeting");
- * v.update(data);
- * console.assert(v.finish().size === 2);
+ * const ok = new Verifier({ digest: digestOf(data), size: 2 }, "greeting");
+ * ok.update(data);
+ * assert.deepEqual(ok.finish(), { digest: digestOf(data), size: 2 });
+ * // other bytes of the same size: the digest differs
+ * const bad = new Verifier({ digest: digestOf(data), size: 2 }, "greeting");
+ * bad.update(new TextEncoder().encode("ho"));
+ * assert.throws(() => bad.finish(), VerificationError);
  * ```
  */
 export class Verifier {
@@ -216,11 +237,15 @@ export class Verifier {
  *
  * @example
  * ```ts
- * import { VerifyingStream, digestOf } from "./digest.ts";
+ * import assert from "node:assert/strict";
+ * import { bytesStream, digestOf, VerificationError, VerifyingStream } from "@ocipkg/cli";
  * const data = new TextEncoder().encode("hello");
  * const v = new VerifyingStream({ digest: digestOf(data), size: 5 }, "greeting");
- * await new Blob([data]).stream().pipeThrough(v).pipeTo(new WritableStream());
- * console.assert(v.result?.size === 5);
+ * assert.equal(await new Response(bytesStream(data).pipeThrough(v)).text(), "hello");
+ * assert.deepEqual(v.result, { digest: digestOf(data), size: 5 });
+ * // a stream longer than expected fails as soon as it is read
+ * const short = new VerifyingStream({ size: 4 }, "greeting");
+ * await assert.rejects(new Response(bytesStream(data).pipeThrough(short)).text(), VerificationError);
  * ```
  */
 export class VerifyingStream extends TransformStream<Uint8Array, Uint8Array> {

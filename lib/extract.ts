@@ -68,6 +68,24 @@ export interface ExtractOptions {
  * Caps shared by the layers of one image, and what extraction knows about the
  * tree it wrote: real directories already checked, and every symlink created
  * (checked once all layers are in place, by {@link checkLinks}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ArchiveError, ExtractBudget, extractLayer } from "@ocipkg/cli";
+ * import { inspectImage, OciArchive, packDirectory } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "more than ten bytes");
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`);
+ * const src = await OciArchive.open(`${tmp}/foo.tar`);
+ * const [layer] = (await inspectImage(src, undefined, { files: false })).manifests[0]!.layers;
+ * const budget = new ExtractBudget({ maxBytes: 10 }); // one budget for all layers of an image
+ * const options = { compression: "gzip", what: "layer", budget } as const;
+ * await assert.rejects(extractLayer(await src.fetch(layer!), tmp, options), ArchiveError);
+ * await src.close();
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
  */
 export class ExtractBudget {
   /** Bytes left. */
@@ -208,8 +226,12 @@ function shown(name: string): string {
  *   longer than {@link MAX_NAME_BYTES} per component / {@link MAX_PATH_BYTES} in all
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { ArchiveError } from "./errors.ts";
  * import { safeEntryPath } from "./extract.ts";
- * console.assert(safeEntryPath("./lib/libfoo.a", "x") === "lib/libfoo.a");
+ * assert.equal(safeEntryPath("./lib//libfoo.a", "layer"), "lib/libfoo.a");
+ * assert.throws(() => safeEntryPath("../etc/passwd", "layer"), ArchiveError);
+ * assert.throws(() => safeEntryPath("/etc/passwd", "layer"), ArchiveError);
  * ```
  */
 export function safeEntryPath(name: string, what: string): string {
@@ -274,13 +296,21 @@ function safeMode(mode: number, dir: boolean): number {
  * @throws {ArchiveError} for unsafe or corrupt archives (the caller discards `dest`)
  * @example
  * ```ts
- * import { extractLayer, tarHeader, tarPadding, TAR_END, bytesStream } from "../mod.ts";
- * const data = new TextEncoder().encode("hi");
- * const h = tarHeader({ name: "a.txt", type: "file", size: 2, mode: 0o644, mtime: 0, linkname: "" });
- * const tar = new Uint8Array([...h, ...data, ...tarPadding(2), ...TAR_END]);
- * const dir = await Deno.makeTempDir();
- * const r = await extractLayer(bytesStream(tar), dir, { compression: "none", what: "demo" });
- * console.assert(r.files[0] === "a.txt");
+ * import assert from "node:assert/strict";
+ * import { extractLayer, inspectImage, OciArchive, packDirectory, VerifyingStream } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "a");
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`);
+ * const src = await OciArchive.open(`${tmp}/foo.tar`);
+ * const [layer] = (await inspectImage(src, undefined, { files: false })).manifests[0]!.layers;
+ * const verified = (await src.fetch(layer!)).pipeThrough(new VerifyingStream(layer!, "layer"));
+ * await Deno.mkdir(`${tmp}/out`);
+ * const r = await extractLayer(verified, `${tmp}/out`, { compression: "gzip", what: "layer" });
+ * assert.deepEqual(r.files, ["a.txt"]);
+ * assert.equal(await Deno.readTextFile(`${tmp}/out/a.txt`), "a");
+ * await src.close();
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function extractLayer(
@@ -623,6 +653,27 @@ class Tree {
  * @param what names the image in errors
  * @param reserved reserved top-level names
  * @throws {ArchiveError} naming the first link that escapes
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkLinks, ExtractBudget, extractLayer } from "@ocipkg/cli";
+ * import { inspectImage, OciArchive, packDirectory } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/libfoo.so.1`, "");
+ * await Deno.symlink("libfoo.so.1", `${tmp}/pkg/libfoo.so`);
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`);
+ * const src = await OciArchive.open(`${tmp}/foo.tar`);
+ * const [layer] = (await inspectImage(src, undefined, { files: false })).manifests[0]!.layers;
+ * const budget = new ExtractBudget(); // one for all layers of the image
+ * const out = `${tmp}/out`;
+ * await Deno.mkdir(out);
+ * await extractLayer(await src.fetch(layer!), out, { compression: "gzip", what: "layer", budget });
+ * checkLinks(out, budget, "image foo"); // after the last layer; throws if a link escapes
+ * assert.deepEqual([...budget.links], ["libfoo.so"]);
+ * await src.close();
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
  */
 export function checkLinks(
   dest: string,

@@ -28,11 +28,21 @@ import { printable } from "./text.ts";
  * @throws {UsageError} when `name` is not a link name (`[A-Za-z0-9_.+-]`)
  * @throws {OcipkgError} when the library no longer leads to a file inside the image
  * @example
- * ```ts ignore
- * import { libraryPath } from "jsr:@ocipkg/cli";
- * const path = await libraryPath("ghcr.io/org/libgreet:1", "greet");
- * const lib = Deno.dlopen(path, { greet_answer: { parameters: [], result: "i32" } });
- * console.log(lib.symbols.greet_answer());
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { libraryPath, loadImage, packDirectory, Store } from "@ocipkg/cli";
+ * const os = Deno.build.os;
+ * const file = os === "windows" ? "greet.dll" : os === "darwin" ? "libgreet.dylib" : "libgreet.so";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/${file}`, "");
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/greet.tar`, { name: "example.com/greet:1" });
+ * const store = new Store(`${tmp}/store`);
+ * await loadImage(`${tmp}/greet.tar`, { store }); // not in the store, libraryPath would get it
+ * const path = await libraryPath("example.com/greet:1", "greet", { store });
+ * assert.ok(path.startsWith(store.imageDir("example.com/greet:1")) && path.endsWith(file));
+ * // then: Deno.dlopen(path, { … })
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function libraryPath(
@@ -69,11 +79,13 @@ export async function libraryPath(
  * @returns the dynamic library; call `close()` when done
  * @example
  * ```ts ignore
- * import { openLibrary } from "jsr:@ocipkg/cli";
+ * import assert from "node:assert/strict";
+ * import { openLibrary } from "@ocipkg/cli";
+ * // libgreet.so (.dylib, greet.dll) exports `int greet_answer(void) { return 42; }`
  * const lib = await openLibrary("ghcr.io/org/libgreet:1", "greet", {
  *   greet_answer: { parameters: [], result: "i32" },
  * });
- * console.log(lib.symbols.greet_answer());
+ * assert.equal(lib.symbols.greet_answer(), 42);
  * lib.close();
  * ```
  */

@@ -84,9 +84,19 @@ export interface InspectOptions {
  * @returns the description
  * @example
  * ```ts
- * import { inspectImage, MemoryTarget } from "../mod.ts";
- * // see tests/inspect_test.ts for a full example
- * console.assert(typeof inspectImage === "function" && new MemoryTarget());
+ * import assert from "node:assert/strict";
+ * import { inspectImage, OCIPKG_ARTIFACT, OciArchive, packDirectory, withTarget } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/libfoo.a`, "!<arch>\n");
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+ * const src = await OciArchive.open(`${tmp}/foo.tar`);
+ * const info = await withTarget(src, (t) => inspectImage(t, "example.com/foo:1"));
+ * const [m] = info.manifests;
+ * assert.equal(m?.format, "v1"); // an ocipkg artifact
+ * assert.equal(m?.artifactType, OCIPKG_ARTIFACT);
+ * assert.deepEqual(m?.layers.map((l) => l.files), [["libfoo.a"]]);
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function inspectImage(
@@ -171,6 +181,21 @@ async function inspectManifest(
  * @param image image name or layout location
  * @param options client options and `files: false` to skip reading layers
  * @returns the description
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { inspectAny, packDirectory } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "a");
+ * const packed = await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+ * // a layout here; `ghcr.io/org/foo:1` would ask the registry
+ * const info = await inspectAny(`${tmp}/foo.tar`, { files: false });
+ * assert.equal(info.name, "example.com/foo:1");
+ * assert.equal(info.digest, packed.digest);
+ * assert.deepEqual(info.manifests[0]?.layers[0]?.files, []); // not read
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
  */
 export async function inspectAny(
   image: string,

@@ -35,6 +35,32 @@ export interface GetOptions extends RemoteOptions, ExtractLimits {
  * @param image image name
  * @param options force, refresh, platform, store, client options
  * @returns the install result
+ * @example
+ * ```ts ignore
+ * import assert from "node:assert/strict";
+ * import { getImage } from "@ocipkg/cli";
+ * const r = await getImage("ghcr.io/org/libfoo:1.2"); // into the data dir's store
+ * assert.ok((await Deno.stat(`${r.dir}/libfoo.a`)).isFile);
+ * // the second time nothing is requested; `refresh` asks whether the tag moved
+ * assert.equal((await getImage("ghcr.io/org/libfoo:1.2")).status, "present");
+ * await getImage("ghcr.io/org/libfoo:1.2", { refresh: true });
+ * ```
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getImage, loadImage, packDirectory, Store } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/libfoo.a`, "!<arch>\n");
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+ * const store = new Store(`${tmp}/store`);
+ * await loadImage(`${tmp}/foo.tar`, { store });
+ * // already in the store: returned at once, without a request to example.com
+ * const r = await getImage("example.com/foo:1", { store });
+ * assert.equal(r.status, "present");
+ * assert.equal(await Deno.readTextFile(`${r.dir}/libfoo.a`), "!<arch>\n");
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
  */
 export async function getImage(
   image: string | ImageName,
@@ -90,6 +116,22 @@ export interface LoadOptions extends InstallOptions {
  * @param options reference, name, force, platform, store
  * @returns the install result
  * @throws {OcipkgError} when the layout names no image and no name is given
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadImage, packDirectory, Store } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "a");
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+ * const store = new Store(`${tmp}/store`); // default: the data dir's store
+ * const r = await loadImage(`${tmp}/foo.tar`, { store });
+ * assert.equal(r.status, "installed");
+ * assert.equal(r.name.toString(), "example.com/foo:1"); // the archive's ref name
+ * assert.equal(await Deno.readTextFile(`${r.dir}/a.txt`), "a");
+ * assert.equal((await loadImage(`${tmp}/foo.tar`, { store })).status, "present");
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
  */
 export async function loadImage(
   location: string,

@@ -78,9 +78,10 @@ const LIBRARY_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}$/;
  * @returns true when it may be used
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isSafeLibraryName } from "./libraries.ts";
- * console.assert(isSafeLibraryName("foo-bar_2.0+x"));
- * console.assert(!isSafeLibraryName("x;y") && !isSafeLibraryName("a b") && !isSafeLibraryName("-x"));
+ * assert.ok(isSafeLibraryName("foo-bar_2.0+x"));
+ * assert.ok(!isSafeLibraryName("x;y") && !isSafeLibraryName("a b") && !isSafeLibraryName("-x"));
  * ```
  */
 export function isSafeLibraryName(name: string): boolean {
@@ -131,10 +132,12 @@ export interface LibraryMatch {
  * @returns its link name and kind, or undefined when it is not a library
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { classifyLibrary } from "./libraries.ts";
- * console.assert(classifyLibrary("libz.so.1.3", "linux")?.name === "z");
- * console.assert(classifyLibrary("foo.lib", "windows")?.kind === "static");
- * console.assert(classifyLibrary("libfoo.dylib", "linux") === undefined);
+ * const z = classifyLibrary("libz.so.1.3", "linux");
+ * assert.deepEqual(z, { name: "z", kind: "dylib", verbatim: true });
+ * assert.equal(classifyLibrary("foo.lib", "windows")?.kind, "static");
+ * assert.equal(classifyLibrary("libfoo.dylib", "linux"), undefined); // not for linux
  * ```
  */
 export function classifyLibrary(file: string, os: string): LibraryMatch | undefined {
@@ -172,11 +175,21 @@ export function classifyLibrary(file: string, os: string): LibraryMatch | undefi
  * @throws {OcipkgError} when `dir` cannot be read
  * @example
  * ```ts
- * import { findLibraries } from "./libraries.ts";
+ * import assert from "node:assert/strict";
+ * import { findLibraries } from "@ocipkg/cli";
  * const dir = await Deno.makeTempDir();
- * await Deno.writeFile(`${dir}/libfoo.a`, new Uint8Array(8));
+ * await Deno.mkdir(`${dir}/lib`);
+ * await Deno.mkdir(`${dir}/include`);
+ * await Deno.writeTextFile(`${dir}/lib/libfoo.a`, "!<arch>\n");
+ * await Deno.writeTextFile(`${dir}/lib/libfoo.so`, "");
+ * await Deno.writeTextFile(`${dir}/lib/libbad name.a`, "!<arch>\n");
  * const c = await findLibraries(dir, "linux");
- * console.assert(c.libraries[0]?.name === "foo" && c.libraries[0].static !== undefined);
+ * assert.deepEqual(c.libraries.map((l) => [l.name, l.static?.file, l.dylib?.file]), [
+ *   ["foo", "libfoo.a", "libfoo.so"],
+ * ]);
+ * assert.equal(c.includeDir, `${dir}/include`);
+ * assert.equal(c.skipped.length, 1); // `libbad name.a`: not a safe link name
+ * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function findLibraries(

@@ -105,10 +105,20 @@ function describe(libs: Library[]): string {
  * @returns the store directory, chosen libraries and include directory
  * @throws {NotFoundError} when the image has no (matching) libraries
  * @example
- * ```ts ignore
- * import { cargoLinkLines, linkPackage } from "jsr:@ocipkg/cli";
- * const r = await linkPackage("ghcr.io/org/libfoo:1.2");
- * for (const line of cargoLinkLines(r)) console.log(line);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { linkPackage, loadImage, packDirectory, Store } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg/include`, { recursive: true });
+ * await Deno.writeTextFile(`${tmp}/pkg/libfoo.a`, "!<arch>\n");
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+ * const store = new Store(`${tmp}/store`);
+ * await loadImage(`${tmp}/foo.tar`, { store }); // not in the store, linkPackage would get it
+ * const r = await linkPackage("example.com/foo:1", { store });
+ * assert.deepEqual(r.libraries.map((l) => [l.name, l.kind, l.file]), [["foo", "static", "libfoo.a"]]);
+ * assert.deepEqual(r.searchDirs, [r.dir]);
+ * assert.equal(r.includeDir, `${r.dir}/include`);
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function linkPackage(
@@ -195,16 +205,19 @@ export async function linkPackage(
  *   rpath directory holds `,`, `:` or a `$ORIGIN`-style token
  * @example
  * ```ts
- * import { cargoLinkLines } from "./link.ts";
- * import { ImageName } from "./reference.ts";
+ * import assert from "node:assert/strict";
+ * import { cargoLinkLines, ImageName } from "@ocipkg/cli";
+ * // what linkPackage("ghcr.io/org/greet:1") returns, e.g. in a build.rs helper
+ * const dir = "/data/ocipkg/ghcr.io/org/greet/__1";
  * const lines = cargoLinkLines({
- *   image: ImageName.parse("localhost:5000/greet:1"),
- *   dir: "/s/greet",
+ *   image: ImageName.parse("ghcr.io/org/greet:1"),
+ *   dir,
  *   platform: { os: "linux", architecture: "amd64" },
- *   libraries: [{ name: "greet", kind: "static", path: "/s/greet/libgreet.a", dir: "/s/greet", file: "libgreet.a" }],
- *   searchDirs: ["/s/greet"],
+ *   libraries: [{ name: "greet", kind: "static", file: "libgreet.a", path: `${dir}/libgreet.a`, dir }],
+ *   searchDirs: [dir],
  * });
- * console.assert(lines.includes("cargo:rustc-link-lib=static=greet"));
+ * assert.equal(lines[0], `cargo:rustc-link-search=native=${dir}`);
+ * assert.equal(lines[1], "cargo:rustc-link-lib=static=greet");
  * ```
  */
 export function cargoLinkLines(r: LinkResult): string[] {
@@ -534,10 +547,22 @@ async function writeGenerated(
  *   `pkgconfig/` or the `.pc` file in the package is a symlink or not a
  *   directory / regular file
  * @example
- * ```ts ignore
- * import { linkPackage, writePkgConfig } from "jsr:@ocipkg/cli";
- * const pc = await writePkgConfig(await linkPackage("ghcr.io/org/libfoo:1.2"));
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { linkPackage, loadImage, packDirectory, Store, writePkgConfig } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg/include`, { recursive: true });
+ * await Deno.writeTextFile(`${tmp}/pkg/libfoo.a`, "!<arch>\n");
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/libfoo:1.2" });
+ * const store = new Store(`${tmp}/store`);
+ * await loadImage(`${tmp}/foo.tar`, { store });
+ * const pc = await writePkgConfig(await linkPackage("example.com/libfoo:1.2", { store }));
  * // PKG_CONFIG_PATH=<pc.searchPath> pkg-config --cflags --libs libfoo
+ * const lines = (await Deno.readTextFile(pc.path)).split("\n");
+ * assert.ok(lines.includes("Version: 1.2")); // from the tag
+ * assert.ok(lines.includes("Libs: -L${prefix} -lfoo"));
+ * assert.ok(lines.includes("Cflags: -I${prefix}/include"));
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function writePkgConfig(
@@ -614,10 +639,21 @@ function hasSharedSibling(l: LinkedLibrary): boolean {
  *   or `cmake/` or a config file in the package is a symlink or not a
  *   directory / regular file
  * @example
- * ```ts ignore
- * import { linkPackage, writeCmakeConfig } from "jsr:@ocipkg/cli";
- * const c = await writeCmakeConfig(await linkPackage("ghcr.io/org/libfoo:1.2"));
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { linkPackage, loadImage, packDirectory, Store, writeCmakeConfig } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/libfoo.a`, "!<arch>\n");
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/libfoo:1.2" });
+ * const store = new Store(`${tmp}/store`);
+ * await loadImage(`${tmp}/foo.tar`, { store });
+ * const c = await writeCmakeConfig(await linkPackage("example.com/libfoo:1.2", { store }));
  * // cmake -DCMAKE_PREFIX_PATH=<c.prefix> …, then find_package(libfoo) in CMakeLists.txt
+ * assert.equal(c.path, `${c.prefix}/cmake/libfooConfig.cmake`);
+ * const text = await Deno.readTextFile(c.path);
+ * assert.ok(text.includes("add_library(libfoo::foo STATIC IMPORTED)"));
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function writeCmakeConfig(

@@ -146,6 +146,19 @@ export async function resolveLocation(
  * @param loc the location
  * @param options registry client options
  * @returns the target; close it when done
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openLocation, packDirectory, resolveLocation } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "a");
+ * const packed = await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+ * const layout = await openLocation(await resolveLocation(`${tmp}/foo.tar`));
+ * assert.equal((await layout.resolve("example.com/foo:1")).digest, packed.digest);
+ * await layout.close();
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
  */
 export async function openLocation(
   loc: Location,
@@ -161,6 +174,21 @@ export async function openLocation(
  * @param loc the location
  * @param options registry client options
  * @returns the target; call `close()` to commit (archives) or `abort()`
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createLocation, openLocation, pushBytes, resolveLocation } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * const loc = await resolveLocation(`${tmp}/new.tar`);
+ * assert.equal(loc.kind, "oci-archive");
+ * const w = await createLocation(loc);
+ * const d = await pushBytes(w, "text/plain", new TextEncoder().encode("hi"));
+ * await w.close(); // writes the archive
+ * const r = await openLocation(loc);
+ * assert.ok(await r.exists(d));
+ * await r.close();
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
  */
 export async function createLocation(
   loc: Location,

@@ -105,9 +105,14 @@ function checkAnnotations(v: unknown, where: string): void {
  * @throws {FormatError} naming the field at fault
  * @example
  * ```ts
- * import { validateDescriptor } from "./manifest.ts";
- * const d = validateDescriptor({ mediaType: "a/b", digest: "sha256:" + "0".repeat(64), size: 1 }, "x");
- * console.assert(d.size === 1);
+ * import assert from "node:assert/strict";
+ * import { FormatError, validateDescriptor } from "@ocipkg/cli";
+ * const json = { mediaType: "text/plain", digest: "sha256:" + "0".repeat(64), size: 1 };
+ * assert.equal(validateDescriptor(json, "layer").size, 1);
+ * assert.throws(
+ *   () => validateDescriptor({ ...json, size: -1 }, "layer"),
+ *   (e) => e instanceof FormatError && /invalid size/.test(e.message),
+ * );
  * ```
  */
 export function validateDescriptor(v: unknown, where: string): Descriptor {
@@ -165,10 +170,14 @@ export type ManifestDocument =
  * @throws {FormatError} when it is not a valid manifest or index
  * @example
  * ```ts
- * import { parseManifestDocument } from "./manifest.ts";
- * const bytes = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, manifests: [] }));
- * const doc = parseManifestDocument(bytes, "application/vnd.oci.image.index.v1+json", "x");
- * console.assert(doc.kind === "index");
+ * import assert from "node:assert/strict";
+ * import { encodeJson, FormatError, OCI_INDEX, OCI_MANIFEST, parseManifestDocument } from "@ocipkg/cli";
+ * const bytes = encodeJson({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] });
+ * const doc = parseManifestDocument(bytes, OCI_INDEX, "index of example.com/foo:1");
+ * assert.equal(doc.kind, "index");
+ * assert.deepEqual(doc.kind === "index" && doc.index.manifests, []);
+ * // an index served as a manifest is refused (CVE-2021-41190)
+ * assert.throws(() => parseManifestDocument(bytes, OCI_MANIFEST, "x"), FormatError);
  * ```
  */
 export function parseManifestDocument(
@@ -228,6 +237,14 @@ export function isImageManifestType(mediaType: string): boolean {
  *
  * @param doc any JSON value
  * @returns UTF-8 bytes
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { digestOf, encodeJson } from "@ocipkg/cli";
+ * const bytes = encodeJson({ b: 1, a: [true] });
+ * assert.equal(new TextDecoder().decode(bytes), '{"b":1,"a":[true]}');
+ * assert.equal(digestOf(encodeJson({ b: 1, a: [true] })), digestOf(bytes)); // stable
+ * ```
  */
 export function encodeJson(doc: unknown): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(doc));
@@ -240,8 +257,9 @@ export function encodeJson(doc: unknown): Uint8Array {
  * @returns a copy without them
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { stripUndefined } from "./manifest.ts";
- * console.assert(!("a" in stripUndefined({ a: undefined, b: 1 })));
+ * assert.deepEqual(stripUndefined({ a: undefined, b: 1 }), { b: 1 });
  * ```
  */
 export function stripUndefined<T extends object>(d: T): T {

@@ -51,8 +51,11 @@ export const INDEX_TYPES: readonly string[] = [OCI_INDEX, DOCKER_MANIFEST_LIST];
  * @returns "gzip", "zstd", "none", or undefined when it is not a tar layer
  * @example
  * ```ts
- * import { layerCompression, OCIPKG_LAYER } from "./media_types.ts";
- * console.assert(layerCompression(OCIPKG_LAYER) === "gzip");
+ * import assert from "node:assert/strict";
+ * import { layerCompression, OCI_LAYER_TAR_ZSTD, OCIPKG_LAYER } from "./media_types.ts";
+ * assert.equal(layerCompression(OCIPKG_LAYER), "gzip");
+ * assert.equal(layerCompression(OCI_LAYER_TAR_ZSTD), "zstd");
+ * assert.equal(layerCompression("application/octet-stream"), undefined);
  * ```
  */
 export function layerCompression(mediaType: string): "gzip" | "zstd" | "none" | undefined {

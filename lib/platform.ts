@@ -35,8 +35,11 @@ const OS: Record<string, string> = {
  * @returns e.g. `{ os: "linux", architecture: "amd64" }`
  * @example
  * ```ts
- * import { hostPlatform } from "./platform.ts";
- * console.assert(typeof hostPlatform().os === "string");
+ * import assert from "node:assert/strict";
+ * import { hostPlatform } from "@ocipkg/cli";
+ * const p = hostPlatform();
+ * assert.equal(p.os, Deno.build.os); // linux, darwin, windows, …
+ * assert.equal(p.architecture, Deno.build.arch === "x86_64" ? "amd64" : "arm64");
  * ```
  */
 export function hostPlatform(): Platform {
@@ -54,9 +57,15 @@ export function hostPlatform(): Platform {
  * @throws {UsageError} when it cannot be understood
  * @example
  * ```ts
- * import { parsePlatform } from "./platform.ts";
- * console.assert(parsePlatform("aarch64-apple-darwin").os === "darwin");
- * console.assert(parsePlatform("linux/arm64/v8").variant === "v8");
+ * import assert from "node:assert/strict";
+ * import { parsePlatform, UsageError } from "@ocipkg/cli";
+ * assert.deepEqual(parsePlatform("linux/arm64/v8"), {
+ *   os: "linux",
+ *   architecture: "arm64",
+ *   variant: "v8",
+ * });
+ * assert.deepEqual(parsePlatform("aarch64-apple-darwin"), { os: "darwin", architecture: "arm64" });
+ * assert.throws(() => parsePlatform("amiga"), UsageError);
  * ```
  */
 export function parsePlatform(s: string): Platform {
@@ -84,6 +93,14 @@ export function parsePlatform(s: string): Platform {
  *
  * @param p the platform
  * @returns its text form
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatPlatform, parsePlatform } from "@ocipkg/cli";
+ * assert.equal(formatPlatform({ os: "linux", architecture: "arm", variant: "v7" }), "linux/arm/v7");
+ * assert.equal(formatPlatform(parsePlatform("x86_64-pc-windows-msvc")), "windows/amd64");
+ * assert.equal(formatPlatform(undefined), "(any)");
+ * ```
  */
 export function formatPlatform(p: Platform | undefined): string {
   if (!p) return "(any)";
@@ -99,10 +116,12 @@ export function formatPlatform(p: Platform | undefined): string {
  * @returns true when `have` can serve `want`
  * @example
  * ```ts
- * import { platformMatches } from "./platform.ts";
- * const arm = { os: "linux", architecture: "arm64" };
- * console.assert(platformMatches({ ...arm, variant: "v8" }, arm));
- * console.assert(!platformMatches(arm, { os: "linux", architecture: "amd64" }));
+ * import assert from "node:assert/strict";
+ * import { parsePlatform, platformMatches } from "@ocipkg/cli";
+ * const arm64 = parsePlatform("linux/arm64");
+ * assert.ok(platformMatches(parsePlatform("linux/arm64/v8"), arm64));
+ * assert.ok(!platformMatches(parsePlatform("linux/amd64"), arm64));
+ * assert.ok(!platformMatches(parsePlatform("linux/arm/v6"), parsePlatform("linux/arm/v7")));
  * ```
  */
 export function platformMatches(have: Platform, want: Platform): boolean {

@@ -29,9 +29,11 @@ const HOST_RE =
  * @returns true for a loopback host
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isLoopbackHost } from "./reference.ts";
- * console.assert(isLoopbackHost("localhost:5000") && isLoopbackHost("127.0.0.2"));
- * console.assert(isLoopbackHost("[::1]:5000") && !isLoopbackHost("localhost.example.invalid"));
+ * assert.ok(isLoopbackHost("localhost:5000") && isLoopbackHost("127.0.0.2"));
+ * assert.ok(isLoopbackHost("[::1]:5000"));
+ * assert.ok(!isLoopbackHost("localhost.example.com"));
  * ```
  */
 export function isLoopbackHost(host: string): boolean {
@@ -52,11 +54,15 @@ export function isLoopbackHost(host: string): boolean {
  *
  * @example
  * ```ts
- * import { ImageName } from "./reference.ts";
+ * import assert from "node:assert/strict";
+ * import { ImageName } from "@ocipkg/cli";
  * const n = ImageName.parse("localhost:5000/org/libfoo:1.2");
- * console.assert(n.hostname === "localhost" && n.port === 5000);
- * console.assert(n.name === "org/libfoo" && n.reference === "1.2");
- * console.assert(n.storePath().join("/") === "localhost__5000/org/libfoo/__1.2");
+ * assert.equal(n.registry, "localhost:5000");
+ * assert.equal(n.name, "org/libfoo");
+ * assert.equal(n.reference, "1.2");
+ * assert.equal(n.repository, "localhost:5000/org/libfoo");
+ * // without a host it is a Docker Hub name; a single name gets `library/`
+ * assert.equal(ImageName.parse("alpine").toString(), "registry-1.docker.io/library/alpine:latest");
  * ```
  */
 export class ImageName {
@@ -91,6 +97,16 @@ export class ImageName {
    * @param input e.g. `ghcr.io/org/libfoo:1.2`, `alpine`, `localhost:5000/x@sha256:…`
    * @returns the parsed name
    * @throws {UsageError} naming the input when it is not a valid image name
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ImageName, UsageError } from "@ocipkg/cli";
+   * const n = ImageName.parse("ghcr.io/org/libfoo@sha256:" + "a".repeat(64));
+   * assert.equal(n.hostname, "ghcr.io");
+   * assert.equal(n.tag, undefined);
+   * assert.equal(n.reference, n.digest);
+   * assert.throws(() => ImageName.parse("ghcr.io/Org/LibFoo:1"), UsageError); // upper case
+   * ```
    */
   static parse(input: string): ImageName {
     const bad = (why: string) => new UsageError(`invalid image name '${input}': ${why}`);
@@ -163,7 +179,21 @@ export class ImageName {
     return isLoopbackHost(this.hostname);
   }
 
-  /** Same repository with another tag or digest. */
+  /**
+   * Same repository with another tag or digest.
+   *
+   * @param reference a tag, or a digest
+   * @returns the new name
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { digestOf, ImageName } from "@ocipkg/cli";
+   * const n = ImageName.parse("ghcr.io/org/libfoo:1.2");
+   * assert.equal(n.withReference("1.3").toString(), "ghcr.io/org/libfoo:1.3");
+   * const pinned = n.withReference(digestOf(new Uint8Array()));
+   * assert.equal(pinned.toString(), `ghcr.io/org/libfoo@${pinned.digest}`);
+   * ```
+   */
   withReference(reference: string): ImageName {
     return isDigest(reference)
       ? new ImageName({ ...this, tag: undefined, digest: reference })
@@ -181,6 +211,15 @@ export class ImageName {
    *
    * @throws {UsageError} for a tag spelled like a digest (`sha256__…`), which
    *   would share its directory with that digest
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ImageName } from "@ocipkg/cli";
+   * const n = ImageName.parse("localhost:5000/org/libfoo:1.2");
+   * const segments = n.storePath();
+   * assert.deepEqual(segments, ["localhost__5000", "org", "libfoo", "__1.2"]);
+   * assert.equal(ImageName.fromStorePath(segments).toString(), n.toString());
+   * ```
    */
   storePath(): string[] {
     if (this.digest === undefined && DIGEST_LIKE_TAG.test(this.reference)) {
@@ -199,6 +238,13 @@ export class ImageName {
    * @param segments path segments relative to the store root
    * @returns the image name
    * @throws {UsageError} when the segments are not an image path
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ImageName } from "@ocipkg/cli";
+   * const n = ImageName.fromStorePath(["ghcr.io", "org", "libfoo", "__1.2"]);
+   * assert.equal(n.toString(), "ghcr.io/org/libfoo:1.2");
+   * ```
    */
   static fromStorePath(segments: string[]): ImageName {
     const last = segments[segments.length - 1];

@@ -110,10 +110,20 @@ async function writeRunnable(
  * @returns name, digest, output, platform, and what the header said
  * @throws {FormatError} when `exe` is not an ELF, Mach-O or PE executable
  * @example
- * ```ts ignore
- * import { buildRunnable } from "jsr:@ocipkg/cli";
- * const r = await buildRunnable("target/release/hello", "hello.tar", { name: "ghcr.io/org/hello:1" });
- * console.log(r.platform); // { os: "linux", architecture: "amd64" }
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { buildRunnable, inspectAny } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * // the header of a static linux/arm64 executable (a real one comes from a compiler)
+ * const elf = new Uint8Array(64);
+ * elf.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]); // ELF, 64-bit, little-endian, System V
+ * elf[18] = 0xb7; // EM_AARCH64
+ * await Deno.writeFile(`${tmp}/hello`, elf);
+ * const r = await buildRunnable(`${tmp}/hello`, `${tmp}/hello.tar`, { name: "example.com/hello:1" });
+ * assert.deepEqual(r.platform, { os: "linux", architecture: "arm64", variant: "v8" });
+ * const { manifests: [m] } = await inspectAny(`${tmp}/hello.tar`);
+ * assert.deepEqual(m?.layers[0]?.files, ["hello"]); // run as /hello
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function buildRunnable(

@@ -45,8 +45,14 @@ const TMP_PREFIX = ".tmp-";
  * @returns absolute path
  * @example
  * ```ts
- * import { dataDir } from "./store.ts";
- * console.assert(dataDir().includes("ocipkg"));
+ * import assert from "node:assert/strict";
+ * import { dataDir, Store } from "@ocipkg/cli";
+ * const saved = Deno.env.get("OCIPKG_DATA_DIR");
+ * Deno.env.set("OCIPKG_DATA_DIR", "/srv/ocipkg"); // e.g. a cache shared by CI jobs
+ * assert.equal(dataDir(), "/srv/ocipkg");
+ * assert.equal(new Store().root, "/srv/ocipkg"); // the default store
+ * if (saved === undefined) Deno.env.delete("OCIPKG_DATA_DIR");
+ * else Deno.env.set("OCIPKG_DATA_DIR", saved);
  * ```
  */
 export function dataDir(): string {
@@ -90,10 +96,20 @@ export interface InstallResult {
  *
  * @example
  * ```ts
- * import { Store } from "./store.ts";
- * const store = new Store(await Deno.makeTempDir());
- * console.assert((await store.list()).length === 0);
- * console.assert(store.imageDir("localhost:5000/a:1").endsWith("__1"));
+ * import assert from "node:assert/strict";
+ * import { loadImage, packDirectory, Store } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "a");
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+ * const store = new Store(`${tmp}/store`);
+ * await loadImage(`${tmp}/foo.tar`, { store });
+ * assert.deepEqual((await store.list()).map(String), ["example.com/foo:1"]);
+ * assert.ok(await store.has("example.com/foo:1"));
+ * assert.equal(await Deno.readTextFile(`${store.imageDir("example.com/foo:1")}/a.txt`), "a");
+ * await store.remove("example.com/foo:1");
+ * assert.deepEqual(await store.list(), []);
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export class Store {
@@ -175,6 +191,23 @@ export class Store {
    * @param name name to install it under
    * @param options force, platform, caps, concurrency
    * @returns what happened
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ImageName, OciArchive, packDirectory, Store } from "@ocipkg/cli";
+   * const tmp = await Deno.makeTempDir();
+   * await Deno.mkdir(`${tmp}/pkg`);
+   * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "a");
+   * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+   * const store = new Store(`${tmp}/store`);
+   * const src = await OciArchive.open(`${tmp}/foo.tar`);
+   * const name = ImageName.parse("example.com/foo:1");
+   * const r = await store.install(src, await src.resolve(), name, { maxBytes: 1 << 20 });
+   * await src.close();
+   * assert.equal(r.status, "installed");
+   * assert.equal(await Deno.readTextFile(`${r.dir}/a.txt`), "a");
+   * await Deno.remove(tmp, { recursive: true });
+   * ```
    */
   async install(
     src: ReadTarget,
@@ -352,6 +385,20 @@ export class Store {
    * @param name image name
    * @returns the manifest (annotations, layers)
    * @throws {NotFoundError} when it is not installed
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { loadImage, NotFoundError, packDirectory, Store } from "@ocipkg/cli";
+   * const tmp = await Deno.makeTempDir();
+   * await Deno.mkdir(`${tmp}/pkg`);
+   * const annotations = { "org.opencontainers.image.version": "1.0.0" };
+   * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1", annotations });
+   * const store = new Store(`${tmp}/store`);
+   * await loadImage(`${tmp}/foo.tar`, { store });
+   * assert.deepEqual((await store.installedManifest("example.com/foo:1")).annotations, annotations);
+   * await assert.rejects(store.installedManifest("example.com/bar:1"), NotFoundError);
+   * await Deno.remove(tmp, { recursive: true });
+   * ```
    */
   async installedManifest(name: ImageName | string): Promise<Manifest> {
     const n = typeof name === "string" ? ImageName.parse(name) : name;

@@ -128,9 +128,11 @@ export interface ByteSource {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { StreamSource } from "./tar.ts";
- * const s = new StreamSource([new Uint8Array([1, 2, 3])]);
- * console.assert((await s.readExact(2)).length === 2 && s.position === 2);
+ * const s = new StreamSource([new Uint8Array([1, 2]), new Uint8Array([3, 4])]);
+ * assert.deepEqual([...await s.readExact(3)], [1, 2, 3]);
+ * assert.equal(s.position, 3);
  * ```
  */
 export class StreamSource implements ByteSource {
@@ -591,10 +593,18 @@ async function* expandSparse(
  * @throws {ArchiveError} on a corrupt, truncated or unsupported archive
  * @example
  * ```ts
- * import { readTar, StreamSource, tarHeader, tarPadding, TAR_END } from "./tar.ts";
+ * import assert from "node:assert/strict";
+ * import { readTar, StreamSource, TAR_END, tarHeader, tarPadding } from "./tar.ts";
+ * const meta = { name: "a.txt", type: "file", size: 2, mode: 0o644, mtime: 0, linkname: "" } as const;
  * const data = new TextEncoder().encode("hi");
- * const bytes = [tarHeader({ name: "a.txt", type: "file", size: 2, mode: 0o644, mtime: 0, linkname: "" }), data, tarPadding(2), TAR_END];
- * for await (const e of readTar(new StreamSource(bytes))) console.assert(e.name === "a.txt");
+ * const source = new StreamSource([tarHeader(meta), data, tarPadding(2), TAR_END]);
+ * const seen: string[] = [];
+ * for await (const e of readTar(source)) {
+ *   let text = "";
+ *   for await (const c of e.body()) text += new TextDecoder().decode(c);
+ *   seen.push(`${e.name}: ${text}`);
+ * }
+ * assert.deepEqual(seen, ["a.txt: hi"]);
  * ```
  */
 export async function* readTar(
@@ -879,9 +889,11 @@ const FLAGS: Partial<Record<TarEntryType, string>> = {
  * @returns 512 bytes, or more with a pax header
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tarHeader } from "./tar.ts";
- * const h = tarHeader({ name: "lib/libfoo.a", type: "file", size: 10, mode: 0o644, mtime: 0, linkname: "" });
- * console.assert(h.length === 512);
+ * const meta = { type: "file", size: 10, mode: 0o644, mtime: 0, linkname: "" } as const;
+ * assert.equal(tarHeader({ ...meta, name: "lib/libfoo.a" }).length, 512);
+ * assert.equal(tarHeader({ ...meta, name: "x".repeat(300) }).length, 3 * 512); // pax in front
  * ```
  */
 export function tarHeader(meta: TarHeader): Uint8Array {

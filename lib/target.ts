@@ -75,11 +75,13 @@ export interface ListableTarget extends ReadTarget {
  * @throws {FormatError} when larger than the cap
  * @example
  * ```ts
- * import { fetchBytes, pushBytes } from "./target.ts";
- * import { MemoryTarget } from "./layout/memory.ts";
+ * import assert from "node:assert/strict";
+ * import { encodeJson, fetchBytes, MemoryTarget, pushBytes, VerificationError } from "@ocipkg/cli";
  * const t = new MemoryTarget();
- * const d = await pushBytes(t, "application/json", new TextEncoder().encode("{}"));
- * console.assert((await fetchBytes(t, d)).length === 2);
+ * const d = await pushBytes(t, "application/json", encodeJson({ layers: {} }));
+ * assert.equal(new TextDecoder().decode(await fetchBytes(t, d)), '{"layers":{}}');
+ * // bytes that do not match the descriptor are refused
+ * await assert.rejects(fetchBytes(t, { ...d, size: d.size - 1 }), VerificationError);
  * ```
  */
 export async function fetchBytes(
@@ -108,6 +110,21 @@ export async function fetchBytes(
  * @param bytes the content
  * @param annotations optional annotations for the descriptor
  * @returns its descriptor
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { digestOf, MemoryTarget, pushBytes } from "@ocipkg/cli";
+ * const t = new MemoryTarget();
+ * const bytes = new TextEncoder().encode("hello");
+ * const d = await pushBytes(t, "text/plain", bytes, { "org.example.note": "greeting" });
+ * assert.deepEqual(d, {
+ *   mediaType: "text/plain",
+ *   digest: digestOf(bytes),
+ *   size: 5,
+ *   annotations: { "org.example.note": "greeting" },
+ * });
+ * assert.ok(await t.exists(d));
+ * ```
  */
 export function pushBytes(
   target: Target,
@@ -123,6 +140,16 @@ export function pushBytes(
  *
  * @param bytes content
  * @returns a stream yielding it
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bytesStream, MemoryTarget } from "@ocipkg/cli";
+ * const bytes = new TextEncoder().encode("hello");
+ * assert.equal(await new Response(bytesStream(bytes)).text(), "hello");
+ * // what Target.push takes
+ * const d = await new MemoryTarget().push({ mediaType: "text/plain" }, bytesStream(bytes));
+ * assert.equal(d.size, 5);
+ * ```
  */
 export function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
   return new ReadableStream({
@@ -140,6 +167,22 @@ export function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
  * @param target the target
  * @param fn work to do
  * @returns what `fn` returns
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OciArchive, pushBytes, withTarget } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * const hi = new TextEncoder().encode("hi");
+ * // closed when `fn` returns: the archive is written
+ * const w = await OciArchive.open(`${tmp}/a.tar`, { write: true });
+ * const d = await withTarget(w, (t) => pushBytes(t, "text/plain", hi));
+ * assert.ok(await withTarget(await OciArchive.open(`${tmp}/a.tar`), (r) => r.exists(d)));
+ * // aborted when `fn` throws: no half-written archive is left
+ * const failing = await OciArchive.open(`${tmp}/b.tar`, { write: true });
+ * await assert.rejects(withTarget(failing, () => Promise.reject(new Error("no"))), /no/);
+ * await assert.rejects(Deno.stat(`${tmp}/b.tar`), Deno.errors.NotFound);
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
  */
 export async function withTarget<T extends ReadTarget, R>(
   target: T,
@@ -161,5 +204,25 @@ export async function withTarget<T extends ReadTarget, R>(
  * A destination lost a transfer under way (e.g. a registry dropped the upload
  * session after a lost reply); pushing the blob again from its start may work.
  * {@link copyGraph} does that once.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type BlobSpec, copyGraph, MemoryTarget, pushBytes, TransferLostError } from "@ocipkg/cli";
+ * class Flaky extends MemoryTarget { // loses its first upload, as a registry may
+ *   lost = 0;
+ *   override async push(spec: BlobSpec, content: ReadableStream<Uint8Array>) {
+ *     if (this.lost++ > 0) return await super.push(spec, content);
+ *     await content.cancel();
+ *     throw new TransferLostError("upload session lost");
+ *   }
+ * }
+ * const src = new MemoryTarget();
+ * const blob = await pushBytes(src, "text/plain", new TextEncoder().encode("hi"));
+ * const dst = new Flaky();
+ * await copyGraph(src, dst, blob); // pushed once more, from the start
+ * assert.equal(dst.lost, 2);
+ * assert.ok(await dst.exists(blob));
+ * ```
  */
 export class TransferLostError extends OcipkgError {}

@@ -29,11 +29,13 @@ export interface BoundedTee {
  * @returns the branches and `abort`
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { teeBounded } from "./tee.ts";
  * const src = ReadableStream.from([new Uint8Array([1]), new Uint8Array([2])]);
  * const { branches: [a, b] } = teeBounded(src);
  * const [x, y] = await Promise.all([new Response(a).bytes(), new Response(b).bytes()]);
- * console.assert(x.join() === "1,2" && y.join() === "1,2");
+ * assert.deepEqual([...x], [1, 2]);
+ * assert.deepEqual([...y], [1, 2]);
  * ```
  */
 export function teeBounded(source: ReadableStream<Uint8Array>, limit = 4): BoundedTee {

@@ -39,14 +39,17 @@ export interface RemoteOptions
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { copyImage, packDirectory } from "@ocipkg/cli";
- * const dir = await Deno.makeTempDir();
- * await Deno.writeTextFile(`${dir}/a.txt`, "a");
- * const r = await packDirectory(dir, `${dir}.tar`, { name: "example.com/a:1" });
- * assert.equal(await copyImage(`${dir}.tar`, `oci:${dir}.oci`), r.digest);
- * await Deno.remove(dir, { recursive: true });
- * await Deno.remove(`${dir}.tar`);
- * await Deno.remove(`${dir}.oci`, { recursive: true });
+ * import { copyImage, inspectAny, packDirectory } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "a");
+ * const packed = await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+ * // oci-archive → oci-dir; registries are named the same way (`ghcr.io/org/foo:1`)
+ * assert.equal(await copyImage(`${tmp}/foo.tar`, `oci:${tmp}/foo`), packed.digest);
+ * const copied = await inspectAny(`oci:${tmp}/foo`);
+ * assert.equal(copied.name, "example.com/foo:1"); // the ref name comes along
+ * assert.equal(copied.digest, packed.digest);
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function copyImage(
@@ -79,6 +82,19 @@ export async function copyImage(
  * @param options client options, concurrency, progress
  * @returns the image name and the digest of what the tag points to
  * @throws {UsageError} when several layouts give the same platform, or one has none
+ * @example
+ * ```ts ignore
+ * import assert from "node:assert/strict";
+ * import { packDirectory, parsePlatform, pushImage } from "@ocipkg/cli";
+ * const packed = await packDirectory("dist", "libfoo.tar", { name: "ghcr.io/org/libfoo:1.2" });
+ * const pushed = await pushImage("libfoo.tar"); // to the archive's ref name
+ * assert.equal(pushed.name.toString(), "ghcr.io/org/libfoo:1.2");
+ * assert.equal(pushed.digest, packed.digest);
+ * // one package per platform, pushed under one tag as an index
+ * await packDirectory("dist-arm64", "arm64.tar", { platform: parsePlatform("linux/arm64") });
+ * await packDirectory("dist-amd64", "amd64.tar", { platform: parsePlatform("linux/amd64") });
+ * await pushImage(["arm64.tar", "amd64.tar"], "ghcr.io/org/libfoo:1.3");
+ * ```
  */
 export async function pushImage(
   location: string | string[],
@@ -153,6 +169,15 @@ function refNameOf(root: Descriptor, where: string): ImageName {
  * @param output `out.tar`, `oci:dir`, `oci-archive:file` (ref name = the image name)
  * @param options client options and `format` for plain paths
  * @returns the digest pulled
+ * @example
+ * ```ts ignore
+ * import assert from "node:assert/strict";
+ * import { inspectAny, pullImage } from "@ocipkg/cli";
+ * const digest = await pullImage("ghcr.io/org/libfoo:1.2", "libfoo.tar");
+ * const info = await inspectAny("libfoo.tar"); // no request: a layout
+ * assert.equal(info.digest, digest);
+ * assert.equal(info.name, "ghcr.io/org/libfoo:1.2"); // the archive's ref name
+ * ```
  */
 export async function pullImage(
   image: string,

@@ -60,13 +60,17 @@ export async function variantsOf(
  * @returns the merged list, sorted by platform
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mergeVariants } from "./variants.ts";
- * const d = (arch: string, digest: string) => ({
- *   mediaType: "application/vnd.oci.image.manifest.v1+json", size: 1, digest,
- *   platform: { os: "linux", architecture: arch },
+ * const d = (architecture: string, digest: string) => ({
+ *   mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   size: 1,
+ *   digest,
+ *   platform: { os: "linux", architecture },
  * });
- * const m = mergeVariants([d("amd64", "sha256:a")], [d("arm64", "sha256:b"), d("amd64", "sha256:c")]);
- * console.assert(m.map((x) => x.digest).join() === "sha256:c,sha256:b");
+ * const old = [d("amd64", "sha256:a")];
+ * const merged = mergeVariants(old, [d("arm64", "sha256:b"), d("amd64", "sha256:c")]);
+ * assert.deepEqual(merged.map((x) => x.digest), ["sha256:c", "sha256:b"]); // amd64 replaced
  * ```
  */
 export function mergeVariants(existing: Descriptor[], added: Descriptor[]): Descriptor[] {
@@ -117,6 +121,24 @@ export async function pushIndex(target: Target, variants: Descriptor[]): Promise
  * @param desc the new manifest, with `platform`
  * @param ref the tag / ref name
  * @returns what the tag points to now
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeJson, MemoryTarget, OCI_INDEX, OCI_MANIFEST } from "@ocipkg/cli";
+ * import { parsePlatform, pushBytes, tagVariant } from "@ocipkg/cli";
+ * const t = new MemoryTarget();
+ * const config = await pushBytes(t, "application/json", encodeJson({}));
+ * const build = async (platform: string) => {
+ *   const manifest = { schemaVersion: 2, config, layers: [], annotations: { platform } };
+ *   const desc = await pushBytes(t, OCI_MANIFEST, encodeJson(manifest));
+ *   return { ...desc, platform: parsePlatform(platform) };
+ * };
+ * const one = await tagVariant(t, await build("linux/amd64"), "example.com/foo:1");
+ * assert.equal(one.mediaType, OCI_MANIFEST); // a single platform stays a manifest
+ * const both = await tagVariant(t, await build("linux/arm64"), "example.com/foo:1");
+ * assert.equal(both.mediaType, OCI_INDEX); // a second one makes an index of both
+ * assert.equal((await t.resolve("example.com/foo:1")).digest, both.digest);
+ * ```
  */
 export async function tagVariant(
   target: Target,

@@ -28,17 +28,17 @@ type State =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { zstdCompressSync } from "node:zlib";
+ * import { ArchiveError } from "./errors.ts";
  * import { ZstdFrameChecker } from "./zstd_frames.ts";
  * const z = new Uint8Array(zstdCompressSync(new TextEncoder().encode("hello")));
- * const c = new ZstdFrameChecker("demo");
- * c.update(z);
- * c.finish(); // complete: no error
- * const t = new ZstdFrameChecker("demo");
- * t.update(z.subarray(0, z.length - 1));
- * let failed = false;
- * try { t.finish(); } catch { failed = true; }
- * console.assert(failed);
+ * const whole = new ZstdFrameChecker("demo");
+ * whole.update(z);
+ * assert.doesNotThrow(() => whole.finish());
+ * const cut = new ZstdFrameChecker("demo");
+ * cut.update(z.subarray(0, z.length - 1));
+ * assert.throws(() => cut.finish(), ArchiveError); // truncated
  * ```
  */
 export class ZstdFrameChecker {

@@ -42,11 +42,15 @@ function sameName(a: string, b: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LayoutIndex } from "./index_file.ts";
  * const idx = new LayoutIndex("demo");
- * const d = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: "sha256:" + "1".repeat(64), size: 2 };
+ * const mediaType = "application/vnd.oci.image.manifest.v1+json";
+ * const d = { mediaType, digest: "sha256:" + "1".repeat(64), size: 2 };
  * idx.tag(d, "example.com/a:1");
- * console.assert(idx.resolve("example.com/a:1").digest === d.digest);
+ * assert.equal(idx.resolve("example.com/a:1").digest, d.digest);
+ * assert.equal(idx.resolve().digest, d.digest); // the only image
+ * assert.equal(LayoutIndex.parse(idx.encode(), "demo").manifests.length, 1);
  * ```
  */
 export class LayoutIndex {

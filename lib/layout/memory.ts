@@ -15,11 +15,16 @@ import { LayoutIndex } from "./index_file.ts";
  *
  * @example
  * ```ts
- * import { MemoryTarget } from "./memory.ts";
- * import { pushBytes } from "../target.ts";
+ * import assert from "node:assert/strict";
+ * import { encodeJson, MemoryTarget, OCI_MANIFEST, OCIPKG_CONFIG, pushBytes } from "@ocipkg/cli";
  * const m = new MemoryTarget();
- * const d = await pushBytes(m, "text/plain", new TextEncoder().encode("hi"));
- * console.assert(await m.exists(d));
+ * const config = await pushBytes(m, OCIPKG_CONFIG, encodeJson({ layers: {} }));
+ * const manifest = { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] };
+ * const root = await pushBytes(m, OCI_MANIFEST, encodeJson(manifest));
+ * await m.tag(root, "example.com/empty:1");
+ * assert.equal((await m.resolve("example.com/empty:1")).digest, root.digest);
+ * assert.equal(await new Response(await m.fetch(config)).text(), '{"layers":{}}');
+ * assert.equal((await m.list()).length, 1);
  * ```
  */
 export class MemoryTarget implements Target, ListableTarget {

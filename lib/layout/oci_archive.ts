@@ -41,15 +41,17 @@ function normalize(name: string): string {
  *
  * @example
  * ```ts
- * import { OciArchive } from "./oci_archive.ts";
- * import { pushBytes } from "../target.ts";
- * const path = (await Deno.makeTempDir()) + "/x.tar";
- * const w = await OciArchive.open(path, { write: true });
- * const d = await pushBytes(w, "application/json", new TextEncoder().encode("{}"));
- * await w.close();
- * const r = await OciArchive.open(path);
- * console.assert(await r.exists(d));
+ * import assert from "node:assert/strict";
+ * import { OciArchive, pushBytes } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * const w = await OciArchive.open(`${tmp}/x.tar`, { write: true });
+ * const d = await pushBytes(w, "text/plain", new TextEncoder().encode("hi"));
+ * await w.close(); // the archive appears only now
+ * const r = await OciArchive.open(`${tmp}/x.tar`);
+ * assert.ok(await r.exists(d));
+ * assert.equal(await new Response(await r.fetch(d)).text(), "hi");
  * await r.close();
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export class OciArchive implements Target, ListableTarget {
@@ -76,6 +78,19 @@ export class OciArchive implements Target, ListableTarget {
    * @returns the archive
    * @throws {NotFoundError} when reading a missing file
    * @throws {ArchiveError} when it is not a tar or lacks index.json
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ArchiveError, NotFoundError, OciArchive } from "@ocipkg/cli";
+   * const tmp = await Deno.makeTempDir();
+   * await assert.rejects(OciArchive.open(`${tmp}/missing.tar`), NotFoundError);
+   * await Deno.writeTextFile(`${tmp}/not.tar`, "hello");
+   * await assert.rejects(OciArchive.open(`${tmp}/not.tar`), ArchiveError);
+   * const w = await OciArchive.open(`${tmp}/new.tar`, { write: true });
+   * await w.abort(); // nothing written
+   * await assert.rejects(Deno.stat(`${tmp}/new.tar`), Deno.errors.NotFound);
+   * await Deno.remove(tmp, { recursive: true });
+   * ```
    */
   static async open(path: string, options: OciArchiveOptions = {}): Promise<OciArchive> {
     const ar = new OciArchive(path);

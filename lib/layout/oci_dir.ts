@@ -31,13 +31,19 @@ export interface OciDirOptions {
  *
  * @example
  * ```ts
- * import { OciDir } from "./oci_dir.ts";
- * import { pushBytes } from "../target.ts";
- * const dir = await Deno.makeTempDir();
- * const layout = await OciDir.open(dir, { create: true });
- * const d = await pushBytes(layout, "application/json", new TextEncoder().encode("{}"));
- * console.assert(await layout.exists(d));
+ * import assert from "node:assert/strict";
+ * import { OciDir, packDirectory } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "a");
+ * const packed = await packDirectory(`${tmp}/pkg`, `oci:${tmp}/layout`, { name: "example.com/foo:1" });
+ * const layout = await OciDir.open(`${tmp}/layout`);
+ * const [entry] = await layout.list();
+ * assert.equal(entry?.digest, packed.digest);
+ * assert.equal(entry?.annotations?.["org.opencontainers.image.ref.name"], "example.com/foo:1");
+ * assert.ok((await Deno.stat(layout.blobPath(packed.digest))).isFile);
  * await layout.close();
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export class OciDir implements Target, ListableTarget {
@@ -61,6 +67,18 @@ export class OciDir implements Target, ListableTarget {
    * @returns the layout
    * @throws {NotFoundError} when it does not exist and `create` is not set
    * @throws {FormatError} when `oci-layout` or `index.json` is invalid
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { NotFoundError, OciDir } from "@ocipkg/cli";
+   * const tmp = await Deno.makeTempDir();
+   * await assert.rejects(OciDir.open(`${tmp}/layout`), NotFoundError);
+   * const layout = await OciDir.open(`${tmp}/layout`, { create: true });
+   * assert.deepEqual(await layout.list(), []);
+   * assert.ok((await Deno.stat(`${tmp}/layout/index.json`)).isFile);
+   * await layout.close();
+   * await Deno.remove(tmp, { recursive: true });
+   * ```
    */
   static async open(path: string, options: OciDirOptions = {}): Promise<OciDir> {
     const where = `oci-dir '${path}'`;

@@ -117,7 +117,27 @@ export interface RegistryRequest {
 /** What timed out: connecting/headers, a silent body, the whole request, or a too slow blob. */
 export type TimeoutKind = "connect" | "idle" | "total" | "rate";
 
-/** A request or response that took too long; retryable where a retry is safe. */
+/**
+ * A request or response that took too long; retryable where a retry is safe.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RegistryClient, RegistryTimeoutError } from "@ocipkg/cli";
+ * // a stand-in for a registry that answers after 300 ms
+ * const slow = () => new Promise<Response>((r) => setTimeout(() => r(Response.json({})), 300));
+ * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, slow);
+ * const client = new RegistryClient(`127.0.0.1:${server.addr.port}`, {
+ *   credential: null,
+ *   connectTimeoutMs: 50,
+ *   maxAttempts: 1,
+ * });
+ * const ping = client.request({ method: "GET", url: "/v2/", what: "registry" });
+ * await assert.rejects(ping, (e) => e instanceof RegistryTimeoutError && e.kind === "connect");
+ * client.close();
+ * await server.shutdown();
+ * ```
+ */
 export class RegistryTimeoutError extends RegistryError {
   /** What timed out. */
   readonly kind: TimeoutKind;
@@ -147,9 +167,13 @@ export interface Challenge {
  * @returns scheme and parameters
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseChallenge } from "./client.ts";
- * const c = parseChallenge('Bearer realm="https://auth.example/token",service="reg",scope="repository:a:pull"');
- * console.assert(c?.params.realm === "https://auth.example/token");
+ * const c = parseChallenge('Bearer realm="https://auth.example/token",service="reg"');
+ * assert.deepEqual(c, {
+ *   scheme: "bearer",
+ *   params: { realm: "https://auth.example/token", service: "reg" },
+ * });
  * ```
  */
 export function parseChallenge(header: string): Challenge | undefined {
@@ -349,9 +373,18 @@ async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): Promise<
  *
  * @example
  * ```ts
- * import { RegistryClient } from "./client.ts";
- * const c = new RegistryClient("localhost:5000", { credential: null });
- * console.assert(c.baseUrl === "http://localhost:5000");
+ * import assert from "node:assert/strict";
+ * import { RegistryClient } from "@ocipkg/cli";
+ * // a stand-in for a registry: every request answers 200 `{}`
+ * const listen = { hostname: "127.0.0.1", port: 0, onListen() {} };
+ * const server = Deno.serve(listen, () => Response.json({}));
+ * const registry = `127.0.0.1:${server.addr.port}`;
+ * const client = new RegistryClient(registry, { credential: null }); // null: anonymous
+ * assert.equal(client.baseUrl, `http://${registry}`); // a loopback host: plain http
+ * const res = await client.request({ method: "GET", url: "/v2/", what: `registry ${registry}` });
+ * assert.deepEqual(await res.json(), {});
+ * client.close();
+ * await server.shutdown();
  * ```
  */
 export class RegistryClient {
@@ -427,6 +460,20 @@ export class RegistryClient {
    * @param req the request
    * @returns the response (body unread)
    * @throws {RegistryError} naming the host; {@link RegistryTimeoutError} when it timed out
+   * @example
+   * ```ts ignore
+   * import assert from "node:assert/strict";
+   * import { RegistryClient } from "@ocipkg/cli";
+   * const client = new RegistryClient("ghcr.io"); // credentials from `ocipkg login`, docker, podman
+   * const res = await client.request({
+   *   method: "GET",
+   *   url: "/v2/org/libfoo/tags/list",
+   *   scope: "repository:org/libfoo:pull", // the bearer token asked for
+   *   what: "tags of ghcr.io/org/libfoo",
+   * });
+   * assert.ok((await res.json()).tags.includes("1.2"));
+   * client.close();
+   * ```
    */
   async request(req: RegistryRequest): Promise<Response> {
     return (await this.#request(req)).res;

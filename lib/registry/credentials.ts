@@ -164,9 +164,17 @@ export async function credentialFromHelper(
  * @returns the first credential found, or undefined
  * @example
  * ```ts
- * import { findCredential } from "./credentials.ts";
- * const c = await findCredential("registry.invalid:1");
- * console.assert(c === undefined || typeof c === "object");
+ * import assert from "node:assert/strict";
+ * import { findCredential, saveCredential } from "./credentials.ts";
+ * const tmp = await Deno.makeTempDir();
+ * const saved = Deno.env.get("OCIPKG_AUTH_FILE");
+ * Deno.env.set("OCIPKG_AUTH_FILE", `${tmp}/config.json`); // ocipkg's own file, read first
+ * await saveCredential("registry.example:5000", { username: "me", password: "secret" });
+ * const c = await findCredential("registry.example:5000");
+ * assert.deepEqual(c, { username: "me", password: "secret" });
+ * if (saved === undefined) Deno.env.delete("OCIPKG_AUTH_FILE");
+ * else Deno.env.set("OCIPKG_AUTH_FILE", saved);
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function findCredential(registry: string): Promise<Credential | undefined> {

@@ -15,6 +15,15 @@ import { RegistryTarget } from "./target.ts";
  * @param credential user and password/token
  * @param options client options (scheme, CA)
  * @throws {AuthError} when the registry refuses them (nothing is saved)
+ * @example
+ * ```ts ignore
+ * import assert from "node:assert/strict";
+ * import { AuthError, listTags, login } from "@ocipkg/cli";
+ * const token = Deno.env.get("GITHUB_TOKEN")!;
+ * await login("ghcr.io", { username: "me", password: token }); // saved in ~/.ocipkg/config.json
+ * assert.ok((await listTags("ghcr.io/me/private-lib")).length > 0); // now with these credentials
+ * await assert.rejects(login("ghcr.io", { username: "me", password: "wrong" }), AuthError);
+ * ```
  */
 export async function login(
   registry: string,
@@ -38,6 +47,22 @@ export async function login(
  *
  * @param registry `host[:port]`
  * @throws {OcipkgError} when none were saved
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { logout, OcipkgError } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * const saved = Deno.env.get("OCIPKG_AUTH_FILE");
+ * Deno.env.set("OCIPKG_AUTH_FILE", `${tmp}/config.json`); // default: ~/.ocipkg/config.json
+ * const auths = { "registry.example": { auth: btoa("me:secret") } }; // as `login` saves it
+ * await Deno.writeTextFile(`${tmp}/config.json`, JSON.stringify({ auths }));
+ * await logout("registry.example");
+ * assert.deepEqual(JSON.parse(await Deno.readTextFile(`${tmp}/config.json`)).auths, {});
+ * await assert.rejects(logout("registry.example"), OcipkgError); // not logged in
+ * if (saved === undefined) Deno.env.delete("OCIPKG_AUTH_FILE");
+ * else Deno.env.set("OCIPKG_AUTH_FILE", saved);
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
  */
 export async function logout(registry: string): Promise<void> {
   if (!(await removeCredential(registry))) throw new OcipkgError(`not logged in to ${registry}`);

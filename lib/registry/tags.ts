@@ -13,6 +13,13 @@ import type { RegistryTargetOptions } from "./target.ts";
  * @param repository `host[:port]/name` (a tag, if given, is ignored)
  * @param options client options
  * @returns tags
+ * @example
+ * ```ts ignore
+ * import assert from "node:assert/strict";
+ * import { listTags } from "@ocipkg/cli";
+ * const tags = await listTags("ghcr.io/org/libfoo");
+ * assert.ok(tags.includes("1.2"));
+ * ```
  */
 export async function listTags(
   repository: string,
@@ -31,6 +38,16 @@ export async function listTags(
  * @param repository `host[:port]/name` (a tag, if given, is ignored)
  * @param options client options
  * @returns an async iterator of pages of tags
+ * @example
+ * ```ts ignore
+ * import assert from "node:assert/strict";
+ * import { listTagPages } from "@ocipkg/cli";
+ * let count = 0;
+ * for await (const page of listTagPages("ghcr.io/org/libfoo", { maxTags: 100_000 })) {
+ *   count += page.length; // one page in memory at a time
+ * }
+ * assert.ok(count > 0);
+ * ```
  */
 export async function* listTagPages(
   repository: string,

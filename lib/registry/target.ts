@@ -62,10 +62,27 @@ export interface RegistryTargetOptions extends ClientOptions {
  *
  * @example
  * ```ts
- * import { RegistryTarget } from "./target.ts";
+ * import assert from "node:assert/strict";
+ * import { RegistryTarget } from "@ocipkg/cli";
  * const t = new RegistryTarget("localhost:5000", "org/libfoo", { credential: null });
- * console.assert(t.description === "localhost:5000/org/libfoo");
- * t.close();
+ * assert.equal(t.description, "localhost:5000/org/libfoo");
+ * assert.equal(t.repository, "org/libfoo");
+ * assert.equal(t.client.baseUrl, "http://localhost:5000"); // a loopback host: plain http
+ * await t.close();
+ * ```
+ * @example
+ * ```ts ignore
+ * import assert from "node:assert/strict";
+ * import { copy, OciArchive, RegistryTarget, withTarget } from "@ocipkg/cli";
+ * const src = await OciArchive.open("libfoo.tar");
+ * const root = await withTarget(
+ *   new RegistryTarget("ghcr.io", "org/libfoo"), // credentials from `ocipkg login`, docker, podman
+ *   (dst) => copy(src, dst, { dstRef: "1.2" }), // the archive's only image, tagged 1.2
+ * );
+ * await src.close();
+ * const again = new RegistryTarget("ghcr.io", "org/libfoo");
+ * assert.equal((await again.resolve("1.2")).digest, root.digest);
+ * await again.close();
  * ```
  */
 export class RegistryTarget implements Target {
