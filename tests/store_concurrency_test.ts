@@ -76,6 +76,9 @@ Deno.test("crash: kill -9 during a download, then the same get succeeds and clea
     proxy.rules.stallBlob = layer;
     const child = spawnCli(["get", name], data);
     await until(async () => (await allNames(data)).some((n) => n.includes(".tmp-")), "a temp dir");
+    // the install's temp directory is private while it is written
+    const tmpDir = (await allNames(data)).find((n) => /(^|\/)\.tmp-[^/]*$/.test(n))!;
+    assertEquals((await Deno.stat(join(data, tmpDir))).mode! & 0o777, 0o700);
     await new Promise((r) => setTimeout(r, 200));
     child.kill("SIGKILL");
     const killed = await child.output();
