@@ -17,6 +17,8 @@ export interface FaultRules {
   redirectBlob?: { digest: string; to: string };
   /** The n-th PATCH (1-based) reaches the registry, but its answer is lost: the client gets 502. */
   losePatchReply?: number;
+  /** The n-th streamed blob-upload PUT (no Content-Length; 1-based) reaches the registry, but its answer is lost: 502. */
+  losePutReply?: number;
   /** GETs of this blob send half of the bytes, then stall (until the client goes away). */
   stallBlob?: string;
   /** Answer manifest GETs with this body and content type. */
@@ -48,6 +50,7 @@ export function startFaultProxy(upstream: string): Proxy {
   let tooMany = false;
   let unavailable = 0;
   let patches = 0;
+  let puts = 0;
   const server = Deno.serve(
     { hostname: "127.0.0.1", port, signal: ac.signal, onListen() {} },
     async (req) => {
@@ -105,7 +108,9 @@ export function startFaultProxy(upstream: string): Proxy {
         body: req.body,
         redirect: "manual",
       });
-      if (req.method === "PATCH" && ++patches === rules.losePatchReply) {
+      const lostPut = req.method === "PUT" && path.includes("/blobs/uploads/") &&
+        !req.headers.has("content-length") && ++puts === rules.losePutReply;
+      if ((req.method === "PATCH" && ++patches === rules.losePatchReply) || lostPut) {
         await up.body?.cancel();
         return answer(new Response("bad gateway", { status: 502 }));
       }
@@ -164,6 +169,7 @@ export function startFaultProxy(upstream: string): Proxy {
     log,
     reset() {
       patches = 0;
+      puts = 0;
       for (const k of Object.keys(rules)) delete (rules as Record<string, unknown>)[k];
       log.length = 0;
       dropped = tooMany = false;

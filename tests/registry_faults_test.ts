@@ -168,7 +168,7 @@ Deno.test("fault: a PATCH whose reply is lost: the dropped upload starts over an
   const name = `${proxy.host}/faults/chunked:1`;
   const archive = join(await tempDir(), "p.tar");
   await packDirectory(src, archive, { name });
-  await pushImage(archive, undefined, fast);
+  await pushImage(archive, undefined, { ...fast, chunkSize: 8 * 1024 * 1024 });
   const patches = proxy.log.filter((e) => e.method === "PATCH").map((e) => e.status);
   assertEquals(patches[1], 502, JSON.stringify(patches));
   // distribution refuses the retried PATCH (its upload state moved on) and drops the session;
@@ -181,4 +181,29 @@ Deno.test("fault: a PATCH whose reply is lost: the dropped upload starts over an
   const back = await Deno.readFile(join(got.dir, "lib", "libfoo.a"));
   assertEquals(back.length, data.length);
   assert(data.every((x, i) => x === back[i]), "content differs");
+});
+
+Deno.test("fault: a streamed blob PUT whose reply is lost is sent again and arrives whole", async () => {
+  reset();
+  const src = await tempDir();
+  await Deno.mkdir(join(src, "lib"));
+  const data = new Uint8Array(12 * 1024 * 1024);
+  for (let i = 0; i < data.length; i += 65536) crypto.getRandomValues(data.subarray(i, i + 65536));
+  await Deno.writeFile(join(src, "lib", "libfoo.a"), data);
+  const name = `${proxy.host}/faults/streamed:1`;
+  const archive = join(await tempDir(), "p.tar");
+  await packDirectory(src, archive, { name });
+  // the layer's streamed PUT (no Content-Length) loses its reply
+  proxy.rules.losePutReply = 1;
+  await pushImage(archive, undefined, fast);
+  const puts = proxy.log.filter((e) => e.method === "PUT" && e.path.includes("/blobs/uploads/"));
+  const digestOf = (path: string) => /digest=([^&]+)/.exec(path)?.[1];
+  const lost = puts.filter((e) => e.status === 502).map((e) => digestOf(e.path));
+  assertEquals(lost.length, 1, JSON.stringify(puts));
+  // the lost blob was sent again (chunked) and committed
+  assert(puts.some((e) => e.status === 201 && digestOf(e.path) === lost[0]), JSON.stringify(puts));
+  reset();
+  const got = await getImage(name, { store: new Store(await tempDir()), ...fast });
+  const back = await Deno.readFile(join(got.dir, "lib", "libfoo.a"));
+  assert(back.length === data.length && data.every((x, i) => x === back[i]), "content differs");
 });

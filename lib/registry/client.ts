@@ -101,6 +101,11 @@ export interface RegistryRequest {
   headers?: Record<string, string>;
   /** Body: bytes (replayable) or a stream factory (sent once, not retried). */
   body?: Uint8Array | ReadableStream<Uint8Array>;
+  /**
+   * Bytes a streamed body will send, when known: the request gets the time to
+   * send them at `minBytesPerSecond` on top of its limits, as a byte body does.
+   */
+  bodySize?: number;
   /** Token scope, e.g. `repository:org/x:pull`. */
   scope?: string;
   /** Names the object in errors, e.g. `image 'host/x:1'`. */
@@ -636,7 +641,7 @@ export class RegistryClient {
     }
     let method = req.method;
     let body = req.body;
-    const size = body instanceof Uint8Array ? body.byteLength : 0;
+    const size = body instanceof Uint8Array ? body.byteLength : req.bodySize ?? 0;
     const minRate = this.#limit("minBytesPerSecond");
     const sendMs = (size / minRate) * 1000;
     const totalMs = this.#limit("totalTimeoutMs") + sendMs;
@@ -664,7 +669,7 @@ export class RegistryClient {
         what: req.what,
         host: host === this.registry ? host : `${host} (reached from ${this.registry})`,
         headersMs: this.#limit("connectTimeoutMs") +
-          (body instanceof ReadableStream ? this.#limit("totalTimeoutMs") : sendMs),
+          (body instanceof ReadableStream ? this.#limit("totalTimeoutMs") + sendMs : sendMs),
         deadline,
         totalMs,
         idleMs: this.#limit("idleTimeoutMs"),

@@ -1,8 +1,11 @@
 /**
  * A repository on a distribution-spec registry as a {@link Target}: manifests
  * and blobs by digest, HEAD to skip what exists, monolithic uploads for small
- * blobs and chunked `PATCH` uploads (honouring `OCI-Chunk-Min-Length`,
- * resuming from the server's `Range`) for large ones, cross-repository
+ * blobs, one streamed `PUT …?digest=` for large ones of known digest and size
+ * (no buffers; the registry checks the digest), and chunked `PATCH` uploads
+ * (honouring `OCI-Chunk-Min-Length`, resuming from the server's `Range`) when
+ * `chunkSize` is set, the registry demands chunks or refused a streamed
+ * upload, or a streamed upload of the blob was lost; cross-repository
  * mounts, resumable blob downloads (`Range`, coping with a 200 answer), tag
  * listing streamed page by page with bounded `Link` pagination (same origin
  * only, no loops, {@link MAX_TAG_PAGES} pages, {@link MAX_TAGS} tags, each
@@ -47,7 +50,10 @@ function verifyBytes(bytes: Uint8Array, expected: Expected, what: string): Measu
 
 /** Options of {@link RegistryTarget}. */
 export interface RegistryTargetOptions extends ClientOptions {
-  /** Chunk size for uploads of large blobs (default 8 MiB). */
+  /**
+   * Chunk size for uploads of large blobs (default 8 MiB). Setting it uploads
+   * large blobs in chunks instead of one streamed `PUT`.
+   */
   chunkSize?: number;
   /** Attempts to resume an interrupted download (default 5). */
   resumeAttempts?: number;
@@ -93,6 +99,8 @@ export class RegistryTarget implements Target {
   readonly repository: string;
   #options: RegistryTargetOptions;
   #manifests = new Map<string, Uint8Array>(); // small cache of fetched manifests by digest
+  #noStreaming = false; // the registry refused a streamed upload: chunks from now on
+  #resumable = new Set<string>(); // blobs whose streamed upload was lost: sent again in chunks
 
   #cache(digest: string, bytes: Uint8Array): void {
     this.#manifests.delete(digest);
@@ -467,27 +475,49 @@ export class RegistryTarget implements Target {
 
   async #pushBlob(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
     const what = `blob ${spec.digest ?? "(new)"} for ${this.description}`;
-    const verifier = new Verifier(spec, what);
     let { location, minChunk } = await this.#startUpload(what);
+    if (
+      spec.digest && spec.size !== undefined && spec.size > MONOLITHIC_MAX && minChunk === 0 &&
+      this.#options.chunkSize === undefined && !this.#noStreaming &&
+      !this.#resumable.has(spec.digest)
+    ) {
+      return await this.#pushStreamed(
+        { ...spec, digest: spec.digest, size: spec.size },
+        content,
+        location,
+        what,
+      );
+    }
+    const verifier = new Verifier(spec, what);
     const chunkSize = Math.max(this.#options.chunkSize ?? DEFAULT_CHUNK, minChunk);
     // Read the source into chunks; each chunk is replayable, so a failed PATCH resumes
-    // from the offset the server reports.
+    // from the offset the server reports. Two buffers take turns (the chunk being
+    // sent and the next one, read ahead to know which chunk is the last).
     const reader = content.getReader();
     let offset = 0;
     let pending: Uint8Array | undefined;
+    const buffers: Uint8Array[] = [];
+    let turn = 0;
+    let ended = false; // the source is read to its end
     const nextChunk = async (): Promise<Uint8Array | undefined> => {
-      const buf = new Uint8Array(chunkSize);
+      const buf = buffers[turn] ??= new Uint8Array(
+        spec.size !== undefined ? Math.min(chunkSize, spec.size + 1) : chunkSize,
+      );
+      const cap = buf.byteLength;
       let n = 0;
       if (pending) {
-        const take = Math.min(pending.byteLength, chunkSize);
+        const take = Math.min(pending.byteLength, cap);
         buf.set(pending.subarray(0, take));
         n = take;
         pending = take < pending.byteLength ? pending.subarray(take) : undefined;
       }
-      while (n < chunkSize) {
+      while (n < cap) {
         const r = await reader.read();
-        if (r.done) break;
-        const take = Math.min(r.value.byteLength, chunkSize - n);
+        if (r.done) {
+          ended = true;
+          break;
+        }
+        const take = Math.min(r.value.byteLength, cap - n);
         buf.set(r.value.subarray(0, take), n);
         n += take;
         if (take < r.value.byteLength) pending = r.value.subarray(take);
@@ -495,12 +525,13 @@ export class RegistryTarget implements Target {
       if (n === 0) return undefined;
       const chunk = buf.subarray(0, n);
       verifier.update(chunk); // more than spec.size fails here, before it is sent
+      turn ^= 1;
       return chunk;
     };
     const upload = async () => {
       let chunk = await nextChunk();
       // Small blobs: one PUT with the whole body.
-      if (chunk && chunk.byteLength < chunkSize && chunk.byteLength <= MONOLITHIC_MAX) {
+      if (chunk && ended && chunk.byteLength <= MONOLITHIC_MAX) {
         return await this.#finishUpload(location, spec, verifier, chunk, what);
       }
       while (chunk) {
@@ -525,7 +556,102 @@ export class RegistryTarget implements Target {
       reader.releaseLock();
     }
     this.#checkAnswered(done.res, done.desc.digest, what);
+    this.#resumable.delete(done.desc.digest);
     return done.desc;
+  }
+
+  /**
+   * Upload a blob whose digest and size are known in one streamed
+   * `PUT …?digest=`: no buffers, no hashing on the way (the registry checks
+   * the digest it is given and refuses a mismatch: a {@link VerificationError}).
+   * Bytes are counted, and the body fails before its end when they go past
+   * `spec.size` or stop short of it, so the registry commits nothing. A PUT
+   * that fails otherwise cannot be resumed: it is a {@link TransferLostError}
+   * (the caller sends the blob again, then in chunks), and one the registry
+   * refuses outright turns streamed uploads off for this target.
+   */
+  async #pushStreamed(
+    spec: BlobSpec & { digest: string; size: number },
+    content: ReadableStream<Uint8Array>,
+    location: string,
+    what: string,
+  ): Promise<Descriptor> {
+    const { digest, size } = spec;
+    const reader = content.getReader();
+    let sent = 0;
+    let failed: unknown; // why the body failed (the source, or a size mismatch)
+    const fail = (c: ReadableStreamDefaultController<Uint8Array>, e: unknown) => {
+      failed ??= e;
+      c.error(e);
+      reader.cancel(e).catch(() => {});
+    };
+    const body = new ReadableStream<Uint8Array>({
+      pull: async (c) => {
+        let r: ReadableStreamReadResult<Uint8Array>;
+        try {
+          r = await reader.read();
+        } catch (e) {
+          return fail(c, e);
+        }
+        if (r.done) {
+          if (sent === size) return c.close();
+          return fail(
+            c,
+            new VerificationError(
+              `${what}: size mismatch, expected ${size} bytes but got ${sent}`,
+            ),
+          );
+        }
+        sent += r.value.byteLength;
+        if (sent > size) {
+          return fail(
+            c,
+            new VerificationError(`${what}: size exceeds the expected ${size} bytes`),
+          );
+        }
+        c.enqueue(r.value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
+    const url = new URL(location);
+    url.searchParams.set("digest", digest);
+    let res: Response;
+    try {
+      res = await this.client.request({
+        method: "PUT",
+        url: url.href,
+        headers: { "content-type": "application/octet-stream" },
+        body,
+        bodySize: size,
+        scope: this.#scope(true),
+        what,
+        ok: [201, 204],
+      });
+      await res.body?.cancel();
+    } catch (e) {
+      await reader.cancel(e).catch(() => {}); // release the source (e.g. an open blob file)
+      if (failed === undefined && e instanceof RegistryError && e.code === "DIGEST_INVALID") {
+        failed = new VerificationError(
+          `${what}: digest mismatch, ${this.client.registry} found that the ${size} bytes sent ` +
+            `are not ${digest}`,
+          { cause: e },
+        );
+      }
+      await this.#cancelUpload(location); // nothing of it is kept
+      if (failed !== undefined) throw failed;
+      this.#resumable.add(digest); // sent again, it goes up in chunks
+      if (
+        e instanceof RegistryError && [400, 405, 411, 413, 415, 501].includes(e.status)
+      ) this.#noStreaming = true; // the registry refuses streamed uploads
+      throw new TransferLostError(
+        `${oneLine(e)}; the streamed upload is lost (it can be sent again, in chunks)`,
+        { cause: e },
+      );
+    } finally {
+      reader.releaseLock();
+    }
+    this.#checkAnswered(res, digest, what);
+    return stripUndefined({ ...spec, digest, size });
   }
 
   /** PATCH one chunk; on failure ask the server what it has and send the rest. */
