@@ -70,9 +70,91 @@ export async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<voi
   while (off < data.byteLength) off += await file.write(data.subarray(off));
 }
 
+/** Bytes per disk write in {@link BlockWriter}: few, large writes (measured: 4 MiB). */
+export const WRITE_BLOCK = 4 << 20;
+
 /**
- * Stream `content` into `file` through the verifier, then flush it to disk.
- * The caller owns `file` (open and close).
+ * Coalesces small chunks into large writes to an open file, double-buffered:
+ * one block is written in the background while the next one fills, so the
+ * disk overlaps with the network and hashing. Two reused buffers, no
+ * per-chunk allocation. Call {@link flush} before syncing or closing, and
+ * {@link settle} on error paths so no write is in flight when the file closes.
+ *
+ * Deno's per-call cost of an async write dominates with ~64 KiB chunks
+ * (≈ 18k writes per GiB); 4 MiB writes cut it to ≈ 256.
+ */
+export class BlockWriter {
+  #file: Deno.FsFile;
+  #size: number;
+  #bufs: Uint8Array[] = [];
+  #cur = 0;
+  #fill = 0;
+  #pending: Promise<void> | undefined;
+  #error: unknown;
+
+  /**
+   * @param file open, writable file (the caller owns it)
+   * @param hint expected total size, when known (small blobs get small buffers)
+   */
+  constructor(file: Deno.FsFile, hint?: number) {
+    this.#file = file;
+    this.#size = hint !== undefined && hint >= 0 && hint < WRITE_BLOCK
+      ? Math.max(hint, 1)
+      : WRITE_BLOCK;
+  }
+
+  /**
+   * Append bytes (copied; the caller may reuse `chunk`).
+   *
+   * @param chunk bytes
+   */
+  async write(chunk: Uint8Array): Promise<void> {
+    while (chunk.byteLength > 0) {
+      const buf = this.#bufs[this.#cur] ??= new Uint8Array(this.#size);
+      const n = Math.min(chunk.byteLength, buf.byteLength - this.#fill);
+      buf.set(n === chunk.byteLength ? chunk : chunk.subarray(0, n), this.#fill);
+      this.#fill += n;
+      chunk = chunk.subarray(n);
+      if (this.#fill === buf.byteLength) await this.#submit();
+    }
+  }
+
+  /** Write out everything buffered and wait for it. */
+  async flush(): Promise<void> {
+    await this.#submit();
+    await this.#wait();
+  }
+
+  /** Wait for any write in flight, ignoring its failure (for error paths). */
+  async settle(): Promise<void> {
+    await this.#pending;
+    this.#pending = undefined;
+  }
+
+  async #wait(): Promise<void> {
+    await this.#pending;
+    this.#pending = undefined;
+    if (this.#error !== undefined) throw this.#error;
+  }
+
+  async #submit(): Promise<void> {
+    await this.#wait();
+    if (this.#fill === 0) return;
+    const data = this.#bufs[this.#cur]!.subarray(0, this.#fill);
+    // Never left unhandled: the failure surfaces at the next write/flush.
+    this.#pending = writeAll(this.#file, data).catch((e) => {
+      this.#error = e;
+    });
+    this.#cur ^= 1;
+    this.#fill = 0;
+  }
+}
+
+/**
+ * Stream `content` into `file` through the verifier, then flush it to disk
+ * (one fdatasync). Chunks are verified before they are buffered, so a stream
+ * longer than the expected size fails at the first chunk past it. The caller
+ * owns `file` (open and close).
  *
  * @param content the bytes
  * @param file open, writable file
@@ -88,9 +170,16 @@ export async function writeVerified(
   what: string,
 ): Promise<Measured> {
   const v = new Verifier(expected, what);
-  for await (const chunk of content) {
-    v.update(chunk);
-    await writeAll(file, chunk);
+  const w = new BlockWriter(file, expected.size);
+  try {
+    for await (const chunk of content) {
+      v.update(chunk);
+      await w.write(chunk);
+    }
+    await w.flush();
+  } catch (e) {
+    await w.settle();
+    throw e;
   }
   const measured = v.finish();
   await file.syncData();
