@@ -5,8 +5,7 @@
  */
 import { composeFiles } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { info, out } from "./output.ts";
-import { annotations, packOptions, platformOption } from "./shared.ts";
+import { packing, packOptions, platformOption, reportPacked } from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
@@ -40,15 +39,7 @@ export default defineCommand({
     },
   ],
   async run(files, opts) {
-    const r = await composeFiles(files, opts.output, {
-      name: opts.tag,
-      annotations: annotations(opts.annotation),
-      format: opts.format,
-      compressionLevel: opts.level,
-      platform: opts.platform,
-    });
-    out(`${r.name} ${r.digest}`);
-    info(`composed ${files.length} file(s) into ${r.output}`);
-    if (opts.tag === undefined) info(`no -t given: the image is named '${r.name}'`);
+    const r = await composeFiles(files, opts.output, packing(opts));
+    reportPacked(r, `composed ${files.length} file(s)`, opts.tag);
   },
 });

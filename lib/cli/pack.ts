@@ -5,8 +5,7 @@
  */
 import { packDirectory } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { info, out } from "./output.ts";
-import { annotations, packOptions, platformOption } from "./shared.ts";
+import { packing, packOptions, platformOption, reportPacked } from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
@@ -38,15 +37,7 @@ export default defineCommand({
     },
   ],
   async run([dir, output], opts) {
-    const r = await packDirectory(dir!, output!, {
-      name: opts.tag,
-      annotations: annotations(opts.annotation),
-      format: opts.format,
-      compressionLevel: opts.level,
-      platform: opts.platform,
-    });
-    out(`${r.name} ${r.digest}`);
-    info(`packed ${dir} into ${r.output}`);
-    if (opts.tag === undefined) info(`no -t given: the image is named '${r.name}'`);
+    const r = await packDirectory(dir!, output!, packing(opts));
+    reportPacked(r, `packed ${dir}`, opts.tag);
   },
 });

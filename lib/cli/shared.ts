@@ -13,12 +13,15 @@ import {
   DEFAULT_MAX_RATIO,
   DEFAULT_TIMEOUTS,
   type ExtractLimits,
+  type PackOptions,
+  type PackResult,
   parsePlatform,
+  type Platform,
   type RemoteOptions,
   UsageError,
 } from "../../mod.ts";
 import { type Hint, optionGroup, type OptionValues } from "./options.ts";
-import { debugLog } from "./output.ts";
+import { debugLog, info, out } from "./output.ts";
 
 /**
  * A size: digits with an optional K, M, G or T suffix (powers of 1024).
@@ -283,3 +286,33 @@ export const overwriteOption = optionGroup({
 export const jsonOption = optionGroup({
   json: { type: "boolean", description: "print JSON" },
 });
+
+/**
+ * Library options from the pack group (`pack`, `compose`).
+ * @param opts parsed values
+ * @returns what packDirectory/composeFiles take
+ */
+export function packing(
+  opts: OptionValues<typeof packOptions> & { tag?: string; platform?: Platform },
+): PackOptions {
+  return {
+    name: opts.tag,
+    annotations: annotations(opts.annotation),
+    format: opts.format,
+    compressionLevel: opts.level,
+    platform: opts.platform,
+  };
+}
+
+/**
+ * Report a packed artifact: its name and digest on stdout, what was done on
+ * stderr, and the name chosen when no `-t` was given.
+ * @param r the result
+ * @param done e.g. "packed ./build into libfoo.tar"
+ * @param tag the `-t` value, if any
+ */
+export function reportPacked(r: PackResult, done: string, tag: string | undefined): void {
+  out(`${r.name} ${r.digest}`);
+  info(`${done} into ${r.output}`);
+  if (tag === undefined) info(`no -t given: the image is named '${r.name}'`);
+}
