@@ -32,7 +32,10 @@ export {
   type ParsedDigest,
   parseDigest,
   Verifier,
+  type VerifierOptions,
   VerifyingStream,
+  vouch,
+  vouchedFor,
 } from "./lib/digest.ts";
 export {
   ANNOTATION_REF_NAME,

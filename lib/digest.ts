@@ -6,6 +6,7 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import { FormatError, VerificationError } from "./errors.ts";
+import { BackgroundDigester, OFF_THREAD_MIN } from "./hash_worker.ts";
 
 /** Digest algorithms ocipkg can compute and verify. */
 export type DigestAlgorithm = "sha256" | "sha512";
@@ -156,6 +157,65 @@ export interface Measured {
   size: number;
 }
 
+const vouched = new WeakMap<ReadableStream<Uint8Array>, Expected>();
+
+/**
+ * Mark a stream as already verified by its producer against `expected`
+ * (digest and size): the producer errors the stream, before it closes, when
+ * the bytes differ. A consumer that would verify the same digest again (a
+ * layout writing a blob pulled from a registry) may then only count bytes —
+ * one sha256 pass per blob instead of two. Only ocipkg's own producers mark
+ * streams; the mark is lost by any transformation (pass it on with
+ * {@link vouchedFor} when the bytes are unchanged, e.g. a tee branch).
+ *
+ * @param stream the producer's stream
+ * @param expected the digest and size it is verified against
+ * @returns the same stream
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bytesStream, digestOf, vouch, vouchedFor } from "@ocipkg/cli";
+ * const data = new TextEncoder().encode("hi");
+ * const desc = { digest: digestOf(data), size: 2 };
+ * const s = vouch(bytesStream(data), desc);
+ * assert.deepEqual(vouchedFor(s), desc);
+ * assert.equal(vouchedFor(bytesStream(data)), undefined);
+ * ```
+ */
+export function vouch(
+  stream: ReadableStream<Uint8Array>,
+  expected: Expected,
+): ReadableStream<Uint8Array> {
+  if (expected.digest !== undefined && expected.size !== undefined) {
+    vouched.set(stream, { digest: expected.digest, size: expected.size });
+  }
+  return stream;
+}
+
+/**
+ * What a stream was marked as verified against by {@link vouch}, if anything.
+ *
+ * @param stream a stream
+ * @returns the digest and size, or undefined
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bytesStream, vouchedFor } from "@ocipkg/cli";
+ * assert.equal(vouchedFor(bytesStream(new Uint8Array(1))), undefined);
+ * ```
+ */
+export function vouchedFor(stream: ReadableStream<Uint8Array>): Expected | undefined {
+  return vouched.get(stream);
+}
+
+/** Options of a {@link Verifier}. */
+export interface VerifierOptions {
+  /** The stream to be verified: a {@link vouch}ed one is only counted. */
+  source?: ReadableStream<Uint8Array>;
+  /** Hash large content of known size in a worker thread. */
+  offThread?: boolean;
+}
+
 /**
  * The one verifier: counts and hashes bytes as they arrive, fails as soon as
  * more than the expected size arrives, and at {@link Verifier.finish} when the
@@ -176,7 +236,8 @@ export interface Measured {
  * ```
  */
 export class Verifier {
-  #hasher: Digester;
+  #hasher: Digester | BackgroundDigester | undefined;
+  #size = 0;
   #expected: Expected;
   #what: string;
 
@@ -184,13 +245,28 @@ export class Verifier {
    * Create a Verifier.
    * @param expected expected digest and/or size
    * @param what names the content in error messages, e.g. "blob sha256:… of image x"
+   * @param options `source`: the stream about to be verified — when its
+   *   producer vouched for this very digest and size ({@link vouch}), the
+   *   bytes are only counted, not hashed a second time; `offThread`: hash
+   *   content of a known size ≥ 32 MiB in a worker thread (then call
+   *   {@link Verifier.dispose} on every path that does not reach `finish`)
    */
-  constructor(expected: Expected, what: string) {
+  constructor(expected: Expected, what: string, options: VerifierOptions = {}) {
     this.#expected = expected;
     this.#what = what;
-    this.#hasher = new Digester(
-      expected.digest ? parseDigest(expected.digest).algorithm : "sha256",
-    );
+    const vouched = options.source && vouchedFor(options.source);
+    const trusted = vouched !== undefined && vouched.digest === expected.digest &&
+      vouched.size === expected.size;
+    if (trusted) return;
+    const algorithm = expected.digest ? parseDigest(expected.digest).algorithm : "sha256";
+    this.#hasher = options.offThread && (expected.size ?? 0) >= OFF_THREAD_MIN
+      ? new BackgroundDigester(algorithm)
+      : new Digester(algorithm);
+  }
+
+  /** Stop a background hash (idempotent; a no-op for the others). */
+  dispose(): void {
+    if (this.#hasher instanceof BackgroundDigester) this.#hasher.dispose();
   }
 
   /**
@@ -200,11 +276,13 @@ export class Verifier {
    * @throws {VerificationError} when the expected size is exceeded
    */
   update(chunk: Uint8Array): void {
-    this.#hasher.update(chunk);
     const limit = this.#expected.size;
-    if (limit !== undefined && this.#hasher.size > limit) {
+    this.#size += chunk.byteLength;
+    if (limit !== undefined && this.#size > limit) {
+      this.dispose();
       throw new VerificationError(`${this.#what}: size exceeds the expected ${limit} bytes`);
     }
+    this.#hasher?.update(chunk);
   }
 
   /**
@@ -215,13 +293,15 @@ export class Verifier {
    */
   finish(): Measured {
     const { size: limit, digest: want } = this.#expected;
-    const size = this.#hasher.size;
+    const size = this.#size;
     if (limit !== undefined && size !== limit) {
+      this.dispose();
       throw new VerificationError(
         `${this.#what}: size mismatch, expected ${limit} bytes but got ${size}`,
       );
     }
-    const digest = this.#hasher.digest();
+    // vouched for: the producer checked exactly this digest before the stream closed
+    const digest = this.#hasher ? this.#hasher.digest() : want!;
     if (want && digest !== want) {
       throw new VerificationError(
         `${this.#what}: digest mismatch, expected ${want} but got ${digest}`,

@@ -72,6 +72,8 @@ export async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<voi
 
 /** Bytes per disk write in {@link BlockWriter}: few, large writes (measured: 4 MiB). */
 export const WRITE_BLOCK = 4 << 20;
+/** Bytes written between the background write-backs a {@link BlockWriter} starts (32 MiB). */
+export const SYNC_EVERY = 32 << 20;
 
 /**
  * Coalesces small chunks into large writes to an open file, double-buffered:
@@ -91,6 +93,8 @@ export class BlockWriter {
   #fill = 0;
   #pending: Promise<void> | undefined;
   #error: unknown;
+  #unsynced = 0;
+  #syncing: Promise<void> | undefined;
 
   /**
    * @param file open, writable file (the caller owns it)
@@ -123,11 +127,14 @@ export class BlockWriter {
   async flush(): Promise<void> {
     await this.#submit();
     await this.#wait();
+    await this.#syncing;
+    if (this.#error !== undefined) throw this.#error;
   }
 
   /** Wait for any write in flight, ignoring its failure (for error paths). */
   async settle(): Promise<void> {
     await this.#pending;
+    await this.#syncing;
     this.#pending = undefined;
   }
 
@@ -140,6 +147,18 @@ export class BlockWriter {
   async #submit(): Promise<void> {
     await this.#wait();
     if (this.#fill === 0) return;
+    // Start writing back what is already written while the download goes on,
+    // so the blob's final fdatasync has little left to wait for (with much
+    // memory the kernel would otherwise hold the whole blob dirty until then).
+    if (this.#unsynced >= SYNC_EVERY && !this.#syncing) {
+      this.#unsynced = 0;
+      this.#syncing = this.#file.syncData().catch((e) => {
+        this.#error = e;
+      }).finally(() => {
+        this.#syncing = undefined;
+      });
+    }
+    this.#unsynced += this.#fill;
     const data = this.#bufs[this.#cur]!.subarray(0, this.#fill);
     // Never left unhandled: the failure surfaces at the next write/flush.
     this.#pending = writeAll(this.#file, data).catch((e) => {
@@ -169,7 +188,8 @@ export async function writeVerified(
   expected: Expected,
   what: string,
 ): Promise<Measured> {
-  const v = new Verifier(expected, what);
+  // a stream its producer verifies against the same digest is only counted here
+  const v = new Verifier(expected, what, { source: content, offThread: true });
   const w = new BlockWriter(file, expected.size);
   try {
     for await (const chunk of content) {
@@ -178,6 +198,7 @@ export async function writeVerified(
     }
     await w.flush();
   } catch (e) {
+    v.dispose();
     await w.settle();
     throw e;
   }

@@ -9,6 +9,7 @@
 import { basename, dirname, join, relative, sep } from "node:path";
 import { copyGraph } from "./copy.ts";
 import { fsError, NotFoundError, OcipkgError, VerificationError } from "./errors.ts";
+import { vouch, vouchedFor } from "./digest.ts";
 import {
   checkLinks,
   ExtractBudget,
@@ -470,7 +471,8 @@ async function streamInstall(
       const tee = teeBounded(content);
       tees.push(tee);
       s.stream.resolve(tee.branches[1]);
-      return tee.branches[0];
+      // the same bytes: the copy's verified stream vouches for its branch too
+      return vouch(tee.branches[0], vouchedFor(content) ?? {});
     },
   });
   copying.catch((e) => {

@@ -18,3 +18,4 @@ export { isLoopbackHost } from "../lib/reference.ts";
 export { removeTempsSync } from "../lib/fs_util.ts";
 export { OCI_EMPTY } from "../lib/media_types.ts";
 export { inspectLayout } from "../lib/inspect.ts";
+export { BackgroundDigester, OFF_THREAD_MIN } from "../lib/hash_worker.ts";

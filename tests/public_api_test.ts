@@ -39,6 +39,8 @@ const PUBLIC = [
   "VerificationError",
   "Verifier",
   "VerifyingStream",
+  "vouch",
+  "vouchedFor",
   "buildRunnable",
   "bytesStream",
   "cargoBuild",

@@ -13,7 +13,14 @@
  *
  * @module
  */
-import { type Expected, isDigest, type Measured, parseDigest, Verifier } from "../digest.ts";
+import {
+  type Expected,
+  isDigest,
+  type Measured,
+  parseDigest,
+  Verifier,
+  vouch,
+} from "../digest.ts";
 import { FormatError, NotFoundError, oneLine, VerificationError } from "../errors.ts";
 import { type Descriptor, isManifestType, MAX_MANIFEST_SIZE, stripUndefined } from "../manifest.ts";
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from "../media_types.ts";
@@ -254,7 +261,8 @@ export class RegistryTarget implements Target {
       verifyBytes(bytes, desc, what);
       return bytesStream(bytes);
     }
-    return this.#blobStream(desc);
+    // verified here, before it closes: a layout writing it need not hash it again
+    return vouch(this.#blobStream(desc), desc);
   }
 
   /**
