@@ -207,6 +207,49 @@ export async function writeVerified(
   return measured;
 }
 
+const fileStreams = new WeakMap<ReadableStream<Uint8Array>, number>();
+
+/**
+ * Open a file as a stream Deno reads natively (passed to `fetch` as a body,
+ * no chunk goes through JavaScript), after checking its size.
+ *
+ * @param path the file
+ * @param size the size it must have
+ * @returns the stream and the size found (equal to `size` unless it differs)
+ */
+export async function openFileStream(
+  path: string,
+  size: number,
+): Promise<{ stream: ReadableStream<Uint8Array>; found: number }> {
+  const file = await Deno.open(path);
+  let found: number;
+  try {
+    found = (await file.stat()).size;
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+  if (found !== size) {
+    file.close();
+    return { stream: new ReadableStream(), found };
+  }
+  const stream = file.readable;
+  fileStreams.set(stream, size);
+  return { stream, found };
+}
+
+/**
+ * Whether `stream` is an untouched file stream from {@link openFileStream} of
+ * exactly `size` bytes.
+ *
+ * @param stream a stream
+ * @param size the size expected
+ * @returns true when it can go to `fetch` as it is
+ */
+export function isFileStream(stream: ReadableStream<Uint8Array>, size: number): boolean {
+  return fileStreams.get(stream) === size && !stream.locked;
+}
+
 /**
  * Write a small file atomically: temp file, fsync, rename.
  *

@@ -11,12 +11,15 @@ import {
   encodeJson,
   NotFoundError,
   OCI_MANIFEST,
+  OciDir,
+  pushBytes,
   type ReadTarget,
   RegistryTarget,
   VerificationError,
 } from "../mod.ts";
 import { type FakeRegistry, startFakeRegistry } from "./_hostile_server.ts";
 import { startRegistry } from "./_registry.ts";
+import { tempDir } from "./_helpers.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
 
 const enc = new TextEncoder();
@@ -255,6 +258,40 @@ Deno.test("verify: pushes to a real registry that do not match their descriptor"
         await dst.close();
       }
     });
+
+    await t.step(
+      "a layout blob damaged on disk goes up as a file stream: refused, nothing kept",
+      async () => {
+        const dir = await tempDir();
+        const lay = await OciDir.open(`${dir}/lay`, { create: true });
+        const bytes = crypto.getRandomValues(new Uint8Array(65536)).slice();
+        const big = new Uint8Array(5 << 20); // above the one-PUT size: one streamed PUT
+        for (let i = 0; i < big.length; i += bytes.length) big.set(bytes, i);
+        big[big.length - 1] = 7;
+        const d = await pushBytes(lay, LAYER, big);
+        const path = lay.blobPath(d.digest);
+        // same size, one byte flipped: Deno sends the file itself, the registry checks the digest
+        const flipped = big.slice();
+        flipped[4096]! ^= 1;
+        await Deno.writeFile(path, flipped);
+        proxy.reset();
+        const dst = target("verify/file");
+        try {
+          const e = await assertRejects(async () => dst.push(d, await lay.fetch(d)));
+          isVerification(e, d.digest, `${proxy.host}/verify/file`, "digest mismatch");
+          assertEquals(await dst.exists(d), false);
+          // truncated: refused by the layout before anything is sent
+          await Deno.writeFile(path, big.subarray(0, 1000));
+          proxy.reset();
+          const t = await assertRejects(() => lay.fetch(d));
+          isVerification(t, d.digest, "is 1000 bytes");
+          assertEquals(proxy.log.length, 0);
+        } finally {
+          await dst.close();
+          await lay.close();
+        }
+      },
+    );
 
     await t.step("a copy whose layer does not match: nothing is tagged", async () => {
       proxy.reset();

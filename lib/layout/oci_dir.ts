@@ -5,10 +5,11 @@
  */
 import { join } from "node:path";
 import { parseDigest } from "../digest.ts";
-import { fsError, NotFoundError, OcipkgError } from "../errors.ts";
+import { fsError, NotFoundError, OcipkgError, VerificationError } from "../errors.ts";
 import {
   atomicWriteFile,
   Mutex,
+  openFileStream,
   pathExists,
   releaseTemp,
   tempPathFor,
@@ -135,8 +136,15 @@ export class OciDir implements Target, ListableTarget {
 
   async fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
     try {
-      return (await Deno.open(this.blobPath(desc.digest))).readable;
+      const { stream, found } = await openFileStream(this.blobPath(desc.digest), desc.size);
+      if (found !== desc.size) {
+        throw new VerificationError(
+          `blob ${desc.digest} in ${this.description} is ${found} bytes, expected ${desc.size}`,
+        );
+      }
+      return stream;
     } catch (e) {
+      if (e instanceof VerificationError) throw e;
       if (e instanceof Deno.errors.NotFound) {
         throw new NotFoundError(`blob ${desc.digest} is missing from ${this.description}`);
       }

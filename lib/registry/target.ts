@@ -13,15 +13,9 @@
  *
  * @module
  */
-import {
-  type Expected,
-  isDigest,
-  type Measured,
-  parseDigest,
-  Verifier,
-  vouch,
-} from "../digest.ts";
+import { type Expected, isDigest, type Measured, parseDigest, Verifier, vouch } from "../digest.ts";
 import { FormatError, NotFoundError, oneLine, VerificationError } from "../errors.ts";
+import { isFileStream } from "../fs_util.ts";
 import { type Descriptor, isManifestType, MAX_MANIFEST_SIZE, stripUndefined } from "../manifest.ts";
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from "../media_types.ts";
 import type { BlobSpec, ReadTarget, Target } from "../target.ts";
@@ -585,19 +579,23 @@ export class RegistryTarget implements Target {
     what: string,
   ): Promise<Descriptor> {
     const { digest, size } = spec;
-    const reader = content.getReader();
+    // A layout's blob file whose size the layout checked goes up as it is: Deno
+    // then reads the file itself, no chunk passes through JavaScript (a 1 GiB
+    // push peaks at ≈ 45 MB instead of ≈ 115 MB); the registry checks the digest.
+    const native = isFileStream(content, size);
+    const reader = native ? undefined : content.getReader();
     let sent = 0;
     let failed: unknown; // why the body failed (the source, or a size mismatch)
     const fail = (c: ReadableStreamDefaultController<Uint8Array>, e: unknown) => {
       failed ??= e;
       c.error(e);
-      reader.cancel(e).catch(() => {});
+      reader!.cancel(e).catch(() => {});
     };
-    const body = new ReadableStream<Uint8Array>({
+    const body = native ? content : new ReadableStream<Uint8Array>({
       pull: async (c) => {
         let r: ReadableStreamReadResult<Uint8Array>;
         try {
-          r = await reader.read();
+          r = await reader!.read();
         } catch (e) {
           return fail(c, e);
         }
@@ -619,7 +617,7 @@ export class RegistryTarget implements Target {
         }
         c.enqueue(r.value);
       },
-      cancel: (reason) => reader.cancel(reason),
+      cancel: (reason) => reader!.cancel(reason),
     });
     const url = new URL(location);
     url.searchParams.set("digest", digest);
@@ -637,7 +635,8 @@ export class RegistryTarget implements Target {
       });
       await res.body?.cancel();
     } catch (e) {
-      await reader.cancel(e).catch(() => {}); // release the source (e.g. an open blob file)
+      // release the source (e.g. an open blob file)
+      await (reader ?? content).cancel(e).catch(() => {});
       if (failed === undefined && e instanceof RegistryError && e.code === "DIGEST_INVALID") {
         failed = new VerificationError(
           `${what}: digest mismatch, ${this.client.registry} found that the ${size} bytes sent ` +
@@ -656,7 +655,7 @@ export class RegistryTarget implements Target {
         { cause: e },
       );
     } finally {
-      reader.releaseLock();
+      reader?.releaseLock();
     }
     this.#checkAnswered(res, digest, what);
     return stripUndefined({ ...spec, digest, size });
