@@ -10,17 +10,24 @@
  * The worker's code is inline (a blob: URL), so nothing is read next to the
  * module and `deno compile` needs no extra files. A live worker keeps the
  * process alive: every digester must end with {@link BackgroundDigester.digest}
- * or {@link BackgroundDigester.dispose}.
+ * or {@link BackgroundDigester.dispose} (a forgotten one stops itself after
+ * two minutes without work). The worker starts with the first bytes.
  *
  * @module
  */
 import { OcipkgError } from "./errors.ts";
 
+/** A worker that hears nothing for this long stops itself (ms). */
+const IDLE_MS = 120_000;
+
 const WORKER_SOURCE = `
 import { createHash } from "node:crypto";
-let hash, ctl, data, slotSize;
+let hash, ctl, data, slotSize, idle;
 self.onmessage = (e) => {
   const m = e.data;
+  // a digester its owner forgot (a bug) must not keep the process alive for ever
+  clearTimeout(idle);
+  idle = setTimeout(() => self.close(), ${IDLE_MS});
   try {
     if (m.init) {
       ctl = new Int32Array(m.ctl);
@@ -65,6 +72,7 @@ export class BackgroundDigester {
   #slot = 0;
   #fill = 0;
   #size = 0;
+  #disposed = false;
 
   /**
    * Start a worker for one digest.
@@ -76,9 +84,22 @@ export class BackgroundDigester {
     const data = new SharedArrayBuffer(SLOTS * SLOT_SIZE);
     this.#ctl = new Int32Array(ctl);
     this.#data = new Uint8Array(data);
+  }
+
+  /** The worker, started by the first bytes (a digester never fed starts none). */
+  #start(): Worker {
+    if (this.#disposed) throw new OcipkgError("the hashing worker was stopped");
+    if (this.#worker) return this.#worker;
     workerUrl ??= URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
-    this.#worker = new Worker(workerUrl, { type: "module" });
-    this.#worker.postMessage({ init: true, ctl, data, slotSize: SLOT_SIZE, algorithm });
+    const w = new Worker(workerUrl, { type: "module" });
+    w.postMessage({
+      init: true,
+      ctl: this.#ctl.buffer,
+      data: this.#data.buffer,
+      slotSize: SLOT_SIZE,
+      algorithm: this.#algorithm,
+    });
+    return this.#worker = w;
   }
 
   /**
@@ -108,7 +129,7 @@ export class BackgroundDigester {
    */
   digest(): string {
     if (this.#fill > 0) this.#post();
-    this.#worker!.postMessage({ finish: true, out: this.#out });
+    this.#start().postMessage({ finish: true, out: this.#out });
     this.#waitFor(SLOTS, 0);
     const status = Atomics.load(this.#ctl, SLOTS);
     this.dispose();
@@ -119,20 +140,21 @@ export class BackgroundDigester {
 
   /** Stop the worker (idempotent); for error paths. */
   dispose(): void {
+    this.#disposed = true;
     this.#worker?.terminate();
     this.#worker = undefined;
   }
 
   #post(): void {
     Atomics.store(this.#ctl, this.#slot, 1);
-    this.#worker!.postMessage({ slot: this.#slot, len: this.#fill });
+    this.#start().postMessage({ slot: this.#slot, len: this.#fill });
     this.#slot = (this.#slot + 1) % SLOTS;
     this.#fill = 0;
   }
 
   /** Block while `ctl[index] === busy` (the worker clears it), or until it failed. */
   #waitFor(index: number, busy: number): void {
-    if (!this.#worker) throw new OcipkgError("the hashing worker was stopped");
+    if (this.#disposed) throw new OcipkgError("the hashing worker was stopped");
     const deadline = Date.now() + STUCK_MS;
     while (Atomics.load(this.#ctl, index) === busy) {
       if (Atomics.load(this.#ctl, SLOTS) === 2) break;

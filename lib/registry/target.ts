@@ -266,11 +266,12 @@ export class RegistryTarget implements Target {
    */
   #blobStream(desc: Descriptor): ReadableStream<Uint8Array> {
     const what = `blob ${desc.digest} of ${this.description}`;
-    const verifier = new Verifier(desc, what);
+    // large blobs are hashed in a worker while the next bytes arrive
+    const verifier = new Verifier(desc, what, { offThread: true });
     const maxResume = this.#options.resumeAttempts ?? 5;
     let received = 0;
     let resumes = 0;
-    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    let reader: ReadableStreamBYOBReader | undefined;
     let skip = 0; // bytes to drop when a server ignores Range (200)
     const open = async () => {
       const headers: Record<string, string> = {};
@@ -289,67 +290,95 @@ export class RegistryTarget implements Target {
         throw new NotFoundError(`${what} not found on ${this.client.registry}`);
       }
       skip = received > 0 && res.status === 200 ? received : 0;
-      reader = res.body!.getReader();
+      reader = res.body!.getReader({ mode: "byob" });
     };
-    return new ReadableStream<Uint8Array>({
-      start: open,
-      pull: async (controller) => {
-        while (true) {
-          let r: ReadableStreamReadResult<Uint8Array>;
-          try {
-            r = await reader!.read();
-          } catch (e) {
-            // too slow on average is not mended by asking again
-            if (e instanceof RegistryTimeoutError && e.kind === "rate") throw e;
-            if (resumes++ >= maxResume) {
-              if (e instanceof RegistryError) {
-                throw new RegistryError(
-                  `${e.message}; gave up after ${maxResume} resumed downloads`,
-                  e.status,
-                  e.code,
-                  { cause: e },
-                );
-              }
+    // every way out of the stream but its end stops the verifier's worker
+    const guard = async (fn: () => Promise<void>): Promise<void> => {
+      try {
+        await fn();
+      } catch (e) {
+        verifier.dispose();
+        throw e;
+      }
+    };
+    // A byte stream: each read goes straight into the consumer's buffer (BYOB),
+    // is verified there, and is handed back without a copy.
+    const pull = async (controller: ReadableByteStreamController): Promise<void> => {
+      const request = controller.byobRequest!;
+      const given = request.view!;
+      // the consumer's buffer, as offset and length: a read transfers it (and a
+      // failed read loses it: then a buffer of the same shape stands in)
+      const shape = [given.buffer.byteLength, given.byteOffset, given.byteLength] as const;
+      const fresh = () => new Uint8Array(new ArrayBuffer(shape[0]), shape[1], shape[2]);
+      let view: Uint8Array = new Uint8Array(given.buffer, shape[1], shape[2]);
+      while (true) {
+        let r: ReadableStreamReadResult<Uint8Array>;
+        try {
+          r = await reader!.read(view);
+        } catch (e) {
+          // too slow on average is not mended by asking again
+          if (e instanceof RegistryTimeoutError && e.kind === "rate") throw e;
+          if (resumes++ >= maxResume) {
+            if (e instanceof RegistryError) {
               throw new RegistryError(
-                `${what}: download from ${this.client.registry} interrupted too often (${
-                  oneLine(e)
-                })`,
-                0,
-                undefined,
+                `${e.message}; gave up after ${maxResume} resumed downloads`,
+                e.status,
+                e.code,
                 { cause: e },
               );
             }
-            await open();
+            throw new RegistryError(
+              `${what}: download from ${this.client.registry} interrupted too often (${
+                oneLine(e)
+              })`,
+              0,
+              undefined,
+              { cause: e },
+            );
+          }
+          view = fresh();
+          await open();
+          continue;
+        }
+        // the read transferred the buffer: this is its new owner
+        view = r.value ? new Uint8Array(r.value.buffer, shape[1], shape[2]) : fresh();
+        if (r.done) {
+          if (received < desc.size && resumes++ < maxResume) {
+            await open(); // closed early: resume
             continue;
           }
-          if (r.done) {
-            if (received < desc.size && resumes++ < maxResume) {
-              await open(); // closed early: resume
-              continue;
-            }
-            verifier.finish();
-            controller.close();
-            return;
-          }
-          let chunk = r.value;
-          if (skip > 0) {
-            const drop = Math.min(skip, chunk.byteLength);
-            skip -= drop;
-            chunk = chunk.subarray(drop);
-            if (chunk.byteLength === 0) continue;
-          }
-          try {
-            verifier.update(chunk); // more than desc.size fails here, before it is passed on
-          } catch (e) {
-            await reader!.cancel(e).catch(() => {});
-            throw e;
-          }
-          received += chunk.byteLength;
-          controller.enqueue(chunk);
+          verifier.finish();
+          controller.close();
+          request.respondWithNewView(view.subarray(0, 0));
           return;
         }
-      },
+        let n = r.value.byteLength;
+        if (skip > 0) {
+          const drop = Math.min(skip, n);
+          skip -= drop;
+          view.copyWithin(0, drop, n);
+          n -= drop;
+          if (n === 0) continue;
+        }
+        const chunk = view.subarray(0, n);
+        try {
+          verifier.update(chunk); // more than desc.size fails here, before it is passed on
+        } catch (e) {
+          await reader!.cancel(e).catch(() => {});
+          throw e;
+        }
+        received += n;
+        request.respondWithNewView(chunk);
+        return;
+      }
+    };
+    return new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: 256 << 10,
+      start: () => guard(open),
+      pull: (controller: ReadableByteStreamController) => guard(() => pull(controller)),
       cancel: async (reason) => {
+        verifier.dispose();
         await reader?.cancel(reason);
       },
     }, { highWaterMark: 0 });
