@@ -178,6 +178,8 @@ export {
   NotFoundError,
   OcipkgError,
   oneLine,
+  ResourceError,
+  systemReason,
   UsageError,
   VerificationError,
 } from "./lib/errors.ts";

@@ -145,6 +145,10 @@ export function oneLine(e: unknown): string {
  */
 export function fsError(e: unknown, what: string, path: string): OcipkgError {
   if (e instanceof OcipkgError) return e;
+  const reason = systemReason(e);
+  if (reason) {
+    return new ResourceError(`${what} '${path}': ${reason}`, { cause: e });
+  }
   if (e instanceof Deno.errors.NotFound) {
     return new NotFoundError(`${what} '${path}' does not exist`, { cause: e });
   }
@@ -158,4 +162,64 @@ export function fsError(e: unknown, what: string, path: string): OcipkgError {
     return new OcipkgError(`${what} '${path}' is not a directory`, { cause: e });
   }
   return new OcipkgError(`${what} '${path}': ${oneLine(e)}`, { cause: e });
+}
+
+/**
+ * The machine, not the content, stopped the work: out of disk space, quota,
+ * a read-only file system, permission denied, too many open files, an I/O
+ * error. Never reported as corruption.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OcipkgError, pushBytes, OciDir, ResourceError } from "@ocipkg/cli";
+ * const dir = await Deno.makeTempDir();
+ * const layout = await OciDir.open(`${dir}/lay`, { create: true });
+ * await Deno.chmod(`${dir}/lay/blobs/sha256`, 0o500); // nothing can be written there
+ * const e = await pushBytes(layout, "text/plain", new Uint8Array(1)).catch((e) => e);
+ * if (Deno.uid() !== 0) { // root writes anyway
+ *   assert.ok(e instanceof ResourceError && e instanceof OcipkgError);
+ *   assert.match(e.message, /permission denied/);
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export class ResourceError extends OcipkgError {}
+
+const SYSTEM_REASONS: Record<string, string> = {
+  ENOSPC: "out of disk space",
+  EDQUOT: "disk quota exceeded",
+  EROFS: "read-only file system",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EMFILE: "too many open files",
+  ENFILE: "too many open files in the system",
+  EIO: "input/output error",
+  EFBIG: "file too large for the file system",
+};
+
+/**
+ * What a system error means for the user, when it is one of the resource
+ * failures {@link ResourceError} stands for (looked up along `cause`).
+ *
+ * @param e any error
+ * @returns e.g. `out of disk space (ENOSPC)`, or undefined
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { systemReason } from "@ocipkg/cli";
+ * const e = Object.assign(new Error("Read-only file system (os error 30)"), { code: "EROFS" });
+ * assert.equal(systemReason(new Error("wrapped", { cause: e })), "read-only file system (EROFS)");
+ * assert.equal(systemReason(new Error("other")), undefined);
+ * ```
+ */
+export function systemReason(e: unknown): string | undefined {
+  for (let i = 0; i < 8 && e instanceof Error; i++, e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && code in SYSTEM_REASONS) {
+      return `${SYSTEM_REASONS[code]} (${code})`;
+    }
+    if (e instanceof Deno.errors.PermissionDenied) return "permission denied (EACCES)";
+  }
+  return undefined;
 }

@@ -12,7 +12,7 @@
 import { pipeline, Readable } from "node:stream";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import { join, posix } from "node:path";
-import { ArchiveError, OcipkgError, oneLine } from "./errors.ts";
+import { ArchiveError, OcipkgError, oneLine, ResourceError, systemReason } from "./errors.ts";
 import { writeAll } from "./fs_util.ts";
 import { readTar, StreamSource, type TarEntry } from "./tar.ts";
 import { ZstdFrameChecker } from "./zstd_frames.ts";
@@ -179,6 +179,8 @@ export async function* decompress(
     }
   } catch (e) {
     if (e instanceof OcipkgError) throw e;
+    const reason = systemReason(e);
+    if (reason) throw new ResourceError(`${what}: ${reason}`, { cause: e });
     throw new ArchiveError(`${what} is corrupt: invalid ${compression} data (${oneLine(e)})`);
   } finally {
     out.destroy();
@@ -430,6 +432,13 @@ export async function extractLayer(
       await handle(entry);
     } catch (err) {
       if (err instanceof OcipkgError) throw err;
+      const reason = systemReason(err);
+      if (reason) {
+        throw new ResourceError(
+          `${what}: cannot write '${shown(join(dest, entry.name))}': ${reason}`,
+          { cause: err },
+        );
+      }
       throw new ArchiveError(
         `${what}: cannot extract entry '${shown(entry.name)}': ${oneLine(err)}`,
         {
@@ -692,6 +701,13 @@ export function checkLinks(
       tree.resolveLink(rel, Deno.readLinkSync(tree.full(rel)), rel);
     } catch (err) {
       if (err instanceof OcipkgError) throw err;
+      const reason = systemReason(err);
+      if (reason) {
+        throw new ResourceError(
+          `${what}: cannot check symlink '${shown(join(dest, rel))}': ${reason}`,
+          { cause: err },
+        );
+      }
       throw new ArchiveError(`${what}: cannot check symlink '${shown(rel)}': ${oneLine(err)}`, {
         cause: err,
       });

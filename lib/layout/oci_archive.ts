@@ -282,9 +282,9 @@ export class OciArchive implements Target, ListableTarget {
         }
         return stripUndefined({ ...spec, digest: got.digest, size: got.size });
       } catch (e) {
-        await w.file.truncate(start);
-        await w.file.seek(start, Deno.SeekMode.Start);
-        throw e;
+        await w.file.truncate(start).catch(() => {});
+        await w.file.seek(start, Deno.SeekMode.Start).catch(() => {});
+        throw fsError(e, "archive being written", this.path);
       }
     });
   }

@@ -53,6 +53,7 @@ export class OciDir implements Target, ListableTarget {
   readonly description: string;
   #index: LayoutIndex;
   #mutex = new Mutex();
+  #made = false;
 
   private constructor(path: string, index: LayoutIndex) {
     this.path = path;
@@ -98,6 +99,21 @@ export class OciDir implements Target, ListableTarget {
         );
       }
     }
+    // a directory that is there, not a layout and not empty is someone else's
+    let existed = false;
+    try {
+      for await (const _ of Deno.readDir(path)) {
+        if (!layoutBytes) {
+          throw new OcipkgError(
+            `${where} is a directory that is not an OCI layout and not empty; refusing to write into it`,
+          );
+        }
+        break;
+      }
+      existed = true;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw fsError(e, "oci-dir", path);
+    }
     if (layoutBytes) {
       checkLayoutFile(layoutBytes, where);
       let indexBytes: Uint8Array;
@@ -110,6 +126,8 @@ export class OciDir implements Target, ListableTarget {
     }
     await Deno.mkdir(join(path, "blobs", "sha256"), { recursive: true });
     const dir = new OciDir(path, new LayoutIndex(where));
+    // made here: an aborted write removes it again (nothing half-written is left)
+    if (!existed) dir.#made = true;
     await atomicWriteFile(join(path, "oci-layout"), OCI_LAYOUT_FILE);
     await atomicWriteFile(join(path, "index.json"), dir.#index.encode());
     return dir;
@@ -188,7 +206,7 @@ export class OciDir implements Target, ListableTarget {
         file.close();
       } catch { /* already closed */ }
       await Deno.remove(tmp).catch(() => {});
-      throw e;
+      throw fsError(e, "blob file", tmp);
     } finally {
       releaseTemp(tmp);
     }
@@ -205,7 +223,12 @@ export class OciDir implements Target, ListableTarget {
     return this.#mutex.run(() => Promise.resolve());
   }
 
+  /** Discard: a layout this object created (it was not there before) is removed. */
   abort(): Promise<void> {
-    return this.close();
+    return this.#mutex.run(async () => {
+      if (this.#made && this.#index.manifests.length === 0) {
+        await Deno.remove(this.path, { recursive: true }).catch(() => {});
+      }
+    });
   }
 }
