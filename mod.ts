@@ -90,6 +90,7 @@ export {
   DEFAULT_TIMEOUTS,
   RegistryClient,
   type RegistryRequest,
+  type RetryInfo,
 } from "./lib/registry/client.ts";
 export { type Credential } from "./lib/registry/credentials.ts";
 export { copy, type CopyEvent, copyGraph, type CopyOptions } from "./lib/copy.ts";

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { vouch, vouchedFor } from "./digest.ts";
 import { FormatError } from "./errors.ts";
 import { type Descriptor, isManifestType, parseManifestDocument } from "./manifest.ts";
 import {
@@ -29,10 +30,15 @@ export const MAX_DEPTH = 8;
 
 /** Progress events emitted by {@link copy}. */
 export interface CopyEvent {
-  /** `skip`: the destination had it; `start`/`done`: transferred. */
-  kind: "skip" | "start" | "done";
+  /**
+   * `skip`: the destination had it; `start`/`done`: transferred;
+   * `progress`: bytes so far (with {@link CopyOptions.progressBytes}).
+   */
+  kind: "skip" | "start" | "progress" | "done";
   /** The content. */
   desc: Descriptor;
+  /** Bytes transferred so far (`progress`, `done`). */
+  bytes?: number;
 }
 
 /** Options of {@link copy} and {@link copyGraph}. */
@@ -45,6 +51,12 @@ export interface CopyOptions {
   concurrency?: number;
   /** Progress callback. */
   onProgress?: (event: CopyEvent) => void;
+  /**
+   * Also report `progress` events while blobs flow (at most every 100 ms per
+   * blob). Costs a little: the bytes pass through one more stream (a
+   * layout's file then no longer goes to a registry as Deno's native stream).
+   */
+  progressBytes?: boolean;
   /**
    * Called for each blob that is transferred (not skipped), with its bytes on
    * their way from the source; returns the stream to pass to the destination
@@ -140,7 +152,16 @@ export async function copyGraph(
   const seen = new Map<string, Promise<void>>();
   const progress = options.onProgress ?? (() => {});
   const fetchBlob = async (desc: Descriptor) => {
-    const content = await src.fetch(desc);
+    let content = await src.fetch(desc);
+    if (options.progressBytes && options.onProgress) {
+      let last = 0;
+      content = countBytes(content, (bytes, end) => {
+        const now = Date.now();
+        if (end || now - last < 100) return;
+        last = now;
+        progress({ kind: "progress", desc, bytes });
+      });
+    }
     return options.onBlob ? options.onBlob(desc, content) : content;
   };
 
@@ -169,7 +190,7 @@ export async function copyGraph(
           // the destination dropped the transfer: once more from the start
           await dst.push(desc, await fetchBlob(desc));
         }
-        progress({ kind: "done", desc });
+        progress({ kind: "done", desc, bytes: desc.size });
       });
       return;
     }
@@ -197,7 +218,7 @@ export async function copyGraph(
     await forEachBounded(children, concurrency, (d) => visit(d, depth + 1));
     progress({ kind: "start", desc });
     await limiter.run(() => dst.push(desc, bytesStream(bytes)));
-    progress({ kind: "done", desc });
+    progress({ kind: "done", desc, bytes: desc.size });
   };
 
   await visit(root, 0);
@@ -261,4 +282,53 @@ export async function copy(
   await copyGraph(src, dst, root, options);
   if (options.dstRef !== undefined) await dst.tag(root, options.dstRef);
   return root;
+}
+
+/**
+ * Pass `src` on unchanged while counting its bytes: a byte stream stays one
+ * (reads go straight into the consumer's buffers) and keeps its producer's
+ * {@link vouch}.
+ */
+function countBytes(
+  src: ReadableStream<Uint8Array>,
+  onBytes: (total: number, end: boolean) => void,
+): ReadableStream<Uint8Array> {
+  let total = 0;
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = src.getReader({ mode: "byob" });
+  } catch {
+    return vouch(
+      src.pipeThrough(
+        new TransformStream({
+          transform(chunk, c) {
+            total += chunk.byteLength;
+            onBytes(total, false);
+            c.enqueue(chunk);
+          },
+        }),
+      ),
+      vouchedFor(src) ?? {},
+    );
+  }
+  const out = new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: 256 << 10,
+    async pull(c: ReadableByteStreamController) {
+      const request = c.byobRequest!;
+      const view = request.view!;
+      const r = await reader.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+      if (r.done) {
+        onBytes(total, true);
+        c.close();
+        if (r.value) request.respondWithNewView(r.value);
+        return;
+      }
+      total += r.value.byteLength;
+      onBytes(total, false);
+      request.respondWithNewView(r.value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
+  return vouch(out, vouchedFor(src) ?? {});
 }

@@ -73,7 +73,7 @@ export function dataDir(): string {
 
 /** Options of {@link Store.install}. */
 export interface InstallOptions
-  extends Pick<CopyOptions, "concurrency" | "onProgress">, ExtractLimits {
+  extends Pick<CopyOptions, "concurrency" | "onProgress" | "progressBytes">, ExtractLimits {
   /** Replace an installed copy. */
   force?: boolean;
   /** Platform to pick from an index (the host's by default). */

@@ -25,7 +25,9 @@ import { checkDistinctPlatforms, mergeVariants, pushIndex, variantsOf } from "./
 
 /** Options shared by registry operations. */
 export interface RemoteOptions
-  extends RegistryTargetOptions, Pick<CopyOptions, "concurrency" | "onProgress"> {}
+  extends
+    RegistryTargetOptions,
+    Pick<CopyOptions, "concurrency" | "onProgress" | "progressBytes"> {}
 
 /**
  * Copy an image between registries, oci-dirs and oci-archives in any

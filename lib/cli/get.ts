@@ -6,6 +6,7 @@
 import { getImage } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
+import { chatty, progressOptions, withProgress } from "./progress.ts";
 import {
   limitOptions,
   limits,
@@ -32,6 +33,7 @@ export default defineCommand({
     platform: pickPlatform,
     ...registryOptions,
     ...limitOptions,
+    ...progressOptions,
   },
   examples: [
     {
@@ -45,14 +47,16 @@ export default defineCommand({
   ],
   hints: registryHints,
   async run([image], opts) {
-    const r = await getImage(image!, {
-      ...remote(opts),
-      ...limits(opts),
-      force: opts.overwrite,
-      refresh: opts.refresh,
-      platform: opts.platform,
-    });
-    if (r.status === "installed") info(`got ${r.name}`);
+    const r = await withProgress(opts, image!, (p) =>
+      getImage(image!, {
+        ...remote(opts),
+        ...limits(opts),
+        ...p,
+        force: opts.overwrite,
+        refresh: opts.refresh,
+        platform: opts.platform,
+      }));
+    if (r.status === "installed" && chatty(opts)) info(`got ${r.name}`);
     out(r.dir);
   },
 });

@@ -6,6 +6,7 @@
 import { loadImage } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
+import { chatty, progressOptions, withProgress } from "./progress.ts";
 import { limitOptions, limits, overwriteOption, pickPlatform } from "./shared.ts";
 
 /** The command. */
@@ -26,6 +27,7 @@ export default defineCommand({
     },
     platform: pickPlatform,
     ...limitOptions,
+    ...progressOptions,
   },
   examples: [
     {
@@ -39,17 +41,21 @@ export default defineCommand({
   ],
   hints: [{ when: /has no ref name/, add: "; give one with -t" }],
   async run([layout], opts) {
-    const r = await loadImage(layout!, {
-      ...limits(opts),
-      force: opts.overwrite,
-      name: opts.tag,
-      platform: opts.platform,
-    });
-    info(
-      r.status === "present"
-        ? `${r.name} is already in the store (use -f to replace)`
-        : `loaded ${r.name}`,
-    );
+    const r = await withProgress(opts, layout!, (p) =>
+      loadImage(layout!, {
+        ...limits(opts),
+        ...p,
+        force: opts.overwrite,
+        name: opts.tag,
+        platform: opts.platform,
+      }));
+    if (chatty(opts)) {
+      info(
+        r.status === "present"
+          ? `${r.name} is already in the store (use -f to replace)`
+          : `loaded ${r.name}`,
+      );
+    }
     out(r.dir);
   },
 });

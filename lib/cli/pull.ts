@@ -6,6 +6,7 @@
 import { pullImage } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
+import { progressOptions, withProgress } from "./progress.ts";
 import { formatOptions, registryHints, registryOptions, remote } from "./shared.ts";
 
 /** The command. */
@@ -24,6 +25,7 @@ export default defineCommand({
     },
     ...formatOptions,
     ...registryOptions,
+    ...progressOptions,
   },
   examples: [
     {
@@ -37,6 +39,12 @@ export default defineCommand({
   ],
   hints: registryHints,
   async run([image], opts) {
-    out(await pullImage(image!, opts.output, { ...remote(opts), format: opts.format }));
+    out(
+      await withProgress(
+        opts,
+        image!,
+        (p) => pullImage(image!, opts.output, { ...remote(opts), ...p, format: opts.format }),
+      ),
+    );
   },
 });

@@ -6,6 +6,7 @@
 import { pushImage, resolveLocation } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
+import { progressOptions, withProgress } from "./progress.ts";
 import { registryHints, registryOptions, remote } from "./shared.ts";
 
 /** The command. */
@@ -23,6 +24,7 @@ export default defineCommand({
       description: "the image to push to",
     },
     ...registryOptions,
+    ...progressOptions,
   },
   examples: [
     {
@@ -43,7 +45,11 @@ export default defineCommand({
       image = args.at(-1)!;
       layouts = args.slice(0, -1);
     }
-    const r = await pushImage(layouts, image, remote(opts));
+    const r = await withProgress(
+      opts,
+      image ?? layouts.join(" "),
+      (p) => pushImage(layouts, image, { ...remote(opts), ...p }),
+    );
     out(`${r.name} ${r.digest}`);
   },
 });

@@ -89,6 +89,20 @@ export interface ClientOptions {
   retryBudgetMs?: number;
   /** Debug log (never receives secrets). */
   debug?: (line: string) => void;
+  /** Told before each wait for a retry (what failed, and how long ocipkg waits). */
+  onRetry?: (retry: RetryInfo) => void;
+}
+
+/** A retry about to happen, as {@link ClientOptions.onRetry} hears of it. */
+export interface RetryInfo {
+  /** What the request was for, e.g. `blob sha256:… of ghcr.io/org/x`. */
+  what: string;
+  /** The attempt that failed (1 = the first). */
+  attempt: number;
+  /** How long ocipkg waits before the next attempt, in ms. */
+  waitMs: number;
+  /** Why: `429`, `503`, or the connection error (one line, escaped). */
+  reason: string;
 }
 
 /** A request to the registry. */
@@ -576,6 +590,12 @@ export class RegistryClient {
           const wait = asked ?? this.#backoff(attempt);
           if (waitedMs + wait <= budget) {
             this.#log(`retry ${req.method} ${req.url}: ${res.status}, waiting ${wait} ms`);
+            this.#options.onRetry?.({
+              what: req.what,
+              attempt,
+              waitMs: wait,
+              reason: `${res.status}${asked !== undefined ? " with Retry-After" : ""}`,
+            });
             await res.body?.cancel().catch(() => {});
             await pause(wait);
             continue;
@@ -592,11 +612,19 @@ export class RegistryClient {
           reading = true;
         }
       }
+      const backoff = this.#backoff(attempt);
       if (
-        replayable && attempt < max && !isPermanent(failure) &&
-        await pause(this.#backoff(attempt))
+        replayable && attempt < max && !isPermanent(failure) && waitedMs + backoff <= budget
       ) {
+        // said before the wait: a registry that is down is not a silent pause
         this.#log(`retry ${req.method} ${req.url}: ${causeChain(failure)}`);
+        this.#options.onRetry?.({
+          what: req.what,
+          attempt,
+          waitMs: backoff,
+          reason: printable(reading ? causeChain(failure) : connectionMessage(failure)),
+        });
+        await pause(backoff);
         continue;
       }
       if (failure instanceof RegistryTimeoutError) throw failure;
