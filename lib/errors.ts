@@ -74,16 +74,20 @@ export class UsageError extends OcipkgError {
 export class VerificationError extends OcipkgError {}
 
 /**
- * A blob, manifest, image, file or tag does not exist.
+ * A blob, manifest, image, file or tag does not exist. The CLI exits with 3.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { MemoryTarget, NotFoundError } from "@ocipkg/cli";
  * await assert.rejects(new MemoryTarget().resolve("example.com/foo:1"), NotFoundError);
+ * assert.equal(new NotFoundError("no such tag").exitCode, 3);
  * ```
  */
-export class NotFoundError extends OcipkgError {}
+export class NotFoundError extends OcipkgError {
+  /** Not found exits with 3. */
+  override readonly exitCode = 3;
+}
 
 /**
  * An archive or layer is malformed or unsafe to extract.

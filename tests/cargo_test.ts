@@ -116,7 +116,7 @@ Deno.test({
     assertEquals(b.code, 2);
     assertStringIncludes(b.stderr, "is not in a git repository");
     const c = await runCli(["cargo", "publish"], { cwd: await exampleCrate(), env });
-    assertEquals(c.code, 1);
+    assertEquals(c.code, 3);
     assertStringIncludes(c.stderr, "run 'ocipkg cargo build' first");
     const d = await runCli(["cargo", "build", "-p", "other"], { cwd: noGit, env });
     assertEquals(d.code, 2);
@@ -143,7 +143,7 @@ Deno.test({
     await Deno.writeTextFile(join(crate, "src", "main.rs"), 'fn main() { println!("hi"); }\n');
     const image = `${reg!.host}/examples/hello-bin:1`;
     const none = await runCli(["cargo", "build", "-t", image], { cwd: crate, env });
-    assertEquals(none.code, 1);
+    assertEquals(none.code, 3);
     assertStringIncludes(none.stderr, "has no staticlib or cdylib target (use --bin");
     const r = await runCli(["cargo", "build", "--bin", "-t", image], { cwd: crate, env });
     assertEquals(r.code, 0, r.stderr);

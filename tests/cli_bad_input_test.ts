@@ -18,7 +18,15 @@ import {
 } from "./_internal.ts";
 import { listTree, runCli, samplePackage, tempDir } from "./_helpers.ts";
 
-async function expectError(args: string[], culprit: string, code = 1, cwd?: string) {
+// what is not there (a path, a blob, an image in a layout) exits 3; other failures 1
+const NOT_FOUND = /does not exist|is missing|lists no image|is not an OCI layout|not found/;
+
+async function expectError(
+  args: string[],
+  culprit: string,
+  code = NOT_FOUND.test(culprit) ? 3 : 1,
+  cwd?: string,
+) {
   const data = await tempDir();
   const r = await runCli(args, { dataHome: data, cwd });
   assertEquals(r.code, code, `${args.join(" ")}: ${r.stderr}`);
@@ -158,11 +166,18 @@ Deno.test("bad input: an index with no image, and with two images but no name", 
   const a = await packedDir();
   const m = (await a.layout.list())[0]!;
   await a.layout.tag(m, "example.com/second:1");
-  await expectError(["load", a.dir], "holds 2 images");
+  await expectError(["load", a.dir], "holds 2 images", 2);
 });
 
 Deno.test("bad input: invalid image names and usage errors exit 2", async () => {
   await expectError(["image-directory", "UPPER/x"], "invalid image name 'UPPER/x'", 2);
+  // not installed: no path to feed CMAKE_PREFIX_PATH, exit 3 and a hint to get it
+  const missing = await runCli(["image-directory", "example.com/not/here:1"], {
+    dataHome: await tempDir(),
+  });
+  assertEquals(missing.code, 3);
+  assertEquals(missing.stdout, "");
+  assertStringIncludes(missing.stderr, "'ocipkg get example.com/not/here:1'");
   await expectError(["rm", "a:b:c"], "invalid image name 'a:b:c'", 2);
   await expectError(["nosuch"], "unknown command 'nosuch'", 2);
   await expectError(["pack", "--bogus"], "--bogus", 2);
@@ -171,7 +186,7 @@ Deno.test("bad input: invalid image names and usage errors exit 2", async () => 
 
 Deno.test("bad input: --debug adds the stack trace", async () => {
   const r = await runCli(["--debug", "load", "/nonexistent.tar"], { dataHome: await tempDir() });
-  assertEquals(r.code, 1);
+  assertEquals(r.code, 3);
   assertStringIncludes(r.stderr, "    at ");
 });
 

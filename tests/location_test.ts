@@ -63,7 +63,7 @@ Deno.test("CLI: the review's four reproductions never invent a Docker Hub reques
   const cwd = tmp;
   // push a.tar missing.tar: missing.tar is a layout path, reported as missing (no host lookup)
   const push = await runCli(["push", "a.tar", "missing.tar"], { dataHome: data, cwd });
-  assertEquals(push.code, 1, push.stderr);
+  assertEquals(push.code, 3, push.stderr);
   assert(push.stderr.includes("missing.tar") && !push.stderr.includes("docker.io"), push.stderr);
   // copy a.tar missing.tar writes ./missing.tar (a layout), as before
   const copy = await runCli(["copy", "a.tar", "missing.tar"], { dataHome: data, cwd });

@@ -127,7 +127,7 @@ Deno.test({
     const r = await runCli(["get", image, "--platform", "x86_64-pc-windows-msvc"], {
       dataHome: data,
     });
-    assertEquals(r.code, 1);
+    assertEquals(r.code, 3);
     assertEquals(r.stderr.trim().split("\n").length, 1);
     assertStringIncludes(r.stderr, "available: linux/amd64, linux/arm64");
     assertEquals(await listTree(data), []);

@@ -71,7 +71,7 @@ Deno.test({
     const image = await greetImage();
     const data = await tempDir();
     const missing = await runCli(["link", image, "--lib", "nope"], { dataHome: data });
-    assertEquals(missing.code, 1);
+    assertEquals(missing.code, 3);
     assertEquals(
       missing.stderr.trim(),
       `error: image '${image}' has no library 'nope' (has: greet (static+shared))`,
@@ -88,18 +88,18 @@ Deno.test({
     const st = await runCli(["link", "--static", `${reg!.host}/examples/dyn:1`], {
       dataHome: data,
     });
-    assertEquals(st.code, 1);
+    assertEquals(st.code, 3);
     assertStringIncludes(st.stderr, "has no static libraries (has: dyn (shared))");
     const none = await runCli(["link", "--cargo", `${reg!.host}/examples/docs:1`], {
       dataHome: data,
     });
-    assertEquals(none.code, 1);
+    assertEquals(none.code, 3);
     assertStringIncludes(none.stderr, "contains no libraries for linux");
     assertEquals(none.stdout, "");
     const both = await runCli(["link", "--static", "--dynamic", image], { dataHome: data });
     assertEquals(both.code, 2);
     const gone = await runCli(["link", `${reg!.host}/examples/absent:1`], { dataHome: data });
-    assertEquals(gone.code, 1);
+    assertEquals(gone.code, 3);
     assertEquals(gone.stderr.trim().split("\n").length, 1);
   },
 });

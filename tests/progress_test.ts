@@ -91,7 +91,7 @@ Deno.test("progress: NDJSON events, live lines, --verbose and --quiet", async (t
         "--progress",
         "json",
       ]);
-      assertEquals(r.code, 1);
+      assertEquals(r.code, 3);
       const last = parse(r.stderr.split("\n").filter((l) => l.startsWith("{")).join("\n")).at(-1)!;
       assertEquals(last.type, "error");
       assertStringIncludes(last.message!, "missing");

@@ -149,7 +149,7 @@ Deno.test("registry CLI: push/get/pull/tags/inspect --json, one line per error",
   const insp = await runCli(["inspect", name, "--json"], { dataHome: data });
   assertEquals(JSON.parse(insp.stdout).digest, p.digest);
   const missing = await runCli(["get", `${reg.host}/cli/pkg:nope`], { dataHome: data });
-  assertEquals(missing.code, 1);
+  assertEquals(missing.code, 3);
   assertEquals(
     missing.stderr.trim(),
     `error: image '${reg.host}/cli/pkg:nope' not found on ${reg.host} (no such tag or repository)`,

@@ -97,7 +97,7 @@ Deno.test("runnable refuses what is not an executable, with one line and nothing
     FormatError,
   );
   const missing = await runCli(["runnable", join(dir, "nope"), "-o", join(dir, "out.tar")]);
-  assertEquals(missing.code, 1);
+  assertEquals(missing.code, 3);
   assertStringIncludes(missing.stderr, "nope");
   const wrong = await runCli([
     "runnable",

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { ImageName, Store } from "../../mod.ts";
+import { ImageName, NotFoundError, Store } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 
@@ -17,11 +17,20 @@ export default defineCommand({
   examples: [
     {
       command: "ocipkg image-directory ghcr.io/org/libfoo:1.0",
-      description: "where the store keeps (or would keep) the image's files",
+      description: "where the store keeps the image's files (exit 3 when it is not installed)",
     },
   ],
-  run([image]) {
-    out(new Store().imageDir(ImageName.parse(image!)));
-    return Promise.resolve();
+  async run([image]) {
+    const name = ImageName.parse(image!);
+    const dir = new Store().imageDir(name);
+    // the README feeds this to CMAKE_PREFIX_PATH: a missing image must not look like a path
+    try {
+      await Deno.stat(dir);
+    } catch {
+      throw new NotFoundError(
+        `image '${image}' is not in the store (${dir}); install it with 'ocipkg get ${image}'`,
+      );
+    }
+    out(dir);
   },
 });

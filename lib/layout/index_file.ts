@@ -5,7 +5,7 @@
  * @module
  */
 import { isDigest } from "../digest.ts";
-import { FormatError, NotFoundError } from "../errors.ts";
+import { FormatError, NotFoundError, UsageError } from "../errors.ts";
 import { type Descriptor, encodeJson, type Index, parseManifestDocument } from "../manifest.ts";
 import { ANNOTATION_REF_NAME, OCI_INDEX } from "../media_types.ts";
 import { ImageName } from "../reference.ts";
@@ -104,7 +104,8 @@ export class LayoutIndex {
         throw new NotFoundError(`${this.#where}: index.json lists no image`);
       }
       const names = this.manifests.map((m) => m.annotations?.[ANNOTATION_REF_NAME] ?? m.digest);
-      throw new NotFoundError(
+      // ambiguous, not missing: the user must say which (a usage error, exit 2)
+      throw new UsageError(
         `${this.#where} holds ${this.manifests.length} images (${names.join(", ")}); name one`,
       );
     }
