@@ -172,6 +172,48 @@ export {
 } from "./lib/runnable.ts";
 export { type BinaryInfo, readBinaryInfo } from "./lib/binary_platform.ts";
 
+// Signing: cosign-compatible keys, keyed signatures, verification
+export {
+  encodePublicKey,
+  type EncryptOptions,
+  encryptPrivateKey,
+  generateSigningKeyPair,
+  KeyError,
+  type KeyPair,
+  type PasswordSource,
+  type ReadKeyOptions,
+  readPrivateKey,
+  readPublicKey,
+} from "./lib/sign/keys.ts";
+export {
+  buildPayload,
+  COSIGN_SIGNATURE_TYPE,
+  dockerReference,
+  parsePayload,
+  type SimpleSigningPayload,
+} from "./lib/sign/payload.ts";
+export {
+  COSIGN_SIGNATURE_ARTIFACT_TYPE,
+  SIGNATURE_ANNOTATION,
+  signatureTag,
+  signPayload,
+  SIMPLE_SIGNING_MEDIA_TYPE,
+  verifyPayload,
+} from "./lib/sign/signature.ts";
+export {
+  findSignatureManifests,
+  type FindSignaturesOptions,
+  SignatureError,
+  type SignatureFailure,
+  type SignatureManifestRef,
+  signImage,
+  type SignImageOptions,
+  type SignResult,
+  type VerifiedSignature,
+  verifySignatures,
+  type VerifySignaturesOptions,
+} from "./lib/sign/image.ts";
+
 // Errors and output
 export {
   ArchiveError,

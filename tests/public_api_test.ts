@@ -94,6 +94,27 @@ const PUBLIC = [
   "withTarget",
   "writeCmakeConfig",
   "writePkgConfig",
+  // signing (lib/sign)
+  "encodePublicKey",
+  "encryptPrivateKey",
+  "generateSigningKeyPair",
+  "KeyError",
+  "readPrivateKey",
+  "readPublicKey",
+  "buildPayload",
+  "COSIGN_SIGNATURE_TYPE",
+  "dockerReference",
+  "parsePayload",
+  "COSIGN_SIGNATURE_ARTIFACT_TYPE",
+  "SIGNATURE_ANNOTATION",
+  "signatureTag",
+  "signPayload",
+  "SIMPLE_SIGNING_MEDIA_TYPE",
+  "verifyPayload",
+  "findSignatureManifests",
+  "SignatureError",
+  "signImage",
+  "verifySignatures",
 ];
 
 const INTERNAL = [

@@ -1,0 +1,633 @@
+/**
+ * Sign an image and verify its signatures, over any {@link Target}: a
+ * registry or a layout (so a package can be signed before it is pushed).
+ *
+ * Two places hold signatures, as with cosign:
+ * - the tag scheme: a signature manifest under `sha256-<hex>.sig` with one
+ *   simple-signing layer per signature (signing again appends a layer);
+ * - OCI 1.1 referrers: a manifest whose `subject` is the signed manifest,
+ *   `artifactType` `application/vnd.dev.cosign.artifact.sig.v1+json`. A
+ *   registry with the referrers API lists it by itself; elsewhere the
+ *   distribution-spec fallback index under the tag `sha256-<hex>` lists it.
+ *
+ * @module
+ */
+import type { KeyObject } from "node:crypto";
+import { FormatError, NotFoundError, OcipkgError, VerificationError } from "../errors.ts";
+import { type Descriptor, type Index, type Manifest, parseManifestDocument } from "../manifest.ts";
+import { OCI_INDEX, OCI_MANIFEST } from "../media_types.ts";
+import { fetchBytes, pushBytes, type ReadTarget, type Target } from "../target.ts";
+import { buildPayload, MAX_PAYLOAD_SIZE, parsePayload } from "./payload.ts";
+import {
+  COSIGN_SIGNATURE_ARTIFACT_TYPE,
+  decodeSignature,
+  MAX_SIGNATURE_LAYERS,
+  parseSignatureConfig,
+  referrersTag,
+  SIGNATURE_ANNOTATION,
+  SIGNATURE_CONFIG_MEDIA_TYPE,
+  signatureConfig,
+  signatureLayer,
+  signatureManifest,
+  signatureTag,
+  signPayload,
+  SIMPLE_SIGNING_MEDIA_TYPE,
+  verifyPayload,
+} from "./signature.ts";
+
+/** At most this many referrers are examined for one image. */
+export const MAX_REFERRERS = 1000;
+
+/** Options of {@link signImage}. */
+export interface SignImageOptions {
+  /** The payload's `docker-reference`: the repository (see `dockerReference()`). */
+  dockerReference: string;
+  /** Annotations for the payload's `optional` section (`--annotation k=v`). */
+  annotations?: Record<string, string>;
+  /** Store the signature as an OCI 1.1 referrer instead of under the `.sig` tag. */
+  referrers?: boolean;
+  /**
+   * The reference the tag-scheme signature manifest goes under; default
+   * `sha256-<hex>.sig`. A layout that names images `host/repo:tag` may pass
+   * `host/repo:sha256-<hex>.sig`.
+   */
+  tag?: string;
+  /**
+   * With `referrers`: the registry has the referrers API, so the fallback
+   * index (tag `sha256-<hex>`) is not written. Default false: the fallback
+   * index is kept up to date (what layouts and older registries need).
+   */
+  referrersApi?: boolean;
+  /** The fallback index's reference; default `sha256-<hex>`. */
+  fallbackTag?: string;
+}
+
+/** What {@link signImage} wrote. */
+export interface SignResult {
+  /** The signature manifest (tag scheme) or referrer manifest. */
+  manifest: Descriptor;
+  /** Where it is stored: `tag` (the `.sig` tag) or `referrer`. */
+  mode: "tag" | "referrer";
+  /** The tag written: the `.sig` tag, or the fallback index's tag (absent with the referrers API). */
+  tag?: string;
+  /** The payload blob. */
+  payload: Descriptor;
+  /** The base64 signature. */
+  signature: string;
+  /** Signatures the manifest now holds (more than 1 when appended to an existing `.sig`). */
+  layers: number;
+  /** The same signature was already stored: nothing was written. */
+  existed: boolean;
+}
+
+async function resolveOptional(target: ReadTarget, ref: string): Promise<Descriptor | undefined> {
+  try {
+    return await target.resolve(ref);
+  } catch (e) {
+    if (e instanceof NotFoundError) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Sign the manifest `subject` in `target` with `key`, as `cosign sign --key`
+ * does: push the simple-signing payload, then either append a signature
+ * layer to the manifest under `sha256-<hex>.sig` (creating it when absent)
+ * and tag it, or (`referrers`) push a referrer manifest and record it in the
+ * fallback index `sha256-<hex>`.
+ *
+ * @param target where the image is (a registry repository or a layout)
+ * @param subject the signed manifest or index
+ * @param key the private key
+ * @param options payload identity, annotations, where to store
+ * @returns what was written
+ * @throws {FormatError} when an existing `.sig` manifest or fallback index is malformed
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import {
+ *   encodeJson, generateSigningKeyPair, MemoryTarget, OCI_MANIFEST, pushBytes, signImage,
+ *   verifySignatures,
+ * } from "@ocipkg/cli";
+ * const t = new MemoryTarget();
+ * const config = await pushBytes(t, "application/vnd.oci.empty.v1+json", encodeJson({}));
+ * const image = await pushBytes(t, OCI_MANIFEST, encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] }));
+ * const { privateKey, publicKey } = generateSigningKeyPair();
+ * const r = await signImage(t, image, privateKey, { dockerReference: "example.com/foo" });
+ * assert.equal(r.tag, `sha256-${image.digest.slice(7)}.sig`);
+ * const [ok] = await verifySignatures(t, image, publicKey);
+ * assert.equal(ok?.dockerReference, "example.com/foo");
+ * ```
+ */
+export async function signImage(
+  target: Target,
+  subject: Descriptor,
+  key: KeyObject,
+  options: SignImageOptions,
+): Promise<SignResult> {
+  const payloadBytes = buildPayload(options.dockerReference, subject.digest, options.annotations);
+  const signature = signPayload(key, payloadBytes);
+  const payload = await pushBytes(target, SIMPLE_SIGNING_MEDIA_TYPE, payloadBytes);
+  const layer = signatureLayer(payload, signature);
+
+  if (options.referrers) {
+    const config = await pushBytes(
+      target,
+      COSIGN_SIGNATURE_ARTIFACT_TYPE,
+      signatureConfig([payload.digest]),
+    );
+    const bytes = signatureManifest(config, [layer], {
+      subject,
+      artifactType: COSIGN_SIGNATURE_ARTIFACT_TYPE,
+    });
+    const manifest = await pushBytes(target, OCI_MANIFEST, bytes);
+    const result: SignResult = {
+      manifest,
+      mode: "referrer",
+      payload,
+      signature,
+      layers: 1,
+      existed: false,
+    };
+    if (!options.referrersApi) {
+      result.tag = options.fallbackTag ?? referrersTag(subject.digest);
+      result.existed = !await addToFallbackIndex(target, result.tag, {
+        mediaType: OCI_MANIFEST,
+        size: manifest.size,
+        digest: manifest.digest,
+        artifactType: COSIGN_SIGNATURE_ARTIFACT_TYPE,
+      });
+    }
+    return result;
+  }
+
+  const tag = options.tag ?? signatureTag(subject.digest);
+  const existing = await resolveOptional(target, tag);
+  let layers = [layer];
+  let diffIds = [payload.digest];
+  let configDoc: Record<string, unknown> | undefined;
+  let history: unknown[] = [];
+  let mediaType = OCI_MANIFEST;
+  let configMediaType = SIGNATURE_CONFIG_MEDIA_TYPE;
+  let annotations: Record<string, string> | undefined;
+  if (existing) {
+    const where = `signature manifest ${tag} (${existing.digest}) in ${target.description}`;
+    const doc = parseManifestDocument(
+      await fetchBytes(target, existing, where),
+      existing.mediaType,
+      where,
+    );
+    if (doc.kind !== "manifest") throw new FormatError(`${where} is an index, not a manifest`);
+    const m = doc.manifest;
+    // the same signature of the same payload is already there (cosign's dupe detector)
+    if (
+      m.layers.some((l) =>
+        l.digest === payload.digest && l.annotations?.[SIGNATURE_ANNOTATION] === signature
+      )
+    ) {
+      return {
+        manifest: existing,
+        mode: "tag",
+        tag,
+        payload,
+        signature,
+        layers: m.layers.length,
+        existed: true,
+      };
+    }
+    if (m.layers.length + 1 > MAX_SIGNATURE_LAYERS) {
+      throw new FormatError(`${where} already holds ${m.layers.length} signatures`);
+    }
+    const parsed = parseSignatureConfig(
+      await fetchBytes(target, m.config, `${where} config`),
+      where,
+    );
+    configDoc = parsed.config;
+    layers = [...m.layers, layer];
+    diffIds = [...parsed.diffIds, payload.digest];
+    history = parsed.history;
+    mediaType = doc.mediaType;
+    configMediaType = m.config.mediaType;
+    annotations = m.annotations;
+  }
+  let configBytes: Uint8Array;
+  if (configDoc) {
+    // keep what the existing config holds (a creation time, say); append one layer
+    const rootfs = { ...(configDoc.rootfs as Record<string, unknown> ?? { type: "layers" }) };
+    rootfs.diff_ids = diffIds;
+    configBytes = new TextEncoder().encode(JSON.stringify({
+      ...configDoc,
+      history: [...history, { created: "0001-01-01T00:00:00Z" }],
+      rootfs,
+    }));
+  } else configBytes = signatureConfig(diffIds);
+  const config = await pushBytes(target, configMediaType, configBytes);
+  const bytes = signatureManifest(config, layers, { annotations });
+  const withType = mediaType === OCI_MANIFEST ? bytes : retype(bytes, mediaType);
+  const manifest = await pushBytes(target, mediaType, withType);
+  await target.tag(manifest, tag);
+  return { manifest, mode: "tag", tag, payload, signature, layers: layers.length, existed: false };
+}
+
+/** The same manifest with another `mediaType` (a Docker schema 2 `.sig` being appended to). */
+function retype(bytes: Uint8Array, mediaType: string): Uint8Array {
+  const m = JSON.parse(new TextDecoder().decode(bytes));
+  m.mediaType = mediaType;
+  return new TextEncoder().encode(JSON.stringify(m));
+}
+
+/** Add a referrer to the tag-schema fallback index, creating it when absent; false when listed. */
+async function addToFallbackIndex(
+  target: Target,
+  tag: string,
+  entry: Descriptor,
+): Promise<boolean> {
+  const existing = await resolveOptional(target, tag);
+  let manifests: Descriptor[] = [];
+  if (existing) {
+    const where = `referrers index ${tag} in ${target.description}`;
+    const doc = parseManifestDocument(
+      await fetchBytes(target, existing, where),
+      existing.mediaType,
+      where,
+    );
+    if (doc.kind !== "index") throw new FormatError(`${where} is not an index`);
+    manifests = doc.index.manifests;
+    if (manifests.some((d) => d.digest === entry.digest)) return false;
+    if (manifests.length >= MAX_REFERRERS) {
+      throw new FormatError(`${where} already lists ${manifests.length} referrers`);
+    }
+  }
+  const index: Index = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [...manifests, entry] };
+  const desc = await pushBytes(
+    target,
+    OCI_INDEX,
+    new TextEncoder().encode(JSON.stringify(index)),
+  );
+  await target.tag(desc, tag);
+  return true;
+}
+
+/** Where a signature manifest was found. */
+export interface SignatureManifestRef {
+  /** The signature manifest. */
+  manifest: Descriptor;
+  /** `tag` (under `sha256-<hex>.sig`) or `referrer`. */
+  source: "tag" | "referrer";
+}
+
+/** Options of {@link findSignatureManifests} and {@link verifySignatures}. */
+export interface FindSignaturesOptions {
+  /** The `.sig` reference; default `sha256-<hex>.sig`. */
+  tag?: string;
+  /**
+   * The subject's referrers, as a registry's referrers API lists them (the
+   * caller asks the API). When given, the fallback index is not read.
+   */
+  referrers?: Descriptor[];
+  /**
+   * The fallback index's reference (default `sha256-<hex>`), read when
+   * `referrers` is not given; `false` not to look.
+   */
+  fallbackTag?: string | false;
+}
+
+/**
+ * Find the signature manifests of `subject`: the one under the `.sig` tag,
+ * and the cosign signature referrers (from `options.referrers`, or else from
+ * the tag-schema fallback index).
+ *
+ * @param target where the image is
+ * @param subject the signed manifest
+ * @param options where to look
+ * @returns the signature manifests found (none is not an error here)
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import {
+ *   encodeJson, findSignatureManifests, generateSigningKeyPair, MemoryTarget, OCI_MANIFEST,
+ *   pushBytes, signImage,
+ * } from "@ocipkg/cli";
+ * const t = new MemoryTarget();
+ * const config = await pushBytes(t, "application/vnd.oci.empty.v1+json", encodeJson({}));
+ * const image = await pushBytes(t, OCI_MANIFEST, encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] }));
+ * assert.deepEqual(await findSignatureManifests(t, image), []);
+ * const { privateKey } = generateSigningKeyPair();
+ * await signImage(t, image, privateKey, { dockerReference: "example.com/foo" });
+ * await signImage(t, image, privateKey, { dockerReference: "example.com/foo", referrers: true });
+ * const found = await findSignatureManifests(t, image);
+ * assert.deepEqual(found.map((f) => f.source), ["tag", "referrer"]);
+ * ```
+ */
+export async function findSignatureManifests(
+  target: ReadTarget,
+  subject: Descriptor,
+  options: FindSignaturesOptions = {},
+): Promise<SignatureManifestRef[]> {
+  const found: SignatureManifestRef[] = [];
+  const tagged = await resolveOptional(target, options.tag ?? signatureTag(subject.digest));
+  if (tagged) found.push({ manifest: tagged, source: "tag" });
+  let referrers = options.referrers;
+  if (!referrers && options.fallbackTag !== false) {
+    const tag = options.fallbackTag ?? referrersTag(subject.digest);
+    const index = await resolveOptional(target, tag);
+    if (index) {
+      const where = `referrers index ${tag} in ${target.description}`;
+      let doc;
+      try {
+        doc = parseManifestDocument(await fetchBytes(target, index, where), index.mediaType, where);
+      } catch (e) {
+        if (e instanceof FormatError) throw new SignatureError("malformed", e.message);
+        throw e;
+      }
+      if (doc.kind !== "index") throw new SignatureError("malformed", `${where} is not an index`);
+      referrers = doc.index.manifests;
+    }
+  }
+  for (const r of (referrers ?? []).slice(0, MAX_REFERRERS)) {
+    if (r.artifactType !== COSIGN_SIGNATURE_ARTIFACT_TYPE) continue;
+    if (found.some((f) => f.manifest.digest === r.digest)) continue;
+    found.push({ manifest: r, source: "referrer" });
+  }
+  return found;
+}
+
+/** Why a signature did not verify. */
+export type SignatureFailure =
+  | "none"
+  | "wrong-key"
+  | "tampered"
+  | "other-digest"
+  | "malformed";
+
+/**
+ * No signature of an image verified: `reason` says why — `none` (no
+ * signature found), `wrong-key`, `tampered` (a payload or manifest does not
+ * match its digest), `other-digest` (a valid signature for another image),
+ * `malformed` (a signature manifest that is not one).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SignatureError, VerificationError } from "@ocipkg/cli";
+ * const e = new SignatureError("none", "no signature of sha256:… in memory");
+ * assert.ok(e instanceof VerificationError);
+ * assert.equal(e.reason, "none");
+ * ```
+ */
+export class SignatureError extends VerificationError {
+  /** Why. */
+  readonly reason: SignatureFailure;
+  /**
+   * Create a SignatureError.
+   * @param reason why
+   * @param message one line naming the signature and image
+   * @param options standard error options
+   */
+  constructor(reason: SignatureFailure, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.reason = reason;
+  }
+}
+
+/** A signature that verified. */
+export interface VerifiedSignature {
+  /** The signature manifest that holds it. */
+  manifest: Descriptor;
+  /** Found under the `.sig` tag or as a referrer. */
+  source: "tag" | "referrer";
+  /** Its layer index in the signature manifest. */
+  layer: number;
+  /** The payload's digest. */
+  payloadDigest: string;
+  /** The base64 signature. */
+  signature: string;
+  /** The payload's `docker-reference` (what the signer named the image). */
+  dockerReference: string;
+  /** The signed manifest digest (equal to the subject's). */
+  digest: string;
+  /** The payload's `optional` annotations. */
+  annotations: Record<string, unknown> | null;
+}
+
+/** Options of {@link verifySignatures}. */
+export interface VerifySignaturesOptions extends FindSignaturesOptions {
+  /** Names the key in messages (its path); default `the key`. */
+  keyName?: string;
+  /** Signature manifests to check instead of looking them up. */
+  signatures?: SignatureManifestRef[];
+}
+
+const PRIORITY: SignatureFailure[] = ["other-digest", "tampered", "wrong-key", "malformed"];
+
+/**
+ * Verify the cosign signatures of `subject` with `publicKey`: each signature
+ * manifest (tag scheme and referrers) is read and checked — a manifest of
+ * simple-signing layers each carrying a signature annotation; the payload
+ * matches its digest; the signature verifies with the key; the payload names
+ * `subject`'s digest. Succeeds when at least one signature verifies, as
+ * `cosign verify` does.
+ *
+ * @param target where the image is (registry or layout)
+ * @param subject the signed manifest
+ * @param publicKey the public key
+ * @param options where to look, the key's name for messages
+ * @returns every signature that verified (at least one)
+ * @throws {SignatureError} when none did, with the reason
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import {
+ *   encodeJson, generateSigningKeyPair, MemoryTarget, OCI_MANIFEST, pushBytes, SignatureError,
+ *   signImage, verifySignatures,
+ * } from "@ocipkg/cli";
+ * const t = new MemoryTarget();
+ * const config = await pushBytes(t, "application/vnd.oci.empty.v1+json", encodeJson({}));
+ * const image = await pushBytes(t, OCI_MANIFEST, encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] }));
+ * await assert.rejects(verifySignatures(t, image, generateSigningKeyPair().publicKey),
+ *   (e) => e instanceof SignatureError && e.reason === "none");
+ * const signer = generateSigningKeyPair();
+ * await signImage(t, image, signer.privateKey, { dockerReference: "example.com/foo", referrers: true });
+ * assert.equal((await verifySignatures(t, image, signer.publicKey))[0]?.source, "referrer");
+ * await assert.rejects(
+ *   verifySignatures(t, image, generateSigningKeyPair().publicKey, { keyName: "other.pub" }),
+ *   (e) => e instanceof SignatureError && e.reason === "wrong-key" && /other\.pub/.test(e.message),
+ * );
+ * ```
+ */
+export async function verifySignatures(
+  target: ReadTarget,
+  subject: Descriptor,
+  publicKey: KeyObject,
+  options: VerifySignaturesOptions = {},
+): Promise<VerifiedSignature[]> {
+  const keyName = options.keyName ?? "the key";
+  const refs = options.signatures ?? await findSignatureManifests(target, subject, options);
+  const verified: VerifiedSignature[] = [];
+  const failures: SignatureError[] = [];
+  let layersSeen = 0;
+  for (const ref of refs) {
+    const where = `signature manifest ${ref.manifest.digest} in ${target.description}`;
+    let manifest: Manifest;
+    try {
+      manifest = await readSignatureManifest(target, ref.manifest, where);
+    } catch (e) {
+      if (e instanceof SignatureError) {
+        failures.push(e);
+        continue;
+      }
+      throw e;
+    }
+    if (
+      ref.source === "referrer" && manifest.subject && manifest.subject.digest !== subject.digest
+    ) {
+      failures.push(
+        new SignatureError(
+          "other-digest",
+          `${where} refers to ${manifest.subject.digest}, not ${subject.digest}`,
+        ),
+      );
+      continue;
+    }
+    for (const [i, layer] of manifest.layers.entries()) {
+      layersSeen++;
+      const what = `signature ${i + 1} of ${where}`;
+      try {
+        verified.push(
+          await verifyLayer(target, layer, subject, publicKey, { what, keyName, ref, index: i }),
+        );
+      } catch (e) {
+        if (e instanceof SignatureError) failures.push(e);
+        else throw e;
+      }
+    }
+  }
+  if (verified.length > 0) return verified;
+  if (failures.length === 0) {
+    throw new SignatureError(
+      "none",
+      refs.length === 0
+        ? `no signature of ${subject.digest} in ${target.description}`
+        : `no signature of ${subject.digest} in ${target.description}: its signature manifests hold no layers`,
+    );
+  }
+  const worst = PRIORITY.map((p) => failures.find((f) => f.reason === p)).find((f) => f)!;
+  const more = failures.length > 1
+    ? ` (none of ${Math.max(layersSeen, failures.length)} signatures verified)`
+    : "";
+  throw new SignatureError(worst.reason, worst.message + more, { cause: worst });
+}
+
+async function readSignatureManifest(
+  target: ReadTarget,
+  desc: Descriptor,
+  where: string,
+): Promise<Manifest> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await fetchBytes(target, desc, where);
+  } catch (e) {
+    if (e instanceof FormatError) throw new SignatureError("malformed", e.message, { cause: e });
+    if (e instanceof VerificationError) {
+      throw new SignatureError("tampered", `${where} does not match its digest`, { cause: e });
+    }
+    if (e instanceof NotFoundError) {
+      throw new SignatureError("malformed", `${where} is missing`, { cause: e });
+    }
+    throw e;
+  }
+  let doc;
+  try {
+    doc = parseManifestDocument(bytes, desc.mediaType, where);
+  } catch (e) {
+    if (e instanceof FormatError) throw new SignatureError("malformed", e.message, { cause: e });
+    throw e;
+  }
+  if (doc.kind !== "manifest") {
+    throw new SignatureError("malformed", `${where} is an index, not a signature manifest`);
+  }
+  if (doc.manifest.layers.length > MAX_SIGNATURE_LAYERS) {
+    throw new SignatureError(
+      "malformed",
+      `${where} has ${doc.manifest.layers.length} layers, over the ${MAX_SIGNATURE_LAYERS} cap`,
+    );
+  }
+  return doc.manifest;
+}
+
+async function verifyLayer(
+  target: ReadTarget,
+  layer: Descriptor,
+  subject: Descriptor,
+  publicKey: KeyObject,
+  ctx: { what: string; keyName: string; ref: SignatureManifestRef; index: number },
+): Promise<VerifiedSignature> {
+  const { what } = ctx;
+  if (layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) {
+    throw new SignatureError(
+      "malformed",
+      `${what} is a '${layer.mediaType}' layer, not a signature`,
+    );
+  }
+  const signature = layer.annotations?.[SIGNATURE_ANNOTATION];
+  if (signature === undefined) {
+    throw new SignatureError("malformed", `${what} has no ${SIGNATURE_ANNOTATION} annotation`);
+  }
+  if (!decodeSignature(signature)) {
+    throw new SignatureError("malformed", `${what}: the signature is not base64`);
+  }
+  if (layer.size > MAX_PAYLOAD_SIZE) {
+    throw new SignatureError(
+      "malformed",
+      `${what}: payload of ${layer.size} bytes is over the ${MAX_PAYLOAD_SIZE}-byte cap`,
+    );
+  }
+  let payload: Uint8Array;
+  try {
+    payload = await fetchBytes(target, layer, `payload ${layer.digest} of ${what}`);
+  } catch (e) {
+    if (e instanceof VerificationError) {
+      throw new SignatureError(
+        "tampered",
+        `${what}: payload ${layer.digest} does not match its digest (tampered)`,
+        { cause: e },
+      );
+    }
+    if (e instanceof NotFoundError) {
+      throw new SignatureError("malformed", `${what}: payload ${layer.digest} is missing`, {
+        cause: e,
+      });
+    }
+    throw e;
+  }
+  if (!verifyPayload(publicKey, payload, signature)) {
+    throw new SignatureError(
+      "wrong-key",
+      `${what} does not verify with ${ctx.keyName} (signed with another key, or its payload was altered)`,
+    );
+  }
+  let parsed;
+  try {
+    parsed = parsePayload(payload, `payload of ${what}`);
+  } catch (e) {
+    if (e instanceof OcipkgError) throw new SignatureError("malformed", e.message, { cause: e });
+    throw e;
+  }
+  const digest = parsed.critical.image["docker-manifest-digest"];
+  if (digest !== subject.digest) {
+    throw new SignatureError(
+      "other-digest",
+      `${what} was made for ${digest}, not ${subject.digest}`,
+    );
+  }
+  return {
+    manifest: ctx.ref.manifest,
+    source: ctx.ref.source,
+    layer: ctx.index,
+    payloadDigest: layer.digest,
+    signature,
+    dockerReference: parsed.critical.identity["docker-reference"],
+    digest,
+    annotations: parsed.optional,
+  };
+}
