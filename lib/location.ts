@@ -227,7 +227,7 @@ export function openRepository(
   name: ImageName,
   options: RegistryTargetOptions = {},
 ): RegistryTarget {
-  return new RegistryTarget(name.registry, name.name, options);
+  return new RegistryTarget(name.registry, name.name, { image: name.toString(), ...options });
 }
 
 /**

@@ -13,10 +13,36 @@ async function readStdin(): Promise<string> {
   return text.replace(/\r?\n$/, "");
 }
 
+/** Ask on the terminal, without echo (raw mode), for one line. */
+async function prompt(question: string, echo: boolean): Promise<string> {
+  const enc = new TextEncoder();
+  await Deno.stderr.write(enc.encode(question));
+  if (!echo) Deno.stdin.setRaw(true);
+  const bytes: number[] = [];
+  const buf = new Uint8Array(1);
+  try {
+    while (true) {
+      const n = await Deno.stdin.read(buf);
+      if (n === null) break;
+      const c = buf[0]!;
+      if (c === 13 || c === 10) break;
+      if (c === 3) throw new UsageError("login cancelled"); // Ctrl-C in raw mode
+      if (c === 127 || c === 8) bytes.pop();
+      else bytes.push(c);
+    }
+  } finally {
+    if (!echo) {
+      Deno.stdin.setRaw(false);
+      await Deno.stderr.write(enc.encode("\n"));
+    }
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes));
+}
+
 /** The command. */
 export default defineCommand({
   name: "login",
-  usage: "login <registry> [-u user] [-p pass | --password-stdin]",
+  usage: "login <registry> [-u user] [-p pass | --password-stdin]  (asks on a terminal)",
   summary: "Check credentials against a registry and save them (mode 0600)",
   positionals: [1, 1],
   options: {
@@ -38,14 +64,26 @@ export default defineCommand({
       command: 'echo "$GITHUB_TOKEN" | ocipkg login ghcr.io -u me --password-stdin',
       description: "save a token for ghcr.io",
     },
+    {
+      command: "ocipkg login localhost:5000 -u alice",
+      description: "on a terminal: asks for the password without echoing it",
+    },
   ],
   hints: registryHints,
   async run([registry], opts) {
-    const username = opts.username;
+    if (opts.password !== undefined && opts.passwordStdin) {
+      throw new UsageError("give the password with -p or with --password-stdin, not both");
+    }
+    let username = opts.username;
     let password = opts.password;
     if (opts.passwordStdin) password = await readStdin();
+    const tty = Deno.stdin.isTerminal();
+    if (!username && tty && !opts.passwordStdin) username = await prompt("Username: ", true);
+    if (password === undefined && tty) password = await prompt("Password: ", false);
     if (!username || password === undefined) {
-      throw new UsageError("login needs -u <user> and -p <pass> or --password-stdin");
+      throw new UsageError(
+        "login needs -u <user> and a password: -p <pass>, --password-stdin, or a terminal to ask on",
+      );
     }
     await login(registry!, { username, password }, remote(opts));
     info(`logged in to ${registry}`);

@@ -753,7 +753,8 @@ export class RegistryClient {
       }
       if (this.#basic && this.#auth.has("")) {
         throw new AuthError(
-          `${req.what}: ${this.registry} refused the credentials for user '${cred.username}'`,
+          `${req.what}: ${this.registry} refused the credentials for user '${cred.username}'` +
+            credentialAdvice(cred, this.registry),
           401,
         );
       }
@@ -858,7 +859,7 @@ export class RegistryClient {
         cred
           ? `${what}: ${this.registry} refused the credentials${
             cred.username ? ` for user '${cred.username}'` : ""
-          }`
+          }${credentialAdvice(cred, this.registry)}`
           : `${what}: ${this.registry} requires authentication; run 'ocipkg login ${this.registry}'`,
         res.status,
       );
@@ -930,8 +931,11 @@ export class RegistryClient {
       detail ? ` ${detail}` : ""
     } (${req.method} ${path})`;
     if (res.status === 401 || res.status === 403) {
+      const cred = this.#options.credential !== undefined
+        ? this.#options.credential ?? undefined
+        : await this.#credential?.catch(() => undefined);
       return new AuthError(
-        res.status === 401 ? `${text}; check 'ocipkg login ${this.registry}'` : text,
+        res.status === 401 ? `${text}${credentialAdvice(cred ?? undefined, this.registry)}` : text,
         res.status,
         code,
       );
@@ -965,4 +969,14 @@ function connectionMessage(e: unknown): string {
     return `TLS certificate not trusted: ${m}`;
   }
   return m;
+}
+
+/** What to do about refused credentials, naming where they came from. */
+function credentialAdvice(cred: Credential | undefined, registry: string): string {
+  if (!cred || (!cred.username && !cred.identityToken)) {
+    return `; no credentials for ${registry} were found: run 'ocipkg login ${registry}'`;
+  }
+  if (!cred.source) return " (credentials given by the caller)";
+  return `; they came from ${cred.source}: log in again with 'ocipkg login ${registry}' ` +
+    `(ocipkg's file is read first) or fix them there`;
 }

@@ -18,6 +18,19 @@ export interface Credential {
   password?: string;
   /** OAuth2 refresh token ("identity token"). */
   identityToken?: string;
+  /**
+   * Where it came from, for messages: e.g. `ocipkg's auth file /home/u/.ocipkg/config.json`,
+   * `docker config /home/u/.docker/config.json`, `credential helper docker-credential-pass`.
+   */
+  source?: string;
+}
+
+/** How an auth file is named in messages. */
+function fileSource(path: string): string {
+  if (path === ocipkgAuthFile()) return `ocipkg's auth file ${path}`;
+  if (/[\\/]containers[\\/]auth\.json$/.test(path)) return `podman auth file ${path}`;
+  if (/config\.json$/.test(path) && path.includes("docker")) return `docker config ${path}`;
+  return `auth file ${path}`;
 }
 
 interface AuthEntry {
@@ -185,17 +198,19 @@ export async function findCredential(registry: string): Promise<Credential | und
       const helper = f.credHelpers?.[key];
       if (helper) {
         const c = await credentialFromHelper(helper, key);
-        if (c) return c;
+        if (c) return { ...c, source: `credential helper docker-credential-${helper} (${path})` };
       }
     }
     for (const key of keysFor(registry)) {
       const e = f.auths?.[key];
       const c = e ? decodeEntry(e, path) : undefined;
-      if (c) return c;
+      if (c) return { ...c, source: fileSource(path) };
     }
     if (f.credsStore && f.auths && keysFor(registry).some((k) => k in f.auths!)) {
       const c = await credentialFromHelper(f.credsStore, registry);
-      if (c) return c;
+      if (c) {
+        return { ...c, source: `credential helper docker-credential-${f.credsStore} (${path})` };
+      }
     }
   }
   return undefined;

@@ -5,6 +5,7 @@
  */
 import { OcipkgError, UsageError } from "../errors.ts";
 import type { ClientOptions } from "./client.ts";
+import { AuthError } from "./errors.ts";
 import { type Credential, removeCredential, saveCredential } from "./credentials.ts";
 import { RegistryTarget } from "./target.ts";
 
@@ -36,6 +37,19 @@ export async function login(
   const t = new RegistryTarget(registry, "ocipkg/login-check", { ...options, credential });
   try {
     await t.ping();
+  } catch (e) {
+    if (e instanceof AuthError && (e.status === 401 || e.status === 403)) {
+      // the credentials just given were refused: say that, not "run login"
+      throw new AuthError(
+        `login to ${registry} failed: it refused the ${
+          credential.username ? `password for user '${credential.username}'` : "token"
+        } (${e.status}); nothing was saved`,
+        e.status,
+        e.code,
+        { cause: e },
+      );
+    }
+    throw e;
   } finally {
     await t.close();
   }
