@@ -171,6 +171,8 @@ export {
   type RunnableResult,
 } from "./lib/runnable.ts";
 export { type BinaryInfo, readBinaryInfo } from "./lib/binary_platform.ts";
+export { resolveImage, tagImage } from "./lib/tagging.ts";
+export { installLauncher, type LauncherTarget } from "./lib/launcher.ts";
 
 // Signing: cosign-compatible keys, keyed signatures, verification
 export {

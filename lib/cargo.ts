@@ -6,11 +6,12 @@
  *
  * @module
  */
-import { basename, dirname, join, relative, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { composeFiles } from "./artifact.ts";
 import { digestOf } from "./digest.ts";
 import { NotFoundError, OcipkgError, UsageError } from "./errors.ts";
-import { atomicWriteFile, pathExists } from "./fs_util.ts";
+import { pathExists } from "./fs_util.ts";
+import { currentOcipkg, writeLauncher } from "./launcher.ts";
 import type { Platform } from "./manifest.ts";
 import { hostPlatform, parsePlatform } from "./platform.ts";
 import { ImageName } from "./reference.ts";
@@ -416,10 +417,6 @@ export async function cargoPublish(
   return await pushImage(archives, options.tag, options);
 }
 
-function shQuote(s: string): string {
-  return `'${s.replaceAll("'", `'"'"'`)}'`;
-}
-
 /**
  * Install a `cargo-ocipkg` command so that `cargo ocipkg build …` runs
  * `ocipkg cargo build …`: a shell script calling this ocipkg (the compiled
@@ -445,25 +442,19 @@ export async function installCargoShim(dir?: string): Promise<string> {
   const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? ".";
   const target = dir ?? join(Deno.env.get("CARGO_HOME") ?? join(home, ".cargo"), "bin");
   await Deno.mkdir(target, { recursive: true });
-  const exe = Deno.execPath();
-  const compiled = !/^deno(\.exe)?$/.test(basename(exe));
+  const ocipkg = currentOcipkg();
   if (Deno.build.os === "windows") {
-    if (!compiled) {
+    if (ocipkg.cli) {
       throw new OcipkgError("on Windows the cargo shim needs the compiled ocipkg.exe");
     }
     const path = join(target, "cargo-ocipkg.exe");
-    await Deno.copyFile(exe, path); // the executable notices its name (see cli.ts)
+    await Deno.copyFile(ocipkg.exe, path); // the executable notices its name (see cli.ts)
     return path;
   }
-  const command = compiled ? shQuote(exe) : `${shQuote(exe)} run -A ${shQuote(Deno.mainModule)}`;
-  const script = [
-    "#!/bin/sh",
-    "# cargo-ocipkg: `cargo ocipkg build …` runs `ocipkg cargo build …` (written by ocipkg)",
-    '[ "$1" = ocipkg ] && shift',
-    `exec ${command} cargo "$@"`,
-    "",
-  ].join("\n");
-  const path = join(target, "cargo-ocipkg");
-  await atomicWriteFile(path, new TextEncoder().encode(script), 0o755);
-  return path;
+  return await writeLauncher(
+    join(target, "cargo-ocipkg"),
+    ocipkg,
+    ["cargo"],
+    "cargo-ocipkg: `cargo ocipkg build …` runs `ocipkg cargo build …` (written by ocipkg)",
+  );
 }

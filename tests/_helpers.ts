@@ -161,13 +161,15 @@ export async function sampleGraph(t: Target) {
  * with this Deno), for build scripts that call `ocipkg` from PATH.
  */
 export async function ocipkgBinDir(): Promise<string> {
+  // the documented way: `deno task install --dir <dir>` (scripts/install.ts)
   const dir = await tempDir("ocipkg-bin-");
-  const q = (s: string) => `'${s.replaceAll("'", `'"'"'`)}'`;
-  await Deno.writeTextFile(
-    join(dir, "ocipkg"),
-    `#!/bin/sh\nexec ${q(Deno.execPath())} run -A --quiet ${q(CLI)} "$@"\n`,
-    { mode: 0o755 },
-  );
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", join(ROOT, "scripts", "install.ts"), "--dir", dir],
+    env: { DENO_NO_UPDATE_CHECK: "1", DENO_DIR },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!r.success) throw new Error(new TextDecoder().decode(r.stderr));
   return dir;
 }
 

@@ -80,6 +80,8 @@ Deno.test("structure: every command is one module whose table documents it", asy
     "pull",
     "copy",
     "tags",
+    "resolve",
+    "tag",
     "login",
     "logout",
     "link",

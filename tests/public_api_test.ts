@@ -94,6 +94,9 @@ const PUBLIC = [
   "withTarget",
   "writeCmakeConfig",
   "writePkgConfig",
+  "resolveImage",
+  "installLauncher",
+  "tagImage",
   // signing (lib/sign)
   "encodePublicKey",
   "encryptPrivateKey",

@@ -52,8 +52,19 @@ Deno.test("auth basic+TLS: login checks the password, saves 0600, never prints i
     env,
   });
   assertEquals(bad.code, 1);
-  assertStringIncludes(bad.stderr, basic.host);
+  // what happened, once: no "run login" after the login that was just refused
+  assertEquals(
+    bad.stderr.trim(),
+    `error: login to ${basic.host} failed: it refused the password for user '${USER}' (401); nothing was saved`,
+  );
   assert(!bad.stderr.includes("wrong"), "password must not be printed");
+  // -p and --password-stdin together are a usage error
+  const both = await runCli(
+    ["login", basic.host, "-u", USER, "-p", "x", "--password-stdin", "--ca-file", ca],
+    { env, stdin: "y\n" },
+  );
+  assertEquals(both.code, 2);
+  assertStringIncludes(both.stderr, "not both");
   await assertRejects(() => Deno.stat(env.OCIPKG_AUTH_FILE), Deno.errors.NotFound);
   const ok = await runCli(["login", basic.host, "-u", USER, "--password-stdin", "--ca-file", ca], {
     env,
@@ -62,7 +73,11 @@ Deno.test("auth basic+TLS: login checks the password, saves 0600, never prints i
   assertEquals(ok.code, 0, ok.stderr);
   assert(!ok.stderr.includes(PASS) && !ok.stdout.includes(PASS));
   assertEquals((await Deno.stat(env.OCIPKG_AUTH_FILE)).mode! & 0o777, 0o600);
-  assertEquals(await findCredential(basic.host), { username: USER, password: PASS });
+  assertEquals(await findCredential(basic.host), {
+    username: USER,
+    password: PASS,
+    source: `ocipkg's auth file ${env.OCIPKG_AUTH_FILE}`,
+  });
   const name = `${basic.host}/secure/pkg:1`;
   const p = await packed(name);
   await pushImage(p.archive, undefined, { caFile: ca });
@@ -125,7 +140,11 @@ Deno.test("auth: credHelpers call docker-credential-<name>", async () => {
   const path = Deno.env.get("PATH");
   Deno.env.set("PATH", `${bin}:${path}`);
   try {
-    assertEquals(await findCredential(basic.host), { username: USER, password: PASS });
+    assertEquals(await findCredential(basic.host), {
+      username: USER,
+      password: PASS,
+      source: `credential helper docker-credential-ocitest (${env.DOCKER_CONFIG}/config.json)`,
+    });
   } finally {
     Deno.env.set("PATH", path!);
   }
@@ -145,5 +164,21 @@ Deno.test("auth token: anonymous is refused; login, push (pull,push scope) and g
   assert(scopes.includes("repository:tok/pkg:pull"), JSON.stringify(scopes));
   const bad = await runCli(["login", token.host, "-u", USER, "-p", "nope"], { env });
   assertEquals(bad.code, 1);
-  assertStringIncludes(bad.stderr, `refused the credentials for user '${USER}'`);
+  assertStringIncludes(bad.stderr, `refused the password for user '${USER}'`);
+  // stale credentials in docker's config.json: the error says where they came from
+  await Deno.remove(env.OCIPKG_AUTH_FILE);
+  await Deno.mkdir(env.DOCKER_CONFIG, { recursive: true });
+  const dockerConfig = join(env.DOCKER_CONFIG, "config.json");
+  await Deno.writeTextFile(
+    dockerConfig,
+    JSON.stringify({ auths: { [token.host]: { auth: btoa(`${USER}:stale`) } } }),
+  );
+  const stale = await runCli(["push", p.archive, name], { env });
+  assertEquals(stale.code, 1);
+  const line = stale.stderr.trim();
+  assertEquals(line.split("\n").length, 1, line);
+  assertStringIncludes(line, `they came from docker config ${dockerConfig}`);
+  // the image as the user wrote it (its tag), not only the digest it resolved to
+  assertStringIncludes(line, `image '${name}'`);
+  assertStringIncludes(line, `'ocipkg login ${token.host}'`);
 });

@@ -14,6 +14,8 @@ import get from "./get.ts";
 import pull from "./pull.ts";
 import copy from "./copy.ts";
 import tags from "./tags.ts";
+import resolve from "./resolve.ts";
+import tag from "./tag.ts";
 import login from "./login.ts";
 import logout from "./logout.ts";
 import link from "./link.ts";
@@ -34,6 +36,8 @@ export const COMMANDS: readonly Command[] = [
   pull,
   copy,
   tags,
+  resolve,
+  tag,
   login,
   logout,
   link,

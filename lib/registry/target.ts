@@ -52,6 +52,11 @@ function verifyBytes(bytes: Uint8Array, expected: Expected, what: string): Measu
 /** Options of {@link RegistryTarget}. */
 export interface RegistryTargetOptions extends ClientOptions {
   /**
+   * The image as the user wrote it (e.g. `ghcr.io/org/x:1.0`): errors about
+   * its manifests name it, not only the digest they resolved to.
+   */
+  image?: string;
+  /**
    * Chunk size for uploads of large blobs (default 8 MiB). Setting it uploads
    * large blobs in chunks instead of one streamed `PUT`.
    */
@@ -134,7 +139,11 @@ export class RegistryTarget implements Target {
   }
 
   #what(ref: string): string {
-    return `image '${this.description}${isDigest(ref) ? "@" : ":"}${ref}'`;
+    const named = `${this.description}${isDigest(ref) ? "@" : ":"}${ref}`;
+    const image = this.#options.image;
+    // a digest the user never wrote: name the image as they wrote it
+    if (image && isDigest(ref) && !image.endsWith(`@${ref}`)) return `image '${image}' (${ref})`;
+    return `image '${named}'`;
   }
 
   /**

@@ -1,0 +1,33 @@
+/**
+ * `ocipkg resolve`: the digest an image resolves to.
+ *
+ * @module
+ */
+import { resolveImage } from "../../mod.ts";
+import { defineCommand } from "./options.ts";
+import { out } from "./output.ts";
+import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
+
+/** The command. */
+export default defineCommand({
+  name: "resolve",
+  usage: "resolve <image> [--json]",
+  summary: "Print the digest an image (tag) resolves to",
+  positionals: [1, 1],
+  options: { ...jsonOption, ...registryOptions },
+  examples: [
+    {
+      command: "ocipkg resolve ghcr.io/org/libfoo:1.0",
+      description: "the manifest (or index) digest the tag points at",
+    },
+    {
+      command: "ocipkg get ghcr.io/org/libfoo@$(ocipkg resolve ghcr.io/org/libfoo:1.0)",
+      description: "pin a build to what the tag points at today",
+    },
+  ],
+  hints: registryHints,
+  async run([image], opts) {
+    const digest = await resolveImage(image!, remote(opts));
+    out(opts.json ? JSON.stringify({ image, digest }) : digest);
+  },
+});
