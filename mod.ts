@@ -99,6 +99,7 @@ export { copy, type CopyEvent, copyGraph, type CopyOptions } from "./lib/copy.ts
 export {
   type ArtifactOptions,
   composeFiles,
+  type Compression,
   packDirectory,
   type PackOptions,
   type PackResult,

@@ -1,17 +1,34 @@
 /**
  * Build ocipkg artifacts (the Rust ocipkg v1 format) from directories and
- * files: a gzip tar layer streamed straight into any {@link Target}, an ocipkg
- * config listing each layer's paths, and a manifest with
- * `artifactType: application/vnd.ocipkg.v1.artifact`.
+ * files: a tar layer, compressed as it streams straight into any
+ * {@link Target}, an ocipkg config listing each layer's paths, and a manifest
+ * with `artifactType: application/vnd.ocipkg.v1.artifact`.
+ *
+ * Layer media types by compression: gzip (the default) writes the ocipkg
+ * type `application/vnd.ocipkg.v1.layer.tar+gzip`, exactly what the Rust
+ * ocipkg writes and reads. zstd and no compression write the OCI types
+ * `application/vnd.oci.image.layer.v1.tar+zstd` and `…v1.tar`: the Rust
+ * ocipkg knows only its gzip layer type, so an ocipkg-specific `+zstd` type
+ * would be readable by no other tool, while the OCI types are known to
+ * skopeo, containerd, ORAS and to this tool's `get`/`link`, which extract
+ * every tar layer of an ocipkg artifact whatever its compression (the config
+ * still lists each layer's paths).
  *
  * @module
  */
 import { basename, join } from "node:path";
-import { once } from "node:events";
-import { constants as zlibConstants, createGzip, deflateRawSync, type Gzip } from "node:zlib";
+import type { Gzip } from "node:zlib";
+import { nodeZlib } from "./lazy_node.ts";
 import { fsError, OcipkgError, UsageError } from "./errors.ts";
 import { type Descriptor, encodeJson, type Manifest, type Platform } from "./manifest.ts";
-import { OCI_MANIFEST, OCIPKG_ARTIFACT, OCIPKG_CONFIG, OCIPKG_LAYER } from "./media_types.ts";
+import {
+  OCI_LAYER_TAR,
+  OCI_LAYER_TAR_ZSTD,
+  OCI_MANIFEST,
+  OCIPKG_ARTIFACT,
+  OCIPKG_CONFIG,
+  OCIPKG_LAYER,
+} from "./media_types.ts";
 import { ImageName } from "./reference.ts";
 import { TAR_END, type TarHeader, tarHeader, tarPadding } from "./tar.ts";
 import { pushBytes, type Target, withTarget } from "./target.ts";
@@ -32,7 +49,15 @@ export interface LayerEntry {
 export interface ArtifactOptions {
   /** Annotations of the manifest. */
   annotations?: Record<string, string>;
-  /** gzip level 0–9 (default 1: fast; see the README's benchmark). */
+  /**
+   * How layers are compressed: `gzip` (default; the ocipkg layer type the Rust
+   * ocipkg reads), `zstd` (OCI `tar+zstd`), or `none` (OCI `tar`).
+   */
+  compression?: Compression;
+  /**
+   * Level: gzip 0–9 (default 1: fast; see the README's benchmark), zstd 1–19
+   * (default 3, zstd's own; 0 also means 3). Ignored without compression.
+   */
   compressionLevel?: number;
   /**
    * Platform of the contents. The manifest's descriptor records it, and a tag
@@ -40,6 +65,9 @@ export interface ArtifactOptions {
    */
   platform?: Platform;
 }
+
+/** A layer compression {@link buildArtifact} writes. */
+export type Compression = "gzip" | "zstd" | "none";
 
 /**
  * List a directory's contents recursively (sorted, for reproducible layers),
@@ -159,10 +187,15 @@ export async function* tarEntries(entries: LayerEntry[]): AsyncGenerator<Uint8Ar
 
 const WINDOW = 8 * 1024 * 1024;
 
+/** Wait for a Node writable's `drain` (what `once(w, "drain")` of node:events does). */
+function drained(w: { once(event: "drain", listener: () => void): unknown }): Promise<void> {
+  return new Promise((resolve) => w.once("drain", () => resolve()));
+}
+
 /** Estimated deflate ratio of a sample (compressed / original). */
 function sampleRatio(chunk: Uint8Array): number {
   const sample = chunk.subarray(0, 64 * 1024);
-  return deflateRawSync(sample, { level: 1 }).length / Math.max(1, sample.length);
+  return nodeZlib().deflateRawSync(sample, { level: 1 }).length / Math.max(1, sample.length);
 }
 
 /**
@@ -190,6 +223,7 @@ export function gzipStream(
   level = 1,
 ): ReadableStream<Uint8Array> {
   // Gzip streams have params() at run time like every zlib stream; the types omit it.
+  const { constants: zlibConstants, createGzip } = nodeZlib();
   const gz = createGzip({ level, chunkSize: 256 * 1024 }) as Gzip & {
     params(level: number, strategy: number, callback: () => void): void;
   };
@@ -205,7 +239,7 @@ export function gzipStream(
     let windowIn = 0;
     let windowOut = 0;
     for await (const c of chunks) {
-      if (!gz.write(c)) await once(gz, "drain");
+      if (!gz.write(c)) await drained(gz);
       inBytes += c.byteLength;
       if (level > 0 && inBytes - windowIn >= WINDOW) {
         const ratio = (outBytes - windowOut) / (inBytes - windowIn);
@@ -226,13 +260,86 @@ export function gzipStream(
   })());
 }
 
+/** zstd's own default level. */
+const ZSTD_DEFAULT_LEVEL = 3;
+
+/**
+ * Zstd-compress a chunk source as a Web stream (Node zlib inside, with
+ * backpressure): one zstd frame, readable by every zstd reader. zstd stores
+ * incompressible blocks raw by itself, so no adaptive switching is needed.
+ *
+ * @param chunks input
+ * @param level zstd level 1–19 (0: zstd's default, 3)
+ * @returns compressed stream
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { zstdDecompressSync } from "node:zlib";
+ * import { zstdStream } from "./artifact.ts";
+ * const z = await new Response(zstdStream([new TextEncoder().encode("hi")])).bytes();
+ * assert.deepEqual([...z.subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd]); // the zstd magic
+ * assert.equal(new TextDecoder().decode(zstdDecompressSync(z)), "hi");
+ * ```
+ */
+export function zstdStream(
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  level = ZSTD_DEFAULT_LEVEL,
+): ReadableStream<Uint8Array> {
+  if (!Number.isInteger(level) || level < 0 || level > 19) {
+    throw new UsageError(`invalid zstd level '${level}': use 1-19`);
+  }
+  const { constants: zlibConstants, createZstdCompress } = nodeZlib();
+  const zs = createZstdCompress({
+    chunkSize: 256 * 1024,
+    params: {
+      [zlibConstants.ZSTD_c_compressionLevel]: level || ZSTD_DEFAULT_LEVEL,
+      [zlibConstants.ZSTD_c_checksumFlag]: 1,
+    },
+  });
+  const pump = async () => {
+    for await (const c of chunks) {
+      if (!zs.write(c)) await drained(zs);
+    }
+    zs.end();
+  };
+  pump().catch((e) => zs.destroy(e));
+  return ReadableStream.from((async function* () {
+    for await (const c of zs) yield c as Uint8Array;
+  })());
+}
+
+/**
+ * The layer stream and media type for a compression.
+ *
+ * @param chunks the tar
+ * @param compression gzip, zstd or none
+ * @param level the level, when given
+ * @returns what to push
+ */
+function layerStream(
+  chunks: AsyncIterable<Uint8Array>,
+  compression: Compression,
+  level: number | undefined,
+): { mediaType: string; stream: ReadableStream<Uint8Array> } {
+  switch (compression) {
+    case "gzip":
+      return { mediaType: OCIPKG_LAYER, stream: gzipStream(chunks, level ?? 1) };
+    case "zstd":
+      return { mediaType: OCI_LAYER_TAR_ZSTD, stream: zstdStream(chunks, level) };
+    case "none":
+      return { mediaType: OCI_LAYER_TAR, stream: ReadableStream.from(chunks) };
+    default:
+      throw new UsageError(`invalid compression '${compression}': use gzip, zstd or none`);
+  }
+}
+
 /**
  * Build an ocipkg v1 artifact from layers of entries into `target` and tag it.
  *
  * @param target where to write (oci-archive, oci-dir, memory, registry)
  * @param layers one list of entries per layer
  * @param name image name to tag with (the layout's ref name)
- * @param options annotations and compression level
+ * @param options annotations, compression and its level, platform
  * @returns the descriptor tagged: the manifest, or an index with `platform`
  */
 export async function buildArtifact(
@@ -244,8 +351,12 @@ export async function buildArtifact(
   const config: { layers: Record<string, string[]> } = { layers: {} };
   const layerDescs: Descriptor[] = [];
   for (const entries of layers) {
-    const stream = gzipStream(tarEntries(entries), options.compressionLevel ?? 1);
-    const desc = await target.push({ mediaType: OCIPKG_LAYER }, stream);
+    const { mediaType, stream } = layerStream(
+      tarEntries(entries),
+      options.compression ?? "gzip",
+      options.compressionLevel,
+    );
+    const desc = await target.push({ mediaType }, stream);
     layerDescs.push(desc);
     config.layers[desc.digest] = entries.filter((e) => !e.name.includes("/")).map((e) => e.name);
   }
@@ -327,7 +438,7 @@ async function writeArtifact(
  *
  * @param dir input directory
  * @param output `out.tar`, `oci-archive:out.tar`, `oci:dir` or a dir with `format: "dir"`
- * @param options name, annotations, format, compression level
+ * @param options name, annotations, format, compression (`gzip`, `zstd`, `none`) and level
  * @returns name, digest, output path
  * @example
  * ```ts
@@ -360,7 +471,7 @@ export async function packDirectory(
  *
  * @param files input files
  * @param output output location (see {@link packDirectory})
- * @param options name, annotations, format
+ * @param options name, annotations, format, compression and level
  * @returns name, digest, output path
  * @example
  * ```ts

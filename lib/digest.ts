@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { createHash, type Hash } from "node:crypto";
+import type { Hash } from "node:crypto";
+import { nodeCrypto } from "./lazy_node.ts";
 import { FormatError, VerificationError } from "./errors.ts";
 import { BackgroundDigester, OFF_THREAD_MIN } from "./hash_worker.ts";
 
@@ -100,7 +101,7 @@ export class Digester {
    */
   constructor(algorithm: DigestAlgorithm = "sha256") {
     this.#algorithm = algorithm;
-    this.#hash = createHash(algorithm);
+    this.#hash = nodeCrypto().createHash(algorithm);
   }
   /** Feed bytes. */
   update(chunk: Uint8Array): void {

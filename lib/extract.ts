@@ -9,8 +9,7 @@
  *
  * @module
  */
-import { pipeline, Readable } from "node:stream";
-import { createGunzip, createZstdDecompress } from "node:zlib";
+import { nodeStream, nodeZlib } from "./lazy_node.ts";
 import { join, posix } from "node:path";
 import { ArchiveError, OcipkgError, oneLine, ResourceError, systemReason } from "./errors.ts";
 import { writeAll } from "./fs_util.ts";
@@ -152,8 +151,8 @@ export async function* decompress(
     return;
   }
   const z = compression === "gzip"
-    ? createGunzip({ chunkSize: 256 * 1024 })
-    : createZstdDecompress({ chunkSize: 256 * 1024 });
+    ? nodeZlib().createGunzip({ chunkSize: 256 * 1024 })
+    : nodeZlib().createZstdDecompress({ chunkSize: 256 * 1024 });
   // node:zlib's zstd decoder ends quietly on a truncated frame: check the framing alongside
   const frames = compression === "zstd" ? new ZstdFrameChecker(what) : undefined;
   const counted = budget || frames
@@ -162,6 +161,7 @@ export async function* decompress(
       frames?.update(c);
     }, () => frames?.finish())
     : stream;
+  const { pipeline, Readable } = nodeStream();
   // deno-lint-ignore no-explicit-any
   const out = pipeline(Readable.fromWeb(counted as any), z, () => {});
   try {

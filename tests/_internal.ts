@@ -9,7 +9,7 @@ export {
   tarPadding,
 } from "../lib/tar.ts";
 export { teeBounded } from "../lib/tee.ts";
-export { buildArtifact, gzipStream, walkDirectory } from "../lib/artifact.ts";
+export { buildArtifact, gzipStream, walkDirectory, zstdStream } from "../lib/artifact.ts";
 export { classifyLibrary } from "../lib/libraries.ts";
 export { binaryInfo } from "../lib/binary_platform.ts";
 export { findCredential } from "../lib/registry/credentials.ts";

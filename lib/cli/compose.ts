@@ -5,13 +5,14 @@
  */
 import { composeFiles } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
+import { compressionOption } from "./pack.ts";
 import { packing, packOptions, platformOption, reportPacked } from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
   name: "compose",
   usage:
-    "compose <file>... -o <output> [-t name] [--platform os/arch|triple] [--annotation k=v]... [--format archive|dir]",
+    "compose <file>... -o <output> [-t name] [--platform os/arch|triple] [--annotation k=v]... [--format archive|dir] [--compression gzip|zstd|none] [--level 0-9]",
   summary: "Compose files into an ocipkg artifact",
   positionals: [1, Infinity],
   options: {
@@ -31,6 +32,7 @@ export default defineCommand({
     },
     platform: platformOption("the platform the files are built for", "none: any platform"),
     ...packOptions,
+    ...compressionOption,
   },
   examples: [
     {
@@ -39,7 +41,10 @@ export default defineCommand({
     },
   ],
   async run(files, opts) {
-    const r = await composeFiles(files, opts.output, packing(opts));
+    const r = await composeFiles(files, opts.output, {
+      ...packing(opts),
+      compression: opts.compression,
+    });
     reportPacked(r, `composed ${files.length} file(s)`, opts.tag);
   },
 });

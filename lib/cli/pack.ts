@@ -3,15 +3,32 @@
  *
  * @module
  */
-import { packDirectory } from "../../mod.ts";
-import { defineCommand } from "./options.ts";
+import { type Compression, packDirectory, UsageError } from "../../mod.ts";
+import { defineCommand, optionGroup } from "./options.ts";
 import { packing, packOptions, platformOption, reportPacked } from "./shared.ts";
+
+function compression(text: string, flag: string): Compression {
+  if (text === "gzip" || text === "zstd" || text === "none") return text;
+  throw new UsageError(`invalid ${flag} '${text}': use gzip, zstd or none`);
+}
+
+/** `--compression gzip|zstd|none` (pack and compose). */
+export const compressionOption = optionGroup({
+  compression: {
+    type: "string",
+    value: "gzip|zstd|none",
+    default: "gzip",
+    parse: compression,
+    description:
+      "layer compression: gzip (the ocipkg layer type), zstd (OCI tar+zstd; --level 1-9, default 3) or none",
+  },
+});
 
 /** The command. */
 export default defineCommand({
   name: "pack",
   usage:
-    "pack <dir> <output> [-t name] [--platform os/arch|triple] [--annotation k=v]... [--format archive|dir] [--level 0-9]",
+    "pack <dir> <output> [-t name] [--platform os/arch|triple] [--annotation k=v]... [--format archive|dir] [--compression gzip|zstd|none] [--level 0-9]",
   summary: "Pack a directory into an ocipkg artifact (oci-archive or oci-dir)",
   positionals: [2, 2],
   options: {
@@ -24,6 +41,7 @@ export default defineCommand({
     },
     platform: platformOption("the platform the files are built for", "none: any platform"),
     ...packOptions,
+    ...compressionOption,
   },
   examples: [
     {
@@ -35,9 +53,16 @@ export default defineCommand({
         "ocipkg pack ./out ./libfoo-arm64 --format dir --platform aarch64-unknown-linux-gnu -t ghcr.io/org/libfoo:1.0",
       description: "pack into an oci-dir for one platform (push several such to make one index)",
     },
+    {
+      command: "ocipkg pack ./out libfoo.tar -t ghcr.io/org/libfoo:1.0 --compression zstd",
+      description: "a zstd layer: smaller and faster to get; needs a reader that knows tar+zstd",
+    },
   ],
   async run([dir, output], opts) {
-    const r = await packDirectory(dir!, output!, packing(opts));
+    const r = await packDirectory(dir!, output!, {
+      ...packing(opts),
+      compression: opts.compression,
+    });
     reportPacked(r, `packed ${dir}`, opts.tag);
   },
 });
