@@ -24,6 +24,7 @@ import cargo from "./cargo.ts";
 import list from "./list.ts";
 import imageDirectory from "./image_directory.ts";
 import rm from "./rm.ts";
+import completions from "./completions.ts";
 
 /** The commands, in help order. */
 export const COMMANDS: readonly Command[] = [
@@ -46,6 +47,7 @@ export const COMMANDS: readonly Command[] = [
   list,
   imageDirectory,
   rm,
+  completions,
 ];
 
 /**

@@ -188,16 +188,23 @@ export function parseCommandLine<O extends OptionTable>(
     config[name] = { type: spec.type, multiple: spec.type === "string" && spec.multiple === true };
     if (spec.short) config[name].short = spec.short;
   }
+  const name = cmd.usage.split(" ")[0];
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: config, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new UsageError(`${oneLine(e)} (${usage})`);
+    throw new UsageError(`${parseError(oneLine(e), name!)} (${usage})`);
   }
   const args = parsed.positionals;
   const [min, max] = cmd.positionals;
   if (args.length > max) throw new UsageError(`unexpected argument '${args[max]}' (${usage})`);
-  if (args.length < min) throw new UsageError(usage);
+  if (args.length < min) {
+    // name what is missing, from the usage line: `<image>`, `<dir>`…
+    const wanted = [...cmd.usage.replace(/\[[^\]]*\]/g, "").matchAll(/<[^>]+>/g)]
+      .map((m) => m[0]);
+    const missing = wanted[args.length];
+    throw new UsageError(`${missing ? `missing ${missing}` : "missing arguments"} (${usage})`);
+  }
   const values: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(cmd.options)) {
     const raw: unknown = parsed.values[name];
@@ -212,7 +219,13 @@ export function parseCommandLine<O extends OptionTable>(
         text ??= Deno.env.get(spec.env);
         if (text === "") text = undefined;
       }
-      if (spec.required && !text) throw new UsageError(usage);
+      if (spec.required && !text) {
+        throw new UsageError(
+          `missing ${spec.short ? `-${spec.short}` : `--${name}`} <${
+            spec.value ?? "value"
+          }> (${usage})`,
+        );
+      }
       values[key] = text !== undefined && spec.parse
         ? spec.parse(text, flagText(name, spec))
         : text;
@@ -220,6 +233,17 @@ export function parseCommandLine<O extends OptionTable>(
   }
   // the one place the table's types meet the parser's: every key of the table was set above
   return { args, opts: values as OptionValues<O> };
+}
+
+/** Node's parseArgs messages, said plainly (and without its unbalanced quotes). */
+function parseError(message: string, command: string): string {
+  const unknown = /Unknown option '([^']+)'/.exec(message);
+  if (unknown) return `unknown option '${unknown[1]}' for 'ocipkg ${command}'`;
+  const missing = /Option '(?:-\w, )?(--[\w-]+)[^']*' argument missing/.exec(message);
+  if (missing) return `option ${missing[1]} needs a value`;
+  const unexpected = /Option '(?:-\w, )?(--[\w-]+)[^']*' does not take an argument/.exec(message);
+  if (unexpected) return `option ${unexpected[1]} takes no value`;
+  return message;
 }
 
 /** The flags a hint names: `-t`, `--ca-file`. */
