@@ -22,6 +22,7 @@ import { nodeZlib } from "./lazy_node.ts";
 import { fsError, OcipkgError, UsageError } from "./errors.ts";
 import { type Descriptor, encodeJson, type Manifest, type Platform } from "./manifest.ts";
 import {
+  ANNOTATION_PLATFORM,
   OCI_LAYER_TAR,
   OCI_LAYER_TAR_ZSTD,
   OCI_MANIFEST,
@@ -29,6 +30,7 @@ import {
   OCIPKG_CONFIG,
   OCIPKG_LAYER,
 } from "./media_types.ts";
+import { formatPlatform } from "./platform.ts";
 import { ImageName } from "./reference.ts";
 import { TAR_END, type TarHeader, tarHeader, tarPadding } from "./tar.ts";
 import { pushBytes, type Target, withTarget } from "./target.ts";
@@ -368,9 +370,10 @@ export async function buildArtifact(
     config: configDesc,
     layers: layerDescs,
   };
-  if (options.annotations && Object.keys(options.annotations).length) {
-    manifest.annotations = options.annotations;
-  }
+  const annotations = { ...options.annotations };
+  // the platform is part of the package's identity: same files, other platform, other digest
+  if (options.platform) annotations[ANNOTATION_PLATFORM] = formatPlatform(options.platform);
+  if (Object.keys(annotations).length) manifest.annotations = annotations;
   const desc = await pushBytes(target, OCI_MANIFEST, encodeJson(manifest));
   const withType = { ...desc, artifactType: OCIPKG_ARTIFACT };
   if (options.platform) {

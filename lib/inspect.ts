@@ -13,11 +13,13 @@ import {
   type Platform,
 } from "./manifest.ts";
 import {
+  ANNOTATION_PLATFORM,
   ANNOTATION_REF_NAME,
   layerCompression,
   OCIPKG_ARTIFACT,
   OCIPKG_CONFIG,
 } from "./media_types.ts";
+import { parsePlatform } from "./platform.ts";
 import { readTar, StreamSource } from "./tar.ts";
 import { fetchBytes, type ReadTarget, withTarget } from "./target.ts";
 import { type LayoutLocation, openLocation, referenceOf, resolveLocation } from "./location.ts";
@@ -172,6 +174,13 @@ async function inspectManifest(
   };
   if (m.artifactType) info.artifactType = m.artifactType;
   if (desc.platform) info.platform = desc.platform;
+  else {
+    // a package packed for a platform records it in the manifest too
+    const packed = m.annotations?.[ANNOTATION_PLATFORM];
+    try {
+      if (packed) info.platform = parsePlatform(packed);
+    } catch { /* not a platform */ }
+  }
   return info;
 }
 

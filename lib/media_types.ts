@@ -36,6 +36,12 @@ export const OCIPKG_LAYER = "application/vnd.ocipkg.v1.layer.tar+gzip";
 
 /** Annotation holding an image's name in an OCI layout's index. */
 export const ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name";
+/**
+ * Manifest annotation recording the platform a package was packed for
+ * (`os/arch[/variant]`): packages of one directory for two platforms differ,
+ * and a registry (which has no index.json entry to carry it) still knows it.
+ */
+export const ANNOTATION_PLATFORM = "vnd.ocipkg.platform";
 /** Annotation holding the creation time. */
 export const ANNOTATION_CREATED = "org.opencontainers.image.created";
 

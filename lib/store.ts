@@ -21,13 +21,13 @@ import { pathExists, releaseTemp, trackTemp } from "./fs_util.ts";
 import { OciDir } from "./layout/oci_dir.ts";
 import {
   type Descriptor,
-  isIndexType,
   type Manifest,
   parseManifestDocument,
   type Platform,
 } from "./manifest.ts";
 import { layerCompression, OCIPKG_ARTIFACT, OCIPKG_CONFIG } from "./media_types.ts";
-import { hostPlatform, selectPlatform } from "./platform.ts";
+import { hostPlatform } from "./platform.ts";
+import { pickVariant } from "./variants.ts";
 import { ImageName } from "./reference.ts";
 import { fetchBytes, type ReadTarget } from "./target.ts";
 import { type BoundedTee, teeBounded } from "./tee.ts";
@@ -266,11 +266,9 @@ export class Store {
     name: ImageName,
     platform?: Platform,
   ): Promise<Descriptor> {
-    if (!isIndexType(root.mediaType)) return root;
-    const where = `image '${name}'`;
-    const doc = parseManifestDocument(await fetchBytes(src, root, where), root.mediaType, where);
-    if (doc.kind !== "index") throw new OcipkgError(`${where}: expected an index`);
-    return selectPlatform(doc.index, platform ?? hostPlatform(), where);
+    // an index: the platform asked for, else the host's; one manifest: it
+    // must be the platform asked for, when one was and it records one
+    return await pickVariant(src, root, platform, `image '${name}'`, hostPlatform());
   }
 
   /**

@@ -17,11 +17,17 @@ import {
   resolveLocation,
 } from "./location.ts";
 import { ANNOTATION_REF_NAME } from "./media_types.ts";
-import type { Descriptor } from "./manifest.ts";
+import type { Descriptor, Platform } from "./manifest.ts";
 import { ImageName } from "./reference.ts";
 import type { RegistryTargetOptions } from "./registry/target.ts";
 import { type ListableTarget, type ReadTarget, withTarget } from "./target.ts";
-import { checkDistinctPlatforms, mergeVariants, pushIndex, variantsOf } from "./variants.ts";
+import {
+  checkDistinctPlatforms,
+  mergeVariants,
+  pickVariant,
+  pushIndex,
+  variantsOf,
+} from "./variants.ts";
 
 /** Options shared by registry operations. */
 export interface RemoteOptions
@@ -57,14 +63,18 @@ export interface RemoteOptions
 export async function copyImage(
   source: string,
   destination: string,
-  options: RemoteOptions = {},
+  options: RemoteOptions & { platform?: Platform } = {},
 ): Promise<string> {
   const src = await resolveLocation(source);
   const dst = await resolveLocation(destination);
   return await withTarget(await openLocation(src, options), async (s) => {
-    const root = await s.resolve(referenceOf(src));
+    const resolved = await s.resolve(referenceOf(src));
+    // one platform of an index, when asked (else every platform)
+    const root = await pickVariant(s, resolved, options.platform, `image '${source}'`);
     const dstRef = dst.kind === "registry" ? dst.name.reference : dst.ref ??
-      (src.kind === "registry" ? src.name.toString() : root.annotations?.[ANNOTATION_REF_NAME]) ??
+      (src.kind === "registry"
+        ? src.name.toString()
+        : resolved.annotations?.[ANNOTATION_REF_NAME]) ??
       root.digest;
     await withTarget(
       await createLocation(dst, options),
@@ -184,12 +194,18 @@ function refNameOf(root: Descriptor, where: string): ImageName {
 export async function pullImage(
   image: string,
   output: string,
-  options: RemoteOptions & { format?: "archive" | "dir" } = {},
+  options: RemoteOptions & { format?: "archive" | "dir"; platform?: Platform } = {},
 ): Promise<string> {
   const name = await resolveImage(image);
   const loc = await resolveLocation(output, { accept: "layout", format: options.format });
   return await withTarget(openRepository(name, options), async (src) => {
-    const root = await src.resolve(name.reference);
+    // one platform of an index, when asked (else every platform)
+    const root = await pickVariant(
+      src,
+      await src.resolve(name.reference),
+      options.platform,
+      `image '${name}'`,
+    );
     await withTarget(
       await createLocation(loc),
       (dst) =>

@@ -7,11 +7,66 @@
  *
  * @module
  */
-import { NotFoundError, UsageError } from "./errors.ts";
-import { type Descriptor, encodeJson, type Index, parseManifestDocument } from "./manifest.ts";
-import { ANNOTATION_REF_NAME, OCI_INDEX } from "./media_types.ts";
-import { formatPlatform } from "./platform.ts";
+import { NotFoundError, OcipkgError, UsageError } from "./errors.ts";
+import {
+  type Descriptor,
+  encodeJson,
+  type Index,
+  isIndexType,
+  isManifestType,
+  parseManifestDocument,
+  type Platform,
+} from "./manifest.ts";
+import { ANNOTATION_PLATFORM, ANNOTATION_REF_NAME, OCI_INDEX } from "./media_types.ts";
+import { formatPlatform, parsePlatform, platformMatches, selectPlatform } from "./platform.ts";
 import { fetchBytes, pushBytes, type ReadTarget, type Target } from "./target.ts";
+
+/**
+ * The manifest of `root` for a platform: an index's entry for `platform`
+ * (else for `fallback`; with neither, the index itself); a single manifest
+ * is itself — unless a platform was asked for and the manifest records
+ * (`vnd.ocipkg.platform`) another one.
+ *
+ * @param src where the root is
+ * @param root the image's root descriptor
+ * @param platform the platform asked for, if any
+ * @param where names the image in errors
+ * @param fallback the platform to pick from an index when none was asked for
+ * @returns the descriptor to use
+ * @throws {NotFoundError} listing the platforms there are
+ */
+export async function pickVariant(
+  src: ReadTarget,
+  root: Descriptor,
+  platform: Platform | undefined,
+  where: string,
+  fallback?: Platform,
+): Promise<Descriptor> {
+  if (isIndexType(root.mediaType)) {
+    const want = platform ?? fallback;
+    if (!want) return root;
+    const doc = parseManifestDocument(await fetchBytes(src, root, where), root.mediaType, where);
+    if (doc.kind !== "index") throw new OcipkgError(`${where}: expected an index`);
+    return selectPlatform(doc.index, want, where);
+  }
+  if (!platform || !isManifestType(root.mediaType)) return root;
+  const doc = parseManifestDocument(await fetchBytes(src, root, where), root.mediaType, where);
+  const packed = doc.kind === "manifest"
+    ? doc.manifest.annotations?.[ANNOTATION_PLATFORM]
+    : undefined;
+  let have = root.platform;
+  try {
+    have ??= packed ? parsePlatform(packed) : undefined;
+  } catch { /* not a platform: the manifest says nothing we can use */ }
+  if (have && !platformMatches(have, platform)) {
+    throw new NotFoundError(
+      `${where} has no manifest for platform ${formatPlatform(platform)} (available: ${
+        formatPlatform(have)
+      })`,
+    );
+  }
+  return root;
+}
 
 function samePlatform(a: Descriptor, b: Descriptor): boolean {
   return formatPlatform(a.platform) === formatPlatform(b.platform);

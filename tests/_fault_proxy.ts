@@ -23,6 +23,22 @@ export interface FaultRules {
   stallBlob?: string;
   /** Answer manifest GETs with this body and content type. */
   manifestBody?: { body: Uint8Array<ArrayBuffer>; contentType: string };
+  /**
+   * Pace every response body to this rate (per request, hence per
+   * connection: requests on one keep-alive connection are sequential).
+   */
+  throttle?: { bytesPerSecond: number };
+  /** The first GET of this blob whose Range starts at `start` sends half of its bytes, then dies. */
+  dropRangeOnce?: { digest: string; start: number };
+  /** GETs of this blob whose Range starts at `start` get these bytes flipped (same length). */
+  corruptRange?: { digest: string; start: number };
+  /**
+   * Ranged answers (206) for this blob carry a Content-Range shifted by one
+   * byte (only for the Range starting at `start`, when given).
+   */
+  wrongContentRange?: { digest: string; start?: number };
+  /** Ranged answers for this blob are one byte longer than asked (an extra byte at the end). */
+  rangeTooLong?: string;
 }
 
 export interface LogEntry {
@@ -51,6 +67,7 @@ export function startFaultProxy(upstream: string): Proxy {
   let unavailable = 0;
   let patches = 0;
   let puts = 0;
+  let droppedRange = false;
   const server = Deno.serve(
     { hostname: "127.0.0.1", port, signal: ac.signal, onListen() {} },
     async (req) => {
@@ -65,7 +82,12 @@ export function startFaultProxy(upstream: string): Proxy {
       log.push(entry);
       const answer = (r: Response) => {
         entry.status = r.status;
-        return r;
+        return rules.throttle && r.body
+          ? new Response(paced(r.body, rules.throttle.bytesPerSecond), {
+            status: r.status,
+            headers: r.headers,
+          })
+          : r;
       };
       if (rules.tooManyOnce && !tooMany && path.includes(rules.tooManyOnce.match)) {
         tooMany = true;
@@ -139,6 +161,58 @@ export function startFaultProxy(upstream: string): Proxy {
         });
         return answer(new Response(body, { status: up.status, headers: outHeaders }));
       }
+      const rangeStart = Number(/^bytes=(\d+)-/.exec(req.headers.get("range") ?? "")?.[1] ?? NaN);
+      if (
+        req.method === "GET" && blob && up.status === 206 && up.body &&
+        rules.dropRangeOnce?.digest === blob && rules.dropRangeOnce.start === rangeStart &&
+        !droppedRange
+      ) {
+        droppedRange = true;
+        const all = new Uint8Array(await up.arrayBuffer());
+        outHeaders.delete("content-length");
+        let first = true;
+        const body = new ReadableStream<Uint8Array>({
+          pull(c) {
+            if (first) {
+              first = false;
+              c.enqueue(all.slice(0, all.length >> 1));
+              return;
+            }
+            c.error(new Error("connection dropped by the fault proxy"));
+          },
+        });
+        return answer(new Response(body, { status: up.status, headers: outHeaders }));
+      }
+      if (
+        req.method === "GET" && blob && up.status === 206 && up.body &&
+        rules.corruptRange?.digest === blob && rules.corruptRange.start === rangeStart
+      ) {
+        const bytes = new Uint8Array(await up.arrayBuffer());
+        for (let i = 0; i < bytes.length; i += 97) bytes[i] = bytes[i]! ^ 0x5a;
+        return answer(new Response(bytes, { status: up.status, headers: outHeaders }));
+      }
+      if (
+        req.method === "GET" && blob && up.status === 206 &&
+        rules.wrongContentRange?.digest === blob &&
+        (rules.wrongContentRange.start === undefined ||
+          rules.wrongContentRange.start === rangeStart)
+      ) {
+        const m = /^bytes (\d+)-(\d+)\/(.*)$/.exec(up.headers.get("content-range") ?? "");
+        if (m) {
+          outHeaders.set(
+            "content-range",
+            `bytes ${Number(m[1]) + 1}-${Number(m[2]) + 1}/${m[3]}`,
+          );
+        }
+        return answer(new Response(up.body, { status: up.status, headers: outHeaders }));
+      }
+      if (req.method === "GET" && blob && up.status === 206 && rules.rangeTooLong === blob) {
+        const bytes = new Uint8Array(await up.arrayBuffer());
+        const longer = new Uint8Array(bytes.length + 1);
+        longer.set(bytes);
+        outHeaders.delete("content-length");
+        return answer(new Response(longer, { status: up.status, headers: outHeaders }));
+      }
       if (req.method === "GET" && blob && rules.stallBlob === blob && up.body) {
         const all = new Uint8Array(await up.arrayBuffer());
         outHeaders.delete("content-length");
@@ -172,7 +246,7 @@ export function startFaultProxy(upstream: string): Proxy {
       puts = 0;
       for (const k of Object.keys(rules)) delete (rules as Record<string, unknown>)[k];
       log.length = 0;
-      dropped = tooMany = false;
+      dropped = tooMany = droppedRange = false;
       unavailable = 0;
     },
     async stop() {
@@ -180,6 +254,38 @@ export function startFaultProxy(upstream: string): Proxy {
       await server.finished;
     },
   };
+}
+
+/**
+ * Pass `body` on at most `bytesPerSecond`, in pieces of at most 64 KiB, each
+ * sent when the rate allows it.
+ */
+function paced(
+  body: ReadableStream<Uint8Array>,
+  bytesPerSecond: number,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let pending: Uint8Array | undefined;
+  let sent = 0;
+  let t0 = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      if (!pending || pending.byteLength === 0) {
+        const r = await reader.read();
+        if (r.done) return c.close();
+        pending = r.value;
+      }
+      if (t0 === 0) t0 = performance.now();
+      const piece = pending.subarray(0, 64 * 1024);
+      pending = pending.subarray(piece.byteLength);
+      const due = t0 + ((sent + piece.byteLength) / bytesPerSecond) * 1000;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      sent += piece.byteLength;
+      c.enqueue(piece);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }
 
 /** A server on another origin that records request headers and serves blobs from `upstream`. */

@@ -62,6 +62,8 @@ Deno.test({
         "A C ABI library written in Rust, distributed with ocipkg",
       "org.opencontainers.image.revision": rev,
       "org.opencontainers.image.authors": "Example Author <author@example.com>",
+      // the platform it was built for is part of its identity
+      "vnd.ocipkg.platform": `${m.platform!.os}/${m.platform!.architecture}`,
     });
     const p = await runCli(["cargo", "publish"], { cwd: crate, dataHome: data, env });
     assertEquals(p.code, 0, p.stderr);

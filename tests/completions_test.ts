@@ -28,7 +28,7 @@ Deno.test("completions: bash, zsh and fish scripts from the tables", async (t) =
         "-c",
         `source ${dir}/c.bash; complete -p ocipkg; ` +
         `COMP_WORDS=(ocipkg pu); COMP_CWORD=1; _ocipkg; echo "\${COMPREPLY[*]}"; ` +
-        `COMP_WORDS=(ocipkg pull --pl); COMP_CWORD=2; _ocipkg; echo "\${COMPREPLY[*]}"`,
+        `COMP_WORDS=(ocipkg pull --plai); COMP_CWORD=2; _ocipkg; echo "\${COMPREPLY[*]}"`,
       ]);
       assertEquals(r.code, 0, r.stderr);
       assertEquals(r.stdout.trim().split("\n"), [

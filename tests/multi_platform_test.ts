@@ -181,3 +181,83 @@ Deno.test({
     assertStringIncludes(none.stderr, "has no platform; pack it with --platform");
   },
 });
+
+Deno.test({
+  name: "platforms are identity: same files for two platforms, two manifests; absent ones refused",
+  ignore: !(await have("docker-registry")),
+  fn: async () => {
+    const reg = await startRegistry();
+    const work = await tempDir();
+    try {
+      await Deno.mkdir(join(work, "pkg"));
+      await Deno.writeTextFile(join(work, "pkg", "a.txt"), "same files\n");
+      const tar = join(work, "mp.tar");
+      const image = `${reg.host}/ident/pkg:1`;
+      const digests = [];
+      for (const p of ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]) {
+        const r = await runCli(["pack", join(work, "pkg"), tar, "--platform", p, "-t", image]);
+        assertEquals(r.code, 0, r.stderr);
+        digests.push(r.stdout.trim().split(" ")[1]);
+      }
+      // the second pack turned the tag into an index of both
+      const info = JSON.parse((await runCli(["inspect", tar, "--json"])).stdout);
+      const platforms = info.manifests.map((m: { platform: { architecture: string } }) =>
+        m.platform.architecture
+      );
+      assertEquals(platforms.sort(), ["amd64", "arm64"]);
+      assert(info.manifests[0].digest !== info.manifests[1].digest, "two distinct manifests");
+      assertEquals((await runCli(["push", tar])).code, 0);
+      // an absent platform: exit 3 naming the ones there are
+      const absent = await runCli(["get", image, "--platform", "windows/amd64"], {
+        dataHome: join(work, "store"),
+      });
+      assertEquals(absent.code, 3, absent.stderr);
+      assertStringIncludes(absent.stderr, "available: linux/amd64, linux/arm64");
+      // a single-platform package remembers its platform on a registry too
+      const one = join(work, "one.tar");
+      const single = `${reg.host}/ident/one:1`;
+      await runCli(["pack", join(work, "pkg"), one, "--platform", "linux/arm64", "-t", single]);
+      assertEquals((await runCli(["push", one])).code, 0);
+      const wrong = await runCli(["get", single, "--platform", "linux/amd64"], {
+        dataHome: join(work, "store"),
+      });
+      assertEquals(wrong.code, 3, wrong.stderr);
+      assertStringIncludes(wrong.stderr, "available: linux/arm64");
+      // pull and copy one platform of the index
+      const pulled = await runCli([
+        "pull",
+        image,
+        "-o",
+        `oci:${work}/arm`,
+        "--platform",
+        "linux/arm64",
+      ]);
+      assertEquals(pulled.code, 0, pulled.stderr);
+      const arm = JSON.parse((await runCli(["inspect", `oci:${work}/arm`, "--json"])).stdout);
+      assertEquals(arm.mediaType, "application/vnd.oci.image.manifest.v1+json");
+      assertEquals(arm.manifests[0].annotations["vnd.ocipkg.platform"], "linux/arm64");
+      assertEquals(arm.manifests[0].platform, { os: "linux", architecture: "arm64" });
+      const copied = await runCli([
+        "copy",
+        image,
+        `oci:${work}/amd:x`,
+        "--platform",
+        "linux/amd64",
+      ]);
+      assertEquals(copied.code, 0, copied.stderr);
+      assertEquals((await runCli(["resolve", `oci:${work}/amd:x`])).stdout.trim(), digests[0]);
+      const both = await runCli([
+        "pull",
+        image,
+        "-o",
+        `${work}/x.tar`,
+        "--platform",
+        "linux/arm64",
+        "--all-platforms",
+      ]);
+      assertEquals(both.code, 2);
+    } finally {
+      await reg.stop();
+    }
+  },
+});

@@ -7,7 +7,13 @@ import { copyImage } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 import { progressOptions, withProgress } from "./progress.ts";
-import { registryHints, registryOptions, remote } from "./shared.ts";
+import {
+  platformSelection,
+  registryHints,
+  registryOptions,
+  remote,
+  selectedPlatform,
+} from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
@@ -15,7 +21,7 @@ export default defineCommand({
   usage: "copy <src> <dst>  (image, docker://image, oci:dir[:ref], oci-archive:file[:ref])",
   summary: "Copy an image between registries, oci-dirs and oci-archives",
   positionals: [2, 2],
-  options: { ...registryOptions, ...progressOptions },
+  options: { ...platformSelection, ...registryOptions, ...progressOptions },
   examples: [
     {
       command: "ocipkg copy oci-archive:libfoo.tar localhost:5000/libfoo:1.0",
@@ -28,6 +34,12 @@ export default defineCommand({
   ],
   hints: registryHints,
   async run([src, dst], opts) {
-    out(await withProgress(opts, src!, (p) => copyImage(src!, dst!, { ...remote(opts), ...p })));
+    out(
+      await withProgress(
+        opts,
+        src!,
+        (p) => copyImage(src!, dst!, { ...remote(opts), ...p, platform: selectedPlatform(opts) }),
+      ),
+    );
   },
 });

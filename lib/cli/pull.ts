@@ -7,7 +7,14 @@ import { pullImage } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 import { progressOptions, withProgress } from "./progress.ts";
-import { formatOptions, registryHints, registryOptions, remote } from "./shared.ts";
+import {
+  formatOptions,
+  platformSelection,
+  registryHints,
+  registryOptions,
+  remote,
+  selectedPlatform,
+} from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
@@ -24,6 +31,7 @@ export default defineCommand({
       description: "the oci-archive or oci-dir to write",
     },
     ...formatOptions,
+    ...platformSelection,
     ...registryOptions,
     ...progressOptions,
   },
@@ -36,6 +44,10 @@ export default defineCommand({
       command: "ocipkg pull ghcr.io/org/libfoo:1.0 -o ./libfoo --format dir",
       description: "save it as an oci-dir",
     },
+    {
+      command: "ocipkg pull ghcr.io/org/libfoo:1.0 -o libfoo-arm64.tar --platform linux/arm64",
+      description: "save only the arm64 package of a multi-platform image",
+    },
   ],
   hints: registryHints,
   async run([image], opts) {
@@ -43,7 +55,13 @@ export default defineCommand({
       await withProgress(
         opts,
         image!,
-        (p) => pullImage(image!, opts.output, { ...remote(opts), ...p, format: opts.format }),
+        (p) =>
+          pullImage(image!, opts.output, {
+            ...remote(opts),
+            ...p,
+            format: opts.format,
+            platform: selectedPlatform(opts),
+          }),
       ),
     );
   },

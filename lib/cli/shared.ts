@@ -1,6 +1,6 @@
 /**
  * Option groups several commands share, in one place: registry options
- * (`--plain-http`, `--ca-file`, `--concurrency`, the timeouts with their
+ * (`--plain-http`, `--ca-file`, `--concurrency`, `--parallel`, the timeouts with their
  * `OCIPKG_*` fallbacks), extraction limits (`--max-*`, `OCIPKG_MAX_*`), the
  * platform, the layout format and compression level, annotations — and their
  * conversion into library options.
@@ -57,6 +57,11 @@ function concurrency(text: string, flag: string): number {
   return Number(text);
 }
 
+function parts(text: string, flag: string): number {
+  if (!/^\d{1,2}$/.test(text)) throw new UsageError(`invalid ${flag} '${text}': use 0-99`);
+  return Number(text);
+}
+
 function count(text: string, flag: string): number {
   const n = parseSize(text);
   if (n === undefined || n < 1) {
@@ -67,7 +72,7 @@ function count(text: string, flag: string): number {
   return n;
 }
 
-/** Registry options: `--plain-http`, `--ca-file`, `--concurrency`, timeouts. */
+/** Registry options: `--plain-http`, `--ca-file`, `--concurrency`, `--parallel`, timeouts. */
 export const registryOptions = optionGroup({
   "plain-http": {
     type: "boolean",
@@ -80,6 +85,14 @@ export const registryOptions = optionGroup({
     default: "4",
     parse: concurrency,
     description: "requests in flight at once, 1-999",
+  },
+  parallel: {
+    type: "string",
+    value: "n",
+    env: "OCIPKG_PARALLEL",
+    default: "4; 1 for a loopback registry",
+    parse: parts,
+    description: "ranged requests in flight for one blob of 32 MiB or more; 0 or 1: one stream",
   },
   "connect-timeout": {
     type: "string",
@@ -139,6 +152,7 @@ export function remote(opts: OptionValues<typeof registryOptions>): RemoteOption
   if (opts.plainHttp) o.plainHttp = true;
   if (opts.caFile) o.caFile = opts.caFile;
   if (opts.concurrency !== undefined) o.concurrency = opts.concurrency;
+  if (opts.parallel !== undefined) o.rangeParts = opts.parallel;
   if (opts.connectTimeout !== undefined) o.connectTimeoutMs = opts.connectTimeout;
   if (opts.idleTimeout !== undefined) o.idleTimeoutMs = opts.idleTimeout;
   if (opts.timeout !== undefined) o.totalTimeoutMs = opts.timeout;
@@ -211,6 +225,29 @@ export const pickPlatform = platformOption(
   "the platform to pick from a multi-platform image",
   "this host's",
 );
+
+/** `--platform` / `--all-platforms` of pull and copy: one platform, or (the default) all. */
+export const platformSelection = optionGroup({
+  platform: platformOption("copy only this platform's manifest of a multi-platform image", "all"),
+  "all-platforms": {
+    type: "boolean",
+    description: "copy every platform of a multi-platform image (the default)",
+  },
+});
+
+/**
+ * The platform asked for with `--platform`, refusing it with `--all-platforms`.
+ * @param opts parsed values
+ * @returns the platform, or undefined for all
+ */
+export function selectedPlatform(
+  opts: OptionValues<typeof platformSelection>,
+): Platform | undefined {
+  if (opts.platform && opts.allPlatforms) {
+    throw new UsageError("give --platform or --all-platforms, not both");
+  }
+  return opts.platform;
+}
 
 function layoutFormat(text: string, flag: string): "archive" | "dir" {
   if (text === "archive" || text === "dir") return text;

@@ -6,7 +6,8 @@
  * (honouring `OCI-Chunk-Min-Length`, resuming from the server's `Range`) when
  * `chunkSize` is set, the registry demands chunks or refused a streamed
  * upload, or a streamed upload of the blob was lost; cross-repository
- * mounts, resumable blob downloads (`Range`, coping with a 200 answer), tag
+ * mounts, resumable blob downloads (`Range`, coping with a 200 answer),
+ * large blobs fetched in parallel ranges (see `ranged.ts`), tag
  * listing streamed page by page with bounded `Link` pagination (same origin
  * only, no loops, {@link MAX_TAG_PAGES} pages, {@link MAX_TAGS} tags, each
  * page at most {@link MAX_BODY} bytes).
@@ -20,6 +21,7 @@ import { type Descriptor, isManifestType, MAX_MANIFEST_SIZE, stripUndefined } fr
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from "../media_types.ts";
 import type { BlobSpec, ReadTarget, Target } from "../target.ts";
 import { bytesStream, TransferLostError } from "../target.ts";
+import { isLoopbackHost } from "../reference.ts";
 import { printable } from "../text.ts";
 import {
   type ClientOptions,
@@ -29,6 +31,7 @@ import {
   RegistryTimeoutError,
 } from "./client.ts";
 import { RegistryError } from "./errors.ts";
+import { rangedStream } from "./ranged.ts";
 
 const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST].join(", ");
 /** Blobs up to this size are uploaded in one request. */
@@ -39,6 +42,12 @@ export const DEFAULT_CHUNK = 8 * 1024 * 1024;
 export const MAX_TAG_PAGES = 10_000;
 /** Most tags listed (default of `maxTags`); listing more fails. */
 export const MAX_TAGS = 1_000_000;
+/** Default of `rangeParts`: ranged requests in flight for one large blob. */
+export const DEFAULT_RANGE_PARTS = 4;
+/** Default of `rangeThreshold`: blobs from this size are fetched in parallel ranges (32 MiB). */
+export const DEFAULT_RANGE_THRESHOLD = 32 * 1024 * 1024;
+/** Default of `rangeSegmentSize`: bytes per ranged request (8 MiB). */
+export const DEFAULT_RANGE_SEGMENT = 8 * 1024 * 1024;
 /** Manifests kept in a target's small cache (by digest). */
 const MANIFEST_CACHE = 8;
 
@@ -61,8 +70,19 @@ export interface RegistryTargetOptions extends ClientOptions {
    * large blobs in chunks instead of one streamed `PUT`.
    */
   chunkSize?: number;
-  /** Attempts to resume an interrupted download (default 5). */
+  /** Attempts to resume an interrupted download (default 5), across all of a blob's parts. */
   resumeAttempts?: number;
+  /**
+   * Ranged requests in flight at once for one blob of at least
+   * `rangeThreshold` bytes; 0 or 1 downloads every blob as one stream.
+   * Default: {@link DEFAULT_RANGE_PARTS}, but 1 for a loopback registry (no
+   * per-connection cap to get around, and parts cost CPU a local link lacks).
+   */
+  rangeParts?: number;
+  /** Smallest blob fetched in parallel ranges (default {@link DEFAULT_RANGE_THRESHOLD}). */
+  rangeThreshold?: number;
+  /** Bytes per ranged request (default {@link DEFAULT_RANGE_SEGMENT}). */
+  rangeSegmentSize?: number;
   /** Most pages of a tag list read (default {@link MAX_TAG_PAGES}). */
   maxTagPages?: number;
   /** Most tags listed (default {@link MAX_TAGS}); more is an error. */
@@ -265,15 +285,59 @@ export class RegistryTarget implements Target {
       return bytesStream(bytes);
     }
     // verified here, before it closes: a layout writing it need not hash it again
+    const parts = this.#options.rangeParts ??
+      (isLoopbackHost(this.client.registry) ? 1 : DEFAULT_RANGE_PARTS);
+    if (parts > 1 && desc.size >= (this.#options.rangeThreshold ?? DEFAULT_RANGE_THRESHOLD)) {
+      return vouch(this.#rangedStream(desc, parts), desc);
+    }
     return vouch(this.#blobStream(desc), desc);
+  }
+
+  /** GET a blob (a range of it), 404 as {@link NotFoundError}. */
+  async #getBlob(desc: Descriptor, what: string, range?: string): Promise<Response> {
+    const res = await this.client.request({
+      method: "GET",
+      url: `/v2/${this.repository}/blobs/${desc.digest}`,
+      headers: range ? { range } : {},
+      scope: this.#scope(),
+      what,
+      ok: [200, 206, 404],
+      stream: true,
+    });
+    if (res.status === 404) {
+      await res.body?.cancel();
+      throw new NotFoundError(`${what} not found on ${this.client.registry}`);
+    }
+    return res;
+  }
+
+  /**
+   * A large blob in `parts` parallel ranged requests, emitted in order and
+   * verified by one {@link Verifier}; a registry that ignores `Range` is read
+   * as one stream ({@link #blobStream}) from its first answer.
+   */
+  #rangedStream(desc: Descriptor, parts: number): ReadableStream<Uint8Array> {
+    const what = `blob ${desc.digest} of ${this.description}`;
+    return rangedStream({
+      size: desc.size,
+      what,
+      host: this.client.registry,
+      parts,
+      segmentSize: this.#options.rangeSegmentSize ?? DEFAULT_RANGE_SEGMENT,
+      maxResume: this.#options.resumeAttempts ?? 5,
+      verifier: new Verifier(desc, what, { offThread: true }),
+      request: (start, end) => this.#getBlob(desc, what, `bytes=${start}-${end}`),
+      fallback: (first) => this.#blobStream(desc, first),
+    });
   }
 
   /**
    * A blob download that resumes with `Range` after a dropped or stalled
    * connection (not after one too slow on average: that is final), verified
-   * by the one {@link Verifier} across resumptions.
+   * by the one {@link Verifier} across resumptions. `first`: a `200` answer
+   * already at hand, read from its start.
    */
-  #blobStream(desc: Descriptor): ReadableStream<Uint8Array> {
+  #blobStream(desc: Descriptor, first?: Response): ReadableStream<Uint8Array> {
     const what = `blob ${desc.digest} of ${this.description}`;
     // large blobs are hashed in a worker while the next bytes arrive
     const verifier = new Verifier(desc, what, { offThread: true });
@@ -283,21 +347,9 @@ export class RegistryTarget implements Target {
     let reader: ReadableStreamBYOBReader | undefined;
     let skip = 0; // bytes to drop when a server ignores Range (200)
     const open = async () => {
-      const headers: Record<string, string> = {};
-      if (received > 0) headers.range = `bytes=${received}-`;
-      const res = await this.client.request({
-        method: "GET",
-        url: `/v2/${this.repository}/blobs/${desc.digest}`,
-        headers,
-        scope: this.#scope(),
-        what,
-        ok: [200, 206, 404],
-        stream: true,
-      });
-      if (res.status === 404) {
-        await res.body?.cancel();
-        throw new NotFoundError(`${what} not found on ${this.client.registry}`);
-      }
+      let res = first;
+      first = undefined;
+      res ??= await this.#getBlob(desc, what, received > 0 ? `bytes=${received}-` : undefined);
       skip = received > 0 && res.status === 200 ? received : 0;
       reader = res.body!.getReader({ mode: "byob" });
     };
