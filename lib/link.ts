@@ -76,6 +76,8 @@ export interface LinkResult {
   platform: Platform;
   /** Chosen libraries, sorted by name. */
   libraries: LinkedLibrary[];
+  /** Every library found in the package (static and shared files), chosen or not. */
+  found?: Library[];
   /** Directories holding them (for `-L`). */
   searchDirs: string[];
   /** `include/` when the package has one. */
@@ -187,6 +189,7 @@ export async function linkPackage(
     dir,
     platform,
     libraries,
+    found: all,
     searchDirs: [...new Set(libraries.map((l) => l.dir))],
   };
   if (contents.includeDir) result.includeDir = contents.includeDir;

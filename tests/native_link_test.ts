@@ -54,6 +54,13 @@ Deno.test({
       "cargo:rerun-if-env-changed=XDG_DATA_HOME",
       "cargo:rerun-if-env-changed=OCIPKG_DATA_DIR",
     ]);
+    // --json: the libraries chosen, and every one found (static and shared files)
+    const json = JSON.parse(
+      (await runCli(["link", "--static", image, "--json"], { dataHome: data })).stdout,
+    );
+    assertEquals(json.libraries.map((l: { kind: string }) => l.kind), ["static"]);
+    assertEquals(json.found.length, 1);
+    assert(json.found[0].static && json.found[0].dylib, JSON.stringify(json.found));
     const dyn = await runCli(["link", "--cargo", "--dynamic", image], { dataHome: data });
     assertStringIncludes(dyn.stdout, "cargo:rustc-link-lib=dylib=greet\n");
     assertStringIncludes(dyn.stdout, `cargo:rustc-link-arg=-Wl,-rpath,${dir}/lib\n`);

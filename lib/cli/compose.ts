@@ -6,7 +6,7 @@
 import { composeFiles } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { compressionOption } from "./pack.ts";
-import { packing, packOptions, platformOption, reportPacked } from "./shared.ts";
+import { jsonOption, packing, packOptions, platformOption, reportPacked } from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
@@ -16,6 +16,7 @@ export default defineCommand({
   summary: "Compose files into an ocipkg artifact",
   positionals: [1, Infinity],
   options: {
+    ...jsonOption,
     output: {
       type: "string",
       short: "o",
@@ -45,6 +46,6 @@ export default defineCommand({
       ...packing(opts),
       compression: opts.compression,
     });
-    reportPacked(r, `composed ${files.length} file(s)`, opts.tag);
+    reportPacked(r, `composed ${files.length} file(s)`, opts.tag, opts.json);
   },
 });

@@ -34,12 +34,11 @@ export default defineCommand({
   ],
   hints: registryHints,
   async run([src, dst], opts) {
-    out(
-      await withProgress(
-        opts,
-        src!,
-        (p) => copyImage(src!, dst!, { ...remote(opts), ...p, platform: selectedPlatform(opts) }),
-      ),
+    const digest = await withProgress(
+      opts,
+      src!,
+      (p) => copyImage(src!, dst!, { ...remote(opts), ...p, platform: selectedPlatform(opts) }),
     );
+    out(opts.json ? JSON.stringify({ source: src, destination: dst, digest }) : digest);
   },
 });

@@ -57,6 +57,15 @@ export default defineCommand({
         platform: opts.platform,
       }));
     if (r.status === "installed" && chatty(opts)) info(`got ${r.name}`);
-    out(r.dir);
+    out(
+      opts.json
+        ? JSON.stringify({
+          name: r.name.toString(),
+          digest: r.digest,
+          dir: r.dir,
+          status: r.status,
+        })
+        : r.dir,
+    );
   },
 });

@@ -6,6 +6,7 @@
 import { ImageName, NotFoundError, Store } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
+import { jsonOption } from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
@@ -13,14 +14,14 @@ export default defineCommand({
   usage: "image-directory <image>",
   summary: "Print the store directory of an image",
   positionals: [1, 1],
-  options: {},
+  options: jsonOption,
   examples: [
     {
       command: "ocipkg image-directory ghcr.io/org/libfoo:1.0",
       description: "where the store keeps the image's files (exit 3 when it is not installed)",
     },
   ],
-  async run([image]) {
+  async run([image], opts) {
     const name = ImageName.parse(image!);
     const dir = new Store().imageDir(name);
     // the README feeds this to CMAKE_PREFIX_PATH: a missing image must not look like a path
@@ -31,6 +32,6 @@ export default defineCommand({
         `image '${image}' is not in the store (${dir}); install it with 'ocipkg get ${image}'`,
       );
     }
-    out(dir);
+    out(opts.json ? JSON.stringify({ image, name: name.toString(), dir }) : dir);
   },
 });

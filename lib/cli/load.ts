@@ -56,6 +56,15 @@ export default defineCommand({
           : `loaded ${r.name}`,
       );
     }
-    out(r.dir);
+    out(
+      opts.json
+        ? JSON.stringify({
+          name: r.name.toString(),
+          digest: r.digest,
+          dir: r.dir,
+          status: r.status,
+        })
+        : r.dir,
+    );
   },
 });

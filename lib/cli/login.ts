@@ -5,8 +5,8 @@
  */
 import { login, UsageError } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { info } from "./output.ts";
-import { registryHints, registryOptions, remote } from "./shared.ts";
+import { info, out } from "./output.ts";
+import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
 
 async function readStdin(): Promise<string> {
   const text = await new Response(Deno.stdin.readable).text();
@@ -58,6 +58,7 @@ export default defineCommand({
       description: "read the password or token from stdin",
     },
     ...registryOptions,
+    ...jsonOption,
   },
   examples: [
     {
@@ -86,6 +87,7 @@ export default defineCommand({
       );
     }
     await login(registry!, { username, password }, remote(opts));
-    info(`logged in to ${registry}`);
+    if (opts.json) out(JSON.stringify({ registry, username, status: "logged in" }));
+    else info(`logged in to ${registry}`);
   },
 });

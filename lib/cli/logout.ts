@@ -5,7 +5,8 @@
  */
 import { logout } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { info } from "./output.ts";
+import { info, out } from "./output.ts";
+import { jsonOption } from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
@@ -13,10 +14,11 @@ export default defineCommand({
   usage: "logout <registry>",
   summary: "Remove saved credentials for a registry",
   positionals: [1, 1],
-  options: {},
+  options: jsonOption,
   examples: [{ command: "ocipkg logout ghcr.io", description: "forget ghcr.io's credentials" }],
-  async run([registry]) {
+  async run([registry], opts) {
     await logout(registry!);
-    info(`logged out of ${registry}`);
+    if (opts.json) out(JSON.stringify({ registry, status: "logged out" }));
+    else info(`logged out of ${registry}`);
   },
 });

@@ -5,7 +5,7 @@
  */
 import { type Compression, packDirectory, UsageError } from "../../mod.ts";
 import { defineCommand, optionGroup } from "./options.ts";
-import { packing, packOptions, platformOption, reportPacked } from "./shared.ts";
+import { jsonOption, packing, packOptions, platformOption, reportPacked } from "./shared.ts";
 
 function compression(text: string, flag: string): Compression {
   if (text === "gzip" || text === "zstd" || text === "none") return text;
@@ -32,6 +32,7 @@ export default defineCommand({
   summary: "Pack a directory into an ocipkg artifact (oci-archive or oci-dir)",
   positionals: [2, 2],
   options: {
+    ...jsonOption,
     tag: {
       type: "string",
       short: "t",
@@ -63,6 +64,6 @@ export default defineCommand({
       ...packing(opts),
       compression: opts.compression,
     });
-    reportPacked(r, `packed ${dir}`, opts.tag);
+    reportPacked(r, `packed ${dir}`, opts.tag, opts.json);
   },
 });

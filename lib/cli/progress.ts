@@ -32,6 +32,7 @@ export const progressOptions = optionGroup({
     type: "boolean",
     description: "off a terminal, one line per blob transferred or skipped",
   },
+  json: { type: "boolean", description: "print the result as one JSON document on stdout" },
 });
 
 /** Blob lines shown at once on a terminal. */
@@ -258,5 +259,5 @@ export async function withProgress<T>(
  * @returns true when they do
  */
 export function chatty(opts: OptionValues<typeof progressOptions>): boolean {
-  return !opts.quiet && opts.progress !== "json";
+  return !opts.quiet && !opts.json && opts.progress !== "json";
 }

@@ -51,18 +51,17 @@ export default defineCommand({
   ],
   hints: registryHints,
   async run([image], opts) {
-    out(
-      await withProgress(
-        opts,
-        image!,
-        (p) =>
-          pullImage(image!, opts.output, {
-            ...remote(opts),
-            ...p,
-            format: opts.format,
-            platform: selectedPlatform(opts),
-          }),
-      ),
+    const digest = await withProgress(
+      opts,
+      image!,
+      (p) =>
+        pullImage(image!, opts.output, {
+          ...remote(opts),
+          ...p,
+          format: opts.format,
+          platform: selectedPlatform(opts),
+        }),
     );
+    out(opts.json ? JSON.stringify({ image, digest, output: opts.output }) : digest);
   },
 });

@@ -348,7 +348,16 @@ export function packing(
  * @param done e.g. "packed ./build into libfoo.tar"
  * @param tag the `-t` value, if any
  */
-export function reportPacked(r: PackResult, done: string, tag: string | undefined): void {
+export function reportPacked(
+  r: PackResult,
+  done: string,
+  tag: string | undefined,
+  json = false,
+): void {
+  if (json) {
+    out(JSON.stringify({ name: String(r.name), digest: r.digest, output: r.output }));
+    return;
+  }
   out(`${r.name} ${r.digest}`);
   info(`${done} into ${r.output}`);
   if (tag === undefined) info(`no -t given: the image is named '${r.name}'`);
