@@ -50,6 +50,10 @@ export default defineCommand({
       image ?? layouts.join(" "),
       (p) => pushImage(layouts, image, { ...remote(opts), ...p }),
     );
-    out(opts.json ? JSON.stringify({ name: String(r.name), digest: r.digest }) : `${r.name} ${r.digest}`);
+    out(
+      opts.json
+        ? JSON.stringify({ name: String(r.name), digest: r.digest })
+        : `${r.name} ${r.digest}`,
+    );
   },
 });
