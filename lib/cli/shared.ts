@@ -288,9 +288,9 @@ export const packOptions = optionGroup({
   level: {
     type: "string",
     value: "0-9",
-    default: "1",
+    default: "1 for gzip, 3 for zstd",
     parse: compressionLevel,
-    description: "gzip compression level",
+    description: "compression level (gzip 0-9; zstd 1-9, 0 for its default 3)",
   },
 });
 
