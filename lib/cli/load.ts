@@ -5,8 +5,8 @@
  */
 import { loadImage } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { info, out } from "./output.ts";
-import { chatty, progressOptions, withProgress } from "./progress.ts";
+import { info } from "./output.ts";
+import { chatty, progressOptions, reportInstalled, withProgress } from "./progress.ts";
 import { limitOptions, limits, overwriteOption, pickPlatform } from "./shared.ts";
 
 /** The command. */
@@ -56,15 +56,6 @@ export default defineCommand({
           : `loaded ${r.name}`,
       );
     }
-    out(
-      opts.json
-        ? JSON.stringify({
-          name: r.name.toString(),
-          digest: r.digest,
-          dir: r.dir,
-          status: r.status,
-        })
-        : r.dir,
-    );
+    reportInstalled(r, opts);
   },
 });

@@ -14,10 +14,10 @@
  *
  * @module
  */
-import type { CopyEvent, CopyOptions, Descriptor, RetryInfo } from "../../mod.ts";
+import type { CopyEvent, CopyOptions, Descriptor, InstallResult, RetryInfo } from "../../mod.ts";
 import { UsageError } from "../../mod.ts";
 import { optionGroup, type OptionValues } from "./options.ts";
-import { safe } from "./output.ts";
+import { out, safe } from "./output.ts";
 
 /** Options every transferring command takes. */
 export const progressOptions = optionGroup({
@@ -260,4 +260,18 @@ export async function withProgress<T>(
  */
 export function chatty(opts: OptionValues<typeof progressOptions>): boolean {
   return !opts.quiet && !opts.json && opts.progress !== "json";
+}
+
+/**
+ * The result of `get`/`load`: the directory, or with `--json` the whole result.
+ *
+ * @param r what the store did
+ * @param opts the command's parsed options
+ */
+export function reportInstalled(
+  r: InstallResult,
+  opts: OptionValues<typeof progressOptions>,
+): void {
+  const { name, digest, dir, status } = r;
+  out(opts.json ? JSON.stringify({ name: name.toString(), digest, dir, status }) : dir);
 }
