@@ -13,6 +13,7 @@ import { OcipkgError, oneLine, UsageError } from "./mod.ts";
 import { removeTempsSync } from "./lib/fs_util.ts";
 import { COMMANDS, findCommand } from "./lib/cli/commands.ts";
 import { commandHelp } from "./lib/cli/options.ts";
+import { signalsOwned } from "./lib/cli/serve.ts";
 import { out, setDebug } from "./lib/cli/output.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
@@ -95,6 +96,7 @@ export function cliArgs(args: string[], exe: string): string[] {
  */
 function exitCleanlyOnSignals(): void {
   const onSignal = () => {
+    if (signalsOwned()) return; // `serve` stops gracefully and exits 0
     removeTempsSync();
     console.error("error: interrupted");
     Deno.exit(130);

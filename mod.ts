@@ -175,6 +175,9 @@ export { type BinaryInfo, readBinaryInfo } from "./lib/binary_platform.ts";
 export { resolveImage, tagImage } from "./lib/tagging.ts";
 export { installLauncher, type LauncherTarget } from "./lib/launcher.ts";
 
+// An embedded registry: `ocipkg serve`
+export { serve, type ServeHandle, type ServeOptions } from "./lib/serve/server.ts";
+
 // Signing: cosign-compatible keys, keyed signatures, verification
 export {
   encodePublicKey,

@@ -1,56 +1,88 @@
-// The main job end to end on an embedded default: pack sample files, inspect
-// the archive, load it into a temporary store, list the store, and link the
-// package (Cargo lines, pkg-config, CMake) from the store without a network.
+// The main job of ocipkg, end to end, on a machine with nothing installed: an
+// embedded registry (`ocipkg serve`) on a free loopback port, then pack, push,
+// tags, inspect, get (and get again from the cache, with no request), link.
+// Each step is one line; everything is removed at the end.
 // Run: npx -y deno task demo
 import { join } from "node:path";
 import {
   cargoLinkLines,
-  formatPlatform,
+  getImage,
   inspectAny,
   linkPackage,
-  loadImage,
+  listTags,
   packDirectory,
+  pushImage,
+  serve,
   Store,
   writeCmakeConfig,
   writePkgConfig,
 } from "../mod.ts";
 
+const t0 = performance.now();
+const ms = () => `${Math.round(performance.now() - t0)} ms`;
 const work = await Deno.makeTempDir({ prefix: "ocipkg-demo-" });
+let requests = 0;
+const registry = await serve({
+  root: join(work, "registry"),
+  addr: "127.0.0.1:0",
+  log: () => requests++,
+});
 const store = new Store(join(work, "store"));
+const say = (step: string, text: string) => console.log(`${step.padEnd(8)} ${text}`);
 try {
+  say("serve", `registry at ${registry.url} (root ${registry.root})  $ ocipkg serve --root …`);
+
   const pkg = join(work, "libdemo");
   await Deno.mkdir(join(pkg, "lib"), { recursive: true });
   await Deno.mkdir(join(pkg, "include"), { recursive: true });
   await Deno.writeTextFile(join(pkg, "include", "demo.h"), "int demo_answer(void);\n");
   await Deno.writeFile(join(pkg, "lib", "libdemo.a"), new TextEncoder().encode("!<arch>\n"));
-  console.log(`1. sample package at ${pkg}`);
-
+  const image = `${registry.addr}/demo/libdemo:1.0`;
   const archive = join(work, "libdemo.tar");
   const packed = await packDirectory(pkg, archive, {
-    name: "localhost:5000/demo/libdemo:1.0",
-    annotations: { "org.opencontainers.image.description": "ocipkg demo" },
+    name: image,
+    annotations: {
+      "org.opencontainers.image.version": "1.0",
+      "org.opencontainers.image.description": "ocipkg demo",
+    },
   });
-  console.log(`2. packed ${packed.name} → ${archive}\n   manifest ${packed.digest}`);
+  say(
+    "pack",
+    `libdemo/ → libdemo.tar  ${
+      packed.digest.slice(0, 19)
+    }…  $ ocipkg pack libdemo libdemo.tar -t ${image}`,
+  );
 
-  const info = await inspectAny(archive);
-  for (const m of info.manifests) {
-    console.log(`3. inspect: ${m.artifactType} (${formatPlatform(m.platform)})`);
-    for (const l of m.layers) {
-      console.log(`   layer ${l.digest.slice(0, 19)}… ${l.files.join(" ")}`);
-    }
-  }
+  const pushed = await pushImage(archive, image);
+  say("push", `${pushed.name}  $ ocipkg push libdemo.tar ${image}`);
 
-  const r = await loadImage(archive, { store });
-  console.log(`4. loaded into ${r.dir}`);
-  console.log(`5. store lists: ${(await store.list()).join(", ")}`);
+  const tags = await listTags(`${registry.addr}/demo/libdemo`);
+  say("tags", `${tags.join(", ")}  $ ocipkg tags ${registry.addr}/demo/libdemo`);
 
-  // already in the store: linking makes no request
-  const linked = await linkPackage(packed.name, { store });
-  console.log("6. ocipkg link --cargo prints:");
-  for (const line of cargoLinkLines(linked)) console.log(`   ${line}`);
+  const info = await inspectAny(image);
+  const files = info.manifests.flatMap((m) => m.layers.flatMap((l) => l.files));
+  say(
+    "inspect",
+    `${info.manifests[0]?.artifactType}: ${files.join(" ")}  $ ocipkg inspect ${image}`,
+  );
+
+  const got = await getImage(image, { store });
+  say("get", `${got.status} into ${got.dir}  $ ocipkg get ${image}`);
+
+  const before = requests;
+  const again = await getImage(image, { store });
+  say("get", `${again.status}: from the cache, ${requests - before} requests made`);
+  if (requests !== before) throw new Error("the cached get made a request");
+
+  const linked = await linkPackage(image, { store });
+  const cargo = cargoLinkLines(linked).filter((l) => l.startsWith("cargo:rustc-link-lib"));
+  say("link", `${cargo.join(" ")} (and search paths)  $ ocipkg link --cargo ${image}`);
   const pc = await writePkgConfig(linked, { store });
+  say("link", `pkg-config file ${pc.path}  $ ocipkg link --pkg-config ${image}`);
   const cmake = await writeCmakeConfig(linked, { store });
-  console.log(`7. pkg-config file ${pc.path}\n   CMake config ${cmake.path}`);
+  say("link", `CMake config ${cmake.path}  $ ocipkg link --cmake ${image}`);
+  say("done", `in ${ms()}; ${requests} requests to the registry in all`);
 } finally {
+  await registry.close();
   await Deno.remove(work, { recursive: true });
 }

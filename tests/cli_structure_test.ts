@@ -90,6 +90,7 @@ Deno.test("structure: every command is one module whose table documents it", asy
     "list",
     "image-directory",
     "rm",
+    "serve",
     "completions",
   ]);
   for (const c of COMMANDS) {

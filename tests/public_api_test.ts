@@ -118,6 +118,8 @@ const PUBLIC = [
   "SignatureError",
   "signImage",
   "verifySignatures",
+  // embedded registry (lib/serve)
+  "serve",
 ];
 
 const INTERNAL = [

@@ -24,6 +24,7 @@ import cargo from "./cargo.ts";
 import list from "./list.ts";
 import imageDirectory from "./image_directory.ts";
 import rm from "./rm.ts";
+import serve from "./serve.ts";
 import completions from "./completions.ts";
 
 /** The commands, in help order. */
@@ -47,6 +48,7 @@ export const COMMANDS: readonly Command[] = [
   list,
   imageDirectory,
   rm,
+  serve,
   completions,
 ];
 

@@ -219,6 +219,23 @@ export class OciDir implements Target, ListableTarget {
     });
   }
 
+  /**
+   * Remove the index entries `drop` picks (a deleted tag or manifest);
+   * `index.json` is replaced atomically. Blobs stay.
+   *
+   * @param drop picks the entries to remove
+   * @returns how many were removed
+   */
+  untag(drop: (entry: Descriptor) => boolean): Promise<number> {
+    return this.#mutex.run(async () => {
+      const before = this.#index.manifests.length;
+      this.#index.manifests = this.#index.manifests.filter((m) => !drop(m));
+      const removed = before - this.#index.manifests.length;
+      if (removed) await atomicWriteFile(join(this.path, "index.json"), this.#index.encode());
+      return removed;
+    });
+  }
+
   close(): Promise<void> {
     return this.#mutex.run(() => Promise.resolve());
   }

@@ -1,0 +1,252 @@
+/**
+ * Blob upload sessions: each writes a temp file under `<root>/.uploads/`,
+ * hashed as chunks arrive. A finished upload is verified (size and digest)
+ * before the caller renames it into a repository; a failed, cancelled,
+ * abandoned or interrupted one is removed.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { Digester, parseDigest } from "../digest.ts";
+import { BlockWriter, releaseTemp, trackTemp } from "../fs_util.ts";
+import { RegistryError } from "./errors.ts";
+
+/** One upload session. */
+export interface Upload {
+  /** Session id (in the Location URL). */
+  readonly id: string;
+  /** The repository it uploads to. */
+  readonly repository: string;
+  /** Bytes received so far. */
+  readonly size: number;
+}
+
+interface Session extends Upload {
+  size: number;
+  path: string;
+  file: Deno.FsFile;
+  hash: Digester;
+  busy: boolean;
+  touched: number;
+  reader?: ReadableStreamDefaultReader<Uint8Array>;
+}
+
+/** Limits of {@link Uploads}. */
+export interface UploadLimits {
+  /** Most sessions open at once (default 32). */
+  maxUploads?: number;
+  /** A session idle this long is dropped (default 15 min). */
+  idleMs?: number;
+}
+
+/** The open upload sessions of a server. */
+export class Uploads {
+  #dir: string;
+  #sessions = new Map<string, Session>();
+  #max: number;
+  #idleMs: number;
+  #timer: ReturnType<typeof setInterval>;
+  #closed = false;
+
+  /**
+   * @param dir the directory for temp files (same file system as the root)
+   * @param limits session limits
+   */
+  constructor(dir: string, limits: UploadLimits = {}) {
+    this.#dir = dir;
+    this.#max = limits.maxUploads ?? 32;
+    this.#idleMs = limits.idleMs ?? 15 * 60_000;
+    this.#timer = setInterval(() => this.#sweep(), Math.min(60_000, this.#idleMs));
+    Deno.unrefTimer(this.#timer);
+  }
+
+  /** Sessions open. */
+  get count(): number {
+    return this.#sessions.size;
+  }
+
+  /**
+   * Open a session.
+   * @param repository its repository
+   * @returns the session
+   * @throws {RegistryError} `TOOMANYREQUESTS` past the limit
+   */
+  async start(repository: string): Promise<Upload> {
+    if (this.#closed) {
+      throw new RegistryError("UNSUPPORTED", "the registry is shutting down", { status: 503 });
+    }
+    if (this.#sessions.size >= this.#max) {
+      throw new RegistryError(
+        "TOOMANYREQUESTS",
+        `too many uploads in progress (${this.#max}); try again later`,
+        { headers: { "retry-after": "1" } },
+      );
+    }
+    const id = crypto.randomUUID();
+    const path = trackTemp(join(this.#dir, id));
+    const file = await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
+    const s: Session = {
+      id,
+      repository,
+      size: 0,
+      path,
+      file,
+      hash: new Digester("sha256"),
+      busy: false,
+      touched: Date.now(),
+    };
+    this.#sessions.set(id, s);
+    return s;
+  }
+
+  /**
+   * A session by id, for its repository.
+   * @param id the id
+   * @param repository the repository of the request
+   * @returns the session
+   * @throws {RegistryError} `BLOB_UPLOAD_UNKNOWN`
+   */
+  get(id: string, repository: string): Upload {
+    const s = this.#sessions.get(id);
+    if (!s || s.repository !== repository) {
+      throw new RegistryError("BLOB_UPLOAD_UNKNOWN", `upload '${id.slice(0, 80)}' is not known`);
+    }
+    return s;
+  }
+
+  #session(u: Upload): Session {
+    const s = this.#sessions.get(u.id);
+    if (!s) throw new RegistryError("BLOB_UPLOAD_UNKNOWN", `upload '${u.id}' is not known`);
+    if (s.busy) {
+      throw new RegistryError(
+        "BLOB_UPLOAD_INVALID",
+        `upload '${u.id}' is busy with another request`,
+      );
+    }
+    return s;
+  }
+
+  /**
+   * Append a request body. A body that fails midway (the client went away)
+   * drops the whole session.
+   *
+   * @param u the session
+   * @param body the bytes (null: nothing)
+   * @param hint the body's length, when the request says it
+   * @returns bytes appended
+   */
+  async append(
+    u: Upload,
+    body: ReadableStream<Uint8Array> | null,
+    hint?: number,
+  ): Promise<number> {
+    const s = this.#session(u);
+    if (!body) return 0;
+    s.busy = true;
+    s.touched = Date.now();
+    const start = s.size;
+    const w = new BlockWriter(s.file, hint);
+    const reader = body.getReader();
+    s.reader = reader;
+    try {
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        s.hash.update(value);
+        s.size += value.byteLength;
+        await w.write(value);
+      }
+      await w.flush();
+      if (!this.#sessions.has(s.id)) {
+        throw new RegistryError("BLOB_UPLOAD_UNKNOWN", `upload '${s.id}' was cancelled`);
+      }
+    } catch (e) {
+      await w.settle();
+      await reader.cancel().catch(() => {});
+      await this.discard(s);
+      throw e;
+    } finally {
+      s.reader = undefined;
+      s.busy = false;
+      s.touched = Date.now();
+    }
+    return s.size - start;
+  }
+
+  /**
+   * Finish a session: verify the digest, close the file and hand over its path
+   * (the caller renames it into place, or calls {@link Uploads.release}).
+   * A mismatch drops the session.
+   *
+   * @param u the session
+   * @param digest the digest the client claims
+   * @returns the temp path, verified
+   * @throws {RegistryError} `DIGEST_INVALID`
+   */
+  async finish(u: Upload, digest: string): Promise<{ path: string; size: number }> {
+    const s = this.#session(u);
+    const { algorithm } = parseDigest(digest);
+    this.#sessions.delete(s.id);
+    try {
+      await s.file.syncData();
+      s.file.close();
+      let got: string;
+      if (algorithm === "sha256") got = s.hash.digest();
+      else {
+        // a sha512 digest: hash the file once more (uploads hash sha256 as they arrive)
+        const h = new Digester(algorithm);
+        using f = await Deno.open(s.path);
+        for await (const chunk of f.readable) h.update(chunk);
+        got = h.digest();
+      }
+      if (got !== digest) {
+        throw new RegistryError(
+          "DIGEST_INVALID",
+          `upload of ${s.size} bytes has digest ${got}, not ${digest}`,
+        );
+      }
+      return { path: s.path, size: s.size };
+    } catch (e) {
+      await this.release(s.path);
+      throw e;
+    }
+  }
+
+  /**
+   * Remove a finished upload's temp file (after a failed rename), or forget it (after a rename).
+   * @param path its path
+   */
+  async release(path: string): Promise<void> {
+    await Deno.remove(path).catch(() => {});
+    releaseTemp(path);
+  }
+
+  /**
+   * Cancel a session and remove its file.
+   * @param u the session
+   */
+  async discard(u: Upload): Promise<void> {
+    const s = this.#sessions.get(u.id);
+    if (!s) return;
+    this.#sessions.delete(s.id);
+    await s.reader?.cancel().catch(() => {});
+    try {
+      s.file.close();
+    } catch { /* closed */ }
+    await this.release(s.path);
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const s of this.#sessions.values()) {
+      if (!s.busy && now - s.touched > this.#idleMs) this.discard(s).catch(() => {});
+    }
+  }
+
+  /** Refuse new sessions, cancel every open one (bodies being read stop), remove their files. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    await Promise.all([...this.#sessions.values()].map((s) => this.discard(s)));
+  }
+}
