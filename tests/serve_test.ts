@@ -1,0 +1,180 @@
+// `ocipkg serve` beyond the conformance flows: Basic auth from an htpasswd file
+// (ocipkg login/push/get against it), --read-only, TLS, two clients pushing
+// the same blob at once, an abandoned upload leaving nothing, hostile names,
+// the CLI's start line, a port in use, and a graceful stop on SIGTERM.
+import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
+import { CLI, listTree, runCli, samplePackage, tempDir } from "./_helpers.ts";
+import { makeTls, PASS, USER } from "./_registry.ts";
+import { serve } from "../mod.ts";
+
+const enc = new TextEncoder();
+const quiet = { log: () => {} };
+
+async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return "sha256:" + [...h].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+Deno.test("serve: htpasswd auth (login, push, get), read-only, TLS", async (t) => {
+  const work = await tempDir();
+  await samplePackage(`${work}/pkg`);
+  const htpasswd = `${work}/htpasswd`;
+  const line = await new Deno.Command("htpasswd", { args: ["-Bbn", USER, PASS], stdout: "piped" })
+    .output();
+  await Deno.writeFile(htpasswd, line.stdout);
+  const env = {
+    HOME: work,
+    OCIPKG_AUTH_FILE: `${work}/auth.json`,
+    DOCKER_CONFIG: `${work}/docker`,
+  };
+
+  await t.step(
+    "Basic auth: anonymous refused with a challenge, login then push and get",
+    async () => {
+      const s = await serve({ root: `${work}/auth-root`, addr: "127.0.0.1:0", htpasswd, ...quiet });
+      try {
+        const anon = await fetch(`${s.url}/v2/`);
+        await anon.body?.cancel();
+        assertEquals(anon.status, 401);
+        assertStringIncludes(anon.headers.get("www-authenticate") ?? "", "Basic");
+        const image = `${s.addr}/auth/pkg:1`;
+        assertEquals((await runCli(["pack", `${work}/pkg`, `${work}/p.tar`, "-t", image])).code, 0);
+        const refused = await runCli(["push", `${work}/p.tar`, image], { env });
+        assertEquals(refused.code, 1);
+        const bad = await runCli(["login", s.addr, "-u", USER, "-p", "wrong"], { env });
+        assertEquals(bad.code, 1);
+        assertStringIncludes(bad.stderr, "refused the password");
+        const ok = await runCli(["login", s.addr, "-u", USER, "--password-stdin"], {
+          env,
+          stdin: PASS,
+        });
+        assertEquals(ok.code, 0, ok.stderr);
+        assertEquals((await runCli(["push", `${work}/p.tar`, image], { env })).code, 0);
+        const g = await runCli(["get", image], { env, dataHome: `${work}/data` });
+        assertEquals(g.code, 0, g.stderr);
+      } finally {
+        await s.close();
+      }
+    },
+  );
+
+  await t.step("--read-only refuses writes with DENIED, serves reads", async () => {
+    const root = `${work}/auth-root`; // holds auth/pkg from the step above
+    const s = await serve({ root, addr: "127.0.0.1:0", readOnly: true, ...quiet });
+    try {
+      const post = await fetch(`${s.url}/v2/auth/pkg/blobs/uploads/`, { method: "POST" });
+      const body = await post.json();
+      assertEquals(post.status, 403);
+      assertEquals(body.errors[0].code, "DENIED");
+      const tags = await runCli(["tags", `${s.addr}/auth/pkg`]);
+      assertEquals(tags.stdout.trim(), "1");
+    } finally {
+      await s.close();
+    }
+  });
+
+  await t.step("TLS: https with a private CA, ocipkg with --ca-file", async () => {
+    const tls = await makeTls(work);
+    const s = await serve({
+      root: `${work}/tls-root`,
+      addr: "127.0.0.1:0",
+      tlsCert: tls.cert,
+      tlsKey: tls.key,
+      ...quiet,
+    });
+    try {
+      assert(s.url.startsWith("https://"), s.url);
+      const image = `${s.addr}/tls/pkg:1`;
+      assertEquals((await runCli(["pack", `${work}/pkg`, `${work}/t.tar`, "-t", image])).code, 0);
+      const push = await runCli(["push", `${work}/t.tar`, image, "--ca-file", tls.ca]);
+      assertEquals(push.code, 0, push.stderr);
+      const plain = await runCli(["tags", `${s.addr}/tls/pkg`, "--plain-http"]);
+      assertEquals(plain.code, 1);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+Deno.test("serve: same blob pushed twice at once, abandoned uploads, hostile names", async () => {
+  const root = await tempDir();
+  const s = await serve({ root, addr: "127.0.0.1:0", ...quiet });
+  try {
+    const bytes = new Uint8Array(200_000);
+    crypto.getRandomValues(bytes.subarray(0, 65536));
+    const digest = await sha256(bytes);
+    const push = async () => {
+      const post = await fetch(`${s.url}/v2/same/blob/blobs/uploads/`, { method: "POST" });
+      await post.body?.cancel();
+      const loc = new URL(post.headers.get("location")!, s.url);
+      loc.searchParams.set("digest", digest);
+      const put = await fetch(loc, { method: "PUT", body: bytes });
+      await put.body?.cancel();
+      return put.status;
+    };
+    assertEquals(await Promise.all([push(), push(), push()]), [201, 201, 201]);
+    const got = new Uint8Array(
+      await (await fetch(`${s.url}/v2/same/blob/blobs/${digest}`)).arrayBuffer(),
+    );
+    assertEquals(got, bytes);
+    // an upload started and abandoned (half a body, never finished) leaves no blob
+    const post = await fetch(`${s.url}/v2/same/blob/blobs/uploads/`, { method: "POST" });
+    await post.body?.cancel();
+    const loc = new URL(post.headers.get("location")!, s.url);
+    const patch = await fetch(loc, {
+      method: "PATCH",
+      body: enc.encode("half"),
+      headers: { "content-range": "0-3", "content-type": "application/octet-stream" },
+    });
+    await patch.body?.cancel();
+    const blobs = (await listTree(`${root}/same/blob/blobs/sha256`)).filter((p) =>
+      !p.endsWith("/")
+    );
+    assertEquals(blobs, [digest.slice(7)]);
+    // names that are not repository names, or that climb out of the root
+    for (const name of ["UPPER/x", "a/../../etc", "a//b", ".uploads/x"]) {
+      const r = await fetch(`${s.url}/v2/${name}/tags/list`);
+      await r.body?.cancel();
+      assert(r.status === 400 || r.status === 404, `${name}: ${r.status}`);
+    }
+  } finally {
+    await s.close();
+  }
+  // after close, uploads in flight are gone
+  const left = (await listTree(`${root}/.uploads`).catch(() => [])).filter((p) => !p.endsWith("/"));
+  assertEquals(left, []);
+});
+
+Deno.test("serve CLI: prints where it listens, a port in use is one line, SIGTERM stops it", async () => {
+  const root = await tempDir();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", CLI, "serve", "--root", root, "--addr", "127.0.0.1:0"],
+    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!/listening on (http:\/\/[^\s]+)/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  const url = /listening on (http:\/\/[^\s]+)/.exec(text)?.[1];
+  assert(url, text);
+  const ping = await fetch(`${url}/v2/`);
+  await ping.body?.cancel();
+  assertEquals(ping.status, 200);
+  // the same port again: one line, exit 1
+  const port = new URL(url).port;
+  const taken = await runCli(["serve", "--root", root, "--addr", `127.0.0.1:${port}`]);
+  assertEquals(taken.code, 1);
+  assertEquals(taken.stderr.trim().split("\n").length, 1, taken.stderr);
+  assertStringIncludes(taken.stderr, port);
+  child.kill("SIGTERM");
+  const status = await child.status;
+  reader.releaseLock();
+  await child.stdout.cancel().catch(() => {});
+  await child.stderr.cancel();
+  assertEquals(status.code, 0);
+});
