@@ -96,12 +96,19 @@ export class BlockWriter {
   #unsynced = 0;
   #syncing: Promise<void> | undefined;
 
+  #sync: boolean;
+
   /**
    * @param file open, writable file (the caller owns it)
    * @param hint expected total size, when known (small blobs get small buffers)
+   * @param options `sync`: write each block synchronously (no write in flight).
+   *   A `Deno.serve` handler must: async file writes while it reads a
+   *   streamed request body slow the body to a crawl (measured: a 1 GiB
+   *   chunked upload took > 200 s instead of 2.4 s).
    */
-  constructor(file: Deno.FsFile, hint?: number) {
+  constructor(file: Deno.FsFile, hint?: number, options: { sync?: boolean } = {}) {
     this.#file = file;
+    this.#sync = options.sync ?? false;
     this.#size = hint !== undefined && hint >= 0 && hint < WRITE_BLOCK
       ? Math.max(hint, 1)
       : WRITE_BLOCK;
@@ -171,6 +178,12 @@ export class BlockWriter {
   async #submit(): Promise<void> {
     await this.#wait();
     if (this.#fill === 0) return;
+    if (this.#sync) {
+      const data = this.#bufs[this.#cur]!.subarray(0, this.#fill);
+      for (let off = 0; off < data.byteLength;) off += this.#file.writeSync(data.subarray(off));
+      this.#fill = 0;
+      return;
+    }
     // Start writing back what is already written while the download goes on,
     // so the blob's final fdatasync has little left to wait for (with much
     // memory the kernel would otherwise hold the whole blob dirty until then).

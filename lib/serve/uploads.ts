@@ -145,7 +145,8 @@ export class Uploads {
     s.busy = true;
     s.touched = Date.now();
     const start = s.size;
-    const w = new BlockWriter(s.file, hint);
+    // sync block writes: async ones starve the request body (see BlockWriter)
+    const w = new BlockWriter(s.file, hint, { sync: true });
     const reader = body.getReader();
     s.reader = reader;
     try {
