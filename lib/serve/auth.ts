@@ -5,7 +5,7 @@
  * @module
  */
 import bcrypt from "bcryptjs";
-import { createHash } from "node:crypto";
+import { nodeCrypto } from "../lazy_node.ts";
 import { OcipkgError } from "../errors.ts";
 
 /** Users and their bcrypt hashes. */
@@ -84,7 +84,7 @@ export class Htpasswd {
     const user = decoded.slice(0, colon);
     const hash = this.#users.get(user);
     if (!hash) return undefined;
-    const key = createHash("sha256").update(`${hash}\0${decoded}`).digest("hex");
+    const key = nodeCrypto().createHash("sha256").update(`${hash}\0${decoded}`).digest("hex");
     if (this.#good.has(key)) return user;
     if (!(await bcrypt.compare(decoded.slice(colon + 1), hash))) return undefined;
     if (this.#good.size > 1000) this.#good.clear();

@@ -1,0 +1,106 @@
+// Start-up of the CLI: what `deno run cli.ts` loads before its first line runs. Every static
+// import is evaluated whatever the command, and Deno's Node layer is costly to start
+// (node:crypto ≈ 17 ms, node:zlib and node:stream as much, an npm package more), so the
+// runtime import graph of cli.ts may name only cheap built-ins; the costly ones are loaded on
+// first use (lib/lazy_node.ts). Then a cached `get`/`link` starts in ≈ the time of an empty
+// script plus our modules. No timing is asserted here (see the README's numbers): the graph
+// is checked, and that a cached get and link make no request.
+import { join } from "node:path";
+import { assert, assertEquals } from "./_assert.ts";
+import { CLI, ROOT, runCli, samplePackage, tempDir } from "./_helpers.ts";
+
+/** Built-ins a static import may name: cheap to start (measured, ≤ 3 ms each). */
+const CHEAP_BUILTINS = new Set(["node:path", "node:util"]);
+
+interface Dep {
+  specifier: string;
+  code?: { specifier: string };
+}
+interface GraphModule {
+  specifier: string;
+  dependencies?: Dep[];
+}
+
+/** The modules cli.ts reaches through runtime (not type-only) imports, and what each names. */
+async function runtimeGraph(): Promise<Map<string, string[]>> {
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", CLI],
+    cwd: ROOT,
+    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert(r.success, new TextDecoder().decode(r.stderr));
+  const info: { modules: GraphModule[] } = JSON.parse(new TextDecoder().decode(r.stdout));
+  const byUrl = new Map(info.modules.map((m) => [m.specifier, m]));
+  const out = new Map<string, string[]>();
+  const todo = [new URL(`file://${CLI}`).href];
+  while (todo.length) {
+    const url = todo.pop()!;
+    if (out.has(url)) continue;
+    const deps = (byUrl.get(url)?.dependencies ?? []).filter((d) => d.code);
+    out.set(url, deps.map((d) => d.code!.specifier));
+    for (const d of deps) if (d.code!.specifier.startsWith("file:")) todo.push(d.code!.specifier);
+  }
+  return out;
+}
+
+Deno.test("startup: cli.ts statically imports no costly Node built-in and no npm package", async () => {
+  const graph = await runtimeGraph();
+  assert(graph.size > 20, `graph of ${graph.size} modules`);
+  const costly: string[] = [];
+  for (const [url, deps] of graph) {
+    for (const d of deps) {
+      if (d.startsWith("file:") || CHEAP_BUILTINS.has(d) || d.endsWith("deno.json")) continue;
+      costly.push(`${url.replace(`file://${ROOT}`, "")} imports ${d}`);
+    }
+  }
+  // Known, and what keeps a cached `get` above 40 ms (≈ 63 ms measured; ≈ 35 ms without
+  // them): the npm packages of signing (tweetnacl: cosign key boxes) and of `serve` (bcryptjs:
+  // htpasswd), and node:crypto/node:buffer in lib/sign. npm packages cannot be loaded on first
+  // use without a dynamic import (not compile-safe); vendoring them as ES modules is the fix.
+  // Anything else is a regression.
+  const KNOWN = [
+    "lib/sign/keys.ts imports node:buffer",
+    "lib/sign/keys.ts imports node:crypto",
+    "lib/sign/keys.ts imports npm:tweetnacl@^1.0.3",
+    "lib/sign/signature.ts imports node:buffer",
+    "lib/sign/signature.ts imports node:crypto",
+    "lib/serve/auth.ts imports npm:bcryptjs@^3.0.3",
+  ];
+  assertEquals(
+    costly.filter((c) => !KNOWN.includes(c)),
+    [],
+    "load these on first use (lib/lazy_node.ts) instead",
+  );
+});
+
+Deno.test("startup: only lib/lazy_node.ts calls process.getBuiltinModule", async () => {
+  for (const url of (await runtimeGraph()).keys()) {
+    if (!url.startsWith("file:") || url.endsWith("/lib/lazy_node.ts")) continue;
+    const source = await Deno.readTextFile(new URL(url));
+    assert(!/\bprocess\s*\./.test(source), `${url} touches the process global`);
+  }
+});
+
+Deno.test("startup: a cached get and link make no request", async () => {
+  const tmp = await tempDir();
+  try {
+    const pkg = await samplePackage(join(tmp, "src"));
+    const data = join(tmp, "data");
+    // port 1 on loopback: nothing listens, so any request would fail the command
+    const name = "127.0.0.1:1/startup/foo:1";
+    const packed = await runCli(["pack", pkg, join(tmp, "foo.tar"), "-t", name]);
+    assertEquals(packed.code, 0, packed.stderr);
+    const loaded = await runCli(["load", join(tmp, "foo.tar")], { dataHome: data });
+    assertEquals(loaded.code, 0, loaded.stderr);
+    const got = await runCli(["get", name], { dataHome: data });
+    assertEquals(got.code, 0, got.stderr);
+    assert(got.stdout.trim().endsWith(join("startup", "foo", "__1")), got.stdout);
+    const linked = await runCli(["link", name, "--json"], { dataHome: data });
+    assertEquals(linked.code, 0, linked.stderr);
+    assertEquals(JSON.parse(linked.stdout).image, name);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
