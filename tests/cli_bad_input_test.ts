@@ -65,6 +65,13 @@ Deno.test("bad input: missing path", async () => {
     "'/nonexistent/dir' does not exist",
   );
   await expectError(["inspect", "oci:/nonexistent/layout"], "'/nonexistent/layout' does not exist");
+  // an output in a directory that is not there: the missing directory is named
+  const src = await tempDir();
+  await Deno.writeTextFile(join(src, "a.txt"), "a");
+  await expectError(
+    ["pack", src, "/nonexistent/dir/out.tar"],
+    "cannot write '/nonexistent/dir/out.tar': its directory '/nonexistent/dir' does not exist",
+  );
 });
 
 Deno.test("bad input: a directory where a file is expected, a file where a directory is", async () => {

@@ -3,7 +3,7 @@
 // --verbose off a terminal, --quiet. Against a real registry; retries through
 // the fault proxy in front of it.
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { have, runCli, samplePackage, tempDir } from "./_helpers.ts";
+import { CLI, have, runCli, samplePackage, tempDir } from "./_helpers.ts";
 import { startRegistry } from "./_registry.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
 
@@ -118,18 +118,52 @@ Deno.test("progress: NDJSON events, live lines, --verbose and --quiet", async (t
     });
 
     await t.step({
-      name: "a real pseudo-terminal (script) shows live lines",
+      name: "a real pseudo-terminal (script), a throttled transfer: live lines, then cleared",
       ignore: !(await have("script")),
       fn: async () => {
+        // 1.5 MiB that does not compress, served at 1 MiB/s: about 1.5 s of progress
+        const big = `${work}/big`;
+        await Deno.mkdir(big);
+        const bytes = new Uint8Array(3 << 19);
+        for (let i = 0; i < bytes.length; i += 65536) {
+          crypto.getRandomValues(bytes.subarray(i, i + 65536));
+        }
+        await Deno.writeFile(`${big}/libbig.a`, bytes);
+        const slow = `${proxy.host}/progress/big:1`;
+        assertEquals((await runCli(["pack", big, `${work}/big.tar`, "-t", slow])).code, 0);
+        assertEquals((await runCli(["push", `${work}/big.tar`, slow])).code, 0);
+        proxy.reset();
+        proxy.rules.throttle = { bytesPerSecond: 1 << 20 };
+        const q = (s: string) => `'${s.replaceAll("'", `'"'"'`)}'`;
         const cmd = new Deno.Command("script", {
-          args: ["-q", "-e", "-c", `deno run -A cli.ts get ${image} -f`, "/dev/null"],
-          env: { OCIPKG_DATA_DIR: `${work}/store3`, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+          args: [
+            "-q",
+            "-e",
+            "-c",
+            `${q(Deno.execPath())} run -A --quiet ${q(CLI)} get ${slow}`,
+            "/dev/null",
+          ],
+          env: {
+            OCIPKG_DATA_DIR: `${work}/store3`,
+            DENO_NO_UPDATE_CHECK: "1",
+            NO_COLOR: "1",
+            TERM: "xterm",
+            PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+          },
           stdout: "piped",
           stderr: "piped",
         });
         const r = await cmd.output();
+        proxy.reset();
         const screen = new TextDecoder().decode(r.stdout);
         assertEquals(r.code, 0, screen);
+        // a total line with bytes, rate and ETA was drawn, and a blob line with its percentage
+        assert(
+          /\d+(\.\d)? (KiB|MiB) of \d+(\.\d)? (KiB|MiB) at [\d.]+ (B|KiB|MiB)\/s/.test(screen),
+          screen,
+        );
+        assert(/\d+% /.test(screen), screen);
+        assertStringIncludes(screen, "\x1b[2K"); // lines redrawn in place
         assertStringIncludes(screen, "got ");
       },
     });

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { dirname } from "node:path";
 import { parseDigest } from "../digest.ts";
 import { ArchiveError, fsError, NotFoundError, OcipkgError } from "../errors.ts";
 import {
@@ -156,6 +157,12 @@ export class OciArchive implements Target, ListableTarget {
     try {
       file = await Deno.open(tmp, { write: true, read: true, createNew: true });
     } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        // the file is new: what is missing is the directory it goes into
+        throw new NotFoundError(
+          `cannot write '${this.path}': its directory '${dirname(this.path)}' does not exist`,
+        );
+      }
       throw fsError(e, "output", this.path);
     }
     this.#writer = { file, tmp, end: 0 };
