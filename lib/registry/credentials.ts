@@ -184,7 +184,11 @@ export async function credentialFromHelper(
  * Deno.env.set("OCIPKG_AUTH_FILE", `${tmp}/config.json`); // ocipkg's own file, read first
  * await saveCredential("registry.example:5000", { username: "me", password: "secret" });
  * const c = await findCredential("registry.example:5000");
- * assert.deepEqual(c, { username: "me", password: "secret" });
+ * assert.deepEqual(c, {
+ *   username: "me",
+ *   password: "secret",
+ *   source: `ocipkg's auth file ${tmp}/config.json`, // named in auth errors
+ * });
  * if (saved === undefined) Deno.env.delete("OCIPKG_AUTH_FILE");
  * else Deno.env.set("OCIPKG_AUTH_FILE", saved);
  * await Deno.remove(tmp, { recursive: true });
