@@ -360,3 +360,41 @@ export class Mutex {
     return p;
   }
 }
+
+/**
+ * Read a whole body of a request or response, at most `cap` bytes: one
+ * `Content-Length` over the cap, or more bytes than it, fails with
+ * `tooLarge()` (the body is cancelled).
+ *
+ * @param message a `Request` or `Response`
+ * @param cap most bytes accepted
+ * @param tooLarge the error to throw
+ * @returns the bytes
+ */
+export async function readBodyCapped(
+  message: Request | Response,
+  cap: number,
+  tooLarge: (declared?: number) => Error,
+): Promise<Uint8Array> {
+  const declared = Number(message.headers.get("content-length") ?? NaN);
+  if (declared > cap) {
+    await message.body?.cancel().catch(() => {});
+    throw tooLarge(declared);
+  }
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  if (message.body) {
+    for await (const chunk of message.body) {
+      n += chunk.byteLength;
+      if (n > cap) throw tooLarge();
+      parts.push(chunk);
+    }
+  }
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return out;
+}

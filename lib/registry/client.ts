@@ -25,6 +25,7 @@
  * @module
  */
 import { oneLine } from "../errors.ts";
+import { readBodyCapped } from "../fs_util.ts";
 import { isLoopbackHost } from "../reference.ts";
 import { printable } from "../text.ts";
 import { type Credential, findCredential } from "./credentials.ts";
@@ -238,30 +239,18 @@ function secs(ms: number): string {
  * @returns the bytes
  * @throws {RegistryError} when longer than the cap
  */
-export async function readCapped(res: Response, cap: number, what: string): Promise<Uint8Array> {
-  const declared = Number(res.headers.get("content-length") ?? "NaN");
-  if (declared > cap) {
-    await res.body?.cancel().catch(() => {});
-    throw new RegistryError(`${what} is ${declared} bytes, over the ${cap}-byte cap`, res.status);
-  }
-  const parts: Uint8Array[] = [];
-  let n = 0;
-  if (res.body) {
-    for await (const c of res.body) {
-      n += c.byteLength;
-      if (n > cap) {
-        throw new RegistryError(`${what} is larger than the ${cap}-byte cap`, res.status);
-      }
-      parts.push(c);
-    }
-  }
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
+export function readCapped(res: Response, cap: number, what: string): Promise<Uint8Array> {
+  return readBodyCapped(
+    res,
+    cap,
+    (declared) =>
+      new RegistryError(
+        declared === undefined
+          ? `${what} is larger than the ${cap}-byte cap`
+          : `${what} is ${declared} bytes, over the ${cap}-byte cap`,
+        res.status,
+      ),
+  );
 }
 
 /** Limits of one fetch (one hop). */

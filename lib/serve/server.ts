@@ -10,7 +10,7 @@
 import { VerificationError } from "../errors.ts";
 import { digestOf, isDigest, parseDigest } from "../digest.ts";
 import { OcipkgError, ResourceError, UsageError } from "../errors.ts";
-import { releaseTemp } from "../fs_util.ts";
+import { readBodyCapped, releaseTemp } from "../fs_util.ts";
 import {
   type Descriptor,
   encodeJson,
@@ -122,29 +122,12 @@ function decode(s: string): string {
   }
 }
 
-async function readCapped(req: Request, cap: number, what: string): Promise<Uint8Array> {
-  const declared = Number(req.headers.get("content-length") ?? NaN);
-  const tooLarge = () =>
-    new RegistryError("SIZE_INVALID", `${what} is over the ${cap}-byte cap`, { status: 413 });
-  if (declared > cap) {
-    await req.body?.cancel().catch(() => {});
-    throw tooLarge();
-  }
-  if (!req.body) return new Uint8Array(0);
-  const parts: Uint8Array[] = [];
-  let n = 0;
-  for await (const chunk of req.body) {
-    n += chunk.byteLength;
-    if (n > cap) throw tooLarge();
-    parts.push(chunk);
-  }
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
+function readCapped(req: Request, cap: number, what: string): Promise<Uint8Array> {
+  return readBodyCapped(
+    req,
+    cap,
+    () => new RegistryError("SIZE_INVALID", `${what} is over the ${cap}-byte cap`, { status: 413 }),
+  );
 }
 
 /** A stream of `length` bytes of a file from `start` (the file is closed at the end). */
