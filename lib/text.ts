@@ -34,3 +34,32 @@ export function printable(s: string): string {
     return `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
   });
 }
+
+/**
+ * Standard base64 (with padding) of bytes, without `node:buffer` (costly to
+ * start; see lib/lazy_node.ts).
+ *
+ * @param bytes any bytes
+ * @returns their base64 text
+ */
+export function toBase64(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
+}
+
+/**
+ * The bytes of standard base64 text. The caller checks the alphabet first
+ * when the text is untrusted; `atob` throws on anything else.
+ *
+ * @param b64 base64 text
+ * @returns the bytes
+ */
+export function fromBase64(b64: string): Uint8Array {
+  const s = atob(b64);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}

@@ -55,21 +55,8 @@ Deno.test("startup: cli.ts statically imports no costly Node built-in and no npm
       costly.push(`${url.replace(`file://${ROOT}`, "")} imports ${d}`);
     }
   }
-  // Known, and what keeps a cached `get` above 40 ms (≈ 63 ms measured; ≈ 35 ms without
-  // them): the npm packages of signing (tweetnacl: cosign key boxes) and of `serve` (bcryptjs:
-  // htpasswd), and node:crypto/node:buffer in lib/sign. npm packages cannot be loaded on first
-  // use without a dynamic import (not compile-safe); vendoring them as ES modules is the fix.
-  // Anything else is a regression.
-  const KNOWN = [
-    "lib/sign/keys.ts imports node:buffer",
-    "lib/sign/keys.ts imports node:crypto",
-    "lib/sign/keys.ts imports npm:tweetnacl@^1.0.3",
-    "lib/sign/signature.ts imports node:buffer",
-    "lib/sign/signature.ts imports node:crypto",
-    "lib/serve/auth.ts imports npm:bcryptjs@^3.0.3",
-  ];
   assertEquals(
-    costly.filter((c) => !KNOWN.includes(c)),
+    costly,
     [],
     "load these on first use (lib/lazy_node.ts) instead",
   );

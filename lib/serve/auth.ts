@@ -1,10 +1,10 @@
 /**
  * Basic authentication from an htpasswd file of bcrypt entries (as
- * `htpasswd -B` writes them), checked with `bcryptjs`.
+ * `htpasswd -B` writes them), checked with `bcryptjs` (vendored in lib/vendor/).
  *
  * @module
  */
-import bcrypt from "bcryptjs";
+import bcrypt from "../vendor/bcryptjs/index.js";
 import { nodeCrypto } from "../lazy_node.ts";
 import { OcipkgError } from "../errors.ts";
 

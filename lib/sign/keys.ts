@@ -8,21 +8,17 @@
  * private keys, as `cosign import-key-pair` does.
  *
  * No cryptographic primitive is written here: scrypt, ECDSA and the PEM/DER
- * codecs are `node:crypto`'s, secretbox is `tweetnacl`'s.
+ * codecs are `node:crypto`'s (loaded on first use), secretbox is `tweetnacl`'s
+ * (vendored in lib/vendor/).
  *
  * @module
  */
-import { Buffer } from "node:buffer";
-import {
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-  randomBytes,
-  scrypt,
-} from "node:crypto";
-import nacl from "tweetnacl";
+import type { Buffer } from "node:buffer";
+import type { KeyObject } from "node:crypto";
+import nacl from "../vendor/tweetnacl/nacl.js";
 import { OcipkgError } from "../errors.ts";
+import { nodeCrypto } from "../lazy_node.ts";
+import { fromBase64, toBase64 } from "../text.ts";
 
 /**
  * A key file is unreadable, of an unsupported kind, or its password is wrong.
@@ -81,7 +77,7 @@ export interface KeyPair {
  * ```
  */
 export function generateSigningKeyPair(): KeyPair {
-  return generateKeyPairSync("ec", { namedCurve: "P-256" });
+  return nodeCrypto().generateKeyPairSync("ec", { namedCurve: "P-256" });
 }
 
 /**
@@ -101,7 +97,7 @@ export function generateSigningKeyPair(): KeyPair {
  * ```
  */
 export function encodePublicKey(key: KeyObject): string {
-  const pub = key.type === "private" ? createPublicKey(key) : key;
+  const pub = key.type === "private" ? nodeCrypto().createPublicKey(key) : key;
   return pub.export({ format: "pem", type: "spki" }).toString();
 }
 
@@ -125,12 +121,12 @@ function decodePem(text: string, what: string): PemBlock {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) {
     throw new KeyError(`${what}: the ${m[1]} block is not valid base64`);
   }
-  return { type: m[1]!, der: new Uint8Array(Buffer.from(b64, "base64")) };
+  return { type: m[1]!, der: fromBase64(b64) };
 }
 
 /** Encode DER bytes as a PEM block with 64-character lines (Go's `pem.EncodeToMemory`). */
 function encodePem(type: string, bytes: Uint8Array): string {
-  const b64 = Buffer.from(bytes).toString("base64");
+  const b64 = toBase64(bytes);
   const lines = b64.match(/.{1,64}/g) ?? [];
   return `-----BEGIN ${type}-----\n${lines.join("\n")}\n-----END ${type}-----\n`;
 }
@@ -143,10 +139,16 @@ function scryptKey(password: Uint8Array, salt: Uint8Array, n: number): Promise<U
   return new Promise((resolve, reject) => {
     // 128·N·r bytes of work memory: 128 MiB at the largest accepted N
     const maxmem = 128 * n * SCRYPT_R + 16 * 1024 * 1024;
-    scrypt(password, salt, BOX_KEY_SIZE, { N: n, r: SCRYPT_R, p: SCRYPT_P, maxmem }, (e, key) => {
-      if (e) reject(e);
-      else resolve(new Uint8Array(key));
-    });
+    nodeCrypto().scrypt(
+      password,
+      salt,
+      BOX_KEY_SIZE,
+      { N: n, r: SCRYPT_R, p: SCRYPT_P, maxmem },
+      (e, key) => {
+        if (e) reject(e);
+        else resolve(new Uint8Array(key));
+      },
+    );
   });
 }
 
@@ -190,11 +192,11 @@ export async function encryptPrivateKey(
     throw new KeyError(`scrypt N=${n} is not one cosign accepts (${SCRYPT_N.join(", ")})`);
   }
   const der = new Uint8Array(key.export({ format: "der", type: "pkcs8" }));
-  const salt = new Uint8Array(randomBytes(SALT_SIZE));
-  const nonce = new Uint8Array(randomBytes(NONCE_SIZE));
+  const salt = crypto.getRandomValues(new Uint8Array(SALT_SIZE));
+  const nonce = crypto.getRandomValues(new Uint8Array(NONCE_SIZE));
   const boxKey = await scryptKey(toBytes(password), salt, n);
   const sealed = nacl.secretbox(der, nonce, boxKey);
-  const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
+  const b64 = toBase64;
   // go-securesystemslib's field order: kdf{name, params{N,r,p}, salt}, cipher{name, nonce}, ciphertext
   const envelope = JSON.stringify({
     kdf: { name: "scrypt", params: { N: n, r: SCRYPT_R, p: SCRYPT_P }, salt: b64(salt) },
@@ -212,7 +214,7 @@ function b64Field(v: unknown, field: string, what: string): Uint8Array {
   if (typeof v !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 !== 0) {
     throw new KeyError(`${what}: encrypted key field '${field}' is not base64`);
   }
-  return new Uint8Array(Buffer.from(v, "base64"));
+  return fromBase64(v);
 }
 
 /** Open go-securesystemslib's encrypted envelope; the plaintext is the PKCS#8 DER. */
@@ -303,7 +305,7 @@ export async function readPrivateKey(
     const password = toBytes(typeof p === "function" ? await p() : p ?? "");
     const der = await decryptEnvelope(block.der, password, what);
     try {
-      key = createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" });
+      key = nodeCrypto().createPrivateKey({ key: der as Buffer, format: "der", type: "pkcs8" });
     } catch {
       throw new KeyError(`${what}: the decrypted key is not a PKCS#8 private key`);
     }
@@ -317,7 +319,7 @@ export async function readPrivateKey(
       ? "sec1"
       : "pkcs1";
     try {
-      key = createPrivateKey({ key: Buffer.from(block.der), format: "der", type });
+      key = nodeCrypto().createPrivateKey({ key: block.der as Buffer, format: "der", type });
     } catch {
       throw new KeyError(`${what}: the ${block.type} block is not a valid key`);
     }
@@ -357,7 +359,7 @@ export function readPublicKey(text: string, what: string): KeyObject {
   }
   let key: KeyObject;
   try {
-    key = createPublicKey({ key: Buffer.from(block.der), format: "der", type: "spki" });
+    key = nodeCrypto().createPublicKey({ key: block.der as Buffer, format: "der", type: "spki" });
   } catch {
     throw new KeyError(`${what}: the PUBLIC KEY block is not a valid key`);
   }

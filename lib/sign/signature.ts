@@ -6,10 +6,11 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
-import { createPublicKey, type KeyObject, sign, verify } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import { parseDigest } from "../digest.ts";
 import { FormatError } from "../errors.ts";
+import { nodeCrypto } from "../lazy_node.ts";
+import { fromBase64, toBase64 } from "../text.ts";
 import type { Descriptor } from "../manifest.ts";
 import { OCI_CONFIG, OCI_MANIFEST } from "../media_types.ts";
 import { signatureAlgorithm } from "./keys.ts";
@@ -47,7 +48,7 @@ export const MAX_SIGNATURE_LAYERS = 1000;
  */
 export function signPayload(key: KeyObject, payload: Uint8Array): string {
   const hash = signatureAlgorithm(key, "signing key");
-  return sign(hash, payload, { key, dsaEncoding: "der" }).toString("base64");
+  return toBase64(nodeCrypto().sign(hash, payload, { key, dsaEncoding: "der" }));
 }
 
 /**
@@ -71,11 +72,11 @@ export function signPayload(key: KeyObject, payload: Uint8Array): string {
  * ```
  */
 export function verifyPayload(key: KeyObject, payload: Uint8Array, signature: string): boolean {
-  const pub = key.type === "private" ? createPublicKey(key) : key;
+  const pub = key.type === "private" ? nodeCrypto().createPublicKey(key) : key;
   const raw = decodeSignature(signature);
   if (!raw) return false;
   try {
-    return verify(signatureAlgorithm(pub, "public key"), payload, {
+    return nodeCrypto().verify(signatureAlgorithm(pub, "public key"), payload, {
       key: pub,
       dsaEncoding: "der",
     }, raw);
@@ -90,7 +91,7 @@ export function decodeSignature(signature: string): Uint8Array | undefined {
     signature.length === 0 || signature.length > 8192 || signature.length % 4 !== 0 ||
     !/^[A-Za-z0-9+/]+={0,2}$/.test(signature)
   ) return undefined;
-  return new Uint8Array(Buffer.from(signature, "base64"));
+  return fromBase64(signature);
 }
 
 /**
