@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { basename } from "node:path";
+import { basename } from "./lib/path.ts";
 import { OcipkgError, oneLine, UsageError } from "./mod.ts";
 import { removeTempsSync } from "./lib/fs_util.ts";
 import { COMMANDS, findCommand } from "./lib/cli/commands.ts";

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { basename, join } from "node:path";
+import { basename, join } from "./path.ts";
 import type { Gzip } from "node:zlib";
 import { nodeZlib } from "./lazy_node.ts";
 import { fsError, OcipkgError, UsageError } from "./errors.ts";

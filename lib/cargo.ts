@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "./path.ts";
 import { composeFiles } from "./artifact.ts";
 import { digestOf } from "./digest.ts";
 import { NotFoundError, OcipkgError, UsageError } from "./errors.ts";

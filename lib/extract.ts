@@ -10,7 +10,7 @@
  * @module
  */
 import { nodeStream, nodeZlib } from "./lazy_node.ts";
-import { join, posix } from "node:path";
+import { join, posix } from "./path.ts";
 import { ArchiveError, OcipkgError, oneLine, ResourceError, systemReason } from "./errors.ts";
 import { writeAll } from "./fs_util.ts";
 import { readTar, StreamSource, type TarEntry } from "./tar.ts";

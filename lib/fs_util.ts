@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { dirname, join } from "node:path";
+import { dirname, join } from "./path.ts";
 import { type Expected, type Measured, Verifier } from "./digest.ts";
 
 /**

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { basename, join } from "node:path";
+import { basename, join } from "./path.ts";
 import { OcipkgError } from "./errors.ts";
 import { atomicWriteFile } from "./fs_util.ts";
 

@@ -14,6 +14,7 @@
  * @module
  */
 import type * as Crypto from "node:crypto";
+import type * as Path from "node:path";
 import type * as Stream from "node:stream";
 import type * as Zlib from "node:zlib";
 
@@ -39,4 +40,12 @@ export function nodeZlib(): typeof Zlib {
  */
 export function nodeStream(): Pick<typeof Stream, "pipeline" | "Readable"> {
   return process.getBuiltinModule("node:stream");
+}
+
+/**
+ * `node:path`, loaded on first call (lib/path.ts needs it on Windows only).
+ * @returns the module
+ */
+export function nodePath(): typeof Path {
+  return process.getBuiltinModule("node:path");
 }

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { basename, dirname, join, sep } from "node:path";
+import { basename, dirname, join, sep } from "./path.ts";
 import { fsError } from "./errors.ts";
 
 /** How a library is linked. */

@@ -29,7 +29,7 @@
  *
  * @module
  */
-import { join, resolve } from "node:path";
+import { join, resolve } from "./path.ts";
 import { fsError, NotFoundError, OcipkgError, UsageError } from "./errors.ts";
 import { atomicWriteFile } from "./fs_util.ts";
 import {

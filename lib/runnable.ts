@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { basename } from "node:path";
+import { basename } from "./path.ts";
 import type { PackResult } from "./artifact.ts";
 import { defaultImageName, fileEntries, gzipStream, tarEntries } from "./artifact.ts";
 import { type BinaryInfo, readBinaryInfo } from "./binary_platform.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { basename, dirname, join, relative, sep } from "node:path";
+import { basename, dirname, join, relative, sep } from "./path.ts";
 import { copyGraph } from "./copy.ts";
 import { fsError, NotFoundError, OcipkgError, VerificationError } from "./errors.ts";
 import { vouch, vouchedFor } from "./digest.ts";

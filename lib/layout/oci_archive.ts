@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { dirname } from "node:path";
+import { dirname } from "../path.ts";
 import { parseDigest } from "../digest.ts";
 import { ArchiveError, fsError, NotFoundError, OcipkgError } from "../errors.ts";
 import {

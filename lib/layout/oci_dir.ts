@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "../path.ts";
 import { parseDigest } from "../digest.ts";
 import { fsError, NotFoundError, OcipkgError, VerificationError } from "../errors.ts";
 import {

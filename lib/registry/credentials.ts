@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { dirname, join } from "node:path";
+import { dirname, join } from "../path.ts";
 import { OcipkgError } from "../errors.ts";
 import { atomicWriteFile } from "../fs_util.ts";
 

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "../path.ts";
 import { digestOf, isDigest, parseDigest } from "../digest.ts";
 import { OcipkgError } from "../errors.ts";
 import { atomicWriteFile, Mutex } from "../fs_util.ts";

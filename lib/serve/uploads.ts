@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { join } from "../path.ts";
 import { Digester, parseDigest } from "../digest.ts";
 import { BlockWriter, releaseTemp, trackTemp } from "../fs_util.ts";
 import { RegistryError } from "./errors.ts";
