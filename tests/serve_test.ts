@@ -178,3 +178,55 @@ Deno.test("serve CLI: prints where it listens, a port in use is one line, SIGTER
   await child.stderr.cancel();
   assertEquals(status.code, 0);
 });
+
+Deno.test("serve: large uploads (hashed on a worker) with and without a length, a wrong digest refused", async () => {
+  const root = await tempDir();
+  const s = await serve({ root, addr: "127.0.0.1:0", ...quiet });
+  try {
+    // 40 MiB, over the 32 MiB from which uploads are hashed off the main thread
+    const bytes = new Uint8Array(40 << 20);
+    for (let i = 0; i < bytes.length; i += 65536) {
+      crypto.getRandomValues(bytes.subarray(i, i + 65536));
+    }
+    const digest = await sha256(bytes);
+    const chunked = () =>
+      new ReadableStream<Uint8Array>({
+        start(c) {
+          for (let i = 0; i < bytes.length; i += 1 << 20) c.enqueue(bytes.slice(i, i + (1 << 20)));
+          c.close();
+        },
+      });
+    const put = async (repo: string, body: BodyInit, claimed: string) => {
+      const post = await fetch(`${s.url}/v2/${repo}/blobs/uploads/`, { method: "POST" });
+      await post.body?.cancel();
+      const loc = new URL(post.headers.get("location")!, s.url);
+      loc.searchParams.set("digest", claimed);
+      const r = await fetch(loc, { method: "PUT", body });
+      const text = await r.text();
+      return { status: r.status, text };
+    };
+    // with a Content-Length: the worker hashes from the first byte
+    assertEquals((await put("big/len", bytes, digest)).status, 201);
+    // chunked (no length): hashed here first, moved to the worker at 32 MiB
+    assertEquals((await put("big/chunked", chunked(), digest)).status, 201);
+    for (const repo of ["big/len", "big/chunked"]) {
+      const got = await fetch(`${s.url}/v2/${repo}/blobs/${digest}`);
+      assertEquals(await sha256(new Uint8Array(await got.arrayBuffer())), digest);
+    }
+    // the same bytes claimed under another digest: refused both ways, nothing stored
+    const wrong = `sha256:${"0".repeat(64)}`;
+    for (const body of [bytes, chunked()]) {
+      const r = await put("big/wrong", body, wrong);
+      assertEquals(r.status, 400);
+      assertStringIncludes(r.text, "DIGEST_INVALID");
+    }
+    const stored = (await listTree(`${root}/big/wrong`).catch(() => [])).filter((p) =>
+      p.includes("blobs/sha256/") && !p.endsWith("/")
+    );
+    assertEquals(stored, []);
+  } finally {
+    await s.close();
+  }
+  const left = (await listTree(`${root}/.uploads`).catch(() => [])).filter((p) => !p.endsWith("/"));
+  assertEquals(left, []);
+});

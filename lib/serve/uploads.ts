@@ -8,6 +8,7 @@
  */
 import { join } from "../path.ts";
 import { Digester, parseDigest } from "../digest.ts";
+import { BackgroundDigester, OFF_THREAD_MIN } from "../hash_worker.ts";
 import { BlockWriter, releaseTemp, trackTemp } from "../fs_util.ts";
 import { RegistryError } from "./errors.ts";
 
@@ -25,7 +26,8 @@ interface Session extends Upload {
   size: number;
   path: string;
   file: Deno.FsFile;
-  hash: Digester;
+  /** sha256 as bytes arrive: on a worker thread when the first body is large */
+  hash: Digester | BackgroundDigester;
   busy: boolean;
   touched: number;
   reader?: ReadableStreamDefaultReader<Uint8Array>;
@@ -147,6 +149,11 @@ export class Uploads {
     const start = s.size;
     // sync block writes: async ones starve the request body (see BlockWriter)
     const w = new BlockWriter(s.file, hint, { sync: true });
+    if (s.size === 0 && (hint ?? 0) >= OFF_THREAD_MIN && s.hash instanceof Digester) {
+      // a large blob: hash it on a worker while this thread receives and writes
+      s.hash = new BackgroundDigester("sha256");
+    }
+    let rehashAt = s.hash instanceof Digester ? OFF_THREAD_MIN : Infinity;
     const reader = body.getReader();
     s.reader = reader;
     try {
@@ -156,6 +163,12 @@ export class Uploads {
         s.hash.update(value);
         s.size += value.byteLength;
         await w.write(value);
+        if (s.size >= rehashAt) {
+          // a large body of unknown length (chunked): move the hash to a worker
+          rehashAt = Infinity;
+          await w.flush();
+          s.hash = await this.#hashOffThread(s);
+        }
       }
       await w.flush();
       if (!this.#sessions.has(s.id)) {
@@ -172,6 +185,23 @@ export class Uploads {
       s.touched = Date.now();
     }
     return s.size - start;
+  }
+
+  /** A worker digester fed with what the session's file holds so far. */
+  async #hashOffThread(s: Session): Promise<BackgroundDigester> {
+    const h = new BackgroundDigester("sha256");
+    try {
+      using f = await Deno.open(s.path);
+      for await (const chunk of f.readable) h.update(chunk);
+    } catch (e) {
+      h.dispose();
+      throw e;
+    }
+    if (h.size !== s.size) {
+      h.dispose();
+      throw new RegistryError("BLOB_UPLOAD_INVALID", `upload '${s.id}' changed on disk`);
+    }
+    return h;
   }
 
   /**
@@ -230,6 +260,7 @@ export class Uploads {
     const s = this.#sessions.get(u.id);
     if (!s) return;
     this.#sessions.delete(s.id);
+    if (s.hash instanceof BackgroundDigester) s.hash.dispose();
     await s.reader?.cancel().catch(() => {});
     try {
       s.file.close();
