@@ -4,7 +4,10 @@
  * push, pull, load, save and copy all go through it.
  *
  * Bounded: at most `concurrency` requests (manifest and blob fetches, HEADs,
- * mounts, pushes) are in flight at once, at most `concurrency` children of
+ * mounts, pushes) are in flight at once (default {@link DEFAULT_CONCURRENCY}),
+ * of which at most {@link DEFAULT_LARGE_TRANSFERS} move blobs of
+ * {@link LARGE_BLOB} or more unless `concurrency` is given (each holds MiBs of
+ * buffers, while many small blobs are bound by round trips), at most `concurrency` children of
  * one manifest or index are visited at once (so only that many manifests'
  * bytes are held per level), an index or manifest may list at most
  * {@link MAX_DESCRIPTORS} children, and indexes nest at most
@@ -47,7 +50,10 @@ export interface CopyOptions {
   srcRef?: string;
   /** Reference to tag in the destination; none leaves the copy untagged. */
   dstRef?: string;
-  /** Requests (manifests and blobs) in flight at once (default 4). */
+  /**
+   * Requests (manifests and blobs) in flight at once (default 8, of which at
+   * most 4 transfers of large blobs; given, it bounds both).
+   */
   concurrency?: number;
   /** Progress callback. */
   onProgress?: (event: CopyEvent) => void;
@@ -66,6 +72,13 @@ export interface CopyOptions {
    */
   onBlob?: (desc: Descriptor, content: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>;
 }
+
+/** Requests in flight at once by default: measured best for many small blobs. */
+export const DEFAULT_CONCURRENCY = 8;
+/** Transfers of large blobs at once by default (each can hold 8 MiB of blocks and a hash ring). */
+export const DEFAULT_LARGE_TRANSFERS = 4;
+/** A blob this size or larger counts as large (1 MiB). */
+export const LARGE_BLOB = 1 << 20;
 
 /**
  * A counting semaphore limiting concurrent work.
@@ -147,8 +160,9 @@ export async function copyGraph(
   root: Descriptor,
   options: CopyOptions = {},
 ): Promise<void> {
-  const concurrency = Math.max(1, options.concurrency ?? 4);
+  const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
   const limiter = new Limiter(concurrency);
+  const large = new Limiter(options.concurrency ?? DEFAULT_LARGE_TRANSFERS);
   const seen = new Map<string, Promise<void>>();
   const progress = options.onProgress ?? (() => {});
   const fetchBlob = async (desc: Descriptor) => {
@@ -176,8 +190,11 @@ export async function copyGraph(
 
   const visitOnce = async (desc: Descriptor, depth: number): Promise<void> => {
     if (!isManifestType(desc.mediaType)) {
-      // every request for a blob (HEAD, mount, transfer) counts against the limit
-      await limiter.run(async () => {
+      // every request for a blob (HEAD, mount, transfer) counts against the limit; a large
+      // blob first waits for a large-transfer slot (so it holds no request slot meanwhile)
+      const slot = <T>(fn: () => Promise<T>) =>
+        desc.size >= LARGE_BLOB ? large.run(() => limiter.run(fn)) : limiter.run(fn);
+      await slot(async () => {
         if (await dst.exists(desc) || (dst.mount && await dst.mount(desc, src))) {
           progress({ kind: "skip", desc });
           return;
