@@ -1,6 +1,5 @@
 // A proxy in front of a real registry that injects faults a real one cannot
 // produce: dropped connections, 429/503, wrong bytes, cross-origin redirects.
-import { freePort } from "./_registry.ts";
 
 export interface FaultRules {
   /** First GET of this blob digest sends half of the bytes, then the connection dies. */
@@ -60,7 +59,7 @@ export interface Proxy {
 export function startFaultProxy(upstream: string): Proxy {
   const rules: FaultRules = {};
   const log: LogEntry[] = [];
-  const port = freePort();
+  let port = 0; // the kernel picks it as the server binds (no race with parallel tests)
   const ac = new AbortController();
   let dropped = false;
   let tooMany = false;
@@ -69,7 +68,7 @@ export function startFaultProxy(upstream: string): Proxy {
   let puts = 0;
   let droppedRange = false;
   const server = Deno.serve(
-    { hostname: "127.0.0.1", port, signal: ac.signal, onListen() {} },
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
     async (req) => {
       const url = new URL(req.url);
       const path = url.pathname + url.search;
@@ -237,6 +236,7 @@ export function startFaultProxy(upstream: string): Proxy {
       return answer(new Response(up.body, { status: up.status, headers: outHeaders }));
     },
   );
+  port = server.addr.port;
   return {
     host: `127.0.0.1:${port}`,
     rules,
@@ -292,11 +292,11 @@ function paced(
 export function startRecorder(
   upstream: string,
 ): { url: string; seen: Headers[]; stop(): Promise<void> } {
-  const port = freePort();
+  let port = 0;
   const seen: Headers[] = [];
   const ac = new AbortController();
   const server = Deno.serve(
-    { hostname: "127.0.0.1", port, signal: ac.signal, onListen() {} },
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
     async (req) => {
       seen.push(req.headers);
       const url = new URL(req.url);
@@ -310,6 +310,7 @@ export function startRecorder(
       });
     },
   );
+  port = server.addr.port;
   return {
     url: `http://127.0.0.1:${port}`,
     seen,

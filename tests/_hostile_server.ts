@@ -3,7 +3,6 @@
 // overridable routes, a token service, and a raw TCP listener for servers that
 // never answer or drip bytes. Every server counts requests in flight and
 // records the Authorization header of each request.
-import { freePort } from "./_registry.ts";
 
 export interface Recorded {
   method: string;
@@ -34,13 +33,12 @@ export function startHttp(
   opts: { hostname?: string; tls?: { cert: string; key: string } } = {},
 ): HttpServer {
   const hostname = opts.hostname ?? "127.0.0.1";
-  const port = freePort();
   const ac = new AbortController();
   let inFlight = 0;
   const self: HttpServer = {
     origin: "",
     host: "",
-    port,
+    port: 0,
     requests: [],
     maxInFlight: 0,
     signal: ac.signal,
@@ -49,14 +47,13 @@ export function startHttp(
       await server.finished;
     },
   };
-  const hostPart = hostname.includes(":") ? `[${hostname}]` : hostname;
-  self.host = `${hostPart}:${port}`;
-  self.origin = `${opts.tls ? "https" : "http"}://${self.host}`;
   const done = () => {
     inFlight--;
   };
   const server = Deno.serve(
-    { hostname, port, signal: ac.signal, onListen() {}, ...(opts.tls ?? {}) },
+    // port 0: the kernel picks a free one as it binds (a port probed free beforehand can be
+    // taken by a parallel test before the bind); its ephemeral range holds no port fetch blocks
+    { hostname, port: 0, signal: ac.signal, onListen() {}, ...(opts.tls ?? {}) },
     async (req) => {
       const url = new URL(req.url);
       self.requests.push({
@@ -118,6 +115,10 @@ export function startHttp(
       });
     },
   );
+  self.port = server.addr.port;
+  const hostPart = hostname.includes(":") ? `[${hostname}]` : hostname;
+  self.host = `${hostPart}:${self.port}`;
+  self.origin = `${opts.tls ? "https" : "http"}://${self.host}`;
   return self;
 }
 

@@ -88,15 +88,15 @@ Deno.test("registry bad input: 401 with a wrong password, and with no credential
 });
 
 Deno.test("registry bad input: a registry that answers HTML", async () => {
-  const port = freePort();
   const ac = new AbortController();
   const server = Deno.serve(
-    { hostname: "127.0.0.1", port, signal: ac.signal, onListen() {} },
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
     () =>
       new Response("<!doctype html><html><body>Welcome to nginx!</body></html>", {
         headers: { "content-type": "text/html" },
       }),
   );
+  const port = server.addr.port;
   try {
     await expectError(
       ["get", `127.0.0.1:${port}/org/x:1`],
