@@ -178,6 +178,25 @@ export { installLauncher, type LauncherTarget } from "./lib/launcher.ts";
 // An embedded registry: `ocipkg serve`
 export { serve, type ServeHandle, type ServeOptions } from "./lib/serve/server.ts";
 
+// Referrers (OCI 1.1): attach artifacts to an image, list them
+export {
+  ANNOTATION_TITLE,
+  attachArtifact,
+  type AttachedFile,
+  type AttachOptions,
+  type DiscoverOptions,
+  discoverReferrers,
+  listReferrers,
+  type ListReferrersOptions,
+  type PushedReferrer,
+  pushReferrer,
+  type PushReferrerOptions,
+  type ReferrerList,
+  type ReferrerNode,
+  type ReferrersApi,
+  referrersTag,
+} from "./lib/referrers.ts";
+
 // Signing: cosign-compatible keys, keyed signatures, verification
 export {
   encodePublicKey,
@@ -185,6 +204,7 @@ export {
   encryptPrivateKey,
   generateSigningKeyPair,
   KeyError,
+  keyFingerprint,
   type KeyPair,
   type PasswordSource,
   type ReadKeyOptions,
@@ -219,6 +239,13 @@ export {
   verifySignatures,
   type VerifySignaturesOptions,
 } from "./lib/sign/image.ts";
+export {
+  configFile,
+  enforceVerification,
+  type VerifyPolicyOptions,
+  type VerifyRequirement,
+  verifyRequirements,
+} from "./lib/sign/policy.ts";
 
 // Errors and output
 export {

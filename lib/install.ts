@@ -14,9 +14,16 @@ import { ImageName } from "./reference.ts";
 import { type InstallOptions, type InstallResult, Store } from "./store.ts";
 import { withTarget } from "./target.ts";
 import type { RemoteOptions } from "./transfer.ts";
+import {
+  enforceVerification,
+  isVerified,
+  recordVerified,
+  type VerifyPolicyOptions,
+  verifyRequirements,
+} from "./sign/policy.ts";
 
 /** Options of {@link getImage}. */
-export interface GetOptions extends RemoteOptions, ExtractLimits {
+export interface GetOptions extends RemoteOptions, ExtractLimits, VerifyPolicyOptions {
   /** Reinstall even if present. */
   force?: boolean;
   /** Re-resolve a tag on the registry and reinstall if it moved. */
@@ -73,20 +80,30 @@ export async function getImage(
   const otherPlatform = installed?.platform !== undefined &&
     !platformMatches(installed.platform, options.platform ?? hostPlatform());
   const present = installed !== undefined && !otherPlatform;
-  if (present && !options.force && !options.refresh) {
+  const required = await verifyRequirements(name, options);
+  let verified = required.length === 0;
+  if (present && !verified && !options.force) {
+    verified = await isVerified(store.root, installed.digest, required);
+  }
+  if (present && verified && !options.force && !options.refresh) {
     return { name, dir: store.imageDir(name), digest: installed.digest, status: "present" };
   }
   return await withTarget(openRepository(name, options), async (src) => {
     const root = await src.resolve(name.reference);
+    // before a byte is fetched for installing: nothing lands when this throws
+    const keys = await enforceVerification(src, root, name, required);
     let force = (options.force ?? false) || otherPlatform;
-    if (present && options.refresh && !force) {
-      const installed = await installedDigests(store, name);
-      if (installed.has(root.digest)) {
+    // installed but not verified (or a refresh): keep it only when it is what the tag names now
+    if (present && (options.refresh || !verified) && !force) {
+      if ((await installedDigests(store, name)).has(root.digest)) {
+        await recordVerified(store.root, installed.digest, keys);
         return { name, dir: store.imageDir(name), digest: root.digest, status: "present" };
       }
       force = true;
     }
-    return await store.install(src, root, name, { ...options, force });
+    const r = await store.install(src, root, name, { ...options, force });
+    await recordVerified(store.root, r.digest, keys);
+    return r;
   });
 }
 
@@ -100,7 +117,7 @@ async function installedDigests(store: Store, name: ImageName): Promise<Set<stri
 }
 
 /** Options of {@link loadImage}. */
-export interface LoadOptions extends InstallOptions {
+export interface LoadOptions extends InstallOptions, VerifyPolicyOptions {
   /** Reference in the layout (default: its only image). */
   ref?: string;
   /** Name to install under (default: the layout's ref name). */
@@ -147,6 +164,14 @@ export async function loadImage(
     if (!name) {
       throw new OcipkgError(`${src.description}: the image has no ref name`);
     }
-    return await store.install(src, root, name, options);
+    const keys = await enforceVerification(
+      src,
+      root,
+      name,
+      await verifyRequirements(name, options),
+    );
+    const r = await store.install(src, root, name, options);
+    if (r.status === "installed") await recordVerified(store.root, r.digest, keys);
+    return r;
   });
 }

@@ -97,11 +97,19 @@ const PUBLIC = [
   "resolveImage",
   "installLauncher",
   "tagImage",
+  // referrers (lib/referrers.ts)
+  "ANNOTATION_TITLE",
+  "attachArtifact",
+  "discoverReferrers",
+  "listReferrers",
+  "pushReferrer",
+  "referrersTag",
   // signing (lib/sign)
   "encodePublicKey",
   "encryptPrivateKey",
   "generateSigningKeyPair",
   "KeyError",
+  "keyFingerprint",
   "readPrivateKey",
   "readPublicKey",
   "buildPayload",
@@ -118,6 +126,9 @@ const PUBLIC = [
   "SignatureError",
   "signImage",
   "verifySignatures",
+  "configFile",
+  "enforceVerification",
+  "verifyRequirements",
   // embedded registry (lib/serve)
   "serve",
 ];

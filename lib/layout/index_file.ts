@@ -38,6 +38,13 @@ function sameName(a: string, b: string): boolean {
 }
 
 /**
+ * Ref names of what is stored beside an image rather than an image: cosign's
+ * `sha256-<hex>.sig` (`.att`, `.sbom`) and the referrers fallback index
+ * `sha256-<hex>`, bare or after a repository name (`example.com/foo:sha256-…`).
+ */
+const ATTACHED_REF = /(^|:)sha(256|512)-[0-9a-f]{64,128}(\.(sig|att|sbom))?$/;
+
+/**
  * In-memory view of a layout's `index.json`.
  *
  * @example
@@ -99,14 +106,18 @@ export class LayoutIndex {
    */
   resolve(reference?: string): Descriptor {
     if (reference === undefined) {
-      if (this.manifests.length === 1) return this.manifests[0]!;
-      if (this.manifests.length === 0) {
+      // signatures and referrer indexes stored beside an image are not "an image"
+      const images = this.manifests.filter((m) =>
+        !ATTACHED_REF.test(m.annotations?.[ANNOTATION_REF_NAME] ?? "")
+      );
+      if (images.length === 1) return images[0]!;
+      if (images.length === 0) {
         throw new NotFoundError(`${this.#where}: index.json lists no image`);
       }
-      const names = this.manifests.map((m) => m.annotations?.[ANNOTATION_REF_NAME] ?? m.digest);
+      const names = images.map((m) => m.annotations?.[ANNOTATION_REF_NAME] ?? m.digest);
       // ambiguous, not missing: the user must say which (a usage error, exit 2)
       throw new UsageError(
-        `${this.#where} holds ${this.manifests.length} images (${names.join(", ")}); name one`,
+        `${this.#where} holds ${images.length} images (${names.join(", ")}); name one`,
       );
     }
     if (isDigest(reference)) {

@@ -17,7 +17,13 @@
 import { type Expected, isDigest, type Measured, parseDigest, Verifier, vouch } from "../digest.ts";
 import { FormatError, NotFoundError, oneLine, VerificationError } from "../errors.ts";
 import { isFileStream } from "../fs_util.ts";
-import { type Descriptor, isManifestType, MAX_MANIFEST_SIZE, stripUndefined } from "../manifest.ts";
+import {
+  type Descriptor,
+  isManifestType,
+  MAX_MANIFEST_SIZE,
+  parseManifestDocument,
+  stripUndefined,
+} from "../manifest.ts";
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from "../media_types.ts";
 import type { BlobSpec, ReadTarget, Target } from "../target.ts";
 import { bytesStream, TransferLostError } from "../target.ts";
@@ -34,6 +40,8 @@ import { RegistryError } from "./errors.ts";
 import { rangedStream } from "./ranged.ts";
 
 const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST].join(", ");
+/** At most this many referrers of one manifest are read. */
+export const MAX_REFERRERS = 10_000;
 /** Blobs up to this size are uploaded in one request. */
 export const MONOLITHIC_MAX = 4 * 1024 * 1024;
 /** Default chunk for chunked uploads. */
@@ -832,49 +840,16 @@ export class RegistryTarget implements Target {
   }
 
   /**
-   * List the repository's tags page by page, following `Link` pagination:
-   * each page is at most {@link MAX_BODY} bytes, the next page must be on the
-   * registry's own origin and not seen before, and at most `maxTagPages`
-   * pages and `maxTags` tags are read (more is an error, after the pages
-   * within the caps were yielded). Tags are passed through
-   * {@link printable}, so a tag holding control characters (not a valid tag)
-   * comes out escaped.
+   * Stream a repository's tags page by page (see {@link pages} for the caps).
    *
-   * @returns an async generator of pages of tags
-   * @throws {RegistryError} naming the repository when a cap is hit or a link is refused
-   * @throws {NotFoundError} when the repository does not exist
+   * @returns an async iterator of pages of tags (each tag made printable)
    */
   async *tagPages(): AsyncGenerator<string[], void, undefined> {
     const what = `repository '${this.description}'`;
-    const maxPages = this.#options.maxTagPages ?? MAX_TAG_PAGES;
     const maxTags = this.#options.maxTags ?? MAX_TAGS;
-    const origin = new URL(this.client.baseUrl).origin;
-    const seen = new Set<string>();
-    let url: URL | undefined = new URL(
-      `/v2/${this.repository}/tags/list?n=1000`,
-      this.client.baseUrl,
-    );
     let count = 0;
-    for (let page = 0; url; page++) {
-      if (page >= maxPages) {
-        throw new RegistryError(
-          `${what}: ${this.client.registry} has more than ${maxPages} pages of tags; stopped`,
-          0,
-        );
-      }
-      seen.add(url.href);
-      const { res, bytes }: { res: Response; bytes: Uint8Array } = await this.client
-        .requestBytes(
-          {
-            method: "GET",
-            url: url.href,
-            scope: this.#scope(),
-            what,
-            ok: [200, 404],
-          },
-          MAX_BODY,
-          `${what}: tag list page from ${this.client.registry}`,
-        );
+    const first = `/v2/${this.repository}/tags/list?n=1000`;
+    for await (const { res, bytes } of this.#pages(first, what, "tags")) {
       if (res.status === 404) {
         throw new NotFoundError(`${what} not found on ${this.client.registry}`);
       }
@@ -899,8 +874,42 @@ export class RegistryTarget implements Target {
         );
       }
       yield (tags as string[]).map((t) => printable(t));
+    }
+  }
+
+  /**
+   * GET a paginated list: each page (at most {@link MAX_BODY} bytes), then
+   * the next one its `Link: <…>; rel="next"` names — same origin only, no
+   * loops, at most {@link MAX_TAG_PAGES} pages (`maxTagPages`). A 404 page
+   * is yielded for the caller to judge, and ends the list.
+   */
+  async *#pages(
+    first: string,
+    what: string,
+    of: string,
+  ): AsyncGenerator<{ res: Response; bytes: Uint8Array }, void, undefined> {
+    const maxPages = this.#options.maxTagPages ?? MAX_TAG_PAGES;
+    const origin = new URL(this.client.baseUrl).origin;
+    const seen = new Set<string>();
+    let url: URL | undefined = new URL(first, this.client.baseUrl);
+    for (let page = 0; url; page++) {
+      if (page >= maxPages) {
+        throw new RegistryError(
+          `${what}: ${this.client.registry} has more than ${maxPages} pages of ${of}; stopped`,
+          0,
+        );
+      }
+      seen.add(url.href);
+      const { res, bytes }: { res: Response; bytes: Uint8Array } = await this.client
+        .requestBytes(
+          { method: "GET", url: url.href, scope: this.#scope(), what, ok: [200, 404] },
+          MAX_BODY,
+          `${what}: page of ${of} from ${this.client.registry}`,
+        );
+      yield { res, bytes };
+      if (res.status !== 200) return;
       const link = /<([^>]*)>\s*;\s*rel="?next"?/.exec(res.headers.get("link") ?? "");
-      if (!link) break;
+      if (!link) return;
       let next: URL;
       try {
         next = new URL(link[1]!, url);
@@ -912,7 +921,7 @@ export class RegistryTarget implements Target {
       }
       if (next.origin !== origin) {
         throw new RegistryError(
-          `${what}: ${this.client.registry} linked the next page of tags to another origin (${
+          `${what}: ${this.client.registry} linked the next page of ${of} to another origin (${
             printable(next.origin)
           }); refused`,
           0,
@@ -920,12 +929,55 @@ export class RegistryTarget implements Target {
       }
       if (seen.has(next.href)) {
         throw new RegistryError(
-          `${what}: ${this.client.registry} linked back to a page of tags already read (a loop)`,
+          `${what}: ${this.client.registry} linked back to a page of ${of} already read (a loop)`,
           0,
         );
       }
       url = next;
     }
+  }
+
+  /**
+   * The manifests that name `digest` as their `subject`, from the registry's
+   * referrers API (`GET /v2/<name>/referrers/<digest>`, every page), or
+   * `undefined` when the registry has no such API (it answers 404, as
+   * `distribution` 2.x does): then the tag-schema fallback index holds them
+   * (see `listReferrers`).
+   *
+   * @param digest the subject's digest
+   * @param artifactType only referrers of this type (asked of the registry
+   *   and checked here: a registry may ignore the filter)
+   * @returns descriptors (with `artifactType`, `annotations`), or undefined
+   * @throws {FormatError} when a page is not an image index
+   */
+  async referrers(digest: string, artifactType?: string): Promise<Descriptor[] | undefined> {
+    parseDigest(digest);
+    const what = `referrers of ${this.description}@${digest}`;
+    const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : "";
+    const out: Descriptor[] = [];
+    const url = `/v2/${this.repository}/referrers/${digest}${query}`;
+    for await (const { res, bytes } of this.#pages(url, what, "referrers")) {
+      if (res.status === 404) return out.length === 0 ? undefined : out;
+      const doc = parseManifestDocument(
+        bytes,
+        OCI_INDEX,
+        `${what} (from ${this.client.registry})`,
+      );
+      if (doc.kind !== "index") {
+        throw new FormatError(`${what}: ${this.client.registry} answered a manifest, not an index`);
+      }
+      for (const d of doc.index.manifests) {
+        if (artifactType && d.artifactType !== artifactType) continue;
+        out.push(d);
+        if (out.length > MAX_REFERRERS) {
+          throw new RegistryError(
+            `${what}: ${this.client.registry} lists more than ${MAX_REFERRERS} referrers; stopped`,
+            0,
+          );
+        }
+      }
+    }
+    return out;
   }
 
   /**

@@ -14,8 +14,9 @@
  */
 import type { KeyObject } from "node:crypto";
 import { FormatError, NotFoundError, OcipkgError, VerificationError } from "../errors.ts";
-import { type Descriptor, type Index, type Manifest, parseManifestDocument } from "../manifest.ts";
-import { OCI_INDEX, OCI_MANIFEST } from "../media_types.ts";
+import { type Descriptor, type Manifest, parseManifestDocument } from "../manifest.ts";
+import { OCI_MANIFEST } from "../media_types.ts";
+import { listReferrers, pushReferrer } from "../referrers.ts";
 import { fetchBytes, pushBytes, type ReadTarget, type Target } from "../target.ts";
 import { buildPayload, MAX_PAYLOAD_SIZE, parsePayload } from "./payload.ts";
 import {
@@ -23,7 +24,6 @@ import {
   decodeSignature,
   MAX_SIGNATURE_LAYERS,
   parseSignatureConfig,
-  referrersTag,
   SIGNATURE_ANNOTATION,
   SIGNATURE_CONFIG_MEDIA_TYPE,
   signatureConfig,
@@ -53,9 +53,9 @@ export interface SignImageOptions {
    */
   tag?: string;
   /**
-   * With `referrers`: the registry has the referrers API, so the fallback
-   * index (tag `sha256-<hex>`) is not written. Default false: the fallback
-   * index is kept up to date (what layouts and older registries need).
+   * With `referrers`: whether the target has the referrers API (then the
+   * fallback index `sha256-<hex>` is not written). Default: asked of a
+   * registry; false for layouts.
    */
   referrersApi?: boolean;
   /** The fallback index's reference; default `sha256-<hex>`. */
@@ -136,29 +136,27 @@ export async function signImage(
       COSIGN_SIGNATURE_ARTIFACT_TYPE,
       signatureConfig([payload.digest]),
     );
-    const bytes = signatureManifest(config, [layer], {
-      subject,
-      artifactType: COSIGN_SIGNATURE_ARTIFACT_TYPE,
+    const manifest = JSON.parse(
+      new TextDecoder().decode(
+        signatureManifest(config, [layer], {
+          subject,
+          artifactType: COSIGN_SIGNATURE_ARTIFACT_TYPE,
+        }),
+      ),
+    );
+    const pushed = await pushReferrer(target, manifest, {
+      fallbackTag: options.fallbackTag,
+      referrersApi: options.referrersApi,
     });
-    const manifest = await pushBytes(target, OCI_MANIFEST, bytes);
-    const result: SignResult = {
-      manifest,
+    return {
+      manifest: pushed.manifest,
       mode: "referrer",
+      ...(pushed.fallbackTag ? { tag: pushed.fallbackTag } : {}),
       payload,
       signature,
       layers: 1,
-      existed: false,
+      existed: pushed.existed,
     };
-    if (!options.referrersApi) {
-      result.tag = options.fallbackTag ?? referrersTag(subject.digest);
-      result.existed = !await addToFallbackIndex(target, result.tag, {
-        mediaType: OCI_MANIFEST,
-        size: manifest.size,
-        digest: manifest.digest,
-        artifactType: COSIGN_SIGNATURE_ARTIFACT_TYPE,
-      });
-    }
-    return result;
   }
 
   const tag = options.tag ?? signatureTag(subject.digest);
@@ -236,38 +234,6 @@ function retype(bytes: Uint8Array, mediaType: string): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(m));
 }
 
-/** Add a referrer to the tag-schema fallback index, creating it when absent; false when listed. */
-async function addToFallbackIndex(
-  target: Target,
-  tag: string,
-  entry: Descriptor,
-): Promise<boolean> {
-  const existing = await resolveOptional(target, tag);
-  let manifests: Descriptor[] = [];
-  if (existing) {
-    const where = `referrers index ${tag} in ${target.description}`;
-    const doc = parseManifestDocument(
-      await fetchBytes(target, existing, where),
-      existing.mediaType,
-      where,
-    );
-    if (doc.kind !== "index") throw new FormatError(`${where} is not an index`);
-    manifests = doc.index.manifests;
-    if (manifests.some((d) => d.digest === entry.digest)) return false;
-    if (manifests.length >= MAX_REFERRERS) {
-      throw new FormatError(`${where} already lists ${manifests.length} referrers`);
-    }
-  }
-  const index: Index = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [...manifests, entry] };
-  const desc = await pushBytes(
-    target,
-    OCI_INDEX,
-    new TextEncoder().encode(JSON.stringify(index)),
-  );
-  await target.tag(desc, tag);
-  return true;
-}
-
 /** Where a signature manifest was found. */
 export interface SignatureManifestRef {
   /** The signature manifest. */
@@ -281,13 +247,14 @@ export interface FindSignaturesOptions {
   /** The `.sig` reference; default `sha256-<hex>.sig`. */
   tag?: string;
   /**
-   * The subject's referrers, as a registry's referrers API lists them (the
-   * caller asks the API). When given, the fallback index is not read.
+   * The subject's referrers, when the caller listed them already. Default:
+   * listed by `listReferrers` (the registry's referrers API, else the
+   * fallback index).
    */
   referrers?: Descriptor[];
   /**
    * The fallback index's reference (default `sha256-<hex>`), read when
-   * `referrers` is not given; `false` not to look.
+   * `referrers` is not given and there is no referrers API; `false` not to look.
    */
   fallbackTag?: string | false;
 }
@@ -328,20 +295,15 @@ export async function findSignatureManifests(
   const tagged = await resolveOptional(target, options.tag ?? signatureTag(subject.digest));
   if (tagged) found.push({ manifest: tagged, source: "tag" });
   let referrers = options.referrers;
-  if (!referrers && options.fallbackTag !== false) {
-    const tag = options.fallbackTag ?? referrersTag(subject.digest);
-    const index = await resolveOptional(target, tag);
-    if (index) {
-      const where = `referrers index ${tag} in ${target.description}`;
-      let doc;
-      try {
-        doc = parseManifestDocument(await fetchBytes(target, index, where), index.mediaType, where);
-      } catch (e) {
-        if (e instanceof FormatError) throw new SignatureError("malformed", e.message);
-        throw e;
-      }
-      if (doc.kind !== "index") throw new SignatureError("malformed", `${where} is not an index`);
-      referrers = doc.index.manifests;
+  if (!referrers) {
+    try {
+      referrers = (await listReferrers(target, subject.digest, {
+        artifactType: COSIGN_SIGNATURE_ARTIFACT_TYPE,
+        fallbackTag: options.fallbackTag,
+      })).referrers;
+    } catch (e) {
+      if (e instanceof FormatError) throw new SignatureError("malformed", e.message, { cause: e });
+      throw e;
     }
   }
   for (const r of (referrers ?? []).slice(0, MAX_REFERRERS)) {

@@ -16,21 +16,10 @@
 import type { Buffer } from "node:buffer";
 import type { KeyObject } from "node:crypto";
 import nacl from "../vendor/tweetnacl/nacl.js";
-import { OcipkgError } from "../errors.ts";
 import { nodeCrypto } from "../lazy_node.ts";
 import { fromBase64, toBase64 } from "../text.ts";
-
-/**
- * A key file is unreadable, of an unsupported kind, or its password is wrong.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { KeyError, readPublicKey } from "@ocipkg/cli";
- * assert.throws(() => readPublicKey("not a key", "cosign.pub"), KeyError);
- * ```
- */
-export class KeyError extends OcipkgError {}
+import { decodePem, encodePem, KeyError } from "./pem.ts";
+export { KeyError, keyFingerprint, MAX_KEY_FILE } from "./pem.ts";
 
 /** PEM type cosign writes for encrypted private keys (cosign ≥ 2.0). */
 export const SIGSTORE_PRIVATE_KEY_PEM = "ENCRYPTED SIGSTORE PRIVATE KEY";
@@ -46,8 +35,6 @@ const SCRYPT_P = 1;
 const SALT_SIZE = 32;
 const NONCE_SIZE = 24;
 const BOX_KEY_SIZE = 32;
-/** Key files larger than this are refused before parsing (a key is under 4 KiB). */
-export const MAX_KEY_FILE = 64 * 1024;
 
 /** A password, or a function asked for it only when a key is encrypted. */
 export type PasswordSource =
@@ -99,36 +86,6 @@ export function generateSigningKeyPair(): KeyPair {
 export function encodePublicKey(key: KeyObject): string {
   const pub = key.type === "private" ? nodeCrypto().createPublicKey(key) : key;
   return pub.export({ format: "pem", type: "spki" }).toString();
-}
-
-interface PemBlock {
-  type: string;
-  der: Uint8Array;
-}
-
-/** The first PEM block of `text`, as Go's `pem.Decode` finds it. */
-function decodePem(text: string, what: string): PemBlock {
-  if (text.length > MAX_KEY_FILE) {
-    throw new KeyError(`${what}: ${text.length} bytes is too large for a key file`);
-  }
-  const m = /-----BEGIN ([A-Z0-9 ]{1,64})-----\r?\n([\s\S]*?)-----END \1-----/.exec(text);
-  if (!m) throw new KeyError(`${what}: not a PEM key file (no BEGIN/END block)`);
-  const body = m[2]!.split(/\r?\n/).filter((l) => l.trim() !== "");
-  if (body.some((l) => l.includes(":"))) {
-    throw new KeyError(`${what}: PEM headers (legacy OpenSSL encryption) are not supported`);
-  }
-  const b64 = body.join("").trim();
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) {
-    throw new KeyError(`${what}: the ${m[1]} block is not valid base64`);
-  }
-  return { type: m[1]!, der: fromBase64(b64) };
-}
-
-/** Encode DER bytes as a PEM block with 64-character lines (Go's `pem.EncodeToMemory`). */
-function encodePem(type: string, bytes: Uint8Array): string {
-  const b64 = toBase64(bytes);
-  const lines = b64.match(/.{1,64}/g) ?? [];
-  return `-----BEGIN ${type}-----\n${lines.join("\n")}\n-----END ${type}-----\n`;
 }
 
 function toBytes(p: string | Uint8Array): Uint8Array {

@@ -112,17 +112,6 @@ export function signatureTag(digest: string, suffix = "sig"): string {
   return suffix ? `${algorithm}-${hex}.${suffix}` : `${algorithm}-${hex}`;
 }
 
-/**
- * The OCI distribution-spec referrers tag-schema fallback for `digest`:
- * `sha256-<hex>`, an index listing the referrers.
- *
- * @param digest the subject's digest
- * @returns the tag
- */
-export function referrersTag(digest: string): string {
-  return signatureTag(digest, "");
-}
-
 /** Go's zero `time.Time`, as go-containerregistry writes it. */
 const ZERO_TIME = "0001-01-01T00:00:00Z";
 
