@@ -104,7 +104,13 @@ export {
   type PackOptions,
   type PackResult,
 } from "./lib/artifact.ts";
-export { copyImage, pullImage, pushImage, type RemoteOptions } from "./lib/transfer.ts";
+export {
+  type AttachedOptions,
+  copyImage,
+  pullImage,
+  pushImage,
+  type RemoteOptions,
+} from "./lib/transfer.ts";
 export { getImage, type GetOptions, loadImage, type LoadOptions } from "./lib/install.ts";
 export { listTagPages, listTags } from "./lib/registry/tags.ts";
 export { login, logout } from "./lib/registry/login.ts";
@@ -239,6 +245,17 @@ export {
   verifySignatures,
   type VerifySignaturesOptions,
 } from "./lib/sign/image.ts";
+export {
+  generateKeyFiles,
+  type KeyFilesOptions,
+  type OpenedImage,
+  openImage,
+  signReference,
+  type SignReferenceOptions,
+  type VerifiedImage,
+  verifyReference,
+  type VerifyReferenceOptions,
+} from "./lib/sign/flow.ts";
 export {
   configFile,
   enforceVerification,

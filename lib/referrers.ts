@@ -21,6 +21,7 @@ import {
   stripUndefined,
 } from "./manifest.ts";
 import { OCI_EMPTY, OCI_INDEX, OCI_MANIFEST } from "./media_types.ts";
+import { copyGraph, type CopyOptions } from "./copy.ts";
 import { fetchBytes, pushBytes, type ReadTarget, type Target } from "./target.ts";
 import { printable } from "./text.ts";
 
@@ -192,15 +193,30 @@ export async function pushReferrer(
     mediaType,
     new TextEncoder().encode(JSON.stringify(manifest)),
   );
+  return await indexReferrer(target, desc, manifest, options);
+}
+
+/**
+ * List a referrer already stored in `target` where readers find it: nothing
+ * to do with the referrers API, else an entry in the fallback index.
+ */
+async function indexReferrer(
+  target: Target,
+  desc: Descriptor,
+  manifest: Manifest | Index,
+  options: PushReferrerOptions,
+): Promise<PushedReferrer> {
+  const subject = manifest.subject!;
   const api = options.referrersApi ??
     (hasApi(target) && await target.referrers(subject.digest) !== undefined);
   if (api) return { manifest: desc, existed: false };
   const fallbackTag = options.fallbackTag ?? referrersTag(subject.digest);
   const entry: Descriptor = stripUndefined({
-    mediaType,
+    mediaType: desc.mediaType,
     digest: desc.digest,
     size: desc.size,
-    artifactType: manifest.artifactType ?? manifest.config.mediaType,
+    artifactType: manifest.artifactType ??
+      ("config" in manifest ? manifest.config.mediaType : undefined),
     annotations: manifest.annotations,
   });
   const added = await addToFallbackIndex(target, fallbackTag, entry);
@@ -392,4 +408,82 @@ export async function discoverReferrers(
     return out;
   };
   return await walk(subject, 0, options.artifactType);
+}
+
+/** cosign's tag-scheme suffixes: signatures, attestations, SBOMs. */
+const COSIGN_SUFFIXES = ["sig", "att", "sbom"] as const;
+
+/** Options of {@link copyReferrers}. */
+export interface CopyReferrersOptions extends CopyOptions {
+  /** Follow referrers of referrers this deep; default 4. */
+  depth?: number;
+}
+
+/**
+ * Copy what is attached to `subject` from `src` to `dst`: cosign's
+ * tag-scheme manifests (`sha256-<hex>.sig`, `.att`, `.sbom`) under the same
+ * tags, and every referrer (and theirs, to `depth`), listed at `dst` as
+ * `dst` lists referrers (its API, or the fallback index).
+ *
+ * @param src where the image and its attachments are
+ * @param dst where the image was copied
+ * @param subject the image
+ * @param options copy options, depth
+ * @returns how many manifests were copied
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import {
+ *   copy, copyReferrers, encodeJson, generateSigningKeyPair, MemoryTarget, OCI_MANIFEST, pushBytes,
+ *   signImage, verifySignatures,
+ * } from "@ocipkg/cli";
+ * const src = new MemoryTarget();
+ * const config = await pushBytes(src, "application/vnd.oci.empty.v1+json", encodeJson({}));
+ * const image = await pushBytes(src, OCI_MANIFEST, encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] }));
+ * const { privateKey, publicKey } = generateSigningKeyPair();
+ * await signImage(src, image, privateKey, { dockerReference: "example.com/foo" });
+ * await signImage(src, image, privateKey, { dockerReference: "example.com/foo", referrers: true });
+ * const dst = new MemoryTarget();
+ * await copy(src, dst, { srcRef: image.digest });
+ * assert.equal(await copyReferrers(src, dst, image), 2);
+ * assert.equal((await verifySignatures(dst, image, publicKey)).length, 2);
+ * ```
+ */
+export async function copyReferrers(
+  src: ReadTarget,
+  dst: Target,
+  subject: Descriptor,
+  options: CopyReferrersOptions = {},
+): Promise<number> {
+  let copied = 0;
+  const seen = new Set<string>([subject.digest]);
+  const walk = async (d: Descriptor, level: number): Promise<void> => {
+    for (const suffix of COSIGN_SUFFIXES) {
+      const { algorithm, hex } = parseDigest(d.digest);
+      const tag = `${algorithm}-${hex}.${suffix}`;
+      const attached = await resolveOptional(src, tag);
+      if (!attached || seen.has(attached.digest)) continue;
+      seen.add(attached.digest);
+      await copyGraph(src, dst, attached, options);
+      await dst.tag(attached, tag);
+      copied++;
+    }
+    const { referrers } = await listReferrers(src, d.digest);
+    for (const r of referrers) {
+      if (seen.has(r.digest) || seen.size > MAX_FALLBACK_REFERRERS) continue;
+      seen.add(r.digest);
+      await copyGraph(src, dst, r, options);
+      const where = `referrer ${r.digest} of ${d.digest} in ${src.description}`;
+      const doc = parseManifestDocument(await fetchBytes(src, r, where), r.mediaType, where);
+      const m = doc.kind === "manifest" ? doc.manifest : doc.index;
+      if (m.subject?.digest !== d.digest) {
+        throw new FormatError(`${where} names another subject (${m.subject?.digest ?? "none"})`);
+      }
+      await indexReferrer(dst, r, m, {});
+      copied++;
+      if (level + 1 < (options.depth ?? 4)) await walk(r, level + 1);
+    }
+  };
+  await walk(subject, 0);
+  return copied;
 }

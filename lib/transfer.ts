@@ -19,6 +19,7 @@ import {
 import { ANNOTATION_REF_NAME } from "./media_types.ts";
 import type { Descriptor, Platform } from "./manifest.ts";
 import { ImageName } from "./reference.ts";
+import { copyReferrers } from "./referrers.ts";
 import type { RegistryTargetOptions } from "./registry/target.ts";
 import { type ListableTarget, type ReadTarget, withTarget } from "./target.ts";
 import {
@@ -34,6 +35,16 @@ export interface RemoteOptions
   extends
     RegistryTargetOptions,
     Pick<CopyOptions, "concurrency" | "onProgress" | "progressBytes"> {}
+
+/** Whether attached signatures and referrers travel with an image. */
+export interface AttachedOptions {
+  /**
+   * Copy the image's cosign signatures (`sha256-<hex>.sig`, `.att`, `.sbom`)
+   * and OCI 1.1 referrers too (see {@link copyReferrers}). Default: yes when
+   * the source is named by digest, or pushed from a layout; no otherwise.
+   */
+  includeSignatures?: boolean;
+}
 
 /**
  * Copy an image between registries, oci-dirs and oci-archives in any
@@ -63,7 +74,7 @@ export interface RemoteOptions
 export async function copyImage(
   source: string,
   destination: string,
-  options: RemoteOptions & { platform?: Platform } = {},
+  options: RemoteOptions & AttachedOptions & { platform?: Platform } = {},
 ): Promise<string> {
   const src = await resolveLocation(source);
   const dst = await resolveLocation(destination);
@@ -76,10 +87,11 @@ export async function copyImage(
         ? src.name.toString()
         : resolved.annotations?.[ANNOTATION_REF_NAME]) ??
       root.digest;
-    await withTarget(
-      await createLocation(dst, options),
-      (d) => copy(s, d, { ...options, srcRef: root.digest, dstRef }),
-    );
+    const byDigest = /@sha(256|512):|:sha(256|512):/.test(source);
+    await withTarget(await createLocation(dst, options), async (d) => {
+      await copy(s, d, { ...options, srcRef: root.digest, dstRef });
+      if (options.includeSignatures ?? byDigest) await copyReferrers(s, d, root, options);
+    });
     return root.digest;
   });
 }
@@ -111,7 +123,7 @@ export async function copyImage(
 export async function pushImage(
   location: string | string[],
   image?: string,
-  options: RemoteOptions = {},
+  options: RemoteOptions & AttachedOptions = {},
 ): Promise<{ name: ImageName; digest: string }> {
   const locations = typeof location === "string" ? [location] : location;
   if (locations.length === 0) throw new UsageError("push needs at least one layout");
@@ -124,10 +136,11 @@ export async function pushImage(
     return await withTarget(await openLocation(loc), async (src) => {
       const root = await src.resolve(loc.ref);
       const name = given ?? refNameOf(root, src.description);
-      await withTarget(
-        openRepository(name, options),
-        (dst) => copy(src, dst, { ...options, srcRef: root.digest, dstRef: name.reference }),
-      );
+      await withTarget(openRepository(name, options), async (dst) => {
+        await copy(src, dst, { ...options, srcRef: root.digest, dstRef: name.reference });
+        // a package signed before it was pushed keeps its signatures
+        if (options.includeSignatures ?? true) await copyReferrers(src, dst, root, options);
+      });
       return { name, digest: root.digest };
     });
   }
@@ -194,7 +207,10 @@ function refNameOf(root: Descriptor, where: string): ImageName {
 export async function pullImage(
   image: string,
   output: string,
-  options: RemoteOptions & { format?: "archive" | "dir"; platform?: Platform } = {},
+  options: RemoteOptions & AttachedOptions & {
+    format?: "archive" | "dir";
+    platform?: Platform;
+  } = {},
 ): Promise<string> {
   const name = await resolveImage(image);
   const loc = await resolveLocation(output, { accept: "layout", format: options.format });
@@ -206,15 +222,16 @@ export async function pullImage(
       options.platform,
       `image '${name}'`,
     );
-    await withTarget(
-      await createLocation(loc),
-      (dst) =>
-        copy(src, dst, {
-          ...options,
-          srcRef: root.digest,
-          dstRef: referenceOf(loc) ?? name.toString(),
-        }),
-    );
+    await withTarget(await createLocation(loc), async (dst) => {
+      await copy(src, dst, {
+        ...options,
+        srcRef: root.digest,
+        dstRef: referenceOf(loc) ?? name.toString(),
+      });
+      if (options.includeSignatures ?? name.digest !== undefined) {
+        await copyReferrers(src, dst, root, options);
+      }
+    });
     return root.digest;
   });
 }

@@ -100,6 +100,7 @@ const PUBLIC = [
   // referrers (lib/referrers.ts)
   "ANNOTATION_TITLE",
   "attachArtifact",
+  "copyReferrers",
   "discoverReferrers",
   "listReferrers",
   "pushReferrer",
@@ -127,6 +128,10 @@ const PUBLIC = [
   "signImage",
   "verifySignatures",
   "configFile",
+  "generateKeyFiles",
+  "openImage",
+  "signReference",
+  "verifyReference",
   "enforceVerification",
   "verifyRequirements",
   // embedded registry (lib/serve)

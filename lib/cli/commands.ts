@@ -25,6 +25,11 @@ import list from "./list.ts";
 import imageDirectory from "./image_directory.ts";
 import rm from "./rm.ts";
 import serve from "./serve.ts";
+import key from "./key.ts";
+import sign from "./sign.ts";
+import verify from "./verify.ts";
+import attach from "./attach.ts";
+import discover from "./discover.ts";
 import completions from "./completions.ts";
 
 /** The commands, in help order. */
@@ -49,6 +54,11 @@ export const COMMANDS: readonly Command[] = [
   imageDirectory,
   rm,
   serve,
+  key,
+  sign,
+  verify,
+  attach,
+  discover,
   completions,
 ];
 

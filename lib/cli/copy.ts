@@ -13,6 +13,7 @@ import {
   registryOptions,
   remote,
   selectedPlatform,
+  signaturesOption,
 } from "./shared.ts";
 
 /** The command. */
@@ -21,7 +22,7 @@ export default defineCommand({
   usage: "copy <src> <dst>  (image, docker://image, oci:dir[:ref], oci-archive:file[:ref])",
   summary: "Copy an image between registries, oci-dirs and oci-archives",
   positionals: [2, 2],
-  options: { ...platformSelection, ...registryOptions, ...progressOptions },
+  options: { ...platformSelection, ...signaturesOption, ...registryOptions, ...progressOptions },
   examples: [
     {
       command: "ocipkg copy oci-archive:libfoo.tar localhost:5000/libfoo:1.0",
@@ -37,7 +38,13 @@ export default defineCommand({
     const digest = await withProgress(
       opts,
       src!,
-      (p) => copyImage(src!, dst!, { ...remote(opts), ...p, platform: selectedPlatform(opts) }),
+      (p) =>
+        copyImage(src!, dst!, {
+          ...remote(opts),
+          ...p,
+          platform: selectedPlatform(opts),
+          includeSignatures: opts.includeSignatures || undefined,
+        }),
     );
     out(opts.json ? JSON.stringify({ source: src, destination: dst, digest }) : digest);
   },

@@ -15,13 +15,14 @@ import {
   registryHints,
   registryOptions,
   remote,
+  verifyOption,
 } from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
   name: "get",
   usage:
-    "get <image> [-f] [--refresh] [--platform os/arch] [--plain-http] [--ca-file pem] [--max-bytes n] [--max-entries n] [--max-ratio n]",
+    "get <image> [-f] [--refresh] [--platform os/arch] [--verify-key pub]... [--plain-http] [--ca-file pem] [--max-bytes n] [--max-entries n] [--max-ratio n]",
   summary: "Pull an image into the local store, verify and extract it (cached)",
   positionals: [1, 1],
   options: {
@@ -31,6 +32,7 @@ export default defineCommand({
       description: "ask the registry whether a tag moved, even if the store holds it",
     },
     platform: pickPlatform,
+    ...verifyOption,
     ...registryOptions,
     ...limitOptions,
     ...progressOptions,
@@ -49,6 +51,7 @@ export default defineCommand({
   async run([image], opts) {
     const r = await withProgress(opts, image!, (p) =>
       getImage(image!, {
+        verifyKeys: opts.verifyKey,
         ...remote(opts),
         ...limits(opts),
         ...p,

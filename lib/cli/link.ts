@@ -21,13 +21,14 @@ import {
   registryHints,
   registryOptions,
   remote,
+  verifyOption,
 } from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
   name: "link",
   usage:
-    "link <image> [--cargo] [--pkg-config] [--cmake] [--static|--dynamic] [--lib name]... [--platform p] [--name pkg] [--json]",
+    "link <image> [--cargo] [--pkg-config] [--cmake] [--static|--dynamic] [--lib name]... [--platform p] [--name pkg] [--verify-key pub]... [--json]",
   summary: "Get a package and link its libraries: Cargo lines, a .pc file, a CMake config",
   positionals: [1, 1],
   options: {
@@ -46,6 +47,7 @@ export default defineCommand({
       description: "link this library only (default: every library of the package)",
     },
     platform: platformOption("the platform to link for", "$TARGET with --cargo, else this host's"),
+    ...verifyOption,
     name: {
       type: "string",
       value: "pkg",
@@ -81,6 +83,7 @@ export default defineCommand({
     const cargoTarget = opts.cargo ? Deno.env.get("TARGET") : undefined;
     const platform = opts.platform ?? (cargoTarget ? parsePlatform(cargoTarget) : undefined);
     const r = await linkPackage(image!, {
+      verifyKeys: opts.verifyKey,
       ...limits(opts),
       ...remote(opts),
       refresh: opts.refresh,

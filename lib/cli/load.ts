@@ -7,13 +7,13 @@ import { loadImage } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { info } from "./output.ts";
 import { chatty, progressOptions, reportInstalled, withProgress } from "./progress.ts";
-import { limitOptions, limits, overwriteOption, pickPlatform } from "./shared.ts";
+import { limitOptions, limits, overwriteOption, pickPlatform, verifyOption } from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
   name: "load",
   usage:
-    "load <archive|dir> [-f] [-t name] [--platform os/arch] [--max-bytes n] [--max-entries n] [--max-ratio n]",
+    "load <archive|dir> [-f] [-t name] [--platform os/arch] [--verify-key pub]... [--max-bytes n] [--max-entries n] [--max-ratio n]",
   summary: "Load an image from an oci-archive/oci-dir into the local store",
   positionals: [1, 1],
   options: {
@@ -26,6 +26,7 @@ export default defineCommand({
       description: "the name to install the image under",
     },
     platform: pickPlatform,
+    ...verifyOption,
     ...limitOptions,
     ...progressOptions,
   },
@@ -43,6 +44,7 @@ export default defineCommand({
   async run([layout], opts) {
     const r = await withProgress(opts, layout!, (p) =>
       loadImage(layout!, {
+        verifyKeys: opts.verifyKey,
         ...limits(opts),
         ...p,
         force: opts.overwrite,

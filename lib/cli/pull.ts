@@ -14,6 +14,7 @@ import {
   registryOptions,
   remote,
   selectedPlatform,
+  signaturesOption,
 } from "./shared.ts";
 
 /** The command. */
@@ -23,6 +24,7 @@ export default defineCommand({
   summary: "Save an image from a registry as an oci-archive or oci-dir",
   positionals: [1, 1],
   options: {
+    ...signaturesOption,
     output: {
       type: "string",
       short: "o",
@@ -60,6 +62,7 @@ export default defineCommand({
           ...p,
           format: opts.format,
           platform: selectedPlatform(opts),
+          includeSignatures: opts.includeSignatures || undefined,
         }),
     );
     out(opts.json ? JSON.stringify({ image, digest, output: opts.output }) : digest);

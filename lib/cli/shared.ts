@@ -319,6 +319,26 @@ export const overwriteOption = optionGroup({
   },
 });
 
+/** `--verify-key`: install only what verifies (besides the config file's `verify` rules). */
+export const verifyOption = optionGroup({
+  "verify-key": {
+    type: "string",
+    multiple: true,
+    value: "cosign.pub",
+    description:
+      "install only if a signature verifies with this public key (repeatable: any one); the config file's verify rules apply too",
+  },
+});
+
+/** `--include-signatures`: copy attached signatures and referrers too. */
+export const signaturesOption = optionGroup({
+  "include-signatures": {
+    type: "boolean",
+    description:
+      "copy the image's cosign signatures and OCI referrers too (the default when the source is named by digest)",
+  },
+});
+
 /** `--json`: print JSON. */
 export const jsonOption = optionGroup({
   json: { type: "boolean", description: "print JSON" },

@@ -1,0 +1,80 @@
+/**
+ * `ocipkg attach`: attach files to an image as an OCI 1.1 referrer.
+ *
+ * @module
+ */
+import { attachArtifact, openImage } from "../../mod.ts";
+import { defineCommand } from "./options.ts";
+import { info, out } from "./output.ts";
+import { annotations, jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
+
+/** The command. */
+export default defineCommand({
+  name: "attach",
+  usage:
+    "attach <image> <file>... --artifact-type <type> [--media-type t] [-a key=value]... [--json]",
+  summary: "Attach files (SBOM, licence, provenance) to an image as an OCI 1.1 referrer",
+  positionals: [2, Infinity],
+  options: {
+    "artifact-type": {
+      type: "string",
+      value: "type",
+      required: true,
+      description: "the artifact's type, e.g. application/spdx+json",
+    },
+    "media-type": {
+      type: "string",
+      value: "type",
+      default: "application/octet-stream",
+      description: "the files' media type",
+    },
+    annotation: {
+      type: "string",
+      multiple: true,
+      short: "a",
+      value: "key=value",
+      description: "add an annotation to the artifact's manifest",
+    },
+    ...jsonOption,
+    ...registryOptions,
+  },
+  examples: [
+    {
+      command:
+        "ocipkg attach ghcr.io/org/libfoo:1.2 sbom.spdx.json --artifact-type application/spdx+json",
+      description:
+        "attach an SBOM (the referrers API, or the sha256-<hex> index on older registries)",
+    },
+    {
+      command: "ocipkg attach libfoo.tar LICENSE --artifact-type text/plain -a kind=licence",
+      description: "attach a licence text to a package file before it is pushed",
+    },
+  ],
+  hints: registryHints,
+  async run([image, ...files], opts) {
+    const { target, subject } = await openImage(image!, { ...remote(opts), write: true });
+    let r;
+    try {
+      r = await attachArtifact(target, subject, files, {
+        artifactType: opts.artifactType,
+        mediaType: opts.mediaType,
+        annotations: annotations(opts.annotation),
+      });
+      await target.close();
+    } catch (e) {
+      await target.abort().catch(() => {});
+      throw e;
+    }
+    if (opts.json) {
+      out(JSON.stringify({
+        image,
+        subject: subject.digest,
+        digest: r.manifest.digest,
+        fallbackTag: r.fallbackTag ?? null,
+      }));
+      return;
+    }
+    info(`attached to ${subject.digest}${r.fallbackTag ? ` (listed in ${r.fallbackTag})` : ""}`);
+    out(r.manifest.digest);
+  },
+});

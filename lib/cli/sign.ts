@@ -1,0 +1,86 @@
+/**
+ * `ocipkg sign`: sign an image with a cosign key.
+ *
+ * @module
+ */
+import { signReference } from "../../mod.ts";
+import { defineCommand } from "./options.ts";
+import { info, out } from "./output.ts";
+import { keyPassword } from "./password.ts";
+import { annotations, jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
+
+/** The command. */
+export default defineCommand({
+  name: "sign",
+  usage:
+    "sign <image> --key <cosign.key> [-a key=value]... [--referrers] [--identity repo] [--json]",
+  summary: "Sign an image as cosign does (a registry image, or a layout before it is pushed)",
+  positionals: [1, 1],
+  options: {
+    key: {
+      type: "string",
+      value: "file",
+      required: true,
+      description: "the private key (cosign's encrypted PEM; password from COSIGN_PASSWORD)",
+    },
+    annotation: {
+      type: "string",
+      multiple: true,
+      short: "a",
+      value: "key=value",
+      description: "add an annotation to the signed payload",
+    },
+    referrers: {
+      type: "boolean",
+      description: "store the signature as an OCI 1.1 referrer, not under the sha256-<hex>.sig tag",
+    },
+    identity: {
+      type: "string",
+      value: "registry/repository",
+      description: "the payload's docker-reference (default: the image's repository)",
+    },
+    ...jsonOption,
+    ...registryOptions,
+  },
+  examples: [
+    {
+      command: "ocipkg sign ghcr.io/org/libfoo:1.2 --key cosign.key",
+      description: "sign the manifest the tag names; the signature goes under sha256-<hex>.sig",
+    },
+    {
+      command: "ocipkg sign libfoo.tar --key cosign.key -a build=42 && ocipkg push libfoo.tar",
+      description: "sign a package before it is pushed (push carries the signature along)",
+    },
+    {
+      command: "ocipkg sign localhost:5000/libfoo:1 --key cosign.key --referrers",
+      description: "store it as a referrer (the referrers API, or the sha256-<hex> index)",
+    },
+  ],
+  hints: registryHints,
+  async run([image], opts) {
+    const r = await signReference(image!, {
+      ...remote(opts),
+      key: opts.key,
+      password: keyPassword(),
+      annotations: annotations(opts.annotation),
+      referrers: opts.referrers,
+      identity: opts.identity,
+    });
+    if (opts.json) {
+      out(JSON.stringify({
+        image,
+        digest: r.digest,
+        mode: r.mode,
+        tag: r.tag ?? null,
+        manifest: r.manifest.digest,
+        payload: r.payload.digest,
+        signature: r.signature,
+        existed: r.existed,
+      }));
+      return;
+    }
+    const where = r.tag ? `${r.mode === "tag" ? "tag" : "referrers index"} ${r.tag}` : "referrer";
+    info(r.existed ? `already signed (${where})` : `signed ${r.digest} (${where})`);
+    out(r.manifest.digest);
+  },
+});

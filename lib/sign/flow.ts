@@ -1,0 +1,298 @@
+/**
+ * Signing by name, as the CLI does it: open the image a user's string names
+ * (a registry image or a layout), then sign it, verify it, or write a key
+ * pair's files.
+ *
+ * @module
+ */
+import { OcipkgError, UsageError } from "../errors.ts";
+import { atomicWriteFile, pathExists } from "../fs_util.ts";
+import type { Descriptor } from "../manifest.ts";
+import { ANNOTATION_REF_NAME } from "../media_types.ts";
+import {
+  createLocation,
+  type Location,
+  openLocation,
+  referenceOf,
+  resolveLocation,
+} from "../location.ts";
+import { ImageName } from "../reference.ts";
+import type { ReadTarget, Target } from "../target.ts";
+import type { RemoteOptions } from "../transfer.ts";
+import { signImage, type SignResult, type VerifiedSignature, verifySignatures } from "./image.ts";
+import {
+  encodePublicKey,
+  encryptPrivateKey,
+  generateSigningKeyPair,
+  type PasswordSource,
+  readPrivateKey,
+  readPublicKey,
+} from "./keys.ts";
+import { keyFingerprint, MAX_KEY_FILE } from "./pem.ts";
+import { dockerReference } from "./payload.ts";
+
+/** An image opened by name: its target, manifest and repository name. */
+export interface OpenedImage<T extends ReadTarget> {
+  /** Where it is. */
+  target: T;
+  /** Its manifest or index. */
+  subject: Descriptor;
+  /** Its name: the registry image, or a layout image's ref name when that is one. */
+  name?: ImageName;
+  /** The location the string named. */
+  location: Location;
+}
+
+/**
+ * Open the image `image` names and resolve it; `write` opens a layout for
+ * writing (an oci-archive is rewritten when the target closes; `abort()`
+ * leaves it as it was).
+ *
+ * @param image a registry image or a layout (`oci:dir:ref`, `pkg.tar`)
+ * @param options client options; `write` for a writable target
+ * @returns the target (close it) and the image
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openImage, packDirectory } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * const packed = await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+ * const { target, subject, name } = await openImage(`${tmp}/foo.tar`);
+ * assert.equal(subject.digest, packed.digest);
+ * assert.equal(name?.toString(), "example.com/foo:1");
+ * await target.close();
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
+ */
+export async function openImage<W extends boolean = false>(
+  image: string,
+  options: RemoteOptions & { write?: W } = {},
+): Promise<OpenedImage<W extends true ? Target : ReadTarget>> {
+  return await open(image, options) as OpenedImage<W extends true ? Target : ReadTarget>;
+}
+
+async function open(
+  image: string,
+  options: RemoteOptions & { write?: boolean },
+): Promise<OpenedImage<ReadTarget>> {
+  const location = await resolveLocation(image, { accept: "any" });
+  if (options.write && location.kind !== "registry" && !(await pathExists(location.path))) {
+    throw new OcipkgError(`${location.kind} '${location.path}' does not exist`);
+  }
+  const target = options.write
+    ? await createLocation(location, options)
+    : await openLocation(location, options);
+  try {
+    const subject = await target.resolve(referenceOf(location));
+    let name: ImageName | undefined;
+    if (location.kind === "registry") name = location.name;
+    else {
+      const ref = subject.annotations?.[ANNOTATION_REF_NAME] ?? location.ref;
+      try {
+        name = ref ? ImageName.parse(ref) : undefined;
+      } catch { /* a bare tag: no repository name */ }
+    }
+    return { target, subject, name, location };
+  } catch (e) {
+    await ("abort" in target ? (target as Target).abort() : target.close()).catch(() => {});
+    throw e;
+  }
+}
+
+async function readKeyText(path: string): Promise<string> {
+  let st: Deno.FileInfo;
+  try {
+    st = await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new UsageError(`key file '${path}' does not exist`);
+    }
+    throw e;
+  }
+  if (!st.isFile) throw new UsageError(`key '${path}' is not a file`);
+  if (st.size > MAX_KEY_FILE) {
+    throw new UsageError(`key '${path}' is ${st.size} bytes: not a key file`);
+  }
+  return await Deno.readTextFile(path);
+}
+
+/** Options of {@link signReference}. */
+export interface SignReferenceOptions extends RemoteOptions {
+  /** The private key file (cosign's encrypted PEM, or PKCS#8 PEM). */
+  key: string;
+  /** Its password, asked only when the key is encrypted. */
+  password?: PasswordSource;
+  /** Payload annotations (`-a k=v`). */
+  annotations?: Record<string, string>;
+  /** Store the signature as an OCI 1.1 referrer instead of under `sha256-<hex>.sig`. */
+  referrers?: boolean;
+  /**
+   * The payload's `docker-reference`; default the image's repository (for a
+   * layout, its ref name's).
+   */
+  identity?: string;
+}
+
+/**
+ * Sign the image `image` names — on a registry, or in a layout before it is
+ * pushed — with a cosign key: see {@link signImage}.
+ *
+ * @param image e.g. `ghcr.io/org/libfoo:1.2`, `oci-archive:libfoo.tar`
+ * @param options the key, its password, annotations, where to store
+ * @returns what was written, with the signed digest
+ * @throws {UsageError} when a layout image has no repository name and no `identity` is given
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodePublicKey, generateSigningKeyPair, packDirectory, signReference, verifyReference } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/libfoo.a`, "!<arch>\n");
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+ * const { privateKey, publicKey } = generateSigningKeyPair();
+ * await Deno.writeTextFile(`${tmp}/k.pem`, privateKey.export({ format: "pem", type: "pkcs8" }).toString());
+ * await Deno.writeTextFile(`${tmp}/k.pub`, encodePublicKey(publicKey));
+ * const signed = await signReference(`${tmp}/foo.tar`, { key: `${tmp}/k.pem` }); // before a push
+ * const ok = await verifyReference(`${tmp}/foo.tar`, { keys: [`${tmp}/k.pub`] });
+ * assert.equal(ok.digest, signed.digest);
+ * assert.equal(ok.signatures[0]?.dockerReference, "example.com/foo");
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
+ */
+export async function signReference(
+  image: string,
+  options: SignReferenceOptions,
+): Promise<SignResult & { digest: string }> {
+  const key = await readPrivateKey(await readKeyText(options.key), options.key, {
+    password: options.password,
+  });
+  const { target, subject, name, location } = await openImage(image, { ...options, write: true });
+  try {
+    const identity = options.identity ?? (name ? dockerReference(name) : undefined);
+    if (!identity) {
+      throw new UsageError(
+        `the image in ${location.kind} '${
+          location.kind === "registry" ? "" : location.path
+        }' has no repository name; give --identity <registry/repository>`,
+      );
+    }
+    const r = await signImage(target, subject, key, {
+      dockerReference: identity,
+      annotations: options.annotations,
+      referrers: options.referrers,
+    });
+    await target.close();
+    return { ...r, digest: subject.digest };
+  } catch (e) {
+    await target.abort().catch(() => {});
+    throw e;
+  }
+}
+
+/** Options of {@link verifyReference}. */
+export interface VerifyReferenceOptions extends RemoteOptions {
+  /** Public key files: the image verifies when one of them verifies a signature. */
+  keys: string[];
+}
+
+/** What {@link verifyReference} verified. */
+export interface VerifiedImage {
+  /** The image's digest. */
+  digest: string;
+  /** The key that verified it. */
+  key: string;
+  /** Its fingerprint (`sha256:` of the key's DER). */
+  fingerprint: string;
+  /** Every signature that verified with it. */
+  signatures: VerifiedSignature[];
+}
+
+/**
+ * Verify the cosign signatures of the image `image` names with one of
+ * `keys` (see {@link verifySignatures}).
+ *
+ * @param image a registry image or a layout
+ * @param options the public key files, client options
+ * @returns the digest, the key and the signatures that verified
+ * @throws {SignatureError} with the reason when none verifies
+ */
+export async function verifyReference(
+  image: string,
+  options: VerifyReferenceOptions,
+): Promise<VerifiedImage> {
+  if (options.keys.length === 0) throw new UsageError("give a public key to verify with");
+  const keys = [];
+  for (const path of options.keys) {
+    const text = await readKeyText(path);
+    keys.push({
+      path,
+      key: readPublicKey(text, path),
+      fingerprint: await keyFingerprint(text, path),
+    });
+  }
+  const { target, subject } = await openImage(image, options);
+  try {
+    let last: unknown;
+    for (const k of keys) {
+      try {
+        const signatures = await verifySignatures(target, subject, k.key, { keyName: k.path });
+        return { digest: subject.digest, key: k.path, fingerprint: k.fingerprint, signatures };
+      } catch (e) {
+        last = e;
+      }
+    }
+    throw last;
+  } finally {
+    await target.close();
+  }
+}
+
+/** Options of {@link generateKeyFiles}. */
+export interface KeyFilesOptions {
+  /** The private key's password (cosign's `COSIGN_PASSWORD`); may be empty. */
+  password: string | Uint8Array;
+  /** Replace existing files. */
+  force?: boolean;
+}
+
+/**
+ * Write a new key pair as `cosign generate-key-pair` does: `<prefix>.key`
+ * (cosign's encrypted PEM, mode 0600) and `<prefix>.pub` (PEM
+ * SubjectPublicKeyInfo). Existing files are kept unless `force`.
+ *
+ * @param prefix e.g. `cosign` for `cosign.key` and `cosign.pub`
+ * @param options the password, whether to replace
+ * @returns the two paths
+ * @throws {OcipkgError} when a file exists and `force` is not given
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { generateKeyFiles, readPrivateKey } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * const { key } = await generateKeyFiles(`${tmp}/cosign`, { password: "pw" });
+ * assert.match(await Deno.readTextFile(key), /ENCRYPTED SIGSTORE PRIVATE KEY/);
+ * await readPrivateKey(await Deno.readTextFile(key), key, { password: "pw" });
+ * await assert.rejects(generateKeyFiles(`${tmp}/cosign`, { password: "pw" }), /exists/);
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
+ */
+export async function generateKeyFiles(
+  prefix: string,
+  options: KeyFilesOptions,
+): Promise<{ key: string; pub: string }> {
+  if (!prefix) throw new UsageError("the key prefix is empty");
+  const key = `${prefix}.key`;
+  const pub = `${prefix}.pub`;
+  if (!options.force) {
+    for (const p of [key, pub]) {
+      if (await pathExists(p)) throw new OcipkgError(`'${p}' exists; give --force to replace it`);
+    }
+  }
+  const pair = generateSigningKeyPair();
+  const pem = await encryptPrivateKey(pair.privateKey, options.password);
+  await atomicWriteFile(key, new TextEncoder().encode(pem), 0o600);
+  await Deno.chmod(key, 0o600).catch(() => {}); // Windows has no modes
+  await atomicWriteFile(pub, new TextEncoder().encode(encodePublicKey(pair.publicKey)));
+  return { key, pub };
+}
