@@ -190,6 +190,8 @@ export {
   attachArtifact,
   type AttachedFile,
   type AttachOptions,
+  copyReferrers,
+  type CopyReferrersOptions,
   type DiscoverOptions,
   discoverReferrers,
   listReferrers,
