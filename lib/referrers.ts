@@ -434,8 +434,8 @@ export interface CopyReferrersOptions extends CopyOptions {
  * ```ts
  * import assert from "node:assert/strict";
  * import {
- *   copy, copyReferrers, encodeJson, generateSigningKeyPair, MemoryTarget, OCI_MANIFEST, pushBytes,
- *   signImage, verifySignatures,
+ *   copyGraph, copyReferrers, encodeJson, generateSigningKeyPair, MemoryTarget, OCI_MANIFEST,
+ *   pushBytes, signImage, verifySignatures,
  * } from "@ocipkg/cli";
  * const src = new MemoryTarget();
  * const config = await pushBytes(src, "application/vnd.oci.empty.v1+json", encodeJson({}));
@@ -444,7 +444,7 @@ export interface CopyReferrersOptions extends CopyOptions {
  * await signImage(src, image, privateKey, { dockerReference: "example.com/foo" });
  * await signImage(src, image, privateKey, { dockerReference: "example.com/foo", referrers: true });
  * const dst = new MemoryTarget();
- * await copy(src, dst, { srcRef: image.digest });
+ * await copyGraph(src, dst, image);
  * assert.equal(await copyReferrers(src, dst, image), 2);
  * assert.equal((await verifySignatures(dst, image, publicKey)).length, 2);
  * ```
