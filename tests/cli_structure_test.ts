@@ -93,6 +93,11 @@ Deno.test("structure: every command is one module whose table documents it", asy
     "image-directory",
     "rm",
     "serve",
+    "key",
+    "sign",
+    "verify",
+    "attach",
+    "discover",
     "completions",
   ]);
   for (const c of COMMANDS) {

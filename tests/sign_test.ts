@@ -1,6 +1,6 @@
 // Signing (issue 14): cosign-format keys, keyed signatures and their verification.
 // Real cosign-made keys and signatures come from tests/fixtures/cosign (sources in its README);
-// skopeo (containers/image, a Go implementation of cosign's formats) cross-checks both ways.
+// skopeo reads the signature manifests ocipkg stores on a registry (it cannot verify them here).
 import { Buffer } from "node:buffer";
 import { createPrivateKey, scryptSync } from "node:crypto";
 import { join } from "node:path";
