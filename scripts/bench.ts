@@ -18,6 +18,8 @@ import { parseArgs } from "node:util";
 import { encodeJson, OCI_MANIFEST, OciDir, packDirectory, pushBytes } from "../mod.ts";
 import { OCI_EMPTY } from "../lib/media_types.ts";
 import { type Registry, startRegistry } from "../tests/_registry.ts";
+import { measureRanged, type RangedRow } from "./bench_ranged.ts";
+import { benchZstd } from "./bench_zstd.ts";
 
 const GROUPS = [
   "pack",
@@ -332,6 +334,183 @@ async function runPairs(p: Pairs): Promise<void> {
       }`,
     );
   });
+}
+
+/**
+ * A row from pairs another script measured (interleaved, same order of runs): `ours[k]`
+ * and `ref[k]` are round k's seconds.
+ */
+function externalRow(
+  group: GroupName,
+  job: string,
+  data: string,
+  reference: string,
+  ours: Sample[],
+  ref: Sample[],
+  bar: Bar,
+): void {
+  const o = stats(ours);
+  const ratios = ours.map((x, k) => x.s / ref[k]!.s);
+  const ratio = median(ratios);
+  const pass = "ratio" in bar ? ratio <= bar.ratio : undefined;
+  rows.push({
+    group,
+    job,
+    data,
+    status: "ok",
+    reference,
+    ocipkg: o,
+    ref: stats(ref),
+    ratio: Number(ratio.toFixed(4)),
+    ratios: ratios.map((x) => Number(x.toFixed(4))),
+    bar: barText(bar),
+    pass,
+  });
+  console.error(`  ${reference}: ratio ${ratio.toFixed(2)}`);
+}
+
+/** Ranged pull through the fault proxy (25 MB/s per connection): scripts/bench_ranged.ts. */
+async function benchRanged(): Promise<void> {
+  const sizeMb = Math.min(SIZE_MB, 256);
+  console.error(`# ranged pull of ${sizeMb} MiB through the throttled proxy (${RUNS} runs)`);
+  const r = await measureRanged({ sizeMb, runs: RUNS, log: (l) => console.error(`  ${l}`) });
+  const row = (name: string) => r.rows.find((x) => x.name === name && x.path === "throttled");
+  const samples = (x: RangedRow) => x.seconds.map((s) => ({ s, rssMb: x.rssMb }));
+  const four = row("ocipkg pull --parallel 4");
+  const data = `${sizeMb} MiB, 25 MB/s/conn`;
+  if (!four) return skip("ranged", "ranged pull", "bench_ranged.ts gave no 4-part row");
+  for (
+    const [name, bar] of [
+      ["ocipkg pull --parallel 1", { ratio: 0.33 }],
+      ["skopeo copy", { ratio: 1 }],
+      ["curl -o", { ratio: 1 }],
+    ] as const
+  ) {
+    const ref = row(name);
+    if (ref) {
+      externalRow("ranged", "ranged pull, 4 parts", data, name, samples(four), samples(ref), bar);
+    }
+  }
+}
+
+/** get of a zstd layer vs a gzip layer on the compressible set: scripts/bench_zstd.ts. */
+async function benchZstdRows(reg: Registry): Promise<void> {
+  const sizeMiB = Math.min(SIZE_MB, 64);
+  console.error(`# zstd vs gzip get, ${sizeMiB} MiB compressible set (${RUNS} runs)`);
+  const r = await benchZstd({ sizeMiB, runs: RUNS, registry: reg.host });
+  const [gzip, zstd] = r.rows;
+  if (!gzip || !zstd) return skip("zstd", "get zstd vs gzip layer", "bench_zstd.ts gave no rows");
+  const data = `${sizeMiB} MiB compressible (gzip ${
+    (gzip.packedBytes / 2 ** 20).toFixed(1)
+  } MiB, zstd ${(zstd.packedBytes / 2 ** 20).toFixed(1)} MiB)`;
+  const ms = (xs: number[]) => xs.map((x) => ({ s: x / 1000 }));
+  externalRow(
+    "zstd",
+    "get, zstd layer",
+    data,
+    "get, gzip layer",
+    ms(zstd.getSamples),
+    ms(gzip.getSamples),
+    {
+      none: true,
+    },
+  );
+  externalRow(
+    "zstd",
+    "pack, zstd",
+    data,
+    "pack, gzip",
+    ms(zstd.packSamples),
+    ms(gzip.packSamples),
+    {
+      none: true,
+    },
+  );
+}
+
+/** Start `ocipkg serve` on a free loopback port; resolves once it listens. */
+async function startServe(root: string): Promise<{ host: string; stop: () => Promise<void> }> {
+  const child = new Deno.Command(DENO, {
+    args: ["run", "-A", "--quiet", CLI, "serve", "--addr", "127.0.0.1:0", "--root", root],
+    env: CHILD_ENV,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!/listening on http:\/\/(\S+)/.test(text)) {
+    const r = await reader.read();
+    if (r.done) throw new Error(`ocipkg serve did not start: ${text}`);
+    text += r.value;
+  }
+  const host = /listening on http:\/\/(\S+)/.exec(text)![1]!;
+  reader.releaseLock();
+  child.stdout.cancel().catch(() => {});
+  child.stderr.cancel().catch(() => {});
+  return {
+    host,
+    stop: async () => {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* gone */ }
+      await child.status;
+    },
+  };
+}
+
+/** ocipkg serve vs docker-registry, the same client (ocipkg) against each. */
+async function benchServe(reg: Registry): Promise<void> {
+  const root = join(WORK, "serve-root");
+  const srv = await startServe(root);
+  try {
+    const mb = SIZE_MB;
+    const lay = join(WORK, `serve-lay-${mb}`);
+    const src = join(WORK, `serve-src-${mb}`);
+    await makeData(src, mb, "random");
+    await packLayout(src, lay, `x/serve:1`);
+    await rm(src)();
+    const data = `${mb} MiB random`;
+    await runPairs({
+      group: "serve",
+      job: "push to ocipkg serve",
+      data,
+      runs: RUNS,
+      ours: (n) => ({
+        argv: ocipkg("push", `oci:${lay}`, `${srv.host}/bench/serve-${n}:1`),
+        after: rm(join(root, "bench", `serve-${n}`)),
+      }),
+      refs: [{
+        name: "push to docker-registry",
+        bar: { none: true },
+        step: (n) => ({ argv: ocipkg("push", `oci:${lay}`, `${reg.host}/bench/dr-${n}:1`) }),
+      }],
+    });
+    const onServe = `${srv.host}/bench/pull:1`;
+    const onReg = `${reg.host}/bench/pull:1`;
+    await runOnce({ argv: ocipkg("push", `oci:${lay}`, onServe) });
+    await runOnce({ argv: ocipkg("push", `oci:${lay}`, onReg) });
+    await rm(lay)();
+    const pullStep = (image: string, n: number) => {
+      const out = join(WORK, `serve-pull-${n}`);
+      return { argv: ocipkg("pull", image, "-o", out, "--format", "dir"), after: rm(out) };
+    };
+    await runPairs({
+      group: "serve",
+      job: "pull from ocipkg serve",
+      data,
+      runs: RUNS,
+      ours: (n) => pullStep(onServe, n),
+      refs: [{
+        name: "pull from docker-registry",
+        bar: { none: true },
+        step: (n) => pullStep(onReg, n),
+      }],
+    });
+  } finally {
+    await srv.stop();
+    await rm(root)();
+  }
 }
 
 function skip(group: GroupName, job: string, note: string, bar = "-"): void {
@@ -762,17 +941,6 @@ async function benchCached(reg: Registry): Promise<void> {
   await rm(store)();
 }
 
-/** Whether `ocipkg <command> --help` succeeds and mentions every flag. */
-async function cliHas(command: string, ...flags: string[]): Promise<boolean> {
-  const r = await new Deno.Command(DENO, {
-    args: ["run", "-A", "--quiet", CLI, command, "--help"],
-    env: CHILD_ENV,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(r.stdout);
-  return r.success && flags.every((f) => text.includes(f));
-}
 
 // ---------------------------------------------------------------------------------------------
 // Main
@@ -836,34 +1004,9 @@ try {
   }
   if (want("small")) await benchSmall(reg);
   if (want("cached")) await benchCached(reg);
-  if (want("ranged")) {
-    skip(
-      "ranged",
-      "ranged pull, 4 parts vs 1 / skopeo / curl, 25 MB/s per connection",
-      (await cliHas("pull", "--parallel"))
-        ? "not available: scripts/bench_ranged.ts is not in this tree"
-        : "not available: no `pull --parallel`",
-      "≤ 0.33 ×",
-    );
-  }
-  if (want("zstd")) {
-    skip(
-      "zstd",
-      "get zstd vs gzip layer",
-      (await cliHas("pack", "--compression"))
-        ? "not available: scripts/bench_zstd.ts is not in this tree"
-        : "not available: no `pack --compression`",
-    );
-  }
-  if (want("serve")) {
-    skip(
-      "serve",
-      "ocipkg serve vs docker-registry: push/pull 1 GiB, 200 × 64 KiB",
-      (await cliHas("serve"))
-        ? "not available: the serve rows are not wired in yet"
-        : "not available: no `ocipkg serve`",
-    );
-  }
+  if (want("ranged")) await benchRanged();
+  if (want("zstd")) await benchZstdRows(reg);
+  if (want("serve")) await benchServe(reg);
 } finally {
   await reg.stop();
   await Deno.remove(WORK, { recursive: true }).catch(() => {});
