@@ -88,7 +88,9 @@ export async function getImage(
   if (present && verified && !options.force && !options.refresh) {
     return { name, dir: store.imageDir(name), digest: installed.digest, status: "present" };
   }
-  return await withTarget(openRepository(name, options), async (src) => {
+  // hashing on this thread: as fast here (extraction is the slower side), 30 MB less memory
+  const remote = { hashOffThread: false, ...options };
+  return await withTarget(openRepository(name, remote), async (src) => {
     const root = await src.resolve(name.reference);
     // before a byte is fetched for installing: nothing lands when this throws
     const keys = await enforceVerification(src, root, name, required);

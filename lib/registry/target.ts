@@ -91,6 +91,12 @@ export interface RegistryTargetOptions extends ClientOptions {
   rangeThreshold?: number;
   /** Bytes per ranged request (default {@link DEFAULT_RANGE_SEGMENT}). */
   rangeSegmentSize?: number;
+  /**
+   * Hash large blobs (32 MiB or more) on a worker thread while the next bytes
+   * arrive (default true). `get` turns it off: its extraction is slower than
+   * hashing, and the worker costs about 30 MB of memory.
+   */
+  hashOffThread?: boolean;
   /** Most pages of a tag list read (default {@link MAX_TAG_PAGES}). */
   maxTagPages?: number;
   /** Most tags listed (default {@link MAX_TAGS}); more is an error. */
@@ -333,7 +339,7 @@ export class RegistryTarget implements Target {
       parts,
       segmentSize: this.#options.rangeSegmentSize ?? DEFAULT_RANGE_SEGMENT,
       maxResume: this.#options.resumeAttempts ?? 5,
-      verifier: new Verifier(desc, what, { offThread: true }),
+      verifier: new Verifier(desc, what, { offThread: this.#options.hashOffThread ?? true }),
       request: (start, end) => this.#getBlob(desc, what, `bytes=${start}-${end}`),
       fallback: (first) => this.#blobStream(desc, first),
     });
@@ -348,7 +354,7 @@ export class RegistryTarget implements Target {
   #blobStream(desc: Descriptor, first?: Response): ReadableStream<Uint8Array> {
     const what = `blob ${desc.digest} of ${this.description}`;
     // large blobs are hashed in a worker while the next bytes arrive
-    const verifier = new Verifier(desc, what, { offThread: true });
+    const verifier = new Verifier(desc, what, { offThread: this.#options.hashOffThread ?? true });
     const maxResume = this.#options.resumeAttempts ?? 5;
     let received = 0;
     let resumes = 0;
