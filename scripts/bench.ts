@@ -941,7 +941,6 @@ async function benchCached(reg: Registry): Promise<void> {
   await rm(store)();
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Main
 
