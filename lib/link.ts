@@ -254,6 +254,7 @@ export function cargoLinkLines(r: LinkResult): string[] {
     `cargo:rerun-if-changed=${line("image directory", r.dir)}`,
     "cargo:rerun-if-env-changed=XDG_DATA_HOME",
     "cargo:rerun-if-env-changed=OCIPKG_DATA_DIR",
+    "cargo:rerun-if-env-changed=OCIPKG_CONFIG",
   );
   return lines;
 }

@@ -97,6 +97,7 @@ Deno.test("cargoLinkLines: search paths, static/dylib/verbatim libs, rpath, reru
     "cargo:rerun-if-changed=/s",
     "cargo:rerun-if-env-changed=XDG_DATA_HOME",
     "cargo:rerun-if-env-changed=OCIPKG_DATA_DIR",
+    "cargo:rerun-if-env-changed=OCIPKG_CONFIG",
   ]);
   assert(lines.every((l) => l.startsWith("cargo:")));
 });

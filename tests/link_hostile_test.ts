@@ -524,6 +524,7 @@ Deno.test({
         `cargo:rerun-if-changed=${dir}`,
         "cargo:rerun-if-env-changed=XDG_DATA_HOME",
         "cargo:rerun-if-env-changed=OCIPKG_DATA_DIR",
+        "cargo:rerun-if-env-changed=OCIPKG_CONFIG",
       ]);
       const pc = await writePkgConfig(r, { store });
       const flags = await pkgConfig(pc.searchPath, "--cflags", "--libs", "names");

@@ -4,7 +4,15 @@
 // Deno through FFI.
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
-import { libraryPath, NotFoundError, packDirectory, pushImage, Store } from "../mod.ts";
+import {
+  encodePublicKey,
+  generateSigningKeyPair,
+  libraryPath,
+  NotFoundError,
+  packDirectory,
+  pushImage,
+  Store,
+} from "../mod.ts";
 import {
   buildGreet,
   callGreet,
@@ -53,6 +61,7 @@ Deno.test({
       `cargo:rerun-if-changed=${dir}`,
       "cargo:rerun-if-env-changed=XDG_DATA_HOME",
       "cargo:rerun-if-env-changed=OCIPKG_DATA_DIR",
+      "cargo:rerun-if-env-changed=OCIPKG_CONFIG",
     ]);
     // --json: the libraries chosen, and every one found (static and shared files)
     const json = JSON.parse(
@@ -132,6 +141,26 @@ Deno.test({
     // the package is in the store, ready for the next build
     const stored = join(new Store(data).imageDir(image), "lib", "libgreet.a");
     assert((await Deno.stat(stored)).isFile, stored);
+
+    // a verify rule for the registry in ocipkg's config file: build.rs cannot link the
+    // unsigned package (cargo reruns the script because OCIPKG_CONFIG changed), nothing lands
+    const keys = await tempDir();
+    const { publicKey } = generateSigningKeyPair();
+    await Deno.writeTextFile(join(keys, "org.pub"), encodePublicKey(publicKey));
+    await Deno.writeTextFile(
+      join(keys, "config.json"),
+      JSON.stringify({ verify: [{ prefix: `${reg!.host}/`, key: "org.pub" }] }),
+    );
+    const fresh = await tempDir();
+    const refused = await run("cargo", ["build", "--quiet"], crate, {
+      ...env,
+      OCIPKG_DATA_DIR: fresh,
+      OCIPKG_CONFIG: join(keys, "config.json"),
+    });
+    assert(refused.code !== 0, "the build must fail");
+    assertStringIncludes(refused.stderr, `refusing to install image '${image}'`);
+    assertStringIncludes(refused.stderr, "no signature of");
+    assertEquals([...Deno.readDirSync(fresh)].filter((e) => !e.name.startsWith(".")), []);
   },
 });
 
