@@ -11,7 +11,7 @@
  * @module
  */
 import { parseDigest } from "./digest.ts";
-import { FormatError, NotFoundError, UsageError } from "./errors.ts";
+import { FormatError, UsageError } from "./errors.ts";
 import { basename } from "./path.ts";
 import {
   type Descriptor,
@@ -22,7 +22,7 @@ import {
 } from "./manifest.ts";
 import { OCI_EMPTY, OCI_INDEX, OCI_MANIFEST } from "./media_types.ts";
 import { copyGraph, type CopyOptions } from "./copy.ts";
-import { fetchBytes, pushBytes, type ReadTarget, type Target } from "./target.ts";
+import { fetchBytes, pushBytes, type ReadTarget, resolveOptional, type Target } from "./target.ts";
 import { printable } from "./text.ts";
 
 /** At most this many referrers of one manifest are read from a fallback index. */
@@ -77,15 +77,6 @@ export interface ReferrerList {
   referrers: Descriptor[];
   /** `api` (the registry's referrers API), `fallback` (the `sha256-<hex>` index) or `none`. */
   source: "api" | "fallback" | "none";
-}
-
-async function resolveOptional(target: ReadTarget, ref: string): Promise<Descriptor | undefined> {
-  try {
-    return await target.resolve(ref);
-  } catch (e) {
-    if (e instanceof NotFoundError) return undefined;
-    throw e;
-  }
 }
 
 /**

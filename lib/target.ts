@@ -5,7 +5,7 @@
  * @module
  */
 import { VerifyingStream } from "./digest.ts";
-import { FormatError, OcipkgError } from "./errors.ts";
+import { FormatError, NotFoundError, OcipkgError } from "./errors.ts";
 import type { Descriptor } from "./manifest.ts";
 import { MAX_MANIFEST_SIZE } from "./manifest.ts";
 
@@ -226,3 +226,22 @@ export async function withTarget<T extends ReadTarget, R>(
  * ```
  */
 export class TransferLostError extends OcipkgError {}
+
+/**
+ * Resolve a reference that may be absent.
+ *
+ * @param target where to look
+ * @param ref a tag, ref name or digest
+ * @returns its descriptor, or undefined when the target has no such reference
+ */
+export async function resolveOptional(
+  target: ReadTarget,
+  ref: string,
+): Promise<Descriptor | undefined> {
+  try {
+    return await target.resolve(ref);
+  } catch (e) {
+    if (e instanceof NotFoundError) return undefined;
+    throw e;
+  }
+}

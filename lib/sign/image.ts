@@ -17,7 +17,7 @@ import { FormatError, NotFoundError, OcipkgError, VerificationError } from "../e
 import { type Descriptor, type Manifest, parseManifestDocument } from "../manifest.ts";
 import { OCI_MANIFEST } from "../media_types.ts";
 import { listReferrers, pushReferrer } from "../referrers.ts";
-import { fetchBytes, pushBytes, type ReadTarget, type Target } from "../target.ts";
+import { fetchBytes, pushBytes, type ReadTarget, resolveOptional, type Target } from "../target.ts";
 import { buildPayload, MAX_PAYLOAD_SIZE, parsePayload } from "./payload.ts";
 import {
   COSIGN_SIGNATURE_ARTIFACT_TYPE,
@@ -78,15 +78,6 @@ export interface SignResult {
   layers: number;
   /** The same signature was already stored: nothing was written. */
   existed: boolean;
-}
-
-async function resolveOptional(target: ReadTarget, ref: string): Promise<Descriptor | undefined> {
-  try {
-    return await target.resolve(ref);
-  } catch (e) {
-    if (e instanceof NotFoundError) return undefined;
-    throw e;
-  }
 }
 
 /**
