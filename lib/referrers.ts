@@ -10,8 +10,9 @@
  *
  * @module
  */
-import { parseDigest } from "./digest.ts";
-import { FormatError, UsageError } from "./errors.ts";
+import { Digester, parseDigest } from "./digest.ts";
+import { FormatError, fsError, OcipkgError, UsageError } from "./errors.ts";
+import { openFileStream } from "./fs_util.ts";
 import { basename } from "./path.ts";
 import {
   type Descriptor,
@@ -306,16 +307,7 @@ export async function attachArtifact(
       layers.push({ ...(await pushBytes(target, mediaType, f.bytes)), annotations });
       continue;
     }
-    const file = await Deno.open(f);
-    let pushed: Descriptor;
-    try {
-      pushed = await target.push({ mediaType }, file.readable);
-    } finally {
-      try {
-        file.close();
-      } catch { /* closed by its stream */ }
-    }
-    layers.push({ ...pushed, annotations });
+    layers.push({ ...(await pushFile(target, f, mediaType)), annotations });
   }
   await pushBytes(target, OCI_EMPTY, new TextEncoder().encode("{}"));
   const manifest: Manifest = stripUndefined({
@@ -330,6 +322,39 @@ export async function attachArtifact(
       : undefined,
   });
   return await pushReferrer(target, manifest, options);
+}
+
+/**
+ * Push a regular file (not a device, fifo or directory: their size is not
+ * known or not bounded) by digest and size, hashed first.
+ */
+async function pushFile(target: Target, path: string, mediaType: string): Promise<Descriptor> {
+  let st: Deno.FileInfo;
+  try {
+    st = await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new UsageError(`file '${path}' does not exist`);
+    throw fsError(e, "file", path);
+  }
+  if (!st.isFile) throw new UsageError(`'${path}' is not a regular file`);
+  const hash = new Digester();
+  let size = 0;
+  const file = await Deno.open(path);
+  try {
+    const buf = new Uint8Array(1 << 20);
+    for (;;) {
+      const n = await file.read(buf);
+      if (n === null) break;
+      hash.update(buf.subarray(0, n));
+      size += n;
+    }
+  } finally {
+    file.close();
+  }
+  const digest = hash.digest();
+  const { stream, found } = await openFileStream(path, size);
+  if (found !== size) throw new OcipkgError(`file '${path}' changed while it was read`);
+  return await target.push({ mediaType, digest, size }, stream);
 }
 
 /** One referrer and, below it, its own referrers (a signature of an SBOM, say). */

@@ -15,6 +15,7 @@ import {
   ImageName,
   listReferrers,
   type Manifest,
+  MemoryTarget,
   OCI_MANIFEST,
   OciDir,
   openRepository,
@@ -26,6 +27,7 @@ import {
   serve,
   signImage,
   type Target,
+  UsageError,
   verifySignatures,
 } from "../mod.ts";
 import { tempDir } from "./_helpers.ts";
@@ -221,4 +223,24 @@ Deno.test("hostile referrers API: not JSON, not an index, bad entries, cross-ori
     await t.close();
     await s.stop();
   }
+});
+
+Deno.test("attach refuses what is not a regular file (a device would upload forever), one line", async () => {
+  const t = new MemoryTarget();
+  const subject = await image(t, "files");
+  const dir = await tempDir();
+  for (
+    const [path, re] of [
+      ["/dev/zero", /'\/dev\/zero' is not a regular file/],
+      [dir, /is not a regular file/],
+      [join(dir, "absent"), /does not exist/],
+    ] as const
+  ) {
+    const e = await assertRejects(
+      () => attachArtifact(t, subject, [path], { artifactType: "text/plain" }),
+      UsageError,
+    );
+    assert(re.test(e.message), e.message);
+  }
+  assertEquals((await listReferrers(t, subject.digest)).referrers, []);
 });
