@@ -1020,6 +1020,8 @@ const lines = [
   "| job | data | ocipkg | reference | ref | ratio (median of pairs) | bar | result | peak RSS MB ocipkg / ref |",
   "|---|---|---|---|---|---|---|---|---|",
 ];
+/** A markdown table cell: a `|` in a tool's name would split it. */
+const cell = (x: string) => x.replaceAll("|", "\\|");
 for (const r of rows) {
   const result = r.status !== "ok"
     ? r.status
@@ -1030,14 +1032,14 @@ for (const r of rows) {
     : "FAIL";
   if (r.status !== "ok" || r.group === "rss") {
     lines.push(
-      `| ${r.job} | ${r.data} | ${r.group === "rss" && r.note ? r.note : "-"} | ${
-        r.reference ?? "-"
+      `| ${cell(r.job)} | ${r.data} | ${r.group === "rss" && r.note ? r.note : "-"} | ${
+        cell(r.reference ?? "-")
       } | - | - | ${r.bar} | ${result}${r.status !== "ok" && r.note ? ` (${r.note})` : ""} | - |`,
     );
     continue;
   }
   lines.push(
-    `| ${r.job} | ${r.data} | ${fmtS(r.ocipkg!.median_s)} | ${r.reference} | ${
+    `| ${cell(r.job)} | ${r.data} | ${fmtS(r.ocipkg!.median_s)} | ${cell(r.reference!)} | ${
       fmtS(r.ref!.median_s)
     } | ${r.ratio!.toFixed(2)} | ${r.bar} | ${result} | ${mb(r.ocipkg!.peak_rss_mb)} / ${
       mb(r.ref!.peak_rss_mb)
