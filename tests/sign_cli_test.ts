@@ -368,3 +368,32 @@ Deno.test("policy: a malformed config file is named in one line", async () => {
     oneLineError(r.stderr, re);
   }
 });
+
+Deno.test("policy: key files that are missing, directories or fifos are named before any request", async () => {
+  const { dir, env } = await keys();
+  const fifo = join(dir, "fifo.pub");
+  const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+  const cases: [string, RegExp][] = [
+    [join(dir, "absent.pub"), /absent\.pub \(verify rule '' of .*\) does not exist/],
+    [dir, /\(verify rule '' of .*\) is not a regular file/],
+  ];
+  if (made.success) {
+    cases.push([fifo, /fifo\.pub \(verify rule '' of .*\) is not a regular file/]);
+  }
+  for (const [key, re] of cases) {
+    await Deno.writeTextFile(env.OCIPKG_CONFIG, JSON.stringify({ verify: [{ prefix: "", key }] }));
+    // a registry nobody listens on: the key is refused before it is asked
+    const r = await runCli(["get", "127.0.0.1:1/x/y:1"], { env, dataHome: join(dir, "s") });
+    assertEquals(r.code, 1, r.stderr);
+    oneLineError(r.stderr, re);
+  }
+  // the config file itself a fifo: refused, not waited on
+  if (made.success) {
+    const r = await runCli(["get", "127.0.0.1:1/x/y:1"], {
+      env: { ...env, OCIPKG_CONFIG: fifo },
+      dataHome: join(dir, "s"),
+    });
+    assertEquals(r.code, 1, r.stderr);
+    oneLineError(r.stderr, /config file .*fifo\.pub is not a regular file/);
+  }
+});

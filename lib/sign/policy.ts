@@ -19,7 +19,7 @@
  * @module
  */
 import type { KeyObject } from "node:crypto";
-import { OcipkgError } from "../errors.ts";
+import { OcipkgError, systemReason } from "../errors.ts";
 import { atomicWriteFile } from "../fs_util.ts";
 import type { Descriptor } from "../manifest.ts";
 import { dirname, isAbsolute, join, resolve } from "../path.ts";
@@ -68,13 +68,17 @@ export function configFile(): string {
   return resolve(join(home, ".ocipkg", "config.json"));
 }
 
+/** A small regular file's text; undefined when absent. A fifo or device is refused unopened. */
 async function readSmall(path: string, what: string): Promise<string | undefined> {
   let file: Deno.FsFile;
   try {
+    const st = await Deno.stat(path);
+    if (!st.isFile) throw new OcipkgError(`${what} is not a regular file`);
     file = await Deno.open(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return undefined;
-    throw new OcipkgError(`cannot read ${what}: ${e instanceof Error ? e.message : e}`);
+    if (e instanceof OcipkgError) throw e;
+    throw new OcipkgError(`cannot read ${what}: ${systemReason(e) ?? String(e)}`);
   }
   try {
     const buf = new Uint8Array(MAX_KEY_FILE + 1);
@@ -112,6 +116,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * await Deno.writeTextFile(`${tmp}/config.json`, JSON.stringify({
  *   verify: [{ prefix: "ghcr.io/org/", key: "org.pub" }],
  * }));
+ * await Deno.writeTextFile(`${tmp}/org.pub`, "-----BEGIN PUBLIC KEY-----\n…"); // checked to exist
  * const policy = `${tmp}/config.json`;
  * const [rule] = await verifyRequirements(ImageName.parse("ghcr.io/org/libfoo:1"), { policy });
  * assert.deepEqual(rule?.keys, [`${tmp}/org.pub`]);
@@ -127,8 +132,34 @@ export async function verifyRequirements(
   if (options.verifyKeys && options.verifyKeys.length > 0) {
     out.push({ keys: options.verifyKeys.map((k) => resolve(k)), source: "--verify-key" });
   }
-  if (options.policy === false) return out;
-  const file = options.policy ?? configFile();
+  if (options.policy !== false) out.push(...await configRequirements(name, options.policy));
+  // every key file is checked before any request: a typo fails at once, naming its source
+  for (const req of out) {
+    for (const key of req.keys) {
+      let st: Deno.FileInfo;
+      try {
+        st = await Deno.stat(key);
+      } catch (e) {
+        throw new OcipkgError(
+          `key ${key} (${req.source}) ${
+            e instanceof Deno.errors.NotFound
+              ? "does not exist"
+              : `cannot be read: ${systemReason(e) ?? String(e)}`
+          }`,
+        );
+      }
+      if (!st.isFile) throw new OcipkgError(`key ${key} (${req.source}) is not a regular file`);
+    }
+  }
+  return out;
+}
+
+async function configRequirements(
+  name: ImageName,
+  policy: string | undefined,
+): Promise<VerifyRequirement[]> {
+  const out: VerifyRequirement[] = [];
+  const file = policy ?? configFile();
   const text = await readSmall(file, `config file ${file}`);
   if (text === undefined) return out;
   let doc: unknown;
