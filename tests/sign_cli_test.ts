@@ -397,3 +397,88 @@ Deno.test("policy: key files that are missing, directories or fifos are named be
     oneLineError(r.stderr, /config file .*fifo\.pub is not a regular file/);
   }
 });
+
+Deno.test("policy: installed before the policy, or a tag moved to an unsigned image — refused, the store keeps what it had", async () => {
+  const { dir, env } = await keys();
+  const pub = join(dir, "cosign.pub");
+  const image = await packAndPush(reg.host, "pol2/lib", dir);
+  const store = await tempDir();
+  // installed with no policy
+  let r = await runCli(["get", image], { env, dataHome: store });
+  assertEquals(r.code, 0, r.stderr);
+  const installed = r.stdout.trim();
+  const before = await Deno.readFile(join(installed, "lib", "libfoo.a"));
+  // the policy now names it: not verified yet, so asked of the registry, and refused
+  r = await runCli(["get", image, "--verify-key", pub], { env, dataHome: store });
+  assertEquals(r.code, 1);
+  oneLineError(r.stderr, /refusing to install .*no signature of/);
+  r = await runCli(["link", image, "--cargo", "--verify-key", pub], { env, dataHome: store });
+  assertEquals(r.code, 1);
+  // signed: verified against the registry once, recorded, no reinstall (same digest)
+  r = await runCli(["sign", image, "--key", join(dir, "cosign.key")], { env });
+  assertEquals(r.code, 0, r.stderr);
+  r = await runCli(["get", image, "--verify-key", pub], { env, dataHome: store });
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(r.stdout.trim(), installed);
+  // the tag moves to an unsigned image: --refresh refuses it and keeps the verified one
+  await packAndPush(reg.host, "pol2/lib", dir);
+  r = await runCli(["get", image, "--refresh", "--verify-key", pub], { env, dataHome: store });
+  assertEquals(r.code, 1);
+  oneLineError(r.stderr, /refusing to install .*no signature of/);
+  assertEquals(await Deno.readFile(join(installed, "lib", "libfoo.a")), before);
+  r = await runCli(["get", image, "--verify-key", pub], { env, dataHome: store });
+  assertEquals(r.code, 0, r.stderr); // cached and verified: no request
+});
+
+Deno.test("policy on a multi-platform index: the index's signature admits the host's manifest; a platform manifest's alone does not", async () => {
+  const { dir, env } = await keys();
+  const pub = join(dir, "cosign.pub");
+  const image = `${reg.host}/pol3/multi:1`;
+  const tars = [];
+  for (const platform of ["linux/amd64", "linux/arm64"]) {
+    const tar = join(dir, `${platform.replace("/", "-")}.tar`);
+    const r = await runCli([
+      "pack",
+      await samplePackage(await tempDir()),
+      tar,
+      "-t",
+      image,
+      "--platform",
+      platform,
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    tars.push(tar);
+  }
+  let r = await runCli(["push", ...tars, image], { env });
+  assertEquals(r.code, 0, r.stderr);
+  const index = (await runCli(["resolve", image], { env })).stdout.trim();
+  // one platform manifest signed by digest: the tag (an index) is not
+  const t = openRepository(ImageName.parse(image), { credential: null });
+  const doc = JSON.parse(
+    new TextDecoder().decode(
+      new Uint8Array(await new Response(await t.fetch(await t.resolve("1"))).arrayBuffer()),
+    ),
+  );
+  await t.close();
+  const amd = doc.manifests[0].digest;
+  r = await runCli(["sign", `${reg.host}/pol3/multi@${amd}`, "--key", join(dir, "cosign.key")], {
+    env,
+  });
+  assertEquals(r.code, 0, r.stderr);
+  const store = await tempDir();
+  const plat = ["--platform", "linux/amd64"];
+  r = await runCli(["get", image, ...plat, "--verify-key", pub], { env, dataHome: store });
+  assertEquals(r.code, 1);
+  oneLineError(r.stderr, new RegExp(`refusing to install .*\\(${index}\\).*no signature of`));
+  // the index signed: installed, and a cached get under the policy needs no registry
+  r = await runCli(["sign", image, "--key", join(dir, "cosign.key")], { env });
+  assertEquals(r.code, 0, r.stderr);
+  r = await runCli(["get", image, ...plat, "--verify-key", pub], { env, dataHome: store });
+  assertEquals(r.code, 0, r.stderr);
+  r = await runCli(["--debug", "get", image, ...plat, "--verify-key", pub], {
+    env,
+    dataHome: store,
+  });
+  assertEquals(r.code, 0, r.stderr);
+  assert(!r.stderr.includes("debug:"), r.stderr); // no request
+});
