@@ -16,7 +16,7 @@ import {
   tarHeader,
   tarPadding,
 } from "./_internal.ts";
-import { listTree, runCli, samplePackage, tempDir } from "./_helpers.ts";
+import { listTree, ROOT, runCli, samplePackage, tempDir } from "./_helpers.ts";
 
 // what is not there (a path, a blob, an image in a layout) exits 3; other failures 1
 const NOT_FOUND = /does not exist|is missing|lists no image|is not an OCI layout|not found/;
@@ -244,4 +244,35 @@ Deno.test("bad input: control characters from an archive never reach the termina
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
+});
+
+Deno.test("a fifo or a device named as an oci-archive is refused at once, for every command that reads one", async () => {
+  const dir = await tempDir();
+  const fifo = join(dir, "pkg.tar");
+  const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+  const paths = made.success ? [fifo, "/dev/zero"] : ["/dev/zero"];
+  for (const p of paths) {
+    for (
+      const args of [
+        ["inspect", `oci-archive:${p}`],
+        ["load", `oci-archive:${p}`],
+        [
+          "verify",
+          `oci-archive:${p}`,
+          "--key",
+          join(ROOT, "tests/fixtures/cosign/containers-image/cosign.pub"),
+        ],
+        ["discover", `oci-archive:${p}`],
+        ["copy", `oci-archive:${p}`, `oci:${join(dir, "out")}`],
+      ]
+    ) {
+      const r = await runCli(args, { dataHome: join(dir, "store") });
+      assertEquals(r.code, 1, `${args.join(" ")}: ${r.stderr}`);
+      assertEquals(r.stderr.trim(), `error: oci-archive '${p}' is not a regular file`);
+    }
+  }
+  assertEquals(
+    [...Deno.readDirSync(dir)].map((e) => e.name).sort(),
+    made.success ? ["pkg.tar"] : [],
+  );
 });

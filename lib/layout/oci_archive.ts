@@ -108,6 +108,8 @@ export class OciArchive implements Target, ListableTarget {
       if (st.isDirectory) {
         throw new OcipkgError(`${this.description} is a directory; use an oci-dir for layouts`);
       }
+      // a fifo would block the open, a device never ends
+      if (!st.isFile) throw new OcipkgError(`${this.description} is not a regular file`);
       file = await Deno.open(this.path);
     } catch (e) {
       throw fsError(e, "oci-archive", this.path);
