@@ -11,7 +11,8 @@
  * ```
  *
  * A rule applies to every image whose `registry/repository` starts with
- * `prefix` (end it with `/` to mean a namespace); `key` (or `keys`, any one
+ * `prefix` (end it with `/` to mean a namespace; Docker Hub images match as
+ * `docker.io/…`, `index.docker.io/…` and `registry-1.docker.io/…`); `key` (or `keys`, any one
  * of which suffices) names public key files, relative to the config file.
  * Every rule that applies must be met, and so must the keys given to the
  * command (`--verify-key`, any one of them).
@@ -23,7 +24,7 @@ import { OcipkgError, systemReason } from "../errors.ts";
 import { atomicWriteFile } from "../fs_util.ts";
 import type { Descriptor } from "../manifest.ts";
 import { dirname, isAbsolute, join, resolve } from "../path.ts";
-import type { ImageName } from "../reference.ts";
+import { DEFAULT_HOST, type ImageName } from "../reference.ts";
 import type { ReadTarget } from "../target.ts";
 import { printable } from "../text.ts";
 import { parseDigest } from "../digest.ts";
@@ -172,7 +173,12 @@ async function configRequirements(
   if (!Array.isArray(doc.verify)) {
     throw new OcipkgError(`config file ${file}: 'verify' must be a list of rules`);
   }
-  const repo = `${name.registry}/${name.name}`;
+  // Docker Hub answers to several host names: a rule may use any of them
+  const hub = name.hostname === DEFAULT_HOST || name.hostname === "docker.io" ||
+    name.hostname === "index.docker.io";
+  const repos = hub && name.port === undefined
+    ? [DEFAULT_HOST, "docker.io", "index.docker.io"].map((h) => `${h}/${name.name}`)
+    : [`${name.registry}/${name.name}`];
   for (const [i, rule] of doc.verify.entries()) {
     const where = `config file ${file}: verify rule ${i + 1}`;
     if (!isObject(rule) || typeof rule.prefix !== "string") {
@@ -185,7 +191,7 @@ async function configRequirements(
     ) {
       throw new OcipkgError(`${where} needs a 'key' (or 'keys') naming public key files`);
     }
-    if (!repo.startsWith(rule.prefix)) continue;
+    if (!repos.some((r) => r.startsWith(rule.prefix as string))) continue;
     out.push({
       keys: (keys as string[]).map((k) => isAbsolute(k) ? k : join(dirname(file), k)),
       source: `verify rule '${printable(rule.prefix)}' of ${file}`,
