@@ -157,7 +157,14 @@ async function fails(
   ...culprits: string[]
 ): Promise<Error> {
   const t0 = performance.now();
-  const e = await assertRejects(fn, cls);
+  // a hang fails the test (with this message) instead of stalling the suite
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const watchdog = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("hung: no outcome within 60 s")), 60_000);
+  });
+  const e = await assertRejects(() => Promise.race([fn(), watchdog]), cls).finally(() =>
+    clearTimeout(timer)
+  );
   for (const c of culprits) assertStringIncludes(e.message, c);
   assert(!CONTROL.test(e.message), `not one printable line: ${JSON.stringify(e.message)}`);
   assert(performance.now() - t0 < 30_000, "took too long");

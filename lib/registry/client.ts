@@ -335,13 +335,20 @@ async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): Promise<
       const view = request.view!;
       const start = performance.now();
       let idleTimer: ReturnType<typeof setTimeout> | undefined;
+      let onAbort: (() => void) | undefined;
       let r: ReadableStreamReadResult<Uint8Array>;
       try {
+        // a timer that fired ends the body here, whether or not fetch's own
+        // abort reaches a read in flight (it does not always: a body dripping a
+        // byte at a time then kept the read going past the total timeout)
+        if (reason) throw reason;
         r = await new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
           idleTimer = setTimeout(
             () => reject(fail("idle", `sent no data for ${secs(l.idleMs)}`)),
             l.idleMs,
           );
+          onAbort = () => reject(reason ?? ac.signal.reason);
+          ac.signal.addEventListener("abort", onAbort, { once: true });
           reader.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength))
             .then(resolve, (e) => reject(reason ?? e));
         });
@@ -351,6 +358,7 @@ async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): Promise<
         throw e;
       } finally {
         clearTimeout(idleTimer);
+        if (onAbort) ac.signal.removeEventListener("abort", onAbort);
       }
       if (r.done) {
         finish();
