@@ -22,7 +22,7 @@
  * @module
  */
 // Image names, digests, media types, OCI structures, platforms
-export { DEFAULT_HOST, ImageName } from "./lib/reference.ts";
+export { canonicalRegistry, DEFAULT_HOST, ImageName } from "./lib/reference.ts";
 export {
   type DigestAlgorithm,
   digestOf,

@@ -50,6 +50,67 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /**
+ * The canonical form of a registry host, so that every spelling that reaches
+ * the same registry is one identity (verify rules, credentials, the store,
+ * records and messages all key on it):
+ *
+ * | spelling                                        | canonical              |
+ * | ----------------------------------------------- | ---------------------- |
+ * | `GHCR.io`, `ghcr.io:443`                        | `ghcr.io`              |
+ * | `LocalHost:5000`, `localhost:80`                | `localhost:5000`, `localhost` |
+ * | `127.1`, `2130706433`, `0x7f.0.0.1`, `0177.1`   | `127.0.0.1`            |
+ * | `0.0.0.0`, `0` (reach the local host)           | `127.0.0.1`            |
+ * | `[0:0::1]`, `[::]`                              | `[::1]`                |
+ * | `[::ffff:127.0.0.1]` (IPv4-mapped)              | `127.0.0.1`            |
+ * | `docker.io`, `Index.Docker.IO:443`, `registry-1.docker.io` | `registry-1.docker.io` |
+ *
+ * The default port of the host's scheme is dropped: `:80` for loopback hosts
+ * (plain http by default), `:443` for every other host.
+ *
+ * @param host `host[:port]` as a user wrote it
+ * @returns `{ hostname, port }` in canonical form (port undefined when default)
+ * @throws {UsageError} naming the host when it is not a valid registry host
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { canonicalRegistry } from "@ocipkg/cli";
+ * assert.deepEqual(canonicalRegistry("LocalHost:5000"), { hostname: "localhost", port: 5000 });
+ * assert.deepEqual(canonicalRegistry("2130706433:5000"), { hostname: "127.0.0.1", port: 5000 });
+ * assert.deepEqual(canonicalRegistry("Docker.IO:443"), { hostname: "registry-1.docker.io", port: undefined });
+ * ```
+ */
+export function canonicalRegistry(host: string): { hostname: string; port: number | undefined } {
+  const bad = (why: string) => new UsageError(`invalid registry host '${host}': ${why}`);
+  const m = /^(.*?)(?::(\d{1,5}))?$/.exec(host)!;
+  const raw = m[1]!;
+  if (!HOST_RE.test(raw)) throw bad("not a host name or IP address");
+  let port: number | undefined;
+  if (m[2] !== undefined) {
+    port = Number(m[2]);
+    if (!(port > 0 && port < 65536)) throw bad(`port '${m[2]}' is out of range`);
+  }
+  let hostname: string;
+  try {
+    // the WHATWG URL parser is what fetch uses: it lower-cases, reads IPv4 in
+    // every form (`127.1`, `2130706433`, hex, octal) and compresses IPv6
+    hostname = new URL(`http://${raw}/`).hostname;
+  } catch {
+    throw bad("not a host name or IP address");
+  }
+  if (!HOST_RE.test(hostname)) throw bad("not a host name or IP address");
+  const mapped = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/.exec(hostname);
+  if (mapped) {
+    const hi = parseInt(mapped[1]!, 16), lo = parseInt(mapped[2]!, 16);
+    hostname = `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  }
+  if (hostname === "0.0.0.0") hostname = "127.0.0.1";
+  if (hostname === "[::]") hostname = "[::1]";
+  if (DOCKER_HUB_ALIASES.has(hostname)) hostname = DEFAULT_HOST;
+  if (port === (isLoopbackHost(hostname) ? 80 : 443)) port = undefined;
+  return { hostname, port };
+}
+
+/**
  * A parsed image name.
  *
  * @example
@@ -129,12 +190,10 @@ export class ImageName {
         first.includes(".") || first.includes(":") || first === "localhost" || first.startsWith("[")
       ) {
         rest = rest.slice(slash + 1);
-        const m = /^(.*?)(?::(\d+))?$/.exec(first)!;
-        hostname = m[1]!;
-        if (!HOST_RE.test(hostname)) throw bad(`'${first}' is not a valid registry host`);
-        if (m[2] !== undefined) {
-          port = Number(m[2]);
-          if (!(port > 0 && port < 65536)) throw bad(`port '${m[2]}' is out of range`);
+        try {
+          ({ hostname, port } = canonicalRegistry(first));
+        } catch {
+          throw bad(`'${first}' is not a valid registry host`);
         }
       }
     }
@@ -150,9 +209,8 @@ export class ImageName {
         `'${rest}' is not a valid repository name (lower-case letters, digits, '.', '_', '-', '/')`,
       );
     }
-    if (DOCKER_HUB_ALIASES.has(hostname) && port === undefined) {
-      hostname = DEFAULT_HOST;
-      if (!rest.includes("/")) rest = `library/${rest}`;
+    if (hostname === DEFAULT_HOST && port === undefined && !rest.includes("/")) {
+      rest = `library/${rest}`;
     }
     // checked on the canonical name (with `library/`), so toString() always parses again
     if (rest.length > 255) throw bad("repository name is longer than 255 characters");
