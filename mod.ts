@@ -22,7 +22,7 @@
  * @module
  */
 // Image names, digests, media types, OCI structures, platforms
-export { canonicalRegistry, DEFAULT_HOST, ImageName } from "./lib/reference.ts";
+export { canonicalRegistry, DEFAULT_HOST, ImageName, imageName } from "./lib/reference.ts";
 export {
   type DigestAlgorithm,
   digestOf,
@@ -65,11 +65,14 @@ export {
   createLocation,
   type LayoutLocation,
   type Location,
+  type OpenedImage,
+  openImage,
   openLocation,
   openRepository,
   type RegistryLocation,
   resolveLocation,
   type ResolveOptions,
+  toLocation,
 } from "./lib/location.ts";
 export {
   type BlobSpec,
@@ -250,8 +253,6 @@ export {
 export {
   generateKeyFiles,
   type KeyFilesOptions,
-  type OpenedImage,
-  openImage,
   signReference,
   type SignReferenceOptions,
   type VerifiedImage,

@@ -31,7 +31,7 @@ import {
   OCIPKG_LAYER,
 } from "./media_types.ts";
 import { formatPlatform } from "./platform.ts";
-import { ImageName } from "./reference.ts";
+import { ImageName, imageName } from "./reference.ts";
 import { TAR_END, type TarHeader, tarHeader, tarPadding } from "./tar.ts";
 import { pushBytes, type Target, withTarget } from "./target.ts";
 import { createLocation, type LayoutLocation, resolveLocation } from "./location.ts";
@@ -504,5 +504,5 @@ export async function composeFiles(
 }
 
 function toName(n: string | ImageName | undefined): ImageName | undefined {
-  return n === undefined ? undefined : typeof n === "string" ? ImageName.parse(n) : n;
+  return n === undefined ? undefined : imageName(n);
 }

@@ -14,7 +14,7 @@ import { pathExists } from "./fs_util.ts";
 import { currentOcipkg, writeLauncher } from "./launcher.ts";
 import type { Platform } from "./manifest.ts";
 import { hostPlatform, parsePlatform } from "./platform.ts";
-import { ImageName } from "./reference.ts";
+import { ImageName, imageName } from "./reference.ts";
 import { pushImage, type RemoteOptions } from "./transfer.ts";
 
 /** A build target of a Cargo package (from `cargo metadata`). */
@@ -338,7 +338,7 @@ export async function cargoBuild(options: CargoOptions = {}): Promise<CargoBuild
   const manifestDir = dirname(pkg.manifest_path);
   const revision = await gitRevision(manifestDir);
   let name: ImageName;
-  if (options.tag) name = ImageName.parse(options.tag);
+  if (options.tag) name = imageName(options.tag);
   else {
     const registry = ocipkgRegistry(pkg);
     if (!revision) {

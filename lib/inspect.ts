@@ -22,7 +22,14 @@ import {
 import { parsePlatform } from "./platform.ts";
 import { readTar, StreamSource } from "./tar.ts";
 import { fetchBytes, type ReadTarget, withTarget } from "./target.ts";
-import { type LayoutLocation, openLocation, referenceOf, resolveLocation } from "./location.ts";
+import {
+  type LayoutLocation,
+  type Location,
+  openImage,
+  openLocation,
+  toLocation,
+} from "./location.ts";
+import type { ImageName } from "./reference.ts";
 import type { RegistryTargetOptions } from "./registry/target.ts";
 
 /** A layer as shown by inspect. */
@@ -81,7 +88,7 @@ export interface InspectOptions {
  * Inspect an image held by any target.
  *
  * @param src where it is
- * @param reference tag/ref name/digest (omitted: the only image of a layout)
+ * @param reference tag/ref name/digest, or the descriptor already resolved (omitted: the only image of a layout)
  * @param options whether to list files
  * @returns the description
  * @example
@@ -103,14 +110,15 @@ export interface InspectOptions {
  */
 export async function inspectImage(
   src: ReadTarget,
-  reference?: string,
+  reference?: string | Descriptor,
   options: InspectOptions = {},
 ): Promise<ImageInfo> {
-  const root = await src.resolve(reference);
-  const where = `image ${reference ?? root.digest} in ${src.description}`;
+  const root = typeof reference === "object" ? reference : await src.resolve(reference);
+  const ref = typeof reference === "object" ? undefined : reference;
+  const where = `image ${ref ?? root.digest} in ${src.description}`;
   const doc = parseManifestDocument(await fetchBytes(src, root, where), root.mediaType, where);
   const info: ImageInfo = {
-    name: root.annotations?.[ANNOTATION_REF_NAME] ?? reference,
+    name: root.annotations?.[ANNOTATION_REF_NAME] ?? ref,
     digest: root.digest,
     mediaType: root.mediaType,
     manifests: [],
@@ -207,13 +215,14 @@ async function inspectManifest(
  * ```
  */
 export async function inspectAny(
-  image: string,
+  image: string | ImageName | Location,
   options: RegistryTargetOptions & InspectOptions = {},
 ): Promise<ImageInfo> {
-  const loc = await resolveLocation(image);
-  return await withTarget(await openLocation(loc, options), async (t) => {
-    const info = await inspectImage(t, referenceOf(loc), options);
-    if (loc.kind === "registry") info.name = loc.name.toString();
+  const { target, subject, location } = await openImage(image, options);
+  return await withTarget(target, async (t) => {
+    const info = await inspectImage(t, subject, options);
+    if (location.kind === "registry") info.name = location.name.toString();
+    else info.name ??= location.ref;
     return info;
   });
 }
@@ -226,10 +235,10 @@ export async function inspectAny(
  * @returns what {@link inspectImage} returns
  */
 export async function inspectLayout(
-  location: string,
+  location: string | LayoutLocation,
   options: InspectOptions & { ref?: string } = {},
 ): Promise<ImageInfo> {
-  const loc = await resolveLocation(location, { accept: "layout" }) as LayoutLocation;
+  const loc = await toLocation(location, { accept: "layout" }) as LayoutLocation;
   return await withTarget(
     await openLocation(loc),
     (t) => inspectImage(t, options.ref ?? loc.ref, options),

@@ -6,11 +6,11 @@
  */
 import type { ExtractLimits } from "./extract.ts";
 import { OcipkgError } from "./errors.ts";
-import { type LayoutLocation, openLocation, openRepository, resolveLocation } from "./location.ts";
+import { type LayoutLocation, openLocation, openRepository, toLocation } from "./location.ts";
 import { ANNOTATION_REF_NAME } from "./media_types.ts";
 import type { Platform } from "./manifest.ts";
 import { hostPlatform, platformMatches } from "./platform.ts";
-import { ImageName } from "./reference.ts";
+import { ImageName, imageName } from "./reference.ts";
 import { type InstallOptions, type InstallResult, Store } from "./store.ts";
 import { withTarget } from "./target.ts";
 import type { RemoteOptions } from "./transfer.ts";
@@ -73,7 +73,7 @@ export async function getImage(
   image: string | ImageName,
   options: GetOptions = {},
 ): Promise<InstallResult> {
-  const name = typeof image === "string" ? ImageName.parse(image) : image;
+  const name = imageName(image);
   const store = options.store ?? new Store();
   const installed = await store.installedDescriptor(name);
   // an image installed for another platform (from an index) is replaced
@@ -153,12 +153,12 @@ export interface LoadOptions extends InstallOptions, VerifyPolicyOptions {
  * ```
  */
 export async function loadImage(
-  location: string,
+  location: string | LayoutLocation,
   options: LoadOptions = {},
 ): Promise<InstallResult> {
-  const loc = await resolveLocation(location, { accept: "layout" }) as LayoutLocation;
+  const loc = await toLocation(location, { accept: "layout" }) as LayoutLocation;
   const store = options.store ?? new Store();
-  const given = typeof options.name === "string" ? ImageName.parse(options.name) : options.name;
+  const given = options.name === undefined ? undefined : imageName(options.name);
   return await withTarget(await openLocation(loc), async (src) => {
     const root = await src.resolve(options.ref ?? loc.ref);
     const refName = root.annotations?.[ANNOTATION_REF_NAME];

@@ -41,7 +41,7 @@ import {
 } from "./libraries.ts";
 import type { Platform } from "./manifest.ts";
 import { hostPlatform } from "./platform.ts";
-import { ImageName } from "./reference.ts";
+import { type ImageName, imageName } from "./reference.ts";
 import { getImage, type GetOptions } from "./install.ts";
 import { Store } from "./store.ts";
 import { printable } from "./text.ts";
@@ -127,7 +127,7 @@ export async function linkPackage(
   image: string | ImageName,
   options: LinkOptions = {},
 ): Promise<LinkResult> {
-  const name = typeof image === "string" ? ImageName.parse(image) : image;
+  const name = imageName(image);
   const platform = options.platform ?? hostPlatform();
   const store = options.store ?? new Store();
   const got = await getImage(name, { ...options, platform, store });

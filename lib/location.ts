@@ -22,9 +22,12 @@ import { OcipkgError, UsageError } from "./errors.ts";
 import { pathExists } from "./fs_util.ts";
 import { OciArchive } from "./layout/oci_archive.ts";
 import { OciDir } from "./layout/oci_dir.ts";
-import { ImageName } from "./reference.ts";
+import { ImageName, imageName, LAYOUT_SCHEME } from "./reference.ts";
+
 import { RegistryTarget, type RegistryTargetOptions } from "./registry/target.ts";
 import type { ListableTarget, ReadTarget, Target } from "./target.ts";
+import type { Descriptor } from "./manifest.ts";
+import { ANNOTATION_REF_NAME } from "./media_types.ts";
 
 /** A repository on a registry, with the tag or digest asked for. */
 export interface RegistryLocation {
@@ -55,7 +58,7 @@ export interface ResolveOptions {
   format?: "archive" | "dir";
 }
 
-const SCHEME = /^(oci|oci-dir|oci-archive):(.*)$/s;
+const SCHEME = LAYOUT_SCHEME;
 
 function hostFirst(s: string): boolean {
   const slash = s.indexOf("/");
@@ -110,6 +113,7 @@ export async function resolveLocation(
     }
     return loc;
   };
+  if (accept === "image") return { kind: "registry", name: imageName(s) };
   if (s.startsWith("docker://")) return image(s.slice("docker://".length));
   const m = SCHEME.exec(s);
   if (m) {
@@ -122,7 +126,6 @@ export async function resolveLocation(
     if (ref) loc.ref = ref;
     return layout(loc);
   }
-  if (accept === "image") return image(s);
   if (await pathExists(s)) {
     const isDir = await Deno.stat(s).then((st) => st.isDirectory, () => false);
     return layout({ kind: isDir ? "oci-dir" : "oci-archive", path: s });
@@ -138,6 +141,96 @@ export async function resolveLocation(
         s.includes("/") ? s : `library/${s}`
       }' or 'docker://${s}'`,
   );
+}
+
+/**
+ * A location from what a caller holds: a string goes through
+ * {@link resolveLocation}, an `ImageName` is a registry location, a
+ * `Location` is returned as it is.
+ *
+ * @param at a string, image name or location
+ * @param options what the caller accepts (strings only)
+ * @returns the location
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ImageName, toLocation } from "@ocipkg/cli";
+ * const name = ImageName.parse("ghcr.io/org/libfoo:1");
+ * assert.deepEqual(await toLocation(name), { kind: "registry", name });
+ * assert.equal((await toLocation("oci:out:v1")).kind, "oci-dir");
+ * ```
+ */
+export async function toLocation(
+  at: string | ImageName | Location,
+  options: ResolveOptions = {},
+): Promise<Location> {
+  if (typeof at === "string") return await resolveLocation(at, options);
+  if (at instanceof ImageName) return { kind: "registry", name: at };
+  return at;
+}
+
+/** An image opened from a location: its target, manifest or index, and name. */
+export interface OpenedImage<T extends ReadTarget> {
+  /** Where it is; close it when done (`abort()` a writable one to leave it unchanged). */
+  target: T;
+  /** Its manifest or index. */
+  subject: Descriptor;
+  /** Its name: the registry image, or a layout image's ref name when that is one. */
+  name?: ImageName;
+  /** The location. */
+  location: Location;
+}
+
+/**
+ * The one way to open the image a location names and resolve its reference:
+ * every command that reads (or, with `write`, changes) one image by name goes
+ * through it. A layout must exist when `write` is set (nothing is created).
+ *
+ * @param at a string (through {@link resolveLocation}), image name or location
+ * @param options client options; `write` for a writable target
+ * @returns the target (close it) and the image
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openImage, packDirectory } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * const packed = await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+ * const { target, subject, name } = await openImage(`${tmp}/foo.tar`);
+ * assert.equal(subject.digest, packed.digest);
+ * assert.equal(name?.toString(), "example.com/foo:1");
+ * await target.close();
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
+ */
+export async function openImage<W extends boolean = false>(
+  at: string | ImageName | Location,
+  options: RegistryTargetOptions & { write?: W; accept?: ResolveOptions["accept"] } = {},
+): Promise<OpenedImage<W extends true ? Target : ReadTarget>> {
+  const location = await toLocation(at, { accept: options.accept ?? "any" });
+  if (options.write && location.kind !== "registry" && !(await pathExists(location.path))) {
+    throw new OcipkgError(`${location.kind} '${location.path}' does not exist`);
+  }
+  const target: ReadTarget = options.write
+    ? await createLocation(location, options)
+    : await openLocation(location, options);
+  try {
+    const subject = await target.resolve(referenceOf(location));
+    let name: ImageName | undefined;
+    if (location.kind === "registry") name = location.name;
+    else {
+      const ref = subject.annotations?.[ANNOTATION_REF_NAME] ?? location.ref;
+      try {
+        name = ref ? ImageName.parse(ref) : undefined;
+      } catch { /* a bare tag: no repository name */ }
+    }
+    return { target, subject, name, location } as OpenedImage<
+      W extends true ? Target : ReadTarget
+    >;
+  } catch (e) {
+    await ("abort" in target ? (target as Target).abort() : target.close()).catch(() => {});
+    throw e;
+  }
 }
 
 /**

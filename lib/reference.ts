@@ -318,3 +318,34 @@ export class ImageName {
     return ImageName.parse(`${host}${port ? `:${port}` : ""}/${nameParts.join("/")}${sep}${ref}`);
   }
 }
+
+/** The prefixes that name an OCI layout (`oci:`, `oci-dir:`, `oci-archive:`). */
+export const LAYOUT_SCHEME = /^(oci|oci-dir|oci-archive):(.*)$/s;
+
+/**
+ * The image a user's string names, where only an image fits (`get`, `link`,
+ * `tags`, `rm`, …): the same rules as `resolveLocation` with
+ * `accept: "image"` — `docker://` is allowed, a layout spelling is refused.
+ * Synchronous: no file system is consulted. An `ImageName` is returned as it is.
+ *
+ * @param s e.g. `ghcr.io/org/libfoo:1`, `docker://alpine:3`, `LocalHost:5000/x:1`
+ * @returns the canonical image name
+ * @throws {UsageError} naming the string when it is not an image name
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { imageName } from "@ocipkg/cli";
+ * assert.equal(imageName("docker://alpine:3").toString(), "registry-1.docker.io/library/alpine:3");
+ * assert.equal(imageName("LocalHost:5000/x:1").toString(), "localhost:5000/x:1");
+ * assert.throws(() => imageName("oci:out:v1"), /names a layout/);
+ * ```
+ */
+export function imageName(s: string | ImageName): ImageName {
+  if (s instanceof ImageName) return s;
+  if (!s) throw new UsageError("empty image name");
+  if (s.startsWith("docker://")) return ImageName.parse(s.slice("docker://".length));
+  if (LAYOUT_SCHEME.test(s)) {
+    throw new UsageError(`'${s}' names a layout; an image name is needed here`);
+  }
+  return ImageName.parse(s);
+}

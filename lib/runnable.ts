@@ -14,7 +14,7 @@ import { UsageError } from "./errors.ts";
 import { createLocation, type LayoutLocation, resolveLocation } from "./location.ts";
 import { type Descriptor, encodeJson, type Manifest, type Platform } from "./manifest.ts";
 import { OCI_CONFIG, OCI_LAYER_TAR_GZIP, OCI_MANIFEST } from "./media_types.ts";
-import { ImageName } from "./reference.ts";
+import { type ImageName, imageName } from "./reference.ts";
 import { pushBytes, type Target, withTarget } from "./target.ts";
 
 /** Options of {@link buildRunnable}. */
@@ -143,11 +143,7 @@ export async function buildRunnable(
       `platform ${options.platform.os} does not fit '${exe}', a ${binary.platform.os} executable`,
     );
   }
-  const name = options.name === undefined
-    ? defaultImageName(exe)
-    : typeof options.name === "string"
-    ? ImageName.parse(options.name)
-    : options.name;
+  const name = options.name === undefined ? defaultImageName(exe) : imageName(options.name);
   const loc = await resolveLocation(output, { accept: "layout", format: options.format });
   const desc = await withTarget(
     await createLocation(loc),

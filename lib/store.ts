@@ -28,7 +28,7 @@ import {
 import { layerCompression, OCIPKG_ARTIFACT, OCIPKG_CONFIG } from "./media_types.ts";
 import { hostPlatform } from "./platform.ts";
 import { pickVariant } from "./variants.ts";
-import { ImageName } from "./reference.ts";
+import { ImageName, imageName } from "./reference.ts";
 import { fetchBytes, type ReadTarget } from "./target.ts";
 import { type BoundedTee, teeBounded } from "./tee.ts";
 import { RegistryError } from "./registry/errors.ts";
@@ -132,7 +132,7 @@ export class Store {
    * @returns absolute path
    */
   imageDir(name: ImageName | string): string {
-    const n = typeof name === "string" ? ImageName.parse(name) : name;
+    const n = imageName(name);
     return join(this.root, ...n.storePath());
   }
 
@@ -363,7 +363,7 @@ export class Store {
    *   undefined when the image is not installed
    */
   async installedDescriptor(name: ImageName | string): Promise<Descriptor | undefined> {
-    const n = typeof name === "string" ? ImageName.parse(name) : name;
+    const n = imageName(name);
     if (!(await this.has(n))) return undefined;
     try {
       const layout = await this.layout(n);
@@ -400,7 +400,7 @@ export class Store {
    * ```
    */
   async installedManifest(name: ImageName | string): Promise<Manifest> {
-    const n = typeof name === "string" ? ImageName.parse(name) : name;
+    const n = imageName(name);
     const layout = await this.layout(n);
     try {
       const desc = await layout.resolve(n.toString());

@@ -7,7 +7,7 @@
  */
 import { OcipkgError, UsageError } from "./errors.ts";
 import { ImageName } from "./reference.ts";
-import { openLocation, openRepository, referenceOf, resolveLocation } from "./location.ts";
+import { type Location, openImage, openRepository, referenceOf, toLocation } from "./location.ts";
 import { OciDir } from "./layout/oci_dir.ts";
 import type { RemoteOptions } from "./transfer.ts";
 import { type Target, withTarget } from "./target.ts";
@@ -31,12 +31,13 @@ import { type Target, withTarget } from "./target.ts";
  * await Deno.remove(tmp, { recursive: true });
  * ```
  */
-export async function resolveImage(image: string, options: RemoteOptions = {}): Promise<string> {
-  const loc = await resolveLocation(image, { accept: "any" });
-  return await withTarget(
-    await openLocation(loc, options),
-    async (t) => (await t.resolve(referenceOf(loc))).digest,
-  );
+export async function resolveImage(
+  image: string | ImageName | Location,
+  options: RemoteOptions = {},
+): Promise<string> {
+  const { target, subject } = await openImage(image, options);
+  await target.close();
+  return subject.digest;
 }
 
 /**
@@ -64,12 +65,12 @@ export async function resolveImage(image: string, options: RemoteOptions = {}): 
  * ```
  */
 export async function tagImage(
-  image: string,
+  image: string | ImageName | Location,
   tags: string[],
   options: RemoteOptions = {},
 ): Promise<string> {
   if (tags.length === 0) throw new UsageError("give at least one new tag");
-  const loc = await resolveLocation(image, { accept: "any" });
+  const loc = await toLocation(image, { accept: "any" });
   let target: Target;
   if (loc.kind === "registry") {
     for (const t of tags) {

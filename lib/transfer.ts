@@ -1,7 +1,7 @@
 /**
  * Moving images between places — registries, oci-dirs and oci-archives in
  * any combination: push, pull and copy. Each resolves its arguments with the
- * one resolver ({@link resolveLocation}) and moves bytes with the one copy
+ * one resolver ({@link toLocation} → `resolveLocation`) and moves bytes with the one copy
  * routine ({@link copy} / {@link copyGraph}).
  *
  * @module
@@ -11,14 +11,17 @@ import { UsageError } from "./errors.ts";
 import {
   createLocation,
   type LayoutLocation,
+  type Location,
+  openImage,
   openLocation,
   openRepository,
   referenceOf,
-  resolveLocation,
+  toLocation,
 } from "./location.ts";
+import { isDigest } from "./digest.ts";
 import { ANNOTATION_REF_NAME } from "./media_types.ts";
 import type { Descriptor, Platform } from "./manifest.ts";
-import { ImageName } from "./reference.ts";
+import { ImageName, imageName } from "./reference.ts";
 import { copyReferrers } from "./referrers.ts";
 import type { RegistryTargetOptions } from "./registry/target.ts";
 import { type ListableTarget, type ReadTarget, withTarget } from "./target.ts";
@@ -72,22 +75,23 @@ export interface AttachedOptions {
  * ```
  */
 export async function copyImage(
-  source: string,
-  destination: string,
+  source: string | ImageName | Location,
+  destination: string | ImageName | Location,
   options: RemoteOptions & AttachedOptions & { platform?: Platform } = {},
 ): Promise<string> {
-  const src = await resolveLocation(source);
-  const dst = await resolveLocation(destination);
-  return await withTarget(await openLocation(src, options), async (s) => {
-    const resolved = await s.resolve(referenceOf(src));
+  const dst = await toLocation(destination);
+  const opened = await openImage(source, options);
+  const src = opened.location;
+  return await withTarget(opened.target, async (s) => {
+    const resolved = opened.subject;
     // one platform of an index, when asked (else every platform)
-    const root = await pickVariant(s, resolved, options.platform, `image '${source}'`);
+    const root = await pickVariant(s, resolved, options.platform, `image '${describe(src)}'`);
     const dstRef = dst.kind === "registry" ? dst.name.reference : dst.ref ??
       (src.kind === "registry"
         ? src.name.toString()
         : resolved.annotations?.[ANNOTATION_REF_NAME]) ??
       root.digest;
-    const byDigest = /@sha(256|512):|:sha(256|512):/.test(source);
+    const byDigest = isDigest(referenceOf(src) ?? "");
     await withTarget(await createLocation(dst, options), async (d) => {
       await copy(s, d, { ...options, srcRef: root.digest, dstRef });
       if (options.includeSignatures ?? byDigest) await copyReferrers(s, d, root, options);
@@ -121,15 +125,15 @@ export async function copyImage(
  * ```
  */
 export async function pushImage(
-  location: string | string[],
-  image?: string,
+  location: string | LayoutLocation | (string | LayoutLocation)[],
+  image?: string | ImageName,
   options: RemoteOptions & AttachedOptions = {},
 ): Promise<{ name: ImageName; digest: string }> {
-  const locations = typeof location === "string" ? [location] : location;
+  const locations = Array.isArray(location) ? location : [location];
   if (locations.length === 0) throw new UsageError("push needs at least one layout");
-  const given = image === undefined ? undefined : await resolveImage(image);
+  const given = image === undefined ? undefined : imageName(image);
   const locs = await Promise.all(
-    locations.map((l) => resolveLocation(l, { accept: "layout" }) as Promise<LayoutLocation>),
+    locations.map((l) => toLocation(l, { accept: "layout" }) as Promise<LayoutLocation>),
   );
   if (locs.length === 1) {
     const loc = locs[0]!;
@@ -176,9 +180,10 @@ export async function pushImage(
   }
 }
 
-async function resolveImage(s: string): Promise<ImageName> {
-  const loc = await resolveLocation(s, { accept: "image" });
-  return (loc as { name: ImageName }).name;
+/** A location as a user would write it, for messages. */
+function describe(loc: Location): string {
+  if (loc.kind === "registry") return loc.name.toString();
+  return `${loc.kind}:${loc.path}${loc.ref ? `:${loc.ref}` : ""}`;
 }
 
 function refNameOf(root: Descriptor, where: string): ImageName {
@@ -205,15 +210,15 @@ function refNameOf(root: Descriptor, where: string): ImageName {
  * ```
  */
 export async function pullImage(
-  image: string,
-  output: string,
+  image: string | ImageName,
+  output: string | LayoutLocation,
   options: RemoteOptions & AttachedOptions & {
     format?: "archive" | "dir";
     platform?: Platform;
   } = {},
 ): Promise<string> {
-  const name = await resolveImage(image);
-  const loc = await resolveLocation(output, { accept: "layout", format: options.format });
+  const name = imageName(image);
+  const loc = await toLocation(output, { accept: "layout", format: options.format });
   return await withTarget(openRepository(name, options), async (src) => {
     // one platform of an index, when asked (else every platform)
     const root = await pickVariant(

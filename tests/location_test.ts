@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { type Location, packDirectory, resolveLocation, UsageError } from "../mod.ts";
 import { runCli, samplePackage, tempDir } from "./_helpers.ts";
+import { startRegistry } from "./_registry.ts";
 
 type Want = string | { error: string };
 const show = (l: Location) =>
@@ -83,4 +84,49 @@ Deno.test("CLI: the review's four reproductions never invent a Docker Hub reques
   const inspect = await runCli(["inspect", "./a.tar"], { dataHome: data, cwd });
   assertEquals(inspect.code, 0, inspect.stderr);
   assert(inspect.stdout.includes("example.com/greet:1"), inspect.stdout);
+});
+
+Deno.test("CLI: every command that takes an image accepts docker:// and the host's other spellings, and refuses a layout spelling in one line", async () => {
+  const reg = await startRegistry();
+  const tmp = await tempDir();
+  try {
+    const src = await samplePackage(join(tmp, "src"));
+    const a = join(tmp, "a.tar");
+    const port = reg.host.split(":")[1];
+    await packDirectory(src, a, { name: `${reg.host}/one/greet:1` });
+    const data = join(tmp, "store");
+    const cli = (args: string[]) => runCli(args, { dataHome: data, cwd: tmp });
+    const ok = async (args: string[]) => {
+      const r = await cli(args);
+      assertEquals(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+      return r;
+    };
+    await ok(["push", "a.tar"]);
+    const image = `docker://${reg.host}/one/greet:1`;
+    await ok(["get", image]);
+    // one identity: another spelling of the host is the same store entry
+    const dir = (await ok(["image-directory", `docker://0x7f.0.0.1:${port}/one/greet:1`])).stdout;
+    const dir2 = (await ok(["image-directory", `2130706433:${port}/one/greet:1`])).stdout;
+    assertEquals(dir, dir2);
+    assert(dir.includes(`127.0.0.1__${port}`), dir);
+    await ok(["pull", image, "-o", "pulled.tar"]);
+    await ok(["inspect", image]);
+    await ok(["resolve", image]);
+    assert((await ok(["tags", `docker://${reg.host}/one/greet`])).stdout.includes("1"));
+    await ok(["tag", image, "2"]);
+    await ok(["copy", image, "oci:copied"]);
+    await ok(["rm", `docker://127.1:${port}/one/greet:1`]);
+    const gone = await cli(["image-directory", image]);
+    assertEquals(gone.code, 3, gone.stderr);
+    // a layout where only an image fits: one line, exit 2, naming the argument
+    for (const cmd of ["get", "tags", "rm", "image-directory", "pull"]) {
+      const r = await cli([cmd, "oci:copied", ...(cmd === "pull" ? ["-o", "x.tar"] : [])]);
+      assertEquals(r.code, 2, `${cmd}: ${r.stderr}`);
+      assert(r.stderr.includes("'oci:copied' names a layout"), r.stderr);
+      assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+    }
+  } finally {
+    await reg.stop();
+    await Deno.remove(tmp, { recursive: true });
+  }
 });

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { attachArtifact, openImage } from "../../mod.ts";
+import { attachArtifact, openImage, resolveLocation } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
 import { annotations, jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
@@ -52,7 +52,10 @@ export default defineCommand({
   ],
   hints: registryHints,
   async run([image, ...files], opts) {
-    const { target, subject } = await openImage(image!, { ...remote(opts), write: true });
+    const { target, subject } = await openImage(await resolveLocation(image!), {
+      ...remote(opts),
+      write: true,
+    });
     let r;
     try {
       r = await attachArtifact(target, subject, files, {

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { copyImage } from "../../mod.ts";
+import { copyImage, resolveLocation } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 import { progressOptions, withProgress } from "./progress.ts";
@@ -35,11 +35,14 @@ export default defineCommand({
   ],
   hints: registryHints,
   async run([src, dst], opts) {
+    // both arguments through the one resolver, here at the edge
+    const from = await resolveLocation(src!);
+    const to = await resolveLocation(dst!);
     const digest = await withProgress(
       opts,
       src!,
       (p) =>
-        copyImage(src!, dst!, {
+        copyImage(from, to, {
           ...remote(opts),
           ...p,
           platform: selectedPlatform(opts),

@@ -3,7 +3,13 @@
  *
  * @module
  */
-import { discoverReferrers, openImage, type ReferrerNode, UsageError } from "../../mod.ts";
+import {
+  discoverReferrers,
+  openImage,
+  type ReferrerNode,
+  resolveLocation,
+  UsageError,
+} from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
@@ -66,7 +72,7 @@ export default defineCommand({
   ],
   hints: registryHints,
   async run([image], opts) {
-    const { target, subject } = await openImage(image!, remote(opts));
+    const { target, subject } = await openImage(await resolveLocation(image!), remote(opts));
     let tree: ReferrerNode[];
     try {
       tree = await discoverReferrers(target, subject.digest, {

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { getImage } from "../../mod.ts";
+import { getImage, imageName } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { info } from "./output.ts";
 import { chatty, progressOptions, reportInstalled, withProgress } from "./progress.ts";
@@ -49,8 +49,9 @@ export default defineCommand({
   ],
   hints: registryHints,
   async run([image], opts) {
+    const name = imageName(image!);
     const r = await withProgress(opts, image!, (p) =>
-      getImage(image!, {
+      getImage(name, {
         verifyKeys: opts.verifyKey,
         ...remote(opts),
         ...limits(opts),

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { ImageName, NotFoundError, Store } from "../../mod.ts";
+import { imageName, NotFoundError, Store } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 import { jsonOption } from "./shared.ts";
@@ -22,7 +22,7 @@ export default defineCommand({
     },
   ],
   async run([image], opts) {
-    const name = ImageName.parse(image!);
+    const name = imageName(image!);
     const dir = new Store().imageDir(name);
     // the README feeds this to CMAKE_PREFIX_PATH: a missing image must not look like a path
     try {

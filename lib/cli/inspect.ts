@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { formatPlatform, type ImageInfo, inspectAny } from "../../mod.ts";
+import { formatPlatform, type ImageInfo, inspectAny, resolveLocation } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
@@ -46,7 +46,10 @@ export default defineCommand({
   ],
   hints: registryHints,
   async run([location], opts) {
-    const r = await inspectAny(location!, { files: !opts.noFiles, ...remote(opts) });
+    const r = await inspectAny(await resolveLocation(location!), {
+      files: !opts.noFiles,
+      ...remote(opts),
+    });
     if (opts.json) out(JSON.stringify(r, null, 2));
     else printInspect(r);
   },

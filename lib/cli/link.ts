@@ -5,6 +5,7 @@
  */
 import {
   cargoLinkLines,
+  imageName,
   linkPackage,
   parsePlatform,
   UsageError,
@@ -82,7 +83,7 @@ export default defineCommand({
     // in a build script, cargo's TARGET is the platform to link for
     const cargoTarget = opts.cargo ? Deno.env.get("TARGET") : undefined;
     const platform = opts.platform ?? (cargoTarget ? parsePlatform(cargoTarget) : undefined);
-    const r = await linkPackage(image!, {
+    const r = await linkPackage(imageName(image!), {
       verifyKeys: opts.verifyKey,
       ...limits(opts),
       ...remote(opts),

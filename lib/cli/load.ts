@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { loadImage } from "../../mod.ts";
+import { imageName, type LayoutLocation, loadImage, resolveLocation } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { info } from "./output.ts";
 import { chatty, progressOptions, reportInstalled, withProgress } from "./progress.ts";
@@ -42,13 +42,15 @@ export default defineCommand({
   ],
   hints: [{ when: /has no ref name/, add: "; give one with -t" }],
   async run([layout], opts) {
+    const from = await resolveLocation(layout!, { accept: "layout" }) as LayoutLocation;
+    const name = opts.tag === undefined ? undefined : imageName(opts.tag);
     const r = await withProgress(opts, layout!, (p) =>
-      loadImage(layout!, {
+      loadImage(from, {
         verifyKeys: opts.verifyKey,
         ...limits(opts),
         ...p,
         force: opts.overwrite,
-        name: opts.tag,
+        name,
         platform: opts.platform,
       }));
     if (chatty(opts)) {

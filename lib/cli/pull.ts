@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { pullImage } from "../../mod.ts";
+import { imageName, type LayoutLocation, pullImage, resolveLocation } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 import { progressOptions, withProgress } from "./progress.ts";
@@ -53,11 +53,16 @@ export default defineCommand({
   ],
   hints: registryHints,
   async run([image], opts) {
+    const name = imageName(image!);
+    const output = await resolveLocation(opts.output, {
+      accept: "layout",
+      format: opts.format,
+    }) as LayoutLocation;
     const digest = await withProgress(
       opts,
       image!,
       (p) =>
-        pullImage(image!, opts.output, {
+        pullImage(name, output, {
           ...remote(opts),
           ...p,
           format: opts.format,

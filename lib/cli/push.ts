@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { pushImage, resolveLocation } from "../../mod.ts";
+import { imageName, type LayoutLocation, pushImage, resolveLocation } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 import { progressOptions, withProgress } from "./progress.ts";
@@ -38,17 +38,21 @@ export default defineCommand({
   ],
   hints: [{ when: /has no platform/, add: "; pack it with --platform" }, ...registryHints],
   async run(args, opts) {
-    let image = opts.tag;
+    let image = opts.tag === undefined ? undefined : imageName(opts.tag);
     let layouts = args;
     // the last argument is the image when the one resolver says it names one
-    if (!image && args.length >= 2 && (await resolveLocation(args.at(-1)!)).kind === "registry") {
-      image = args.at(-1)!;
+    const last = args.length >= 2 ? await resolveLocation(args.at(-1)!) : undefined;
+    if (!image && last?.kind === "registry") {
+      image = last.name;
       layouts = args.slice(0, -1);
     }
+    const from = await Promise.all(
+      layouts.map((l) => resolveLocation(l, { accept: "layout" }) as Promise<LayoutLocation>),
+    );
     const r = await withProgress(
       opts,
-      image ?? layouts.join(" "),
-      (p) => pushImage(layouts, image, { ...remote(opts), ...p }),
+      image?.toString() ?? layouts.join(" "),
+      (p) => pushImage(from, image, { ...remote(opts), ...p }),
     );
     out(
       opts.json

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { resolveImage } from "../../mod.ts";
+import { resolveImage, resolveLocation } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
@@ -27,7 +27,7 @@ export default defineCommand({
   ],
   hints: registryHints,
   async run([image], opts) {
-    const digest = await resolveImage(image!, remote(opts));
+    const digest = await resolveImage(await resolveLocation(image!), remote(opts));
     out(opts.json ? JSON.stringify({ image, digest }) : digest);
   },
 });

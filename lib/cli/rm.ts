@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { ImageName, Store } from "../../mod.ts";
+import { imageName, Store } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
 import { jsonOption } from "./shared.ts";
@@ -25,7 +25,7 @@ export default defineCommand({
     const store = new Store();
     const removed: string[] = [];
     for (const n of images) {
-      const name = ImageName.parse(n);
+      const name = imageName(n);
       await store.remove(name);
       removed.push(name.toString());
       if (!opts.json) info(`removed ${name}`);

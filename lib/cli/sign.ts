@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { signReference } from "../../mod.ts";
+import { resolveLocation, signReference } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
 import { keyPassword } from "./password.ts";
@@ -58,7 +58,7 @@ export default defineCommand({
   ],
   hints: registryHints,
   async run([image], opts) {
-    const r = await signReference(image!, {
+    const r = await signReference(await resolveLocation(image!), {
       ...remote(opts),
       key: opts.key,
       password: keyPassword(),

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { tagImage } from "../../mod.ts";
+import { resolveLocation, tagImage } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
@@ -27,7 +27,7 @@ export default defineCommand({
   ],
   hints: registryHints,
   async run([image, ...tags], opts) {
-    const digest = await tagImage(image!, tags, remote(opts));
+    const digest = await tagImage(await resolveLocation(image!), tags, remote(opts));
     out(opts.json ? JSON.stringify({ image, tags, digest }) : digest);
   },
 });

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { listTagPages } from "../../mod.ts";
+import { imageName, listTagPages } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { write } from "./output.ts";
 import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
@@ -49,11 +49,12 @@ export default defineCommand({
   ],
   hints: registryHints,
   async run([repository], opts) {
+    const name = imageName(repository!);
     if (opts.json) {
       // the registry's order, printed as pages arrive: memory stays at one page
       let first = true;
       await write("[");
-      for await (const page of listTagPages(repository!, remote(opts))) {
+      for await (const page of listTagPages(name, remote(opts))) {
         const items = page.map((t) => JSON.stringify(t)).join(",");
         if (items) await write(`${first ? "" : ","}${items}`);
         if (items) first = false;
@@ -63,7 +64,7 @@ export default defineCommand({
     }
     // for people: sorted by version (1.9 before 1.10), within the listing caps
     const all: string[] = [];
-    for await (const page of listTagPages(repository!, remote(opts))) all.push(...page);
+    for await (const page of listTagPages(name, remote(opts))) all.push(...page);
     all.sort(byVersion);
     if (all.length) await write(`${all.join("\n")}\n`);
   },

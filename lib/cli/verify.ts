@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { UsageError, verifyReference } from "../../mod.ts";
+import { resolveLocation, UsageError, verifyReference } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
@@ -41,7 +41,10 @@ export default defineCommand({
   ],
   async run([image], opts) {
     if (opts.key.length === 0) throw new UsageError("give the public key with --key <file>");
-    const r = await verifyReference(image!, { ...remote(opts), keys: opts.key });
+    const r = await verifyReference(await resolveLocation(image!), {
+      ...remote(opts),
+      keys: opts.key,
+    });
     if (opts.json) {
       out(JSON.stringify({
         image,

@@ -4,7 +4,7 @@
  * @module
  */
 import { openRepository } from "../location.ts";
-import { ImageName } from "../reference.ts";
+import { type ImageName, imageName } from "../reference.ts";
 import type { RegistryTargetOptions } from "./target.ts";
 
 /**
@@ -22,7 +22,7 @@ import type { RegistryTargetOptions } from "./target.ts";
  * ```
  */
 export async function listTags(
-  repository: string,
+  repository: string | ImageName,
   options: RegistryTargetOptions = {},
 ): Promise<string[]> {
   const out: string[] = [];
@@ -50,10 +50,10 @@ export async function listTags(
  * ```
  */
 export async function* listTagPages(
-  repository: string,
+  repository: string | ImageName,
   options: RegistryTargetOptions = {},
 ): AsyncGenerator<string[], void, undefined> {
-  const t = openRepository(ImageName.parse(repository), options);
+  const t = openRepository(imageName(repository), options);
   try {
     yield* t.tagPages();
   } finally {

@@ -7,17 +7,8 @@
  */
 import { OcipkgError, UsageError } from "../errors.ts";
 import { atomicWriteFile, pathExists } from "../fs_util.ts";
-import type { Descriptor } from "../manifest.ts";
-import { ANNOTATION_REF_NAME } from "../media_types.ts";
-import {
-  createLocation,
-  type Location,
-  openLocation,
-  referenceOf,
-  resolveLocation,
-} from "../location.ts";
-import { ImageName } from "../reference.ts";
-import type { ReadTarget, Target } from "../target.ts";
+import { type Location, openImage } from "../location.ts";
+import type { ImageName } from "../reference.ts";
 import type { RemoteOptions } from "../transfer.ts";
 import { signImage, type SignResult, type VerifiedSignature, verifySignatures } from "./image.ts";
 import {
@@ -30,75 +21,6 @@ import {
 } from "./keys.ts";
 import { keyFingerprint, MAX_KEY_FILE } from "./pem.ts";
 import { dockerReference } from "./payload.ts";
-
-/** An image opened by name: its target, manifest and repository name. */
-export interface OpenedImage<T extends ReadTarget> {
-  /** Where it is. */
-  target: T;
-  /** Its manifest or index. */
-  subject: Descriptor;
-  /** Its name: the registry image, or a layout image's ref name when that is one. */
-  name?: ImageName;
-  /** The location the string named. */
-  location: Location;
-}
-
-/**
- * Open the image `image` names and resolve it; `write` opens a layout for
- * writing (an oci-archive is rewritten when the target closes; `abort()`
- * leaves it as it was).
- *
- * @param image a registry image or a layout (`oci:dir:ref`, `pkg.tar`)
- * @param options client options; `write` for a writable target
- * @returns the target (close it) and the image
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { openImage, packDirectory } from "@ocipkg/cli";
- * const tmp = await Deno.makeTempDir();
- * await Deno.mkdir(`${tmp}/pkg`);
- * const packed = await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
- * const { target, subject, name } = await openImage(`${tmp}/foo.tar`);
- * assert.equal(subject.digest, packed.digest);
- * assert.equal(name?.toString(), "example.com/foo:1");
- * await target.close();
- * await Deno.remove(tmp, { recursive: true });
- * ```
- */
-export async function openImage<W extends boolean = false>(
-  image: string,
-  options: RemoteOptions & { write?: W } = {},
-): Promise<OpenedImage<W extends true ? Target : ReadTarget>> {
-  return await open(image, options) as OpenedImage<W extends true ? Target : ReadTarget>;
-}
-
-async function open(
-  image: string,
-  options: RemoteOptions & { write?: boolean },
-): Promise<OpenedImage<ReadTarget>> {
-  const location = await resolveLocation(image, { accept: "any" });
-  if (options.write && location.kind !== "registry" && !(await pathExists(location.path))) {
-    throw new OcipkgError(`${location.kind} '${location.path}' does not exist`);
-  }
-  const target = options.write
-    ? await createLocation(location, options)
-    : await openLocation(location, options);
-  try {
-    const subject = await target.resolve(referenceOf(location));
-    let name: ImageName | undefined;
-    if (location.kind === "registry") name = location.name;
-    else {
-      const ref = subject.annotations?.[ANNOTATION_REF_NAME] ?? location.ref;
-      try {
-        name = ref ? ImageName.parse(ref) : undefined;
-      } catch { /* a bare tag: no repository name */ }
-    }
-    return { target, subject, name, location };
-  } catch (e) {
-    await ("abort" in target ? (target as Target).abort() : target.close()).catch(() => {});
-    throw e;
-  }
-}
 
 async function readKeyText(path: string): Promise<string> {
   let st: Deno.FileInfo;
@@ -161,7 +83,7 @@ export interface SignReferenceOptions extends RemoteOptions {
  * ```
  */
 export async function signReference(
-  image: string,
+  image: string | ImageName | Location,
   options: SignReferenceOptions,
 ): Promise<SignResult & { digest: string }> {
   const key = await readPrivateKey(await readKeyText(options.key), options.key, {
@@ -218,7 +140,7 @@ export interface VerifiedImage {
  * @throws {SignatureError} with the reason when none verifies
  */
 export async function verifyReference(
-  image: string,
+  image: string | ImageName | Location,
   options: VerifyReferenceOptions,
 ): Promise<VerifiedImage> {
   if (options.keys.length === 0) throw new UsageError("give a public key to verify with");
