@@ -215,6 +215,7 @@ export {
   keyFingerprint,
   type KeyPair,
   type PasswordSource,
+  type PublicKeyFile,
   type ReadKeyOptions,
   readPrivateKey,
   readPublicKey,
