@@ -52,6 +52,7 @@ export default defineCommand({
     const r = await withProgress(opts, image!, (p) =>
       getImage(image!, {
         verifyKeys: opts.verifyKey,
+        verifyKeysLabel: "--verify-key",
         ...remote(opts),
         ...limits(opts),
         ...p,

@@ -84,6 +84,7 @@ export default defineCommand({
     const platform = opts.platform ?? (cargoTarget ? parsePlatform(cargoTarget) : undefined);
     const r = await linkPackage(image!, {
       verifyKeys: opts.verifyKey,
+      verifyKeysLabel: "--verify-key",
       ...limits(opts),
       ...remote(opts),
       refresh: opts.refresh,

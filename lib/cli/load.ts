@@ -45,6 +45,7 @@ export default defineCommand({
     const r = await withProgress(opts, layout!, (p) =>
       loadImage(layout!, {
         verifyKeys: opts.verifyKey,
+        verifyKeysLabel: "--verify-key",
         ...limits(opts),
         ...p,
         force: opts.overwrite,

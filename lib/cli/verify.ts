@@ -41,7 +41,11 @@ export default defineCommand({
   ],
   async run([image], opts) {
     if (opts.key.length === 0) throw new UsageError("give the public key with --key <file>");
-    const r = await verifyReference(image!, { ...remote(opts), keys: opts.key });
+    const r = await verifyReference(image!, {
+      ...remote(opts),
+      keys: opts.key,
+      keysLabel: "--key",
+    });
     if (opts.json) {
       out(JSON.stringify({
         image,
