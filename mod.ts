@@ -218,6 +218,7 @@ export {
   keyFingerprint,
   type KeyPair,
   type PasswordSource,
+  type PublicKeyFile,
   type ReadKeyOptions,
   readPrivateKey,
   readPublicKey,

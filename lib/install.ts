@@ -17,7 +17,6 @@ import type { RemoteOptions } from "./transfer.ts";
 import {
   enforceVerification,
   isVerified,
-  recordVerified,
   type VerifyPolicyOptions,
   verifyRequirements,
 } from "./sign/policy.ts";
@@ -75,36 +74,37 @@ export async function getImage(
 ): Promise<InstallResult> {
   const name = imageName(image);
   const store = options.store ?? new Store();
+  // the keys it must verify with, each key file read once (the policy's rules, the given keys)
+  const required = await verifyRequirements(name, options);
   const installed = await store.installedDescriptor(name);
   // an image installed for another platform (from an index) is replaced
   const otherPlatform = installed?.platform !== undefined &&
     !platformMatches(installed.platform, options.platform ?? hostPlatform());
   const present = installed !== undefined && !otherPlatform;
-  const required = await verifyRequirements(name, options);
-  let verified = required.length === 0;
-  if (present && !verified && !options.force) {
-    verified = await isVerified(store.root, installed.digest, required);
-  }
-  if (present && verified && !options.force && !options.refresh) {
+  // cached and trusted (the store's record of what verified): done, no request
+  if (
+    present && !options.force && !options.refresh &&
+    await isVerified(store, installed.digest, required)
+  ) {
     return { name, dir: store.imageDir(name), digest: installed.digest, status: "present" };
   }
   // hashing on this thread: as fast here (extraction is the slower side), 30 MB less memory
   const remote = { hashOffThread: false, ...options };
   return await withTarget(openRepository(name, remote), async (src) => {
+    // resolve
     const root = await src.resolve(name.reference);
-    // before a byte is fetched for installing: nothing lands when this throws
-    const keys = await enforceVerification(src, root, name, required);
-    let force = (options.force ?? false) || otherPlatform;
-    // installed but not verified (or a refresh): keep it only when it is what the tag names now
-    if (present && (options.refresh || !verified) && !force) {
-      if ((await installedDigests(store, name)).has(root.digest)) {
-        await recordVerified(store.root, installed.digest, keys);
-        return { name, dir: store.imageDir(name), digest: root.digest, status: "present" };
-      }
-      force = true;
+    // verify, before a byte is fetched for installing: nothing lands when this throws
+    const fingerprints = await enforceVerification(src, root, name, required);
+    // install — or keep the installed copy (asked to refresh, or not yet trusted) when it
+    // is what the tag names now
+    if (present && !options.force && (await installedDigests(store, name)).has(root.digest)) {
+      await store.recordVerified(installed.digest, fingerprints);
+      return { name, dir: store.imageDir(name), digest: root.digest, status: "present" };
     }
+    const force = (options.force ?? false) || present || otherPlatform;
     const r = await store.install(src, root, name, { ...options, force });
-    await recordVerified(store.root, r.digest, keys);
+    // record
+    await store.recordVerified(r.digest, fingerprints);
     return r;
   });
 }
@@ -166,14 +166,10 @@ export async function loadImage(
     if (!name) {
       throw new OcipkgError(`${src.description}: the image has no ref name`);
     }
-    const keys = await enforceVerification(
-      src,
-      root,
-      name,
-      await verifyRequirements(name, options),
-    );
+    const required = await verifyRequirements(name, options);
+    const fingerprints = await enforceVerification(src, root, name, required);
     const r = await store.install(src, root, name, options);
-    if (r.status === "installed") await recordVerified(store.root, r.digest, keys);
+    if (r.status === "installed") await store.recordVerified(r.digest, fingerprints);
     return r;
   });
 }

@@ -9,7 +9,7 @@
 import { basename, dirname, join, relative, sep } from "./path.ts";
 import { copyGraph } from "./copy.ts";
 import { fsError, NotFoundError, OcipkgError, VerificationError } from "./errors.ts";
-import { vouch, vouchedFor } from "./digest.ts";
+import { parseDigest, vouch, vouchedFor } from "./digest.ts";
 import {
   checkLinks,
   ExtractBudget,
@@ -17,7 +17,7 @@ import {
   extractLayer,
   type ExtractLimits,
 } from "./extract.ts";
-import { pathExists, releaseTemp, trackTemp } from "./fs_util.ts";
+import { atomicWriteFile, pathExists, releaseTemp, trackTemp } from "./fs_util.ts";
 import { OciDir } from "./layout/oci_dir.ts";
 import {
   type Descriptor,
@@ -429,7 +429,77 @@ export class Store {
     if (!(await pathExists(dir))) throw new NotFoundError(`image '${name}' is not in the store`);
     return await OciDir.open(join(dir, LAYOUT_DIR));
   }
+
+  // ── Verified records ────────────────────────────────────────────────────
+  // `<root>/.verified/<alg>-<hex>.json` = {"digest", "keys": [fingerprints]}: the keys an
+  // installed manifest verified with. What must verify is decided in lib/sign/policy.ts.
+
+  /** The record file of a manifest digest. */
+  #verifiedPath(digest: string): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.root, ".verified", `${algorithm}-${hex}.json`);
+  }
+
+  /**
+   * Record that the manifest `digest` verified with the keys of these
+   * fingerprints (added to those recorded before), so that a cached install
+   * needing these keys is not verified again.
+   *
+   * @param digest the installed manifest's digest
+   * @param fingerprints key fingerprints (`keyFingerprint`)
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Store } from "@ocipkg/cli";
+   * const tmp = await Deno.makeTempDir();
+   * const store = new Store(tmp);
+   * const digest = "sha256:" + "a".repeat(64);
+   * await store.recordVerified(digest, ["sha256:" + "1".repeat(64)]);
+   * await store.recordVerified(digest, ["sha256:" + "2".repeat(64)]);
+   * assert.deepEqual(
+   *   [...await store.verifiedKeys(digest)].sort(),
+   *   ["sha256:" + "1".repeat(64), "sha256:" + "2".repeat(64)],
+   * );
+   * assert.equal((await store.verifiedKeys("sha256:" + "b".repeat(64))).size, 0);
+   * await Deno.remove(tmp, { recursive: true });
+   * ```
+   */
+  async recordVerified(digest: string, fingerprints: string[]): Promise<void> {
+    if (fingerprints.length === 0) return;
+    const path = this.#verifiedPath(digest);
+    await this.#locked(async () => {
+      const known = await this.verifiedKeys(digest);
+      for (const f of fingerprints) known.add(f);
+      await Deno.mkdir(dirname(path), { recursive: true });
+      const body = JSON.stringify({ digest, keys: [...known].sort() }) + "\n";
+      await atomicWriteFile(path, new TextEncoder().encode(body));
+    });
+  }
+
+  /**
+   * The fingerprints of the keys the manifest `digest` verified with, as
+   * recorded by {@link Store.recordVerified}; none when there is no readable
+   * record (then it is verified again).
+   *
+   * @param digest the installed manifest's digest
+   * @returns the key fingerprints
+   */
+  async verifiedKeys(digest: string): Promise<Set<string>> {
+    try {
+      const path = this.#verifiedPath(digest);
+      const st = await Deno.stat(path);
+      if (!st.isFile || st.size > MAX_VERIFIED_RECORD) return new Set();
+      const v = JSON.parse(await Deno.readTextFile(path));
+      if (v?.digest === digest && Array.isArray(v.keys)) {
+        return new Set(v.keys.filter((k: unknown): k is string => typeof k === "string"));
+      }
+    } catch { /* absent or unreadable: as if unverified */ }
+    return new Set();
+  }
 }
+
+/** A verified record larger than this is not read (one holds a few fingerprints). */
+const MAX_VERIFIED_RECORD = 64 * 1024;
 
 /**
  * Copy the image into the layout with the one copy routine, extracting each

@@ -352,6 +352,64 @@ Deno.test("policy: --verify-key and config rules refuse unsigned images before e
   oneLineError(r.stderr, /127\.0\.0\.1/);
 });
 
+Deno.test("policy: a rule holds for every spelling of its registry — LocalHost, 127.1, 2130706433 of an unsigned image refused, nothing installed; the signed image accepted", async () => {
+  const { dir, env } = await keys();
+  const port = reg.host.split(":")[1];
+  const unsigned = await packAndPush(reg.host, "rt/unsigned", dir);
+  const signed = await packAndPush(reg.host, "rt/signed", dir);
+  let r = await runCli(["sign", signed, "--key", join(dir, "cosign.key")], { env });
+  assertEquals(r.code, 0, r.stderr);
+  const spellings = [`LocalHost:${port}`, `127.1:${port}`, `2130706433:${port}`];
+  for (const rule of [`localhost:${port}/rt/`, `127.0.0.1:${port}/rt/`]) {
+    await Deno.writeTextFile(
+      env.OCIPKG_CONFIG,
+      JSON.stringify({ verify: [{ prefix: rule, key: "cosign.pub" }] }),
+    );
+    for (const host of spellings) {
+      const store = await tempDir();
+      r = await runCli(["get", `${host}/rt/unsigned:1`], { env, dataHome: store });
+      assertEquals(r.code, 1, `${rule}, ${host}: ${r.stdout}${r.stderr}`);
+      oneLineError(
+        r.stderr,
+        new RegExp(
+          `refusing to install image '.*/rt/unsigned:1' .*required by verify rule '${
+            rule.replaceAll(".", "\\.")
+          }' of .*: no signature of`,
+        ),
+      );
+      assertEquals([...Deno.readDirSync(store)].filter((e) => !e.name.startsWith(".")), []);
+      r = await runCli(["get", `${host}/rt/signed:1`], { env, dataHome: store });
+      assertEquals(r.code, 0, `${rule}, ${host}: ${r.stderr}`);
+      assert((await Deno.stat(join(r.stdout.trim(), "lib", "libfoo.a"))).isFile);
+    }
+  }
+  // a config file holding a list on its own is refused, not read as "no rules"
+  await Deno.writeTextFile(
+    env.OCIPKG_CONFIG,
+    JSON.stringify([{ prefix: `127.0.0.1:${port}/rt/`, key: "cosign.pub" }]),
+  );
+  const store = await tempDir();
+  r = await runCli(["get", unsigned], { env, dataHome: store });
+  assertEquals(r.code, 1, r.stdout);
+  oneLineError(
+    r.stderr,
+    /^error: config file .*config\.json must be a JSON object such as \{"verify": \[\.\.\.\]\}, not an array$/,
+  );
+  assertEquals([...Deno.readDirSync(store)], []);
+});
+
+Deno.test("verify: a missing key file is named with the flag that gave it", async () => {
+  const { dir, env } = await keys();
+  const r = await runCli(
+    ["verify", `${reg.host}/nothing/here:1`, "--key", join(dir, "absent.pub")],
+    {
+      env,
+    },
+  );
+  assertEquals(r.code, 1);
+  oneLineError(r.stderr, /^error: key .*absent\.pub \(--key\) does not exist$/);
+});
+
 Deno.test("policy: a malformed config file is named in one line", async () => {
   const { dir, env } = await keys();
   for (
@@ -360,6 +418,18 @@ Deno.test("policy: a malformed config file is named in one line", async () => {
       ['{"verify": {}}', /'verify' must be a list of rules/],
       ['{"verify": [{"prefix": "x/"}]}', /verify rule 1 needs a 'key'/],
       ['{"verify": [{"key": "k.pub"}]}', /verify rule 1 needs a 'prefix'/],
+      // a list on its own is not a config file: refused, not read as "no rules"
+      [
+        '[{"prefix": "127.0.0.1:1/x/", "key": "cosign.pub"}]',
+        /^error: config file .*config\.json must be a JSON object .*, not an array$/,
+      ],
+      ['"x"', /config file .*config\.json must be a JSON object .*, not a string$/],
+      ["1", /config file .*config\.json must be a JSON object .*, not a number$/],
+      ["null", /config file .*config\.json must be a JSON object .*, not null$/],
+      [
+        '{"verify": [{"prefix": "x/", "key": "cosign.pub"}]}',
+        /config file .*config\.json: verify rule 1: 'x' in prefix 'x\/' is not a registry host/,
+      ],
     ] as const
   ) {
     await Deno.writeTextFile(env.OCIPKG_CONFIG, body);

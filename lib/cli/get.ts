@@ -53,6 +53,7 @@ export default defineCommand({
     const r = await withProgress(opts, image!, (p) =>
       getImage(name, {
         verifyKeys: opts.verifyKey,
+        verifyKeysLabel: "--verify-key",
         ...remote(opts),
         ...limits(opts),
         ...p,

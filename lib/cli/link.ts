@@ -85,6 +85,7 @@ export default defineCommand({
     const platform = opts.platform ?? (cargoTarget ? parsePlatform(cargoTarget) : undefined);
     const r = await linkPackage(imageName(image!), {
       verifyKeys: opts.verifyKey,
+      verifyKeysLabel: "--verify-key",
       ...limits(opts),
       ...remote(opts),
       refresh: opts.refresh,

@@ -47,6 +47,7 @@ export default defineCommand({
     const r = await withProgress(opts, layout!, (p) =>
       loadImage(from, {
         verifyKeys: opts.verifyKey,
+        verifyKeysLabel: "--verify-key",
         ...limits(opts),
         ...p,
         force: opts.overwrite,

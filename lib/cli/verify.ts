@@ -44,6 +44,7 @@ export default defineCommand({
     const r = await verifyReference(await resolveLocation(image!), {
       ...remote(opts),
       keys: opts.key,
+      keysLabel: "--key",
     });
     if (opts.json) {
       out(JSON.stringify({

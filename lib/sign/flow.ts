@@ -10,33 +10,25 @@ import { atomicWriteFile, pathExists } from "../fs_util.ts";
 import { type Location, openImage } from "../location.ts";
 import type { ImageName } from "../reference.ts";
 import type { RemoteOptions } from "../transfer.ts";
-import { signImage, type SignResult, type VerifiedSignature, verifySignatures } from "./image.ts";
+import { signImage, type SignResult, type VerifiedSignature } from "./image.ts";
 import {
   encodePublicKey,
   encryptPrivateKey,
   generateSigningKeyPair,
   type PasswordSource,
+  type PublicKeyFile,
   readPrivateKey,
-  readPublicKey,
+  readPublicKeyFile,
 } from "./keys.ts";
-import { keyFingerprint, MAX_KEY_FILE } from "./pem.ts";
+import { readSmallFile } from "./pem.ts";
+import { verifyWithAnyKey } from "./policy.ts";
 import { dockerReference } from "./payload.ts";
 
-async function readKeyText(path: string): Promise<string> {
-  let st: Deno.FileInfo;
-  try {
-    st = await Deno.stat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new UsageError(`key file '${path}' does not exist`);
-    }
-    throw e;
-  }
-  if (!st.isFile) throw new UsageError(`key '${path}' is not a file`);
-  if (st.size > MAX_KEY_FILE) {
-    throw new UsageError(`key '${path}' is ${st.size} bytes: not a key file`);
-  }
-  return await Deno.readTextFile(path);
+/** A private key file's text: the one small-file reader, a missing file a usage error. */
+async function readPrivateKeyText(path: string): Promise<string> {
+  const text = await readSmallFile(path, `key ${path}`);
+  if (text === undefined) throw new UsageError(`key file '${path}' does not exist`);
+  return text;
 }
 
 /** Options of {@link signReference}. */
@@ -86,7 +78,7 @@ export async function signReference(
   image: string | ImageName | Location,
   options: SignReferenceOptions,
 ): Promise<SignResult & { digest: string }> {
-  const key = await readPrivateKey(await readKeyText(options.key), options.key, {
+  const key = await readPrivateKey(await readPrivateKeyText(options.key), options.key, {
     password: options.password,
   });
   const { target, subject, name, location } = await openImage(image, { ...options, write: true });
@@ -116,13 +108,15 @@ export async function signReference(
 export interface VerifyReferenceOptions extends RemoteOptions {
   /** Public key files: the image verifies when one of them verifies a signature. */
   keys: string[];
+  /** Names `keys` in messages; default `keys option` (the CLI passes `--key`). */
+  keysLabel?: string;
 }
 
 /** What {@link verifyReference} verified. */
 export interface VerifiedImage {
   /** The image's digest. */
   digest: string;
-  /** The key that verified it. */
+  /** The key file that verified it (absolute). */
   key: string;
   /** Its fingerprint (`sha256:` of the key's DER). */
   fingerprint: string;
@@ -132,39 +126,42 @@ export interface VerifiedImage {
 
 /**
  * Verify the cosign signatures of the image `image` names with one of
- * `keys` (see {@link verifySignatures}).
+ * `keys`: each key file read once, then tried in order until one verifies
+ * ({@link verifyWithAnyKey}, the routine `get`, `link` and `load` use too).
  *
  * @param image a registry image or a layout
- * @param options the public key files, client options
+ * @param options the public key files and their label, client options
  * @returns the digest, the key and the signatures that verified
  * @throws {SignatureError} with the reason when none verifies
+ * @throws {KeyError} naming a key file (and `keysLabel`) that is absent or not a public key
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodePublicKey, generateSigningKeyPair, KeyError, packDirectory, verifyReference } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+ * await Deno.writeTextFile(`${tmp}/k.pub`, encodePublicKey(generateSigningKeyPair().publicKey));
+ * await assert.rejects(verifyReference(`${tmp}/foo.tar`, { keys: [`${tmp}/k.pub`] }), /no signature of/);
+ * await assert.rejects(
+ *   verifyReference(`${tmp}/foo.tar`, { keys: [`${tmp}/absent.pub`], keysLabel: "--key" }),
+ *   (e) => e instanceof KeyError && /absent\.pub \(--key\) does not exist/.test(e.message),
+ * );
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
  */
 export async function verifyReference(
   image: string | ImageName | Location,
   options: VerifyReferenceOptions,
 ): Promise<VerifiedImage> {
   if (options.keys.length === 0) throw new UsageError("give a public key to verify with");
-  const keys = [];
-  for (const path of options.keys) {
-    const text = await readKeyText(path);
-    keys.push({
-      path,
-      key: readPublicKey(text, path),
-      fingerprint: await keyFingerprint(text, path),
-    });
-  }
+  const label = options.keysLabel ?? "keys option";
+  const keys: PublicKeyFile[] = [];
+  for (const path of options.keys) keys.push(await readPublicKeyFile(path, label));
   const { target, subject } = await openImage(image, options);
   try {
-    let last: unknown;
-    for (const k of keys) {
-      try {
-        const signatures = await verifySignatures(target, subject, k.key, { keyName: k.path });
-        return { digest: subject.digest, key: k.path, fingerprint: k.fingerprint, signatures };
-      } catch (e) {
-        last = e;
-      }
-    }
-    throw last;
+    const { key, signatures } = await verifyWithAnyKey(target, subject, keys);
+    return { digest: subject.digest, key: key.path, fingerprint: key.fingerprint, signatures };
   } finally {
     await target.close();
   }

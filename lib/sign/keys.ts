@@ -17,8 +17,9 @@ import type { Buffer } from "node:buffer";
 import type { KeyObject } from "node:crypto";
 import nacl from "../vendor/tweetnacl/nacl.js";
 import { nodeCrypto } from "../lazy_node.ts";
+import { resolve } from "../path.ts";
 import { fromBase64, toBase64 } from "../text.ts";
-import { decodePem, encodePem, KeyError } from "./pem.ts";
+import { decodePem, encodePem, KeyError, keyFingerprint, readSmallFile } from "./pem.ts";
 export { KeyError, keyFingerprint, MAX_KEY_FILE } from "./pem.ts";
 
 /** PEM type cosign writes for encrypted private keys (cosign ≥ 2.0). */
@@ -322,6 +323,71 @@ export function readPublicKey(text: string, what: string): KeyObject {
   }
   signatureAlgorithm(key, what);
   return key;
+}
+
+/**
+ * A public key file, read once: its path, text and fingerprint. The
+ * `node:crypto` key object is built on the first call of `key()` — only when
+ * a signature is checked, so a cached install that trusts the store's record
+ * never loads `node:crypto`.
+ */
+export interface PublicKeyFile {
+  /** The file (absolute). */
+  readonly path: string;
+  /** Its content: a `PUBLIC KEY` PEM block. */
+  readonly text: string;
+  /** Its fingerprint ({@link keyFingerprint}). */
+  readonly fingerprint: string;
+  /**
+   * The key, built on first use.
+   * @throws {KeyError} when the block is not a supported public key
+   */
+  key(): KeyObject;
+}
+
+/**
+ * Read a public key file (cosign's `cosign.pub`): the one reader of public
+ * keys, for `verify` and for the keys an install must verify with. Cheap — no
+ * `node:crypto` until {@link PublicKeyFile.key} is called.
+ *
+ * @param path the file (made absolute)
+ * @param label who named it, for messages (e.g. `--verify-key`, a rule)
+ * @returns the key file
+ * @throws {OcipkgError} naming the file and `label` when it is absent, not a
+ *   regular file or not a `PUBLIC KEY` PEM block ({@link KeyError})
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodePublicKey, generateSigningKeyPair, keyFingerprint } from "@ocipkg/cli";
+ * import { readPublicKeyFile } from "./keys.ts";
+ * const tmp = await Deno.makeTempDir();
+ * const { publicKey } = generateSigningKeyPair();
+ * await Deno.writeTextFile(`${tmp}/cosign.pub`, encodePublicKey(publicKey));
+ * const k = await readPublicKeyFile(`${tmp}/cosign.pub`, "--key");
+ * assert.equal(k.fingerprint, await keyFingerprint(encodePublicKey(publicKey), "cosign.pub"));
+ * assert.ok(k.key().equals(publicKey));
+ * await assert.rejects(
+ *   readPublicKeyFile(`${tmp}/absent.pub`, "--key"),
+ *   /^KeyError: key .*absent\.pub \(--key\) does not exist$/,
+ * );
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
+ */
+export async function readPublicKeyFile(path: string, label: string): Promise<PublicKeyFile> {
+  const abs = resolve(path);
+  const what = `key ${abs} (${label})`;
+  const text = await readSmallFile(abs, what);
+  if (text === undefined) throw new KeyError(`${what} does not exist`);
+  const { type } = decodePem(text, what);
+  if (type !== "PUBLIC KEY") throw new KeyError(`${what}: a ${type} block is not a public key`);
+  const fingerprint = await keyFingerprint(text, what);
+  let key: KeyObject | undefined;
+  return {
+    path: abs,
+    text,
+    fingerprint,
+    key: () => key ??= readPublicKey(text, abs),
+  };
 }
 
 /**

@@ -1,10 +1,10 @@
 /**
- * PEM blocks of key files, and key fingerprints — no cryptography library
- * (the cached install path reads these).
+ * Key files and the config file read from disk, PEM blocks, and key
+ * fingerprints — no cryptography library (the cached install path reads these).
  *
  * @module
  */
-import { OcipkgError } from "../errors.ts";
+import { OcipkgError, systemReason } from "../errors.ts";
 import { fromBase64, toBase64 } from "../text.ts";
 
 /**
@@ -21,6 +21,53 @@ export class KeyError extends OcipkgError {}
 
 /** Key files larger than this are refused before parsing (a key is under 4 KiB). */
 export const MAX_KEY_FILE = 64 * 1024;
+
+/**
+ * A small regular file's text (a key file, the config file), at most
+ * {@link MAX_KEY_FILE} bytes; undefined when it does not exist. A fifo or a
+ * device is refused unopened, so nothing waits on it.
+ *
+ * @param path the file
+ * @param what names it in errors, e.g. `key cosign.pub (--verify-key)`
+ * @returns its text, or undefined when absent
+ * @throws {OcipkgError} naming `what` when it is not a regular file, too large or unreadable
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readSmallFile } from "./pem.ts";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${tmp}/k.pub`, "text");
+ * assert.equal(await readSmallFile(`${tmp}/k.pub`, "key k.pub"), "text");
+ * assert.equal(await readSmallFile(`${tmp}/absent.pub`, "key absent.pub"), undefined);
+ * await assert.rejects(readSmallFile(tmp, "key dir"), /^OcipkgError: key dir is not a regular file$/);
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
+ */
+export async function readSmallFile(path: string, what: string): Promise<string | undefined> {
+  let file: Deno.FsFile;
+  try {
+    const st = await Deno.stat(path);
+    if (!st.isFile) throw new OcipkgError(`${what} is not a regular file`);
+    file = await Deno.open(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    if (e instanceof OcipkgError) throw e;
+    throw new OcipkgError(`cannot read ${what}: ${systemReason(e) ?? String(e)}`);
+  }
+  try {
+    const buf = new Uint8Array(MAX_KEY_FILE + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const r = await file.read(buf.subarray(n));
+      if (r === null) break;
+      n += r;
+    }
+    if (n > MAX_KEY_FILE) throw new OcipkgError(`${what} is over ${MAX_KEY_FILE} bytes`);
+    return new TextDecoder().decode(buf.subarray(0, n));
+  } finally {
+    file.close();
+  }
+}
 
 /** A PEM block: its type and DER bytes. */
 export interface PemBlock {

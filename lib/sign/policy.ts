@@ -1,41 +1,69 @@
 /**
- * Verify before install: which keys an image must be signed with (given
- * keys, and the `verify` rules of ocipkg's config file), checking them
- * against a source before a byte is extracted, and the store's record of
- * what was verified so that a cached install is not verified again.
+ * Verify before install — the one trust path of `get`, `link`, `load` and
+ * `verify`: which keys an image must be signed with (keys the caller gives,
+ * and the `verify` rules of ocipkg's config file), every key file read once
+ * per command, and the check against a source before a byte is extracted.
+ * The store keeps the record of what verified ({@link Store.recordVerified}),
+ * so that a cached install is not verified again.
  *
- * The config file is `$OCIPKG_CONFIG`, else `~/.ocipkg/config.json`:
+ * The config file is `$OCIPKG_CONFIG`, else `~/.ocipkg/config.json`: a JSON
+ * object whose `verify` (optional) is a list of rules.
  *
  * ```json
  * { "verify": [{ "prefix": "ghcr.io/org/", "key": "keys/org.pub" }] }
  * ```
  *
- * A rule applies to every image whose `registry/repository` starts with
- * `prefix` (end it with `/` to mean a namespace; Docker Hub images match as
- * `docker.io/…`, `index.docker.io/…` and `registry-1.docker.io/…`); `key` (or `keys`, any one
- * of which suffices) names public key files, relative to the config file.
- * Every rule that applies must be met, and so must the keys given to the
- * command (`--verify-key`, any one of them).
+ * `key` (or `keys`, any one of which suffices) names public key files,
+ * relative to the config file. Every rule that applies must be met, and so
+ * must the keys given to the command (`--verify-key`, any one of them).
+ *
+ * A rule's `prefix` is matched against the image's canonical
+ * `registry/repository` (see {@link canonicalRegistry}), never as typed:
+ *
+ * | prefix                        | applies to                                                        |
+ * | ----------------------------- | ----------------------------------------------------------------- |
+ * | `ghcr.io/org/`, `GHCR.io:443/org/` | `ghcr.io/org/…`, also written `ghcr.io:443/org/…`            |
+ * | `docker.io/library/`          | Docker Hub's `library/…` under any of its names (`docker.io`, `index.docker.io`, `registry-1.docker.io`, any case, `:443`) |
+ * | `docker.io/alpine`            | Docker Hub's `alpine…` and `library/alpine…`                      |
+ * | `127.0.0.1:5000/rt/`, `localhost:5000/rt/` | `rt/…` on every loopback host of port 5000: `localhost`, `LocalHost`, `127.1`, `2130706433`, `[::1]` reach the same machine |
+ * | `ghcr.io`, `localhost` (no `/`) | every image of that host, on any port (`ghcr.io:5000` one port) |
+ * | `""`                          | every image                                                       |
+ *
+ * The part before the first `/` is the registry host; the rest is the start
+ * of the repository name (lower case; end it with `/` to mean a namespace).
+ * A host part that is not a registry host (`org/`: no `.`, `:`, `[` or
+ * `localhost`) is refused, naming the file and the rule — it would apply to
+ * nothing. When in doubt a rule applies: over-applying asks for a signature
+ * once too often, under-applying would let an unsigned image in.
  *
  * @module
  */
-import type { KeyObject } from "node:crypto";
-import { OcipkgError, systemReason } from "../errors.ts";
-import { atomicWriteFile } from "../fs_util.ts";
+import { OcipkgError } from "../errors.ts";
 import type { Descriptor } from "../manifest.ts";
 import { dirname, isAbsolute, join, resolve } from "../path.ts";
-import { DEFAULT_HOST, type ImageName } from "../reference.ts";
+import { canonicalRegistry, DEFAULT_HOST, type ImageName, isLoopbackHost } from "../reference.ts";
+import type { Store } from "../store.ts";
 import type { ReadTarget } from "../target.ts";
 import { printable } from "../text.ts";
-import { parseDigest } from "../digest.ts";
-import { SignatureError, verifySignatures } from "./image.ts";
-import { readPublicKey } from "./keys.ts";
-import { KeyError, keyFingerprint, MAX_KEY_FILE } from "./pem.ts";
+import {
+  findSignatureManifests,
+  SignatureError,
+  type SignatureManifestRef,
+  type VerifiedSignature,
+  verifySignatures,
+} from "./image.ts";
+import { type PublicKeyFile, readPublicKeyFile } from "./keys.ts";
+import { readSmallFile } from "./pem.ts";
 
 /** Options that choose the keys an install must verify with. */
 export interface VerifyPolicyOptions {
   /** Public key files; the image must verify with one of them. */
   verifyKeys?: string[];
+  /**
+   * Names `verifyKeys` in messages; default `verifyKeys option` (the CLI
+   * passes `--verify-key`).
+   */
+  verifyKeysLabel?: string;
   /**
    * The config file whose `verify` rules apply; default `$OCIPKG_CONFIG`,
    * else `~/.ocipkg/config.json`; `false` to apply no rules.
@@ -45,9 +73,9 @@ export interface VerifyPolicyOptions {
 
 /** One requirement: the image must verify with one of `keys`. */
 export interface VerifyRequirement {
-  /** Absolute paths of public key files. */
-  keys: string[];
-  /** Where it comes from, for messages: `--verify-key`, or the rule and file. */
+  /** The public key files, each read once per command. */
+  keys: PublicKeyFile[];
+  /** Where it comes from, for messages: the caller's label of its keys, or the rule and file. */
   source: string;
 }
 
@@ -69,59 +97,153 @@ export function configFile(): string {
   return resolve(join(home, ".ocipkg", "config.json"));
 }
 
-/** A small regular file's text; undefined when absent. A fifo or device is refused unopened. */
-async function readSmall(path: string, what: string): Promise<string | undefined> {
-  let file: Deno.FsFile;
-  try {
-    const st = await Deno.stat(path);
-    if (!st.isFile) throw new OcipkgError(`${what} is not a regular file`);
-    file = await Deno.open(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    if (e instanceof OcipkgError) throw e;
-    throw new OcipkgError(`cannot read ${what}: ${systemReason(e) ?? String(e)}`);
-  }
-  try {
-    const buf = new Uint8Array(MAX_KEY_FILE + 1);
-    let n = 0;
-    while (n < buf.length) {
-      const r = await file.read(buf.subarray(n));
-      if (r === null) break;
-      n += r;
-    }
-    if (n > MAX_KEY_FILE) throw new OcipkgError(`${what} is over ${MAX_KEY_FILE} bytes`);
-    return new TextDecoder().decode(buf.subarray(0, n));
-  } finally {
-    file.close();
-  }
-}
-
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+function kindOf(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  return `a ${typeof v}`;
+}
+
+/** A `verify` rule of the config file, its prefix in canonical form. */
+interface Rule {
+  /** The prefix as written, for messages. */
+  prefix: string;
+  /** The registry host (canonical); undefined for `""`, every image. */
+  hostname?: string;
+  /** Its port (undefined: the default one); `any` for a host written alone, without a port. */
+  port?: number | "any";
+  /** The start of the repository name. */
+  name: string;
+  /** Key files, absolute. */
+  keys: string[];
+}
+
+/** Whether the part before a name's first `/` is a registry host (as {@link ImageName.parse} decides). */
+function looksLikeHost(s: string): boolean {
+  return s.includes(".") || s.includes(":") || s.startsWith("[") || s.toLowerCase() === "localhost";
+}
+
+function readRule(rule: unknown, where: string, file: string): Rule {
+  if (!isObject(rule) || typeof rule.prefix !== "string") {
+    throw new OcipkgError(`${where} needs a 'prefix' string`);
+  }
+  const keys = rule.keys ?? (rule.key === undefined ? undefined : [rule.key]);
+  if (
+    !Array.isArray(keys) || keys.length === 0 ||
+    keys.some((k) => typeof k !== "string" || k === "")
+  ) {
+    throw new OcipkgError(`${where} needs a 'key' (or 'keys') naming public key files`);
+  }
+  const prefix = rule.prefix;
+  const paths = [
+    ...new Set((keys as string[]).map((k) => isAbsolute(k) ? k : join(dirname(file), k))),
+  ];
+  if (prefix === "") return { prefix, name: "", keys: paths };
+  const slash = prefix.indexOf("/");
+  const host = slash < 0 ? prefix : prefix.slice(0, slash);
+  if (!looksLikeHost(host)) {
+    throw new OcipkgError(
+      `${where}: '${printable(host)}' in prefix '${
+        printable(prefix)
+      }' is not a registry host (a prefix starts with one, e.g. 'docker.io/${printable(host)}/')`,
+    );
+  }
+  let canonical: { hostname: string; port: number | undefined };
+  try {
+    canonical = canonicalRegistry(host);
+  } catch (e) {
+    throw new OcipkgError(
+      `${where}: prefix '${printable(prefix)}' has ${(e as Error).message}`,
+    );
+  }
+  return {
+    prefix,
+    hostname: canonical.hostname,
+    // `ghcr.io` alone is a prefix of `ghcr.io:5000/…` too
+    port: slash < 0 && !/:\d+$/.test(host) ? "any" : canonical.port,
+    name: slash < 0 ? "" : prefix.slice(slash + 1).toLowerCase(),
+    keys: paths,
+  };
+}
+
+/** The `verify` rules of a config file; none when it does not exist. */
+async function readRules(file: string): Promise<Rule[]> {
+  const text = await readSmallFile(file, `config file ${file}`);
+  if (text === undefined) return [];
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    throw new OcipkgError(`config file ${file} is not valid JSON`);
+  }
+  if (!isObject(doc)) {
+    throw new OcipkgError(
+      `config file ${file} must be a JSON object such as {"verify": [...]}, not ${kindOf(doc)}`,
+    );
+  }
+  if (doc.verify === undefined) return [];
+  if (!Array.isArray(doc.verify)) {
+    throw new OcipkgError(`config file ${file}: 'verify' must be a list of rules`);
+  }
+  return doc.verify.map((r, i) => readRule(r, `config file ${file}: verify rule ${i + 1}`, file));
+}
+
+/** Whether a rule applies to an image: its canonical registry, every loopback spelling alike. */
+function ruleApplies(rule: Rule, image: ImageName): boolean {
+  if (rule.hostname === undefined) return true;
+  let host: { hostname: string; port: number | undefined };
+  try {
+    host = canonicalRegistry(image.registry); // a name built by hand, not parsed
+  } catch {
+    host = { hostname: image.hostname.toLowerCase(), port: image.port };
+  }
+  if (rule.port !== "any" && rule.port !== host.port) return false;
+  const sameHost = rule.hostname === host.hostname ||
+    // localhost, 127.0.0.1 and [::1] reach the same machine: a rule for one holds for all
+    (isLoopbackHost(rule.hostname) && isLoopbackHost(host.hostname));
+  if (!sameHost) return false;
+  if (image.name.startsWith(rule.name)) return true;
+  // `docker.io/alpine` names `library/alpine`
+  return host.hostname === DEFAULT_HOST && !rule.name.includes("/") &&
+    image.name.startsWith(`library/${rule.name}`);
+}
+
 /**
  * The requirements for installing `name`: the given keys (one of them), and
- * each `verify` rule of the config file whose prefix the image's
- * `registry/repository` starts with.
+ * each `verify` rule of the config file that applies to the image's
+ * canonical `registry/repository` (see the module doc). Every key file is
+ * read here, once (a key named twice is the same {@link PublicKeyFile}), so
+ * a missing or malformed key fails before any request, naming who asked
+ * for it.
  *
  * @param name the image
- * @param options given keys, the config file
+ * @param options given keys and their label, the config file
  * @returns the requirements (none: no verification)
- * @throws {OcipkgError} naming the config file when it is not valid
+ * @throws {OcipkgError} naming the config file (and rule) when it is not
+ *   valid, or a key file and its requirement when it cannot be read
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { ImageName, verifyRequirements } from "@ocipkg/cli";
+ * import { encodePublicKey, generateSigningKeyPair, ImageName, verifyRequirements } from "@ocipkg/cli";
  * const tmp = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${tmp}/config.json`, JSON.stringify({
  *   verify: [{ prefix: "ghcr.io/org/", key: "org.pub" }],
  * }));
- * await Deno.writeTextFile(`${tmp}/org.pub`, "-----BEGIN PUBLIC KEY-----\n…"); // checked to exist
+ * await Deno.writeTextFile(`${tmp}/org.pub`, encodePublicKey(generateSigningKeyPair().publicKey));
  * const policy = `${tmp}/config.json`;
- * const [rule] = await verifyRequirements(ImageName.parse("ghcr.io/org/libfoo:1"), { policy });
- * assert.deepEqual(rule?.keys, [`${tmp}/org.pub`]);
+ * // matched on the canonical name: ghcr.io:443 is ghcr.io
+ * const [rule] = await verifyRequirements(ImageName.parse("GHCR.io:443/org/libfoo:1"), { policy });
+ * assert.deepEqual(rule?.keys.map((k) => k.path), [`${tmp}/org.pub`]);
+ * assert.equal(rule?.source, `verify rule 'ghcr.io/org/' of ${tmp}/config.json`);
  * assert.deepEqual(await verifyRequirements(ImageName.parse("ghcr.io/other/x:1"), { policy }), []);
+ * // the given keys are labelled by the caller
+ * const [given] = await verifyRequirements(ImageName.parse("ghcr.io/other/x:1"), {
+ *   policy, verifyKeys: [`${tmp}/org.pub`], verifyKeysLabel: "--verify-key",
+ * });
+ * assert.equal(given?.source, "--verify-key");
  * await Deno.remove(tmp, { recursive: true });
  * ```
  */
@@ -129,101 +251,122 @@ export async function verifyRequirements(
   name: ImageName,
   options: VerifyPolicyOptions = {},
 ): Promise<VerifyRequirement[]> {
-  const out: VerifyRequirement[] = [];
+  const wanted: { paths: string[]; source: string }[] = [];
   if (options.verifyKeys && options.verifyKeys.length > 0) {
-    out.push({ keys: options.verifyKeys.map((k) => resolve(k)), source: "--verify-key" });
-  }
-  if (options.policy !== false) out.push(...await configRequirements(name, options.policy));
-  // every key file is checked before any request: a typo fails at once, naming its source
-  for (const req of out) {
-    for (const key of req.keys) {
-      let st: Deno.FileInfo;
-      try {
-        st = await Deno.stat(key);
-      } catch (e) {
-        throw new OcipkgError(
-          `key ${key} (${req.source}) ${
-            e instanceof Deno.errors.NotFound
-              ? "does not exist"
-              : `cannot be read: ${systemReason(e) ?? String(e)}`
-          }`,
-        );
-      }
-      if (!st.isFile) throw new OcipkgError(`key ${key} (${req.source}) is not a regular file`);
-    }
-  }
-  return out;
-}
-
-async function configRequirements(
-  name: ImageName,
-  policy: string | undefined,
-): Promise<VerifyRequirement[]> {
-  const out: VerifyRequirement[] = [];
-  const file = policy ?? configFile();
-  const text = await readSmall(file, `config file ${file}`);
-  if (text === undefined) return out;
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    throw new OcipkgError(`config file ${file} is not valid JSON`);
-  }
-  if (!isObject(doc) || doc.verify === undefined) return out;
-  if (!Array.isArray(doc.verify)) {
-    throw new OcipkgError(`config file ${file}: 'verify' must be a list of rules`);
-  }
-  // Docker Hub answers to several host names: a rule may use any of them
-  const hub = name.hostname === DEFAULT_HOST || name.hostname === "docker.io" ||
-    name.hostname === "index.docker.io";
-  const repos = hub && name.port === undefined
-    ? [DEFAULT_HOST, "docker.io", "index.docker.io"].map((h) => `${h}/${name.name}`)
-    : [`${name.registry}/${name.name}`];
-  for (const [i, rule] of doc.verify.entries()) {
-    const where = `config file ${file}: verify rule ${i + 1}`;
-    if (!isObject(rule) || typeof rule.prefix !== "string") {
-      throw new OcipkgError(`${where} needs a 'prefix' string`);
-    }
-    const keys = rule.keys ?? (rule.key === undefined ? undefined : [rule.key]);
-    if (
-      !Array.isArray(keys) || keys.length === 0 ||
-      keys.some((k) => typeof k !== "string" || k === "")
-    ) {
-      throw new OcipkgError(`${where} needs a 'key' (or 'keys') naming public key files`);
-    }
-    if (!repos.some((r) => r.startsWith(rule.prefix as string))) continue;
-    out.push({
-      keys: (keys as string[]).map((k) => isAbsolute(k) ? k : join(dirname(file), k)),
-      source: `verify rule '${printable(rule.prefix)}' of ${file}`,
+    wanted.push({
+      paths: options.verifyKeys,
+      source: options.verifyKeysLabel ?? "verifyKeys option",
     });
   }
+  if (options.policy !== false) {
+    const file = resolve(options.policy ?? configFile());
+    for (const rule of await readRules(file)) {
+      if (!ruleApplies(rule, name)) continue;
+      wanted.push({
+        paths: rule.keys,
+        source: `verify rule '${printable(rule.prefix)}' of ${file}`,
+      });
+    }
+  }
+  // every key file read once, before any request: a typo fails at once, naming its source
+  const read = new Map<string, PublicKeyFile>();
+  const out: VerifyRequirement[] = [];
+  for (const { paths, source } of wanted) {
+    const keys = new Set<PublicKeyFile>();
+    for (const path of paths) {
+      const abs = resolve(path);
+      let key = read.get(abs);
+      if (!key) read.set(abs, key = await readPublicKeyFile(abs, source));
+      keys.add(key);
+    }
+    out.push({ keys: [...keys], source });
+  }
   return out;
 }
 
-/** Read a public key file: its key and fingerprint. */
-async function loadKey(path: string): Promise<{ key: KeyObject; fingerprint: string }> {
-  const text = await readSmall(path, `key ${path}`);
-  if (text === undefined) throw new KeyError(`key ${path} does not exist`);
-  return { key: readPublicKey(text, path), fingerprint: await keyFingerprint(text, path) };
+/** What {@link verifyWithAnyKey} verified. */
+export interface KeyVerified {
+  /** The key that verified. */
+  key: PublicKeyFile;
+  /** Every signature that verified with it. */
+  signatures: VerifiedSignature[];
+}
+
+/**
+ * Verify the cosign signatures of `root` in `src` with any one of `keys`,
+ * tried in order: the one "any of these keys" routine of `verify`, `get`,
+ * `link` and `load`. The signature manifests are looked up once for all the
+ * keys (pass `signatures` to reuse a lookup).
+ *
+ * @param src where the image is (registry or layout)
+ * @param root the image's manifest or index
+ * @param keys the keys (from {@link readPublicKeyFile} or {@link verifyRequirements})
+ * @param signatures the signature manifests, when already looked up
+ * @returns the first key that verified, and its signatures
+ * @throws {SignatureError} the last key's reason when none verifies
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import {
+ *   encodeJson, encodePublicKey, generateSigningKeyPair, MemoryTarget, OCI_MANIFEST, pushBytes,
+ *   SignatureError, signImage,
+ * } from "@ocipkg/cli";
+ * import { readPublicKeyFile } from "./keys.ts";
+ * import { verifyWithAnyKey } from "./policy.ts";
+ * const tmp = await Deno.makeTempDir();
+ * const t = new MemoryTarget();
+ * const config = await pushBytes(t, "application/vnd.oci.empty.v1+json", encodeJson({}));
+ * const root = await pushBytes(t, OCI_MANIFEST, encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] }));
+ * const signer = generateSigningKeyPair();
+ * await Deno.writeTextFile(`${tmp}/other.pub`, encodePublicKey(generateSigningKeyPair().publicKey));
+ * await Deno.writeTextFile(`${tmp}/cosign.pub`, encodePublicKey(signer.publicKey));
+ * const keys = [await readPublicKeyFile(`${tmp}/other.pub`, "--key"), await readPublicKeyFile(`${tmp}/cosign.pub`, "--key")];
+ * await assert.rejects(verifyWithAnyKey(t, root, keys), SignatureError); // unsigned
+ * await signImage(t, root, signer.privateKey, { dockerReference: "example.com/foo" });
+ * assert.equal((await verifyWithAnyKey(t, root, keys)).key.path, `${tmp}/cosign.pub`);
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
+ */
+export async function verifyWithAnyKey(
+  src: ReadTarget,
+  root: Descriptor,
+  keys: PublicKeyFile[],
+  signatures?: SignatureManifestRef[],
+): Promise<KeyVerified> {
+  if (keys.length === 0) throw new OcipkgError(`no key to verify image ${root.digest} with`);
+  signatures ??= await findSignatureManifests(src, root);
+  let last: SignatureError | undefined;
+  for (const key of keys) {
+    try {
+      return {
+        key,
+        signatures: await verifySignatures(src, root, key.key(), { keyName: key.path, signatures }),
+      };
+    } catch (e) {
+      if (!(e instanceof SignatureError)) throw e;
+      last = e;
+    }
+  }
+  throw last!;
 }
 
 /**
  * Check the requirements against the image `root` in `src` — its
- * signatures, under the `.sig` tag or as referrers — before anything is
- * installed.
+ * signatures, under the `.sig` tag or as referrers, looked up once — before
+ * anything is installed.
  *
  * @param src where the image is (registry or layout)
  * @param root the image's manifest or index
  * @param name names the image in messages
  * @param requirements from {@link verifyRequirements}
- * @returns the fingerprints of the keys that verified (for {@link recordVerified})
+ * @returns the fingerprints of the keys that verified (for {@link Store.recordVerified})
  * @throws {SignatureError} naming the image, the reason and the requirement
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import {
  *   encodeJson, encodePublicKey, enforceVerification, generateSigningKeyPair, ImageName,
- *   MemoryTarget, OCI_MANIFEST, pushBytes, SignatureError, signImage,
+ *   MemoryTarget, OCI_MANIFEST, pushBytes, SignatureError, signImage, verifyRequirements,
  * } from "@ocipkg/cli";
  * const tmp = await Deno.makeTempDir();
  * const t = new MemoryTarget();
@@ -232,10 +375,13 @@ async function loadKey(path: string): Promise<{ key: KeyObject; fingerprint: str
  * const signer = generateSigningKeyPair();
  * await Deno.writeTextFile(`${tmp}/cosign.pub`, encodePublicKey(signer.publicKey));
  * const name = ImageName.parse("example.com/foo:1");
- * const need = [{ keys: [`${tmp}/cosign.pub`], source: "--verify-key" }];
- * await assert.rejects(enforceVerification(t, root, name, need), SignatureError); // unsigned
+ * const need = await verifyRequirements(name, { verifyKeys: [`${tmp}/cosign.pub`], policy: false });
+ * await assert.rejects(
+ *   enforceVerification(t, root, name, need), // unsigned
+ *   (e) => e instanceof SignatureError && /required by verifyKeys option: no signature/.test(e.message),
+ * );
  * await signImage(t, root, signer.privateKey, { dockerReference: "example.com/foo" });
- * assert.equal((await enforceVerification(t, root, name, need)).length, 1);
+ * assert.deepEqual(await enforceVerification(t, root, name, need), [need[0]!.keys[0]!.fingerprint]);
  * await Deno.remove(tmp, { recursive: true });
  * ```
  */
@@ -246,113 +392,58 @@ export async function enforceVerification(
   requirements: VerifyRequirement[],
 ): Promise<string[]> {
   const fingerprints: string[] = [];
+  let signatures: SignatureManifestRef[] | undefined;
   for (const req of requirements) {
-    let last: SignatureError | undefined;
-    let met = false;
-    for (const path of req.keys) {
-      const { key, fingerprint } = await loadKey(path);
-      try {
-        await verifySignatures(src, root, key, { keyName: path });
-      } catch (e) {
-        if (e instanceof SignatureError) {
-          last = e;
-          continue;
-        }
-        throw e;
-      }
-      fingerprints.push(fingerprint);
-      met = true;
-      break;
-    }
-    if (!met) {
+    try {
+      signatures ??= await findSignatureManifests(src, root);
+      fingerprints.push((await verifyWithAnyKey(src, root, req.keys, signatures)).key.fingerprint);
+    } catch (e) {
+      if (!(e instanceof SignatureError)) throw e;
       throw new SignatureError(
-        last!.reason,
-        `refusing to install image '${name}' (${root.digest}), required by ${req.source}: ${
-          last!.message
-        }`,
-        { cause: last },
+        e.reason,
+        `refusing to install image '${name}' (${root.digest}), required by ${req.source}: ${e.message}`,
+        { cause: e },
       );
     }
   }
   return fingerprints;
 }
 
-function recordPath(storeRoot: string, digest: string): string {
-  const { algorithm, hex } = parseDigest(digest);
-  return join(storeRoot, ".verified", `${algorithm}-${hex}.json`);
-}
-
 /**
- * Record in a store that the manifest `digest` verified with keys of these
- * fingerprints (added to what was recorded before).
+ * Whether the store recorded that the installed manifest `digest` met every
+ * requirement: for each, one of its keys (by fingerprint) verified it
+ * before. Reads the store's record only; no network, no `node:crypto`.
  *
- * @param storeRoot the store's root directory
- * @param digest the installed manifest's digest
- * @param fingerprints key fingerprints ({@link keyFingerprint})
- */
-export async function recordVerified(
-  storeRoot: string,
-  digest: string,
-  fingerprints: string[],
-): Promise<void> {
-  if (fingerprints.length === 0) return;
-  const path = recordPath(storeRoot, digest);
-  const known = await verifiedFingerprints(storeRoot, digest);
-  for (const f of fingerprints) known.add(f);
-  await Deno.mkdir(dirname(path), { recursive: true });
-  const body = JSON.stringify({ digest, keys: [...known].sort() }) + "\n";
-  await atomicWriteFile(path, new TextEncoder().encode(body));
-}
-
-async function verifiedFingerprints(storeRoot: string, digest: string): Promise<Set<string>> {
-  const path = recordPath(storeRoot, digest);
-  const text = await readSmall(path, `verification record ${path}`).catch(() => undefined);
-  if (!text) return new Set();
-  try {
-    const v = JSON.parse(text);
-    if (v?.digest === digest && Array.isArray(v.keys)) {
-      return new Set(v.keys.filter((k: unknown) => typeof k === "string"));
-    }
-  } catch { /* unreadable: as if absent, verified again */ }
-  return new Set();
-}
-
-/**
- * Whether a store recorded that `digest` met every requirement: for each,
- * one of its keys (by fingerprint) verified it before. Reads the record and
- * the key files; no network, no `node:crypto`.
- *
- * @param storeRoot the store's root directory
+ * @param store the store
  * @param digest the installed manifest's digest
  * @param requirements from {@link verifyRequirements}
  * @returns true when nothing needs verifying again
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodePublicKey, generateSigningKeyPair, ImageName, Store, verifyRequirements } from "@ocipkg/cli";
+ * import { isVerified } from "./policy.ts";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${tmp}/k.pub`, encodePublicKey(generateSigningKeyPair().publicKey));
+ * const need = await verifyRequirements(ImageName.parse("example.com/foo:1"), {
+ *   verifyKeys: [`${tmp}/k.pub`], policy: false,
+ * });
+ * const store = new Store(`${tmp}/store`);
+ * const digest = "sha256:" + "a".repeat(64);
+ * assert.equal(await isVerified(store, digest, need), false);
+ * assert.equal(await isVerified(store, digest, []), true); // nothing required
+ * await store.recordVerified(digest, [need[0]!.keys[0]!.fingerprint]);
+ * assert.equal(await isVerified(store, digest, need), true);
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
  */
 export async function isVerified(
-  storeRoot: string,
+  store: Store,
   digest: string,
   requirements: VerifyRequirement[],
 ): Promise<boolean> {
   if (requirements.length === 0) return true;
   if (!digest) return false;
-  const known = await verifiedFingerprints(storeRoot, digest);
-  if (known.size === 0) return false;
-  for (const req of requirements) {
-    let met = false;
-    for (const path of req.keys) {
-      const text = await readSmall(path, `key ${path}`).catch(() => undefined);
-      if (text === undefined) continue;
-      let fp: string;
-      try {
-        fp = await keyFingerprint(text, path);
-      } catch {
-        continue;
-      }
-      if (known.has(fp)) {
-        met = true;
-        break;
-      }
-    }
-    if (!met) return false;
-  }
-  return true;
+  const known = await store.verifiedKeys(digest);
+  return requirements.every((req) => req.keys.some((k) => known.has(k.fingerprint)));
 }
