@@ -22,7 +22,13 @@
  * @module
  */
 // Image names, digests, media types, OCI structures, platforms
-export { canonicalRegistry, DEFAULT_HOST, ImageName } from "./lib/reference.ts";
+export {
+  canonicalRegistry,
+  DEFAULT_HOST,
+  ImageName,
+  isRepositoryName,
+  isTag,
+} from "./lib/reference.ts";
 export {
   type DigestAlgorithm,
   digestOf,
