@@ -22,7 +22,14 @@
  * @module
  */
 // Image names, digests, media types, OCI structures, platforms
-export { canonicalRegistry, DEFAULT_HOST, ImageName, imageName } from "./lib/reference.ts";
+export {
+  canonicalRegistry,
+  DEFAULT_HOST,
+  ImageName,
+  imageName,
+  isRepositoryName,
+  isTag,
+} from "./lib/reference.ts";
 export {
   type DigestAlgorithm,
   digestOf,

@@ -11,12 +11,58 @@ import { isDigest } from "./digest.ts";
 export const DEFAULT_HOST = "registry-1.docker.io";
 const DOCKER_HUB_ALIASES = new Set(["docker.io", "index.docker.io", DEFAULT_HOST]);
 
+// the distribution spec's grammar (the one place it is written: serve, tagging and
+// the registry client ask isRepositoryName / isTag)
 const COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
 const NAME_RE = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
 const DIGEST_LIKE_TAG = /^(sha256|sha512)__/i;
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const HOST_RE =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])$/;
+
+/** Longest repository name (`org/libfoo`, without the registry) accepted. */
+export const MAX_REPOSITORY_NAME_LENGTH = 255;
+
+/**
+ * Whether a string is a repository name by the distribution spec's grammar:
+ * `/`-separated components of lower-case letters and digits, joined inside a
+ * component by one `.`, one `_`, `__` or any number of `-`; at most 255
+ * characters. No registry host, tag or digest.
+ *
+ * @param s any string
+ * @returns true for a valid repository name
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isRepositoryName } from "@ocipkg/cli";
+ * assert.ok(isRepositoryName("org/lib-foo__x.y"));
+ * assert.ok(!isRepositoryName("Org/LibFoo")); // upper case
+ * assert.ok(!isRepositoryName("org//x") && !isRepositoryName("-x") && !isRepositoryName("a._b"));
+ * assert.ok(!isRepositoryName("a".repeat(256)));
+ * ```
+ */
+export function isRepositoryName(s: string): boolean {
+  return s.length <= MAX_REPOSITORY_NAME_LENGTH && NAME_RE.test(s);
+}
+
+/**
+ * Whether a string is a tag by the distribution spec's grammar:
+ * `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+ *
+ * @param s any string
+ * @returns true for a valid tag
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isTag } from "@ocipkg/cli";
+ * assert.ok(isTag("1.2.3") && isTag("_x") && isTag("V1-rc.2"));
+ * assert.ok(!isTag("") && !isTag("-x") && !isTag(".x") && !isTag("a/b") && !isTag("a:b"));
+ * assert.ok(isTag("x".repeat(128)) && !isTag("x".repeat(129)));
+ * ```
+ */
+export function isTag(s: string): boolean {
+  return TAG_RE.test(s);
+}
 
 /**
  * Whether a registry host is a loopback address, where plain http is the
@@ -63,9 +109,17 @@ export function isLoopbackHost(host: string): boolean {
  * | `[0:0::1]`, `[::]`                              | `[::1]`                |
  * | `[::ffff:127.0.0.1]` (IPv4-mapped)              | `127.0.0.1`            |
  * | `docker.io`, `Index.Docker.IO:443`, `registry-1.docker.io` | `registry-1.docker.io` |
+ * | `ghcr.io:0443`, `localhost:05000` (leading zeros)  | `ghcr.io`, `localhost:5000` |
+ * | `myreg`, `MyReg:443` (one label, not `localhost`)  | `myreg:443`            |
  *
  * The default port of the host's scheme is dropped: `:80` for loopback hosts
- * (plain http by default), `:443` for every other host.
+ * (plain http by default), `:443` for every other host — except on a one-label
+ * name other than `localhost`, which an image name reads as a registry only
+ * with a port (`myreg:443/x`; `myreg/x` is a Docker Hub repository), so it
+ * keeps its port, given or not. Docker Hub's aliases merge only on that
+ * default port (`docker.io:5000` stays itself). Different names stay different
+ * even when they may reach one machine: `localhost` is not `127.0.0.1`, and
+ * `127.0.0.2` is not `127.0.0.1`.
  *
  * @param host `host[:port]` as a user wrote it
  * @returns `{ hostname, port }` in canonical form (port undefined when default)
@@ -81,7 +135,8 @@ export function isLoopbackHost(host: string): boolean {
  */
 export function canonicalRegistry(host: string): { hostname: string; port: number | undefined } {
   const bad = (why: string) => new UsageError(`invalid registry host '${host}': ${why}`);
-  const m = /^(.*?)(?::(\d{1,5}))?$/.exec(host)!;
+  // a port may have leading zeros (`:05000` is port 5000, as the URL parser reads it)
+  const m = /^(.*?)(?::(\d+))?$/.exec(host)!;
   const raw = m[1]!;
   if (!HOST_RE.test(raw)) throw bad("not a host name or IP address");
   let port: number | undefined;
@@ -105,9 +160,34 @@ export function canonicalRegistry(host: string): { hostname: string; port: numbe
   }
   if (hostname === "0.0.0.0") hostname = "127.0.0.1";
   if (hostname === "[::]") hostname = "[::1]";
-  if (DOCKER_HUB_ALIASES.has(hostname)) hostname = DEFAULT_HOST;
-  if (port === (isLoopbackHost(hostname) ? 80 : 443)) port = undefined;
+  const defaultPort = isLoopbackHost(hostname) ? 80 : 443;
+  if (!hostname.includes(".") && !hostname.startsWith("[") && hostname !== "localhost") {
+    // a one-label name (`myreg`) is read as a registry only with its port: it keeps it
+    port ??= defaultPort;
+  } else if (port === defaultPort) port = undefined;
+  // Docker Hub's names are one registry on its https port; `docker.io:5000` is another server
+  if (DOCKER_HUB_ALIASES.has(hostname) && port === undefined) hostname = DEFAULT_HOST;
   return { hostname, port };
+}
+
+/**
+ * {@link canonicalRegistry} as text: `host[:port]`, the key credentials,
+ * clients and messages use.
+ *
+ * @param host `host[:port]` as a user wrote it
+ * @returns `host[:port]`, canonical
+ * @throws {UsageError} naming the host when it is not a valid registry host
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { canonicalHost } from "./reference.ts";
+ * assert.equal(canonicalHost("Index.Docker.IO:443"), "registry-1.docker.io");
+ * assert.equal(canonicalHost("[0:0::1]:05000"), "[::1]:5000");
+ * ```
+ */
+export function canonicalHost(host: string): string {
+  const { hostname, port } = canonicalRegistry(host);
+  return port === undefined ? hostname : `${hostname}:${port}`;
 }
 
 /**
@@ -202,7 +282,7 @@ export class ImageName {
     if (colon >= 0) {
       tag = rest.slice(colon + 1);
       rest = rest.slice(0, colon);
-      if (!TAG_RE.test(tag)) throw bad(`'${tag}' is not a valid tag`);
+      if (!isTag(tag)) throw bad(`'${tag}' is not a valid tag`);
     }
     if (!NAME_RE.test(rest)) {
       throw bad(
@@ -213,7 +293,9 @@ export class ImageName {
       rest = `library/${rest}`;
     }
     // checked on the canonical name (with `library/`), so toString() always parses again
-    if (rest.length > 255) throw bad("repository name is longer than 255 characters");
+    if (rest.length > MAX_REPOSITORY_NAME_LENGTH) {
+      throw bad(`repository name is longer than ${MAX_REPOSITORY_NAME_LENGTH} characters`);
+    }
     return new ImageName({ hostname, port, name: rest, tag, digest });
   }
 

@@ -6,7 +6,7 @@
  * @module
  */
 import { OcipkgError, UsageError } from "./errors.ts";
-import { ImageName } from "./reference.ts";
+import { ImageName, isTag } from "./reference.ts";
 import { type Location, openImage, openRepository, referenceOf, toLocation } from "./location.ts";
 import { OciDir } from "./layout/oci_dir.ts";
 import type { RemoteOptions } from "./transfer.ts";
@@ -75,7 +75,7 @@ export async function tagImage(
   if (loc.kind === "registry") {
     for (const t of tags) {
       // the same rule as a tag in an image name
-      if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(t)) {
+      if (!isTag(t)) {
         throw new UsageError(`invalid tag '${t}': use [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`);
       }
       ImageName.parse(`${loc.name.registry}/${loc.name.name}:${t}`);

@@ -12,7 +12,12 @@ export { teeBounded } from "../lib/tee.ts";
 export { buildArtifact, gzipStream, walkDirectory, zstdStream } from "../lib/artifact.ts";
 export { classifyLibrary } from "../lib/libraries.ts";
 export { binaryInfo } from "../lib/binary_platform.ts";
-export { findCredential } from "../lib/registry/credentials.ts";
+export {
+  findCredential,
+  registryOfKey,
+  removeCredential,
+  saveCredential,
+} from "../lib/registry/credentials.ts";
 export { RegistryClient } from "../lib/registry/client.ts";
 export { isLoopbackHost } from "../lib/reference.ts";
 export { removeTempsSync } from "../lib/fs_util.ts";

@@ -15,7 +15,10 @@ import {
   OCI_INDEX,
   OCI_MANIFEST,
 } from "../lib/media_types.ts";
-import { DEFAULT_HOST, ImageName } from "../lib/reference.ts";
+import { canonicalRegistry, DEFAULT_HOST, ImageName } from "../lib/reference.ts";
+import { findCredential, removeCredential, saveCredential } from "../lib/registry/credentials.ts";
+import { packDirectory } from "../lib/artifact.ts";
+import { loadImage } from "../lib/install.ts";
 import { Store } from "../lib/store.ts";
 import { TAR_END, tarHeader, tarPadding } from "../lib/tar.ts";
 
@@ -56,18 +59,293 @@ function errorName(e: unknown): string {
 
 const DOCKER_ALIASES = ["docker.io", "index.docker.io", "registry-1.docker.io"];
 
+/**
+ * A registry as the model knows it, in canonical form: a host name (lower
+ * case; `localhost`; a one-label name always with its port), an IPv4 address
+ * (never 0.0.0.0), an IPv6 address (never `::` nor IPv4-mapped), or Docker
+ * Hub; the port is undefined when it is the host's default one.
+ */
+type Registry =
+  | { kind: "name"; name: string; port?: number }
+  | { kind: "ipv4"; octets: number[]; port?: number }
+  | { kind: "ipv6"; groups: number[]; port?: number }
+  | { kind: "hub"; port?: number }; // canonical only without a port
+
+/** RFC 5952 text of an IPv6 address, computed here, not by the URL parser. */
+function ipv6Text(groups: number[]): string {
+  let best = -1, bestLen = 1;
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return `[${hex.join(":")}]`;
+  return `[${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}]`;
+}
+
+/** The canonical host name of a registry. */
+function hostnameOf(r: Registry): string {
+  switch (r.kind) {
+    case "name":
+      return r.name;
+    case "ipv4":
+      return r.octets.join(".");
+    case "ipv6":
+      return ipv6Text(r.groups);
+    case "hub":
+      return DEFAULT_HOST;
+  }
+}
+
+/** `host[:port]`, canonical. */
+function registryText(r: Registry): string {
+  return r.port === undefined ? hostnameOf(r) : `${hostnameOf(r)}:${r.port}`;
+}
+
+function defaultPort(r: Registry): number {
+  const loopback = (r.kind === "name" && r.name === "localhost") ||
+    (r.kind === "ipv4" && r.octets[0] === 127) ||
+    (r.kind === "ipv6" && ipv6Text(r.groups) === "[::1]");
+  return loopback ? 80 : 443;
+}
+
+const isOneLabel = (name: string) => !name.includes(".") && name !== "localhost";
+
+/** The model's canonical form of a registry (what canonicalRegistry must agree with). */
+function canon(r: Registry): Registry {
+  if (r.kind === "hub") {
+    return r.port === undefined || r.port === 443
+      ? { kind: "hub" }
+      : { kind: "name", name: DEFAULT_HOST, port: r.port };
+  }
+  if (r.kind === "name" && isOneLabel(r.name)) return { ...r, port: r.port ?? 443 };
+  const port = r.port === defaultPort(r) ? undefined : r.port;
+  if (r.kind === "name" && DOCKER_ALIASES.includes(r.name) && port === undefined) {
+    return { kind: "hub" };
+  }
+  return { ...r, port };
+}
+
+const lower = "abcdefghijklmnopqrstuvwxyz";
+// labels that never read as a number (the last one starts with a letter) nor as punycode
+const label = fc.stringMatching(/^[a-z0-9](?:[a-z0-9-]{0,6}[a-z0-9])?$/)
+  .filter((l) => !l.startsWith("xn--"));
+const lastLabel = fc.tuple(fc.constantFrom(...lower), label).map(([c, l]) => c + l);
+const dnsName = fc.tuple(fc.array(label, { minLength: 1, maxLength: 3 }), lastLabel)
+  .map(([l, last]) => [...l, last].join("."));
+const anyPort = fc.integer({ min: 1, max: 65535 });
+const octet = fc.oneof(fc.nat(255), fc.constantFrom(0, 1, 127, 255));
+const group = fc.oneof(fc.constant(0), fc.constant(0), fc.nat(0xffff), fc.constantFrom(1, 0xffff));
+
+/** A registry with a port: its default one (undefined) or another. */
+function withPort(r: Registry): fc.Arbitrary<Registry> {
+  return fc.option(anyPort, { nil: undefined, freq: 2 }).map((port) => canon({ ...r, port }));
+}
+
+/** Canonical registries of every kind. */
+const registryArb: fc.Arbitrary<Registry> = fc.oneof(
+  w(3, dnsName.chain((name) => withPort({ kind: "name", name }))),
+  w(1, withPort({ kind: "name", name: "localhost" })),
+  // one label: always with its port (443 when not written)
+  w(
+    1,
+    lastLabel.filter((l) => l !== "localhost").chain((name) => withPort({ kind: "name", name })),
+  ),
+  // Docker Hub's names: on their https port Docker Hub, on another port other servers
+  w(1, fc.constantFrom(...DOCKER_ALIASES).chain((name) => withPort({ kind: "name", name }))),
+  w(
+    3,
+    fc.array(octet, { minLength: 4, maxLength: 4 })
+      .map((o) => o.every((x) => x === 0) ? [127, 0, 0, 1] : o)
+      .chain((octets) => withPort({ kind: "ipv4", octets })),
+  ),
+  w(
+    1,
+    fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255))
+      .chain(([a, b, c]) => withPort({ kind: "ipv4", octets: [127, a, b, c] })),
+  ),
+  w(
+    3,
+    fc.array(group, { minLength: 8, maxLength: 8 })
+      .map((g) => g.every((x) => x === 0) ? [0, 0, 0, 0, 0, 0, 0, 1] : g)
+      .filter((g) => !(g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff))
+      .chain((groups) => withPort({ kind: "ipv6", groups })),
+  ),
+  // the loopback addresses, which have the most spellings (`0.0.0.0`, `[::]`, mapped forms)
+  w(1, withPort({ kind: "ipv4", octets: [127, 0, 0, 1] })),
+  w(1, withPort({ kind: "ipv6", groups: [0, 0, 0, 0, 0, 0, 0, 1] })),
+  w(2, fc.constant({ kind: "hub" })),
+);
+
+/** Each letter in random case. */
+function anyCase(text: string): fc.Arbitrary<string> {
+  return fc.array(fc.boolean(), { minLength: text.length, maxLength: text.length })
+    .map((up) => [...text].map((c, i) => up[i] ? c.toUpperCase() : c).join(""));
+}
+
+/** One number of an IPv4 address: decimal, octal (`0…`) or hex (`0x…`, any case). */
+function ipv4Number(v: number): fc.Arbitrary<string> {
+  return fc.oneof(
+    fc.constant(String(v)),
+    fc.nat(2).map((z) => "0".repeat(z + 1) + v.toString(8)),
+    fc.tuple(fc.constantFrom("0x", "0X"), fc.nat(2)).chain(([x, z]) =>
+      anyCase("0".repeat(z) + v.toString(16)).map((h) => x + h)
+    ),
+  );
+}
+
+/** An IPv4 address in the URL parser's forms: 1 to 4 numbers, the last one filling the rest. */
+function ipv4Spelling(octets: number[]): fc.Arbitrary<string> {
+  return fc.integer({ min: 1, max: 4 }).chain((parts) => {
+    const head = octets.slice(0, parts - 1);
+    const last = octets.slice(parts - 1).reduce((n, o) => n * 256 + o, 0);
+    return fc.tuple(...[...head, last].map(ipv4Number)).map((p) => p.join("."));
+  });
+}
+
+/** An IPv6 address: groups padded and in any case, a run of zeros compressed, maybe a dotted tail. */
+function ipv6Spelling(groups: number[]): fc.Arbitrary<string> {
+  return fc.tuple(
+    fc.boolean(),
+    fc.array(fc.nat(3), { minLength: 8, maxLength: 8 }),
+    fc.nat(),
+    fc.boolean(),
+  ).chain(([dotted, pad, pick, compress]) => {
+    const n = dotted ? 6 : 8;
+    const texts = groups.slice(0, n).map((g, i) => {
+      const hex = g.toString(16);
+      return "0".repeat(Math.min(pad[i]!, 4 - hex.length)) + hex;
+    });
+    const tail = dotted ? [groups.slice(6).flatMap((g) => [g >> 8, g & 255]).join(".")] : [];
+    // the runs of zero groups that `::` may replace (any run of one or more)
+    const runs: [number, number][] = [];
+    for (let i = 0; i < n; i++) {
+      for (let j = i + 1; j <= n && groups[j - 1] === 0; j++) runs.push([i, j]);
+    }
+    return fc.tuple(...texts.map(anyCase)).map((hex) => {
+      if (!compress || runs.length === 0) return `[${[...hex, ...tail].join(":")}]`;
+      const [i, j] = runs[pick % runs.length]!;
+      return `[${hex.slice(0, i).join(":")}::${[...hex.slice(j), ...tail].join(":")}]`;
+    });
+  });
+}
+
+/** Whether an image name reads this first component as a registry. */
+const readAsHost = (h: string) =>
+  h.includes(".") || h.includes(":") || h === "localhost" || h.startsWith("[");
+
+/** Ways to write a registry that all reach it: `host[:port]` as a user might. */
+function spellingArb(r: Registry): fc.Arbitrary<string> {
+  let host: fc.Arbitrary<string>;
+  switch (r.kind) {
+    case "name":
+      host = anyCase(r.name);
+      break;
+    case "hub":
+      host = fc.constantFrom(...DOCKER_ALIASES).chain(anyCase);
+      break;
+    case "ipv4": {
+      const local = r.octets.join(".") === "127.0.0.1";
+      const octets = local ? fc.constantFrom(r.octets, [0, 0, 0, 0]) : fc.constant(r.octets);
+      host = octets.chain((o) =>
+        fc.oneof(
+          { weight: 3, arbitrary: ipv4Spelling(o) },
+          {
+            weight: 1,
+            arbitrary: ipv6Spelling([
+              0,
+              0,
+              0,
+              0,
+              0,
+              0xffff,
+              o[0]! * 256 + o[1]!,
+              o[2]! * 256 + o[3]!,
+            ]),
+          },
+        )
+      );
+      break;
+    }
+    case "ipv6": {
+      const local = ipv6Text(r.groups) === "[::1]";
+      host = (local ? fc.constantFrom(r.groups, [0, 0, 0, 0, 0, 0, 0, 0]) : fc.constant(r.groups))
+        .chain(ipv6Spelling);
+      break;
+    }
+  }
+  const port = r.port ?? defaultPort(r);
+  return fc.tuple(host, fc.nat(2), fc.boolean()).map(([h, zeros, bare]) =>
+    r.port === undefined && bare && readAsHost(h) ? h : `${h}:${"0".repeat(zeros)}${port}`
+  );
+}
+
+/** A registry and a few spellings of it. */
+const spelledRegistryArb = registryArb.chain((r) =>
+  fc.tuple(fc.constant(r), fc.array(spellingArb(r), { minLength: 1, maxLength: 5 }))
+);
+
+/** A registry near another one: another port, address, name or kind (or, rarely, the same). */
+function nearbyArb(r: Registry): fc.Arbitrary<Registry> {
+  const otherPort = fc.oneof(
+    fc.constant(r.port === undefined ? 5000 : undefined),
+    anyPort.filter((p) => p !== r.port),
+  ).map((port): Registry => ({ ...r, port }));
+  const swaps: Registry[] = [
+    { kind: "name", name: "localhost", port: r.port },
+    { kind: "ipv4", octets: [127, 0, 0, 1], port: r.port },
+    { kind: "ipv4", octets: [127, 0, 0, 2], port: r.port },
+    { kind: "ipv6", groups: [0, 0, 0, 0, 0, 0, 0, 1], port: r.port },
+    { kind: "hub" },
+  ];
+  let changed: fc.Arbitrary<Registry>;
+  switch (r.kind) {
+    case "ipv4":
+      changed = fc.tuple(fc.nat(3), fc.integer({ min: 1, max: 255 })).map(([i, d]) => {
+        const octets = [...r.octets];
+        octets[i] = (octets[i]! + d) % 256;
+        return octets.every((x) => x === 0) ? { ...r, octets: [0, 0, 0, 1] } : { ...r, octets };
+      });
+      break;
+    case "ipv6":
+      changed = fc.tuple(fc.nat(7), fc.integer({ min: 1, max: 0xffff })).map(([i, d]) => {
+        const groups = [...r.groups];
+        groups[i] = (groups[i]! + d) % 0x10000;
+        return { ...r, groups };
+      }).filter((s) =>
+        !s.groups.every((x) => x === 0) &&
+        !(s.groups.slice(0, 5).every((x) => x === 0) && s.groups[5] === 0xffff)
+      );
+      break;
+    case "name":
+      changed = fc.oneof(
+        fc.constantFrom("x", "a-").map((p) => ({ ...r, name: p + r.name })),
+        // another of Docker Hub's names on the same port
+        fc.constantFrom(...DOCKER_ALIASES).map((name) => ({ ...r, name })),
+      );
+      break;
+    case "hub":
+      changed = fc.constantFrom(...swaps);
+      break;
+  }
+  return fc.oneof(otherPort, changed, fc.constantFrom(...swaps), fc.constant(r)).map(canon);
+}
+
 /** What a generated image name is made of, and the string written from it. */
 interface NameSpec {
+  /** `host[:port]` as written (any spelling), absent for a Docker Hub name without host. */
   host?: string;
-  port?: number;
-  portText?: string;
+  /** The registry it names, canonical. */
+  registry?: Registry;
   name: string;
   tag?: string;
   digest?: string;
 }
 
 function specInput(s: NameSpec): string {
-  const host = s.host === undefined ? "" : `${s.host}${s.portText ? `:${s.portText}` : ""}/`;
+  const host = s.host === undefined ? "" : `${s.host}/`;
   return `${host}${s.name}${s.tag !== undefined ? `:${s.tag}` : ""}${
     s.digest !== undefined ? `@${s.digest}` : ""
   }`;
@@ -83,21 +361,6 @@ const component = fc.tuple(
 ).map(([w, rest]) => w + rest.map(([s, x]) => s + x).join(""));
 const repoName = fc.array(component, { minLength: 1, maxLength: 4 }).map((c) => c.join("/"))
   .filter((n) => n.length <= 255);
-
-const label = fc.stringMatching(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,6}[A-Za-z0-9])?$/);
-const dnsHost = fc.array(label, { minLength: 2, maxLength: 4 }).map((l) => l.join("."));
-const ipv4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join("."));
-const ipv6 = fc.constantFrom(
-  "[::1]",
-  "[fe80::1]",
-  "[2001:db8::42]",
-  "[0:0:0:0:0:0:0:1]",
-  "[::ffff:127.0.0.1]",
-  "[::]",
-);
-const portArb = fc.tuple(fc.integer({ min: 1, max: 65535 }), fc.boolean()).map((
-  [p, zero],
-) => ({ port: p, portText: zero ? `0${p}` : String(p) }));
 
 const hex = (n: number) => fc.stringMatching(new RegExp(`^[0-9a-f]{${n}}$`));
 const digestArb = fc.oneof(
@@ -115,17 +378,10 @@ const tagArb = fc.oneof(
   },
 ).filter((t) => t.length <= 128); // the longest tag
 
-/** A host[:port] part (or none), in every style image names use. */
-const hostPart: fc.Arbitrary<Pick<NameSpec, "host" | "port" | "portText">> = fc.oneof(
-  fc.constant({}),
-  fc.constant({ host: "localhost" }),
-  portArb.map((p) => ({ host: "localhost", ...p })),
-  fc.constantFrom(...DOCKER_ALIASES).map((host) => ({ host })),
-  fc.tuple(fc.constantFrom(...DOCKER_ALIASES), portArb).map(([host, p]) => ({ host, ...p })),
-  fc.tuple(fc.oneof(dnsHost, ipv4, ipv6), fc.option(portArb, { nil: undefined })).map((
-    [host, p],
-  ) => ({ host, ...(p ?? {}) })),
-  fc.tuple(label, portArb).map(([host, p]) => ({ host, ...p })), // single label needs a port
+/** A host[:port] part (or none): a registry of any kind, in any spelling. */
+const hostPart: fc.Arbitrary<Pick<NameSpec, "host" | "registry">> = fc.oneof(
+  w(1, fc.constant({})),
+  w(6, registryArb.chain((registry) => spellingArb(registry).map((host) => ({ host, registry })))),
 );
 
 const refPart: fc.Arbitrary<Pick<NameSpec, "tag" | "digest">> = fc.oneof(
@@ -163,15 +419,12 @@ function storePathOf(n: ImageName): string[] | undefined {
 }
 
 function expected(s: NameSpec) {
-  let hostname = s.host ?? DEFAULT_HOST;
+  const r = s.registry ?? { kind: "hub" };
   let name = s.name;
-  if (DOCKER_ALIASES.includes(hostname) && s.port === undefined) {
-    hostname = DEFAULT_HOST;
-    if (!name.includes("/")) name = `library/${name}`;
-  }
+  if (r.kind === "hub" && !name.includes("/")) name = `library/${name}`;
   return {
-    hostname,
-    port: s.port,
+    hostname: hostnameOf(r),
+    port: r.port,
     name,
     tag: s.tag ?? (s.digest ? undefined : "latest"),
     digest: s.digest,
@@ -288,6 +541,212 @@ const storeDirInjective = fc.property(namePairArb, ([sa, sb]) => {
   }
   return true;
 });
+
+// ---- one identity per registry, however it is spelled
+
+/** The identity of an image name: what the store, credentials and messages key on. */
+function identity(n: ImageName) {
+  return { text: n.toString(), registry: n.registry, store: storePathOf(n)?.join("/") };
+}
+
+/** Names that parse under any registry (`library/` on Docker Hub stays within 255). */
+const shortRepoName = repoName.filter((n) => n.length <= 200);
+
+function canonicalOrFail(spelling: string): string {
+  try {
+    const { hostname, port } = canonicalRegistry(spelling);
+    return port === undefined ? hostname : `${hostname}:${port}`;
+  } catch (e) {
+    return fail(`canonicalRegistry(${JSON.stringify(spelling)}) threw ${errorName(e)}`);
+  }
+}
+
+const spellingsAgree = fc.property(
+  spelledRegistryArb,
+  shortRepoName,
+  refPart,
+  ([r, spellings], name, ref) => {
+    const want = registryText(r);
+    let first: ReturnType<typeof identity> | undefined;
+    for (const host of spellings) {
+      const got = canonicalOrFail(host);
+      if (got !== want) fail(`canonicalRegistry(${JSON.stringify(host)}) is '${got}'`, want);
+      const s: NameSpec = { host, registry: r, name, ...ref };
+      const n = parseOrFail(specInput(s), "valid name refused");
+      if (!sameJson(fields(n), expected(s))) {
+        fail(`parse(${JSON.stringify(specInput(s))}) gave ${fc.stringify(fields(n))}`, expected(s));
+      }
+      const id = identity(n);
+      first ??= id;
+      if (!sameJson(id, first)) {
+        fail(`'${host}' and '${spellings[0]}' give different identities`, [first, id]);
+      }
+    }
+    return true;
+  },
+);
+
+/** Two registries, one near the other (often the same but for one detail), each spelled. */
+const registryPairArb = registryArb.chain((a) => fc.tuple(fc.constant(a), nearbyArb(a)))
+  .chain(([a, b]) => fc.tuple(fc.constant(a), fc.constant(b), spellingArb(a), spellingArb(b)));
+
+const distinctRegistriesDiffer = fc.property(
+  registryPairArb,
+  shortRepoName,
+  refPart,
+  ([a, b, sa, sb], name, ref) => {
+    const na = parseOrFail(specInput({ host: sa, name, ...ref }), "valid name refused");
+    const nb = parseOrFail(specInput({ host: sb, name, ...ref }), "valid name refused");
+    const [ia, ib] = [identity(na), identity(nb)];
+    if (registryText(a) === registryText(b)) {
+      if (!sameJson(ia, ib)) fail(`'${sa}' and '${sb}' are one registry`, [ia, ib]);
+    } else if (
+      ia.text === ib.text || ia.registry === ib.registry ||
+      (ia.store !== undefined && ia.store === ib.store)
+    ) {
+      fail(`'${sa}' (${registryText(a)}) and '${sb}' (${registryText(b)}) share an identity`, [
+        ia,
+        ib,
+      ]);
+    }
+    return true;
+  },
+);
+
+const AUTH_ENV = [
+  "OCIPKG_AUTH_FILE",
+  "DOCKER_CONFIG",
+  "REGISTRY_AUTH_FILE",
+  "XDG_RUNTIME_DIR",
+  "XDG_CONFIG_HOME",
+];
+
+/** Run `fn` with every auth file read in a fresh temp directory; the env is restored after. */
+async function withAuthFiles<T>(
+  fn: (files: { ocipkg: string; docker: string; podman: string }) => Promise<T>,
+): Promise<T> {
+  const tmp = await Deno.makeTempDir({ prefix: "ocipkg-prop-" });
+  const saved = AUTH_ENV.map((k) => [k, Deno.env.get(k)] as const);
+  try {
+    Deno.env.set("OCIPKG_AUTH_FILE", join(tmp, "ocipkg", "config.json"));
+    Deno.env.set("DOCKER_CONFIG", join(tmp, "docker"));
+    Deno.env.set("REGISTRY_AUTH_FILE", join(tmp, "containers", "auth.json"));
+    Deno.env.set("XDG_RUNTIME_DIR", join(tmp, "run"));
+    Deno.env.set("XDG_CONFIG_HOME", join(tmp, "config"));
+    await Deno.mkdir(join(tmp, "docker"));
+    await Deno.mkdir(join(tmp, "containers"));
+    return await fn({
+      ocipkg: join(tmp, "ocipkg", "config.json"),
+      docker: join(tmp, "docker", "config.json"),
+      podman: join(tmp, "containers", "auth.json"),
+    });
+  } finally {
+    for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
+/** How an auth file may key a registry: `host[:port]`, or docker's URL forms. */
+const keyFormArb = fc.oneof(
+  fc.constant((host: string) => host),
+  fc.tuple(
+    fc.constantFrom("https://", "http://", "HTTPS://"),
+    fc.constantFrom("", "/", "/v1/", "/v2/"),
+  ).map(([scheme, path]) => (host: string) => `${scheme}${host}${path}`),
+);
+
+const credentialsAnySpelling = fc.asyncProperty(
+  spelledRegistryArb.chain(([r, spellings]) =>
+    fc.tuple(
+      fc.constant(r),
+      fc.constant(spellings),
+      nearbyArb(r).chain((o) => spellingArb(o).map((s) => [o, s] as const)),
+    )
+  ),
+  fc.constantFrom("ocipkg", "docker", "podman"),
+  keyFormArb,
+  async ([r, spellings, [other, otherSpelling]], file, keyForm) => {
+    const want = registryText(r);
+    await withAuthFiles(async (files) => {
+      const cred = { username: "me", password: `secret for ${want}` };
+      let source: string;
+      if (file === "ocipkg") {
+        await saveCredential(spellings[0]!, cred);
+        source = `ocipkg's auth file ${files.ocipkg}`;
+      } else {
+        const auths = {
+          [keyForm(spellings[0]!)]: { auth: btoa(`${cred.username}:${cred.password}`) },
+        };
+        await Deno.writeTextFile(files[file], JSON.stringify({ auths }));
+        source = file === "docker"
+          ? `docker config ${files.docker}`
+          : `podman auth file ${files.podman}`;
+      }
+      for (const spelling of [...spellings, want]) {
+        const found = await findCredential(spelling);
+        if (!sameJson(found, { ...cred, source })) {
+          fail(
+            `saved under '${spellings[0]}' (${file}), findCredential('${spelling}') gave`,
+            found,
+          );
+        }
+      }
+      if (registryText(other) !== want && await findCredential(otherSpelling) !== undefined) {
+        fail(
+          `saved under '${spellings[0]}', found for '${otherSpelling}' (${registryText(other)})`,
+        );
+      }
+      if (file === "ocipkg") {
+        if (!(await removeCredential(spellings[spellings.length - 1]!))) {
+          fail(`removeCredential('${spellings[spellings.length - 1]}') found nothing to remove`);
+        }
+        const left = await findCredential(spellings[0]!);
+        if (left !== undefined) fail(`removed, yet findCredential('${spellings[0]}') gave`, left);
+      }
+    });
+    return true;
+  },
+);
+
+const storeAnySpelling = fc.asyncProperty(
+  registryPairArb.chain(([a, b, sa, sb]) =>
+    fc.tuple(fc.constant([a, b, sa, sb] as const), fc.array(spellingArb(a), { maxLength: 3 }))
+  ),
+  fc.stringMatching(/^[a-z0-9]{1,8}(?:\/[a-z0-9]{1,8})?$/),
+  fc.stringMatching(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,10}$/).filter((t) =>
+    !/^sha(256|512)__/i.test(t)
+  ),
+  async ([[a, b, sa, sb], more], name, tag) => {
+    const tmp = await Deno.makeTempDir({ prefix: "ocipkg-prop-" });
+    try {
+      await Deno.mkdir(join(tmp, "pkg"));
+      await Deno.writeTextFile(join(tmp, "pkg", "a.txt"), "a");
+      await packDirectory(join(tmp, "pkg"), join(tmp, "img.tar"), { name: "example.com/x:1" });
+      const store = new Store(join(tmp, "store"));
+      const image = (host: string) => `${host}/${name}:${tag}`;
+      await loadImage(join(tmp, "img.tar"), { store, name: image(sa), policy: false });
+      const dir = store.imageDir(image(sa));
+      for (const spelling of [sa, ...more]) {
+        if (!(await store.has(image(spelling)))) {
+          fail(`loaded as '${image(sa)}', store.has('${image(spelling)}') is false`);
+        }
+        if (store.imageDir(image(spelling)) !== dir) {
+          fail(`store.imageDir('${image(spelling)}') is not '${dir}'`);
+        }
+      }
+      const listed = (await store.list()).map(String);
+      const want = ImageName.parse(image(registryText(a))).toString();
+      if (!sameJson(listed, [want])) fail(`store.list() after loading '${image(sa)}'`, listed);
+      const same = registryText(a) === registryText(b);
+      if (await store.has(image(sb)) !== same) {
+        fail(`loaded as '${image(sa)}', store.has('${image(sb)}') is ${!same}`);
+      }
+    } finally {
+      await Deno.remove(tmp, { recursive: true });
+    }
+    return true;
+  },
+);
 
 const NAME_CHARS = [
   ..."abz09AZ:/@._-[]__",
@@ -1055,6 +1514,26 @@ export const PROPERTIES: NamedProperty[] = [
     name: "names: distinct images never share a Store.imageDir()",
     property: storeDirInjective,
     cost: 0.2,
+  },
+  {
+    name: "names: every spelling of a registry gives one identity (name, registry, store path)",
+    property: spellingsAgree,
+    cost: 0.5,
+  },
+  {
+    name: "names: registries that differ (port, address, name) never share an identity",
+    property: distinctRegistriesDiffer,
+    cost: 0.5,
+  },
+  {
+    name: "credentials: saved under one spelling of a registry, found under every spelling",
+    property: credentialsAnySpelling,
+    cost: 2,
+  },
+  {
+    name: "store: an image loaded under one spelling of a registry is there under every spelling",
+    property: storeAnySpelling,
+    cost: 10,
   },
   {
     name: "names: parse() of any string returns or throws UsageError, quickly",

@@ -10,7 +10,11 @@ import {
   logout,
   packDirectory,
   pushImage,
+  registryOfKey,
+  removeCredential,
+  saveCredential,
   Store,
+  UsageError,
 } from "./_internal.ts";
 import { listTree, runCli, samplePackage, tempDir } from "./_helpers.ts";
 import { PASS, startRegistry, USER } from "./_registry.ts";
@@ -181,4 +185,141 @@ Deno.test("auth token: anonymous is refused; login, push (pull,push scope) and g
   // the image as the user wrote it (its tag), not only the digest it resolved to
   assertStringIncludes(line, `image '${name}'`);
   assertStringIncludes(line, `'ocipkg login ${token.host}'`);
+});
+
+Deno.test("auth: a credential is found whatever spelling the auth file and the caller use", async () => {
+  const env = await isolatedHome();
+  const entry = (user: string) => ({ auth: btoa(`${user}:pw`) });
+  await Deno.mkdir(env.DOCKER_CONFIG, { recursive: true });
+  const dockerConfig = join(env.DOCKER_CONFIG, "config.json");
+  await Deno.writeTextFile(
+    dockerConfig,
+    JSON.stringify({
+      auths: {
+        "not a host": entry("skipped"), // a key that does not parse is skipped
+        "quay.io/org": entry("namespace"), // podman's key for one namespace: not the registry's
+        "https://index.docker.io/v1/": entry("hub"),
+        "HTTPS://GHCR.IO:443/v2/": entry("ghcr"),
+        "http://LocalHost:05000/v2/": entry("local"),
+        "0x7f.1:5000": entry("loopback"),
+        "[0:0::1]:5000": entry("ipv6"),
+        "docker.io:5000": entry("not-hub"),
+      },
+    }),
+  );
+  const cases: [string[], string | undefined][] = [
+    [["docker.io", "Docker.IO:443", "index.docker.io", "registry-1.docker.io:0443"], "hub"],
+    [["ghcr.io", "GHCR.io", "ghcr.io:443"], "ghcr"],
+    [["localhost:5000", "LOCALHOST:05000"], "local"],
+    [["127.0.0.1:5000", "2130706433:5000", "[::ffff:127.0.0.1]:5000", "0.0.0.0:5000"], "loopback"],
+    [["[::1]:5000", "[0000::1]:5000"], "ipv6"],
+    [["docker.io:5000", "DOCKER.io:5000"], "not-hub"],
+    // what stays distinct: another port, another loopback name, another namespace's registry
+    [["ghcr.io:5000", "localhost:5001", "127.0.0.2:5000", "localhost", "quay.io"], undefined],
+    [["index.docker.io:5000", "registry-1.docker.io:5000"], undefined],
+  ];
+  for (const [spellings, user] of cases) {
+    for (const spelling of spellings) {
+      const found = await findCredential(spelling);
+      assertEquals(
+        found,
+        user === undefined
+          ? undefined
+          : { username: user, password: "pw", source: `docker config ${dockerConfig}` },
+        spelling,
+      );
+    }
+  }
+  assertEquals(registryOfKey("not a host"), undefined);
+  // a caller's spelling that is no registry host is an error naming it
+  await assertRejects(() => findCredential("a b"), UsageError, "invalid registry host 'a b'");
+});
+
+Deno.test("auth: credential helpers are asked with the key their file spells", async () => {
+  const env = await isolatedHome();
+  const bin = join(env.HOME, "bin");
+  const asked = join(env.HOME, "asked.txt");
+  await Deno.mkdir(bin);
+  await Deno.writeTextFile(
+    join(bin, "docker-credential-ocispell"),
+    `#!/bin/sh\nread host\nprintf '%s\\n' "$host" >> '${asked}'\n` +
+      `echo '{"ServerURL":"'$host'","Username":"u","Secret":"s"}'\n`,
+  );
+  await Deno.chmod(join(bin, "docker-credential-ocispell"), 0o755);
+  await Deno.mkdir(env.DOCKER_CONFIG, { recursive: true });
+  const dockerConfig = join(env.DOCKER_CONFIG, "config.json");
+  const path = Deno.env.get("PATH");
+  Deno.env.set("PATH", `${bin}:${path}`);
+  try {
+    // credHelpers, keyed in another spelling than the one asked for
+    await Deno.writeTextFile(
+      dockerConfig,
+      JSON.stringify({ credHelpers: { "HTTPS://Registry.Example:0443/v2/": "ocispell" } }),
+    );
+    const viaHelper = {
+      username: "u",
+      password: "s",
+      source: `credential helper docker-credential-ocispell (${dockerConfig})`,
+    };
+    assertEquals(await findCredential("registry.example"), viaHelper);
+    // credsStore: asked about the `auths` key docker wrote for Docker Hub
+    await Deno.writeTextFile(
+      dockerConfig,
+      JSON.stringify({ credsStore: "ocispell", auths: { "https://index.docker.io/v1/": {} } }),
+    );
+    assertEquals(await findCredential("Docker.io"), viaHelper);
+    assertEquals(await findCredential("registry.example"), undefined);
+    assertEquals((await Deno.readTextFile(asked)).split("\n"), [
+      "HTTPS://Registry.Example:0443/v2/",
+      "https://index.docker.io/v1/",
+      "",
+    ]);
+  } finally {
+    Deno.env.set("PATH", path!);
+  }
+});
+
+Deno.test("auth: a credential is saved under the canonical host (Docker Hub under docker's key), replacing other spellings; removal takes every spelling", async () => {
+  const env = await isolatedHome();
+  await Deno.mkdir(join(env.HOME, ".ocipkg"));
+  await Deno.writeTextFile(
+    env.OCIPKG_AUTH_FILE,
+    JSON.stringify({
+      auths: {
+        "docker.io": { auth: btoa("old:hub") },
+        "LocalHost:5000": { auth: btoa("old:local") },
+        "localhost:5001": { auth: btoa("other:port") },
+      },
+    }),
+  );
+  await saveCredential("Index.Docker.IO:443", { username: "me", password: "hub" });
+  await saveCredential("localhost:05000", { username: "me", password: "local" });
+  const keys = async () =>
+    Object.keys(JSON.parse(await Deno.readTextFile(env.OCIPKG_AUTH_FILE)).auths).sort();
+  assertEquals(await keys(), ["https://index.docker.io/v1/", "localhost:5000", "localhost:5001"]);
+  assertEquals((await Deno.stat(env.OCIPKG_AUTH_FILE)).mode! & 0o777, 0o600);
+  assertEquals((await findCredential("registry-1.docker.io"))?.password, "hub");
+  assertEquals((await findCredential("LOCALHOST:5000"))?.password, "local");
+  assertEquals(await removeCredential("docker.io"), true);
+  assertEquals(await removeCredential("localhost:5000"), true);
+  assertEquals(await removeCredential("localhost:5000"), false);
+  assertEquals(await keys(), ["localhost:5001"]);
+  await assertRejects(() => saveCredential("a_b:5000", { username: "u" }), UsageError, "a_b:5000");
+  assertEquals(await keys(), ["localhost:5001"]);
+});
+
+Deno.test("auth token: login under one spelling of the registry; push, get and logout under others", async () => {
+  const env = await isolatedHome();
+  const port = token.host.split(":")[1]!;
+  await login(`127.1:0${port}`, { username: USER, password: PASS });
+  // saved under the canonical host: what `ocipkg login 127.0.0.1:<port>` would have written
+  const saved = JSON.parse(await Deno.readTextFile(env.OCIPKG_AUTH_FILE)).auths;
+  assertEquals(Object.keys(saved), [token.host]);
+  const p = await packed(`[::ffff:127.0.0.1]:${port}/spell/pkg:1`);
+  await pushImage(p.archive);
+  const r = await getImage(`2130706433:${port}/spell/pkg:1`, { store: new Store(await tempDir()) });
+  assertEquals(r.name.toString(), `${token.host}/spell/pkg:1`);
+  await logout(`0x7f.0.0.1:${port}`);
+  assertEquals(await findCredential(token.host), undefined);
+  await assertRejects(() => pushImage(p.archive), AuthError, `run 'ocipkg login ${token.host}'`);
 });

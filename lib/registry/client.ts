@@ -26,7 +26,7 @@
  */
 import { oneLine } from "../errors.ts";
 import { readBodyCapped } from "../fs_util.ts";
-import { isLoopbackHost } from "../reference.ts";
+import { canonicalHost, isLoopbackHost } from "../reference.ts";
 import { printable } from "../text.ts";
 import { type Credential, findCredential } from "./credentials.ts";
 import { AuthError, RegistryError } from "./errors.ts";
@@ -412,7 +412,7 @@ async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): Promise<
  * ```
  */
 export class RegistryClient {
-  /** `host[:port]`. */
+  /** `host[:port]`, canonical (see `canonicalRegistry`): what credentials and messages key on. */
   readonly registry: string;
   /** `http(s)://host[:port]`. */
   readonly baseUrl: string;
@@ -426,10 +426,16 @@ export class RegistryClient {
 
   /**
    * Create a RegistryClient.
-   * @param registry `host[:port]`
+   * @param registry `host[:port]`, any spelling (`Docker.IO`, `127.1:5000`): it is made canonical
    * @param options scheme, CA, credentials, retries, timeouts, debug
+   * @throws {RegistryError} naming the registry when it is not a host[:port]
    */
   constructor(registry: string, options: ClientOptions = {}) {
+    try {
+      registry = canonicalHost(registry);
+    } catch {
+      throw new RegistryError(`invalid registry '${printable(registry)}': use host[:port]`, 0);
+    }
     this.registry = registry;
     // loopback hosts default to http, unless a CA file says the registry speaks TLS
     const plain = options.plainHttp ?? (isLoopbackHost(registry) && !options.caFile);

@@ -4,11 +4,18 @@
  * `docker-credential-<name>`), and podman/containers `auth.json`; written to
  * ocipkg's own file (mode 0600) by `login`.
  *
+ * Every key is read as the registry it names, in canonical form (see
+ * `canonicalRegistry`): `GHCR.io`, `ghcr.io:443`, `https://ghcr.io/v2/` are one
+ * registry, and `https://index.docker.io/v1/`, `docker.io` and
+ * `registry-1.docker.io` are Docker Hub, whichever spelling the file or the
+ * caller used.
+ *
  * @module
  */
 import { dirname, join } from "../path.ts";
 import { OcipkgError } from "../errors.ts";
 import { atomicWriteFile } from "../fs_util.ts";
+import { canonicalHost, DEFAULT_HOST } from "../reference.ts";
 
 /** Credentials for one registry. */
 export interface Credential {
@@ -93,25 +100,49 @@ async function readAuthFile(path: string): Promise<AuthFile | undefined> {
   }
 }
 
-/** Keys under which a registry may appear in `auths`. */
-function keysFor(registry: string): string[] {
-  const keys = [
-    registry,
-    `https://${registry}`,
-    `http://${registry}`,
-    `https://${registry}/v1/`,
-    `https://${registry}/v2/`,
-  ];
-  if (
-    registry === "registry-1.docker.io" || registry === "docker.io" ||
-    registry === "index.docker.io"
-  ) {
-    keys.push(DOCKER_HUB_KEY, "docker.io", "index.docker.io", "registry-1.docker.io");
+/**
+ * The registry an auth file's key names, in canonical form; undefined for a
+ * key that names none. Keys are `host[:port]` (podman, ocipkg) or a URL such
+ * as `https://host/v1/` or `http://host:port/v2/` (docker, whose path is
+ * ignored). A key without a scheme but with a path (`quay.io/org`) is podman's
+ * credential for one namespace only: it is not the registry's.
+ *
+ * @param key a key of `auths` or `credHelpers`
+ * @returns `host[:port]`, canonical, or undefined
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { registryOfKey } from "./credentials.ts";
+ * assert.equal(registryOfKey("https://index.docker.io/v1/"), "registry-1.docker.io");
+ * assert.equal(registryOfKey("HTTP://LocalHost:05000/v2/"), "localhost:5000");
+ * assert.equal(registryOfKey("ghcr.io:443"), "ghcr.io");
+ * assert.equal(registryOfKey("quay.io/org"), undefined); // one namespace only
+ * assert.equal(registryOfKey("not a host"), undefined);
+ * ```
+ */
+export function registryOfKey(key: string): string | undefined {
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(key);
+  let host = key;
+  if (scheme) {
+    host = key.slice(scheme[0].length);
+    const slash = host.indexOf("/");
+    if (slash >= 0) host = host.slice(0, slash);
+  } else if (key.includes("/")) return undefined;
+  try {
+    return canonicalHost(host);
+  } catch {
+    return undefined;
   }
-  return keys;
+}
+
+/** The keys of a record that name `registry` (canonical), in the file's order. */
+function keysOf(record: Record<string, unknown> | undefined, registry: string): string[] {
+  if (typeof record !== "object" || record === null || Array.isArray(record)) return [];
+  return Object.keys(record).filter((k) => registryOfKey(k) === registry);
 }
 
 function decodeEntry(e: AuthEntry, path: string): Credential | undefined {
+  if (typeof e !== "object" || e === null) return undefined;
   if (e.identitytoken) return { identityToken: e.identitytoken, username: e.username };
   if (e.auth) {
     let plain: string;
@@ -171,10 +202,15 @@ export async function credentialFromHelper(
 }
 
 /**
- * Find credentials for a registry in every known auth file.
+ * Find credentials for a registry in every known auth file. The registry and
+ * each key of the files are compared in canonical form, so any spelling finds
+ * an entry written with any other (`LocalHost:5000` finds `localhost:5000`,
+ * `docker.io` finds `https://index.docker.io/v1/`). A credential helper is
+ * asked with the key as its file spells it.
  *
- * @param registry `host[:port]`
+ * @param registry `host[:port]`, any spelling
  * @returns the first credential found, or undefined
+ * @throws {UsageError} naming the registry when it is not a host[:port]
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -189,66 +225,124 @@ export async function credentialFromHelper(
  *   password: "secret",
  *   source: `ocipkg's auth file ${tmp}/config.json`, // named in auth errors
  * });
+ * // the same registry, spelled otherwise
+ * assert.deepEqual(await findCredential("Registry.Example:05000"), c);
  * if (saved === undefined) Deno.env.delete("OCIPKG_AUTH_FILE");
  * else Deno.env.set("OCIPKG_AUTH_FILE", saved);
  * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function findCredential(registry: string): Promise<Credential | undefined> {
+  const wanted = canonicalHost(registry);
   for (const path of authFiles()) {
     const f = await readAuthFile(path);
     if (!f) continue;
-    for (const key of keysFor(registry)) {
-      const helper = f.credHelpers?.[key];
-      if (helper) {
+    const helpers = f.credHelpers;
+    for (const key of keysOf(helpers, wanted)) {
+      const helper = helpers?.[key];
+      if (typeof helper === "string" && helper) {
         const c = await credentialFromHelper(helper, key);
         if (c) return { ...c, source: `credential helper docker-credential-${helper} (${path})` };
       }
     }
-    for (const key of keysFor(registry)) {
-      const e = f.auths?.[key];
-      const c = e ? decodeEntry(e, path) : undefined;
+    const keys = keysOf(f.auths, wanted);
+    for (const key of keys) {
+      const c = decodeEntry(f.auths![key]!, path);
       if (c) return { ...c, source: fileSource(path) };
     }
-    if (f.credsStore && f.auths && keysFor(registry).some((k) => k in f.auths!)) {
-      const c = await credentialFromHelper(f.credsStore, registry);
-      if (c) {
-        return { ...c, source: `credential helper docker-credential-${f.credsStore} (${path})` };
+    if (typeof f.credsStore === "string" && f.credsStore) {
+      for (const key of keys) {
+        const c = await credentialFromHelper(f.credsStore, key);
+        if (c) {
+          return { ...c, source: `credential helper docker-credential-${f.credsStore} (${path})` };
+        }
       }
     }
   }
   return undefined;
 }
 
-/**
- * Save credentials in ocipkg's own auth file (atomically, mode 0600).
- *
- * @param registry `host[:port]`
- * @param cred the credential
- */
-export async function saveCredential(registry: string, cred: Credential): Promise<void> {
-  const path = ocipkgAuthFile();
-  const f = (await readAuthFile(path)) ?? {};
-  f.auths ??= {};
-  f.auths[registry] = cred.identityToken
-    ? { identitytoken: cred.identityToken }
-    : { auth: btoa(`${cred.username ?? ""}:${cred.password ?? ""}`) };
+/** The key ocipkg writes for a registry: Docker Hub's is docker's own, so docker reads it too. */
+function keyFor(registry: string): string {
+  return registry === DEFAULT_HOST ? DOCKER_HUB_KEY : registry;
+}
+
+async function writeAuthFile(path: string, f: AuthFile): Promise<void> {
   await Deno.mkdir(dirname(path), { recursive: true, mode: 0o700 });
   await atomicWriteFile(path, new TextEncoder().encode(JSON.stringify(f, null, 2) + "\n"), 0o600);
   await Deno.chmod(path, 0o600).catch(() => {});
 }
 
 /**
- * Remove a registry's credentials from ocipkg's own auth file.
+ * Save credentials in ocipkg's own auth file (atomically, mode 0600), under
+ * the registry's canonical name (Docker Hub's under
+ * `https://index.docker.io/v1/`, as docker writes it); entries of other
+ * spellings of the same registry are replaced.
  *
- * @param registry `host[:port]`
+ * @param registry `host[:port]`, any spelling
+ * @param cred the credential
+ * @throws {UsageError} naming the registry when it is not a host[:port]
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { saveCredential } from "./credentials.ts";
+ * const tmp = await Deno.makeTempDir();
+ * const saved = Deno.env.get("OCIPKG_AUTH_FILE");
+ * Deno.env.set("OCIPKG_AUTH_FILE", `${tmp}/config.json`);
+ * await Deno.writeTextFile(`${tmp}/config.json`, JSON.stringify({ auths: { "GHCR.io:443": {} } }));
+ * await saveCredential("ghcr.io", { username: "me", password: "secret" });
+ * await saveCredential("Docker.IO", { username: "me", password: "hub" });
+ * const { auths } = JSON.parse(await Deno.readTextFile(`${tmp}/config.json`));
+ * assert.deepEqual(Object.keys(auths), ["ghcr.io", "https://index.docker.io/v1/"]);
+ * if (saved === undefined) Deno.env.delete("OCIPKG_AUTH_FILE");
+ * else Deno.env.set("OCIPKG_AUTH_FILE", saved);
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
+ */
+export async function saveCredential(registry: string, cred: Credential): Promise<void> {
+  const wanted = canonicalHost(registry);
+  const path = ocipkgAuthFile();
+  const f = (await readAuthFile(path)) ?? {};
+  if (typeof f.auths !== "object" || f.auths === null || Array.isArray(f.auths)) f.auths = {};
+  for (const key of keysOf(f.auths, wanted)) delete f.auths[key];
+  f.auths[keyFor(wanted)] = cred.identityToken
+    ? { identitytoken: cred.identityToken }
+    : { auth: btoa(`${cred.username ?? ""}:${cred.password ?? ""}`) };
+  await writeAuthFile(path, f);
+}
+
+/**
+ * Remove a registry's credentials from ocipkg's own auth file: its entries
+ * under every spelling.
+ *
+ * @param registry `host[:port]`, any spelling
  * @returns whether an entry was removed
+ * @throws {UsageError} naming the registry when it is not a host[:port]
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { removeCredential } from "./credentials.ts";
+ * const tmp = await Deno.makeTempDir();
+ * const saved = Deno.env.get("OCIPKG_AUTH_FILE");
+ * Deno.env.set("OCIPKG_AUTH_FILE", `${tmp}/config.json`);
+ * const auths = { "localhost:5000": {}, "http://LOCALHOST:5000/v2/": {}, "localhost:5001": {} };
+ * await Deno.writeTextFile(`${tmp}/config.json`, JSON.stringify({ auths }));
+ * assert.equal(await removeCredential("localhost:05000"), true);
+ * const after = JSON.parse(await Deno.readTextFile(`${tmp}/config.json`)).auths;
+ * assert.deepEqual(Object.keys(after), ["localhost:5001"]);
+ * assert.equal(await removeCredential("localhost:5000"), false); // none left
+ * if (saved === undefined) Deno.env.delete("OCIPKG_AUTH_FILE");
+ * else Deno.env.set("OCIPKG_AUTH_FILE", saved);
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
  */
 export async function removeCredential(registry: string): Promise<boolean> {
+  const wanted = canonicalHost(registry);
   const path = ocipkgAuthFile();
   const f = await readAuthFile(path);
-  if (!f?.auths?.[registry]) return false;
-  delete f.auths[registry];
-  await atomicWriteFile(path, new TextEncoder().encode(JSON.stringify(f, null, 2) + "\n"), 0o600);
+  const keys = keysOf(f?.auths, wanted);
+  if (!f?.auths || keys.length === 0) return false;
+  for (const key of keys) delete f.auths[key];
+  await writeAuthFile(path, f);
   return true;
 }

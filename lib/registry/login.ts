@@ -7,12 +7,15 @@ import { OcipkgError, UsageError } from "../errors.ts";
 import type { ClientOptions } from "./client.ts";
 import { AuthError } from "./errors.ts";
 import { type Credential, removeCredential, saveCredential } from "./credentials.ts";
+import { canonicalHost } from "../reference.ts";
 import { RegistryTarget } from "./target.ts";
 
 /**
- * Check credentials against a registry and save them (mode 0600).
+ * Check credentials against a registry and save them (mode 0600), under the
+ * registry's canonical name (see `canonicalRegistry`; Docker Hub's as
+ * `https://index.docker.io/v1/`, the key docker reads).
  *
- * @param registry `host[:port]`
+ * @param registry `host[:port]`, any spelling
  * @param credential user and password/token
  * @param options client options (scheme, CA)
  * @throws {AuthError} when the registry refuses them (nothing is saved)
@@ -31,7 +34,9 @@ export async function login(
   credential: Credential,
   options: ClientOptions = {},
 ): Promise<void> {
-  if (!/^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9a-fA-F:]+\](:\d+)?$/.test(registry)) {
+  try {
+    registry = canonicalHost(registry);
+  } catch {
     throw new UsageError(`invalid registry '${registry}': use host[:port]`);
   }
   const t = new RegistryTarget(registry, "ocipkg/login-check", { ...options, credential });
@@ -57,9 +62,9 @@ export async function login(
 }
 
 /**
- * Remove saved credentials.
+ * Remove saved credentials (the registry's entries under every spelling).
  *
- * @param registry `host[:port]`
+ * @param registry `host[:port]`, any spelling
  * @throws {OcipkgError} when none were saved
  * @example
  * ```ts

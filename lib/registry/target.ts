@@ -15,7 +15,7 @@
  * @module
  */
 import { type Expected, isDigest, type Measured, parseDigest, Verifier, vouch } from "../digest.ts";
-import { FormatError, NotFoundError, oneLine, VerificationError } from "../errors.ts";
+import { FormatError, NotFoundError, oneLine, UsageError, VerificationError } from "../errors.ts";
 import { isFileStream } from "../fs_util.ts";
 import {
   type Descriptor,
@@ -27,7 +27,7 @@ import {
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from "../media_types.ts";
 import type { BlobSpec, ReadTarget, Target } from "../target.ts";
 import { bytesStream, TransferLostError } from "../target.ts";
-import { isLoopbackHost } from "../reference.ts";
+import { isLoopbackHost, isRepositoryName, isTag } from "../reference.ts";
 import { printable } from "../text.ts";
 import {
   type ClientOptions,
@@ -153,15 +153,23 @@ export class RegistryTarget implements Target {
 
   /**
    * Create a RegistryTarget.
-   * @param registry `host[:port]` or an existing client
+   * @param registry `host[:port]` (any spelling: made canonical) or an existing client
    * @param repository repository path
    * @param options client and transfer options
+   * @throws {UsageError} naming the repository when it is not a valid repository name
    */
   constructor(
     registry: string | RegistryClient,
     repository: string,
     options: RegistryTargetOptions = {},
   ) {
+    if (!isRepositoryName(repository)) {
+      throw new UsageError(
+        `invalid repository name '${
+          printable(repository.slice(0, 300))
+        }' (lower-case letters, digits, '.', '_', '-', '/')`,
+      );
+    }
     this.client = typeof registry === "string" ? new RegistryClient(registry, options) : registry;
     this.repository = repository;
     this.description = `${this.client.registry}/${repository}`;
@@ -194,7 +202,19 @@ export class RegistryTarget implements Target {
     await res.body?.cancel();
   }
 
+  /** A tag or digest, checked before it goes into a URL path. */
+  #checkReference(reference: string): void {
+    if (!isTag(reference) && !isDigest(reference)) {
+      throw new UsageError(
+        `invalid reference '${
+          printable(reference.slice(0, 300))
+        }' for ${this.description}: not a tag or a digest`,
+      );
+    }
+  }
+
   async resolve(reference = "latest"): Promise<Descriptor> {
+    this.#checkReference(reference);
     const what = this.#what(reference);
     const { res, bytes } = await this.client.requestBytes(
       {
@@ -546,6 +566,7 @@ export class RegistryTarget implements Target {
     reference: string,
     digest: string,
   ): Promise<void> {
+    this.#checkReference(reference);
     const res = await this.client.request({
       method: "PUT",
       url: `/v2/${this.repository}/manifests/${reference}`,
@@ -836,6 +857,7 @@ export class RegistryTarget implements Target {
 
   async tag(desc: Descriptor, reference: string): Promise<void> {
     if (isDigest(reference)) return;
+    this.#checkReference(reference);
     // fetch answers from the cache when it can, verified against desc either way
     const bytes = await readCapped(
       new Response(await this.fetch(desc)),

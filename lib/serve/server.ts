@@ -18,10 +18,11 @@ import {
   parseManifestDocument,
 } from "../manifest.ts";
 import { INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX } from "../media_types.ts";
+import { isTag } from "../reference.ts";
 import { bytesStream } from "../target.ts";
 import { Htpasswd } from "./auth.ts";
 import { errorResponse, RegistryError } from "./errors.ts";
-import { checkName, type Repository, Storage, TAG_RE } from "./storage.ts";
+import { checkName, type Repository, Storage } from "./storage.ts";
 import { type Upload, Uploads } from "./uploads.ts";
 
 /** Options of {@link serve}. */
@@ -318,7 +319,7 @@ class Registry {
 
   #checkRef(ref: string): void {
     if (ref.includes(":")) checkDigest(ref);
-    else if (!TAG_RE.test(ref)) {
+    else if (!isTag(ref)) {
       throw new RegistryError("MANIFEST_INVALID", `invalid tag '${ref.slice(0, 200)}'`);
     }
   }

@@ -1,8 +1,9 @@
 /**
  * The served root: one OCI image layout ({@link OciDir}) per repository,
  * `<root>/<name>/`, as olareg keeps them. Names are checked against the
- * distribution spec's grammar and every directory on the way is checked on
- * disk (`lstat`): no symlink is followed out of the root.
+ * distribution spec's grammar (`isRepositoryName`, `isTag` of reference.ts) and
+ * every directory on the way is checked on disk (`lstat`): no symlink is
+ * followed out of the root.
  *
  * @module
  */
@@ -14,15 +15,9 @@ import { LayoutIndex, OCI_LAYOUT_FILE } from "../layout/index_file.ts";
 import { OciDir } from "../layout/oci_dir.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE } from "../manifest.ts";
 import { ANNOTATION_REF_NAME, OCI_INDEX, OCI_MANIFEST } from "../media_types.ts";
+import { isRepositoryName, isTag } from "../reference.ts";
 import { RegistryError } from "./errors.ts";
 
-/** The distribution spec's repository name grammar. */
-export const NAME_RE =
-  /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
-/** The distribution spec's tag grammar. */
-export const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
-/** Longest repository name accepted. */
-export const MAX_NAME_LENGTH = 255;
 // a nested repository's directory sits inside its parent's layout: it must not take a layout's names
 const RESERVED = new Set(["blobs", "index.json", "oci-layout"]);
 
@@ -33,7 +28,7 @@ const RESERVED = new Set(["blobs", "index.json", "oci-layout"]);
  * @throws {RegistryError} `NAME_INVALID`
  */
 export function checkName(name: string): void {
-  if (name.length > MAX_NAME_LENGTH || !NAME_RE.test(name)) {
+  if (!isRepositoryName(name)) {
     throw new RegistryError("NAME_INVALID", `invalid repository name '${name.slice(0, 300)}'`);
   }
   if (name.split("/").slice(1).some((c) => RESERVED.has(c))) {
@@ -229,7 +224,7 @@ export class Repository {
     const tags = new Set<string>();
     for (const d of all) {
       const t = d.annotations?.[ANNOTATION_REF_NAME];
-      if (t !== undefined && TAG_RE.test(t)) tags.add(t);
+      if (t !== undefined && isTag(t)) tags.add(t);
     }
     return [...tags].sort();
   }
@@ -370,7 +365,7 @@ export class Storage {
         if (names.length >= max) return;
         const name = prefix ? `${prefix}/${n}` : n;
         if (prefix && RESERVED.has(n)) continue;
-        if (!NAME_RE.test(name)) continue;
+        if (!isRepositoryName(name)) continue;
         const path = join(dir, n);
         if ((await lstatOrUndefined(join(path, "oci-layout")))?.isFile) names.push(name);
         await walk(path, name);

@@ -38,8 +38,9 @@ export interface SimpleSigningPayload {
 
 /**
  * The repository name cosign writes in `docker-reference`: what
- * go-containerregistry's `Repository.Name()` gives — Docker Hub as
- * `index.docker.io`, with `library/` for single names.
+ * go-containerregistry's `Repository.Name()` gives — Docker Hub (any of its
+ * names: the image name is canonical) as `index.docker.io`, with `library/`
+ * for single names.
  *
  * @param name the image
  * @returns `host[:port]/path`, without tag or digest
@@ -49,11 +50,13 @@ export interface SimpleSigningPayload {
  * import { dockerReference, ImageName } from "@ocipkg/cli";
  * assert.equal(dockerReference(ImageName.parse("ghcr.io/org/libfoo:1.0")), "ghcr.io/org/libfoo");
  * assert.equal(dockerReference(ImageName.parse("alpine")), "index.docker.io/library/alpine");
+ * const hub = ImageName.parse("Registry-1.Docker.IO:443/library/alpine");
+ * assert.equal(dockerReference(hub), "index.docker.io/library/alpine");
  * ```
  */
 export function dockerReference(name: ImageName): string {
-  const registry = name.hostname === DEFAULT_HOST || name.hostname === "docker.io"
-    ? (name.port === undefined ? "index.docker.io" : `index.docker.io:${name.port}`)
+  const registry = name.hostname === DEFAULT_HOST && name.port === undefined
+    ? "index.docker.io"
     : name.registry;
   return `${registry}/${name.name}`;
 }
