@@ -75,8 +75,9 @@ export async function getImage(
 ): Promise<InstallResult> {
   const name = typeof image === "string" ? ImageName.parse(image) : image;
   const store = options.store ?? new Store();
-  const installed = await store.installedDescriptor(name);
-  // an image installed for another platform (from an index) is replaced
+  // each platform has its own entry (the host's by default)
+  const installed = await store.installedDescriptor(name, options.platform);
+  // an entry recording another platform (the host's, written by an older version) is replaced
   const otherPlatform = installed?.platform !== undefined &&
     !platformMatches(installed.platform, options.platform ?? hostPlatform());
   const present = installed !== undefined && !otherPlatform;
@@ -86,7 +87,12 @@ export async function getImage(
     verified = await isVerified(store.root, installed.digest, required);
   }
   if (present && verified && !options.force && !options.refresh) {
-    return { name, dir: store.imageDir(name), digest: installed.digest, status: "present" };
+    return {
+      name,
+      dir: store.imageDir(name, options.platform),
+      digest: installed.digest,
+      status: "present",
+    };
   }
   // hashing on this thread: as fast here (extraction is the slower side), 30 MB less memory
   const remote = { hashOffThread: false, ...options };
@@ -97,9 +103,10 @@ export async function getImage(
     let force = (options.force ?? false) || otherPlatform;
     // installed but not verified (or a refresh): keep it only when it is what the tag names now
     if (present && (options.refresh || !verified) && !force) {
-      if ((await installedDigests(store, name)).has(root.digest)) {
+      if ((await installedDigests(store, name, options.platform)).has(root.digest)) {
         await recordVerified(store.root, installed.digest, keys);
-        return { name, dir: store.imageDir(name), digest: root.digest, status: "present" };
+        const dir = store.imageDir(name, options.platform);
+        return { name, dir, digest: root.digest, status: "present" };
       }
       force = true;
     }
@@ -109,10 +116,14 @@ export async function getImage(
   });
 }
 
-async function installedDigests(store: Store, name: ImageName): Promise<Set<string>> {
+async function installedDigests(
+  store: Store,
+  name: ImageName,
+  platform: Platform | undefined,
+): Promise<Set<string>> {
   const out = new Set<string>();
   try {
-    const layout = await store.layout(name);
+    const layout = await store.layout(name, platform);
     for (const d of await layout.list()) out.add(d.digest);
   } catch { /* none */ }
   return out;
