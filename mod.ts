@@ -141,6 +141,7 @@ export {
   type InstallResult,
   LAYOUT_DIR,
   Store,
+  type StoreEntry,
 } from "./lib/store.ts";
 export {
   checkLinks,

@@ -17,6 +17,7 @@
  * @module
  */
 import { basename, join } from "./path.ts";
+import { checkBinaryPlatforms } from "./binary_platform.ts";
 import type { Gzip } from "node:zlib";
 import { nodeZlib } from "./lazy_node.ts";
 import { fsError, OcipkgError, UsageError } from "./errors.ts";
@@ -64,8 +65,12 @@ export interface ArtifactOptions {
   /**
    * Platform of the contents. The manifest's descriptor records it, and a tag
    * that already holds other platforms becomes (or stays) an index of all.
+   * Binaries whose headers name another platform (ELF, Mach-O, PE, static
+   * libraries) are refused before anything is written.
    */
   platform?: Platform;
+  /** Pack binaries whose headers name another platform than `platform` all the same. */
+  allowPlatformMismatch?: boolean;
 }
 
 /** A layer compression {@link buildArtifact} writes. */
@@ -343,6 +348,8 @@ function layerStream(
  * @param name image name to tag with (the layout's ref name)
  * @param options annotations, compression and its level, platform
  * @returns the descriptor tagged: the manifest, or an index with `platform`
+ * @throws {OcipkgError} before anything is pushed, when a binary is built for
+ *   another platform than `platform` (unless `allowPlatformMismatch`)
  */
 export async function buildArtifact(
   target: Target,
@@ -350,6 +357,7 @@ export async function buildArtifact(
   name: ImageName,
   options: ArtifactOptions = {},
 ): Promise<Descriptor> {
+  await checkPlatform(layers, name, options);
   const config: { layers: Record<string, string[]> } = { layers: {} };
   const layerDescs: Descriptor[] = [];
   for (const entries of layers) {
@@ -422,6 +430,20 @@ export interface PackResult {
   output: string;
 }
 
+/** Refuse binaries of another platform than the one packed for (see {@link ArtifactOptions}). */
+async function checkPlatform(
+  layers: LayerEntry[][],
+  name: ImageName,
+  options: ArtifactOptions,
+): Promise<void> {
+  if (!options.platform || options.allowPlatformMismatch) return;
+  const files = layers.flat().filter((e) => e.info.isFile).map((e) => ({
+    path: e.source,
+    name: e.name,
+  }));
+  await checkBinaryPlatforms(files, options.platform, `image '${name}'`);
+}
+
 async function writeArtifact(
   output: string,
   layers: Parameters<typeof buildArtifact>[1],
@@ -429,9 +451,11 @@ async function writeArtifact(
   options: PackOptions,
 ): Promise<PackResult> {
   const loc = await resolveLocation(output, { accept: "layout", format: options.format });
+  // before the output is created: a refused pack leaves nothing behind
+  await checkPlatform(layers, name, options);
   const desc = await withTarget(
     await createLocation(loc),
-    (t) => buildArtifact(t, layers, name, options),
+    (t) => buildArtifact(t, layers, name, { ...options, allowPlatformMismatch: true }),
   );
   return { name, digest: desc.digest, output: (loc as LayoutLocation).path };
 }
@@ -441,8 +465,10 @@ async function writeArtifact(
  *
  * @param dir input directory
  * @param output `out.tar`, `oci-archive:out.tar`, `oci:dir` or a dir with `format: "dir"`
- * @param options name, annotations, format, compression (`gzip`, `zstd`, `none`) and level
+ * @param options name, annotations, format, compression (`gzip`, `zstd`, `none`) and level,
+ *   platform (binaries built for another are refused unless `allowPlatformMismatch`)
  * @returns name, digest, output path
+ * @throws {OcipkgError} naming a binary built for another platform than `platform`
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -474,8 +500,10 @@ export async function packDirectory(
  *
  * @param files input files
  * @param output output location (see {@link packDirectory})
- * @param options name, annotations, format, compression and level
+ * @param options name, annotations, format, compression and level, platform
+ *   (binaries built for another are refused unless `allowPlatformMismatch`)
  * @returns name, digest, output path
+ * @throws {OcipkgError} naming a binary built for another platform than `platform`
  * @example
  * ```ts
  * import assert from "node:assert/strict";

@@ -1,11 +1,15 @@
 /**
  * Read the platform of an executable from its header: ELF (Linux, FreeBSD),
- * Mach-O (macOS) and PE (Windows).
+ * Mach-O (macOS) and PE (Windows) — and of a static library from its first
+ * ELF or Mach-O object; check a package's files against the platform they
+ * are installed or packed for.
  *
  * @module
  */
-import { FormatError, fsError } from "./errors.ts";
+import { FormatError, fsError, OcipkgError } from "./errors.ts";
 import type { Platform } from "./manifest.ts";
+import { formatPlatform, platformMatches } from "./platform.ts";
+import { printable } from "./text.ts";
 
 /** What an executable's header says. */
 export interface BinaryInfo {
@@ -163,5 +167,146 @@ export async function readBinaryInfo(path: string): Promise<BinaryInfo> {
     return binaryInfo(buf.subarray(0, n), `'${path}'`);
   } finally {
     file.close();
+  }
+}
+
+/** Bytes of a file read to find its header (an ELF or Mach-O header, PE's is within its first KiB). */
+const HEAD = 4096;
+/** Members of an `ar` archive looked at for an object (symbol tables, long names, then objects). */
+const AR_MEMBERS = 16;
+const AR_MAGIC = "!<arch>\n";
+
+/** Read up to `n` bytes at `offset` (fewer at the end of the file). */
+async function readAt(file: Deno.FsFile, offset: number, n: number): Promise<Uint8Array> {
+  await file.seek(offset, Deno.SeekMode.Start);
+  const buf = new Uint8Array(n);
+  let got = 0;
+  while (got < n) {
+    const r = await file.read(buf.subarray(got));
+    if (r === null) break;
+    got += r;
+  }
+  return buf.subarray(0, got);
+}
+
+/** The platform a header names, or undefined when it is no binary whose platform can be read. */
+function headPlatform(head: Uint8Array): Platform | undefined {
+  try {
+    return binaryInfo(head, "file").platform;
+  } catch (e) {
+    if (e instanceof FormatError) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * The platform of the first ELF or Mach-O object in an `ar` archive (a
+ * static library), skipping symbol tables and the long-name table. Only
+ * member headers are read (a symbol table can be megabytes).
+ */
+async function archivePlatform(file: Deno.FsFile, size: number): Promise<Platform | undefined> {
+  let offset = AR_MAGIC.length;
+  const dec = new TextDecoder("latin1");
+  for (let i = 0; i < AR_MEMBERS && offset + 60 <= size; i++) {
+    const header = await readAt(file, offset, 60);
+    if (header.length < 60 || header[58] !== 0x60 || header[59] !== 0x0a) return undefined;
+    let name = dec.decode(header.subarray(0, 16)).trimEnd();
+    const length = Number(dec.decode(header.subarray(48, 58)).trim());
+    if (!Number.isSafeInteger(length) || length < 0) return undefined;
+    let data = offset + 60;
+    const bsd = /^#1\/(\d+)$/.exec(name);
+    if (bsd) {
+      // BSD long name: the name is the member's first bytes
+      const n = Number(bsd[1]);
+      name = dec.decode(await readAt(file, data, n)).replace(/\0+$/, "");
+      data += n;
+    }
+    const table = name === "/" || name === "//" || name === "/SYM64/" ||
+      name.startsWith("__.SYMDEF");
+    if (!table) {
+      const found = headPlatform(await readAt(file, data, HEAD));
+      if (found) return found;
+    }
+    offset += 60 + length + (length % 2);
+  }
+  return undefined;
+}
+
+/**
+ * The platform a file is built for, from its header: an ELF, Mach-O or PE
+ * file, or a static library (`ar` archive) of ELF or Mach-O objects. Only
+ * the headers are read.
+ *
+ * @param path the file
+ * @param what names the file in errors, e.g. "input file"
+ * @returns its platform; undefined when it is not such a binary (text, data,
+ *   a universal Mach-O, an unknown machine, an archive of other objects)
+ * @throws {OcipkgError} naming the path when it cannot be read
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { filePlatform } from "./binary_platform.ts";
+ * import { hostPlatform } from "./platform.ts";
+ * const p = await filePlatform(Deno.execPath(), "executable"); // this deno
+ * assert.equal(p?.architecture, hostPlatform().architecture);
+ * const tmp = await Deno.makeTempFile();
+ * await Deno.writeTextFile(tmp, "#!/bin/sh\n");
+ * assert.equal(await filePlatform(tmp, "script"), undefined);
+ * await Deno.remove(tmp);
+ * ```
+ */
+export async function filePlatform(path: string, what: string): Promise<Platform | undefined> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path);
+  } catch (e) {
+    throw fsError(e, what, path);
+  }
+  try {
+    const head = await readAt(file, 0, HEAD);
+    if (new TextDecoder("latin1").decode(head.subarray(0, AR_MAGIC.length)) === AR_MAGIC) {
+      return await archivePlatform(file, (await file.stat()).size);
+    }
+    return headPlatform(head);
+  } catch (e) {
+    throw fsError(e, what, path);
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Check that the binaries among files are built for a platform: the first
+ * (in the order given) whose header names another platform is refused.
+ * Files that are no binaries (see {@link filePlatform}) pass.
+ *
+ * @param files each file's path on disk and its name in the package
+ * @param want the platform the files are meant for
+ * @param where names the package in errors, e.g. `image 'x:1'`
+ * @throws {OcipkgError} `<where>: <name> is <its platform>, not <want>`
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkBinaryPlatforms } from "./binary_platform.ts";
+ * import { OcipkgError } from "./errors.ts";
+ * import { hostPlatform } from "./platform.ts";
+ * const deno = [{ path: Deno.execPath(), name: "bin/deno" }];
+ * await checkBinaryPlatforms(deno, hostPlatform(), "image 'x:1'"); // fits
+ * const other = { os: "plan9", architecture: hostPlatform().architecture };
+ * await assert.rejects(checkBinaryPlatforms(deno, other, "image 'x:1'"), OcipkgError);
+ * ```
+ */
+export async function checkBinaryPlatforms(
+  files: Iterable<{ path: string; name: string }>,
+  want: Platform,
+  where: string,
+): Promise<void> {
+  for (const f of files) {
+    const have = await filePlatform(f.path, `${where}: file`);
+    if (have && !platformMatches(have, want)) {
+      throw new OcipkgError(
+        `${where}: ${printable(f.name)} is ${formatPlatform(have)}, not ${formatPlatform(want)}`,
+      );
+    }
   }
 }

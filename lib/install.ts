@@ -76,17 +76,19 @@ export async function getImage(
   const store = options.store ?? new Store();
   // the keys it must verify with, each key file read once (the policy's rules, the given keys)
   const required = await verifyRequirements(name, options);
-  const installed = await store.installedDescriptor(name);
-  // an image installed for another platform (from an index) is replaced
+  // each platform has its own entry (the host's by default)
+  const installed = await store.installedDescriptor(name, options.platform);
+  // an entry recording another platform (the host's, written by an older version) is replaced
   const otherPlatform = installed?.platform !== undefined &&
     !platformMatches(installed.platform, options.platform ?? hostPlatform());
   const present = installed !== undefined && !otherPlatform;
+  const dir = store.imageDir(name, options.platform);
   // cached and trusted (the store's record of what verified): done, no request
   if (
     present && !options.force && !options.refresh &&
     await isVerified(store, installed.digest, required)
   ) {
-    return { name, dir: store.imageDir(name), digest: installed.digest, status: "present" };
+    return { name, dir, digest: installed.digest, status: "present" };
   }
   // hashing on this thread: as fast here (extraction is the slower side), 30 MB less memory
   const remote = { hashOffThread: false, ...options };
@@ -97,9 +99,12 @@ export async function getImage(
     const fingerprints = await enforceVerification(src, root, name, required);
     // install — or keep the installed copy (asked to refresh, or not yet trusted) when it
     // is what the tag names now
-    if (present && !options.force && (await installedDigests(store, name)).has(root.digest)) {
+    if (
+      present && !options.force &&
+      (await installedDigests(store, name, options.platform)).has(root.digest)
+    ) {
       await store.recordVerified(installed.digest, fingerprints);
-      return { name, dir: store.imageDir(name), digest: root.digest, status: "present" };
+      return { name, dir, digest: root.digest, status: "present" };
     }
     const force = (options.force ?? false) || present || otherPlatform;
     const r = await store.install(src, root, name, { ...options, force });
@@ -109,10 +114,14 @@ export async function getImage(
   });
 }
 
-async function installedDigests(store: Store, name: ImageName): Promise<Set<string>> {
+async function installedDigests(
+  store: Store,
+  name: ImageName,
+  platform: Platform | undefined,
+): Promise<Set<string>> {
   const out = new Set<string>();
   try {
-    const layout = await store.layout(name);
+    const layout = await store.layout(name, platform);
     for (const d of await layout.list()) out.add(d.digest);
   } catch { /* none */ }
   return out;

@@ -100,7 +100,9 @@ function describe(libs: Library[]): string {
 
 /**
  * Get an image (no request when it is already in the store) and choose the
- * libraries to link from it.
+ * libraries to link from it. The image is got for the platform linked for
+ * (the host's by default) into that platform's own store entry, so a host
+ * build and a cross build never share files and both stay cached.
  *
  * @param image image name
  * @param options `prefer` static/dynamic, `libs` to pick, platform, store, client options
@@ -362,7 +364,7 @@ function oneLineText(s: string): string {
 
 /** The store holding `r.dir` (so a result from another store reads that store's manifest). */
 function storeOf(r: LinkResult): Store {
-  const tail = join("/", ...r.image.storePath()).slice(1);
+  const tail = join("/", ...Store.entryPath(r.image, r.platform)).slice(1);
   const root = r.dir.endsWith(tail) ? r.dir.slice(0, -tail.length) : undefined;
   return root !== undefined && /[\\/]$/.test(root) ? new Store(root) : new Store();
 }
@@ -370,7 +372,7 @@ function storeOf(r: LinkResult): Store {
 /** The checked version and one-line description of a linked package. */
 async function packageInfo(r: LinkResult, store?: Store) {
   const a = r.annotations ??
-    (await (store ?? storeOf(r)).installedManifest(r.image).catch(() => undefined))
+    (await (store ?? storeOf(r)).installedManifest(r.image, r.platform).catch(() => undefined))
       ?.annotations ??
     {};
   const given = a["org.opencontainers.image.version"];

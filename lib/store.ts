@@ -1,6 +1,10 @@
 /**
  * The local store: extracted images under the data dir of "ocipkg", each at
  * `<host>[__<port>]/<name>/__<reference>/` with its layout in `.oci-dir/`.
+ * The platform is part of an entry's identity: that path holds the host
+ * platform's install (the path the Rust ocipkg uses); an install for another
+ * platform (a cross build's `TARGET`, `--platform`) lives beside it at
+ * `__<reference>+<os>-<arch>[-<variant>]/`, so both coexist and stay cached.
  * Installs are atomic (extract into a temp dir beside the target, then rename)
  * and safe when several processes install the same image at once.
  *
@@ -8,7 +12,8 @@
  */
 import { basename, dirname, join, relative, sep } from "./path.ts";
 import { copyGraph } from "./copy.ts";
-import { fsError, NotFoundError, OcipkgError, VerificationError } from "./errors.ts";
+import { checkBinaryPlatforms } from "./binary_platform.ts";
+import { fsError, NotFoundError, OcipkgError, UsageError, VerificationError } from "./errors.ts";
 import { parseDigest, vouch, vouchedFor } from "./digest.ts";
 import {
   checkLinks,
@@ -25,10 +30,16 @@ import {
   parseManifestDocument,
   type Platform,
 } from "./manifest.ts";
-import { layerCompression, OCIPKG_ARTIFACT, OCIPKG_CONFIG } from "./media_types.ts";
-import { hostPlatform } from "./platform.ts";
+import {
+  ANNOTATION_PLATFORM,
+  layerCompression,
+  OCIPKG_ARTIFACT,
+  OCIPKG_CONFIG,
+} from "./media_types.ts";
+import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from "./platform.ts";
 import { pickVariant } from "./variants.ts";
 import { ImageName, imageName } from "./reference.ts";
+import { printable } from "./text.ts";
 import { fetchBytes, type ReadTarget } from "./target.ts";
 import { type BoundedTee, teeBounded } from "./tee.ts";
 import { RegistryError } from "./registry/errors.ts";
@@ -74,10 +85,78 @@ export function dataDir(): string {
 /** Options of {@link Store.install}. */
 export interface InstallOptions
   extends Pick<CopyOptions, "concurrency" | "onProgress" | "progressBytes">, ExtractLimits {
-  /** Replace an installed copy. */
+  /** Replace an installed copy (of this platform). */
   force?: boolean;
-  /** Platform to pick from an index (the host's by default). */
+  /**
+   * Platform to install for (the host's by default): picked from an index;
+   * a manifest that declares another is refused; one that declares none has
+   * its binaries checked. Each platform has its own store entry.
+   */
   platform?: Platform;
+}
+
+/** An installed image: what {@link Store.list} returns. */
+export interface StoreEntry {
+  /** The image. */
+  name: ImageName;
+  /**
+   * The platform of an entry for another platform than the host's
+   * (`__<reference>+<platform>`); undefined for the host's entry (`__<reference>`).
+   */
+  platform?: Platform;
+  /** Its directory. */
+  dir: string;
+}
+
+/**
+ * One part of a platform (os, architecture, variant) in a store path:
+ * lower-case letters, digits, `.` and `_` (what OCI platforms use).
+ */
+const KEY_PART = /^[a-z0-9][a-z0-9._]{0,31}$/;
+
+/**
+ * The platform part of a non-host entry's directory name: `os-arch[-variant]`,
+ * the variant `v8` of arm64 (its only one) left out. The directory is
+ * `__<reference>+<key>`, chosen so that
+ *
+ * - no tag or digest directory can be one: `+` is outside the tag grammar
+ *   (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`) and digest directories
+ *   (`sha256__<hex>`), so the reference ends at the first `+`;
+ * - it is portable: no character that Windows, macOS or Linux file systems
+ *   reserve, and lower-case only (no clash on case-insensitive ones);
+ * - it is safe in linker flags and build files: no `,` (the compiler splits
+ *   `-Wl,` at commas), `:` (rpath and PKG_CONFIG_PATH separator), `;`, `$`
+ *   (loader tokens, pkg-config variables), quotes or spaces.
+ *
+ * @throws {UsageError} for a platform whose parts are not {@link KEY_PART}
+ */
+function platformKey(p: Platform): string {
+  const variant = p.architecture === "arm64" && p.variant === "v8" ? undefined : p.variant;
+  const parts = variant ? [p.os, p.architecture, variant] : [p.os, p.architecture];
+  if (!parts.every((x) => KEY_PART.test(x))) {
+    throw new UsageError(
+      `invalid platform '${
+        printable(formatPlatform(p))
+      }': its os, architecture and variant must be lower-case letters, digits, '.' or '_'`,
+    );
+  }
+  return parts.join("-");
+}
+
+/** The platform of a key, or undefined when it is not one. */
+function parsePlatformKey(key: string): Platform | undefined {
+  const parts = key.split("-");
+  if (parts.length < 2 || parts.length > 3 || !parts.every((x) => KEY_PART.test(x))) {
+    return undefined;
+  }
+  const p: Platform = { os: parts[0]!, architecture: parts[1]! };
+  if (parts[2]) p.variant = parts[2];
+  return p;
+}
+
+/** Whether a platform's entry is the host's (`__<reference>`). */
+function isHost(p: Platform | undefined): boolean {
+  return p === undefined || platformKey(p) === platformKey(hostPlatform());
 }
 
 /** What {@link Store.install} did. */
@@ -105,7 +184,7 @@ export interface InstallResult {
  * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
  * const store = new Store(`${tmp}/store`);
  * await loadImage(`${tmp}/foo.tar`, { store });
- * assert.deepEqual((await store.list()).map(String), ["example.com/foo:1"]);
+ * assert.deepEqual((await store.list()).map((e) => String(e.name)), ["example.com/foo:1"]);
  * assert.ok(await store.has("example.com/foo:1"));
  * assert.equal(await Deno.readTextFile(`${store.imageDir("example.com/foo:1")}/a.txt`), "a");
  * await store.remove("example.com/foo:1");
@@ -126,38 +205,89 @@ export class Store {
   }
 
   /**
+   * Path of an image's store entry for a platform, as segments relative to
+   * the store root: {@link ImageName.storePath} for the host's platform
+   * (and when none is given), `__<reference>+<os>-<arch>[-<variant>]` as the
+   * last segment for another.
+   *
+   * @param name image name
+   * @param platform the platform of the entry (default: the host's)
+   * @returns path segments
+   * @throws {UsageError} for a platform that cannot name a directory
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { hostPlatform, Store } from "@ocipkg/cli";
+   * assert.deepEqual(Store.entryPath("localhost:5000/org/libfoo:1.2"), [
+   *   "localhost__5000",
+   *   "org",
+   *   "libfoo",
+   *   "__1.2",
+   * ]);
+   * assert.deepEqual(Store.entryPath("ghcr.io/libfoo:1.2", hostPlatform()), ["ghcr.io", "libfoo", "__1.2"]);
+   * const riscv = { os: "linux", architecture: "riscv64" };
+   * assert.deepEqual(Store.entryPath("ghcr.io/libfoo:1.2", riscv), ["ghcr.io", "libfoo", "__1.2+linux-riscv64"]);
+   * ```
+   */
+  static entryPath(name: ImageName | string, platform?: Platform): string[] {
+    const n = typeof name === "string" ? ImageName.parse(name) : name;
+    const segments = n.storePath();
+    if (!isHost(platform)) segments.push(`${segments.pop()}+${platformKey(platform!)}`);
+    return segments;
+  }
+
+  /**
    * Directory of an image in the store (whether present or not).
    *
    * @param name image name
+   * @param platform the platform of the entry (default: the host's); see {@link Store.entryPath}
    * @returns absolute path
    */
-  imageDir(name: ImageName | string): string {
-    const n = imageName(name);
-    return join(this.root, ...n.storePath());
+  imageDir(name: ImageName | string, platform?: Platform): string {
+    return join(this.root, ...Store.entryPath(name, platform));
   }
 
   /**
-   * Whether an image is installed.
+   * Whether an image is installed for a platform: its entry exists, and was
+   * installed for that platform (an entry records it; one that records none,
+   * written by an older version or another tool, counts as the host's).
    *
    * @param name image name
-   * @returns true when its directory exists
+   * @param platform the platform (default: the host's)
+   * @returns true when it is installed for it
    */
-  async has(name: ImageName | string): Promise<boolean> {
-    try {
-      return (await Deno.stat(this.imageDir(name))).isDirectory;
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
-      throw e;
-    }
+  async has(name: ImageName | string, platform?: Platform): Promise<boolean> {
+    const desc = await this.installedDescriptor(name, platform);
+    if (desc === undefined) return false;
+    return desc.platform === undefined ||
+      platformMatches(desc.platform, platform ?? hostPlatform());
   }
 
   /**
-   * All installed images (directories whose name starts with `__`).
+   * All installed images (directories whose name starts with `__`), with
+   * the platform of each entry that is not the host's.
    *
-   * @returns image names, sorted
+   * @returns entries, sorted by name, the host's entry of an image first
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { formatPlatform, loadImage, packDirectory, Store } from "@ocipkg/cli";
+   * const tmp = await Deno.makeTempDir();
+   * await Deno.mkdir(`${tmp}/pkg`);
+   * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "no binaries: fits any platform");
+   * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+   * const store = new Store(`${tmp}/store`);
+   * await loadImage(`${tmp}/foo.tar`, { store }); // for this host
+   * await loadImage(`${tmp}/foo.tar`, { store, platform: { os: "linux", architecture: "riscv64" } });
+   * const listed = (await store.list()).map((e) =>
+   *   `${e.name} ${e.platform ? formatPlatform(e.platform) : "(this host's)"}`
+   * );
+   * assert.deepEqual(listed, ["example.com/foo:1 (this host's)", "example.com/foo:1 linux/riscv64"]);
+   * await Deno.remove(tmp, { recursive: true });
+   * ```
    */
-  async list(): Promise<ImageName[]> {
-    const out: ImageName[] = [];
+  async list(): Promise<StoreEntry[]> {
+    const out: StoreEntry[] = [];
     const walk = async (dir: string) => {
       let entries: Deno.DirEntry[];
       try {
@@ -170,14 +300,24 @@ export class Store {
         if (e.name.startsWith(".")) continue;
         const p = join(dir, e.name);
         if (e.name.startsWith("__") && (e.isDirectory || e.isSymlink)) {
+          const plus = e.name.indexOf("+");
+          const base = plus < 0 ? e.name : e.name.slice(0, plus);
+          const platform = plus < 0 ? undefined : parsePlatformKey(e.name.slice(plus + 1));
+          if (plus >= 0 && !platform) continue; // not an entry of this store
           try {
-            out.push(ImageName.fromStorePath(relative(this.root, p).split(sep)));
+            const segments = relative(this.root, join(dir, base)).split(sep);
+            const entry: StoreEntry = { name: ImageName.fromStorePath(segments), dir: p };
+            if (platform) entry.platform = platform;
+            out.push(entry);
           } catch { /* not an image directory */ }
         } else if (e.isDirectory) await walk(p);
       }
     };
     await walk(this.root);
-    return out.sort((a, b) => a.toString().localeCompare(b.toString()));
+    const key = (e: StoreEntry) => e.platform ? formatPlatform(e.platform) : "";
+    return out.sort((a, b) =>
+      a.name.toString().localeCompare(b.name.toString()) || key(a).localeCompare(key(b))
+    );
   }
 
   /**
@@ -186,6 +326,15 @@ export class Store {
    * extractor; the rest of the graph is copied; then the directory is renamed
    * into place — only when every blob has verified. An image already present is left
    * alone unless `force`.
+   *
+   * The install is for one platform (`options.platform`, else the host's),
+   * into that platform's entry ({@link Store.entryPath}); another platform's
+   * entry of the same image is never touched. From an index the platform's
+   * manifest is picked; a manifest that declares another platform (on its
+   * descriptor or in its `vnd.ocipkg.platform` annotation) is refused; one
+   * that declares none has the headers of its binaries checked (ELF, Mach-O,
+   * PE, static libraries: see {@link checkBinaryPlatforms}) before anything
+   * is committed. The entry records the platform it was installed for.
    *
    * @param src where the image is
    * @param root root descriptor in `src` (manifest or index)
@@ -216,15 +365,17 @@ export class Store {
     name: ImageName,
     options: InstallOptions = {},
   ): Promise<InstallResult> {
-    const dir = this.imageDir(name);
+    const platform = options.platform ?? hostPlatform();
+    const dir = this.imageDir(name, platform);
     if (name.digest !== undefined && name.digest !== root.digest) {
       throw new VerificationError(
         `image '${name}' is pinned to ${name.digest}, but its source holds ${root.digest}`,
       );
     }
-    if (!options.force && await this.has(name)) {
+    if (!options.force && await this.has(name, platform)) {
       return { name, dir, digest: root.digest, status: "present" };
     }
+    const where = `image '${name}'`;
     const parent = dirname(dir);
     await Deno.mkdir(parent, { recursive: true });
     await cleanStaleTemps(parent);
@@ -232,13 +383,25 @@ export class Store {
     try {
       // private while it is written: no other user can touch it
       await Deno.mkdir(tmp, { mode: 0o700 });
-      const manifestDesc = await this.#pickManifest(src, root, name, options.platform);
+      // an index: the platform's manifest; one manifest: refused when it declares another
+      const manifestDesc = await pickVariant(src, root, platform, where);
       const layout = await OciDir.open(join(tmp, LAYOUT_DIR), { create: true });
-      await streamInstall(src, layout, manifestDesc, tmp, name, options);
-      await layout.tag(manifestDesc, name.toString());
+      const manifest = await streamInstall(src, layout, manifestDesc, tmp, name, options);
+      const declared = manifestDesc.platform ?? declaredPlatform(manifest);
+      // declaring no platform, it fits any — unless its binaries say otherwise
+      if (!declared) await checkBinaryPlatforms(await packageFiles(tmp), platform, where);
+      // the entry records the platform it is for
+      await layout.tag({ ...manifestDesc, platform: declared ?? platform }, name.toString());
       await layout.close();
       await Deno.chmod(tmp, 0o755);
-      return await this.#commit(tmp, dir, name, manifestDesc.digest, options.force ?? false);
+      return await this.#commit(
+        tmp,
+        dir,
+        name,
+        platform,
+        manifestDesc.digest,
+        options.force ?? false,
+      );
     } catch (e) {
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
       await this.#pruneEmpty(parent);
@@ -258,17 +421,6 @@ export class Store {
       }
       dir = dirname(dir);
     }
-  }
-
-  async #pickManifest(
-    src: ReadTarget,
-    root: Descriptor,
-    name: ImageName,
-    platform?: Platform,
-  ): Promise<Descriptor> {
-    // an index: the platform asked for, else the host's; one manifest: it
-    // must be the platform asked for, when one was and it records one
-    return await pickVariant(src, root, platform, `image '${name}'`, hostPlatform());
   }
 
   /**
@@ -304,11 +456,12 @@ export class Store {
     tmp: string,
     dir: string,
     name: ImageName,
+    platform: Platform,
     digest: string,
     force: boolean,
   ): Promise<InstallResult> {
     return this.#locked(async () => {
-      if (!force && await this.has(name)) {
+      if (!force && await this.has(name, platform)) {
         // another process installed it first: keep theirs
         await Deno.remove(tmp, { recursive: true }).catch(() => {});
         return { name, dir, digest, status: "present" };
@@ -337,36 +490,77 @@ export class Store {
   }
 
   /**
-   * Remove an installed image.
+   * Remove an installed image: the entry of one platform, or (with no
+   * platform given) every entry of the image, the host's and other platforms'.
    *
    * @param name image name
-   * @throws {NotFoundError} when it is not installed
+   * @param platform the platform whose entry to remove (default: all)
+   * @throws {NotFoundError} when there is no such entry
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { loadImage, NotFoundError, packDirectory, Store } from "@ocipkg/cli";
+   * const tmp = await Deno.makeTempDir();
+   * await Deno.mkdir(`${tmp}/pkg`);
+   * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+   * const store = new Store(`${tmp}/store`);
+   * const riscv = { os: "linux", architecture: "riscv64" };
+   * await loadImage(`${tmp}/foo.tar`, { store });
+   * await loadImage(`${tmp}/foo.tar`, { store, platform: riscv });
+   * await store.remove("example.com/foo:1", riscv); // that platform's entry only
+   * assert.ok(await store.has("example.com/foo:1"));
+   * await assert.rejects(store.remove("example.com/foo:1", riscv), NotFoundError);
+   * await store.remove("example.com/foo:1"); // every entry
+   * assert.deepEqual(await store.list(), []);
+   * await Deno.remove(tmp, { recursive: true });
+   * ```
    */
-  async remove(name: ImageName | string): Promise<void> {
-    const dir = this.imageDir(name);
-    await this.#locked(async () => {
-      if (!(await pathExists(dir))) throw new NotFoundError(`image '${name}' is not in the store`);
-      const trash = join(dirname(dir), `${TMP_PREFIX}rm-${crypto.randomUUID()}`);
-      await Deno.rename(dir, trash);
-      await Deno.remove(trash, { recursive: true });
-      await removeVersions(dirname(dir), basename(dir));
+  async remove(name: ImageName | string, platform?: Platform): Promise<void> {
+    const n = typeof name === "string" ? ImageName.parse(name) : name;
+    const dir = this.imageDir(n, platform);
+    const parent = dirname(dir);
+    const removed = await this.#locked(async () => {
+      const bases = platform === undefined
+        ? await platformEntries(parent, basename(dir))
+        : [basename(dir)];
+      let count = 0;
+      for (const base of bases) {
+        const entry = join(parent, base);
+        if (!(await pathExists(entry))) continue;
+        const trash = join(parent, `${TMP_PREFIX}rm-${crypto.randomUUID()}`);
+        await Deno.rename(entry, trash);
+        await Deno.remove(trash, { recursive: true });
+        await removeVersions(parent, base);
+        count++;
+      }
+      return count;
     });
-    await this.#pruneEmpty(dirname(dir));
+    if (removed === 0) {
+      const which = platform === undefined ? "" : ` for ${formatPlatform(platform)}`;
+      throw new NotFoundError(`image '${n}'${which} is not in the store`);
+    }
+    await this.#pruneEmpty(parent);
   }
 
   /**
-   * The descriptor an installed image was installed from (its manifest, with
-   * the platform it was picked for when the image was an index).
+   * The descriptor an installed image was installed from: its manifest, with
+   * the platform it was installed for (the one picked from an index, or
+   * declared, or asked for; an entry written by an older version records a
+   * platform only when it came from an index).
    *
    * @param name image name
+   * @param platform the platform of the entry (default: the host's)
    * @returns the descriptor (empty when its layout cannot be read), or
-   *   undefined when the image is not installed
+   *   undefined when the entry does not exist
    */
-  async installedDescriptor(name: ImageName | string): Promise<Descriptor | undefined> {
+  async installedDescriptor(
+    name: ImageName | string,
+    platform?: Platform,
+  ): Promise<Descriptor | undefined> {
     const n = imageName(name);
-    if (!(await this.has(n))) return undefined;
+    if (!(await isDirectory(this.imageDir(n, platform)))) return undefined;
     try {
-      const layout = await this.layout(n);
+      const layout = await this.layout(n, platform);
       try {
         return await layout.resolve(n.toString()).catch(() => layout.resolve());
       } finally {
@@ -382,6 +576,7 @@ export class Store {
    * The manifest of an installed image.
    *
    * @param name image name
+   * @param platform the platform of the entry (default: the host's)
    * @returns the manifest (annotations, layers)
    * @throws {NotFoundError} when it is not installed
    * @example
@@ -399,9 +594,9 @@ export class Store {
    * await Deno.remove(tmp, { recursive: true });
    * ```
    */
-  async installedManifest(name: ImageName | string): Promise<Manifest> {
+  async installedManifest(name: ImageName | string, platform?: Platform): Promise<Manifest> {
     const n = imageName(name);
-    const layout = await this.layout(n);
+    const layout = await this.layout(n, platform);
     try {
       const desc = await layout.resolve(n.toString());
       const where = `installed image '${n}'`;
@@ -421,12 +616,16 @@ export class Store {
    * Open the layout of an installed image.
    *
    * @param name image name
+   * @param platform the platform of the entry (default: the host's)
    * @returns its `.oci-dir`
    * @throws {NotFoundError} when it is not installed
    */
-  async layout(name: ImageName | string): Promise<OciDir> {
-    const dir = this.imageDir(name);
-    if (!(await pathExists(dir))) throw new NotFoundError(`image '${name}' is not in the store`);
+  async layout(name: ImageName | string, platform?: Platform): Promise<OciDir> {
+    const dir = this.imageDir(name, platform);
+    if (!(await pathExists(dir))) {
+      const which = isHost(platform) ? "" : ` for ${formatPlatform(platform)}`;
+      throw new NotFoundError(`image '${name}'${which} is not in the store`);
+    }
     return await OciDir.open(join(dir, LAYOUT_DIR));
   }
 
@@ -516,7 +715,7 @@ async function streamInstall(
   dest: string,
   name: ImageName,
   options: InstallOptions,
-): Promise<void> {
+): Promise<Manifest> {
   const where = `image '${name}'`;
   const manifest = await readManifest(src, manifestDesc, where);
   const slots = new Map<string, LayerSlot>();
@@ -569,6 +768,58 @@ async function streamInstall(
     if (copied instanceof VerificationError || copied instanceof RegistryError) throw copied;
     throw e;
   }
+  return manifest;
+}
+
+/** The platform a manifest declares in its `vnd.ocipkg.platform` annotation, if any. */
+function declaredPlatform(manifest: Manifest): Platform | undefined {
+  const packed = manifest.annotations?.[ANNOTATION_PLATFORM];
+  try {
+    return packed ? parsePlatform(packed) : undefined;
+  } catch {
+    return undefined; // not a platform: the manifest says nothing we can use
+  }
+}
+
+/**
+ * The regular files of an extracted package (not its `.oci-dir`), sorted,
+ * each with its `/`-separated name in the package.
+ */
+async function packageFiles(dir: string): Promise<{ path: string; name: string }[]> {
+  const out: { path: string; name: string }[] = [];
+  const walk = async (abs: string, rel: string) => {
+    for await (const e of Deno.readDir(abs)) {
+      if (rel === "" && e.name === LAYOUT_DIR) continue;
+      const name = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isFile) out.push({ path: join(abs, e.name), name });
+      else if (e.isDirectory) await walk(join(abs, e.name), name);
+    }
+  };
+  await walk(dir, "");
+  return out.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
+/** Whether a path is a directory (following symlinks). */
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
+    throw e;
+  }
+}
+
+/** The entries of an image in `parent`: the host's `base` and other platforms' `base+…`. */
+async function platformEntries(parent: string, base: string): Promise<string[]> {
+  const out: string[] = [];
+  try {
+    for await (const e of Deno.readDir(parent)) {
+      if (e.name === base || e.name.startsWith(`${base}+`)) out.push(e.name);
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw fsError(e, "store directory", parent);
+  }
+  return out.sort();
 }
 
 interface Deferred<T> {
@@ -632,10 +883,14 @@ async function replaceDirectory(tmp: string, dir: string): Promise<void> {
   await Deno.remove(trash, { recursive: true }).catch(() => {});
 }
 
-/** Remove the versions of an image (`.<base>.v-*`, `.<base>.link-*`) except `keep`. */
+/** Remove the versions of an entry (`.<base>.v-<uuid>`, `.<base>.link-<uuid>`) except `keep`. */
 async function removeVersions(parent: string, base: string, keep?: string): Promise<void> {
   for await (const e of Deno.readDir(parent)) {
-    const mine = e.name.startsWith(`.${base}.v-`) || e.name.startsWith(`.${base}.link-`);
+    // exactly `.<base>.v-<uuid>`: not the versions of `<base>.v-2` (a tag may hold `.v-`)
+    const rest = e.name.startsWith(`.${base}.`) ? e.name.slice(base.length + 2) : "";
+    const mine = /^(?:v|link)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(
+      rest,
+    );
     if (mine && e.name !== keep) {
       await Deno.remove(join(parent, e.name), { recursive: true }).catch(() => {});
     }

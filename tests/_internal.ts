@@ -24,3 +24,4 @@ export { removeTempsSync } from "../lib/fs_util.ts";
 export { OCI_EMPTY } from "../lib/media_types.ts";
 export { inspectLayout } from "../lib/inspect.ts";
 export { BackgroundDigester, OFF_THREAD_MIN } from "../lib/hash_worker.ts";
+export { checkBinaryPlatforms, filePlatform } from "../lib/binary_platform.ts";

@@ -3,12 +3,17 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
 import {
+  composeFiles,
+  formatPlatform,
   getImage,
+  hostPlatform,
   ImageName,
   inspectLayout,
+  linkPackage,
   NotFoundError,
   OCI_INDEX,
   OciArchive,
+  OcipkgError,
   packDirectory,
   parsePlatform,
   pushImage,
@@ -16,9 +21,13 @@ import {
 } from "./_internal.ts";
 import { have, listTree, run, runCli, tempDir } from "./_helpers.ts";
 import { startRegistry } from "./_registry.ts";
+import { startFaultProxy } from "./_fault_proxy.ts";
+import { arArchive, elfHeader, EM } from "./_binaries.ts";
 
 const ready = await have("docker-registry") || !!Deno.env.get("CI");
 const reg = ready ? await startRegistry() : undefined;
+// in front of the registry, to count the requests a get makes
+const proxy = reg ? startFaultProxy(reg.host) : undefined;
 globalThis.addEventListener("unload", () => reg?.kill());
 
 /** A package directory whose one file names the platform it is for. */
@@ -112,11 +121,12 @@ Deno.test({
       (await getImage(image, { store, platform: parsePlatform("linux/arm64") })).status,
       "present",
     );
-    // the host (amd64) replaces the arm64 install
+    // the host's (amd64) install is another entry, beside the arm64 one
     if (Deno.build.arch === "x86_64") {
       const host = await getImage(image, { store });
       assertEquals(host.status, "installed");
       assertEquals(await listTree(host.dir), ["lib/", "lib/libgreet.a"]);
+      assertEquals(await listTree(arm.dir), ["libgreet.a"]);
     }
     await assertRejects(
       () => getImage(image, { store, platform: parsePlatform("windows/amd64") }),
@@ -170,8 +180,11 @@ Deno.test({
     });
     assertEquals(l.code, 0, l.stderr);
     const store = new Store(data);
-    const installed = await store.installedDescriptor(ImageName.parse(image));
+    const arm64 = parsePlatform("linux/arm64");
+    const installed = await store.installedDescriptor(ImageName.parse(image), arm64);
     assertEquals(installed?.platform?.architecture, "arm64");
+    // into the arm64 entry: the host's is not touched
+    if (Deno.build.arch === "x86_64") assertEquals(await store.has(image), false);
 
     const dup = await runCli(["push", a, a, "-t", image]);
     assertEquals(dup.code, 2);
@@ -260,4 +273,198 @@ Deno.test({
       await reg.stop();
     }
   },
+});
+
+/** The one of linux/amd64 and linux/arm64 that is not this host's. */
+const OTHER = parsePlatform(
+  hostPlatform().architecture === "amd64" ? "linux/arm64" : "linux/amd64",
+);
+
+Deno.test({
+  name:
+    "one image for two platforms: two store entries that coexist, both cached; a get for one never changes the other's",
+  ignore: !ready || Deno.build.os !== "linux",
+  async fn() {
+    const image = `${proxy!.host}/two/greet:1`;
+    const out = join(await tempDir(), "two.tar");
+    for (const arch of ["amd64", "arm64"]) {
+      await packDirectory(await variantDir(arch), out, {
+        name: image,
+        platform: parsePlatform(`linux/${arch}`),
+      });
+    }
+    await pushImage(out);
+    const data = await tempDir();
+    const store = new Store(data);
+    const host = hostPlatform();
+    // alternately, as a host build and a cross build would: host, other, host, other
+    proxy!.reset();
+    const first = await linkPackage(image, { store });
+    const cross = await linkPackage(image, { store, platform: OTHER });
+    const fetched = proxy!.log.length;
+    assert(fetched > 0);
+    const hostDir = join(data, proxy!.host.replace(":", "__"), "two", "greet", "__1");
+    assertEquals(first.dir, hostDir); // the host's keeps today's path
+    assertEquals(cross.dir, `${hostDir}+linux-${OTHER.architecture}`);
+    const hostVersion = await Deno.readLink(hostDir);
+    const crossVersion = await Deno.readLink(cross.dir);
+    for (let round = 0; round < 2; round++) {
+      assertEquals((await linkPackage(image, { store })).dir, hostDir);
+      assertEquals((await linkPackage(image, { store, platform: OTHER })).dir, cross.dir);
+      assertEquals((await getImage(image, { store, platform: OTHER })).status, "present");
+    }
+    assertEquals(proxy!.log.length, fetched, "cached: no request after the first of each");
+    // neither install was replaced, and each holds its own platform's files
+    assertEquals(await Deno.readLink(hostDir), hostVersion);
+    assertEquals(await Deno.readLink(cross.dir), crossVersion);
+    assertEquals(
+      await Deno.readTextFile(join(hostDir, "lib", "libgreet.a")),
+      `!<arch>\n${host.architecture}\n`,
+    );
+    assertEquals(
+      await Deno.readTextFile(join(cross.dir, "lib", "libgreet.a")),
+      `!<arch>\n${OTHER.architecture}\n`,
+    );
+    // the same through the CLI: --platform and a cargo TARGET find the cached entries
+    const triple = OTHER.architecture === "arm64"
+      ? "aarch64-unknown-linux-gnu"
+      : "x86_64-unknown-linux-gnu";
+    const cli = [
+      ["get", image],
+      ["get", image, "--platform", formatPlatform(OTHER)],
+      ["link", "--cargo", image],
+    ];
+    for (const args of cli) {
+      const r = await runCli(args, { dataHome: data, env: { TARGET: triple } });
+      assertEquals(r.code, 0, r.stderr);
+    }
+    assertEquals(proxy!.log.length, fetched, "the CLI made no request either");
+    const listed = await runCli(["list"], { dataHome: data });
+    assertEquals(listed.stdout.trim().split("\n"), [
+      image,
+      `${image} (${formatPlatform(OTHER)})`,
+    ]);
+  },
+});
+
+/** A package of Linux x86-64 ELF files (a shared library and a static one) that declares no platform. */
+async function linuxAmd64Package(): Promise<string> {
+  const dir = await tempDir();
+  await Deno.mkdir(join(dir, "lib"));
+  await Deno.writeFile(join(dir, "lib", "libfoo.so"), elfHeader(EM.x86_64));
+  await Deno.writeFile(
+    join(dir, "lib", "libfoo.a"),
+    arArchive([{ name: "foo.o", data: elfHeader(EM.x86_64) }]),
+  );
+  await Deno.writeTextFile(join(dir, "README"), "libfoo\n");
+  return dir;
+}
+
+Deno.test({
+  name:
+    "an image declaring no platform is checked by its binaries: another platform is refused, nothing installed, never 'present'",
+  ignore: !ready,
+  async fn() {
+    const image = `${reg!.host}/noplat/foo:1`;
+    const out = join(await tempDir(), "foo.tar");
+    await packDirectory(await linuxAmd64Package(), out, { name: image });
+    await pushImage(out);
+    const data = await tempDir();
+    const win = await runCli(["get", image, "--platform", "windows/amd64", "-f"], {
+      dataHome: data,
+    });
+    assertEquals(win.code, 1, win.stderr);
+    assertEquals(
+      win.stderr,
+      `error: image '${image}': lib/libfoo.a is linux/amd64, not windows/amd64\n`,
+    );
+    assertEquals(win.stdout, "");
+    assertEquals(await listTree(data), []);
+    const store = new Store(data);
+    await assertRejects(
+      () => getImage(image, { store, platform: parsePlatform("linux/arm64") }),
+      OcipkgError,
+      `image '${image}': lib/libfoo.a is linux/amd64, not linux/arm64`,
+    );
+    assertEquals(await listTree(data), []);
+    // for the platform its files are built for, it installs; a copy cached for it is not
+    // "present" for another platform (that is checked, and refused)
+    const amd64 = await runCli(["get", image, "--platform", "x86_64-unknown-linux-gnu"], {
+      dataHome: data,
+    });
+    assertEquals(amd64.code, 0, amd64.stderr);
+    const arm = await runCli(["get", image, "--platform", "linux/arm64"], { dataHome: data });
+    assertEquals(arm.code, 1, arm.stderr);
+    assertStringIncludes(arm.stderr, "lib/libfoo.a is linux/amd64, not linux/arm64");
+    const cached = await runCli(["--debug", "get", image, "--platform", "linux/amd64"], {
+      dataHome: data,
+    });
+    assertEquals(cached.code, 0, cached.stderr);
+    assert(!cached.stderr.includes("debug:"), cached.stderr); // present: no request
+    assertEquals(cached.stdout, amd64.stdout);
+    // a package without binaries fits every platform
+    const docs = await tempDir();
+    await Deno.writeTextFile(join(docs, "README"), "docs only\n");
+    const plain = `${reg!.host}/noplat/docs:1`;
+    const docsOut = join(await tempDir(), "docs.tar");
+    await packDirectory(docs, docsOut, { name: plain });
+    await pushImage(docsOut);
+    const ok = await runCli(["get", plain, "--platform", "windows/amd64"], { dataHome: data });
+    assertEquals(ok.code, 0, ok.stderr);
+  },
+});
+
+Deno.test("pack/compose --platform refuse binaries of another platform; --allow-platform-mismatch packs them", async () => {
+  const pkg = await linuxAmd64Package();
+  const work = await tempDir();
+  const out = join(work, "foo.tar");
+  const r = await runCli([
+    "pack",
+    pkg,
+    out,
+    "--platform",
+    "linux/arm64",
+    "-t",
+    "example.com/foo:1",
+  ]);
+  assertEquals(r.code, 1, r.stderr);
+  assertEquals(
+    r.stderr,
+    "error: image 'example.com/foo:1': lib/libfoo.a is linux/amd64, not linux/arm64 (--allow-platform-mismatch packs it anyway)\n",
+  );
+  assertEquals(await listTree(work), []); // nothing written
+  const c = await runCli([
+    "compose",
+    join(pkg, "lib", "libfoo.so"),
+    "-o",
+    `oci:${work}/dir`,
+    "--platform",
+    "aarch64-apple-darwin",
+    "-t",
+    "example.com/foo:1",
+  ]);
+  assertEquals(c.code, 1, c.stderr);
+  assertStringIncludes(c.stderr, "libfoo.so is linux/amd64, not darwin/arm64");
+  assertEquals(await listTree(work), []);
+  await assertRejects(
+    () =>
+      composeFiles([join(pkg, "lib", "libfoo.so")], out, {
+        platform: parsePlatform("linux/arm64"),
+      }),
+    OcipkgError,
+    "libfoo.so is linux/amd64, not linux/arm64",
+  );
+  // the platform they are built for, or no platform, or the override: packed
+  for (
+    const args of [
+      ["--platform", "x86_64-unknown-linux-gnu"],
+      [],
+      ["--platform", "linux/arm64", "--allow-platform-mismatch"],
+    ]
+  ) {
+    const ok = await runCli(["pack", pkg, out, "-t", "example.com/foo:1", ...args]);
+    assertEquals(ok.code, 0, ok.stderr);
+  }
+  const help = await runCli(["pack", "--help"]);
+  assertStringIncludes(help.stdout, "--allow-platform-mismatch");
 });

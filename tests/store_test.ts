@@ -1,10 +1,13 @@
 import { join } from "node:path";
-import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import { gzipSync } from "node:zlib";
 import {
   ArchiveError,
+  composeFiles,
   type CopyEvent,
   encodeJson,
+  formatPlatform,
+  hostPlatform,
   ImageName,
   loadImage,
   NotFoundError,
@@ -14,15 +17,18 @@ import {
   OCIPKG_ARTIFACT,
   OCIPKG_CONFIG,
   OCIPKG_LAYER,
+  OcipkgError,
   packDirectory,
   pushBytes,
   Store,
   TAR_END,
   tarHeader,
   tarPadding,
+  UsageError,
   VerificationError,
 } from "./_internal.ts";
 import { listTree, ROOT, runCli, sampleGraph, samplePackage, tempDir } from "./_helpers.ts";
+import { arArchive, elfHeader, EM } from "./_binaries.ts";
 
 const FIX = join(ROOT, "tests", "fixtures");
 
@@ -39,7 +45,9 @@ Deno.test("store: the Rust ocipkg v1 archive loads into the Rust store layout", 
     (await layout.resolve("ghcr.io/termoshtt/ocipkg/static/rust:be7f108")).digest,
     r.digest,
   );
-  assertEquals((await store.list()).map(String), ["ghcr.io/termoshtt/ocipkg/static/rust:be7f108"]);
+  assertEquals((await store.list()).map((e) => String(e.name)), [
+    "ghcr.io/termoshtt/ocipkg/static/rust:be7f108",
+  ]);
 });
 
 Deno.test("store: v0 archives (plain image layers) load too", async () => {
@@ -106,7 +114,7 @@ Deno.test("store: two processes loading the same image at once both succeed, one
   const results = await Promise.all([1, 2, 3].map(() => runCli(["load", out], { dataHome: data })));
   for (const r of results) assertEquals(r.code, 0, r.stderr);
   const store = new Store(data);
-  assertEquals((await store.list()).map(String), ["example.com/race:1"]);
+  assertEquals((await store.list()).map((e) => String(e.name)), ["example.com/race:1"]);
   const dir = store.imageDir("example.com/race:1");
   assertEquals(await listTree(dir), await listTree(src));
   // no temp directories left beside it: the image link and the one version it names
@@ -209,4 +217,205 @@ Deno.test("store: layers are extracted as the one copy routine moves them (progr
     assert(events.some((e) => e.kind === "done" && e.desc.digest === d), `no progress for ${d}`);
   }
   assert(!events.some((e) => e.kind === "skip"), "nothing is skipped into a fresh layout");
+});
+
+/** linux/amd64 or linux/arm64: the one of the two that is not this host's. */
+const OTHER = {
+  os: "linux",
+  architecture: hostPlatform().architecture === "amd64" ? "arm64" : "amd64",
+};
+const RISCV = { os: "linux", architecture: "riscv64" };
+
+Deno.test("store: each platform's install is its own entry beside the host's; list shows it; rm one or all", async () => {
+  const src = await samplePackage(await tempDir()); // no binaries: fits every platform
+  const out = join(await tempDir(), "pkg.tar");
+  await packDirectory(src, out, { name: "localhost:5000/org/pkg:1.0" });
+  const store = new Store(await tempDir());
+  const host = await loadImage(out, { store });
+  const riscv = await loadImage(out, { store, platform: RISCV });
+  const win = await loadImage(out, { store, platform: { os: "windows", architecture: "amd64" } });
+  // the host's keeps the path of the Rust ocipkg and older stores; the others sit beside it
+  const parent = join(store.root, "localhost__5000", "org", "pkg");
+  assertEquals(host.dir, join(parent, "__1.0"));
+  assertEquals(riscv.dir, join(parent, "__1.0+linux-riscv64"));
+  assertEquals(win.dir, join(parent, "__1.0+windows-amd64"));
+  assertEquals(store.imageDir("localhost:5000/org/pkg:1.0", hostPlatform()), host.dir);
+  for (const r of [host, riscv, win]) {
+    assertEquals(r.status, "installed");
+    assertEquals(await listTree(r.dir), await listTree(src));
+  }
+  // each is cached for its own platform only
+  assertEquals((await loadImage(out, { store, platform: RISCV })).status, "present");
+  assertEquals((await loadImage(out, { store })).status, "present");
+  assertEquals(
+    (await store.installedDescriptor("localhost:5000/org/pkg:1.0", RISCV))?.platform,
+    RISCV,
+  );
+  assertEquals(
+    await store.has("localhost:5000/org/pkg:1.0", { os: "linux", architecture: "s390x" }),
+    false,
+  );
+  const listed = (await store.list()).map((
+    e,
+  ) => [String(e.name), formatPlatform(e.platform), e.dir]);
+  assertEquals(listed, [
+    ["localhost:5000/org/pkg:1.0", "(any)", host.dir],
+    ["localhost:5000/org/pkg:1.0", "linux/riscv64", riscv.dir],
+    ["localhost:5000/org/pkg:1.0", "windows/amd64", win.dir],
+  ]);
+  // the CLI lists them too, and removes one platform's or every entry
+  const data = { dataHome: store.root };
+  const cli = await runCli(["list"], data);
+  assertEquals(cli.stdout.trim().split("\n"), [
+    "localhost:5000/org/pkg:1.0",
+    "localhost:5000/org/pkg:1.0 (linux/riscv64)",
+    "localhost:5000/org/pkg:1.0 (windows/amd64)",
+  ]);
+  const json = JSON.parse((await runCli(["list", "--json"], data)).stdout);
+  assertEquals(json[1], {
+    name: "localhost:5000/org/pkg:1.0",
+    platform: "linux/riscv64",
+    dir: riscv.dir,
+  });
+  assertEquals(json[0].platform, null);
+  const dir = await runCli([
+    "image-directory",
+    "localhost:5000/org/pkg:1.0",
+    "--platform",
+    "riscv64gc-unknown-linux-gnu",
+  ], data);
+  assertEquals(dir.stdout.trim(), riscv.dir);
+  const rm = await runCli(
+    ["rm", "localhost:5000/org/pkg:1.0", "--platform", "linux/riscv64"],
+    data,
+  );
+  assertEquals(rm.code, 0, rm.stderr);
+  assertEquals((await store.list()).map((e) => formatPlatform(e.platform)), [
+    "(any)",
+    "windows/amd64",
+  ]);
+  const again = await runCli(
+    ["rm", "localhost:5000/org/pkg:1.0", "--platform", "linux/riscv64"],
+    data,
+  );
+  assertEquals(again.code, 3);
+  assertEquals(
+    again.stderr.trim(),
+    "error: image 'localhost:5000/org/pkg:1.0' for linux/riscv64 is not in the store",
+  );
+  assertEquals((await runCli(["rm", "localhost:5000/org/pkg:1.0"], data)).code, 0);
+  assertEquals(await store.list(), []);
+  assertEquals(await listTree(store.root), [".lock"]); // every entry and its parents are gone
+});
+
+Deno.test("store: a platform that cannot name a directory is refused before anything is written", async () => {
+  const out = join(await tempDir(), "pkg.tar");
+  await packDirectory(await samplePackage(await tempDir()), out, { name: "example.com/pkg:1" });
+  const store = new Store(await tempDir());
+  for (const architecture of ["AMD64", "../x", "a-b", "a+b", "a,b", ""]) {
+    const platform = { os: "linux", architecture };
+    assertThrows(
+      () => Store.entryPath("example.com/pkg:1", platform),
+      UsageError,
+      "invalid platform",
+    );
+    await assertRejects(() => loadImage(out, { store, platform }), UsageError, "invalid platform");
+  }
+  assertEquals(await listTree(store.root), []);
+});
+
+Deno.test("store: removing x:1 keeps the versions of x:1.v-2 (a tag may hold '.v-')", async () => {
+  const out = join(await tempDir(), "pkg.tar");
+  const src = await samplePackage(await tempDir());
+  await packDirectory(src, out, { name: "example.com/v:1" });
+  const store = new Store(await tempDir());
+  await loadImage(out, { store });
+  await loadImage(out, { store, name: "example.com/v:1.v-2" });
+  await loadImage(out, { store, name: "example.com/v:1", force: true });
+  await store.remove("example.com/v:1");
+  assertEquals(await listTree(store.imageDir("example.com/v:1.v-2")), await listTree(src));
+});
+
+Deno.test("store: a manifest declaring no platform is checked by its binaries before the install is committed", async () => {
+  const pkg = await tempDir();
+  await Deno.mkdir(join(pkg, "lib"));
+  await Deno.writeFile(join(pkg, "lib", "libfoo.so"), elfHeader(EM.x86_64));
+  await Deno.writeTextFile(join(pkg, "README"), "docs\n");
+  const out = join(await tempDir(), "pkg.tar");
+  await packDirectory(pkg, out, { name: "example.com/elf:1" });
+  const store = new Store(await tempDir());
+  const windows = { os: "windows", architecture: "amd64" };
+  const e = await assertRejects(() => loadImage(out, { store, platform: windows }), OcipkgError);
+  assertEquals(
+    e.message,
+    "image 'example.com/elf:1': lib/libfoo.so is linux/amd64, not windows/amd64",
+  );
+  assertEquals(await listTree(store.root), []);
+  // the platform it is built for installs, and records it
+  const amd64 = { os: "linux", architecture: "amd64" };
+  const ok = await loadImage(out, { store, platform: amd64 });
+  assertEquals(ok.status, "installed");
+  assertEquals((await store.installedDescriptor("example.com/elf:1", amd64))?.platform, amd64);
+  // a static library is judged by its objects
+  const a = join(await tempDir(), "libbar.a");
+  await Deno.writeFile(a, arArchive([{ name: "bar.o", data: elfHeader(EM.aarch64) }]));
+  const ar = join(await tempDir(), "ar.tar");
+  await composeFiles([a], ar, { name: "example.com/ar:1" });
+  await assertRejects(
+    () => loadImage(ar, { store, platform: amd64 }),
+    OcipkgError,
+    "image 'example.com/ar:1': libbar.a is linux/arm64/v8, not linux/amd64",
+  );
+  assertEquals(
+    (await loadImage(ar, { store, platform: { os: "linux", architecture: "arm64" } })).status,
+    "installed",
+  );
+});
+
+Deno.test("store: a manifest declaring another platform is refused when none is asked for", async () => {
+  const out = join(await tempDir(), "pkg.tar");
+  await packDirectory(await samplePackage(await tempDir()), out, {
+    name: "example.com/other:1",
+    platform: OTHER,
+  });
+  const store = new Store(await tempDir());
+  await assertRejects(
+    () => loadImage(out, { store }),
+    NotFoundError,
+    `no manifest for platform ${formatPlatform(hostPlatform())} (available: ${
+      formatPlatform(OTHER)
+    })`,
+  );
+  assertEquals(await listTree(store.root), []);
+  assertEquals((await loadImage(out, { store, platform: OTHER })).status, "installed");
+});
+
+Deno.test("store: an entry is present only for the platform it records; an older store's host entry of another platform is replaced", async () => {
+  const p = join(await tempDir(), "multi.tar");
+  const digests: Record<string, string> = {};
+  for (const architecture of ["amd64", "arm64"]) {
+    const pkg = await tempDir();
+    await Deno.writeTextFile(join(pkg, "arch.txt"), architecture);
+    const platform = { os: "linux", architecture };
+    digests[architecture] =
+      (await packDirectory(pkg, p, { name: "example.com/multi:1", platform })).digest;
+  }
+  const store = new Store(await tempDir());
+  const other = await loadImage(p, { store, platform: OTHER });
+  // what an older version left: the host's path holding the other platform's install
+  const hostDir = store.imageDir("example.com/multi:1");
+  await Deno.rename(other.dir, hostDir);
+  assertEquals(await store.has("example.com/multi:1"), false);
+  assertEquals(
+    (await store.installedDescriptor("example.com/multi:1"))?.platform?.architecture,
+    OTHER.architecture,
+  );
+  if (hostPlatform().os === "linux") {
+    const host = await loadImage(p, { store });
+    assertEquals(host.status, "installed");
+    assertEquals(host.dir, hostDir);
+    assertEquals(host.digest, digests[hostPlatform().architecture]);
+    assertEquals(await Deno.readTextFile(join(host.dir, "arch.txt")), hostPlatform().architecture);
+    assertEquals(await store.has("example.com/multi:1"), true);
+  }
 });

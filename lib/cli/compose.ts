@@ -5,14 +5,14 @@
  */
 import { composeFiles } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { compressionOption } from "./pack.ts";
+import { compressionOption, platformMismatchHint, platformMismatchOption } from "./pack.ts";
 import { jsonOption, packing, packOptions, platformOption, reportPacked } from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
   name: "compose",
   usage:
-    "compose <file>... -o <output> [-t name] [--platform os/arch|triple] [--annotation k=v]... [--format archive|dir] [--compression gzip|zstd|none] [--level 0-9]",
+    "compose <file>... -o <output> [-t name] [--platform os/arch|triple [--allow-platform-mismatch]] [--annotation k=v]... [--format archive|dir] [--compression gzip|zstd|none] [--level 0-9]",
   summary: "Compose files into an ocipkg artifact",
   positionals: [1, Infinity],
   options: {
@@ -31,7 +31,11 @@ export default defineCommand({
       default: "localhost/<first file's name>:latest",
       description: "the image name recorded in the layout",
     },
-    platform: platformOption("the platform the files are built for", "none: any platform"),
+    platform: platformOption(
+      "the platform the files are built for (binaries for another are refused)",
+      "none: any platform",
+    ),
+    ...platformMismatchOption,
     ...packOptions,
     ...compressionOption,
   },
@@ -41,10 +45,12 @@ export default defineCommand({
       description: "put two files (at the top level of the layer) into libfoo.tar",
     },
   ],
+  hints: [platformMismatchHint],
   async run(files, opts) {
     const r = await composeFiles(files, opts.output, {
       ...packing(opts),
       compression: opts.compression,
+      allowPlatformMismatch: opts.allowPlatformMismatch,
     });
     reportPacked(r, `composed ${files.length} file(s)`, opts.tag, opts.json);
   },

@@ -3,18 +3,21 @@
  *
  * @module
  */
-import { imageName, NotFoundError, Store } from "../../mod.ts";
+import { formatPlatform, imageName, NotFoundError, Store } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
-import { jsonOption } from "./shared.ts";
+import { jsonOption, platformOption } from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
   name: "image-directory",
-  usage: "image-directory <image>",
+  usage: "image-directory <image> [--platform os/arch|triple]",
   summary: "Print the store directory of an image",
   positionals: [1, 1],
-  options: jsonOption,
+  options: {
+    ...jsonOption,
+    platform: platformOption("the directory of the install for this platform", "this host's"),
+  },
   examples: [
     {
       command: "ocipkg image-directory ghcr.io/org/libfoo:1.0",
@@ -23,13 +26,14 @@ export default defineCommand({
   ],
   async run([image], opts) {
     const name = imageName(image!);
-    const dir = new Store().imageDir(name);
+    const dir = new Store().imageDir(name, opts.platform);
     // the README feeds this to CMAKE_PREFIX_PATH: a missing image must not look like a path
     try {
       await Deno.stat(dir);
     } catch {
+      const flag = opts.platform ? ` --platform ${formatPlatform(opts.platform)}` : "";
       throw new NotFoundError(
-        `image '${image}' is not in the store (${dir}); install it with 'ocipkg get ${image}'`,
+        `image '${image}' is not in the store (${dir}); install it with 'ocipkg get ${image}${flag}'`,
       );
     }
     out(opts.json ? JSON.stringify({ image, name: name.toString(), dir }) : dir);

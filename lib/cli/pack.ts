@@ -24,11 +24,26 @@ export const compressionOption = optionGroup({
   },
 });
 
+/** `--allow-platform-mismatch` (pack and compose). */
+export const platformMismatchOption = optionGroup({
+  "allow-platform-mismatch": {
+    type: "boolean",
+    description:
+      "pack binaries whose ELF, Mach-O or PE header names another platform than --platform (refused by default)",
+  },
+});
+
+/** The hint for a binary of another platform. */
+export const platformMismatchHint = {
+  when: /^image '[^']*': .* is \S+, not \S+$/,
+  add: " (--allow-platform-mismatch packs it anyway)",
+};
+
 /** The command. */
 export default defineCommand({
   name: "pack",
   usage:
-    "pack <dir> <output> [-t name] [--platform os/arch|triple] [--annotation k=v]... [--format archive|dir] [--compression gzip|zstd|none] [--level 0-9]",
+    "pack <dir> <output> [-t name] [--platform os/arch|triple [--allow-platform-mismatch]] [--annotation k=v]... [--format archive|dir] [--compression gzip|zstd|none] [--level 0-9]",
   summary: "Pack a directory into an ocipkg artifact (oci-archive or oci-dir)",
   positionals: [2, 2],
   options: {
@@ -40,7 +55,11 @@ export default defineCommand({
       default: "localhost/<dir name>:latest",
       description: "the image name recorded in the layout",
     },
-    platform: platformOption("the platform the files are built for", "none: any platform"),
+    platform: platformOption(
+      "the platform the files are built for (binaries for another are refused)",
+      "none: any platform",
+    ),
+    ...platformMismatchOption,
     ...packOptions,
     ...compressionOption,
   },
@@ -59,10 +78,12 @@ export default defineCommand({
       description: "a zstd layer: smaller and faster to get; needs a reader that knows tar+zstd",
     },
   ],
+  hints: [platformMismatchHint],
   async run([dir, output], opts) {
     const r = await packDirectory(dir!, output!, {
       ...packing(opts),
       compression: opts.compression,
+      allowPlatformMismatch: opts.allowPlatformMismatch,
     });
     reportPacked(r, `packed ${dir}`, opts.tag, opts.json);
   },
