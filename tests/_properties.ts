@@ -734,7 +734,7 @@ const storeAnySpelling = fc.asyncProperty(
           fail(`store.imageDir('${image(spelling)}') is not '${dir}'`);
         }
       }
-      const listed = (await store.list()).map(String);
+      const listed = (await store.list()).map((e) => String(e.name));
       const want = ImageName.parse(image(registryText(a))).toString();
       if (!sameJson(listed, [want])) fail(`store.list() after loading '${image(sa)}'`, listed);
       const same = registryText(a) === registryText(b);
