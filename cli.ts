@@ -8,9 +8,9 @@
  *
  * @module
  */
-import { basename } from "./lib/path.ts";
+import { basename } from "./lib/util/path.ts";
 import { OcipkgError, oneLine, UsageError } from "./mod.ts";
-import { removeTempsSync } from "./lib/fs_util.ts";
+import { removeTempsSync } from "./lib/util/fs_util.ts";
 import { COMMANDS, findCommand } from "./lib/cli/commands.ts";
 import { commandHelp } from "./lib/cli/options.ts";
 import { signalsOwned } from "./lib/cli/serve.ts";

@@ -29,7 +29,7 @@ export {
   imageName,
   isRepositoryName,
   isTag,
-} from "./lib/reference.ts";
+} from "./lib/oci/reference.ts";
 export {
   type DigestAlgorithm,
   digestOf,
@@ -43,7 +43,7 @@ export {
   VerifyingStream,
   vouch,
   vouchedFor,
-} from "./lib/digest.ts";
+} from "./lib/oci/digest.ts";
 export {
   ANNOTATION_REF_NAME,
   OCI_INDEX,
@@ -54,7 +54,7 @@ export {
   OCIPKG_ARTIFACT,
   OCIPKG_CONFIG,
   OCIPKG_LAYER,
-} from "./lib/media_types.ts";
+} from "./lib/oci/media_types.ts";
 export {
   type Descriptor,
   encodeJson,
@@ -64,8 +64,13 @@ export {
   parseManifestDocument,
   type Platform,
   validateDescriptor,
-} from "./lib/manifest.ts";
-export { formatPlatform, hostPlatform, parsePlatform, platformMatches } from "./lib/platform.ts";
+} from "./lib/oci/manifest.ts";
+export {
+  formatPlatform,
+  hostPlatform,
+  parsePlatform,
+  platformMatches,
+} from "./lib/oci/platform.ts";
 
 // Where images live: the one resolver, targets, the one copy routine
 export {
@@ -80,7 +85,7 @@ export {
   resolveLocation,
   type ResolveOptions,
   toLocation,
-} from "./lib/location.ts";
+} from "./lib/transport/location.ts";
 export {
   type BlobSpec,
   bytesStream,
@@ -90,20 +95,20 @@ export {
   type ReadTarget,
   type Target,
   withTarget,
-} from "./lib/target.ts";
-export { OciDir, type OciDirOptions } from "./lib/layout/oci_dir.ts";
-export { OciArchive, type OciArchiveOptions } from "./lib/layout/oci_archive.ts";
-export { MemoryTarget } from "./lib/layout/memory.ts";
-export { RegistryTarget, type RegistryTargetOptions } from "./lib/registry/target.ts";
+} from "./lib/transport/target.ts";
+export { OciDir, type OciDirOptions } from "./lib/transport/layout/oci_dir.ts";
+export { OciArchive, type OciArchiveOptions } from "./lib/transport/layout/oci_archive.ts";
+export { MemoryTarget } from "./lib/transport/layout/memory.ts";
+export { RegistryTarget, type RegistryTargetOptions } from "./lib/transport/registry/target.ts";
 export {
   type ClientOptions,
   DEFAULT_TIMEOUTS,
   RegistryClient,
   type RegistryRequest,
   type RetryInfo,
-} from "./lib/registry/client.ts";
-export { type Credential } from "./lib/registry/credentials.ts";
-export { copy, type CopyEvent, copyGraph, type CopyOptions } from "./lib/copy.ts";
+} from "./lib/transport/registry/client.ts";
+export { type Credential } from "./lib/transport/registry/credentials.ts";
+export { copy, type CopyEvent, copyGraph, type CopyOptions } from "./lib/transport/copy.ts";
 
 // Packages: pack, push, get, pull, copy, tags, inspect, login
 export {
@@ -113,17 +118,17 @@ export {
   packDirectory,
   type PackOptions,
   type PackResult,
-} from "./lib/artifact.ts";
+} from "./lib/ops/artifact.ts";
 export {
   type AttachedOptions,
   copyImage,
   pullImage,
   pushImage,
   type RemoteOptions,
-} from "./lib/transfer.ts";
-export { getImage, type GetOptions, loadImage, type LoadOptions } from "./lib/install.ts";
-export { listTagPages, listTags } from "./lib/registry/tags.ts";
-export { login, logout } from "./lib/registry/login.ts";
+} from "./lib/ops/transfer.ts";
+export { getImage, type GetOptions, loadImage, type LoadOptions } from "./lib/ops/install.ts";
+export { listTagPages, listTags } from "./lib/transport/registry/tags.ts";
+export { login, logout } from "./lib/transport/registry/login.ts";
 export {
   type ImageInfo,
   inspectAny,
@@ -131,8 +136,8 @@ export {
   type InspectOptions,
   type LayerInfo,
   type ManifestInfo,
-} from "./lib/inspect.ts";
-export { tagVariant } from "./lib/variants.ts";
+} from "./lib/ops/inspect.ts";
+export { tagVariant } from "./lib/transport/variants.ts";
 
 // The local store and safe extraction
 export {
@@ -142,7 +147,7 @@ export {
   LAYOUT_DIR,
   Store,
   type StoreEntry,
-} from "./lib/store.ts";
+} from "./lib/store/store.ts";
 export {
   checkLinks,
   DEFAULT_MAX_BYTES,
@@ -153,7 +158,7 @@ export {
   type ExtractLimits,
   type ExtractOptions,
   type ExtractResult,
-} from "./lib/extract.ts";
+} from "./lib/archive/extract.ts";
 
 // Native builds: link, Cargo, runnable images, FFI
 export {
@@ -165,7 +170,7 @@ export {
   type LinkResult,
   writeCmakeConfig,
   writePkgConfig,
-} from "./lib/link.ts";
+} from "./lib/native/link.ts";
 export {
   findLibraries,
   type Library,
@@ -173,24 +178,24 @@ export {
   type LinkKind,
   type PackageContents,
   type SkippedFile,
-} from "./lib/libraries.ts";
-export { libraryPath, openLibrary } from "./lib/ffi.ts";
+} from "./lib/native/libraries.ts";
+export { libraryPath, openLibrary } from "./lib/native/ffi.ts";
 export {
   cargoBuild,
   type CargoBuildResult,
   type CargoOptions,
   cargoPublish,
   installCargoShim,
-} from "./lib/cargo.ts";
+} from "./lib/native/cargo.ts";
 export {
   buildRunnable,
   type ImageConfig,
   type RunnableOptions,
   type RunnableResult,
-} from "./lib/runnable.ts";
-export { type BinaryInfo, readBinaryInfo } from "./lib/binary_platform.ts";
-export { resolveImage, tagImage } from "./lib/tagging.ts";
-export { installLauncher, type LauncherTarget } from "./lib/launcher.ts";
+} from "./lib/native/runnable.ts";
+export { type BinaryInfo, readBinaryInfo } from "./lib/oci/binary_platform.ts";
+export { resolveImage, tagImage } from "./lib/ops/tagging.ts";
+export { installLauncher, type LauncherTarget } from "./lib/native/launcher.ts";
 
 // An embedded registry: `ocipkg serve`
 export { serve, type ServeHandle, type ServeOptions } from "./lib/serve/server.ts";
@@ -214,7 +219,7 @@ export {
   type ReferrerNode,
   type ReferrersApi,
   referrersTag,
-} from "./lib/referrers.ts";
+} from "./lib/transport/referrers.ts";
 
 // Signing: cosign-compatible keys, keyed signatures, verification
 export {
@@ -287,8 +292,8 @@ export {
   systemReason,
   UsageError,
   VerificationError,
-} from "./lib/errors.ts";
-export { AuthError, RegistryError } from "./lib/registry/errors.ts";
-export { RegistryTimeoutError, type TimeoutKind } from "./lib/registry/client.ts";
-export { TransferLostError } from "./lib/target.ts";
-export { printable } from "./lib/text.ts";
+} from "./lib/util/errors.ts";
+export { AuthError, RegistryError } from "./lib/transport/registry/errors.ts";
+export { RegistryTimeoutError, type TimeoutKind } from "./lib/transport/registry/client.ts";
+export { TransferLostError } from "./lib/transport/target.ts";
+export { printable } from "./lib/util/text.ts";

@@ -16,7 +16,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { encodeJson, OCI_MANIFEST, OciDir, packDirectory, pushBytes } from "../mod.ts";
-import { OCI_EMPTY } from "../lib/media_types.ts";
+import { OCI_EMPTY } from "../lib/oci/media_types.ts";
 import { type Registry, startRegistry } from "../tests/_registry.ts";
 import { measureRanged, type RangedRow } from "./bench_ranged.ts";
 import { benchZstd } from "./bench_zstd.ts";

@@ -7,21 +7,21 @@ export {
   type TarEntryType,
   tarHeader,
   tarPadding,
-} from "../lib/tar.ts";
-export { teeBounded } from "../lib/tee.ts";
-export { buildArtifact, gzipStream, walkDirectory, zstdStream } from "../lib/artifact.ts";
-export { classifyLibrary } from "../lib/libraries.ts";
-export { binaryInfo } from "../lib/binary_platform.ts";
+} from "../lib/archive/tar.ts";
+export { teeBounded } from "../lib/util/tee.ts";
+export { buildArtifact, gzipStream, walkDirectory, zstdStream } from "../lib/ops/artifact.ts";
+export { classifyLibrary } from "../lib/native/libraries.ts";
+export { binaryInfo } from "../lib/oci/binary_platform.ts";
 export {
   findCredential,
   registryOfKey,
   removeCredential,
   saveCredential,
-} from "../lib/registry/credentials.ts";
-export { RegistryClient } from "../lib/registry/client.ts";
-export { isLoopbackHost } from "../lib/reference.ts";
-export { removeTempsSync } from "../lib/fs_util.ts";
-export { OCI_EMPTY } from "../lib/media_types.ts";
-export { inspectLayout } from "../lib/inspect.ts";
-export { BackgroundDigester, OFF_THREAD_MIN } from "../lib/hash_worker.ts";
-export { checkBinaryPlatforms, filePlatform } from "../lib/binary_platform.ts";
+} from "../lib/transport/registry/credentials.ts";
+export { RegistryClient } from "../lib/transport/registry/client.ts";
+export { isLoopbackHost } from "../lib/oci/reference.ts";
+export { removeTempsSync } from "../lib/util/fs_util.ts";
+export { OCI_EMPTY } from "../lib/oci/media_types.ts";
+export { inspectLayout } from "../lib/ops/inspect.ts";
+export { BackgroundDigester, OFF_THREAD_MIN } from "../lib/util/hash_worker.ts";
+export { checkBinaryPlatforms, filePlatform } from "../lib/oci/binary_platform.ts";

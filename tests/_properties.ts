@@ -4,9 +4,9 @@
 // and fast-check prints the shrunk counterexample with the seed and path to replay it.
 import fc from "fast-check";
 import { join } from "node:path";
-import { ArchiveError, FormatError, OcipkgError, UsageError } from "../lib/errors.ts";
-import { checkLinks, ExtractBudget, extractLayer } from "../lib/extract.ts";
-import { parseManifestDocument, validateDescriptor } from "../lib/manifest.ts";
+import { ArchiveError, FormatError, OcipkgError, UsageError } from "../lib/util/errors.ts";
+import { checkLinks, ExtractBudget, extractLayer } from "../lib/archive/extract.ts";
+import { parseManifestDocument, validateDescriptor } from "../lib/oci/manifest.ts";
 import {
   DOCKER_MANIFEST,
   DOCKER_MANIFEST_LIST,
@@ -14,13 +14,17 @@ import {
   MANIFEST_TYPES,
   OCI_INDEX,
   OCI_MANIFEST,
-} from "../lib/media_types.ts";
-import { canonicalRegistry, DEFAULT_HOST, ImageName } from "../lib/reference.ts";
-import { findCredential, removeCredential, saveCredential } from "../lib/registry/credentials.ts";
-import { packDirectory } from "../lib/artifact.ts";
-import { loadImage } from "../lib/install.ts";
-import { Store } from "../lib/store.ts";
-import { TAR_END, tarHeader, tarPadding } from "../lib/tar.ts";
+} from "../lib/oci/media_types.ts";
+import { canonicalRegistry, DEFAULT_HOST, ImageName } from "../lib/oci/reference.ts";
+import {
+  findCredential,
+  removeCredential,
+  saveCredential,
+} from "../lib/transport/registry/credentials.ts";
+import { packDirectory } from "../lib/ops/artifact.ts";
+import { loadImage } from "../lib/ops/install.ts";
+import { Store } from "../lib/store/store.ts";
+import { TAR_END, tarHeader, tarPadding } from "../lib/archive/tar.ts";
 
 /** One property with how expensive a run is. */
 export interface NamedProperty {

@@ -48,7 +48,14 @@ const isCli = (rel: string) => rel === "cli.ts" || rel.startsWith("lib/cli/");
 Deno.test("structure: the library (everything mod.ts reaches) never imports the CLI", async () => {
   const graph = await importGraph("mod.ts");
   // the walk works: it reaches deep modules
-  for (const f of ["lib/location.ts", "lib/copy.ts", "lib/registry/target.ts", "lib/extract.ts"]) {
+  for (
+    const f of [
+      "lib/transport/location.ts",
+      "lib/transport/copy.ts",
+      "lib/transport/registry/target.ts",
+      "lib/archive/extract.ts",
+    ]
+  ) {
     assert(graph.has(f), `${f} not reached from mod.ts: ${[...graph].join(", ")}`);
   }
   assertEquals([...graph].filter(isCli), [], "library modules importing the CLI");
@@ -62,8 +69,8 @@ Deno.test("structure: command modules reach the library only through mod.ts", as
     const source = await Deno.readTextFile(join(ROOT, "lib", "cli", e.name));
     for (const spec of specifiers(source)) {
       assert(
-        // lib/path.ts stands in for node:path (see tests/startup_test.ts)
-        spec.startsWith("node:") || spec === "../path.ts" || spec === "../../mod.ts" ||
+        // lib/util/path.ts stands in for node:path (see tests/startup_test.ts)
+        spec.startsWith("node:") || spec === "../util/path.ts" || spec === "../../mod.ts" ||
           /^\.\/[a-z_]+\.ts$/.test(spec),
         `lib/cli/${e.name} imports '${spec}'`,
       );

@@ -1,9 +1,9 @@
-// lib/path.ts replaces node:path on POSIX systems (importing node:path starts Deno's Node layer:
+// lib/util/path.ts replaces node:path on POSIX systems (importing node:path starts Deno's Node layer:
 // see tests/startup_test.ts). It must give exactly what node:path.posix gives, for any input.
 import fc from "fast-check";
 import { posix as nodePosix } from "node:path";
 import { assertEquals } from "./_assert.ts";
-import * as path from "../lib/path.ts";
+import * as path from "../lib/util/path.ts";
 
 const SEGMENT = fc.constantFrom("", ".", "..", "a", "b", "lib", "x.so", "...", ".a", "a.");
 const PATH = fc.array(SEGMENT, { maxLength: 6 }).chain((segs) =>

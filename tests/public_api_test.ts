@@ -102,7 +102,7 @@ const PUBLIC = [
   "resolveImage",
   "installLauncher",
   "tagImage",
-  // referrers (lib/referrers.ts)
+  // referrers (lib/transport/referrers.ts)
   "ANNOTATION_TITLE",
   "attachArtifact",
   "copyReferrers",

@@ -31,7 +31,7 @@ import {
   Store,
   walkDirectory,
 } from "./_internal.ts";
-import { printable } from "../lib/text.ts";
+import { printable } from "../lib/util/text.ts";
 import { listTree, runCli } from "./_helpers.ts";
 import { makeTls } from "./_registry.ts";
 import {

@@ -2,7 +2,7 @@
 // import is evaluated whatever the command, and Deno's Node layer is costly to start
 // (node:crypto ≈ 17 ms, node:zlib and node:stream as much, an npm package more), so the
 // runtime import graph of cli.ts may name only cheap built-ins; the costly ones are loaded on
-// first use (lib/lazy_node.ts). Then a cached `get`/`link` starts in ≈ the time of an empty
+// first use (lib/util/lazy_node.ts). Then a cached `get`/`link` starts in ≈ the time of an empty
 // script plus our modules. No timing is asserted here (see the README's numbers): the graph
 // is checked, and that a cached get and link make no request.
 import { join } from "node:path";
@@ -11,7 +11,7 @@ import { CLI, ROOT, runCli, samplePackage, tempDir } from "./_helpers.ts";
 
 /**
  * Built-ins a static import may name: none. Even node:path and node:util start Deno's Node
- * layer (≈ 5 ms measured); lib/path.ts and the flag parser in lib/cli/options.ts replace them.
+ * layer (≈ 5 ms measured); lib/util/path.ts and the flag parser in lib/cli/options.ts replace them.
  */
 const CHEAP_BUILTINS = new Set<string>();
 
@@ -61,13 +61,13 @@ Deno.test("startup: cli.ts statically imports no Node built-in and no npm packag
   assertEquals(
     costly,
     [],
-    "load these on first use (lib/lazy_node.ts) instead",
+    "load these on first use (lib/util/lazy_node.ts) instead",
   );
 });
 
-Deno.test("startup: only lib/lazy_node.ts calls process.getBuiltinModule", async () => {
+Deno.test("startup: only lib/util/lazy_node.ts calls process.getBuiltinModule", async () => {
   for (const url of (await runtimeGraph()).keys()) {
-    if (!url.startsWith("file:") || url.endsWith("/lib/lazy_node.ts")) continue;
+    if (!url.startsWith("file:") || url.endsWith("/lib/util/lazy_node.ts")) continue;
     const source = await Deno.readTextFile(new URL(url));
     assert(!/\bprocess\s*\./.test(source), `${url} touches the process global`);
   }

@@ -258,7 +258,7 @@ async function extractAll(dest: string, layers: E[][], whiteouts = false) {
       whiteouts,
     });
   }
-  const { checkLinks } = await import("../lib/extract.ts");
+  const { checkLinks } = await import("../lib/archive/extract.ts");
   checkLinks(dest, budget, "image I", [".oci-dir"]);
 }
 

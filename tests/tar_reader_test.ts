@@ -1,4 +1,4 @@
-// The tar reader (lib/tar.ts) against GNU tar, python3's tarfile and the rules
+// The tar reader (lib/archive/tar.ts) against GNU tar, python3's tarfile and the rules
 // of Go's archive/tar. Every archive is read through a StreamSource (in odd
 // chunk sizes) and a FileSource (which seeks to skip), with and without
 // reading the entries' data, and the readers must agree.
@@ -17,7 +17,7 @@ import {
   StreamSource,
   TAR_END,
   type TarEntry,
-} from "../lib/tar.ts";
+} from "../lib/archive/tar.ts";
 import { have, run } from "./_helpers.ts";
 
 const enc = new TextEncoder();

@@ -28,7 +28,7 @@ import {
   UsageError,
 } from "./_internal.ts";
 import { gzipStream, TAR_END, tarHeader, tarPadding, zstdStream } from "./_internal.ts";
-import { OCI_CONFIG, OCI_LAYER_TAR_GZIP } from "../lib/media_types.ts";
+import { OCI_CONFIG, OCI_LAYER_TAR_GZIP } from "../lib/oci/media_types.ts";
 
 async function layerTypes(location: string): Promise<string[]> {
   const info = await inspectAny(location);

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { basename } from "../path.ts";
+import { basename } from "../util/path.ts";
 import { buildRunnable, formatPlatform } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";

@@ -5,8 +5,8 @@
  * @module
  */
 import bcrypt from "../vendor/bcryptjs/index.js";
-import { nodeCrypto } from "../lazy_node.ts";
-import { OcipkgError } from "../errors.ts";
+import { nodeCrypto } from "../util/lazy_node.ts";
+import { OcipkgError } from "../util/errors.ts";
 
 /** Users and their bcrypt hashes. */
 export class Htpasswd {

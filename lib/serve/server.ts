@@ -7,19 +7,19 @@
  *
  * @module
  */
-import { VerificationError } from "../errors.ts";
-import { digestOf, isDigest, parseDigest } from "../digest.ts";
-import { OcipkgError, ResourceError, UsageError } from "../errors.ts";
-import { readBodyCapped, releaseTemp } from "../fs_util.ts";
+import { VerificationError } from "../util/errors.ts";
+import { digestOf, isDigest, parseDigest } from "../oci/digest.ts";
+import { OcipkgError, ResourceError, UsageError } from "../util/errors.ts";
+import { readBodyCapped, releaseTemp } from "../util/fs_util.ts";
 import {
   type Descriptor,
   encodeJson,
   MAX_MANIFEST_SIZE,
   parseManifestDocument,
-} from "../manifest.ts";
-import { INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX } from "../media_types.ts";
-import { isTag } from "../reference.ts";
-import { bytesStream } from "../target.ts";
+} from "../oci/manifest.ts";
+import { INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX } from "../oci/media_types.ts";
+import { isTag } from "../oci/reference.ts";
+import { bytesStream } from "../transport/target.ts";
 import { Htpasswd } from "./auth.ts";
 import { errorResponse, RegistryError } from "./errors.ts";
 import { checkName, type Repository, Storage } from "./storage.ts";

@@ -7,15 +7,15 @@
  *
  * @module
  */
-import { join } from "../path.ts";
-import { digestOf, isDigest, parseDigest } from "../digest.ts";
-import { OcipkgError } from "../errors.ts";
-import { atomicWriteFile, Mutex } from "../fs_util.ts";
-import { LayoutIndex, OCI_LAYOUT_FILE } from "../layout/index_file.ts";
-import { OciDir } from "../layout/oci_dir.ts";
-import { type Descriptor, MAX_MANIFEST_SIZE } from "../manifest.ts";
-import { ANNOTATION_REF_NAME, OCI_INDEX, OCI_MANIFEST } from "../media_types.ts";
-import { isRepositoryName, isTag } from "../reference.ts";
+import { join } from "../util/path.ts";
+import { digestOf, isDigest, parseDigest } from "../oci/digest.ts";
+import { OcipkgError } from "../util/errors.ts";
+import { atomicWriteFile, Mutex } from "../util/fs_util.ts";
+import { LayoutIndex, OCI_LAYOUT_FILE } from "../transport/layout/index_file.ts";
+import { OciDir } from "../transport/layout/oci_dir.ts";
+import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
+import { ANNOTATION_REF_NAME, OCI_INDEX, OCI_MANIFEST } from "../oci/media_types.ts";
+import { isRepositoryName, isTag } from "../oci/reference.ts";
 import { RegistryError } from "./errors.ts";
 
 // a nested repository's directory sits inside its parent's layout: it must not take a layout's names

@@ -6,10 +6,10 @@
  *
  * @module
  */
-import { join } from "../path.ts";
-import { Digester, parseDigest } from "../digest.ts";
-import { BackgroundDigester, OFF_THREAD_MIN } from "../hash_worker.ts";
-import { BlockWriter, releaseTemp, trackTemp } from "../fs_util.ts";
+import { join } from "../util/path.ts";
+import { Digester, parseDigest } from "../oci/digest.ts";
+import { BackgroundDigester, OFF_THREAD_MIN } from "../util/hash_worker.ts";
+import { BlockWriter, releaseTemp, trackTemp } from "../util/fs_util.ts";
 import { RegistryError } from "./errors.ts";
 
 /** One upload session. */

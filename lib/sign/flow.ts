@@ -5,11 +5,11 @@
  *
  * @module
  */
-import { OcipkgError, UsageError } from "../errors.ts";
-import { atomicWriteFile, pathExists } from "../fs_util.ts";
-import { type Location, openImage } from "../location.ts";
-import type { ImageName } from "../reference.ts";
-import type { RemoteOptions } from "../transfer.ts";
+import { OcipkgError, UsageError } from "../util/errors.ts";
+import { atomicWriteFile, pathExists } from "../util/fs_util.ts";
+import { type Location, openImage } from "../transport/location.ts";
+import type { ImageName } from "../oci/reference.ts";
+import type { RemoteOptions } from "../ops/transfer.ts";
 import { signImage, type SignResult, type VerifiedSignature } from "./image.ts";
 import {
   encodePublicKey,

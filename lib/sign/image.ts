@@ -13,11 +13,17 @@
  * @module
  */
 import type { KeyObject } from "node:crypto";
-import { FormatError, NotFoundError, OcipkgError, VerificationError } from "../errors.ts";
-import { type Descriptor, type Manifest, parseManifestDocument } from "../manifest.ts";
-import { OCI_MANIFEST } from "../media_types.ts";
-import { listReferrers, pushReferrer } from "../referrers.ts";
-import { fetchBytes, pushBytes, type ReadTarget, resolveOptional, type Target } from "../target.ts";
+import { FormatError, NotFoundError, OcipkgError, VerificationError } from "../util/errors.ts";
+import { type Descriptor, type Manifest, parseManifestDocument } from "../oci/manifest.ts";
+import { OCI_MANIFEST } from "../oci/media_types.ts";
+import { listReferrers, pushReferrer } from "../transport/referrers.ts";
+import {
+  fetchBytes,
+  pushBytes,
+  type ReadTarget,
+  resolveOptional,
+  type Target,
+} from "../transport/target.ts";
 import { buildPayload, MAX_PAYLOAD_SIZE, parsePayload } from "./payload.ts";
 import {
   COSIGN_SIGNATURE_ARTIFACT_TYPE,

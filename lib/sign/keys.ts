@@ -16,9 +16,9 @@
 import type { Buffer } from "node:buffer";
 import type { KeyObject } from "node:crypto";
 import nacl from "../vendor/tweetnacl/nacl.js";
-import { nodeCrypto } from "../lazy_node.ts";
-import { resolve } from "../path.ts";
-import { fromBase64, toBase64 } from "../text.ts";
+import { nodeCrypto } from "../util/lazy_node.ts";
+import { resolve } from "../util/path.ts";
+import { fromBase64, toBase64 } from "../util/text.ts";
 import { decodePem, encodePem, KeyError, keyFingerprint, readSmallFile } from "./pem.ts";
 export { KeyError, keyFingerprint, MAX_KEY_FILE } from "./pem.ts";
 

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { isDigest } from "../digest.ts";
-import { FormatError, UsageError } from "../errors.ts";
-import { DEFAULT_HOST, type ImageName } from "../reference.ts";
+import { isDigest } from "../oci/digest.ts";
+import { FormatError, UsageError } from "../util/errors.ts";
+import { DEFAULT_HOST, type ImageName } from "../oci/reference.ts";
 
 /** `critical.type` of a cosign image signature. */
 export const COSIGN_SIGNATURE_TYPE = "cosign container image signature";

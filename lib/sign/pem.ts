@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { OcipkgError, systemReason } from "../errors.ts";
-import { fromBase64, toBase64 } from "../text.ts";
+import { OcipkgError, systemReason } from "../util/errors.ts";
+import { fromBase64, toBase64 } from "../util/text.ts";
 
 /**
  * A key file is unreadable, of an unsupported kind, or its password is wrong.

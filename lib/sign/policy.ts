@@ -38,13 +38,18 @@
  *
  * @module
  */
-import { OcipkgError } from "../errors.ts";
-import type { Descriptor } from "../manifest.ts";
-import { dirname, isAbsolute, join, resolve } from "../path.ts";
-import { canonicalRegistry, DEFAULT_HOST, type ImageName, isLoopbackHost } from "../reference.ts";
-import type { Store } from "../store.ts";
-import type { ReadTarget } from "../target.ts";
-import { printable } from "../text.ts";
+import { OcipkgError } from "../util/errors.ts";
+import type { Descriptor } from "../oci/manifest.ts";
+import { dirname, isAbsolute, join, resolve } from "../util/path.ts";
+import {
+  canonicalRegistry,
+  DEFAULT_HOST,
+  type ImageName,
+  isLoopbackHost,
+} from "../oci/reference.ts";
+import type { Store } from "../store/store.ts";
+import type { ReadTarget } from "../transport/target.ts";
+import { printable } from "../util/text.ts";
 import {
   findSignatureManifests,
   SignatureError,

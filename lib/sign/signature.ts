@@ -7,12 +7,12 @@
  * @module
  */
 import type { KeyObject } from "node:crypto";
-import { parseDigest } from "../digest.ts";
-import { FormatError } from "../errors.ts";
-import { nodeCrypto } from "../lazy_node.ts";
-import { fromBase64, toBase64 } from "../text.ts";
-import type { Descriptor } from "../manifest.ts";
-import { OCI_CONFIG, OCI_MANIFEST } from "../media_types.ts";
+import { parseDigest } from "../oci/digest.ts";
+import { FormatError } from "../util/errors.ts";
+import { nodeCrypto } from "../util/lazy_node.ts";
+import { fromBase64, toBase64 } from "../util/text.ts";
+import type { Descriptor } from "../oci/manifest.ts";
+import { OCI_CONFIG, OCI_MANIFEST } from "../oci/media_types.ts";
 import { signatureAlgorithm } from "./keys.ts";
 
 /** Media type of a signature layer: the simple-signing payload. */

@@ -1,0 +1,460 @@
+/**
+ * `ocipkg cargo build` / `publish`: build a crate with cargo, pack its
+ * `staticlib` and `cdylib` outputs (and binaries on request) as an ocipkg
+ * artifact named `{registry}:{git short revision}`, with annotations from
+ * Cargo metadata — the conventions of the Rust `cargo ocipkg` — and push it.
+ *
+ * @module
+ */
+import { dirname, join, relative, resolve } from "../util/path.ts";
+import { composeFiles } from "../ops/artifact.ts";
+import { digestOf } from "../oci/digest.ts";
+import { NotFoundError, OcipkgError, UsageError } from "../util/errors.ts";
+import { pathExists } from "../util/fs_util.ts";
+import { currentOcipkg, writeLauncher } from "./launcher.ts";
+import type { Platform } from "../oci/manifest.ts";
+import { hostPlatform, parsePlatform } from "../oci/platform.ts";
+import { ImageName, imageName } from "../oci/reference.ts";
+import { pushImage, type RemoteOptions } from "../ops/transfer.ts";
+
+/** A build target of a Cargo package (from `cargo metadata`). */
+export interface CargoTarget {
+  /** Target name. */
+  name: string;
+  /** Kinds: `lib`, `staticlib`, `cdylib`, `bin`, … */
+  kind: string[];
+  /** Crate types. */
+  crate_types: string[];
+}
+
+/** A Cargo package (from `cargo metadata`). */
+export interface CargoPackage {
+  /** Package name. */
+  name: string;
+  /** Version. */
+  version: string;
+  /** Package id. */
+  id: string;
+  /** Path of its Cargo.toml. */
+  manifest_path: string;
+  /** Its targets. */
+  targets: CargoTarget[];
+  /** `[package.metadata]`. */
+  metadata: unknown;
+  /** SPDX license expression. */
+  license?: string | null;
+  /** Description. */
+  description?: string | null;
+  /** Homepage URL. */
+  homepage?: string | null;
+  /** Repository URL. */
+  repository?: string | null;
+  /** Authors. */
+  authors?: string[];
+}
+
+/** The parts of `cargo metadata --format-version 1` ocipkg reads. */
+export interface CargoMetadata {
+  /** Workspace packages (with `--no-deps`). */
+  packages: CargoPackage[];
+  /** Ids of the workspace members. */
+  workspace_members: string[];
+  /** The target directory. */
+  target_directory: string;
+  /** The workspace root. */
+  workspace_root: string;
+}
+
+/** Options of {@link cargoBuild} and {@link cargoPublish}. */
+export interface CargoOptions extends RemoteOptions {
+  /** Path of Cargo.toml (default: found from `cwd`). */
+  manifestPath?: string;
+  /** Directory to run in (default: the current one). */
+  cwd?: string;
+  /** Build the release profile. */
+  release?: boolean;
+  /** Package in the workspace (default: the one at `cwd`). */
+  package?: string;
+  /** Rust target triples (default: the host). Several are packed separately and published as one index. */
+  targets?: string[];
+  /** Image name (default: `{registry}:{git short revision}`). */
+  tag?: string;
+  /** Pack `bin` targets too. */
+  bins?: boolean;
+  /** The cargo program (default: `$CARGO` or `cargo`). */
+  cargo?: string;
+}
+
+/** One packed build. */
+export interface CargoBuildResult {
+  /** Image name. */
+  name: ImageName;
+  /** Manifest digest. */
+  digest: string;
+  /** The oci-archive written. */
+  archive: string;
+  /** Files packed. */
+  files: string[];
+  /** The target triple, or undefined for the host. */
+  triple?: string;
+  /** Platform of the files. */
+  platform: Platform;
+}
+
+function cargoProgram(options: CargoOptions): string {
+  return options.cargo ?? Deno.env.get("CARGO") ?? "cargo";
+}
+
+async function runCargo(
+  options: CargoOptions,
+  args: string[],
+  capture: boolean,
+): Promise<string> {
+  const program = cargoProgram(options);
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(program, {
+      args,
+      cwd: options.cwd,
+      stdin: "null",
+      stdout: capture ? "piped" : "inherit",
+      stderr: capture ? "piped" : "inherit",
+    }).output();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new OcipkgError(`cargo not found: '${program}' is not on PATH (set $CARGO)`);
+    }
+    throw e;
+  }
+  if (!out.success) {
+    const detail = capture ? new TextDecoder().decode(out.stderr).trim().split("\n").at(-1) : "";
+    throw new OcipkgError(
+      `cargo ${args[0]} failed (exit ${out.code})${detail ? `: ${detail}` : ""}`,
+    );
+  }
+  return capture ? new TextDecoder().decode(out.stdout) : "";
+}
+
+/**
+ * Run `cargo metadata --no-deps` and parse it.
+ *
+ * @param options manifest path, cwd, cargo program
+ * @returns the metadata
+ * @throws {OcipkgError} when cargo fails (no Cargo.toml, bad manifest)
+ */
+export async function cargoMetadata(options: CargoOptions = {}): Promise<CargoMetadata> {
+  const args = ["metadata", "--format-version", "1", "--no-deps", "--offline"];
+  if (options.manifestPath) args.push("--manifest-path", options.manifestPath);
+  return JSON.parse(await runCargo(options, args, true)) as CargoMetadata;
+}
+
+/**
+ * Pick the package to build: `-p name`, else the one whose directory holds
+ * `cwd` (deepest first), else the only workspace member.
+ *
+ * @param meta cargo metadata
+ * @param name package name from `-p`
+ * @param cwd the working directory
+ * @returns the package
+ * @throws {UsageError} listing the members when none fits
+ */
+export function selectPackage(
+  meta: CargoMetadata,
+  name: string | undefined,
+  cwd: string,
+): CargoPackage {
+  const members = meta.packages.filter((p) => meta.workspace_members.includes(p.id));
+  const names = members.map((p) => p.name).join(", ");
+  if (name !== undefined) {
+    const p = members.find((m) => m.name === name);
+    if (!p) throw new UsageError(`package '${name}' is not in the workspace (members: ${names})`);
+    return p;
+  }
+  const here = resolve(cwd);
+  const containing = members
+    .filter((p) => !relative(dirname(p.manifest_path), here).startsWith(".."))
+    .sort((a, b) => b.manifest_path.length - a.manifest_path.length);
+  const p = containing[0] ?? (members.length === 1 ? members[0] : undefined);
+  if (!p) throw new UsageError(`several packages in the workspace (${names})`);
+  return p;
+}
+
+/**
+ * The registry of `[package.metadata.ocipkg] registry = "…"`.
+ *
+ * @param pkg the package
+ * @returns e.g. `ghcr.io/org/libfoo`
+ * @throws {UsageError} naming the Cargo.toml when it is missing or not a string
+ */
+export function ocipkgRegistry(pkg: CargoPackage): string {
+  const meta = pkg.metadata as { ocipkg?: { registry?: unknown } } | null;
+  const registry = meta?.ocipkg?.registry;
+  if (typeof registry !== "string" || registry === "") {
+    throw new UsageError(
+      `crate '${pkg.name}' has no [package.metadata.ocipkg] registry = "host/name" in ${pkg.manifest_path}`,
+    );
+  }
+  return registry;
+}
+
+/**
+ * The short (7 hex digits) git revision of the repository holding `dir`.
+ *
+ * @param dir a directory in a git work tree
+ * @returns the revision, or undefined when `dir` is not in a git repository
+ */
+export async function gitRevision(dir: string): Promise<string | undefined> {
+  try {
+    const out = await new Deno.Command("git", {
+      args: ["rev-parse", "--short=7", "HEAD"],
+      cwd: dir,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const rev = new TextDecoder().decode(out.stdout).trim();
+    return out.success && /^[0-9a-f]{7,}$/.test(rev) ? rev : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Annotations from Cargo metadata (DESIGN §2). */
+function annotationsOf(pkg: CargoPackage, revision: string | undefined): Record<string, string> {
+  const a: Record<string, string | null | undefined> = {
+    "org.opencontainers.image.title": pkg.name,
+    "org.opencontainers.image.version": pkg.version,
+    "org.opencontainers.image.url": pkg.homepage ?? pkg.repository,
+    "org.opencontainers.image.source": pkg.repository,
+    "org.opencontainers.image.licenses": pkg.license,
+    "org.opencontainers.image.description": pkg.description,
+    "org.opencontainers.image.revision": revision,
+    "org.opencontainers.image.authors": pkg.authors?.length ? pkg.authors.join(",") : undefined,
+  };
+  return Object.fromEntries(
+    Object.entries(a).filter((e): e is [string, string] => typeof e[1] === "string"),
+  );
+}
+
+function profileDir(meta: CargoMetadata, options: CargoOptions, triple?: string): string {
+  const profile = options.release ? "release" : "debug";
+  return triple
+    ? join(meta.target_directory, triple, profile)
+    : join(meta.target_directory, profile);
+}
+
+/**
+ * The output files of a package's library (and, with `bins`, binary) targets
+ * for a target OS.
+ *
+ * @param pkg the package
+ * @param dir the profile directory (`target/[triple/]<profile>`)
+ * @param triple the target triple (default: the host's)
+ * @param bins include `bin` targets
+ * @returns paths, in target order
+ */
+export function cargoOutputs(
+  pkg: CargoPackage,
+  dir: string,
+  triple: string | undefined,
+  bins: boolean,
+): string[] {
+  const os = triple ? parsePlatform(triple).os : hostPlatform().os;
+  const msvc = triple ? triple.endsWith("-msvc") : Deno.build.target.endsWith("-msvc");
+  const out: string[] = [];
+  for (const t of pkg.targets) {
+    const n = t.name.replaceAll("-", "_");
+    if (t.crate_types.includes("staticlib")) {
+      out.push(join(dir, os === "windows" && msvc ? `${n}.lib` : `lib${n}.a`));
+    }
+    if (t.crate_types.includes("cdylib")) {
+      out.push(
+        join(
+          dir,
+          os === "windows" ? `${n}.dll` : os === "darwin" ? `lib${n}.dylib` : `lib${n}.so`,
+        ),
+      );
+      if (os === "windows") out.push(join(dir, msvc ? `${n}.dll.lib` : `lib${n}.dll.a`));
+    }
+    if (bins && t.kind.includes("bin")) {
+      out.push(join(dir, os === "windows" ? `${t.name}.exe` : t.name));
+    }
+  }
+  return out;
+}
+
+/**
+ * Where `cargo ocipkg build` writes the archive of a package for a target:
+ * `target/[triple/]<profile>/ocipkg_<hash>.tar`.
+ *
+ * @param meta cargo metadata
+ * @param pkg the package
+ * @param options release profile
+ * @param triple the target triple (default: the host's)
+ * @returns the archive path
+ */
+export function cargoArchivePath(
+  meta: CargoMetadata,
+  pkg: CargoPackage,
+  options: CargoOptions,
+  triple?: string,
+): string {
+  const hash = digestOf(new TextEncoder().encode(`${pkg.id}\n${triple ?? ""}`)).slice(7, 23);
+  return join(profileDir(meta, options, triple), `ocipkg_${hash}.tar`);
+}
+
+async function context(options: CargoOptions) {
+  const meta = await cargoMetadata(options);
+  const pkg = selectPackage(meta, options.package, options.cwd ?? Deno.cwd());
+  const triples: (string | undefined)[] = options.targets?.length ? options.targets : [undefined];
+  for (const t of triples) if (t) parsePlatform(t); // a clear error for a bad triple
+  return { meta, pkg, triples };
+}
+
+/**
+ * Build a crate and pack its outputs, one oci-archive per target triple. The
+ * image is named `{registry}:{git short revision}` (or `tag`); annotations
+ * come from Cargo metadata; the platform is the target's.
+ *
+ * @param options manifest path, package, release, targets, tag, bins
+ * @returns one result per target
+ * @throws {UsageError} when the crate has no registry metadata and no tag is given
+ * @throws {NotFoundError} when the crate has nothing to pack
+ * @example
+ * ```ts ignore
+ * import assert from "node:assert/strict";
+ * import { cargoBuild, inspectAny } from "@ocipkg/cli";
+ * // in a crate with `crate-type = ["staticlib"]` and, in Cargo.toml,
+ * // [package.metadata.ocipkg] registry = "ghcr.io/org/foo"
+ * const [r] = await cargoBuild({ release: true, cwd: "crates/foo" });
+ * assert.match(r!.name.toString(), /^ghcr\.io\/org\/foo:[0-9a-f]{7}$/); // the git revision
+ * assert.deepEqual(r!.files.map((f) => f.split("/").at(-1)), ["libfoo.a"]);
+ * const info = await inspectAny(`oci-archive:${r!.archive}`);
+ * assert.equal(info.manifests[0]?.annotations["org.opencontainers.image.title"], "foo");
+ * ```
+ */
+export async function cargoBuild(options: CargoOptions = {}): Promise<CargoBuildResult[]> {
+  const { meta, pkg, triples } = await context(options);
+  const manifestDir = dirname(pkg.manifest_path);
+  const revision = await gitRevision(manifestDir);
+  let name: ImageName;
+  if (options.tag) name = imageName(options.tag);
+  else {
+    const registry = ocipkgRegistry(pkg);
+    if (!revision) {
+      throw new UsageError(
+        `cannot name the image of '${pkg.name}': ${manifestDir} is not in a git repository with a commit`,
+      );
+    }
+    name = ImageName.parse(`${registry}:${revision}`);
+  }
+  const results: CargoBuildResult[] = [];
+  for (const triple of triples) {
+    const files = cargoOutputs(pkg, profileDir(meta, options, triple), triple, !!options.bins);
+    if (files.length === 0) {
+      throw new NotFoundError(
+        `crate '${pkg.name}' has no staticlib or cdylib target${options.bins ? " or binary" : ""}`,
+      );
+    }
+    const args = ["build", "--manifest-path", pkg.manifest_path, "-p", pkg.name];
+    if (options.release) args.push("--release");
+    if (triple) args.push("--target", triple);
+    await runCargo(options, args, false);
+    const present = [];
+    for (const f of files) {
+      if (await pathExists(f)) present.push(f);
+      else if (!/\.(dll\.lib|dll\.a)$/.test(f)) {
+        throw new NotFoundError(`cargo build did not produce '${f}'`);
+      }
+    }
+    const archive = cargoArchivePath(meta, pkg, options, triple);
+    const platform = triple ? parsePlatform(triple) : hostPlatform();
+    await Deno.remove(archive).catch(() => {}); // a fresh archive, not an extension
+    const r = await composeFiles(present, `oci-archive:${archive}`, {
+      name,
+      annotations: annotationsOf(pkg, revision),
+      platform,
+    });
+    results.push({ name, digest: r.digest, archive, files: present, triple, platform });
+  }
+  return results;
+}
+
+/**
+ * Push what {@link cargoBuild} packed. Several target triples are pushed
+ * under one tag as a multi-platform index.
+ *
+ * @param options the same options as the build (package, release, targets), tag
+ * @returns the image name and digest pushed
+ * @throws {NotFoundError} when a build's archive is missing
+ * @example
+ * ```ts ignore
+ * import assert from "node:assert/strict";
+ * import { cargoBuild, cargoPublish } from "@ocipkg/cli";
+ * const options = { release: true, targets: ["x86_64-unknown-linux-gnu", "aarch64-apple-darwin"] };
+ * const built = await cargoBuild(options); // one archive per target
+ * const pushed = await cargoPublish(options); // one tag, an index of both
+ * assert.equal(pushed.name.toString(), built[0]!.name.toString());
+ * ```
+ */
+export async function cargoPublish(
+  options: CargoOptions = {},
+): Promise<{ name: ImageName; digest: string }> {
+  const { meta, pkg, triples } = await context(options);
+  if (!options.tag) ocipkgRegistry(pkg); // the same clear error as build
+  const archives: string[] = [];
+  for (const triple of triples) {
+    const archive = cargoArchivePath(meta, pkg, options, triple);
+    if (!(await pathExists(archive))) {
+      throw new NotFoundError(
+        `no package built for '${pkg.name}' (${triple ?? "host"}, ${
+          options.release ? "release" : "debug"
+        }): run 'ocipkg cargo build' first (looked for ${archive})`,
+      );
+    }
+    archives.push(`oci-archive:${archive}`);
+  }
+  return await pushImage(archives, options.tag, options);
+}
+
+/**
+ * Install a `cargo-ocipkg` command so that `cargo ocipkg build …` runs
+ * `ocipkg cargo build …`: a shell script calling this ocipkg (the compiled
+ * executable, or `deno run` of this module).
+ *
+ * @param dir where to write it (default: `$CARGO_HOME/bin` or `~/.cargo/bin`)
+ * @returns the path written
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { installCargoShim } from "@ocipkg/cli";
+ * const bin = await Deno.makeTempDir(); // default: ~/.cargo/bin
+ * const path = await installCargoShim(bin);
+ * assert.equal(path, `${bin}/cargo-ocipkg`);
+ * const script = await Deno.readTextFile(path);
+ * assert.ok(script.startsWith("#!/bin/sh\n"));
+ * assert.ok(script.includes(" cargo \"$@\"")); // runs `ocipkg cargo …`
+ * assert.equal((await Deno.stat(path)).mode! & 0o111, 0o111); // executable
+ * await Deno.remove(bin, { recursive: true });
+ * ```
+ */
+export async function installCargoShim(dir?: string): Promise<string> {
+  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? ".";
+  const target = dir ?? join(Deno.env.get("CARGO_HOME") ?? join(home, ".cargo"), "bin");
+  await Deno.mkdir(target, { recursive: true });
+  const ocipkg = currentOcipkg();
+  if (Deno.build.os === "windows") {
+    if (ocipkg.cli) {
+      throw new OcipkgError("on Windows the cargo shim needs the compiled ocipkg.exe");
+    }
+    const path = join(target, "cargo-ocipkg.exe");
+    await Deno.copyFile(ocipkg.exe, path); // the executable notices its name (see cli.ts)
+    return path;
+  }
+  return await writeLauncher(
+    join(target, "cargo-ocipkg"),
+    ocipkg,
+    ["cargo"],
+    "cargo-ocipkg: `cargo ocipkg build …` runs `ocipkg cargo build …` (written by ocipkg)",
+  );
+}

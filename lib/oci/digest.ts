@@ -1,0 +1,359 @@
+/**
+ * Content digests (`sha256:<hex>`, `sha512:<hex>`) and the one streaming
+ * verifier that checks size and digest while data flows.
+ *
+ * @module
+ */
+import type { Hash } from "node:crypto";
+import { nodeCrypto } from "../util/lazy_node.ts";
+import { FormatError, VerificationError } from "../util/errors.ts";
+import { BackgroundDigester, OFF_THREAD_MIN } from "../util/hash_worker.ts";
+
+/** Digest algorithms ocipkg can compute and verify. */
+export type DigestAlgorithm = "sha256" | "sha512";
+
+const HEX_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
+
+/** A digest string split into its algorithm and hex parts. */
+export interface ParsedDigest {
+  /** Hash algorithm. */
+  algorithm: DigestAlgorithm;
+  /** Lower-case hex encoding of the hash. */
+  hex: string;
+}
+
+/**
+ * Parse and validate a digest string.
+ *
+ * @param digest e.g. `sha256:2c26b4…`
+ * @returns the algorithm and hex
+ * @throws {FormatError} when the algorithm is unsupported or the hex malformed
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FormatError, parseDigest } from "@ocipkg/cli";
+ * const d = parseDigest("sha256:" + "a".repeat(64));
+ * assert.equal(d.algorithm, "sha256");
+ * assert.equal(d.hex, "a".repeat(64));
+ * assert.throws(() => parseDigest("md5:d41d8cd98f00b204e9800998ecf8427e"), FormatError);
+ * assert.throws(() => parseDigest("sha256:abc"), FormatError); // too short
+ * ```
+ */
+export function parseDigest(digest: string): ParsedDigest {
+  const m = /^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/.exec(digest);
+  if (!m) throw new FormatError(`invalid digest '${digest}'`);
+  const algorithm = m[1] as DigestAlgorithm;
+  const hex = m[2]!;
+  const len = HEX_LENGTH[algorithm];
+  if (len === undefined) {
+    throw new FormatError(`unsupported digest algorithm '${m[1]}' in '${digest}'`);
+  }
+  if (hex.length !== len || !/^[a-f0-9]+$/.test(hex)) {
+    throw new FormatError(`invalid ${algorithm} digest '${digest}'`);
+  }
+  return { algorithm, hex };
+}
+
+/**
+ * Whether a string is a valid, supported digest.
+ *
+ * @param s any string
+ * @returns true for `sha256:<64 hex>` or `sha512:<128 hex>`
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isDigest } from "@ocipkg/cli";
+ * assert.ok(isDigest("sha256:" + "0".repeat(64)));
+ * assert.ok(!isDigest("latest"));
+ * assert.ok(!isDigest("sha256:" + "A".repeat(64))); // hex must be lower case
+ * ```
+ */
+export function isDigest(s: string): boolean {
+  try {
+    parseDigest(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Incremental hasher producing a digest string.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Digester } from "./digest.ts";
+ * const h = new Digester();
+ * h.update(new TextEncoder().encode("{"));
+ * h.update(new TextEncoder().encode("}"));
+ * assert.equal(h.size, 2);
+ * assert.equal(h.digest(), "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+ * ```
+ */
+export class Digester {
+  #hash: Hash;
+  #algorithm: DigestAlgorithm;
+  #size = 0;
+  /**
+   * Create a Digester.
+   * @param algorithm hash algorithm, sha256 by default
+   */
+  constructor(algorithm: DigestAlgorithm = "sha256") {
+    this.#algorithm = algorithm;
+    this.#hash = nodeCrypto().createHash(algorithm);
+  }
+  /** Feed bytes. */
+  update(chunk: Uint8Array): void {
+    this.#hash.update(chunk);
+    this.#size += chunk.byteLength;
+  }
+  /** Number of bytes fed so far. */
+  get size(): number {
+    return this.#size;
+  }
+  /** Finish and return `<algorithm>:<hex>`. Call once. */
+  digest(): string {
+    return `${this.#algorithm}:${this.#hash.digest("hex")}`;
+  }
+}
+
+/**
+ * Digest of a byte array (for small things: manifests, configs).
+ *
+ * @param bytes content
+ * @param algorithm sha256 by default
+ * @returns `<algorithm>:<hex>`
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { digestOf } from "@ocipkg/cli";
+ * const bytes = new TextEncoder().encode("{}");
+ * assert.equal(
+ *   digestOf(bytes),
+ *   "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+ * );
+ * assert.match(digestOf(bytes, "sha512"), /^sha512:[0-9a-f]{128}$/);
+ * ```
+ */
+export function digestOf(bytes: Uint8Array, algorithm: DigestAlgorithm = "sha256"): string {
+  const h = new Digester(algorithm);
+  h.update(bytes);
+  return h.digest();
+}
+
+/** What a stream is expected to hold. */
+export interface Expected {
+  /** Expected digest; omit to only measure. */
+  digest?: string;
+  /** Expected size in bytes; omit to only measure. */
+  size?: number;
+}
+
+/** What a {@link VerifyingStream} measured. */
+export interface Measured {
+  /** Digest of the bytes that flowed. */
+  digest: string;
+  /** Number of bytes that flowed. */
+  size: number;
+}
+
+const vouched = new WeakMap<ReadableStream<Uint8Array>, Expected>();
+
+/**
+ * Mark a stream as already verified by its producer against `expected`
+ * (digest and size): the producer errors the stream, before it closes, when
+ * the bytes differ. A consumer that would verify the same digest again (a
+ * layout writing a blob pulled from a registry) may then only count bytes —
+ * one sha256 pass per blob instead of two. Only ocipkg's own producers mark
+ * streams; the mark is lost by any transformation (pass it on with
+ * {@link vouchedFor} when the bytes are unchanged, e.g. a tee branch).
+ *
+ * @param stream the producer's stream
+ * @param expected the digest and size it is verified against
+ * @returns the same stream
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bytesStream, digestOf, vouch, vouchedFor } from "@ocipkg/cli";
+ * const data = new TextEncoder().encode("hi");
+ * const desc = { digest: digestOf(data), size: 2 };
+ * const s = vouch(bytesStream(data), desc);
+ * assert.deepEqual(vouchedFor(s), desc);
+ * assert.equal(vouchedFor(bytesStream(data)), undefined);
+ * ```
+ */
+export function vouch(
+  stream: ReadableStream<Uint8Array>,
+  expected: Expected,
+): ReadableStream<Uint8Array> {
+  if (expected.digest !== undefined && expected.size !== undefined) {
+    vouched.set(stream, { digest: expected.digest, size: expected.size });
+  }
+  return stream;
+}
+
+/**
+ * What a stream was marked as verified against by {@link vouch}, if anything.
+ *
+ * @param stream a stream
+ * @returns the digest and size, or undefined
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bytesStream, vouchedFor } from "@ocipkg/cli";
+ * assert.equal(vouchedFor(bytesStream(new Uint8Array(1))), undefined);
+ * ```
+ */
+export function vouchedFor(stream: ReadableStream<Uint8Array>): Expected | undefined {
+  return vouched.get(stream);
+}
+
+/** Options of a {@link Verifier}. */
+export interface VerifierOptions {
+  /** The stream to be verified: a {@link vouch}ed one is only counted. */
+  source?: ReadableStream<Uint8Array>;
+  /** Hash large content of known size in a worker thread. */
+  offThread?: boolean;
+}
+
+/**
+ * The one verifier: counts and hashes bytes as they arrive, fails as soon as
+ * more than the expected size arrives, and at {@link Verifier.finish} when the
+ * size or digest differs. {@link VerifyingStream} wraps it for Web streams.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { digestOf, Verifier, VerificationError } from "@ocipkg/cli";
+ * const data = new TextEncoder().encode("hi");
+ * const ok = new Verifier({ digest: digestOf(data), size: 2 }, "greeting");
+ * ok.update(data);
+ * assert.deepEqual(ok.finish(), { digest: digestOf(data), size: 2 });
+ * // other bytes of the same size: the digest differs
+ * const bad = new Verifier({ digest: digestOf(data), size: 2 }, "greeting");
+ * bad.update(new TextEncoder().encode("ho"));
+ * assert.throws(() => bad.finish(), VerificationError);
+ * ```
+ */
+export class Verifier {
+  #hasher: Digester | BackgroundDigester | undefined;
+  #size = 0;
+  #expected: Expected;
+  #what: string;
+
+  /**
+   * Create a Verifier.
+   * @param expected expected digest and/or size
+   * @param what names the content in error messages, e.g. "blob sha256:… of image x"
+   * @param options `source`: the stream about to be verified — when its
+   *   producer vouched for this very digest and size ({@link vouch}), the
+   *   bytes are only counted, not hashed a second time; `offThread`: hash
+   *   content of a known size ≥ 32 MiB in a worker thread (then call
+   *   {@link Verifier.dispose} on every path that does not reach `finish`)
+   */
+  constructor(expected: Expected, what: string, options: VerifierOptions = {}) {
+    this.#expected = expected;
+    this.#what = what;
+    const vouched = options.source && vouchedFor(options.source);
+    const trusted = vouched !== undefined && vouched.digest === expected.digest &&
+      vouched.size === expected.size;
+    if (trusted) return;
+    const algorithm = expected.digest ? parseDigest(expected.digest).algorithm : "sha256";
+    this.#hasher = options.offThread && (expected.size ?? 0) >= OFF_THREAD_MIN
+      ? new BackgroundDigester(algorithm)
+      : new Digester(algorithm);
+  }
+
+  /** Stop a background hash (idempotent; a no-op for the others). */
+  dispose(): void {
+    if (this.#hasher instanceof BackgroundDigester) this.#hasher.dispose();
+  }
+
+  /**
+   * Feed a chunk.
+   *
+   * @param chunk bytes
+   * @throws {VerificationError} when the expected size is exceeded
+   */
+  update(chunk: Uint8Array): void {
+    const limit = this.#expected.size;
+    this.#size += chunk.byteLength;
+    if (limit !== undefined && this.#size > limit) {
+      this.dispose();
+      throw new VerificationError(`${this.#what}: size exceeds the expected ${limit} bytes`);
+    }
+    this.#hasher?.update(chunk);
+  }
+
+  /**
+   * Finish: check size, then digest.
+   *
+   * @returns what was measured
+   * @throws {VerificationError} on a size or digest mismatch
+   */
+  finish(): Measured {
+    const { size: limit, digest: want } = this.#expected;
+    const size = this.#size;
+    if (limit !== undefined && size !== limit) {
+      this.dispose();
+      throw new VerificationError(
+        `${this.#what}: size mismatch, expected ${limit} bytes but got ${size}`,
+      );
+    }
+    // vouched for: the producer checked exactly this digest before the stream closed
+    const digest = this.#hasher ? this.#hasher.digest() : want!;
+    if (want && digest !== want) {
+      throw new VerificationError(
+        `${this.#what}: digest mismatch, expected ${want} but got ${digest}`,
+      );
+    }
+    return { digest, size };
+  }
+}
+
+/**
+ * {@link Verifier} as a pass-through `TransformStream`. Read {@link result}
+ * once the stream has been consumed to learn the measured digest and size.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bytesStream, digestOf, VerificationError, VerifyingStream } from "@ocipkg/cli";
+ * const data = new TextEncoder().encode("hello");
+ * const v = new VerifyingStream({ digest: digestOf(data), size: 5 }, "greeting");
+ * assert.equal(await new Response(bytesStream(data).pipeThrough(v)).text(), "hello");
+ * assert.deepEqual(v.result, { digest: digestOf(data), size: 5 });
+ * // a stream longer than expected fails as soon as it is read
+ * const short = new VerifyingStream({ size: 4 }, "greeting");
+ * await assert.rejects(new Response(bytesStream(data).pipeThrough(short)).text(), VerificationError);
+ * ```
+ */
+export class VerifyingStream extends TransformStream<Uint8Array, Uint8Array> {
+  #state: { result?: Measured };
+
+  /**
+   * Create a VerifyingStream.
+   * @param expected expected digest and/or size
+   * @param what names the content in error messages
+   */
+  constructor(expected: Expected, what: string) {
+    const verifier = new Verifier(expected, what);
+    const state: { result?: Measured } = {};
+    super({
+      transform: (chunk, controller) => {
+        verifier.update(chunk);
+        controller.enqueue(chunk);
+      },
+      flush: () => {
+        state.result = verifier.finish();
+      },
+    });
+    this.#state = state;
+  }
+
+  /** Measured digest and size, set once the stream ended successfully. */
+  get result(): Measured | undefined {
+    return this.#state.result;
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * Moving images between places — registries, oci-dirs and oci-archives in
+ * any combination: push, pull and copy. Each resolves its arguments with the
+ * one resolver ({@link toLocation} → `resolveLocation`) and moves bytes with the one copy
+ * routine ({@link copy} / {@link copyGraph}).
+ *
+ * @module
+ */
+import { copy, copyGraph, type CopyOptions } from "../transport/copy.ts";
+import { UsageError } from "../util/errors.ts";
+import {
+  createLocation,
+  type LayoutLocation,
+  type Location,
+  openImage,
+  openLocation,
+  openRepository,
+  referenceOf,
+  toLocation,
+} from "../transport/location.ts";
+import { isDigest } from "../oci/digest.ts";
+import { ANNOTATION_REF_NAME } from "../oci/media_types.ts";
+import type { Descriptor, Platform } from "../oci/manifest.ts";
+import { ImageName, imageName } from "../oci/reference.ts";
+import { copyReferrers } from "../transport/referrers.ts";
+import type { RegistryTargetOptions } from "../transport/registry/target.ts";
+import { type ListableTarget, type ReadTarget, withTarget } from "../transport/target.ts";
+import {
+  checkDistinctPlatforms,
+  mergeVariants,
+  pickVariant,
+  pushIndex,
+  variantsOf,
+} from "../transport/variants.ts";
+
+/** Options shared by registry operations. */
+export interface RemoteOptions
+  extends
+    RegistryTargetOptions,
+    Pick<CopyOptions, "concurrency" | "onProgress" | "progressBytes"> {}
+
+/** Whether attached signatures and referrers travel with an image. */
+export interface AttachedOptions {
+  /**
+   * Copy the image's cosign signatures (`sha256-<hex>.sig`, `.att`, `.sbom`)
+   * and OCI 1.1 referrers too (see {@link copyReferrers}). Default: yes when
+   * the source is named by digest, or pushed from a layout; no otherwise.
+   */
+  includeSignatures?: boolean;
+}
+
+/**
+ * Copy an image between registries, oci-dirs and oci-archives in any
+ * combination.
+ *
+ * @param source e.g. `oci-archive:a.tar`, `localhost:5000/x:1`, `docker://ghcr.io/o/x:1`
+ * @param destination same forms (see {@link resolveLocation})
+ * @param options client options, concurrency, progress
+ * @returns the digest copied
+ * @throws {UsageError} for an ambiguous location (no request is made)
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { copyImage, inspectAny, packDirectory } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "a");
+ * const packed = await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+ * // oci-archive → oci-dir; registries are named the same way (`ghcr.io/org/foo:1`)
+ * assert.equal(await copyImage(`${tmp}/foo.tar`, `oci:${tmp}/foo`), packed.digest);
+ * const copied = await inspectAny(`oci:${tmp}/foo`);
+ * assert.equal(copied.name, "example.com/foo:1"); // the ref name comes along
+ * assert.equal(copied.digest, packed.digest);
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
+ */
+export async function copyImage(
+  source: string | ImageName | Location,
+  destination: string | ImageName | Location,
+  options: RemoteOptions & AttachedOptions & { platform?: Platform } = {},
+): Promise<string> {
+  const dst = await toLocation(destination);
+  const opened = await openImage(source, options);
+  const src = opened.location;
+  return await withTarget(opened.target, async (s) => {
+    const resolved = opened.subject;
+    // one platform of an index, when asked (else every platform)
+    const root = await pickVariant(s, resolved, options.platform, `image '${describe(src)}'`);
+    const dstRef = dst.kind === "registry" ? dst.name.reference : dst.ref ??
+      (src.kind === "registry"
+        ? src.name.toString()
+        : resolved.annotations?.[ANNOTATION_REF_NAME]) ??
+      root.digest;
+    const byDigest = isDigest(referenceOf(src) ?? "");
+    await withTarget(await createLocation(dst, options), async (d) => {
+      await copy(s, d, { ...options, srcRef: root.digest, dstRef });
+      if (options.includeSignatures ?? byDigest) await copyReferrers(s, d, root, options);
+    });
+    return root.digest;
+  });
+}
+
+/**
+ * Push an oci-archive/oci-dir to a registry. Given several layouts, each
+ * holding a platform-specific package (packed with a platform) or a
+ * multi-platform index, push them all under one tag as an OCI index.
+ *
+ * @param location the layout (`file.tar`, `./dir`, `oci:dir:ref`, …), or several
+ * @param image destination image name (default: the (first) layout's ref name)
+ * @param options client options, concurrency, progress
+ * @returns the image name and the digest of what the tag points to
+ * @throws {UsageError} when several layouts give the same platform, or one has none
+ * @example
+ * ```ts ignore
+ * import assert from "node:assert/strict";
+ * import { packDirectory, parsePlatform, pushImage } from "@ocipkg/cli";
+ * const packed = await packDirectory("dist", "libfoo.tar", { name: "ghcr.io/org/libfoo:1.2" });
+ * const pushed = await pushImage("libfoo.tar"); // to the archive's ref name
+ * assert.equal(pushed.name.toString(), "ghcr.io/org/libfoo:1.2");
+ * assert.equal(pushed.digest, packed.digest);
+ * // one package per platform, pushed under one tag as an index
+ * await packDirectory("dist-arm64", "arm64.tar", { platform: parsePlatform("linux/arm64") });
+ * await packDirectory("dist-amd64", "amd64.tar", { platform: parsePlatform("linux/amd64") });
+ * await pushImage(["arm64.tar", "amd64.tar"], "ghcr.io/org/libfoo:1.3");
+ * ```
+ */
+export async function pushImage(
+  location: string | LayoutLocation | (string | LayoutLocation)[],
+  image?: string | ImageName,
+  options: RemoteOptions & AttachedOptions = {},
+): Promise<{ name: ImageName; digest: string }> {
+  const locations = Array.isArray(location) ? location : [location];
+  if (locations.length === 0) throw new UsageError("push needs at least one layout");
+  const given = image === undefined ? undefined : imageName(image);
+  const locs = await Promise.all(
+    locations.map((l) => toLocation(l, { accept: "layout" }) as Promise<LayoutLocation>),
+  );
+  if (locs.length === 1) {
+    const loc = locs[0]!;
+    return await withTarget(await openLocation(loc), async (src) => {
+      const root = await src.resolve(loc.ref);
+      const name = given ?? refNameOf(root, src.description);
+      await withTarget(openRepository(name, options), async (dst) => {
+        await copy(src, dst, { ...options, srcRef: root.digest, dstRef: name.reference });
+        // a package signed before it was pushed keeps its signatures
+        if (options.includeSignatures ?? true) await copyReferrers(src, dst, root, options);
+      });
+      return { name, digest: root.digest };
+    });
+  }
+  // several variants: copy each manifest, then tag an index over them all
+  let name = given;
+  const variants: { desc: Descriptor; from: string }[] = [];
+  const sources: { src: ReadTarget; roots: Descriptor[] }[] = [];
+  try {
+    // open every layout first, so a missing one is reported before any other fault
+    for (const loc of locs) sources.push({ src: await openLocation(loc), roots: [] });
+    for (const [i, loc] of locs.entries()) {
+      const { src, roots } = sources[i]!;
+      const root = await src.resolve(loc.ref);
+      name ??= refNameOf(root, src.description);
+      for (const d of await variantsOf(src as ListableTarget, root, src.description)) {
+        variants.push({ desc: d, from: loc.path });
+        roots.push(d);
+      }
+    }
+    checkDistinctPlatforms(variants);
+    const target = name!;
+    const digest = await withTarget(openRepository(target, options), async (dst) => {
+      for (const { src, roots } of sources) {
+        for (const root of roots) await copyGraph(src, dst, root, options);
+      }
+      const index = await pushIndex(dst, mergeVariants([], variants.map((v) => v.desc)));
+      await dst.tag(index, target.reference);
+      return index.digest;
+    });
+    return { name: target, digest };
+  } finally {
+    for (const { src } of sources) await src.close().catch(() => {});
+  }
+}
+
+/** A location as a user would write it, for messages. */
+function describe(loc: Location): string {
+  if (loc.kind === "registry") return loc.name.toString();
+  return `${loc.kind}:${loc.path}${loc.ref ? `:${loc.ref}` : ""}`;
+}
+
+function refNameOf(root: Descriptor, where: string): ImageName {
+  const refName = root.annotations?.[ANNOTATION_REF_NAME];
+  if (!refName) throw new UsageError(`${where} has no ref name; give the image name to push to`);
+  return ImageName.parse(refName);
+}
+
+/**
+ * Pull an image from a registry into an oci-archive or oci-dir.
+ *
+ * @param image image name
+ * @param output `out.tar`, `oci:dir`, `oci-archive:file` (ref name = the image name)
+ * @param options client options and `format` for plain paths
+ * @returns the digest pulled
+ * @example
+ * ```ts ignore
+ * import assert from "node:assert/strict";
+ * import { inspectAny, pullImage } from "@ocipkg/cli";
+ * const digest = await pullImage("ghcr.io/org/libfoo:1.2", "libfoo.tar");
+ * const info = await inspectAny("libfoo.tar"); // no request: a layout
+ * assert.equal(info.digest, digest);
+ * assert.equal(info.name, "ghcr.io/org/libfoo:1.2"); // the archive's ref name
+ * ```
+ */
+export async function pullImage(
+  image: string | ImageName,
+  output: string | LayoutLocation,
+  options: RemoteOptions & AttachedOptions & {
+    format?: "archive" | "dir";
+    platform?: Platform;
+  } = {},
+): Promise<string> {
+  const name = imageName(image);
+  const loc = await toLocation(output, { accept: "layout", format: options.format });
+  return await withTarget(openRepository(name, options), async (src) => {
+    // one platform of an index, when asked (else every platform)
+    const root = await pickVariant(
+      src,
+      await src.resolve(name.reference),
+      options.platform,
+      `image '${name}'`,
+    );
+    await withTarget(await createLocation(loc), async (dst) => {
+      await copy(src, dst, {
+        ...options,
+        srcRef: root.digest,
+        dstRef: referenceOf(loc) ?? name.toString(),
+      });
+      if (options.includeSignatures ?? name.digest !== undefined) {
+        await copyReferrers(src, dst, root, options);
+      }
+    });
+    return root.digest;
+  });
+}

@@ -1,0 +1,371 @@
+/**
+ * `oci-archive`: an OCI Image Layout inside a tar file, as a {@link Target}.
+ * Reading indexes the tar's headers (seeking past data) and serves blobs by
+ * seeking into the file; writing streams entries into a temp file that is
+ * renamed into place on {@link OciArchive.close}.
+ *
+ * @module
+ */
+import { dirname } from "../../util/path.ts";
+import { parseDigest } from "../../oci/digest.ts";
+import { ArchiveError, fsError, NotFoundError, OcipkgError } from "../../util/errors.ts";
+import {
+  Mutex,
+  pathExists,
+  releaseTemp,
+  tempPathFor,
+  writeAll,
+  writeVerified,
+} from "../../util/fs_util.ts";
+import { type Descriptor, MAX_MANIFEST_SIZE, stripUndefined } from "../../oci/manifest.ts";
+import { FileSource, readTar, TAR_END, tarHeader, tarPadding } from "../../archive/tar.ts";
+import type { BlobSpec, ListableTarget, Target } from "../target.ts";
+import { checkLayoutFile, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
+
+interface Slot {
+  offset: number;
+  size: number;
+}
+
+/** Options for {@link OciArchive.open}. */
+export interface OciArchiveOptions {
+  /** Open for writing: a new archive (keeping the blobs and index of an existing one). */
+  write?: boolean;
+}
+
+function normalize(name: string): string {
+  return name.replace(/^(\.\/)+/, "").replace(/^\/+/, "");
+}
+
+/**
+ * An oci-archive file.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OciArchive, pushBytes } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * const w = await OciArchive.open(`${tmp}/x.tar`, { write: true });
+ * const d = await pushBytes(w, "text/plain", new TextEncoder().encode("hi"));
+ * await w.close(); // the archive appears only now
+ * const r = await OciArchive.open(`${tmp}/x.tar`);
+ * assert.ok(await r.exists(d));
+ * assert.equal(await new Response(await r.fetch(d)).text(), "hi");
+ * await r.close();
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
+ */
+export class OciArchive implements Target, ListableTarget {
+  /** Path of the archive. */
+  readonly path: string;
+  readonly description: string;
+  #entries = new Map<string, Slot>();
+  #index: LayoutIndex;
+  #writer: { file: Deno.FsFile; tmp: string; end: number } | undefined;
+  #mutex = new Mutex();
+  #closed = false;
+
+  private constructor(path: string) {
+    this.path = path;
+    this.description = `oci-archive '${path}'`;
+    this.#index = new LayoutIndex(this.description);
+  }
+
+  /**
+   * Open an archive for reading, or (with `write`) start a new one.
+   *
+   * @param path the tar file
+   * @param options `write` to create/replace it on close
+   * @returns the archive
+   * @throws {NotFoundError} when reading a missing file
+   * @throws {ArchiveError} when it is not a tar or lacks index.json
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ArchiveError, NotFoundError, OciArchive } from "@ocipkg/cli";
+   * const tmp = await Deno.makeTempDir();
+   * await assert.rejects(OciArchive.open(`${tmp}/missing.tar`), NotFoundError);
+   * await Deno.writeTextFile(`${tmp}/not.tar`, "hello");
+   * await assert.rejects(OciArchive.open(`${tmp}/not.tar`), ArchiveError);
+   * const w = await OciArchive.open(`${tmp}/new.tar`, { write: true });
+   * await w.abort(); // nothing written
+   * await assert.rejects(Deno.stat(`${tmp}/new.tar`), Deno.errors.NotFound);
+   * await Deno.remove(tmp, { recursive: true });
+   * ```
+   */
+  static async open(path: string, options: OciArchiveOptions = {}): Promise<OciArchive> {
+    const ar = new OciArchive(path);
+    const existing = !options.write || await pathExists(path);
+    if (existing) await ar.#scan();
+    if (options.write) await ar.#startWriting(existing);
+    return ar;
+  }
+
+  async #scan(): Promise<void> {
+    let file: Deno.FsFile;
+    try {
+      const st = await Deno.stat(this.path);
+      if (st.isDirectory) {
+        throw new OcipkgError(`${this.description} is a directory; use an oci-dir for layouts`);
+      }
+      // a fifo would block the open, a device never ends
+      if (!st.isFile) throw new OcipkgError(`${this.description} is not a regular file`);
+      file = await Deno.open(this.path);
+    } catch (e) {
+      throw fsError(e, "oci-archive", this.path);
+    }
+    try {
+      const source = new FileSource(file, this.description);
+      for await (const e of readTar(source, this.description, { refuseSparse: true })) {
+        if (e.type === "file") {
+          this.#entries.set(normalize(e.name), { offset: e.offset, size: e.size });
+        }
+      }
+      const layout = await this.#readEntry(file, "oci-layout");
+      if (!layout) {
+        throw new ArchiveError(`${this.description} is not an oci-archive: it has no oci-layout`);
+      }
+      checkLayoutFile(layout, this.description);
+      const index = await this.#readEntry(file, "index.json");
+      if (!index) throw new ArchiveError(`${this.description} has no index.json`);
+      this.#index = LayoutIndex.parse(index, this.description);
+    } finally {
+      file.close();
+    }
+  }
+
+  async #readEntry(file: Deno.FsFile, name: string): Promise<Uint8Array | undefined> {
+    const slot = this.#entries.get(name);
+    if (!slot) return undefined;
+    if (slot.size > MAX_MANIFEST_SIZE) {
+      throw new ArchiveError(
+        `${this.description}: ${name} is larger than ${MAX_MANIFEST_SIZE} bytes`,
+      );
+    }
+    await file.seek(slot.offset, Deno.SeekMode.Start);
+    const out = new Uint8Array(slot.size);
+    let got = 0;
+    while (got < slot.size) {
+      const n = await file.read(out.subarray(got));
+      if (n === null) throw new ArchiveError(`${this.description} is truncated in ${name}`);
+      got += n;
+    }
+    return out;
+  }
+
+  async #startWriting(keep: boolean): Promise<void> {
+    const tmp = tempPathFor(this.path);
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(tmp, { write: true, read: true, createNew: true });
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        // the file is new: what is missing is the directory it goes into
+        throw new NotFoundError(
+          `cannot write '${this.path}': its directory '${dirname(this.path)}' does not exist`,
+        );
+      }
+      throw fsError(e, "output", this.path);
+    }
+    this.#writer = { file, tmp, end: 0 };
+    if (!keep) return;
+    // carry over the blobs of the archive being replaced
+    const old = this.#entries;
+    this.#entries = new Map();
+    const src = await Deno.open(this.path);
+    try {
+      for (const [name, slot] of old) {
+        const m = /^blobs\/([a-z0-9]+)\/([a-f0-9]+)$/.exec(name);
+        if (!m) continue;
+        await src.seek(slot.offset, Deno.SeekMode.Start);
+        const stream = limitedStream(src, slot.size, this.description);
+        await this.#append(name, slot.size, stream);
+      }
+    } finally {
+      src.close();
+    }
+  }
+
+  async #append(
+    name: string,
+    size: number,
+    body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  ): Promise<void> {
+    const w = this.#writer!;
+    const header = tarHeader({ name, type: "file", size, mode: 0o644, mtime: 0, linkname: "" });
+    await writeAll(w.file, header);
+    for await (const c of body) await writeAll(w.file, c);
+    await writeAll(w.file, tarPadding(size));
+    this.#entries.set(name, { offset: w.end + header.length, size });
+    w.end += header.length + size + tarPadding(size).length;
+  }
+
+  resolve(reference?: string): Promise<Descriptor> {
+    return Promise.resolve(this.#index.resolve(reference));
+  }
+
+  list(): Promise<Descriptor[]> {
+    return Promise.resolve([...this.#index.manifests]);
+  }
+
+  #blobName(digest: string): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return `blobs/${algorithm}/${hex}`;
+  }
+
+  async fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    const slot = this.#entries.get(this.#blobName(desc.digest));
+    if (!slot) throw new NotFoundError(`blob ${desc.digest} is missing from ${this.description}`);
+    const file = await Deno.open(this.#writer ? this.#writer.tmp : this.path);
+    await file.seek(slot.offset, Deno.SeekMode.Start);
+    return ReadableStream.from(limitedStream(file, slot.size, this.description, true));
+  }
+
+  exists(desc: Descriptor): Promise<boolean> {
+    return Promise.resolve(
+      this.#entries.get(this.#blobName(desc.digest))?.size === desc.size,
+    );
+  }
+
+  push(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
+    if (!this.#writer) {
+      return Promise.reject(new OcipkgError(`${this.description} is open read-only`));
+    }
+    return this.#mutex.run(async () => {
+      const w = this.#writer!;
+      if (spec.digest && spec.size !== undefined) {
+        const d = { ...spec, digest: spec.digest, size: spec.size };
+        if (await this.exists(d)) {
+          await content.cancel();
+          return stripUndefined(d);
+        }
+      }
+      // Header first with a placeholder name and size when unknown; patched after.
+      const name0 = spec.digest ? this.#blobName(spec.digest) : `blobs/sha256/${"0".repeat(64)}`;
+      const start = w.end;
+      const placeholder = tarHeader({
+        name: name0,
+        type: "file",
+        size: spec.size ?? 0,
+        mode: 0o644,
+        mtime: 0,
+        linkname: "",
+      });
+      try {
+        await writeAll(w.file, placeholder);
+        const got = await writeVerified(
+          content,
+          w.file,
+          spec,
+          `blob ${spec.digest ?? "(new)"} for ${this.description}`,
+        );
+        const name = this.#blobName(got.digest);
+        if (got.size > 0o77777777777 && spec.size === undefined) {
+          throw new ArchiveError(`${this.description}: blobs over 8 GiB need a known size`);
+        }
+        await writeAll(w.file, tarPadding(got.size));
+        const end = start + placeholder.length + got.size + tarPadding(got.size).length;
+        if (name !== name0 || spec.size === undefined) {
+          const header = tarHeader({
+            name,
+            type: "file",
+            size: got.size,
+            mode: 0o644,
+            mtime: 0,
+            linkname: "",
+          });
+          if (header.length !== placeholder.length) {
+            throw new ArchiveError(`${this.description}: cannot patch header of ${got.digest}`);
+          }
+          await w.file.seek(start, Deno.SeekMode.Start);
+          await writeAll(w.file, header);
+          await w.file.seek(end, Deno.SeekMode.Start);
+        }
+        if (this.#entries.has(name)) {
+          // a duplicate of what we hold: drop the copy just written
+          await w.file.truncate(start);
+          await w.file.seek(start, Deno.SeekMode.Start);
+        } else {
+          this.#entries.set(name, { offset: start + placeholder.length, size: got.size });
+          w.end = end;
+        }
+        return stripUndefined({ ...spec, digest: got.digest, size: got.size });
+      } catch (e) {
+        await w.file.truncate(start).catch(() => {});
+        await w.file.seek(start, Deno.SeekMode.Start).catch(() => {});
+        throw fsError(e, "archive being written", this.path);
+      }
+    });
+  }
+
+  tag(desc: Descriptor, reference: string): Promise<void> {
+    return this.#mutex.run(() => {
+      this.#index.tag(desc, reference);
+      return Promise.resolve();
+    });
+  }
+
+  /** Finish: for a writer, append `oci-layout` and `index.json` and rename into place. */
+  close(): Promise<void> {
+    return this.#finish(true);
+  }
+
+  /** Discard a half-written archive; the original file, if any, stays as it was. */
+  abort(): Promise<void> {
+    return this.#finish(false);
+  }
+
+  #finish(commit: boolean): Promise<void> {
+    return this.#mutex.run(async () => {
+      if (this.#closed) return;
+      this.#closed = true;
+      const w = this.#writer;
+      if (!w) return;
+      try {
+        if (commit) {
+          await this.#append("oci-layout", OCI_LAYOUT_FILE.byteLength, [OCI_LAYOUT_FILE]);
+          const index = this.#index.encode();
+          await this.#append("index.json", index.byteLength, [index]);
+          await writeAll(w.file, TAR_END);
+          await w.file.syncData();
+          w.file.close();
+          await Deno.rename(w.tmp, this.path);
+          releaseTemp(w.tmp);
+          return;
+        }
+      } catch (e) {
+        await discard(w);
+        throw fsError(e, "output", this.path);
+      }
+      await discard(w);
+    });
+  }
+}
+
+async function discard(w: { file: Deno.FsFile; tmp: string }): Promise<void> {
+  try {
+    w.file.close();
+  } catch { /* closed */ }
+  await Deno.remove(w.tmp).catch(() => {});
+  releaseTemp(w.tmp);
+}
+
+async function* limitedStream(
+  file: Deno.FsFile,
+  size: number,
+  what: string,
+  closeAfter = false,
+): AsyncGenerator<Uint8Array> {
+  try {
+    let left = size;
+    while (left > 0) {
+      const buf = new Uint8Array(Math.min(left, 1 << 20));
+      const n = await file.read(buf);
+      if (n === null) throw new ArchiveError(`${what} is truncated`);
+      left -= n;
+      yield buf.subarray(0, n);
+    }
+  } finally {
+    if (closeAfter) file.close();
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * `oci-dir`: an OCI Image Layout directory as a {@link Target}.
+ *
+ * @module
+ */
+import { join } from "../../util/path.ts";
+import { parseDigest } from "../../oci/digest.ts";
+import { fsError, NotFoundError, OcipkgError, VerificationError } from "../../util/errors.ts";
+import {
+  atomicWriteFile,
+  Mutex,
+  openFileStream,
+  pathExists,
+  releaseTemp,
+  tempPathFor,
+  writeVerified,
+} from "../../util/fs_util.ts";
+import { type Descriptor, stripUndefined } from "../../oci/manifest.ts";
+import type { BlobSpec, ListableTarget, Target } from "../target.ts";
+import { checkLayoutFile, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
+
+/** Options for {@link OciDir.open}. */
+export interface OciDirOptions {
+  /** Create the layout when missing (for writing). */
+  create?: boolean;
+}
+
+/**
+ * An OCI image layout directory (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`).
+ * Blobs are written to a temp file and renamed once verified; `index.json` is
+ * replaced atomically on every tag.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OciDir, packDirectory } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "a");
+ * const packed = await packDirectory(`${tmp}/pkg`, `oci:${tmp}/layout`, { name: "example.com/foo:1" });
+ * const layout = await OciDir.open(`${tmp}/layout`);
+ * const [entry] = await layout.list();
+ * assert.equal(entry?.digest, packed.digest);
+ * assert.equal(entry?.annotations?.["org.opencontainers.image.ref.name"], "example.com/foo:1");
+ * assert.ok((await Deno.stat(layout.blobPath(packed.digest))).isFile);
+ * await layout.close();
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
+ */
+export class OciDir implements Target, ListableTarget {
+  /** Root directory of the layout. */
+  readonly path: string;
+  readonly description: string;
+  #index: LayoutIndex;
+  #mutex = new Mutex();
+  #made = false;
+
+  private constructor(path: string, index: LayoutIndex) {
+    this.path = path;
+    this.#index = index;
+    this.description = `oci-dir '${path}'`;
+  }
+
+  /**
+   * Open (or with `create`, create) a layout directory.
+   *
+   * @param path the directory
+   * @param options `create` to make it when missing
+   * @returns the layout
+   * @throws {NotFoundError} when it does not exist and `create` is not set
+   * @throws {FormatError} when `oci-layout` or `index.json` is invalid
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { NotFoundError, OciDir } from "@ocipkg/cli";
+   * const tmp = await Deno.makeTempDir();
+   * await assert.rejects(OciDir.open(`${tmp}/layout`), NotFoundError);
+   * const layout = await OciDir.open(`${tmp}/layout`, { create: true });
+   * assert.deepEqual(await layout.list(), []);
+   * assert.ok((await Deno.stat(`${tmp}/layout/index.json`)).isFile);
+   * await layout.close();
+   * await Deno.remove(tmp, { recursive: true });
+   * ```
+   */
+  static async open(path: string, options: OciDirOptions = {}): Promise<OciDir> {
+    const where = `oci-dir '${path}'`;
+    let layoutBytes: Uint8Array | undefined;
+    try {
+      const st = await Deno.stat(path);
+      if (!st.isDirectory) throw new OcipkgError(`${where} is not a directory`);
+      layoutBytes = await Deno.readFile(join(path, "oci-layout"));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw fsError(e, "oci-dir", path);
+      if (!options.create) {
+        throw new NotFoundError(
+          (await pathExists(path))
+            ? `${where} is not an OCI layout: it has no oci-layout file`
+            : `oci-dir '${path}' does not exist`,
+        );
+      }
+    }
+    // a directory that is there, not a layout and not empty is someone else's
+    let existed = false;
+    try {
+      for await (const _ of Deno.readDir(path)) {
+        if (!layoutBytes) {
+          throw new OcipkgError(
+            `${where} is a directory that is not an OCI layout and not empty; refusing to write into it`,
+          );
+        }
+        break;
+      }
+      existed = true;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw fsError(e, "oci-dir", path);
+    }
+    if (layoutBytes) {
+      checkLayoutFile(layoutBytes, where);
+      let indexBytes: Uint8Array;
+      try {
+        indexBytes = await Deno.readFile(join(path, "index.json"));
+      } catch (e) {
+        throw fsError(e, `${where} index.json:`, join(path, "index.json"));
+      }
+      return new OciDir(path, LayoutIndex.parse(indexBytes, where));
+    }
+    await Deno.mkdir(join(path, "blobs", "sha256"), { recursive: true });
+    const dir = new OciDir(path, new LayoutIndex(where));
+    // made here: an aborted write removes it again (nothing half-written is left)
+    if (!existed) dir.#made = true;
+    await atomicWriteFile(join(path, "oci-layout"), OCI_LAYOUT_FILE);
+    await atomicWriteFile(join(path, "index.json"), dir.#index.encode());
+    return dir;
+  }
+
+  /**
+   * Path of a blob in the layout.
+   *
+   * @param digest the blob's digest
+   * @returns `<root>/blobs/<alg>/<hex>`
+   */
+  blobPath(digest: string): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.path, "blobs", algorithm, hex);
+  }
+
+  resolve(reference?: string): Promise<Descriptor> {
+    return Promise.resolve(this.#index.resolve(reference));
+  }
+
+  list(): Promise<Descriptor[]> {
+    return Promise.resolve([...this.#index.manifests]);
+  }
+
+  async fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    try {
+      const { stream, found } = await openFileStream(this.blobPath(desc.digest), desc.size);
+      if (found !== desc.size) {
+        throw new VerificationError(
+          `blob ${desc.digest} in ${this.description} is ${found} bytes, expected ${desc.size}`,
+        );
+      }
+      return stream;
+    } catch (e) {
+      if (e instanceof VerificationError) throw e;
+      if (e instanceof Deno.errors.NotFound) {
+        throw new NotFoundError(`blob ${desc.digest} is missing from ${this.description}`);
+      }
+      throw fsError(e, "blob", this.blobPath(desc.digest));
+    }
+  }
+
+  async exists(desc: Descriptor): Promise<boolean> {
+    try {
+      return (await Deno.stat(this.blobPath(desc.digest))).size === desc.size;
+    } catch {
+      return false;
+    }
+  }
+
+  async push(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
+    if (spec.digest !== undefined && spec.size !== undefined) {
+      const desc = { ...spec, digest: spec.digest, size: spec.size };
+      if (await this.exists(desc)) {
+        await content.cancel();
+        return stripUndefined(desc);
+      }
+    }
+    const algorithm = spec.digest ? parseDigest(spec.digest).algorithm : "sha256";
+    const dir = join(this.path, "blobs", algorithm);
+    await Deno.mkdir(dir, { recursive: true });
+    const tmp = tempPathFor(join(dir, "blob"));
+    const file = await Deno.open(tmp, { write: true, createNew: true });
+    try {
+      const got = await writeVerified(
+        content,
+        file,
+        spec,
+        `blob ${spec.digest ?? "(new)"} for ${this.description}`,
+      );
+      file.close();
+      await Deno.rename(tmp, this.blobPath(got.digest));
+      return stripUndefined({ ...spec, digest: got.digest, size: got.size });
+    } catch (e) {
+      try {
+        file.close();
+      } catch { /* already closed */ }
+      await Deno.remove(tmp).catch(() => {});
+      throw fsError(e, "blob file", tmp);
+    } finally {
+      releaseTemp(tmp);
+    }
+  }
+
+  tag(desc: Descriptor, reference: string): Promise<void> {
+    return this.#mutex.run(async () => {
+      this.#index.tag(desc, reference);
+      await atomicWriteFile(join(this.path, "index.json"), this.#index.encode());
+    });
+  }
+
+  /**
+   * Remove the index entries `drop` picks (a deleted tag or manifest);
+   * `index.json` is replaced atomically. Blobs stay.
+   *
+   * @param drop picks the entries to remove
+   * @returns how many were removed
+   */
+  untag(drop: (entry: Descriptor) => boolean): Promise<number> {
+    return this.#mutex.run(async () => {
+      const before = this.#index.manifests.length;
+      this.#index.manifests = this.#index.manifests.filter((m) => !drop(m));
+      const removed = before - this.#index.manifests.length;
+      if (removed) await atomicWriteFile(join(this.path, "index.json"), this.#index.encode());
+      return removed;
+    });
+  }
+
+  close(): Promise<void> {
+    return this.#mutex.run(() => Promise.resolve());
+  }
+
+  /** Discard: a layout this object created (it was not there before) is removed. */
+  abort(): Promise<void> {
+    return this.#mutex.run(async () => {
+      if (this.#made && this.#index.manifests.length === 0) {
+        await Deno.remove(this.path, { recursive: true }).catch(() => {});
+      }
+    });
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Listing a repository's tags, page by page.
+ *
+ * @module
+ */
+import { openRepository } from "../location.ts";
+import { type ImageName, imageName } from "../../oci/reference.ts";
+import type { RegistryTargetOptions } from "./target.ts";
+
+/**
+ * List a repository's tags (all pages; see {@link listTagPages} to stream them).
+ *
+ * @param repository `host[:port]/name` (a tag, if given, is ignored)
+ * @param options client options
+ * @returns tags
+ * @example
+ * ```ts ignore
+ * import assert from "node:assert/strict";
+ * import { listTags } from "@ocipkg/cli";
+ * const tags = await listTags("ghcr.io/org/libfoo");
+ * assert.ok(tags.includes("1.2"));
+ * ```
+ */
+export async function listTags(
+  repository: string | ImageName,
+  options: RegistryTargetOptions = {},
+): Promise<string[]> {
+  const out: string[] = [];
+  for await (const page of listTagPages(repository, options)) for (const t of page) out.push(t);
+  return out;
+}
+
+/**
+ * Stream a repository's tags page by page: memory stays bounded by one page
+ * (4 MiB) however many tags there are; pages and tags are capped
+ * (`maxTagPages`, `maxTags`).
+ *
+ * @param repository `host[:port]/name` (a tag, if given, is ignored)
+ * @param options client options
+ * @returns an async iterator of pages of tags
+ * @example
+ * ```ts ignore
+ * import assert from "node:assert/strict";
+ * import { listTagPages } from "@ocipkg/cli";
+ * let count = 0;
+ * for await (const page of listTagPages("ghcr.io/org/libfoo", { maxTags: 100_000 })) {
+ *   count += page.length; // one page in memory at a time
+ * }
+ * assert.ok(count > 0);
+ * ```
+ */
+export async function* listTagPages(
+  repository: string | ImageName,
+  options: RegistryTargetOptions = {},
+): AsyncGenerator<string[], void, undefined> {
+  const t = openRepository(imageName(repository), options);
+  try {
+    yield* t.tagPages();
+  } finally {
+    await t.close();
+  }
+}

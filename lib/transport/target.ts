@@ -1,0 +1,247 @@
+/**
+ * The one storage interface. oci-dir, oci-archive, memory and registry all
+ * implement it, and {@link copy} moves graphs between any two of them.
+ *
+ * @module
+ */
+import { VerifyingStream } from "../oci/digest.ts";
+import { FormatError, NotFoundError, OcipkgError } from "../util/errors.ts";
+import type { Descriptor } from "../oci/manifest.ts";
+import { MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
+
+/** What to push: a media type, and the digest/size when known in advance. */
+export interface BlobSpec {
+  /** Media type of the content. */
+  mediaType: string;
+  /** Expected digest; when absent the target computes sha256 while writing. */
+  digest?: string;
+  /** Expected size; when absent the target measures it. */
+  size?: number;
+  /** Annotations to carry in the returned descriptor. */
+  annotations?: Record<string, string>;
+}
+
+/** Read side of a storage. */
+export interface ReadTarget {
+  /** Names the storage in messages, e.g. `oci-archive:out.tar`. */
+  readonly description: string;
+  /**
+   * Find the root descriptor of an image by tag/ref name or digest. With no
+   * reference, a layout that holds exactly one image returns that one.
+   */
+  resolve(reference?: string): Promise<Descriptor>;
+  /** Stream a blob or manifest's bytes (callers verify them). */
+  fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>>;
+  /** Whether the content is present. */
+  exists(desc: Descriptor): Promise<boolean>;
+  /** Release resources (and commit writes, for writable targets). */
+  close(): Promise<void>;
+}
+
+/** Read-write storage. */
+export interface Target extends ReadTarget {
+  /**
+   * Store content, verifying it against `spec.digest`/`spec.size` when given.
+   * Nothing becomes visible unless the content verified.
+   * @returns the descriptor of what was stored
+   */
+  push(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor>;
+  /** Point a reference (tag / ref name) at a manifest or index already stored. */
+  tag(desc: Descriptor, reference: string): Promise<void>;
+  /** Discard uncommitted writes (e.g. a half-written archive). */
+  abort(): Promise<void>;
+  /**
+   * Optional: make a blob of `src` present without transferring it (a
+   * registry's cross-repository mount).
+   * @returns true when the blob is now present
+   */
+  mount?(desc: Descriptor, src: ReadTarget): Promise<boolean>;
+}
+
+/** A storage that can list the images it holds (OCI layouts). */
+export interface ListableTarget extends ReadTarget {
+  /** The index entries (one per image). */
+  list(): Promise<Descriptor[]>;
+}
+
+/**
+ * Fetch a small document (manifest, index, config) whole, verified, capped at
+ * 4 MiB.
+ *
+ * @param target where to read
+ * @param desc what to read
+ * @param what names the document in errors
+ * @returns the bytes
+ * @throws {FormatError} when larger than the cap
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { encodeJson, fetchBytes, MemoryTarget, pushBytes, VerificationError } from "@ocipkg/cli";
+ * const t = new MemoryTarget();
+ * const d = await pushBytes(t, "application/json", encodeJson({ layers: {} }));
+ * assert.equal(new TextDecoder().decode(await fetchBytes(t, d)), '{"layers":{}}');
+ * // bytes that do not match the descriptor are refused
+ * await assert.rejects(fetchBytes(t, { ...d, size: d.size - 1 }), VerificationError);
+ * ```
+ */
+export async function fetchBytes(
+  target: ReadTarget,
+  desc: Descriptor,
+  what = `${desc.digest} in ${target.description}`,
+): Promise<Uint8Array> {
+  if (desc.size > MAX_MANIFEST_SIZE) {
+    throw new FormatError(`${what} is ${desc.size} bytes, over the ${MAX_MANIFEST_SIZE}-byte cap`);
+  }
+  const stream = (await target.fetch(desc)).pipeThrough(new VerifyingStream(desc, what));
+  const out = new Uint8Array(desc.size);
+  let off = 0;
+  for await (const chunk of stream) {
+    out.set(chunk, off);
+    off += chunk.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Push a small in-memory document.
+ *
+ * @param target where to write
+ * @param mediaType its media type
+ * @param bytes the content
+ * @param annotations optional annotations for the descriptor
+ * @returns its descriptor
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { digestOf, MemoryTarget, pushBytes } from "@ocipkg/cli";
+ * const t = new MemoryTarget();
+ * const bytes = new TextEncoder().encode("hello");
+ * const d = await pushBytes(t, "text/plain", bytes, { "org.example.note": "greeting" });
+ * assert.deepEqual(d, {
+ *   mediaType: "text/plain",
+ *   digest: digestOf(bytes),
+ *   size: 5,
+ *   annotations: { "org.example.note": "greeting" },
+ * });
+ * assert.ok(await t.exists(d));
+ * ```
+ */
+export function pushBytes(
+  target: Target,
+  mediaType: string,
+  bytes: Uint8Array,
+  annotations?: Record<string, string>,
+): Promise<Descriptor> {
+  return target.push({ mediaType, annotations }, bytesStream(bytes));
+}
+
+/**
+ * A one-chunk readable stream of bytes.
+ *
+ * @param bytes content
+ * @returns a stream yielding it
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bytesStream, MemoryTarget } from "@ocipkg/cli";
+ * const bytes = new TextEncoder().encode("hello");
+ * assert.equal(await new Response(bytesStream(bytes)).text(), "hello");
+ * // what Target.push takes
+ * const d = await new MemoryTarget().push({ mediaType: "text/plain" }, bytesStream(bytes));
+ * assert.equal(d.size, 5);
+ * ```
+ */
+export function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(c) {
+      c.enqueue(bytes);
+      c.close();
+    },
+  });
+}
+
+/**
+ * Run `fn` with a target and always close it; on failure abort writable ones
+ * (so an archive being written is not left half-made).
+ *
+ * @param target the target
+ * @param fn work to do
+ * @returns what `fn` returns
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OciArchive, pushBytes, withTarget } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * const hi = new TextEncoder().encode("hi");
+ * // closed when `fn` returns: the archive is written
+ * const w = await OciArchive.open(`${tmp}/a.tar`, { write: true });
+ * const d = await withTarget(w, (t) => pushBytes(t, "text/plain", hi));
+ * assert.ok(await withTarget(await OciArchive.open(`${tmp}/a.tar`), (r) => r.exists(d)));
+ * // aborted when `fn` throws: no half-written archive is left
+ * const failing = await OciArchive.open(`${tmp}/b.tar`, { write: true });
+ * await assert.rejects(withTarget(failing, () => Promise.reject(new Error("no"))), /no/);
+ * await assert.rejects(Deno.stat(`${tmp}/b.tar`), Deno.errors.NotFound);
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
+ */
+export async function withTarget<T extends ReadTarget, R>(
+  target: T,
+  fn: (t: T) => Promise<R>,
+): Promise<R> {
+  try {
+    const r = await fn(target);
+    await target.close();
+    return r;
+  } catch (e) {
+    if ("abort" in target && typeof target.abort === "function") {
+      await (target as unknown as Target).abort().catch(() => {});
+    } else await target.close().catch(() => {});
+    throw e;
+  }
+}
+
+/**
+ * A destination lost a transfer under way (e.g. a registry dropped the upload
+ * session after a lost reply); pushing the blob again from its start may work.
+ * {@link copyGraph} does that once.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type BlobSpec, copyGraph, MemoryTarget, pushBytes, TransferLostError } from "@ocipkg/cli";
+ * class Flaky extends MemoryTarget { // loses its first upload, as a registry may
+ *   lost = 0;
+ *   override async push(spec: BlobSpec, content: ReadableStream<Uint8Array>) {
+ *     if (this.lost++ > 0) return await super.push(spec, content);
+ *     await content.cancel();
+ *     throw new TransferLostError("upload session lost");
+ *   }
+ * }
+ * const src = new MemoryTarget();
+ * const blob = await pushBytes(src, "text/plain", new TextEncoder().encode("hi"));
+ * const dst = new Flaky();
+ * await copyGraph(src, dst, blob); // pushed once more, from the start
+ * assert.equal(dst.lost, 2);
+ * assert.ok(await dst.exists(blob));
+ * ```
+ */
+export class TransferLostError extends OcipkgError {}
+
+/**
+ * Resolve a reference that may be absent.
+ *
+ * @param target where to look
+ * @param ref a tag, ref name or digest
+ * @returns its descriptor, or undefined when the target has no such reference
+ */
+export async function resolveOptional(
+  target: ReadTarget,
+  ref: string,
+): Promise<Descriptor | undefined> {
+  try {
+    return await target.resolve(ref);
+  } catch (e) {
+    if (e instanceof NotFoundError) return undefined;
+    throw e;
+  }
+}

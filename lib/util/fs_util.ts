@@ -1,0 +1,400 @@
+/**
+ * File helpers: verified streaming writes to a temp file, atomic replace.
+ *
+ * @module
+ */
+import { dirname, join } from "./path.ts";
+import { type Expected, type Measured, Verifier } from "../oci/digest.ts";
+
+/**
+ * A unique temporary path next to `path` (same file system, so rename is atomic).
+ *
+ * @param path the final path
+ * @returns e.g. `/dir/.name.tmp-<uuid>`
+ */
+export function tempPathFor(path: string): string {
+  const base = path.slice(dirname(path).length + 1);
+  return trackTemp(join(dirname(path), `.${base}.tmp-${crypto.randomUUID().slice(0, 8)}`));
+}
+
+const liveTemps = new Set<string>();
+
+/**
+ * Remember a temp file or directory, so that {@link removeTempsSync} can
+ * delete it when the process is interrupted. Call {@link releaseTemp} once it
+ * is renamed or removed.
+ *
+ * @param path a temp path
+ * @returns the same path
+ */
+export function trackTemp(path: string): string {
+  liveTemps.add(path);
+  return path;
+}
+
+/**
+ * Forget a temp path (it was renamed into place or removed).
+ *
+ * @param path a path given to {@link trackTemp}
+ */
+export function releaseTemp(path: string): void {
+  liveTemps.delete(path);
+}
+
+/**
+ * Delete every temp path still in use — for a signal handler that is about to
+ * exit (Ctrl-C), so an interrupted command leaves nothing behind.
+ *
+ * @returns how many were removed
+ */
+export function removeTempsSync(): number {
+  let n = 0;
+  for (const p of liveTemps) {
+    try {
+      Deno.removeSync(p, { recursive: true });
+      n++;
+    } catch { /* already gone */ }
+  }
+  liveTemps.clear();
+  return n;
+}
+
+/**
+ * Write all of `data` to an open file (handles short writes).
+ *
+ * @param file open file
+ * @param data bytes
+ */
+export async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < data.byteLength) off += await file.write(data.subarray(off));
+}
+
+/** Bytes per disk write in {@link BlockWriter}: few, large writes (measured: 4 MiB). */
+export const WRITE_BLOCK = 4 << 20;
+/** Bytes written between the background write-backs a {@link BlockWriter} starts (32 MiB). */
+export const SYNC_EVERY = 32 << 20;
+
+/**
+ * Coalesces small chunks into large writes to an open file, double-buffered:
+ * one block is written in the background while the next one fills, so the
+ * disk overlaps with the network and hashing. Two reused buffers, no
+ * per-chunk allocation. Call {@link flush} before syncing or closing, and
+ * {@link settle} on error paths so no write is in flight when the file closes.
+ *
+ * Deno's per-call cost of an async write dominates with ~64 KiB chunks
+ * (≈ 18k writes per GiB); 4 MiB writes cut it to ≈ 256.
+ */
+export class BlockWriter {
+  #file: Deno.FsFile;
+  #size: number;
+  #bufs: Uint8Array[] = [];
+  #cur = 0;
+  #fill = 0;
+  #pending: Promise<void> | undefined;
+  #error: unknown;
+  #unsynced = 0;
+  #syncing: Promise<void> | undefined;
+
+  #sync: boolean;
+
+  /**
+   * @param file open, writable file (the caller owns it)
+   * @param hint expected total size, when known (small blobs get small buffers)
+   * @param options `sync`: write each block synchronously (no write in flight).
+   *   A `Deno.serve` handler must: async file writes while it reads a
+   *   streamed request body slow the body to a crawl (measured: a 1 GiB
+   *   chunked upload took > 200 s instead of 2.4 s).
+   */
+  constructor(file: Deno.FsFile, hint?: number, options: { sync?: boolean } = {}) {
+    this.#file = file;
+    this.#sync = options.sync ?? false;
+    this.#size = hint !== undefined && hint >= 0 && hint < WRITE_BLOCK
+      ? Math.max(hint, 1)
+      : WRITE_BLOCK;
+  }
+
+  /**
+   * Append bytes (copied; the caller may reuse `chunk`).
+   *
+   * @param chunk bytes
+   */
+  async write(chunk: Uint8Array): Promise<void> {
+    while (chunk.byteLength > 0) {
+      const buf = this.#bufs[this.#cur] ??= new Uint8Array(this.#size);
+      const n = Math.min(chunk.byteLength, buf.byteLength - this.#fill);
+      buf.set(n === chunk.byteLength ? chunk : chunk.subarray(0, n), this.#fill);
+      this.#fill += n;
+      chunk = chunk.subarray(n);
+      if (this.#fill === buf.byteLength) await this.#submit();
+    }
+  }
+
+  /**
+   * The free part of the block being filled, for a BYOB read straight into
+   * it (no chunk allocated, no copy); pass what the read returns to
+   * {@link BlockWriter.filled}.
+   *
+   * @returns a view of the free space (never empty)
+   */
+  space(): Uint8Array {
+    const buf = this.#bufs[this.#cur] ??= new Uint8Array(this.#size);
+    return buf.subarray(this.#fill);
+  }
+
+  /**
+   * Account for bytes a BYOB read put into {@link BlockWriter.space} (the
+   * read transferred the block's memory: `view` is its new owner).
+   *
+   * @param view what the read returned
+   */
+  async filled(view: Uint8Array): Promise<void> {
+    this.#bufs[this.#cur] = new Uint8Array(view.buffer);
+    this.#fill += view.byteLength;
+    if (this.#fill === this.#bufs[this.#cur]!.byteLength) await this.#submit();
+  }
+
+  /** Write out everything buffered and wait for it. */
+  async flush(): Promise<void> {
+    await this.#submit();
+    await this.#wait();
+    await this.#syncing;
+    if (this.#error !== undefined) throw this.#error;
+  }
+
+  /** Wait for any write in flight, ignoring its failure (for error paths). */
+  async settle(): Promise<void> {
+    await this.#pending;
+    await this.#syncing;
+    this.#pending = undefined;
+  }
+
+  async #wait(): Promise<void> {
+    await this.#pending;
+    this.#pending = undefined;
+    if (this.#error !== undefined) throw this.#error;
+  }
+
+  async #submit(): Promise<void> {
+    await this.#wait();
+    if (this.#fill === 0) return;
+    if (this.#sync) {
+      const data = this.#bufs[this.#cur]!.subarray(0, this.#fill);
+      for (let off = 0; off < data.byteLength;) off += this.#file.writeSync(data.subarray(off));
+      this.#fill = 0;
+      return;
+    }
+    // Start writing back what is already written while the download goes on,
+    // so the blob's final fdatasync has little left to wait for (with much
+    // memory the kernel would otherwise hold the whole blob dirty until then).
+    if (this.#unsynced >= SYNC_EVERY && !this.#syncing) {
+      this.#unsynced = 0;
+      this.#syncing = this.#file.syncData().catch((e) => {
+        this.#error = e;
+      }).finally(() => {
+        this.#syncing = undefined;
+      });
+    }
+    this.#unsynced += this.#fill;
+    const data = this.#bufs[this.#cur]!.subarray(0, this.#fill);
+    // Never left unhandled: the failure surfaces at the next write/flush.
+    this.#pending = writeAll(this.#file, data).catch((e) => {
+      this.#error = e;
+    });
+    this.#cur ^= 1;
+    this.#fill = 0;
+  }
+}
+
+/**
+ * Stream `content` into `file` through the verifier, then flush it to disk
+ * (one fdatasync). Chunks are verified before they are buffered, so a stream
+ * longer than the expected size fails at the first chunk past it. The caller
+ * owns `file` (open and close).
+ *
+ * @param content the bytes
+ * @param file open, writable file
+ * @param expected expected digest/size (either may be absent)
+ * @param what names the content in errors
+ * @returns the measured digest and size
+ * @throws {VerificationError} when size or digest differ
+ */
+export async function writeVerified(
+  content: ReadableStream<Uint8Array>,
+  file: Deno.FsFile,
+  expected: Expected,
+  what: string,
+): Promise<Measured> {
+  // a stream its producer verifies against the same digest is only counted here
+  const v = new Verifier(expected, what, { source: content, offThread: true });
+  const w = new BlockWriter(file, expected.size);
+  // a byte stream is read straight into the write blocks (no garbage chunks:
+  // a 1 GiB read is ≈ 2 × faster and ≈ 80 MB smaller than with 64 KiB chunks)
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = content.getReader({ mode: "byob" });
+  } catch { /* not a byte stream */ }
+  try {
+    if (byob) {
+      while (true) {
+        const { value, done } = await byob.read(w.space());
+        if (value) {
+          v.update(value); // past the expected size: fails before it is written
+          await w.filled(value); // (also when done: the block's memory comes back)
+        }
+        if (done) break;
+      }
+    } else {
+      for await (const chunk of content) {
+        v.update(chunk);
+        await w.write(chunk);
+      }
+    }
+    await w.flush();
+  } catch (e) {
+    v.dispose();
+    await byob?.cancel(e).catch(() => {});
+    await w.settle();
+    throw e;
+  }
+  const measured = v.finish();
+  await file.syncData();
+  return measured;
+}
+
+const fileStreams = new WeakMap<ReadableStream<Uint8Array>, number>();
+
+/**
+ * Open a file as a stream Deno reads natively (passed to `fetch` as a body,
+ * no chunk goes through JavaScript), after checking its size.
+ *
+ * @param path the file
+ * @param size the size it must have
+ * @returns the stream and the size found (equal to `size` unless it differs)
+ */
+export async function openFileStream(
+  path: string,
+  size: number,
+): Promise<{ stream: ReadableStream<Uint8Array>; found: number }> {
+  const file = await Deno.open(path);
+  let found: number;
+  try {
+    found = (await file.stat()).size;
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+  if (found !== size) {
+    file.close();
+    return { stream: new ReadableStream(), found };
+  }
+  const stream = file.readable;
+  fileStreams.set(stream, size);
+  return { stream, found };
+}
+
+/**
+ * Whether `stream` is an untouched file stream from {@link openFileStream} of
+ * exactly `size` bytes.
+ *
+ * @param stream a stream
+ * @param size the size expected
+ * @returns true when it can go to `fetch` as it is
+ */
+export function isFileStream(stream: ReadableStream<Uint8Array>, size: number): boolean {
+  return fileStreams.get(stream) === size && !stream.locked;
+}
+
+/**
+ * Write a small file atomically: temp file, fsync, rename.
+ *
+ * @param path destination
+ * @param data content
+ * @param mode file mode (e.g. 0o600 for secrets)
+ */
+export async function atomicWriteFile(path: string, data: Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = tempPathFor(path);
+  try {
+    const f = await Deno.open(tmp, { write: true, createNew: true, mode });
+    try {
+      await writeAll(f, data);
+      await f.syncData();
+    } finally {
+      f.close();
+    }
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  } finally {
+    releaseTemp(tmp);
+  }
+}
+
+/**
+ * Whether a path exists (without following a final symlink).
+ *
+ * @param path any path
+ * @returns true when lstat succeeds
+ */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
+    throw e;
+  }
+}
+
+/** A simple mutex: run tasks one at a time, in order. */
+export class Mutex {
+  #tail: Promise<unknown> = Promise.resolve();
+  /**
+   * @param fn the critical section
+   * @returns its result
+   */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.#tail.then(fn, fn);
+    this.#tail = p.catch(() => {});
+    return p;
+  }
+}
+
+/**
+ * Read a whole body of a request or response, at most `cap` bytes: one
+ * `Content-Length` over the cap, or more bytes than it, fails with
+ * `tooLarge()` (the body is cancelled).
+ *
+ * @param message a `Request` or `Response`
+ * @param cap most bytes accepted
+ * @param tooLarge the error to throw
+ * @returns the bytes
+ */
+export async function readBodyCapped(
+  message: Request | Response,
+  cap: number,
+  tooLarge: (declared?: number) => Error,
+): Promise<Uint8Array> {
+  const declared = Number(message.headers.get("content-length") ?? NaN);
+  if (declared > cap) {
+    await message.body?.cancel().catch(() => {});
+    throw tooLarge(declared);
+  }
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  if (message.body) {
+    for await (const chunk of message.body) {
+      n += chunk.byteLength;
+      if (n > cap) throw tooLarge();
+      parts.push(chunk);
+    }
+  }
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return out;
+}
