@@ -82,6 +82,7 @@ export {
   openLocation,
   openRepository,
   type RegistryLocation,
+  type RemoteOptions,
   resolveLocation,
   type ResolveOptions,
   toLocation,
@@ -119,13 +120,7 @@ export {
   type PackOptions,
   type PackResult,
 } from "./lib/ops/artifact.ts";
-export {
-  type AttachedOptions,
-  copyImage,
-  pullImage,
-  pushImage,
-  type RemoteOptions,
-} from "./lib/ops/transfer.ts";
+export { type AttachedOptions, copyImage, pullImage, pushImage } from "./lib/ops/transfer.ts";
 export { getImage, type GetOptions, loadImage, type LoadOptions } from "./lib/ops/install.ts";
 export { listTagPages, listTags } from "./lib/transport/registry/tags.ts";
 export { login, logout } from "./lib/transport/registry/login.ts";

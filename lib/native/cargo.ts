@@ -15,7 +15,8 @@ import { currentOcipkg, writeLauncher } from "./launcher.ts";
 import type { Platform } from "../oci/manifest.ts";
 import { hostPlatform, parsePlatform } from "../oci/platform.ts";
 import { ImageName, imageName } from "../oci/reference.ts";
-import { pushImage, type RemoteOptions } from "../ops/transfer.ts";
+import { pushImage } from "../ops/transfer.ts";
+import type { RemoteOptions } from "../transport/location.ts";
 
 /** A build target of a Cargo package (from `cargo metadata`). */
 export interface CargoTarget {

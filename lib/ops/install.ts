@@ -18,7 +18,7 @@ import { hostPlatform, platformMatches } from "../oci/platform.ts";
 import { ImageName, imageName } from "../oci/reference.ts";
 import { type InstallOptions, type InstallResult, Store } from "../store/store.ts";
 import { withTarget } from "../transport/target.ts";
-import type { RemoteOptions } from "./transfer.ts";
+import type { RemoteOptions } from "../transport/location.ts";
 import {
   enforceVerification,
   isVerified,

@@ -15,7 +15,7 @@ import {
   toLocation,
 } from "../transport/location.ts";
 import { OciDir } from "../transport/layout/oci_dir.ts";
-import type { RemoteOptions } from "./transfer.ts";
+import type { RemoteOptions } from "../transport/location.ts";
 import { type Target, withTarget } from "../transport/target.ts";
 
 /**

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { copy, copyGraph, type CopyOptions } from "../transport/copy.ts";
+import { copy, copyGraph } from "../transport/copy.ts";
 import { UsageError } from "../util/errors.ts";
 import {
   createLocation,
@@ -16,6 +16,7 @@ import {
   openLocation,
   openRepository,
   referenceOf,
+  type RemoteOptions,
   toLocation,
 } from "../transport/location.ts";
 import { isDigest } from "../oci/digest.ts";
@@ -23,7 +24,6 @@ import { ANNOTATION_REF_NAME } from "../oci/media_types.ts";
 import type { Descriptor, Platform } from "../oci/manifest.ts";
 import { ImageName, imageName } from "../oci/reference.ts";
 import { copyReferrers } from "../transport/referrers.ts";
-import type { RegistryTargetOptions } from "../transport/registry/target.ts";
 import { type ListableTarget, type ReadTarget, withTarget } from "../transport/target.ts";
 import {
   checkDistinctPlatforms,
@@ -32,12 +32,6 @@ import {
   pushIndex,
   variantsOf,
 } from "../transport/variants.ts";
-
-/** Options shared by registry operations. */
-export interface RemoteOptions
-  extends
-    RegistryTargetOptions,
-    Pick<CopyOptions, "concurrency" | "onProgress" | "progressBytes"> {}
 
 /** Whether attached signatures and referrers travel with an image. */
 export interface AttachedOptions {

@@ -9,7 +9,7 @@ import { OcipkgError, UsageError } from "../util/errors.ts";
 import { atomicWriteFile, pathExists } from "../util/fs_util.ts";
 import { type Location, openImage } from "../transport/location.ts";
 import type { ImageName } from "../oci/reference.ts";
-import type { RemoteOptions } from "../ops/transfer.ts";
+import type { RemoteOptions } from "../transport/location.ts";
 import { signImage, type SignResult, type VerifiedSignature } from "./image.ts";
 import {
   encodePublicKey,

@@ -26,8 +26,19 @@ import { ImageName, imageName, LAYOUT_SCHEME } from "../oci/reference.ts";
 
 import { RegistryTarget, type RegistryTargetOptions } from "./registry/target.ts";
 import type { ListableTarget, ReadTarget, Target } from "./target.ts";
+import type { CopyOptions } from "./copy.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import { ANNOTATION_REF_NAME } from "../oci/media_types.ts";
+
+/**
+ * Options of every operation that may talk to a registry: the registry
+ * client's (credentials, TLS, timeouts, retries) and the copy's
+ * (concurrency, progress).
+ */
+export interface RemoteOptions
+  extends
+    RegistryTargetOptions,
+    Pick<CopyOptions, "concurrency" | "onProgress" | "progressBytes"> {}
 
 /** A repository on a registry, with the tag or digest asked for. */
 export interface RegistryLocation {
