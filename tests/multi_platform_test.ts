@@ -376,7 +376,7 @@ Deno.test({
     assertEquals(win.code, 1, win.stderr);
     assertEquals(
       win.stderr,
-      `error: image '${image}': lib/libfoo.a is linux/amd64, not windows/amd64\n`,
+      `error: image '${image}': lib/libfoo.a (member foo.o) is linux/amd64, not windows/amd64\n`,
     );
     assertEquals(win.stdout, "");
     assertEquals(await listTree(data), []);
@@ -384,7 +384,7 @@ Deno.test({
     await assertRejects(
       () => getImage(image, { store, platform: parsePlatform("linux/arm64") }),
       OcipkgError,
-      `image '${image}': lib/libfoo.a is linux/amd64, not linux/arm64`,
+      `image '${image}': lib/libfoo.a (member foo.o) is linux/amd64, not linux/arm64`,
     );
     assertEquals(await listTree(data), []);
     // for the platform its files are built for, it installs; a copy cached for it is not
@@ -395,7 +395,7 @@ Deno.test({
     assertEquals(amd64.code, 0, amd64.stderr);
     const arm = await runCli(["get", image, "--platform", "linux/arm64"], { dataHome: data });
     assertEquals(arm.code, 1, arm.stderr);
-    assertStringIncludes(arm.stderr, "lib/libfoo.a is linux/amd64, not linux/arm64");
+    assertStringIncludes(arm.stderr, "lib/libfoo.a (member foo.o) is linux/amd64, not linux/arm64");
     const cached = await runCli(["--debug", "get", image, "--platform", "linux/amd64"], {
       dataHome: data,
     });
@@ -430,7 +430,7 @@ Deno.test("pack/compose --platform refuse binaries of another platform; --allow-
   assertEquals(r.code, 1, r.stderr);
   assertEquals(
     r.stderr,
-    "error: image 'example.com/foo:1': lib/libfoo.a is linux/amd64, not linux/arm64 (--allow-platform-mismatch packs it anyway)\n",
+    "error: image 'example.com/foo:1': lib/libfoo.a (member foo.o) is linux/amd64, not linux/arm64 (--allow-platform-mismatch packs it anyway)\n",
   );
   assertEquals(await listTree(work), []); // nothing written
   const c = await runCli([

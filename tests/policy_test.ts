@@ -154,6 +154,17 @@ Deno.test("a config file that is not a JSON object with a list of rules is refus
       '{"verify": [{"prefix": "a..b/org/", "key": "k.pub"}]}',
       /config\.json: verify rule 1: prefix 'a\.\.b\/org\/' has invalid registry host 'a\.\.b'/,
     ],
+    // a misspelt `verify`, or a rule with a key it does not know, would enforce nothing
+    ['{"Verify": []}', /config\.json: unknown key 'Verify' \(did you mean 'verify'\?\)$/],
+    ['{"verfy": []}', /config\.json: unknown key 'verfy' \(did you mean 'verify'\?\)$/],
+    [
+      '{"verify": [{"prefix": "ghcr.io/", "key": "k.pub", "Key": "other.pub"}]}',
+      /verify rule 1 has 'Key': a rule holds only 'prefix' and 'key' \(or 'keys'\)$/,
+    ],
+    [
+      '{"verify": [{"prefix": "ghcr.io/", "key": "k.pub", "keys": ["k.pub"]}]}',
+      /verify rule 1 has both 'key' and 'keys': give one$/,
+    ],
   ];
   for (const [body, re] of cases) {
     await Deno.writeTextFile(policy, body);

@@ -364,7 +364,7 @@ Deno.test("store: a manifest declaring no platform is checked by its binaries be
   await assertRejects(
     () => loadImage(ar, { store, platform: amd64 }),
     OcipkgError,
-    "image 'example.com/ar:1': libbar.a is linux/arm64/v8, not linux/amd64",
+    "image 'example.com/ar:1': libbar.a (member bar.o) is linux/arm64/v8, not linux/amd64",
   );
   assertEquals(
     (await loadImage(ar, { store, platform: { os: "linux", architecture: "arm64" } })).status,

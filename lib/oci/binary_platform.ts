@@ -31,7 +31,18 @@ const ELF_MACHINE: Record<number, string> = {
   0x16: "s390x",
   0x08: "mips",
 };
-const ELF_OSABI: Record<number, string> = { 0: "linux", 3: "linux", 9: "freebsd" };
+/** ELF OS ABI bytes: 0 (System V) is what Linux toolchains write; others name their system. */
+const ELF_OSABI: Record<number, string> = {
+  0: "linux",
+  1: "hpux",
+  2: "netbsd",
+  3: "linux",
+  6: "solaris",
+  7: "aix",
+  8: "irix",
+  9: "freebsd",
+  12: "openbsd",
+};
 const MACHO_CPU: Record<number, string> = { 0x01000007: "amd64", 0x0100000c: "arm64", 7: "386" };
 const PE_MACHINE: Record<number, string> = {
   0x8664: "amd64",
@@ -55,7 +66,8 @@ function elf(b: Uint8Array, where: string): BinaryInfo {
   if (arch === "ppc64" && little) arch = "ppc64le";
   if (arch === "mips" && is64) arch = little ? "mips64le" : "mips64";
   else if (arch === "mips" && little) arch = "mipsle";
-  const os = ELF_OSABI[b[7]!] ?? fail(where, `unknown ELF OS ABI ${b[7]}`);
+  // an unknown OS ABI still names the machine: the file is no binary for any known system
+  const os = ELF_OSABI[b[7]!] ?? `unknown-osabi-${b[7]}`;
   const platform: Platform = { os, architecture: arch };
   if (arch === "arm64") platform.variant = "v8";
   // program headers: PT_INTERP (3) means a dynamic loader is needed
@@ -172,8 +184,10 @@ export async function readBinaryInfo(path: string): Promise<BinaryInfo> {
 
 /** Bytes of a file read to find its header (an ELF or Mach-O header, PE's is within its first KiB). */
 const HEAD = 4096;
-/** Members of an `ar` archive looked at for an object (symbol tables, long names, then objects). */
-const AR_MEMBERS = 16;
+/** Bytes of an archive member read to find an object's header. */
+const MEMBER_HEAD = 1024;
+/** Members of an `ar` archive looked at, at most (a guard against a hostile member table). */
+const AR_MEMBERS = 1_000_000;
 const AR_MAGIC = "!<arch>\n";
 
 /** Read up to `n` bytes at `offset` (fewer at the end of the file). */
@@ -199,20 +213,25 @@ function headPlatform(head: Uint8Array): Platform | undefined {
   }
 }
 
-/**
- * The platform of the first ELF or Mach-O object in an `ar` archive (a
- * static library), skipping symbol tables and the long-name table. Only
- * member headers are read (a symbol table can be megabytes).
- */
-async function archivePlatform(file: Deno.FsFile, size: number): Promise<Platform | undefined> {
+/** One binary platform found in a file, and the archive member it is in, if any. */
+export interface FoundPlatform {
+  /** The platform its header names. */
+  platform: Platform;
+  /** The archive member (static libraries), if the file is an archive. */
+  member?: string;
+}
+
+/** The platforms of every object in an `ar` archive (symbol and name tables skipped). */
+async function archivePlatforms(file: Deno.FsFile, size: number): Promise<FoundPlatform[]> {
   let offset = AR_MAGIC.length;
   const dec = new TextDecoder("latin1");
+  const out: FoundPlatform[] = [];
   for (let i = 0; i < AR_MEMBERS && offset + 60 <= size; i++) {
     const header = await readAt(file, offset, 60);
-    if (header.length < 60 || header[58] !== 0x60 || header[59] !== 0x0a) return undefined;
+    if (header.length < 60 || header[58] !== 0x60 || header[59] !== 0x0a) break;
     let name = dec.decode(header.subarray(0, 16)).trimEnd();
     const length = Number(dec.decode(header.subarray(48, 58)).trim());
-    if (!Number.isSafeInteger(length) || length < 0) return undefined;
+    if (!Number.isSafeInteger(length) || length < 0) break;
     let data = offset + 60;
     const bsd = /^#1\/(\d+)$/.exec(name);
     if (bsd) {
@@ -224,12 +243,76 @@ async function archivePlatform(file: Deno.FsFile, size: number): Promise<Platfor
     const table = name === "/" || name === "//" || name === "/SYM64/" ||
       name.startsWith("__.SYMDEF");
     if (!table) {
-      const found = headPlatform(await readAt(file, data, HEAD));
-      if (found) return found;
+      const found = headPlatform(await readAt(file, data, MEMBER_HEAD));
+      if (found) out.push({ platform: found, member: name.replace(/\/$/, "") });
     }
     offset += 60 + length + (length % 2);
   }
-  return undefined;
+  return out;
+}
+
+/** The slices of a universal (fat) Mach-O file; undefined when the bytes are not one. */
+function fatSlices(head: Uint8Array): Platform[] | undefined {
+  if (head.length < 8) return undefined;
+  const v = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const magic = v.getUint32(0, false);
+  if (magic !== 0xcafebabe && magic !== 0xcafebabf) return undefined;
+  const count = v.getUint32(4, false);
+  // Java class files share the magic; their next word is a version of 45 or more
+  if (count === 0 || count >= 45) return undefined;
+  const entry = magic === 0xcafebabf ? 32 : 20;
+  const out: Platform[] = [];
+  for (let i = 0; i < count && 8 + (i + 1) * entry <= head.length; i++) {
+    const arch = MACHO_CPU[v.getUint32(8 + i * entry, false)];
+    if (arch) out.push({ os: "darwin", architecture: arch });
+  }
+  return out;
+}
+
+/**
+ * Every platform a file's headers name: one for an executable or shared
+ * library; one per object for a static library; one per slice for a
+ * universal Mach-O (`anyOf`: the loader picks the slice that fits, so one
+ * match suffices). Empty when the file is no binary whose platform can be read.
+ *
+ * @param path the file
+ * @param what names the file in errors
+ * @returns the platforms found, and whether one of them suffices
+ * @throws {OcipkgError} naming the path when it cannot be read
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { filePlatforms } from "./binary_platform.ts";
+ * import { hostPlatform } from "./platform.ts";
+ * const { platforms, anyOf } = await filePlatforms(Deno.execPath(), "executable");
+ * assert.equal(platforms[0]?.platform.architecture, hostPlatform().architecture);
+ * assert.equal(anyOf, false);
+ * ```
+ */
+export async function filePlatforms(
+  path: string,
+  what: string,
+): Promise<{ platforms: FoundPlatform[]; anyOf: boolean }> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path);
+  } catch (e) {
+    throw fsError(e, what, path);
+  }
+  try {
+    const head = await readAt(file, 0, HEAD);
+    if (new TextDecoder("latin1").decode(head.subarray(0, AR_MAGIC.length)) === AR_MAGIC) {
+      return { platforms: await archivePlatforms(file, (await file.stat()).size), anyOf: false };
+    }
+    const slices = fatSlices(head);
+    if (slices) return { platforms: slices.map((platform) => ({ platform })), anyOf: true };
+    const one = headPlatform(head);
+    return { platforms: one ? [{ platform: one }] : [], anyOf: false };
+  } catch (e) {
+    throw fsError(e, what, path);
+  } finally {
+    file.close();
+  }
 }
 
 /**
@@ -256,28 +339,15 @@ async function archivePlatform(file: Deno.FsFile, size: number): Promise<Platfor
  * ```
  */
 export async function filePlatform(path: string, what: string): Promise<Platform | undefined> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path);
-  } catch (e) {
-    throw fsError(e, what, path);
-  }
-  try {
-    const head = await readAt(file, 0, HEAD);
-    if (new TextDecoder("latin1").decode(head.subarray(0, AR_MAGIC.length)) === AR_MAGIC) {
-      return await archivePlatform(file, (await file.stat()).size);
-    }
-    return headPlatform(head);
-  } catch (e) {
-    throw fsError(e, what, path);
-  } finally {
-    file.close();
-  }
+  const { platforms, anyOf } = await filePlatforms(path, what);
+  return anyOf ? undefined : platforms[0]?.platform;
 }
 
 /**
  * Check that the binaries among files are built for a platform: the first
- * (in the order given) whose header names another platform is refused.
+ * (in the order given) whose header names another platform is refused —
+ * every object of a static library must fit, a universal Mach-O needs one
+ * slice that fits, an ELF whose OS ABI names another system does not fit.
  * Files that are no binaries (see {@link filePlatform}) pass.
  *
  * @param files each file's path on disk and its name in the package
@@ -302,10 +372,20 @@ export async function checkBinaryPlatforms(
   where: string,
 ): Promise<void> {
   for (const f of files) {
-    const have = await filePlatform(f.path, `${where}: file`);
-    if (have && !platformMatches(have, want)) {
+    const { platforms, anyOf } = await filePlatforms(f.path, `${where}: file`);
+    if (platforms.length === 0) continue;
+    const fits = platforms.filter((p) => platformMatches(p.platform, want));
+    // a universal binary needs one slice that fits; everything else needs all of them
+    const bad = anyOf
+      ? (fits.length ? undefined : platforms[0])
+      : platforms.find((p) => !platformMatches(p.platform, want));
+    if (bad) {
+      const what = anyOf
+        ? `a universal binary of ${platforms.map((p) => formatPlatform(p.platform)).join(", ")}`
+        : formatPlatform(bad.platform);
+      const member = bad.member ? ` (member ${printable(bad.member)})` : "";
       throw new OcipkgError(
-        `${where}: ${printable(f.name)} is ${formatPlatform(have)}, not ${formatPlatform(want)}`,
+        `${where}: ${printable(f.name)}${member} is ${what}, not ${formatPlatform(want)}`,
       );
     }
   }

@@ -24,10 +24,28 @@ const ARCH: Record<string, string> = {
 const OS: Record<string, string> = {
   linux: "linux",
   darwin: "darwin",
-  apple: "darwin",
+  macos: "darwin",
   windows: "windows",
   freebsd: "freebsd",
+  netbsd: "netbsd",
+  openbsd: "openbsd",
+  dragonfly: "dragonfly",
+  illumos: "illumos",
+  solaris: "solaris",
+  // systems that share a word with another in a triple: each is its own platform
+  android: "android",
+  androideabi: "android",
+  ohos: "ohos",
+  ios: "ios",
+  tvos: "tvos",
+  watchos: "watchos",
+  visionos: "visionos",
+  fuchsia: "fuchsia",
+  wasi: "wasip1",
+  emscripten: "emscripten",
 };
+/** Systems that win over `linux` when a triple names both (`aarch64-linux-android`). */
+const OVER_LINUX = new Set(["android", "ohos"]);
 
 /**
  * The platform this process runs on, in OCI terms.
@@ -65,6 +83,9 @@ export function hostPlatform(): Platform {
  *   variant: "v8",
  * });
  * assert.deepEqual(parsePlatform("aarch64-apple-darwin"), { os: "darwin", architecture: "arm64" });
+ * assert.equal(parsePlatform("aarch64-linux-android").os, "android"); // not linux
+ * assert.equal(parsePlatform("aarch64-apple-ios").os, "ios"); // not darwin
+ * assert.throws(() => parsePlatform("x86_64-unknown-linux-gnux32"), UsageError); // not amd64 code
  * assert.throws(() => parsePlatform("amiga"), UsageError);
  * ```
  */
@@ -79,8 +100,11 @@ export function parsePlatform(s: string): Platform {
   const arch = parts[0]
     ? ARCH[parts[0]] ?? (parts[0].startsWith("armv7") ? "arm" : undefined)
     : undefined;
-  const os = parts.slice(1).map((x) => OS[x]).find((x) => x !== undefined);
-  if (parts.length >= 2 && arch && os) {
+  const systems = parts.slice(1).map((x) => OS[x]).filter((x) => x !== undefined);
+  const os = systems.find((x) => OVER_LINUX.has(x)) ?? systems[0];
+  // a 32-bit ABI on a 64-bit machine (x32, ILP32) is neither amd64 nor arm64 code
+  const abi = parts.slice(2).some((x) => /x32|ilp32/.test(x));
+  if (parts.length >= 2 && arch && os && !abi) {
     const p: Platform = { os, architecture: arch };
     if (parts[0]!.startsWith("armv7")) p.variant = "v7";
     return p;

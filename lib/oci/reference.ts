@@ -9,7 +9,13 @@ import { isDigest } from "./digest.ts";
 
 /** Registry host used when an image name has none. */
 export const DEFAULT_HOST = "registry-1.docker.io";
-const DOCKER_HUB_ALIASES = new Set(["docker.io", "index.docker.io", DEFAULT_HOST]);
+/** Docker Hub's registry answers to all of these names. */
+const DOCKER_HUB_ALIASES = new Set([
+  "docker.io",
+  "index.docker.io",
+  "registry.hub.docker.com",
+  DEFAULT_HOST,
+]);
 
 // the distribution spec's grammar (the one place it is written: serve, tagging and
 // the registry client ask isRepositoryName / isTag)

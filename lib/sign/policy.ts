@@ -135,6 +135,16 @@ function readRule(rule: unknown, where: string, file: string): Rule {
   if (!isObject(rule) || typeof rule.prefix !== "string") {
     throw new OcipkgError(`${where} needs a 'prefix' string`);
   }
+  const unknown = Object.keys(rule).filter((k) => !["prefix", "key", "keys"].includes(k));
+  if (unknown.length) {
+    throw new OcipkgError(
+      `${where} has ${unknown.map((k) => `'${printable(k)}'`).join(", ")}: a rule holds only ` +
+        `'prefix' and 'key' (or 'keys')`,
+    );
+  }
+  if (rule.key !== undefined && rule.keys !== undefined) {
+    throw new OcipkgError(`${where} has both 'key' and 'keys': give one`);
+  }
   const keys = rule.keys ?? (rule.key === undefined ? undefined : [rule.key]);
   if (
     !Array.isArray(keys) || keys.length === 0 ||
@@ -164,12 +174,22 @@ function readRule(rule: unknown, where: string, file: string): Rule {
       `${where}: prefix '${printable(prefix)}' has ${(e as Error).message}`,
     );
   }
+  const name = slash < 0 ? "" : prefix.slice(slash + 1).toLowerCase();
+  // the rest is a plain leading part of a repository name: a glob, a tag or `//` would
+  // match nothing, and a rule that matches nothing is a rule that protects nothing
+  if (name && !/^[a-z0-9]+(?:(?:[._]|__|-+|\/)[a-z0-9]+)*(?:[._/]|__|-+)?$/.test(name)) {
+    throw new OcipkgError(
+      `${where}: prefix '${printable(prefix)}' can match no image: after the host comes the ` +
+        `start of a repository name (lower-case letters, digits, '.', '_', '-', '/'), ` +
+        `e.g. '${printable(host)}/org/' — no globs, tags or digests`,
+    );
+  }
   return {
     prefix,
     hostname: canonical.hostname,
     // `ghcr.io` alone is a prefix of `ghcr.io:5000/…` too
     port: slash < 0 && !/:\d+$/.test(host) ? "any" : canonical.port,
-    name: slash < 0 ? "" : prefix.slice(slash + 1).toLowerCase(),
+    name,
     keys: paths,
   };
 }
@@ -189,11 +209,46 @@ async function readRules(file: string): Promise<Rule[]> {
       `config file ${file} must be a JSON object such as {"verify": [...]}, not ${kindOf(doc)}`,
     );
   }
+  // a misspelt `verify` would be a policy that enforces nothing
+  const near = Object.keys(doc).find((k) => k !== "verify" && looksLikeVerify(k));
+  if (near !== undefined) {
+    throw new OcipkgError(
+      `config file ${file}: unknown key '${printable(near)}' (did you mean 'verify'?)`,
+    );
+  }
   if (doc.verify === undefined) return [];
   if (!Array.isArray(doc.verify)) {
     throw new OcipkgError(`config file ${file}: 'verify' must be a list of rules`);
   }
   return doc.verify.map((r, i) => readRule(r, `config file ${file}: verify rule ${i + 1}`, file));
+}
+
+/** Whether a config key is a misspelling of `verify` (case, or one or two letters off). */
+function looksLikeVerify(key: string): boolean {
+  const a = key.toLowerCase(), b = "verify";
+  if (a === b) return true;
+  // edit distance ≤ 2
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i]![j] = Math.min(
+        d[i - 1]![j]! + 1,
+        d[i]![j - 1]! + 1,
+        d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+  }
+  return d[a.length]![b.length]! <= 2;
+}
+
+/**
+ * A port as rules compare it: no port, `:80` and `:443` are one class (the
+ * scheme's default depends on flags such as `--ca-file` and `--plain-http`, so
+ * a rule for one holds for all three — over-applying a rule is safe).
+ */
+function portClass(port: number | undefined): number | "default" {
+  return port === undefined || port === 80 || port === 443 ? "default" : port;
 }
 
 /** Whether a rule applies to an image: its canonical registry, every loopback spelling alike. */
@@ -205,7 +260,7 @@ function ruleApplies(rule: Rule, image: ImageName): boolean {
   } catch {
     host = { hostname: image.hostname.toLowerCase(), port: image.port };
   }
-  if (rule.port !== "any" && rule.port !== host.port) return false;
+  if (rule.port !== "any" && portClass(rule.port) !== portClass(host.port)) return false;
   const sameHost = rule.hostname === host.hostname ||
     // localhost, 127.0.0.1 and [::1] reach the same machine: a rule for one holds for all
     (isLoopbackHost(rule.hostname) && isLoopbackHost(host.hostname));

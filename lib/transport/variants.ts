@@ -47,25 +47,43 @@ export async function pickVariant(
     if (!want) return root;
     const doc = parseManifestDocument(await fetchBytes(src, root, where), root.mediaType, where);
     if (doc.kind !== "index") throw new OcipkgError(`${where}: expected an index`);
-    return selectPlatform(doc.index, want, where);
+    const picked = selectPlatform(doc.index, want, where);
+    // the index entry's platform and the manifest's own must both fit
+    return await checkDeclared(src, picked, want, where);
   }
   if (!platform || !isManifestType(root.mediaType)) return root;
-  const doc = parseManifestDocument(await fetchBytes(src, root, where), root.mediaType, where);
-  const packed = doc.kind === "manifest"
-    ? doc.manifest.annotations?.[ANNOTATION_PLATFORM]
-    : undefined;
-  let have = root.platform;
-  try {
-    have ??= packed ? parsePlatform(packed) : undefined;
-  } catch { /* not a platform: the manifest says nothing we can use */ }
-  if (have && !platformMatches(have, platform)) {
+  return await checkDeclared(src, root, platform, where);
+}
+
+/**
+ * A manifest's descriptor, when neither the platform its descriptor names nor
+ * the one its manifest records (`vnd.ocipkg.platform`) is another than `want`.
+ */
+async function checkDeclared(
+  src: ReadTarget,
+  desc: Descriptor,
+  want: Platform,
+  where: string,
+): Promise<Descriptor> {
+  const declared: Platform[] = desc.platform ? [desc.platform] : [];
+  if (isManifestType(desc.mediaType)) {
+    const doc = parseManifestDocument(await fetchBytes(src, desc, where), desc.mediaType, where);
+    const packed = doc.kind === "manifest"
+      ? doc.manifest.annotations?.[ANNOTATION_PLATFORM]
+      : undefined;
+    try {
+      if (packed) declared.push(parsePlatform(packed));
+    } catch { /* not a platform: the manifest says nothing we can use */ }
+  }
+  const other = declared.find((p) => !platformMatches(p, want));
+  if (other) {
     throw new NotFoundError(
-      `${where} has no manifest for platform ${formatPlatform(platform)} (available: ${
-        formatPlatform(have)
+      `${where} has no manifest for platform ${formatPlatform(want)} (available: ${
+        formatPlatform(other)
       })`,
     );
   }
-  return root;
+  return desc;
 }
 
 function samePlatform(a: Descriptor, b: Descriptor): boolean {
