@@ -1,6 +1,7 @@
-// Attacks on "one identity for every image" (host canonicalisation, verify rules, docker://,
-// the platform in the store identity, binary header checks). Every test here asserts the
-// SECURE behaviour and fails against the code as it was attacked.
+// One identity for every image, against hostile spellings: verify rules that could match
+// nothing, platforms declared in two places, binaries that hide their platform (universal
+// Mach-O, ELF OS ABI, mixed static archives), target triples that look like another
+// platform, Docker Hub's other names, and default ports across schemes.
 import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
 import {
