@@ -11,7 +11,6 @@ import {
   ImageName,
   OCI_INDEX,
   openRepository,
-  packDirectory,
   parsePlatform,
   pushBytes,
   pushImage,
