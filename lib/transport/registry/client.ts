@@ -30,6 +30,7 @@ import { canonicalHost, isLoopbackHost } from "../../oci/reference.ts";
 import { printable } from "../../util/text.ts";
 import { type Credential, findCredential } from "./credentials.ts";
 import { AuthError, RegistryError } from "./errors.ts";
+import { firstError } from "./error_codes.ts";
 
 /** Cap on bodies read whole: manifests, tokens, error documents (4 MiB). */
 export const MAX_BODY = 4 * 1024 * 1024;
@@ -912,11 +913,9 @@ export class RegistryClient {
     let message = "";
     try {
       const body = await readCapped(res, MAX_ERROR_BODY, "error body");
-      const v = JSON.parse(new TextDecoder().decode(body));
-      const c = v?.errors?.[0]?.code;
-      const m = v?.errors?.[0]?.message;
-      if (typeof c === "string") code = printable(c.slice(0, 64));
-      if (typeof m === "string") message = m;
+      const first = firstError(JSON.parse(new TextDecoder().decode(body)));
+      if (first.code !== undefined) code = printable(first.code.slice(0, 64));
+      if (first.message !== undefined) message = first.message;
     } catch { /* not a spec error document, too long, or broken off */ }
     await res.body?.cancel().catch(() => {});
     const at = url ?? new URL(req.url, this.baseUrl);

@@ -54,7 +54,7 @@ import {
   RegistryClient,
   RegistryTimeoutError,
 } from "./client.ts";
-import { RegistryError } from "./errors.ts";
+import { hasCode, RegistryError } from "./errors.ts";
 import { rangedStream } from "./ranged.ts";
 
 const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST].join(", ");
@@ -558,10 +558,7 @@ export class RegistryTarget implements Target {
     return this.#pushBlob(spec, content).catch((e) => {
       // the registry dropped the upload session (distribution does when a
       // PATCH is retried after a lost reply): only a fresh upload can go on
-      if (
-        e instanceof RegistryError &&
-        (e.code === "BLOB_UPLOAD_INVALID" || e.code === "BLOB_UPLOAD_UNKNOWN")
-      ) {
+      if (hasCode(e, "BLOB_UPLOAD_INVALID", "BLOB_UPLOAD_UNKNOWN")) {
         throw new TransferLostError(e.message, { cause: e });
       }
       throw e;
@@ -780,7 +777,7 @@ export class RegistryTarget implements Target {
     } catch (e) {
       // release the source (e.g. an open blob file)
       await (reader ?? content).cancel(e).catch(() => {});
-      if (failed === undefined && e instanceof RegistryError && e.code === "DIGEST_INVALID") {
+      if (failed === undefined && hasCode(e, "DIGEST_INVALID")) {
         failed = new VerificationError(
           `${what}: digest mismatch, ${this.client.registry} found that the ${size} bytes sent ` +
             `are not ${digest}`,
