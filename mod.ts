@@ -80,7 +80,6 @@ export {
   type OpenedImage,
   openImage,
   openLocation,
-  openRepository,
   type RegistryLocation,
   type RemoteOptions,
   resolveLocation,
@@ -100,7 +99,11 @@ export {
 export { OciDir, type OciDirOptions } from "./lib/transport/layout/oci_dir.ts";
 export { OciArchive, type OciArchiveOptions } from "./lib/transport/layout/oci_archive.ts";
 export { MemoryTarget } from "./lib/transport/layout/memory.ts";
-export { RegistryTarget, type RegistryTargetOptions } from "./lib/transport/registry/target.ts";
+export {
+  openRepository,
+  RegistryTarget,
+  type RegistryTargetOptions,
+} from "./lib/transport/registry/target.ts";
 export {
   type ClientOptions,
   DEFAULT_TIMEOUTS,

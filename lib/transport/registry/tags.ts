@@ -3,9 +3,8 @@
  *
  * @module
  */
-import { openRepository } from "../location.ts";
 import { type ImageName, imageName } from "../../oci/reference.ts";
-import type { RegistryTargetOptions } from "./target.ts";
+import { openRepository, type RegistryTargetOptions } from "./target.ts";
 
 /**
  * List a repository's tags (all pages; see {@link listTagPages} to stream them).

@@ -45,7 +45,7 @@ import {
 } from "../../oci/media_types.ts";
 import type { BlobSpec, ReadTarget, Target } from "../target.ts";
 import { bytesStream, TransferLostError } from "../target.ts";
-import { isLoopbackHost, isRepositoryName, isTag } from "../../oci/reference.ts";
+import { type ImageName, isLoopbackHost, isRepositoryName, isTag } from "../../oci/reference.ts";
 import { printable } from "../../util/text.ts";
 import {
   type ClientOptions,
@@ -1042,4 +1042,26 @@ export class RegistryTarget implements Target {
   abort(): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * Open the repository of an image on its registry.
+ *
+ * @param name image name
+ * @param options client options
+ * @returns the registry target
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ImageName, openRepository } from "@ocipkg/cli";
+ * const t = openRepository(ImageName.parse("localhost:5000/a/b:1"), { credential: null });
+ * assert.equal(t.repository, "a/b");
+ * await t.close();
+ * ```
+ */
+export function openRepository(
+  name: ImageName,
+  options: RegistryTargetOptions = {},
+): RegistryTarget {
+  return new RegistryTarget(name.registry, name.name, { image: name.toString(), ...options });
 }
