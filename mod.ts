@@ -106,11 +106,11 @@ export {
 } from "./lib/transport/registry/target.ts";
 export {
   type ClientOptions,
-  DEFAULT_TIMEOUTS,
   RegistryClient,
   type RegistryRequest,
-  type RetryInfo,
 } from "./lib/transport/registry/client.ts";
+export { DEFAULT_TIMEOUTS } from "./lib/transport/registry/http.ts";
+export { type RetryInfo } from "./lib/transport/registry/retry.ts";
 export { type Credential } from "./lib/transport/registry/credentials.ts";
 export { copy, type CopyEvent, copyGraph, type CopyOptions } from "./lib/transport/copy.ts";
 
@@ -292,6 +292,6 @@ export {
   VerificationError,
 } from "./lib/util/errors.ts";
 export { AuthError, RegistryError } from "./lib/transport/registry/errors.ts";
-export { RegistryTimeoutError, type TimeoutKind } from "./lib/transport/registry/client.ts";
+export { RegistryTimeoutError, type TimeoutKind } from "./lib/transport/registry/http.ts";
 export { TransferLostError } from "./lib/transport/target.ts";
 export { printable } from "./lib/util/text.ts";

@@ -47,13 +47,8 @@ import type { BlobSpec, ReadTarget, Target } from "../target.ts";
 import { bytesStream, TransferLostError } from "../target.ts";
 import { type ImageName, isLoopbackHost, isRepositoryName, isTag } from "../../oci/reference.ts";
 import { printable } from "../../util/text.ts";
-import {
-  type ClientOptions,
-  MAX_BODY,
-  readCapped,
-  RegistryClient,
-  RegistryTimeoutError,
-} from "./client.ts";
+import { type ClientOptions, RegistryClient } from "./client.ts";
+import { MAX_BODY, readCapped, RegistryTimeoutError } from "./http.ts";
 import { hasCode, RegistryError } from "./errors.ts";
 import { rangedStream } from "./ranged.ts";
 
