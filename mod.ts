@@ -99,11 +99,8 @@ export {
 export { OciDir, type OciDirOptions } from "./lib/transport/layout/oci_dir.ts";
 export { OciArchive, type OciArchiveOptions } from "./lib/transport/layout/oci_archive.ts";
 export { MemoryTarget } from "./lib/transport/layout/memory.ts";
-export {
-  openRepository,
-  RegistryTarget,
-  type RegistryTargetOptions,
-} from "./lib/transport/registry/target.ts";
+export { openRepository, RegistryTarget } from "./lib/transport/registry/target.ts";
+export { type RegistryTargetOptions } from "./lib/transport/registry/repository.ts";
 export {
   type ClientOptions,
   RegistryClient,

@@ -24,7 +24,8 @@ import { OciArchive } from "./layout/oci_archive.ts";
 import { OciDir } from "./layout/oci_dir.ts";
 import { ImageName, imageName, LAYOUT_SCHEME } from "../oci/reference.ts";
 
-import { openRepository, type RegistryTargetOptions } from "./registry/target.ts";
+import { openRepository } from "./registry/target.ts";
+import type { RegistryTargetOptions } from "./registry/repository.ts";
 import type { ListableTarget, ReadTarget, Target } from "./target.ts";
 import type { CopyOptions } from "./copy.ts";
 import type { Descriptor } from "../oci/manifest.ts";

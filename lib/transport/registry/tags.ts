@@ -4,7 +4,8 @@
  * @module
  */
 import { type ImageName, imageName } from "../../oci/reference.ts";
-import { openRepository, type RegistryTargetOptions } from "./target.ts";
+import { openRepository } from "./target.ts";
+import type { RegistryTargetOptions } from "./repository.ts";
 
 /**
  * List a repository's tags (all pages; see {@link listTagPages} to stream them).
