@@ -80,7 +80,6 @@ export {
   type OpenedImage,
   openImage,
   openLocation,
-  openRepository,
   type RegistryLocation,
   type RemoteOptions,
   resolveLocation,
@@ -100,14 +99,15 @@ export {
 export { OciDir, type OciDirOptions } from "./lib/transport/layout/oci_dir.ts";
 export { OciArchive, type OciArchiveOptions } from "./lib/transport/layout/oci_archive.ts";
 export { MemoryTarget } from "./lib/transport/layout/memory.ts";
-export { RegistryTarget, type RegistryTargetOptions } from "./lib/transport/registry/target.ts";
+export { openRepository, RegistryTarget } from "./lib/transport/registry/target.ts";
+export { type RegistryTargetOptions } from "./lib/transport/registry/repository.ts";
 export {
   type ClientOptions,
-  DEFAULT_TIMEOUTS,
   RegistryClient,
   type RegistryRequest,
-  type RetryInfo,
 } from "./lib/transport/registry/client.ts";
+export { DEFAULT_TIMEOUTS } from "./lib/transport/registry/http.ts";
+export { type RetryInfo } from "./lib/transport/registry/retry.ts";
 export { type Credential } from "./lib/transport/registry/credentials.ts";
 export { copy, type CopyEvent, copyGraph, type CopyOptions } from "./lib/transport/copy.ts";
 
@@ -289,6 +289,6 @@ export {
   VerificationError,
 } from "./lib/util/errors.ts";
 export { AuthError, RegistryError } from "./lib/transport/registry/errors.ts";
-export { RegistryTimeoutError, type TimeoutKind } from "./lib/transport/registry/client.ts";
+export { RegistryTimeoutError, type TimeoutKind } from "./lib/transport/registry/http.ts";
 export { TransferLostError } from "./lib/transport/target.ts";
 export { printable } from "./lib/util/text.ts";

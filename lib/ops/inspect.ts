@@ -30,7 +30,7 @@ import {
   toLocation,
 } from "../transport/location.ts";
 import type { ImageName } from "../oci/reference.ts";
-import type { RegistryTargetOptions } from "../transport/registry/target.ts";
+import type { RegistryTargetOptions } from "../transport/registry/repository.ts";
 
 /** A layer as shown by inspect. */
 export interface LayerInfo {

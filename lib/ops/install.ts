@@ -6,12 +6,8 @@
  */
 import type { ExtractLimits } from "../archive/extract.ts";
 import { OcipkgError } from "../util/errors.ts";
-import {
-  type LayoutLocation,
-  openLocation,
-  openRepository,
-  toLocation,
-} from "../transport/location.ts";
+import { type LayoutLocation, openLocation, toLocation } from "../transport/location.ts";
+import { openRepository } from "../transport/registry/target.ts";
 import { ANNOTATION_REF_NAME } from "../oci/media_types.ts";
 import type { Platform } from "../oci/manifest.ts";
 import { hostPlatform, platformMatches } from "../oci/platform.ts";

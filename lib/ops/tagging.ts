@@ -7,13 +7,8 @@
  */
 import { OcipkgError, UsageError } from "../util/errors.ts";
 import { ImageName, isTag } from "../oci/reference.ts";
-import {
-  type Location,
-  openImage,
-  openRepository,
-  referenceOf,
-  toLocation,
-} from "../transport/location.ts";
+import { type Location, openImage, referenceOf, toLocation } from "../transport/location.ts";
+import { openRepository } from "../transport/registry/target.ts";
 import { OciDir } from "../transport/layout/oci_dir.ts";
 import type { RemoteOptions } from "../transport/location.ts";
 import { type Target, withTarget } from "../transport/target.ts";

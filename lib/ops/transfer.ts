@@ -14,11 +14,11 @@ import {
   type Location,
   openImage,
   openLocation,
-  openRepository,
   referenceOf,
   type RemoteOptions,
   toLocation,
 } from "../transport/location.ts";
+import { openRepository } from "../transport/registry/target.ts";
 import { isDigest } from "../oci/digest.ts";
 import { ANNOTATION_REF_NAME } from "../oci/media_types.ts";
 import type { Descriptor, Platform } from "../oci/manifest.ts";

@@ -1,37 +1,26 @@
 /**
- * The distribution spec's error codes, as JSON responses
- * (`{"errors":[{"code","message","detail"}]}`).
+ * The answers `ocipkg serve` gives to requests it refuses: a {@link ServeError}
+ * names a spec error code (see `error_codes.ts` for the table of codes and
+ * statuses) and becomes a JSON error response.
  *
  * @module
  */
-
-/** The spec's error codes and the HTTP status each is sent with. */
-export const ERROR_STATUS = {
-  BLOB_UNKNOWN: 404,
-  BLOB_UPLOAD_INVALID: 400,
-  BLOB_UPLOAD_UNKNOWN: 404,
-  DIGEST_INVALID: 400,
-  MANIFEST_BLOB_UNKNOWN: 400,
-  MANIFEST_INVALID: 400,
-  MANIFEST_UNKNOWN: 404,
-  NAME_INVALID: 400,
-  NAME_UNKNOWN: 404,
-  SIZE_INVALID: 400,
-  UNAUTHORIZED: 401,
-  DENIED: 403,
-  UNSUPPORTED: 405,
-  TOOMANYREQUESTS: 429,
-  RANGE_INVALID: 416,
-} as const;
-
-/** One of the spec's error codes. */
-export type ErrorCode = keyof typeof ERROR_STATUS;
+import { ERROR_CODES, type ErrorCode, errorDocument } from "../transport/registry/error_codes.ts";
 
 /**
  * A request the registry refuses: answered with the code's status (or
  * `status`) and a JSON error body.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { errorResponse, ServeError } from "./errors.ts";
+ * const res = errorResponse(new ServeError("BLOB_UNKNOWN", "blob sha256:… is not in 'a'"));
+ * assert.equal(res.status, 404);
+ * assert.equal((await res.json()).errors[0].code, "BLOB_UNKNOWN");
+ * ```
  */
-export class RegistryError extends Error {
+export class ServeError extends Error {
   /** The spec code. */
   readonly code: ErrorCode;
   /** The HTTP status. */
@@ -50,9 +39,9 @@ export class RegistryError extends Error {
     options: { status?: number; headers?: Record<string, string> } = {},
   ) {
     super(message);
-    this.name = "RegistryError";
+    this.name = "ServeError";
     this.code = code;
-    this.status = options.status ?? ERROR_STATUS[code];
+    this.status = options.status ?? ERROR_CODES[code].status;
     this.headers = options.headers ?? {};
   }
 }
@@ -63,10 +52,19 @@ export class RegistryError extends Error {
  * @param e the error
  * @param head no body (a HEAD request)
  * @returns the response
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { errorResponse, ServeError } from "./errors.ts";
+ * const e = new ServeError("TOOMANYREQUESTS", "busy", { headers: { "retry-after": "1" } });
+ * const res = errorResponse(e, true);
+ * assert.equal(res.status, 429);
+ * assert.equal(res.headers.get("retry-after"), "1");
+ * assert.equal(res.body, null); // HEAD: no body, its length in content-length
+ * ```
  */
-export function errorResponse(e: RegistryError, head = false): Response {
-  const code = e.code === "RANGE_INVALID" ? "BLOB_UPLOAD_INVALID" : e.code;
-  const body = JSON.stringify({ errors: [{ code, message: e.message, detail: null }] });
+export function errorResponse(e: ServeError, head = false): Response {
+  const body = errorDocument(e.code, e.message);
   const headers = new Headers(e.headers);
   headers.set("content-type", "application/json");
   headers.set("content-length", String(new TextEncoder().encode(body).byteLength));

@@ -21,7 +21,7 @@ import { INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX } from "../oci/media_types.ts";
 import { isTag } from "../oci/reference.ts";
 import { bytesStream } from "../transport/target.ts";
 import { Htpasswd } from "./auth.ts";
-import { errorResponse, RegistryError } from "./errors.ts";
+import { errorResponse, ServeError } from "./errors.ts";
 import { checkName, type Repository, Storage } from "./storage.ts";
 import { type Upload, Uploads } from "./uploads.ts";
 
@@ -111,7 +111,7 @@ function checkDigest(s: string): string {
     parseDigest(s);
     return s;
   } catch (e) {
-    throw new RegistryError("DIGEST_INVALID", (e as Error).message.slice(0, 300));
+    throw new ServeError("DIGEST_INVALID", (e as Error).message.slice(0, 300));
   }
 }
 
@@ -119,7 +119,7 @@ function decode(s: string): string {
   try {
     return decodeURIComponent(s);
   } catch {
-    throw new RegistryError("NAME_INVALID", "malformed percent-encoding in the URL");
+    throw new ServeError("NAME_INVALID", "malformed percent-encoding in the URL");
   }
 }
 
@@ -127,7 +127,7 @@ function readCapped(req: Request, cap: number, what: string): Promise<Uint8Array
   return readBodyCapped(
     req,
     cap,
-    () => new RegistryError("SIZE_INVALID", `${what} is over the ${cap}-byte cap`, { status: 413 }),
+    () => new ServeError("SIZE_INVALID", `${what} is over the ${cap}-byte cap`, { status: 413 }),
   );
 }
 
@@ -208,13 +208,13 @@ class Registry {
     const url = new URL(req.url);
     const path = url.pathname;
     if (path !== "/v2" && !path.startsWith("/v2/")) {
-      throw new RegistryError("UNSUPPORTED", `no such endpoint '${path.slice(0, 200)}'`, {
+      throw new ServeError("UNSUPPORTED", `no such endpoint '${path.slice(0, 200)}'`, {
         status: 404,
       });
     }
     if (this.#auth && !(await this.#auth.check(req.headers.get("authorization")))) {
       await req.body?.cancel().catch(() => {});
-      throw new RegistryError("UNAUTHORIZED", "authentication required", {
+      throw new ServeError("UNAUTHORIZED", "authentication required", {
         headers: { "www-authenticate": 'Basic realm="ocipkg"' },
       });
     }
@@ -222,7 +222,7 @@ class Registry {
     const write = !["GET", "HEAD", "OPTIONS"].includes(method);
     if (write && this.#options.readOnly) {
       await req.body?.cancel().catch(() => {});
-      throw new RegistryError("DENIED", "the registry is read-only");
+      throw new ServeError("DENIED", "the registry is read-only");
     }
     if (path === "/v2/" || path === "/v2") {
       this.#allow(req, ["GET", "HEAD"]);
@@ -257,7 +257,7 @@ class Registry {
       this.#allow(req, ["GET"]);
       return await this.#referrers(url, m[1]!, checkDigest(decode(m[2]!)));
     }
-    throw new RegistryError("UNSUPPORTED", `no such endpoint '${path.slice(0, 200)}'`, {
+    throw new ServeError("UNSUPPORTED", `no such endpoint '${path.slice(0, 200)}'`, {
       status: 404,
     });
   }
@@ -265,7 +265,7 @@ class Registry {
   #allow(req: Request, methods: string[]): void {
     if (!methods.includes(req.method)) {
       req.body?.cancel().catch(() => {});
-      throw new RegistryError("UNSUPPORTED", `${req.method} is not supported here`, {
+      throw new ServeError("UNSUPPORTED", `${req.method} is not supported here`, {
         headers: { allow: methods.join(", ") },
       });
     }
@@ -273,7 +273,7 @@ class Registry {
 
   async #repo(name: string): Promise<Repository> {
     const repo = await this.#storage.repository(name);
-    if (!repo) throw new RegistryError("NAME_UNKNOWN", `repository '${name}' is not known`);
+    if (!repo) throw new ServeError("NAME_UNKNOWN", `repository '${name}' is not known`);
     return repo;
   }
 
@@ -289,7 +289,7 @@ class Registry {
     let n = MAX_LIST;
     if (nText !== null) {
       if (!/^\d{1,9}$/.test(nText)) {
-        throw new RegistryError("UNSUPPORTED", `invalid n '${nText.slice(0, 20)}'`, {
+        throw new ServeError("UNSUPPORTED", `invalid n '${nText.slice(0, 20)}'`, {
           status: 400,
         });
       }
@@ -320,7 +320,7 @@ class Registry {
   #checkRef(ref: string): void {
     if (ref.includes(":")) checkDigest(ref);
     else if (!isTag(ref)) {
-      throw new RegistryError("MANIFEST_INVALID", `invalid tag '${ref.slice(0, 200)}'`);
+      throw new ServeError("MANIFEST_INVALID", `invalid tag '${ref.slice(0, 200)}'`);
     }
   }
 
@@ -343,7 +343,7 @@ class Registry {
     const repo = await this.#repo(name);
     const found = await this.#findManifest(repo, ref);
     if (!found) {
-      throw new RegistryError("MANIFEST_UNKNOWN", `manifest '${ref}' is not in '${name}'`);
+      throw new ServeError("MANIFEST_UNKNOWN", `manifest '${ref}' is not in '${name}'`);
     }
     const headers = {
       "content-type": found.mediaType,
@@ -363,7 +363,7 @@ class Registry {
     const mediaType = (req.headers.get("content-type") ?? "").split(";")[0]!.trim();
     const bytes = await readCapped(req, MAX_MANIFEST_SIZE, "manifest");
     if (![...MANIFEST_TYPES, ...INDEX_TYPES].includes(mediaType)) {
-      throw new RegistryError(
+      throw new ServeError(
         "MANIFEST_INVALID",
         `Content-Type '${mediaType.slice(0, 100)}' is not a manifest or index media type`,
       );
@@ -372,12 +372,12 @@ class Registry {
     try {
       doc = parseManifestDocument(bytes, mediaType, "manifest");
     } catch (e) {
-      throw new RegistryError("MANIFEST_INVALID", (e as Error).message.slice(0, 300));
+      throw new ServeError("MANIFEST_INVALID", (e as Error).message.slice(0, 300));
     }
     const algorithm = isDigest(ref) ? parseDigest(ref).algorithm : "sha256";
     const digest = digestOf(bytes, algorithm);
     if (isDigest(ref) && ref !== digest) {
-      throw new RegistryError("DIGEST_INVALID", `manifest has digest ${digest}, not ${ref}`);
+      throw new ServeError("DIGEST_INVALID", `manifest has digest ${digest}, not ${ref}`);
     }
     const repo = await this.#storage.repository(name, true);
     if (!repo) throw new Error("unreachable");
@@ -388,7 +388,7 @@ class Registry {
     for (const d of needs) {
       if (d.urls?.length) continue; // a foreign layer, served elsewhere
       if ((await repo.blobSize(d.digest)) !== d.size) {
-        throw new RegistryError(
+        throw new ServeError(
           "MANIFEST_BLOB_UNKNOWN",
           `manifest references ${d.digest} (${d.size} bytes), which '${name}' does not have`,
         );
@@ -429,7 +429,7 @@ class Registry {
 
   async #deleteManifest(name: string, ref: string): Promise<Response> {
     if (!this.#options.delete) {
-      throw new RegistryError("UNSUPPORTED", "deleting is not enabled on this registry");
+      throw new ServeError("UNSUPPORTED", "deleting is not enabled on this registry");
     }
     this.#checkRef(ref);
     const repo = await this.#repo(name);
@@ -439,14 +439,14 @@ class Registry {
       if (isDigest(ref)) {
         const size = await repo.blobSize(ref);
         if (!entries.length && (size === undefined || !(await repo.info(ref)))) {
-          throw new RegistryError("MANIFEST_UNKNOWN", `manifest '${ref}' is not in '${name}'`);
+          throw new ServeError("MANIFEST_UNKNOWN", `manifest '${ref}' is not in '${name}'`);
         }
         await layout.untag((d) => d.digest === ref);
         await Deno.remove(repo.blobPath(ref)).catch(() => {});
         repo.forget(ref);
       } else {
         if (!entries.length) {
-          throw new RegistryError("MANIFEST_UNKNOWN", `tag '${ref}' is not in '${name}'`);
+          throw new ServeError("MANIFEST_UNKNOWN", `tag '${ref}' is not in '${name}'`);
         }
         await layout.untag((d) => entries.includes(d));
         for (const old of entries) {
@@ -466,11 +466,11 @@ class Registry {
   async #blob(req: Request, name: string, digest: string): Promise<Response> {
     if (req.method === "DELETE") {
       if (!this.#options.delete) {
-        throw new RegistryError("UNSUPPORTED", "deleting is not enabled on this registry");
+        throw new ServeError("UNSUPPORTED", "deleting is not enabled on this registry");
       }
       const repo = await this.#repo(name);
       if ((await repo.blobSize(digest)) === undefined) {
-        throw new RegistryError("BLOB_UNKNOWN", `blob ${digest} is not in '${name}'`);
+        throw new ServeError("BLOB_UNKNOWN", `blob ${digest} is not in '${name}'`);
       }
       await Deno.remove(repo.blobPath(digest));
       repo.forget(digest);
@@ -480,7 +480,7 @@ class Registry {
     const repo = await this.#repo(name);
     const size = await repo.blobSize(digest);
     if (size === undefined) {
-      throw new RegistryError("BLOB_UNKNOWN", `blob ${digest} is not in '${name}'`);
+      throw new ServeError("BLOB_UNKNOWN", `blob ${digest} is not in '${name}'`);
     }
     const headers: Record<string, string> = {
       "content-type": "application/octet-stream",
@@ -502,13 +502,13 @@ class Registry {
           start = Math.max(0, size - Number(m[2]));
         }
         if (start > end || start >= size || (m[1] && m[2] && Number(m[2]) < start)) {
-          throw new RegistryError("RANGE_INVALID", `range '${range}' is outside the blob`, {
+          throw new ServeError("RANGE_INVALID", `range '${range}' is outside the blob`, {
             headers: { "content-range": `bytes */${size}` },
           });
         }
         partial = true;
       } else if (!/,/.test(range)) {
-        throw new RegistryError("RANGE_INVALID", `malformed range '${range.slice(0, 100)}'`, {
+        throw new ServeError("RANGE_INVALID", `malformed range '${range.slice(0, 100)}'`, {
           headers: { "content-range": `bytes */${size}` },
         });
       } // several ranges: the whole blob (allowed)
@@ -625,7 +625,7 @@ class Registry {
       (length !== undefined && Number(m[2]) - Number(m[1]) + 1 !== length)
     ) {
       req.body?.cancel().catch(() => {});
-      throw new RegistryError(
+      throw new ServeError(
         "RANGE_INVALID",
         `Content-Range '${cr.slice(0, 100)}' does not continue the upload at ${u.size}`,
         { headers: this.#uploadHeaders(name, u) },
@@ -651,7 +651,7 @@ class Registry {
         const param = url.searchParams.get("digest");
         if (param === null) {
           await req.body?.cancel().catch(() => {});
-          throw new RegistryError("DIGEST_INVALID", "the digest query parameter is missing");
+          throw new ServeError("DIGEST_INVALID", "the digest query parameter is missing");
         }
         const digest = checkDigest(param);
         this.#checkContentRange(req, name, u);
@@ -697,13 +697,13 @@ class Registry {
 }
 
 function toResponse(e: unknown, head: boolean): Response {
-  if (e instanceof RegistryError) return errorResponse(e, head);
+  if (e instanceof ServeError) return errorResponse(e, head);
   if (e instanceof VerificationError) {
-    return errorResponse(new RegistryError("DIGEST_INVALID", e.message), head);
+    return errorResponse(new ServeError("DIGEST_INVALID", e.message), head);
   }
   const message = e instanceof Error ? e.message.split("\n")[0]!.slice(0, 300) : String(e);
   const status = e instanceof ResourceError ? 507 : 500;
-  return errorResponse(new RegistryError("UNSUPPORTED", message, { status }), head);
+  return errorResponse(new ServeError("UNSUPPORTED", message, { status }), head);
 }
 
 /**

@@ -16,7 +16,7 @@ import { OciDir } from "../transport/layout/oci_dir.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
 import { ANNOTATION_REF_NAME, OCI_INDEX, OCI_MANIFEST } from "../oci/media_types.ts";
 import { isRepositoryName, isTag } from "../oci/reference.ts";
-import { RegistryError } from "./errors.ts";
+import { ServeError } from "./errors.ts";
 
 // a nested repository's directory sits inside its parent's layout: it must not take a layout's names
 const RESERVED = new Set(["blobs", "index.json", "oci-layout"]);
@@ -25,14 +25,14 @@ const RESERVED = new Set(["blobs", "index.json", "oci-layout"]);
  * Check a repository name.
  *
  * @param name from the URL
- * @throws {RegistryError} `NAME_INVALID`
+ * @throws {ServeError} `NAME_INVALID`
  */
 export function checkName(name: string): void {
   if (!isRepositoryName(name)) {
-    throw new RegistryError("NAME_INVALID", `invalid repository name '${name.slice(0, 300)}'`);
+    throw new ServeError("NAME_INVALID", `invalid repository name '${name.slice(0, 300)}'`);
   }
   if (name.split("/").slice(1).some((c) => RESERVED.has(c))) {
-    throw new RegistryError(
+    throw new ServeError(
       "NAME_INVALID",
       `repository name '${name}' has a component reserved by the OCI layout (blobs, index.json, oci-layout)`,
     );
@@ -75,7 +75,7 @@ async function realDir(path: string, create: boolean): Promise<boolean> {
   }
   if (!st) return false;
   if (!st.isDirectory) {
-    throw new RegistryError("NAME_INVALID", `'${path}' is not a real directory under the root`, {
+    throw new ServeError("NAME_INVALID", `'${path}' is not a real directory under the root`, {
       status: 500,
     });
   }

@@ -10,7 +10,7 @@ import { join } from "../util/path.ts";
 import { Digester, parseDigest } from "../oci/digest.ts";
 import { BackgroundDigester, OFF_THREAD_MIN } from "../util/hash_worker.ts";
 import { BlockWriter, releaseTemp, trackTemp } from "../util/fs_util.ts";
-import { RegistryError } from "./errors.ts";
+import { ServeError } from "./errors.ts";
 
 /** One upload session. */
 export interface Upload {
@@ -71,14 +71,14 @@ export class Uploads {
    * Open a session.
    * @param repository its repository
    * @returns the session
-   * @throws {RegistryError} `TOOMANYREQUESTS` past the limit
+   * @throws {ServeError} `TOOMANYREQUESTS` past the limit
    */
   async start(repository: string): Promise<Upload> {
     if (this.#closed) {
-      throw new RegistryError("UNSUPPORTED", "the registry is shutting down", { status: 503 });
+      throw new ServeError("UNSUPPORTED", "the registry is shutting down", { status: 503 });
     }
     if (this.#sessions.size >= this.#max) {
-      throw new RegistryError(
+      throw new ServeError(
         "TOOMANYREQUESTS",
         `too many uploads in progress (${this.#max}); try again later`,
         { headers: { "retry-after": "1" } },
@@ -106,21 +106,21 @@ export class Uploads {
    * @param id the id
    * @param repository the repository of the request
    * @returns the session
-   * @throws {RegistryError} `BLOB_UPLOAD_UNKNOWN`
+   * @throws {ServeError} `BLOB_UPLOAD_UNKNOWN`
    */
   get(id: string, repository: string): Upload {
     const s = this.#sessions.get(id);
     if (!s || s.repository !== repository) {
-      throw new RegistryError("BLOB_UPLOAD_UNKNOWN", `upload '${id.slice(0, 80)}' is not known`);
+      throw new ServeError("BLOB_UPLOAD_UNKNOWN", `upload '${id.slice(0, 80)}' is not known`);
     }
     return s;
   }
 
   #session(u: Upload): Session {
     const s = this.#sessions.get(u.id);
-    if (!s) throw new RegistryError("BLOB_UPLOAD_UNKNOWN", `upload '${u.id}' is not known`);
+    if (!s) throw new ServeError("BLOB_UPLOAD_UNKNOWN", `upload '${u.id}' is not known`);
     if (s.busy) {
-      throw new RegistryError(
+      throw new ServeError(
         "BLOB_UPLOAD_INVALID",
         `upload '${u.id}' is busy with another request`,
       );
@@ -172,7 +172,7 @@ export class Uploads {
       }
       await w.flush();
       if (!this.#sessions.has(s.id)) {
-        throw new RegistryError("BLOB_UPLOAD_UNKNOWN", `upload '${s.id}' was cancelled`);
+        throw new ServeError("BLOB_UPLOAD_UNKNOWN", `upload '${s.id}' was cancelled`);
       }
     } catch (e) {
       await w.settle();
@@ -199,7 +199,7 @@ export class Uploads {
     }
     if (h.size !== s.size) {
       h.dispose();
-      throw new RegistryError("BLOB_UPLOAD_INVALID", `upload '${s.id}' changed on disk`);
+      throw new ServeError("BLOB_UPLOAD_INVALID", `upload '${s.id}' changed on disk`);
     }
     return h;
   }
@@ -212,7 +212,7 @@ export class Uploads {
    * @param u the session
    * @param digest the digest the client claims
    * @returns the temp path, verified
-   * @throws {RegistryError} `DIGEST_INVALID`
+   * @throws {ServeError} `DIGEST_INVALID`
    */
   async finish(u: Upload, digest: string): Promise<{ path: string; size: number }> {
     const s = this.#session(u);
@@ -231,7 +231,7 @@ export class Uploads {
         got = h.digest();
       }
       if (got !== digest) {
-        throw new RegistryError(
+        throw new ServeError(
           "DIGEST_INVALID",
           `upload of ${s.size} bytes has digest ${got}, not ${digest}`,
         );

@@ -24,7 +24,8 @@ import { OciArchive } from "./layout/oci_archive.ts";
 import { OciDir } from "./layout/oci_dir.ts";
 import { ImageName, imageName, LAYOUT_SCHEME } from "../oci/reference.ts";
 
-import { RegistryTarget, type RegistryTargetOptions } from "./registry/target.ts";
+import { openRepository } from "./registry/target.ts";
+import type { RegistryTargetOptions } from "./registry/repository.ts";
 import type { ListableTarget, ReadTarget, Target } from "./target.ts";
 import type { CopyOptions } from "./copy.ts";
 import type { Descriptor } from "../oci/manifest.ts";
@@ -310,28 +311,6 @@ export async function createLocation(
     throw new OcipkgError(`output '${loc.path}' is a directory, not an oci-archive file`);
   }
   return OciArchive.open(loc.path, { write: true });
-}
-
-/**
- * Open the repository of an image on its registry.
- *
- * @param name image name
- * @param options client options
- * @returns the registry target
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { ImageName, openRepository } from "@ocipkg/cli";
- * const t = openRepository(ImageName.parse("localhost:5000/a/b:1"), { credential: null });
- * assert.equal(t.repository, "a/b");
- * await t.close();
- * ```
- */
-export function openRepository(
-  name: ImageName,
-  options: RegistryTargetOptions = {},
-): RegistryTarget {
-  return new RegistryTarget(name.registry, name.name, { image: name.toString(), ...options });
 }
 
 /**

@@ -1,10 +1,12 @@
 /**
  * Registry errors: carry the HTTP method, URL path, status and the
- * distribution-spec error code (`BLOB_UNKNOWN`, `MANIFEST_INVALID`, …).
+ * distribution-spec error code (`BLOB_UNKNOWN`, `MANIFEST_INVALID`, …, see
+ * `error_codes.ts`).
  *
  * @module
  */
 import { OcipkgError } from "../../util/errors.ts";
+import type { ErrorCode } from "./error_codes.ts";
 
 /**
  * An error answered by a registry (or a failure to reach it).
@@ -64,3 +66,24 @@ export class RegistryError extends OcipkgError {
  * ```
  */
 export class AuthError extends RegistryError {}
+
+/**
+ * Whether a registry answered `e` with one of `codes` (a {@link RegistryError}
+ * whose first spec error code is one of them).
+ *
+ * @param e the thrown value
+ * @param codes spec error codes
+ * @returns true when `e` carries one of the codes
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hasCode, RegistryError } from "./errors.ts";
+ * const e = new RegistryError("blob x: host answered 404", 404, "BLOB_UNKNOWN");
+ * assert.ok(hasCode(e, "BLOB_UNKNOWN", "MANIFEST_UNKNOWN"));
+ * assert.ok(!hasCode(e, "DIGEST_INVALID"));
+ * assert.ok(!hasCode(new Error("BLOB_UNKNOWN"), "BLOB_UNKNOWN"));
+ * ```
+ */
+export function hasCode(e: unknown, ...codes: ErrorCode[]): boolean {
+  return e instanceof RegistryError && codes.some((c) => c === e.code);
+}

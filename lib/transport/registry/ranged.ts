@@ -20,7 +20,7 @@
 import type { Verifier } from "../../oci/digest.ts";
 import { oneLine } from "../../util/errors.ts";
 import { printable } from "../../util/text.ts";
-import { RegistryTimeoutError } from "./client.ts";
+import { RegistryTimeoutError } from "./http.ts";
 import { RegistryError } from "./errors.ts";
 
 /** Bytes of one buffer block a segment is read into (BYOB). */

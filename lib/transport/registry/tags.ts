@@ -3,9 +3,9 @@
  *
  * @module
  */
-import { openRepository } from "../location.ts";
 import { type ImageName, imageName } from "../../oci/reference.ts";
-import type { RegistryTargetOptions } from "./target.ts";
+import { openRepository } from "./target.ts";
+import type { RegistryTargetOptions } from "./repository.ts";
 
 /**
  * List a repository's tags (all pages; see {@link listTagPages} to stream them).

@@ -1,0 +1,229 @@
+/**
+ * Blob downloads from a repository on a registry, verified by the one
+ * {@link Verifier}: one stream that resumes with `Range` after a dropped or
+ * stalled connection (coping with a registry that answers `200` from the
+ * start), or, for a large blob from a registry that is not on loopback,
+ * parallel ranged requests (see `ranged.ts`).
+ *
+ * @module
+ */
+import { Verifier, vouch } from "../../oci/digest.ts";
+import { NotFoundError, oneLine } from "../../util/errors.ts";
+import type { Descriptor } from "../../oci/manifest.ts";
+import { isLoopbackHost } from "../../oci/reference.ts";
+import { RegistryError } from "./errors.ts";
+import { RegistryTimeoutError } from "./http.ts";
+import { rangedStream } from "./ranged.ts";
+import {
+  DEFAULT_RANGE_PARTS,
+  DEFAULT_RANGE_SEGMENT,
+  DEFAULT_RANGE_THRESHOLD,
+  type Repository,
+} from "./repository.ts";
+
+/**
+ * The blob downloads of one repository.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { digestOf } from "@ocipkg/cli";
+ * import { RegistryClient } from "./client.ts";
+ * import { BlobDownloads } from "./download.ts";
+ * import { Repository } from "./repository.ts";
+ * // a stand-in for a registry serving one blob
+ * const blob = new TextEncoder().encode("hello");
+ * const listen = { hostname: "127.0.0.1", port: 0, onListen() {} };
+ * const server = Deno.serve(listen, () => new Response(blob));
+ * const client = new RegistryClient(`127.0.0.1:${server.addr.port}`, { credential: null });
+ * const downloads = new BlobDownloads(new Repository(client, "org/x", {}));
+ * const desc = { mediaType: "text/plain", digest: await digestOf(blob), size: blob.byteLength };
+ * assert.equal(await new Response(downloads.fetch(desc)).text(), "hello");
+ * client.close();
+ * await server.shutdown();
+ * ```
+ */
+export class BlobDownloads {
+  #repo: Repository;
+
+  /**
+   * Create the BlobDownloads of a repository.
+   * @param repo the repository
+   */
+  constructor(repo: Repository) {
+    this.#repo = repo;
+  }
+
+  /**
+   * Stream a blob, verified against `desc` (size and digest): the stream
+   * errors with a `VerificationError` naming the digest and the
+   * repository as soon as too many bytes arrive, or at its end. Large blobs
+   * come in parallel ranges.
+   *
+   * @param desc the blob
+   * @returns its bytes, vouched for
+   */
+  fetch(desc: Descriptor): ReadableStream<Uint8Array> {
+    // verified here, before it closes: a layout writing it need not hash it again
+    const parts = this.#repo.options.rangeParts ??
+      (isLoopbackHost(this.#repo.client.registry) ? 1 : DEFAULT_RANGE_PARTS);
+    if (parts > 1 && desc.size >= (this.#repo.options.rangeThreshold ?? DEFAULT_RANGE_THRESHOLD)) {
+      return vouch(this.#rangedStream(desc, parts), desc);
+    }
+    return vouch(this.#blobStream(desc), desc);
+  }
+
+  /** GET a blob (a range of it), 404 as {@link NotFoundError}. */
+  async #getBlob(desc: Descriptor, what: string, range?: string): Promise<Response> {
+    const res = await this.#repo.client.request({
+      method: "GET",
+      url: `/v2/${this.#repo.repository}/blobs/${desc.digest}`,
+      headers: range ? { range } : {},
+      scope: this.#repo.scope(),
+      what,
+      ok: [200, 206, 404],
+      stream: true,
+    });
+    if (res.status === 404) {
+      await res.body?.cancel();
+      throw new NotFoundError(`${what} not found on ${this.#repo.client.registry}`);
+    }
+    return res;
+  }
+
+  /**
+   * A large blob in `parts` parallel ranged requests, emitted in order and
+   * verified by one {@link Verifier}; a registry that ignores `Range` is read
+   * as one stream ({@link #blobStream}) from its first answer.
+   */
+  #rangedStream(desc: Descriptor, parts: number): ReadableStream<Uint8Array> {
+    const what = `blob ${desc.digest} of ${this.#repo.description}`;
+    return rangedStream({
+      size: desc.size,
+      what,
+      host: this.#repo.client.registry,
+      parts,
+      segmentSize: this.#repo.options.rangeSegmentSize ?? DEFAULT_RANGE_SEGMENT,
+      maxResume: this.#repo.options.resumeAttempts ?? 5,
+      verifier: new Verifier(desc, what, { offThread: this.#repo.options.hashOffThread ?? true }),
+      request: (start, end) => this.#getBlob(desc, what, `bytes=${start}-${end}`),
+      fallback: (first) => this.#blobStream(desc, first),
+    });
+  }
+
+  /**
+   * A blob download that resumes with `Range` after a dropped or stalled
+   * connection (not after one too slow on average: that is final), verified
+   * by the one {@link Verifier} across resumptions. `first`: a `200` answer
+   * already at hand, read from its start.
+   */
+  #blobStream(desc: Descriptor, first?: Response): ReadableStream<Uint8Array> {
+    const what = `blob ${desc.digest} of ${this.#repo.description}`;
+    // large blobs are hashed in a worker while the next bytes arrive
+    const verifier = new Verifier(desc, what, {
+      offThread: this.#repo.options.hashOffThread ?? true,
+    });
+    const maxResume = this.#repo.options.resumeAttempts ?? 5;
+    let received = 0;
+    let resumes = 0;
+    let reader: ReadableStreamBYOBReader | undefined;
+    let skip = 0; // bytes to drop when a server ignores Range (200)
+    const open = async () => {
+      let res = first;
+      first = undefined;
+      res ??= await this.#getBlob(desc, what, received > 0 ? `bytes=${received}-` : undefined);
+      skip = received > 0 && res.status === 200 ? received : 0;
+      reader = res.body!.getReader({ mode: "byob" });
+    };
+    // every way out of the stream but its end stops the verifier's worker
+    const guard = async (fn: () => Promise<void>): Promise<void> => {
+      try {
+        await fn();
+      } catch (e) {
+        verifier.dispose();
+        throw e;
+      }
+    };
+    // A byte stream: each read goes straight into the consumer's buffer (BYOB),
+    // is verified there, and is handed back without a copy.
+    const pull = async (controller: ReadableByteStreamController): Promise<void> => {
+      const request = controller.byobRequest!;
+      const given = request.view!;
+      // the consumer's buffer, as offset and length: a read transfers it (and a
+      // failed read loses it: then a buffer of the same shape stands in)
+      const shape = [given.buffer.byteLength, given.byteOffset, given.byteLength] as const;
+      const fresh = () => new Uint8Array(new ArrayBuffer(shape[0]), shape[1], shape[2]);
+      let view: Uint8Array = new Uint8Array(given.buffer, shape[1], shape[2]);
+      while (true) {
+        let r: ReadableStreamReadResult<Uint8Array>;
+        try {
+          r = await reader!.read(view);
+        } catch (e) {
+          // too slow on average is not mended by asking again
+          if (e instanceof RegistryTimeoutError && e.kind === "rate") throw e;
+          if (resumes++ >= maxResume) {
+            if (e instanceof RegistryError) {
+              throw new RegistryError(
+                `${e.message}; gave up after ${maxResume} resumed downloads`,
+                e.status,
+                e.code,
+                { cause: e },
+              );
+            }
+            throw new RegistryError(
+              `${what}: download from ${this.#repo.client.registry} interrupted too often (${
+                oneLine(e)
+              })`,
+              0,
+              undefined,
+              { cause: e },
+            );
+          }
+          view = fresh();
+          await open();
+          continue;
+        }
+        // the read transferred the buffer: this is its new owner
+        view = r.value ? new Uint8Array(r.value.buffer, shape[1], shape[2]) : fresh();
+        if (r.done) {
+          if (received < desc.size && resumes++ < maxResume) {
+            await open(); // closed early: resume
+            continue;
+          }
+          verifier.finish();
+          controller.close();
+          request.respondWithNewView(view.subarray(0, 0));
+          return;
+        }
+        let n = r.value.byteLength;
+        if (skip > 0) {
+          const drop = Math.min(skip, n);
+          skip -= drop;
+          view.copyWithin(0, drop, n);
+          n -= drop;
+          if (n === 0) continue;
+        }
+        const chunk = view.subarray(0, n);
+        try {
+          verifier.update(chunk); // more than desc.size fails here, before it is passed on
+        } catch (e) {
+          await reader!.cancel(e).catch(() => {});
+          throw e;
+        }
+        received += n;
+        request.respondWithNewView(chunk);
+        return;
+      }
+    };
+    return new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: 256 << 10,
+      start: () => guard(open),
+      pull: (controller: ReadableByteStreamController) => guard(() => pull(controller)),
+      cancel: async (reason) => {
+        verifier.dispose();
+        await reader?.cancel(reason);
+      },
+    }, { highWaterMark: 0 });
+  }
+}

@@ -1,0 +1,415 @@
+/**
+ * The HTTP beneath the registry client: caps on bodies read whole, the
+ * network limits ({@link DEFAULT_TIMEOUTS}), one `fetch` with a connect/headers
+ * timeout, an idle timeout for body reads and a total timeout (blob
+ * downloads: a minimum average rate instead), the {@link RegistryTimeoutError}
+ * it fails with, capped body reads, the URLs ocipkg refuses to fetch, and how
+ * a failed connection is named in messages.
+ *
+ * @module
+ */
+import { oneLine } from "../../util/errors.ts";
+import { readBodyCapped } from "../../util/fs_util.ts";
+import { RegistryError } from "./errors.ts";
+
+/** Cap on bodies read whole: manifests, tokens, error documents (4 MiB). */
+export const MAX_BODY = 4 * 1024 * 1024;
+/** Cap on an error body read for its message (64 KiB); longer ones are ignored. */
+export const MAX_ERROR_BODY = 64 * 1024;
+
+/**
+ * Default network limits (milliseconds, bytes per second).
+ *
+ * - `connectTimeoutMs` 30 s: connecting (DNS, TCP, TLS) and waiting for the
+ *   response headers. A request with a body gets extra time to send it at
+ *   `minBytesPerSecond`.
+ * - `idleTimeoutMs` 30 s: a response body that delivers no bytes for this
+ *   long fails.
+ * - `totalTimeoutMs` 5 min: the whole request (all redirect hops, headers and
+ *   body) for manifests, tokens, tag pages, error bodies, uploads (plus the
+ *   body's size at `minBytesPerSecond`).
+ * - `minBytesPerSecond` 16 KiB/s: blob downloads have no total time limit;
+ *   instead, once `totalTimeoutMs` has passed, the average rate of the
+ *   download (bytes over the time spent waiting for the network, so a slow
+ *   consumer does not count) must be at least this. A 10 GiB blob may thus
+ *   take up to ≈ 7.6 days at the floor; any faster link is never cut.
+ * - `retryBudgetMs` 60 s: the total time one request may spend waiting
+ *   between retries (backoff and `Retry-After`). A `Retry-After` beyond what
+ *   is left fails at once ("<host> asked to retry after 3600 s").
+ */
+export const DEFAULT_TIMEOUTS = {
+  connectTimeoutMs: 30_000,
+  idleTimeoutMs: 30_000,
+  totalTimeoutMs: 300_000,
+  minBytesPerSecond: 16 * 1024,
+  retryBudgetMs: 60_000,
+} as const;
+
+/** The network limits a client may set (see {@link DEFAULT_TIMEOUTS}). */
+export type Timeouts = { [K in keyof typeof DEFAULT_TIMEOUTS]?: number };
+
+/**
+ * One network limit: the one set when it is a positive number, else the default.
+ *
+ * @param options the limits set
+ * @param k which limit
+ * @returns the limit
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { timeoutOf } from "./http.ts";
+ * assert.equal(timeoutOf({ idleTimeoutMs: 5 }, "idleTimeoutMs"), 5);
+ * assert.equal(timeoutOf({ idleTimeoutMs: 0 }, "idleTimeoutMs"), 30_000);
+ * ```
+ */
+export function timeoutOf<K extends keyof typeof DEFAULT_TIMEOUTS>(
+  options: Timeouts,
+  k: K,
+): number {
+  const v = options[k];
+  return typeof v === "number" && v > 0 ? v : DEFAULT_TIMEOUTS[k];
+}
+
+/** What timed out: connecting/headers, a silent body, the whole request, or a too slow blob. */
+export type TimeoutKind = "connect" | "idle" | "total" | "rate";
+
+/**
+ * A request or response that took too long; retryable where a retry is safe.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RegistryClient, RegistryTimeoutError } from "@ocipkg/cli";
+ * // a stand-in for a registry that answers after 300 ms
+ * const slow = () => new Promise<Response>((r) => setTimeout(() => r(Response.json({})), 300));
+ * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, slow);
+ * const client = new RegistryClient(`127.0.0.1:${server.addr.port}`, {
+ *   credential: null,
+ *   connectTimeoutMs: 50,
+ *   maxAttempts: 1,
+ * });
+ * const ping = client.request({ method: "GET", url: "/v2/", what: "registry" });
+ * await assert.rejects(ping, (e) => e instanceof RegistryTimeoutError && e.kind === "connect");
+ * client.close();
+ * await server.shutdown();
+ * ```
+ */
+export class RegistryTimeoutError extends RegistryError {
+  /** What timed out. */
+  readonly kind: TimeoutKind;
+  /**
+   * Create a RegistryTimeoutError.
+   * @param message one line naming the host and what timed out
+   * @param kind what timed out
+   */
+  constructor(message: string, kind: TimeoutKind) {
+    super(message, 0);
+    this.kind = kind;
+  }
+}
+
+const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
+
+/**
+ * Seconds, for messages: `0.3 s`, `30 s`.
+ *
+ * @param ms milliseconds
+ * @returns the seconds, with at most three decimals
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { secs } from "./http.ts";
+ * assert.equal(secs(300), "0.3 s");
+ * assert.equal(secs(30_000), "30 s");
+ * ```
+ */
+export function secs(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+/**
+ * Read at most `cap` bytes of a response body.
+ *
+ * @param res the response
+ * @param cap byte cap
+ * @param what names the body in errors
+ * @returns the bytes
+ * @throws {RegistryError} when longer than the cap
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readCapped } from "./http.ts";
+ * assert.deepEqual(await readCapped(new Response("abc"), 3, "body"), new TextEncoder().encode("abc"));
+ * await assert.rejects(readCapped(new Response("abcd"), 3, "token"), /token is larger than the 3-byte cap/);
+ * ```
+ */
+export function readCapped(res: Response, cap: number, what: string): Promise<Uint8Array> {
+  return readBodyCapped(
+    res,
+    cap,
+    (declared) =>
+      new RegistryError(
+        declared === undefined
+          ? `${what} is larger than the ${cap}-byte cap`
+          : `${what} is ${declared} bytes, over the ${cap}-byte cap`,
+        res.status,
+      ),
+  );
+}
+
+/** Limits of one fetch (one hop). */
+export interface FetchLimits {
+  /** Names the object in errors. */
+  what: string;
+  /** How to name the host in errors. */
+  host: string;
+  /** Time to the response headers. */
+  headersMs: number;
+  /** Absolute deadline (performance.now()) for the whole request, or none (blob bodies). */
+  deadline: number | undefined;
+  /** The total budget, for the message. */
+  totalMs: number;
+  /** Longest silence of the body. */
+  idleMs: number;
+  /** Blob bodies: minimum average rate after `graceMs`. */
+  minRate: number | undefined;
+  /** Time before the minimum rate applies. */
+  graceMs: number;
+  /** `(GET /v2/…)` for messages. */
+  detail: string;
+}
+
+/**
+ * `fetch` with timeouts: headers within `headersMs`, the whole request by
+ * `deadline`, body reads never silent for `idleMs`, blob bodies at least
+ * `minRate` on average after `graceMs`. The body of the returned response is
+ * wrapped; reading it to the end, or cancelling it, clears every timer.
+ *
+ * @param url where to
+ * @param init the request (its `signal` is replaced)
+ * @param l the limits
+ * @returns the response, its body wrapped
+ * @throws {RegistryTimeoutError} when a limit is passed (the body errors with it later)
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RegistryTimeoutError, timedFetch } from "./http.ts";
+ * // a stand-in for a registry that sends one byte, then nothing
+ * const listen = { hostname: "127.0.0.1", port: 0, onListen() {} };
+ * const server = Deno.serve(listen, () => {
+ *   const body = new ReadableStream({ start: (c) => c.enqueue(new Uint8Array([1])) });
+ *   return new Response(body);
+ * });
+ * const url = new URL(`http://127.0.0.1:${server.addr.port}/v2/`);
+ * const limits = { what: "registry", host: url.host, headersMs: 5000, deadline: undefined,
+ *   totalMs: 5000, idleMs: 100, minRate: undefined, graceMs: 0, detail: "(GET /v2/)" };
+ * const res = await timedFetch(url, {}, limits);
+ * await assert.rejects(res.bytes(), (e) => e instanceof RegistryTimeoutError && e.kind === "idle");
+ * await server.shutdown();
+ * ```
+ */
+export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): Promise<Response> {
+  const ac = new AbortController();
+  let reason: RegistryTimeoutError | undefined;
+  const fail = (kind: TimeoutKind, msg: string): RegistryTimeoutError => {
+    reason ??= new RegistryTimeoutError(`${l.what}: ${l.host} ${msg} ${l.detail}`, kind);
+    ac.abort(reason);
+    return reason;
+  };
+  const t0 = performance.now();
+  let totalTimer: ReturnType<typeof setTimeout> | undefined;
+  if (l.deadline !== undefined) {
+    totalTimer = setTimeout(
+      () => fail("total", `did not finish answering within ${secs(l.totalMs)}`),
+      Math.max(0, l.deadline - t0),
+    );
+  }
+  const headersTimer = setTimeout(
+    () => fail("connect", `did not answer within ${secs(l.headersMs)}`),
+    l.headersMs,
+  );
+  let res: Response;
+  try {
+    res = await fetch(url, { ...init, signal: ac.signal });
+  } catch (e) {
+    clearTimeout(totalTimer);
+    throw reason ?? e;
+  } finally {
+    clearTimeout(headersTimer);
+  }
+  if (!res.body || NULL_BODY_STATUS.has(res.status)) {
+    clearTimeout(totalTimer);
+    await res.body?.cancel().catch(() => {});
+    return new Response(null, {
+      status: res.status,
+      statusText: res.statusText,
+      headers: res.headers,
+    });
+  }
+  // A byte stream read straight into the consumer's buffers (BYOB): no chunk
+  // is allocated per read, which halves the cost of a large download.
+  const reader = res.body.getReader({ mode: "byob" });
+  let bytes = 0;
+  let waited = performance.now() - t0; // time spent waiting for the network
+  let finished = false;
+  const finish = () => {
+    finished = true;
+    clearTimeout(totalTimer);
+  };
+  const body = new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: 256 << 10,
+    pull: async (controller: ReadableByteStreamController) => {
+      const request = controller.byobRequest!;
+      const view = request.view!;
+      const start = performance.now();
+      let idleTimer: ReturnType<typeof setTimeout> | undefined;
+      let onAbort: (() => void) | undefined;
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        // a timer that fired ends the body here, whether or not fetch's own
+        // abort reaches a read in flight (it does not always: a body dripping a
+        // byte at a time then kept the read going past the total timeout)
+        if (reason) throw reason;
+        r = await new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
+          idleTimer = setTimeout(
+            () => reject(fail("idle", `sent no data for ${secs(l.idleMs)}`)),
+            l.idleMs,
+          );
+          onAbort = () => reject(reason ?? ac.signal.reason);
+          ac.signal.addEventListener("abort", onAbort, { once: true });
+          reader.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength))
+            .then(resolve, (e) => reject(reason ?? e));
+        });
+      } catch (e) {
+        finish();
+        reader.cancel(e).catch(() => {});
+        throw e;
+      } finally {
+        clearTimeout(idleTimer);
+        if (onAbort) ac.signal.removeEventListener("abort", onAbort);
+      }
+      if (r.done) {
+        finish();
+        controller.close();
+        if (r.value) request.respondWithNewView(r.value); // the buffer, back and empty
+        return;
+      }
+      bytes += r.value.byteLength;
+      waited += performance.now() - start;
+      if (l.minRate !== undefined && waited > l.graceMs && bytes / (waited / 1000) < l.minRate) {
+        const e = fail(
+          "rate",
+          `sent ${bytes} bytes in ${secs(waited)}, below the minimum rate of ${l.minRate} bytes/s`,
+        );
+        finish();
+        reader.cancel(e).catch(() => {});
+        throw e;
+      }
+      request.respondWithNewView(r.value);
+    },
+    cancel: async (why) => {
+      if (finished) return;
+      finish();
+      await reader.cancel(why).catch(() => {});
+    },
+  }, { highWaterMark: 0 });
+  return new Response(body, {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
+  });
+}
+
+/**
+ * Refuse URLs ocipkg must never fetch: other schemes than http(s),
+ * embedded credentials, and plain http for an https registry.
+ *
+ * @param url the URL a registry gave (redirect, upload location, token realm)
+ * @param what names the object in errors
+ * @param how how the URL came, e.g. `ghcr.io redirected to`
+ * @param registry the registry, for messages
+ * @param https whether the registry speaks https
+ * @throws {RegistryError} naming the URL's scheme or host
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkUrl } from "./http.ts";
+ * const url = new URL("http://cdn.example/blob");
+ * checkUrl(url, "blob", "r.example redirected to", "r.example", false); // http from http: fine
+ * assert.throws(() => checkUrl(url, "blob", "r.example redirected to", "r.example", true), /plain http/);
+ * ```
+ */
+export function checkUrl(
+  url: URL,
+  what: string,
+  how: string,
+  registry: string,
+  https: boolean,
+): void {
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new RegistryError(
+      `${what}: ${how} a '${url.protocol}' URL; only http and https URLs are fetched`,
+      0,
+    );
+  }
+  if (url.username || url.password) {
+    throw new RegistryError(
+      `${what}: ${how} a URL with embedded credentials (${url.host}); refused`,
+      0,
+    );
+  }
+  if (https && url.protocol === "http:") {
+    throw new RegistryError(
+      `${what}: ${how} plain http (${url.host}) from the https registry ${registry}; refused`,
+      0,
+    );
+  }
+}
+
+/**
+ * An error and its causes, one line each, joined (at most five).
+ *
+ * @param e the thrown value
+ * @returns one line
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { causeChain } from "./http.ts";
+ * const e = new TypeError("error sending request", { cause: new Error("connection reset") });
+ * assert.equal(causeChain(e), "error sending request: connection reset");
+ * ```
+ */
+export function causeChain(e: unknown): string {
+  const parts: string[] = [];
+  for (let c: unknown = e; c instanceof Error && parts.length < 5; c = c.cause) {
+    parts.push(oneLine(c));
+  }
+  return parts.join(": ") || oneLine(e);
+}
+
+/**
+ * A failed connection, in words: `unknown host`, `connection refused`, an
+ * untrusted certificate, or else its {@link causeChain}.
+ *
+ * @param e the thrown value
+ * @returns one line
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connectionMessage } from "./http.ts";
+ * const e = new TypeError("client error", { cause: new Error("Connection refused (os error 111)") });
+ * assert.equal(connectionMessage(e), "connection refused");
+ * ```
+ */
+export function connectionMessage(e: unknown): string {
+  const m = causeChain(e);
+  if (/dns error|failed to lookup|Name or service not known|No address/i.test(m)) {
+    return "unknown host";
+  }
+  if (/Connection refused/i.test(m)) return "connection refused";
+  if (/certificate|UnknownIssuer|InvalidCertificate/i.test(m)) {
+    return `TLS certificate not trusted: ${m}`;
+  }
+  return m;
+}

@@ -1,0 +1,205 @@
+/**
+ * Lists a registry answers page by page for one repository: its tags
+ * (streamed page by page) and the referrers of a manifest (the referrers
+ * API), with bounded `Link` pagination — same origin only, no loops,
+ * {@link MAX_TAG_PAGES} pages, {@link MAX_TAGS} tags, each page at most
+ * {@link MAX_BODY} bytes.
+ *
+ * @module
+ */
+import { parseDigest } from "../../oci/digest.ts";
+import { FormatError, NotFoundError } from "../../util/errors.ts";
+import { type Descriptor, parseManifestDocument } from "../../oci/manifest.ts";
+import { OCI_INDEX } from "../../oci/media_types.ts";
+import { printable } from "../../util/text.ts";
+import { RegistryError } from "./errors.ts";
+import { MAX_BODY } from "./http.ts";
+import { MAX_TAG_PAGES, MAX_TAGS, type Repository } from "./repository.ts";
+
+/** At most this many referrers of one manifest are read. */
+export const MAX_REFERRERS = 10_000;
+
+/**
+ * Stream a repository's tags page by page (see {@link pages} for the caps).
+ *
+ * @param repo the repository
+ * @returns an async iterator of pages of tags (each tag made printable)
+ * @throws {NotFoundError} when the registry does not know the repository
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RegistryClient } from "./client.ts";
+ * import { tagPages } from "./listing.ts";
+ * import { Repository } from "./repository.ts";
+ * // a stand-in for a registry listing two pages of tags
+ * const listen = { hostname: "127.0.0.1", port: 0, onListen() {} };
+ * const server = Deno.serve(listen, (req) =>
+ *   new URL(req.url).searchParams.has("last")
+ *     ? Response.json({ tags: ["2"] })
+ *     : Response.json({ tags: ["1"] }, { headers: { link: '</v2/org/x/tags/list?last=1>; rel="next"' } }));
+ * const client = new RegistryClient(`127.0.0.1:${server.addr.port}`, { credential: null });
+ * const pages = [];
+ * for await (const page of tagPages(new Repository(client, "org/x", {}))) pages.push(page);
+ * assert.deepEqual(pages, [["1"], ["2"]]);
+ * client.close();
+ * await server.shutdown();
+ * ```
+ */
+export async function* tagPages(
+  repo: Repository,
+): AsyncGenerator<string[], void, undefined> {
+  const what = `repository '${repo.description}'`;
+  const maxTags = repo.options.maxTags ?? MAX_TAGS;
+  let count = 0;
+  const first = `/v2/${repo.repository}/tags/list?n=1000`;
+  for await (const { res, bytes } of pages(repo, first, what, "tags")) {
+    if (res.status === 404) {
+      throw new NotFoundError(`${what} not found on ${repo.client.registry}`);
+    }
+    let tags: unknown;
+    try {
+      tags = JSON.parse(new TextDecoder().decode(bytes)).tags ?? [];
+    } catch {
+      throw new FormatError(
+        `${what}: ${repo.client.registry} answered a tag list that is not JSON`,
+      );
+    }
+    if (!Array.isArray(tags) || tags.some((t) => typeof t !== "string")) {
+      throw new FormatError(
+        `${what}: ${repo.client.registry} answered a tag list whose 'tags' is not a list of strings`,
+      );
+    }
+    count += tags.length;
+    if (count > maxTags) {
+      throw new RegistryError(
+        `${what}: ${repo.client.registry} lists more than ${maxTags} tags; stopped`,
+        0,
+      );
+    }
+    yield (tags as string[]).map((t) => printable(t));
+  }
+}
+
+/**
+ * GET a paginated list: each page (at most {@link MAX_BODY} bytes), then
+ * the next one its `Link: <…>; rel="next"` names — same origin only, no
+ * loops, at most {@link MAX_TAG_PAGES} pages (`maxTagPages`). A 404 page
+ * is yielded for the caller to judge, and ends the list.
+ */
+async function* pages(
+  repo: Repository,
+  first: string,
+  what: string,
+  of: string,
+): AsyncGenerator<{ res: Response; bytes: Uint8Array }, void, undefined> {
+  const maxPages = repo.options.maxTagPages ?? MAX_TAG_PAGES;
+  const origin = new URL(repo.client.baseUrl).origin;
+  const seen = new Set<string>();
+  let url: URL | undefined = new URL(first, repo.client.baseUrl);
+  for (let page = 0; url; page++) {
+    if (page >= maxPages) {
+      throw new RegistryError(
+        `${what}: ${repo.client.registry} has more than ${maxPages} pages of ${of}; stopped`,
+        0,
+      );
+    }
+    seen.add(url.href);
+    const { res, bytes }: { res: Response; bytes: Uint8Array } = await repo.client
+      .requestBytes(
+        { method: "GET", url: url.href, scope: repo.scope(), what, ok: [200, 404] },
+        MAX_BODY,
+        `${what}: page of ${of} from ${repo.client.registry}`,
+      );
+    yield { res, bytes };
+    if (res.status !== 200) return;
+    const link = /<([^>]*)>\s*;\s*rel="?next"?/.exec(res.headers.get("link") ?? "");
+    if (!link) return;
+    let next: URL;
+    try {
+      next = new URL(link[1]!, url);
+    } catch {
+      throw new RegistryError(
+        `${what}: ${repo.client.registry} sent an invalid next-page link`,
+        0,
+      );
+    }
+    if (next.origin !== origin) {
+      throw new RegistryError(
+        `${what}: ${repo.client.registry} linked the next page of ${of} to another origin (${
+          printable(next.origin)
+        }); refused`,
+        0,
+      );
+    }
+    if (seen.has(next.href)) {
+      throw new RegistryError(
+        `${what}: ${repo.client.registry} linked back to a page of ${of} already read (a loop)`,
+        0,
+      );
+    }
+    url = next;
+  }
+}
+
+/**
+ * The manifests that name `digest` as their `subject`, from the registry's
+ * referrers API (`GET /v2/<name>/referrers/<digest>`, every page), or
+ * `undefined` when the registry has no such API (it answers 404, as
+ * `distribution` 2.x does): then the tag-schema fallback index holds them
+ * (see `listReferrers`).
+ *
+ * @param repo the repository
+ * @param digest the subject's digest
+ * @param artifactType only referrers of this type (asked of the registry
+ *   and checked here: a registry may ignore the filter)
+ * @returns descriptors (with `artifactType`, `annotations`), or undefined
+ * @throws {FormatError} when a page is not an image index
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RegistryClient } from "./client.ts";
+ * import { referrers } from "./listing.ts";
+ * import { Repository } from "./repository.ts";
+ * // a stand-in for a registry without the referrers API (distribution 2.x)
+ * const listen = { hostname: "127.0.0.1", port: 0, onListen() {} };
+ * const server = Deno.serve(listen, () => new Response(null, { status: 404 }));
+ * const client = new RegistryClient(`127.0.0.1:${server.addr.port}`, { credential: null });
+ * const subject = `sha256:${"0".repeat(64)}`;
+ * assert.equal(await referrers(new Repository(client, "org/x", {}), subject), undefined);
+ * client.close();
+ * await server.shutdown();
+ * ```
+ */
+export async function referrers(
+  repo: Repository,
+  digest: string,
+  artifactType?: string,
+): Promise<Descriptor[] | undefined> {
+  parseDigest(digest);
+  const what = `referrers of ${repo.description}@${digest}`;
+  const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : "";
+  const out: Descriptor[] = [];
+  const url = `/v2/${repo.repository}/referrers/${digest}${query}`;
+  for await (const { res, bytes } of pages(repo, url, what, "referrers")) {
+    if (res.status === 404) return out.length === 0 ? undefined : out;
+    const doc = parseManifestDocument(
+      bytes,
+      OCI_INDEX,
+      `${what} (from ${repo.client.registry})`,
+    );
+    if (doc.kind !== "index") {
+      throw new FormatError(`${what}: ${repo.client.registry} answered a manifest, not an index`);
+    }
+    for (const d of doc.index.manifests) {
+      if (artifactType && d.artifactType !== artifactType) continue;
+      out.push(d);
+      if (out.length > MAX_REFERRERS) {
+        throw new RegistryError(
+          `${what}: ${repo.client.registry} lists more than ${MAX_REFERRERS} referrers; stopped`,
+          0,
+        );
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,213 @@
+/**
+ * The manifests of a repository on a registry: resolving a tag or digest
+ * (`GET`, verified, of a known manifest type), fetching one by digest
+ * (verified), pushing one (`PUT` by digest or tag, the registry's answered
+ * digest checked), and a small cache of the manifests seen, by digest.
+ *
+ * @module
+ */
+import { isDigest } from "../../oci/digest.ts";
+import { FormatError, NotFoundError } from "../../util/errors.ts";
+import {
+  type Descriptor,
+  isManifestType,
+  MAX_MANIFEST_SIZE,
+  stripUndefined,
+} from "../../oci/manifest.ts";
+import {
+  DOCKER_MANIFEST,
+  DOCKER_MANIFEST_LIST,
+  OCI_INDEX,
+  OCI_MANIFEST,
+} from "../../oci/media_types.ts";
+import { type BlobSpec, bytesStream } from "../target.ts";
+import { printable } from "../../util/text.ts";
+import { readCapped } from "./http.ts";
+import { type Repository, verifyBytes } from "./repository.ts";
+
+/** The manifest types asked for (`Accept`). */
+export const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST]
+  .join(", ");
+/** Manifests kept in a target's small cache (by digest). */
+const MANIFEST_CACHE = 8;
+
+/**
+ * The manifests of one repository.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RegistryClient } from "./client.ts";
+ * import { Manifests } from "./manifests.ts";
+ * import { Repository } from "./repository.ts";
+ * // a stand-in for a registry that knows no manifest
+ * const listen = { hostname: "127.0.0.1", port: 0, onListen() {} };
+ * const server = Deno.serve(listen, () => new Response(null, { status: 404 }));
+ * const client = new RegistryClient(`127.0.0.1:${server.addr.port}`, { credential: null });
+ * const manifests = new Manifests(new Repository(client, "org/x", {}));
+ * await assert.rejects(manifests.resolve("1"), /not found .*no such tag or repository/);
+ * client.close();
+ * await server.shutdown();
+ * ```
+ */
+export class Manifests {
+  #repo: Repository;
+  #manifests = new Map<string, Uint8Array>(); // small cache of fetched manifests by digest
+
+  /**
+   * Create the Manifests of a repository.
+   * @param repo the repository
+   */
+  constructor(repo: Repository) {
+    this.#repo = repo;
+  }
+
+  #cache(digest: string, bytes: Uint8Array): void {
+    this.#manifests.delete(digest);
+    this.#manifests.set(digest, bytes);
+    for (const k of this.#manifests.keys()) {
+      if (this.#manifests.size <= MANIFEST_CACHE) break;
+      this.#manifests.delete(k);
+    }
+  }
+
+  /**
+   * Resolve a tag or digest to the descriptor of its manifest (verified,
+   * kept in the cache).
+   *
+   * @param reference a tag or digest
+   * @returns the descriptor
+   * @throws {NotFoundError} when the registry has no such manifest
+   */
+  async resolve(reference: string): Promise<Descriptor> {
+    this.#repo.checkReference(reference);
+    const what = this.#repo.what(reference);
+    const { res, bytes } = await this.#repo.client.requestBytes(
+      {
+        method: "GET",
+        url: `/v2/${this.#repo.repository}/manifests/${reference}`,
+        headers: { accept: MANIFEST_ACCEPT },
+        scope: this.#repo.scope(),
+        what,
+        ok: [200, 404],
+      },
+      MAX_MANIFEST_SIZE,
+      `manifest of ${what}`,
+    );
+    if (res.status === 404) {
+      throw new NotFoundError(
+        `${what} not found on ${this.#repo.client.registry}${
+          isDigest(reference) ? "" : " (no such tag or repository)"
+        }`,
+      );
+    }
+    // content first: bytes that do not match the digest asked for (or the one
+    // the registry answered) are a verification failure, whatever they hold
+    const { digest, size } = verifyBytes(
+      bytes,
+      { digest: isDigest(reference) ? reference : undefined },
+      `manifest of ${what}`,
+    );
+    this.#repo.checkAnswered(res, digest, `manifest of ${what}`, bytes);
+    const contentType = (res.headers.get("content-type") ?? "").split(";")[0]!.trim();
+    let declared: string | undefined;
+    try {
+      declared = JSON.parse(new TextDecoder().decode(bytes)).mediaType;
+    } catch {
+      throw new FormatError(
+        `${what}: ${this.#repo.client.registry} answered a manifest that is not JSON (content-type '${
+          contentType || "none"
+        }')`,
+      );
+    }
+    const mediaType = isManifestType(contentType) ? contentType : declared ?? contentType;
+    if (!isManifestType(mediaType)) {
+      throw new FormatError(
+        `${what}: ${this.#repo.client.registry} answered an unknown manifest type '${
+          printable(mediaType.slice(0, 200))
+        }'`,
+      );
+    }
+    this.#cache(digest, bytes);
+    return { mediaType, digest, size };
+  }
+
+  /**
+   * Stream a manifest, verified against `desc` (size and digest), from the
+   * cache when it is there.
+   *
+   * @param desc the manifest's descriptor
+   * @returns its bytes as a stream
+   * @throws {VerificationError} naming the digest and the repository
+   */
+  async fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    const what = `manifest ${desc.digest} of ${this.#repo.description}`;
+    const cached = this.#manifests.get(desc.digest);
+    if (cached) {
+      verifyBytes(cached, desc, what);
+      return bytesStream(cached);
+    }
+    const { bytes } = await this.#repo.client.requestBytes(
+      {
+        method: "GET",
+        url: `/v2/${this.#repo.repository}/manifests/${desc.digest}`,
+        headers: { accept: desc.mediaType },
+        scope: this.#repo.scope(),
+        what: this.#repo.what(desc.digest),
+      },
+      MAX_MANIFEST_SIZE,
+      what,
+    );
+    verifyBytes(bytes, desc, what);
+    return bytesStream(bytes);
+  }
+
+  /**
+   * Push a manifest by its digest (verified against `spec`), and keep it.
+   *
+   * @param spec what it is expected to be
+   * @param content its bytes
+   * @returns its descriptor
+   */
+  async push(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
+    const what = `manifest ${spec.digest ?? "(new)"} for ${this.#repo.description}`;
+    const bytes = await readCapped(new Response(content), MAX_MANIFEST_SIZE, what);
+    const { digest, size } = verifyBytes(bytes, spec, what);
+    await this.put(bytes, spec.mediaType, digest, digest);
+    this.#cache(digest, bytes);
+    return stripUndefined({ ...spec, digest, size });
+  }
+
+  /**
+   * PUT a manifest by digest or tag; the registry's answered digest must be `digest`.
+   *
+   * @param bytes the manifest
+   * @param mediaType its media type
+   * @param reference the digest or tag to put it under
+   * @param digest its digest
+   */
+  async put(
+    bytes: Uint8Array,
+    mediaType: string,
+    reference: string,
+    digest: string,
+  ): Promise<void> {
+    this.#repo.checkReference(reference);
+    const res = await this.#repo.client.request({
+      method: "PUT",
+      url: `/v2/${this.#repo.repository}/manifests/${reference}`,
+      headers: { "content-type": mediaType },
+      body: bytes,
+      scope: this.#repo.scope(true),
+      what: this.#repo.what(reference),
+      ok: [200, 201, 202],
+    });
+    await res.body?.cancel();
+    this.#repo.checkAnswered(
+      res,
+      digest,
+      `manifest ${digest} for ${this.#repo.description}`,
+      bytes,
+    );
+  }
+}
