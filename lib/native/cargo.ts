@@ -324,7 +324,8 @@ async function context(options: CargoOptions) {
  * @example
  * ```ts ignore
  * import assert from "node:assert/strict";
- * import { cargoBuild, inspectAny } from "@ocipkg/cli";
+ * import { inspectAny } from "@ocipkg/cli";
+ * import { cargoBuild } from "@ocipkg/cli/native";
  * // in a crate with `crate-type = ["staticlib"]` and, in Cargo.toml,
  * // [package.metadata.ocipkg] registry = "ghcr.io/org/foo"
  * const [r] = await cargoBuild({ release: true, cwd: "crates/foo" });
@@ -391,7 +392,7 @@ export async function cargoBuild(options: CargoOptions = {}): Promise<CargoBuild
  * @example
  * ```ts ignore
  * import assert from "node:assert/strict";
- * import { cargoBuild, cargoPublish } from "@ocipkg/cli";
+ * import { cargoBuild, cargoPublish } from "@ocipkg/cli/native";
  * const options = { release: true, targets: ["x86_64-unknown-linux-gnu", "aarch64-apple-darwin"] };
  * const built = await cargoBuild(options); // one archive per target
  * const pushed = await cargoPublish(options); // one tag, an index of both
@@ -428,7 +429,7 @@ export async function cargoPublish(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { installCargoShim } from "@ocipkg/cli";
+ * import { installCargoShim } from "@ocipkg/cli/native";
  * const bin = await Deno.makeTempDir(); // default: ~/.cargo/bin
  * const path = await installCargoShim(bin);
  * assert.equal(path, `${bin}/cargo-ocipkg`);

@@ -30,7 +30,8 @@ import { printable } from "../util/text.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { libraryPath, loadImage, packDirectory, Store } from "@ocipkg/cli";
+ * import { loadImage, packDirectory, Store } from "@ocipkg/cli";
+ * import { libraryPath } from "@ocipkg/cli/native";
  * const os = Deno.build.os;
  * const file = os === "windows" ? "greet.dll" : os === "darwin" ? "libgreet.dylib" : "libgreet.so";
  * const tmp = await Deno.makeTempDir();
@@ -80,7 +81,7 @@ export async function libraryPath(
  * @example
  * ```ts ignore
  * import assert from "node:assert/strict";
- * import { openLibrary } from "@ocipkg/cli";
+ * import { openLibrary } from "@ocipkg/cli/native";
  * // libgreet.so (.dylib, greet.dll) exports `int greet_answer(void) { return 42; }`
  * const lib = await openLibrary("ghcr.io/org/libgreet:1", "greet", {
  *   greet_answer: { parameters: [], result: "i32" },

@@ -107,7 +107,8 @@ export async function copyImage(
  * @example
  * ```ts ignore
  * import assert from "node:assert/strict";
- * import { packDirectory, parsePlatform, pushImage } from "@ocipkg/cli";
+ * import { packDirectory, pushImage } from "@ocipkg/cli";
+ * import { parsePlatform } from "@ocipkg/cli/oci";
  * const packed = await packDirectory("dist", "libfoo.tar", { name: "ghcr.io/org/libfoo:1.2" });
  * const pushed = await pushImage("libfoo.tar"); // to the archive's ref name
  * assert.equal(pushed.name.toString(), "ghcr.io/org/libfoo:1.2");

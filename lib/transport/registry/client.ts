@@ -143,7 +143,8 @@ export type TimeoutKind = "connect" | "idle" | "total" | "rate";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { RegistryClient, RegistryTimeoutError } from "@ocipkg/cli";
+ * import { RegistryTimeoutError } from "@ocipkg/cli";
+ * import { RegistryClient } from "@ocipkg/cli/transport";
  * // a stand-in for a registry that answers after 300 ms
  * const slow = () => new Promise<Response>((r) => setTimeout(() => r(Response.json({})), 300));
  * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, slow);
@@ -398,7 +399,7 @@ async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): Promise<
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { RegistryClient } from "@ocipkg/cli";
+ * import { RegistryClient } from "@ocipkg/cli/transport";
  * // a stand-in for a registry: every request answers 200 `{}`
  * const listen = { hostname: "127.0.0.1", port: 0, onListen() {} };
  * const server = Deno.serve(listen, () => Response.json({}));
@@ -493,7 +494,7 @@ export class RegistryClient {
    * @example
    * ```ts ignore
    * import assert from "node:assert/strict";
-   * import { RegistryClient } from "@ocipkg/cli";
+   * import { RegistryClient } from "@ocipkg/cli/transport";
    * const client = new RegistryClient("ghcr.io"); // credentials from `ocipkg login`, docker, podman
    * const res = await client.request({
    *   method: "GET",

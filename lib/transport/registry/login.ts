@@ -22,7 +22,8 @@ import { RegistryTarget } from "./target.ts";
  * @example
  * ```ts ignore
  * import assert from "node:assert/strict";
- * import { AuthError, listTags, login } from "@ocipkg/cli";
+ * import { AuthError } from "@ocipkg/cli";
+ * import { listTags, login } from "@ocipkg/cli/transport";
  * const token = Deno.env.get("GITHUB_TOKEN")!;
  * await login("ghcr.io", { username: "me", password: token }); // saved in ~/.ocipkg/config.json
  * assert.ok((await listTags("ghcr.io/me/private-lib")).length > 0); // now with these credentials
@@ -69,7 +70,8 @@ export async function login(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { logout, OcipkgError } from "@ocipkg/cli";
+ * import { OcipkgError } from "@ocipkg/cli";
+ * import { logout } from "@ocipkg/cli/transport";
  * const tmp = await Deno.makeTempDir();
  * const saved = Deno.env.get("OCIPKG_AUTH_FILE");
  * Deno.env.set("OCIPKG_AUTH_FILE", `${tmp}/config.json`); // default: ~/.ocipkg/config.json

@@ -16,7 +16,7 @@ import type { RegistryTargetOptions } from "./target.ts";
  * @example
  * ```ts ignore
  * import assert from "node:assert/strict";
- * import { listTags } from "@ocipkg/cli";
+ * import { listTags } from "@ocipkg/cli/transport";
  * const tags = await listTags("ghcr.io/org/libfoo");
  * assert.ok(tags.includes("1.2"));
  * ```
@@ -41,7 +41,7 @@ export async function listTags(
  * @example
  * ```ts ignore
  * import assert from "node:assert/strict";
- * import { listTagPages } from "@ocipkg/cli";
+ * import { listTagPages } from "@ocipkg/cli/transport";
  * let count = 0;
  * for await (const page of listTagPages("ghcr.io/org/libfoo", { maxTags: 100_000 })) {
  *   count += page.length; // one page in memory at a time
