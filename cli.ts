@@ -43,6 +43,13 @@ function command(name: string) {
  *
  * @param args command-line arguments (without the program name)
  * @returns 0, 1 (failure) or 2 (usage)
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { main } from "@ocipkg/cli/cli";
+ * assert.equal(await main(["--version"]), 0); // prints `ocipkg <version>`
+ * assert.equal(await main(["nosuch"]), 2); // a usage error: one line on stderr
+ * ```
  */
 export async function main(args: string[]): Promise<number> {
   const debug = args.includes("--debug");
@@ -84,6 +91,16 @@ export async function main(args: string[]): Promise<number> {
  * @param args process arguments
  * @param exe the executable's path
  * @returns arguments for {@link main}
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cliArgs } from "@ocipkg/cli/cli";
+ * assert.deepEqual(cliArgs(["ocipkg", "build"], "/home/me/.cargo/bin/cargo-ocipkg"), [
+ *   "cargo",
+ *   "build",
+ * ]);
+ * assert.deepEqual(cliArgs(["get", "x"], "/usr/local/bin/ocipkg"), ["get", "x"]);
+ * ```
  */
 export function cliArgs(args: string[], exe: string): string[] {
   if (!/^cargo-ocipkg(\.exe)?$/i.test(basename(exe))) return args;
