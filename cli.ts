@@ -9,7 +9,8 @@
  * @module
  */
 import { basename } from "./lib/util/path.ts";
-import { OcipkgError, oneLine, UsageError } from "./mod.ts";
+import { OcipkgError, UsageError } from "./mod.ts";
+import { oneLine } from "./lib/util/errors.ts";
 import { removeTempsSync } from "./lib/util/fs_util.ts";
 import { COMMANDS, findCommand } from "./lib/cli/commands.ts";
 import { commandHelp } from "./lib/cli/options.ts";
