@@ -9,7 +9,8 @@
  * @module
  */
 import { basename } from "./lib/util/path.ts";
-import { OcipkgError, oneLine, UsageError } from "./mod.ts";
+import { OcipkgError, UsageError } from "./mod.ts";
+import { oneLine } from "./lib/util/errors.ts";
 import { removeTempsSync } from "./lib/util/fs_util.ts";
 import { COMMANDS, findCommand } from "./lib/cli/commands.ts";
 import { commandHelp } from "./lib/cli/options.ts";
@@ -43,6 +44,13 @@ function command(name: string) {
  *
  * @param args command-line arguments (without the program name)
  * @returns 0, 1 (failure) or 2 (usage)
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { main } from "@ocipkg/cli/cli";
+ * assert.equal(await main(["--version"]), 0); // prints `ocipkg <version>`
+ * assert.equal(await main(["nosuch"]), 2); // a usage error: one line on stderr
+ * ```
  */
 export async function main(args: string[]): Promise<number> {
   const debug = args.includes("--debug");
@@ -84,6 +92,16 @@ export async function main(args: string[]): Promise<number> {
  * @param args process arguments
  * @param exe the executable's path
  * @returns arguments for {@link main}
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cliArgs } from "@ocipkg/cli/cli";
+ * assert.deepEqual(cliArgs(["ocipkg", "build"], "/home/me/.cargo/bin/cargo-ocipkg"), [
+ *   "cargo",
+ *   "build",
+ * ]);
+ * assert.deepEqual(cliArgs(["get", "x"], "/usr/local/bin/ocipkg"), ["get", "x"]);
+ * ```
  */
 export function cliArgs(args: string[], exe: string): string[] {
   if (!/^cargo-ocipkg(\.exe)?$/i.test(basename(exe))) return args;

@@ -3,6 +3,18 @@
  * executables, any files) through OCI registries, without docker.
  *
  * The library owns all behaviour; the `ocipkg` CLI is a thin layer over it.
+ * This module holds what a library user needs: pack and compose, push, pull
+ * and copy, get, load and link, inspect, tag and resolve, sign and verify,
+ * serve; the store they install into; the `Target` interface and its
+ * implementations; image names and locations; the errors. The building
+ * blocks are subpath modules, one per layer of the library:
+ *
+ * - `@ocipkg/cli/oci` — digests and the verifier, media types, manifests, platforms
+ * - `@ocipkg/cli/archive` — the extractor and its limits
+ * - `@ocipkg/cli/transport` — the copy routine, blobs, referrers, the registry client
+ * - `@ocipkg/cli/sign` — keys, payloads, signatures, the verify policy
+ * - `@ocipkg/cli/native` — libraries, build-system files, FFI, Cargo, runnables
+ * - `@ocipkg/cli/cli` — the command line itself (`main`)
  *
  * @example
  * ```ts
@@ -21,58 +33,8 @@
  *
  * @module
  */
-// Image names, digests, media types, OCI structures, platforms
-export {
-  canonicalRegistry,
-  DEFAULT_HOST,
-  ImageName,
-  imageName,
-  isRepositoryName,
-  isTag,
-} from "./lib/oci/reference.ts";
-export {
-  type DigestAlgorithm,
-  digestOf,
-  type Expected,
-  isDigest,
-  type Measured,
-  type ParsedDigest,
-  parseDigest,
-  Verifier,
-  type VerifierOptions,
-  VerifyingStream,
-  vouch,
-  vouchedFor,
-} from "./lib/oci/digest.ts";
-export {
-  ANNOTATION_REF_NAME,
-  OCI_INDEX,
-  OCI_LAYER_TAR,
-  OCI_LAYER_TAR_GZIP,
-  OCI_LAYER_TAR_ZSTD,
-  OCI_MANIFEST,
-  OCIPKG_ARTIFACT,
-  OCIPKG_CONFIG,
-  OCIPKG_LAYER,
-} from "./lib/oci/media_types.ts";
-export {
-  type Descriptor,
-  encodeJson,
-  type Index,
-  type Manifest,
-  type ManifestDocument,
-  parseManifestDocument,
-  type Platform,
-  validateDescriptor,
-} from "./lib/oci/manifest.ts";
-export {
-  formatPlatform,
-  hostPlatform,
-  parsePlatform,
-  platformMatches,
-} from "./lib/oci/platform.ts";
-
-// Where images live: the one resolver, targets, the one copy routine
+// Image names and locations: the one resolver
+export { canonicalRegistry, DEFAULT_HOST, ImageName, imageName } from "./lib/oci/reference.ts";
 export {
   createLocation,
   type LayoutLocation,
@@ -86,32 +48,21 @@ export {
   type ResolveOptions,
   toLocation,
 } from "./lib/transport/location.ts";
+
+// Where images live: the Target interface and its implementations
 export {
   type BlobSpec,
-  bytesStream,
-  fetchBytes,
   type ListableTarget,
-  pushBytes,
   type ReadTarget,
   type Target,
-  withTarget,
 } from "./lib/transport/target.ts";
 export { OciDir, type OciDirOptions } from "./lib/transport/layout/oci_dir.ts";
 export { OciArchive, type OciArchiveOptions } from "./lib/transport/layout/oci_archive.ts";
 export { MemoryTarget } from "./lib/transport/layout/memory.ts";
 export { openRepository, RegistryTarget } from "./lib/transport/registry/target.ts";
 export { type RegistryTargetOptions } from "./lib/transport/registry/repository.ts";
-export {
-  type ClientOptions,
-  RegistryClient,
-  type RegistryRequest,
-} from "./lib/transport/registry/client.ts";
-export { DEFAULT_TIMEOUTS } from "./lib/transport/registry/http.ts";
-export { type RetryInfo } from "./lib/transport/registry/retry.ts";
-export { type Credential } from "./lib/transport/registry/credentials.ts";
-export { copy, type CopyEvent, copyGraph, type CopyOptions } from "./lib/transport/copy.ts";
 
-// Packages: pack, push, get, pull, copy, tags, inspect, login
+// Packages: pack/compose, push/pull/copy, get/load/link, inspect, tag/resolve
 export {
   type ArtifactOptions,
   composeFiles,
@@ -122,8 +73,12 @@ export {
 } from "./lib/ops/artifact.ts";
 export { type AttachedOptions, copyImage, pullImage, pushImage } from "./lib/ops/transfer.ts";
 export { getImage, type GetOptions, loadImage, type LoadOptions } from "./lib/ops/install.ts";
-export { listTagPages, listTags } from "./lib/transport/registry/tags.ts";
-export { login, logout } from "./lib/transport/registry/login.ts";
+export {
+  type LinkedLibrary,
+  type LinkOptions,
+  linkPackage,
+  type LinkResult,
+} from "./lib/native/link.ts";
 export {
   type ImageInfo,
   inspectAny,
@@ -132,133 +87,18 @@ export {
   type LayerInfo,
   type ManifestInfo,
 } from "./lib/ops/inspect.ts";
-export { tagVariant } from "./lib/transport/variants.ts";
+export { resolveImage, tagImage } from "./lib/ops/tagging.ts";
 
-// The local store and safe extraction
+// The local store that get, load and link install into
 export {
   dataDir,
   type InstallOptions,
   type InstallResult,
-  LAYOUT_DIR,
   Store,
   type StoreEntry,
 } from "./lib/store/store.ts";
-export {
-  checkLinks,
-  DEFAULT_MAX_BYTES,
-  DEFAULT_MAX_ENTRIES,
-  DEFAULT_MAX_RATIO,
-  ExtractBudget,
-  extractLayer,
-  type ExtractLimits,
-  type ExtractOptions,
-  type ExtractResult,
-} from "./lib/archive/extract.ts";
 
-// Native builds: link, Cargo, runnable images, FFI
-export {
-  cargoLinkLines,
-  type ConfigOptions,
-  type LinkedLibrary,
-  type LinkOptions,
-  linkPackage,
-  type LinkResult,
-  writeCmakeConfig,
-  writePkgConfig,
-} from "./lib/native/link.ts";
-export {
-  findLibraries,
-  type Library,
-  type LibraryFile,
-  type LinkKind,
-  type PackageContents,
-  type SkippedFile,
-} from "./lib/native/libraries.ts";
-export { libraryPath, openLibrary } from "./lib/native/ffi.ts";
-export {
-  cargoBuild,
-  type CargoBuildResult,
-  type CargoOptions,
-  cargoPublish,
-  installCargoShim,
-} from "./lib/native/cargo.ts";
-export {
-  buildRunnable,
-  type ImageConfig,
-  type RunnableOptions,
-  type RunnableResult,
-} from "./lib/native/runnable.ts";
-export { type BinaryInfo, readBinaryInfo } from "./lib/oci/binary_platform.ts";
-export { resolveImage, tagImage } from "./lib/ops/tagging.ts";
-export { installLauncher, type LauncherTarget } from "./lib/native/launcher.ts";
-
-// An embedded registry: `ocipkg serve`
-export { serve, type ServeHandle, type ServeOptions } from "./lib/serve/server.ts";
-
-// Referrers (OCI 1.1): attach artifacts to an image, list them
-export {
-  ANNOTATION_TITLE,
-  attachArtifact,
-  type AttachedFile,
-  type AttachOptions,
-  copyReferrers,
-  type CopyReferrersOptions,
-  type DiscoverOptions,
-  discoverReferrers,
-  listReferrers,
-  type ListReferrersOptions,
-  type PushedReferrer,
-  pushReferrer,
-  type PushReferrerOptions,
-  type ReferrerList,
-  type ReferrerNode,
-  type ReferrersApi,
-  referrersTag,
-} from "./lib/transport/referrers.ts";
-
-// Signing: cosign-compatible keys, keyed signatures, verification
-export {
-  encodePublicKey,
-  type EncryptOptions,
-  encryptPrivateKey,
-  generateSigningKeyPair,
-  KeyError,
-  keyFingerprint,
-  type KeyPair,
-  type PasswordSource,
-  type PublicKeyFile,
-  type ReadKeyOptions,
-  readPrivateKey,
-  readPublicKey,
-} from "./lib/sign/keys.ts";
-export {
-  buildPayload,
-  COSIGN_SIGNATURE_TYPE,
-  dockerReference,
-  parsePayload,
-  type SimpleSigningPayload,
-} from "./lib/sign/payload.ts";
-export {
-  COSIGN_SIGNATURE_ARTIFACT_TYPE,
-  SIGNATURE_ANNOTATION,
-  signatureTag,
-  signPayload,
-  SIMPLE_SIGNING_MEDIA_TYPE,
-  verifyPayload,
-} from "./lib/sign/signature.ts";
-export {
-  findSignatureManifests,
-  type FindSignaturesOptions,
-  SignatureError,
-  type SignatureFailure,
-  type SignatureManifestRef,
-  signImage,
-  type SignImageOptions,
-  type SignResult,
-  type VerifiedSignature,
-  verifySignatures,
-  type VerifySignaturesOptions,
-} from "./lib/sign/image.ts";
+// Signing: keys, sign, verify
 export {
   generateKeyFiles,
   type KeyFilesOptions,
@@ -268,27 +108,22 @@ export {
   verifyReference,
   type VerifyReferenceOptions,
 } from "./lib/sign/flow.ts";
-export {
-  configFile,
-  enforceVerification,
-  type VerifyPolicyOptions,
-  type VerifyRequirement,
-  verifyRequirements,
-} from "./lib/sign/policy.ts";
 
-// Errors and output
+// An embedded registry: `ocipkg serve`
+export { serve, type ServeHandle, type ServeOptions } from "./lib/serve/server.ts";
+
+// Errors
 export {
   ArchiveError,
   FormatError,
   NotFoundError,
   OcipkgError,
-  oneLine,
   ResourceError,
-  systemReason,
   UsageError,
   VerificationError,
 } from "./lib/util/errors.ts";
 export { AuthError, RegistryError } from "./lib/transport/registry/errors.ts";
 export { RegistryTimeoutError, type TimeoutKind } from "./lib/transport/registry/http.ts";
 export { TransferLostError } from "./lib/transport/target.ts";
-export { printable } from "./lib/util/text.ts";
+export { KeyError } from "./lib/sign/pem.ts";
+export { SignatureError, type SignatureFailure } from "./lib/sign/image.ts";

@@ -15,7 +15,9 @@
 // the load average before and after.
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { encodeJson, OCI_MANIFEST, OciDir, packDirectory, pushBytes } from "../mod.ts";
+import { OciDir, packDirectory } from "../mod.ts";
+import { encodeJson, OCI_MANIFEST } from "../lib/oci/mod.ts";
+import { pushBytes } from "../lib/transport/mod.ts";
 import { OCI_EMPTY } from "../lib/oci/media_types.ts";
 import { type Registry, startRegistry } from "../tests/_registry.ts";
 import { measureRanged, type RangedRow } from "./bench_ranged.ts";

@@ -5,18 +5,16 @@
 // Run: npx -y deno task demo
 import { join } from "node:path";
 import {
-  cargoLinkLines,
   getImage,
   inspectAny,
   linkPackage,
-  listTags,
   packDirectory,
   pushImage,
   serve,
   Store,
-  writeCmakeConfig,
-  writePkgConfig,
 } from "../mod.ts";
+import { listTags } from "../lib/transport/mod.ts";
+import { cargoLinkLines, writeCmakeConfig, writePkgConfig } from "../lib/native/mod.ts";
 
 const t0 = performance.now();
 const ms = () => `${Math.round(performance.now() - t0)} ms`;

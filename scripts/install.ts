@@ -3,7 +3,7 @@
 // deno` brought) — for build scripts (build.rs, Makefiles) that call `ocipkg`.
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { installLauncher } from "../mod.ts";
+import { installLauncher } from "../lib/native/mod.ts";
 
 const { values } = parseArgs({ options: { dir: { type: "string" } } });
 const cli = fileURLToPath(new URL("../cli.ts", import.meta.url));

@@ -1,16 +1,11 @@
 // Shared test helpers: temp dirs, running the CLI as a subprocess, fixtures.
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  bytesStream,
-  encodeJson,
-  type GetOptions,
-  OCI_INDEX,
-  OCI_MANIFEST,
-  openLibrary,
-  pushBytes,
-  type Target,
-} from "../mod.ts";
+import type { GetOptions, Target } from "../mod.ts";
+import { encodeJson, OCI_INDEX, OCI_MANIFEST } from "../lib/oci/mod.ts";
+import { pushBytes } from "../lib/transport/mod.ts";
+import { openLibrary } from "../lib/native/mod.ts";
+import { bytesStream } from "./_internal.ts";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const CLI = join(ROOT, "cli.ts");

@@ -1,5 +1,16 @@
-// What the tests reach beyond the public API (mod.ts): internals of the modules under test.
+// What the tests reach beyond the public API (mod.ts and the subpath modules): every entry point,
+// and internals of the modules under test.
 export * from "../mod.ts";
+export * from "../lib/oci/mod.ts";
+export * from "../lib/archive/mod.ts";
+export * from "../lib/transport/mod.ts";
+export * from "../lib/sign/mod.ts";
+export * from "../lib/native/mod.ts";
+export { vouch, vouchedFor } from "../lib/oci/digest.ts";
+export { bytesStream } from "../lib/transport/target.ts";
+export { LAYOUT_DIR } from "../lib/store/store.ts";
+export { oneLine, systemReason } from "../lib/util/errors.ts";
+export { printable } from "../lib/util/text.ts";
 export {
   readTar,
   StreamSource,

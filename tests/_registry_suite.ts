@@ -7,7 +7,6 @@ import {
   getImage,
   ImageName,
   inspectAny,
-  listTags,
   NotFoundError,
   OciArchive,
   packDirectory,
@@ -15,6 +14,7 @@ import {
   pushImage,
   Store,
 } from "../mod.ts";
+import { listTags } from "../lib/transport/mod.ts";
 import { listTree, runCli, sampleGraph, samplePackage, tempDir } from "./_helpers.ts";
 
 async function packed(name: string, bytes = 4096) {

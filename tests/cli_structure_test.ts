@@ -1,81 +1,247 @@
-// The CLI's structure: the library never imports the CLI (crane's dependency test), every
-// command is one module whose table documents it, help is generated from those tables, and
-// the option-table parser gives typed values and uniform usage errors.
-import { dirname, join, relative, resolve } from "node:path";
+// The house's structure (ARCHITECTURE.md, "The house: folders are floors"): every module imports
+// only its own folder and the floors below it, no two files and no two floors import each other
+// round in a cycle, and the CLI reaches the library only through its entry points. Then the
+// CLI's own structure: every command is one module whose table documents it, help is generated
+// from those tables, and the option-table parser gives typed values and uniform usage errors.
+import { join, relative } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "./_assert.ts";
-import { ROOT, runCli } from "./_helpers.ts";
+import { ROOT, runCli, tempDir } from "./_helpers.ts";
 import { OcipkgError, UsageError } from "../mod.ts";
 import { main } from "../cli.ts";
 import { COMMANDS } from "../lib/cli/commands.ts";
 import { addHints, defineCommand, parseCommandLine } from "../lib/cli/options.ts";
 
-/** Every module specifier a source file names: `import … from`, `export … from`, `import "x"`, `import("x")`. */
-function specifiers(source: string): string[] {
-  const re = /\bfrom\s*["']([^"']+)["']|\bimport\s*\(?\s*["']([^"']+)["']/g;
-  return [...source.matchAll(re)].map((m) => (m[1] ?? m[2])!);
+/** The floors of lib/ (ARCHITECTURE.md): a module may import its own folder and lower floors. */
+const FLOORS: Record<string, number> = {
+  util: 0,
+  oci: 1,
+  archive: 2,
+  transport: 3,
+  store: 4,
+  sign: 5,
+  ops: 6,
+  native: 7,
+  serve: 7,
+  cli: 8,
+};
+/** mod.ts sits above the library and below the command modules (which import it); cli.ts on top. */
+const MOD_FLOOR = 7.5;
+const CLI_FLOOR = 9;
+
+/** One import: `from` names `to` (paths relative to the root, `/`-separated). */
+interface Edge {
+  from: string;
+  to: string;
 }
 
-/** The file a specifier names, or undefined for node:, npm: and other packages. */
-function target(from: string, spec: string): string | undefined {
-  // the package's own name (as doc examples write it) is mod.ts, and its ./cli export cli.ts
-  const self = /^(?:jsr:)?@ocipkg\/cli(\/cli)?$/.exec(spec);
-  if (self) return join(ROOT, self[1] ? "cli.ts" : "mod.ts");
-  if (spec.startsWith("./") || spec.startsWith("../")) return resolve(dirname(from), spec);
-  if (spec.startsWith("file://")) return new URL(spec).pathname;
-  return undefined;
-}
-
-/** Every local file reachable from `entry` through its imports, as paths relative to the root. */
-async function importGraph(entry: string): Promise<Set<string>> {
-  const seen = new Set<string>();
-  const todo = [join(ROOT, entry)];
-  while (todo.length) {
-    const file = todo.pop()!;
-    const rel = relative(ROOT, file);
-    if (seen.has(rel)) continue;
-    seen.add(rel);
-    if (!file.endsWith(".ts")) continue;
-    for (const spec of specifiers(await Deno.readTextFile(file))) {
-      const next = target(file, spec);
-      if (next) todo.push(next);
+/**
+ * Every import between the given modules and the files they reach, as Deno's own parser sees it
+ * (`deno info`): static and dynamic, `import type` included, comments (doc examples) ignored.
+ */
+async function importEdges(root: string, files: string[]): Promise<Edge[]> {
+  const dir = await tempDir("ocipkg-structure-");
+  const entry = join(dir, "all.ts");
+  const url = (f: string) => pathToFileURL(join(root, f)).href;
+  await Deno.writeTextFile(entry, files.map((f) => `import "${url(f)}";\n`).join(""));
+  const config = join(root, "deno.json");
+  const hasConfig = await Deno.stat(config).then(() => true, () => false);
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", ...(hasConfig ? ["--config", config] : ["--no-config"]), entry],
+    cwd: root,
+    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert(r.success, new TextDecoder().decode(r.stderr));
+  const info: {
+    modules: {
+      specifier: string;
+      error?: string;
+      dependencies?: { code?: { specifier: string }; type?: { specifier: string } }[];
+    }[];
+  } = JSON.parse(new TextDecoder().decode(r.stdout));
+  const ours = new Set(files);
+  const rel = (u: string) =>
+    u.startsWith("file:") ? relative(root, fileURLToPath(u)).replaceAll("\\", "/") : undefined;
+  const edges: Edge[] = [];
+  for (const m of info.modules) {
+    const from = rel(m.specifier);
+    if (from === undefined || !ours.has(from)) continue;
+    assert(!m.error, `${from}: ${m.error}`);
+    for (const d of m.dependencies ?? []) {
+      for (const to of new Set([d.code?.specifier, d.type?.specifier])) {
+        const t = to === undefined ? undefined : rel(to);
+        // a relative path inside the project (json, such as deno.json, is data, not a module)
+        if (t !== undefined && !t.startsWith("..") && !t.endsWith(".json")) {
+          edges.push({ from, to: t });
+        }
+      }
     }
   }
-  return seen;
+  return edges;
 }
 
-const isCli = (rel: string) => rel === "cli.ts" || rel.startsWith("lib/cli/");
+/** The modules of the house: every .ts file of lib/ (its vendored packages aside), mod.ts, cli.ts. */
+async function houseFiles(): Promise<string[]> {
+  const files = ["mod.ts", "cli.ts"];
+  const walk = async (dir: string) => {
+    for await (const e of Deno.readDir(join(ROOT, dir))) {
+      const path = `${dir}/${e.name}`;
+      if (e.isDirectory && path !== "lib/vendor") await walk(path);
+      else if (e.isFile && e.name.endsWith(".ts")) files.push(path);
+    }
+  };
+  await walk("lib");
+  return files.sort();
+}
 
-Deno.test("structure: the library (everything mod.ts reaches) never imports the CLI", async () => {
-  const graph = await importGraph("mod.ts");
-  // the walk works: it reaches deep modules
-  for (
-    const f of [
-      "lib/transport/location.ts",
-      "lib/transport/copy.ts",
-      "lib/transport/registry/target.ts",
-      "lib/archive/extract.ts",
-    ]
-  ) {
-    assert(graph.has(f), `${f} not reached from mod.ts: ${[...graph].join(", ")}`);
+/** The floor a module stands on (its top folder under lib/), or undefined for lib/vendor/. */
+function floorOf(file: string): { floor: number; unit: string } | undefined {
+  if (file === "mod.ts") return { floor: MOD_FLOOR, unit: "mod.ts" };
+  if (file === "cli.ts") return { floor: CLI_FLOOR, unit: "cli.ts" };
+  const [lib, folder, rest] = file.split("/");
+  if (lib !== "lib" || rest === undefined) return { floor: NaN, unit: file };
+  if (folder === "vendor") return undefined; // a leaf anyone may import
+  return { floor: FLOORS[folder!] ?? NaN, unit: `lib/${folder}/` };
+}
+
+/** Strongly connected components of more than one node (or a node importing itself). */
+function cycles(edges: [string, string][]): string[][] {
+  const next = new Map<string, string[]>();
+  for (const [a, b] of edges) next.set(a, [...(next.get(a) ?? []), b]);
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const found: string[][] = [];
+  const visit = (v: string) => {
+    index.set(v, index.size);
+    low.set(v, index.get(v)!);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of next.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const scc: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        scc.push(w);
+      } while (w !== v);
+      if (scc.length > 1 || next.get(v)?.includes(v)) found.push(scc.sort());
+    }
+  };
+  for (const v of [...next.keys()].sort()) if (!index.has(v)) visit(v);
+  return found;
+}
+
+/** Every breach of the layer rule, of the CLI's way in, and every cycle, one line each. */
+function violations(edges: Edge[]): string[] {
+  const out: string[] = [];
+  for (const { from, to } of edges) {
+    const a = floorOf(from);
+    const b = floorOf(to);
+    if (!a || !b) continue; // lib/vendor/
+    if (Number.isNaN(a.floor)) out.push(`${from} is on no floor (see ARCHITECTURE.md)`);
+    else if (Number.isNaN(b.floor)) out.push(`${from} imports ${to}, which is on no floor`);
+    else if (b.floor > a.floor) {
+      out.push(`${from} (floor ${a.floor}) imports ${to} (floor ${b.floor}): a higher floor`);
+    } else if (b.floor === a.floor && a.unit !== b.unit) {
+      out.push(`${from} imports ${to}: ${a.unit} and ${b.unit} share floor ${a.floor}`);
+    }
+    // the CLI uses the library as a user would: mod.ts, the subpath modules, and lib/util/
+    if (from === "cli.ts" || from.startsWith("lib/cli/")) {
+      const allowed = to === "mod.ts" || /^lib\/[a-z_]+\/mod\.ts$/.test(to) ||
+        to.startsWith("lib/util/") || to.startsWith("lib/cli/");
+      if (!allowed) out.push(`${from} imports ${to}: the CLI may import only the entry points`);
+    }
   }
-  assertEquals([...graph].filter(isCli), [], "library modules importing the CLI");
-  // …and it would notice: from cli.ts it reaches the command modules
-  const cli = await importGraph("cli.ts");
-  assert(cli.has("lib/cli/options.ts") && cli.has("lib/cli/pack.ts"), [...cli].join(", "));
+  for (const c of cycles(edges.map((e) => [e.from, e.to]))) {
+    out.push(`import cycle between files: ${c.join(" ↔ ")}`);
+  }
+  const units = edges.flatMap((e) => {
+    const a = floorOf(e.from)?.unit;
+    const b = floorOf(e.to)?.unit;
+    return a && b && a !== b ? [[a, b] as [string, string]] : [];
+  });
+  for (const c of cycles(units)) out.push(`import cycle between folders: ${c.join(" ↔ ")}`);
+  return [...new Set(out)];
+}
+
+Deno.test("structure: the import parser sees static, dynamic and type imports, not doc examples", async () => {
+  const dir = await tempDir("ocipkg-structure-fixture-");
+  for (const folder of ["util", "oci", "native", "serve", "cli"]) {
+    await Deno.mkdir(join(dir, "lib", folder), { recursive: true });
+  }
+  const files: Record<string, string> = {
+    // two violations: util (0) imports oci (1), statically and as a type
+    "lib/util/a.ts": 'import { b } from "../oci/b.ts";\nimport type { C } from "../oci/c.ts";\n' +
+      "export const a = (c?: C) => b + String(c);\n",
+    // a dynamic import, and one in a doc example that does not count
+    "lib/oci/b.ts": '/**\n * ```ts\n * import { d } from "../cli/d.ts";\n * ```\n */\n' +
+      'export const b = 1;\nexport const later = () => import("./c.ts");\n',
+    // oci imports util (allowed), util imports oci (not): the two folders form a cycle
+    "lib/oci/c.ts": 'import { b } from "./b.ts";\nimport { e } from "../util/e.ts";\n' +
+      "export type C = typeof b | typeof e;\n",
+    "lib/util/e.ts": "export const e = 1;\n",
+    "lib/oci/mod.ts": 'export { b } from "./b.ts";\n',
+    // the CLI may import entry points and lib/util/, not other modules of the library
+    "lib/cli/d.ts": 'export const d = 1;\nimport { a } from "../util/a.ts";\n' +
+      'import { b } from "../oci/mod.ts";\nimport { later } from "../oci/b.ts";\n' +
+      "void [a, b, later];\n",
+    // native and serve share floor 7: neither imports the other
+    "lib/native/n.ts": 'import { s } from "../serve/s.ts";\nexport const n = s;\n',
+    "lib/serve/s.ts": "export const s = 1;\n",
+  };
+  for (const [f, text] of Object.entries(files)) await Deno.writeTextFile(join(dir, f), text);
+  const edges = await importEdges(dir, Object.keys(files));
+  const list = edges.map((e) => `${e.from} → ${e.to}`).sort();
+  assertEquals(list, [
+    "lib/cli/d.ts → lib/oci/b.ts",
+    "lib/cli/d.ts → lib/oci/mod.ts",
+    "lib/cli/d.ts → lib/util/a.ts",
+    "lib/native/n.ts → lib/serve/s.ts",
+    "lib/oci/b.ts → lib/oci/c.ts", // dynamic
+    "lib/oci/c.ts → lib/oci/b.ts",
+    "lib/oci/c.ts → lib/util/e.ts",
+    "lib/oci/mod.ts → lib/oci/b.ts",
+    "lib/util/a.ts → lib/oci/b.ts",
+    "lib/util/a.ts → lib/oci/c.ts", // import type
+  ]);
+  assertEquals(violations(edges), [
+    "lib/cli/d.ts imports lib/oci/b.ts: the CLI may import only the entry points",
+    "lib/native/n.ts imports lib/serve/s.ts: lib/native/ and lib/serve/ share floor 7",
+    "lib/util/a.ts (floor 0) imports lib/oci/b.ts (floor 1): a higher floor",
+    "lib/util/a.ts (floor 0) imports lib/oci/c.ts (floor 1): a higher floor",
+    "import cycle between files: lib/oci/b.ts ↔ lib/oci/c.ts",
+    "import cycle between folders: lib/oci/ ↔ lib/util/",
+  ]);
 });
 
-Deno.test("structure: command modules reach the library only through mod.ts", async () => {
-  for await (const e of Deno.readDir(join(ROOT, "lib", "cli"))) {
-    const source = await Deno.readTextFile(join(ROOT, "lib", "cli", e.name));
-    for (const spec of specifiers(source)) {
-      assert(
-        // lib/util/path.ts stands in for node:path (see tests/startup_test.ts)
-        spec.startsWith("node:") || spec === "../util/path.ts" || spec === "../../mod.ts" ||
-          /^\.\/[a-z_]+\.ts$/.test(spec),
-        `lib/cli/${e.name} imports '${spec}'`,
-      );
-    }
+Deno.test("structure: every module imports only its floor and lower ones, with no cycle", async () => {
+  const files = await houseFiles();
+  const edges = await importEdges(ROOT, files);
+  // the walk works: it sees the imports of deep modules and of the entry points
+  const seen = new Set(edges.map((e) => e.from));
+  for (const f of ["mod.ts", "cli.ts", "lib/transport/registry/target.ts", "lib/cli/get.ts"]) {
+    assert(seen.has(f), `no import of ${f} found`);
   }
+  assert(edges.length > 300, `only ${edges.length} imports found`);
+  assertEquals(violations(edges), [], "see ARCHITECTURE.md, 'The house: folders are floors'");
+});
+
+Deno.test("structure: the library never imports the CLI", async () => {
+  const edges = await importEdges(ROOT, await houseFiles());
+  const isCli = (f: string) => f === "cli.ts" || f.startsWith("lib/cli/");
+  assertEquals(edges.filter((e) => !isCli(e.from) && isCli(e.to)), []);
+  // …and it would notice: the CLI's imports are there
+  assert(edges.some((e) => e.from === "cli.ts" && e.to === "lib/cli/commands.ts"));
 });
 
 Deno.test("structure: every command is one module whose table documents it", async () => {

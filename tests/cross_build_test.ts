@@ -5,7 +5,8 @@
 // nothing again and never changes the other platform's files.
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { packDirectory, parsePlatform, pushImage, readBinaryInfo } from "../mod.ts";
+import { packDirectory, pushImage } from "../mod.ts";
+import { parsePlatform, readBinaryInfo } from "../lib/oci/mod.ts";
 import { buildGreet, have, ocipkgBinDir, pathWith, ROOT, run, tempDir } from "./_helpers.ts";
 import { startRegistry } from "./_registry.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";

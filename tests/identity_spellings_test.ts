@@ -15,7 +15,7 @@ import {
   pushBytes,
   pushImage,
   verifyRequirements,
-} from "../mod.ts";
+} from "./_internal.ts";
 import { runCli, tempDir } from "./_helpers.ts";
 import { startRegistry } from "./_registry.ts";
 import { arArchive, elfHeader, EM } from "./_binaries.ts";

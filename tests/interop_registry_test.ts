@@ -2,15 +2,8 @@
 // ocipkg gets/pulls/inspects what skopeo pushes.
 import { join } from "node:path";
 import { assertEquals } from "./_assert.ts";
-import {
-  getImage,
-  inspectAny,
-  OCIPKG_ARTIFACT,
-  packDirectory,
-  pullImage,
-  pushImage,
-  Store,
-} from "../mod.ts";
+import { getImage, inspectAny, packDirectory, pullImage, pushImage, Store } from "../mod.ts";
+import { OCIPKG_ARTIFACT } from "../lib/oci/mod.ts";
 import { have, listTree, run, samplePackage, tempDir } from "./_helpers.ts";
 import { startRegistry } from "./_registry.ts";
 

@@ -13,10 +13,7 @@ import {
   assertThrows,
 } from "./_assert.ts";
 import {
-  cargoLinkLines,
-  findLibraries,
   ImageName,
-  libraryPath,
   linkPackage,
   type LinkResult,
   loadImage,
@@ -25,9 +22,14 @@ import {
   packDirectory,
   Store,
   UsageError,
+} from "../mod.ts";
+import {
+  cargoLinkLines,
+  findLibraries,
+  libraryPath,
   writeCmakeConfig,
   writePkgConfig,
-} from "../mod.ts";
+} from "../lib/native/mod.ts";
 import { have, ROOT, run, runCli } from "./_helpers.ts";
 
 const hasPkgConfig = await have("pkg-config");

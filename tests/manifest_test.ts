@@ -1,5 +1,6 @@
 import { assertEquals, assertThrows } from "./_assert.ts";
-import { FormatError, OCI_INDEX, OCI_MANIFEST, parseManifestDocument } from "../mod.ts";
+import { FormatError } from "../mod.ts";
+import { OCI_INDEX, OCI_MANIFEST, parseManifestDocument } from "../lib/oci/mod.ts";
 
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 const desc = {

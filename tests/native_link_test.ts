@@ -4,15 +4,9 @@
 // Deno through FFI.
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
-import {
-  encodePublicKey,
-  generateSigningKeyPair,
-  libraryPath,
-  NotFoundError,
-  packDirectory,
-  pushImage,
-  Store,
-} from "../mod.ts";
+import { NotFoundError, packDirectory, pushImage, Store } from "../mod.ts";
+import { encodePublicKey, generateSigningKeyPair } from "../lib/sign/mod.ts";
+import { libraryPath } from "../lib/native/mod.ts";
 import {
   buildGreet,
   callGreet,

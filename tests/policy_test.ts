@@ -7,8 +7,6 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import {
-  encodePublicKey,
-  generateSigningKeyPair,
   getImage,
   ImageName,
   KeyError,
@@ -20,8 +18,8 @@ import {
   signReference,
   Store,
   verifyReference,
-  verifyRequirements,
 } from "../mod.ts";
+import { encodePublicKey, generateSigningKeyPair, verifyRequirements } from "../lib/sign/mod.ts";
 import { samplePackage, tempDir } from "./_helpers.ts";
 import { startRegistry } from "./_registry.ts";
 

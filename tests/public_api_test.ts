@@ -1,149 +1,185 @@
-// The public API: exactly these runtime exports (types are checked by `deno doc --lint mod.ts`),
-// and none of the internals a review found leaking.
-import { assertEquals } from "./_assert.ts";
-import * as mod from "../mod.ts";
+// The public API: the entry points deno.json exports, exactly these runtime names in each (types
+// are checked by `deno doc --lint` over all entry points), every name in one entry point only,
+// none of the internals, and every exported function and class with a runnable example.
+import { assert, assertEquals } from "./_assert.ts";
+import { ROOT } from "./_helpers.ts";
+import denoJson from "../deno.json" with { type: "json" };
 
-const PUBLIC = [
-  "ANNOTATION_REF_NAME",
-  "ArchiveError",
-  "AuthError",
-  "DEFAULT_HOST",
-  "DEFAULT_MAX_BYTES",
-  "DEFAULT_MAX_ENTRIES",
-  "DEFAULT_MAX_RATIO",
-  "DEFAULT_TIMEOUTS",
-  "ExtractBudget",
-  "FormatError",
-  "ImageName",
-  "LAYOUT_DIR",
-  "MemoryTarget",
-  "NotFoundError",
-  "OCIPKG_ARTIFACT",
-  "OCIPKG_CONFIG",
-  "OCIPKG_LAYER",
-  "OCI_INDEX",
-  "OCI_LAYER_TAR",
-  "OCI_LAYER_TAR_GZIP",
-  "OCI_LAYER_TAR_ZSTD",
-  "OCI_MANIFEST",
-  "OciArchive",
-  "OciDir",
-  "OcipkgError",
-  "RegistryClient",
-  "RegistryError",
-  "RegistryTarget",
-  "RegistryTimeoutError",
-  "ResourceError",
-  "Store",
-  "TransferLostError",
-  "UsageError",
-  "VerificationError",
-  "Verifier",
-  "VerifyingStream",
-  "systemReason",
+/** Each subpath of the package, its module, and the runtime names it exports (sorted). */
+const ENTRY_POINTS: Record<string, { file: string; names: string[] }> = {
+  // what a library user needs: the operations, the store, targets, names and locations, errors
+  ".": {
+    file: "./mod.ts",
+    names: [
+      "ArchiveError",
+      "AuthError",
+      "DEFAULT_HOST",
+      "FormatError",
+      "ImageName",
+      "KeyError",
+      "MemoryTarget",
+      "NotFoundError",
+      "OciArchive",
+      "OciDir",
+      "OcipkgError",
+      "RegistryError",
+      "RegistryTarget",
+      "RegistryTimeoutError",
+      "ResourceError",
+      "SignatureError",
+      "Store",
+      "TransferLostError",
+      "UsageError",
+      "VerificationError",
+      "canonicalRegistry",
+      "composeFiles",
+      "copyImage",
+      "createLocation",
+      "dataDir",
+      "generateKeyFiles",
+      "getImage",
+      "imageName",
+      "inspectAny",
+      "inspectImage",
+      "linkPackage",
+      "loadImage",
+      "openImage",
+      "openLocation",
+      "openRepository",
+      "packDirectory",
+      "pullImage",
+      "pushImage",
+      "resolveImage",
+      "resolveLocation",
+      "serve",
+      "signReference",
+      "tagImage",
+      "toLocation",
+      "verifyReference",
+    ],
+  },
+  "./oci": {
+    file: "./lib/oci/mod.ts",
+    names: [
+      "ANNOTATION_REF_NAME",
+      "OCIPKG_ARTIFACT",
+      "OCIPKG_CONFIG",
+      "OCIPKG_LAYER",
+      "OCI_INDEX",
+      "OCI_LAYER_TAR",
+      "OCI_LAYER_TAR_GZIP",
+      "OCI_LAYER_TAR_ZSTD",
+      "OCI_MANIFEST",
+      "Verifier",
+      "VerifyingStream",
+      "digestOf",
+      "encodeJson",
+      "formatPlatform",
+      "hostPlatform",
+      "isDigest",
+      "isRepositoryName",
+      "isTag",
+      "parseDigest",
+      "parseManifestDocument",
+      "parsePlatform",
+      "platformMatches",
+      "readBinaryInfo",
+      "validateDescriptor",
+    ],
+  },
+  "./archive": {
+    file: "./lib/archive/mod.ts",
+    names: [
+      "DEFAULT_MAX_BYTES",
+      "DEFAULT_MAX_ENTRIES",
+      "DEFAULT_MAX_RATIO",
+      "ExtractBudget",
+      "checkLinks",
+      "extractLayer",
+    ],
+  },
+  "./transport": {
+    file: "./lib/transport/mod.ts",
+    names: [
+      "ANNOTATION_TITLE",
+      "DEFAULT_TIMEOUTS",
+      "RegistryClient",
+      "attachArtifact",
+      "copy",
+      "copyGraph",
+      "copyReferrers",
+      "discoverReferrers",
+      "fetchBytes",
+      "listReferrers",
+      "listTagPages",
+      "listTags",
+      "login",
+      "logout",
+      "pushBytes",
+      "pushReferrer",
+      "referrersTag",
+      "tagVariant",
+      "withTarget",
+    ],
+  },
+  "./sign": {
+    file: "./lib/sign/mod.ts",
+    names: [
+      "COSIGN_SIGNATURE_ARTIFACT_TYPE",
+      "COSIGN_SIGNATURE_TYPE",
+      "SIGNATURE_ANNOTATION",
+      "SIMPLE_SIGNING_MEDIA_TYPE",
+      "buildPayload",
+      "configFile",
+      "dockerReference",
+      "encodePublicKey",
+      "encryptPrivateKey",
+      "enforceVerification",
+      "findSignatureManifests",
+      "generateSigningKeyPair",
+      "keyFingerprint",
+      "parsePayload",
+      "readPrivateKey",
+      "readPublicKey",
+      "signImage",
+      "signPayload",
+      "signatureTag",
+      "verifyPayload",
+      "verifyRequirements",
+      "verifySignatures",
+    ],
+  },
+  "./native": {
+    file: "./lib/native/mod.ts",
+    names: [
+      "buildRunnable",
+      "cargoBuild",
+      "cargoLinkLines",
+      "cargoPublish",
+      "findLibraries",
+      "installCargoShim",
+      "installLauncher",
+      "libraryPath",
+      "openLibrary",
+      "writeCmakeConfig",
+      "writePkgConfig",
+    ],
+  },
+  // the command line
+  "./cli": { file: "./cli.ts", names: ["cliArgs", "main"] },
+};
+
+/** Names that must not be reachable from any entry point: internals a review found leaking. */
+const INTERNAL = [
+  // a way to skip hashing: only the library's own producers may vouch for a stream
   "vouch",
   "vouchedFor",
-  "buildRunnable",
+  // helpers of the CLI and of the library's own modules
   "bytesStream",
-  "cargoBuild",
-  "cargoLinkLines",
-  "cargoPublish",
-  "checkLinks",
-  "composeFiles",
-  "copy",
-  "copyGraph",
-  "copyImage",
-  "createLocation",
-  "dataDir",
-  "digestOf",
-  "encodeJson",
-  "extractLayer",
-  "fetchBytes",
-  "findLibraries",
-  "formatPlatform",
-  "getImage",
-  "hostPlatform",
-  "inspectAny",
-  "inspectImage",
-  "installCargoShim",
-  "isDigest",
-  "canonicalRegistry",
-  "isRepositoryName",
-  "isTag",
-  "libraryPath",
-  "linkPackage",
-  "listTagPages",
-  "listTags",
-  "loadImage",
-  "login",
-  "logout",
+  "LAYOUT_DIR",
   "oneLine",
-  "openLibrary",
-  "openLocation",
-  "imageName",
-  "toLocation",
-  "openRepository",
-  "packDirectory",
-  "parseDigest",
-  "parseManifestDocument",
-  "parsePlatform",
-  "platformMatches",
   "printable",
-  "pullImage",
-  "pushBytes",
-  "pushImage",
-  "readBinaryInfo",
-  "resolveLocation",
-  "tagVariant",
-  "validateDescriptor",
-  "withTarget",
-  "writeCmakeConfig",
-  "writePkgConfig",
-  "resolveImage",
-  "installLauncher",
-  "tagImage",
-  // referrers (lib/transport/referrers.ts)
-  "ANNOTATION_TITLE",
-  "attachArtifact",
-  "copyReferrers",
-  "discoverReferrers",
-  "listReferrers",
-  "pushReferrer",
-  "referrersTag",
-  // signing (lib/sign)
-  "encodePublicKey",
-  "encryptPrivateKey",
-  "generateSigningKeyPair",
-  "KeyError",
-  "keyFingerprint",
-  "readPrivateKey",
-  "readPublicKey",
-  "buildPayload",
-  "COSIGN_SIGNATURE_TYPE",
-  "dockerReference",
-  "parsePayload",
-  "COSIGN_SIGNATURE_ARTIFACT_TYPE",
-  "SIGNATURE_ANNOTATION",
-  "signatureTag",
-  "signPayload",
-  "SIMPLE_SIGNING_MEDIA_TYPE",
-  "verifyPayload",
-  "findSignatureManifests",
-  "SignatureError",
-  "signImage",
-  "verifySignatures",
-  "configFile",
-  "generateKeyFiles",
-  "openImage",
-  "signReference",
-  "verifyReference",
-  "enforceVerification",
-  "verifyRequirements",
-  // embedded registry (lib/serve)
-  "serve",
-];
-
-const INTERNAL = [
+  "systemReason",
   "trackTemp",
   "releaseTemp",
   "removeTempsSync",
@@ -164,10 +200,74 @@ const INTERNAL = [
   "decompress",
   "safeEntryPath",
   "walkDirectory",
+  "verifyWithAnyKey",
+  "isVerified",
+  "readPublicKeyFile",
 ];
 
-Deno.test("public API: mod.ts exports exactly the documented names, no internals", () => {
-  const names = Object.keys(mod).sort();
-  assertEquals(names, [...PUBLIC].sort());
-  assertEquals(names.filter((n) => INTERNAL.includes(n)), []);
+const modules = async () =>
+  await Promise.all(
+    Object.entries(ENTRY_POINTS).map(async ([sub, e]) => {
+      const mod: Record<string, unknown> = await import(new URL(e.file, `file://${ROOT}/`).href);
+      return { sub, names: Object.keys(mod).sort() };
+    }),
+  );
+
+Deno.test("public API: deno.json exports exactly these entry points", () => {
+  assertEquals(
+    denoJson.exports,
+    Object.fromEntries(Object.entries(ENTRY_POINTS).map(([sub, e]) => [sub, e.file])),
+  );
+});
+
+Deno.test("public API: each entry point exports exactly its documented names", async () => {
+  for (const { sub, names } of await modules()) {
+    assertEquals(names, [...ENTRY_POINTS[sub]!.names].sort(), `exports of '${sub}'`);
+  }
+});
+
+Deno.test("public API: every name has one home, and no internal is reachable", async () => {
+  const home = new Map<string, string>();
+  for (const { sub, names } of await modules()) {
+    for (const n of names) {
+      assert(!home.has(n), `'${n}' is exported by both '${home.get(n)}' and '${sub}'`);
+      home.set(n, sub);
+    }
+  }
+  assertEquals(INTERNAL.filter((n) => home.has(n)).map((n) => `${n} (${home.get(n)})`), []);
+});
+
+interface DocNode {
+  name: string;
+  declarations: { kind: string; jsDoc?: { tags?: { kind: string; doc?: string }[] } }[];
+}
+
+Deno.test("public API: every exported function and class has a runnable example", async () => {
+  const files = Object.values(ENTRY_POINTS).map((e) => e.file);
+  const r = await new Deno.Command(Deno.execPath(), {
+    args: ["doc", "--json", ...files],
+    cwd: ROOT,
+    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert(r.success, new TextDecoder().decode(r.stderr));
+  const doc: { nodes: Record<string, { symbols: DocNode[] }> } = JSON.parse(
+    new TextDecoder().decode(r.stdout),
+  );
+  const missing: string[] = [];
+  let checked = 0;
+  for (const [file, { symbols }] of Object.entries(doc.nodes)) {
+    for (const s of symbols) {
+      for (const d of s.declarations) {
+        if (d.kind !== "function" && d.kind !== "class") continue;
+        checked++;
+        // a ```ts block runs under `deno test --doc` (```ts ignore would only be skipped)
+        const ok = d.jsDoc?.tags?.some((t) => t.kind === "example" && /^```ts\n/.test(t.doc ?? ""));
+        if (!ok) missing.push(`${s.name} (${file.replace(`file://${ROOT}/`, "")})`);
+      }
+    }
+  }
+  assert(checked > 80, `only ${checked} functions and classes found`);
+  assertEquals(missing, [], "exported without a runnable @example");
 });

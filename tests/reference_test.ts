@@ -1,12 +1,6 @@
 import { assertEquals, assertThrows } from "./_assert.ts";
-import {
-  canonicalRegistry,
-  DEFAULT_HOST,
-  ImageName,
-  isRepositoryName,
-  isTag,
-  UsageError,
-} from "../mod.ts";
+import { canonicalRegistry, DEFAULT_HOST, ImageName, UsageError } from "../mod.ts";
+import { isRepositoryName, isTag } from "../lib/oci/mod.ts";
 
 const D = "sha256:" + "ab".repeat(32);
 

@@ -4,32 +4,29 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import {
-  attachArtifact,
-  copyGraph,
-  copyReferrers,
-  type Descriptor,
-  discoverReferrers,
-  encodeJson,
   FormatError,
-  generateSigningKeyPair,
   ImageName,
-  listReferrers,
-  type Manifest,
   MemoryTarget,
-  OCI_MANIFEST,
   OciDir,
   openRepository,
-  pushBytes,
-  pushReferrer,
-  referrersTag,
   RegistryError,
   RegistryTarget,
   serve,
-  signImage,
   type Target,
   UsageError,
-  verifySignatures,
 } from "../mod.ts";
+import { type Descriptor, encodeJson, type Manifest, OCI_MANIFEST } from "../lib/oci/mod.ts";
+import {
+  attachArtifact,
+  copyGraph,
+  copyReferrers,
+  discoverReferrers,
+  listReferrers,
+  pushBytes,
+  pushReferrer,
+  referrersTag,
+} from "../lib/transport/mod.ts";
+import { generateSigningKeyPair, signImage, verifySignatures } from "../lib/sign/mod.ts";
 import { tempDir } from "./_helpers.ts";
 import { startHttp } from "./_hostile_server.ts";
 import { startRegistry } from "./_registry.ts";

@@ -3,7 +3,6 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import {
-  type Descriptor,
   getImage,
   OciDir,
   packDirectory,
@@ -14,6 +13,7 @@ import {
   Store,
   VerificationError,
 } from "../mod.ts";
+import type { Descriptor } from "../lib/oci/mod.ts";
 import { listTree, runCli, tempDir } from "./_helpers.ts";
 import { startRegistry } from "./_registry.ts";
 import { type LogEntry, startFaultProxy } from "./_fault_proxy.ts";

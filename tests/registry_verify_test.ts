@@ -4,19 +4,15 @@
 // message names the digest and the image or repository.
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
 import {
-  bytesStream,
-  copy,
-  type Descriptor,
-  digestOf,
-  encodeJson,
   NotFoundError,
-  OCI_MANIFEST,
   OciDir,
-  pushBytes,
   type ReadTarget,
   RegistryTarget,
   VerificationError,
 } from "../mod.ts";
+import { type Descriptor, digestOf, encodeJson, OCI_MANIFEST } from "../lib/oci/mod.ts";
+import { copy, pushBytes } from "../lib/transport/mod.ts";
+import { bytesStream } from "./_internal.ts";
 import { type FakeRegistry, startFakeRegistry } from "./_hostile_server.ts";
 import { startRegistry } from "./_registry.ts";
 import { tempDir } from "./_helpers.ts";

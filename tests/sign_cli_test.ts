@@ -4,17 +4,9 @@
 // `sha256-<hex>` fallback index) and `ocipkg serve` (the referrers API), and on layouts.
 import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
-import {
-  ImageName,
-  listReferrers,
-  NotFoundError,
-  OciDir,
-  openRepository,
-  readPrivateKey,
-  referrersTag,
-  serve,
-  signatureTag,
-} from "../mod.ts";
+import { ImageName, NotFoundError, OciDir, openRepository, serve } from "../mod.ts";
+import { listReferrers, referrersTag } from "../lib/transport/mod.ts";
+import { readPrivateKey, signatureTag } from "../lib/sign/mod.ts";
 import { runCli, samplePackage, tempDir } from "./_helpers.ts";
 import { startRegistry } from "./_registry.ts";
 

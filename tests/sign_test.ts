@@ -7,41 +7,38 @@ import { join } from "node:path";
 import nacl from "tweetnacl";
 import { assert, assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import {
-  buildPayload,
-  COSIGN_SIGNATURE_ARTIFACT_TYPE,
-  type Descriptor,
-  digestOf,
-  dockerReference,
-  encodeJson,
-  encodePublicKey,
-  encryptPrivateKey,
-  fetchBytes,
   FormatError,
-  generateSigningKeyPair,
   ImageName,
   KeyError,
   MemoryTarget,
-  OCI_INDEX,
-  OCI_MANIFEST,
   OciDir,
   openRepository,
   packDirectory,
-  parsePayload,
-  pushBytes,
   pushImage,
+  SignatureError,
+  type SignatureFailure,
+  type Target,
+} from "../mod.ts";
+import { type Descriptor, digestOf, encodeJson, OCI_INDEX, OCI_MANIFEST } from "../lib/oci/mod.ts";
+import { fetchBytes, pushBytes } from "../lib/transport/mod.ts";
+import {
+  buildPayload,
+  COSIGN_SIGNATURE_ARTIFACT_TYPE,
+  dockerReference,
+  encodePublicKey,
+  encryptPrivateKey,
+  generateSigningKeyPair,
+  parsePayload,
   readPrivateKey,
   readPublicKey,
   SIGNATURE_ANNOTATION,
-  SignatureError,
-  type SignatureFailure,
   signatureTag,
   signImage,
   signPayload,
   SIMPLE_SIGNING_MEDIA_TYPE,
-  type Target,
   verifyRequirements,
   verifySignatures,
-} from "../mod.ts";
+} from "../lib/sign/mod.ts";
 import { have, ROOT, run, samplePackage, tempDir } from "./_helpers.ts";
 import { startRegistry } from "./_registry.ts";
 

@@ -6,7 +6,9 @@ import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { ArchiveError, bytesStream, extractLayer, OciArchive } from "../mod.ts";
+import { ArchiveError, OciArchive } from "../mod.ts";
+import { extractLayer } from "../lib/archive/mod.ts";
+import { bytesStream } from "./_internal.ts";
 import {
   FileSource,
   MAX_TAR_METADATA_BYTES,

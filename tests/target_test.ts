@@ -1,18 +1,16 @@
 // One shared suite run against every Target implementation.
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import {
-  bytesStream,
-  copy,
-  digestOf,
-  fetchBytes,
   MemoryTarget,
   NotFoundError,
   OciArchive,
   OciDir,
-  pushBytes,
   type Target,
   VerificationError,
 } from "../mod.ts";
+import { digestOf } from "../lib/oci/mod.ts";
+import { copy, fetchBytes, pushBytes } from "../lib/transport/mod.ts";
+import { bytesStream } from "./_internal.ts";
 import { sampleGraph, tempDir } from "./_helpers.ts";
 
 interface Impl {

@@ -5,7 +5,7 @@
  *
  * In your own code import from "jsr:@ocipkg/cli" instead of "../../mod.ts".
  */
-import { openLibrary } from "../../mod.ts";
+import { openLibrary } from "../../lib/native/mod.ts";
 
 const image = Deno.args[0] ?? "localhost:5000/examples/greet:1.0";
 const lib = await openLibrary(image, "greet", {

@@ -71,8 +71,8 @@ export interface ExtractOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { ArchiveError, ExtractBudget, extractLayer } from "@ocipkg/cli";
- * import { inspectImage, OciArchive, packDirectory } from "@ocipkg/cli";
+ * import { ArchiveError, inspectImage, OciArchive, packDirectory } from "@ocipkg/cli";
+ * import { ExtractBudget, extractLayer } from "@ocipkg/cli/archive";
  * const tmp = await Deno.makeTempDir();
  * await Deno.mkdir(`${tmp}/pkg`);
  * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "more than ten bytes");
@@ -299,7 +299,9 @@ function safeMode(mode: number, dir: boolean): number {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { extractLayer, inspectImage, OciArchive, packDirectory, VerifyingStream } from "@ocipkg/cli";
+ * import { inspectImage, OciArchive, packDirectory } from "@ocipkg/cli";
+ * import { VerifyingStream } from "@ocipkg/cli/oci";
+ * import { extractLayer } from "@ocipkg/cli/archive";
  * const tmp = await Deno.makeTempDir();
  * await Deno.mkdir(`${tmp}/pkg`);
  * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "a");
@@ -665,7 +667,7 @@ class Tree {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { checkLinks, ExtractBudget, extractLayer } from "@ocipkg/cli";
+ * import { checkLinks, ExtractBudget, extractLayer } from "@ocipkg/cli/archive";
  * import { inspectImage, OciArchive, packDirectory } from "@ocipkg/cli";
  * const tmp = await Deno.makeTempDir();
  * await Deno.mkdir(`${tmp}/pkg`);

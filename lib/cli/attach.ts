@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { attachArtifact, openImage, resolveLocation } from "../../mod.ts";
+import { openImage, resolveLocation } from "../../mod.ts";
+import { attachArtifact } from "../transport/mod.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
 import { annotations, jsonOption, registryHints, registryOptions, remote } from "./shared.ts";

@@ -3,13 +3,9 @@
  *
  * @module
  */
-import {
-  cargoBuild,
-  cargoPublish,
-  formatPlatform,
-  installCargoShim,
-  UsageError,
-} from "../../mod.ts";
+import { UsageError } from "../../mod.ts";
+import { formatPlatform } from "../oci/mod.ts";
+import { cargoBuild, cargoPublish, installCargoShim } from "../native/mod.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
 import { registryHints, registryOptions, remote } from "./shared.ts";

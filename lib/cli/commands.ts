@@ -30,7 +30,7 @@ import sign from "./sign.ts";
 import verify from "./verify.ts";
 import attach from "./attach.ts";
 import discover from "./discover.ts";
-import completions from "./completions.ts";
+import completions, { completeCommands } from "./completions.ts";
 
 /** The commands, in help order. */
 export const COMMANDS: readonly Command[] = [
@@ -61,6 +61,7 @@ export const COMMANDS: readonly Command[] = [
   discover,
   completions,
 ];
+completeCommands(COMMANDS);
 
 /**
  * The command of a name.

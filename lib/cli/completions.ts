@@ -5,9 +5,23 @@
  * @module
  */
 import { UsageError } from "../../mod.ts";
-import { COMMANDS } from "./commands.ts";
 import { type Command, defineCommand } from "./options.ts";
 import { write } from "./output.ts";
+
+/**
+ * The commands the scripts complete, in help order. `commands.ts` lists them — this command
+ * among them, so this module cannot import that one — and hands them over with
+ * {@link completeCommands}.
+ */
+let everyCommand: readonly Command[] = [];
+
+/**
+ * Give the completions command the commands to complete (`commands.ts` does, once).
+ * @param commands every command, in help order
+ */
+export function completeCommands(commands: readonly Command[]): void {
+  everyCommand = commands;
+}
 
 /** Every flag of a command, long and short, plus `--help`. */
 function flags(cmd: Command): string[] {
@@ -154,7 +168,7 @@ export default defineCommand({
     },
   ],
   async run([shell]) {
-    const all = [...COMMANDS];
+    const all = [...everyCommand];
     const make = { bash: bashCompletion, zsh: zshCompletion, fish: fishCompletion }[shell!];
     if (!make) throw new UsageError(`unknown shell '${shell}': use bash, zsh or fish`);
     await write(make(all));

@@ -3,13 +3,8 @@
  *
  * @module
  */
-import {
-  discoverReferrers,
-  openImage,
-  type ReferrerNode,
-  resolveLocation,
-  UsageError,
-} from "../../mod.ts";
+import { openImage, resolveLocation, UsageError } from "../../mod.ts";
+import { discoverReferrers, type ReferrerNode } from "../transport/mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { formatPlatform, imageName, NotFoundError, Store } from "../../mod.ts";
+import { imageName, NotFoundError, Store } from "../../mod.ts";
+import { formatPlatform } from "../oci/mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 import { jsonOption, platformOption } from "./shared.ts";

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { formatPlatform, type ImageInfo, inspectAny, resolveLocation } from "../../mod.ts";
+import { type ImageInfo, inspectAny, resolveLocation } from "../../mod.ts";
+import { formatPlatform } from "../oci/mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";

@@ -3,15 +3,9 @@
  *
  * @module
  */
-import {
-  cargoLinkLines,
-  imageName,
-  linkPackage,
-  parsePlatform,
-  UsageError,
-  writeCmakeConfig,
-  writePkgConfig,
-} from "../../mod.ts";
+import { imageName, linkPackage, UsageError } from "../../mod.ts";
+import { parsePlatform } from "../oci/mod.ts";
+import { cargoLinkLines, writeCmakeConfig, writePkgConfig } from "../native/mod.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
 import {

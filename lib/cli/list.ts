@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { formatPlatform, Store } from "../../mod.ts";
+import { Store } from "../../mod.ts";
+import { formatPlatform } from "../oci/mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 import { jsonOption } from "./shared.ts";

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { login, UsageError } from "../../mod.ts";
+import { UsageError } from "../../mod.ts";
+import { login } from "../transport/mod.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
 import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { logout } from "../../mod.ts";
+import { logout } from "../transport/mod.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
 import { jsonOption } from "./shared.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { printable } from "../../mod.ts";
+import { printable } from "../util/text.ts";
 
 /**
  * Escape control characters line by line, keeping the newlines.

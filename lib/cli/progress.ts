@@ -14,7 +14,9 @@
  *
  * @module
  */
-import type { CopyEvent, CopyOptions, Descriptor, InstallResult, RetryInfo } from "../../mod.ts";
+import type { InstallResult } from "../../mod.ts";
+import type { Descriptor } from "../oci/mod.ts";
+import type { CopyEvent, CopyOptions, RetryInfo } from "../transport/mod.ts";
 import { UsageError } from "../../mod.ts";
 import { optionGroup, type OptionValues } from "./options.ts";
 import { out, safe } from "./output.ts";

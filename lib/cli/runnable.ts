@@ -4,7 +4,8 @@
  * @module
  */
 import { basename } from "../util/path.ts";
-import { buildRunnable, formatPlatform } from "../../mod.ts";
+import { formatPlatform } from "../oci/mod.ts";
+import { buildRunnable } from "../native/mod.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
 import { annotations, artifactOptions, platformOption } from "./shared.ts";

@@ -7,19 +7,15 @@
  *
  * @module
  */
+import { type PackOptions, type PackResult, type RemoteOptions, UsageError } from "../../mod.ts";
+import { parsePlatform, type Platform } from "../oci/mod.ts";
 import {
   DEFAULT_MAX_BYTES,
   DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_RATIO,
-  DEFAULT_TIMEOUTS,
   type ExtractLimits,
-  type PackOptions,
-  type PackResult,
-  parsePlatform,
-  type Platform,
-  type RemoteOptions,
-  UsageError,
-} from "../../mod.ts";
+} from "../archive/mod.ts";
+import { DEFAULT_TIMEOUTS } from "../transport/mod.ts";
 import { type Hint, optionGroup, type OptionValues } from "./options.ts";
 import { debugLog, info, out } from "./output.ts";
 

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { imageName, listTagPages } from "../../mod.ts";
+import { imageName } from "../../mod.ts";
+import { listTagPages } from "../transport/mod.ts";
 import { defineCommand } from "./options.ts";
 import { write } from "./output.ts";
 import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";

@@ -322,16 +322,25 @@ async function context(options: CargoOptions) {
  * @throws {UsageError} when the crate has no registry metadata and no tag is given
  * @throws {NotFoundError} when the crate has nothing to pack
  * @example
- * ```ts ignore
+ * ```ts
  * import assert from "node:assert/strict";
- * import { cargoBuild, inspectAny } from "@ocipkg/cli";
- * // in a crate with `crate-type = ["staticlib"]` and, in Cargo.toml,
- * // [package.metadata.ocipkg] registry = "ghcr.io/org/foo"
- * const [r] = await cargoBuild({ release: true, cwd: "crates/foo" });
- * assert.match(r!.name.toString(), /^ghcr\.io\/org\/foo:[0-9a-f]{7}$/); // the git revision
- * assert.deepEqual(r!.files.map((f) => f.split("/").at(-1)), ["libfoo.a"]);
+ * import { inspectAny } from "@ocipkg/cli";
+ * import { cargoBuild } from "@ocipkg/cli/native";
+ *
+ * // a crate with a cdylib target (needs cargo)
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/src`);
+ * const toml = '[package]\nname = "foo"\nversion = "0.1.0"\nedition = "2021"\n\n[lib]\ncrate-type = ["cdylib"]\n';
+ * await Deno.writeTextFile(`${tmp}/Cargo.toml`, toml);
+ * await Deno.writeTextFile(`${tmp}/src/lib.rs`, '#[no_mangle]\npub extern "C" fn foo() -> i32 { 42 }\n');
+ *
+ * // without `tag`: `{registry}:{git short revision}`, the registry from [package.metadata.ocipkg]
+ * const [r] = await cargoBuild({ cwd: tmp, tag: "ghcr.io/org/foo:1.0" });
+ * assert.equal(r!.name.toString(), "ghcr.io/org/foo:1.0");
+ * assert.ok(r!.files.some((f) => /(lib)?foo\.(so|dylib|dll)$/.test(f)));
  * const info = await inspectAny(`oci-archive:${r!.archive}`);
  * assert.equal(info.manifests[0]?.annotations["org.opencontainers.image.title"], "foo");
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function cargoBuild(options: CargoOptions = {}): Promise<CargoBuildResult[]> {
@@ -389,13 +398,27 @@ export async function cargoBuild(options: CargoOptions = {}): Promise<CargoBuild
  * @returns the image name and digest pushed
  * @throws {NotFoundError} when a build's archive is missing
  * @example
- * ```ts ignore
+ * ```ts
  * import assert from "node:assert/strict";
- * import { cargoBuild, cargoPublish } from "@ocipkg/cli";
- * const options = { release: true, targets: ["x86_64-unknown-linux-gnu", "aarch64-apple-darwin"] };
- * const built = await cargoBuild(options); // one archive per target
- * const pushed = await cargoPublish(options); // one tag, an index of both
- * assert.equal(pushed.name.toString(), built[0]!.name.toString());
+ * import { serve } from "@ocipkg/cli";
+ * import { cargoBuild, cargoPublish } from "@ocipkg/cli/native";
+ *
+ * // a crate with a cdylib target (needs cargo)
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/src`);
+ * const toml = '[package]\nname = "foo"\nversion = "0.1.0"\nedition = "2021"\n\n[lib]\ncrate-type = ["cdylib"]\n';
+ * await Deno.writeTextFile(`${tmp}/Cargo.toml`, toml);
+ * await Deno.writeTextFile(`${tmp}/src/lib.rs`, '#[no_mangle]\npub extern "C" fn foo() -> i32 { 42 }\n');
+ *
+ * const registry = await serve({ root: `${tmp}/root`, addr: "127.0.0.1:0" }); // or ghcr.io, …
+ * // with `targets: [...]`, one archive per target, published under one tag as an index
+ * const options = { cwd: tmp, tag: `${registry.addr}/org/foo:1.0` };
+ * const [built] = await cargoBuild(options);
+ * const pushed = await cargoPublish(options);
+ * assert.equal(pushed.name.toString(), options.tag);
+ * assert.equal(pushed.digest, built!.digest);
+ * await registry.close();
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function cargoPublish(
@@ -428,7 +451,7 @@ export async function cargoPublish(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { installCargoShim } from "@ocipkg/cli";
+ * import { installCargoShim } from "@ocipkg/cli/native";
  * const bin = await Deno.makeTempDir(); // default: ~/.cargo/bin
  * const path = await installCargoShim(bin);
  * assert.equal(path, `${bin}/cargo-ocipkg`);

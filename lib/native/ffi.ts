@@ -30,7 +30,8 @@ import { printable } from "../util/text.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { libraryPath, loadImage, packDirectory, Store } from "@ocipkg/cli";
+ * import { loadImage, packDirectory, Store } from "@ocipkg/cli";
+ * import { libraryPath } from "@ocipkg/cli/native";
  * const os = Deno.build.os;
  * const file = os === "windows" ? "greet.dll" : os === "darwin" ? "libgreet.dylib" : "libgreet.so";
  * const tmp = await Deno.makeTempDir();
@@ -78,15 +79,25 @@ export async function libraryPath(
  * @param options store, client options
  * @returns the dynamic library; call `close()` when done
  * @example
- * ```ts ignore
+ * ```ts
  * import assert from "node:assert/strict";
- * import { openLibrary } from "@ocipkg/cli";
- * // libgreet.so (.dylib, greet.dll) exports `int greet_answer(void) { return 42; }`
- * const lib = await openLibrary("ghcr.io/org/libgreet:1", "greet", {
- *   greet_answer: { parameters: [], result: "i32" },
- * });
+ * import { loadImage, packDirectory, Store } from "@ocipkg/cli";
+ * import { openLibrary } from "@ocipkg/cli/native";
+ * // a package holding libgreet.so (.dylib), built here with a C compiler
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/greet.c`, "int greet_answer(void) { return 42; }\n");
+ * const file = Deno.build.os === "darwin" ? "libgreet.dylib" : "libgreet.so";
+ * const args = ["-shared", "-fPIC", "-o", `${tmp}/pkg/${file}`, `${tmp}/greet.c`];
+ * assert.ok((await new Deno.Command("cc", { args }).output()).success);
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/greet.tar`, { name: "example.com/greet:1" });
+ * const store = new Store(`${tmp}/store`);
+ * await loadImage(`${tmp}/greet.tar`, { store }); // not in the store, openLibrary would get it
+ * const symbols = { greet_answer: { parameters: [], result: "i32" } } as const;
+ * const lib = await openLibrary("example.com/greet:1", "greet", symbols, { store });
  * assert.equal(lib.symbols.greet_answer(), 42);
  * lib.close();
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function openLibrary<const S extends Deno.ForeignLibraryInterface>(

@@ -100,7 +100,7 @@ export async function writeLauncher(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { installLauncher } from "@ocipkg/cli";
+ * import { installLauncher } from "@ocipkg/cli/native";
  * const bin = await Deno.makeTempDir();
  * const r = await installLauncher(bin, { exe: Deno.execPath(), cli: "/opt/ocipkg/cli.ts" });
  * if (Deno.build.os !== "windows") {

@@ -176,7 +176,7 @@ export function classifyLibrary(file: string, os: string): LibraryMatch | undefi
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { findLibraries } from "@ocipkg/cli";
+ * import { findLibraries } from "@ocipkg/cli/native";
  * const dir = await Deno.makeTempDir();
  * await Deno.mkdir(`${dir}/lib`);
  * await Deno.mkdir(`${dir}/include`);

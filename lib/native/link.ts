@@ -211,7 +211,8 @@ export async function linkPackage(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { cargoLinkLines, ImageName } from "@ocipkg/cli";
+ * import { ImageName } from "@ocipkg/cli";
+ * import { cargoLinkLines } from "@ocipkg/cli/native";
  * // what linkPackage("ghcr.io/org/greet:1") returns, e.g. in a build.rs helper
  * const dir = "/data/ocipkg/ghcr.io/org/greet/__1";
  * const lines = cargoLinkLines({
@@ -555,7 +556,8 @@ async function writeGenerated(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { linkPackage, loadImage, packDirectory, Store, writePkgConfig } from "@ocipkg/cli";
+ * import { linkPackage, loadImage, packDirectory, Store } from "@ocipkg/cli";
+ * import { writePkgConfig } from "@ocipkg/cli/native";
  * const tmp = await Deno.makeTempDir();
  * await Deno.mkdir(`${tmp}/pkg/include`, { recursive: true });
  * await Deno.writeTextFile(`${tmp}/pkg/libfoo.a`, "!<arch>\n");
@@ -647,7 +649,8 @@ function hasSharedSibling(l: LinkedLibrary): boolean {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { linkPackage, loadImage, packDirectory, Store, writeCmakeConfig } from "@ocipkg/cli";
+ * import { linkPackage, loadImage, packDirectory, Store } from "@ocipkg/cli";
+ * import { writeCmakeConfig } from "@ocipkg/cli/native";
  * const tmp = await Deno.makeTempDir();
  * await Deno.mkdir(`${tmp}/pkg`);
  * await Deno.writeTextFile(`${tmp}/pkg/libfoo.a`, "!<arch>\n");

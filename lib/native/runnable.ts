@@ -112,7 +112,8 @@ async function writeRunnable(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { buildRunnable, inspectAny } from "@ocipkg/cli";
+ * import { inspectAny } from "@ocipkg/cli";
+ * import { buildRunnable } from "@ocipkg/cli/native";
  * const tmp = await Deno.makeTempDir();
  * // the header of a static linux/arm64 executable (a real one comes from a compiler)
  * const elf = new Uint8Array(64);

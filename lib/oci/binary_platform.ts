@@ -152,7 +152,8 @@ export function binaryInfo(head: Uint8Array, where: string): BinaryInfo {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { hostPlatform, NotFoundError, readBinaryInfo } from "@ocipkg/cli";
+ * import { NotFoundError } from "@ocipkg/cli";
+ * import { hostPlatform, readBinaryInfo } from "@ocipkg/cli/oci";
  * const info = await readBinaryInfo(Deno.execPath()); // this deno (or ocipkg) executable
  * const formats: Record<string, string> = { linux: "elf", darwin: "mach-o", windows: "pe" };
  * assert.equal(info.format, formats[Deno.build.os]);

@@ -31,7 +31,8 @@ export interface ParsedDigest {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { FormatError, parseDigest } from "@ocipkg/cli";
+ * import { FormatError } from "@ocipkg/cli";
+ * import { parseDigest } from "@ocipkg/cli/oci";
  * const d = parseDigest("sha256:" + "a".repeat(64));
  * assert.equal(d.algorithm, "sha256");
  * assert.equal(d.hex, "a".repeat(64));
@@ -62,7 +63,7 @@ export function parseDigest(digest: string): ParsedDigest {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { isDigest } from "@ocipkg/cli";
+ * import { isDigest } from "@ocipkg/cli/oci";
  * assert.ok(isDigest("sha256:" + "0".repeat(64)));
  * assert.ok(!isDigest("latest"));
  * assert.ok(!isDigest("sha256:" + "A".repeat(64))); // hex must be lower case
@@ -127,7 +128,7 @@ export class Digester {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { digestOf } from "@ocipkg/cli";
+ * import { digestOf } from "@ocipkg/cli/oci";
  * const bytes = new TextEncoder().encode("{}");
  * assert.equal(
  *   digestOf(bytes),
@@ -175,12 +176,13 @@ const vouched = new WeakMap<ReadableStream<Uint8Array>, Expected>();
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { bytesStream, digestOf, vouch, vouchedFor } from "@ocipkg/cli";
+ * import { digestOf } from "@ocipkg/cli/oci";
+ * import { vouch, vouchedFor } from "./digest.ts";
  * const data = new TextEncoder().encode("hi");
  * const desc = { digest: digestOf(data), size: 2 };
- * const s = vouch(bytesStream(data), desc);
+ * const s = vouch(ReadableStream.from([data]), desc);
  * assert.deepEqual(vouchedFor(s), desc);
- * assert.equal(vouchedFor(bytesStream(data)), undefined);
+ * assert.equal(vouchedFor(ReadableStream.from([data])), undefined);
  * ```
  */
 export function vouch(
@@ -201,8 +203,8 @@ export function vouch(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { bytesStream, vouchedFor } from "@ocipkg/cli";
- * assert.equal(vouchedFor(bytesStream(new Uint8Array(1))), undefined);
+ * import { vouchedFor } from "./digest.ts";
+ * assert.equal(vouchedFor(ReadableStream.from([new Uint8Array(1)])), undefined);
  * ```
  */
 export function vouchedFor(stream: ReadableStream<Uint8Array>): Expected | undefined {
@@ -225,7 +227,8 @@ export interface VerifierOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { digestOf, Verifier, VerificationError } from "@ocipkg/cli";
+ * import { VerificationError } from "@ocipkg/cli";
+ * import { digestOf, Verifier } from "@ocipkg/cli/oci";
  * const data = new TextEncoder().encode("hi");
  * const ok = new Verifier({ digest: digestOf(data), size: 2 }, "greeting");
  * ok.update(data);
@@ -319,14 +322,15 @@ export class Verifier {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { bytesStream, digestOf, VerificationError, VerifyingStream } from "@ocipkg/cli";
+ * import { VerificationError } from "@ocipkg/cli";
+ * import { digestOf, VerifyingStream } from "@ocipkg/cli/oci";
  * const data = new TextEncoder().encode("hello");
  * const v = new VerifyingStream({ digest: digestOf(data), size: 5 }, "greeting");
- * assert.equal(await new Response(bytesStream(data).pipeThrough(v)).text(), "hello");
+ * assert.equal(await new Response(ReadableStream.from([data]).pipeThrough(v)).text(), "hello");
  * assert.deepEqual(v.result, { digest: digestOf(data), size: 5 });
  * // a stream longer than expected fails as soon as it is read
  * const short = new VerifyingStream({ size: 4 }, "greeting");
- * await assert.rejects(new Response(bytesStream(data).pipeThrough(short)).text(), VerificationError);
+ * await assert.rejects(new Response(ReadableStream.from([data]).pipeThrough(short)).text(), VerificationError);
  * ```
  */
 export class VerifyingStream extends TransformStream<Uint8Array, Uint8Array> {

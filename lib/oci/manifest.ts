@@ -106,7 +106,8 @@ function checkAnnotations(v: unknown, where: string): void {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { FormatError, validateDescriptor } from "@ocipkg/cli";
+ * import { FormatError } from "@ocipkg/cli";
+ * import { validateDescriptor } from "@ocipkg/cli/oci";
  * const json = { mediaType: "text/plain", digest: "sha256:" + "0".repeat(64), size: 1 };
  * assert.equal(validateDescriptor(json, "layer").size, 1);
  * assert.throws(
@@ -171,7 +172,8 @@ export type ManifestDocument =
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodeJson, FormatError, OCI_INDEX, OCI_MANIFEST, parseManifestDocument } from "@ocipkg/cli";
+ * import { FormatError } from "@ocipkg/cli";
+ * import { encodeJson, OCI_INDEX, OCI_MANIFEST, parseManifestDocument } from "@ocipkg/cli/oci";
  * const bytes = encodeJson({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] });
  * const doc = parseManifestDocument(bytes, OCI_INDEX, "index of example.com/foo:1");
  * assert.equal(doc.kind, "index");
@@ -240,7 +242,7 @@ export function isImageManifestType(mediaType: string): boolean {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { digestOf, encodeJson } from "@ocipkg/cli";
+ * import { digestOf, encodeJson } from "@ocipkg/cli/oci";
  * const bytes = encodeJson({ b: 1, a: [true] });
  * assert.equal(new TextDecoder().decode(bytes), '{"b":1,"a":[true]}');
  * assert.equal(digestOf(encodeJson({ b: 1, a: [true] })), digestOf(bytes)); // stable

@@ -54,7 +54,7 @@ const OVER_LINUX = new Set(["android", "ohos"]);
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { hostPlatform } from "@ocipkg/cli";
+ * import { hostPlatform } from "@ocipkg/cli/oci";
  * const p = hostPlatform();
  * assert.equal(p.os, Deno.build.os); // linux, darwin, windows, …
  * assert.equal(p.architecture, Deno.build.arch === "x86_64" ? "amd64" : "arm64");
@@ -76,7 +76,8 @@ export function hostPlatform(): Platform {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parsePlatform, UsageError } from "@ocipkg/cli";
+ * import { UsageError } from "@ocipkg/cli";
+ * import { parsePlatform } from "@ocipkg/cli/oci";
  * assert.deepEqual(parsePlatform("linux/arm64/v8"), {
  *   os: "linux",
  *   architecture: "arm64",
@@ -120,7 +121,7 @@ export function parsePlatform(s: string): Platform {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { formatPlatform, parsePlatform } from "@ocipkg/cli";
+ * import { formatPlatform, parsePlatform } from "@ocipkg/cli/oci";
  * assert.equal(formatPlatform({ os: "linux", architecture: "arm", variant: "v7" }), "linux/arm/v7");
  * assert.equal(formatPlatform(parsePlatform("x86_64-pc-windows-msvc")), "windows/amd64");
  * assert.equal(formatPlatform(undefined), "(any)");
@@ -141,7 +142,7 @@ export function formatPlatform(p: Platform | undefined): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parsePlatform, platformMatches } from "@ocipkg/cli";
+ * import { parsePlatform, platformMatches } from "@ocipkg/cli/oci";
  * const arm64 = parsePlatform("linux/arm64");
  * assert.ok(platformMatches(parsePlatform("linux/arm64/v8"), arm64));
  * assert.ok(!platformMatches(parsePlatform("linux/amd64"), arm64));

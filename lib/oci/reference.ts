@@ -40,7 +40,7 @@ export const MAX_REPOSITORY_NAME_LENGTH = 255;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { isRepositoryName } from "@ocipkg/cli";
+ * import { isRepositoryName } from "@ocipkg/cli/oci";
  * assert.ok(isRepositoryName("org/lib-foo__x.y"));
  * assert.ok(!isRepositoryName("Org/LibFoo")); // upper case
  * assert.ok(!isRepositoryName("org//x") && !isRepositoryName("-x") && !isRepositoryName("a._b"));
@@ -60,7 +60,7 @@ export function isRepositoryName(s: string): boolean {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { isTag } from "@ocipkg/cli";
+ * import { isTag } from "@ocipkg/cli/oci";
  * assert.ok(isTag("1.2.3") && isTag("_x") && isTag("V1-rc.2"));
  * assert.ok(!isTag("") && !isTag("-x") && !isTag(".x") && !isTag("a/b") && !isTag("a:b"));
  * assert.ok(isTag("x".repeat(128)) && !isTag("x".repeat(129)));
@@ -333,7 +333,8 @@ export class ImageName {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { digestOf, ImageName } from "@ocipkg/cli";
+   * import { ImageName } from "@ocipkg/cli";
+   * import { digestOf } from "@ocipkg/cli/oci";
    * const n = ImageName.parse("ghcr.io/org/libfoo:1.2");
    * assert.equal(n.withReference("1.3").toString(), "ghcr.io/org/libfoo:1.3");
    * const pinned = n.withReference(digestOf(new Uint8Array()));

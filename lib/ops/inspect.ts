@@ -94,7 +94,9 @@ export interface InspectOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { inspectImage, OCIPKG_ARTIFACT, OciArchive, packDirectory, withTarget } from "@ocipkg/cli";
+ * import { inspectImage, OciArchive, packDirectory } from "@ocipkg/cli";
+ * import { OCIPKG_ARTIFACT } from "@ocipkg/cli/oci";
+ * import { withTarget } from "@ocipkg/cli/transport";
  * const tmp = await Deno.makeTempDir();
  * await Deno.mkdir(`${tmp}/pkg`);
  * await Deno.writeTextFile(`${tmp}/pkg/libfoo.a`, "!<arch>\n");

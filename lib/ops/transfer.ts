@@ -105,17 +105,26 @@ export async function copyImage(
  * @returns the image name and the digest of what the tag points to
  * @throws {UsageError} when several layouts give the same platform, or one has none
  * @example
- * ```ts ignore
+ * ```ts
  * import assert from "node:assert/strict";
- * import { packDirectory, parsePlatform, pushImage } from "@ocipkg/cli";
- * const packed = await packDirectory("dist", "libfoo.tar", { name: "ghcr.io/org/libfoo:1.2" });
- * const pushed = await pushImage("libfoo.tar"); // to the archive's ref name
- * assert.equal(pushed.name.toString(), "ghcr.io/org/libfoo:1.2");
+ * import { inspectAny, packDirectory, pushImage, serve } from "@ocipkg/cli";
+ * import { parsePlatform } from "@ocipkg/cli/oci";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/dist`);
+ * await Deno.writeTextFile(`${tmp}/dist/a.txt`, "a");
+ * const registry = await serve({ root: `${tmp}/root`, addr: "127.0.0.1:0" }); // or ghcr.io, …
+ * const name = `${registry.addr}/org/libfoo:1.2`;
+ * const packed = await packDirectory(`${tmp}/dist`, `${tmp}/libfoo.tar`, { name });
+ * const pushed = await pushImage(`${tmp}/libfoo.tar`); // to the archive's ref name
+ * assert.equal(pushed.name.toString(), name);
  * assert.equal(pushed.digest, packed.digest);
  * // one package per platform, pushed under one tag as an index
- * await packDirectory("dist-arm64", "arm64.tar", { platform: parsePlatform("linux/arm64") });
- * await packDirectory("dist-amd64", "amd64.tar", { platform: parsePlatform("linux/amd64") });
- * await pushImage(["arm64.tar", "amd64.tar"], "ghcr.io/org/libfoo:1.3");
+ * await packDirectory(`${tmp}/dist`, `${tmp}/arm64.tar`, { platform: parsePlatform("linux/arm64") });
+ * await packDirectory(`${tmp}/dist`, `${tmp}/amd64.tar`, { platform: parsePlatform("linux/amd64") });
+ * await pushImage([`${tmp}/arm64.tar`, `${tmp}/amd64.tar`], `${registry.addr}/org/libfoo:1.3`);
+ * assert.equal((await inspectAny(`${registry.addr}/org/libfoo:1.3`)).manifests.length, 2);
+ * await registry.close();
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function pushImage(
@@ -194,13 +203,22 @@ function refNameOf(root: Descriptor, where: string): ImageName {
  * @param options client options and `format` for plain paths
  * @returns the digest pulled
  * @example
- * ```ts ignore
+ * ```ts
  * import assert from "node:assert/strict";
- * import { inspectAny, pullImage } from "@ocipkg/cli";
- * const digest = await pullImage("ghcr.io/org/libfoo:1.2", "libfoo.tar");
- * const info = await inspectAny("libfoo.tar"); // no request: a layout
+ * import { inspectAny, packDirectory, pullImage, pushImage, serve } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "a");
+ * const registry = await serve({ root: `${tmp}/root`, addr: "127.0.0.1:0" }); // or ghcr.io, …
+ * const name = `${registry.addr}/org/libfoo:1.2`;
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name });
+ * await pushImage(`${tmp}/foo.tar`);
+ * const digest = await pullImage(name, `${tmp}/libfoo.tar`);
+ * const info = await inspectAny(`${tmp}/libfoo.tar`); // no request: a layout
  * assert.equal(info.digest, digest);
- * assert.equal(info.name, "ghcr.io/org/libfoo:1.2"); // the archive's ref name
+ * assert.equal(info.name, name); // the archive's ref name
+ * await registry.close();
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function pullImage(

@@ -716,7 +716,8 @@ function toResponse(e: unknown, head: boolean): Response {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { listTags, packDirectory, pushImage, serve } from "@ocipkg/cli";
+ * import { packDirectory, pushImage, serve } from "@ocipkg/cli";
+ * import { listTags } from "@ocipkg/cli/transport";
  * const tmp = await Deno.makeTempDir();
  * await Deno.mkdir(`${tmp}/pkg`);
  * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "a");

@@ -59,7 +59,8 @@ export interface SignReferenceOptions extends RemoteOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodePublicKey, generateSigningKeyPair, packDirectory, signReference, verifyReference } from "@ocipkg/cli";
+ * import { packDirectory, signReference, verifyReference } from "@ocipkg/cli";
+ * import { encodePublicKey, generateSigningKeyPair } from "@ocipkg/cli/sign";
  * const tmp = await Deno.makeTempDir();
  * await Deno.mkdir(`${tmp}/pkg`);
  * await Deno.writeTextFile(`${tmp}/pkg/libfoo.a`, "!<arch>\n");
@@ -137,7 +138,8 @@ export interface VerifiedImage {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodePublicKey, generateSigningKeyPair, KeyError, packDirectory, verifyReference } from "@ocipkg/cli";
+ * import { KeyError, packDirectory, verifyReference } from "@ocipkg/cli";
+ * import { encodePublicKey, generateSigningKeyPair } from "@ocipkg/cli/sign";
  * const tmp = await Deno.makeTempDir();
  * await Deno.mkdir(`${tmp}/pkg`);
  * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
@@ -187,7 +189,8 @@ export interface KeyFilesOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { generateKeyFiles, readPrivateKey } from "@ocipkg/cli";
+ * import { generateKeyFiles } from "@ocipkg/cli";
+ * import { readPrivateKey } from "@ocipkg/cli/sign";
  * const tmp = await Deno.makeTempDir();
  * const { key } = await generateKeyFiles(`${tmp}/cosign`, { password: "pw" });
  * assert.match(await Deno.readTextFile(key), /ENCRYPTED SIGSTORE PRIVATE KEY/);

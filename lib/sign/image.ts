@@ -102,10 +102,10 @@ export interface SignResult {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import {
- *   encodeJson, generateSigningKeyPair, MemoryTarget, OCI_MANIFEST, pushBytes, signImage,
- *   verifySignatures,
- * } from "@ocipkg/cli";
+ * import { MemoryTarget } from "@ocipkg/cli";
+ * import { encodeJson, OCI_MANIFEST } from "@ocipkg/cli/oci";
+ * import { pushBytes } from "@ocipkg/cli/transport";
+ * import { generateSigningKeyPair, signImage, verifySignatures } from "@ocipkg/cli/sign";
  * const t = new MemoryTarget();
  * const config = await pushBytes(t, "application/vnd.oci.empty.v1+json", encodeJson({}));
  * const image = await pushBytes(t, OCI_MANIFEST, encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] }));
@@ -268,10 +268,10 @@ export interface FindSignaturesOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import {
- *   encodeJson, findSignatureManifests, generateSigningKeyPair, MemoryTarget, OCI_MANIFEST,
- *   pushBytes, signImage,
- * } from "@ocipkg/cli";
+ * import { MemoryTarget } from "@ocipkg/cli";
+ * import { encodeJson, OCI_MANIFEST } from "@ocipkg/cli/oci";
+ * import { pushBytes } from "@ocipkg/cli/transport";
+ * import { findSignatureManifests, generateSigningKeyPair, signImage } from "@ocipkg/cli/sign";
  * const t = new MemoryTarget();
  * const config = await pushBytes(t, "application/vnd.oci.empty.v1+json", encodeJson({}));
  * const image = await pushBytes(t, OCI_MANIFEST, encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] }));
@@ -396,10 +396,10 @@ const PRIORITY: SignatureFailure[] = ["other-digest", "tampered", "wrong-key", "
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import {
- *   encodeJson, generateSigningKeyPair, MemoryTarget, OCI_MANIFEST, pushBytes, SignatureError,
- *   signImage, verifySignatures,
- * } from "@ocipkg/cli";
+ * import { MemoryTarget, SignatureError } from "@ocipkg/cli";
+ * import { encodeJson, OCI_MANIFEST } from "@ocipkg/cli/oci";
+ * import { pushBytes } from "@ocipkg/cli/transport";
+ * import { generateSigningKeyPair, signImage, verifySignatures } from "@ocipkg/cli/sign";
  * const t = new MemoryTarget();
  * const config = await pushBytes(t, "application/vnd.oci.empty.v1+json", encodeJson({}));
  * const image = await pushBytes(t, OCI_MANIFEST, encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] }));

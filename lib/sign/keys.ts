@@ -58,7 +58,7 @@ export interface KeyPair {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { generateSigningKeyPair } from "@ocipkg/cli";
+ * import { generateSigningKeyPair } from "@ocipkg/cli/sign";
  * const { privateKey, publicKey } = generateSigningKeyPair();
  * assert.equal(privateKey.asymmetricKeyType, "ec");
  * assert.equal(publicKey.asymmetricKeyDetails?.namedCurve, "prime256v1");
@@ -77,7 +77,7 @@ export function generateSigningKeyPair(): KeyPair {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodePublicKey, generateSigningKeyPair, readPublicKey } from "@ocipkg/cli";
+ * import { encodePublicKey, generateSigningKeyPair, readPublicKey } from "@ocipkg/cli/sign";
  * const { publicKey } = generateSigningKeyPair();
  * const pem = encodePublicKey(publicKey);
  * assert.match(pem, /^-----BEGIN PUBLIC KEY-----\n/);
@@ -131,7 +131,7 @@ export interface EncryptOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encryptPrivateKey, generateSigningKeyPair, readPrivateKey } from "@ocipkg/cli";
+ * import { encryptPrivateKey, generateSigningKeyPair, readPrivateKey } from "@ocipkg/cli/sign";
  * const { privateKey } = generateSigningKeyPair();
  * const pem = await encryptPrivateKey(privateKey, "s3cret", { scryptN: 32768 });
  * assert.match(pem, /^-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n/);
@@ -239,7 +239,8 @@ export interface ReadKeyOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encryptPrivateKey, generateSigningKeyPair, KeyError, readPrivateKey } from "@ocipkg/cli";
+ * import { KeyError } from "@ocipkg/cli";
+ * import { encryptPrivateKey, generateSigningKeyPair, readPrivateKey } from "@ocipkg/cli/sign";
  * const { privateKey } = generateSigningKeyPair();
  * const pem = await encryptPrivateKey(privateKey, "right", { scryptN: 32768 });
  * await assert.rejects(
@@ -301,7 +302,8 @@ export async function readPrivateKey(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodePublicKey, generateSigningKeyPair, KeyError, readPublicKey } from "@ocipkg/cli";
+ * import { KeyError } from "@ocipkg/cli";
+ * import { encodePublicKey, generateSigningKeyPair, readPublicKey } from "@ocipkg/cli/sign";
  * const { publicKey } = generateSigningKeyPair();
  * assert.equal(readPublicKey(encodePublicKey(publicKey), "cosign.pub").type, "public");
  * assert.throws(
@@ -358,7 +360,7 @@ export interface PublicKeyFile {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodePublicKey, generateSigningKeyPair, keyFingerprint } from "@ocipkg/cli";
+ * import { encodePublicKey, generateSigningKeyPair, keyFingerprint } from "@ocipkg/cli/sign";
  * import { readPublicKeyFile } from "./keys.ts";
  * const tmp = await Deno.makeTempDir();
  * const { publicKey } = generateSigningKeyPair();

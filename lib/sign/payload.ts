@@ -47,7 +47,8 @@ export interface SimpleSigningPayload {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { dockerReference, ImageName } from "@ocipkg/cli";
+ * import { ImageName } from "@ocipkg/cli";
+ * import { dockerReference } from "@ocipkg/cli/sign";
  * assert.equal(dockerReference(ImageName.parse("ghcr.io/org/libfoo:1.0")), "ghcr.io/org/libfoo");
  * assert.equal(dockerReference(ImageName.parse("alpine")), "index.docker.io/library/alpine");
  * const hub = ImageName.parse("Registry-1.Docker.IO:443/library/alpine");
@@ -82,7 +83,7 @@ function goJson(value: unknown): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { buildPayload } from "@ocipkg/cli";
+ * import { buildPayload } from "@ocipkg/cli/sign";
  * const digest = "sha256:" + "a".repeat(64);
  * const bytes = buildPayload("ghcr.io/org/libfoo", digest, { b: "2", a: "1" });
  * assert.equal(
@@ -146,7 +147,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { buildPayload, FormatError, parsePayload } from "@ocipkg/cli";
+ * import { FormatError } from "@ocipkg/cli";
+ * import { buildPayload, parsePayload } from "@ocipkg/cli/sign";
  * const digest = "sha256:" + "b".repeat(64);
  * const p = parsePayload(buildPayload("example.com/foo", digest), "payload");
  * assert.equal(p.critical.image["docker-manifest-digest"], digest);

@@ -13,7 +13,8 @@ import { fromBase64, toBase64 } from "../util/text.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { KeyError, readPublicKey } from "@ocipkg/cli";
+ * import { KeyError } from "@ocipkg/cli";
+ * import { readPublicKey } from "@ocipkg/cli/sign";
  * assert.throws(() => readPublicKey("not a key", "cosign.pub"), KeyError);
  * ```
  */
@@ -125,7 +126,7 @@ export function encodePem(type: string, bytes: Uint8Array): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodePublicKey, generateSigningKeyPair, keyFingerprint } from "@ocipkg/cli";
+ * import { encodePublicKey, generateSigningKeyPair, keyFingerprint } from "@ocipkg/cli/sign";
  * const pem = encodePublicKey(generateSigningKeyPair().publicKey);
  * assert.match(await keyFingerprint(pem, "cosign.pub"), /^sha256:[0-9a-f]{64}$/);
  * ```

@@ -91,7 +91,7 @@ export interface VerifyRequirement {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { configFile } from "@ocipkg/cli";
+ * import { configFile } from "@ocipkg/cli/sign";
  * assert.match(configFile(), /config\.json$/);
  * ```
  */
@@ -287,7 +287,8 @@ function ruleApplies(rule: Rule, image: ImageName): boolean {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodePublicKey, generateSigningKeyPair, ImageName, verifyRequirements } from "@ocipkg/cli";
+ * import { ImageName } from "@ocipkg/cli";
+ * import { encodePublicKey, generateSigningKeyPair, verifyRequirements } from "@ocipkg/cli/sign";
  * const tmp = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${tmp}/config.json`, JSON.stringify({
  *   verify: [{ prefix: "ghcr.io/org/", key: "org.pub" }],
@@ -367,10 +368,10 @@ export interface KeyVerified {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import {
- *   encodeJson, encodePublicKey, generateSigningKeyPair, MemoryTarget, OCI_MANIFEST, pushBytes,
- *   SignatureError, signImage,
- * } from "@ocipkg/cli";
+ * import { MemoryTarget, SignatureError } from "@ocipkg/cli";
+ * import { encodeJson, OCI_MANIFEST } from "@ocipkg/cli/oci";
+ * import { pushBytes } from "@ocipkg/cli/transport";
+ * import { encodePublicKey, generateSigningKeyPair, signImage } from "@ocipkg/cli/sign";
  * import { readPublicKeyFile } from "./keys.ts";
  * import { verifyWithAnyKey } from "./policy.ts";
  * const tmp = await Deno.makeTempDir();
@@ -424,10 +425,12 @@ export async function verifyWithAnyKey(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
+ * import { ImageName, MemoryTarget, SignatureError } from "@ocipkg/cli";
+ * import { encodeJson, OCI_MANIFEST } from "@ocipkg/cli/oci";
+ * import { pushBytes } from "@ocipkg/cli/transport";
  * import {
- *   encodeJson, encodePublicKey, enforceVerification, generateSigningKeyPair, ImageName,
- *   MemoryTarget, OCI_MANIFEST, pushBytes, SignatureError, signImage, verifyRequirements,
- * } from "@ocipkg/cli";
+ *   encodePublicKey, enforceVerification, generateSigningKeyPair, signImage, verifyRequirements,
+ * } from "@ocipkg/cli/sign";
  * const tmp = await Deno.makeTempDir();
  * const t = new MemoryTarget();
  * const config = await pushBytes(t, "application/vnd.oci.empty.v1+json", encodeJson({}));
@@ -481,7 +484,8 @@ export async function enforceVerification(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodePublicKey, generateSigningKeyPair, ImageName, Store, verifyRequirements } from "@ocipkg/cli";
+ * import { ImageName, Store } from "@ocipkg/cli";
+ * import { encodePublicKey, generateSigningKeyPair, verifyRequirements } from "@ocipkg/cli/sign";
  * import { isVerified } from "./policy.ts";
  * const tmp = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${tmp}/k.pub`, encodePublicKey(generateSigningKeyPair().publicKey));

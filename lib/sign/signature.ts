@@ -38,7 +38,7 @@ export const MAX_SIGNATURE_LAYERS = 1000;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { generateSigningKeyPair, signPayload, verifyPayload } from "@ocipkg/cli";
+ * import { generateSigningKeyPair, signPayload, verifyPayload } from "@ocipkg/cli/sign";
  * const { privateKey, publicKey } = generateSigningKeyPair();
  * const payload = new TextEncoder().encode("hello");
  * const sig = signPayload(privateKey, payload);
@@ -62,7 +62,7 @@ export function signPayload(key: KeyObject, payload: Uint8Array): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { generateSigningKeyPair, signPayload, verifyPayload } from "@ocipkg/cli";
+ * import { generateSigningKeyPair, signPayload, verifyPayload } from "@ocipkg/cli/sign";
  * const signer = generateSigningKeyPair();
  * const payload = new TextEncoder().encode("{}");
  * const sig = signPayload(signer.privateKey, payload);
@@ -103,7 +103,7 @@ export function decodeSignature(signature: string): Uint8Array | undefined {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { signatureTag } from "@ocipkg/cli";
+ * import { signatureTag } from "@ocipkg/cli/sign";
  * assert.equal(signatureTag("sha256:" + "ab".repeat(32)), `sha256-${"ab".repeat(32)}.sig`);
  * ```
  */

@@ -223,7 +223,8 @@ export class Store {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { hostPlatform, Store } from "@ocipkg/cli";
+   * import { Store } from "@ocipkg/cli";
+   * import { hostPlatform } from "@ocipkg/cli/oci";
    * assert.deepEqual(Store.entryPath("localhost:5000/org/libfoo:1.2"), [
    *   "localhost__5000",
    *   "org",
@@ -277,7 +278,8 @@ export class Store {
    * @example
    * ```ts
    * import assert from "node:assert/strict";
-   * import { formatPlatform, loadImage, packDirectory, Store } from "@ocipkg/cli";
+   * import { loadImage, packDirectory, Store } from "@ocipkg/cli";
+   * import { formatPlatform } from "@ocipkg/cli/oci";
    * const tmp = await Deno.makeTempDir();
    * await Deno.mkdir(`${tmp}/pkg`);
    * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "no binaries: fits any platform");

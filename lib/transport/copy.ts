@@ -139,8 +139,9 @@ export class Limiter {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { copyGraph, type CopyEvent, encodeJson, MemoryTarget } from "@ocipkg/cli";
- * import { OCI_MANIFEST, pushBytes } from "@ocipkg/cli";
+ * import { MemoryTarget } from "@ocipkg/cli";
+ * import { encodeJson, OCI_MANIFEST } from "@ocipkg/cli/oci";
+ * import { copyGraph, type CopyEvent, pushBytes } from "@ocipkg/cli/transport";
  * const src = new MemoryTarget(), dst = new MemoryTarget();
  * const layer = await pushBytes(src, "text/plain", new TextEncoder().encode("hi"));
  * const config = await pushBytes(src, "application/json", encodeJson({}));
@@ -277,7 +278,8 @@ async function forEachBounded<T>(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { copy, MemoryTarget, OciArchive, packDirectory } from "@ocipkg/cli";
+ * import { MemoryTarget, OciArchive, packDirectory } from "@ocipkg/cli";
+ * import { copy } from "@ocipkg/cli/transport";
  * const tmp = await Deno.makeTempDir();
  * await Deno.mkdir(`${tmp}/pkg`);
  * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "a");

@@ -282,7 +282,8 @@ export async function openLocation(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { createLocation, openLocation, pushBytes, resolveLocation } from "@ocipkg/cli";
+ * import { createLocation, openLocation, resolveLocation } from "@ocipkg/cli";
+ * import { pushBytes } from "@ocipkg/cli/transport";
  * const tmp = await Deno.makeTempDir();
  * const loc = await resolveLocation(`${tmp}/new.tar`);
  * assert.equal(loc.kind, "oci-archive");

@@ -55,7 +55,7 @@ function hasApi(t: ReadTarget): t is ReadTarget & ReferrersApi {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { referrersTag } from "@ocipkg/cli";
+ * import { referrersTag } from "@ocipkg/cli/transport";
  * assert.equal(referrersTag("sha256:" + "ab".repeat(32)), `sha256-${"ab".repeat(32)}`);
  * ```
  */
@@ -92,7 +92,9 @@ export interface ReferrerList {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { attachArtifact, encodeJson, listReferrers, MemoryTarget, OCI_MANIFEST, pushBytes } from "@ocipkg/cli";
+ * import { MemoryTarget } from "@ocipkg/cli";
+ * import { encodeJson, OCI_MANIFEST } from "@ocipkg/cli/oci";
+ * import { attachArtifact, listReferrers, pushBytes } from "@ocipkg/cli/transport";
  * const t = new MemoryTarget();
  * const config = await pushBytes(t, "application/vnd.oci.empty.v1+json", encodeJson({}));
  * const image = await pushBytes(t, OCI_MANIFEST, encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] }));
@@ -162,7 +164,9 @@ export interface PushedReferrer {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodeJson, listReferrers, type Manifest, MemoryTarget, OCI_MANIFEST, pushBytes, pushReferrer } from "@ocipkg/cli";
+ * import { MemoryTarget } from "@ocipkg/cli";
+ * import { encodeJson, type Manifest, OCI_MANIFEST } from "@ocipkg/cli/oci";
+ * import { listReferrers, pushBytes, pushReferrer } from "@ocipkg/cli/transport";
  * const t = new MemoryTarget();
  * const config = await pushBytes(t, "application/vnd.oci.empty.v1+json", encodeJson({}));
  * const subject = await pushBytes(t, OCI_MANIFEST, encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] }));
@@ -279,7 +283,9 @@ const EMPTY_CONFIG = {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { attachArtifact, encodeJson, listReferrers, MemoryTarget, OCI_MANIFEST, pushBytes } from "@ocipkg/cli";
+ * import { MemoryTarget } from "@ocipkg/cli";
+ * import { encodeJson, OCI_MANIFEST } from "@ocipkg/cli/oci";
+ * import { attachArtifact, listReferrers, pushBytes } from "@ocipkg/cli/transport";
  * const t = new MemoryTarget();
  * const config = await pushBytes(t, "application/vnd.oci.empty.v1+json", encodeJson({}));
  * const image = await pushBytes(t, OCI_MANIFEST, encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] }));
@@ -388,7 +394,9 @@ export interface DiscoverOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { attachArtifact, discoverReferrers, encodeJson, MemoryTarget, OCI_MANIFEST, pushBytes } from "@ocipkg/cli";
+ * import { MemoryTarget } from "@ocipkg/cli";
+ * import { encodeJson, OCI_MANIFEST } from "@ocipkg/cli/oci";
+ * import { attachArtifact, discoverReferrers, pushBytes } from "@ocipkg/cli/transport";
  * const t = new MemoryTarget();
  * const config = await pushBytes(t, "application/vnd.oci.empty.v1+json", encodeJson({}));
  * const image = await pushBytes(t, OCI_MANIFEST, encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] }));
@@ -449,10 +457,10 @@ export interface CopyReferrersOptions extends CopyOptions {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import {
- *   copyGraph, copyReferrers, encodeJson, generateSigningKeyPair, MemoryTarget, OCI_MANIFEST,
- *   pushBytes, signImage, verifySignatures,
- * } from "@ocipkg/cli";
+ * import { MemoryTarget } from "@ocipkg/cli";
+ * import { encodeJson, OCI_MANIFEST } from "@ocipkg/cli/oci";
+ * import { copyGraph, copyReferrers, pushBytes } from "@ocipkg/cli/transport";
+ * import { generateSigningKeyPair, signImage, verifySignatures } from "@ocipkg/cli/sign";
  * const src = new MemoryTarget();
  * const config = await pushBytes(src, "application/vnd.oci.empty.v1+json", encodeJson({}));
  * const image = await pushBytes(src, OCI_MANIFEST, encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] }));

@@ -76,7 +76,9 @@ export interface ListableTarget extends ReadTarget {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodeJson, fetchBytes, MemoryTarget, pushBytes, VerificationError } from "@ocipkg/cli";
+ * import { MemoryTarget, VerificationError } from "@ocipkg/cli";
+ * import { encodeJson } from "@ocipkg/cli/oci";
+ * import { fetchBytes, pushBytes } from "@ocipkg/cli/transport";
  * const t = new MemoryTarget();
  * const d = await pushBytes(t, "application/json", encodeJson({ layers: {} }));
  * assert.equal(new TextDecoder().decode(await fetchBytes(t, d)), '{"layers":{}}');
@@ -113,7 +115,9 @@ export async function fetchBytes(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { digestOf, MemoryTarget, pushBytes } from "@ocipkg/cli";
+ * import { MemoryTarget } from "@ocipkg/cli";
+ * import { digestOf } from "@ocipkg/cli/oci";
+ * import { pushBytes } from "@ocipkg/cli/transport";
  * const t = new MemoryTarget();
  * const bytes = new TextEncoder().encode("hello");
  * const d = await pushBytes(t, "text/plain", bytes, { "org.example.note": "greeting" });
@@ -143,7 +147,8 @@ export function pushBytes(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { bytesStream, MemoryTarget } from "@ocipkg/cli";
+ * import { MemoryTarget } from "@ocipkg/cli";
+ * import { bytesStream } from "./target.ts";
  * const bytes = new TextEncoder().encode("hello");
  * assert.equal(await new Response(bytesStream(bytes)).text(), "hello");
  * // what Target.push takes
@@ -170,7 +175,8 @@ export function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { OciArchive, pushBytes, withTarget } from "@ocipkg/cli";
+ * import { OciArchive } from "@ocipkg/cli";
+ * import { pushBytes, withTarget } from "@ocipkg/cli/transport";
  * const tmp = await Deno.makeTempDir();
  * const hi = new TextEncoder().encode("hi");
  * // closed when `fn` returns: the archive is written
@@ -208,7 +214,8 @@ export async function withTarget<T extends ReadTarget, R>(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { type BlobSpec, copyGraph, MemoryTarget, pushBytes, TransferLostError } from "@ocipkg/cli";
+ * import { type BlobSpec, MemoryTarget, TransferLostError } from "@ocipkg/cli";
+ * import { copyGraph, pushBytes } from "@ocipkg/cli/transport";
  * class Flaky extends MemoryTarget { // loses its first upload, as a registry may
  *   lost = 0;
  *   override async push(spec: BlobSpec, content: ReadableStream<Uint8Array>) {

@@ -197,8 +197,9 @@ export async function pushIndex(target: Target, variants: Descriptor[]): Promise
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodeJson, MemoryTarget, OCI_INDEX, OCI_MANIFEST } from "@ocipkg/cli";
- * import { parsePlatform, pushBytes, tagVariant } from "@ocipkg/cli";
+ * import { MemoryTarget } from "@ocipkg/cli";
+ * import { encodeJson, OCI_INDEX, OCI_MANIFEST, parsePlatform } from "@ocipkg/cli/oci";
+ * import { pushBytes, tagVariant } from "@ocipkg/cli/transport";
  * const t = new MemoryTarget();
  * const config = await pushBytes(t, "application/json", encodeJson({}));
  * const build = async (platform: string) => {

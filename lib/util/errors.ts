@@ -12,7 +12,8 @@ import { printable } from "./text.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { ImageName, OcipkgError, oneLine, UsageError } from "@ocipkg/cli";
+ * import { ImageName, OcipkgError, UsageError } from "@ocipkg/cli";
+ * import { oneLine } from "./errors.ts";
  * try {
  *   ImageName.parse("no spaces allowed");
  *   assert.fail("parsed");
@@ -63,11 +64,12 @@ export class UsageError extends OcipkgError {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { bytesStream, digestOf, MemoryTarget, VerificationError } from "@ocipkg/cli";
+ * import { MemoryTarget, VerificationError } from "@ocipkg/cli";
+ * import { digestOf } from "@ocipkg/cli/oci";
  * const t = new MemoryTarget();
  * const spec = { mediaType: "text/plain", digest: digestOf(new TextEncoder().encode("a")), size: 1 };
  * // other bytes than the descriptor promises are refused, and nothing is stored
- * await assert.rejects(t.push(spec, bytesStream(new TextEncoder().encode("b"))), VerificationError);
+ * await assert.rejects(t.push(spec, ReadableStream.from([new TextEncoder().encode("b")])), VerificationError);
  * assert.equal(await t.exists(spec), false);
  * ```
  */
@@ -95,9 +97,10 @@ export class NotFoundError extends OcipkgError {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { ArchiveError, bytesStream, extractLayer } from "@ocipkg/cli";
+ * import { ArchiveError } from "@ocipkg/cli";
+ * import { extractLayer } from "@ocipkg/cli/archive";
  * const dest = await Deno.makeTempDir();
- * const junk = bytesStream(new TextEncoder().encode("not gzip"));
+ * const junk = ReadableStream.from([new TextEncoder().encode("not gzip")]);
  * await assert.rejects(
  *   extractLayer(junk, dest, { compression: "gzip", what: "layer" }),
  *   (e) => e instanceof ArchiveError && /layer is corrupt/.test(e.message),
@@ -113,7 +116,8 @@ export class ArchiveError extends OcipkgError {}
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { FormatError, OCI_MANIFEST, parseManifestDocument } from "@ocipkg/cli";
+ * import { FormatError } from "@ocipkg/cli";
+ * import { OCI_MANIFEST, parseManifestDocument } from "@ocipkg/cli/oci";
  * const bytes = new TextEncoder().encode('{"schemaVersion": 2}'); // no config, no layers
  * assert.throws(() => parseManifestDocument(bytes, OCI_MANIFEST, "manifest"), FormatError);
  * ```
@@ -129,7 +133,7 @@ export class FormatError extends OcipkgError {}
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { oneLine } from "@ocipkg/cli";
+ * import { oneLine } from "./errors.ts";
  * assert.equal(oneLine(new Error("cannot read\n  the file")), "cannot read the file");
  * assert.equal(oneLine("tag \u001b[2J"), "tag \\u001b[2J"); // escape sequences are shown, not run
  * ```
@@ -176,7 +180,8 @@ export function fsError(e: unknown, what: string, path: string): OcipkgError {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { OcipkgError, pushBytes, OciDir, ResourceError } from "@ocipkg/cli";
+ * import { OcipkgError, OciDir, ResourceError } from "@ocipkg/cli";
+ * import { pushBytes } from "@ocipkg/cli/transport";
  * const dir = await Deno.makeTempDir();
  * const layout = await OciDir.open(`${dir}/lay`, { create: true });
  * await Deno.chmod(`${dir}/lay/blobs/sha256`, 0o500); // nothing can be written there
@@ -211,7 +216,7 @@ const SYSTEM_REASONS: Record<string, string> = {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { systemReason } from "@ocipkg/cli";
+ * import { systemReason } from "./errors.ts";
  * const e = Object.assign(new Error("Read-only file system (os error 30)"), { code: "EROFS" });
  * assert.equal(systemReason(new Error("wrapped", { cause: e })), "read-only file system (EROFS)");
  * assert.equal(systemReason(new Error("other")), undefined);

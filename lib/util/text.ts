@@ -20,7 +20,7 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u20
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { printable } from "@ocipkg/cli";
+ * import { printable } from "./text.ts";
  * assert.equal(printable("v1\u001b[2J"), "v1\\u001b[2J");
  * assert.equal(printable("a\nb\tc"), "a\\nb\\tc");
  * assert.equal(printable("libfoo 1.2"), "libfoo 1.2"); // ordinary text is unchanged

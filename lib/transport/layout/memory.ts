@@ -16,7 +16,9 @@ import { LayoutIndex } from "./index_file.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { encodeJson, MemoryTarget, OCI_MANIFEST, OCIPKG_CONFIG, pushBytes } from "@ocipkg/cli";
+ * import { MemoryTarget } from "@ocipkg/cli";
+ * import { encodeJson, OCI_MANIFEST, OCIPKG_CONFIG } from "@ocipkg/cli/oci";
+ * import { pushBytes } from "@ocipkg/cli/transport";
  * const m = new MemoryTarget();
  * const config = await pushBytes(m, OCIPKG_CONFIG, encodeJson({ layers: {} }));
  * const manifest = { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] };

@@ -43,7 +43,8 @@ function normalize(name: string): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { OciArchive, pushBytes } from "@ocipkg/cli";
+ * import { OciArchive } from "@ocipkg/cli";
+ * import { pushBytes } from "@ocipkg/cli/transport";
  * const tmp = await Deno.makeTempDir();
  * const w = await OciArchive.open(`${tmp}/x.tar`, { write: true });
  * const d = await pushBytes(w, "text/plain", new TextEncoder().encode("hi"));

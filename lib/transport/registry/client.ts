@@ -116,7 +116,7 @@ export interface RegistryRequest {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { RegistryClient } from "@ocipkg/cli";
+ * import { RegistryClient } from "@ocipkg/cli/transport";
  * // a stand-in for a registry: every request answers 200 `{}`
  * const listen = { hostname: "127.0.0.1", port: 0, onListen() {} };
  * const server = Deno.serve(listen, () => Response.json({}));
@@ -209,7 +209,7 @@ export class RegistryClient {
    * @example
    * ```ts ignore
    * import assert from "node:assert/strict";
-   * import { RegistryClient } from "@ocipkg/cli";
+   * import { RegistryClient } from "@ocipkg/cli/transport";
    * const client = new RegistryClient("ghcr.io"); // credentials from `ocipkg login`, docker, podman
    * const res = await client.request({
    *   method: "GET",

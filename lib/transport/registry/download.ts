@@ -27,7 +27,7 @@ import {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { digestOf } from "@ocipkg/cli";
+ * import { digestOf } from "@ocipkg/cli/oci";
  * import { RegistryClient } from "./client.ts";
  * import { BlobDownloads } from "./download.ts";
  * import { Repository } from "./repository.ts";

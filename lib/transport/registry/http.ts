@@ -79,7 +79,8 @@ export type TimeoutKind = "connect" | "idle" | "total" | "rate";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { RegistryClient, RegistryTimeoutError } from "@ocipkg/cli";
+ * import { RegistryTimeoutError } from "@ocipkg/cli";
+ * import { RegistryClient } from "@ocipkg/cli/transport";
  * // a stand-in for a registry that answers after 300 ms
  * const slow = () => new Promise<Response>((r) => setTimeout(() => r(Response.json({})), 300));
  * const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, slow);

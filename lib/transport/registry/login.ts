@@ -20,13 +20,27 @@ import { RegistryTarget } from "./target.ts";
  * @param options client options (scheme, CA)
  * @throws {AuthError} when the registry refuses them (nothing is saved)
  * @example
- * ```ts ignore
+ * ```ts
  * import assert from "node:assert/strict";
- * import { AuthError, listTags, login } from "@ocipkg/cli";
- * const token = Deno.env.get("GITHUB_TOKEN")!;
- * await login("ghcr.io", { username: "me", password: token }); // saved in ~/.ocipkg/config.json
- * assert.ok((await listTags("ghcr.io/me/private-lib")).length > 0); // now with these credentials
- * await assert.rejects(login("ghcr.io", { username: "me", password: "wrong" }), AuthError);
+ * import { AuthError, serve } from "@ocipkg/cli";
+ * import { login, logout } from "@ocipkg/cli/transport";
+ * const tmp = await Deno.makeTempDir();
+ * const saved = Deno.env.get("OCIPKG_AUTH_FILE");
+ * Deno.env.set("OCIPKG_AUTH_FILE", `${tmp}/config.json`); // default: ~/.ocipkg/config.json
+ * // a registry that lets in user `me` with password `secret` (an `htpasswd -B` entry)
+ * const entry = "me:$2b$04$TGFZdGzb1bEf7fWpjajvF.Y6d.QbWeJjneKVbGmAOVNi4xdMI3BVG";
+ * await Deno.writeTextFile(`${tmp}/htpasswd`, `${entry}\n`);
+ * const htpasswd = `${tmp}/htpasswd`;
+ * const registry = await serve({ root: `${tmp}/root`, addr: "127.0.0.1:0", htpasswd });
+ * await assert.rejects(login(registry.addr, { username: "me", password: "wrong" }), AuthError);
+ * await login(registry.addr, { username: "me", password: "secret" }); // checked, then saved
+ * const { auths } = JSON.parse(await Deno.readTextFile(`${tmp}/config.json`));
+ * assert.deepEqual(Object.keys(auths), [registry.addr]);
+ * await logout(registry.addr);
+ * await registry.close();
+ * if (saved === undefined) Deno.env.delete("OCIPKG_AUTH_FILE");
+ * else Deno.env.set("OCIPKG_AUTH_FILE", saved);
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function login(
@@ -69,7 +83,8 @@ export async function login(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { logout, OcipkgError } from "@ocipkg/cli";
+ * import { OcipkgError } from "@ocipkg/cli";
+ * import { logout } from "@ocipkg/cli/transport";
  * const tmp = await Deno.makeTempDir();
  * const saved = Deno.env.get("OCIPKG_AUTH_FILE");
  * Deno.env.set("OCIPKG_AUTH_FILE", `${tmp}/config.json`); // default: ~/.ocipkg/config.json

@@ -14,11 +14,19 @@ import type { RegistryTargetOptions } from "./repository.ts";
  * @param options client options
  * @returns tags
  * @example
- * ```ts ignore
+ * ```ts
  * import assert from "node:assert/strict";
- * import { listTags } from "@ocipkg/cli";
- * const tags = await listTags("ghcr.io/org/libfoo");
- * assert.ok(tags.includes("1.2"));
+ * import { packDirectory, pushImage, serve } from "@ocipkg/cli";
+ * import { listTags } from "@ocipkg/cli/transport";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * const registry = await serve({ root: `${tmp}/root`, addr: "127.0.0.1:0" }); // or ghcr.io, …
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: `${registry.addr}/org/libfoo:1.2` });
+ * await pushImage(`${tmp}/foo.tar`);
+ * await pushImage(`${tmp}/foo.tar`, `${registry.addr}/org/libfoo:1.3`);
+ * assert.deepEqual(await listTags(`${registry.addr}/org/libfoo`), ["1.2", "1.3"]);
+ * await registry.close();
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function listTags(
@@ -39,14 +47,22 @@ export async function listTags(
  * @param options client options
  * @returns an async iterator of pages of tags
  * @example
- * ```ts ignore
+ * ```ts
  * import assert from "node:assert/strict";
- * import { listTagPages } from "@ocipkg/cli";
+ * import { packDirectory, pushImage, serve } from "@ocipkg/cli";
+ * import { listTagPages } from "@ocipkg/cli/transport";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * const registry = await serve({ root: `${tmp}/root`, addr: "127.0.0.1:0" }); // or ghcr.io, …
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: `${registry.addr}/org/libfoo:1.2` });
+ * await pushImage(`${tmp}/foo.tar`);
  * let count = 0;
- * for await (const page of listTagPages("ghcr.io/org/libfoo", { maxTags: 100_000 })) {
+ * for await (const page of listTagPages(`${registry.addr}/org/libfoo`, { maxTags: 100_000 })) {
  *   count += page.length; // one page in memory at a time
  * }
- * assert.ok(count > 0);
+ * assert.equal(count, 1);
+ * await registry.close();
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function* listTagPages(

@@ -39,7 +39,8 @@ import { type RegistryTargetOptions, Repository } from "./repository.ts";
  * @example
  * ```ts ignore
  * import assert from "node:assert/strict";
- * import { copy, OciArchive, RegistryTarget, withTarget } from "@ocipkg/cli";
+ * import { OciArchive, RegistryTarget } from "@ocipkg/cli";
+ * import { copy, withTarget } from "@ocipkg/cli/transport";
  * const src = await OciArchive.open("libfoo.tar");
  * const root = await withTarget(
  *   new RegistryTarget("ghcr.io", "org/libfoo"), // credentials from `ocipkg login`, docker, podman

@@ -26,7 +26,7 @@ export const MONOLITHIC_MAX = 4 * 1024 * 1024;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { digestOf } from "@ocipkg/cli";
+ * import { digestOf } from "@ocipkg/cli/oci";
  * import { RegistryClient } from "./client.ts";
  * import { Repository } from "./repository.ts";
  * import { BlobUploads } from "./upload.ts";

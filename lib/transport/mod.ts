@@ -1,0 +1,51 @@
+/**
+ * `@ocipkg/cli/transport` — moving images and bytes between the places they
+ * live: the one copy routine between any two targets (`copy`, `copyGraph`),
+ * single blobs (`pushBytes`, `fetchBytes`), a target's life (`withTarget`),
+ * the variants of a multi-platform index (`tagVariant`), OCI 1.1 referrers
+ * (attach, list, discover, copy), and the registry client with its tags,
+ * logins and timeouts. The `Target` interface, its implementations and the
+ * resolver of locations are in the main module.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MemoryTarget } from "@ocipkg/cli";
+ * import { copyGraph, fetchBytes, pushBytes } from "@ocipkg/cli/transport";
+ * const src = new MemoryTarget();
+ * const blob = await pushBytes(src, "text/plain", new TextEncoder().encode("hello"));
+ * const dst = new MemoryTarget();
+ * await copyGraph(src, dst, blob);
+ * assert.equal(new TextDecoder().decode(await fetchBytes(dst, blob, "blob")), "hello");
+ * ```
+ *
+ * @module
+ */
+export { copy, type CopyEvent, copyGraph, type CopyOptions } from "./copy.ts";
+export { fetchBytes, pushBytes, withTarget } from "./target.ts";
+export { tagVariant } from "./variants.ts";
+export {
+  ANNOTATION_TITLE,
+  attachArtifact,
+  type AttachedFile,
+  type AttachOptions,
+  copyReferrers,
+  type CopyReferrersOptions,
+  type DiscoverOptions,
+  discoverReferrers,
+  listReferrers,
+  type ListReferrersOptions,
+  type PushedReferrer,
+  pushReferrer,
+  type PushReferrerOptions,
+  type ReferrerList,
+  type ReferrerNode,
+  type ReferrersApi,
+  referrersTag,
+} from "./referrers.ts";
+export { type ClientOptions, RegistryClient, type RegistryRequest } from "./registry/client.ts";
+export { DEFAULT_TIMEOUTS } from "./registry/http.ts";
+export { type RetryInfo } from "./registry/retry.ts";
+export { type Credential } from "./registry/credentials.ts";
+export { listTagPages, listTags } from "./registry/tags.ts";
+export { login, logout } from "./registry/login.ts";
