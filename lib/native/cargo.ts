@@ -10,7 +10,7 @@ import { dirname, join, relative, resolve } from "../util/path.ts";
 import { composeFiles } from "../ops/artifact.ts";
 import { digestOf } from "../oci/digest.ts";
 import { NotFoundError, OcipkgError, UsageError } from "../util/errors.ts";
-import { pathExists } from "../util/fs_util.ts";
+import { pathExists } from "../util/files.ts";
 import { currentOcipkg, writeLauncher } from "./launcher.ts";
 import type { Platform } from "../oci/manifest.ts";
 import { hostPlatform, parsePlatform } from "../oci/platform.ts";

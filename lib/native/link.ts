@@ -31,7 +31,7 @@
  */
 import { join, resolve } from "../util/path.ts";
 import { fsError, NotFoundError, OcipkgError, UsageError } from "../util/errors.ts";
-import { atomicWriteFile } from "../util/fs_util.ts";
+import { atomicWriteFile } from "../util/files.ts";
 import {
   findLibraries,
   isSafeLibraryName,

@@ -10,7 +10,7 @@
 import { VerificationError } from "../util/errors.ts";
 import { digestOf, isDigest, parseDigest } from "../oci/digest.ts";
 import { OcipkgError, ResourceError, UsageError } from "../util/errors.ts";
-import { readBodyCapped, releaseTemp } from "../util/fs_util.ts";
+import { readBodyCapped, releaseTemp } from "../util/files.ts";
 import {
   type Descriptor,
   encodeJson,

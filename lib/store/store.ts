@@ -28,7 +28,7 @@ import {
   extractLayer,
   type ExtractLimits,
 } from "../archive/extract.ts";
-import { atomicWriteFile, pathExists, releaseTemp, trackTemp } from "../util/fs_util.ts";
+import { atomicWriteFile, pathExists, releaseTemp, trackTemp } from "../util/files.ts";
 import { OciDir } from "../transport/layout/oci_dir.ts";
 import {
   type Descriptor,

@@ -12,7 +12,7 @@
  */
 import { Digester, parseDigest } from "../oci/digest.ts";
 import { FormatError, fsError, OcipkgError, UsageError } from "../util/errors.ts";
-import { openFileStream } from "../util/fs_util.ts";
+import { openFileStream } from "../util/files.ts";
 import { basename } from "../util/path.ts";
 import {
   type Descriptor,

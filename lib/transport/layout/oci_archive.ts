@@ -16,7 +16,7 @@ import {
   tempPathFor,
   writeAll,
   writeVerified,
-} from "../../util/fs_util.ts";
+} from "../../util/files.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, stripUndefined } from "../../oci/manifest.ts";
 import { FileSource, readTar, TAR_END, tarHeader, tarPadding } from "../../archive/tar.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";

@@ -14,7 +14,7 @@ import {
   releaseTemp,
   tempPathFor,
   writeVerified,
-} from "../../util/fs_util.ts";
+} from "../../util/files.ts";
 import { type Descriptor, stripUndefined } from "../../oci/manifest.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
 import { checkLayoutFile, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";

@@ -29,7 +29,7 @@ import {
   UsageError,
   VerificationError,
 } from "../../util/errors.ts";
-import { isFileStream } from "../../util/fs_util.ts";
+import { isFileStream } from "../../util/files.ts";
 import {
   type Descriptor,
   isManifestType,
