@@ -10,7 +10,7 @@
  */
 import { basename } from "./lib/util/path.ts";
 import { OcipkgError, oneLine, UsageError } from "./mod.ts";
-import { removeTempsSync } from "./lib/util/files.ts";
+import { removeTempsSync } from "./lib/util/temp.ts";
 import { COMMANDS, findCommand } from "./lib/cli/commands.ts";
 import { commandHelp } from "./lib/cli/options.ts";
 import { signalsOwned } from "./lib/cli/serve.ts";

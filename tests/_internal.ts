@@ -20,7 +20,7 @@ export {
 } from "../lib/transport/registry/credentials.ts";
 export { RegistryClient } from "../lib/transport/registry/client.ts";
 export { isLoopbackHost } from "../lib/oci/reference.ts";
-export { removeTempsSync } from "../lib/util/files.ts";
+export { removeTempsSync } from "../lib/util/temp.ts";
 export { OCI_EMPTY } from "../lib/oci/media_types.ts";
 export { inspectLayout } from "../lib/ops/inspect.ts";
 export { BackgroundDigester, OFF_THREAD_MIN } from "../lib/util/hash_worker.ts";

@@ -10,7 +10,8 @@
 import { VerificationError } from "../util/errors.ts";
 import { digestOf, isDigest, parseDigest } from "../oci/digest.ts";
 import { OcipkgError, ResourceError, UsageError } from "../util/errors.ts";
-import { readBodyCapped, releaseTemp } from "../util/files.ts";
+import { readBodyCapped } from "../util/files.ts";
+import { releaseTemp } from "../util/temp.ts";
 import {
   type Descriptor,
   encodeJson,

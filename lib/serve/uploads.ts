@@ -9,7 +9,8 @@
 import { join } from "../util/path.ts";
 import { Digester, parseDigest } from "../oci/digest.ts";
 import { BackgroundDigester, OFF_THREAD_MIN } from "../util/hash_worker.ts";
-import { BlockWriter, releaseTemp, trackTemp } from "../util/files.ts";
+import { BlockWriter } from "../util/files.ts";
+import { releaseTemp, trackTemp } from "../util/temp.ts";
 import { RegistryError } from "./errors.ts";
 
 /** One upload session. */

@@ -28,7 +28,8 @@ import {
   extractLayer,
   type ExtractLimits,
 } from "../archive/extract.ts";
-import { atomicWriteFile, pathExists, releaseTemp, trackTemp } from "../util/files.ts";
+import { atomicWriteFile, pathExists } from "../util/files.ts";
+import { releaseTemp, trackTemp } from "../util/temp.ts";
 import { OciDir } from "../transport/layout/oci_dir.ts";
 import {
   type Descriptor,

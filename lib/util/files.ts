@@ -3,61 +3,8 @@
  *
  * @module
  */
-import { dirname, join } from "./path.ts";
+import { releaseTemp, tempPathFor } from "./temp.ts";
 import { type Expected, type Measured, Verifier } from "../oci/digest.ts";
-
-/**
- * A unique temporary path next to `path` (same file system, so rename is atomic).
- *
- * @param path the final path
- * @returns e.g. `/dir/.name.tmp-<uuid>`
- */
-export function tempPathFor(path: string): string {
-  const base = path.slice(dirname(path).length + 1);
-  return trackTemp(join(dirname(path), `.${base}.tmp-${crypto.randomUUID().slice(0, 8)}`));
-}
-
-const liveTemps = new Set<string>();
-
-/**
- * Remember a temp file or directory, so that {@link removeTempsSync} can
- * delete it when the process is interrupted. Call {@link releaseTemp} once it
- * is renamed or removed.
- *
- * @param path a temp path
- * @returns the same path
- */
-export function trackTemp(path: string): string {
-  liveTemps.add(path);
-  return path;
-}
-
-/**
- * Forget a temp path (it was renamed into place or removed).
- *
- * @param path a path given to {@link trackTemp}
- */
-export function releaseTemp(path: string): void {
-  liveTemps.delete(path);
-}
-
-/**
- * Delete every temp path still in use — for a signal handler that is about to
- * exit (Ctrl-C), so an interrupted command leaves nothing behind.
- *
- * @returns how many were removed
- */
-export function removeTempsSync(): number {
-  let n = 0;
-  for (const p of liveTemps) {
-    try {
-      Deno.removeSync(p, { recursive: true });
-      n++;
-    } catch { /* already gone */ }
-  }
-  liveTemps.clear();
-  return n;
-}
 
 /**
  * Write all of `data` to an open file (handles short writes).

@@ -9,14 +9,8 @@
 import { dirname } from "../../util/path.ts";
 import { parseDigest } from "../../oci/digest.ts";
 import { ArchiveError, fsError, NotFoundError, OcipkgError } from "../../util/errors.ts";
-import {
-  Mutex,
-  pathExists,
-  releaseTemp,
-  tempPathFor,
-  writeAll,
-  writeVerified,
-} from "../../util/files.ts";
+import { Mutex, pathExists, writeAll, writeVerified } from "../../util/files.ts";
+import { releaseTemp, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, stripUndefined } from "../../oci/manifest.ts";
 import { FileSource, readTar, TAR_END, tarHeader, tarPadding } from "../../archive/tar.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";

@@ -11,10 +11,9 @@ import {
   Mutex,
   openFileStream,
   pathExists,
-  releaseTemp,
-  tempPathFor,
   writeVerified,
 } from "../../util/files.ts";
+import { releaseTemp, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, stripUndefined } from "../../oci/manifest.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
 import { checkLayoutFile, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
