@@ -294,20 +294,6 @@ export async function pathExists(path: string): Promise<boolean> {
   }
 }
 
-/** A simple mutex: run tasks one at a time, in order. */
-export class Mutex {
-  #tail: Promise<unknown> = Promise.resolve();
-  /**
-   * @param fn the critical section
-   * @returns its result
-   */
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.#tail.then(fn, fn);
-    this.#tail = p.catch(() => {});
-    return p;
-  }
-}
-
 /**
  * Read a whole body of a request or response, at most `cap` bytes: one
  * `Content-Length` over the cap, or more bytes than it, fails with

@@ -9,7 +9,8 @@
 import { dirname } from "../../util/path.ts";
 import { parseDigest } from "../../oci/digest.ts";
 import { ArchiveError, fsError, NotFoundError, OcipkgError } from "../../util/errors.ts";
-import { Mutex, pathExists, writeAll, writeVerified } from "../../util/files.ts";
+import { pathExists, writeAll, writeVerified } from "../../util/files.ts";
+import { Mutex } from "../../util/concurrency.ts";
 import { releaseTemp, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, stripUndefined } from "../../oci/manifest.ts";
 import { FileSource, readTar, TAR_END, tarHeader, tarPadding } from "../../archive/tar.ts";
