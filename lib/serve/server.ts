@@ -10,7 +10,7 @@
 import { VerificationError } from "../util/errors.ts";
 import { digestOf, isDigest, parseDigest } from "../oci/digest.ts";
 import { OcipkgError, ResourceError, UsageError } from "../util/errors.ts";
-import { readBodyCapped } from "../util/files.ts";
+import { readBodyCapped } from "../util/body.ts";
 import { releaseTemp } from "../util/temp.ts";
 import {
   type Descriptor,
@@ -122,14 +122,6 @@ function decode(s: string): string {
   } catch {
     throw new RegistryError("NAME_INVALID", "malformed percent-encoding in the URL");
   }
-}
-
-function readCapped(req: Request, cap: number, what: string): Promise<Uint8Array> {
-  return readBodyCapped(
-    req,
-    cap,
-    () => new RegistryError("SIZE_INVALID", `${what} is over the ${cap}-byte cap`, { status: 413 }),
-  );
 }
 
 /** A stream of `length` bytes of a file from `start` (the file is closed at the end). */
@@ -362,7 +354,14 @@ class Registry {
     checkName(name);
     this.#checkRef(ref);
     const mediaType = (req.headers.get("content-type") ?? "").split(";")[0]!.trim();
-    const bytes = await readCapped(req, MAX_MANIFEST_SIZE, "manifest");
+    const bytes = await readBodyCapped(
+      req,
+      MAX_MANIFEST_SIZE,
+      () =>
+        new RegistryError("SIZE_INVALID", `manifest is over the ${MAX_MANIFEST_SIZE}-byte cap`, {
+          status: 413,
+        }),
+    );
     if (![...MANIFEST_TYPES, ...INDEX_TYPES].includes(mediaType)) {
       throw new RegistryError(
         "MANIFEST_INVALID",

@@ -25,7 +25,7 @@
  * @module
  */
 import { oneLine } from "../../util/errors.ts";
-import { readBodyCapped } from "../../util/files.ts";
+import { readBodyCapped } from "../../util/body.ts";
 import { canonicalHost, isLoopbackHost } from "../../oci/reference.ts";
 import { printable } from "../../util/text.ts";
 import { type Credential, findCredential } from "./credentials.ts";
