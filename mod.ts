@@ -46,6 +46,7 @@ export {
 } from "./lib/oci/digest.ts";
 export {
   ANNOTATION_REF_NAME,
+  ANNOTATION_TITLE,
   OCI_INDEX,
   OCI_LAYER_TAR,
   OCI_LAYER_TAR_GZIP,
@@ -197,7 +198,6 @@ export { serve, type ServeHandle, type ServeOptions } from "./lib/serve/server.t
 
 // Referrers (OCI 1.1): attach artifacts to an image, list them
 export {
-  ANNOTATION_TITLE,
   attachArtifact,
   type AttachedFile,
   type AttachOptions,

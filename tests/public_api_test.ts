@@ -5,6 +5,7 @@ import * as mod from "../mod.ts";
 
 const PUBLIC = [
   "ANNOTATION_REF_NAME",
+  "ANNOTATION_TITLE",
   "ArchiveError",
   "AuthError",
   "DEFAULT_HOST",
@@ -103,7 +104,6 @@ const PUBLIC = [
   "installLauncher",
   "tagImage",
   // referrers (lib/transport/referrers.ts)
-  "ANNOTATION_TITLE",
   "attachArtifact",
   "copyReferrers",
   "discoverReferrers",

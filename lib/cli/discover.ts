@@ -4,6 +4,7 @@
  * @module
  */
 import {
+  ANNOTATION_TITLE,
   discoverReferrers,
   openImage,
   type ReferrerNode,
@@ -23,7 +24,7 @@ function printTree(nodes: ReferrerNode[], indent: string): void {
   nodes.forEach((n, i) => {
     const last = i === nodes.length - 1;
     const d = n.descriptor;
-    const title = d.annotations?.["org.opencontainers.image.title"];
+    const title = d.annotations?.[ANNOTATION_TITLE];
     out(
       `${indent}${last ? "└── " : "├── "}${d.artifactType ?? d.mediaType} ${d.digest}${
         title ? ` (${title})` : ""

@@ -39,6 +39,7 @@ import {
 } from "../oci/manifest.ts";
 import {
   ANNOTATION_PLATFORM,
+  ANNOTATION_TITLE,
   layerCompression,
   OCIPKG_ARTIFACT,
   OCIPKG_CONFIG,
@@ -871,10 +872,8 @@ async function readManifest(src: ReadTarget, desc: Descriptor, where: string): P
 
 /** Whether {@link extractImage} extracts a layer: a tar layer, or a file titled by annotation. */
 function extracts(layer: Descriptor): boolean {
-  return layerCompression(layer.mediaType) !== undefined || !!layer.annotations?.[TITLE];
+  return layerCompression(layer.mediaType) !== undefined || !!layer.annotations?.[ANNOTATION_TITLE];
 }
-
-const TITLE = "org.opencontainers.image.title";
 
 /** Replace a directory by another one with two renames (no symlinks). */
 async function replaceDirectory(tmp: string, dir: string): Promise<void> {
@@ -975,7 +974,7 @@ export async function extractImage(
       });
       continue;
     }
-    const title = layer.annotations![TITLE]!;
+    const title = layer.annotations![ANNOTATION_TITLE]!;
     await extractFile(await fetchLayer(layer), dest, title, layer.size, {
       what,
       reserved: [LAYOUT_DIR],
