@@ -477,7 +477,7 @@ function describeEntry(st: Deno.FileInfo): string {
  * destinations are checked before anything is written. A file given as
  * `undefined` is removed (when it is a regular file).
  *
- * (A candidate for fs_util.ts: `writeInsideDir(base, parts, files)`.)
+ * (A candidate for util/files.ts: `writeInsideDir(base, parts, files)`.)
  */
 async function writeGenerated(
   r: LinkResult,
