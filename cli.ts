@@ -11,7 +11,7 @@
 import { basename } from "./lib/util/path.ts";
 import { OcipkgError, UsageError } from "./mod.ts";
 import { oneLine } from "./lib/util/errors.ts";
-import { removeTempsSync } from "./lib/util/fs_util.ts";
+import { removeTempsSync } from "./lib/util/temp.ts";
 import { COMMANDS, findCommand } from "./lib/cli/commands.ts";
 import { commandHelp } from "./lib/cli/options.ts";
 import { signalsOwned } from "./lib/cli/serve.ts";

@@ -62,6 +62,7 @@ const ENTRY_POINTS: Record<string, { file: string; names: string[] }> = {
     file: "./lib/oci/mod.ts",
     names: [
       "ANNOTATION_REF_NAME",
+      "ANNOTATION_TITLE",
       "OCIPKG_ARTIFACT",
       "OCIPKG_CONFIG",
       "OCIPKG_LAYER",
@@ -101,7 +102,6 @@ const ENTRY_POINTS: Record<string, { file: string; names: string[] }> = {
   "./transport": {
     file: "./lib/transport/mod.ts",
     names: [
-      "ANNOTATION_TITLE",
       "DEFAULT_TIMEOUTS",
       "RegistryClient",
       "attachArtifact",

@@ -12,7 +12,7 @@
 import { nodeStream, nodeZlib } from "../util/lazy_node.ts";
 import { join, posix } from "../util/path.ts";
 import { ArchiveError, OcipkgError, oneLine, ResourceError, systemReason } from "../util/errors.ts";
-import { writeAll } from "../util/fs_util.ts";
+import { writeAll } from "../util/files.ts";
 import { readTar, StreamSource, type TarEntry } from "./tar.ts";
 import { ZstdFrameChecker } from "./zstd_frames.ts";
 

@@ -5,6 +5,7 @@
  */
 import { openImage, resolveLocation, UsageError } from "../../mod.ts";
 import { discoverReferrers, type ReferrerNode } from "../transport/mod.ts";
+import { ANNOTATION_TITLE } from "../oci/mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
@@ -18,7 +19,7 @@ function printTree(nodes: ReferrerNode[], indent: string): void {
   nodes.forEach((n, i) => {
     const last = i === nodes.length - 1;
     const d = n.descriptor;
-    const title = d.annotations?.["org.opencontainers.image.title"];
+    const title = d.annotations?.[ANNOTATION_TITLE];
     out(
       `${indent}${last ? "└── " : "├── "}${d.artifactType ?? d.mediaType} ${d.digest}${
         title ? ` (${title})` : ""

@@ -15,7 +15,7 @@
  * @module
  */
 import type { InstallResult } from "../../mod.ts";
-import type { Descriptor } from "../oci/mod.ts";
+import { ANNOTATION_TITLE, type Descriptor } from "../oci/mod.ts";
 import type { CopyEvent, CopyOptions, RetryInfo } from "../transport/mod.ts";
 import { UsageError } from "../../mod.ts";
 import { optionGroup, type OptionValues } from "./options.ts";
@@ -208,7 +208,7 @@ function retryLine(r: RetryInfo): string {
 
 /** A blob's name on a progress line: its file title, else its short digest. */
 function label(d: Descriptor): string {
-  const title = d.annotations?.["org.opencontainers.image.title"];
+  const title = d.annotations?.[ANNOTATION_TITLE];
   if (title) return title.length > 24 ? `…${title.slice(-23)}` : title;
   return d.digest.replace(/^(sha\d+:)([0-9a-f]{12}).*$/, "$1$2");
 }

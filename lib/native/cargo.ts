@@ -10,9 +10,14 @@ import { dirname, join, relative, resolve } from "../util/path.ts";
 import { composeFiles } from "../ops/artifact.ts";
 import { digestOf } from "../oci/digest.ts";
 import { NotFoundError, OcipkgError, UsageError } from "../util/errors.ts";
-import { pathExists } from "../util/fs_util.ts";
+import { pathExists } from "../util/files.ts";
 import { currentOcipkg, writeLauncher } from "./launcher.ts";
 import type { Platform } from "../oci/manifest.ts";
+import {
+  ANNOTATION_DESCRIPTION,
+  ANNOTATION_TITLE,
+  ANNOTATION_VERSION,
+} from "../oci/media_types.ts";
 import { hostPlatform, parsePlatform } from "../oci/platform.ts";
 import { ImageName, imageName } from "../oci/reference.ts";
 import { pushImage } from "../ops/transfer.ts";
@@ -223,12 +228,12 @@ export async function gitRevision(dir: string): Promise<string | undefined> {
 /** Annotations from Cargo metadata (DESIGN §2). */
 function annotationsOf(pkg: CargoPackage, revision: string | undefined): Record<string, string> {
   const a: Record<string, string | null | undefined> = {
-    "org.opencontainers.image.title": pkg.name,
-    "org.opencontainers.image.version": pkg.version,
+    [ANNOTATION_TITLE]: pkg.name,
+    [ANNOTATION_VERSION]: pkg.version,
     "org.opencontainers.image.url": pkg.homepage ?? pkg.repository,
     "org.opencontainers.image.source": pkg.repository,
     "org.opencontainers.image.licenses": pkg.license,
-    "org.opencontainers.image.description": pkg.description,
+    [ANNOTATION_DESCRIPTION]: pkg.description,
     "org.opencontainers.image.revision": revision,
     "org.opencontainers.image.authors": pkg.authors?.length ? pkg.authors.join(",") : undefined,
   };

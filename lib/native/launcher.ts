@@ -8,7 +8,7 @@
  */
 import { basename, join } from "../util/path.ts";
 import { OcipkgError } from "../util/errors.ts";
-import { atomicWriteFile } from "../util/fs_util.ts";
+import { atomicWriteFile } from "../util/files.ts";
 
 function shQuote(s: string): string {
   return `'${s.replaceAll("'", `'"'"'`)}'`;

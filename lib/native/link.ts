@@ -31,7 +31,7 @@
  */
 import { join, resolve } from "../util/path.ts";
 import { fsError, NotFoundError, OcipkgError, UsageError } from "../util/errors.ts";
-import { atomicWriteFile } from "../util/fs_util.ts";
+import { atomicWriteFile } from "../util/files.ts";
 import {
   findLibraries,
   isSafeLibraryName,
@@ -40,6 +40,7 @@ import {
   type SkippedFile,
 } from "./libraries.ts";
 import type { Platform } from "../oci/manifest.ts";
+import { ANNOTATION_DESCRIPTION, ANNOTATION_VERSION } from "../oci/media_types.ts";
 import { hostPlatform } from "../oci/platform.ts";
 import { type ImageName, imageName } from "../oci/reference.ts";
 import { getImage, type GetOptions } from "../ops/install.ts";
@@ -376,7 +377,7 @@ async function packageInfo(r: LinkResult, store?: Store) {
     (await (store ?? storeOf(r)).installedManifest(r.image, r.platform).catch(() => undefined))
       ?.annotations ??
     {};
-  const given = a["org.opencontainers.image.version"];
+  const given = a[ANNOTATION_VERSION];
   const tag = r.image.tag ?? "";
   // a version that is not plain is ignored, never written (it could break out of a quoted value)
   const version = given !== undefined && VERSION.test(given)
@@ -384,7 +385,7 @@ async function packageInfo(r: LinkResult, store?: Store) {
     : /^v?\d+(\.\d+)*$/.test(tag) && VERSION.test(tag.replace(/^v/, ""))
     ? tag.replace(/^v/, "")
     : undefined;
-  const raw = a["org.opencontainers.image.description"];
+  const raw = a[ANNOTATION_DESCRIPTION];
   const description = raw === undefined ? undefined : oneLineText(raw) || undefined;
   return { version, description };
 }
@@ -477,7 +478,7 @@ function describeEntry(st: Deno.FileInfo): string {
  * destinations are checked before anything is written. A file given as
  * `undefined` is removed (when it is a regular file).
  *
- * (A candidate for fs_util.ts: `writeInsideDir(base, parts, files)`.)
+ * (A candidate for util/files.ts: `writeInsideDir(base, parts, files)`.)
  */
 async function writeGenerated(
   r: LinkResult,

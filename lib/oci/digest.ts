@@ -217,6 +217,14 @@ export interface VerifierOptions {
   source?: ReadableStream<Uint8Array>;
   /** Hash large content of known size in a worker thread. */
   offThread?: boolean;
+  /**
+   * The size the content is expected to reach when `expected.size` is not
+   * given (e.g. a request's `Content-Length`): with `offThread`, content
+   * hinted to be large is hashed in a worker too.
+   */
+  sizeHint?: number;
+  /** The algorithm to measure with when `expected.digest` is not given (default sha256). */
+  algorithm?: DigestAlgorithm;
 }
 
 /**
@@ -237,6 +245,10 @@ export interface VerifierOptions {
  * const bad = new Verifier({ digest: digestOf(data), size: 2 }, "greeting");
  * bad.update(new TextEncoder().encode("ho"));
  * assert.throws(() => bad.finish(), VerificationError);
+ * // nothing expected: it only measures (here with sha512)
+ * const m = new Verifier({}, "greeting", { algorithm: "sha512" });
+ * m.update(data);
+ * assert.deepEqual(m.finish(), { digest: digestOf(data, "sha512"), size: 2 });
  * ```
  */
 export class Verifier {
@@ -253,7 +265,9 @@ export class Verifier {
    *   producer vouched for this very digest and size ({@link vouch}), the
    *   bytes are only counted, not hashed a second time; `offThread`: hash
    *   content of a known size ≥ 32 MiB in a worker thread (then call
-   *   {@link Verifier.dispose} on every path that does not reach `finish`)
+   *   {@link Verifier.dispose} on every path that does not reach `finish`);
+   *   `sizeHint`: the size to judge that by when `expected` has none;
+   *   `algorithm`: what to measure with when `expected` has no digest
    */
   constructor(expected: Expected, what: string, options: VerifierOptions = {}) {
     this.#expected = expected;
@@ -262,8 +276,10 @@ export class Verifier {
     const trusted = vouched !== undefined && vouched.digest === expected.digest &&
       vouched.size === expected.size;
     if (trusted) return;
-    const algorithm = expected.digest ? parseDigest(expected.digest).algorithm : "sha256";
-    this.#hasher = options.offThread && (expected.size ?? 0) >= OFF_THREAD_MIN
+    const algorithm = expected.digest
+      ? parseDigest(expected.digest).algorithm
+      : options.algorithm ?? "sha256";
+    this.#hasher = options.offThread && (expected.size ?? options.sizeHint ?? 0) >= OFF_THREAD_MIN
       ? new BackgroundDigester(algorithm)
       : new Digester(algorithm);
   }

@@ -44,6 +44,12 @@ export const ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name";
 export const ANNOTATION_PLATFORM = "vnd.ocipkg.platform";
 /** Annotation holding the creation time. */
 export const ANNOTATION_CREATED = "org.opencontainers.image.created";
+/** The title annotation a file layer carries (its base name). */
+export const ANNOTATION_TITLE = "org.opencontainers.image.title";
+/** Annotation holding the version of the packaged software. */
+export const ANNOTATION_VERSION = "org.opencontainers.image.version";
+/** Annotation holding a human-readable description of the packaged software. */
+export const ANNOTATION_DESCRIPTION = "org.opencontainers.image.description";
 
 /** Media types that are manifests (point at a config and layers). */
 export const MANIFEST_TYPES: readonly string[] = [OCI_MANIFEST, DOCKER_MANIFEST];

@@ -30,6 +30,7 @@ export {
 } from "./digest.ts";
 export {
   ANNOTATION_REF_NAME,
+  ANNOTATION_TITLE,
   OCI_INDEX,
   OCI_LAYER_TAR,
   OCI_LAYER_TAR_GZIP,

@@ -15,6 +15,7 @@ import {
 import {
   ANNOTATION_PLATFORM,
   ANNOTATION_REF_NAME,
+  ANNOTATION_TITLE,
   layerCompression,
   OCIPKG_ARTIFACT,
   OCIPKG_CONFIG,
@@ -161,7 +162,7 @@ async function inspectManifest(
     const compression = layerCompression(l.mediaType);
     if (!compression) allTar = false;
     const files: string[] = [];
-    const title = l.annotations?.["org.opencontainers.image.title"];
+    const title = l.annotations?.[ANNOTATION_TITLE];
     if (!compression && title) files.push(title);
     if (compression && options.files !== false) {
       const what = `layer ${l.digest} of ${where}`;

@@ -5,10 +5,23 @@
  * @module
  */
 import bcrypt from "../vendor/bcryptjs/index.js";
-import { nodeCrypto } from "../util/lazy_node.ts";
+import { digestOf } from "../oci/digest.ts";
 import { OcipkgError } from "../util/errors.ts";
 
-/** Users and their bcrypt hashes. */
+/**
+ * Users and their bcrypt hashes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import bcrypt from "../vendor/bcryptjs/index.js";
+ * import { Htpasswd } from "./auth.ts";
+ * const users = Htpasswd.parse(`alice:${bcrypt.hashSync("secret", 4)}\n`, "htpasswd");
+ * assert.equal(await users.check(`Basic ${btoa("alice:secret")}`), "alice");
+ * assert.equal(await users.check(`Basic ${btoa("alice:wrong")}`), undefined);
+ * assert.equal(await users.check(null), undefined);
+ * ```
+ */
 export class Htpasswd {
   #users: Map<string, string>;
   // credentials already checked (keyed by their sha256): bcrypt is slow on purpose
@@ -84,7 +97,7 @@ export class Htpasswd {
     const user = decoded.slice(0, colon);
     const hash = this.#users.get(user);
     if (!hash) return undefined;
-    const key = nodeCrypto().createHash("sha256").update(`${hash}\0${decoded}`).digest("hex");
+    const key = digestOf(new TextEncoder().encode(`${hash}\0${decoded}`));
     if (this.#good.has(key)) return user;
     if (!(await bcrypt.compare(decoded.slice(colon + 1), hash))) return undefined;
     if (this.#good.size > 1000) this.#good.clear();

@@ -5,25 +5,22 @@
  * chunked `PATCH`, cross-repository mount), tag lists, referrers, deletes,
  * htpasswd Basic auth, TLS, read-only mode.
  *
+ * This module starts and stops the server, enforces the request limits, auth
+ * and read-only mode, and routes each request to its endpoint: manifests and
+ * referrers in `manifests.ts`, blobs and uploads in `blobs.ts` (their shared
+ * helpers in `http.ts`); the catalog and tag lists are paged here.
+ *
  * @module
  */
 import { VerificationError } from "../util/errors.ts";
-import { digestOf, isDigest, parseDigest } from "../oci/digest.ts";
 import { OcipkgError, ResourceError, UsageError } from "../util/errors.ts";
-import { readBodyCapped, releaseTemp } from "../util/fs_util.ts";
-import {
-  type Descriptor,
-  encodeJson,
-  MAX_MANIFEST_SIZE,
-  parseManifestDocument,
-} from "../oci/manifest.ts";
-import { INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX } from "../oci/media_types.ts";
-import { isTag } from "../oci/reference.ts";
-import { bytesStream } from "../transport/target.ts";
 import { Htpasswd } from "./auth.ts";
+import { BlobEndpoints } from "./blobs.ts";
 import { errorResponse, ServeError } from "./errors.ts";
-import { checkName, type Repository, Storage } from "./storage.ts";
-import { type Upload, Uploads } from "./uploads.ts";
+import { allow, checkDigest, type Ctx, decode, empty, json, knownRepository } from "./http.ts";
+import { ManifestEndpoints } from "./manifests.ts";
+import { Storage } from "./storage.ts";
+import { Uploads } from "./uploads.ts";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -88,110 +85,21 @@ export function parseAddr(addr: string): { hostname: string; port: number } {
   return { hostname: m[1] ?? (m[2] || "0.0.0.0"), port };
 }
 
-interface Ctx {
-  bytesIn: number;
-}
-
-const JSON_TYPE = "application/json";
-
-function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
-  const bytes = encodeJson(body);
-  return new Response(bytes as Uint8Array<ArrayBuffer>, {
-    status,
-    headers: { "content-type": JSON_TYPE, "content-length": String(bytes.byteLength), ...headers },
-  });
-}
-
-function empty(status: number, headers: Record<string, string> = {}): Response {
-  return new Response(null, { status, headers: { "content-length": "0", ...headers } });
-}
-
-function checkDigest(s: string): string {
-  try {
-    parseDigest(s);
-    return s;
-  } catch (e) {
-    throw new ServeError("DIGEST_INVALID", (e as Error).message.slice(0, 300));
-  }
-}
-
-function decode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    throw new ServeError("NAME_INVALID", "malformed percent-encoding in the URL");
-  }
-}
-
-function readCapped(req: Request, cap: number, what: string): Promise<Uint8Array> {
-  return readBodyCapped(
-    req,
-    cap,
-    () => new ServeError("SIZE_INVALID", `${what} is over the ${cap}-byte cap`, { status: 413 }),
-  );
-}
-
-/** A stream of `length` bytes of a file from `start` (the file is closed at the end). */
-function rangeStream(file: Deno.FsFile, start: number, length: number): ReadableStream<Uint8Array> {
-  let left = length;
-  let positioned = false;
-  return new ReadableStream({
-    type: "bytes",
-    autoAllocateChunkSize: 256 * 1024,
-    async pull(c) {
-      try {
-        if (!positioned) {
-          await file.seek(start, Deno.SeekMode.Start);
-          positioned = true;
-        }
-        const req = c.byobRequest!;
-        const view = req.view!;
-        const want = Math.min(view.byteLength, left);
-        const n = want === 0
-          ? null
-          : await file.read(new Uint8Array(view.buffer, view.byteOffset, want));
-        if (n === null || n === 0) {
-          file.close();
-          if (left > 0) c.error(new Error("file ended early"));
-          else {
-            c.close();
-            req.respond(0);
-          }
-          return;
-        }
-        left -= n;
-        req.respond(n);
-        if (left === 0) {
-          file.close();
-          c.close();
-        }
-      } catch (e) {
-        try {
-          file.close();
-        } catch { /* closed */ }
-        c.error(e);
-      }
-    },
-    cancel() {
-      try {
-        file.close();
-      } catch { /* closed */ }
-    },
-  });
-}
-
 /** One served root (the request handler and its state). */
 class Registry {
   #storage: Storage;
-  #uploads: Uploads;
   #auth: Htpasswd | undefined;
   #options: ServeOptions;
+  #manifests: ManifestEndpoints;
+  #blobs: BlobEndpoints;
 
   constructor(storage: Storage, uploads: Uploads, auth: Htpasswd | undefined, o: ServeOptions) {
     this.#storage = storage;
-    this.#uploads = uploads;
     this.#auth = auth;
     this.#options = o;
+    const served = { storage, uploads, options: o };
+    this.#manifests = new ManifestEndpoints(served);
+    this.#blobs = new BlobEndpoints(served);
   }
 
   async handle(req: Request, ctx: Ctx): Promise<Response> {
@@ -225,56 +133,41 @@ class Registry {
       throw new ServeError("DENIED", "the registry is read-only");
     }
     if (path === "/v2/" || path === "/v2") {
-      this.#allow(req, ["GET", "HEAD"]);
+      allow(req, ["GET", "HEAD"]);
       return json({}, 200);
     }
     if (path === "/v2/_catalog") {
-      this.#allow(req, ["GET"]);
+      allow(req, ["GET"]);
       const names = await this.#storage.catalog();
       return this.#page(url, names, "repositories", {}, "/v2/_catalog");
     }
     let m: RegExpExecArray | null;
     if ((m = /^\/v2\/(.+)\/tags\/list$/.exec(path))) {
-      this.#allow(req, ["GET"]);
+      allow(req, ["GET"]);
       const name = m[1]!;
-      const repo = await this.#repo(name);
+      const repo = await knownRepository(this.#storage, name);
       return this.#page(url, await repo.tags(), "tags", { name }, `/v2/${name}/tags/list`);
     }
     if ((m = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(path))) {
-      return await this.#manifest(req, m[1]!, decode(m[2]!));
+      return await this.#manifests.manifest(req, m[1]!, decode(m[2]!));
     }
     if ((m = /^\/v2\/(.+)\/blobs\/uploads\/?$/.exec(path))) {
-      this.#allow(req, ["POST"]);
-      return await this.#startUpload(req, url, m[1]!, ctx);
+      allow(req, ["POST"]);
+      return await this.#blobs.startUpload(req, url, m[1]!, ctx);
     }
     if ((m = /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/.exec(path))) {
-      return await this.#upload(req, url, m[1]!, decode(m[2]!), ctx);
+      return await this.#blobs.upload(req, url, m[1]!, decode(m[2]!), ctx);
     }
     if ((m = /^\/v2\/(.+)\/blobs\/([^/]+)$/.exec(path))) {
-      return await this.#blob(req, m[1]!, checkDigest(decode(m[2]!)));
+      return await this.#blobs.blob(req, m[1]!, checkDigest(decode(m[2]!)));
     }
     if ((m = /^\/v2\/(.+)\/referrers\/([^/]+)$/.exec(path))) {
-      this.#allow(req, ["GET"]);
-      return await this.#referrers(url, m[1]!, checkDigest(decode(m[2]!)));
+      allow(req, ["GET"]);
+      return await this.#manifests.referrers(url, m[1]!, checkDigest(decode(m[2]!)));
     }
     throw new ServeError("UNSUPPORTED", `no such endpoint '${path.slice(0, 200)}'`, {
       status: 404,
     });
-  }
-
-  #allow(req: Request, methods: string[]): void {
-    if (!methods.includes(req.method)) {
-      req.body?.cancel().catch(() => {});
-      throw new ServeError("UNSUPPORTED", `${req.method} is not supported here`, {
-        headers: { allow: methods.join(", ") },
-      });
-    }
-  }
-
-  async #repo(name: string): Promise<Repository> {
-    const repo = await this.#storage.repository(name);
-    if (!repo) throw new ServeError("NAME_UNKNOWN", `repository '${name}' is not known`);
-    return repo;
   }
 
   #page(
@@ -303,396 +196,6 @@ class Registry {
       headers.link = `<${base}?${next}>; rel="next"`;
     }
     return json({ ...extra, [key]: page }, 200, headers);
-  }
-
-  // ---- manifests
-
-  async #manifest(req: Request, name: string, ref: string): Promise<Response> {
-    if (req.method === "GET" || req.method === "HEAD") {
-      return await this.#getManifest(req, name, ref);
-    }
-    if (req.method === "PUT") return await this.#putManifest(req, name, ref);
-    if (req.method === "DELETE") return await this.#deleteManifest(name, ref);
-    this.#allow(req, ["GET", "HEAD", "PUT", "DELETE"]);
-    throw new Error("unreachable");
-  }
-
-  #checkRef(ref: string): void {
-    if (ref.includes(":")) checkDigest(ref);
-    else if (!isTag(ref)) {
-      throw new ServeError("MANIFEST_INVALID", `invalid tag '${ref.slice(0, 200)}'`);
-    }
-  }
-
-  async #findManifest(
-    repo: Repository,
-    ref: string,
-  ): Promise<{ digest: string; mediaType: string; bytes: Uint8Array } | undefined> {
-    const entries = await repo.entries(ref);
-    const entry = entries[entries.length - 1];
-    const digest = entry?.digest ?? (isDigest(ref) ? ref : undefined);
-    if (!digest) return undefined;
-    const info = await repo.info(digest, entry?.mediaType);
-    const bytes = info && await repo.readManifest(digest);
-    if (!info || !bytes) return undefined;
-    return { digest, mediaType: entry?.mediaType ?? info.mediaType, bytes };
-  }
-
-  async #getManifest(req: Request, name: string, ref: string): Promise<Response> {
-    this.#checkRef(ref);
-    const repo = await this.#repo(name);
-    const found = await this.#findManifest(repo, ref);
-    if (!found) {
-      throw new ServeError("MANIFEST_UNKNOWN", `manifest '${ref}' is not in '${name}'`);
-    }
-    const headers = {
-      "content-type": found.mediaType,
-      "content-length": String(found.bytes.byteLength),
-      "docker-content-digest": found.digest,
-      etag: `"${found.digest}"`,
-    };
-    return new Response(req.method === "HEAD" ? null : found.bytes as Uint8Array<ArrayBuffer>, {
-      status: 200,
-      headers,
-    });
-  }
-
-  async #putManifest(req: Request, name: string, ref: string): Promise<Response> {
-    checkName(name);
-    this.#checkRef(ref);
-    const mediaType = (req.headers.get("content-type") ?? "").split(";")[0]!.trim();
-    const bytes = await readCapped(req, MAX_MANIFEST_SIZE, "manifest");
-    if (![...MANIFEST_TYPES, ...INDEX_TYPES].includes(mediaType)) {
-      throw new ServeError(
-        "MANIFEST_INVALID",
-        `Content-Type '${mediaType.slice(0, 100)}' is not a manifest or index media type`,
-      );
-    }
-    let doc;
-    try {
-      doc = parseManifestDocument(bytes, mediaType, "manifest");
-    } catch (e) {
-      throw new ServeError("MANIFEST_INVALID", (e as Error).message.slice(0, 300));
-    }
-    const algorithm = isDigest(ref) ? parseDigest(ref).algorithm : "sha256";
-    const digest = digestOf(bytes, algorithm);
-    if (isDigest(ref) && ref !== digest) {
-      throw new ServeError("DIGEST_INVALID", `manifest has digest ${digest}, not ${ref}`);
-    }
-    const repo = await this.#storage.repository(name, true);
-    if (!repo) throw new Error("unreachable");
-    // every blob (and child manifest) it names must be in the repository
-    const needs: Descriptor[] = doc.kind === "manifest"
-      ? [doc.manifest.config, ...doc.manifest.layers]
-      : doc.index.manifests;
-    for (const d of needs) {
-      if (d.urls?.length) continue; // a foreign layer, served elsewhere
-      if ((await repo.blobSize(d.digest)) !== d.size) {
-        throw new ServeError(
-          "MANIFEST_BLOB_UNKNOWN",
-          `manifest references ${d.digest} (${d.size} bytes), which '${name}' does not have`,
-        );
-      }
-    }
-    const subject = doc.kind === "manifest" ? doc.manifest.subject : doc.index.subject;
-    const artifactType = doc.kind === "manifest"
-      ? doc.manifest.artifactType
-      : doc.index.artifactType;
-    const desc: Descriptor = {
-      mediaType,
-      digest,
-      size: bytes.byteLength,
-      ...(artifactType ? { artifactType } : {}),
-    };
-    await repo.mutex.run(async () => {
-      const layout = await repo.layout();
-      await repo.blobDir(digest);
-      await layout.push({ mediaType, digest, size: bytes.byteLength }, bytesStream(bytes));
-      const before = isDigest(ref) ? [] : await repo.entries(ref);
-      await layout.tag(desc, ref);
-      // a manifest a moved tag leaves behind stays listed (untagged)
-      for (const old of before) {
-        if (old.digest !== digest && (await repo.entries(old.digest)).length === 0) {
-          const { annotations: _, ...plain } = old;
-          await layout.tag(plain, old.digest);
-        }
-      }
-      await repo.wrote();
-    });
-    const headers: Record<string, string> = {
-      location: `/v2/${name}/manifests/${digest}`,
-      "docker-content-digest": digest,
-    };
-    if (subject) headers["oci-subject"] = subject.digest;
-    return empty(201, headers);
-  }
-
-  async #deleteManifest(name: string, ref: string): Promise<Response> {
-    if (!this.#options.delete) {
-      throw new ServeError("UNSUPPORTED", "deleting is not enabled on this registry");
-    }
-    this.#checkRef(ref);
-    const repo = await this.#repo(name);
-    await repo.mutex.run(async () => {
-      const layout = await repo.layout();
-      const entries = await repo.entries(ref);
-      if (isDigest(ref)) {
-        const size = await repo.blobSize(ref);
-        if (!entries.length && (size === undefined || !(await repo.info(ref)))) {
-          throw new ServeError("MANIFEST_UNKNOWN", `manifest '${ref}' is not in '${name}'`);
-        }
-        await layout.untag((d) => d.digest === ref);
-        await Deno.remove(repo.blobPath(ref)).catch(() => {});
-        repo.forget(ref);
-      } else {
-        if (!entries.length) {
-          throw new ServeError("MANIFEST_UNKNOWN", `tag '${ref}' is not in '${name}'`);
-        }
-        await layout.untag((d) => entries.includes(d));
-        for (const old of entries) {
-          if ((await repo.entries(old.digest)).length === 0) {
-            const { annotations: _, ...plain } = old;
-            await layout.tag(plain, old.digest);
-          }
-        }
-      }
-      await repo.wrote();
-    });
-    return empty(202);
-  }
-
-  // ---- blobs
-
-  async #blob(req: Request, name: string, digest: string): Promise<Response> {
-    if (req.method === "DELETE") {
-      if (!this.#options.delete) {
-        throw new ServeError("UNSUPPORTED", "deleting is not enabled on this registry");
-      }
-      const repo = await this.#repo(name);
-      if ((await repo.blobSize(digest)) === undefined) {
-        throw new ServeError("BLOB_UNKNOWN", `blob ${digest} is not in '${name}'`);
-      }
-      await Deno.remove(repo.blobPath(digest));
-      repo.forget(digest);
-      return empty(202);
-    }
-    this.#allow(req, ["GET", "HEAD", "DELETE"]);
-    const repo = await this.#repo(name);
-    const size = await repo.blobSize(digest);
-    if (size === undefined) {
-      throw new ServeError("BLOB_UNKNOWN", `blob ${digest} is not in '${name}'`);
-    }
-    const headers: Record<string, string> = {
-      "content-type": "application/octet-stream",
-      "docker-content-digest": digest,
-      "accept-ranges": "bytes",
-      etag: `"${digest}"`,
-    };
-    const range = req.headers.get("range");
-    let start = 0;
-    let end = size - 1;
-    let partial = false;
-    if (range !== null) {
-      const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
-      if (m && (m[1] || m[2])) {
-        if (m[1]) {
-          start = Number(m[1]);
-          end = m[2] ? Math.min(Number(m[2]), size - 1) : size - 1;
-        } else {
-          start = Math.max(0, size - Number(m[2]));
-        }
-        if (start > end || start >= size || (m[1] && m[2] && Number(m[2]) < start)) {
-          throw new ServeError("RANGE_INVALID", `range '${range}' is outside the blob`, {
-            headers: { "content-range": `bytes */${size}` },
-          });
-        }
-        partial = true;
-      } else if (!/,/.test(range)) {
-        throw new ServeError("RANGE_INVALID", `malformed range '${range.slice(0, 100)}'`, {
-          headers: { "content-range": `bytes */${size}` },
-        });
-      } // several ranges: the whole blob (allowed)
-    }
-    const length = end - start + 1;
-    headers["content-length"] = String(Math.max(length, 0));
-    if (partial) headers["content-range"] = `bytes ${start}-${end}/${size}`;
-    const status = partial ? 206 : 200;
-    if (req.method === "HEAD") return new Response(null, { status, headers });
-    if (!partial) {
-      const layout = await repo.layout();
-      const stream = await layout.fetch({ mediaType: "application/octet-stream", digest, size });
-      return new Response(stream, { status, headers });
-    }
-    const file = await Deno.open(repo.blobPath(digest));
-    return new Response(rangeStream(file, start, length), { status, headers });
-  }
-
-  // ---- uploads
-
-  #uploadHeaders(name: string, u: Upload): Record<string, string> {
-    return {
-      location: `/v2/${name}/blobs/uploads/${u.id}`,
-      range: `0-${Math.max(0, u.size - 1)}`,
-      "docker-upload-uuid": u.id,
-    };
-  }
-
-  async #commit(name: string, digest: string, tmp: { path: string; size: number }) {
-    try {
-      const repo = await this.#storage.repository(name, true);
-      if (!repo) throw new Error("unreachable");
-      await repo.blobDir(digest);
-      if ((await repo.blobSize(digest)) === tmp.size) {
-        await this.#uploads.release(tmp.path); // the same bytes are there already
-      } else {
-        await Deno.rename(tmp.path, repo.blobPath(digest));
-        releaseTemp(tmp.path);
-      }
-    } catch (e) {
-      await this.#uploads.release(tmp.path);
-      throw e;
-    }
-    return empty(201, {
-      location: `/v2/${name}/blobs/${digest}`,
-      "docker-content-digest": digest,
-    });
-  }
-
-  #contentLength(req: Request): number | undefined {
-    const v = req.headers.get("content-length");
-    return v !== null && /^\d+$/.test(v) ? Number(v) : undefined;
-  }
-
-  async #startUpload(req: Request, url: URL, name: string, ctx: Ctx): Promise<Response> {
-    checkName(name);
-    const mount = url.searchParams.get("mount");
-    const from = url.searchParams.get("from");
-    if (mount !== null && from !== null) {
-      const digest = checkDigest(mount);
-      checkName(from);
-      const mounted = await this.#mount(name, from, digest);
-      if (mounted) {
-        await req.body?.cancel().catch(() => {});
-        return mounted;
-      }
-    }
-    const digestParam = url.searchParams.get("digest");
-    const digest = digestParam === null ? undefined : checkDigest(digestParam);
-    const u = await this.#uploads.start(name);
-    if (digest === undefined) {
-      await req.body?.cancel().catch(() => {});
-      return empty(202, {
-        ...this.#uploadHeaders(name, u),
-        "oci-chunk-min-length": String(this.#options.chunkMinLength ?? 0),
-      });
-    }
-    try {
-      ctx.bytesIn += await this.#uploads.append(u, req.body, this.#contentLength(req));
-    } catch (e) {
-      await this.#uploads.discard(u);
-      throw e;
-    }
-    return await this.#commit(name, digest, await this.#uploads.finish(u, digest));
-  }
-
-  async #mount(name: string, from: string, digest: string): Promise<Response | undefined> {
-    const src = await this.#storage.repository(from);
-    const size = await src?.blobSize(digest);
-    if (!src || size === undefined) return undefined;
-    const dst = await this.#storage.repository(name, true);
-    if (!dst) return undefined;
-    if ((await dst.blobSize(digest)) !== size) {
-      await dst.blobDir(digest);
-      const tmp = `${this.#storage.uploads}/mount-${crypto.randomUUID()}`;
-      try {
-        await Deno.link(src.blobPath(digest), tmp);
-        await Deno.rename(tmp, dst.blobPath(digest));
-      } catch {
-        await Deno.remove(tmp).catch(() => {});
-        return undefined; // not linkable: the client uploads it
-      }
-    }
-    return empty(201, { location: `/v2/${name}/blobs/${digest}`, "docker-content-digest": digest });
-  }
-
-  #checkContentRange(req: Request, name: string, u: Upload): void {
-    const cr = req.headers.get("content-range");
-    if (cr === null) return;
-    const m = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(cr.trim());
-    const length = this.#contentLength(req);
-    if (
-      !m || Number(m[1]) !== u.size || Number(m[2]) < Number(m[1]) ||
-      (length !== undefined && Number(m[2]) - Number(m[1]) + 1 !== length)
-    ) {
-      req.body?.cancel().catch(() => {});
-      throw new ServeError(
-        "RANGE_INVALID",
-        `Content-Range '${cr.slice(0, 100)}' does not continue the upload at ${u.size}`,
-        { headers: this.#uploadHeaders(name, u) },
-      );
-    }
-  }
-
-  async #upload(req: Request, url: URL, name: string, id: string, ctx: Ctx): Promise<Response> {
-    checkName(name);
-    const u = this.#uploads.get(id, name);
-    switch (req.method) {
-      case "GET":
-        return empty(204, this.#uploadHeaders(name, u));
-      case "DELETE":
-        await this.#uploads.discard(u);
-        return empty(204);
-      case "PATCH": {
-        this.#checkContentRange(req, name, u);
-        ctx.bytesIn += await this.#uploads.append(u, req.body, this.#contentLength(req));
-        return empty(202, this.#uploadHeaders(name, u));
-      }
-      case "PUT": {
-        const param = url.searchParams.get("digest");
-        if (param === null) {
-          await req.body?.cancel().catch(() => {});
-          throw new ServeError("DIGEST_INVALID", "the digest query parameter is missing");
-        }
-        const digest = checkDigest(param);
-        this.#checkContentRange(req, name, u);
-        ctx.bytesIn += await this.#uploads.append(u, req.body, this.#contentLength(req));
-        return await this.#commit(name, digest, await this.#uploads.finish(u, digest));
-      }
-    }
-    this.#allow(req, ["GET", "PATCH", "PUT", "DELETE"]);
-    throw new Error("unreachable");
-  }
-
-  // ---- referrers
-
-  async #referrers(url: URL, name: string, digest: string): Promise<Response> {
-    checkName(name);
-    const want = url.searchParams.get("artifactType");
-    const repo = await this.#storage.repository(name);
-    const manifests: Descriptor[] = [];
-    const seen = new Set<string>();
-    for (const entry of repo ? await (await repo.layout()).list() : []) {
-      if (seen.has(entry.digest)) continue;
-      seen.add(entry.digest);
-      const info = await repo!.info(entry.digest, entry.mediaType);
-      if (info?.subject !== digest) continue;
-      if (want !== null && info.artifactType !== want) continue;
-      manifests.push({
-        mediaType: entry.mediaType,
-        digest: entry.digest,
-        size: info.size,
-        ...(info.artifactType ? { artifactType: info.artifactType } : {}),
-        ...(info.annotations ? { annotations: info.annotations } : {}),
-      });
-    }
-    return json(
-      { schemaVersion: 2, mediaType: OCI_INDEX, manifests },
-      200,
-      {
-        "content-type": OCI_INDEX,
-        ...(want !== null ? { "oci-filters-applied": "artifactType" } : {}),
-      },
-    );
   }
 }
 

@@ -10,7 +10,8 @@
 import { join } from "../util/path.ts";
 import { digestOf, isDigest, parseDigest } from "../oci/digest.ts";
 import { OcipkgError } from "../util/errors.ts";
-import { atomicWriteFile, Mutex } from "../util/fs_util.ts";
+import { atomicWriteFile } from "../util/files.ts";
+import { Mutex } from "../util/concurrency.ts";
 import { LayoutIndex, OCI_LAYOUT_FILE } from "../transport/layout/index_file.ts";
 import { OciDir } from "../transport/layout/oci_dir.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";

@@ -1,15 +1,17 @@
 /**
  * Blob upload sessions: each writes a temp file under `<root>/.uploads/`,
- * hashed as chunks arrive. A finished upload is verified (size and digest)
- * before the caller renames it into a repository; a failed, cancelled,
- * abandoned or interrupted one is removed.
+ * measured by the one verifier (`Verifier` of oci/digest.ts) as chunks
+ * arrive. A finished upload is verified (size and digest) before the caller
+ * renames it into a repository; a failed, cancelled, abandoned or interrupted
+ * one is removed.
  *
  * @module
  */
 import { join } from "../util/path.ts";
-import { Digester, parseDigest } from "../oci/digest.ts";
-import { BackgroundDigester, OFF_THREAD_MIN } from "../util/hash_worker.ts";
-import { BlockWriter, releaseTemp, trackTemp } from "../util/fs_util.ts";
+import { parseDigest, Verifier } from "../oci/digest.ts";
+import { OFF_THREAD_MIN } from "../util/hash_worker.ts";
+import { BlockWriter } from "../util/files.ts";
+import { releaseTemp, trackTemp } from "../util/temp.ts";
 import { ServeError } from "./errors.ts";
 
 /** One upload session. */
@@ -26,8 +28,10 @@ interface Session extends Upload {
   size: number;
   path: string;
   file: Deno.FsFile;
-  /** sha256 as bytes arrive: on a worker thread when the first body is large */
-  hash: Digester | BackgroundDigester;
+  /** measures sha256 as bytes arrive: on a worker thread when the blob is large */
+  verifier: Verifier;
+  /** whether `verifier` hashes on a worker thread */
+  offThread: boolean;
   busy: boolean;
   touched: number;
   reader?: ReadableStreamDefaultReader<Uint8Array>;
@@ -93,7 +97,8 @@ export class Uploads {
       size: 0,
       path,
       file,
-      hash: new Digester("sha256"),
+      verifier: new Verifier({}, `upload '${id}'`),
+      offThread: false,
       busy: false,
       touched: Date.now(),
     };
@@ -149,25 +154,27 @@ export class Uploads {
     const start = s.size;
     // sync block writes: async ones starve the request body (see BlockWriter)
     const w = new BlockWriter(s.file, hint, { sync: true });
-    if (s.size === 0 && (hint ?? 0) >= OFF_THREAD_MIN && s.hash instanceof Digester) {
+    if (s.size === 0 && (hint ?? 0) >= OFF_THREAD_MIN && !s.offThread) {
       // a large blob: hash it on a worker while this thread receives and writes
-      s.hash = new BackgroundDigester("sha256");
+      s.verifier = new Verifier({}, `upload '${s.id}'`, { offThread: true, sizeHint: hint });
+      s.offThread = true;
     }
-    let rehashAt = s.hash instanceof Digester ? OFF_THREAD_MIN : Infinity;
+    let rehashAt = s.offThread ? Infinity : OFF_THREAD_MIN;
     const reader = body.getReader();
     s.reader = reader;
     try {
       while (true) {
         const { value, done } = await reader.read();
         if (done) break;
-        s.hash.update(value);
+        s.verifier.update(value);
         s.size += value.byteLength;
         await w.write(value);
         if (s.size >= rehashAt) {
           // a large body of unknown length (chunked): move the hash to a worker
           rehashAt = Infinity;
           await w.flush();
-          s.hash = await this.#hashOffThread(s);
+          s.verifier = await this.#hashOffThread(s);
+          s.offThread = true;
         }
       }
       await w.flush();
@@ -187,21 +194,25 @@ export class Uploads {
     return s.size - start;
   }
 
-  /** A worker digester fed with what the session's file holds so far. */
-  async #hashOffThread(s: Session): Promise<BackgroundDigester> {
-    const h = new BackgroundDigester("sha256");
+  /** A verifier hashing on a worker, fed with what the session's file holds so far. */
+  async #hashOffThread(s: Session): Promise<Verifier> {
+    const v = new Verifier({}, `upload '${s.id}'`, { offThread: true, sizeHint: s.size });
+    let read = 0;
     try {
       using f = await Deno.open(s.path);
-      for await (const chunk of f.readable) h.update(chunk);
+      for await (const chunk of f.readable) {
+        v.update(chunk);
+        read += chunk.byteLength;
+      }
     } catch (e) {
-      h.dispose();
+      v.dispose();
       throw e;
     }
-    if (h.size !== s.size) {
-      h.dispose();
+    if (read !== s.size) {
+      v.dispose();
       throw new ServeError("BLOB_UPLOAD_INVALID", `upload '${s.id}' changed on disk`);
     }
-    return h;
+    return v;
   }
 
   /**
@@ -222,13 +233,14 @@ export class Uploads {
       await s.file.syncData();
       s.file.close();
       let got: string;
-      if (algorithm === "sha256") got = s.hash.digest();
+      if (algorithm === "sha256") got = s.verifier.finish().digest;
       else {
         // a sha512 digest: hash the file once more (uploads hash sha256 as they arrive)
-        const h = new Digester(algorithm);
+        s.verifier.dispose();
+        const v = new Verifier({}, `upload '${s.id}'`, { algorithm });
         using f = await Deno.open(s.path);
-        for await (const chunk of f.readable) h.update(chunk);
-        got = h.digest();
+        for await (const chunk of f.readable) v.update(chunk);
+        got = v.finish().digest;
       }
       if (got !== digest) {
         throw new ServeError(
@@ -238,6 +250,7 @@ export class Uploads {
       }
       return { path: s.path, size: s.size };
     } catch (e) {
+      s.verifier.dispose();
       await this.release(s.path);
       throw e;
     }
@@ -260,7 +273,7 @@ export class Uploads {
     const s = this.#sessions.get(u.id);
     if (!s) return;
     this.#sessions.delete(s.id);
-    if (s.hash instanceof BackgroundDigester) s.hash.dispose();
+    s.verifier.dispose();
     await s.reader?.cancel().catch(() => {});
     try {
       s.file.close();

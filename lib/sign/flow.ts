@@ -6,7 +6,7 @@
  * @module
  */
 import { OcipkgError, UsageError } from "../util/errors.ts";
-import { atomicWriteFile, pathExists } from "../util/fs_util.ts";
+import { atomicWriteFile, pathExists } from "../util/files.ts";
 import { type Location, openImage } from "../transport/location.ts";
 import type { ImageName } from "../oci/reference.ts";
 import type { RemoteOptions } from "../transport/location.ts";

@@ -28,7 +28,8 @@ import {
   extractLayer,
   type ExtractLimits,
 } from "../archive/extract.ts";
-import { atomicWriteFile, pathExists, releaseTemp, trackTemp } from "../util/fs_util.ts";
+import { atomicWriteFile, pathExists } from "../util/files.ts";
+import { releaseTemp, trackTemp } from "../util/temp.ts";
 import { OciDir } from "../transport/layout/oci_dir.ts";
 import {
   type Descriptor,
@@ -38,6 +39,7 @@ import {
 } from "../oci/manifest.ts";
 import {
   ANNOTATION_PLATFORM,
+  ANNOTATION_TITLE,
   layerCompression,
   OCIPKG_ARTIFACT,
   OCIPKG_CONFIG,
@@ -872,10 +874,8 @@ async function readManifest(src: ReadTarget, desc: Descriptor, where: string): P
 
 /** Whether {@link extractImage} extracts a layer: a tar layer, or a file titled by annotation. */
 function extracts(layer: Descriptor): boolean {
-  return layerCompression(layer.mediaType) !== undefined || !!layer.annotations?.[TITLE];
+  return layerCompression(layer.mediaType) !== undefined || !!layer.annotations?.[ANNOTATION_TITLE];
 }
-
-const TITLE = "org.opencontainers.image.title";
 
 /** Replace a directory by another one with two renames (no symlinks). */
 async function replaceDirectory(tmp: string, dir: string): Promise<void> {
@@ -976,7 +976,7 @@ export async function extractImage(
       });
       continue;
     }
-    const title = layer.annotations![TITLE]!;
+    const title = layer.annotations![ANNOTATION_TITLE]!;
     await extractFile(await fetchLayer(layer), dest, title, layer.size, {
       what,
       reserved: [LAYOUT_DIR],

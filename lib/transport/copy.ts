@@ -17,6 +17,7 @@
  */
 import { vouch, vouchedFor } from "../oci/digest.ts";
 import { FormatError } from "../util/errors.ts";
+import { forEachBounded, Limiter } from "../util/concurrency.ts";
 import { type Descriptor, isManifestType, parseManifestDocument } from "../oci/manifest.ts";
 import {
   bytesStream,
@@ -79,53 +80,6 @@ export const DEFAULT_CONCURRENCY = 8;
 export const DEFAULT_LARGE_TRANSFERS = 4;
 /** A blob this size or larger counts as large (1 MiB). */
 export const LARGE_BLOB = 1 << 20;
-
-/**
- * A counting semaphore limiting concurrent work.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { Limiter } from "./copy.ts";
- * const l = new Limiter(2);
- * let running = 0, most = 0;
- * const task = async (n: number) => {
- *   most = Math.max(most, ++running);
- *   await new Promise((r) => setTimeout(r, 1));
- *   running--;
- *   return n * 2;
- * };
- * assert.deepEqual(await Promise.all([1, 2, 3, 4].map((n) => l.run(() => task(n)))), [2, 4, 6, 8]);
- * assert.equal(most, 2);
- * ```
- */
-export class Limiter {
-  #free: number;
-  #waiting: (() => void)[] = [];
-  /**
-   * Create a Limiter.
-   * @param n maximum concurrent tasks
-   */
-  constructor(n: number) {
-    this.#free = Math.max(1, n);
-  }
-  /**
-   * Run a task when a slot is free.
-   * @param fn the task
-   * @returns its result
-   */
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#free > 0) this.#free--;
-    else await new Promise<void>((r) => this.#waiting.push(r));
-    try {
-      return await fn();
-    } finally {
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#free++;
-    }
-  }
-}
 
 /**
  * Copy the graph rooted at `root` from `src` to `dst`. Children go first and
@@ -240,31 +194,6 @@ export async function copyGraph(
   };
 
   await visit(root, 0);
-}
-
-/**
- * Run `fn` over `items`, at most `n` at once; after a failure no new item is
- * started, and the first failure is thrown once the running ones settled.
- */
-async function forEachBounded<T>(
-  items: readonly T[],
-  n: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failure: { reason: unknown } | undefined;
-  const worker = async () => {
-    while (!failure && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (e) {
-        failure ??= { reason: e };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
-  if (failure) throw failure.reason;
 }
 
 /**

@@ -19,7 +19,7 @@
  * @module
  */
 import { OcipkgError, UsageError } from "../util/errors.ts";
-import { pathExists } from "../util/fs_util.ts";
+import { pathExists } from "../util/files.ts";
 import { OciArchive } from "./layout/oci_archive.ts";
 import { OciDir } from "./layout/oci_dir.ts";
 import { ImageName, imageName, LAYOUT_SCHEME } from "../oci/reference.ts";

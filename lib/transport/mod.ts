@@ -25,7 +25,6 @@ export { copy, type CopyEvent, copyGraph, type CopyOptions } from "./copy.ts";
 export { fetchBytes, pushBytes, withTarget } from "./target.ts";
 export { tagVariant } from "./variants.ts";
 export {
-  ANNOTATION_TITLE,
   attachArtifact,
   type AttachedFile,
   type AttachOptions,

@@ -12,7 +12,7 @@
  */
 import { Digester, parseDigest } from "../oci/digest.ts";
 import { FormatError, fsError, OcipkgError, UsageError } from "../util/errors.ts";
-import { openFileStream } from "../util/fs_util.ts";
+import { openFileStream } from "../util/files.ts";
 import { basename } from "../util/path.ts";
 import {
   type Descriptor,
@@ -21,16 +21,13 @@ import {
   parseManifestDocument,
   stripUndefined,
 } from "../oci/manifest.ts";
-import { OCI_EMPTY, OCI_INDEX, OCI_MANIFEST } from "../oci/media_types.ts";
+import { ANNOTATION_TITLE, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST } from "../oci/media_types.ts";
 import { copyGraph, type CopyOptions } from "./copy.ts";
 import { fetchBytes, pushBytes, type ReadTarget, resolveOptional, type Target } from "./target.ts";
 import { printable } from "../util/text.ts";
 
 /** At most this many referrers of one manifest are read from a fallback index. */
 export const MAX_FALLBACK_REFERRERS = 1000;
-
-/** The title annotation a file layer carries (its base name). */
-export const ANNOTATION_TITLE = "org.opencontainers.image.title";
 
 /** A target that can ask a registry's referrers API (a `RegistryTarget`). */
 export interface ReferrersApi {

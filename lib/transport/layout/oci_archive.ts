@@ -9,18 +9,14 @@
 import { dirname } from "../../util/path.ts";
 import { parseDigest } from "../../oci/digest.ts";
 import { ArchiveError, fsError, NotFoundError, OcipkgError } from "../../util/errors.ts";
-import {
-  Mutex,
-  pathExists,
-  releaseTemp,
-  tempPathFor,
-  writeAll,
-  writeVerified,
-} from "../../util/fs_util.ts";
+import { pathExists, writeAll } from "../../util/files.ts";
+import { Mutex } from "../../util/concurrency.ts";
+import { releaseTemp, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, stripUndefined } from "../../oci/manifest.ts";
 import { FileSource, readTar, TAR_END, tarHeader, tarPadding } from "../../archive/tar.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
 import { checkLayoutFile, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
+import { writeVerified } from "./verified_write.ts";
 
 interface Slot {
   offset: number;

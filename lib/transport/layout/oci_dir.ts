@@ -6,18 +6,13 @@
 import { join } from "../../util/path.ts";
 import { parseDigest } from "../../oci/digest.ts";
 import { fsError, NotFoundError, OcipkgError, VerificationError } from "../../util/errors.ts";
-import {
-  atomicWriteFile,
-  Mutex,
-  openFileStream,
-  pathExists,
-  releaseTemp,
-  tempPathFor,
-  writeVerified,
-} from "../../util/fs_util.ts";
+import { atomicWriteFile, openFileStream, pathExists } from "../../util/files.ts";
+import { Mutex } from "../../util/concurrency.ts";
+import { releaseTemp, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, stripUndefined } from "../../oci/manifest.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
 import { checkLayoutFile, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
+import { writeVerified } from "./verified_write.ts";
 
 /** Options for {@link OciDir.open}. */
 export interface OciDirOptions {

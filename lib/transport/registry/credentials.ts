@@ -14,7 +14,7 @@
  */
 import { dirname, join } from "../../util/path.ts";
 import { OcipkgError } from "../../util/errors.ts";
-import { atomicWriteFile } from "../../util/fs_util.ts";
+import { atomicWriteFile } from "../../util/files.ts";
 import { canonicalHost, DEFAULT_HOST } from "../../oci/reference.ts";
 
 /** Credentials for one registry. */

@@ -9,7 +9,7 @@
  * @module
  */
 import { oneLine } from "../../util/errors.ts";
-import { readBodyCapped } from "../../util/fs_util.ts";
+import { readBodyCapped } from "../../util/body.ts";
 import { RegistryError } from "./errors.ts";
 
 /** Cap on bodies read whole: manifests, tokens, error documents (4 MiB). */

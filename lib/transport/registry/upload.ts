@@ -11,7 +11,7 @@
  */
 import { Verifier } from "../../oci/digest.ts";
 import { oneLine, VerificationError } from "../../util/errors.ts";
-import { isFileStream } from "../../util/fs_util.ts";
+import { isFileStream } from "../../util/files.ts";
 import { type Descriptor, stripUndefined } from "../../oci/manifest.ts";
 import { type BlobSpec, TransferLostError } from "../target.ts";
 import { hasCode, RegistryError } from "./errors.ts";

@@ -1,69 +1,30 @@
 /**
- * File helpers: verified streaming writes to a temp file, atomic replace.
+ * Writing files: all of a buffer ({@link writeAll}), few large blocks while
+ * bytes stream in ({@link BlockWriter}), a small file replaced atomically
+ * ({@link atomicWriteFile}); a file handed to `fetch` as Deno's native stream
+ * ({@link openFileStream}); whether a path exists. Temp paths are in
+ * `temp.ts`; a blob written through the verifier is `writeVerified` in
+ * `transport/layout/verified_write.ts`.
  *
  * @module
  */
-import { dirname, join } from "./path.ts";
-import { type Expected, type Measured, Verifier } from "../oci/digest.ts";
-
-/**
- * A unique temporary path next to `path` (same file system, so rename is atomic).
- *
- * @param path the final path
- * @returns e.g. `/dir/.name.tmp-<uuid>`
- */
-export function tempPathFor(path: string): string {
-  const base = path.slice(dirname(path).length + 1);
-  return trackTemp(join(dirname(path), `.${base}.tmp-${crypto.randomUUID().slice(0, 8)}`));
-}
-
-const liveTemps = new Set<string>();
-
-/**
- * Remember a temp file or directory, so that {@link removeTempsSync} can
- * delete it when the process is interrupted. Call {@link releaseTemp} once it
- * is renamed or removed.
- *
- * @param path a temp path
- * @returns the same path
- */
-export function trackTemp(path: string): string {
-  liveTemps.add(path);
-  return path;
-}
-
-/**
- * Forget a temp path (it was renamed into place or removed).
- *
- * @param path a path given to {@link trackTemp}
- */
-export function releaseTemp(path: string): void {
-  liveTemps.delete(path);
-}
-
-/**
- * Delete every temp path still in use — for a signal handler that is about to
- * exit (Ctrl-C), so an interrupted command leaves nothing behind.
- *
- * @returns how many were removed
- */
-export function removeTempsSync(): number {
-  let n = 0;
-  for (const p of liveTemps) {
-    try {
-      Deno.removeSync(p, { recursive: true });
-      n++;
-    } catch { /* already gone */ }
-  }
-  liveTemps.clear();
-  return n;
-}
+import { releaseTemp, tempPathFor } from "./temp.ts";
 
 /**
  * Write all of `data` to an open file (handles short writes).
  *
  * @param file open file
  * @param data bytes
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { writeAll } from "./files.ts";
+ * const path = await Deno.makeTempFile();
+ * using file = await Deno.open(path, { write: true });
+ * await writeAll(file, new TextEncoder().encode("hello"));
+ * assert.equal(await Deno.readTextFile(path), "hello");
+ * await Deno.remove(path);
+ * ```
  */
 export async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
   let off = 0;
@@ -84,6 +45,19 @@ export const SYNC_EVERY = 32 << 20;
  *
  * Deno's per-call cost of an async write dominates with ~64 KiB chunks
  * (≈ 18k writes per GiB); 4 MiB writes cut it to ≈ 256.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BlockWriter } from "./files.ts";
+ * const path = await Deno.makeTempFile();
+ * using file = await Deno.open(path, { write: true });
+ * const w = new BlockWriter(file, 10);
+ * for (const part of ["hello", " ", "world"]) await w.write(new TextEncoder().encode(part));
+ * await w.flush(); // before syncing or closing
+ * assert.equal(await Deno.readTextFile(path), "hello world");
+ * await Deno.remove(path);
+ * ```
  */
 export class BlockWriter {
   #file: Deno.FsFile;
@@ -206,62 +180,6 @@ export class BlockWriter {
   }
 }
 
-/**
- * Stream `content` into `file` through the verifier, then flush it to disk
- * (one fdatasync). Chunks are verified before they are buffered, so a stream
- * longer than the expected size fails at the first chunk past it. The caller
- * owns `file` (open and close).
- *
- * @param content the bytes
- * @param file open, writable file
- * @param expected expected digest/size (either may be absent)
- * @param what names the content in errors
- * @returns the measured digest and size
- * @throws {VerificationError} when size or digest differ
- */
-export async function writeVerified(
-  content: ReadableStream<Uint8Array>,
-  file: Deno.FsFile,
-  expected: Expected,
-  what: string,
-): Promise<Measured> {
-  // a stream its producer verifies against the same digest is only counted here
-  const v = new Verifier(expected, what, { source: content, offThread: true });
-  const w = new BlockWriter(file, expected.size);
-  // a byte stream is read straight into the write blocks (no garbage chunks:
-  // a 1 GiB read is ≈ 2 × faster and ≈ 80 MB smaller than with 64 KiB chunks)
-  let byob: ReadableStreamBYOBReader | undefined;
-  try {
-    byob = content.getReader({ mode: "byob" });
-  } catch { /* not a byte stream */ }
-  try {
-    if (byob) {
-      while (true) {
-        const { value, done } = await byob.read(w.space());
-        if (value) {
-          v.update(value); // past the expected size: fails before it is written
-          await w.filled(value); // (also when done: the block's memory comes back)
-        }
-        if (done) break;
-      }
-    } else {
-      for await (const chunk of content) {
-        v.update(chunk);
-        await w.write(chunk);
-      }
-    }
-    await w.flush();
-  } catch (e) {
-    v.dispose();
-    await byob?.cancel(e).catch(() => {});
-    await w.settle();
-    throw e;
-  }
-  const measured = v.finish();
-  await file.syncData();
-  return measured;
-}
-
 const fileStreams = new WeakMap<ReadableStream<Uint8Array>, number>();
 
 /**
@@ -271,6 +189,22 @@ const fileStreams = new WeakMap<ReadableStream<Uint8Array>, number>();
  * @param path the file
  * @param size the size it must have
  * @returns the stream and the size found (equal to `size` unless it differs)
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isFileStream, openFileStream } from "./files.ts";
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "hello");
+ * const { stream, found } = await openFileStream(path, 5);
+ * assert.equal(found, 5);
+ * assert.ok(isFileStream(stream, 5));
+ * assert.equal(await new Response(stream).text(), "hello");
+ * // another size than expected: an empty stream (the file is closed) and the size found
+ * const other = await openFileStream(path, 4);
+ * assert.equal(other.found, 5);
+ * assert.ok(!isFileStream(other.stream, 4));
+ * await Deno.remove(path);
+ * ```
  */
 export async function openFileStream(
   path: string,
@@ -300,6 +234,12 @@ export async function openFileStream(
  * @param stream a stream
  * @param size the size expected
  * @returns true when it can go to `fetch` as it is
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isFileStream } from "./files.ts";
+ * assert.ok(!isFileStream(ReadableStream.from([new Uint8Array(1)]), 1));
+ * ```
  */
 export function isFileStream(stream: ReadableStream<Uint8Array>, size: number): boolean {
   return fileStreams.get(stream) === size && !stream.locked;
@@ -311,6 +251,16 @@ export function isFileStream(stream: ReadableStream<Uint8Array>, size: number): 
  * @param path destination
  * @param data content
  * @param mode file mode (e.g. 0o600 for secrets)
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { atomicWriteFile } from "./files.ts";
+ * const dir = await Deno.makeTempDir();
+ * await atomicWriteFile(`${dir}/config.json`, new TextEncoder().encode("{}"), 0o600);
+ * assert.equal(await Deno.readTextFile(`${dir}/config.json`), "{}");
+ * assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["config.json"]); // no temp left
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function atomicWriteFile(path: string, data: Uint8Array, mode = 0o644): Promise<void> {
   const tmp = tempPathFor(path);
@@ -336,6 +286,17 @@ export async function atomicWriteFile(path: string, data: Uint8Array, mode = 0o6
  *
  * @param path any path
  * @returns true when lstat succeeds
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { pathExists } from "./files.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.symlink(`${dir}/nowhere`, `${dir}/dangling`);
+ * assert.ok(await pathExists(`${dir}/dangling`)); // the link itself exists
+ * assert.ok(!(await pathExists(`${dir}/nowhere`)));
+ * assert.ok(!(await pathExists(`${dir}/nowhere/below`)));
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function pathExists(path: string): Promise<boolean> {
   try {
@@ -345,56 +306,4 @@ export async function pathExists(path: string): Promise<boolean> {
     if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
     throw e;
   }
-}
-
-/** A simple mutex: run tasks one at a time, in order. */
-export class Mutex {
-  #tail: Promise<unknown> = Promise.resolve();
-  /**
-   * @param fn the critical section
-   * @returns its result
-   */
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.#tail.then(fn, fn);
-    this.#tail = p.catch(() => {});
-    return p;
-  }
-}
-
-/**
- * Read a whole body of a request or response, at most `cap` bytes: one
- * `Content-Length` over the cap, or more bytes than it, fails with
- * `tooLarge()` (the body is cancelled).
- *
- * @param message a `Request` or `Response`
- * @param cap most bytes accepted
- * @param tooLarge the error to throw
- * @returns the bytes
- */
-export async function readBodyCapped(
-  message: Request | Response,
-  cap: number,
-  tooLarge: (declared?: number) => Error,
-): Promise<Uint8Array> {
-  const declared = Number(message.headers.get("content-length") ?? NaN);
-  if (declared > cap) {
-    await message.body?.cancel().catch(() => {});
-    throw tooLarge(declared);
-  }
-  const parts: Uint8Array[] = [];
-  let n = 0;
-  if (message.body) {
-    for await (const chunk of message.body) {
-      n += chunk.byteLength;
-      if (n > cap) throw tooLarge();
-      parts.push(chunk);
-    }
-  }
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
 }

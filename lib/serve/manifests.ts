@@ -1,0 +1,265 @@
+/**
+ * The manifest endpoints of `serve`: `GET`/`HEAD`, `PUT` (checked: a
+ * manifest or index media type, its digest, every blob and child manifest it
+ * names present) and `DELETE` of `/v2/<name>/manifests/<tag|digest>`, and the
+ * referrers API (`GET /v2/<name>/referrers/<digest>`, filtered by
+ * `artifactType`). A tag moved away leaves its old manifest listed, untagged.
+ *
+ * @module
+ */
+import { digestOf, isDigest, parseDigest } from "../oci/digest.ts";
+import { readBodyCapped } from "../util/body.ts";
+import { type Descriptor, MAX_MANIFEST_SIZE, parseManifestDocument } from "../oci/manifest.ts";
+import { INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX } from "../oci/media_types.ts";
+import { isTag } from "../oci/reference.ts";
+import { bytesStream } from "../transport/target.ts";
+import { ServeError } from "./errors.ts";
+import { allow, checkDigest, empty, json, knownRepository, type Served } from "./http.ts";
+import { checkName, type Repository, type Storage } from "./storage.ts";
+
+/**
+ * The manifest and referrers endpoints of one served root.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OCI_MANIFEST } from "@ocipkg/cli";
+ * import { ManifestEndpoints } from "./manifests.ts";
+ * import { Storage } from "./storage.ts";
+ * import { Uploads } from "./uploads.ts";
+ * const root = await Deno.makeTempDir();
+ * const storage = await Storage.open(root);
+ * const uploads = new Uploads(storage.uploads);
+ * const manifests = new ManifestEndpoints({ storage, uploads, options: {} });
+ * // a manifest naming a blob the repository does not have is refused
+ * const config = { mediaType: "application/json", digest: "sha256:" + "0".repeat(64), size: 2 };
+ * const body = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] });
+ * const put = new Request("http://x/v2/app/manifests/1", {
+ *   method: "PUT",
+ *   headers: { "content-type": OCI_MANIFEST },
+ *   body,
+ * });
+ * await assert.rejects(manifests.manifest(put, "app", "1"), { code: "MANIFEST_BLOB_UNKNOWN" });
+ * await uploads.close();
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export class ManifestEndpoints {
+  #storage: Storage;
+  #options: Served["options"];
+
+  /** @param served the root and the modes */
+  constructor(served: Served) {
+    this.#storage = served.storage;
+    this.#options = served.options;
+  }
+
+  // ---- manifests
+
+  /**
+   * `GET`, `HEAD`, `PUT` or `DELETE` a manifest.
+   * @param req the request
+   * @param name the repository
+   * @param ref a tag or digest (decoded)
+   * @returns the response
+   */
+  async manifest(req: Request, name: string, ref: string): Promise<Response> {
+    if (req.method === "GET" || req.method === "HEAD") {
+      return await this.#getManifest(req, name, ref);
+    }
+    if (req.method === "PUT") return await this.#putManifest(req, name, ref);
+    if (req.method === "DELETE") return await this.#deleteManifest(name, ref);
+    allow(req, ["GET", "HEAD", "PUT", "DELETE"]);
+    throw new Error("unreachable");
+  }
+
+  #checkRef(ref: string): void {
+    if (ref.includes(":")) checkDigest(ref);
+    else if (!isTag(ref)) {
+      throw new ServeError("MANIFEST_INVALID", `invalid tag '${ref.slice(0, 200)}'`);
+    }
+  }
+
+  async #findManifest(
+    repo: Repository,
+    ref: string,
+  ): Promise<{ digest: string; mediaType: string; bytes: Uint8Array } | undefined> {
+    const entries = await repo.entries(ref);
+    const entry = entries[entries.length - 1];
+    const digest = entry?.digest ?? (isDigest(ref) ? ref : undefined);
+    if (!digest) return undefined;
+    const info = await repo.info(digest, entry?.mediaType);
+    const bytes = info && await repo.readManifest(digest);
+    if (!info || !bytes) return undefined;
+    return { digest, mediaType: entry?.mediaType ?? info.mediaType, bytes };
+  }
+
+  async #getManifest(req: Request, name: string, ref: string): Promise<Response> {
+    this.#checkRef(ref);
+    const repo = await knownRepository(this.#storage, name);
+    const found = await this.#findManifest(repo, ref);
+    if (!found) {
+      throw new ServeError("MANIFEST_UNKNOWN", `manifest '${ref}' is not in '${name}'`);
+    }
+    const headers = {
+      "content-type": found.mediaType,
+      "content-length": String(found.bytes.byteLength),
+      "docker-content-digest": found.digest,
+      etag: `"${found.digest}"`,
+    };
+    return new Response(req.method === "HEAD" ? null : found.bytes as Uint8Array<ArrayBuffer>, {
+      status: 200,
+      headers,
+    });
+  }
+
+  async #putManifest(req: Request, name: string, ref: string): Promise<Response> {
+    checkName(name);
+    this.#checkRef(ref);
+    const mediaType = (req.headers.get("content-type") ?? "").split(";")[0]!.trim();
+    const bytes = await readBodyCapped(
+      req,
+      MAX_MANIFEST_SIZE,
+      () =>
+        new ServeError("SIZE_INVALID", `manifest is over the ${MAX_MANIFEST_SIZE}-byte cap`, {
+          status: 413,
+        }),
+    );
+    if (![...MANIFEST_TYPES, ...INDEX_TYPES].includes(mediaType)) {
+      throw new ServeError(
+        "MANIFEST_INVALID",
+        `Content-Type '${mediaType.slice(0, 100)}' is not a manifest or index media type`,
+      );
+    }
+    let doc;
+    try {
+      doc = parseManifestDocument(bytes, mediaType, "manifest");
+    } catch (e) {
+      throw new ServeError("MANIFEST_INVALID", (e as Error).message.slice(0, 300));
+    }
+    const algorithm = isDigest(ref) ? parseDigest(ref).algorithm : "sha256";
+    const digest = digestOf(bytes, algorithm);
+    if (isDigest(ref) && ref !== digest) {
+      throw new ServeError("DIGEST_INVALID", `manifest has digest ${digest}, not ${ref}`);
+    }
+    const repo = await this.#storage.repository(name, true);
+    if (!repo) throw new Error("unreachable");
+    // every blob (and child manifest) it names must be in the repository
+    const needs: Descriptor[] = doc.kind === "manifest"
+      ? [doc.manifest.config, ...doc.manifest.layers]
+      : doc.index.manifests;
+    for (const d of needs) {
+      if (d.urls?.length) continue; // a foreign layer, served elsewhere
+      if ((await repo.blobSize(d.digest)) !== d.size) {
+        throw new ServeError(
+          "MANIFEST_BLOB_UNKNOWN",
+          `manifest references ${d.digest} (${d.size} bytes), which '${name}' does not have`,
+        );
+      }
+    }
+    const subject = doc.kind === "manifest" ? doc.manifest.subject : doc.index.subject;
+    const artifactType = doc.kind === "manifest"
+      ? doc.manifest.artifactType
+      : doc.index.artifactType;
+    const desc: Descriptor = {
+      mediaType,
+      digest,
+      size: bytes.byteLength,
+      ...(artifactType ? { artifactType } : {}),
+    };
+    await repo.mutex.run(async () => {
+      const layout = await repo.layout();
+      await repo.blobDir(digest);
+      await layout.push({ mediaType, digest, size: bytes.byteLength }, bytesStream(bytes));
+      const before = isDigest(ref) ? [] : await repo.entries(ref);
+      await layout.tag(desc, ref);
+      // a manifest a moved tag leaves behind stays listed (untagged)
+      for (const old of before) {
+        if (old.digest !== digest && (await repo.entries(old.digest)).length === 0) {
+          const { annotations: _, ...plain } = old;
+          await layout.tag(plain, old.digest);
+        }
+      }
+      await repo.wrote();
+    });
+    const headers: Record<string, string> = {
+      location: `/v2/${name}/manifests/${digest}`,
+      "docker-content-digest": digest,
+    };
+    if (subject) headers["oci-subject"] = subject.digest;
+    return empty(201, headers);
+  }
+
+  async #deleteManifest(name: string, ref: string): Promise<Response> {
+    if (!this.#options.delete) {
+      throw new ServeError("UNSUPPORTED", "deleting is not enabled on this registry");
+    }
+    this.#checkRef(ref);
+    const repo = await knownRepository(this.#storage, name);
+    await repo.mutex.run(async () => {
+      const layout = await repo.layout();
+      const entries = await repo.entries(ref);
+      if (isDigest(ref)) {
+        const size = await repo.blobSize(ref);
+        if (!entries.length && (size === undefined || !(await repo.info(ref)))) {
+          throw new ServeError("MANIFEST_UNKNOWN", `manifest '${ref}' is not in '${name}'`);
+        }
+        await layout.untag((d) => d.digest === ref);
+        await Deno.remove(repo.blobPath(ref)).catch(() => {});
+        repo.forget(ref);
+      } else {
+        if (!entries.length) {
+          throw new ServeError("MANIFEST_UNKNOWN", `tag '${ref}' is not in '${name}'`);
+        }
+        await layout.untag((d) => entries.includes(d));
+        for (const old of entries) {
+          if ((await repo.entries(old.digest)).length === 0) {
+            const { annotations: _, ...plain } = old;
+            await layout.tag(plain, old.digest);
+          }
+        }
+      }
+      await repo.wrote();
+    });
+    return empty(202);
+  }
+
+  // ---- referrers
+
+  /**
+   * `GET` the referrers of a manifest (an image index, empty when none).
+   * @param url the request's URL (`?artifactType=` filters)
+   * @param name the repository
+   * @param digest the subject's digest (checked)
+   * @returns the response
+   */
+  async referrers(url: URL, name: string, digest: string): Promise<Response> {
+    checkName(name);
+    const want = url.searchParams.get("artifactType");
+    const repo = await this.#storage.repository(name);
+    const manifests: Descriptor[] = [];
+    const seen = new Set<string>();
+    for (const entry of repo ? await (await repo.layout()).list() : []) {
+      if (seen.has(entry.digest)) continue;
+      seen.add(entry.digest);
+      const info = await repo!.info(entry.digest, entry.mediaType);
+      if (info?.subject !== digest) continue;
+      if (want !== null && info.artifactType !== want) continue;
+      manifests.push({
+        mediaType: entry.mediaType,
+        digest: entry.digest,
+        size: info.size,
+        ...(info.artifactType ? { artifactType: info.artifactType } : {}),
+        ...(info.annotations ? { annotations: info.annotations } : {}),
+      });
+    }
+    return json(
+      { schemaVersion: 2, mediaType: OCI_INDEX, manifests },
+      200,
+      {
+        "content-type": OCI_INDEX,
+        ...(want !== null ? { "oci-filters-applied": "artifactType" } : {}),
+      },
+    );
+  }
+}

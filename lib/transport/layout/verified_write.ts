@@ -1,0 +1,81 @@
+/**
+ * A blob written to disk through the one verifier: the layouts (`oci_dir.ts`,
+ * `oci_archive.ts`) store every blob with {@link writeVerified}, so what lands
+ * in a file is exactly the digest and size its descriptor names. It joins the
+ * verifier (`oci/digest.ts`) with the block writer (`util/files.ts`).
+ *
+ * @module
+ */
+import { type Expected, type Measured, Verifier } from "../../oci/digest.ts";
+import { BlockWriter } from "../../util/files.ts";
+
+/**
+ * Stream `content` into `file` through the verifier, then flush it to disk
+ * (one fdatasync). Chunks are verified before they are buffered, so a stream
+ * longer than the expected size fails at the first chunk past it. The caller
+ * owns `file` (open and close).
+ *
+ * @param content the bytes
+ * @param file open, writable file
+ * @param expected expected digest/size (either may be absent)
+ * @param what names the content in errors
+ * @returns the measured digest and size
+ * @throws {VerificationError} when size or digest differ
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bytesStream, digestOf, VerificationError } from "@ocipkg/cli";
+ * import { writeVerified } from "./verified_write.ts";
+ * const data = new TextEncoder().encode("hello");
+ * const path = await Deno.makeTempFile();
+ * using file = await Deno.open(path, { write: true });
+ * const got = await writeVerified(bytesStream(data), file, { digest: digestOf(data) }, "greeting");
+ * assert.deepEqual(got, { digest: digestOf(data), size: 5 });
+ * assert.equal(await Deno.readTextFile(path), "hello");
+ * // longer than expected: fails before the extra bytes are written
+ * await assert.rejects(writeVerified(bytesStream(data), file, { size: 4 }, "greeting"), VerificationError);
+ * await Deno.remove(path);
+ * ```
+ */
+export async function writeVerified(
+  content: ReadableStream<Uint8Array>,
+  file: Deno.FsFile,
+  expected: Expected,
+  what: string,
+): Promise<Measured> {
+  // a stream its producer verifies against the same digest is only counted here
+  const v = new Verifier(expected, what, { source: content, offThread: true });
+  const w = new BlockWriter(file, expected.size);
+  // a byte stream is read straight into the write blocks (no garbage chunks:
+  // a 1 GiB read is ≈ 2 × faster and ≈ 80 MB smaller than with 64 KiB chunks)
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = content.getReader({ mode: "byob" });
+  } catch { /* not a byte stream */ }
+  try {
+    if (byob) {
+      while (true) {
+        const { value, done } = await byob.read(w.space());
+        if (value) {
+          v.update(value); // past the expected size: fails before it is written
+          await w.filled(value); // (also when done: the block's memory comes back)
+        }
+        if (done) break;
+      }
+    } else {
+      for await (const chunk of content) {
+        v.update(chunk);
+        await w.write(chunk);
+      }
+    }
+    await w.flush();
+  } catch (e) {
+    v.dispose();
+    await byob?.cancel(e).catch(() => {});
+    await w.settle();
+    throw e;
+  }
+  const measured = v.finish();
+  await file.syncData();
+  return measured;
+}
