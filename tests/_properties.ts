@@ -25,6 +25,7 @@ import { packDirectory } from "../lib/ops/artifact.ts";
 import { loadImage } from "../lib/ops/install.ts";
 import { Store } from "../lib/store/store.ts";
 import { TAR_END, tarHeader, tarPadding } from "../lib/archive/tar.ts";
+import { concat, withTempDir } from "./_helpers.ts";
 
 /** One property with how expensive a run is. */
 export interface NamedProperty {
@@ -629,25 +630,25 @@ const AUTH_ENV = [
 async function withAuthFiles<T>(
   fn: (files: { ocipkg: string; docker: string; podman: string }) => Promise<T>,
 ): Promise<T> {
-  const tmp = await Deno.makeTempDir({ prefix: "ocipkg-prop-" });
-  const saved = AUTH_ENV.map((k) => [k, Deno.env.get(k)] as const);
-  try {
-    Deno.env.set("OCIPKG_AUTH_FILE", join(tmp, "ocipkg", "config.json"));
-    Deno.env.set("DOCKER_CONFIG", join(tmp, "docker"));
-    Deno.env.set("REGISTRY_AUTH_FILE", join(tmp, "containers", "auth.json"));
-    Deno.env.set("XDG_RUNTIME_DIR", join(tmp, "run"));
-    Deno.env.set("XDG_CONFIG_HOME", join(tmp, "config"));
-    await Deno.mkdir(join(tmp, "docker"));
-    await Deno.mkdir(join(tmp, "containers"));
-    return await fn({
-      ocipkg: join(tmp, "ocipkg", "config.json"),
-      docker: join(tmp, "docker", "config.json"),
-      podman: join(tmp, "containers", "auth.json"),
-    });
-  } finally {
-    for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
-    await Deno.remove(tmp, { recursive: true });
-  }
+  return await withTempDir(async (tmp) => {
+    const saved = AUTH_ENV.map((k) => [k, Deno.env.get(k)] as const);
+    try {
+      Deno.env.set("OCIPKG_AUTH_FILE", join(tmp, "ocipkg", "config.json"));
+      Deno.env.set("DOCKER_CONFIG", join(tmp, "docker"));
+      Deno.env.set("REGISTRY_AUTH_FILE", join(tmp, "containers", "auth.json"));
+      Deno.env.set("XDG_RUNTIME_DIR", join(tmp, "run"));
+      Deno.env.set("XDG_CONFIG_HOME", join(tmp, "config"));
+      await Deno.mkdir(join(tmp, "docker"));
+      await Deno.mkdir(join(tmp, "containers"));
+      return await fn({
+        ocipkg: join(tmp, "ocipkg", "config.json"),
+        docker: join(tmp, "docker", "config.json"),
+        podman: join(tmp, "containers", "auth.json"),
+      });
+    } finally {
+      for (const [k, v] of saved) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+    }
+  });
 }
 
 /** How an auth file may key a registry: `host[:port]`, or docker's URL forms. */
@@ -721,8 +722,7 @@ const storeAnySpelling = fc.asyncProperty(
     !/^sha(256|512)__/i.test(t)
   ),
   async ([[a, b, sa, sb], more], name, tag) => {
-    const tmp = await Deno.makeTempDir({ prefix: "ocipkg-prop-" });
-    try {
+    await withTempDir(async (tmp) => {
       await Deno.mkdir(join(tmp, "pkg"));
       await Deno.writeTextFile(join(tmp, "pkg", "a.txt"), "a");
       await packDirectory(join(tmp, "pkg"), join(tmp, "img.tar"), { name: "example.com/x:1" });
@@ -745,9 +745,7 @@ const storeAnySpelling = fc.asyncProperty(
       if (await store.has(image(sb)) !== same) {
         fail(`loaded as '${image(sa)}', store.has('${image(sb)}') is ${!same}`);
       }
-    } finally {
-      await Deno.remove(tmp, { recursive: true });
-    }
+    });
     return true;
   },
 );
@@ -1303,13 +1301,7 @@ export function buildTar(entries: GenEntry[], outRoot: string): Uint8Array {
     if (size) parts.push(data, tarPadding(size));
   }
   parts.push(TAR_END);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 function chunked(bytes: Uint8Array, size: number): ReadableStream<Uint8Array> {
@@ -1424,8 +1416,7 @@ function resolveOnDisk(dest: string, linkRel: string): "escape" | "reserved" | "
  * naming the broken one. Returns what happened ("ok" or the error's message).
  */
 export async function checkScenario(sc: Scenario): Promise<string> {
-  const tmp = await Deno.makeTempDir({ prefix: "ocipkg-prop-" });
-  try {
+  return await withTempDir(async (tmp) => {
     const root = join(tmp, "root");
     const dest = join(root, "dest");
     const outside = join(root, "outside");
@@ -1489,9 +1480,7 @@ export async function checkScenario(sc: Scenario): Promise<string> {
       }
     }
     return "ok";
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 }
 
 const extractContained = fc.asyncProperty(scenarioArb, async (sc) => {

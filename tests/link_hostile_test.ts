@@ -28,28 +28,13 @@ import {
   writeCmakeConfig,
   writePkgConfig,
 } from "../mod.ts";
-import { have, ROOT, run, runCli } from "./_helpers.ts";
+import { have, ROOT, run, runCli, sha256, withTempDir } from "./_helpers.ts";
 
 const hasPkgConfig = await have("pkg-config");
 const hasCmake = await have("cmake");
 const hasCc = await have("cc");
 
 // ---------- helpers ----------
-
-/** A temp dir for one test, removed afterwards. */
-async function withSandbox(fn: (base: string) => Promise<void>): Promise<void> {
-  const base = await Deno.makeTempDir({ prefix: "ocipkg-hostile-" });
-  try {
-    await fn(base);
-  } finally {
-    await Deno.remove(base, { recursive: true });
-  }
-}
-
-async function sha256(data: Uint8Array<ArrayBuffer>): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /** Every entry under `dir` (lstat: symlinks are not followed), with content hashes. */
 async function snapshot(dir: string, skip: (rel: string) => boolean = () => false) {
@@ -207,7 +192,7 @@ const LINUX = { os: "linux", architecture: "amd64" };
 // ---------- generated files never go through symlinks ----------
 
 Deno.test("link refuses pkgconfig/ and cmake/ entries that are symlinks (outside, file, inside, dangling) or files", async () => {
-  await withSandbox(async (base) => {
+  await withTempDir(async (base) => {
     const outside = await outsideFixtures(base);
     const image = "example.com/hostile/foo:1.0";
     // a package may hold symlinks inside itself: pkgconfig -> lib, cmake -> include
@@ -269,7 +254,7 @@ Deno.test("link refuses pkgconfig/ and cmake/ entries that are symlinks (outside
 });
 
 Deno.test("link never writes through a planted .pc / Config.cmake: symlinks and directories are refused, hardlinks replaced", async () => {
-  await withSandbox(async (base) => {
+  await withTempDir(async (base) => {
     const outside = await outsideFixtures(base);
     const image = "example.com/hostile/foo:1.0";
     const archive = await pack(
@@ -353,7 +338,7 @@ Deno.test({
     "hostile version/description annotations cannot inject into .pc or CMake files (real pkg-config and cmake)",
   ignore: !hasPkgConfig || !hasCmake,
   async fn() {
-    await withSandbox(async (base) => {
+    await withTempDir(async (base) => {
       const outside = await outsideFixtures(base);
       const markers = join(base, "markers");
       await Deno.mkdir(markers);
@@ -466,7 +451,7 @@ Deno.test({
     "library files with unsafe names or outside targets are left out of Cargo, .pc, CMake and FFI",
   ignore: !hasPkgConfig || !hasCmake,
   async fn() {
-    await withSandbox(async (base) => {
+    await withTempDir(async (base) => {
       const outside = await outsideFixtures(base);
       const image = "example.com/hostile/names:1";
       const archive = await pack(base, image, async (d) => {
@@ -568,7 +553,7 @@ Deno.test({
     "a store path with spaces, quotes, '#' and '$' reaches pkg-config, CMake, cc and Cargo intact",
   ignore: !hasPkgConfig || !hasCmake || !hasCc,
   async fn() {
-    await withSandbox(async (base) => {
+    await withTempDir(async (base) => {
       const greet = join(base, "greet");
       const b = await run("sh", [join(ROOT, "examples", "c-greet", "build.sh"), greet]);
       assertEquals(b.code, 0, b.stderr);
@@ -652,7 +637,7 @@ Deno.test({
   name: "store paths a format cannot hold are refused in one line, and nothing is written",
   ignore: !hasPkgConfig || !hasCmake,
   async fn() {
-    await withSandbox(async (base) => {
+    await withTempDir(async (base) => {
       const image = "example.com/hostile/foo:1.0";
       const archive = await pack(base, image, fooPackage());
       const scratch = join(base, "scratch");

@@ -18,7 +18,7 @@ import {
   TAR_END,
   type TarEntry,
 } from "../lib/archive/tar.ts";
-import { have, run } from "./_helpers.ts";
+import { concat, have, run, withTempDir } from "./_helpers.ts";
 
 const enc = new TextEncoder();
 const BLOCK = 512;
@@ -161,17 +161,6 @@ function sparse1(o: {
   ];
 }
 
-function concat(parts: (Uint8Array | Uint8Array[])[]): Uint8Array {
-  const flat = parts.flat();
-  const out = new Uint8Array(flat.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of flat) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
 const tar = (...parts: (Uint8Array | Uint8Array[])[]) => concat([...parts, TAR_END]);
 
 // ---------------------------------------------------------------------------
@@ -223,14 +212,11 @@ function* chunked(b: Uint8Array, n: number): Generator<Uint8Array> {
 
 /** Run `fn` over the archive as a file, removed afterwards. */
 async function withFile<T>(b: Uint8Array, fn: (path: string) => Promise<T>): Promise<T> {
-  const dir = await Deno.makeTempDir({ prefix: "ocipkg-tar-" });
-  try {
+  return await withTempDir(async (dir) => {
     const path = join(dir, "a.tar");
     await Deno.writeFile(path, b);
     return await fn(path);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 }
 
 type Outcome = { ok: Got[] } | { error: string };
@@ -324,8 +310,7 @@ Deno.test("tar reader: a flood of 40,000 pax headers fails at the header cap, in
   );
   const gz = new Uint8Array(gzipSync(flood));
   assert(gz.length < 1024 * 1024, "the flood compresses well");
-  const dir = await Deno.makeTempDir({ prefix: "ocipkg-tar-" });
-  try {
+  await withTempDir(async (dir) => {
     await Deno.mkdir(join(dir, "out"));
     await assertRejects(
       () => extractLayer(bytesStream(gz), join(dir, "out"), { compression: "gzip", what: "L" }),
@@ -334,9 +319,7 @@ Deno.test("tar reader: a flood of 40,000 pax headers fails at the header cap, in
     );
     await Deno.writeFile(join(dir, "flood.tar"), flood);
     await assertRejects(() => OciArchive.open(join(dir, "flood.tar")), ArchiveError, msg);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("tar reader: metadata caps count headers and bytes before one entry, and reset after it", async () => {
@@ -505,8 +488,7 @@ Deno.test("tar reader: a 1 TB sparse file is read in bounded chunks and refused 
     }
   }
   assertEquals(seen, ["huge", "after"]);
-  const dir = await Deno.makeTempDir({ prefix: "ocipkg-tar-" });
-  try {
+  await withTempDir(async (dir) => {
     await Deno.mkdir(join(dir, "out"));
     await assertRejects(
       () =>
@@ -514,9 +496,7 @@ Deno.test("tar reader: a 1 TB sparse file is read in bounded chunks and refused 
       ArchiveError,
       "huge",
     );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("tar reader: sparse maps and headers are validated strictly", async () => {
@@ -714,8 +694,7 @@ Deno.test({
     "tar reader: GNU tar's pax sparse files (1.0, 0.1, 0.0) read and extract to the original bytes",
   ignore: !HAVE_TAR,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "ocipkg-tar-" });
-    try {
+    await withTempDir(async (dir) => {
       await Deno.mkdir(join(dir, "in"));
       const original = await sparseOriginal(join(dir, "in", "f"));
       for (const version of ["1.0", "0.1", "0.0"]) {
@@ -742,9 +721,7 @@ Deno.test({
         await extractLayer(bytesStream(archive), dest, { compression: "none", what: "L" });
         assertEquals(sha(await Deno.readFile(join(dest, "f"))), sha(original), version);
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 
@@ -753,8 +730,7 @@ Deno.test({
     "tar reader: GNU tar's old sparse files (typeflag 'S', with and without extension blocks) are refused by name",
   ignore: !HAVE_TAR,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "ocipkg-tar-" });
-    try {
+    await withTempDir(async (dir) => {
       await Deno.mkdir(join(dir, "in"));
       await sparseOriginal(join(dir, "in", "few"));
       // 12 data segments: more than the header's 4, so extension blocks follow it
@@ -789,9 +765,7 @@ Deno.test({
         );
         assert(!err.includes("checksum"), err);
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 
@@ -1139,8 +1113,7 @@ Deno.test({
   name: "tar reader: agrees with python3 tarfile on GNU, pax and ustar archives it writes",
   ignore: !HAVE_PYTHON,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "ocipkg-tar-" });
-    try {
+    await withTempDir(async (dir) => {
       const script = join(dir, "make.py");
       await Deno.writeTextFile(script, PYTHON_FIXTURES);
       const r = await run("python3", [script, dir]);
@@ -1165,9 +1138,7 @@ Deno.test({
         }));
         assertEquals(ours, rows, fmt);
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 
@@ -1175,8 +1146,7 @@ Deno.test({
   name: "tar reader: lists what GNU tar lists for its gnu, pax and ustar archives",
   ignore: !HAVE_TAR,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "ocipkg-tar-" });
-    try {
+    await withTempDir(async (dir) => {
       const src = join(dir, "src");
       const long = join("d", "n".repeat(120), "m".repeat(90));
       await Deno.mkdir(join(src, long), { recursive: true });
@@ -1198,8 +1168,6 @@ Deno.test({
           assertEquals(got.find((e) => e.name.endsWith("file.txt"))?.data, "deep");
         }
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
