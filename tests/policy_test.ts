@@ -1,4 +1,4 @@
-// The trust path (issue 20, "one identity for every image"): a config file's `verify` rules are
+// The trust path, one identity for every image: a config file's `verify` rules are
 // matched on the canonical registry of the rule and of the image — every spelling of a host
 // (case, default port, IPv4 forms, Docker Hub's names, the loopback names) meets the same rules;
 // a config file that is not a JSON object is refused; each key file is read once per command;

@@ -1,4 +1,4 @@
-// Signing (issue 14): cosign-format keys, keyed signatures and their verification.
+// Signing: cosign-format keys, keyed signatures and their verification.
 // Real cosign-made keys and signatures come from tests/fixtures/cosign (sources in its README);
 // skopeo reads the signature manifests ocipkg stores on a registry (it cannot verify them here).
 import { Buffer } from "node:buffer";
