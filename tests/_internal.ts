@@ -1,13 +1,9 @@
 // What the tests reach beyond the public API (mod.ts): internals of the modules under test.
 export * from "../mod.ts";
-export {
-  readTar,
-  StreamSource,
-  TAR_END,
-  type TarEntryType,
-  tarHeader,
-  tarPadding,
-} from "../lib/archive/tar.ts";
+export { readTar } from "../lib/archive/tar.ts";
+export { StreamSource } from "../lib/archive/tar_source.ts";
+export { type TarEntryType } from "../lib/archive/tar_header.ts";
+export { TAR_END, tarHeader, tarPadding } from "../lib/archive/tar_writer.ts";
 export { teeBounded } from "../lib/util/tee.ts";
 export { buildArtifact, gzipStream, walkDirectory, zstdStream } from "../lib/ops/artifact.ts";
 export { classifyLibrary } from "../lib/native/libraries.ts";

@@ -24,7 +24,7 @@ import {
 import { packDirectory } from "../lib/ops/artifact.ts";
 import { loadImage } from "../lib/ops/install.ts";
 import { Store } from "../lib/store/store.ts";
-import { TAR_END, tarHeader, tarPadding } from "../lib/archive/tar.ts";
+import { TAR_END, tarHeader, tarPadding } from "../lib/archive/tar_writer.ts";
 import { concat, withTempDir } from "./_helpers.ts";
 
 /** One property with how expensive a run is. */

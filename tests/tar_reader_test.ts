@@ -8,16 +8,15 @@ import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { ArchiveError, bytesStream, extractLayer, OciArchive } from "../mod.ts";
 import {
-  FileSource,
   MAX_TAR_METADATA_BYTES,
   MAX_TAR_METADATA_HEADERS,
   MAX_TAR_SPARSE_SEGMENTS,
   readTar,
   type ReadTarOptions,
-  StreamSource,
-  TAR_END,
   type TarEntry,
 } from "../lib/archive/tar.ts";
+import { FileSource, StreamSource } from "../lib/archive/tar_source.ts";
+import { TAR_END } from "../lib/archive/tar_writer.ts";
 import { concat, have, run, withTempDir } from "./_helpers.ts";
 
 const enc = new TextEncoder();

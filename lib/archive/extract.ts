@@ -13,7 +13,8 @@ import { nodeStream, nodeZlib } from "../util/lazy_node.ts";
 import { join, posix } from "../util/path.ts";
 import { ArchiveError, OcipkgError, oneLine, ResourceError, systemReason } from "../util/errors.ts";
 import { writeAll } from "../util/fs_util.ts";
-import { readTar, StreamSource, type TarEntry } from "./tar.ts";
+import { readTar, type TarEntry } from "./tar.ts";
+import { StreamSource } from "./tar_source.ts";
 import { ZstdFrameChecker } from "./zstd_frames.ts";
 
 /** Default cap on the bytes one image may extract to (16 GiB). */

@@ -20,7 +20,8 @@ import {
   OCIPKG_CONFIG,
 } from "../oci/media_types.ts";
 import { parsePlatform } from "../oci/platform.ts";
-import { readTar, StreamSource } from "../archive/tar.ts";
+import { readTar } from "../archive/tar.ts";
+import { StreamSource } from "../archive/tar_source.ts";
 import { fetchBytes, type ReadTarget, withTarget } from "../transport/target.ts";
 import {
   type LayoutLocation,

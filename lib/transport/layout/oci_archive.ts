@@ -18,7 +18,9 @@ import {
   writeVerified,
 } from "../../util/fs_util.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, stripUndefined } from "../../oci/manifest.ts";
-import { FileSource, readTar, TAR_END, tarHeader, tarPadding } from "../../archive/tar.ts";
+import { readTar } from "../../archive/tar.ts";
+import { FileSource } from "../../archive/tar_source.ts";
+import { TAR_END, tarHeader, tarPadding } from "../../archive/tar_writer.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
 import { checkLayoutFile, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
 
