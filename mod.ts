@@ -144,13 +144,15 @@ export {
   type StoreEntry,
 } from "./lib/store/store.ts";
 export {
-  checkLinks,
   DEFAULT_MAX_BYTES,
   DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_RATIO,
   ExtractBudget,
-  extractLayer,
   type ExtractLimits,
+} from "./lib/archive/budget.ts";
+export {
+  checkLinks,
+  extractLayer,
   type ExtractOptions,
   type ExtractResult,
 } from "./lib/archive/extract.ts";

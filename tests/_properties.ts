@@ -5,7 +5,8 @@
 import fc from "fast-check";
 import { join } from "node:path";
 import { ArchiveError, FormatError, OcipkgError, UsageError } from "../lib/util/errors.ts";
-import { checkLinks, ExtractBudget, extractLayer } from "../lib/archive/extract.ts";
+import { ExtractBudget } from "../lib/archive/budget.ts";
+import { checkLinks, extractLayer } from "../lib/archive/extract.ts";
 import { parseManifestDocument, validateDescriptor } from "../lib/oci/manifest.ts";
 import {
   DOCKER_MANIFEST,

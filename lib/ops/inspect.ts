@@ -5,7 +5,7 @@
  * @module
  */
 import { VerifyingStream } from "../oci/digest.ts";
-import { decompress } from "../archive/extract.ts";
+import { decompress } from "../archive/decompress.ts";
 import {
   type Descriptor,
   isImageManifestType,

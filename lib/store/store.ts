@@ -21,13 +21,8 @@ import {
   VerificationError,
 } from "../util/errors.ts";
 import { parseDigest, vouch, vouchedFor } from "../oci/digest.ts";
-import {
-  checkLinks,
-  ExtractBudget,
-  extractFile,
-  extractLayer,
-  type ExtractLimits,
-} from "../archive/extract.ts";
+import { ExtractBudget, type ExtractLimits } from "../archive/budget.ts";
+import { checkLinks, extractFile, extractLayer } from "../archive/extract.ts";
 import { atomicWriteFile, pathExists, releaseTemp, trackTemp } from "../util/fs_util.ts";
 import { OciDir } from "../transport/layout/oci_dir.ts";
 import {
