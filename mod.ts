@@ -159,15 +159,15 @@ export {
 
 // Native builds: link, Cargo, runnable images, FFI
 export {
-  cargoLinkLines,
-  type ConfigOptions,
   type LinkedLibrary,
   type LinkOptions,
   linkPackage,
   type LinkResult,
-  writeCmakeConfig,
-  writePkgConfig,
 } from "./lib/native/link.ts";
+export { cargoLinkLines } from "./lib/native/link_cargo.ts";
+export { type ConfigOptions } from "./lib/native/link_config.ts";
+export { writePkgConfig } from "./lib/native/link_pkgconfig.ts";
+export { writeCmakeConfig } from "./lib/native/link_cmake.ts";
 export {
   findLibraries,
   type Library,
