@@ -135,11 +135,10 @@ export {
 export { tagVariant } from "./lib/transport/variants.ts";
 
 // The local store and safe extraction
+export { dataDir, LAYOUT_DIR } from "./lib/store/paths.ts";
 export {
-  dataDir,
   type InstallOptions,
   type InstallResult,
-  LAYOUT_DIR,
   Store,
   type StoreEntry,
 } from "./lib/store/store.ts";
