@@ -133,6 +133,16 @@ export async function have(cmd: string): Promise<boolean> {
   }
 }
 
+/** The text of a file of the cosign fixtures (tests/fixtures/cosign; its README names their sources). */
+export function cosignFixtureText(path: string): string {
+  return Deno.readTextFileSync(join(ROOT, "tests", "fixtures", "cosign", path));
+}
+
+/** The bytes of a file of the cosign fixtures. */
+export function cosignFixture(path: string): Uint8Array<ArrayBuffer> {
+  return Deno.readFileSync(join(ROOT, "tests", "fixtures", "cosign", path));
+}
+
 /** Make a sample package directory: lib/libfoo.a, include/foo.h, README, a symlink. */
 export async function samplePackage(dir: string, libBytes = 4096): Promise<string> {
   await Deno.mkdir(join(dir, "lib"), { recursive: true });
