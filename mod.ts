@@ -90,8 +90,8 @@ export {
 export { resolveImage, tagImage } from "./lib/ops/tagging.ts";
 
 // The local store that get, load and link install into
+export { dataDir } from "./lib/store/paths.ts";
 export {
-  dataDir,
   type InstallOptions,
   type InstallResult,
   Store,

@@ -1,5 +1,6 @@
 // Small binaries with real headers, for platform checks: an ELF header, a
 // Mach-O header, and `ar` archives (static libraries) holding such objects.
+import { concat } from "./_helpers.ts";
 
 /** ELF machine numbers. */
 export const EM = { x86_64: 0x3e, aarch64: 0xb7 } as const;
@@ -54,11 +55,5 @@ export function arArchive(
     member("//", enc.encode("a_rather_long_object_name.o/\n"));
   } else member("__.SYMDEF SORTED", new Uint8Array(8));
   for (const m of members) member(style === "gnu" ? `${m.name}/` : m.name, m.data);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concat(parts);
 }

@@ -1,4 +1,4 @@
-// Shared test helpers: temp dirs, running the CLI as a subprocess, fixtures.
+// Shared test helpers: temp dirs, bytes and digests, running the CLI as a subprocess, fixtures.
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { GetOptions, Target } from "../mod.ts";
@@ -19,6 +19,23 @@ export async function tempDir(prefix = "ocipkg-test-"): Promise<string> {
   return dir;
 }
 
+/**
+ * Run `fn` in a fresh temp dir (from {@link tempDir}), removed as soon as `fn`
+ * settles: for tests and properties that make many.
+ */
+export async function withTempDir<T>(
+  fn: (dir: string) => Promise<T>,
+  prefix?: string,
+): Promise<T> {
+  const dir = await tempDir(prefix);
+  try {
+    return await fn(dir);
+  } finally {
+    made.delete(dir);
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 // every directory tempDir() made is removed when this test module's process ends
 const made = new Set<string>();
 globalThis.addEventListener("unload", () => {
@@ -28,6 +45,26 @@ globalThis.addEventListener("unload", () => {
     } catch { /* already gone */ }
   }
 });
+
+/** The bytes of `parts` (a nested array is taken in order) one after another, in a new array. */
+export function concat(
+  parts: readonly (Uint8Array | readonly Uint8Array[])[],
+): Uint8Array<ArrayBuffer> {
+  const flat = parts.flat();
+  const out = new Uint8Array(flat.reduce((n, p) => n + p.byteLength, 0));
+  let off = 0;
+  for (const p of flat) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return out;
+}
+
+/** The SHA-256 digest of `bytes`, as `sha256:<hex>`. */
+export async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return `sha256:${Array.from(h, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
 
 export interface RunResult {
   code: number;
@@ -89,6 +126,16 @@ export async function have(cmd: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** The text of a file of the cosign fixtures (tests/fixtures/cosign; its README names their sources). */
+export function cosignFixtureText(path: string): string {
+  return Deno.readTextFileSync(join(ROOT, "tests", "fixtures", "cosign", path));
+}
+
+/** The bytes of a file of the cosign fixtures. */
+export function cosignFixture(path: string): Uint8Array<ArrayBuffer> {
+  return Deno.readFileSync(join(ROOT, "tests", "fixtures", "cosign", path));
 }
 
 /** Make a sample package directory: lib/libfoo.a, include/foo.h, README, a symlink. */

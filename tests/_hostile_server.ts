@@ -3,6 +3,7 @@
 // overridable routes, a token service, and a raw TCP listener for servers that
 // never answer or drip bytes. Every server counts requests in flight and
 // records the Authorization header of each request.
+import { concat, sha256 } from "./_helpers.ts";
 
 export interface Recorded {
   method: string;
@@ -362,19 +363,4 @@ export function pause(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener("abort", done);
   });
-}
-
-export function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
-}
-
-export async function sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return `sha256:${Array.from(h, (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }

@@ -8,17 +8,13 @@ export * from "../lib/sign/mod.ts";
 export * from "../lib/native/mod.ts";
 export { vouch, vouchedFor } from "../lib/oci/digest.ts";
 export { bytesStream } from "../lib/transport/target.ts";
-export { LAYOUT_DIR } from "../lib/store/store.ts";
+export { LAYOUT_DIR } from "../lib/store/paths.ts";
 export { oneLine, systemReason } from "../lib/util/errors.ts";
 export { printable } from "../lib/util/text.ts";
-export {
-  readTar,
-  StreamSource,
-  TAR_END,
-  type TarEntryType,
-  tarHeader,
-  tarPadding,
-} from "../lib/archive/tar.ts";
+export { readTar } from "../lib/archive/tar.ts";
+export { StreamSource } from "../lib/archive/tar_source.ts";
+export { type TarEntryType } from "../lib/archive/tar_header.ts";
+export { TAR_END, tarHeader, tarPadding } from "../lib/archive/tar_writer.ts";
 export { teeBounded } from "../lib/util/tee.ts";
 export { buildArtifact, gzipStream, walkDirectory, zstdStream } from "../lib/ops/artifact.ts";
 export { classifyLibrary } from "../lib/native/libraries.ts";

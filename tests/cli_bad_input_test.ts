@@ -16,7 +16,7 @@ import {
   tarHeader,
   tarPadding,
 } from "./_internal.ts";
-import { listTree, ROOT, runCli, samplePackage, tempDir } from "./_helpers.ts";
+import { listTree, ROOT, runCli, samplePackage, tempDir, withTempDir } from "./_helpers.ts";
 
 // what is not there (a path, a blob, an image in a layout) exits 3; other failures 1
 const NOT_FOUND = /does not exist|is missing|lists no image|is not an OCI layout|not found/;
@@ -198,8 +198,7 @@ Deno.test("bad input: --debug adds the stack trace", async () => {
 });
 
 Deno.test("bad input: control characters from an archive never reach the terminal raw", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "ocipkg-term-" });
-  try {
+  await withTempDir(async (tmp) => {
     const esc = "\u001b]0;pwned\u0007\u001b[2J\u009b31m\u202e";
     const src = await samplePackage(join(tmp, "src"));
     const archive = join(tmp, "p.tar");
@@ -241,9 +240,7 @@ Deno.test("bad input: control characters from an archive never reach the termina
     await dir.close();
     const line = await expectError(["load", `oci:${layout}:example.com/term:2`], "\\u001b");
     assert(!hasControl(line), line);
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a fifo or a device named as an oci-archive is refused at once, for every command that reads one", async () => {

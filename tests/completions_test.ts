@@ -2,7 +2,7 @@
 // the parser and --help: every command and flag is offered, each script
 // passes its shell's syntax check, and bash completes after sourcing it.
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { have, run, runCli } from "./_helpers.ts";
+import { have, run, runCli, withTempDir } from "./_helpers.ts";
 import { COMMANDS } from "../lib/cli/commands.ts";
 
 Deno.test("completions: bash, zsh and fish scripts from the tables", async (t) => {
@@ -21,8 +21,7 @@ Deno.test("completions: bash, zsh and fish scripts from the tables", async (t) =
   assertStringIncludes(bad.stderr, "unknown shell 'tcsh'");
 
   await t.step("bash: complete -p, commands and flags", async () => {
-    const dir = await Deno.makeTempDir();
-    try {
+    await withTempDir(async (dir) => {
       await Deno.writeTextFile(`${dir}/c.bash`, scripts.bash!);
       const r = await run("bash", [
         "-c",
@@ -36,9 +35,7 @@ Deno.test("completions: bash, zsh and fish scripts from the tables", async (t) =
         "push pull",
         "--plain-http",
       ]);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   });
 
   for (const shell of ["zsh", "fish"]) {
@@ -46,14 +43,11 @@ Deno.test("completions: bash, zsh and fish scripts from the tables", async (t) =
       name: `${shell}: syntax check`,
       ignore: !(await have(shell)),
       fn: async () => {
-        const dir = await Deno.makeTempDir();
-        try {
+        await withTempDir(async (dir) => {
           await Deno.writeTextFile(`${dir}/c`, scripts[shell]!);
           const r = await run(shell, ["-n", `${dir}/c`]);
           assertEquals(r.code, 0, r.stderr);
-        } finally {
-          await Deno.remove(dir, { recursive: true });
-        }
+        });
       },
     });
   }

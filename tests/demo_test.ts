@@ -2,11 +2,10 @@
 // embedded registry: every step, a cached get with no request, and nothing
 // left behind.
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { ROOT } from "./_helpers.ts";
+import { ROOT, withTempDir } from "./_helpers.ts";
 
 Deno.test("demo: serve, pack, push, tags, inspect, get twice (no request), link", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "ocipkg-demo-test-" });
-  try {
+  await withTempDir(async (tmp) => {
     const r = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", "--quiet", `${ROOT}/scripts/demo.ts`],
       env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", TMPDIR: tmp },
@@ -34,7 +33,5 @@ Deno.test("demo: serve, pack, push, tags, inspect, get twice (no request), link"
     // the demo removed its registry root and store
     assertEquals([...Deno.readDirSync(tmp)].map((e) => e.name), []);
     assert(/done +in \d+ ms/.test(out), out);
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });

@@ -11,7 +11,6 @@
 // change nothing outside the store and leave no image or temp dir in it; an
 // accepted case must produce exactly the expected tree with safe modes.
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { assert, assertEquals } from "./_assert.ts";
 import {
   type Case,
@@ -27,9 +26,8 @@ import {
   sha256,
   type Vars,
 } from "./fixtures/hostile/build.ts";
+import { CLI, ROOT, withTempDir } from "./_helpers.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const CLI = join(ROOT, "cli.ts");
 const FIXTURES = join(ROOT, "tests", "fixtures", "hostile");
 const IMAGE = "hostile.test/corpus:1";
 const IMAGE_PATH = ["hostile.test", "corpus", "__1"];
@@ -352,8 +350,7 @@ async function load(archive: string, store: string, sample: boolean): Promise<Ru
 // The cases
 
 async function runCase(c: Case, t: Deno.TestContext): Promise<void> {
-  const tmp = await Deno.makeTempDir({ prefix: "ocipkg-hostile-" });
-  try {
+  await withTempDir(async (tmp) => {
     const vars: Vars = { TMP: tmp, OUTSIDE: join(tmp, "outside") };
     const store = join(tmp, "store");
     await Deno.mkdir(join(tmp, "outside", "sub"), { recursive: true });
@@ -426,9 +423,7 @@ async function runCase(c: Case, t: Deno.TestContext): Promise<void> {
       );
       assertEquals(await tempLeftovers(store), [], "temp dirs left in the store");
     }
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 }
 
 for (const c of CASES) {

@@ -1,9 +1,9 @@
 // Hostile packages against `link`: symlinked pkgconfig/ and cmake/ entries,
 // planted symlinks/hardlinks at the generated files' paths, annotations and
-// file names that try to inject into .pc / CMake / Cargo output, and store
-// paths with spaces, quotes and `$`. Generated files are checked with the real
-// pkg-config (pkgconf), cmake and cc; every test also checks that nothing
-// outside the store changed.
+// file names that try to inject into .pc / CMake / Cargo output (store paths
+// with spaces, quotes and `$`: link_store_path_test.ts). Generated files are
+// checked with the real pkg-config (pkgconf), cmake and cc; every test also
+// checks that nothing outside the store changed.
 import { join } from "node:path";
 import {
   assert,
@@ -13,203 +13,40 @@ import {
   assertThrows,
 } from "./_assert.ts";
 import {
-  ImageName,
-  linkPackage,
-  type LinkResult,
-  loadImage,
-  NotFoundError,
-  OcipkgError,
-  packDirectory,
-  Store,
-  UsageError,
-} from "../mod.ts";
-import {
   cargoLinkLines,
   findLibraries,
+  ImageName,
   libraryPath,
+  linkPackage,
+  type LinkResult,
+  NotFoundError,
+  OcipkgError,
+  Store,
+  UsageError,
   writeCmakeConfig,
   writePkgConfig,
-} from "../lib/native/mod.ts";
-import { have, ROOT, run, runCli } from "./_helpers.ts";
-
-const hasPkgConfig = await have("pkg-config");
-const hasCmake = await have("cmake");
-const hasCc = await have("cc");
-
-// ---------- helpers ----------
-
-/** A temp dir for one test, removed afterwards. */
-async function withSandbox(fn: (base: string) => Promise<void>): Promise<void> {
-  const base = await Deno.makeTempDir({ prefix: "ocipkg-hostile-" });
-  try {
-    await fn(base);
-  } finally {
-    await Deno.remove(base, { recursive: true });
-  }
-}
-
-async function sha256(data: Uint8Array<ArrayBuffer>): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** Every entry under `dir` (lstat: symlinks are not followed), with content hashes. */
-async function snapshot(dir: string, skip: (rel: string) => boolean = () => false) {
-  const out: [string, string][] = [];
-  const walk = async (abs: string, rel: string) => {
-    for await (const e of Deno.readDir(abs)) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (skip(r)) continue;
-      const p = join(abs, e.name);
-      const st = await Deno.lstat(p);
-      if (st.isSymlink) out.push([r, `symlink -> ${await Deno.readLink(p)}`]);
-      else if (st.isDirectory) {
-        out.push([r, "dir"]);
-        await walk(p, r);
-      } else {
-        out.push([
-          r,
-          `file ${st.mode} ${st.mtime?.getTime()} ${await sha256(await Deno.readFile(p))}`,
-        ]);
-      }
-    }
-  };
-  await walk(dir, "");
-  return out.sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
-}
-
-/** Pack a package directory filled by `fill` into an oci-archive. */
-async function pack(
-  base: string,
-  image: string,
-  fill: (dir: string) => Promise<void>,
-  annotations?: Record<string, string>,
-): Promise<string> {
-  const id = crypto.randomUUID().slice(0, 8);
-  const src = join(base, "src", id);
-  await Deno.mkdir(src, { recursive: true });
-  await fill(src);
-  const archive = join(base, "src", `${id}.tar`);
-  await packDirectory(src, archive, { name: image, annotations });
-  return archive;
-}
-
-/** Load an archive into a store rooted at `root`; returns the store and image dir. */
-async function install(archive: string, root: string, image: string) {
-  const store = new Store(root);
-  await loadImage(archive, { store });
-  return { store, dir: store.imageDir(image) };
-}
-
-/** A package with lib/libfoo.a (+ lib/libfoo.so) and include/foo.h (fake contents). */
-function fooPackage(extra?: (dir: string) => Promise<void>) {
-  return async (dir: string) => {
-    await Deno.mkdir(join(dir, "lib"));
-    await Deno.mkdir(join(dir, "include"));
-    await Deno.writeFile(join(dir, "lib", "libfoo.a"), new Uint8Array([1, 2, 3]));
-    await Deno.writeFile(join(dir, "lib", "libfoo.so"), new Uint8Array([4, 5, 6]));
-    await Deno.writeTextFile(join(dir, "include", "foo.h"), "int foo(void);\n");
-    if (extra) await extra(dir);
-  };
-}
-
-/** Outside-the-store fixtures that a hostile package would point at. */
-async function outsideFixtures(base: string) {
-  const outside = join(base, "outside");
-  await Deno.mkdir(join(outside, "dir"), { recursive: true });
-  await Deno.writeTextFile(join(outside, "victim.txt"), "precious\n");
-  await Deno.writeTextFile(join(outside, "dir", "keep.txt"), "keep\n");
-  await Deno.writeFile(join(outside, "libevil.so"), new Uint8Array([9]));
-  await Deno.mkdir(join(outside, "libdir"));
-  await Deno.writeFile(join(outside, "libdir", "libsys.a"), new Uint8Array([9]));
-  return outside;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function pkgConfig(searchPath: string, ...args: string[]) {
-  return await run("pkg-config", args, undefined, { PKG_CONFIG_PATH: searchPath });
-}
-
-/** Split pkgconf's output into arguments (it escapes with backslashes). */
-function splitFlags(s: string): string[] {
-  const out: string[] = [];
-  let cur = "";
-  let any = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i]!;
-    if (c === "\\" && i + 1 < s.length) {
-      cur += s[++i];
-      any = true;
-    } else if (c === " " || c === "\n") {
-      if (any) out.push(cur);
-      cur = "";
-      any = false;
-    } else {
-      cur += c;
-      any = true;
-    }
-  }
-  if (any) out.push(cur);
-  return out;
-}
-
-/**
- * Configure a CMake project (no languages) that runs find_package(<pkg>)
- * with CMAKE_PREFIX_PATH=<prefix> and reports what it found.
- */
-async function cmakeFind(scratch: string, prefix: string, pkg: string, lib = pkg, version = "") {
-  const proj = join(scratch, `cmake-${crypto.randomUUID().slice(0, 8)}`);
-  await Deno.mkdir(proj, { recursive: true });
-  await Deno.writeTextFile(
-    join(proj, "CMakeLists.txt"),
-    [
-      "cmake_minimum_required(VERSION 3.16)",
-      "project(probe NONE)",
-      `find_package(${pkg} ${version} REQUIRED)`,
-      `get_target_property(_loc ${pkg}::${lib} IMPORTED_LOCATION)`,
-      `get_target_property(_inc ${pkg}::${lib} INTERFACE_INCLUDE_DIRECTORIES)`,
-      `file(WRITE "\${CMAKE_BINARY_DIR}/found.txt" "version=\${${pkg}_VERSION}\\ninclude=\${${pkg}_INCLUDE_DIRS}\\nlocation=\${_loc}\\ntarget_include=\${_inc}\\n")`,
-      "",
-    ].join("\n"),
-  );
-  const r = await run("cmake", [
-    "-S",
-    proj,
-    "-B",
-    join(proj, "b"),
-    `-DCMAKE_PREFIX_PATH=${prefix}`,
-  ]);
-  let found: Record<string, string> = {};
-  try {
-    const text = await Deno.readTextFile(join(proj, "b", "found.txt"));
-    found = Object.fromEntries(
-      text.trimEnd().split("\n").map((
-        l,
-      ) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
-    );
-  } catch { /* configure failed */ }
-  return { ...r, found };
-}
-
-function oneLineError(e: Error, image: string): void {
-  assert(!e.message.includes("\n"), e.message);
-  assertStringIncludes(e.message, `image '${image}'`);
-}
-
-const LINUX = { os: "linux", architecture: "amd64" };
+} from "./_internal.ts";
+import { runCli, withTempDir } from "./_helpers.ts";
+import {
+  cmakeFind,
+  exists,
+  fooPackage,
+  hasCmake,
+  hasPkgConfig,
+  install,
+  LINUX,
+  oneLineError,
+  outsideFixtures,
+  pack,
+  pkgConfig,
+  snapshot,
+  splitFlags,
+} from "./_link_hostile.ts";
 
 // ---------- generated files never go through symlinks ----------
 
 Deno.test("link refuses pkgconfig/ and cmake/ entries that are symlinks (outside, file, inside, dangling) or files", async () => {
-  await withSandbox(async (base) => {
+  await withTempDir(async (base) => {
     const outside = await outsideFixtures(base);
     const image = "example.com/hostile/foo:1.0";
     // a package may hold symlinks inside itself: pkgconfig -> lib, cmake -> include
@@ -271,7 +108,7 @@ Deno.test("link refuses pkgconfig/ and cmake/ entries that are symlinks (outside
 });
 
 Deno.test("link never writes through a planted .pc / Config.cmake: symlinks and directories are refused, hardlinks replaced", async () => {
-  await withSandbox(async (base) => {
+  await withTempDir(async (base) => {
     const outside = await outsideFixtures(base);
     const image = "example.com/hostile/foo:1.0";
     const archive = await pack(
@@ -355,7 +192,7 @@ Deno.test({
     "hostile version/description annotations cannot inject into .pc or CMake files (real pkg-config and cmake)",
   ignore: !hasPkgConfig || !hasCmake,
   async fn() {
-    await withSandbox(async (base) => {
+    await withTempDir(async (base) => {
       const outside = await outsideFixtures(base);
       const markers = join(base, "markers");
       await Deno.mkdir(markers);
@@ -468,7 +305,7 @@ Deno.test({
     "library files with unsafe names or outside targets are left out of Cargo, .pc, CMake and FFI",
   ignore: !hasPkgConfig || !hasCmake,
   async fn() {
-    await withSandbox(async (base) => {
+    await withTempDir(async (base) => {
       const outside = await outsideFixtures(base);
       const image = "example.com/hostile/names:1";
       const archive = await pack(base, image, async (d) => {
@@ -559,220 +396,6 @@ Deno.test({
         await snapshot(base, (p) => p === "store" || p.startsWith("scratch")),
         outsideBefore,
       );
-    });
-  },
-});
-
-// ---------- store paths ----------
-
-Deno.test({
-  name:
-    "a store path with spaces, quotes, '#' and '$' reaches pkg-config, CMake, cc and Cargo intact",
-  ignore: !hasPkgConfig || !hasCmake || !hasCc,
-  async fn() {
-    await withSandbox(async (base) => {
-      const greet = join(base, "greet");
-      const b = await run("sh", [join(ROOT, "examples", "c-greet", "build.sh"), greet]);
-      assertEquals(b.code, 0, b.stderr);
-      const image = "example.com/examples/greet:1.0";
-      const archive = join(base, "greet.tar");
-      await packDirectory(greet, archive, { name: image });
-      const root = join(base, `my store $HOME $x 'q' "d" #h (p) &a`);
-      const { store, dir } = await install(archive, root, image);
-      const scratch = join(base, "scratch");
-      await Deno.mkdir(scratch);
-      const outsideBefore = await snapshot(
-        base,
-        (p) => p.startsWith("my store") || p === "scratch",
-      );
-      const main = join(ROOT, "examples", "cmake-exe", "main.c");
-
-      for (const prefer of ["static", "dynamic"] as const) {
-        const r = await linkPackage(image, { store, platform: LINUX, prefer });
-        const lines = cargoLinkLines(r);
-        assertEquals(lines[0], `cargo:rustc-link-search=native=${dir}/lib`);
-        if (prefer === "dynamic") {
-          assert(lines.includes(`cargo:rustc-link-arg=-Wl,-rpath,${dir}/lib`));
-        }
-
-        const pc = await writePkgConfig(r, { store });
-        const flags = await pkgConfig(pc.searchPath, "--cflags", "--libs", "greet");
-        assertEquals(flags.code, 0, flags.stderr);
-        const args = splitFlags(flags.stdout);
-        const want = prefer === "static"
-          ? [`-I${dir}/include`, `-L${dir}/lib`, `${dir}/lib/libgreet.a`]
-          : [`-I${dir}/include`, `-L${dir}/lib`, "-lgreet", `-Wl,-rpath,${dir}/lib`];
-        assertEquals(args, want);
-        // cc gets exactly those arguments (no shell): it compiles, links and runs
-        const exe = join(scratch, `app-${prefer}`);
-        const cc = await run("cc", [main, ...args, "-o", exe]);
-        assertEquals(cc.code, 0, cc.stderr);
-        assertEquals((await run(exe, [])).stdout, "hello from libgreet 42\n");
-      }
-
-      const r = await linkPackage(image, { store, platform: LINUX });
-      const cm = await writeCmakeConfig(r, { store });
-      assertEquals(cm.prefix, dir);
-      const found = await cmakeFind(scratch, dir, "greet");
-      assertEquals(found.code, 0, found.stderr + found.stdout);
-      assertEquals(found.found, {
-        version: "1.0",
-        include: `${dir}/include`,
-        location: `${dir}/lib/libgreet.a`,
-        target_include: `${dir}/include`,
-      });
-      const build = join(scratch, "cmake-exe");
-      const cfg = await run("cmake", [
-        "-S",
-        join(ROOT, "examples", "cmake-exe"),
-        "-B",
-        build,
-        `-DCMAKE_PREFIX_PATH=${dir}`,
-      ]);
-      assertEquals(cfg.code, 0, cfg.stderr + cfg.stdout);
-      const mk = await run("cmake", ["--build", build]);
-      assertEquals(mk.code, 0, mk.stderr + mk.stdout);
-      assertEquals((await run(join(build, "greet_app"), [])).stdout, "hello from libgreet 42\n");
-
-      // the CLI prints the paths as they are
-      const cli = await runCli(["link", "--pkg-config", "--cmake", image], { dataHome: root });
-      assertEquals(cli.code, 0, cli.stderr);
-      assertEquals(cli.stdout.split("\n"), [
-        `PKG_CONFIG_PATH=${dir}/pkgconfig`,
-        `CMAKE_PREFIX_PATH=${dir}`,
-        "",
-      ]);
-      assertEquals(
-        await snapshot(base, (p) => p.startsWith("my store") || p === "scratch"),
-        outsideBefore,
-      );
-    });
-  },
-});
-
-Deno.test({
-  name: "store paths a format cannot hold are refused in one line, and nothing is written",
-  ignore: !hasPkgConfig || !hasCmake,
-  async fn() {
-    await withSandbox(async (base) => {
-      const image = "example.com/hostile/foo:1.0";
-      const archive = await pack(base, image, fooPackage());
-      const scratch = join(base, "scratch");
-      type Outcome = "ok" | "refused";
-      const cases: {
-        root: string;
-        cargo: [Outcome, Outcome]; // static, dynamic
-        pc: [Outcome, Outcome];
-        cmake: Outcome;
-        why?: string;
-      }[] = [
-        {
-          root: "brace ${x}",
-          cargo: ["ok", "ok"],
-          pc: ["refused", "refused"],
-          cmake: "ok",
-          why: "'${' or '$$'",
-        },
-        {
-          root: "dd $$x",
-          cargo: ["ok", "ok"],
-          pc: ["refused", "refused"],
-          cmake: "ok",
-          why: "'${' or '$$'",
-        },
-        {
-          root: "comma,dir",
-          cargo: ["ok", "refused"],
-          pc: ["ok", "refused"],
-          cmake: "ok",
-          why: "','",
-        },
-        {
-          root: "colon:dir",
-          cargo: ["ok", "refused"],
-          pc: ["refused", "refused"],
-          cmake: "ok",
-          why: "':'",
-        },
-        {
-          root: "origin $ORIGIN",
-          cargo: ["ok", "refused"],
-          pc: ["ok", "refused"],
-          cmake: "ok",
-          why: "$ORIGIN",
-        },
-        { root: "lib ${LIB}x", cargo: ["ok", "refused"], pc: ["refused", "refused"], cmake: "ok" },
-        {
-          root: "nl\ncargo:rustc-link-arg=-fplugin=x",
-          cargo: ["refused", "refused"],
-          pc: ["refused", "refused"],
-          cmake: "refused",
-          why: "control character",
-        },
-        {
-          root: "tab\tx",
-          cargo: ["refused", "refused"],
-          pc: ["refused", "refused"],
-          cmake: "refused",
-        },
-        { root: "semi;colon", cargo: ["ok", "ok"], pc: ["ok", "ok"], cmake: "refused", why: "';'" },
-        {
-          root: "back\\slash",
-          cargo: ["ok", "ok"],
-          pc: ["ok", "ok"],
-          cmake: "refused",
-          why: "backslash",
-        },
-        {
-          root: "genex $<ANGLE-R>x",
-          cargo: ["ok", "ok"],
-          pc: ["ok", "ok"],
-          cmake: "refused",
-          why: "'$<'",
-        },
-      ];
-      for (const c of cases) {
-        const root = join(base, "stores", c.root);
-        const { store, dir } = await install(archive, root, image);
-        const before = await snapshot(base, (p) => p === "scratch");
-        for (const [i, prefer] of (["static", "dynamic"] as const).entries()) {
-          const r = await linkPackage(image, { store, platform: LINUX, prefer });
-          const label = `${JSON.stringify(c.root)} ${prefer}`;
-          if (c.cargo[i] === "ok") {
-            const lines = cargoLinkLines(r);
-            assert(lines.every((l) => l.startsWith("cargo:") && !l.includes("\n")), label);
-          } else {
-            const e = assertThrows(() => cargoLinkLines(r), OcipkgError);
-            oneLineError(e, image);
-            if (c.why) assertStringIncludes(e.message, c.why, label);
-          }
-          if (c.pc[i] === "ok") {
-            const pc = await writePkgConfig(r, { store });
-            const flags = await pkgConfig(pc.searchPath, "--libs-only-L", "foo");
-            assertEquals(flags.code, 0, `${label}: ${flags.stderr}`);
-            assertEquals(splitFlags(flags.stdout), [`-L${dir}/lib`], label);
-            await Deno.remove(join(dir, "pkgconfig"), { recursive: true });
-          } else {
-            const e = await assertRejects(() => writePkgConfig(r, { store }), OcipkgError);
-            oneLineError(e, image);
-            if (c.why) assertStringIncludes(e.message, c.why, label);
-          }
-        }
-        const r = await linkPackage(image, { store, platform: LINUX });
-        if (c.cmake === "ok") {
-          const cm = await writeCmakeConfig(r, { store });
-          const found = await cmakeFind(scratch, cm.prefix, "foo");
-          assertEquals(found.code, 0, found.stderr);
-          assertEquals(found.found.location, `${dir}/lib/libfoo.a`);
-          await Deno.remove(join(dir, "cmake"), { recursive: true });
-        } else {
-          const e = await assertRejects(() => writeCmakeConfig(r, { store }), OcipkgError);
-          oneLineError(e, image);
-          if (c.why) assertStringIncludes(e.message, c.why);
-        }
-        // refusals write nothing; successes were removed again
-        assertEquals(await snapshot(base, (p) => p === "scratch"), before, JSON.stringify(c.root));
-      }
     });
   },
 });

@@ -1,4 +1,4 @@
-// The one resolver: a table of inputs, and the CLI reproductions from the review.
+// The one resolver: a table of inputs, and how the CLI reads paths, bare words and image names.
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { type Location, packDirectory, resolveLocation, UsageError } from "../mod.ts";
@@ -55,7 +55,7 @@ Deno.test("resolveLocation: the rule table", async () => {
   }
 });
 
-Deno.test("CLI: the review's four reproductions never invent a Docker Hub request", async () => {
+Deno.test("CLI: a .tar argument is a layout path and a bare word is refused naming both spellings; neither becomes a Docker Hub request", async () => {
   const tmp = await tempDir();
   const src = await samplePackage(join(tmp, "src"));
   const a = join(tmp, "a.tar");
@@ -66,7 +66,7 @@ Deno.test("CLI: the review's four reproductions never invent a Docker Hub reques
   const push = await runCli(["push", "a.tar", "missing.tar"], { dataHome: data, cwd });
   assertEquals(push.code, 3, push.stderr);
   assert(push.stderr.includes("missing.tar") && !push.stderr.includes("docker.io"), push.stderr);
-  // copy a.tar missing.tar writes ./missing.tar (a layout), as before
+  // copy a.tar missing.tar writes ./missing.tar (a layout)
   const copy = await runCli(["copy", "a.tar", "missing.tar"], { dataHome: data, cwd });
   assertEquals(copy.code, 0, copy.stderr);
   assert((await Deno.stat(join(tmp, "missing.tar"))).isFile);

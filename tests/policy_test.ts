@@ -1,4 +1,4 @@
-// The trust path (issue 20, "one identity for every image"): a config file's `verify` rules are
+// The trust path, one identity for every image: a config file's `verify` rules are
 // matched on the canonical registry of the rule and of the image — every spelling of a host
 // (case, default port, IPv4 forms, Docker Hub's names, the loopback names) meets the same rules;
 // a config file that is not a JSON object is refused; each key file is read once per command;
@@ -307,4 +307,35 @@ Deno.test("one get under a rule and given keys reads each key file once — veri
   } finally {
     await reg.stop().catch(() => {});
   }
+});
+
+Deno.test("policy rules: prefixes match registry/repository, Docker Hub under each of its names", async () => {
+  const dir = await tempDir();
+  await Deno.writeTextFile(join(dir, "k.pub"), encodePublicKey(generateSigningKeyPair().publicKey));
+  const policy = join(dir, "config.json");
+  await Deno.writeTextFile(
+    policy,
+    JSON.stringify({
+      verify: [
+        { prefix: "docker.io/library/", key: "k.pub" },
+        { prefix: "ghcr.io/org/", keys: ["k.pub", join(dir, "k.pub")] },
+      ],
+    }),
+  );
+  const count = async (n: string) =>
+    (await verifyRequirements(ImageName.parse(n), { policy })).map((r) => r.keys.length);
+  assertEquals(await count("alpine"), [1]);
+  assertEquals(await count("docker.io/library/alpine:3"), [1]);
+  assertEquals(await count("index.docker.io/library/alpine"), [1]);
+  assertEquals(await count("ghcr.io/org/libfoo:1"), [1]); // one file, named twice
+  assertEquals(await count("ghcr.io/organization/libfoo:1"), []); // the prefix ends in '/'
+  assertEquals(await count("localhost:5000/library/x"), []);
+  // given keys add their own requirement, and policy: false leaves the file out
+  assertEquals(
+    (await verifyRequirements(ImageName.parse("alpine"), {
+      policy: false,
+      verifyKeys: [join(dir, "k.pub")],
+    })).map((r) => r.source),
+    ["verifyKeys option"],
+  );
 });

@@ -1,4 +1,4 @@
-// OCI 1.1 referrers (issue 14): listing, pushing, attaching, discovering and copying them —
+// OCI 1.1 referrers: listing, pushing, attaching, discovering and copying them —
 // against docker-registry (no referrers API: the `sha256-<hex>` fallback index), `ocipkg serve`
 // (the API) and layouts — and a hostile referrers API answered by a fake server.
 import { join } from "node:path";

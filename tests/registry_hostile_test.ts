@@ -32,7 +32,7 @@ import {
   walkDirectory,
 } from "./_internal.ts";
 import { printable } from "../lib/util/text.ts";
-import { listTree, runCli } from "./_helpers.ts";
+import { listTree, runCli, sha256 } from "./_helpers.ts";
 import { makeTls } from "./_registry.ts";
 import {
   type FakeRegistry,
@@ -41,7 +41,6 @@ import {
   type HttpServer,
   pause,
   type RawServer,
-  sha256,
   startFakeRegistry,
   startHttp,
   startRaw,

@@ -1,4 +1,4 @@
-// Signing as a user runs it (issue 14): `ocipkg key generate`, `sign`, `verify`, `attach`,
+// Signing as a user runs it: `ocipkg key generate`, `sign`, `verify`, `attach`,
 // `discover`, and the verify-before-install policy (`--verify-key`, the config file's `verify`
 // rules) on `get`, `link` and `load` — against a real docker-registry (no referrers API: the
 // `sha256-<hex>` fallback index) and `ocipkg serve` (the referrers API), and on layouts.

@@ -1,52 +1,52 @@
-// Signing (issue 14): cosign-format keys, keyed signatures and their verification.
+// Signing: cosign-format keys, keyed signatures and their verification.
 // Real cosign-made keys and signatures come from tests/fixtures/cosign (sources in its README);
 // skopeo reads the signature manifests ocipkg stores on a registry (it cannot verify them here).
 import { Buffer } from "node:buffer";
-import { createPrivateKey, scryptSync } from "node:crypto";
 import { join } from "node:path";
-import nacl from "tweetnacl";
 import { assert, assertEquals, assertRejects, assertThrows } from "./_assert.ts";
-import {
-  FormatError,
-  ImageName,
-  KeyError,
-  MemoryTarget,
-  OciDir,
-  openRepository,
-  packDirectory,
-  pushImage,
-  SignatureError,
-  type SignatureFailure,
-  type Target,
-} from "../mod.ts";
-import { type Descriptor, digestOf, encodeJson, OCI_INDEX, OCI_MANIFEST } from "../lib/oci/mod.ts";
-import { fetchBytes, pushBytes } from "../lib/transport/mod.ts";
 import {
   buildPayload,
   COSIGN_SIGNATURE_ARTIFACT_TYPE,
+  type Descriptor,
+  digestOf,
   dockerReference,
-  encodePublicKey,
-  encryptPrivateKey,
+  encodeJson,
+  fetchBytes,
+  FormatError,
   generateSigningKeyPair,
+  ImageName,
+  MemoryTarget,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  OciDir,
+  openRepository,
+  packDirectory,
   parsePayload,
-  readPrivateKey,
+  pushBytes,
+  pushImage,
   readPublicKey,
   SIGNATURE_ANNOTATION,
+  SignatureError,
+  type SignatureFailure,
   signatureTag,
   signImage,
   signPayload,
   SIMPLE_SIGNING_MEDIA_TYPE,
-  verifyRequirements,
+  type Target,
   verifySignatures,
-} from "../lib/sign/mod.ts";
-import { have, ROOT, run, samplePackage, tempDir } from "./_helpers.ts";
+} from "./_internal.ts";
+import {
+  cosignFixture as bytes,
+  cosignFixtureText as text,
+  have,
+  run,
+  samplePackage,
+  tempDir,
+} from "./_helpers.ts";
 import { startRegistry } from "./_registry.ts";
 
-const FIX = join(ROOT, "tests/fixtures/cosign");
 const enc = new TextEncoder();
 const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
-const text = (p: string) => Deno.readTextFileSync(join(FIX, p));
-const bytes = (p: string) => Deno.readFileSync(join(FIX, p));
 
 /** containers/image's stored form of a cosign signature: "\0sigstore-json\n" + JSON. */
 function storedSignature(p: string): { payload: Uint8Array; annotations: Record<string, string> } {
@@ -280,153 +280,6 @@ Deno.test("verify: malformed signature manifests and tampered payloads", async (
 
 // --- keys --------------------------------------------------------------------------------------
 
-Deno.test("keys: cosign-written encrypted keys decrypt with their password", async () => {
-  // ENCRYPTED SIGSTORE PRIVATE KEY (cosign ≥ 2), ECDSA P-256, password "hello"
-  const k = await readPrivateKey(text("cosign/sigstore-hello.key"), "sigstore-hello.key", {
-    password: "hello",
-  });
-  assertEquals(k.asymmetricKeyDetails?.namedCurve, "prime256v1");
-  // the password callback is asked only for encrypted keys
-  let asked = 0;
-  const ask = () => (asked++, "hello");
-  await readPrivateKey(text("cosign/validecpkcs8.key"), "k", { password: ask });
-  assertEquals(asked, 0);
-  await readPrivateKey(text("cosign/sigstore-hello.key"), "k", { password: ask });
-  assertEquals(asked, 1);
-  // ENCRYPTED COSIGN PRIVATE KEY (older cosign), RSA
-  const rsa = await readPrivateKey(text("cosign/cosign-rsa-hello.key"), "rsa.key", {
-    password: "hello",
-  });
-  // (labelled "RSA" in cosign's test, the key inside is ECDSA P-256)
-  assertEquals(rsa.asymmetricKeyDetails?.namedCurve, "prime256v1");
-  // wrong password
-  const e = await assertRejects(
-    () => readPrivateKey(text("cosign/sigstore-hello.key"), "cosign.key", { password: "nope" }),
-    KeyError,
-  );
-  assertEquals(e.message, "cosign.key: wrong password (the key did not decrypt)");
-  // cosign refuses a SEC1 key inside the envelope; so do we
-  await assertRejects(
-    () => readPrivateKey(text("cosign/cosign-sec1-hello.key"), "sec1.key", { password: "hello" }),
-    KeyError,
-    "sec1.key: the decrypted key is not a PKCS#8 private key",
-  );
-  // plain PEM keys (cosign import-key-pair input)
-  assertEquals(
-    (await readPrivateKey(text("cosign/validecp256.key"), "ec.key")).asymmetricKeyType,
-    "ec",
-  );
-  assertEquals(
-    (await readPrivateKey(text("cosign/validecpkcs8.key"), "p8.key")).asymmetricKeyType,
-    "ec",
-  );
-  await assertRejects(
-    () => readPrivateKey(text("cosign/ed25519-pkcs8.key"), "ed.key"),
-    KeyError,
-    "ed.key: ed25519 keys are not supported (ECDSA or RSA)",
-  );
-  // a signature by the cosign key verifies with its public half
-  const pub = readPublicKey(encodePublicKey(k), "pub");
-  const t = new MemoryTarget();
-  const subject = await pushBytes(t, OCI_MANIFEST, encodeJson({ schemaVersion: 2, layers: [] }));
-  await signImage(t, subject, k, { dockerReference: "example.com/x" });
-  assertEquals((await verifySignatures(t, subject, pub)).length, 1);
-  assertEquals(readPublicKey(text("cosign/cosign-test.pub"), "cosign-test.pub").type, "public");
-});
-
-Deno.test("keys: ocipkg's encrypted key is cosign's envelope (checked independently) and round-trips", async () => {
-  const { privateKey, publicKey } = generateSigningKeyPair();
-  const pem = await encryptPrivateKey(privateKey, "pw");
-  const lines = pem.trimEnd().split("\n");
-  assertEquals(lines[0], "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----");
-  assertEquals(lines.at(-1), "-----END ENCRYPTED SIGSTORE PRIVATE KEY-----");
-  assert(lines.slice(1, -1).every((l) => l.length <= 64));
-  const json = Buffer.from(lines.slice(1, -1).join(""), "base64").toString();
-  const env = JSON.parse(json);
-  // go-securesystemslib's field order and cosign's default parameters
-  assertEquals(Object.keys(env), ["kdf", "cipher", "ciphertext"]);
-  assertEquals(json.slice(0, 60), '{"kdf":{"name":"scrypt","params":{"N":65536,"r":8,"p":1},"sa');
-  assertEquals(env.cipher.name, "nacl/secretbox");
-  assertEquals(Buffer.from(env.kdf.salt, "base64").length, 32);
-  assertEquals(Buffer.from(env.cipher.nonce, "base64").length, 24);
-  // decrypt by hand: scrypt(password, salt, N, r, p, 32) → secretbox.open → PKCS#8 DER
-  const key = scryptSync("pw", Buffer.from(env.kdf.salt, "base64"), 32, {
-    N: 65536,
-    r: 8,
-    p: 1,
-    maxmem: 256 * 1024 * 1024,
-  });
-  const der = nacl.secretbox.open(
-    Buffer.from(env.ciphertext, "base64"),
-    Buffer.from(env.cipher.nonce, "base64"),
-    new Uint8Array(key),
-  );
-  assert(der);
-  assert(
-    createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" }).equals(privateKey),
-  );
-  // and back through readPrivateKey; the public key PEM reads back
-  assert((await readPrivateKey(pem, "k", { password: "pw" })).equals(privateKey));
-  assert(readPublicKey(encodePublicKey(publicKey), "p").equals(publicKey));
-  // the empty password is what cosign uses when none is given
-  const empty = await encryptPrivateKey(privateKey, "", { scryptN: 32768 });
-  assert((await readPrivateKey(empty, "k")).equals(privateKey));
-});
-
-Deno.test("keys: hostile key files are refused with one line, quickly", async () => {
-  const envelope = (v: unknown) =>
-    `-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n${
-      Buffer.from(JSON.stringify(v)).toString("base64")
-    }\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n`;
-  const good = {
-    kdf: { name: "scrypt", params: { N: 32768, r: 8, p: 1 }, salt: "AAAA" },
-    cipher: { name: "nacl/secretbox", nonce: Buffer.alloc(24).toString("base64") },
-    ciphertext: "AAAA",
-  };
-  const cases: [string, RegExp][] = [
-    ["x".repeat(70_000), /too large for a key file/],
-    ["hello", /not a PEM key file/],
-    [
-      "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
-      /a PUBLIC KEY block is not a private key/,
-    ],
-    ["-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n", /not valid base64/],
-    [
-      "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-      /the PRIVATE KEY block is not a valid key/,
-    ],
-    [
-      "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n",
-      /not valid JSON/,
-    ],
-    [
-      envelope({ ...good, kdf: { ...good.kdf, params: { N: 1 << 30, r: 8, p: 1 } } }),
-      /unsupported scrypt parameters/,
-    ],
-    [
-      envelope({ ...good, kdf: { ...good.kdf, name: "argon2" } }),
-      /unknown key derivation 'argon2'/,
-    ],
-    [envelope({ ...good, cipher: { ...good.cipher, nonce: "AAAA" } }), /nonce is not 24 bytes/],
-    [envelope({ ...good, ciphertext: 5 }), /'ciphertext' is not base64/],
-    [envelope(good), /wrong password/],
-  ];
-  for (const [input, re] of cases) {
-    const e = await assertRejects(
-      () => readPrivateKey(input, "cosign.key", { password: "x" }),
-      KeyError,
-    );
-    assert(re.test(e.message) && e.message.startsWith("cosign.key: "), e.message);
-  }
-  assertThrows(
-    () => readPublicKey(text("cosign/validecpkcs8.key"), "x.pub"),
-    KeyError,
-    "x.pub: a PRIVATE KEY block is not a public key",
-  );
-});
-
-// --- payloads ----------------------------------------------------------------------------------
-
 Deno.test("payload: hostile payloads are refused naming the field", () => {
   const d = "sha256:" + "1".repeat(64);
   const ok = JSON.parse(new TextDecoder().decode(buildPayload("r/x", d)));
@@ -647,35 +500,4 @@ Deno.test({
     );
     await target.close();
   },
-});
-
-Deno.test("policy rules: prefixes match registry/repository, Docker Hub under each of its names", async () => {
-  const dir = await tempDir();
-  await Deno.writeTextFile(join(dir, "k.pub"), encodePublicKey(generateSigningKeyPair().publicKey));
-  const policy = join(dir, "config.json");
-  await Deno.writeTextFile(
-    policy,
-    JSON.stringify({
-      verify: [
-        { prefix: "docker.io/library/", key: "k.pub" },
-        { prefix: "ghcr.io/org/", keys: ["k.pub", join(dir, "k.pub")] },
-      ],
-    }),
-  );
-  const count = async (n: string) =>
-    (await verifyRequirements(ImageName.parse(n), { policy })).map((r) => r.keys.length);
-  assertEquals(await count("alpine"), [1]);
-  assertEquals(await count("docker.io/library/alpine:3"), [1]);
-  assertEquals(await count("index.docker.io/library/alpine"), [1]);
-  assertEquals(await count("ghcr.io/org/libfoo:1"), [1]); // one file, named twice
-  assertEquals(await count("ghcr.io/organization/libfoo:1"), []); // the prefix ends in '/'
-  assertEquals(await count("localhost:5000/library/x"), []);
-  // given keys add their own requirement, and policy: false leaves the file out
-  assertEquals(
-    (await verifyRequirements(ImageName.parse("alpine"), {
-      policy: false,
-      verifyKeys: [join(dir, "k.pub")],
-    })).map((r) => r.source),
-    ["verifyKeys option"],
-  );
 });

@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
 import { packDirectory, pushImage, Store } from "../mod.ts";
-import { CLI, listTree, runCli, samplePackage } from "./_helpers.ts";
+import { CLI, listTree, runCli, samplePackage, withTempDir } from "./_helpers.ts";
 import { startRegistry } from "./_registry.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
 
@@ -13,15 +13,6 @@ globalThis.addEventListener("unload", () => {
   reg.kill();
   proxy.stop();
 });
-
-async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "ocipkg-crash-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 function spawnCli(args: string[], data: string): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
@@ -63,7 +54,7 @@ async function assertClean(store: Store, image: string): Promise<void> {
 }
 
 Deno.test("crash: kill -9 during a download, then the same get succeeds and cleans up", async () => {
-  await withTemp(async (tmp) => {
+  await withTempDir(async (tmp) => {
     const src = await samplePackage(join(tmp, "src"), 4 * 1024 * 1024);
     const name = `${proxy.host}/crash/dl:1`;
     const layout = join(tmp, "layout");
@@ -94,7 +85,7 @@ Deno.test("crash: kill -9 during a download, then the same get succeeds and clea
 });
 
 Deno.test("crash: kill -9 during extraction, then load succeeds and cleans up", async () => {
-  await withTemp(async (tmp) => {
+  await withTempDir(async (tmp) => {
     const src = join(tmp, "src");
     for (let d = 0; d < 40; d++) {
       await Deno.mkdir(join(src, `d${d}`), { recursive: true });
@@ -126,7 +117,7 @@ Deno.test("crash: kill -9 during extraction, then load succeeds and cleans up", 
 });
 
 Deno.test("concurrency: 8 processes get one image: all succeed, one copy", async () => {
-  await withTemp(async (tmp) => {
+  await withTempDir(async (tmp) => {
     const src = await samplePackage(join(tmp, "src"), 2 * 1024 * 1024);
     const name = `${reg.host}/conc/get:1`;
     const archive = join(tmp, "p.tar");
@@ -147,7 +138,7 @@ Deno.test("concurrency: 8 processes get one image: all succeed, one copy", async
 });
 
 Deno.test("concurrency: 8 processes load -f one archive; readers always see the image", async () => {
-  await withTemp(async (tmp) => {
+  await withTempDir(async (tmp) => {
     const src = await samplePackage(join(tmp, "src"), 1024 * 1024);
     const name = "example.com/conc/load:1";
     const archive = join(tmp, "p.tar");

@@ -27,7 +27,15 @@ import {
   UsageError,
   VerificationError,
 } from "./_internal.ts";
-import { listTree, ROOT, runCli, sampleGraph, samplePackage, tempDir } from "./_helpers.ts";
+import {
+  listTree,
+  ROOT,
+  runCli,
+  sampleGraph,
+  samplePackage,
+  tempDir,
+  withTempDir,
+} from "./_helpers.ts";
 import { arArchive, elfHeader, EM } from "./_binaries.ts";
 
 const FIX = join(ROOT, "tests", "fixtures");
@@ -145,8 +153,7 @@ Deno.test("store: an index picks the host platform; a missing platform lists wha
 });
 
 Deno.test("store: a pinned digest only ever names bytes that hash to it", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "ocipkg-pin-" });
-  try {
+  await withTempDir(async (tmp) => {
     const src = await samplePackage(join(tmp, "src"));
     const archive = join(tmp, "p.tar");
     const packed = await packDirectory(src, archive, { name: "example.com/pin:1" });
@@ -169,9 +176,7 @@ Deno.test("store: a pinned digest only ever names bytes that hash to it", async 
     // the right digest installs, under its own directory
     const ok = await loadImage(archive, { store, name: `example.com/pin@${packed.digest}` });
     assert(ok.dir.endsWith(`__sha256__${hex}`));
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
+  });
 });
 
 Deno.test("store: layers are extracted as the one copy routine moves them (progress, repeats)", async () => {

@@ -13,7 +13,7 @@ import {
   tarHeader,
   tarPadding,
 } from "./_internal.ts";
-import { listTree, tempDir } from "./_helpers.ts";
+import { concat, listTree, tempDir, withTempDir } from "./_helpers.ts";
 
 interface E {
   name: string;
@@ -60,13 +60,7 @@ function tar(entries: E[]): Uint8Array {
     if (size) parts.push(data, tarPadding(size));
   }
   parts.push(TAR_END);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 async function extract(entries: E[], dest: string, budget?: ExtractBudget, gzip = false) {
@@ -232,8 +226,7 @@ Deno.test("extract: truncated gzip and truncated tar are errors", async () => {
 
 /** A scratch tree `<root>/dest` beside `<root>/outside/secret`, removed afterwards. */
 async function scratch(fn: (dest: string, outside: string) => Promise<void>): Promise<void> {
-  const root = await Deno.makeTempDir({ prefix: "ocipkg-extract-" });
-  try {
+  await withTempDir(async (root) => {
     const dest = join(root, "dest");
     const outside = join(root, "outside");
     await Deno.mkdir(dest);
@@ -242,9 +235,7 @@ async function scratch(fn: (dest: string, outside: string) => Promise<void>): Pr
     await fn(dest, outside);
     assertEquals(await listTree(outside), ["secret"]);
     assertEquals(await Deno.readTextFile(join(outside, "secret")), "keep");
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
+  });
 }
 
 async function extractAll(dest: string, layers: E[][], whiteouts = false) {

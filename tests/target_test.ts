@@ -1,23 +1,67 @@
-// One shared suite run against every Target implementation.
+// One shared suite run against every Target implementation: the layouts (memory, oci-dir,
+// oci-archive) and RegistryTarget, on `ocipkg serve` (in-process) and on docker-registry.
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import {
+  bytesStream,
+  copy,
+  digestOf,
+  fetchBytes,
   MemoryTarget,
   NotFoundError,
   OciArchive,
   OciDir,
+  pushBytes,
+  RegistryTarget,
+  serve,
   type Target,
   VerificationError,
-} from "../mod.ts";
-import { digestOf } from "../lib/oci/mod.ts";
-import { copy, fetchBytes, pushBytes } from "../lib/transport/mod.ts";
-import { bytesStream } from "./_internal.ts";
+} from "./_internal.ts";
 import { sampleGraph, tempDir } from "./_helpers.ts";
+import { startRegistry } from "./_registry.ts";
 
 interface Impl {
   name: string;
   /** Create a writable target; `reopen` returns a reader of what was committed. */
   make(): Promise<{ target: Target; reopen: () => Promise<Target> }>;
+  /**
+   * How this target names the image `name` (`example.com/<repo>:<tag>`): a layout by the
+   * whole name; a registry repository by a tag, `<repo>-<tag>`.
+   */
+  ref(name: string): string;
+  /** What `resolve()` without a reference reads: a layout's only image, a registry's `latest`. */
+  bare: "only image" | "latest";
+  /** The text of the NotFoundError for a reference that names nothing. */
+  notFound(ref: string): string;
+  /** The registry holding the target, if it is one (its repositories mount each other's blobs). */
+  registry?: string;
 }
+
+const layout = {
+  ref: (name: string) => name,
+  bare: "only image",
+  notFound: (ref: string) => `no image '${ref}'`,
+} as const;
+
+/** A RegistryTarget on a fresh repository of the registry at `host` for each `make()`. */
+function registry(name: string, host: string): Impl {
+  let repos = 0;
+  return {
+    name,
+    make() {
+      const repo = `target/suite-${++repos}`;
+      const open = () => new RegistryTarget(host, repo, { credential: null });
+      return Promise.resolve({ target: open(), reopen: () => Promise.resolve(open()) });
+    },
+    ref: (image) => image.slice(image.lastIndexOf("/") + 1).replace(":", "-"),
+    bare: "latest",
+    notFound: (ref) => `:${ref}' not found on ${host}`,
+    registry: host,
+  };
+}
+
+const served = await serve({ root: await tempDir(), addr: "127.0.0.1:0", log: () => {} });
+const reg = await startRegistry();
+globalThis.addEventListener("unload", () => reg.kill());
 
 const impls: Impl[] = [
   {
@@ -26,6 +70,7 @@ const impls: Impl[] = [
       const t = new MemoryTarget();
       return Promise.resolve({ target: t, reopen: () => Promise.resolve(t) });
     },
+    ...layout,
   },
   {
     name: "oci-dir",
@@ -33,6 +78,7 @@ const impls: Impl[] = [
       const p = `${await tempDir()}/layout`;
       return { target: await OciDir.open(p, { create: true }), reopen: () => OciDir.open(p) };
     },
+    ...layout,
   },
   {
     name: "oci-archive",
@@ -43,7 +89,10 @@ const impls: Impl[] = [
         reopen: () => OciArchive.open(p),
       };
     },
+    ...layout,
   },
+  registry("registry (ocipkg serve)", served.addr),
+  registry("registry (docker-registry)", reg.host),
 ];
 
 const enc = new TextEncoder();
@@ -52,20 +101,18 @@ for (const impl of impls) {
   Deno.test(`target[${impl.name}]: push, exists, fetch, tag, resolve survive reopen`, async () => {
     const { target, reopen } = await impl.make();
     const g = await sampleGraph(target);
-    await target.tag(g.idx, "example.com/multi:1");
+    await target.tag(g.idx, impl.ref("example.com/multi:1"));
+    if (impl.bare === "latest") await target.tag(g.idx, "latest");
     await target.close();
     const r = await reopen();
-    assertEquals((await r.resolve("example.com/multi:1")).digest, g.idx.digest);
+    assertEquals((await r.resolve(impl.ref("example.com/multi:1"))).digest, g.idx.digest);
     assertEquals((await r.resolve()).digest, g.idx.digest);
     assertEquals((await r.resolve(g.idx.digest)).digest, g.idx.digest);
     for (const d of [g.cfg, g.l1, g.l2, g.m1, g.m2, g.idx]) assert(await r.exists(d), d.digest);
     assertEquals(new TextDecoder().decode(await fetchBytes(r, g.l2)), "opaque");
     assertEquals(await r.exists({ ...g.l1, digest: digestOf(enc.encode("nope")) }), false);
-    await assertRejects(
-      () => r.resolve("example.com/other:1"),
-      NotFoundError,
-      "no image 'example.com/other:1'",
-    );
+    const other = impl.ref("example.com/other:1");
+    await assertRejects(() => r.resolve(other), NotFoundError, impl.notFound(other));
     await r.close();
   });
 
@@ -90,11 +137,11 @@ for (const impl of impls) {
   Deno.test(`target[${impl.name}]: retagging replaces the ref name`, async () => {
     const { target, reopen } = await impl.make();
     const g = await sampleGraph(target);
-    await target.tag(g.m1, "example.com/x:1");
-    await target.tag(g.m2, "example.com/x:1");
+    await target.tag(g.m1, impl.ref("example.com/x:1"));
+    await target.tag(g.m2, impl.ref("example.com/x:1"));
     await target.close();
     const r = await reopen();
-    assertEquals((await r.resolve("example.com/x:1")).digest, g.m2.digest);
+    assertEquals((await r.resolve(impl.ref("example.com/x:1"))).digest, g.m2.digest);
     await r.close();
   });
 
@@ -102,30 +149,32 @@ for (const impl of impls) {
     Deno.test(`copy: ${impl.name} → ${dst.name} copies the whole graph and skips what exists`, async () => {
       const a = await impl.make();
       const g = await sampleGraph(a.target);
-      await a.target.tag(g.idx, "example.com/multi:1");
+      await a.target.tag(g.idx, impl.ref("example.com/multi:1"));
       await a.target.close();
       const src = await a.reopen();
       const b = await dst.make();
       const events: string[] = [];
       await copy(src, b.target, {
-        srcRef: "example.com/multi:1",
-        dstRef: "example.com/copied:2",
+        srcRef: impl.ref("example.com/multi:1"),
+        dstRef: dst.ref("example.com/copied:2"),
         onProgress: (e) => events.push(e.kind),
       });
       // a second copy finds everything present
       const again: string[] = [];
       await copy(src, b.target, {
-        srcRef: "example.com/multi:1",
-        dstRef: "example.com/copied:2",
+        srcRef: impl.ref("example.com/multi:1"),
+        dstRef: dst.ref("example.com/copied:2"),
         onProgress: (e) => again.push(e.kind),
       });
       assertEquals(again, ["skip"]);
       await b.target.close();
       await src.close();
       const r = await b.reopen();
-      assertEquals((await r.resolve("example.com/copied:2")).digest, g.idx.digest);
+      assertEquals((await r.resolve(dst.ref("example.com/copied:2"))).digest, g.idx.digest);
       for (const d of [g.cfg, g.l1, g.l2, g.m1, g.m2, g.idx]) assert(await r.exists(d), d.digest);
-      assertEquals(events.filter((e) => e === "done").length, 6); // cfg shared: transferred once
+      // cfg shared: transferred once; within one registry the blobs are mounted, not transferred
+      const mounted = impl.registry !== undefined && impl.registry === dst.registry;
+      assertEquals(events.filter((e) => e === "done").length, mounted ? 3 : 6);
       await r.close();
     });
   }

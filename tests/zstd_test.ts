@@ -4,7 +4,7 @@
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
-import { have, listTree, run, runCli, samplePackage, tempDir } from "./_helpers.ts";
+import { concat, have, listTree, run, runCli, samplePackage, tempDir } from "./_helpers.ts";
 import { startRegistry } from "./_registry.ts";
 import {
   composeFiles,
@@ -249,13 +249,7 @@ function tarOf(name: string, body: Uint8Array): Uint8Array {
     tarPadding(body.length),
     TAR_END,
   ];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 Deno.test("zstd: a truncated or corrupt zstd layer is refused and nothing is installed", async () => {

@@ -19,14 +19,11 @@
  *
  * @module
  */
+export { checkLinks, extractLayer, type ExtractOptions, type ExtractResult } from "./extract.ts";
 export {
-  checkLinks,
   DEFAULT_MAX_BYTES,
   DEFAULT_MAX_ENTRIES,
   DEFAULT_MAX_RATIO,
   ExtractBudget,
-  extractLayer,
   type ExtractLimits,
-  type ExtractOptions,
-  type ExtractResult,
-} from "./extract.ts";
+} from "./budget.ts";

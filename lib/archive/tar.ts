@@ -1,6 +1,7 @@
 /**
- * The tar format: one header parser and reader working over any
- * {@link ByteSource}, and header encoding for writers.
+ * The tar reader: one header parser and reader working over any
+ * {@link ByteSource} (`tar_source.ts`). A header's fields and pax records are
+ * decoded in `tar_header.ts`; writers encode headers with `tar_writer.ts`.
  *
  * The reader takes v7, ustar (with its name prefix), STAR, GNU (long names
  * 'L'/'K', base-256 numbers) and pax headers, and expands GNU pax sparse files
@@ -43,10 +44,23 @@
  * @module
  */
 import { ArchiveError } from "../util/errors.ts";
-
-const BLOCK = 512;
-const enc = new TextEncoder();
-const dec = new TextDecoder();
+import {
+  BLOCK,
+  bytesAre,
+  checksumOk,
+  cstr,
+  decimal,
+  HEADER_ONLY,
+  int64,
+  isZero,
+  numField,
+  parsePax,
+  shown,
+  SPARSE_MAP,
+  type TarHeader,
+  TYPES,
+} from "./tar_header.ts";
+import type { ByteSource } from "./tar_source.ts";
 
 /**
  * Most bytes of metadata before one tar entry, all headers together: pax 'x'
@@ -62,33 +76,6 @@ export const MAX_TAR_SPARSE_SEGMENTS: number = 1 << 16;
 
 /** Holes of a sparse file are yielded as fresh zero chunks of at most this size. */
 const ZERO_CHUNK = 1 << 16;
-
-/** Kinds of tar entries. */
-export type TarEntryType =
-  | "file"
-  | "directory"
-  | "symlink"
-  | "hardlink"
-  | "char-device"
-  | "block-device"
-  | "fifo"
-  | "other";
-
-/** Metadata of one tar entry. */
-export interface TarHeader {
-  /** Path inside the archive, as written. */
-  name: string;
-  /** Entry kind. */
-  type: TarEntryType;
-  /** Size of the entry's data in bytes (of a sparse file: its real size). */
-  size: number;
-  /** Permission bits. */
-  mode: number;
-  /** Modification time, seconds since the epoch. */
-  mtime: number;
-  /** Target of a symlink or hardlink. */
-  linkname: string;
-}
 
 /** A tar entry as read: header, position of its data, and the data. */
 export interface TarEntry extends TarHeader {
@@ -109,369 +96,6 @@ export interface ReadTarOptions {
    * {@link TarHeader.size} (a sparse file's data is not stored that way).
    */
   refuseSparse?: boolean;
-}
-
-/** Sequential reader of bytes that may skip cheaply (seek) when it can. */
-export interface ByteSource {
-  /** Bytes consumed so far. */
-  readonly position: number;
-  /** Read up to `n` bytes; fewer only at the end. */
-  readExact(n: number): Promise<Uint8Array>;
-  /** Yield exactly the next `n` bytes in chunks; throws when the input ends early. */
-  chunks(n: number): AsyncIterable<Uint8Array>;
-  /** Skip `n` bytes; throws when the input ends early. */
-  skip(n: number): Promise<void>;
-}
-
-/**
- * A {@link ByteSource} over an async iterable of chunks (a stream).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { StreamSource } from "./tar.ts";
- * const s = new StreamSource([new Uint8Array([1, 2]), new Uint8Array([3, 4])]);
- * assert.deepEqual([...await s.readExact(3)], [1, 2, 3]);
- * assert.equal(s.position, 3);
- * ```
- */
-export class StreamSource implements ByteSource {
-  #it: AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
-  #pending: Uint8Array | undefined;
-  #position = 0;
-  #what: string;
-
-  /**
-   * Create a StreamSource.
-   * @param input chunks
-   * @param what names the input in errors
-   */
-  constructor(input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, what = "archive") {
-    this.#it = Symbol.asyncIterator in input
-      ? input[Symbol.asyncIterator]()
-      : (input as Iterable<Uint8Array>)[Symbol.iterator]();
-    this.#what = what;
-  }
-
-  get position(): number {
-    return this.#position;
-  }
-
-  async #next(): Promise<Uint8Array | undefined> {
-    if (this.#pending) {
-      const p = this.#pending;
-      this.#pending = undefined;
-      return p;
-    }
-    while (true) {
-      const r = await this.#it.next();
-      if (r.done) return undefined;
-      if (r.value.byteLength > 0) return r.value;
-    }
-  }
-
-  async readExact(n: number): Promise<Uint8Array> {
-    if (n === 0) return new Uint8Array(0);
-    const first = await this.#next();
-    if (!first) return new Uint8Array(0);
-    if (first.byteLength >= n) {
-      if (first.byteLength > n) this.#pending = first.subarray(n);
-      this.#position += n;
-      return first.subarray(0, n);
-    }
-    const out = new Uint8Array(n);
-    out.set(first);
-    let got = first.byteLength;
-    while (got < n) {
-      const c = await this.#next();
-      if (!c) break;
-      const take = Math.min(c.byteLength, n - got);
-      out.set(c.subarray(0, take), got);
-      if (take < c.byteLength) this.#pending = c.subarray(take);
-      got += take;
-    }
-    this.#position += got;
-    return got === n ? out : out.subarray(0, got);
-  }
-
-  async *chunks(n: number): AsyncIterable<Uint8Array> {
-    let left = n;
-    while (left > 0) {
-      const c = await this.#next();
-      if (!c) {
-        throw new ArchiveError(
-          `${this.#what} is truncated: unexpected end of data at offset ${this.#position}`,
-        );
-      }
-      if (c.byteLength > left) {
-        this.#pending = c.subarray(left);
-        this.#position += left;
-        left = 0;
-        yield c.subarray(0, c.byteLength - this.#pending.byteLength);
-      } else {
-        left -= c.byteLength;
-        this.#position += c.byteLength;
-        yield c;
-      }
-    }
-  }
-
-  async skip(n: number): Promise<void> {
-    for await (const _ of this.chunks(n)) { /* discard */ }
-  }
-
-  /** Read and discard everything left (so a verifier upstream sees every byte). */
-  async drain(): Promise<void> {
-    while (await this.#next()) { /* discard */ }
-  }
-}
-
-/**
- * A {@link ByteSource} over an open file that seeks to skip, so listing a
- * large archive reads only its headers. It knows the file's size, so a skip
- * past the end is an error as it is through a {@link StreamSource}.
- */
-export class FileSource implements ByteSource {
-  #file: Deno.FsFile;
-  #position: number;
-  #what: string;
-  #size: number | undefined;
-
-  /**
-   * Create a FileSource.
-   * @param file an open file, positioned at `start`
-   * @param what names the file in errors
-   * @param start current position of the file
-   * @param size the file's size (by default taken from the open file when needed)
-   */
-  constructor(file: Deno.FsFile, what: string, start = 0, size?: number) {
-    this.#file = file;
-    this.#what = what;
-    this.#position = start;
-    this.#size = size;
-  }
-
-  get position(): number {
-    return this.#position;
-  }
-
-  async readExact(n: number): Promise<Uint8Array> {
-    const out = new Uint8Array(n);
-    let got = 0;
-    while (got < n) {
-      const r = await this.#file.read(out.subarray(got));
-      if (r === null) break;
-      got += r;
-    }
-    this.#position += got;
-    return got === n ? out : out.subarray(0, got);
-  }
-
-  async *chunks(n: number): AsyncIterable<Uint8Array> {
-    let left = n;
-    while (left > 0) {
-      const buf = await this.readExact(Math.min(left, 1 << 20));
-      if (buf.byteLength === 0) {
-        throw new ArchiveError(
-          `${this.#what} is truncated: unexpected end of file at offset ${this.#position}`,
-        );
-      }
-      left -= buf.byteLength;
-      yield buf;
-    }
-  }
-
-  async skip(n: number): Promise<void> {
-    if (n <= 0) return;
-    this.#size ??= (await this.#file.stat()).size;
-    if (this.#position + n > this.#size) {
-      throw new ArchiveError(
-        `${this.#what} is truncated: unexpected end of file at offset ${this.#size}`,
-      );
-    }
-    await this.#file.seek(n, Deno.SeekMode.Current);
-    this.#position += n;
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Header fields
-
-function cstr(buf: Uint8Array, off: number, len: number): string {
-  const s = buf.subarray(off, off + len);
-  const end = s.indexOf(0);
-  return dec.decode(end < 0 ? s : s.subarray(0, end));
-}
-
-function isZero(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
-  return true;
-}
-
-function bytesAre(h: Uint8Array, off: number, s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (h[off + i] !== s.charCodeAt(i)) return false;
-  return true;
-}
-
-/** A name for an error message (long names shortened). */
-function shown(name: string): string {
-  return name.length > 200 ? `${name.slice(0, 100)}…${name.slice(-60)}` : name;
-}
-
-/** An octal field (spaces and NULs around it ignored, up to a NUL inside); undefined if invalid. */
-function octal(h: Uint8Array, off: number, len: number): number | undefined {
-  let s = off;
-  let e = off + len;
-  while (s < e && (h[s] === 0x20 || h[s] === 0)) s++;
-  while (e > s && (h[e - 1] === 0x20 || h[e - 1] === 0)) e--;
-  let v = 0;
-  for (let i = s; i < e; i++) {
-    const c = h[i]!;
-    if (c === 0) break;
-    if (c < 0x30 || c > 0x37) return undefined;
-    v = v * 8 + c - 0x30;
-  }
-  return v;
-}
-
-/** A numeric field: octal, or GNU base-256 (two's complement, may be negative). */
-function numField(
-  h: Uint8Array,
-  off: number,
-  len: number,
-  field: string,
-  what: string,
-  at: number,
-): number {
-  if (h[off]! & 0x80) {
-    const inv = h[off]! & 0x40 ? 0xff : 0;
-    let v = 0n;
-    for (let i = 0; i < len; i++) {
-      let c = h[off + i]! ^ inv;
-      if (i === 0) c &= 0x7f;
-      v = (v << 8n) | BigInt(c);
-    }
-    if (inv) v = -v - 1n;
-    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
-      throw new ArchiveError(
-        `${what} is corrupt: the ${field} field of the tar header at offset ${at} is too large`,
-      );
-    }
-    return Number(v);
-  }
-  const v = octal(h, off, len);
-  if (v === undefined) {
-    throw new ArchiveError(
-      `${what} is corrupt: invalid octal number in the ${field} field of the tar header at offset ${at}`,
-    );
-  }
-  return v;
-}
-
-function checksumOk(h: Uint8Array): boolean {
-  const stored = octal(h, 148, 8);
-  if (stored === undefined) return false;
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const b = i >= 148 && i < 156 ? 0x20 : h[i]!;
-    unsigned += b;
-    signed += b < 0x80 ? b : b - 0x100;
-  }
-  return stored === unsigned || stored === signed;
-}
-
-const TYPES: Record<string, TarEntryType> = {
-  "0": "file",
-  "\0": "file",
-  "7": "file",
-  "1": "hardlink",
-  "2": "symlink",
-  "3": "char-device",
-  "4": "block-device",
-  "5": "directory",
-  "6": "fifo",
-};
-
-/** Types that have no data whatever the size field says (as Go's archive/tar). */
-const HEADER_ONLY = new Set<TarEntryType>([
-  "hardlink",
-  "symlink",
-  "char-device",
-  "block-device",
-  "directory",
-  "fifo",
-]);
-
-// ---------------------------------------------------------------------------
-// pax records
-
-const SPARSE_OFFSET = "GNU.sparse.offset";
-const SPARSE_NUMBYTES = "GNU.sparse.numbytes";
-const SPARSE_MAP = "GNU.sparse.map";
-/** pax keys whose value must not contain NUL (as Go). */
-const NUL_FREE = new Set(["path", "linkpath", "uname", "gname"]);
-
-/**
- * Parse the records `<length> <key>=<value>\n` of a pax header in one pass.
- * Within a header a later record for a key wins; GNU sparse 0.0
- * offset/numbytes pairs are collected into `GNU.sparse.map` (as Go does).
- */
-function parsePax(data: Uint8Array, what: string, at: number): Map<string, string> {
-  const out = new Map<string, string>();
-  const sparse: string[] = [];
-  const bad = (why: string) =>
-    new ArchiveError(`${what} is corrupt: bad pax record in the header at offset ${at}: ${why}`);
-  let i = 0;
-  while (i < data.length) {
-    let j = i;
-    let len = 0;
-    while (j < data.length && data[j]! >= 0x30 && data[j]! <= 0x39) {
-      if (j - i >= 15) throw bad("its length has too many digits");
-      len = len * 10 + data[j]! - 0x30;
-      j++;
-    }
-    if (j === i || data[j] !== 0x20) {
-      throw bad("it does not start with a decimal length and a space");
-    }
-    const end = i + len;
-    if (end > data.length) throw bad(`its length ${len} runs past the header's data`);
-    if (end <= j + 1 || data[end - 1] !== 0x0a) throw bad("it does not end with a newline");
-    const eq = data.indexOf(0x3d, j + 1);
-    if (eq < 0 || eq >= end - 1) throw bad("it has no '='");
-    if (eq === j + 1) throw bad("its keyword is empty");
-    const kb = data.subarray(j + 1, eq);
-    const vb = data.subarray(eq + 1, end - 1);
-    if (kb.includes(0)) throw bad("its keyword contains NUL");
-    const key = dec.decode(kb);
-    if (NUL_FREE.has(key) && vb.includes(0)) throw bad(`its ${key} contains NUL`);
-    const value = dec.decode(vb);
-    if (key === SPARSE_OFFSET || key === SPARSE_NUMBYTES) {
-      if ((sparse.length % 2 === 0) !== (key === SPARSE_OFFSET) || value.includes(",")) {
-        throw bad("GNU.sparse.offset and GNU.sparse.numbytes do not alternate");
-      }
-      sparse.push(value);
-    } else {
-      out.set(key, value);
-    }
-    i = end;
-  }
-  if (sparse.length) out.set(SPARSE_MAP, sparse.join(","));
-  return out;
-}
-
-/** A non-negative decimal integer of at most 16 digits that is safe in JS, else undefined. */
-function decimal(v: string): number | undefined {
-  if (!/^[0-9]{1,16}$/.test(v)) return undefined;
-  const n = Number(v);
-  return Number.isSafeInteger(n) ? n : undefined;
-}
-
-/** Whether `v` is a decimal that fits a signed 64-bit integer (Go's ParseInt). */
-function int64(v: string): boolean {
-  if (!/^[+-]?[0-9]{1,19}$/.test(v)) return false;
-  const n = BigInt(v);
-  return n === BigInt.asIntN(64, n);
 }
 
 // ---------------------------------------------------------------------------
@@ -594,7 +218,9 @@ async function* expandSparse(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { readTar, StreamSource, TAR_END, tarHeader, tarPadding } from "./tar.ts";
+ * import { readTar } from "./tar.ts";
+ * import { StreamSource } from "./tar_source.ts";
+ * import { TAR_END, tarHeader, tarPadding } from "./tar_writer.ts";
  * const meta = { name: "a.txt", type: "file", size: 2, mode: 0o644, mtime: 0, linkname: "" } as const;
  * const data = new TextEncoder().encode("hi");
  * const source = new StreamSource([tarHeader(meta), data, tarPadding(2), TAR_END]);
@@ -816,120 +442,4 @@ export async function* readTar(
     if (source.position < end) await source.skip(end - source.position);
     await source.skip((BLOCK - (stored % BLOCK)) % BLOCK);
   }
-}
-
-/** Two zero blocks that end a tar archive. */
-export const TAR_END: Uint8Array = new Uint8Array(BLOCK * 2);
-
-/**
- * Zero bytes that pad an entry's data of `size` bytes to a block boundary.
- *
- * @param size entry data size
- * @returns 0–511 zero bytes
- */
-export function tarPadding(size: number): Uint8Array {
-  return new Uint8Array((BLOCK - (size % BLOCK)) % BLOCK);
-}
-
-function writeStr(buf: Uint8Array, off: number, len: number, s: string): void {
-  buf.set(enc.encode(s).subarray(0, len), off);
-}
-
-function writeOctal(buf: Uint8Array, off: number, len: number, v: number): void {
-  writeStr(buf, off, len, v.toString(8).padStart(len - 1, "0"));
-}
-
-function block(meta: TarHeader, name: string, flag: string, size: number): Uint8Array {
-  const h = new Uint8Array(BLOCK);
-  let prefix = "";
-  let base = name;
-  if (enc.encode(name).length > 100) {
-    const cut = name.lastIndexOf("/", name.length - 2);
-    prefix = name.slice(0, cut);
-    base = name.slice(cut + 1);
-  }
-  writeStr(h, 0, 100, base);
-  writeOctal(h, 100, 8, meta.mode & 0o7777);
-  writeOctal(h, 108, 8, 0);
-  writeOctal(h, 116, 8, 0);
-  writeOctal(h, 124, 12, size);
-  writeOctal(h, 136, 12, Math.max(0, Math.floor(meta.mtime)));
-  h.fill(0x20, 148, 156);
-  writeStr(h, 156, 1, flag);
-  writeStr(h, 157, 100, meta.linkname);
-  writeStr(h, 257, 6, "ustar");
-  writeStr(h, 263, 2, "00");
-  writeStr(h, 345, 155, prefix);
-  let sum = 0;
-  for (const b of h) sum += b;
-  writeStr(h, 148, 8, sum.toString(8).padStart(6, "0") + "\0 ");
-  return h;
-}
-
-function fitsUstar(name: string): boolean {
-  const b = enc.encode(name);
-  if (b.length !== name.length) return false; // non-ASCII → pax
-  if (b.length <= 100) return true;
-  const cut = name.lastIndexOf("/", name.length - 2);
-  return cut > 0 && cut <= 155 && name.length - cut - 1 <= 100;
-}
-
-const FLAGS: Partial<Record<TarEntryType, string>> = {
-  file: "0",
-  hardlink: "1",
-  symlink: "2",
-  directory: "5",
-};
-
-/**
- * Encode a tar header (with a pax header in front when the name, link or
- * size does not fit ustar).
- *
- * @param meta the entry's metadata
- * @returns 512 bytes, or more with a pax header
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { tarHeader } from "./tar.ts";
- * const meta = { type: "file", size: 10, mode: 0o644, mtime: 0, linkname: "" } as const;
- * assert.equal(tarHeader({ ...meta, name: "lib/libfoo.a" }).length, 512);
- * assert.equal(tarHeader({ ...meta, name: "x".repeat(300) }).length, 3 * 512); // pax in front
- * ```
- */
-export function tarHeader(meta: TarHeader): Uint8Array {
-  const flag = FLAGS[meta.type];
-  if (!flag) throw new ArchiveError(`cannot write tar entry '${meta.name}' of type ${meta.type}`);
-  const records: string[] = [];
-  const rec = (k: string, v: string) => {
-    const body = ` ${k}=${v}\n`;
-    const bodyLen = enc.encode(body).length;
-    let len = bodyLen + 1;
-    while (len !== bodyLen + String(len).length) len = bodyLen + String(len).length;
-    records.push(`${len}${body}`);
-  };
-  const name = fitsUstar(meta.name) ? meta.name : (rec("path", meta.name), "pax-path");
-  if (enc.encode(meta.linkname).length !== meta.linkname.length || meta.linkname.length > 100) {
-    rec("linkpath", meta.linkname);
-  }
-  const octalMax = 0o77777777777;
-  if (meta.size > octalMax) rec("size", String(meta.size));
-  const main = block(
-    { ...meta, linkname: meta.linkname.length > 100 ? "" : meta.linkname },
-    name,
-    flag,
-    meta.size > octalMax ? 0 : meta.size,
-  );
-  if (records.length === 0) return main;
-  const data = enc.encode(records.join(""));
-  const paxHeader = block(
-    { ...meta, linkname: "", mode: 0o644 },
-    "PaxHeader",
-    "x",
-    data.length,
-  );
-  const out = new Uint8Array(BLOCK + data.length + tarPadding(data.length).length + BLOCK);
-  out.set(paxHeader, 0);
-  out.set(data, BLOCK);
-  out.set(main, out.length - BLOCK);
-  return out;
 }

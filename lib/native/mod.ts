@@ -21,7 +21,10 @@
  *
  * @module
  */
-export { cargoLinkLines, type ConfigOptions, writeCmakeConfig, writePkgConfig } from "./link.ts";
+export { cargoLinkLines } from "./link_cargo.ts";
+export { type ConfigOptions } from "./link_config.ts";
+export { writeCmakeConfig } from "./link_cmake.ts";
+export { writePkgConfig } from "./link_pkgconfig.ts";
 export {
   findLibraries,
   type Library,

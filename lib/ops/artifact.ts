@@ -33,7 +33,8 @@ import {
 } from "../oci/media_types.ts";
 import { formatPlatform } from "../oci/platform.ts";
 import { ImageName, imageName } from "../oci/reference.ts";
-import { TAR_END, type TarHeader, tarHeader, tarPadding } from "../archive/tar.ts";
+import type { TarHeader } from "../archive/tar_header.ts";
+import { TAR_END, tarHeader, tarPadding } from "../archive/tar_writer.ts";
 import { pushBytes, type Target, withTarget } from "../transport/target.ts";
 import { createLocation, type LayoutLocation, resolveLocation } from "../transport/location.ts";
 import { tagVariant } from "../transport/variants.ts";

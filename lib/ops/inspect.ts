@@ -5,7 +5,7 @@
  * @module
  */
 import { VerifyingStream } from "../oci/digest.ts";
-import { decompress } from "../archive/extract.ts";
+import { decompress } from "../archive/decompress.ts";
 import {
   type Descriptor,
   isImageManifestType,
@@ -21,7 +21,8 @@ import {
   OCIPKG_CONFIG,
 } from "../oci/media_types.ts";
 import { parsePlatform } from "../oci/platform.ts";
-import { readTar, StreamSource } from "../archive/tar.ts";
+import { readTar } from "../archive/tar.ts";
+import { StreamSource } from "../archive/tar_source.ts";
 import { fetchBytes, type ReadTarget, withTarget } from "../transport/target.ts";
 import {
   type LayoutLocation,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ExtractLimits } from "../archive/extract.ts";
+import type { ExtractLimits } from "../archive/budget.ts";
 import { OcipkgError } from "../util/errors.ts";
 import { type LayoutLocation, openLocation, toLocation } from "../transport/location.ts";
 import { openRepository } from "../transport/registry/target.ts";

@@ -69,7 +69,7 @@ function rangeStream(file: Deno.FsFile, start: number, length: number): Readable
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { digestOf } from "@ocipkg/cli";
+ * import { digestOf } from "@ocipkg/cli/oci";
  * import { BlobEndpoints } from "./blobs.ts";
  * import { Storage } from "./storage.ts";
  * import { Uploads } from "./uploads.ts";

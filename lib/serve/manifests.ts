@@ -23,7 +23,7 @@ import { checkName, type Repository, type Storage } from "./storage.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { OCI_MANIFEST } from "@ocipkg/cli";
+ * import { OCI_MANIFEST } from "@ocipkg/cli/oci";
  * import { ManifestEndpoints } from "./manifests.ts";
  * import { Storage } from "./storage.ts";
  * import { Uploads } from "./uploads.ts";

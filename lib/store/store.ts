@@ -8,27 +8,17 @@
  * Installs are atomic (extract into a temp dir beside the target, then rename)
  * and safe when several processes install the same image at once.
  *
+ * Entry paths and platform keys are in `paths.ts`, the entry directories on
+ * disk (versions, temps) in `entry_dirs.ts`, filling an install's directory
+ * in `extract_image.ts`, the records of what verified in `verified.ts`.
+ *
  * @module
  */
 import { basename, dirname, join, relative, sep } from "../util/path.ts";
-import { copyGraph } from "../transport/copy.ts";
 import { checkBinaryPlatforms } from "../oci/binary_platform.ts";
-import {
-  fsError,
-  NotFoundError,
-  OcipkgError,
-  UsageError,
-  VerificationError,
-} from "../util/errors.ts";
-import { parseDigest, vouch, vouchedFor } from "../oci/digest.ts";
-import {
-  checkLinks,
-  ExtractBudget,
-  extractFile,
-  extractLayer,
-  type ExtractLimits,
-} from "../archive/extract.ts";
-import { atomicWriteFile, pathExists } from "../util/files.ts";
+import { fsError, NotFoundError, OcipkgError, VerificationError } from "../util/errors.ts";
+import type { ExtractLimits } from "../archive/budget.ts";
+import { pathExists } from "../util/files.ts";
 import { releaseTemp, trackTemp } from "../util/temp.ts";
 import { OciDir } from "../transport/layout/oci_dir.ts";
 import {
@@ -37,58 +27,21 @@ import {
   parseManifestDocument,
   type Platform,
 } from "../oci/manifest.ts";
-import {
-  ANNOTATION_PLATFORM,
-  ANNOTATION_TITLE,
-  layerCompression,
-  OCIPKG_ARTIFACT,
-  OCIPKG_CONFIG,
-} from "../oci/media_types.ts";
-import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from "../oci/platform.ts";
+import { formatPlatform, hostPlatform, platformMatches } from "../oci/platform.ts";
 import { pickVariant } from "../transport/variants.ts";
 import { ImageName, imageName } from "../oci/reference.ts";
-import { printable } from "../util/text.ts";
 import { fetchBytes, type ReadTarget } from "../transport/target.ts";
-import { type BoundedTee, teeBounded } from "../util/tee.ts";
-import { RegistryError } from "../transport/registry/errors.ts";
-import type { CopyEvent, CopyOptions } from "../transport/copy.ts";
-
-/** Name of the layout directory kept inside every installed image. */
-export const LAYOUT_DIR = ".oci-dir";
-const TMP_PREFIX = ".tmp-";
-
-/**
- * The data directory of "ocipkg": `$OCIPKG_DATA_DIR` if set; else on Linux
- * `$XDG_DATA_HOME/ocipkg` or `~/.local/share/ocipkg`; on macOS
- * `~/Library/Application Support/ocipkg`; on Windows `%APPDATA%\ocipkg\data`.
- *
- * @returns absolute path
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { dataDir, Store } from "@ocipkg/cli";
- * const saved = Deno.env.get("OCIPKG_DATA_DIR");
- * Deno.env.set("OCIPKG_DATA_DIR", "/srv/ocipkg"); // e.g. a cache shared by CI jobs
- * assert.equal(dataDir(), "/srv/ocipkg");
- * assert.equal(new Store().root, "/srv/ocipkg"); // the default store
- * if (saved === undefined) Deno.env.delete("OCIPKG_DATA_DIR");
- * else Deno.env.set("OCIPKG_DATA_DIR", saved);
- * ```
- */
-export function dataDir(): string {
-  const env = (k: string) => Deno.env.get(k) || undefined;
-  const own = env("OCIPKG_DATA_DIR");
-  if (own) return own;
-  const home = env("HOME") ?? env("USERPROFILE") ?? ".";
-  switch (Deno.build.os) {
-    case "darwin":
-      return join(home, "Library", "Application Support", "ocipkg");
-    case "windows":
-      return join(env("APPDATA") ?? join(home, "AppData", "Roaming"), "ocipkg", "data");
-    default:
-      return join(env("XDG_DATA_HOME") ?? join(home, ".local", "share"), "ocipkg");
-  }
-}
+import type { CopyOptions } from "../transport/copy.ts";
+import { dataDir, isHost, LAYOUT_DIR, parsePlatformKey, platformKey, TMP_PREFIX } from "./paths.ts";
+import {
+  cleanStaleTemps,
+  isDirectory,
+  platformEntries,
+  removeVersions,
+  replaceDirectory,
+} from "./entry_dirs.ts";
+import { declaredPlatform, packageFiles, streamInstall } from "./extract_image.ts";
+import { readVerifiedKeys, verifiedPath, writeVerifiedRecord } from "./verified.ts";
 
 /** Options of {@link Store.install}. */
 export interface InstallOptions
@@ -114,57 +67,6 @@ export interface StoreEntry {
   platform?: Platform;
   /** Its directory. */
   dir: string;
-}
-
-/**
- * One part of a platform (os, architecture, variant) in a store path:
- * lower-case letters, digits, `.` and `_` (what OCI platforms use).
- */
-const KEY_PART = /^[a-z0-9][a-z0-9._]{0,31}$/;
-
-/**
- * The platform part of a non-host entry's directory name: `os-arch[-variant]`,
- * the variant `v8` of arm64 (its only one) left out. The directory is
- * `__<reference>+<key>`, chosen so that
- *
- * - no tag or digest directory can be one: `+` is outside the tag grammar
- *   (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`) and digest directories
- *   (`sha256__<hex>`), so the reference ends at the first `+`;
- * - it is portable: no character that Windows, macOS or Linux file systems
- *   reserve, and lower-case only (no clash on case-insensitive ones);
- * - it is safe in linker flags and build files: no `,` (the compiler splits
- *   `-Wl,` at commas), `:` (rpath and PKG_CONFIG_PATH separator), `;`, `$`
- *   (loader tokens, pkg-config variables), quotes or spaces.
- *
- * @throws {UsageError} for a platform whose parts are not {@link KEY_PART}
- */
-function platformKey(p: Platform): string {
-  const variant = p.architecture === "arm64" && p.variant === "v8" ? undefined : p.variant;
-  const parts = variant ? [p.os, p.architecture, variant] : [p.os, p.architecture];
-  if (!parts.every((x) => KEY_PART.test(x))) {
-    throw new UsageError(
-      `invalid platform '${
-        printable(formatPlatform(p))
-      }': its os, architecture and variant must be lower-case letters, digits, '.' or '_'`,
-    );
-  }
-  return parts.join("-");
-}
-
-/** The platform of a key, or undefined when it is not one. */
-function parsePlatformKey(key: string): Platform | undefined {
-  const parts = key.split("-");
-  if (parts.length < 2 || parts.length > 3 || !parts.every((x) => KEY_PART.test(x))) {
-    return undefined;
-  }
-  const p: Platform = { os: parts[0]!, architecture: parts[1]! };
-  if (parts[2]) p.variant = parts[2];
-  return p;
-}
-
-/** Whether a platform's entry is the host's (`__<reference>`). */
-function isHost(p: Platform | undefined): boolean {
-  return p === undefined || platformKey(p) === platformKey(hostPlatform());
 }
 
 /** What {@link Store.install} did. */
@@ -639,15 +541,7 @@ export class Store {
     return await OciDir.open(join(dir, LAYOUT_DIR));
   }
 
-  // ── Verified records ────────────────────────────────────────────────────
-  // `<root>/.verified/<alg>-<hex>.json` = {"digest", "keys": [fingerprints]}: the keys an
-  // installed manifest verified with. What must verify is decided in lib/sign/policy.ts.
-
-  /** The record file of a manifest digest. */
-  #verifiedPath(digest: string): string {
-    const { algorithm, hex } = parseDigest(digest);
-    return join(this.root, ".verified", `${algorithm}-${hex}.json`);
-  }
+  // ── Verified records (verified.ts) ──────────────────────────────────────
 
   /**
    * Record that the manifest `digest` verified with the keys of these
@@ -675,13 +569,11 @@ export class Store {
    */
   async recordVerified(digest: string, fingerprints: string[]): Promise<void> {
     if (fingerprints.length === 0) return;
-    const path = this.#verifiedPath(digest);
+    const path = verifiedPath(this.root, digest);
     await this.#locked(async () => {
       const known = await this.verifiedKeys(digest);
       for (const f of fingerprints) known.add(f);
-      await Deno.mkdir(dirname(path), { recursive: true });
-      const body = JSON.stringify({ digest, keys: [...known].sort() }) + "\n";
-      await atomicWriteFile(path, new TextEncoder().encode(body));
+      await writeVerifiedRecord(path, digest, known);
     });
   }
 
@@ -694,294 +586,6 @@ export class Store {
    * @returns the key fingerprints
    */
   async verifiedKeys(digest: string): Promise<Set<string>> {
-    try {
-      const path = this.#verifiedPath(digest);
-      const st = await Deno.stat(path);
-      if (!st.isFile || st.size > MAX_VERIFIED_RECORD) return new Set();
-      const v = JSON.parse(await Deno.readTextFile(path));
-      if (v?.digest === digest && Array.isArray(v.keys)) {
-        return new Set(v.keys.filter((k: unknown): k is string => typeof k === "string"));
-      }
-    } catch { /* absent or unreadable: as if unverified */ }
-    return new Set();
+    return await readVerifiedKeys(this.root, digest);
   }
-}
-
-/** A verified record larger than this is not read (one holds a few fingerprints). */
-const MAX_VERIFIED_RECORD = 64 * 1024;
-
-/**
- * Copy the image into the layout with the one copy routine, extracting each
- * layer from the bytes on their way (a bounded tee: the layout branch is
- * verified, the other feeds the extractor), so every layer is fetched once
- * and concurrency, retries and progress cover every blob. Any failure fails
- * both sides and the whole call; bytes that fail their digest, or a transfer
- * that broke, are reported before the extractor's complaint about them.
- */
-async function streamInstall(
-  src: ReadTarget,
-  layout: OciDir,
-  manifestDesc: Descriptor,
-  dest: string,
-  name: ImageName,
-  options: InstallOptions,
-): Promise<Manifest> {
-  const where = `image '${name}'`;
-  const manifest = await readManifest(src, manifestDesc, where);
-  const slots = new Map<string, LayerSlot>();
-  for (const layer of manifest.layers) {
-    if (extracts(layer)) slots.set(layer.digest, slot());
-  }
-  const tees: BoundedTee[] = [];
-  const onProgress = (e: CopyEvent) => {
-    if (e.kind === "done") slots.get(e.desc.digest)?.pushed.resolve();
-    options.onProgress?.(e);
-  };
-  const copying = copyGraph(src, layout, manifestDesc, {
-    ...options,
-    onProgress,
-    onBlob: (desc, content) => {
-      const s = slots.get(desc.digest);
-      if (!s) return content;
-      if (s.given) throw new OcipkgError(`${where}: layer ${desc.digest} cannot be fetched twice`);
-      s.given = true;
-      const tee = teeBounded(content);
-      tees.push(tee);
-      s.stream.resolve(tee.branches[1]);
-      // the same bytes: the copy's verified stream vouches for its branch too
-      return vouch(tee.branches[0], vouchedFor(content) ?? {});
-    },
-  });
-  copying.catch((e) => {
-    for (const s of slots.values()) s.stream.reject(e), s.pushed.reject(e);
-  });
-  try {
-    await extractImage(src, manifestDesc, dest, name, {
-      ...options,
-      manifest,
-      fetchLayer: async (layer) => {
-        const s = slots.get(layer.digest)!;
-        if (!s.used) {
-          s.used = true;
-          return await s.stream.promise;
-        }
-        // the same layer again: read it back from the layout once it is there
-        await s.pushed.promise;
-        return await layout.fetch(layer);
-      },
-    });
-    await copying;
-  } catch (e) {
-    // let the verifying side finish: its error is the real fault behind an extraction error
-    for (const tee of tees) tee.detach(1);
-    const copied = await copying.then(() => undefined, (reason: unknown) => reason);
-    if (copied instanceof VerificationError || copied instanceof RegistryError) throw copied;
-    throw e;
-  }
-  return manifest;
-}
-
-/** The platform a manifest declares in its `vnd.ocipkg.platform` annotation, if any. */
-function declaredPlatform(manifest: Manifest): Platform | undefined {
-  const packed = manifest.annotations?.[ANNOTATION_PLATFORM];
-  try {
-    return packed ? parsePlatform(packed) : undefined;
-  } catch {
-    return undefined; // not a platform: the manifest says nothing we can use
-  }
-}
-
-/**
- * The regular files of an extracted package (not its `.oci-dir`), sorted,
- * each with its `/`-separated name in the package.
- */
-async function packageFiles(dir: string): Promise<{ path: string; name: string }[]> {
-  const out: { path: string; name: string }[] = [];
-  const walk = async (abs: string, rel: string) => {
-    for await (const e of Deno.readDir(abs)) {
-      if (rel === "" && e.name === LAYOUT_DIR) continue;
-      const name = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isFile) out.push({ path: join(abs, e.name), name });
-      else if (e.isDirectory) await walk(join(abs, e.name), name);
-    }
-  };
-  await walk(dir, "");
-  return out.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-}
-
-/** Whether a path is a directory (following symlinks). */
-async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isDirectory;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
-    throw e;
-  }
-}
-
-/** The entries of an image in `parent`: the host's `base` and other platforms' `base+…`. */
-async function platformEntries(parent: string, base: string): Promise<string[]> {
-  const out: string[] = [];
-  try {
-    for await (const e of Deno.readDir(parent)) {
-      if (e.name === base || e.name.startsWith(`${base}+`)) out.push(e.name);
-    }
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw fsError(e, "store directory", parent);
-  }
-  return out.sort();
-}
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-  reject(reason: unknown): void;
-}
-
-/** A layer being extracted while it is copied. */
-interface LayerSlot {
-  /** The extractor's branch of the tee, once the copy starts the blob. */
-  stream: Deferred<ReadableStream<Uint8Array>>;
-  /** Settles when the layout holds the blob (verified). */
-  pushed: Deferred<void>;
-  /** The copy handed out the stream. */
-  given: boolean;
-  /** The extractor took it. */
-  used: boolean;
-}
-
-function slot(): LayerSlot {
-  const s = {
-    stream: Promise.withResolvers<ReadableStream<Uint8Array>>(),
-    pushed: Promise.withResolvers<void>(),
-    given: false,
-    used: false,
-  };
-  s.stream.promise.catch(() => {});
-  s.pushed.promise.catch(() => {});
-  return s;
-}
-
-async function readManifest(src: ReadTarget, desc: Descriptor, where: string): Promise<Manifest> {
-  const doc = parseManifestDocument(
-    await fetchBytes(src, desc, where),
-    desc.mediaType,
-    `manifest of ${where}`,
-  );
-  if (doc.kind !== "manifest") throw new OcipkgError(`${where}: expected a manifest`);
-  return doc.manifest;
-}
-
-/** Whether {@link extractImage} extracts a layer: a tar layer, or a file titled by annotation. */
-function extracts(layer: Descriptor): boolean {
-  return layerCompression(layer.mediaType) !== undefined || !!layer.annotations?.[ANNOTATION_TITLE];
-}
-
-/** Replace a directory by another one with two renames (no symlinks). */
-async function replaceDirectory(tmp: string, dir: string): Promise<void> {
-  try {
-    await Deno.rename(tmp, dir);
-    return;
-  } catch (e) {
-    if (!(await pathExists(dir))) throw fsError(e, "store directory", dir);
-  }
-  const trash = join(dirname(dir), `${TMP_PREFIX}old-${crypto.randomUUID()}`);
-  await Deno.rename(dir, trash);
-  await Deno.rename(tmp, dir);
-  await Deno.remove(trash, { recursive: true }).catch(() => {});
-}
-
-/** Remove the versions of an entry (`.<base>.v-<uuid>`, `.<base>.link-<uuid>`) except `keep`. */
-async function removeVersions(parent: string, base: string, keep?: string): Promise<void> {
-  for await (const e of Deno.readDir(parent)) {
-    // exactly `.<base>.v-<uuid>`: not the versions of `<base>.v-2` (a tag may hold `.v-`)
-    const rest = e.name.startsWith(`.${base}.`) ? e.name.slice(base.length + 2) : "";
-    const mine = /^(?:v|link)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(
-      rest,
-    );
-    if (mine && e.name !== keep) {
-      await Deno.remove(join(parent, e.name), { recursive: true }).catch(() => {});
-    }
-  }
-}
-
-/**
- * Remove temp directories left by interrupted installs: those of processes
- * that no longer run (on Linux, where `/proc` tells), else those older than a
- * day.
- */
-async function cleanStaleTemps(parent: string): Promise<void> {
-  const cutoff = Date.now() - 24 * 3600 * 1000;
-  try {
-    for await (const e of Deno.readDir(parent)) {
-      if (!e.name.startsWith(TMP_PREFIX)) continue;
-      const p = join(parent, e.name);
-      const pid = /^\.tmp-(\d+)-/.exec(e.name)?.[1];
-      let stale = false;
-      if (pid !== undefined && Deno.build.os === "linux") {
-        stale = Number(pid) !== Deno.pid && !(await pathExists(`/proc/${pid}`));
-      } else {
-        const st = await Deno.lstat(p).catch(() => null);
-        stale = st?.mtime !== null && st?.mtime !== undefined && st.mtime.getTime() < cutoff;
-      }
-      if (stale) await Deno.remove(p, { recursive: true }).catch(() => {});
-    }
-  } catch { /* best effort */ }
-}
-
-/** Options of {@link extractImage}. */
-export interface ExtractImageOptions extends ExtractLimits {
-  /** The manifest, when the caller has read it already. */
-  manifest?: Manifest;
-  /** Where layer bytes come from (default: `layout.fetch`). */
-  fetchLayer?: (layer: Descriptor) => Promise<ReadableStream<Uint8Array>>;
-}
-
-/**
- * Extract an image's layers from a layout into `dest`: tar layers
- * (ocipkg v1, v0 and container layers, with whiteouts for the latter), and
- * non-tar layers titled with `org.opencontainers.image.title` (ORAS files)
- * written as files. The blobs must be verified — before extraction, or (as
- * {@link Store.install} does) before the extracted directory is used.
- *
- * @param layout where the blobs are
- * @param manifestDesc the manifest
- * @param dest destination directory
- * @param name names the image in errors
- * @param caps optional byte/entry caps, and a layer fetcher
- */
-export async function extractImage(
-  layout: ReadTarget,
-  manifestDesc: Descriptor,
-  dest: string,
-  name: ImageName,
-  caps: ExtractImageOptions = {},
-): Promise<void> {
-  const fetchLayer = caps.fetchLayer ?? ((l: Descriptor) => layout.fetch(l));
-  const where = `image '${name}'`;
-  const m: Manifest = caps.manifest ?? await readManifest(layout, manifestDesc, where);
-  const isOcipkg = m.artifactType === OCIPKG_ARTIFACT || m.config.mediaType === OCIPKG_CONFIG;
-  const budget = new ExtractBudget(caps);
-  for (const layer of m.layers) {
-    if (!extracts(layer)) continue;
-    const what = `layer ${layer.digest} of ${where}`;
-    const compression = layerCompression(layer.mediaType);
-    if (compression) {
-      await extractLayer(await fetchLayer(layer), dest, {
-        compression,
-        what,
-        reserved: [LAYOUT_DIR],
-        budget,
-        whiteouts: !isOcipkg,
-      });
-      continue;
-    }
-    const title = layer.annotations![ANNOTATION_TITLE]!;
-    await extractFile(await fetchLayer(layer), dest, title, layer.size, {
-      what,
-      reserved: [LAYOUT_DIR],
-      budget,
-    });
-  }
-  checkLinks(dest, budget, where, [LAYOUT_DIR]);
 }

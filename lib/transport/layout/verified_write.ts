@@ -24,7 +24,9 @@ import { BlockWriter } from "../../util/files.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { bytesStream, digestOf, VerificationError } from "@ocipkg/cli";
+ * import { VerificationError } from "@ocipkg/cli";
+ * import { digestOf } from "@ocipkg/cli/oci";
+ * import { bytesStream } from "../target.ts";
  * import { writeVerified } from "./verified_write.ts";
  * const data = new TextEncoder().encode("hello");
  * const path = await Deno.makeTempFile();
