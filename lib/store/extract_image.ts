@@ -10,7 +10,7 @@
  */
 import { join } from "../util/path.ts";
 import { copyGraph } from "../transport/copy.ts";
-import type { CopyEvent } from "../transport/copy.ts";
+import type { CopyEvent, CopyOptions } from "../transport/copy.ts";
 import { OcipkgError, VerificationError } from "../util/errors.ts";
 import { vouch, vouchedFor } from "../oci/digest.ts";
 import { ExtractBudget, type ExtractLimits } from "../archive/budget.ts";
@@ -34,7 +34,19 @@ import { fetchBytes, type ReadTarget } from "../transport/target.ts";
 import { type BoundedTee, teeBounded } from "../util/tee.ts";
 import { RegistryError } from "../transport/registry/errors.ts";
 import { LAYOUT_DIR } from "./paths.ts";
-import type { InstallOptions } from "./store.ts";
+
+/** Options of {@link Store.install}. */
+export interface InstallOptions
+  extends Pick<CopyOptions, "concurrency" | "onProgress" | "progressBytes">, ExtractLimits {
+  /** Replace an installed copy (of this platform). */
+  force?: boolean;
+  /**
+   * Platform to install for (the host's by default): picked from an index;
+   * a manifest that declares another is refused; one that declares none has
+   * its binaries checked. Each platform has its own store entry.
+   */
+  platform?: Platform;
+}
 
 /**
  * Copy the image into the layout with the one copy routine, extracting each

@@ -17,7 +17,6 @@
 import { basename, dirname, join, relative, sep } from "../util/path.ts";
 import { checkBinaryPlatforms } from "../oci/binary_platform.ts";
 import { fsError, NotFoundError, OcipkgError, VerificationError } from "../util/errors.ts";
-import type { ExtractLimits } from "../archive/budget.ts";
 import { pathExists } from "../util/files.ts";
 import { releaseTemp, trackTemp } from "../util/temp.ts";
 import { OciDir } from "../transport/layout/oci_dir.ts";
@@ -31,7 +30,6 @@ import { formatPlatform, hostPlatform, platformMatches } from "../oci/platform.t
 import { pickVariant } from "../transport/variants.ts";
 import { ImageName, imageName } from "../oci/reference.ts";
 import { fetchBytes, type ReadTarget } from "../transport/target.ts";
-import type { CopyOptions } from "../transport/copy.ts";
 import { dataDir, isHost, LAYOUT_DIR, parsePlatformKey, platformKey, TMP_PREFIX } from "./paths.ts";
 import {
   cleanStaleTemps,
@@ -43,18 +41,8 @@ import {
 import { declaredPlatform, packageFiles, streamInstall } from "./extract_image.ts";
 import { readVerifiedKeys, verifiedPath, writeVerifiedRecord } from "./verified.ts";
 
-/** Options of {@link Store.install}. */
-export interface InstallOptions
-  extends Pick<CopyOptions, "concurrency" | "onProgress" | "progressBytes">, ExtractLimits {
-  /** Replace an installed copy (of this platform). */
-  force?: boolean;
-  /**
-   * Platform to install for (the host's by default): picked from an index;
-   * a manifest that declares another is refused; one that declares none has
-   * its binaries checked. Each platform has its own store entry.
-   */
-  platform?: Platform;
-}
+import type { InstallOptions } from "./extract_image.ts";
+export type { InstallOptions };
 
 /** An installed image: what {@link Store.list} returns. */
 export interface StoreEntry {
