@@ -5,6 +5,20 @@
  * referrers API (`GET /v2/<name>/referrers/<digest>`, filtered by
  * `artifactType`). A tag moved away leaves its old manifest listed, untagged.
  *
+ * The referrers API answers in pages ordered by digest, each small enough for
+ * any client (the distribution spec lets a registry paginate it with
+ * `Link: <…>; rel="next"`):
+ *
+ * | limit                                        | default                                                                        |
+ * | -------------------------------------------- | ------------------------------------------------------------------------------ |
+ * | descriptors per answer (and the largest `n`) | {@link REFERRERS_PAGE_ENTRIES}: 1,000                                          |
+ * | annotation bytes (JSON) per answer           | {@link REFERRERS_PAGE_ANNOTATION_BYTES}: 1 MiB                                 |
+ * | annotation bytes of one referrer             | {@link REFERRER_ANNOTATION_BYTES}: 64 KiB; over it, listed without annotations |
+ * | bytes of one descriptor without annotations  | {@link REFERRER_DESCRIPTOR_BYTES}: 1 KiB; over it, not listed                  |
+ *
+ * so an answer stays under about 2 MiB whatever was pushed; the next page is
+ * `?n=<n>&last=<digest of the last referrer considered>`.
+ *
  * @module
  */
 import { digestOf, isDigest, parseDigest } from "../oci/digest.ts";
@@ -16,6 +30,18 @@ import { bytesStream } from "../transport/target.ts";
 import { ServeError } from "./errors.ts";
 import { allow, checkDigest, empty, json, knownRepository, type Served } from "./http.ts";
 import { checkName, type Repository, type Storage } from "./storage.ts";
+
+/** Most descriptors in one answer of the referrers API, and the largest `n` it takes. */
+export const REFERRERS_PAGE_ENTRIES = 1000;
+/** Most bytes of annotations (their JSON) in one answer of the referrers API. */
+export const REFERRERS_PAGE_ANNOTATION_BYTES = 1024 * 1024;
+/** A referrer whose annotations (their JSON) are larger is listed without them. */
+export const REFERRER_ANNOTATION_BYTES = 64 * 1024;
+/**
+ * A referrer whose descriptor without annotations (its JSON) is larger is not
+ * listed: only an `artifactType` far longer than any media type makes it so.
+ */
+export const REFERRER_DESCRIPTOR_BYTES = 1024;
 
 /**
  * The manifest and referrers endpoints of one served root.
@@ -227,8 +253,15 @@ export class ManifestEndpoints {
   // ---- referrers
 
   /**
-   * `GET` the referrers of a manifest (an image index, empty when none).
-   * @param url the request's URL (`?artifactType=` filters)
+   * `GET` the referrers of a manifest: an image index (empty when none),
+   * ordered by digest and paginated — at most `n` (default and most
+   * {@link REFERRERS_PAGE_ENTRIES}) descriptors and
+   * {@link REFERRERS_PAGE_ANNOTATION_BYTES} of annotations per answer, the
+   * rest behind `Link: <…?n=…&last=<digest>>; rel="next"`. A referrer whose
+   * annotations are over {@link REFERRER_ANNOTATION_BYTES} is listed without
+   * them; one whose descriptor is still over {@link REFERRER_DESCRIPTOR_BYTES}
+   * (an `artifactType` no media type is that long) is not listed.
+   * @param url the request's URL (`?artifactType=` filters; `n`, `last` page)
    * @param name the repository
    * @param digest the subject's digest (checked)
    * @returns the response
@@ -236,16 +269,31 @@ export class ManifestEndpoints {
   async referrers(url: URL, name: string, digest: string): Promise<Response> {
     checkName(name);
     const want = url.searchParams.get("artifactType");
+    const nText = url.searchParams.get("n");
+    const last = url.searchParams.get("last");
+    let n = REFERRERS_PAGE_ENTRIES;
+    if (nText !== null) {
+      if (!/^\d{1,9}$/.test(nText)) {
+        throw new ServeError("UNSUPPORTED", `invalid n '${nText.slice(0, 20)}'`, { status: 400 });
+      }
+      n = Math.min(Number(nText), REFERRERS_PAGE_ENTRIES);
+    }
+    if (last !== null && !isDigest(last)) {
+      throw new ServeError("UNSUPPORTED", `invalid last '${last.slice(0, 80)}': not a digest`, {
+        status: 400,
+      });
+    }
     const repo = await this.#storage.repository(name);
-    const manifests: Descriptor[] = [];
+    const all: Descriptor[] = [];
     const seen = new Set<string>();
     for (const entry of repo ? await (await repo.layout()).list() : []) {
       if (seen.has(entry.digest)) continue;
       seen.add(entry.digest);
+      if (last !== null && entry.digest <= last) continue;
       const info = await repo!.info(entry.digest, entry.mediaType);
       if (info?.subject !== digest) continue;
       if (want !== null && info.artifactType !== want) continue;
-      manifests.push({
+      all.push({
         mediaType: entry.mediaType,
         digest: entry.digest,
         size: info.size,
@@ -253,13 +301,42 @@ export class ManifestEndpoints {
         ...(info.annotations ? { annotations: info.annotations } : {}),
       });
     }
-    return json(
-      { schemaVersion: 2, mediaType: OCI_INDEX, manifests },
-      200,
-      {
-        "content-type": OCI_INDEX,
-        ...(want !== null ? { "oci-filters-applied": "artifactType" } : {}),
-      },
-    );
+    all.sort((a, b) => a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0);
+    const manifests: Descriptor[] = [];
+    let annotationBytes = 0;
+    let considered = 0;
+    for (const d of all) {
+      if (manifests.length >= n) break;
+      const { annotations, ...plain } = d;
+      if (byteLength(plain) > REFERRER_DESCRIPTOR_BYTES) {
+        considered++;
+        continue;
+      }
+      const size = annotations ? byteLength(annotations) : 0;
+      if (size > REFERRER_ANNOTATION_BYTES) {
+        manifests.push(plain);
+      } else {
+        if (annotationBytes + size > REFERRERS_PAGE_ANNOTATION_BYTES) break;
+        annotationBytes += size;
+        manifests.push(d);
+      }
+      considered++;
+    }
+    const headers: Record<string, string> = { "content-type": OCI_INDEX };
+    if (want !== null) headers["oci-filters-applied"] = "artifactType";
+    if (considered < all.length && considered > 0) {
+      const next = new URLSearchParams({
+        ...(want !== null ? { artifactType: want } : {}),
+        n: String(n),
+        last: all[considered - 1]!.digest,
+      });
+      headers.link = `</v2/${name}/referrers/${digest}?${next}>; rel="next"`;
+    }
+    return json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }, 200, headers);
   }
+}
+
+/** Bytes of a value's JSON. */
+function byteLength(v: unknown): number {
+  return new TextEncoder().encode(JSON.stringify(v)).byteLength;
 }
