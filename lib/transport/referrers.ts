@@ -8,10 +8,17 @@
  * index under the tag `sha256-<hex>` of the subject lists them, and whoever
  * pushes a referrer adds it there.
  *
+ * The API's list is read page by page (see the registry client's
+ * `listing.ts`: 4 MiB per page, 100 pages, 10,000 referrers); a fallback
+ * index lists at most {@link MAX_FALLBACK_REFERRERS}. A page that cannot be
+ * read makes the list an {@link IncompleteReferrersError}, or, with
+ * `partial` (what the verifier asks), a list of what could be read and why
+ * the rest could not, the fallback index read as well.
+ *
  * @module
  */
 import { Digester, parseDigest } from "../oci/digest.ts";
-import { FormatError, fsError, OcipkgError, UsageError } from "../util/errors.ts";
+import { FormatError, fsError, OcipkgError, oneLine, UsageError } from "../util/errors.ts";
 import { openFileStream } from "../util/files.ts";
 import { basename } from "../util/path.ts";
 import {
@@ -28,6 +35,40 @@ import { printable } from "../util/text.ts";
 
 /** At most this many referrers of one manifest are read from a fallback index. */
 export const MAX_FALLBACK_REFERRERS = 1000;
+
+/**
+ * Some pages of a referrers listing could not be read (over the size cap,
+ * broken off, malformed, linking elsewhere): `referrers` holds what was read,
+ * `problems` why each of the others was not, one line each.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OcipkgError } from "@ocipkg/cli";
+ * import { IncompleteReferrersError } from "./referrers.ts";
+ * const e = new IncompleteReferrersError([], [
+ *   "referrers of example.com/x@sha256:… (page 2): the answer is 5000000 bytes, over the 4194304-byte cap",
+ * ]);
+ * assert.ok(e instanceof OcipkgError);
+ * assert.match(e.message, /\(page 2\): .* over the 4194304-byte cap$/);
+ * ```
+ */
+export class IncompleteReferrersError extends OcipkgError {
+  /** The referrers that were read. */
+  readonly referrers: Descriptor[];
+  /** Why each page that was not read was not. */
+  readonly problems: string[];
+  /**
+   * Create an IncompleteReferrersError.
+   * @param referrers what was read
+   * @param problems one line per page that was not, each naming the listing and the page
+   */
+  constructor(referrers: Descriptor[], problems: string[]) {
+    super(problems.join("; "));
+    this.referrers = referrers;
+    this.problems = problems;
+  }
+}
 
 /** A target that can ask a registry's referrers API (a `RegistryTarget`). */
 export interface ReferrersApi {
@@ -67,6 +108,14 @@ export interface ListReferrersOptions {
   artifactType?: string;
   /** The fallback index's tag (default `sha256-<hex>`); `false` not to read it. */
   fallbackTag?: string | false;
+  /**
+   * Keep what can be read instead of failing: a page of the referrers API,
+   * or the fallback index, that cannot be read (over its cap, broken,
+   * malformed) is left out and said in `problems`; and when the API's list is
+   * incomplete the fallback index is read too. What a verifier wants: a
+   * broken listing then hides no signature stored elsewhere.
+   */
+  partial?: boolean;
 }
 
 /** The referrers of a manifest and where the list came from. */
@@ -75,6 +124,8 @@ export interface ReferrerList {
   referrers: Descriptor[];
   /** `api` (the registry's referrers API), `fallback` (the `sha256-<hex>` index) or `none`. */
   source: "api" | "fallback" | "none";
+  /** With `partial`: why pages or the fallback index were left out, one line each. */
+  problems?: string[];
 }
 
 /**
@@ -109,21 +160,53 @@ export async function listReferrers(
   options: ListReferrersOptions = {},
 ): Promise<ReferrerList> {
   const { artifactType } = options;
+  const problems: string[] = [];
+  let api: Descriptor[] | undefined;
   if (hasApi(target)) {
-    const listed = await target.referrers(subject, artifactType);
-    if (listed) return { referrers: listed, source: "api" };
+    try {
+      api = await target.referrers(subject, artifactType);
+    } catch (e) {
+      if (!options.partial || !(e instanceof OcipkgError)) throw e;
+      if (e instanceof IncompleteReferrersError) {
+        api = e.referrers;
+        problems.push(...e.problems);
+      } else problems.push(oneLine(e));
+    }
+    if (api && problems.length === 0) return { referrers: api, source: "api" };
   }
-  if (options.fallbackTag === false) return { referrers: [], source: "none" };
-  const tag = options.fallbackTag ?? referrersTag(subject);
+  const result = (referrers: Descriptor[], source: ReferrerList["source"]): ReferrerList => ({
+    referrers,
+    source,
+    ...(options.partial ? { problems } : {}),
+  });
+  if (options.fallbackTag === false) return result(api ?? [], api ? "api" : "none");
+  let fallback: Descriptor[] | undefined;
+  try {
+    fallback = await readFallbackIndex(target, subject, options);
+  } catch (e) {
+    if (!options.partial || !(e instanceof OcipkgError)) throw e;
+    problems.push(oneLine(e));
+  }
+  if (!api) return result(fallback ?? [], fallback ? "fallback" : "none");
+  const listed = new Set(api.map((d) => d.digest));
+  return result([...api, ...(fallback ?? []).filter((d) => !listed.has(d.digest))], "api");
+}
+
+/** The referrers the fallback index lists (at most {@link MAX_FALLBACK_REFERRERS}), or undefined when there is none. */
+async function readFallbackIndex(
+  target: ReadTarget,
+  subject: string,
+  options: ListReferrersOptions,
+): Promise<Descriptor[] | undefined> {
+  const tag = options.fallbackTag || referrersTag(subject);
   const index = await resolveOptional(target, tag);
-  if (!index) return { referrers: [], source: "none" };
+  if (!index) return undefined;
   const where = `referrers index ${tag} in ${target.description}`;
   const doc = parseManifestDocument(await fetchBytes(target, index, where), index.mediaType, where);
   if (doc.kind !== "index") throw new FormatError(`${where} is not an index`);
-  const referrers = doc.index.manifests
+  return doc.index.manifests
     .slice(0, MAX_FALLBACK_REFERRERS)
-    .filter((d) => !artifactType || d.artifactType === artifactType);
-  return { referrers, source: "fallback" };
+    .filter((d) => !options.artifactType || d.artifactType === options.artifactType);
 }
 
 /** Options of {@link pushReferrer}. */

@@ -1,14 +1,26 @@
 /**
  * Lists a registry answers page by page for one repository: its tags
  * (streamed page by page) and the referrers of a manifest (the referrers
- * API), with bounded `Link` pagination — same origin only, no loops,
- * {@link MAX_TAG_PAGES} pages, {@link MAX_TAGS} tags, each page at most
- * {@link MAX_BODY} bytes.
+ * API), with bounded `Link` pagination — same origin only, no loops, each
+ * page at most {@link MAX_BODY} (4 MiB) bytes:
+ *
+ * | limit              | default                                       |
+ * | ------------------ | --------------------------------------------- |
+ * | pages of tags      | {@link MAX_TAG_PAGES} (10,000; `maxTagPages`) |
+ * | tags               | {@link MAX_TAGS} (1,000,000; `maxTags`)       |
+ * | pages of referrers | {@link MAX_REFERRER_PAGES} (100)              |
+ * | referrers          | {@link MAX_REFERRERS} (10,000)                |
+ *
+ * A referrers page that cannot be read (over the cap, broken, malformed) does
+ * not hide the others: see {@link referrers}.
  *
  * @module
  */
 import { parseDigest } from "../../oci/digest.ts";
-import { FormatError, NotFoundError } from "../../util/errors.ts";
+import { readBodyCapped } from "../../util/body.ts";
+import { FormatError, NotFoundError, OcipkgError, oneLine } from "../../util/errors.ts";
+import { IncompleteReferrersError } from "../referrers.ts";
+import type { RegistryRequest } from "./client.ts";
 import { type Descriptor, parseManifestDocument } from "../../oci/manifest.ts";
 import { OCI_INDEX } from "../../oci/media_types.ts";
 import { printable } from "../../util/text.ts";
@@ -18,6 +30,8 @@ import { MAX_TAG_PAGES, MAX_TAGS, type Repository } from "./repository.ts";
 
 /** At most this many referrers of one manifest are read. */
 export const MAX_REFERRERS = 10_000;
+/** At most this many pages of the referrers API are read for one manifest. */
+export const MAX_REFERRER_PAGES = 100;
 
 /**
  * Stream a repository's tags page by page (see {@link pages} for the caps).
@@ -112,33 +126,46 @@ async function* pages(
       );
     yield { res, bytes };
     if (res.status !== 200) return;
-    const link = /<([^>]*)>\s*;\s*rel="?next"?/.exec(res.headers.get("link") ?? "");
-    if (!link) return;
-    let next: URL;
-    try {
-      next = new URL(link[1]!, url);
-    } catch {
-      throw new RegistryError(
-        `${what}: ${repo.client.registry} sent an invalid next-page link`,
-        0,
-      );
-    }
-    if (next.origin !== origin) {
-      throw new RegistryError(
-        `${what}: ${repo.client.registry} linked the next page of ${of} to another origin (${
-          printable(next.origin)
-        }); refused`,
-        0,
-      );
-    }
-    if (seen.has(next.href)) {
-      throw new RegistryError(
-        `${what}: ${repo.client.registry} linked back to a page of ${of} already read (a loop)`,
-        0,
-      );
-    }
-    url = next;
+    url = nextPage(res, url, origin, seen, what, of, repo.client.registry);
   }
+}
+
+/**
+ * The next page a list's `Link: <…>; rel="next"` names, or undefined at the
+ * end: on `origin` only, and never a page already `seen`.
+ */
+function nextPage(
+  res: Response,
+  url: URL,
+  origin: string,
+  seen: Set<string>,
+  what: string,
+  of: string,
+  registry: string,
+): URL | undefined {
+  const link = /<([^>]*)>\s*;\s*rel="?next"?/.exec(res.headers.get("link") ?? "");
+  if (!link) return undefined;
+  let next: URL;
+  try {
+    next = new URL(link[1]!, url);
+  } catch {
+    throw new RegistryError(`${what}: ${registry} sent an invalid next-page link`, 0);
+  }
+  if (next.origin !== origin) {
+    throw new RegistryError(
+      `${what}: ${registry} linked the next page of ${of} to another origin (${
+        printable(next.origin)
+      }); refused`,
+      0,
+    );
+  }
+  if (seen.has(next.href)) {
+    throw new RegistryError(
+      `${what}: ${registry} linked back to a page of ${of} already read (a loop)`,
+      0,
+    );
+  }
+  return next;
 }
 
 /**
@@ -148,12 +175,23 @@ async function* pages(
  * `distribution` 2.x does): then the tag-schema fallback index holds them
  * (see `listReferrers`).
  *
+ * Pages are bounded: each at most {@link MAX_BODY} bytes, at most
+ * {@link MAX_REFERRER_PAGES} pages and {@link MAX_REFERRERS} referrers,
+ * `Link`s to the same origin only and never back to a page already read. A
+ * page that is over its cap, broken off, not an index or malformed is
+ * skipped, and the next page its `Link` names is still read: then the
+ * listing ends with an {@link IncompleteReferrersError} that holds every
+ * referrer read and why each page was not (the verifier checks what it
+ * holds; `listReferrers` keeps it with `partial`). When nothing was read and
+ * one page failed, that page's own error is thrown.
+ *
  * @param repo the repository
  * @param digest the subject's digest
  * @param artifactType only referrers of this type (asked of the registry
  *   and checked here: a registry may ignore the filter)
  * @returns descriptors (with `artifactType`, `annotations`), or undefined
- * @throws {FormatError} when a page is not an image index
+ * @throws {FormatError} when the only page is not an image index
+ * @throws {IncompleteReferrersError} when some pages could not be read
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -176,30 +214,99 @@ export async function referrers(
   artifactType?: string,
 ): Promise<Descriptor[] | undefined> {
   parseDigest(digest);
+  const registry = repo.client.registry;
   const what = `referrers of ${repo.description}@${digest}`;
   const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : "";
   const out: Descriptor[] = [];
-  const url = `/v2/${repo.repository}/referrers/${digest}${query}`;
-  for await (const { res, bytes } of pages(repo, url, what, "referrers")) {
-    if (res.status === 404) return out.length === 0 ? undefined : out;
-    const doc = parseManifestDocument(
-      bytes,
-      OCI_INDEX,
-      `${what} (from ${repo.client.registry})`,
-    );
-    if (doc.kind !== "index") {
-      throw new FormatError(`${what}: ${repo.client.registry} answered a manifest, not an index`);
-    }
-    for (const d of doc.index.manifests) {
-      if (artifactType && d.artifactType !== artifactType) continue;
-      out.push(d);
-      if (out.length > MAX_REFERRERS) {
-        throw new RegistryError(
-          `${what}: ${repo.client.registry} lists more than ${MAX_REFERRERS} referrers; stopped`,
+  const failed: OcipkgError[] = [];
+  const origin = new URL(repo.client.baseUrl).origin;
+  const seen = new Set<string>();
+  let url: URL | undefined = new URL(
+    `/v2/${repo.repository}/referrers/${digest}${query}`,
+    repo.client.baseUrl,
+  );
+  for (let page = 1; url; page++) {
+    if (page > MAX_REFERRER_PAGES) {
+      failed.push(
+        new RegistryError(
+          `${what}: ${registry} has more than ${MAX_REFERRER_PAGES} pages of referrers; stopped`,
           0,
-        );
-      }
+        ),
+      );
+      break;
     }
+    seen.add(url.href);
+    const where = page === 1 ? what : `${what} (page ${page})`;
+    const label = `${where}: the answer of ${registry}`;
+    const req = { method: "GET", url: url.href, scope: repo.scope(), what, ok: [200, 404] };
+    // the first answer says whether there is an API at all: its failure is the listing's
+    const res = await repo.client.request(req);
+    if (res.status === 404) {
+      await res.body?.cancel().catch(() => {});
+      if (page === 1) return undefined;
+      break;
+    }
+    let next: URL | undefined;
+    let bytes: Uint8Array | undefined;
+    try {
+      next = nextPage(res, url, origin, seen, where, "referrers", registry);
+    } catch (e) {
+      if (!(e instanceof OcipkgError)) throw e;
+      failed.push(e);
+    }
+    try {
+      bytes = await readPage(repo, req, res, label);
+      const doc = parseManifestDocument(
+        bytes,
+        OCI_INDEX,
+        page === 1 ? `${what} (from ${registry})` : `${what} (page ${page} from ${registry})`,
+      );
+      if (doc.kind !== "index") {
+        throw new FormatError(`${where}: ${registry} answered a manifest, not an index`);
+      }
+      for (const d of doc.index.manifests) {
+        if (artifactType && d.artifactType !== artifactType) continue;
+        if (out.length >= MAX_REFERRERS) {
+          throw new RegistryError(
+            `${what}: ${registry} lists more than ${MAX_REFERRERS} referrers; stopped`,
+            0,
+          );
+        }
+        out.push(d);
+      }
+    } catch (e) {
+      if (!(e instanceof OcipkgError)) throw e;
+      failed.push(e);
+      if (out.length >= MAX_REFERRERS) break;
+    }
+    url = next;
   }
-  return out;
+  if (failed.length === 0) return out;
+  if (failed.length === 1 && out.length === 0) throw failed[0]!;
+  throw new IncompleteReferrersError(out, failed.map((e) => oneLine(e)));
+}
+
+/**
+ * A referrers page's body, at most {@link MAX_BODY} bytes; a body that
+ * broke off or stalled is asked for again (with the client's retries).
+ */
+async function readPage(
+  repo: Repository,
+  req: RegistryRequest,
+  res: Response,
+  label: string,
+): Promise<Uint8Array> {
+  let tooLarge: RegistryError | undefined;
+  try {
+    return await readBodyCapped(res, MAX_BODY, (declared) =>
+      tooLarge = new RegistryError(
+        declared === undefined
+          ? `${label} is larger than the ${MAX_BODY}-byte cap`
+          : `${label} is ${declared} bytes, over the ${MAX_BODY}-byte cap`,
+        res.status,
+      ));
+  } catch (e) {
+    if (tooLarge && e === tooLarge) throw e;
+    return (await repo.client.requestBytes(req, MAX_BODY, label)).bytes;
+  }
 }
