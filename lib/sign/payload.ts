@@ -12,8 +12,11 @@ import { DEFAULT_HOST, type ImageName } from "../oci/reference.ts";
 /** `critical.type` of a cosign image signature. */
 export const COSIGN_SIGNATURE_TYPE = "cosign container image signature";
 
-/** The largest payload ocipkg reads (cosign's are a few hundred bytes). */
-export const MAX_PAYLOAD_SIZE = 1024 * 1024;
+/**
+ * The largest payload ocipkg reads or writes: 64 KiB (cosign's are a few
+ * hundred bytes; SECURITY.md states the same number).
+ */
+export const MAX_PAYLOAD_SIZE = 64 * 1024;
 
 /** A simple-signing payload, as cosign writes it. */
 export interface SimpleSigningPayload {
