@@ -10,10 +10,37 @@
  *   registry with the referrers API lists it by itself; elsewhere the
  *   distribution-spec fallback index under the tag `sha256-<hex>` lists it.
  *
+ * Verifying reads what a registry (perhaps a hostile one, or one anyone can
+ * push a referrer to) hands it, so it is bounded, per command
+ * ({@link VerifyBudget}, shared by every key and rule):
+ *
+ * | limit                                   | default                                            |
+ * | --------------------------------------- | -------------------------------------------------- |
+ * | signature manifests read                | 64 ({@link DEFAULT_VERIFY_LIMITS})                 |
+ * | signature layers checked                | 256 ({@link DEFAULT_VERIFY_LIMITS})                |
+ * | payloads fetched (each digest once)     | 256 ({@link DEFAULT_VERIFY_LIMITS})                |
+ * | bytes of one payload                    | 64 KiB (`MAX_PAYLOAD_SIZE`; signing refuses more)  |
+ * | layers of one signature manifest        | 1,000 (`MAX_SIGNATURE_LAYERS`)                     |
+ * | cosign referrers considered             | {@link MAX_REFERRERS} (1,000)                      |
+ *
+ * Reaching a budget stops the looking; when nothing verified, the error says
+ * so. A place that cannot be read — a referrers page over its 4 MiB cap or
+ * malformed, a broken fallback index, a `.sig` tag the registry fails on —
+ * gives no signatures, and the others are still checked (see
+ * {@link searchSignatures}): a referrer cannot hide a signature stored
+ * elsewhere, and a refusal names each place it could not read.
+ *
  * @module
  */
 import type { KeyObject } from "node:crypto";
-import { FormatError, NotFoundError, OcipkgError, VerificationError } from "../util/errors.ts";
+import {
+  FormatError,
+  NotFoundError,
+  OcipkgError,
+  oneLine,
+  UsageError,
+  VerificationError,
+} from "../util/errors.ts";
 import { type Descriptor, type Manifest, parseManifestDocument } from "../oci/manifest.ts";
 import { OCI_MANIFEST } from "../oci/media_types.ts";
 import { listReferrers, pushReferrer } from "../transport/referrers.ts";
@@ -98,6 +125,8 @@ export interface SignResult {
  * @param key the private key
  * @param options payload identity, annotations, where to store
  * @returns what was written
+ * @throws {UsageError} when the annotations make the payload larger than
+ *   `MAX_PAYLOAD_SIZE` (64 KiB), before anything is written
  * @throws {FormatError} when an existing `.sig` manifest or fallback index is malformed
  * @example
  * ```ts
@@ -123,6 +152,13 @@ export async function signImage(
   options: SignImageOptions,
 ): Promise<SignResult> {
   const payloadBytes = buildPayload(options.dockerReference, subject.digest, options.annotations);
+  if (payloadBytes.byteLength > MAX_PAYLOAD_SIZE) {
+    // a signature no verifier here would read
+    throw new UsageError(
+      `the signature payload would be ${payloadBytes.byteLength} bytes, over the ` +
+        `${MAX_PAYLOAD_SIZE}-byte cap: give fewer or shorter annotations`,
+    );
+  }
   const signature = signPayload(key, payloadBytes);
   const payload = await pushBytes(target, SIMPLE_SIGNING_MEDIA_TYPE, payloadBytes);
   const layer = signatureLayer(payload, signature);
@@ -256,10 +292,87 @@ export interface FindSignaturesOptions {
   fallbackTag?: string | false;
 }
 
+/** The signature manifests of an image, and why sources could not be read. */
+export interface SignatureSearch {
+  /** The signature manifests found: the `.sig` tag's first, then the referrers. */
+  found: SignatureManifestRef[];
+  /**
+   * One line per source (the `.sig` tag, a page of the referrers API, the
+   * fallback index) that could not be read: no signature from it was seen.
+   */
+  problems: string[];
+}
+
+/**
+ * Look for the signature manifests of `subject` in every place they live —
+ * the `.sig` tag, the referrers API (each page), the fallback index — and
+ * keep looking when one of them cannot be read (too large, malformed,
+ * unreachable): it gives no signatures and a line in `problems`, so a
+ * referrer someone pushed cannot hide a signature stored elsewhere. When
+ * the referrers API's list is incomplete, the fallback index is read too.
+ *
+ * @param target where the image is
+ * @param subject the signed manifest
+ * @param options where to look
+ * @returns the signature manifests found, and why places could not be read
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MemoryTarget } from "@ocipkg/cli";
+ * import { encodeJson, OCI_INDEX, OCI_MANIFEST } from "@ocipkg/cli/oci";
+ * import { pushBytes } from "@ocipkg/cli/transport";
+ * import { generateSigningKeyPair, signImage } from "@ocipkg/cli/sign";
+ * import { searchSignatures } from "./image.ts";
+ * const t = new MemoryTarget();
+ * const config = await pushBytes(t, "application/vnd.oci.empty.v1+json", encodeJson({}));
+ * const image = await pushBytes(t, OCI_MANIFEST, encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] }));
+ * await signImage(t, image, generateSigningKeyPair().privateKey, { dockerReference: "example.com/foo" });
+ * // the fallback index is not an index: no referrers from it, and the `.sig` tag still counts
+ * await t.tag(await pushBytes(t, OCI_INDEX, encodeJson({ schemaVersion: 2, layers: [] })), `sha256-${image.digest.slice(7)}`);
+ * const { found, problems } = await searchSignatures(t, image);
+ * assert.deepEqual(found.map((f) => f.source), ["tag"]);
+ * assert.match(problems[0]!, /^referrers index sha256-[0-9a-f]{64} in memory/);
+ * ```
+ */
+export async function searchSignatures(
+  target: ReadTarget,
+  subject: Descriptor,
+  options: FindSignaturesOptions = {},
+): Promise<SignatureSearch> {
+  const found: SignatureManifestRef[] = [];
+  const problems: string[] = [];
+  const tag = options.tag ?? signatureTag(subject.digest);
+  try {
+    const tagged = await resolveOptional(target, tag);
+    if (tagged) found.push({ manifest: tagged, source: "tag" });
+  } catch (e) {
+    if (!(e instanceof OcipkgError)) throw e;
+    problems.push(`signature tag ${tag}: ${oneLine(e)}`);
+  }
+  let referrers = options.referrers;
+  if (!referrers) {
+    const listed = await listReferrers(target, subject.digest, {
+      artifactType: COSIGN_SIGNATURE_ARTIFACT_TYPE,
+      fallbackTag: options.fallbackTag,
+      partial: true,
+    });
+    referrers = listed.referrers;
+    problems.push(...listed.problems ?? []);
+  }
+  for (const r of referrers.slice(0, MAX_REFERRERS)) {
+    if (r.artifactType !== COSIGN_SIGNATURE_ARTIFACT_TYPE) continue;
+    if (found.some((f) => f.manifest.digest === r.digest)) continue;
+    found.push({ manifest: r, source: "referrer" });
+  }
+  return { found, problems };
+}
+
 /**
  * Find the signature manifests of `subject`: the one under the `.sig` tag,
  * and the cosign signature referrers (from `options.referrers`, or else from
- * the tag-schema fallback index).
+ * the referrers API or the tag-schema fallback index). A place that cannot
+ * be read (a referrers page over its cap, a malformed fallback index) gives
+ * none; {@link verifySignatures} says why when nothing verifies.
  *
  * @param target where the image is
  * @param subject the signed manifest
@@ -288,27 +401,7 @@ export async function findSignatureManifests(
   subject: Descriptor,
   options: FindSignaturesOptions = {},
 ): Promise<SignatureManifestRef[]> {
-  const found: SignatureManifestRef[] = [];
-  const tagged = await resolveOptional(target, options.tag ?? signatureTag(subject.digest));
-  if (tagged) found.push({ manifest: tagged, source: "tag" });
-  let referrers = options.referrers;
-  if (!referrers) {
-    try {
-      referrers = (await listReferrers(target, subject.digest, {
-        artifactType: COSIGN_SIGNATURE_ARTIFACT_TYPE,
-        fallbackTag: options.fallbackTag,
-      })).referrers;
-    } catch (e) {
-      if (e instanceof FormatError) throw new SignatureError("malformed", e.message, { cause: e });
-      throw e;
-    }
-  }
-  for (const r of (referrers ?? []).slice(0, MAX_REFERRERS)) {
-    if (r.artifactType !== COSIGN_SIGNATURE_ARTIFACT_TYPE) continue;
-    if (found.some((f) => f.manifest.digest === r.digest)) continue;
-    found.push({ manifest: r, source: "referrer" });
-  }
-  return found;
+  return (await searchSignatures(target, subject, options)).found;
 }
 
 /** Why a signature did not verify. */
@@ -377,6 +470,157 @@ export interface VerifySignaturesOptions extends FindSignaturesOptions {
   signatures?: SignatureManifestRef[];
 }
 
+/** What one verification (one command) reads at most; see {@link VerifyBudget}. */
+export interface VerifyLimits {
+  /** Signature manifests fetched. */
+  manifests: number;
+  /** Signature layers checked, over all signature manifests. */
+  layers: number;
+  /** Payloads fetched (each distinct payload digest once). */
+  payloads: number;
+}
+
+/**
+ * The budget of one verification — one command, whatever the number of
+ * keys and rules: 64 signature manifests, 256 signature layers, 256 payload
+ * fetches. Reaching one stops the looking; the error then says so.
+ */
+export const DEFAULT_VERIFY_LIMITS: Readonly<VerifyLimits> = Object.freeze({
+  manifests: 64,
+  layers: 256,
+  payloads: 256,
+});
+
+/** A signature manifest as read for verification: its first layers (as many as the budget allowed). */
+interface ReadSignatureManifest {
+  layers: Descriptor[];
+  subject?: string;
+}
+
+/** A payload as fetched: its bytes, or why it could not be. */
+type FetchedPayload = { bytes: Uint8Array } | { failure: "tampered" | "missing"; cause: Error };
+
+/**
+ * What one verification (one command) may still read from a source, and
+ * what it already read: the search for signature manifests (once), each
+ * signature manifest and each payload by digest (once, whatever the number
+ * of keys, layers or rules naming it). Spending is counted against
+ * {@link VerifyLimits}; once one is reached, nothing more is fetched and
+ * `stopped` says why.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { VerifyBudget } from "./image.ts";
+ * const budget = new VerifyBudget({ manifests: 1, layers: 2, payloads: 2 });
+ * assert.equal(budget.stopped, undefined);
+ * assert.deepEqual(budget.spent, { manifests: 0, layers: 0, payloads: 0 });
+ * ```
+ */
+export class VerifyBudget {
+  /** The limits. */
+  readonly limits: Readonly<VerifyLimits>;
+  /** What was read so far. */
+  readonly spent: VerifyLimits = { manifests: 0, layers: 0, payloads: 0 };
+  /** Why looking stopped early, once a limit was reached. */
+  stopped: string | undefined;
+  #search: Promise<SignatureSearch> | undefined;
+  #manifests = new Map<string, Promise<ReadSignatureManifest>>();
+  #payloads = new Map<string, Promise<FetchedPayload>>();
+
+  /** @param limits the limits; default {@link DEFAULT_VERIFY_LIMITS} */
+  constructor(limits: Readonly<VerifyLimits> = DEFAULT_VERIFY_LIMITS) {
+    this.limits = limits;
+  }
+
+  /**
+   * The signature manifests of `subject`, looked up once.
+   * @param target where the image is
+   * @param subject the image
+   * @param options where to look
+   * @returns the search
+   */
+  search(
+    target: ReadTarget,
+    subject: Descriptor,
+    options: VerifySignaturesOptions,
+  ): Promise<SignatureSearch> {
+    if (options.signatures) return Promise.resolve({ found: options.signatures, problems: [] });
+    return this.#search ??= searchSignatures(target, subject, options);
+  }
+
+  #stop(why: string): undefined {
+    this.stopped ??= `stopped looking after ${why} (the most one verification reads)`;
+    return undefined;
+  }
+
+  /**
+   * A signature manifest, read once; undefined when the budget is spent.
+   * @param target where it is
+   * @param ref which
+   * @param where names it in messages
+   * @returns its layers (those the budget allows) and subject
+   * @throws {SignatureError} when it is not a signature manifest
+   */
+  manifest(
+    target: ReadTarget,
+    ref: SignatureManifestRef,
+    where: string,
+  ): Promise<ReadSignatureManifest> | undefined {
+    const known = this.#manifests.get(ref.manifest.digest);
+    if (known) return known;
+    if (this.spent.manifests >= this.limits.manifests) {
+      return this.#stop(`${this.limits.manifests} signature manifests`);
+    }
+    if (this.spent.layers >= this.limits.layers) {
+      return this.#stop(`${this.limits.layers} signature layers`);
+    }
+    this.spent.manifests++;
+    const read = readSignatureManifest(target, ref.manifest, where).then((m) => {
+      const room = this.limits.layers - this.spent.layers;
+      if (m.layers.length > room) this.#stop(`${this.limits.layers} signature layers`);
+      const layers = m.layers.slice(0, room);
+      this.spent.layers += layers.length;
+      return { layers, subject: m.subject?.digest };
+    });
+    this.#manifests.set(ref.manifest.digest, read);
+    return read;
+  }
+
+  /**
+   * A payload, fetched once per digest; undefined when the budget is spent.
+   * @param target where it is
+   * @param layer its descriptor
+   * @param where names it in messages
+   * @returns its bytes, or why they could not be read
+   */
+  payload(
+    target: ReadTarget,
+    layer: Descriptor,
+    where: string,
+  ): Promise<FetchedPayload> | undefined {
+    // a descriptor is its digest and size: a layer naming the right digest with a wrong size
+    // must not make the right one look tampered
+    const key = `${layer.digest} ${layer.size}`;
+    const known = this.#payloads.get(key);
+    if (known) return known;
+    if (this.spent.payloads >= this.limits.payloads) {
+      return this.#stop(`${this.limits.payloads} payload fetches`);
+    }
+    this.spent.payloads++;
+    const fetched = fetchBytes(target, layer, where).then(
+      (bytes): FetchedPayload => ({ bytes }),
+      (e): FetchedPayload => {
+        if (e instanceof VerificationError) return { failure: "tampered", cause: e };
+        if (e instanceof NotFoundError) return { failure: "missing", cause: e };
+        throw e;
+      },
+    );
+    this.#payloads.set(key, fetched);
+    return fetched;
+  }
+}
+
 const PRIORITY: SignatureFailure[] = ["other-digest", "tampered", "wrong-key", "malformed"];
 
 /**
@@ -386,6 +630,13 @@ const PRIORITY: SignatureFailure[] = ["other-digest", "tampered", "wrong-key", "
  * matches its digest; the signature verifies with the key; the payload names
  * `subject`'s digest. Succeeds when at least one signature verifies, as
  * `cosign verify` does.
+ *
+ * What is read is bounded ({@link DEFAULT_VERIFY_LIMITS}: 64 signature
+ * manifests, 256 layers, 256 payload fetches, each payload digest fetched
+ * once); a place that cannot be read (a referrers page over its cap, a
+ * malformed fallback index) gives no signatures, and the others are still
+ * checked. When none verifies, the error names the worst failure and every
+ * place that could not be read, and says when the budget stopped the looking.
  *
  * @param target where the image is (registry or layout)
  * @param subject the signed manifest
@@ -420,16 +671,60 @@ export async function verifySignatures(
   publicKey: KeyObject,
   options: VerifySignaturesOptions = {},
 ): Promise<VerifiedSignature[]> {
+  return await verifyWithin(target, subject, publicKey, options, new VerifyBudget());
+}
+
+/**
+ * {@link verifySignatures} within a budget that the caller shares between
+ * keys and requirements (one per command): what it already read is not
+ * read again.
+ *
+ * @param target where the image is
+ * @param subject the signed manifest
+ * @param publicKey the public key
+ * @param options where to look, the key's name for messages
+ * @param budget what may still be read, and what was
+ * @returns every signature that verified (at least one)
+ * @throws {SignatureError} when none did
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MemoryTarget } from "@ocipkg/cli";
+ * import { encodeJson, OCI_MANIFEST } from "@ocipkg/cli/oci";
+ * import { pushBytes } from "@ocipkg/cli/transport";
+ * import { generateSigningKeyPair, signImage } from "@ocipkg/cli/sign";
+ * import { VerifyBudget, verifyWithin } from "./image.ts";
+ * const t = new MemoryTarget();
+ * const config = await pushBytes(t, "application/vnd.oci.empty.v1+json", encodeJson({}));
+ * const image = await pushBytes(t, OCI_MANIFEST, encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] }));
+ * const signer = generateSigningKeyPair();
+ * await signImage(t, image, signer.privateKey, { dockerReference: "example.com/foo" });
+ * const budget = new VerifyBudget();
+ * await assert.rejects(verifyWithin(t, image, generateSigningKeyPair().publicKey, {}, budget));
+ * assert.equal((await verifyWithin(t, image, signer.publicKey, {}, budget)).length, 1);
+ * assert.deepEqual(budget.spent, { manifests: 1, layers: 1, payloads: 1 }); // read once for both keys
+ * ```
+ */
+export async function verifyWithin(
+  target: ReadTarget,
+  subject: Descriptor,
+  publicKey: KeyObject,
+  options: VerifySignaturesOptions,
+  budget: VerifyBudget,
+): Promise<VerifiedSignature[]> {
   const keyName = options.keyName ?? "the key";
-  const refs = options.signatures ?? await findSignatureManifests(target, subject, options);
+  const { found: refs, problems } = await budget.search(target, subject, options);
   const verified: VerifiedSignature[] = [];
   const failures: SignatureError[] = [];
   let layersSeen = 0;
-  for (const ref of refs) {
+  let manifestsRead = 0;
+  look: for (const ref of refs) {
     const where = `signature manifest ${ref.manifest.digest} in ${target.description}`;
-    let manifest: Manifest;
+    const reading = budget.manifest(target, ref, where);
+    if (!reading) break;
+    let manifest: ReadSignatureManifest;
     try {
-      manifest = await readSignatureManifest(target, ref.manifest, where);
+      manifest = await reading;
     } catch (e) {
       if (e instanceof SignatureError) {
         failures.push(e);
@@ -437,44 +732,51 @@ export async function verifySignatures(
       }
       throw e;
     }
-    if (
-      ref.source === "referrer" && manifest.subject && manifest.subject.digest !== subject.digest
-    ) {
+    manifestsRead++;
+    if (ref.source === "referrer" && manifest.subject && manifest.subject !== subject.digest) {
       failures.push(
         new SignatureError(
           "other-digest",
-          `${where} refers to ${manifest.subject.digest}, not ${subject.digest}`,
+          `${where} refers to ${manifest.subject}, not ${subject.digest}`,
         ),
       );
       continue;
     }
     for (const [i, layer] of manifest.layers.entries()) {
-      layersSeen++;
       const what = `signature ${i + 1} of ${where}`;
       try {
-        verified.push(
-          await verifyLayer(target, layer, subject, publicKey, { what, keyName, ref, index: i }),
-        );
+        const ok = await verifyLayer(target, layer, subject, publicKey, budget, {
+          what,
+          keyName,
+          ref,
+          index: i,
+        });
+        if (!ok) break look; // the budget is spent
+        verified.push(ok);
       } catch (e) {
         if (e instanceof SignatureError) failures.push(e);
         else throw e;
       }
+      layersSeen++;
     }
   }
   if (verified.length > 0) return verified;
+  const notes = [...problems, ...(budget.stopped ? [budget.stopped] : [])];
+  const tail = notes.length > 0 ? `; ${notes.join("; ")}` : "";
   if (failures.length === 0) {
+    const none = `no signature of ${subject.digest} in ${target.description}`;
     throw new SignatureError(
       "none",
-      refs.length === 0
-        ? `no signature of ${subject.digest} in ${target.description}`
-        : `no signature of ${subject.digest} in ${target.description}: its signature manifests hold no layers`,
+      refs.length === 0 || manifestsRead === 0
+        ? `${none}${notes.length > 0 ? `: ${notes.join("; ")}` : ""}`
+        : `${none}: its signature manifests hold no layers${tail}`,
     );
   }
   const worst = PRIORITY.map((p) => failures.find((f) => f.reason === p)).find((f) => f)!;
   const more = failures.length > 1
     ? ` (none of ${Math.max(layersSeen, failures.length)} signatures verified)`
     : "";
-  throw new SignatureError(worst.reason, worst.message + more, { cause: worst });
+  throw new SignatureError(worst.reason, worst.message + more + tail, { cause: worst });
 }
 
 async function readSignatureManifest(
@@ -514,13 +816,15 @@ async function readSignatureManifest(
   return doc.manifest;
 }
 
+/** One signature layer checked; undefined when its payload is past the budget. */
 async function verifyLayer(
   target: ReadTarget,
   layer: Descriptor,
   subject: Descriptor,
   publicKey: KeyObject,
+  budget: VerifyBudget,
   ctx: { what: string; keyName: string; ref: SignatureManifestRef; index: number },
-): Promise<VerifiedSignature> {
+): Promise<VerifiedSignature | undefined> {
   const { what } = ctx;
   if (layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) {
     throw new SignatureError(
@@ -541,24 +845,22 @@ async function verifyLayer(
       `${what}: payload of ${layer.size} bytes is over the ${MAX_PAYLOAD_SIZE}-byte cap`,
     );
   }
-  let payload: Uint8Array;
-  try {
-    payload = await fetchBytes(target, layer, `payload ${layer.digest} of ${what}`);
-  } catch (e) {
-    if (e instanceof VerificationError) {
+  const fetching = budget.payload(target, layer, `payload ${layer.digest} of ${what}`);
+  if (!fetching) return undefined;
+  const fetched = await fetching;
+  if ("failure" in fetched) {
+    if (fetched.failure === "tampered") {
       throw new SignatureError(
         "tampered",
         `${what}: payload ${layer.digest} does not match its digest (tampered)`,
-        { cause: e },
+        { cause: fetched.cause },
       );
     }
-    if (e instanceof NotFoundError) {
-      throw new SignatureError("malformed", `${what}: payload ${layer.digest} is missing`, {
-        cause: e,
-      });
-    }
-    throw e;
+    throw new SignatureError("malformed", `${what}: payload ${layer.digest} is missing`, {
+      cause: fetched.cause,
+    });
   }
+  const payload = fetched.bytes;
   if (!verifyPayload(publicKey, payload, signature)) {
     throw new SignatureError(
       "wrong-key",

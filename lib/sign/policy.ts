@@ -50,13 +50,7 @@ import {
 import type { Store } from "../store/store.ts";
 import type { ReadTarget } from "../transport/target.ts";
 import { printable } from "../util/text.ts";
-import {
-  findSignatureManifests,
-  SignatureError,
-  type SignatureManifestRef,
-  type VerifiedSignature,
-  verifySignatures,
-} from "./image.ts";
+import { SignatureError, type VerifiedSignature, VerifyBudget, verifyWithin } from "./image.ts";
 import { type PublicKeyFile, readPublicKeyFile } from "./keys.ts";
 import { readSmallFile } from "./pem.ts";
 
@@ -356,13 +350,15 @@ export interface KeyVerified {
 /**
  * Verify the cosign signatures of `root` in `src` with any one of `keys`,
  * tried in order: the one "any of these keys" routine of `verify`, `get`,
- * `link` and `load`. The signature manifests are looked up once for all the
- * keys (pass `signatures` to reuse a lookup).
+ * `link` and `load`. Everything is read once for all the keys, within one
+ * budget ({@link VerifyBudget}: 64 signature manifests, 256 signature
+ * layers, 256 payload fetches, each payload digest fetched once); pass
+ * `budget` to share it with other requirements of the same command.
  *
  * @param src where the image is (registry or layout)
  * @param root the image's manifest or index
  * @param keys the keys (from {@link readPublicKeyFile} or {@link verifyRequirements})
- * @param signatures the signature manifests, when already looked up
+ * @param budget what the command may still read, and what it read; default a new one
  * @returns the first key that verified, and its signatures
  * @throws {SignatureError} the last key's reason when none verifies
  * @example
@@ -392,16 +388,15 @@ export async function verifyWithAnyKey(
   src: ReadTarget,
   root: Descriptor,
   keys: PublicKeyFile[],
-  signatures?: SignatureManifestRef[],
+  budget: VerifyBudget = new VerifyBudget(),
 ): Promise<KeyVerified> {
   if (keys.length === 0) throw new OcipkgError(`no key to verify image ${root.digest} with`);
-  signatures ??= await findSignatureManifests(src, root);
   let last: SignatureError | undefined;
   for (const key of keys) {
     try {
       return {
         key,
-        signatures: await verifySignatures(src, root, key.key(), { keyName: key.path, signatures }),
+        signatures: await verifyWithin(src, root, key.key(), { keyName: key.path }, budget),
       };
     } catch (e) {
       if (!(e instanceof SignatureError)) throw e;
@@ -414,7 +409,12 @@ export async function verifyWithAnyKey(
 /**
  * Check the requirements against the image `root` in `src` — its
  * signatures, under the `.sig` tag or as referrers, looked up once — before
- * anything is installed.
+ * anything is installed. One budget holds for all the requirements and keys
+ * (64 signature manifests, 256 signature layers, 256 payload fetches, each
+ * manifest and payload read once): a registry that lists endless signatures
+ * ends the command with an error that says so, not a million requests. A
+ * place that cannot be read (a referrers page over its cap) gives no
+ * signatures, and the others are still checked; a refusal names each.
  *
  * @param src where the image is (registry or layout)
  * @param root the image's manifest or index
@@ -455,11 +455,10 @@ export async function enforceVerification(
   requirements: VerifyRequirement[],
 ): Promise<string[]> {
   const fingerprints: string[] = [];
-  let signatures: SignatureManifestRef[] | undefined;
+  const budget = new VerifyBudget(); // one for the command: every requirement, every key
   for (const req of requirements) {
     try {
-      signatures ??= await findSignatureManifests(src, root);
-      fingerprints.push((await verifyWithAnyKey(src, root, req.keys, signatures)).key.fingerprint);
+      fingerprints.push((await verifyWithAnyKey(src, root, req.keys, budget)).key.fingerprint);
     } catch (e) {
       if (!(e instanceof SignatureError)) throw e;
       throw new SignatureError(
