@@ -526,3 +526,47 @@ Deno.test("the payload cap is 64 KiB in the code and in SECURITY.md: sign refuse
   });
   assertEquals((await verifySignatures(t, subject, signer.publicKey))[0]?.annotations, fits);
 });
+
+Deno.test("a referrer or payload the registry will not give does not hide the valid .sig; alone, it is named in the refusal", async () => {
+  const { t, subject } = await publish(srv.addr, "vb/fails");
+  const proxy = startFaultProxy(srv.addr);
+  const via = new RegistryTarget(proxy.host, "vb/fails", { credential: null, maxAttempts: 1 });
+  try {
+    const bad = await referSignatures(t, subject, await signatureLayers(t, subject, other, 1), {
+      i: "1",
+    });
+    await signImage(t, subject, signer.privateKey, { dockerReference: "example.com/x" });
+    proxy.rules.unavailable = { match: bad.digest, times: 1000 };
+    assertEquals((await verifySignatures(via, subject, signer.publicKey)).map((s) => s.source), [
+      "tag",
+    ]);
+    // only the failing referrer and a .sig signed by another key: refused, naming both
+    const otherSig = await signatureLayers(t, subject, other, 1);
+    await tagSignatures(t, subject, otherSig);
+    proxy.rules.unavailable = { match: bad.digest, times: 1000 };
+    const e = await assertRejects(
+      () => verifySignatures(via, subject, signer.publicKey),
+      SignatureError,
+    );
+    assert(/does not verify with the key/.test(e.message), e.message);
+    assert(/none of 2 signatures verified/.test(e.message), e.message);
+    assert(new RegExp(`signature manifest ${bad.digest} .*503`).test(e.message), e.message);
+    assertEquals((e as SignatureError).reason, "wrong-key");
+    // the payload the registry will not give: named, not thrown past the other signatures
+    proxy.rules.unavailable = { match: otherSig[0]!.digest, times: 1000 };
+    proxy.log.length = 0;
+    const p = await assertRejects(
+      () => verifySignatures(via, subject, signer.publicKey),
+      SignatureError,
+    );
+    assert(
+      /^signature 1 of signature manifest .*: blob sha256:[0-9a-f]{64} .*503/.test(p.message),
+      p.message,
+    );
+    assertEquals(proxy.log.filter((l) => l.path.endsWith(otherSig[0]!.digest)).length, 1);
+  } finally {
+    await via.close();
+    await t.close();
+    await proxy.stop();
+  }
+});

@@ -416,7 +416,8 @@ export type SignatureFailure =
  * No signature of an image verified: `reason` says why — `none` (no
  * signature found), `wrong-key`, `tampered` (a payload or manifest does not
  * match its digest), `other-digest` (a valid signature for another image),
- * `malformed` (a signature manifest that is not one).
+ * `malformed` (a signature manifest that is not one, or one or its payload
+ * that the registry would not give).
  *
  * @example
  * ```ts
@@ -498,7 +499,9 @@ interface ReadSignatureManifest {
 }
 
 /** A payload as fetched: its bytes, or why it could not be. */
-type FetchedPayload = { bytes: Uint8Array } | { failure: "tampered" | "missing"; cause: Error };
+type FetchedPayload =
+  | { bytes: Uint8Array }
+  | { failure: "tampered" | "missing" | "unreadable"; cause: Error };
 
 /**
  * What one verification (one command) may still read from a source, and
@@ -613,6 +616,8 @@ export class VerifyBudget {
       (e): FetchedPayload => {
         if (e instanceof VerificationError) return { failure: "tampered", cause: e };
         if (e instanceof NotFoundError) return { failure: "missing", cause: e };
+        // refused, timed out, over a cap: that payload is not read, the others still are
+        if (e instanceof OcipkgError) return { failure: "unreadable", cause: e };
         throw e;
       },
     );
@@ -716,6 +721,11 @@ export async function verifyWithin(
   const { found: refs, problems } = await budget.search(target, subject, options);
   const verified: VerifiedSignature[] = [];
   const failures: SignatureError[] = [];
+  const sourceOf = new Map<SignatureError, SignatureManifestRef["source"]>();
+  const fail = (e: SignatureError, ref: SignatureManifestRef) => {
+    failures.push(e);
+    sourceOf.set(e, ref.source);
+  };
   let layersSeen = 0;
   let manifestsRead = 0;
   look: for (const ref of refs) {
@@ -727,18 +737,19 @@ export async function verifyWithin(
       manifest = await reading;
     } catch (e) {
       if (e instanceof SignatureError) {
-        failures.push(e);
+        fail(e, ref);
         continue;
       }
       throw e;
     }
     manifestsRead++;
     if (ref.source === "referrer" && manifest.subject && manifest.subject !== subject.digest) {
-      failures.push(
+      fail(
         new SignatureError(
           "other-digest",
           `${where} refers to ${manifest.subject}, not ${subject.digest}`,
         ),
+        ref,
       );
       continue;
     }
@@ -754,7 +765,7 @@ export async function verifyWithin(
         if (!ok) break look; // the budget is spent
         verified.push(ok);
       } catch (e) {
-        if (e instanceof SignatureError) failures.push(e);
+        if (e instanceof SignatureError) fail(e, ref);
         else throw e;
       }
       layersSeen++;
@@ -772,11 +783,19 @@ export async function verifyWithin(
         : `${none}: its signature manifests hold no layers${tail}`,
     );
   }
-  const worst = PRIORITY.map((p) => failures.find((f) => f.reason === p)).find((f) => f)!;
+  const worstOf = (list: SignatureError[]) =>
+    PRIORITY.map((p) => list.find((f) => f.reason === p)).find((f) => f);
+  const worst = worstOf(failures)!;
+  // the worst failure of each other place too: a refusal names why each gave nothing
+  const others = (["tag", "referrer"] as const)
+    .map((source) => worstOf(failures.filter((f) => sourceOf.get(f) === source)))
+    .filter((f): f is SignatureError => f !== undefined && f.message !== worst.message)
+    .map((f) => `; ${f.message}`)
+    .join("");
   const more = failures.length > 1
     ? ` (none of ${Math.max(layersSeen, failures.length)} signatures verified)`
     : "";
-  throw new SignatureError(worst.reason, worst.message + more + tail, { cause: worst });
+  throw new SignatureError(worst.reason, worst.message + more + others + tail, { cause: worst });
 }
 
 async function readSignatureManifest(
@@ -794,6 +813,10 @@ async function readSignatureManifest(
     }
     if (e instanceof NotFoundError) {
       throw new SignatureError("malformed", `${where} is missing`, { cause: e });
+    }
+    // refused, timed out: this one is not read, the others still are
+    if (e instanceof OcipkgError) {
+      throw new SignatureError("malformed", `${where}: ${oneLine(e)}`, { cause: e });
     }
     throw e;
   }
@@ -856,9 +879,13 @@ async function verifyLayer(
         { cause: fetched.cause },
       );
     }
-    throw new SignatureError("malformed", `${what}: payload ${layer.digest} is missing`, {
-      cause: fetched.cause,
-    });
+    throw new SignatureError(
+      "malformed",
+      fetched.failure === "missing"
+        ? `${what}: payload ${layer.digest} is missing`
+        : `${what}: ${oneLine(fetched.cause)}`,
+      { cause: fetched.cause },
+    );
   }
   const payload = fetched.bytes;
   if (!verifyPayload(publicKey, payload, signature)) {
