@@ -176,6 +176,8 @@ export interface SoakReport {
     exitCodes: (number | null)[];
     /** ms from spawn to `listening on`, each instance. */
     startMs: number[];
+    /** Files in `<root>/.uploads` right after each instance exited. */
+    uploadsLeftAtStop: string[][];
     /** ms from SIGTERM to the next instance listening, each restart. */
     restartGapMs: number[];
     /** Answers other than 2xx by method, route and status. */
@@ -1170,6 +1172,15 @@ class Soak {
     }
   }
 
+  /** The files in `<root>/.uploads`. */
+  async uploadFiles(): Promise<string[]> {
+    const names: string[] = [];
+    for await (const e of Deno.readDir(join(this.root, ".uploads"))) {
+      names.push(`.uploads/${e.name}`);
+    }
+    return names.sort();
+  }
+
   /** The root on disk, after the last stop. */
   async checkRoot(c: Consistency): Promise<void> {
     const repos: string[] = [];
@@ -1261,6 +1272,7 @@ class Soak {
     const peaks: number[] = [];
     const stops: { code: number | null; ms: number }[] = [];
     const startMs: number[] = [];
+    const left: string[][] = [];
     let server = await ServeProcess.start(this.root, this.port, this.log);
     startMs.push(Math.round(server.startMs));
     say(`serve pid ${server.pid} on ${this.addr}, root ${this.root}`);
@@ -1275,6 +1287,7 @@ class Soak {
         this.restarting = true;
         say(`${(start / 1000).toFixed(1)} s: SIGTERM to serve (pid ${server.pid})`);
         stops.push(await server.stop());
+        left.push(await this.uploadFiles());
         server = await ServeProcess.start(this.root, this.port, this.log);
         startMs.push(Math.round(server.startMs));
         this.abandoned = 0;
@@ -1329,6 +1342,7 @@ class Soak {
     await this.readBack(c);
     peaks.push(await server.peakRssMiB());
     stops.push(await server.stop());
+    left.push(await this.uploadFiles());
     say("serve stopped; checking the root");
     await this.checkRoot(c);
     c.cleanStops = stops.every((s) => s.code === 0);
@@ -1363,6 +1377,7 @@ class Soak {
         stopMs: stops.map((s) => s.ms),
         exitCodes: stops.map((s) => s.code),
         startMs,
+        uploadsLeftAtStop: left,
         restartGapMs: this.gaps.map((g) => Math.round(g.end - g.start)),
         notOk: this.log.notOk,
         otherOutput: this.log.other,
@@ -1509,6 +1524,9 @@ export function formatReport(r: SoakReport): string {
     for (const l of list.slice(0, 20)) lines.push(`  ${l}`);
     if (list.length > 20) lines.push(`  … ${list.length - 20} more`);
   }
+  s.uploadsLeftAtStop.forEach((l, i) => {
+    if (l.length) lines.push(`upload files left when instance ${i + 1} stopped: ${l.join(", ")}`);
+  });
   if (!c.cleanStops) lines.push(`serve did not exit 0 on SIGTERM: ${s.exitCodes.join(", ")}`);
   if (s.otherOutput.length) {
     lines.push("serve's other output:");
