@@ -180,6 +180,8 @@ export interface SoakReport {
     uploadsLeftAtStop: string[][];
     /** ms from SIGTERM to the next instance listening, each restart. */
     restartGapMs: number[];
+    /** serve's own time (its log's ms) for GETs of blobs and manifests ≤ 64 KiB. */
+    smallGets: { count: number; p50Ms: number; p99Ms: number; maxMs: number };
     /** Answers other than 2xx by method, route and status. */
     notOk: Record<string, number>;
     /** Lines on serve's stderr that are not request log lines (first 50). */
@@ -325,6 +327,8 @@ class ServeLog {
   byMethod: Record<string, number> = {};
   /** Answers other than 2xx, by method, route and status. */
   notOk: Record<string, number> = {};
+  /** ms serve took for each GET of a blob or manifest of at most SMALL_PULL bytes. */
+  smallGets: number[] = [];
   other: string[] = [];
 
   line(l: string): void {
@@ -337,6 +341,10 @@ class ServeLog {
     this.bytes += Number(m[4]);
     this.byStatus[m[3]!] = (this.byStatus[m[3]!] ?? 0) + 1;
     this.byMethod[m[1]!] = (this.byMethod[m[1]!] ?? 0) + 1;
+    if (
+      m[1] === "GET" && m[3] === "200" && Number(m[4]) <= SMALL_PULL &&
+      /^\/v2\/.+\/(blobs|manifests)\/[^/]+$/.test(m[2]!) && !m[2]!.includes("/uploads")
+    ) this.smallGets.push(Number(m[5]));
     if (!m[3]!.startsWith("2")) {
       const key = `${m[1]} ${route(m[2]!)} ${m[3]}`;
       this.notOk[key] = (this.notOk[key] ?? 0) + 1;
@@ -1022,6 +1030,8 @@ class Soak {
       const err = new TextDecoder().decode(r.stderr).trim().split("\n").pop() ?? "";
       const why = /refused/i.test(err)
         ? "connection-refused"
+        : /manifest unknown|not found/i.test(err)
+        ? "not-found"
         : /reset|EOF|closed/i.test(err)
         ? "connection-lost"
         : /\b(4\d\d|5\d\d)\b/.exec(err)?.[1] ?? `exit-${r.code}`;
@@ -1379,6 +1389,15 @@ class Soak {
         startMs,
         uploadsLeftAtStop: left,
         restartGapMs: this.gaps.map((g) => Math.round(g.end - g.start)),
+        smallGets: (() => {
+          const ms = this.log.smallGets.sort((a, b) => a - b);
+          return {
+            count: ms.length,
+            p50Ms: percentile(ms, 50),
+            p99Ms: percentile(ms, 99),
+            maxMs: percentile(ms, 100),
+          };
+        })(),
         notOk: this.log.notOk,
         otherOutput: this.log.other,
       },
@@ -1474,6 +1493,10 @@ export function formatReport(r: SoakReport): string {
   rows.push([
     "small pulls (≤ 64 KiB) latency",
     `p50 ${cl.smallPulls.p50Ms} ms, p99 ${cl.smallPulls.p99Ms} ms, max ${cl.smallPulls.maxMs} ms (${cl.smallPulls.count}; ${cl.smallPulls.overlapped} over a restart left out)`,
+  ]);
+  rows.push([
+    "  serve's own time for them (log)",
+    `p50 ${s.smallGets.p50Ms} ms, p99 ${s.smallGets.p99Ms} ms, max ${s.smallGets.maxMs} ms (${s.smallGets.count} GETs)`,
   ]);
   rows.push(["serve peak RSS (VmHWM)", s.peakRssMiB.map((m) => `${m} MiB`).join(", ")]);
   rows.push([
