@@ -32,6 +32,7 @@ export {
   type CopyReferrersOptions,
   type DiscoverOptions,
   discoverReferrers,
+  IncompleteReferrersError,
   listReferrers,
   type ListReferrersOptions,
   type PushedReferrer,
