@@ -35,14 +35,15 @@ export const MAX_ERROR_BODY = 64 * 1024;
  *   consumer does not count) must be at least this. A 10 GiB blob may thus
  *   take up to ≈ 7.6 days at the floor; any faster link is never cut.
  * - `speedLimit` 1 KiB/s over `speedTimeMs` 30 s: the low-speed limit (curl's
- *   `--speed-limit`/`--speed-time`). A response body that delivers fewer than
+ *   `--speed-limit`/`--speed-time`). A response body — any: blobs,
+ *   manifests, tag pages, tokens, error bodies — that delivers fewer than
  *   `speedLimit × speedTimeMs` bytes in any window of `speedTimeMs` (of time
  *   spent waiting for the network: a slow consumer does not count) fails,
  *   naming the host and the rate it measured: a blob served at one byte a
  *   second ends after 30 s, a slow but steady link keeps going. It is not
  *   retried, and a download is not resumed after it. A body silent for the
  *   whole window is a stall, left to `idleTimeoutMs` (resumed, see
- *   {@link DownloadStalls}) when that is not longer than the meter.
+ *   {@link DownloadStalls}) when that is not longer than the window.
  * - `retryBudgetMs` 60 s: the total time one request may spend waiting
  *   between retries (backoff and `Retry-After`). A `Retry-After` beyond what
  *   is left fails at once ("<host> asked to retry after 3600 s").
@@ -317,7 +318,7 @@ export interface FetchLimits {
   graceMs: number;
   /** `(GET /v2/…)` for messages. */
   detail: string;
-  /** The low-speed limit (see {@link DEFAULT_TIMEOUTS}); none when absent. */
+  /** The low-speed limit (default: {@link DEFAULT_TIMEOUTS}' `speedLimit` over `speedTimeMs`). */
   speed?: { bytesPerSecond: number; windowMs: number };
   /** The stalls of the download the body belongs to; each stall alone when absent. */
   stalls?: DownloadStalls;
@@ -439,17 +440,21 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
   let bytes = 0;
   let waited = performance.now() - t0; // time spent waiting for the network
   const bodyStart = waited; // the low-speed window's clock starts with the body
-  const speed = l.speed;
-  const meter = speed ? new SpeedWindow(speed.bytesPerSecond, speed.windowMs) : undefined;
+  // every body has a low-speed limit (a token service's too)
+  const speed = l.speed ?? {
+    bytesPerSecond: DEFAULT_TIMEOUTS.speedLimit,
+    windowMs: DEFAULT_TIMEOUTS.speedTimeMs,
+  };
+  const meter = new SpeedWindow(speed.bytesPerSecond, speed.windowMs);
   const slow = (clock: number): RegistryTimeoutError => {
-    const n = meter!.inWindow(clock);
-    const rate = Number(((n * 1000) / speed!.windowMs).toFixed(1));
+    const n = meter.inWindow(clock);
+    const rate = Number(((n * 1000) / speed.windowMs).toFixed(1));
     return fail(
       "rate",
       `sent ${n} bytes in the last ${
-        secs(speed!.windowMs)
+        secs(speed.windowMs)
       } (${rate} bytes/s), below the speed limit of ` +
-        `${speed!.bytesPerSecond} bytes/s over ${secs(speed!.windowMs)}`,
+        `${speed.bytesPerSecond} bytes/s over ${secs(speed.windowMs)}`,
     );
   };
   const stalled = (): RegistryTimeoutError => {
@@ -480,7 +485,7 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
       const clock = waited - bodyStart; // the low-speed window's time at this read's start
       // this read waits the idle timeout, or less when the low-speed limit comes first
       // (a body silent for the whole window is a stall: the idle timeout's)
-      const speedIn = meter ? meter.failsAt() - clock : Infinity;
+      const speedIn = meter.failsAt() - clock;
       const bySpeed = speedIn < l.idleMs;
       let timer: ReturnType<typeof setTimeout> | undefined;
       let onAbort: (() => void) | undefined;
@@ -517,11 +522,9 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
       bytes += r.value.byteLength;
       waited += performance.now() - start;
       let e: RegistryTimeoutError | undefined;
-      if (meter) {
-        const now = waited - bodyStart;
-        meter.add(now, r.value.byteLength);
-        if (meter.below(now)) e = slow(now);
-      }
+      const now = waited - bodyStart;
+      meter.add(now, r.value.byteLength);
+      if (meter.below(now)) e = slow(now);
       if (
         !e && l.minRate !== undefined && waited > l.graceMs && bytes / (waited / 1000) < l.minRate
       ) {
