@@ -132,6 +132,47 @@ async function flows(r: Reg, t: Deno.TestContext, results: string[]) {
     note("pull", "ok");
   });
 
+  await t.step(`${r.kind}: a reference that is not a tag names no manifest — 404`, async () => {
+    // the conformance suite's `.INVALID_MANIFEST_NAME`, and other names a tag cannot have
+    for (const ref of [".INVALID_MANIFEST_NAME", "-x", "a".repeat(129)]) {
+      for (const method of ["GET", "HEAD", "DELETE"]) {
+        const got = await req(r, method, `/v2/conf/pull/manifests/${ref}`);
+        assertEquals(got.status, 404, `${method} ${ref.slice(0, 30)}`);
+        // docker-registry's router answers "404 page not found", without a code
+        if (r.kind === "serve" && method !== "HEAD") {
+          assertEquals(errorCode(got.body), "MANIFEST_UNKNOWN");
+        }
+      }
+    }
+    // the manifest is still there
+    const still = await req(r, "HEAD", "/v2/conf/pull/manifests/v1", {
+      headers: { accept: MANIFEST },
+    });
+    assertEquals(still.status, 200);
+    const put = await req(r, "PUT", "/v2/conf/pull/manifests/.INVALID_MANIFEST_NAME", {
+      body: img.manifest,
+      headers: { "content-type": MANIFEST },
+    });
+    if (r.kind === "serve") {
+      // a malformed digest names no manifest either; under a PUT, both are a bad upload
+      for (const method of ["GET", "DELETE"]) {
+        const got = await req(r, method, "/v2/conf/pull/manifests/sha256:abc");
+        assertEquals([got.status, errorCode(got.body)], [404, "MANIFEST_UNKNOWN"]);
+      }
+      assertEquals([put.status, errorCode(put.body)], [400, "MANIFEST_INVALID"]);
+      const putDigest = await req(r, "PUT", "/v2/conf/pull/manifests/sha256:abc", {
+        body: img.manifest,
+        headers: { "content-type": MANIFEST },
+      });
+      assertEquals([putDigest.status, errorCode(putDigest.body)], [400, "DIGEST_INVALID"]);
+      note("invalid reference", "ok (404 MANIFEST_UNKNOWN; PUT 400 MANIFEST_INVALID)");
+    } else {
+      // distribution's router matches no route: 404 for a PUT too (and 500 for a GET of sha256:abc)
+      assertEquals(put.status, 404);
+      note("invalid reference", "ok (404 page not found, no code; PUT 404 too)");
+    }
+  });
+
   await t.step(`${r.kind}: push — single POST, chunked PATCH, status, cancel, mount`, async () => {
     // POST ?digest= with the body: one request
     const one = enc.encode("one request");

@@ -19,6 +19,13 @@
  *   typeflag NUL entry whose name ends in `/` is a directory.
  * - The header checksum may be the unsigned or the signed byte sum; numbers
  *   are octal (surrounding spaces and NULs ignored) or GNU base-256.
+ * - Decimal numbers in metadata (pax record lengths, `size`, `mtime`,
+ *   `atime`, `ctime`, `uid`, `gid`, the GNU sparse records and a sparse 1.0
+ *   map) may have any number of leading zeros, as Go, GNU tar and Python
+ *   read them (`size=000000000000000000000999` is 999); only their
+ *   significant digits count against the limits. A pax time that is not a
+ *   decimal (`999xxx9324.43`) is refused, as Go does (GNU tar and Python
+ *   ignore it).
  * - The archive ends at two zero blocks, at one zero block followed by the
  *   end of input, or (a missing end marker, tolerated) at the end of input on
  *   a header boundary. A zero block followed by anything else, and an end of
@@ -29,7 +36,7 @@
  * an unknown version and incomplete GNU sparse headers are refused; so is an
  * archive that ends right after an entry's data, without its padding; a pax
  * record's length, a pax `size` and sparse map numbers must be plain decimal
- * digits; a negative size or mode is refused; a sparse map must be sorted,
+ * digits (no sign, no spaces; leading zeros are fine); a negative size or mode is refused; a sparse map must be sorted,
  * without overlaps, within the real size, and account for exactly the stored
  * data.
  *
@@ -115,6 +122,7 @@ async function readSparseMap1(
   let count = -1;
   let tok = 0;
   let digits = 0;
+  let significant = 0;
   let read = 0;
   while (true) {
     if (read + BLOCK > stored) throw fail("its sparse map runs past its data");
@@ -125,7 +133,11 @@ async function readSparseMap1(
     for (let i = 0; i < BLOCK; i++) {
       const c = b[i]!;
       if (c >= 0x30 && c <= 0x39) {
-        if (++digits > 16) throw fail("a number in its sparse map is too long");
+        // leading zeros are allowed, as many as there are (as Go)
+        if (tok > 0 || c !== 0x30) {
+          if (++significant > 16) throw fail("a number in its sparse map is too long");
+        }
+        digits++;
         tok = tok * 10 + c - 0x30;
         continue;
       }
@@ -142,7 +154,7 @@ async function readSparseMap1(
         segs.push(tok);
       }
       tok = 0;
-      digits = 0;
+      digits = significant = 0;
       if (segs.length === 2 * count) return { segs, mapBytes: read };
     }
   }
@@ -342,7 +354,7 @@ export async function* readTar(
     for (const key of ["mtime", "atime", "ctime"]) {
       const v = get(key);
       if (v === undefined) continue;
-      const m = /^([+-]?[0-9]{1,19})(\.[0-9]*)?$/.exec(v);
+      const m = /^([+-]?[0-9]+)(\.[0-9]*)?$/.exec(v);
       if (!m || !int64(m[1]!)) throw invalid(key, v);
       if (key === "mtime") mtime = Math.floor(Number(v));
     }

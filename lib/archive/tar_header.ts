@@ -209,8 +209,11 @@ export function parsePax(data: Uint8Array, what: string, at: number): Map<string
   while (i < data.length) {
     let j = i;
     let len = 0;
+    let digits = 0; // significant ones: leading zeros are allowed (as Go and Python)
     while (j < data.length && data[j]! >= 0x30 && data[j]! <= 0x39) {
-      if (j - i >= 15) throw bad("its length has too many digits");
+      if ((len > 0 || data[j] !== 0x30) && ++digits > 15) {
+        throw bad("its length has too many digits");
+      }
       len = len * 10 + data[j]! - 0x30;
       j++;
     }
@@ -243,16 +246,48 @@ export function parsePax(data: Uint8Array, what: string, at: number): Map<string
   return out;
 }
 
-/** A non-negative decimal integer of at most 16 digits that is safe in JS, else undefined. */
+/**
+ * A non-negative decimal integer, plain digits, that is safe in JavaScript;
+ * leading zeros are allowed, as many as there are (Go's `ParseInt`, GNU tar
+ * and Python read `000000000000000000000999` as 999).
+ *
+ * @param v the text of a pax record
+ * @returns the number, or undefined when it is not plain digits or too large
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decimal } from "./tar_header.ts";
+ * assert.equal(decimal("000000000000000000000999"), 999);
+ * assert.equal(decimal("0"), 0);
+ * assert.equal(decimal("+1"), undefined); // plain digits only
+ * assert.equal(decimal("99999999999999999999"), undefined); // past 2^53
+ * ```
+ */
 export function decimal(v: string): number | undefined {
-  if (!/^[0-9]{1,16}$/.test(v)) return undefined;
-  const n = Number(v);
+  const m = /^0*([0-9]{1,16})$/.exec(v);
+  if (!m) return undefined;
+  const n = Number(m[1]);
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
-/** Whether `v` is a decimal that fits a signed 64-bit integer (Go's ParseInt). */
+/**
+ * Whether `v` is a decimal that fits a signed 64-bit integer (Go's
+ * `ParseInt`: an optional sign, digits, leading zeros allowed).
+ *
+ * @param v the text of a pax record
+ * @returns true when it is one
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { int64 } from "./tar_header.ts";
+ * assert.ok(int64("-00000000000000000000000001000"));
+ * assert.ok(!int64("9223372036854775808")); // 2^63
+ * assert.ok(!int64("1e3"));
+ * ```
+ */
 export function int64(v: string): boolean {
-  if (!/^[+-]?[0-9]{1,19}$/.test(v)) return false;
-  const n = BigInt(v);
+  const m = /^([+-]?)0*([0-9]{1,19})$/.exec(v);
+  if (!m) return false;
+  const n = BigInt(`${m[1]}${m[2]}`);
   return n === BigInt.asIntN(64, n);
 }

@@ -96,7 +96,8 @@ export const registryOptions = optionGroup({
     env: "OCIPKG_CONNECT_TIMEOUT",
     default: `${DEFAULT_TIMEOUTS.connectTimeoutMs / 1000}`,
     parse: seconds,
-    description: "time to connect and receive response headers",
+    description:
+      "time to connect and receive response headers; a request's retries share 1.5 × this",
   },
   "idle-timeout": {
     type: "string",
@@ -121,6 +122,22 @@ export const registryOptions = optionGroup({
     default: `${DEFAULT_TIMEOUTS.minBytesPerSecond / 1024}K`,
     parse: rate,
     description: "slowest average rate of a blob download; K, M, G suffixes allowed",
+  },
+  "speed-limit": {
+    type: "string",
+    value: "bytes/s",
+    env: "OCIPKG_SPEED_LIMIT",
+    default: `${DEFAULT_TIMEOUTS.speedLimit / 1024}K`,
+    parse: rate,
+    description: "a response body slower than this over --speed-time fails; K, M suffixes allowed",
+  },
+  "speed-time": {
+    type: "string",
+    value: "seconds",
+    env: "OCIPKG_SPEED_TIME",
+    default: `${DEFAULT_TIMEOUTS.speedTimeMs / 1000}`,
+    parse: seconds,
+    description: "the window of --speed-limit",
   },
   "retry-budget": {
     type: "string",
@@ -153,6 +170,8 @@ export function remote(opts: OptionValues<typeof registryOptions>): RemoteOption
   if (opts.idleTimeout !== undefined) o.idleTimeoutMs = opts.idleTimeout;
   if (opts.timeout !== undefined) o.totalTimeoutMs = opts.timeout;
   if (opts.minRate !== undefined) o.minBytesPerSecond = opts.minRate;
+  if (opts.speedLimit !== undefined) o.speedLimit = opts.speedLimit;
+  if (opts.speedTime !== undefined) o.speedTimeMs = opts.speedTime;
   if (opts.retryBudget !== undefined) o.retryBudgetMs = opts.retryBudget;
   const debug = debugLog();
   if (debug) o.debug = debug;

@@ -99,10 +99,25 @@ export class ManifestEndpoints {
     throw new Error("unreachable");
   }
 
+  /** A reference a manifest is PUT under: a bad one is a bad upload (400). */
   #checkRef(ref: string): void {
     if (ref.includes(":")) checkDigest(ref);
     else if (!isTag(ref)) {
       throw new ServeError("MANIFEST_INVALID", `invalid tag '${ref.slice(0, 200)}'`);
+    }
+  }
+
+  /**
+   * A reference to read or delete: one that is neither a tag nor a digest
+   * names no manifest, so it is not found (404 `MANIFEST_UNKNOWN`, as the
+   * distribution spec and its conformance suite want), not a bad request.
+   */
+  #checkLookup(name: string, ref: string): void {
+    if (!isTag(ref) && !isDigest(ref)) {
+      throw new ServeError(
+        "MANIFEST_UNKNOWN",
+        `manifest '${ref.slice(0, 200)}' is not in '${name.slice(0, 200)}': not a tag or a digest`,
+      );
     }
   }
 
@@ -121,7 +136,7 @@ export class ManifestEndpoints {
   }
 
   async #getManifest(req: Request, name: string, ref: string): Promise<Response> {
-    this.#checkRef(ref);
+    this.#checkLookup(name, ref);
     const repo = await knownRepository(this.#storage, name);
     const found = await this.#findManifest(repo, ref);
     if (!found) {
@@ -220,7 +235,7 @@ export class ManifestEndpoints {
     if (!this.#options.delete) {
       throw new ServeError("UNSUPPORTED", "deleting is not enabled on this registry");
     }
-    this.#checkRef(ref);
+    this.#checkLookup(name, ref);
     const repo = await knownRepository(this.#storage, name);
     await repo.mutex.run(async () => {
       const layout = await repo.layout();

@@ -20,9 +20,11 @@
  *   target, an upload location elsewhere) is an error naming that host; its
  *   challenge is never answered.
  * - Every request has a connect/headers timeout, an idle timeout for body
- *   reads, and a total timeout (blob downloads: a minimum average rate
- *   instead), see {@link DEFAULT_TIMEOUTS}; the time spent waiting between
- *   retries of one request is capped too.
+ *   reads, a low-speed limit over a sliding window, and a total timeout (blob
+ *   downloads: a minimum average rate instead), see {@link DEFAULT_TIMEOUTS};
+ *   the time spent waiting between retries of one request is capped too, and
+ *   its attempts share one deadline, 1.5 × the connect timeout (see
+ *   `retry.ts`): a registry that never answers fails after two attempts.
  *
  * @module
  */
@@ -38,9 +40,11 @@ import {
   checkUrl,
   connectionMessage,
   type DEFAULT_TIMEOUTS,
+  type DownloadStalls,
   MAX_ERROR_BODY,
   readCapped,
   RegistryTimeoutError,
+  type RetryLimits,
   secs,
   timedFetch,
   timeoutOf,
@@ -51,6 +55,7 @@ import {
   retryableStatus,
   retryAfterMs,
   RetryBudget,
+  RetryDeadline,
   type RetryInfo,
 } from "./retry.ts";
 
@@ -74,6 +79,13 @@ export interface ClientOptions {
   totalTimeoutMs?: number;
   /** Slowest average rate of a blob download once `totalTimeoutMs` has passed (default 16 KiB/s). */
   minBytesPerSecond?: number;
+  /**
+   * Low-speed limit in bytes/s (default 1024): a response body that delivers
+   * less than this on average over any `speedTimeMs` fails, not retried.
+   */
+  speedLimit?: number;
+  /** The window of the low-speed limit, in ms (default 30 000). */
+  speedTimeMs?: number;
   /** Most time in ms one request spends waiting between retries (default 60 000). */
   retryBudgetMs?: number;
   /** Debug log (never receives secrets). */
@@ -108,6 +120,8 @@ export interface RegistryRequest {
    * it, but a minimum average rate (see {@link DEFAULT_TIMEOUTS}).
    */
   stream?: boolean;
+  /** The stalls of the download this request is part of (see {@link DownloadStalls}). */
+  stalls?: DownloadStalls;
 }
 
 /**
@@ -251,14 +265,20 @@ export class RegistryClient {
   ): Promise<{ res: Response; bytes?: Uint8Array }> {
     const max = this.#options.maxAttempts ?? 5;
     const budget = new RetryBudget(this.#limit("retryBudgetMs"));
+    // the attempts share one deadline, counted again after each answer (see retry.ts)
+    const deadline = new RetryDeadline(this.#limit("connectTimeoutMs"), this.#sendMs(req));
     const replayable = !(req.body instanceof ReadableStream);
     let authRetried = false;
+    let afterFailure = false; // the attempt before failed without an answer
     for (let attempt = 1;; attempt++) {
       let failure: unknown;
       let reading = false; // the failure happened while reading the body
       let sent: { res: Response; url: URL } | undefined;
+      const retry: RetryLimits | undefined = afterFailure
+        ? { attempt, end: deadline.end, deadlineMs: deadline.spanMs }
+        : undefined;
       try {
-        sent = await this.#send(req);
+        sent = await this.#send(req, retry);
       } catch (e) {
         if (e instanceof RegistryError && !(e instanceof RegistryTimeoutError)) throw e;
         failure = e;
@@ -272,6 +292,8 @@ export class RegistryClient {
         ) {
           authRetried = true;
           attempt--;
+          afterFailure = false;
+          deadline.restart();
           continue;
         }
         if (retryableStatus(res.status) && replayable && attempt < max) {
@@ -295,6 +317,8 @@ export class RegistryClient {
             });
             await res.body?.cancel().catch(() => {});
             await budget.pause(wait);
+            afterFailure = false; // an answer: the registry is alive
+            deadline.restart();
             continue;
           }
         }
@@ -311,7 +335,8 @@ export class RegistryClient {
       }
       const backoff = this.#backoff(attempt);
       if (
-        replayable && attempt < max && !isPermanent(failure) && budget.allows(backoff)
+        replayable && attempt < max && !isPermanent(failure) && budget.allows(backoff) &&
+        deadline.allows(backoff)
       ) {
         // said before the wait: a registry that is down is not a silent pause
         this.#log(`retry ${req.method} ${req.url}: ${causeChain(failure)}`);
@@ -322,6 +347,7 @@ export class RegistryClient {
           reason: printable(reading ? causeChain(failure) : connectionMessage(failure)),
         });
         await budget.pause(backoff);
+        afterFailure = true;
         continue;
       }
       if (failure instanceof RegistryTimeoutError) throw failure;
@@ -340,22 +366,34 @@ export class RegistryClient {
     return backoffMs(attempt, this.#options.backoffMs ?? 200);
   }
 
+  /** The time to send a request's body at the minimum rate, in ms. */
+  #sendMs(req: RegistryRequest): number {
+    const size = req.body instanceof Uint8Array ? req.body.byteLength : req.bodySize ?? 0;
+    return (size / this.#limit("minBytesPerSecond")) * 1000;
+  }
+
   /** Refuse URLs ocipkg must never fetch (see `checkUrl`). */
   #checkUrl(url: URL, what: string, how: string): void {
     checkUrl(url, what, how, this.registry, this.#https);
   }
 
-  /** One request with manual redirects (credentials only for the registry's origin). */
-  async #send(req: RegistryRequest): Promise<{ res: Response; url: URL }> {
+  /**
+   * One request with manual redirects (credentials only for the registry's
+   * origin); `retry`: an attempt after a failure, within the shared deadline.
+   */
+  async #send(req: RegistryRequest, retry?: RetryLimits): Promise<{ res: Response; url: URL }> {
     let url = new URL(req.url, this.baseUrl);
     if (url.origin !== this.#origin) {
       this.#checkUrl(url, req.what, `${this.registry} gave`);
     }
     let method = req.method;
     let body = req.body;
-    const size = body instanceof Uint8Array ? body.byteLength : req.bodySize ?? 0;
     const minRate = this.#limit("minBytesPerSecond");
-    const sendMs = (size / minRate) * 1000;
+    const sendMs = this.#sendMs(req);
+    const speed = {
+      bytesPerSecond: this.#limit("speedLimit"),
+      windowMs: this.#limit("speedTimeMs"),
+    };
     const totalMs = this.#limit("totalTimeoutMs") + sendMs;
     const deadline = req.stream ? undefined : performance.now() + totalMs;
     const seen = new Set<string>();
@@ -388,6 +426,9 @@ export class RegistryClient {
         minRate: req.stream ? minRate : undefined,
         graceMs: this.#limit("totalTimeoutMs"),
         detail: `(${method} ${url.pathname})`,
+        speed,
+        stalls: req.stalls,
+        retry,
       });
       this.#log(`← ${res.status}`);
       const location = res.headers.get("location");

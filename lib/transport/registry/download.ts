@@ -5,6 +5,13 @@
  * start), or, for a large blob from a registry that is not on loopback,
  * parallel ranged requests (see `ranged.ts`).
  *
+ * Limits of one download, beyond those of each request (`http.ts`): at most
+ * `resumeAttempts` (5) resumptions; its stalls (no data for the idle
+ * timeout, 30 s) share one deadline, 1.5 × the idle timeout in all, across
+ * its resumed and ranged requests ({@link DownloadStalls}): the stall that
+ * passes it ends the download; and a body below the low-speed limit (1 KiB/s
+ * over 30 s) or the minimum average rate ends it at once, not resumed.
+ *
  * @module
  */
 import { Verifier, vouch } from "../../oci/digest.ts";
@@ -12,7 +19,7 @@ import { NotFoundError, oneLine } from "../../util/errors.ts";
 import type { Descriptor } from "../../oci/manifest.ts";
 import { isLoopbackHost } from "../../oci/reference.ts";
 import { RegistryError } from "./errors.ts";
-import { RegistryTimeoutError } from "./http.ts";
+import { DownloadStalls, RegistryTimeoutError } from "./http.ts";
 import { rangedStream } from "./ranged.ts";
 import {
   DEFAULT_RANGE_PARTS,
@@ -67,14 +74,21 @@ export class BlobDownloads {
     // verified here, before it closes: a layout writing it need not hash it again
     const parts = this.#repo.options.rangeParts ??
       (isLoopbackHost(this.#repo.client.registry) ? 1 : DEFAULT_RANGE_PARTS);
+    // the stalls of all of this blob's requests share one deadline
+    const stalls = new DownloadStalls();
     if (parts > 1 && desc.size >= (this.#repo.options.rangeThreshold ?? DEFAULT_RANGE_THRESHOLD)) {
-      return vouch(this.#rangedStream(desc, parts), desc);
+      return vouch(this.#rangedStream(desc, parts, stalls), desc);
     }
-    return vouch(this.#blobStream(desc), desc);
+    return vouch(this.#blobStream(desc, stalls), desc);
   }
 
   /** GET a blob (a range of it), 404 as {@link NotFoundError}. */
-  async #getBlob(desc: Descriptor, what: string, range?: string): Promise<Response> {
+  async #getBlob(
+    desc: Descriptor,
+    what: string,
+    stalls: DownloadStalls,
+    range?: string,
+  ): Promise<Response> {
     const res = await this.#repo.client.request({
       method: "GET",
       url: `/v2/${this.#repo.repository}/blobs/${desc.digest}`,
@@ -83,6 +97,7 @@ export class BlobDownloads {
       what,
       ok: [200, 206, 404],
       stream: true,
+      stalls,
     });
     if (res.status === 404) {
       await res.body?.cancel();
@@ -96,7 +111,11 @@ export class BlobDownloads {
    * verified by one {@link Verifier}; a registry that ignores `Range` is read
    * as one stream ({@link #blobStream}) from its first answer.
    */
-  #rangedStream(desc: Descriptor, parts: number): ReadableStream<Uint8Array> {
+  #rangedStream(
+    desc: Descriptor,
+    parts: number,
+    stalls: DownloadStalls,
+  ): ReadableStream<Uint8Array> {
     const what = `blob ${desc.digest} of ${this.#repo.description}`;
     return rangedStream({
       size: desc.size,
@@ -106,18 +125,23 @@ export class BlobDownloads {
       segmentSize: this.#repo.options.rangeSegmentSize ?? DEFAULT_RANGE_SEGMENT,
       maxResume: this.#repo.options.resumeAttempts ?? 5,
       verifier: new Verifier(desc, what, { offThread: this.#repo.options.hashOffThread ?? true }),
-      request: (start, end) => this.#getBlob(desc, what, `bytes=${start}-${end}`),
-      fallback: (first) => this.#blobStream(desc, first),
+      request: (start, end) => this.#getBlob(desc, what, stalls, `bytes=${start}-${end}`),
+      fallback: (first) => this.#blobStream(desc, stalls, first),
     });
   }
 
   /**
    * A blob download that resumes with `Range` after a dropped or stalled
-   * connection (not after one too slow on average: that is final), verified
-   * by the one {@link Verifier} across resumptions. `first`: a `200` answer
-   * already at hand, read from its start.
+   * connection (not after one too slow, or a stall past the deadline its
+   * stalls share: that is final), verified by the one {@link Verifier}
+   * across resumptions. `first`: a `200` answer already at hand, read from
+   * its start.
    */
-  #blobStream(desc: Descriptor, first?: Response): ReadableStream<Uint8Array> {
+  #blobStream(
+    desc: Descriptor,
+    stalls: DownloadStalls,
+    first?: Response,
+  ): ReadableStream<Uint8Array> {
     const what = `blob ${desc.digest} of ${this.#repo.description}`;
     // large blobs are hashed in a worker while the next bytes arrive
     const verifier = new Verifier(desc, what, {
@@ -131,7 +155,12 @@ export class BlobDownloads {
     const open = async () => {
       let res = first;
       first = undefined;
-      res ??= await this.#getBlob(desc, what, received > 0 ? `bytes=${received}-` : undefined);
+      res ??= await this.#getBlob(
+        desc,
+        what,
+        stalls,
+        received > 0 ? `bytes=${received}-` : undefined,
+      );
       skip = received > 0 && res.status === 200 ? received : 0;
       reader = res.body!.getReader({ mode: "byob" });
     };
@@ -159,8 +188,15 @@ export class BlobDownloads {
         try {
           r = await reader!.read(view);
         } catch (e) {
-          // too slow on average is not mended by asking again
-          if (e instanceof RegistryTimeoutError && e.kind === "rate") throw e;
+          // too slow, or stalled too long in all, is not mended by asking again
+          if (e instanceof RegistryTimeoutError && e.kind === "rate") {
+            if (resumes === 0) throw e;
+            throw new RegistryTimeoutError(
+              `${e.message}; gave up after ${resumes} resumed downloads`,
+              "rate",
+              { cause: e },
+            );
+          }
           if (resumes++ >= maxResume) {
             if (e instanceof RegistryError) {
               throw new RegistryError(

@@ -1,10 +1,11 @@
 /**
  * The HTTP beneath the registry client: caps on bodies read whole, the
  * network limits ({@link DEFAULT_TIMEOUTS}), one `fetch` with a connect/headers
- * timeout, an idle timeout for body reads and a total timeout (blob
- * downloads: a minimum average rate instead), the {@link RegistryTimeoutError}
- * it fails with, capped body reads, the URLs ocipkg refuses to fetch, and how
- * a failed connection is named in messages.
+ * timeout, an idle timeout for body reads, a low-speed limit over a sliding
+ * window and a total timeout (blob downloads: a minimum average rate
+ * instead), the stalls one download may have in all ({@link DownloadStalls}),
+ * the {@link RegistryTimeoutError} it fails with, capped body reads, the URLs
+ * ocipkg refuses to fetch, and how a failed connection is named in messages.
  *
  * @module
  */
@@ -33,17 +34,41 @@ export const MAX_ERROR_BODY = 64 * 1024;
  *   download (bytes over the time spent waiting for the network, so a slow
  *   consumer does not count) must be at least this. A 10 GiB blob may thus
  *   take up to ≈ 7.6 days at the floor; any faster link is never cut.
+ * - `speedLimit` 1 KiB/s over `speedTimeMs` 30 s: the low-speed limit (curl's
+ *   `--speed-limit`/`--speed-time`). A response body — any: blobs,
+ *   manifests, tag pages, tokens, error bodies — that delivers fewer than
+ *   `speedLimit × speedTimeMs` bytes in any window of `speedTimeMs` (of time
+ *   spent waiting for the network: a slow consumer does not count) fails,
+ *   naming the host and the rate it measured: a blob served at one byte a
+ *   second ends after 30 s, a slow but steady link keeps going. It is not
+ *   retried, and a download is not resumed after it. A body silent for the
+ *   whole window is a stall, left to `idleTimeoutMs` (resumed, see
+ *   {@link DownloadStalls}) when that is not longer than the window.
  * - `retryBudgetMs` 60 s: the total time one request may spend waiting
  *   between retries (backoff and `Retry-After`). A `Retry-After` beyond what
  *   is left fails at once ("<host> asked to retry after 3600 s").
+ *
+ * Two deadlines are shared, each {@link SHARED_DEADLINE_FACTOR} (1.5) times a
+ * limit: the attempts of one request share 1.5 × `connectTimeoutMs` (45 s;
+ * see `retry.ts`), and the stalls of one blob download, across its resumed
+ * and ranged requests, 1.5 × `idleTimeoutMs` (45 s).
  */
 export const DEFAULT_TIMEOUTS = {
   connectTimeoutMs: 30_000,
   idleTimeoutMs: 30_000,
   totalTimeoutMs: 300_000,
   minBytesPerSecond: 16 * 1024,
+  speedLimit: 1024,
+  speedTimeMs: 30_000,
   retryBudgetMs: 60_000,
 } as const;
+
+/**
+ * A shared deadline is this many times the limit it extends: the attempts
+ * of one request share 1.5 × the connect timeout, the stalls of one download
+ * 1.5 × the idle timeout.
+ */
+export const SHARED_DEADLINE_FACTOR = 1.5;
 
 /** The network limits a client may set (see {@link DEFAULT_TIMEOUTS}). */
 export type Timeouts = { [K in keyof typeof DEFAULT_TIMEOUTS]?: number };
@@ -70,7 +95,12 @@ export function timeoutOf<K extends keyof typeof DEFAULT_TIMEOUTS>(
   return typeof v === "number" && v > 0 ? v : DEFAULT_TIMEOUTS[k];
 }
 
-/** What timed out: connecting/headers, a silent body, the whole request, or a too slow blob. */
+/**
+ * What timed out: connecting/headers, a silent body, the whole request, or a
+ * body too slow (`rate`: below the low-speed limit over its window, below the
+ * minimum average rate of a blob, or a download whose stalls used up their
+ * shared deadline) — the one kind that is neither retried nor resumed.
+ */
 export type TimeoutKind = "connect" | "idle" | "total" | "rate";
 
 /**
@@ -102,9 +132,10 @@ export class RegistryTimeoutError extends RegistryError {
    * Create a RegistryTimeoutError.
    * @param message one line naming the host and what timed out
    * @param kind what timed out
+   * @param options the cause
    */
-  constructor(message: string, kind: TimeoutKind) {
-    super(message, 0);
+  constructor(message: string, kind: TimeoutKind, options?: ErrorOptions) {
+    super(message, 0, undefined, options);
     this.kind = kind;
   }
 }
@@ -158,6 +189,115 @@ export function readCapped(res: Response, cap: number, what: string): Promise<Ui
   );
 }
 
+/**
+ * The stalls of one blob download, across its resumed and ranged requests:
+ * a body that sent no data for the idle timeout is a stall, and the
+ * download resumes after it; but its stalls share one deadline,
+ * {@link SHARED_DEADLINE_FACTOR} × the idle timeout in all (overlapping
+ * stalls of parallel ranges counted once). The stall that passes it is
+ * final (a `rate` timeout): a registry that sends headers and then nothing,
+ * again and again, holds a download for two idle timeouts (60 s by
+ * default), not the idle timeout times the resume attempts.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DownloadStalls } from "./http.ts";
+ * const stalls = new DownloadStalls();
+ * assert.equal(stalls.add(30, 100), 30); // a stall of 30 ms ended at 100
+ * assert.equal(stalls.add(30, 110), 40); // an overlapping one adds 10 ms
+ * assert.equal(stalls.spentMs, 40);
+ * ```
+ */
+export class DownloadStalls {
+  #spent = 0;
+  #until = -Infinity;
+
+  /** Time stalled so far, in ms. */
+  get spentMs(): number {
+    return this.#spent;
+  }
+
+  /**
+   * Count a stall.
+   * @param ms how long it lasted
+   * @param now when it ended (`performance.now()`)
+   * @returns the time stalled in all
+   */
+  add(ms: number, now: number = performance.now()): number {
+    const from = Math.max(now - ms, this.#until);
+    if (now > from) this.#spent += now - from;
+    this.#until = Math.max(this.#until, now);
+    return this.#spent;
+  }
+}
+
+/**
+ * Bytes over a sliding window of network time, for the low-speed limit: one
+ * sample per 1/32 of the window (later bytes of a sample's slot move it).
+ */
+class SpeedWindow {
+  readonly #windowMs: number;
+  readonly #slotMs: number;
+  readonly #need: number;
+  #bytes = 0;
+  // [slot start, time of its last bytes, bytes in all by then]; the first is the body's start
+  #samples: [number, number, number][] = [[-Infinity, 0, 0]];
+
+  constructor(bytesPerSecond: number, windowMs: number) {
+    this.#windowMs = windowMs;
+    this.#slotMs = windowMs / 32;
+    this.#need = (bytesPerSecond * windowMs) / 1000;
+  }
+
+  #prune(now: number): void {
+    while (this.#samples.length > 1 && this.#samples[1]![1] <= now - this.#windowMs) {
+      this.#samples.shift();
+    }
+  }
+
+  /** `n` bytes arrived at network time `now`. */
+  add(now: number, n: number): void {
+    this.#bytes += n;
+    const last = this.#samples[this.#samples.length - 1]!;
+    if (now - last[0] < this.#slotMs) {
+      last[1] = now;
+      last[2] = this.#bytes;
+    } else this.#samples.push([now, now, this.#bytes]);
+    this.#prune(now);
+  }
+
+  /** Bytes in the window that ends at `now` (none before a window has passed). */
+  inWindow(now: number): number {
+    this.#prune(now);
+    const base = this.#samples[0]![1] <= now - this.#windowMs ? this.#samples[0]![2] : 0;
+    return this.#bytes - base;
+  }
+
+  /** The network time at which the window is below the limit if no more bytes arrive. */
+  failsAt(): number {
+    for (const [, t, bytes] of this.#samples) {
+      if (this.#bytes - bytes < this.#need) return t + this.#windowMs;
+    }
+    return Infinity; // unreachable: the last sample holds every byte
+  }
+
+  /** Whether the window ending at `now` is below the limit. */
+  below(now: number): boolean {
+    return now >= this.#windowMs && this.inWindow(now) < this.#need;
+  }
+}
+
+/** A request's attempt after a failure, under the deadline its attempts share (see `retry.ts`). */
+export interface RetryLimits {
+  /** The attempt (2 or more). */
+  attempt: number;
+  /** When the deadline passes (`performance.now()`). */
+  end: number;
+  /** The deadline's length, for messages. */
+  deadlineMs: number;
+}
+
 /** Limits of one fetch (one hop). */
 export interface FetchLimits {
   /** Names the object in errors. */
@@ -178,12 +318,20 @@ export interface FetchLimits {
   graceMs: number;
   /** `(GET /v2/…)` for messages. */
   detail: string;
+  /** The low-speed limit (default: {@link DEFAULT_TIMEOUTS}' `speedLimit` over `speedTimeMs`). */
+  speed?: { bytesPerSecond: number; windowMs: number };
+  /** The stalls of the download the body belongs to; each stall alone when absent. */
+  stalls?: DownloadStalls;
+  /** An attempt after a failure: the wait for headers, and `deadline`, end by the shared deadline. */
+  retry?: RetryLimits;
 }
 
 /**
  * `fetch` with timeouts: headers within `headersMs`, the whole request by
- * `deadline`, body reads never silent for `idleMs`, blob bodies at least
- * `minRate` on average after `graceMs`. The body of the returned response is
+ * `deadline`, body reads never silent for `idleMs`, bodies above the
+ * low-speed limit over its window, blob bodies at least `minRate` on average
+ * after `graceMs`; an attempt after a failure (`retry`) within the deadline
+ * its request's attempts share. The body of the returned response is
  * wrapped; reading it to the end, or cancelling it, clears every timer.
  *
  * @param url where to
@@ -208,6 +356,26 @@ export interface FetchLimits {
  * await assert.rejects(res.bytes(), (e) => e instanceof RegistryTimeoutError && e.kind === "idle");
  * await server.shutdown();
  * ```
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RegistryTimeoutError, timedFetch } from "./http.ts";
+ * // a stand-in for a registry that sends a byte every 20 ms, for ever
+ * const listen = { hostname: "127.0.0.1", port: 0, onListen() {} };
+ * const server = Deno.serve(listen, () => {
+ *   const drip = (c: ReadableStreamDefaultController<Uint8Array>) =>
+ *     new Promise((r) => setTimeout(r, 20)).then(() => c.enqueue(new Uint8Array([1])));
+ *   return new Response(new ReadableStream({ pull: drip }));
+ * });
+ * const url = new URL(`http://127.0.0.1:${server.addr.port}/v2/blob`);
+ * const limits = { what: "blob", host: url.host, headersMs: 5000, deadline: undefined,
+ *   totalMs: 5000, idleMs: 5000, minRate: undefined, graceMs: 0, detail: "(GET /v2/blob)",
+ *   speed: { bytesPerSecond: 1024, windowMs: 300 } }; // at least 307 bytes in any 0.3 s
+ * const res = await timedFetch(url, {}, limits);
+ * await assert.rejects(res.bytes(), (e) =>
+ *   e instanceof RegistryTimeoutError && e.kind === "rate" && /below the speed limit/.test(e.message));
+ * await server.shutdown();
+ * ```
  */
 export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): Promise<Response> {
   const ac = new AbortController();
@@ -218,20 +386,39 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
     return reason;
   };
   const t0 = performance.now();
+  // an attempt after a failure waits no longer than the deadline its request's attempts share
+  const retry = l.retry;
+  const shared = retry
+    ? `the ${
+      secs(retry.deadlineMs)
+    } deadline the attempts of a request share (attempt ${retry.attempt})`
+    : "";
+  const headersCut = retry !== undefined && retry.end - t0 < l.headersMs;
+  const headersMs = headersCut ? Math.max(0, retry!.end - t0) : l.headersMs;
+  const totalCut = l.deadline !== undefined && retry !== undefined && retry.end < l.deadline;
+  const deadline = totalCut ? retry!.end : l.deadline;
+  const noAnswer = () =>
+    fail(
+      "connect",
+      `did not answer within ${secs(l.headersMs)}${headersCut ? `, nor by ${shared}` : ""}`,
+    );
+  let answered = false;
   let totalTimer: ReturnType<typeof setTimeout> | undefined;
-  if (l.deadline !== undefined) {
+  if (deadline !== undefined) {
     totalTimer = setTimeout(
-      () => fail("total", `did not finish answering within ${secs(l.totalMs)}`),
-      Math.max(0, l.deadline - t0),
+      () =>
+        totalCut
+          // the shared deadline ends the wait for headers and for the body alike
+          ? (answered ? fail("total", `did not finish answering by ${shared}`) : noAnswer())
+          : fail("total", `did not finish answering within ${secs(l.totalMs)}`),
+      Math.max(0, deadline - t0),
     );
   }
-  const headersTimer = setTimeout(
-    () => fail("connect", `did not answer within ${secs(l.headersMs)}`),
-    l.headersMs,
-  );
+  const headersTimer = setTimeout(noAnswer, headersMs);
   let res: Response;
   try {
     res = await fetch(url, { ...init, signal: ac.signal });
+    answered = true;
   } catch (e) {
     clearTimeout(totalTimer);
     throw reason ?? e;
@@ -252,6 +439,37 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
   const reader = res.body.getReader({ mode: "byob" });
   let bytes = 0;
   let waited = performance.now() - t0; // time spent waiting for the network
+  const bodyStart = waited; // the low-speed window's clock starts with the body
+  // every body has a low-speed limit (a token service's too)
+  const speed = l.speed ?? {
+    bytesPerSecond: DEFAULT_TIMEOUTS.speedLimit,
+    windowMs: DEFAULT_TIMEOUTS.speedTimeMs,
+  };
+  const meter = new SpeedWindow(speed.bytesPerSecond, speed.windowMs);
+  const slow = (clock: number): RegistryTimeoutError => {
+    const n = meter.inWindow(clock);
+    const rate = Number(((n * 1000) / speed.windowMs).toFixed(1));
+    return fail(
+      "rate",
+      `sent ${n} bytes in the last ${
+        secs(speed.windowMs)
+      } (${rate} bytes/s), below the speed limit of ` +
+        `${speed.bytesPerSecond} bytes/s over ${secs(speed.windowMs)}`,
+    );
+  };
+  const stalled = (): RegistryTimeoutError => {
+    const silent = `sent no data for ${secs(l.idleMs)}`;
+    if (!l.stalls) return fail("idle", silent);
+    const most = SHARED_DEADLINE_FACTOR * l.idleMs;
+    const total = l.stalls.add(l.idleMs);
+    if (total < most) return fail("idle", silent);
+    return fail(
+      "rate",
+      `${silent}; the download has stalled ${secs(total)} in all, over the ${
+        secs(most)
+      } one download may (1.5 × the idle timeout)`,
+    );
+  };
   let finished = false;
   const finish = () => {
     finished = true;
@@ -264,7 +482,12 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
       const request = controller.byobRequest!;
       const view = request.view!;
       const start = performance.now();
-      let idleTimer: ReturnType<typeof setTimeout> | undefined;
+      const clock = waited - bodyStart; // the low-speed window's time at this read's start
+      // this read waits the idle timeout, or less when the low-speed limit comes first
+      // (a body silent for the whole window is a stall: the idle timeout's)
+      const speedIn = meter.failsAt() - clock;
+      const bySpeed = speedIn < l.idleMs;
+      let timer: ReturnType<typeof setTimeout> | undefined;
       let onAbort: (() => void) | undefined;
       let r: ReadableStreamReadResult<Uint8Array>;
       try {
@@ -273,9 +496,9 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
         // byte at a time then kept the read going past the total timeout)
         if (reason) throw reason;
         r = await new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
-          idleTimer = setTimeout(
-            () => reject(fail("idle", `sent no data for ${secs(l.idleMs)}`)),
-            l.idleMs,
+          timer = setTimeout(
+            () => reject(bySpeed ? slow(clock + Math.max(0, speedIn)) : stalled()),
+            bySpeed ? Math.max(0, speedIn) : l.idleMs,
           );
           onAbort = () => reject(reason ?? ac.signal.reason);
           ac.signal.addEventListener("abort", onAbort, { once: true });
@@ -287,7 +510,7 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
         reader.cancel(e).catch(() => {});
         throw e;
       } finally {
-        clearTimeout(idleTimer);
+        clearTimeout(timer);
         if (onAbort) ac.signal.removeEventListener("abort", onAbort);
       }
       if (r.done) {
@@ -298,11 +521,19 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
       }
       bytes += r.value.byteLength;
       waited += performance.now() - start;
-      if (l.minRate !== undefined && waited > l.graceMs && bytes / (waited / 1000) < l.minRate) {
-        const e = fail(
+      let e: RegistryTimeoutError | undefined;
+      const now = waited - bodyStart;
+      meter.add(now, r.value.byteLength);
+      if (meter.below(now)) e = slow(now);
+      if (
+        !e && l.minRate !== undefined && waited > l.graceMs && bytes / (waited / 1000) < l.minRate
+      ) {
+        e = fail(
           "rate",
           `sent ${bytes} bytes in ${secs(waited)}, below the minimum rate of ${l.minRate} bytes/s`,
         );
+      }
+      if (e) {
         finish();
         reader.cancel(e).catch(() => {});
         throw e;

@@ -2,13 +2,28 @@
  * When the registry client tries a request again, and how long it waits:
  * which answers are worth another attempt (408, 429, 5xx gateway and
  * unavailable statuses) and which failures are not (TLS trust, unknown
- * hosts, a download too slow on average), exponential backoff with jitter,
- * the delay a `Retry-After` header asks for, and the budget of time one
- * request may spend waiting between its attempts.
+ * hosts, a body too slow), exponential backoff with jitter, the delay a
+ * `Retry-After` header asks for, the budget of time one request may spend
+ * waiting between its attempts, and the deadline its attempts share.
+ *
+ * **The attempts of a request share one deadline** ({@link RetryDeadline}):
+ * 1.5 × the connect timeout (45 s by default; plus, for a request with a
+ * body, the time to send it at the minimum rate), counted from the start of
+ * the first attempt and counted again after each answer worth a retry (408,
+ * 429, 5xx: the registry is alive; after the wait a `Retry-After` asks for).
+ * After a failure without an answer — a refused or broken connection, a
+ * connect/headers, idle or total timeout, a body that broke off — another
+ * attempt starts only if its backoff ends before the deadline, and it waits
+ * for its response headers (and a body read whole, for the body) only until
+ * the deadline. So a registry that accepts connections and never answers
+ * fails after 45 s and two attempts (not 5 × 30 s), one that sends headers
+ * and then stalls a manifest after 45 s, while refused connections are still
+ * retried with backoff (0.2, 0.4, 0.8, 1.6 s) well within the deadline.
+ * `Retry-After` waits are bounded by the retry budget as before.
  *
  * @module
  */
-import { causeChain, RegistryTimeoutError } from "./http.ts";
+import { causeChain, RegistryTimeoutError, SHARED_DEADLINE_FACTOR } from "./http.ts";
 
 /** A retry about to happen, as `ClientOptions.onRetry` hears of it. */
 export interface RetryInfo {
@@ -84,8 +99,8 @@ export function backoffMs(attempt: number, firstMs: number): number {
 }
 
 /**
- * Failures a retry cannot mend: TLS trust and unknown hosts, and a download
- * too slow on average.
+ * Failures a retry cannot mend: TLS trust and unknown hosts, and a body too
+ * slow (below the low-speed limit, or a download too slow on average).
  *
  * @param e the failure
  * @returns true when asking again is pointless
@@ -152,5 +167,62 @@ export class RetryBudget {
     this.#waitedMs += ms;
     await sleep(ms);
     return true;
+  }
+}
+
+/**
+ * The deadline the attempts of one request share (see the module doc):
+ * {@link SHARED_DEADLINE_FACTOR} × the connect timeout, plus the time to
+ * send the request's body.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RetryDeadline } from "./retry.ts";
+ * const deadline = new RetryDeadline(1000, 0, 0); // 1 s connect timeout, no body; started at 0
+ * assert.equal(deadline.spanMs, 1500);
+ * assert.ok(deadline.allows(200, 1000)); // a backoff of 200 ms after a timeout at 1 s
+ * assert.ok(!deadline.allows(200, 1400)); // would start at 1.6 s: no
+ * deadline.restart(1400); // the registry answered 503
+ * assert.equal(deadline.end, 2900);
+ * ```
+ */
+export class RetryDeadline {
+  /** Its length, in ms. */
+  readonly spanMs: number;
+  #end: number;
+
+  /**
+   * Start a deadline.
+   * @param connectMs the connect timeout
+   * @param sendMs the time to send the request's body at the minimum rate
+   * @param now the start of the first attempt (`performance.now()`)
+   */
+  constructor(connectMs: number, sendMs = 0, now: number = performance.now()) {
+    this.spanMs = SHARED_DEADLINE_FACTOR * connectMs + sendMs;
+    this.#end = now + this.spanMs;
+  }
+
+  /** When it passes (`performance.now()` time). */
+  get end(): number {
+    return this.#end;
+  }
+
+  /**
+   * Whether an attempt after a wait of `ms` starts before the deadline.
+   * @param ms the wait (backoff)
+   * @param now the time now
+   * @returns true when it does
+   */
+  allows(ms: number, now: number = performance.now()): boolean {
+    return now + ms < this.#end;
+  }
+
+  /**
+   * Count the deadline again from now (the registry answered).
+   * @param now the time now
+   */
+  restart(now: number = performance.now()): void {
+    this.#end = now + this.spanMs;
   }
 }
