@@ -102,6 +102,7 @@ const ENTRY_POINTS: Record<string, { file: string; names: string[] }> = {
   "./transport": {
     file: "./lib/transport/mod.ts",
     names: [
+      "DownloadStalls",
       "IncompleteReferrersError",
       "DEFAULT_TIMEOUTS",
       "RegistryClient",

@@ -44,7 +44,7 @@ export {
   referrersTag,
 } from "./referrers.ts";
 export { type ClientOptions, RegistryClient, type RegistryRequest } from "./registry/client.ts";
-export { DEFAULT_TIMEOUTS } from "./registry/http.ts";
+export { DEFAULT_TIMEOUTS, DownloadStalls } from "./registry/http.ts";
 export { type RetryInfo } from "./registry/retry.ts";
 export { type Credential } from "./registry/credentials.ts";
 export { listTagPages, listTags } from "./registry/tags.ts";
