@@ -1,6 +1,8 @@
 /**
  * `ocipkg serve`: an embedded OCI registry over a directory of OCI layouts,
- * running until SIGINT/SIGTERM (then it stops gracefully and exits 0).
+ * running until SIGINT/SIGTERM: then it stops gracefully (the requests in
+ * flight get `--shutdown-grace` seconds; a second signal ends the grace at
+ * once) and exits 0.
  *
  * `listening on <url> (root <dir>)` goes to stdout once the port is open (a
  * script can read the port chosen for `--addr 127.0.0.1:0` from it); the
@@ -8,9 +10,30 @@
  *
  * @module
  */
-import { serve } from "../../mod.ts";
+import { serve, UsageError } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
+
+function whole(text: string, flag: string): number {
+  if (!/^[1-9]\d{0,6}$/.test(text)) {
+    throw new UsageError(`invalid ${flag} '${text}': use a whole number from 1 to 9999999`);
+  }
+  return Number(text);
+}
+
+/** A parser of a decimal number of at least `least` (times `scale`). */
+function number(least: number, what: string, scale = 1) {
+  return (text: string, flag: string): number => {
+    const n = Number(text);
+    if (!/^\d{1,9}(\.\d{1,3})?$/.test(text) || !(n >= least)) {
+      throw new UsageError(`invalid ${flag} '${text}': use ${what}`);
+    }
+    return n * scale;
+  };
+}
+
+/** Seconds, as ms. */
+const seconds = number(0.001, "a positive number of seconds", 1000);
 
 let owned = false;
 
@@ -54,6 +77,69 @@ export default defineCommand({
     "read-only": { type: "boolean", description: "refuse every write (DENIED)" },
     delete: { type: "boolean", description: "allow deleting manifests, tags and blobs" },
     quiet: { short: "q", type: "boolean", description: "no request log on stderr" },
+    "max-connections": {
+      type: "string",
+      value: "n",
+      default: "256",
+      parse: whole,
+      description: "most connections open at once",
+    },
+    "max-client-connections": {
+      type: "string",
+      value: "n",
+      default: "32",
+      parse: whole,
+      description: "most connections one client address holds open",
+    },
+    rate: {
+      type: "string",
+      value: "n",
+      default: "100",
+      parse: number(0, "a number of requests per second (0: no limit)"),
+      description: "requests per second one client may send on average (0: no limit)",
+    },
+    burst: {
+      type: "string",
+      value: "n",
+      default: "200",
+      parse: whole,
+      description: "requests one client may send at once beyond --rate",
+    },
+    "max-uploads": {
+      type: "string",
+      value: "n",
+      default: "128",
+      parse: whole,
+      description: "most upload sessions open at once",
+    },
+    "max-client-uploads": {
+      type: "string",
+      value: "n",
+      default: "16",
+      parse: whole,
+      description: "most upload sessions one client holds",
+    },
+    "upload-idle": {
+      type: "string",
+      value: "seconds",
+      default: "60",
+      parse: seconds,
+      description: "an upload session that receives no bytes this long is dropped",
+    },
+    "stall-timeout": {
+      type: "string",
+      value: "seconds",
+      default: "30",
+      parse: seconds,
+      description: "a body moving no byte, or a connection with no request, this long is cut",
+    },
+    "shutdown-grace": {
+      type: "string",
+      value: "seconds",
+      default: "5",
+      parse: number(0, "a number of seconds (0: stop at once)", 1000),
+      description: "on SIGINT/SIGTERM, time the requests in flight get to finish",
+    },
   },
   examples: [
     { command: "ocipkg serve", description: "a registry on 127.0.0.1:5000 storing in ./registry" },
@@ -64,6 +150,10 @@ export default defineCommand({
     {
       command: "ocipkg serve --root ./mirror --read-only --quiet",
       description: "serve a directory of layouts read-only",
+    },
+    {
+      command: "ocipkg serve --max-client-connections 8 --rate 20 --shutdown-grace 30",
+      description: "tighter per-client limits, a longer graceful stop",
     },
   ],
   async run(_args, opts) {
@@ -76,9 +166,23 @@ export default defineCommand({
       readOnly: opts.readOnly,
       delete: opts.delete,
       log: opts.quiet ? undefined : info,
+      maxConnections: opts.maxConnections,
+      maxClientConnections: opts.maxClientConnections,
+      rate: opts.rate,
+      burst: opts.burst,
+      maxUploads: opts.maxUploads,
+      maxClientUploads: opts.maxClientUploads,
+      uploadIdleMs: opts.uploadIdle,
+      stallMs: opts.stallTimeout,
+      shutdownGraceMs: opts.shutdownGrace,
     });
     const stopped = Promise.withResolvers<void>();
-    const onSignal = () => stopped.resolve();
+    let signalled = false;
+    const onSignal = () => {
+      if (signalled) handle.close({ graceMs: 0 }); // a second signal: stop now
+      signalled = true;
+      stopped.resolve();
+    };
     owned = true;
     const signals = (["SIGINT", "SIGTERM"] as const).filter((sig) => {
       try {

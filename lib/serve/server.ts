@@ -10,17 +10,48 @@
  * referrers in `manifests.ts`, blobs and uploads in `blobs.ts` (their shared
  * helpers in `http.ts`); the catalog and tag lists are paged here.
  *
+ * **Fair and bounded.** Each client — its address (an IPv6 address by its
+ * /64), or its user once authenticated — gets its own share, so that one
+ * client cannot lock the others out (defaults in {@link SERVE_DEFAULTS}):
+ *
+ * - connections: 256 in all, 32 per client address (`front.ts` accepts them
+ *   and answers one past a limit `503`/`429` with `Retry-After`); over
+ *   HTTP/1.1 a connection carries one request at a time, so these bound the
+ *   requests in flight too;
+ * - request rate: a token bucket per client, 100 requests/s with bursts of
+ *   200; past it `429` with the `Retry-After` of the next token; wrong
+ *   credentials (each a bcrypt check) also draw on a bucket per address, 10
+ *   then 1 per second;
+ * - upload sessions: 128 in all, 16 per client; when all are taken a client
+ *   with fewer gets the idlest session of the client holding the most; a
+ *   session that receives no bytes for 60 s is dropped and its file removed
+ *   (`uploads.ts`);
+ * - stalls: a request body that sends no byte for 30 s while the server
+ *   waits for it, a response the client reads nothing of for 30 s, and a
+ *   connection with no request for 30 s are cut (their uploads dropped);
+ * - memory: bodies are streamed (manifests, the only bodies read whole, are
+ *   capped at 4 MiB), and each connection relays through two 64 KiB buffers.
+ *
+ * **Graceful stop.** `close()` stops accepting connections, answers new
+ * requests `503`, drops the upload sessions between requests and gives the
+ * requests in flight 5 s (`shutdownGraceMs`) to finish; then it closes every
+ * connection: an upload cut off is dropped and its temp file removed (a blob
+ * is renamed into its repository whole, after its digest matched, or not at
+ * all).
+ *
  * @module
  */
 import { VerificationError } from "../util/errors.ts";
 import { OcipkgError, ResourceError, UsageError } from "../util/errors.ts";
 import { Htpasswd } from "./auth.ts";
 import { BlobEndpoints } from "./blobs.ts";
+import { RateMeter, userKey } from "./clients.ts";
 import { errorResponse, ServeError } from "./errors.ts";
+import { type Connection, Front } from "./front.ts";
 import { allow, checkDigest, type Ctx, decode, empty, json, knownRepository } from "./http.ts";
 import { ManifestEndpoints } from "./manifests.ts";
 import { Storage } from "./storage.ts";
-import { Uploads } from "./uploads.ts";
+import { UPLOAD_DEFAULTS, Uploads } from "./uploads.ts";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -40,12 +71,78 @@ export interface ServeOptions {
   delete?: boolean;
   /** Receives one line per request (method, path, status, bytes, ms). */
   log?: (line: string) => void;
-  /** Most upload sessions at once (default 32). */
+  /** Most upload sessions at once, all clients together (default 128). */
   maxUploads?: number;
-  /** An upload idle this long is dropped (default 15 min). */
+  /** Most upload sessions one client holds at once (default 16). */
+  maxClientUploads?: number;
+  /** An upload session that receives no bytes this long is dropped (ms, default 60 s). */
   uploadIdleMs?: number;
+  /** Most connections open at once (default 256). */
+  maxConnections?: number;
+  /** Most connections one client address holds open at once (default 32). */
+  maxClientConnections?: number;
+  /** Requests per second one client may send, on average (default 100; 0: no limit). */
+  rate?: number;
+  /** Requests one client may send at once beyond the rate (default 200). */
+  burst?: number;
+  /**
+   * A request body or response moving no byte this long, or a connection with no request in
+   * flight this long, is cut (ms, default 30 s).
+   */
+  stallMs?: number;
+  /** On `close()`, time the requests in flight get to finish (ms, default 5 s). */
+  shutdownGraceMs?: number;
   /** Advertised as `OCI-Chunk-Min-Length` (default 0: any chunk size). */
   chunkMinLength?: number;
+}
+
+/** The limits of {@link serve} by default (see {@link ServeOptions}). */
+export const SERVE_DEFAULTS = {
+  maxConnections: 256,
+  maxClientConnections: 32,
+  rate: 100,
+  burst: 200,
+  stallMs: 30_000,
+  shutdownGraceMs: 5_000,
+  maxUploads: UPLOAD_DEFAULTS.maxUploads,
+  maxClientUploads: UPLOAD_DEFAULTS.maxClientUploads,
+  uploadIdleMs: UPLOAD_DEFAULTS.idleMs,
+} as const;
+
+/** Wrong credentials one address may send at once (each costs a bcrypt check)... */
+export const AUTH_FAILURE_BURST = 10;
+/** ...and then per second. */
+export const AUTH_FAILURE_RATE = 1;
+
+type Limits = { -readonly [K in keyof typeof SERVE_DEFAULTS]: number };
+
+/** The least value of each limit. */
+const LEAST: Limits = {
+  maxConnections: 1,
+  maxClientConnections: 1,
+  rate: 0,
+  burst: 1,
+  stallMs: 1,
+  shutdownGraceMs: 0,
+  maxUploads: 1,
+  maxClientUploads: 1,
+  uploadIdleMs: 1,
+};
+
+/** The limits of `options`, checked, with the defaults for those not given. */
+function limitsOf(options: ServeOptions): Limits {
+  const limits: Limits = { ...SERVE_DEFAULTS };
+  for (const name of Object.keys(LEAST) as (keyof Limits)[]) {
+    const v: unknown = options[name];
+    if (v === undefined) continue;
+    if (typeof v !== "number" || !Number.isFinite(v) || v < LEAST[name]) {
+      throw new UsageError(
+        `invalid ${name} '${String(v)}': use a number of at least ${LEAST[name]}`,
+      );
+    }
+    limits[name] = v;
+  }
+  return limits;
 }
 
 /** A running registry. */
@@ -58,8 +155,13 @@ export interface ServeHandle {
   readonly port: number;
   /** The root directory (resolved). */
   readonly root: string;
-  /** Stop: no new requests, uploads in flight discarded, in-flight downloads finished. */
-  close(): Promise<void>;
+  /**
+   * Stop: no new connection or request; the requests in flight get
+   * `shutdownGraceMs` to finish, then every connection is closed (uploads
+   * cut off are dropped, their files removed). Called again while stopping,
+   * with `graceMs`, it shortens the grace to that (0: close them now).
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
 }
 
 /** Longest request URL accepted (bytes). */
@@ -88,21 +190,78 @@ export function parseAddr(addr: string): { hostname: string; port: number } {
 /** One served root (the request handler and its state). */
 class Registry {
   #storage: Storage;
+  #uploads: Uploads;
   #auth: Htpasswd | undefined;
   #options: ServeOptions;
   #manifests: ManifestEndpoints;
-  #blobs: BlobEndpoints;
+  #front: Front;
+  #rate: RateMeter;
+  #limits: Limits;
+  #authFailures = new RateMeter(AUTH_FAILURE_RATE, AUTH_FAILURE_BURST);
+  /** Requests being answered. */
+  readonly inFlight = new Set<Promise<Response>>();
+  /** Stopping: new requests are refused, every response closes its connection. */
+  closing = false;
 
-  constructor(storage: Storage, uploads: Uploads, auth: Htpasswd | undefined, o: ServeOptions) {
+  constructor(
+    storage: Storage,
+    uploads: Uploads,
+    auth: Htpasswd | undefined,
+    o: ServeOptions,
+    front: Front,
+    limits: Limits,
+  ) {
     this.#storage = storage;
+    this.#uploads = uploads;
     this.#auth = auth;
     this.#options = o;
-    const served = { storage, uploads, options: o };
-    this.#manifests = new ManifestEndpoints(served);
-    this.#blobs = new BlobEndpoints(served);
+    this.#manifests = new ManifestEndpoints({ storage, uploads, options: o });
+    this.#front = front;
+    this.#limits = limits;
+    this.#rate = new RateMeter(limits.rate, limits.burst);
   }
 
-  async handle(req: Request, ctx: Ctx): Promise<Response> {
+  /** Answer a request: its connection is counted busy until the response is sent. */
+  async handle(
+    req: Request,
+    ctx: Ctx,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ): Promise<Response> {
+    const conn = this.#front.connection(info.remoteAddr.port);
+    if (!conn) {
+      // not through the front (a direct connection to the server behind it)
+      await req.body?.cancel().catch(() => {});
+      return empty(403, { connection: "close" });
+    }
+    conn.begin();
+    info.completed.then(() => conn.end(), () => conn.end());
+    const answer = this.#answer(watchBody(req, conn), ctx, conn);
+    this.inFlight.add(answer);
+    try {
+      const res = await answer;
+      if (this.closing) res.headers.set("connection", "close");
+      return res;
+    } finally {
+      this.inFlight.delete(answer);
+    }
+  }
+
+  async #answer(req: Request, ctx: Ctx, conn: Connection): Promise<Response> {
+    try {
+      return await this.#gate(req, ctx, conn);
+    } catch (e) {
+      return toResponse(e, req.method === "HEAD");
+    }
+  }
+
+  async #gate(req: Request, ctx: Ctx, conn: Connection): Promise<Response> {
+    if (this.closing) {
+      await req.body?.cancel().catch(() => {});
+      throw new ServeError("UNSUPPORTED", "the registry is shutting down", {
+        status: 503,
+        headers: { "retry-after": "1" },
+      });
+    }
     if (req.url.length > MAX_URL_LENGTH) {
       await req.body?.cancel().catch(() => {});
       return empty(414);
@@ -120,12 +279,45 @@ class Registry {
         status: 404,
       });
     }
-    if (this.#auth && !(await this.#auth.check(req.headers.get("authorization")))) {
+    let client = conn.client;
+    if (this.#auth) client = userKey(await this.#authenticate(req, conn.client));
+    const wait = this.#rate.take(client);
+    if (wait > 0) {
+      await req.body?.cancel().catch(() => {});
+      throw new ServeError(
+        "TOOMANYREQUESTS",
+        `client ${client} sends more than ${this.#limits.rate} requests per second`,
+        { headers: { "retry-after": String(Math.ceil(wait / 1000)) } },
+      );
+    }
+    return await this.#route(req, url, ctx, client);
+  }
+
+  /** The user of a request, checked; wrong credentials draw on the address's bucket. */
+  async #authenticate(req: Request, address: string): Promise<string> {
+    const header = req.headers.get("authorization");
+    const wait = header ? this.#authFailures.wait(address) : 0;
+    if (wait > 0) {
+      await req.body?.cancel().catch(() => {});
+      throw new ServeError(
+        "TOOMANYREQUESTS",
+        `too many wrong credentials from ${address}; try again later`,
+        { headers: { "retry-after": String(Math.ceil(wait / 1000)) } },
+      );
+    }
+    const user = await this.#auth!.check(header);
+    if (user === undefined) {
+      if (header) this.#authFailures.take(address);
       await req.body?.cancel().catch(() => {});
       throw new ServeError("UNAUTHORIZED", "authentication required", {
         headers: { "www-authenticate": 'Basic realm="ocipkg"' },
       });
     }
+    return user;
+  }
+
+  async #route(req: Request, url: URL, ctx: Ctx, client: string): Promise<Response> {
+    const path = url.pathname;
     const method = req.method;
     const write = !["GET", "HEAD", "OPTIONS"].includes(method);
     if (write && this.#options.readOnly) {
@@ -153,13 +345,13 @@ class Registry {
     }
     if ((m = /^\/v2\/(.+)\/blobs\/uploads\/?$/.exec(path))) {
       allow(req, ["POST"]);
-      return await this.#blobs.startUpload(req, url, m[1]!, ctx);
+      return await this.#blobs(client).startUpload(req, url, m[1]!, ctx);
     }
     if ((m = /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/.exec(path))) {
-      return await this.#blobs.upload(req, url, m[1]!, decode(m[2]!), ctx);
+      return await this.#blobs(client).upload(req, url, m[1]!, decode(m[2]!), ctx);
     }
     if ((m = /^\/v2\/(.+)\/blobs\/([^/]+)$/.exec(path))) {
-      return await this.#blobs.blob(req, m[1]!, checkDigest(decode(m[2]!)));
+      return await this.#blobs(client).blob(req, m[1]!, checkDigest(decode(m[2]!)));
     }
     if ((m = /^\/v2\/(.+)\/referrers\/([^/]+)$/.exec(path))) {
       allow(req, ["GET"]);
@@ -168,6 +360,12 @@ class Registry {
     throw new ServeError("UNSUPPORTED", `no such endpoint '${path.slice(0, 200)}'`, {
       status: 404,
     });
+  }
+
+  /** The blob endpoints as one client uses them (its upload sessions count against its share). */
+  #blobs(client: string): BlobEndpoints {
+    const uploads = this.#uploads.owned(client);
+    return new BlobEndpoints({ storage: this.#storage, uploads, options: this.#options });
   }
 
   #page(
@@ -238,6 +436,7 @@ function toResponse(e: unknown, head: boolean): Response {
  */
 export async function serve(options: ServeOptions): Promise<ServeHandle> {
   const { hostname, port } = parseAddr(options.addr ?? "127.0.0.1:5000");
+  const limits = limitsOf(options);
   const auth = options.htpasswd ? await Htpasswd.read(options.htpasswd) : undefined;
   if (!options.tlsCert !== !options.tlsKey) {
     throw new UsageError("TLS needs both a certificate and a key");
@@ -258,39 +457,21 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   } catch (e) {
     throw new OcipkgError(`root '${options.root}': ${(e as Error).message}`, { cause: e });
   }
-  await removeStale(storage.uploads, options.uploadIdleMs ?? 15 * 60_000);
+  await removeStale(storage.uploads, limits.uploadIdleMs);
   const uploads = new Uploads(storage.uploads, {
-    maxUploads: options.maxUploads,
-    idleMs: options.uploadIdleMs,
+    maxUploads: limits.maxUploads,
+    maxClientUploads: limits.maxClientUploads,
+    idleMs: limits.uploadIdleMs,
   });
-  const registry = new Registry(storage, uploads, auth, options);
-  const log = options.log;
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  let front: Front;
   try {
-    server = Deno.serve({
+    front = Front.listen({
       hostname,
       port,
-      ...(tls ?? {}),
-      onListen() {},
-      onError(e) {
-        return toResponse(e, false);
-      },
-    }, async (req) => {
-      const t0 = performance.now();
-      const ctx: Ctx = { bytesIn: 0 };
-      let res: Response;
-      try {
-        res = await registry.handle(req, ctx);
-      } catch (e) {
-        res = toResponse(e, req.method === "HEAD");
-      }
-      if (log) {
-        const url = new URL(req.url);
-        const bytes = ctx.bytesIn || Number(res.headers.get("content-length") ?? 0);
-        const ms = Math.round(performance.now() - t0);
-        log(`${req.method} ${url.pathname}${url.search} ${res.status} ${bytes} ${ms}ms`);
-      }
-      return res;
+      tls,
+      maxConnections: limits.maxConnections,
+      maxClientConnections: limits.maxClientConnections,
+      stallMs: limits.stallMs,
     });
   } catch (e) {
     await uploads.close();
@@ -305,7 +486,44 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     if (tls) throw new OcipkgError(`TLS certificate or key unusable: ${(e as Error).message}`);
     throw e;
   }
-  const real = server.addr.port;
+  const registry = new Registry(storage, uploads, auth, options, front, limits);
+  const log = options.log;
+  // the HTTP server, behind the front (which relays every client connection to it)
+  const stopServer = new AbortController();
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      signal: stopServer.signal,
+      onListen() {},
+      onError(e) {
+        return toResponse(e, false);
+      },
+    }, async (req, info) => {
+      const t0 = performance.now();
+      const ctx: Ctx = { bytesIn: 0 };
+      let res: Response;
+      try {
+        res = await registry.handle(req, ctx, info);
+      } catch (e) {
+        res = toResponse(e, req.method === "HEAD");
+      }
+      if (log) {
+        const url = new URL(req.url);
+        const bytes = ctx.bytesIn || Number(res.headers.get("content-length") ?? 0);
+        const ms = Math.round(performance.now() - t0);
+        log(`${req.method} ${url.pathname}${url.search} ${res.status} ${bytes} ${ms}ms`);
+      }
+      return res;
+    });
+  } catch (e) {
+    await front.stop(0);
+    await uploads.close();
+    throw new OcipkgError(`cannot start the HTTP server: ${(e as Error).message}`, { cause: e });
+  }
+  front.start(server.addr.port);
+  const real = front.addr.port;
   const shown = hostname === "0.0.0.0" || hostname === "::"
     ? "127.0.0.1"
     : hostname.includes(":")
@@ -317,14 +535,67 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     addr: `${shown}:${real}`,
     port: real,
     root: storage.root,
-    close() {
-      return closing ??= (async () => {
-        const done = server.shutdown();
+    close(o = {}) {
+      if (closing) {
+        if (o.graceMs !== undefined) setTimeout(() => front.hurry(), Math.max(0, o.graceMs));
+        return closing;
+      }
+      return closing = (async () => {
+        registry.closing = true;
+        const dropped = uploads.drain(); // sessions between requests: no request will come
+        // no new connection; each closes after its request in flight; at the deadline, all
+        await front.stop(o.graceMs ?? limits.shutdownGraceMs);
+        stopServer.abort();
+        // the requests cut off end at once (their bodies fail); the others finish their commit
+        await settle([...registry.inFlight], SETTLE_MS);
+        await dropped;
         await uploads.close();
-        await done;
+        await settle([server.finished], SETTLE_MS);
       })();
     },
   };
+}
+
+/** Time a stop waits for the requests it cut off to end (ms). */
+const SETTLE_MS = 2000;
+
+/** Wait for promises to settle, at most `ms`. */
+async function settle(promises: Promise<unknown>[], ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
+  await Promise.race([Promise.allSettled(promises), late]);
+  clearTimeout(timer);
+}
+
+/**
+ * The request with its body watched: while the server waits for body bytes,
+ * the connection knows it (a body that stalls is cut, see `front.ts`).
+ */
+function watchBody(req: Request, conn: Connection): Request {
+  if (!req.body) return req;
+  const source = req.body.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      conn.bodyWait(true);
+      try {
+        const { value, done } = await source.read();
+        if (done) c.close();
+        else c.enqueue(value);
+      } finally {
+        conn.bodyWait(false);
+      }
+    },
+    cancel(reason) {
+      return source.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  const init: RequestInit & { duplex: "half" } = {
+    method: req.method,
+    headers: req.headers,
+    body,
+    duplex: "half",
+  };
+  return new Request(req.url, init);
 }
 
 /** Remove upload files left by a process that was killed (older than `ageMs`). */

@@ -5,6 +5,15 @@
  * renames it into a repository; a failed, cancelled, abandoned or interrupted
  * one is removed.
  *
+ * Sessions are shared fairly: a client (its address, or its user when
+ * authenticated; see `clients.ts`) holds at most `maxClientUploads` of them
+ * (default 16) and all clients together `maxUploads` (default 128). When all
+ * are taken, a new session of a client takes the place of the idlest session
+ * of a client holding at least two more (a session between requests, never
+ * one receiving a body). A session that receives no bytes for `idleMs`
+ * (default 60 s) is dropped, its file removed. A body that stalls midway is
+ * cut by the server (`front.ts`), which drops its session too.
+ *
  * @module
  */
 import { join } from "../util/path.ts";
@@ -26,6 +35,8 @@ export interface Upload {
 
 interface Session extends Upload {
   size: number;
+  /** the client that opened it */
+  owner: string;
   path: string;
   file: Deno.FsFile;
   /** measures sha256 as bytes arrive: on a worker thread when the blob is large */
@@ -39,61 +50,173 @@ interface Session extends Upload {
 
 /** Limits of {@link Uploads}. */
 export interface UploadLimits {
-  /** Most sessions open at once (default 32). */
+  /** Most sessions open at once, all clients together (default 128). */
   maxUploads?: number;
-  /** A session idle this long is dropped (default 15 min). */
+  /** Most sessions one client holds at once (default 16). */
+  maxClientUploads?: number;
+  /** A session that receives no bytes this long is dropped (default 60 s). */
   idleMs?: number;
 }
 
-/** The open upload sessions of a server. */
+/** Defaults of {@link UploadLimits}. */
+export const UPLOAD_DEFAULTS: Readonly<Required<UploadLimits>> = {
+  maxUploads: 128,
+  maxClientUploads: 16,
+  idleMs: 60_000,
+};
+
+/** What every view of one server's sessions shares. */
+interface Pool {
+  dir: string;
+  sessions: Map<string, Session>;
+  max: number;
+  maxClient: number;
+  idleMs: number;
+  timer: ReturnType<typeof setInterval>;
+  closed: boolean;
+  /** discards under way (their files being removed) */
+  pending: Set<Promise<void>>;
+  /** sessions being opened: id → client */
+  opening: Map<string, string>;
+}
+
+const VIEW: UploadLimits = {};
+
+/**
+ * The open upload sessions of a server, as one client sees them: the
+ * sessions it starts count against that client's share ({@link Uploads.owned}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Uploads } from "./uploads.ts";
+ * const dir = await Deno.makeTempDir();
+ * const uploads = new Uploads(dir, { maxUploads: 2, maxClientUploads: 1 });
+ * const a = uploads.owned("192.0.2.1");
+ * const b = uploads.owned("user:bob");
+ * const first = await a.start("app");
+ * await assert.rejects(a.start("app"), { code: "TOOMANYREQUESTS" }); // a holds its share
+ * await b.start("app"); // b is served meanwhile
+ * assert.equal(uploads.held("192.0.2.1"), 1);
+ * await uploads.discard(first);
+ * await a.start("app"); // its place is free again
+ * await uploads.close(); // every session dropped, its file removed
+ * assert.deepEqual([...Deno.readDirSync(dir)], []);
+ * await Deno.remove(dir);
+ * ```
+ */
 export class Uploads {
-  #dir: string;
-  #sessions = new Map<string, Session>();
-  #max: number;
-  #idleMs: number;
-  #timer: ReturnType<typeof setInterval>;
-  #closed = false;
+  #pool!: Pool;
+  #owner = "";
 
   /**
    * @param dir the directory for temp files (same file system as the root)
    * @param limits session limits
    */
   constructor(dir: string, limits: UploadLimits = {}) {
-    this.#dir = dir;
-    this.#max = limits.maxUploads ?? 32;
-    this.#idleMs = limits.idleMs ?? 15 * 60_000;
-    this.#timer = setInterval(() => this.#sweep(), Math.min(60_000, this.#idleMs));
-    Deno.unrefTimer(this.#timer);
-  }
-
-  /** Sessions open. */
-  get count(): number {
-    return this.#sessions.size;
+    if (limits === VIEW) return; // owned() fills it in
+    const idleMs = limits.idleMs ?? UPLOAD_DEFAULTS.idleMs;
+    const timer = setInterval(() => this.#sweep(), Math.max(10, Math.min(5_000, idleMs / 4)));
+    Deno.unrefTimer(timer);
+    this.#pool = {
+      dir,
+      sessions: new Map(),
+      max: limits.maxUploads ?? UPLOAD_DEFAULTS.maxUploads,
+      maxClient: limits.maxClientUploads ?? UPLOAD_DEFAULTS.maxClientUploads,
+      idleMs,
+      timer,
+      closed: false,
+      pending: new Set(),
+      opening: new Map(),
+    };
   }
 
   /**
-   * Open a session.
+   * The same sessions, for one client: those it starts count against its share.
+   * @param client the client's key (its address, or `user:<name>`)
+   * @returns a view of these sessions
+   */
+  owned(client: string): Uploads {
+    const view = new Uploads("", VIEW);
+    view.#pool = this.#pool;
+    view.#owner = client;
+    return view;
+  }
+
+  /** Sessions open (or being opened). */
+  get count(): number {
+    return this.#pool.sessions.size + this.#pool.opening.size;
+  }
+
+  /**
+   * Sessions a client holds.
+   * @param client the client's key
+   * @returns how many
+   */
+  held(client: string): number {
+    let n = 0;
+    for (const s of this.#pool.sessions.values()) if (s.owner === client) n++;
+    for (const owner of this.#pool.opening.values()) if (owner === client) n++;
+    return n;
+  }
+
+  /**
+   * Open a session for this view's client. When every session is taken, the
+   * idlest session of a client holding more than this one is dropped for it.
+   *
    * @param repository its repository
    * @returns the session
-   * @throws {ServeError} `TOOMANYREQUESTS` past the limit
+   * @throws {ServeError} `TOOMANYREQUESTS` (with `Retry-After`) past the client's share or the limit
    */
   async start(repository: string): Promise<Upload> {
-    if (this.#closed) {
+    const pool = this.#pool;
+    if (pool.closed) {
       throw new ServeError("UNSUPPORTED", "the registry is shutting down", { status: 503 });
     }
-    if (this.#sessions.size >= this.#max) {
+    const mine = this.held(this.#owner);
+    if (mine >= pool.maxClient) {
       throw new ServeError(
         "TOOMANYREQUESTS",
-        `too many uploads in progress (${this.#max}); try again later`,
-        { headers: { "retry-after": "1" } },
+        `client ${this.#owner || "-"} holds ${mine} upload sessions, the most one client may; ` +
+          "finish or cancel one",
+        { headers: { "retry-after": String(this.#retryAfter(this.#owner)) } },
       );
     }
+    let dropped: Promise<void> | undefined;
+    if (pool.sessions.size + pool.opening.size >= pool.max) {
+      const victim = this.#victim(mine);
+      if (!victim) {
+        throw new ServeError(
+          "TOOMANYREQUESTS",
+          `all ${pool.max} upload sessions are in use; try again later`,
+          { headers: { "retry-after": String(this.#retryAfter()) } },
+        );
+      }
+      dropped = this.discard(victim); // its place is free from here on
+    }
+    // the place is taken now (requests starting meanwhile count it), the file made below
     const id = crypto.randomUUID();
-    const path = trackTemp(join(this.#dir, id));
-    const file = await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
+    pool.opening.set(id, this.#owner);
+    let file: Deno.FsFile | undefined;
+    const path = trackTemp(join(pool.dir, id));
+    try {
+      await dropped;
+      file = await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
+      if (pool.closed) {
+        throw new ServeError("UNSUPPORTED", "the registry is shutting down", { status: 503 });
+      }
+    } catch (e) {
+      file?.close();
+      if (file) await this.release(path);
+      else releaseTemp(path);
+      throw e;
+    } finally {
+      pool.opening.delete(id);
+    }
     const s: Session = {
       id,
       repository,
+      owner: this.#owner,
       size: 0,
       path,
       file,
@@ -102,8 +225,37 @@ export class Uploads {
       busy: false,
       touched: Date.now(),
     };
-    this.#sessions.set(id, s);
+    pool.sessions.set(id, s);
     return s;
+  }
+
+  /**
+   * The session to drop for a client holding `mine` when all are taken: the
+   * idlest one between requests of a client holding at least two more.
+   */
+  #victim(mine: number): Session | undefined {
+    const held = new Map<string, number>();
+    for (const s of this.#pool.sessions.values()) held.set(s.owner, (held.get(s.owner) ?? 0) + 1);
+    for (const o of this.#pool.opening.values()) held.set(o, (held.get(o) ?? 0) + 1);
+    let victim: Session | undefined;
+    for (const s of this.#pool.sessions.values()) {
+      const n = held.get(s.owner)!;
+      if (s.busy || n <= mine + 1) continue;
+      const v = victim && held.get(victim.owner)!;
+      if (!victim || n > v! || (n === v && s.touched < victim.touched)) victim = s;
+    }
+    return victim;
+  }
+
+  /** Seconds until a session (of `client`, or any) between requests reaches its idle limit. */
+  #retryAfter(client?: string): number {
+    const now = Date.now();
+    let soonest = Infinity;
+    for (const s of this.#pool.sessions.values()) {
+      if (s.busy || (client !== undefined && s.owner !== client)) continue;
+      soonest = Math.min(soonest, s.touched + this.#pool.idleMs - now);
+    }
+    return Number.isFinite(soonest) ? Math.max(1, Math.ceil(soonest / 1000)) : 1;
   }
 
   /**
@@ -114,7 +266,7 @@ export class Uploads {
    * @throws {ServeError} `BLOB_UPLOAD_UNKNOWN`
    */
   get(id: string, repository: string): Upload {
-    const s = this.#sessions.get(id);
+    const s = this.#pool.sessions.get(id);
     if (!s || s.repository !== repository) {
       throw new ServeError("BLOB_UPLOAD_UNKNOWN", `upload '${id.slice(0, 80)}' is not known`);
     }
@@ -122,7 +274,7 @@ export class Uploads {
   }
 
   #session(u: Upload): Session {
-    const s = this.#sessions.get(u.id);
+    const s = this.#pool.sessions.get(u.id);
     if (!s) throw new ServeError("BLOB_UPLOAD_UNKNOWN", `upload '${u.id}' is not known`);
     if (s.busy) {
       throw new ServeError(
@@ -178,7 +330,7 @@ export class Uploads {
         }
       }
       await w.flush();
-      if (!this.#sessions.has(s.id)) {
+      if (!this.#pool.sessions.has(s.id)) {
         throw new ServeError("BLOB_UPLOAD_UNKNOWN", `upload '${s.id}' was cancelled`);
       }
     } catch (e) {
@@ -228,7 +380,7 @@ export class Uploads {
   async finish(u: Upload, digest: string): Promise<{ path: string; size: number }> {
     const s = this.#session(u);
     const { algorithm } = parseDigest(digest);
-    this.#sessions.delete(s.id);
+    this.#pool.sessions.delete(s.id);
     try {
       await s.file.syncData();
       s.file.close();
@@ -270,28 +422,48 @@ export class Uploads {
    * @param u the session
    */
   async discard(u: Upload): Promise<void> {
-    const s = this.#sessions.get(u.id);
+    const s = this.#pool.sessions.get(u.id);
     if (!s) return;
-    this.#sessions.delete(s.id);
-    s.verifier.dispose();
-    await s.reader?.cancel().catch(() => {});
+    this.#pool.sessions.delete(s.id);
+    const done = (async () => {
+      s.verifier.dispose();
+      await s.reader?.cancel().catch(() => {});
+      try {
+        s.file.close();
+      } catch { /* closed */ }
+      await this.release(s.path);
+    })();
+    this.#pool.pending.add(done);
     try {
-      s.file.close();
-    } catch { /* closed */ }
-    await this.release(s.path);
+      await done;
+    } finally {
+      this.#pool.pending.delete(done);
+    }
   }
 
   #sweep(): void {
     const now = Date.now();
-    for (const s of this.#sessions.values()) {
-      if (!s.busy && now - s.touched > this.#idleMs) this.discard(s).catch(() => {});
+    for (const s of this.#pool.sessions.values()) {
+      if (!s.busy && now - s.touched > this.#pool.idleMs) this.discard(s).catch(() => {});
     }
+  }
+
+  /**
+   * Refuse new sessions and drop those between requests (a stopping server
+   * takes no new request); those receiving a body go on until they end or
+   * {@link Uploads.close}.
+   */
+  async drain(): Promise<void> {
+    this.#pool.closed = true;
+    const idle = [...this.#pool.sessions.values()].filter((s) => !s.busy);
+    await Promise.all(idle.map((s) => this.discard(s)));
   }
 
   /** Refuse new sessions, cancel every open one (bodies being read stop), remove their files. */
   async close(): Promise<void> {
-    this.#closed = true;
-    clearInterval(this.#timer);
-    await Promise.all([...this.#sessions.values()].map((s) => this.discard(s)));
+    this.#pool.closed = true;
+    clearInterval(this.#pool.timer);
+    await Promise.all([...this.#pool.sessions.values()].map((s) => this.discard(s)));
+    while (this.#pool.pending.size > 0) await Promise.all(this.#pool.pending);
   }
 }
