@@ -260,12 +260,12 @@ export class BlobEndpoints {
     if (!dst) return undefined;
     if ((await dst.blobSize(digest)) !== size) {
       await dst.blobDir(digest);
-      const tmp = `${this.#storage.uploads}/mount-${crypto.randomUUID()}`;
+      const tmp = await this.#uploads.tempPath("mount");
       try {
         await Deno.link(src.blobPath(digest), tmp);
         await Deno.rename(tmp, dst.blobPath(digest));
       } catch {
-        await Deno.remove(tmp).catch(() => {});
+        await this.#uploads.release(tmp);
         return undefined; // not linkable: the client uploads it
       }
     }

@@ -5,14 +5,21 @@
  * renames it into a repository; a failed, cancelled, abandoned or interrupted
  * one is removed.
  *
+ * The directory is checked on disk (`containedDir` of `storage.ts`: it and
+ * its parent, the root, real directories, not symlinks) before each temp file
+ * is made (`createNew`), read again, handed over for its rename or removed: a
+ * directory swapped for a symlink after start is refused (500 `UNKNOWN`), and
+ * nothing is made, read or removed at its target.
+ *
  * @module
  */
-import { join } from "../util/path.ts";
+import { basename, dirname, join } from "../util/path.ts";
 import { parseDigest, Verifier } from "../oci/digest.ts";
 import { OFF_THREAD_MIN } from "../util/hash_worker.ts";
 import { BlockWriter } from "../util/files.ts";
 import { releaseTemp, trackTemp } from "../util/temp.ts";
 import { ServeError } from "./errors.ts";
+import { containedDir } from "./storage.ts";
 
 /** One upload session. */
 export interface Upload {
@@ -66,6 +73,26 @@ export class Uploads {
     Deno.unrefTimer(this.#timer);
   }
 
+  /**
+   * The directory, checked on disk: it and its parent real directories.
+   * @throws {ServeError} `UNKNOWN` (500) when one is a symlink, not a directory, or gone
+   */
+  async #checkDir(): Promise<void> {
+    const dir = await containedDir(dirname(this.#dir), [basename(this.#dir)], false);
+    if (!dir) throw new ServeError("UNKNOWN", "refused: the registry's upload directory is gone");
+  }
+
+  /**
+   * A fresh path for a temp file in the directory (checked on disk first),
+   * e.g. for a cross-repository mount's link.
+   * @param prefix starts its name
+   * @returns the path (nothing is there yet)
+   */
+  async tempPath(prefix: string): Promise<string> {
+    await this.#checkDir();
+    return join(this.#dir, `${prefix}-${crypto.randomUUID()}`);
+  }
+
   /** Sessions open. */
   get count(): number {
     return this.#sessions.size;
@@ -89,8 +116,15 @@ export class Uploads {
       );
     }
     const id = crypto.randomUUID();
+    await this.#checkDir();
     const path = trackTemp(join(this.#dir, id));
-    const file = await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
+    } catch (e) {
+      releaseTemp(path);
+      throw e;
+    }
     const s: Session = {
       id,
       repository,
@@ -199,6 +233,7 @@ export class Uploads {
     const v = new Verifier({}, `upload '${s.id}'`, { offThread: true, sizeHint: s.size });
     let read = 0;
     try {
+      await this.#checkDir();
       using f = await Deno.open(s.path);
       for await (const chunk of f.readable) {
         v.update(chunk);
@@ -237,6 +272,7 @@ export class Uploads {
       else {
         // a sha512 digest: hash the file once more (uploads hash sha256 as they arrive)
         s.verifier.dispose();
+        await this.#checkDir();
         const v = new Verifier({}, `upload '${s.id}'`, { algorithm });
         using f = await Deno.open(s.path);
         for await (const chunk of f.readable) v.update(chunk);
@@ -248,6 +284,7 @@ export class Uploads {
           `upload of ${s.size} bytes has digest ${got}, not ${digest}`,
         );
       }
+      await this.#checkDir(); // the caller renames it next
       return { path: s.path, size: s.size };
     } catch (e) {
       s.verifier.dispose();
@@ -261,7 +298,10 @@ export class Uploads {
    * @param path its path
    */
   async release(path: string): Promise<void> {
-    await Deno.remove(path).catch(() => {});
+    // never removed through a directory swapped for a symlink
+    if (await this.#checkDir().then(() => true, () => false)) {
+      await Deno.remove(path).catch(() => {});
+    }
     releaseTemp(path);
   }
 
