@@ -14,7 +14,7 @@
  */
 import { VerificationError } from "../util/errors.ts";
 import { OcipkgError, ResourceError, UsageError } from "../util/errors.ts";
-import { Htpasswd } from "./auth.ts";
+import { Htpasswd, readOptionFile } from "./auth.ts";
 import { BlobEndpoints } from "./blobs.ts";
 import { errorResponse, ServeError } from "./errors.ts";
 import { allow, checkDigest, type Ctx, decode, empty, json, knownRepository } from "./http.ts";
@@ -28,7 +28,10 @@ export interface ServeOptions {
   root: string;
   /** `host:port` to listen on (default `127.0.0.1:5000`; port 0 picks a free one). */
   addr?: string;
-  /** An htpasswd file of bcrypt entries: Basic auth required for everything. */
+  /**
+   * An htpasswd file of bcrypt entries: Basic auth required for everything.
+   * Option files must be regular files of at most 1 MiB (`MAX_OPTION_FILE`).
+   */
   htpasswd?: string;
   /** PEM certificate (chain) file: serve https (with `tlsKey`). */
   tlsCert?: string;
@@ -244,12 +247,8 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   }
   const tls = options.tlsCert && options.tlsKey
     ? {
-      cert: await Deno.readTextFile(options.tlsCert).catch((e) => {
-        throw new OcipkgError(`TLS certificate '${options.tlsCert}': ${(e as Error).message}`);
-      }),
-      key: await Deno.readTextFile(options.tlsKey).catch((e) => {
-        throw new OcipkgError(`TLS key '${options.tlsKey}': ${(e as Error).message}`);
-      }),
+      cert: await readOptionFile(options.tlsCert, "TLS certificate", "--tls-cert"),
+      key: await readOptionFile(options.tlsKey, "TLS key", "--tls-key"),
     }
     : undefined;
   let storage: Storage;
