@@ -6,8 +6,14 @@
  * `GET` the progress, `DELETE` to cancel. Sessions and their verification are
  * `uploads.ts`; a verified upload is renamed into the repository here.
  *
+ * An upload the registry's disk fails (full, over quota, refusing) is
+ * answered with one line naming the system's reason and no path of the
+ * registry's: 507 `UNKNOWN` for no space (`ENOSPC`, `EDQUOT`), 500 `UNKNOWN`
+ * otherwise; its temp file is removed, so nothing of it is kept.
+ *
  * @module
  */
+import { systemReason } from "../util/errors.ts";
 import { releaseTemp } from "../util/temp.ts";
 import { ServeError } from "./errors.ts";
 import { allow, checkDigest, type Ctx, empty, knownRepository, type Served } from "./http.ts";
@@ -61,6 +67,19 @@ function rangeStream(file: Deno.FsFile, start: number, length: number): Readable
       } catch { /* closed */ }
     },
   });
+}
+
+/** A system failure while storing an upload, as its answer (anything else unchanged). */
+function diskFailure(e: unknown, name: string): unknown {
+  if (e instanceof ServeError) return e;
+  const reason = systemReason(e);
+  if (reason === undefined) return e;
+  const full = /\((ENOSPC|EDQUOT)\)$/.test(reason);
+  return new ServeError(
+    "UNKNOWN",
+    `the registry could not store the blob for '${name}': ${reason}; nothing of it was kept`,
+    { status: full ? 507 : 500 },
+  );
 }
 
 /**
@@ -221,6 +240,14 @@ export class BlobEndpoints {
    * @returns the response
    */
   async startUpload(req: Request, url: URL, name: string, ctx: Ctx): Promise<Response> {
+    try {
+      return await this.#startUpload(req, url, name, ctx);
+    } catch (e) {
+      throw diskFailure(e, name);
+    }
+  }
+
+  async #startUpload(req: Request, url: URL, name: string, ctx: Ctx): Promise<Response> {
     checkName(name);
     const mount = url.searchParams.get("mount");
     const from = url.searchParams.get("from");
@@ -244,7 +271,7 @@ export class BlobEndpoints {
       });
     }
     try {
-      ctx.bytesIn += await this.#uploads.append(u, req.body, this.#contentLength(req));
+      await this.#append(u, req, ctx);
     } catch (e) {
       await this.#uploads.discard(u);
       throw e;
@@ -260,12 +287,12 @@ export class BlobEndpoints {
     if (!dst) return undefined;
     if ((await dst.blobSize(digest)) !== size) {
       await dst.blobDir(digest);
-      const tmp = `${this.#storage.uploads}/mount-${crypto.randomUUID()}`;
+      const tmp = await this.#uploads.tempPath("mount");
       try {
         await Deno.link(src.blobPath(digest), tmp);
         await Deno.rename(tmp, dst.blobPath(digest));
       } catch {
-        await Deno.remove(tmp).catch(() => {});
+        await this.#uploads.release(tmp);
         return undefined; // not linkable: the client uploads it
       }
     }
@@ -300,6 +327,24 @@ export class BlobEndpoints {
    * @returns the response
    */
   async upload(req: Request, url: URL, name: string, id: string, ctx: Ctx): Promise<Response> {
+    try {
+      return await this.#upload(req, url, name, id, ctx);
+    } catch (e) {
+      throw diskFailure(e, name);
+    }
+  }
+
+  /** Append a request body to a session, counting what arrived (all of it, even when it fails). */
+  async #append(u: Upload, req: Request, ctx: Ctx): Promise<void> {
+    const before = u.size;
+    try {
+      await this.#uploads.append(u, req.body, this.#contentLength(req));
+    } finally {
+      ctx.bytesIn += u.size - before;
+    }
+  }
+
+  async #upload(req: Request, url: URL, name: string, id: string, ctx: Ctx): Promise<Response> {
     checkName(name);
     const u = this.#uploads.get(id, name);
     switch (req.method) {
@@ -310,7 +355,7 @@ export class BlobEndpoints {
         return empty(204);
       case "PATCH": {
         this.#checkContentRange(req, name, u);
-        ctx.bytesIn += await this.#uploads.append(u, req.body, this.#contentLength(req));
+        await this.#append(u, req, ctx);
         return empty(202, this.#uploadHeaders(name, u));
       }
       case "PUT": {
@@ -321,7 +366,7 @@ export class BlobEndpoints {
         }
         const digest = checkDigest(param);
         this.#checkContentRange(req, name, u);
-        ctx.bytesIn += await this.#uploads.append(u, req.body, this.#contentLength(req));
+        await this.#append(u, req, ctx);
         return await this.#commit(name, digest, await this.#uploads.finish(u, digest));
       }
     }

@@ -32,6 +32,8 @@ export interface Served {
 export interface Ctx {
   /** Bytes of request bodies received (uploads). */
   bytesIn: number;
+  /** Why the request failed, when it did (for the log line). */
+  failure?: unknown;
 }
 
 const JSON_TYPE = "application/json";

@@ -209,7 +209,7 @@ export class ManifestEndpoints {
       ...(artifactType ? { artifactType } : {}),
     };
     await repo.mutex.run(async () => {
-      const layout = await repo.layout();
+      const layout = await repo.layoutLocked();
       await repo.blobDir(digest);
       await layout.push({ mediaType, digest, size: bytes.byteLength }, bytesStream(bytes));
       const before = isDigest(ref) ? [] : await repo.entries(ref);
@@ -238,7 +238,7 @@ export class ManifestEndpoints {
     this.#checkLookup(name, ref);
     const repo = await knownRepository(this.#storage, name);
     await repo.mutex.run(async () => {
-      const layout = await repo.layout();
+      const layout = await repo.layoutLocked();
       const entries = await repo.entries(ref);
       if (isDigest(ref)) {
         const size = await repo.blobSize(ref);

@@ -42,8 +42,9 @@
  * @module
  */
 import { VerificationError } from "../util/errors.ts";
-import { OcipkgError, ResourceError, UsageError } from "../util/errors.ts";
-import { Htpasswd } from "./auth.ts";
+import { OcipkgError, oneLine, ResourceError, UsageError } from "../util/errors.ts";
+import { isFileStream } from "../util/files.ts";
+import { Htpasswd, readOptionFile } from "./auth.ts";
 import { BlobEndpoints } from "./blobs.ts";
 import { RateMeter, userKey } from "./clients.ts";
 import { errorResponse, ServeError } from "./errors.ts";
@@ -59,7 +60,10 @@ export interface ServeOptions {
   root: string;
   /** `host:port` to listen on (default `127.0.0.1:5000`; port 0 picks a free one). */
   addr?: string;
-  /** An htpasswd file of bcrypt entries: Basic auth required for everything. */
+  /**
+   * An htpasswd file of bcrypt entries: Basic auth required for everything.
+   * Option files must be regular files of at most 1 MiB (`MAX_OPTION_FILE`).
+   */
   htpasswd?: string;
   /** PEM certificate (chain) file: serve https (with `tlsKey`). */
   tlsCert?: string;
@@ -69,7 +73,12 @@ export interface ServeOptions {
   readOnly?: boolean;
   /** Allow deleting manifests, tags and blobs. */
   delete?: boolean;
-  /** Receives one line per request (method, path, status, bytes, ms). */
+  /**
+   * Receives one line per request, once its response body is sent or broke
+   * off: method, path and query, status, bytes received (upload bodies),
+   * bytes sent (response body), the whole request's duration; a 5xx adds its
+   * reason, a response that did not finish says so.
+   */
   log?: (line: string) => void;
   /** Most upload sessions at once, all clients together (default 128). */
   maxUploads?: number;
@@ -250,6 +259,7 @@ class Registry {
     try {
       return await this.#gate(req, ctx, conn);
     } catch (e) {
+      ctx.failure = e;
       return toResponse(e, req.method === "HEAD");
     }
   }
@@ -443,12 +453,8 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   }
   const tls = options.tlsCert && options.tlsKey
     ? {
-      cert: await Deno.readTextFile(options.tlsCert).catch((e) => {
-        throw new OcipkgError(`TLS certificate '${options.tlsCert}': ${(e as Error).message}`);
-      }),
-      key: await Deno.readTextFile(options.tlsKey).catch((e) => {
-        throw new OcipkgError(`TLS key '${options.tlsKey}': ${(e as Error).message}`);
-      }),
+      cert: await readOptionFile(options.tlsCert, "TLS certificate", "--tls-cert"),
+      key: await readOptionFile(options.tlsKey, "TLS key", "--tls-key"),
     }
     : undefined;
   let storage: Storage;
@@ -504,18 +510,14 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
       const t0 = performance.now();
       const ctx: Ctx = { bytesIn: 0 };
       let res: Response;
+      let failure: unknown;
       try {
         res = await registry.handle(req, ctx, info);
       } catch (e) {
+        failure = e;
         res = toResponse(e, req.method === "HEAD");
       }
-      if (log) {
-        const url = new URL(req.url);
-        const bytes = ctx.bytesIn || Number(res.headers.get("content-length") ?? 0);
-        const ms = Math.round(performance.now() - t0);
-        log(`${req.method} ${url.pathname}${url.search} ${res.status} ${bytes} ${ms}ms`);
-      }
-      return res;
+      return log ? logged(log, req, res, ctx, t0, failure ?? ctx.failure, info.completed) : res;
     });
   } catch (e) {
     await front.stop(0);
@@ -596,6 +598,73 @@ function watchBody(req: Request, conn: Connection): Request {
     duplex: "half",
   };
   return new Request(req.url, init);
+}
+
+/**
+ * The request's log line, written when the response's body has been sent or
+ * broke off: `METHOD /path?query STATUS RECEIVED SENT MSms`, then for a 5xx
+ * its reason, for a body that did not finish `(response broke off)`.
+ * RECEIVED counts upload bodies, SENT the response body; the duration runs
+ * from the request's arrival until Deno says the response is done
+ * (`completed`: its body sent, or the client gone). Bodies are relayed to
+ * count them, except a whole blob's file stream: Deno sends that from the
+ * file itself (a relay through JavaScript doubles serve's CPU per download),
+ * so SENT is its length, and a client that breaks it off is not told apart.
+ */
+function logged(
+  log: (line: string) => void,
+  req: Request,
+  res: Response,
+  ctx: Ctx,
+  t0: number,
+  failure: unknown,
+  completed: Promise<void>,
+): Response {
+  const url = new URL(req.url);
+  const reason = res.status >= 500 && failure !== undefined ? ` error: ${oneLine(failure)}` : "";
+  const line = (sent: number, note = "") => {
+    const ms = Math.round(performance.now() - t0);
+    log(
+      `${req.method} ${url.pathname}${url.search} ${res.status} ${ctx.bytesIn} ${sent} ${ms}ms` +
+        reason + note,
+    );
+  };
+  const length = Number(res.headers.get("content-length") ?? NaN);
+  if (!res.body || isFileStream(res.body, length)) {
+    const sent = res.body ? length : 0;
+    completed.then(() => line(sent), () => line(sent, " (response broke off)"));
+    return res;
+  }
+  const reader = res.body.getReader();
+  let sent = 0;
+  let finished = false; // the body's end was read (not a cancel's)
+  let cancelled = false;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      try {
+        const { value, done } = await reader.read();
+        if (done) {
+          finished = !cancelled;
+          return c.close();
+        }
+        sent += value.byteLength;
+        c.enqueue(value);
+      } catch (e) {
+        c.error(e);
+      }
+    },
+    cancel: (why) => {
+      cancelled = true;
+      return reader.cancel(why);
+    },
+  });
+  const end = () => line(sent, finished ? "" : " (response broke off)");
+  completed.then(end, end);
+  return new Response(body, {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
+  });
 }
 
 /** Remove upload files left by a process that was killed (older than `ageMs`). */

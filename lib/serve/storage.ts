@@ -1,15 +1,26 @@
 /**
  * The served root: one OCI image layout ({@link OciDir}) per repository,
  * `<root>/<name>/`, as olareg keeps them. Names are checked against the
- * distribution spec's grammar (`isRepositoryName`, `isTag` of reference.ts) and
- * every directory on the way is checked on disk (`lstat`): no symlink is
- * followed out of the root.
+ * distribution spec's grammar (`isRepositoryName`, `isTag` of reference.ts).
+ *
+ * Containment is decided on disk, on every request, whatever a local user
+ * does under the root after start. The root is resolved once, at start
+ * (`realPath`). Before a repository's files are read or written, every
+ * directory from the root down to them — the root itself, each component of
+ * the name, `blobs`, `blobs/<alg>` — is checked with `lstat` to be a real
+ * directory ({@link containedDir}), and `oci-layout`, `index.json` and a blob
+ * to be regular files. A symlink (or anything else) where a directory belongs
+ * is refused, never followed: the request is answered 500 `UNKNOWN` with one
+ * line naming the path under the root, and nothing is read or written through
+ * it; other repositories are served as before. The cache of open repositories
+ * is checked the same way on every use. The upload directory
+ * (`<root>/.uploads`) is checked before each temp file is made, read,
+ * renamed or removed (`uploads.ts`).
  *
  * @module
  */
 import { join } from "../util/path.ts";
 import { digestOf, isDigest, parseDigest } from "../oci/digest.ts";
-import { OcipkgError } from "../util/errors.ts";
 import { atomicWriteFile } from "../util/files.ts";
 import { Mutex } from "../util/concurrency.ts";
 import { LayoutIndex, OCI_LAYOUT_FILE } from "../transport/layout/index_file.ts";
@@ -65,23 +76,90 @@ async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined
   }
 }
 
-/** A directory that must be real (not a symlink); made when missing and `create`. */
-async function realDir(path: string, create: boolean): Promise<boolean> {
-  let st = await lstatOrUndefined(path);
-  if (!st && create) {
-    await Deno.mkdir(path).catch((e) => {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-    });
-    st = await lstatOrUndefined(path);
-  }
-  if (!st) return false;
-  if (!st.isDirectory) {
-    throw new ServeError("NAME_INVALID", `'${path}' is not a real directory under the root`, {
-      status: 500,
-    });
-  }
-  return true;
+/** What a file that is not what it should be is, for messages. */
+function kind(st: Deno.FileInfo): string {
+  if (st.isSymlink) return "a symlink";
+  if (st.isDirectory) return "a directory";
+  if (st.isFile) return "a regular file";
+  if (st.isFifo) return "a fifo";
+  if (st.isSocket) return "a socket";
+  if (st.isCharDevice) return "a character device";
+  if (st.isBlockDevice) return "a block device";
+  return "not a regular file";
 }
+
+/** The refusal of something under the root that is not what it must be (500 `UNKNOWN`). */
+function refused(where: string, st: Deno.FileInfo, want: string): ServeError {
+  return new ServeError(
+    "UNKNOWN",
+    `refused: '${where}' under the registry's root is ${kind(st)}, not ${want}`,
+  );
+}
+
+/**
+ * A directory under the root, checked on disk: the root and every component
+ * on the way must be real directories (`lstat`, so a symlink is refused,
+ * never followed).
+ *
+ * @param root the root (resolved with `realPath` at start)
+ * @param parts the components under it
+ * @param create make the missing ones
+ * @param made receives the components of each directory made (for cleaning up)
+ * @returns the directory's path, or undefined when one is missing (and not `create`)
+ * @throws {ServeError} `UNKNOWN` (500) naming the component that is a symlink or not a directory
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { containedDir } from "./storage.ts";
+ * const root = await Deno.realPath(await Deno.makeTempDir());
+ * assert.equal(await containedDir(root, ["org", "app"], true), `${root}/org/app`);
+ * assert.equal(await containedDir(root, ["org", "other"], false), undefined);
+ * // a symlink where a directory belongs is refused, not followed
+ * const elsewhere = await Deno.makeTempDir();
+ * await Deno.symlink(elsewhere, `${root}/link`);
+ * await assert.rejects(containedDir(root, ["link", "app"], true), {
+ *   code: "UNKNOWN",
+ *   message: "refused: 'link' under the registry's root is a symlink, not a directory",
+ * });
+ * assert.deepEqual([...Deno.readDirSync(elsewhere)], []); // nothing made there
+ * await Deno.remove(root, { recursive: true });
+ * await Deno.remove(elsewhere);
+ * ```
+ */
+export async function containedDir(
+  root: string,
+  parts: readonly string[],
+  create: boolean,
+  made?: string[][],
+): Promise<string | undefined> {
+  const top = await lstatOrUndefined(root);
+  if (!top) {
+    throw new ServeError("UNKNOWN", "refused: the registry's root directory is gone");
+  }
+  if (!top.isDirectory) {
+    throw new ServeError("UNKNOWN", `refused: the registry's root is now ${kind(top)}`);
+  }
+  let path = root;
+  for (let i = 0; i < parts.length; i++) {
+    path = join(path, parts[i]!);
+    let st = await lstatOrUndefined(path);
+    if (!st && create) {
+      try {
+        await Deno.mkdir(path);
+        made?.push(parts.slice(0, i + 1));
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      }
+      st = await lstatOrUndefined(path);
+    }
+    if (!st) return undefined;
+    if (!st.isDirectory) throw refused(parts.slice(0, i + 1).join("/"), st, "a directory");
+  }
+  return path;
+}
+
+/** The digest algorithms a layout may hold blobs of (`blobs/<alg>`). */
+const ALGORITHMS = ["sha256", "sha512"];
 
 /** Parse a stored manifest's bytes for what the registry needs to know. */
 export function manifestInfo(bytes: Uint8Array, mediaType?: string): ManifestInfo | undefined {
@@ -124,38 +202,74 @@ export class Repository {
   readonly path: string;
   /** Serializes index writes (manifest push, tag, delete). */
   readonly mutex: Mutex = new Mutex();
+  #root: string;
+  #parts: string[];
   #dir: OciDir;
   #indexId: string;
   #infos = new Map<string, ManifestInfo>();
 
-  private constructor(name: string, path: string, dir: OciDir, indexId: string) {
+  private constructor(root: string, name: string, dir: OciDir, indexId: string) {
     this.name = name;
-    this.path = path;
+    this.path = dir.path;
+    this.#root = root;
+    this.#parts = name.split("/");
     this.#dir = dir;
     this.#indexId = indexId;
   }
 
   /** @internal */
-  static async open(name: string, path: string): Promise<Repository> {
-    const id = await Repository.#statIndex(path);
-    return new Repository(name, path, await OciDir.open(path), id);
-  }
-
-  static async #statIndex(path: string): Promise<string> {
-    for (const f of ["oci-layout", "index.json"]) {
-      const st = await Deno.lstat(join(path, f));
-      if (!st.isFile) throw new OcipkgError(`'${join(path, f)}' is not a regular file`);
-    }
-    const st = await Deno.lstat(join(path, "index.json"));
-    return `${st.ino}:${st.mtime?.getTime()}:${st.size}`;
+  static async open(root: string, name: string): Promise<Repository> {
+    const path = join(root, ...name.split("/"));
+    const id = await Repository.#check(root, name);
+    return new Repository(root, name, await OciDir.open(path), id);
   }
 
   /**
-   * The layout, reopened when another process replaced its `index.json`.
+   * Check the repository on disk: every directory from the root down to it
+   * and its `blobs/<alg>` real, `oci-layout` and `index.json` regular files.
+   * @returns the identity of its `index.json` (inode, mtime, size)
+   */
+  static async #check(root: string, name: string): Promise<string> {
+    const parts = name.split("/");
+    const path = await containedDir(root, parts, false);
+    if (!path) throw new ServeError("NAME_UNKNOWN", `repository '${name}' is not known`);
+    const blobs = await lstatOrUndefined(join(path, "blobs"));
+    if (blobs && !blobs.isDirectory) throw refused(`${name}/blobs`, blobs, "a directory");
+    for (const alg of blobs ? ALGORITHMS : []) {
+      const st = await lstatOrUndefined(join(path, "blobs", alg));
+      if (st && !st.isDirectory) throw refused(`${name}/blobs/${alg}`, st, "a directory");
+    }
+    let index: Deno.FileInfo | undefined;
+    for (const f of [OCI_LAYOUT, "index.json"]) {
+      const st = await lstatOrUndefined(join(path, f));
+      if (!st) throw new ServeError("NAME_UNKNOWN", `repository '${name}' has no ${f}`);
+      if (!st.isFile) throw refused(`${name}/${f}`, st, "a regular file");
+      index = st;
+    }
+    return `${index!.ino}:${index!.mtime?.getTime()}:${index!.size}`;
+  }
+
+  /**
+   * The layout, checked on disk (see the module doc), reopened when another
+   * process replaced its `index.json`.
    * @returns the layout
    */
   async layout(): Promise<OciDir> {
-    const id = await Repository.#statIndex(this.path);
+    const id = await Repository.#check(this.#root, this.name);
+    if (id === this.#indexId) return this.#dir;
+    // the index changed under us (another process, or a writer between its write and
+    // `wrote()`): reload only under the mutex, so a reader never swaps the layout a writer
+    // holds — a swap there once made the next write start from a stale index and drop tags
+    return await this.mutex.run(() => this.layoutLocked());
+  }
+
+  /**
+   * The layout, for a writer already inside `mutex.run`: reopened when another
+   * process replaced its `index.json`.
+   * @returns the layout
+   */
+  async layoutLocked(): Promise<OciDir> {
+    const id = await Repository.#check(this.#root, this.name);
     if (id !== this.#indexId) {
       await this.#dir.close();
       this.#dir = await OciDir.open(this.path);
@@ -166,11 +280,13 @@ export class Repository {
 
   /** Remember the current `index.json` as ours (after a write). */
   async wrote(): Promise<void> {
-    this.#indexId = await Repository.#statIndex(this.path);
+    this.#indexId = await Repository.#check(this.#root, this.name);
   }
 
   /**
-   * Path of a blob (the digest is valid).
+   * Path of a blob (the digest is valid). Only a path: use it right after
+   * {@link Repository.blobSize}, {@link Repository.blobDir} or
+   * {@link Repository.layout} checked the directories on the way.
    * @param digest a digest
    * @returns `<repo>/blobs/<alg>/<hex>`
    */
@@ -180,28 +296,29 @@ export class Repository {
   }
 
   /**
-   * Size of a stored blob: a regular file (a symlink is not followed).
+   * Size of a stored blob: a regular file (a symlink is not followed), every
+   * directory from the root down to it checked on disk.
    * @param digest its digest
    * @returns the size, or undefined when absent
    */
   async blobSize(digest: string): Promise<number | undefined> {
-    const { algorithm } = parseDigest(digest);
-    if (!(await realDir(join(this.path, "blobs"), false))) return undefined;
-    if (!(await realDir(join(this.path, "blobs", algorithm), false))) return undefined;
-    const st = await lstatOrUndefined(this.blobPath(digest));
+    const { algorithm, hex } = parseDigest(digest);
+    const dir = await containedDir(this.#root, [...this.#parts, "blobs", algorithm], false);
+    if (!dir) return undefined;
+    const st = await lstatOrUndefined(join(dir, hex));
     return st?.isFile ? st.size : undefined;
   }
 
   /**
-   * Directory for blobs of an algorithm, made when missing.
+   * Directory for blobs of an algorithm, made when missing, every directory
+   * from the root down to it checked on disk.
    * @param digest a digest of that algorithm
+   * @returns the directory
    */
   async blobDir(digest: string): Promise<string> {
     const { algorithm } = parseDigest(digest);
-    await realDir(join(this.path, "blobs"), true);
-    const dir = join(this.path, "blobs", algorithm);
-    await realDir(dir, true);
-    return dir;
+    const dir = await containedDir(this.#root, [...this.#parts, "blobs", algorithm], true);
+    return dir!;
   }
 
   /**
@@ -270,13 +387,15 @@ export class Repository {
   }
 }
 
+const OCI_LAYOUT = "oci-layout";
+
 /** The root and its repositories. */
 export class Storage {
   /** The root directory (resolved). */
   readonly root: string;
   /** Where upload sessions write (`<root>/.uploads`). */
   readonly uploads: string;
-  #repos = new Map<string, Promise<Repository | undefined>>();
+  #repos = new Map<string, Promise<Repository>>();
   #create = new Mutex();
 
   private constructor(root: string) {
@@ -285,7 +404,7 @@ export class Storage {
   }
 
   /**
-   * Open (making when missing) a root.
+   * Open (making when missing) a root: resolved here, once (`realPath`).
    * @param root the directory
    * @returns the storage
    */
@@ -293,86 +412,106 @@ export class Storage {
     await Deno.mkdir(root, { recursive: true });
     const real = await Deno.realPath(root);
     const s = new Storage(real);
-    await realDir(s.uploads, true);
+    await containedDir(real, [".uploads"], true);
     return s;
   }
 
   /**
-   * A repository, or undefined when it does not exist (and `create` is not set).
+   * A repository, or undefined when it does not exist (and `create` is not
+   * set). The directories from the root down to it are checked on disk on
+   * every call, cached or not.
    * @param name a checked name
    * @param create make it when missing
    * @returns the repository
+   * @throws {ServeError} `UNKNOWN` (500) when a symlink or another file sits where a directory belongs
    */
   async repository(name: string, create = false): Promise<Repository | undefined> {
     checkName(name);
-    const known = await this.#repos.get(name);
-    if (known) {
-      if (await lstatOrUndefined(join(known.path, "oci-layout"))) return known;
-      this.#repos.delete(name); // removed behind our back
-    }
-    if (!create) {
-      const p = this.#find(name);
-      const r = await p;
-      if (r) this.#repos.set(name, p);
-      return r;
-    }
+    if (await this.#exists(name)) return await this.#open(name);
+    this.#repos.delete(name); // removed behind our back, or never there
+    if (!create) return undefined;
     return await this.#create.run(async () => {
-      const again = await this.#find(name);
-      if (again) {
-        this.#repos.set(name, Promise.resolve(again));
-        return again;
+      if (await this.#exists(name)) return await this.#open(name);
+      const parts = name.split("/");
+      const made: string[][] = [];
+      let wroteIndex = false;
+      try {
+        const path = (await containedDir(this.root, parts, true, made))!;
+        await containedDir(this.root, [...parts, "blobs", "sha256"], true, made);
+        const index = await lstatOrUndefined(join(path, "index.json"));
+        if (!index) {
+          await atomicWriteFile(join(path, "index.json"), new LayoutIndex(name).encode());
+          wroteIndex = true;
+        }
+        await atomicWriteFile(join(path, OCI_LAYOUT), OCI_LAYOUT_FILE);
+        return await this.#open(name);
+      } catch (e) {
+        // nothing half-made is left (a full disk, a symlink swapped in meanwhile)
+        const dir = await containedDir(this.root, parts, false).catch(() => undefined);
+        if (dir && wroteIndex) await Deno.remove(join(dir, "index.json")).catch(() => {});
+        for (const p of made.reverse()) {
+          const parent = await containedDir(this.root, p.slice(0, -1), false).catch(() =>
+            undefined
+          );
+          if (parent) await Deno.remove(join(parent, p[p.length - 1]!)).catch(() => {});
+        }
+        throw e;
       }
-      let path = this.root;
-      for (const part of name.split("/")) {
-        path = join(path, part);
-        await realDir(path, true);
-      }
-      await realDir(join(path, "blobs"), true);
-      await realDir(join(path, "blobs", "sha256"), true);
-      if (!(await lstatOrUndefined(join(path, "index.json")))) {
-        await atomicWriteFile(join(path, "index.json"), new LayoutIndex(name).encode());
-      }
-      await atomicWriteFile(join(path, "oci-layout"), OCI_LAYOUT_FILE);
-      const repo = await Repository.open(name, path);
-      this.#repos.set(name, Promise.resolve(repo));
-      return repo;
     });
   }
 
-  async #find(name: string): Promise<Repository | undefined> {
-    let path = this.root;
-    for (const part of name.split("/")) {
-      path = join(path, part);
-      if (!(await realDir(path, false))) return undefined;
+  /** Whether a repository is there: real directories down to it, its `oci-layout` a regular file. */
+  async #exists(name: string): Promise<boolean> {
+    const path = await containedDir(this.root, name.split("/"), false);
+    return !!path && !!(await lstatOrUndefined(join(path, OCI_LAYOUT)))?.isFile;
+  }
+
+  /** The one open Repository of a name (its mutex serializes the index writes). */
+  #open(name: string): Promise<Repository> {
+    let p = this.#repos.get(name);
+    if (!p) {
+      const opening = Repository.open(this.root, name);
+      this.#repos.set(name, opening);
+      opening.catch(() => {
+        if (this.#repos.get(name) === opening) this.#repos.delete(name);
+      });
+      p = opening;
     }
-    const marker = await lstatOrUndefined(join(path, "oci-layout"));
-    if (!marker?.isFile) return undefined;
-    return await Repository.open(name, path);
+    return p;
   }
 
   /**
-   * Repository names under the root, sorted (a layout's own blobs are not walked).
+   * Repository names under the root, sorted (a layout's own blobs are not
+   * walked; a directory that is not real when its turn comes is skipped).
    * @param max most names
    * @returns the names
    */
   async catalog(max = 10_000): Promise<string[]> {
     const names: string[] = [];
-    const walk = async (dir: string, prefix: string): Promise<void> => {
+    const walk = async (parts: string[]): Promise<void> => {
+      let dir: string | undefined;
+      try {
+        dir = await containedDir(this.root, parts, false);
+      } catch (e) {
+        if (e instanceof ServeError) return; // swapped for a symlink: not walked
+        throw e;
+      }
+      if (!dir) return;
       const entries: string[] = [];
       for await (const e of Deno.readDir(dir)) {
         if (e.isDirectory && !e.isSymlink) entries.push(e.name);
       }
       for (const n of entries.sort()) {
         if (names.length >= max) return;
-        const name = prefix ? `${prefix}/${n}` : n;
-        if (prefix && RESERVED.has(n)) continue;
+        const name = [...parts, n].join("/");
+        if (parts.length && RESERVED.has(n)) continue;
         if (!isRepositoryName(name)) continue;
-        const path = join(dir, n);
-        if ((await lstatOrUndefined(join(path, "oci-layout")))?.isFile) names.push(name);
-        await walk(path, name);
+        if (!(await lstatOrUndefined(join(dir, n)))?.isDirectory) continue; // swapped meanwhile
+        if ((await lstatOrUndefined(join(dir, n, OCI_LAYOUT)))?.isFile) names.push(name);
+        await walk([...parts, n]);
       }
     };
-    await walk(this.root, "");
+    await walk([]);
     return names.sort();
   }
 }

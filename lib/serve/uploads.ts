@@ -14,14 +14,21 @@
  * (default 60 s) is dropped, its file removed. A body that stalls midway is
  * cut by the server (`front.ts`), which drops its session too.
  *
+ * The directory is checked on disk (`containedDir` of `storage.ts`: it and
+ * its parent, the root, real directories, not symlinks) before each temp file
+ * is made (`createNew`), read again, handed over for its rename or removed: a
+ * directory swapped for a symlink after start is refused (500 `UNKNOWN`), and
+ * nothing is made, read or removed at its target.
+ *
  * @module
  */
-import { join } from "../util/path.ts";
+import { basename, dirname, join } from "../util/path.ts";
 import { parseDigest, Verifier } from "../oci/digest.ts";
 import { OFF_THREAD_MIN } from "../util/hash_worker.ts";
 import { BlockWriter } from "../util/files.ts";
 import { releaseTemp, trackTemp } from "../util/temp.ts";
 import { ServeError } from "./errors.ts";
+import { containedDir } from "./storage.ts";
 
 /** One upload session. */
 export interface Upload {
@@ -132,6 +139,26 @@ export class Uploads {
   }
 
   /**
+   * The directory, checked on disk: it and its parent real directories.
+   * @throws {ServeError} `UNKNOWN` (500) when one is a symlink, not a directory, or gone
+   */
+  async #checkDir(): Promise<void> {
+    const dir = await containedDir(dirname(this.#pool.dir), [basename(this.#pool.dir)], false);
+    if (!dir) throw new ServeError("UNKNOWN", "refused: the registry's upload directory is gone");
+  }
+
+  /**
+   * A fresh path for a temp file in the directory (checked on disk first),
+   * e.g. for a cross-repository mount's link.
+   * @param prefix starts its name
+   * @returns the path (nothing is there yet)
+   */
+  async tempPath(prefix: string): Promise<string> {
+    await this.#checkDir();
+    return join(this.#pool.dir, `${prefix}-${crypto.randomUUID()}`);
+  }
+
+  /**
    * The same sessions, for one client: those it starts count against its share.
    * @param client the client's key (its address, or `user:<name>`)
    * @returns a view of these sessions
@@ -201,6 +228,7 @@ export class Uploads {
     const path = trackTemp(join(pool.dir, id));
     try {
       await dropped;
+      await this.#checkDir();
       file = await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
       if (pool.closed) {
         throw new ServeError("UNSUPPORTED", "the registry is shutting down", { status: 503 });
@@ -351,6 +379,7 @@ export class Uploads {
     const v = new Verifier({}, `upload '${s.id}'`, { offThread: true, sizeHint: s.size });
     let read = 0;
     try {
+      await this.#checkDir();
       using f = await Deno.open(s.path);
       for await (const chunk of f.readable) {
         v.update(chunk);
@@ -389,6 +418,7 @@ export class Uploads {
       else {
         // a sha512 digest: hash the file once more (uploads hash sha256 as they arrive)
         s.verifier.dispose();
+        await this.#checkDir();
         const v = new Verifier({}, `upload '${s.id}'`, { algorithm });
         using f = await Deno.open(s.path);
         for await (const chunk of f.readable) v.update(chunk);
@@ -400,6 +430,7 @@ export class Uploads {
           `upload of ${s.size} bytes has digest ${got}, not ${digest}`,
         );
       }
+      await this.#checkDir(); // the caller renames it next
       return { path: s.path, size: s.size };
     } catch (e) {
       s.verifier.dispose();
@@ -413,7 +444,10 @@ export class Uploads {
    * @param path its path
    */
   async release(path: string): Promise<void> {
-    await Deno.remove(path).catch(() => {});
+    // never removed through a directory swapped for a symlink
+    if (await this.#checkDir().then(() => true, () => false)) {
+      await Deno.remove(path).catch(() => {});
+    }
     releaseTemp(path);
   }
 

@@ -40,9 +40,12 @@ const TABLE = {
   // distribution's code for a bad Content-Range; the OCI spec has none, so it
   // goes out as BLOB_UPLOAD_INVALID (with its own status, 416)
   RANGE_INVALID: { status: 416, message: "invalid content range", sentAs: "BLOB_UPLOAD_INVALID" },
+  // distribution's code for a failure of the registry itself (storage refused,
+  // disk full); the OCI spec has none
+  UNKNOWN: { status: 500, message: "unknown error" },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
-/** One of the spec's error codes (and distribution's `RANGE_INVALID`). */
+/** One of the spec's error codes (and distribution's `RANGE_INVALID` and `UNKNOWN`). */
 export type ErrorCode = keyof typeof TABLE;
 
 /**

@@ -251,12 +251,20 @@ export class BlobUploads {
     const reader = native ? undefined : content.getReader();
     let sent = 0;
     let failed: unknown; // why the body failed (the source, or a size mismatch)
+    // the body was cancelled (fetch stops sending when the registry answers
+    // early, or the request failed): the source's end after that is no mismatch
+    let stopped = false;
+    let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
     const fail = (c: ReadableStreamDefaultController<Uint8Array>, e: unknown) => {
+      if (stopped) return;
       failed ??= e;
       c.error(e);
       reader!.cancel(e).catch(() => {});
     };
     const body = native ? content : new ReadableStream<Uint8Array>({
+      start: (c) => {
+        controller = c;
+      },
       pull: async (c) => {
         let r: ReadableStreamReadResult<Uint8Array>;
         try {
@@ -264,6 +272,7 @@ export class BlobUploads {
         } catch (e) {
           return fail(c, e);
         }
+        if (stopped) return;
         if (r.done) {
           if (sent === size) return c.close();
           return fail(
@@ -282,7 +291,10 @@ export class BlobUploads {
         }
         c.enqueue(r.value);
       },
-      cancel: (reason) => reader!.cancel(reason),
+      cancel: (reason) => {
+        stopped = true;
+        return reader!.cancel(reason);
+      },
     });
     const url = new URL(location);
     url.searchParams.set("digest", digest);
@@ -300,17 +312,27 @@ export class BlobUploads {
       });
       await res.body?.cancel();
     } catch (e) {
+      // why the body failed, if it did: taken before the source is released
+      // below (which ends it early, and is no mismatch)
+      let cause = failed;
+      stopped = true;
+      // a body fetch may still be sending ends here (else the connection would wait on it)
+      try {
+        controller?.error(e);
+      } catch { /* closed or cancelled already */ }
       // release the source (e.g. an open blob file)
       await (reader ?? content).cancel(e).catch(() => {});
-      if (failed === undefined && hasCode(e, "DIGEST_INVALID")) {
-        failed = new VerificationError(
+      if (cause === undefined && hasCode(e, "DIGEST_INVALID")) {
+        cause = new VerificationError(
           `${what}: digest mismatch, ${this.#repo.client.registry} found that the ${size} bytes sent ` +
             `are not ${digest}`,
           { cause: e },
         );
       }
       await this.#cancelUpload(location); // nothing of it is kept
-      if (failed !== undefined) throw failed;
+      if (cause !== undefined) throw cause;
+      // the registry's own answer that it has no room: sending again cannot help
+      if (e instanceof RegistryError && e.status === 507) throw e;
       this.#resumable.add(digest); // sent again, it goes up in chunks
       if (
         e instanceof RegistryError && [400, 405, 411, 413, 415, 501].includes(e.status)
@@ -348,15 +370,20 @@ export class BlobUploads {
       } catch (e) {
         if (
           attempt >= 3 ||
-          (e instanceof RegistryError && e.status >= 400 && e.status < 500 && e.status !== 416)
+          (e instanceof RegistryError &&
+            ((e.status >= 400 && e.status < 500 && e.status !== 416) || e.status === 507))
         ) throw e;
-        // ask where the upload stands and continue from there
+        // ask where the upload stands and continue from there; when the
+        // registry answered the PATCH with a failure of its own and then no
+        // longer knows the upload, that answer is the error
         const st = await this.#repo.client.request({
           method: "GET",
           url: location,
           scope: this.#repo.scope(true),
           what,
           ok: [204],
+        }).catch((lost) => {
+          throw e instanceof RegistryError && e.status >= 500 ? e : lost;
         });
         await st.body?.cancel();
         const range = /^(?:bytes=)?0-(\d+)$/.exec(st.headers.get("range") ?? "");
