@@ -208,7 +208,7 @@ export class ManifestEndpoints {
       size: bytes.byteLength,
       ...(artifactType ? { artifactType } : {}),
     };
-    await repo.mutex.run(async () => {
+    await repo.exclusive(async () => {
       const layout = await repo.layoutLocked();
       await repo.blobDir(digest);
       await layout.push({ mediaType, digest, size: bytes.byteLength }, bytesStream(bytes));
@@ -237,7 +237,7 @@ export class ManifestEndpoints {
     }
     this.#checkLookup(name, ref);
     const repo = await knownRepository(this.#storage, name);
-    await repo.mutex.run(async () => {
+    await repo.exclusive(async () => {
       const layout = await repo.layoutLocked();
       const entries = await repo.entries(ref);
       if (isDigest(ref)) {

@@ -206,6 +206,7 @@ export class Repository {
   #parts: string[];
   #dir: OciDir;
   #indexId: string;
+  #writers = 0;
   #infos = new Map<string, ManifestInfo>();
 
   private constructor(root: string, name: string, dir: OciDir, indexId: string) {
@@ -256,15 +257,33 @@ export class Repository {
    */
   async layout(): Promise<OciDir> {
     const id = await Repository.#check(this.#root, this.name);
-    if (id === this.#indexId) return this.#dir;
-    // the index changed under us (another process, or a writer between its write and
-    // `wrote()`): reload only under the mutex, so a reader never swaps the layout a writer
-    // holds — a swap there once made the next write start from a stale index and drop tags
-    return await this.mutex.run(() => this.layoutLocked());
+    // a writer is at work (it reloads, writes and stamps the index itself): its layout is
+    // the current one; a reader never swaps the layout a writer holds — a swap there once
+    // made the next write start from a stale index and drop acknowledged tags
+    if (id === this.#indexId || this.#writers > 0) return this.#dir;
+    // another process replaced the index: reload, as a writer would
+    return await this.exclusive(() => this.layoutLocked());
   }
 
   /**
-   * The layout, for a writer already inside `mutex.run`: reopened when another
+   * Run `fn` as the repository's one writer (index writes are serialized);
+   * inside it, use {@link Repository.layoutLocked} and {@link Repository.wrote}.
+   * @param fn the write
+   * @returns what `fn` returns
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.mutex.run(async () => {
+      this.#writers++;
+      try {
+        return await fn();
+      } finally {
+        this.#writers--;
+      }
+    });
+  }
+
+  /**
+   * The layout, for a writer already inside {@link Repository.exclusive}: reopened when another
    * process replaced its `index.json`.
    * @returns the layout
    */
