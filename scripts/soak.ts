@@ -332,7 +332,10 @@ class ServeLog {
   other: string[] = [];
 
   line(l: string): void {
-    const m = /^([A-Z]+) (\S+) (\d{3}) (\d+) (\d+)ms$/.exec(l);
+    // METHOD /path?query STATUS RECEIVED SENT MSms [error: …] [(response broke off)]
+    const f = /^([A-Z]+) (\S+) (\d{3}) (\d+) (\d+) (\d+)ms(?: .*)?$/.exec(l);
+    // bytes: what went through serve, either way
+    const m = f ? [f[0], f[1], f[2], f[3], String(Number(f[4]) + Number(f[5])), f[6]] : null;
     if (!m) {
       if (l.trim() && this.other.length < 50) this.other.push(l.slice(0, 300));
       return;

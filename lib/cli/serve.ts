@@ -94,14 +94,14 @@ export default defineCommand({
     rate: {
       type: "string",
       value: "n",
-      default: "100",
+      default: "1000",
       parse: number(0, "a number of requests per second (0: no limit)"),
       description: "requests per second one client may send on average (0: no limit)",
     },
     burst: {
       type: "string",
       value: "n",
-      default: "200",
+      default: "2000",
       parse: whole,
       description: "requests one client may send at once beyond --rate",
     },

@@ -18,8 +18,8 @@
  *   and answers one past a limit `503`/`429` with `Retry-After`); over
  *   HTTP/1.1 a connection carries one request at a time, so these bound the
  *   requests in flight too;
- * - request rate: a token bucket per client, 100 requests/s with bursts of
- *   200; past it `429` with the `Retry-After` of the next token; wrong
+ * - request rate: a token bucket per client, 1,000 requests/s with bursts of
+ *   2,000 (a CI host pushing many small blobs in parallel is one client); past it `429` with the `Retry-After` of the next token; wrong
  *   credentials (each a bcrypt check) also draw on a bucket per address, 10
  *   then 1 per second;
  * - upload sessions: 128 in all, 16 per client; when all are taken a client
@@ -109,8 +109,8 @@ export interface ServeOptions {
 export const SERVE_DEFAULTS = {
   maxConnections: 256,
   maxClientConnections: 32,
-  rate: 100,
-  burst: 200,
+  rate: 1000,
+  burst: 2000,
   stallMs: 30_000,
   shutdownGraceMs: 5_000,
   maxUploads: UPLOAD_DEFAULTS.maxUploads,
