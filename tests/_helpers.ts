@@ -128,14 +128,34 @@ export async function have(cmd: string): Promise<boolean> {
   }
 }
 
-/** The text of a file of the cosign fixtures (tests/fixtures/cosign; its README names their sources). */
+/**
+ * Real cosign-made keys and signatures (public data of other projects, kept outside this
+ * repository in `../shared/fixtures/cosign`; its README names their sources).
+ */
+export const COSIGN_FIXTURES = join(ROOT, "..", "shared", "fixtures", "cosign");
+
+/** Whether the cosign fixtures are there; tests that need them are skipped, saying so, if not. */
+export const HAVE_COSIGN_FIXTURES = (() => {
+  try {
+    return Deno.statSync(COSIGN_FIXTURES).isDirectory;
+  } catch {
+    return false;
+  }
+})();
+if (!HAVE_COSIGN_FIXTURES) {
+  console.log(
+    `note: ${COSIGN_FIXTURES} is absent: the tests of real cosign keys and signatures are skipped`,
+  );
+}
+
+/** The text of a file of the cosign fixtures. */
 export function cosignFixtureText(path: string): string {
-  return Deno.readTextFileSync(join(ROOT, "tests", "fixtures", "cosign", path));
+  return Deno.readTextFileSync(join(COSIGN_FIXTURES, path));
 }
 
 /** The bytes of a file of the cosign fixtures. */
 export function cosignFixture(path: string): Uint8Array<ArrayBuffer> {
-  return Deno.readFileSync(join(ROOT, "tests", "fixtures", "cosign", path));
+  return Deno.readFileSync(join(COSIGN_FIXTURES, path));
 }
 
 /** Make a sample package directory: lib/libfoo.a, include/foo.h, README, a symlink. */

@@ -20,9 +20,11 @@ import {
   signImage,
   verifySignatures,
 } from "./_internal.ts";
-import { cosignFixtureText as text } from "./_helpers.ts";
+import { cosignFixtureText as text, HAVE_COSIGN_FIXTURES } from "./_helpers.ts";
 
-Deno.test("keys: cosign-written encrypted keys decrypt with their password", async () => {
+Deno.test("keys: cosign-written encrypted keys decrypt with their password", {
+  ignore: !HAVE_COSIGN_FIXTURES,
+}, async () => {
   // ENCRYPTED SIGSTORE PRIVATE KEY (cosign ≥ 2), ECDSA P-256, password "hello"
   const k = await readPrivateKey(text("cosign/sigstore-hello.key"), "sigstore-hello.key", {
     password: "hello",
@@ -160,11 +162,14 @@ Deno.test("keys: hostile key files are refused with one line, quickly", async ()
     );
     assert(re.test(e.message) && e.message.startsWith("cosign.key: "), e.message);
   }
-  assertThrows(
-    () => readPublicKey(text("cosign/validecpkcs8.key"), "x.pub"),
-    KeyError,
-    "x.pub: a PRIVATE KEY block is not a public key",
-  );
+  // a private key where a public one belongs (cosign's own fixture, when present)
+  if (HAVE_COSIGN_FIXTURES) {
+    assertThrows(
+      () => readPublicKey(text("cosign/validecpkcs8.key"), "x.pub"),
+      KeyError,
+      "x.pub: a PRIVATE KEY block is not a public key",
+    );
+  }
 });
 
 // --- payloads ----------------------------------------------------------------------------------
