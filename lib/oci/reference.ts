@@ -102,6 +102,27 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /**
+ * Whether the part of an image name before its first `/` is a registry host
+ * rather than the start of a Docker Hub repository: it has a `.` or a `:`,
+ * is bracketed IPv6, or is `localhost` (any case). The one host-first rule,
+ * used by {@link ImageName.parse}, the location resolver and verify rules.
+ *
+ * @param first the text before the first `/`
+ * @returns true for a registry host
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isHostComponent } from "./reference.ts";
+ * assert.ok(isHostComponent("ghcr.io") && isHostComponent("LocalHost") && isHostComponent("[::1]"));
+ * assert.ok(!isHostComponent("library"));
+ * ```
+ */
+export function isHostComponent(first: string): boolean {
+  return first.includes(".") || first.includes(":") || first.startsWith("[") ||
+    first.toLowerCase() === "localhost";
+}
+
+/**
  * The canonical form of a registry host, so that every spelling that reaches
  * the same registry is one identity (verify rules, credentials, the store,
  * records and messages all key on it):
@@ -272,9 +293,7 @@ export class ImageName {
     const slash = rest.indexOf("/");
     if (slash >= 0) {
       const first = rest.slice(0, slash);
-      if (
-        first.includes(".") || first.includes(":") || first === "localhost" || first.startsWith("[")
-      ) {
+      if (isHostComponent(first)) {
         rest = rest.slice(slash + 1);
         try {
           ({ hostname, port } = canonicalRegistry(first));

@@ -45,6 +45,7 @@ import {
   canonicalRegistry,
   DEFAULT_HOST,
   type ImageName,
+  isHostComponent,
   isLoopbackHost,
 } from "../oci/reference.ts";
 import type { Store } from "../store/store.ts";
@@ -120,11 +121,6 @@ interface Rule {
   keys: string[];
 }
 
-/** Whether the part before a name's first `/` is a registry host (as {@link ImageName.parse} decides). */
-function looksLikeHost(s: string): boolean {
-  return s.includes(".") || s.includes(":") || s.startsWith("[") || s.toLowerCase() === "localhost";
-}
-
 function readRule(rule: unknown, where: string, file: string): Rule {
   if (!isObject(rule) || typeof rule.prefix !== "string") {
     throw new OcipkgError(`${where} needs a 'prefix' string`);
@@ -153,7 +149,7 @@ function readRule(rule: unknown, where: string, file: string): Rule {
   if (prefix === "") return { prefix, name: "", keys: paths };
   const slash = prefix.indexOf("/");
   const host = slash < 0 ? prefix : prefix.slice(0, slash);
-  if (!looksLikeHost(host)) {
+  if (!isHostComponent(host)) {
     throw new OcipkgError(
       `${where}: '${printable(host)}' in prefix '${
         printable(prefix)

@@ -22,7 +22,7 @@ import { OcipkgError, UsageError } from "../util/errors.ts";
 import { pathExists } from "../util/files.ts";
 import { OciArchive } from "./layout/oci_archive.ts";
 import { OciDir } from "./layout/oci_dir.ts";
-import { ImageName, imageName, LAYOUT_SCHEME } from "../oci/reference.ts";
+import { ImageName, imageName, isHostComponent, LAYOUT_SCHEME } from "../oci/reference.ts";
 
 import { openRepository } from "./registry/target.ts";
 import type { RegistryTargetOptions } from "./registry/repository.ts";
@@ -75,9 +75,7 @@ const SCHEME = LAYOUT_SCHEME;
 function hostFirst(s: string): boolean {
   const slash = s.indexOf("/");
   if (slash <= 0) return false;
-  const first = s.slice(0, slash);
-  return first.includes(".") || first.includes(":") || first === "localhost" ||
-    first.startsWith("[");
+  return isHostComponent(s.slice(0, slash));
 }
 
 function pathLike(s: string): boolean {
