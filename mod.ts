@@ -92,10 +92,15 @@ export { resolveImage, tagImage } from "./lib/ops/tagging.ts";
 // The local store that get, load and link install into
 export { dataDir } from "./lib/store/paths.ts";
 export {
+  type EntryUsage,
   type InstallOptions,
   type InstallResult,
+  type PrunedItem,
+  type PruneOptions,
+  type PruneResult,
   Store,
   type StoreEntry,
+  type StoreUsage,
 } from "./lib/store/store.ts";
 
 // Signing: keys, sign, verify
