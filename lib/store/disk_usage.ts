@@ -7,6 +7,7 @@
  * @module
  */
 import { join, resolve } from "../util/path.ts";
+import { forEachBounded } from "../util/concurrency.ts";
 import { entryOnDisk } from "./entry_dirs.ts";
 import type { StoreEntry } from "./entries.ts";
 
@@ -152,18 +153,16 @@ export interface StoreUsage {
 export async function storeUsage(root: string, entries: StoreEntry[]): Promise<StoreUsage> {
   const usage = new DiskUsage();
   const counted = new Set<string>();
-  const out: EntryUsage[] = [];
-  for (const entry of entries) {
-    const found = await entryOnDisk(entry.dir);
-    let bytes = 0;
-    if (found !== undefined) {
-      bytes += await usage.add(entry.dir); // a link: itself, not followed
-      if (found.link && found.dir !== undefined) bytes += await usage.add(found.dir);
-      counted.add(resolve(entry.dir));
-      if (found.dir !== undefined) counted.add(resolve(found.dir));
-    }
-    out.push({ entry, bytes });
-  }
+  const out: EntryUsage[] = entries.map((entry) => ({ entry, bytes: 0 }));
+  // several at once: each is many small file-system calls, mostly waiting
+  await forEachBounded(out, 8, async (u) => {
+    const found = await entryOnDisk(u.entry.dir);
+    if (found === undefined) return;
+    u.bytes += await usage.add(u.entry.dir); // a link: itself, not followed
+    if (found.link && found.dir !== undefined) u.bytes += await usage.add(found.dir);
+    counted.add(resolve(u.entry.dir));
+    if (found.dir !== undefined) counted.add(resolve(found.dir));
+  });
   const images = usage.total;
   await usage.add(root, { skip: counted });
   return { entries: out, other: usage.total - images, total: usage.total };

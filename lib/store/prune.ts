@@ -21,8 +21,9 @@
  *
  * @module
  */
-import { basename, dirname, join, resolve } from "../util/path.ts";
+import { basename, dirname, join, relative, resolve } from "../util/path.ts";
 import { NotFoundError } from "../util/errors.ts";
+import { forEachBounded } from "../util/concurrency.ts";
 import type { Platform } from "../oci/manifest.ts";
 import type { ImageName } from "../oci/reference.ts";
 import { OciDir } from "../transport/layout/oci_dir.ts";
@@ -296,17 +297,17 @@ export async function planPrune(
 export async function finishPrune(plan: PrunePlan): Promise<PruneResult> {
   const { usage, dryRun } = plan;
   const gone = new Set<string>();
-  for (const { item, at } of plan.doomed) {
+  // several at once: each is many small file-system calls, mostly waiting
+  await forEachBounded(plan.doomed, 8, async ({ item, at }) => {
     for (const path of at) {
       item.bytes += await usage.add(path);
       gone.add(resolve(path));
     }
     gone.add(resolve(item.path));
-  }
+  });
   if (!dryRun) {
-    for (const { at } of plan.doomed) {
-      for (const path of at) await Deno.remove(path, { recursive: true }).catch(() => {});
-    }
+    const paths = plan.doomed.flatMap((x) => x.at);
+    await forEachBounded(paths, 8, (p) => Deno.remove(p, { recursive: true }).catch(() => {}));
   }
   // directories left empty, up to the root (never a hidden one, such as `.verified`)
   const top = resolve(plan.root);
@@ -325,7 +326,7 @@ export async function finishPrune(plan: PrunePlan): Promise<PruneResult> {
         }
       }
       gone.add(dir);
-      removed.push({ kind: "directory", path: dir, bytes });
+      removed.push({ kind: "directory", path: join(plan.root, relative(top, dir)), bytes });
       dir = dirname(dir);
     }
   }
