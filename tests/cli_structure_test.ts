@@ -265,6 +265,7 @@ Deno.test("structure: every command is one module whose table documents it", asy
     "list",
     "image-directory",
     "rm",
+    "prune",
     "serve",
     "key",
     "sign",

@@ -272,19 +272,26 @@ Deno.test("prune: duration on a store of 200 entries (half unused), each removed
   await withTempDir(async (tmp) => {
     const root = join(tmp, "store");
     const store = new Store(root);
-    const src = await samplePackage(join(tmp, "src"), 8192);
-    await packDirectory(src, join(tmp, "p.tar"), { name: "example.com/img0:1" });
-    await loadImage(join(tmp, "p.tar"), { store });
-    const model = await Deno.realPath(store.imageDir("example.com/img0:1"));
+    // 200 images as an install leaves them (a few files, a layout), half last used 40 days ago
     const old = new Date(Date.now() - 40 * DAY);
-    for (let i = 1; i < 200; i++) {
+    const lib = new Uint8Array(8192);
+    for (let i = 0; i < 200; i++) {
       const parent = join(root, "example.com", `img${i}`);
-      const version = `.__1.v-${UUID}${i % 10}`;
-      await Deno.mkdir(parent, { recursive: true });
-      const cp = await run("cp", ["-a", model, join(parent, version)]);
-      assertEquals(cp.code, 0, cp.stderr);
-      await Deno.symlink(version, join(parent, "__1"));
-      if (i % 2 === 1) await Deno.utime(join(parent, version), old, old);
+      const version = join(parent, `.__1.v-${UUID}${i % 10}`);
+      await Deno.mkdir(join(version, "lib"), { recursive: true });
+      await Deno.mkdir(join(version, ".oci-dir", "blobs", "sha256"), { recursive: true });
+      await Deno.writeFile(join(version, "lib", "libfoo.a"), lib);
+      await Deno.writeTextFile(join(version, "README"), "sample\n");
+      await Deno.writeTextFile(
+        join(version, ".oci-dir", "oci-layout"),
+        '{"imageLayoutVersion":"1.0.0"}',
+      );
+      await Deno.writeTextFile(
+        join(version, ".oci-dir", "index.json"),
+        '{"schemaVersion":2,"manifests":[]}',
+      );
+      await Deno.symlink(`.__1.v-${UUID}${i % 10}`, join(parent, "__1"));
+      if (i % 2 === 1) await Deno.utime(version, old, old);
     }
     assertEquals((await store.list()).length, 200);
     const duBefore = await du(root);
