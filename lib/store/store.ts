@@ -339,9 +339,9 @@ export class Store {
       }
       const parent = dirname(dir);
       const base = basename(dir);
-      // the install is the image's first use (use_time.ts)
+      // the install is the image's first use (use_time.ts); a system that cannot say so still installs
       const now = new Date();
-      await Deno.utime(tmp, now, now);
+      await Deno.utime(tmp, now, now).catch(() => {});
       if (Deno.build.os === "windows") {
         await replaceDirectory(tmp, dir);
         return { name, dir, digest, status: "installed" };
