@@ -230,6 +230,7 @@ export async function planPrune(
       images.push({ e, doomed: { item, at: [at] } });
     }
   }
+  plan.doomed.push(...images.map((x) => x.doomed));
   const removing = new Set(images.map((x) => x.e));
   const kept = [...found.keys()].filter((e) => !removing.has(e));
   const keptTargets = new Set(kept.map((e) => targetOf.get(e)));
@@ -240,9 +241,7 @@ export async function planPrune(
     if (version === undefined || dir === undefined || keptTargets.has(version)) continue;
     keptTargets.add(version); // moved once
     doomed.at.push(await away(dir));
-    plan.doomed.push(doomed);
   }
-  for (const { doomed } of images) if (!plan.doomed.includes(doomed)) plan.doomed.push(doomed);
 
   // versions no entry links to, temps of processes that are gone
   const allTargets = new Set(targetOf.values());
