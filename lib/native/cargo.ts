@@ -438,7 +438,7 @@ export async function cargoBuild(options: CargoOptions = {}): Promise<CargoBuild
   const manifestDir = dirname(pkg.manifest_path);
   // the sources: the workspace (members, Cargo.toml, Cargo.lock) and path dependencies, not target/
   const sources = [meta.workspace_root, ...(pkg.dependencies ?? []).flatMap((d) => d.path ?? [])];
-  const git = await gitRevision(manifestDir, {
+  const rev = await gitRevision(manifestDir, {
     sources,
     excluded: [meta.target_directory],
     generated: [join(meta.workspace_root, "Cargo.lock")],
@@ -447,12 +447,12 @@ export async function cargoBuild(options: CargoOptions = {}): Promise<CargoBuild
   if (options.tag) name = imageName(options.tag);
   else {
     const registry = ocipkgRegistry(pkg);
-    if (!git) {
+    if (!rev) {
       throw new UsageError(
         `cannot name the image of '${pkg.name}': ${manifestDir} is not in a git repository with a commit`,
       );
     }
-    name = ImageName.parse(`${registry}:${git.tag}`);
+    name = ImageName.parse(`${registry}:${rev.tag}`);
   }
   const results: CargoBuildResult[] = [];
   for (const triple of triples) {
@@ -478,7 +478,7 @@ export async function cargoBuild(options: CargoOptions = {}): Promise<CargoBuild
     await Deno.remove(archive).catch(() => {}); // a fresh archive, not an extension
     const r = await composeFiles(present, `oci-archive:${archive}`, {
       name,
-      annotations: annotationsOf(pkg, git?.tag),
+      annotations: annotationsOf(pkg, rev?.tag),
       platform,
     });
     const result: CargoBuildResult = {
@@ -489,7 +489,7 @@ export async function cargoBuild(options: CargoOptions = {}): Promise<CargoBuild
       triple,
       platform,
     };
-    if (git?.dirty) result.dirty = git.dirty;
+    if (rev?.dirty) result.dirty = rev.dirty;
     results.push(result);
   }
   return results;
