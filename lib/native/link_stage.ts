@@ -26,7 +26,7 @@
  *
  * @module
  */
-import { basename, join, sep } from "../util/path.ts";
+import { basename, join, resolve, sep } from "../util/path.ts";
 import { fsError, OcipkgError } from "../util/errors.ts";
 import { releaseTemp, tempPathFor } from "../util/temp.ts";
 import { digestOf } from "../oci/digest.ts";
@@ -169,7 +169,7 @@ export async function stageSharedLibraries(
     ),
     12,
   );
-  const base = join(outDir, STAGE_DIR);
+  const base = join(resolve(outDir), STAGE_DIR);
   const dir = join(base, `${image}-${content}`);
   const made = await Deno.lstat(dir).then((st) => st.isDirectory, () => false);
   if (made) return dir;
