@@ -156,6 +156,7 @@ const ENTRY_POINTS: Record<string, { file: string; names: string[] }> = {
     names: [
       "buildRunnable",
       "cargoBuild",
+      "cargoLink",
       "cargoLinkLines",
       "cargoPublish",
       "findLibraries",
