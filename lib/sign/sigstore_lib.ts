@@ -1,10 +1,10 @@
 /**
  * The Sigstore client libraries ocipkg verifies bundles with — sigstore-js's
  * `@sigstore/bundle`, `@sigstore/verify`, `@sigstore/core` and
- * `@sigstore/protobuf-specs`, pinned here and nowhere else — loaded on first
- * use by a dynamic `import()` of a literal specifier: `deno compile` embeds
- * them, and a command that verifies no bundle (a cached `get`, `link`) never
- * loads them.
+ * `@sigstore/protobuf-specs`, exact versions pinned in deno.json's imports —
+ * loaded on first use by a dynamic `import()` of a literal specifier here and
+ * nowhere else: `deno compile` embeds them, and a command that verifies no
+ * bundle (a cached `get`, `link`) never loads them.
  *
  * One fix is applied at load, {@link withDefaultDigest}: `@sigstore/core`
  * verifies DSSE signatures, Rekor's signed entry timestamps and checkpoints
@@ -18,13 +18,13 @@
 import type { KeyLike } from "node:crypto";
 
 /** `@sigstore/bundle`: the bundle's protobuf-JSON reader and its shape checks. */
-export type BundleLib = typeof import("npm:@sigstore/bundle@5.0.1");
+export type BundleLib = typeof import("@sigstore/bundle");
 /** `@sigstore/verify`: the verifier of the Sigstore client specification. */
-export type VerifyLib = typeof import("npm:@sigstore/verify@4.1.3");
+export type VerifyLib = typeof import("@sigstore/verify");
 /** `@sigstore/core`: ASN.1, X.509, RFC 3161 and the crypto helper. */
-export type CoreLib = typeof import("npm:@sigstore/core@4.0.1");
+export type CoreLib = typeof import("@sigstore/core");
 /** `@sigstore/protobuf-specs`: the trusted root's protobuf-JSON reader. */
-export type SpecsLib = typeof import("npm:@sigstore/protobuf-specs@0.5.2");
+export type SpecsLib = typeof import("@sigstore/protobuf-specs");
 
 /** The loaded libraries. */
 export interface SigstoreLib {
@@ -120,10 +120,10 @@ let loading: Promise<SigstoreLib> | undefined;
 export function loadSigstore(): Promise<SigstoreLib> {
   return loading ??= (async () => {
     const [bundle, verify, core, specs] = await Promise.all([
-      import("npm:@sigstore/bundle@5.0.1"),
-      import("npm:@sigstore/verify@4.1.3"),
-      import("npm:@sigstore/core@4.0.1"),
-      import("npm:@sigstore/protobuf-specs@0.5.2"),
+      import("@sigstore/bundle"),
+      import("@sigstore/verify"),
+      import("@sigstore/core"),
+      import("@sigstore/protobuf-specs"),
     ]);
     if (!wrapped.has(core.crypto)) {
       // the namespace's members are read-only to TypeScript; the CommonJS exports object is not

@@ -131,8 +131,8 @@ let publicGood: TrustedRoot | undefined;
 /**
  * The Sigstore public-good trusted root (Fulcio, Rekor v1 and v2, the CT log,
  * the timestamp authority) as shipped with ocipkg: the `trusted_root.json`
- * target of the TUF seed embedded in `@sigstore/tuf` 5.0.1 — as fresh as that
- * release. Loaded on first use; no network.
+ * target of the TUF seed embedded in `@sigstore/tuf` (5.0.1, pinned in
+ * deno.json) — as fresh as that release. Loaded on first use; no network.
  *
  * @returns the trusted root
  * @example
@@ -147,7 +147,7 @@ let publicGood: TrustedRoot | undefined;
 export async function publicGoodTrustedRoot(): Promise<TrustedRoot> {
   if (publicGood) return publicGood;
   const seeds: { default: Record<string, { targets?: Record<string, string> }> } = await import(
-    "npm:@sigstore/tuf@5.0.1/seeds.json",
+    "@sigstore/tuf/seeds.json",
     { with: { type: "json" } }
   );
   const b64 = seeds.default[PUBLIC_GOOD_TUF]?.targets?.["trusted_root.json"];
