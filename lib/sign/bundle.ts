@@ -69,7 +69,7 @@ function malformed(what: string, why: string): SignatureError {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseBundle } from "./bundle.ts";
+ * import { parseBundle } from "@ocipkg/cli/sign";
  * const b = parseBundle(JSON.stringify({
  *   mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
  *   verificationMaterial: { certificate: { rawBytes: "MIIB" }, tlogEntries: [] },
@@ -125,7 +125,7 @@ export function parseBundle(text: string, what: string): SigstoreBundle {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { readBundle } from "./bundle.ts";
+ * import { readBundle } from "@ocipkg/cli/sign";
  * await assert.rejects(readBundle("/nonexistent/b.json"), /bundle \/nonexistent\/b\.json does not exist/);
  * ```
  */

@@ -254,8 +254,7 @@ function identityMismatch(p: IdentityPolicy, identity: string, issuer: string): 
  * ```ts
  * import assert from "node:assert/strict";
  * import { SignatureError } from "@ocipkg/cli";
- * import { parseBundle } from "./bundle.ts";
- * import { verifyBundle } from "./bundle_verify.ts";
+ * import { parseBundle, verifyBundle } from "@ocipkg/cli/sign";
  * // a v0.3 keyless bundle whose signature is cut: refused, and why
  * const bundle = parseBundle(JSON.stringify({
  *   mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",

@@ -51,7 +51,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseStatement } from "./statement.ts";
+ * import { parseStatement } from "@ocipkg/cli/sign";
  * const text = JSON.stringify({
  *   _type: "https://in-toto.io/Statement/v1",
  *   subject: [{ name: "a.txt", digest: { sha256: "a".repeat(64) } }],
@@ -100,7 +100,7 @@ export function parseStatement(payload: Uint8Array): InTotoStatement | string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { findSubject } from "./statement.ts";
+ * import { findSubject } from "@ocipkg/cli/sign";
  * const statement = {
  *   _type: "https://in-toto.io/Statement/v1",
  *   subject: [{ name: "a.txt", digest: { sha256: "a".repeat(64) } }],

@@ -50,7 +50,7 @@ function validStart(range: unknown): boolean {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { parseTrustedRoot } from "./trusted_root.ts";
+ * import { parseTrustedRoot } from "@ocipkg/cli/sign";
  * const doc = {
  *   mediaType: "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
  *   tlogs: [{ baseUrl: "https://rekor.example", publicKey: { validFor: { start: "2025-01-01T00:00:00Z" } } }],
@@ -113,7 +113,7 @@ export function parseTrustedRoot(text: string, what: string): TrustedRoot {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { readTrustedRoot } from "./trusted_root.ts";
+ * import { readTrustedRoot } from "@ocipkg/cli/sign";
  * await assert.rejects(readTrustedRoot("/nonexistent/root.json"), /trusted root \/nonexistent\/root\.json does not exist/);
  * ```
  */
@@ -138,7 +138,7 @@ let publicGood: TrustedRoot | undefined;
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { publicGoodTrustedRoot } from "./trusted_root.ts";
+ * import { publicGoodTrustedRoot } from "@ocipkg/cli/sign";
  * const root = await publicGoodTrustedRoot();
  * assert.match(root.mediaType, /^application\/vnd\.dev\.sigstore\.trustedroot\+json/);
  * assert.ok(JSON.stringify(root.json.tlogs).includes("https://rekor.sigstore.dev"));
