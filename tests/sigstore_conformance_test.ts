@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Buffer } from "node:buffer";
 import { generateKeyPairSync, type KeyLike, sign, verify } from "node:crypto";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { ROOT, runCli, tempDir } from "./_helpers.ts";
+import { ROOT, runCli } from "./_helpers.ts";
 import {
   defaultDigest,
   digestOf,
@@ -366,60 +366,6 @@ Deno.test("sigstore conformance: verify-blob prints who signed, or why not, in o
   ]);
   assertEquals(r.code, 1);
   oneLine(r.stderr, /trusted root .*a\.txt is not valid JSON/);
-});
-
-Deno.test("verify-blob: usage errors exit 2, missing files exit 1 or 3, in one line", async () => {
-  const tmp = await tempDir();
-  try {
-    const file = join(tmp, "a.txt");
-    await Deno.writeTextFile(file, "hello\n");
-    const id = ["--certificate-identity", DEFAULT_IDENTITY];
-    const iss = ["--certificate-oidc-issuer", DEFAULT_ISSUER];
-    const cases: [string[], number, RegExp][] = [
-      [["verify-blob", file, ...id, ...iss], 2, /missing --bundle/],
-      [
-        ["verify-blob", file, "--bundle", "b.json"],
-        2,
-        /give --key <cosign\.pub>, or --certificate-identity/,
-      ],
-      [["verify-blob", file, "--bundle", "b.json", ...id], 2, /give the OIDC issuer/],
-      [["verify-blob", file, "--bundle", "b.json", "--key", "k.pub", ...id, ...iss], 2, /not both/],
-      [
-        [
-          "verify-blob",
-          file,
-          "--bundle",
-          "b.json",
-          ...id,
-          "--certificate-identity-regexp",
-          "x",
-          ...iss,
-        ],
-        2,
-        /--certificate-identity or --certificate-identity-regexp, not both/,
-      ],
-      [
-        ["verify-blob", file, "--bundle", join(tmp, "absent.json"), ...id, ...iss],
-        1,
-        /bundle .*absent\.json does not exist/,
-      ],
-      [
-        ["verify-blob", file, "--bundle", file, ...id, ...iss],
-        1,
-        /bundle .*a\.txt is not valid JSON/,
-      ],
-      [["verify-blob", file, "--bundle", tmp, ...id, ...iss], 1, /is not a regular file/],
-    ];
-    for (const [args, code, re] of cases) {
-      const r = await runCli(args);
-      assertEquals(r.code, code, `${args.join(" ")}: ${r.stderr}`);
-      const lines = r.stderr.trim().split("\n");
-      assertEquals(lines.length, 1, r.stderr);
-      assert(re.test(lines[0]!), r.stderr);
-    }
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
-  }
 });
 
 Deno.test("sigstore: the digest Deno's node:crypto lacks for ECDSA is filled in, only there", async () => {

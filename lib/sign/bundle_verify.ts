@@ -409,7 +409,9 @@ export async function verifyBundle(
   // the policy
   let who: BundleSigner;
   if (key) {
-    who = { kind: "key", path: key.path, fingerprint: key.fingerprint };
+    who = key.path === undefined
+      ? { kind: "key", fingerprint: key.fingerprint }
+      : { kind: "key", path: key.path, fingerprint: key.fingerprint };
   } else {
     const policyIdentity = policy as IdentityPolicy;
     const identity = signer.identity?.subjectAlternativeName ?? "";
