@@ -199,9 +199,14 @@ function hashOf(bytes: Uint8Array, algorithm: "sha256" | "sha384" | "sha512"): s
   return `sha384:${nodeCrypto().createHash("sha384").update(bytes).digest("hex")}`;
 }
 
+/** The code of a `@sigstore/verify` error (`SIGNATURE_ERROR`, `TLOG_BODY_ERROR`…), else "". */
+function failureCode(e: unknown): string {
+  return e instanceof Error && "code" in e ? String(e.code) : "";
+}
+
 /** The verifier's failure codes, as {@link SignatureError} reasons. */
 function failureOf(e: unknown): SignatureFailure {
-  const code = e instanceof Error && "code" in e ? String(e.code) : "";
+  const code = failureCode(e);
   if (code === "SIGNATURE_ERROR" || code === "TLOG_BODY_ERROR") return "tampered";
   if (code === "UNTRUSTED_SIGNER_ERROR") return "wrong-key";
   if (code.endsWith("_ERROR")) return "untrusted";
@@ -398,6 +403,15 @@ export async function verifyBundle(
   } catch (e) {
     if (e instanceof OcipkgError) throw e;
     const reason = failureOf(e);
+    if (key && reason === "tampered" && failureCode(e) === "SIGNATURE_ERROR") {
+      // the log entry matched the signature: the key is what does not
+      throw new SignatureError(
+        "wrong-key",
+        `${what} was not signed with ${
+          key.path ? `key ${key.path}` : "the key"
+        } (${key.fingerprint})`,
+      );
+    }
     throw new SignatureError(
       reason,
       reason === "malformed"
