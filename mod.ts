@@ -108,6 +108,7 @@ export {
   verifyReference,
   type VerifyReferenceOptions,
 } from "./lib/sign/flow.ts";
+export { type VerifiedBlob, verifyBlob, type VerifyBlobOptions } from "./lib/sign/blob.ts";
 
 // An embedded registry: `ocipkg serve`
 export { serve, type ServeHandle, type ServeOptions } from "./lib/serve/server.ts";

@@ -34,3 +34,4 @@ export { OCI_EMPTY } from "../lib/oci/media_types.ts";
 export { inspectLayout } from "../lib/ops/inspect.ts";
 export { BackgroundDigester, OFF_THREAD_MIN } from "../lib/util/hash_worker.ts";
 export { checkBinaryPlatforms, filePlatform } from "../lib/oci/binary_platform.ts";
+export { defaultDigest, loadSigstore, withDefaultDigest } from "../lib/sign/sigstore_lib.ts";

@@ -269,6 +269,7 @@ Deno.test("structure: every command is one module whose table documents it", asy
     "key",
     "sign",
     "verify",
+    "verify-blob",
     "attach",
     "discover",
     "completions",

@@ -28,6 +28,7 @@ import serve from "./serve.ts";
 import key from "./key.ts";
 import sign from "./sign.ts";
 import verify from "./verify.ts";
+import verifyBlob from "./verify_blob.ts";
 import attach from "./attach.ts";
 import discover from "./discover.ts";
 import completions, { completeCommands } from "./completions.ts";
@@ -57,6 +58,7 @@ export const COMMANDS: readonly Command[] = [
   key,
   sign,
   verify,
+  verifyBlob,
   attach,
   discover,
   completions,
