@@ -101,7 +101,9 @@ export async function runCli(
   const child = cmd.spawn();
   if (opts.stdin !== undefined) {
     const w = child.stdin.getWriter();
-    const input = typeof opts.stdin === "string" ? new TextEncoder().encode(opts.stdin) : opts.stdin;
+    const input = typeof opts.stdin === "string"
+      ? new TextEncoder().encode(opts.stdin)
+      : opts.stdin;
     // the child may stop reading early (an error): its output still tells what happened
     await w.write(input).catch(() => {});
     await w.close().catch(() => {});

@@ -39,7 +39,7 @@ export interface DeleteResult {
   digest: string;
   /** `manifest`: the manifest and every tag pointing to it; `tag`: the tag alone. */
   deleted: "manifest" | "tag";
-  /** The tags that went (or would go) with it, in the registry's order. */
+  /** The tags that went (or would go) with it, sorted. */
   tags: string[];
   /**
    * Why the tags pointing to the manifest could not all be known (the
@@ -75,7 +75,7 @@ async function tagsPointingTo(
   await forEachBounded(all, options.concurrency ?? 8, async (tag) => {
     if (await repo.digestOf(tag) === digest) pointing.add(tag);
   });
-  return { tags: all.filter((t) => pointing.has(t)) };
+  return { tags: [...pointing] };
 }
 
 /**
@@ -133,7 +133,7 @@ export async function deleteImage(
       return { image: name.toString(), digest, deleted: "tag", tags: [tag!], dryRun };
     }
     const found = await tagsPointingTo(repo, digest, options);
-    const tags = tag && !found.tags.includes(tag) ? [tag, ...found.tags] : found.tags;
+    const tags = (tag && !found.tags.includes(tag) ? [tag, ...found.tags] : found.tags).sort();
     const others = tags.filter((t) => t !== tag);
     if (tag && !options.force && (others.length > 0 || found.unknown)) {
       const lead = `deleting '${name}' deletes manifest ${digest}`;
