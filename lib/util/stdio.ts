@@ -19,8 +19,8 @@ let stdoutClaimed = false;
 export interface StdioStreams {
   /** The input, and whether it is a terminal. */
   stdin: { readable: ReadableStream<Uint8Array>; isTerminal(): boolean };
-  /** The output, and whether it is a terminal. */
-  stdout: { writable: WritableStream<Uint8Array>; isTerminal(): boolean };
+  /** The output (written with `write`, unbuffered), and whether it is a terminal. */
+  stdout: { write(p: Uint8Array): Promise<number>; isTerminal(): boolean };
 }
 
 let streams: StdioStreams = { stdin: Deno.stdin, stdout: Deno.stdout };
@@ -36,7 +36,7 @@ let streams: StdioStreams = { stdin: Deno.stdin, stdout: Deno.stdout };
  * import { claimStdin, useStdio } from "./stdio.ts";
  * useStdio({
  *   stdin: { readable: ReadableStream.from([new TextEncoder().encode("hi")]), isTerminal: () => false },
- *   stdout: { writable: new WritableStream(), isTerminal: () => true },
+ *   stdout: { write: (p) => Promise.resolve(p.byteLength), isTerminal: () => true },
  * });
  * assert.equal(await new Response(claimStdin("a manifest")).text(), "hi");
  * useStdio(undefined); // the process's own again
@@ -62,7 +62,7 @@ export function useStdio(replacement: StdioStreams | undefined): void {
  * const input = ReadableStream.from([new TextEncoder().encode("{}")]);
  * useStdio({
  *   stdin: { readable: input, isTerminal: () => false },
- *   stdout: { writable: new WritableStream(), isTerminal: () => false },
+ *   stdout: { write: (p) => Promise.resolve(p.byteLength), isTerminal: () => false },
  * });
  * assert.equal(await new Response(claimStdin("a manifest")).text(), "{}");
  * assert.throws(() => claimStdin("a manifest"), /stdin is read once/);
@@ -92,10 +92,10 @@ export function claimStdin(what: string): ReadableStream<Uint8Array> {
  * import assert from "node:assert/strict";
  * import { claimStdout, stdoutCarriesData, useStdio } from "./stdio.ts";
  * const chunks: Uint8Array[] = [];
- * const sink = new WritableStream<Uint8Array>({ write: (c) => void chunks.push(c) });
+ * const write = (p: Uint8Array) => Promise.resolve(chunks.push(p.slice()) && p.byteLength);
  * useStdio({
  *   stdin: { readable: new ReadableStream(), isTerminal: () => true },
- *   stdout: { writable: sink, isTerminal: () => false },
+ *   stdout: { write, isTerminal: () => false },
  * });
  * assert.equal(stdoutCarriesData(), false);
  * await ReadableStream.from([new Uint8Array([1, 2])]).pipeTo(claimStdout("a blob"));
@@ -114,16 +114,12 @@ export function claimStdout(what: string): WritableStream<Uint8Array> {
     );
   }
   stdoutClaimed = true;
-  const out = streams.stdout.writable;
-  // a writer per write, released after: stdout itself stays open for later lines
+  const out = streams.stdout;
+  // written through at once (not `.writable`, which may hold bytes until closed), and
+  // never closed: stdout stays open for later lines
   return new WritableStream<Uint8Array>({
     async write(chunk) {
-      const w = out.getWriter();
-      try {
-        await w.write(chunk);
-      } finally {
-        w.releaseLock();
-      }
+      for (let off = 0; off < chunk.byteLength;) off += await out.write(chunk.subarray(off));
     },
   });
 }

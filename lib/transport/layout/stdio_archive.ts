@@ -92,7 +92,7 @@ async function spoolDir(prefix: string): Promise<string> {
  * const file = await Deno.open(`${tmp}/foo.tar`); // stands for the process's stdin
  * useStdio({
  *   stdin: { readable: file.readable, isTerminal: () => false },
- *   stdout: { writable: new WritableStream(), isTerminal: () => false },
+ *   stdout: { write: (p) => Promise.resolve(p.byteLength), isTerminal: () => false },
  * });
  * const archive = await openStdinArchive();
  * assert.equal((await archive.resolve()).digest, packed.digest);
@@ -138,7 +138,7 @@ export async function openStdinArchive(): Promise<ListableTarget & Target> {
  * const file = await Deno.open(`${tmp}/out.tar`, { write: true, create: true }); // stands for stdout
  * useStdio({
  *   stdin: { readable: new ReadableStream(), isTerminal: () => true },
- *   stdout: { writable: file.writable, isTerminal: () => false },
+ *   stdout: { write: (p) => file.write(p), isTerminal: () => false },
  * });
  * const w = await createStdoutArchive();
  * const d = await pushBytes(w, "text/plain", new TextEncoder().encode("hi"));
