@@ -3,14 +3,16 @@
 // the CLI against a real docker-registry (deletion enabled) and against `ocipkg serve --delete`;
 // a registry that refuses deletes: `ocipkg serve` without `--delete`.
 import { join } from "node:path";
-import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
 import {
   inspectAny,
   NotFoundError,
   packDirectory,
   pushImage,
   resolveImage,
+  saveBlob,
   serve,
+  VerificationError,
 } from "../mod.ts";
 import { runCli, samplePackage, sha256, tempDir } from "./_helpers.ts";
 import { startRegistry } from "./_registry.ts";
@@ -282,5 +284,32 @@ Deno.test("stdin and stdout: a terminal is refused", async () => {
     const text = new TextDecoder().decode(r.stdout);
     assertEquals(r.code, 2, text);
     assertStringIncludes(text, message);
+  }
+});
+
+Deno.test("blob: bytes that do not match the digest are refused, and no file is left", async () => {
+  const real = new TextEncoder().encode("the real blob");
+  const digest = await sha256(real);
+  const forged = new TextEncoder().encode("a forged blob");
+  // a stand-in registry that answers the right size and the wrong bytes
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) =>
+      req.method === "HEAD"
+        ? new Response(null, { headers: { "content-length": `${real.byteLength}` } })
+        : new Response(forged),
+  );
+  try {
+    const out = join(await tempDir(), "blob");
+    const image = `127.0.0.1:${server.addr.port}/org/x@${digest}`;
+    await assertRejects(() => saveBlob(image, out, { credential: null }), VerificationError);
+    assertEquals(await Deno.stat(out).then(() => true, () => false), false);
+    assertEquals(
+      (await Array.fromAsync(Deno.readDir(join(out, "..")))).length,
+      0,
+      "no temp file left",
+    );
+  } finally {
+    await server.shutdown();
   }
 });
