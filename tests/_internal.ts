@@ -18,6 +18,8 @@ export { TAR_END, tarHeader, tarPadding } from "../lib/archive/tar_writer.ts";
 export { teeBounded } from "../lib/util/tee.ts";
 export { buildArtifact, gzipStream, walkDirectory, zstdStream } from "../lib/ops/artifact.ts";
 export { classifyLibrary } from "../lib/native/libraries.ts";
+export { STAGE_DIR, stageSharedLibraries } from "../lib/native/link_stage.ts";
+export { readSoname } from "../lib/native/soname.ts";
 export { binaryInfo } from "../lib/oci/binary_platform.ts";
 export {
   findCredential,

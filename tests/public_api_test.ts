@@ -162,6 +162,7 @@ const ENTRY_POINTS: Record<string, { file: string; names: string[] }> = {
     names: [
       "buildRunnable",
       "cargoBuild",
+      "cargoLink",
       "cargoLinkLines",
       "cargoPublish",
       "findLibraries",
