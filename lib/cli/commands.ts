@@ -14,6 +14,10 @@ import get from "./get.ts";
 import pull from "./pull.ts";
 import copy from "./copy.ts";
 import tags from "./tags.ts";
+import catalog from "./catalog.ts";
+import manifest from "./manifest.ts";
+import blob from "./blob.ts";
+import deleteCommand from "./delete.ts";
 import resolve from "./resolve.ts";
 import tag from "./tag.ts";
 import login from "./login.ts";
@@ -44,8 +48,12 @@ export const COMMANDS: readonly Command[] = [
   pull,
   copy,
   tags,
+  catalog,
   resolve,
   tag,
+  manifest,
+  blob,
+  deleteCommand,
   login,
   logout,
   link,

@@ -4,7 +4,7 @@
  * single blobs (`pushBytes`, `fetchBytes`), a target's life (`withTarget`),
  * the variants of a multi-platform index (`tagVariant`), OCI 1.1 referrers
  * (attach, list, discover, copy), and the registry client with its tags,
- * logins and timeouts. The `Target` interface, its implementations and the
+ * catalog, logins and timeouts. The `Target` interface, its implementations and the
  * resolver of locations are in the main module.
  *
  * @example
@@ -48,4 +48,5 @@ export { DEFAULT_TIMEOUTS, DownloadStalls } from "./registry/http.ts";
 export { type RetryInfo } from "./registry/retry.ts";
 export { type Credential } from "./registry/credentials.ts";
 export { listTagPages, listTags } from "./registry/tags.ts";
+export { type CatalogOptions, listCatalog, listCatalogPages } from "./registry/catalog.ts";
 export { login, logout } from "./registry/login.ts";

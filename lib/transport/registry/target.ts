@@ -9,8 +9,9 @@
  *
  * @module
  */
-import { isDigest } from "../../oci/digest.ts";
-import { UsageError } from "../../util/errors.ts";
+import { isDigest, parseDigest } from "../../oci/digest.ts";
+import { NotFoundError, UsageError } from "../../util/errors.ts";
+import { RegistryError } from "./errors.ts";
 import { type Descriptor, isManifestType, MAX_MANIFEST_SIZE } from "../../oci/manifest.ts";
 import type { BlobSpec, ReadTarget, Target } from "../target.ts";
 import { type ImageName, isRepositoryName } from "../../oci/reference.ts";
@@ -139,6 +140,63 @@ export class RegistryTarget implements Target {
     });
     await res.body?.cancel();
     return res.status === 200;
+  }
+
+  /**
+   * The descriptor of a blob, from a `HEAD` request: its size is the
+   * `Content-Length` the registry answered (what is fetched with it is then
+   * verified against both), its media type `application/octet-stream`.
+   *
+   * @param digest the blob's digest
+   * @returns the descriptor
+   * @throws {NotFoundError} when the registry has no such blob
+   * @throws {RegistryError} when the answer has no usable `Content-Length`
+   */
+  async blobDescriptor(digest: string): Promise<Descriptor> {
+    parseDigest(digest);
+    const what = `blob ${digest} of ${this.description}`;
+    const res = await this.client.request({
+      method: "HEAD",
+      url: `/v2/${this.repository}/blobs/${digest}`,
+      scope: this.#repo.scope(),
+      what,
+      ok: [200, 404],
+    });
+    await res.body?.cancel();
+    if (res.status === 404) throw new NotFoundError(`${what} not found on ${this.client.registry}`);
+    this.#repo.checkAnswered(res, digest, what);
+    const length = res.headers.get("content-length") ?? "";
+    if (!/^\d{1,16}$/.test(length) || !Number.isSafeInteger(Number(length))) {
+      throw new RegistryError(
+        `${what}: ${this.client.registry} answered no usable Content-Length ('${
+          printable(length.slice(0, 40))
+        }')`,
+        res.status,
+      );
+    }
+    return { mediaType: "application/octet-stream", digest, size: Number(length) };
+  }
+
+  /**
+   * The digest a tag points at, from a `HEAD` request (see `Manifests.digestOf`).
+   *
+   * @param reference a tag or digest
+   * @returns the digest, or undefined when there is no such manifest
+   */
+  digestOf(reference: string): Promise<string | undefined> {
+    return this.#manifests.digestOf(reference);
+  }
+
+  /**
+   * Delete a manifest by digest (its tags go with it), or a tag alone where
+   * the registry allows it (distribution 2.x does not).
+   *
+   * @param reference a digest or tag
+   * @throws {NotFoundError} when there is no such manifest or tag
+   * @throws {RegistryError} naming the registry when it refuses
+   */
+  delete(reference: string): Promise<void> {
+    return this.#manifests.delete(reference);
   }
 
   /**
