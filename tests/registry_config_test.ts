@@ -16,7 +16,7 @@ import {
   Store,
 } from "./_internal.ts";
 import { run, runCli, samplePackage, tempDir } from "./_helpers.ts";
-import { makeTls, PASS, startRegistry, USER } from "./_registry.ts";
+import { PASS, startRegistry, USER } from "./_registry.ts";
 
 const plain = await startRegistry();
 const secure = await startRegistry({ auth: "htpasswd", tls: true });

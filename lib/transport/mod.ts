@@ -44,6 +44,7 @@ export {
   referrersTag,
 } from "./referrers.ts";
 export { type ClientOptions, RegistryClient, type RegistryRequest } from "./registry/client.ts";
+export { type OptionNames } from "./registry/scheme.ts";
 export { configFile, type Mirror, type RegistrySettings, registrySettings } from "./config.ts";
 export { DEFAULT_TIMEOUTS, DownloadStalls } from "./registry/http.ts";
 export { type RetryInfo } from "./registry/retry.ts";
