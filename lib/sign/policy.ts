@@ -6,8 +6,10 @@
  * The store keeps the record of what verified ({@link Store.recordVerified}),
  * so that a cached install is not verified again.
  *
- * The config file is `$OCIPKG_CONFIG`, else `~/.ocipkg/config.json`: a JSON
- * object whose `verify` (optional) is a list of rules.
+ * The config file is `$OCIPKG_CONFIG`, else `~/.ocipkg/config.json` (see
+ * `configFile`), read once by the one reader (`transport/config.ts`, which
+ * also holds its `registries`): a JSON object whose `verify` (optional) is a
+ * list of rules.
  *
  * ```json
  * { "verify": [{ "prefix": "ghcr.io/org/", "key": "keys/org.pub" }] }
