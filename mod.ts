@@ -72,7 +72,13 @@ export {
   type PackOptions,
   type PackResult,
 } from "./lib/ops/artifact.ts";
-export { type AttachedOptions, copyImage, pullImage, pushImage } from "./lib/ops/transfer.ts";
+export {
+  type AttachedOptions,
+  copyImage,
+  type CopySides,
+  pullImage,
+  pushImage,
+} from "./lib/ops/transfer.ts";
 export { getImage, type GetOptions, loadImage, type LoadOptions } from "./lib/ops/install.ts";
 export {
   type LinkedLibrary,

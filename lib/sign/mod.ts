@@ -64,7 +64,6 @@ export {
   type VerifySignaturesOptions,
 } from "./image.ts";
 export {
-  configFile,
   enforceVerification,
   type VerifyPolicyOptions,
   type VerifyRequirement,

@@ -323,7 +323,8 @@ export async function createLocation(
   loc: Location,
   options: RegistryTargetOptions = {},
 ): Promise<Target> {
-  if (loc.kind === "registry") return openRepository(loc.name, options);
+  // a target written to reads from its registry alone: a mirror's tag may be stale
+  if (loc.kind === "registry") return openRepository(loc.name, { ...options, mirrors: [] });
   if (isStdio(loc)) return await createStdoutArchive();
   const st = await pathExists(loc.path) ? await Deno.stat(loc.path) : undefined;
   if (loc.kind === "oci-dir") {

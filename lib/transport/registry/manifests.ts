@@ -75,6 +75,15 @@ export class Manifests {
   }
 
   /**
+   * Whether the cache holds a manifest.
+   * @param digest its digest
+   * @returns true when {@link fetch} answers it without a request
+   */
+  has(digest: string): boolean {
+    return this.#manifests.has(digest);
+  }
+
+  /**
    * Resolve a tag or digest to the descriptor of its manifest (verified,
    * kept in the cache).
    *
