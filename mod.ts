@@ -109,10 +109,15 @@ export { deleteImage, type DeleteOptions, type DeleteResult } from "./lib/ops/de
 // The local store that get, load and link install into
 export { dataDir } from "./lib/store/paths.ts";
 export {
+  type EntryUsage,
   type InstallOptions,
   type InstallResult,
+  type PrunedItem,
+  type PruneOptions,
+  type PruneResult,
   Store,
   type StoreEntry,
+  type StoreUsage,
 } from "./lib/store/store.ts";
 
 // Signing: keys, sign, verify

@@ -269,6 +269,7 @@ Deno.test("structure: every command is one module whose table documents it", asy
     "list",
     "image-directory",
     "rm",
+    "prune",
     "serve",
     "key",
     "sign",

@@ -28,6 +28,7 @@ import cargo from "./cargo.ts";
 import list from "./list.ts";
 import imageDirectory from "./image_directory.ts";
 import rm from "./rm.ts";
+import prune from "./prune.ts";
 import serve from "./serve.ts";
 import key from "./key.ts";
 import sign from "./sign.ts";
@@ -62,6 +63,7 @@ export const COMMANDS: readonly Command[] = [
   list,
   imageDirectory,
   rm,
+  prune,
   serve,
   key,
   sign,

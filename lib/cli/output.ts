@@ -29,6 +29,29 @@ export const out = (s: string): void =>
  */
 export const info = (s: string): void => console.error(safe(s));
 
+/**
+ * A number of bytes for people: `512 B`, `4.0 KiB`, `12.3 MiB`, `1.5 GiB`.
+ * @param n bytes
+ * @returns the text
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { humanBytes } from "./output.ts";
+ * assert.equal(humanBytes(512), "512 B");
+ * assert.equal(humanBytes(4096), "4.0 KiB");
+ * assert.equal(humanBytes(12.3 * 1024 * 1024), "12.3 MiB");
+ * ```
+ */
+export function humanBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
+}
+
 const encoder = new TextEncoder();
 
 /**

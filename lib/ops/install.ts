@@ -85,9 +85,11 @@ export async function getImage(
   const present = installed !== undefined && !otherPlatform;
   const dir = store.imageDir(name, options.platform);
   // cached and trusted (the store's record of what verified): done, no request
+  // (the use is recorded for `prune --unused-for`; an entry a prune removed meanwhile is installed)
   if (
     present && !options.force && !options.refresh &&
-    await isVerified(store, installed.digest, required)
+    await isVerified(store, installed.digest, required) &&
+    await store.recordUse(name, options.platform)
   ) {
     return { name, dir, digest: installed.digest, status: "present" };
   }
@@ -102,7 +104,8 @@ export async function getImage(
     // is what the tag names now
     if (
       present && !options.force &&
-      (await installedDigests(store, name, options.platform)).has(root.digest)
+      (await installedDigests(store, name, options.platform)).has(root.digest) &&
+      await store.recordUse(name, options.platform)
     ) {
       await store.recordVerified(installed.digest, fingerprints);
       return { name, dir, digest: root.digest, status: "present" };
