@@ -183,6 +183,7 @@ const ENTRY_POINTS: Record<string, { file: string; names: string[] }> = {
       "installLauncher",
       "libraryPath",
       "openLibrary",
+      "uninstallLauncher",
       "writeCmakeConfig",
       "writePkgConfig",
     ],
