@@ -3,22 +3,16 @@
  *
  * @module
  */
-import { type Compression, packDirectory, UsageError } from "../../mod.ts";
-import { defineCommand, optionGroup } from "./options.ts";
+import { type Compression, packDirectory } from "../../mod.ts";
+import { defineCommand, oneOf, optionGroup } from "./options.ts";
 import { jsonOption, packing, packOptions, platformOption, reportPacked } from "./shared.ts";
-
-function compression(text: string, flag: string): Compression {
-  if (text === "gzip" || text === "zstd" || text === "none") return text;
-  throw new UsageError(`invalid ${flag} '${text}': use gzip, zstd or none`);
-}
 
 /** `--compression gzip|zstd|none` (pack and compose). */
 export const compressionOption = optionGroup({
   compression: {
     type: "string",
-    value: "gzip|zstd|none",
+    ...oneOf<Compression>(["gzip", "zstd", "none"]),
     default: "gzip",
-    parse: compression,
     description:
       "layer compression: gzip (the ocipkg layer type), zstd (OCI tar+zstd; --level 1-9, default 3) or none",
   },

@@ -53,6 +53,7 @@ export default defineCommand({
       opts,
       image?.toString() ?? layouts.join(" "),
       (p) => pushImage(from, image, { ...remote(opts), ...p }),
+      () => "pushed",
     );
     out(
       opts.json

@@ -16,7 +16,7 @@ import {
   type ExtractLimits,
 } from "../archive/mod.ts";
 import { DEFAULT_TIMEOUTS } from "../transport/mod.ts";
-import { type Hint, optionGroup, type OptionValues } from "./options.ts";
+import { type Hint, oneOf, optionGroup, type OptionValues } from "./options.ts";
 import { debugLog, info, out } from "./output.ts";
 
 /**
@@ -264,11 +264,6 @@ export function selectedPlatform(
   return opts.platform;
 }
 
-function layoutFormat(text: string, flag: string): "archive" | "dir" {
-  if (text === "archive" || text === "dir") return text;
-  throw new UsageError(`invalid ${flag} '${text}': use archive or dir`);
-}
-
 function compressionLevel(text: string, flag: string): number {
   if (!/^[0-9]$/.test(text)) throw new UsageError(`invalid ${flag} '${text}': use 0-9`);
   return Number(text);
@@ -278,9 +273,8 @@ function compressionLevel(text: string, flag: string): number {
 export const formatOptions = optionGroup({
   format: {
     type: "string",
-    value: "archive|dir",
+    ...oneOf(["archive", "dir"]),
     default: "archive; dir for an existing directory",
-    parse: layoutFormat,
     description: "write a plain output path as an oci-archive file or an oci-dir",
   },
 });
