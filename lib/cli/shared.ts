@@ -291,9 +291,15 @@ export const artifactOptions = optionGroup({
   ...formatOptions,
 });
 
-/** Building a package: `--level` (gzip level) besides the artifact options. */
+/** Building a package: `--level` (gzip level), `--append`, `-q` besides the artifact options. */
 export const packOptions = optionGroup({
   ...artifactOptions,
+  append: {
+    type: "boolean",
+    description:
+      "add the image to an output that already holds others (refused by default: one image per output)",
+  },
+  quiet: { type: "boolean", short: "q", description: "print only errors and the result" },
   level: {
     type: "string",
     value: "0-9",
@@ -367,6 +373,7 @@ export function packing(
     format: opts.format,
     compressionLevel: opts.level,
     platform: opts.platform,
+    append: opts.append,
   };
 }
 
@@ -376,18 +383,22 @@ export function packing(
  * @param r the result
  * @param done e.g. "packed ./build into libfoo.tar"
  * @param tag the `-t` value, if any
+ * @param json `--json`: one JSON document, nothing on stderr
+ * @param quiet `-q`: the result only
  */
 export function reportPacked(
   r: PackResult,
   done: string,
   tag: string | undefined,
   json = false,
+  quiet = false,
 ): void {
   if (json) {
     out(JSON.stringify({ name: String(r.name), digest: r.digest, output: r.output }));
     return;
   }
   out(`${r.name} ${r.digest}`);
+  if (quiet) return;
   info(`${done} into ${r.output}`);
   if (tag === undefined) info(`no -t given: the image is named '${r.name}'`);
 }

@@ -67,7 +67,7 @@ export class OciArchive implements Target, ListableTarget {
   private constructor(path: string) {
     this.path = path;
     this.description = `oci-archive '${path}'`;
-    this.#index = new LayoutIndex(this.description);
+    this.#index = new LayoutIndex(this.description, `oci-archive:${path}`);
   }
 
   /**
@@ -127,7 +127,7 @@ export class OciArchive implements Target, ListableTarget {
       checkLayoutFile(layout, this.description);
       const index = await this.#readEntry(file, "index.json");
       if (!index) throw new ArchiveError(`${this.description} has no index.json`);
-      this.#index = LayoutIndex.parse(index, this.description);
+      this.#index = LayoutIndex.parse(index, this.description, `oci-archive:${this.path}`);
     } finally {
       file.close();
     }

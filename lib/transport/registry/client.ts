@@ -25,6 +25,9 @@
  *   the time spent waiting between retries of one request is capped too, and
  *   its attempts share one deadline, 1.5 × the connect timeout (see
  *   `retry.ts`): a registry that never answers fails after two attempts.
+ *   A connection refused by a loopback registry is not retried: nothing
+ *   listens on that port of this machine, and waiting will not start it
+ *   (the error asks "is a registry running on 127.0.0.1:5000?").
  *
  * @module
  */
@@ -334,9 +337,12 @@ export class RegistryClient {
         }
       }
       const backoff = this.#backoff(attempt);
+      // nothing listens on this machine's port: waiting will not start a registry
+      const refusedHere = !reading && isLoopbackHost(this.registry) &&
+        connectionMessage(failure) === "connection refused";
       if (
-        replayable && attempt < max && !isPermanent(failure) && budget.allows(backoff) &&
-        deadline.allows(backoff)
+        replayable && attempt < max && !isPermanent(failure) && !refusedHere &&
+        budget.allows(backoff) && deadline.allows(backoff)
       ) {
         // said before the wait: a registry that is down is not a silent pause
         this.#log(`retry ${req.method} ${req.url}: ${causeChain(failure)}`);
@@ -354,7 +360,9 @@ export class RegistryClient {
       throw new RegistryError(
         reading
           ? `${req.what}: the answer from ${this.registry} broke off: ${causeChain(failure)}`
-          : `${req.what}: cannot reach ${this.registry}: ${connectionMessage(failure)}`,
+          : `${req.what}: cannot reach ${this.registry}: ${connectionMessage(failure)}${
+            refusedHere ? ` (is a registry running on ${this.registry}?)` : ""
+          }`,
         0,
         undefined,
         { cause: failure },
