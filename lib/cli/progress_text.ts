@@ -189,14 +189,15 @@ export class Tally {
  * );
  * const none = Object.assign(new Tally(), { bytes: 420, there: 2 });
  * assert.equal(closingLine("pushed", none, 0.08), "pushed nothing new in 0.1 s: 2 blobs already there");
+ * assert.equal(closingLine("copied", new Tally(), 0.3), "copied nothing new in 0.3 s"); // the manifest was there
  * ```
  */
 export function closingLine(verb: string, t: Tally, secs: number): string {
   const took = formatDuration(secs);
   if (t.blobs === 0) {
-    return t.there > 0
-      ? `${verb} nothing new in ${took}: ${plural(t.there, "blob")} already there`
-      : `${verb} in ${took}`;
+    // every blob there already, or the whole image (then its manifest was all there was to see)
+    const there = t.there > 0 ? `: ${plural(t.there, "blob")} already there` : "";
+    return `${verb} nothing new in ${took}${there}`;
   }
   const rate = formatBytes(t.bytes / Math.max(secs, 0.001));
   const there = t.there > 0 ? `, ${t.there} already there` : "";
