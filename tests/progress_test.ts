@@ -104,6 +104,7 @@ Deno.test("progress: NDJSON events, live lines, --verbose and --quiet", async (t
       assertEquals(tty.code, 0, tty.stderr);
       // whatever was drawn was cleared again: the screen ends clean
       // (then the closing line)
+      // deno-lint-ignore no-control-regex
       assert(/^(.*\x1b\[J)?pulled [^\x1b]*\n$/s.test(tty.stderr), JSON.stringify(tty.stderr));
       const verbose = await runCli(["pull", image, "-o", `oci:${work}/v`, "--verbose"]);
       assertEquals(verbose.code, 0);
@@ -219,6 +220,7 @@ Deno.test("progress: NDJSON events, live lines, --verbose and --quiet", async (t
         for (const f of frames.slice(0, 4)) assert(!f.includes("ETA"), frames.join("\n"));
         // cleared, then the one closing line (then the result, on stdout, the same terminal)
         const end =
+          // deno-lint-ignore no-control-regex
           /\x1b\[\d+F\x1b\[Jgot (\S+), 1\.\d MiB in [\d.]+ s \([\d.]+ (KiB|MiB)\/s\), 2 blobs\r?\n/
             .exec(screen);
         assert(end && end[1] === slow, JSON.stringify(screen.slice(-300)));
