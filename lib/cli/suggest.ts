@@ -41,8 +41,8 @@ export function editDistance(a: string, b: string): number {
 
 /**
  * The candidates a mistyped word probably meant (at most three, the closest
- * only): those within 2 edits (1 for words of four letters or fewer), else
- * those it is the start of (two letters or more).
+ * only): those one edit away, else those it is the start of (two letters or
+ * more), else — for words of five letters or more — those two edits away.
  *
  * @param word what was typed
  * @param candidates the words it could have been
@@ -62,8 +62,10 @@ export function suggest(word: string, candidates: readonly string[]): string[] {
   const scored: [string, number][] = [];
   for (const c of new Set(candidates)) {
     const distance = editDistance(word, c);
-    if (distance <= limit) scored.push([c, distance]);
-    else if (word.length >= 2 && c.startsWith(word)) scored.push([c, limit + 1]);
+    // the start of a word counts between one edit and two: `compl` is completions, not copy
+    const prefix = word.length >= 2 && c.startsWith(word) ? 1.5 : Infinity;
+    const score = Math.min(distance <= limit ? distance : Infinity, prefix);
+    if (score !== Infinity) scored.push([c, score]);
   }
   // only the closest: `carg` is one edit from `cargo`, so not `tag` (two) too
   const best = Math.min(...scored.map(([, s]) => s));
