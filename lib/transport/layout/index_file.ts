@@ -127,6 +127,11 @@ export class LayoutIndex {
     this.#spelling = spelling;
   }
 
+  /** How the user names the layout (`oci-archive:t.tar`), if known. */
+  get spelling(): string | undefined {
+    return this.#spelling;
+  }
+
   /**
    * Parse `index.json`.
    *
