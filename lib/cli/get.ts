@@ -5,8 +5,7 @@
  */
 import { getImage, imageName } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { info } from "./output.ts";
-import { chatty, progressOptions, reportInstalled, withProgress } from "./progress.ts";
+import { progressOptions, reportInstalled, withProgress } from "./progress.ts";
 import {
   limitOptions,
   limits,
@@ -50,18 +49,23 @@ export default defineCommand({
   hints: registryHints,
   async run([image], opts) {
     const name = imageName(image!);
-    const r = await withProgress(opts, image!, (p) =>
-      getImage(name, {
-        verifyKeys: opts.verifyKey,
-        verifyKeysLabel: "--verify-key",
-        ...remote(opts),
-        ...limits(opts),
-        ...p,
-        force: opts.overwrite,
-        refresh: opts.refresh,
-        platform: opts.platform,
-      }));
-    if (r.status === "installed" && chatty(opts)) info(`got ${r.name}`);
+    const r = await withProgress(
+      opts,
+      image!,
+      (p) =>
+        getImage(name, {
+          verifyKeys: opts.verifyKey,
+          verifyKeysLabel: "--verify-key",
+          ...remote(opts),
+          ...limits(opts),
+          ...p,
+          force: opts.overwrite,
+          refresh: opts.refresh,
+          platform: opts.platform,
+        }),
+      // from the store, nothing moved: no closing line, as fast as ever
+      (r) => r.status === "installed" ? `got ${r.name},` : undefined,
+    );
     reportInstalled(r, opts);
   },
 });

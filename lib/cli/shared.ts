@@ -16,7 +16,7 @@ import {
   type ExtractLimits,
 } from "../archive/mod.ts";
 import { DEFAULT_TIMEOUTS } from "../transport/mod.ts";
-import { type Hint, optionGroup, type OptionValues } from "./options.ts";
+import { type Hint, oneOf, optionGroup, type OptionValues } from "./options.ts";
 import { debugLog, info, out } from "./output.ts";
 
 /**
@@ -278,11 +278,6 @@ export function selectedPlatform(
   return opts.platform;
 }
 
-function layoutFormat(text: string, flag: string): "archive" | "dir" {
-  if (text === "archive" || text === "dir") return text;
-  throw new UsageError(`invalid ${flag} '${text}': use archive or dir`);
-}
-
 function compressionLevel(text: string, flag: string): number {
   if (!/^[0-9]$/.test(text)) throw new UsageError(`invalid ${flag} '${text}': use 0-9`);
   return Number(text);
@@ -292,9 +287,8 @@ function compressionLevel(text: string, flag: string): number {
 export const formatOptions = optionGroup({
   format: {
     type: "string",
-    value: "archive|dir",
+    ...oneOf(["archive", "dir"]),
     default: "archive; dir for an existing directory",
-    parse: layoutFormat,
     description: "write a plain output path as an oci-archive file or an oci-dir",
   },
 });
@@ -311,9 +305,15 @@ export const artifactOptions = optionGroup({
   ...formatOptions,
 });
 
-/** Building a package: `--level` (gzip level) besides the artifact options. */
+/** Building a package: `--level` (gzip level), `--append`, `-q` besides the artifact options. */
 export const packOptions = optionGroup({
   ...artifactOptions,
+  append: {
+    type: "boolean",
+    description:
+      "add the image to an output that already holds others (refused by default: one image per output)",
+  },
+  quiet: { type: "boolean", short: "q", description: "print only errors and the result" },
   level: {
     type: "string",
     value: "0-9",
@@ -387,6 +387,7 @@ export function packing(
     format: opts.format,
     compressionLevel: opts.level,
     platform: opts.platform,
+    append: opts.append,
   };
 }
 
@@ -396,18 +397,22 @@ export function packing(
  * @param r the result
  * @param done e.g. "packed ./build into libfoo.tar"
  * @param tag the `-t` value, if any
+ * @param json `--json`: one JSON document, nothing on stderr
+ * @param quiet `-q`: the result only
  */
 export function reportPacked(
   r: PackResult,
   done: string,
   tag: string | undefined,
   json = false,
+  quiet = false,
 ): void {
   if (json) {
     out(JSON.stringify({ name: String(r.name), digest: r.digest, output: r.output }));
     return;
   }
   out(`${r.name} ${r.digest}`);
+  if (quiet) return;
   info(`${done} into ${r.output}`);
   if (tag === undefined) info(`no -t given: the image is named '${r.name}'`);
 }
