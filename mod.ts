@@ -72,7 +72,13 @@ export {
   type PackResult,
 } from "./lib/ops/artifact.ts";
 export { type AttachedOptions, copyImage, pullImage, pushImage } from "./lib/ops/transfer.ts";
-export { getImage, type GetOptions, loadImage, type LoadOptions } from "./lib/ops/install.ts";
+export {
+  getImage,
+  type GetOptions,
+  type GetResult,
+  loadImage,
+  type LoadOptions,
+} from "./lib/ops/install.ts";
 export {
   type LinkedLibrary,
   type LinkOptions,
@@ -88,6 +94,25 @@ export {
   type ManifestInfo,
 } from "./lib/ops/inspect.ts";
 export { resolveImage, tagImage } from "./lib/ops/tagging.ts";
+
+// A project's lock: `ocipkg.lock` pins each tag it uses to a digest
+export {
+  checkLock,
+  type CheckLockOptions,
+  type CheckLockResult,
+  type LockChange,
+  lockImages,
+  type LockImagesOptions,
+  type LockImagesResult,
+  type LockMismatch,
+  type LockOptions,
+} from "./lib/ops/lock.ts";
+export {
+  findLockFile,
+  type LockedImage,
+  type LockFile,
+  readLockFile,
+} from "./lib/store/lock_file.ts";
 
 // The local store that get, load and link install into
 export { dataDir } from "./lib/store/paths.ts";

@@ -10,6 +10,8 @@ import { chatty, progressOptions, reportInstalled, withProgress } from "./progre
 import {
   limitOptions,
   limits,
+  lockOptions,
+  lockSettings,
   overwriteOption,
   pickPlatform,
   registryHints,
@@ -22,7 +24,7 @@ import {
 export default defineCommand({
   name: "get",
   usage:
-    "get <image> [-f] [--refresh] [--platform os/arch] [--verify-key pub]... [--plain-http] [--ca-file pem] [--max-bytes n] [--max-entries n] [--max-ratio n]",
+    "get <image> [-f] [--refresh] [--platform os/arch] [--lock path] [--locked] [--verify-key pub]... [--plain-http] [--ca-file pem] [--max-bytes n] [--max-entries n] [--max-ratio n]",
   summary: "Pull an image into the local store, verify and extract it (cached)",
   positionals: [1, 1],
   options: {
@@ -33,6 +35,7 @@ export default defineCommand({
     },
     platform: pickPlatform,
     ...verifyOption,
+    ...lockOptions,
     ...registryOptions,
     ...limitOptions,
     ...progressOptions,
@@ -41,6 +44,10 @@ export default defineCommand({
     {
       command: "ocipkg get ghcr.io/org/libfoo:1.0",
       description: "install an image (no request if the store holds it); prints its directory",
+    },
+    {
+      command: "OCIPKG_LOCKED=1 ocipkg get ghcr.io/org/libfoo:1.0",
+      description: "in CI: install exactly what ocipkg.lock pins; an image it lacks fails",
     },
     {
       command: "ocipkg get localhost:5000/libfoo:1.0 --plain-http --platform linux/arm64",
@@ -54,6 +61,7 @@ export default defineCommand({
       getImage(name, {
         verifyKeys: opts.verifyKey,
         verifyKeysLabel: "--verify-key",
+        ...lockSettings(opts),
         ...remote(opts),
         ...limits(opts),
         ...p,

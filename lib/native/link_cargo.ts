@@ -68,5 +68,7 @@ export function cargoLinkLines(r: LinkResult): string[] {
     "cargo:rerun-if-env-changed=OCIPKG_DATA_DIR",
     "cargo:rerun-if-env-changed=OCIPKG_CONFIG",
   );
+  // the lock that pinned it: `ocipkg lock --update` relinks
+  if (r.lock) lines.push(`cargo:rerun-if-changed=${line("lock file", r.lock)}`);
   return lines;
 }
