@@ -70,14 +70,18 @@ export default defineCommand({
         const now = m.now ?? (m.platform ? "no manifest for it" : "no such tag");
         out(`${which}: locked ${m.locked}, the registry has ${now}`);
       }
-      const noun = r.checked === 1 ? "image" : "images";
+      const of = (n: number) => n === 1 ? `${n} locked image` : `${n} locked images`;
       if (r.mismatches.length) {
         const moved = new Set(r.mismatches.map((m) => m.image)).size;
         throw new OcipkgError(
-          `${r.path}: ${moved} of ${r.checked} locked ${noun} no longer match their registry ('ocipkg lock --update' moves them)`,
+          `${r.path}: ${moved} of ${of(r.checked)} no longer ${
+            moved === 1 ? "matches its" : "match their"
+          } registry ('ocipkg lock --update' moves them)`,
         );
       }
-      out(`${r.path}: ${r.checked} locked ${noun} match their registry`);
+      out(
+        `${r.path}: ${of(r.checked)} ${r.checked === 1 ? "matches its" : "match their"} registry`,
+      );
       return;
     }
     const r = await lockImages(images, {
