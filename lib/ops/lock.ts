@@ -56,13 +56,8 @@ function lockedByEnv(): boolean {
   return /^(1|true|yes)$/i.test(Deno.env.get("OCIPKG_LOCKED")?.trim() ?? "");
 }
 
-/**
- * The lock file an install uses: the path given, the project's (`true`), or none.
- *
- * @param options the lock options
- * @returns an absolute path (which may not exist yet), or undefined
- */
-export async function lockFileOf(options: LockOptions): Promise<string | undefined> {
+/** The lock file an install uses: the path given, the project's (`true`), or none. */
+async function lockFileOf(options: LockOptions): Promise<string | undefined> {
   if (options.lock === true) return await findLockFile();
   if (typeof options.lock === "string") return resolve(options.lock);
   return undefined;
@@ -91,6 +86,26 @@ export interface LockState {
  * @returns the state, or undefined
  * @throws {OcipkgError} naming the file when it cannot be read, or when
  *   `locked` is set and there is no lock file
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ImageName } from "@ocipkg/cli";
+ * import { lockRefusal, lockStateOf, recordLocked } from "./lock.ts";
+ * const tmp = await Deno.makeTempDir();
+ * const lock = `${tmp}/ocipkg.lock`;
+ * const name = ImageName.parse("example.com/foo:1");
+ * const d = `sha256:${"a".repeat(64)}`;
+ * assert.equal(await lockStateOf(name, {}), undefined); // no lock asked for
+ * const state = (await lockStateOf(name, { lock }))!;
+ * assert.equal(state.entry, undefined); // the file does not exist yet
+ * await recordLocked(state, d, { "linux/amd64": d }, []); // creates it
+ * const again = (await lockStateOf(name, { lock, locked: true }))!;
+ * assert.deepEqual(again.entry, { digest: d, platforms: { "linux/amd64": d } });
+ * assert.match(lockRefusal(name, again, "linux/arm64").message, /without platform linux\/arm64/);
+ * await assert.rejects(lockStateOf(name, { lock: `${tmp}/none.lock`, locked: true }), /no lock file/);
+ * assert.equal(await lockStateOf(name.withReference(d), { lock, locked: true }), undefined);
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
  */
 export async function lockStateOf(
   name: ImageName,
@@ -121,7 +136,7 @@ export async function lockStateOf(
  * @param name the image
  * @param state its lock state (a named lock file is named in the command too)
  * @param platform the platform missing from its entry, when it has one
- * @returns the error
+ * @returns the error (see {@link lockStateOf}'s example)
  */
 export function lockRefusal(
   name: ImageName,
@@ -149,6 +164,7 @@ export function lockRefusal(
  * @param platforms manifest digest per platform key
  * @param keys fingerprints of the keys that verified it
  * @throws {OcipkgError} when another process locked the reference to another digest meanwhile
+ *   (see {@link lockStateOf}'s example)
  */
 export async function recordLocked(
   state: LockState,
