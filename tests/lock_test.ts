@@ -224,6 +224,30 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a locked digest its registry deleted: one line naming it and how to move the lock",
+  ignore: !ready,
+  async fn() {
+    const image = `${reg!.host}/lock/deleted:1`;
+    const v1 = await publish(image, "d1");
+    const proj = await project();
+    assertEquals((await runCli(["lock", image], { cwd: proj })).code, 0);
+    await publish(image, "d2");
+    const del = await fetch(`${reg!.url}/v2/lock/deleted/manifests/${v1.digest}`, {
+      method: "DELETE",
+    });
+    await del.body?.cancel();
+    assertEquals(del.status, 202);
+    const r = await getIn(proj, await tempDir(), [image]);
+    assertEquals(
+      oneError(r, 3),
+      `error: image '${image}' is locked to ${v1.digest} in ${
+        join(proj, "ocipkg.lock")
+      }, which its registry no longer has ('ocipkg lock --update ${image}' moves the lock)`,
+    );
+  },
+});
+
+Deno.test({
   name: "parallel gets of several images add to one lock: no entry lost",
   ignore: !ready,
   async fn() {

@@ -5,7 +5,7 @@
  * @module
  */
 import type { ExtractLimits } from "../archive/budget.ts";
-import { OcipkgError, VerificationError } from "../util/errors.ts";
+import { NotFoundError, OcipkgError, VerificationError } from "../util/errors.ts";
 import { type LayoutLocation, openLocation, toLocation } from "../transport/location.ts";
 import { openRepository } from "../transport/registry/target.ts";
 import { ANNOTATION_REF_NAME } from "../oci/media_types.ts";
@@ -196,7 +196,13 @@ async function getLocked(
   const where = `image '${name}'`;
   const r = await withTarget(openRepository(name, remote), async (src) => {
     // the locked root by its digest (the tag is not asked), else the tag now
-    const root = await src.resolve(entry?.digest ?? name.reference);
+    const root = await src.resolve(entry?.digest ?? name.reference).catch((e) => {
+      if (!entry || !(e instanceof NotFoundError)) throw e;
+      throw new NotFoundError(
+        `${where} is locked to ${entry.digest} in ${state.path}, which its registry no longer has ('ocipkg lock --update ${name}' moves the lock)`,
+        { cause: e },
+      );
+    });
     const fingerprints = await enforceVerification(src, root, name, required);
     const manifest = await pickVariant(src, root, platform, where);
     if (locked !== undefined && manifest.digest !== locked) {
