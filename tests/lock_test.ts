@@ -373,6 +373,25 @@ Deno.test({
     const added = await getIn(proj2, await tempDir(), ["--platform", other, image]);
     assertEquals(added.version, `m1 ${other}`);
     assertEquals((await entryOf(lock2, image))?.platforms[other], v1.manifests[1]);
+    // a lock whose platform digest is not the locked index's: refused, nothing installed
+    const proj3 = await project();
+    const hostKey = formatPlatform(hostPlatform());
+    await Deno.writeTextFile(
+      join(proj3, "ocipkg.lock"),
+      JSON.stringify({
+        version: 1,
+        images: { [image]: { digest: v1.digest, platforms: { [hostKey]: v1.manifests[1] } } },
+      }),
+    );
+    const data3 = await tempDir();
+    const wrong = await getIn(proj3, data3, [image]);
+    assertStringIncludes(
+      oneError(wrong),
+      `locks ${v1.manifests[1]} for ${hostKey}, but the locked ${v1.digest} has ${
+        v1.manifests[0]
+      } for it`,
+    );
+    assertEquals(await new Store(data3).list(), []);
     // a platform the index lacks: named, with what there is
     const missing = await runCli(["lock", image, "--update", "--platform", "linux/s390x"], {
       cwd: proj,
