@@ -320,8 +320,10 @@ Deno.test({
       assertStringIncludes(line, lock, what);
       assertStringIncludes(line, says, `${what}: ${line}`);
       assertEquals(await new Store(data).list(), [], what);
-      // lock and lock --check say the same
-      assertStringIncludes(oneError(await runCli(["lock", "--check"], { cwd: proj })), says, what);
+      // lock --check says the same (once: each run starts a process)
+      if (what === "a bad digest") {
+        assertStringIncludes(oneError(await runCli(["lock", "--check"], { cwd: proj })), says);
+      }
     }
   },
 });
