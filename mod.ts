@@ -6,7 +6,8 @@
  * This module holds what a library user needs: pack and compose, push, pull
  * and copy, get, load and link, inspect, tag and resolve, sign and verify,
  * serve; the store they install into; the `Target` interface and its
- * implementations; image names and locations; the errors. The building
+ * implementations; image names and locations; raw manifests, blobs and
+ * deletes for managing a registry; the errors. The building
  * blocks are subpath modules, one per layer of the library:
  *
  * - `@ocipkg/cli/oci` — digests and the verifier, media types, manifests, platforms
@@ -71,7 +72,13 @@ export {
   type PackOptions,
   type PackResult,
 } from "./lib/ops/artifact.ts";
-export { type AttachedOptions, copyImage, pullImage, pushImage } from "./lib/ops/transfer.ts";
+export {
+  type AttachedOptions,
+  copyImage,
+  type CopySides,
+  pullImage,
+  pushImage,
+} from "./lib/ops/transfer.ts";
 export {
   getImage,
   type GetOptions,
@@ -114,6 +121,16 @@ export {
   readLockFile,
 } from "./lib/store/lock_file.ts";
 
+// Managing a registry by hand: content as stored, deleting
+export {
+  fetchManifest,
+  putManifest,
+  type PutManifestOptions,
+  type RawManifest,
+  saveBlob,
+} from "./lib/ops/raw.ts";
+export { deleteImage, type DeleteOptions, type DeleteResult } from "./lib/ops/deletion.ts";
+
 // The local store that get, load and link install into
 export { dataDir } from "./lib/store/paths.ts";
 export {
@@ -133,6 +150,7 @@ export {
   verifyReference,
   type VerifyReferenceOptions,
 } from "./lib/sign/flow.ts";
+export { type VerifiedBlob, verifyBlob, type VerifyBlobOptions } from "./lib/sign/blob.ts";
 
 // An embedded registry: `ocipkg serve`
 export { serve, type ServeHandle, type ServeOptions } from "./lib/serve/server.ts";

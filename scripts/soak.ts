@@ -332,7 +332,7 @@ class ServeLog {
   other: string[] = [];
 
   line(l: string): void {
-    // METHOD /path?query STATUS RECEIVED SENT MSms [error: …] [(response broke off)]
+    // METHOD /path?query STATUS RECEIVED SENT MSms [error: …] [(response broke off)] [(cut-off why)]
     const f = /^([A-Z]+) (\S+) (\d{3}) (\d+) (\d+) (\d+)ms(?: .*)?$/.exec(l);
     // bytes: what went through serve, either way
     const m = f ? [f[0], f[1], f[2], f[3], String(Number(f[4]) + Number(f[5])), f[6]] : null;

@@ -4,7 +4,18 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import { inspectLayout, Store } from "./_internal.ts";
-import { callGreet, copyTree, have, pathWith, ROOT, run, runCli, tempDir } from "./_helpers.ts";
+import {
+  callGreet,
+  copyTree,
+  have,
+  pathWith,
+  ROOT,
+  run,
+  runCli,
+  sha256,
+  tempDir,
+} from "./_helpers.ts";
+import { libraryPath } from "../lib/native/mod.ts";
 import { startRegistry } from "./_registry.ts";
 
 const CI = !!Deno.env.get("CI");
@@ -104,7 +115,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "cargo build/publish errors: no registry metadata, no git revision, nothing built, bad -p",
+  name: "cargo build/publish errors: no registry metadata, no git revision, bad -p",
   ignore: !ready,
   async fn() {
     const noMeta = await exampleCrate({ registry: false });
@@ -117,9 +128,10 @@ Deno.test({
     const b = await runCli(["cargo", "build"], { cwd: noGit, env });
     assertEquals(b.code, 2);
     assertStringIncludes(b.stderr, "is not in a git repository");
-    const c = await runCli(["cargo", "publish"], { cwd: await exampleCrate(), env });
-    assertEquals(c.code, 3);
-    assertStringIncludes(c.stderr, "run 'ocipkg cargo build' first");
+    const c = await runCli(["cargo", "publish"], { cwd: noGit, env });
+    assertEquals(c.code, 2);
+    assertEquals(c.stderr.trim().split("\n").length, 1);
+    assertStringIncludes(c.stderr, "is not in a git repository with a commit (give -t)");
     const d = await runCli(["cargo", "build", "-p", "other"], { cwd: noGit, env });
     assertEquals(d.code, 2);
     assertStringIncludes(d.stderr, "package 'other' is not in the workspace (members: rust-greet)");
@@ -155,5 +167,69 @@ Deno.test({
     // no git repository: the revision annotation is left out, the rest is there
     assertEquals(info.manifests[0]!.annotations["org.opencontainers.image.revision"], undefined);
     assertEquals(info.manifests[0]!.annotations["org.opencontainers.image.title"], "hello-bin");
+  },
+});
+
+Deno.test({
+  name:
+    "cargo publish builds what it pushes: an edit is published as <rev>-dirty, as <new rev> once committed",
+  ignore: !ready,
+  async fn() {
+    const crate = await exampleCrate();
+    const g = (...a: string[]) =>
+      run("git", ["-c", "user.email=t@example.com", "-c", "user.name=t", ...a], crate);
+    const head = async () => (await g("rev-parse", "--short=7", "HEAD")).stdout.trim();
+    const repo = `${reg!.host}/examples/rust-greet`;
+    const data = await tempDir();
+    const store = new Store(data);
+    const publish = async (image: string) => {
+      const p = await runCli(["cargo", "publish"], { cwd: crate, dataHome: data, env });
+      assertEquals(p.code, 0, p.stderr);
+      const [name, digest] = p.stdout.trim().split(" ");
+      assertEquals(name, image);
+      // the library pulled back is, byte for byte, the one cargo just built
+      const pulled = await Deno.readFile(await libraryPath(image, "rust_greet", { store }));
+      const built = await Deno.readFile(join(crate, "target", "debug", "librust_greet.so"));
+      assertEquals(await sha256(pulled), await sha256(built));
+      return {
+        digest: digest!,
+        stderr: p.stderr,
+        greet: await callGreet(image, "rust_greet", { store }),
+      };
+    };
+    const rev = await head();
+    const b = await runCli(["cargo", "build"], { cwd: crate, env });
+    assertEquals(b.code, 0, b.stderr);
+    // target/ and the Cargo.lock cargo wrote are untracked, and do not count
+    const first = await publish(`${repo}:${rev}`);
+    assertEquals(first.greet, "hello from rust-greet 42");
+    assertEquals(first.digest, b.stdout.split(" ")[1]); // nothing changed: the build's digest
+
+    // an edit without a build: publish compiles it and marks the revision dirty
+    const lib = join(crate, "src", "lib.rs");
+    await Deno.writeTextFile(lib, (await Deno.readTextFile(lib)).replace("    42\n", "    43\n"));
+    const edited = await publish(`${repo}:${rev}-dirty`);
+    assertEquals(edited.greet, "hello from rust-greet 43");
+    assertStringIncludes(edited.stderr, "'src/lib.rs' differs from git HEAD");
+    const archive = b.stdout.trim().split(" ")[2]!; // publish packs where build does
+    const info = await inspectLayout(archive);
+    assertEquals(
+      info.manifests[0]!.annotations["org.opencontainers.image.revision"],
+      `${rev}-dirty`,
+    );
+
+    // committed: the new revision, clean
+    assertEquals((await g("commit", "-q", "-am", "43")).code, 0);
+    const rev2 = await head();
+    const committed = await publish(`${repo}:${rev2}`);
+    assertEquals(committed.greet, "hello from rust-greet 43");
+    assert(!committed.stderr.includes("differs from git HEAD"), committed.stderr);
+
+    // an untracked file that is not ignored makes it dirty too; on a detached HEAD, the same tags
+    await Deno.writeTextFile(join(crate, "notes.txt"), "todo\n");
+    assertEquals((await g("checkout", "-q", "--detach")).code, 0);
+    assertStringIncludes((await publish(`${repo}:${rev2}-dirty`)).stderr, "'notes.txt' differs");
+    await Deno.writeTextFile(join(crate, ".gitignore"), "notes.txt\n.gitignore\n");
+    assertEquals((await publish(`${repo}:${rev2}`)).greet, "hello from rust-greet 43");
   },
 });

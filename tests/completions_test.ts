@@ -60,7 +60,7 @@ Deno.test("usage errors: one line naming what is wrong, then the usage; exit 2",
       "error: unknown option '--bogus' for 'ocipkg pull' (usage: ocipkg pull ",
     ],
     [["pull"], "error: missing <image> (usage: ocipkg pull "],
-    [["pull", "x"], "error: missing -o <out.tar|dir> (usage: ocipkg pull "],
+    [["pull", "x"], "error: missing -o <out.tar|dir|-> (usage: ocipkg pull "],
     [["pull", "x", "-o"], "error: option --output needs a value (usage: ocipkg pull "],
     [["pack", "dir"], "error: missing <output> (usage: ocipkg pack "],
   ];

@@ -73,6 +73,15 @@ fn main() {
   return dir;
 }
 
+/** The search line for the build script's shared libraries, placed in its $OUT_DIR. */
+const placed = (targetDir: string) =>
+  new RegExp(
+    `^cargo:rustc-link-search=native=${
+      RegExp.escape(join(targetDir, "debug", "build", "cross-app-"))
+    }[0-9a-f]+/out/ocipkg-lib/[0-9a-f]{12}-[0-9a-f]{12}$`,
+    "m",
+  );
+
 /** The output of the crate's build script for a target directory. */
 async function buildScriptOutput(targetDir: string): Promise<string> {
   const build = join(targetDir, "debug", "build");
@@ -119,14 +128,18 @@ Deno.test({
         // linked to the host's libgreet.so, found at run time through the rpath
         assertEquals((await run(exe, [])).stdout, "hello from libgreet 42\n");
         const out = await buildScriptOutput(target);
-        assertStringIncludes(out, `cargo:rustc-link-search=native=${hostDir}/lib\n`);
+        // searched in the copy placed in $OUT_DIR (for dependents' cargo run); rpath to the store
+        assert(placed(target).test(out), out);
         assertStringIncludes(out, `cargo:rustc-link-arg=-Wl,-rpath,${hostDir}/lib\n`);
+        assertStringIncludes(out, `cargo:root=${hostDir}\n`);
       } else {
         // without the aarch64 standard library the compile fails after the build script ran
         const b = await run("cargo", ["build", "--target", CROSS], app, env(round));
         assert(!b.stderr.includes("failed to run custom build command"), b.stderr);
         const out = await buildScriptOutput(join(target, CROSS));
-        assertStringIncludes(out, `cargo:rustc-link-search=native=${crossDir}/lib\n`);
+        assert(placed(join(target, CROSS)).test(out), out);
+        assertStringIncludes(out, `cargo:rpath=${crossDir}/lib\n`);
+        assertStringIncludes(out, `cargo:root=${crossDir}\n`);
         assertStringIncludes(out, "cargo:rustc-link-lib=dylib=greet\n");
       }
       if (round === 1) hostVersion = await Deno.readLink(hostDir);

@@ -1,7 +1,13 @@
 // Finding libraries in a package for a target OS, and the Cargo lines made from them.
 import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
-import { cargoLinkLines, classifyLibrary, findLibraries, ImageName } from "./_internal.ts";
+import {
+  cargoLinkLines,
+  classifyLibrary,
+  findLibraries,
+  ImageName,
+  type LinkResult,
+} from "./_internal.ts";
 import { tempDir } from "./_helpers.ts";
 
 async function touch(dir: string, ...names: string[]): Promise<void> {
@@ -68,8 +74,8 @@ Deno.test("findLibraries skips dangling symlinks and finds nothing in an empty p
   assertEquals((await findLibraries(dir, "linux")).libraries, []);
 });
 
-Deno.test("cargoLinkLines: search paths, static/dylib/verbatim libs, rpath, rerun lines", () => {
-  const lines = cargoLinkLines({
+Deno.test("cargoLinkLines: search paths, static/dylib/verbatim libs, rpath, rerun lines, metadata", () => {
+  const r: LinkResult = {
     image: ImageName.parse("localhost:5000/x:1"),
     dir: "/s",
     platform: { os: "linux", architecture: "amd64" },
@@ -86,10 +92,10 @@ Deno.test("cargoLinkLines: search paths, static/dylib/verbatim libs, rpath, reru
       },
     ],
     searchDirs: ["/s", "/s/lib"],
-  });
-  assertEquals(lines, [
-    "cargo:rustc-link-search=native=/s",
-    "cargo:rustc-link-search=native=/s/lib",
+    includeDir: "/s/include",
+  };
+  const lines = cargoLinkLines(r);
+  const links = [
     "cargo:rustc-link-lib=static=a",
     "cargo:rustc-link-lib=dylib=b",
     "cargo:rustc-link-lib=dylib:+verbatim=libc.so.6",
@@ -98,6 +104,29 @@ Deno.test("cargoLinkLines: search paths, static/dylib/verbatim libs, rpath, reru
     "cargo:rerun-if-env-changed=XDG_DATA_HOME",
     "cargo:rerun-if-env-changed=OCIPKG_DATA_DIR",
     "cargo:rerun-if-env-changed=OCIPKG_CONFIG",
+    "cargo:root=/s",
+  ];
+  assertEquals(lines, [
+    "cargo:rustc-link-search=native=/s",
+    "cargo:rustc-link-search=native=/s/lib",
+    ...links,
+    "cargo:lib_dir=/s:/s/lib", // joined like PATH (std::env::split_paths)
+    "cargo:rpath=/s/lib",
+    "cargo:include=/s/include",
+    "cargo:image=localhost:5000/x:1",
   ]);
   assert(lines.every((l) => l.startsWith("cargo:")));
+  // the shared libraries placed in $OUT_DIR: searched there instead of /s/lib (which holds no
+  // static library), the rpath still the store's, and the version given
+  const placed = cargoLinkLines(r, { libDir: "/t/out/ocipkg-lib/k", version: "1.2" });
+  assertEquals(placed, [
+    "cargo:rustc-link-search=native=/t/out/ocipkg-lib/k",
+    "cargo:rustc-link-search=native=/s",
+    ...links,
+    "cargo:lib_dir=/t/out/ocipkg-lib/k",
+    "cargo:rpath=/s/lib",
+    "cargo:include=/s/include",
+    "cargo:version=1.2",
+    "cargo:image=localhost:5000/x:1",
+  ]);
 });

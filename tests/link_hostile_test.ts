@@ -364,6 +364,9 @@ Deno.test({
         "cargo:rerun-if-env-changed=XDG_DATA_HOME",
         "cargo:rerun-if-env-changed=OCIPKG_DATA_DIR",
         "cargo:rerun-if-env-changed=OCIPKG_CONFIG",
+        `cargo:root=${dir}`,
+        `cargo:lib_dir=${dir}/lib`,
+        `cargo:image=${image}`,
       ]);
       const pc = await writePkgConfig(r, { store });
       const flags = await pkgConfig(pc.searchPath, "--cflags", "--libs", "names");
@@ -435,6 +438,16 @@ Deno.test("cargo, .pc and CMake writers refuse names and paths that would inject
     await assertRejects(() => writePkgConfig(v), OcipkgError);
     await assertRejects(() => writeCmakeConfig(v), OcipkgError);
   }
+  // the metadata lines (DEP_<LINKS>_*) follow the same rule
+  for (const bad of [{ libDir: "/t/out\ncargo:rustc-link-arg=x" }, { version: "1\ncargo:x=y" }]) {
+    const e = assertThrows(() => cargoLinkLines(r, bad), OcipkgError, "control character");
+    oneLineError(e, "example.com/x:1");
+  }
+  assertThrows(
+    () => cargoLinkLines({ ...r, includeDir: "/s/include\ncargo:warning=x" }),
+    OcipkgError,
+    "include metadata",
+  );
   // a library path outside the image directory is not written into .pc / CMake files
   const away = { ...r, libraries: [{ ...lib, kind: "static" as const, path: "/etc/liba.a" }] };
   await assertRejects(() => writeCmakeConfig(away), OcipkgError, "not a plain path inside");

@@ -56,6 +56,12 @@ Deno.test({
       "cargo:rerun-if-env-changed=XDG_DATA_HOME",
       "cargo:rerun-if-env-changed=OCIPKG_DATA_DIR",
       "cargo:rerun-if-env-changed=OCIPKG_CONFIG",
+      // metadata, DEP_GREET_* for crates depending on a `links = "greet"` crate
+      `cargo:root=${dir}`,
+      `cargo:lib_dir=${dir}/lib`,
+      `cargo:include=${dir}/include`,
+      "cargo:version=1.0",
+      `cargo:image=${image}`,
     ]);
     // --json: the libraries chosen, and every one found (static and shared files)
     const json = JSON.parse(

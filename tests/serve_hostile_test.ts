@@ -4,7 +4,9 @@
 // repositories are still served; option files that are not regular files or
 // are too large are refused in one line before anything listens; a push to a
 // full disk reports the registry's error and leaves nothing behind; the request
-// log's fields (bytes received and sent, the whole request's duration).
+// log's fields (bytes received and sent, the whole request's duration), and a
+// request body cut off by its connection's end logged as a client abort (499),
+// a stall (408) or a stop (503), never as a server error.
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
 import { CLI, listTree, sha256, tempDir } from "./_helpers.ts";
 import { packDirectory, pushImage, serve, type ServeHandle, UsageError } from "../mod.ts";
@@ -434,6 +436,100 @@ Deno.test("serve: the request log has bytes received and sent and the whole requ
       lines.some((l) => new RegExp(`^GET ${missing} 404 0 ${body.byteLength} \\d+ms$`).test(l)),
       lines.join("\n"),
     );
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("serve: a request body cut off by its connection's end is logged as such, not as a server error", async (t) => {
+  const work = await tempDir();
+  const lines: string[] = [];
+  const opts = { addr: "127.0.0.1:0", log: (l: string) => lines.push(l), stallMs: 300 };
+  let s = await serve({ root: `${work}/root`, ...opts });
+  /** A session's URL path. */
+  const session = async () => {
+    const res = await fetch(`${s.url}/v2/cut/app/blobs/uploads/`, { method: "POST" });
+    assertEquals(res.status, 202);
+    return res.headers.get("location")!;
+  };
+  /** Send a request's head and 1000 of the 100000 body bytes it declares. */
+  const partial = async (method: string, path: string, headers = "") => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.port });
+    await conn.write(
+      enc.encode(
+        `${method} ${path} HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n${headers}\r\n`,
+      ),
+    );
+    await conn.write(new Uint8Array(1000));
+    return conn;
+  };
+  /** Its log line is `METHOD PATH STATUS RECEIVED 0 NNms (WHY)`. */
+  const logged = async (method: string, path: string, status: number, got: number, why: string) => {
+    const head = `${method} ${path} `;
+    await until(() => lines.some((l) => l.startsWith(head)), `the log line of ${head}`);
+    const line = lines.find((l) => l.startsWith(head))!;
+    const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    assert(
+      new RegExp(`^${esc(head)}${status} ${got} 0 \\d+ms \\(${esc(why)}\\)$`).test(line),
+      line,
+    );
+  };
+  /** Wait until the session holds the bytes sent so far: the request is being answered. */
+  const received = async (path: string) => {
+    let range: string | null = null;
+    await (async () => {
+      for (let i = 0; i < 750 && range !== "0-999"; i++) {
+        const res = await fetch(`${s.url}${path}`);
+        await res.body?.cancel();
+        range = res.headers.get("range");
+        if (range !== "0-999") await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    assertEquals(range, "0-999");
+  };
+  try {
+    await t.step("the client closes the connection mid-body: 499", async () => {
+      const why = "the client closed the connection before the request body ended";
+      const patch = await session();
+      (await partial("PATCH", patch)).close();
+      await logged("PATCH", patch, 499, 1000, why);
+      const put = "/v2/cut/app/manifests/v1"; // a manifest body is read whole, not counted
+      (await partial("PUT", put, `content-type: ${OCI_MANIFEST}\r\n`)).close();
+      await logged("PUT", put, 499, 0, why);
+      const post = `/v2/cut/app/blobs/uploads/?digest=sha256:${"a".repeat(64)}`;
+      (await partial("POST", post)).close();
+      await logged("POST", post, 499, 1000, why);
+      // the session went with its request
+      assertEquals((await fetch(`${s.url}${patch}`)).status, 404);
+    });
+
+    await t.step("the front cuts a stalled body: 408", async () => {
+      const patch = await session();
+      const conn = await partial("PATCH", patch);
+      try {
+        await logged("PATCH", patch, 408, 1000, "cut: the request body stalled");
+      } finally {
+        conn.close();
+      }
+    });
+
+    await t.step("a stop cuts a body in flight: 503, saying so", async () => {
+      const patch = await session();
+      const conn = await partial("PATCH", patch);
+      await received(patch);
+      await s.close({ graceMs: 0 });
+      conn.close();
+      await logged(
+        "PATCH",
+        patch,
+        503,
+        1000,
+        "cut: the registry stopped before the request body ended",
+      );
+      s = await serve({ root: `${work}/root`, ...opts });
+    });
+    // none of them was logged as a failure of the server
+    assertEquals(lines.filter((l) => / 500 |error:/.test(l)), []);
   } finally {
     await s.close();
   }

@@ -5,7 +5,12 @@
  */
 import { UsageError } from "../../mod.ts";
 import { formatPlatform } from "../oci/mod.ts";
-import { cargoBuild, cargoPublish, installCargoShim } from "../native/mod.ts";
+import {
+  cargoBuild,
+  type CargoBuildResult,
+  cargoPublish,
+  installCargoShim,
+} from "../native/mod.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
 import { registryHints, registryOptions, remote } from "./shared.ts";
@@ -18,7 +23,7 @@ export default defineCommand({
   name: "cargo",
   usage,
   summary:
-    "Build a crate and pack its libraries (build), push them (publish); also as `cargo ocipkg`",
+    "Build a crate and pack its libraries (build), build and push them (publish); also as `cargo ocipkg`",
   positionals: [1, 1],
   options: {
     release: { type: "boolean", short: "r", description: "build with the release profile" },
@@ -39,7 +44,8 @@ export default defineCommand({
       type: "string",
       short: "t",
       value: "image",
-      default: "[package.metadata.ocipkg] registry, tagged with the git revision",
+      default:
+        "[package.metadata.ocipkg] registry, tagged with the git short revision, <rev>-dirty with uncommitted changes or untracked files",
       description: "the image name",
     },
     bin: { type: "boolean", description: "pack binaries too" },
@@ -66,6 +72,11 @@ export default defineCommand({
       command:
         "ocipkg cargo publish --release --target x86_64-unknown-linux-gnu --target aarch64-unknown-linux-gnu",
       description: "build for two targets and push them as one multi-platform image",
+    },
+    {
+      command: "ocipkg cargo publish",
+      description:
+        "build (cargo recompiles what changed), pack and push; tagged <rev>, or <rev>-dirty when the sources differ from git HEAD",
     },
     {
       command: "ocipkg cargo install-shim",
@@ -95,15 +106,18 @@ export default defineCommand({
       bins: opts.bin,
       manifestPath: opts.manifestPath,
     };
+    const packed = (r: CargoBuildResult) => {
+      info(`packed ${r.files.length} file(s) for ${formatPlatform(r.platform)} into ${r.archive}`);
+      if (r.dirty) info(`'${r.dirty}' differs from git HEAD: the revision is marked -dirty`);
+    };
     if (sub === "build") {
       for (const r of await cargoBuild(options)) {
         out(`${r.name} ${r.digest} ${r.archive}`);
-        info(
-          `packed ${r.files.length} file(s) for ${formatPlatform(r.platform)} into ${r.archive}`,
-        );
+        packed(r);
       }
     } else if (sub === "publish") {
       const r = await cargoPublish(options);
+      r.built.forEach(packed);
       out(`${r.name} ${r.digest}`);
     } else throw new UsageError(`usage: ocipkg ${usage}`);
   },

@@ -14,6 +14,10 @@ import get from "./get.ts";
 import pull from "./pull.ts";
 import copy from "./copy.ts";
 import tags from "./tags.ts";
+import catalog from "./catalog.ts";
+import manifest from "./manifest.ts";
+import blob from "./blob.ts";
+import deleteCommand from "./delete.ts";
 import resolve from "./resolve.ts";
 import tag from "./tag.ts";
 import login from "./login.ts";
@@ -29,6 +33,7 @@ import serve from "./serve.ts";
 import key from "./key.ts";
 import sign from "./sign.ts";
 import verify from "./verify.ts";
+import verifyBlob from "./verify_blob.ts";
 import attach from "./attach.ts";
 import discover from "./discover.ts";
 import completions, { completeCommands } from "./completions.ts";
@@ -44,8 +49,12 @@ export const COMMANDS: readonly Command[] = [
   pull,
   copy,
   tags,
+  catalog,
   resolve,
   tag,
+  manifest,
+  blob,
+  deleteCommand,
   login,
   logout,
   link,
@@ -59,6 +68,7 @@ export const COMMANDS: readonly Command[] = [
   key,
   sign,
   verify,
+  verifyBlob,
   attach,
   discover,
   completions,

@@ -5,7 +5,7 @@
  */
 import { imageName, linkPackage, UsageError } from "../../mod.ts";
 import { parsePlatform } from "../oci/mod.ts";
-import { cargoLinkLines, writeCmakeConfig, writePkgConfig } from "../native/mod.ts";
+import { cargoLink, writeCmakeConfig, writePkgConfig } from "../native/mod.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
 import {
@@ -31,7 +31,8 @@ export default defineCommand({
   options: {
     cargo: {
       type: "boolean",
-      description: "print cargo:rustc-link-* lines (in a build script; the platform from $TARGET)",
+      description:
+        "print cargo:rustc-link-* lines and metadata (in a build script: the platform from $TARGET, shared libraries also placed in $OUT_DIR)",
     },
     "pkg-config": { type: "boolean", description: "write a pkg-config .pc file" },
     cmake: { type: "boolean", description: "write a CMake package config" },
@@ -93,7 +94,11 @@ export default defineCommand({
     });
     const name = opts.name;
     for (const s of r.skipped ?? []) info(`warning: skipped '${s.path}': ${s.reason}`);
-    if (opts.cargo) { for (const line of cargoLinkLines(r)) out(line); }
+    if (opts.cargo) {
+      // in a build script: shared libraries also go into $OUT_DIR, for dependents' cargo run/test
+      const lines = await cargoLink(r, { outDir: Deno.env.get("OUT_DIR") || undefined });
+      for (const line of lines) out(line);
+    }
     if (opts.pkgConfig) {
       const pc = await writePkgConfig(r, { name });
       out(`PKG_CONFIG_PATH=${pc.searchPath}`);

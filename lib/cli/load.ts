@@ -21,7 +21,7 @@ import {
 export default defineCommand({
   name: "load",
   usage:
-    "load <archive|dir> [-f] [-t name] [--platform os/arch] [--lock path] [--locked] [--verify-key pub]... [--max-bytes n] [--max-entries n] [--max-ratio n]",
+    "load <archive|dir|-> [-f] [-t name] [--platform os/arch] [--lock path] [--locked] [--verify-key pub]... [--max-bytes n] [--max-entries n] [--max-ratio n]",
   summary: "Load an image from an oci-archive/oci-dir into the local store",
   positionals: [1, 1],
   options: {
@@ -47,6 +47,10 @@ export default defineCommand({
     {
       command: "ocipkg load oci:./layout:v1 -t example.com/libfoo:1 -f",
       description: "install the image tagged v1 of an oci-dir under another name, replacing it",
+    },
+    {
+      command: "ocipkg pull ghcr.io/org/libfoo:1.0 -o - | ocipkg load -",
+      description: "install an oci-archive read from stdin (spooled to a temp file, removed after)",
     },
   ],
   hints: [{ when: /has no ref name/, add: "; give one with -t" }],

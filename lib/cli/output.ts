@@ -1,10 +1,13 @@
 /**
  * Everything the CLI prints goes through here: each line is escaped with
- * `printable`, since any of it may hold registry or archive data.
+ * `printable`, since any of it may hold registry or archive data. Once a
+ * command has written data to stdout (`-o -`), result lines go to stderr:
+ * stdout carries nothing else.
  *
  * @module
  */
 import { printable } from "../util/text.ts";
+import { stdoutCarriesData } from "../util/stdio.ts";
 
 /**
  * Escape control characters line by line, keeping the newlines.
@@ -14,10 +17,11 @@ import { printable } from "../util/text.ts";
 export const safe = (s: string): string => s.split("\n").map(printable).join("\n");
 
 /**
- * Print a result line (stdout).
+ * Print a result line (stdout; stderr when stdout carries data).
  * @param s text
  */
-export const out = (s: string): void => console.log(safe(s));
+export const out = (s: string): void =>
+  stdoutCarriesData() ? console.error(safe(s)) : console.log(safe(s));
 
 /**
  * Print a message for the user (stderr).

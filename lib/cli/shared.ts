@@ -74,13 +74,22 @@ function count(text: string, flag: string): number {
   return n;
 }
 
-/** Registry options: `--plain-http`, `--ca-file`, `--concurrency`, `--parallel`, timeouts. */
+/**
+ * Registry options: `--plain-http`, `--ca-file`, `--concurrency`, `--parallel`, timeouts. The
+ * config file's `registries` entry of a registry applies where a flag is not given.
+ */
 export const registryOptions = optionGroup({
   "plain-http": {
     type: "boolean",
-    description: "talk http, not https (the default for loopback hosts without --ca-file)",
+    description:
+      'talk http, not https (the default for loopback hosts without --ca-file; per registry: "plainHttp" in the config file)',
   },
-  "ca-file": { type: "string", value: "pem", description: "also trust the CA in this PEM file" },
+  "ca-file": {
+    type: "string",
+    value: "pem",
+    description:
+      'also trust the CA (or self-signed certificate) in this PEM file (per registry: "caFile" in the config file)',
+  },
   concurrency: {
     type: "string",
     value: "n",
@@ -155,11 +164,16 @@ export const registryOptions = optionGroup({
   },
 });
 
-/** Hints for registry errors. */
+/**
+ * Hints for registry errors (the library names the TLS flags itself: {@link remote} passes
+ * their names).
+ */
 export const registryHints: Hint[] = [
-  { when: /TLS certificate not trusted/, add: " (use --ca-file)" },
   { when: /if it speaks TLS, do not use plain http/, add: " (drop --plain-http, give --ca-file)" },
 ];
+
+/** How library messages name the TLS flags of {@link registryOptions}. */
+export const FLAG_NAMES = { plainHttp: "--plain-http", caFile: "--ca-file" } as const;
 
 /**
  * Library options from the registry group.
@@ -167,7 +181,7 @@ export const registryHints: Hint[] = [
  * @returns client options (with the `--debug` sink when on)
  */
 export function remote(opts: OptionValues<typeof registryOptions>): RemoteOptions {
-  const o: RemoteOptions = {};
+  const o: RemoteOptions = { optionNames: FLAG_NAMES };
   if (opts.plainHttp) o.plainHttp = true;
   if (opts.caFile) o.caFile = opts.caFile;
   if (opts.concurrency !== undefined) o.concurrency = opts.concurrency;

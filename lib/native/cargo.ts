@@ -1,12 +1,13 @@
 /**
  * `ocipkg cargo build` / `publish`: build a crate with cargo, pack its
  * `staticlib` and `cdylib` outputs (and binaries on request) as an ocipkg
- * artifact named `{registry}:{git short revision}`, with annotations from
- * Cargo metadata — the conventions of the Rust `cargo ocipkg` — and push it.
+ * artifact named `{registry}:{git short revision}` (`…-dirty` when the sources
+ * differ from that revision), with annotations from Cargo metadata — the
+ * conventions of the Rust `cargo ocipkg` — and push what was just built.
  *
  * @module
  */
-import { dirname, join, relative, resolve } from "../util/path.ts";
+import { dirname, isAbsolute, join, relative, resolve, sep } from "../util/path.ts";
 import { composeFiles } from "../ops/artifact.ts";
 import { digestOf } from "../oci/digest.ts";
 import { NotFoundError, OcipkgError, UsageError } from "../util/errors.ts";
@@ -57,6 +58,8 @@ export interface CargoPackage {
   repository?: string | null;
   /** Authors. */
   authors?: string[];
+  /** Dependencies; `path` is set for path dependencies. */
+  dependencies?: { name: string; path?: string }[];
 }
 
 /** The parts of `cargo metadata --format-version 1` ocipkg reads. */
@@ -83,7 +86,7 @@ export interface CargoOptions extends RemoteOptions {
   package?: string;
   /** Rust target triples (default: the host). Several are packed separately and published as one index. */
   targets?: string[];
-  /** Image name (default: `{registry}:{git short revision}`). */
+  /** Image name (default: `{registry}:{git short revision}`, `{registry}:{revision}-dirty` when the sources have uncommitted changes). */
   tag?: string;
   /** Pack `bin` targets too. */
   bins?: boolean;
@@ -105,6 +108,8 @@ export interface CargoBuildResult {
   triple?: string;
   /** Platform of the files. */
   platform: Platform;
+  /** A path that differs from the git revision (the tag then ends in `-dirty`), if any. */
+  dirty?: string;
 }
 
 function cargoProgram(options: CargoOptions): string {
@@ -203,26 +208,100 @@ export function ocipkgRegistry(pkg: CargoPackage): string {
   return registry;
 }
 
-/**
- * The short (7 hex digits) git revision of the repository holding `dir`.
- *
- * @param dir a directory in a git work tree
- * @returns the revision, or undefined when `dir` is not in a git repository
- */
-export async function gitRevision(dir: string): Promise<string | undefined> {
+async function git(dir: string, args: string[]): Promise<Deno.CommandOutput | undefined> {
   try {
-    const out = await new Deno.Command("git", {
-      args: ["rev-parse", "--short=7", "HEAD"],
+    return await new Deno.Command("git", {
+      args: ["--no-optional-locks", ...args], // a read never writes the index
       cwd: dir,
       stdin: "null",
       stdout: "piped",
-      stderr: "null",
+      stderr: "piped",
     }).output();
-    const rev = new TextDecoder().decode(out.stdout).trim();
-    return out.success && /^[0-9a-f]{7,}$/.test(rev) ? rev : undefined;
   } catch {
-    return undefined;
+    return undefined; // no git
   }
+}
+
+/** The git state of a crate's sources (see {@link gitRevision}). */
+export interface GitRevision {
+  /** The short (7 hex digits) revision of HEAD, attached or detached. */
+  commit: string;
+  /** The first path (relative to the repository's top) that differs from HEAD, if any. */
+  dirty?: string;
+  /** The revision as the tag names it: `commit`, or `commit-dirty` when `dirty`. */
+  tag: string;
+}
+
+/** What {@link gitRevision} counts as the sources. */
+export interface GitSources {
+  /** Directories (or files) whose changes make the tree dirty (default: `dir`). */
+  sources?: string[];
+  /** Paths whose changes do not count (the cargo target directory). */
+  excluded?: string[];
+  /** Files that do not count while untracked, as cargo writes them (an uncommitted Cargo.lock). */
+  generated?: string[];
+}
+
+/**
+ * The git revision of the repository holding `dir`, and whether the sources
+ * differ from it: a tracked file changed (staged or not) or deleted, or an
+ * untracked file that is not ignored — `excluded` and untracked `generated`
+ * paths aside.
+ *
+ * @param dir a directory in a git work tree (a detached HEAD is fine)
+ * @param paths the sources, and what does not count
+ * @returns the revision, or undefined when `dir` is not in a git repository with a commit
+ * @throws {OcipkgError} when `git status` fails in a repository
+ */
+export async function gitRevision(
+  dir: string,
+  paths: GitSources = {},
+): Promise<GitRevision | undefined> {
+  const head = await git(dir, ["rev-parse", "--short=7", "--show-toplevel", "HEAD"]);
+  const [top, commit] = head?.success
+    ? new TextDecoder().decode(head.stdout).trim().split("\n")
+    : [];
+  if (!top || !commit || !/^[0-9a-f]{7,}$/.test(commit)) return undefined;
+  // git runs at the top, with paths relative to it, so that symlinked paths (/tmp, /var) match
+  const root = await Deno.realPath(top);
+  const inside = async (list: string[]) => {
+    const out: string[] = [];
+    for (const path of list) {
+      const real = await Deno.realPath(path).catch(() => resolve(path));
+      const rel = relative(root, real);
+      if (rel.startsWith("..") || isAbsolute(rel)) continue; // outside this repository
+      out.push(rel === "" ? "." : rel.replaceAll(sep, "/"));
+    }
+    return out;
+  };
+  const sources = await inside(paths.sources ?? [dir]);
+  if (sources.length === 0) return { commit, tag: commit };
+  const excluded = await inside(paths.excluded ?? []);
+  const generated = new Set(await inside(paths.generated ?? []));
+  const status = await git(root, [
+    "status",
+    "--porcelain=v1",
+    "-z",
+    "--untracked-files=normal",
+    "--",
+    ...sources.map((p) => `:(literal)${p}`),
+    ...excluded.map((p) => `:(exclude,literal)${p}`),
+  ]);
+  if (!status?.success) {
+    const detail = status ? new TextDecoder().decode(status.stderr).trim().split("\n")[0] : "";
+    throw new OcipkgError(`git status failed in ${root}${detail ? `: ${detail}` : ""}`);
+  }
+  // entries `XY path`, NUL-terminated; a rename or copy is followed by its source path
+  const fields = new TextDecoder().decode(status.stdout).split("\0");
+  let dirty: string | undefined;
+  for (let i = 0; i < fields.length && !dirty; i++) {
+    const entry = fields[i]!;
+    if (entry.length < 4) continue;
+    const [xy, path] = [entry.slice(0, 2), entry.slice(3)];
+    if (/[RC]/.test(xy)) i++;
+    if (!(xy === "??" && generated.has(path))) dirty = path;
+  }
+  return dirty ? { commit, dirty, tag: `${commit}-dirty` } : { commit, tag: commit };
 }
 
 /** Annotations from Cargo metadata (DESIGN §2). */
@@ -319,8 +398,14 @@ async function context(options: CargoOptions) {
 
 /**
  * Build a crate and pack its outputs, one oci-archive per target triple. The
- * image is named `{registry}:{git short revision}` (or `tag`); annotations
- * come from Cargo metadata; the platform is the target's.
+ * image is named `{registry}:{git short revision}` (or `tag`); when the
+ * sources (the workspace, its Cargo.lock, path dependencies; not the target
+ * directory) have uncommitted changes or untracked, unignored files, the tag
+ * is `{revision}-dirty` instead, so that it never names a commit the build
+ * did not come from. Outside a git repository there is no revision: `tag` is
+ * then needed (as with the Rust `cargo ocipkg`). Annotations come from Cargo
+ * metadata (`org.opencontainers.image.revision` is the same revision, with
+ * its `-dirty`); the platform is the target's.
  *
  * @param options manifest path, package, release, targets, tag, bins
  * @returns one result per target
@@ -351,17 +436,23 @@ async function context(options: CargoOptions) {
 export async function cargoBuild(options: CargoOptions = {}): Promise<CargoBuildResult[]> {
   const { meta, pkg, triples } = await context(options);
   const manifestDir = dirname(pkg.manifest_path);
-  const revision = await gitRevision(manifestDir);
+  // the sources: the workspace (members, Cargo.toml, Cargo.lock) and path dependencies, not target/
+  const sources = [meta.workspace_root, ...(pkg.dependencies ?? []).flatMap((d) => d.path ?? [])];
+  const rev = await gitRevision(manifestDir, {
+    sources,
+    excluded: [meta.target_directory],
+    generated: [join(meta.workspace_root, "Cargo.lock")],
+  });
   let name: ImageName;
   if (options.tag) name = imageName(options.tag);
   else {
     const registry = ocipkgRegistry(pkg);
-    if (!revision) {
+    if (!rev) {
       throw new UsageError(
         `cannot name the image of '${pkg.name}': ${manifestDir} is not in a git repository with a commit`,
       );
     }
-    name = ImageName.parse(`${registry}:${revision}`);
+    name = ImageName.parse(`${registry}:${rev.tag}`);
   }
   const results: CargoBuildResult[] = [];
   for (const triple of triples) {
@@ -387,26 +478,38 @@ export async function cargoBuild(options: CargoOptions = {}): Promise<CargoBuild
     await Deno.remove(archive).catch(() => {}); // a fresh archive, not an extension
     const r = await composeFiles(present, `oci-archive:${archive}`, {
       name,
-      annotations: annotationsOf(pkg, revision),
+      annotations: annotationsOf(pkg, rev?.tag),
       platform,
     });
-    results.push({ name, digest: r.digest, archive, files: present, triple, platform });
+    const result: CargoBuildResult = {
+      name,
+      digest: r.digest,
+      archive,
+      files: present,
+      triple,
+      platform,
+    };
+    if (rev?.dirty) result.dirty = rev.dirty;
+    results.push(result);
   }
   return results;
 }
 
 /**
- * Push what {@link cargoBuild} packed. Several target triples are pushed
- * under one tag as a multi-platform index.
+ * Build, pack and push: {@link cargoBuild}, then push the archives it just
+ * packed — never an older build's — under the same name. Several target
+ * triples are pushed under one tag as a multi-platform index. cargo's own
+ * fingerprints decide what to recompile, so publishing right after a build
+ * recompiles nothing and pushes the digest that build printed.
  *
- * @param options the same options as the build (package, release, targets), tag
- * @returns the image name and digest pushed
- * @throws {NotFoundError} when a build's archive is missing
+ * @param options the same options as the build (package, release, targets, tag, bins)
+ * @returns the image name and digest pushed, and what was built
+ * @throws {UsageError} when the crate has no registry metadata and no tag is given
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { serve } from "@ocipkg/cli";
- * import { cargoBuild, cargoPublish } from "@ocipkg/cli/native";
+ * import { cargoPublish } from "@ocipkg/cli/native";
  *
  * // a crate with a cdylib target (needs cargo)
  * const tmp = await Deno.makeTempDir();
@@ -418,32 +521,20 @@ export async function cargoBuild(options: CargoOptions = {}): Promise<CargoBuild
  * const registry = await serve({ root: `${tmp}/root`, addr: "127.0.0.1:0" }); // or ghcr.io, …
  * // with `targets: [...]`, one archive per target, published under one tag as an index
  * const options = { cwd: tmp, tag: `${registry.addr}/org/foo:1.0` };
- * const [built] = await cargoBuild(options);
- * const pushed = await cargoPublish(options);
+ * const pushed = await cargoPublish(options); // builds first
  * assert.equal(pushed.name.toString(), options.tag);
- * assert.equal(pushed.digest, built!.digest);
+ * assert.equal(pushed.digest, pushed.built[0]!.digest);
  * await registry.close();
  * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function cargoPublish(
   options: CargoOptions = {},
-): Promise<{ name: ImageName; digest: string }> {
-  const { meta, pkg, triples } = await context(options);
-  if (!options.tag) ocipkgRegistry(pkg); // the same clear error as build
-  const archives: string[] = [];
-  for (const triple of triples) {
-    const archive = cargoArchivePath(meta, pkg, options, triple);
-    if (!(await pathExists(archive))) {
-      throw new NotFoundError(
-        `no package built for '${pkg.name}' (${triple ?? "host"}, ${
-          options.release ? "release" : "debug"
-        }): run 'ocipkg cargo build' first (looked for ${archive})`,
-      );
-    }
-    archives.push(`oci-archive:${archive}`);
-  }
-  return await pushImage(archives, options.tag, options);
+): Promise<{ name: ImageName; digest: string; built: CargoBuildResult[] }> {
+  const built = await cargoBuild(options);
+  const archives = built.map((b) => `oci-archive:${b.archive}`);
+  const pushed = await pushImage(archives, built[0]!.name, options);
+  return { ...pushed, built };
 }
 
 /**

@@ -72,12 +72,17 @@ export function unsafe(
   );
 }
 
+/** Whether a library's file name (or soname) is plain: `[A-Za-z0-9_.+-]`, not starting with `.`, `+`, `-`. */
+export function isPlainFileName(file: string): boolean {
+  return LIBRARY_FILE.test(file);
+}
+
 /** Refuse a library whose link name or file name is not plain. */
 export function checkLibrary(r: LinkResult, out: string, l: LinkedLibrary): void {
   if (!isSafeLibraryName(l.name)) {
     throw unsafe(r, out, "library name", l.name, "use letters, digits, '_', '.', '+', '-'");
   }
-  if (!LIBRARY_FILE.test(l.file)) {
+  if (!isPlainFileName(l.file)) {
     throw unsafe(r, out, "library file", l.file, "use letters, digits, '_', '.', '+', '-'");
   }
 }

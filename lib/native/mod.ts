@@ -21,7 +21,12 @@
  *
  * @module
  */
-export { cargoLinkLines } from "./link_cargo.ts";
+export {
+  type CargoLinesOptions,
+  cargoLink,
+  cargoLinkLines,
+  type CargoLinkOptions,
+} from "./link_cargo.ts";
 export { type ConfigOptions } from "./link_config.ts";
 export { writeCmakeConfig } from "./link_cmake.ts";
 export { writePkgConfig } from "./link_pkgconfig.ts";

@@ -23,7 +23,10 @@
  *
  * The server behind learns which connection a request came on from the port
  * it sees it come from ({@link Front.connection}); a request that did not come
- * through the front has none and is refused.
+ * through the front has none and is refused. A connection remembers why it
+ * ended ({@link Connection.ended}: the client closed or reset it, or the front
+ * cut it), so that a request whose body broke off is told apart from a
+ * failure of the server.
  *
  * @module
  */
@@ -57,6 +60,18 @@ const REFUSE_MS = 1000;
 async function writeAll(to: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let done = 0;
   while (done < bytes.byteLength) done += await to.write(bytes.subarray(done));
+}
+
+/**
+ * Why a connection ended while it was open: `client` — the client closed its
+ * side or reset it; `stall` — the front cut it for a stall; `stop` — the front
+ * closed it at the end of a stop's grace.
+ */
+export interface ConnectionEnd {
+  /** Who ended it. */
+  by: "client" | "stall" | "stop";
+  /** In words, e.g. `the client closed the connection`, `the request body stalled`. */
+  reason: string;
 }
 
 function closeQuietly(c: Deno.Conn | undefined): void {
@@ -109,6 +124,7 @@ export class Connection {
   #draining = false;
   #backendShut = false;
   #isClosed = false;
+  #ended: ConnectionEnd | undefined;
 
   /**
    * @param conn the client's connection
@@ -154,6 +170,21 @@ export class Connection {
   drain(): void {
     this.#draining = true;
     if (this.#active === 0) this.#shutBackend();
+  }
+
+  /** Why it ended, once the client closed or reset it or the front cut it (the first of these). */
+  get ended(): ConnectionEnd | undefined {
+    return this.#ended;
+  }
+
+  /**
+   * Close it now, saying why (see {@link Connection.ended}).
+   * @param by `stall` or `stop`
+   * @param reason in words
+   */
+  cut(by: "stall" | "stop", reason: string): void {
+    if (!this.#isClosed) this.#ended ??= { by, reason };
+    this.close();
   }
 
   /** Close it now (idempotent). */
@@ -210,8 +241,18 @@ export class Connection {
     let preface = true;
     try {
       while (true) {
-        const n = await this.#conn.read(buf);
+        let n: number | null;
+        try {
+          n = await this.#conn.read(buf);
+        } catch (e) {
+          // a read fails on its own when the client resets the connection; after close() it is ours
+          if (!this.#isClosed) {
+            this.#ended ??= { by: "client", reason: "the client reset the connection" };
+          }
+          throw e;
+        }
         if (n === null) {
+          this.#ended ??= { by: "client", reason: "the client closed the connection" };
           this.#shutBackend(); // the client sends no more
           return;
         }
@@ -361,7 +402,7 @@ export class Front {
     const deadline = new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs));
     await Promise.race([this.#empty.promise, deadline, this.#hurry.promise]);
     clearTimeout(timer);
-    for (const c of this.#conns) c.close();
+    for (const c of this.#conns) c.cut("stop", "the registry stopped");
     clearInterval(this.#sweeper);
   }
 
@@ -457,7 +498,8 @@ export class Front {
   #sweep(): void {
     const now = performance.now();
     for (const c of this.#conns) {
-      if (c.stalled(now, this.#options.stallMs)) c.close();
+      const why = c.stalled(now, this.#options.stallMs);
+      if (why) c.cut("stall", why);
     }
   }
 }

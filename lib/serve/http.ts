@@ -34,6 +34,8 @@ export interface Ctx {
   bytesIn: number;
   /** Why the request failed, when it did (for the log line). */
   failure?: unknown;
+  /** The request body broke off before its end (its connection ended under it). */
+  bodyBroke?: boolean;
 }
 
 const JSON_TYPE = "application/json";

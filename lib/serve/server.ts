@@ -48,7 +48,7 @@ import { Htpasswd, readOptionFile } from "./auth.ts";
 import { BlobEndpoints } from "./blobs.ts";
 import { RateMeter, userKey } from "./clients.ts";
 import { errorResponse, ServeError } from "./errors.ts";
-import { type Connection, Front } from "./front.ts";
+import { type Connection, type ConnectionEnd, Front } from "./front.ts";
 import { allow, checkDigest, type Ctx, decode, empty, json, knownRepository } from "./http.ts";
 import { ManifestEndpoints } from "./manifests.ts";
 import { Storage } from "./storage.ts";
@@ -244,7 +244,7 @@ class Registry {
     }
     conn.begin();
     info.completed.then(() => conn.end(), () => conn.end());
-    const answer = this.#answer(watchBody(req, conn), ctx, conn);
+    const answer = this.#answer(watchBody(req, conn, ctx), ctx, conn);
     this.inFlight.add(answer);
     try {
       const res = await answer;
@@ -259,8 +259,10 @@ class Registry {
     try {
       return await this.#gate(req, ctx, conn);
     } catch (e) {
-      ctx.failure = e;
-      return toResponse(e, req.method === "HEAD");
+      // a body that broke off because its connection ended: whatever the endpoint made of it
+      const cut = ctx.bodyBroke && conn.ended ? new RequestCutOff(conn.ended) : undefined;
+      ctx.failure = cut ?? e;
+      return cut ? empty(cut.status) : toResponse(e, req.method === "HEAD");
     }
   }
 
@@ -404,6 +406,32 @@ class Registry {
       headers.link = `<${base}?${next}>; rel="next"`;
     }
     return json({ ...extra, [key]: page }, 200, headers);
+  }
+}
+
+/** The status nginx logs for a request the client closed the connection of: not a server error. */
+const CLIENT_CLOSED_REQUEST = 499;
+
+/**
+ * A request whose body broke off because its connection ended under it:
+ * the client closed or reset it (499, {@link CLIENT_CLOSED_REQUEST}), or the
+ * front cut it — for a stall (408) or at the end of a stop (503). Its answer
+ * reaches no one; its status and reason are for the request log.
+ */
+class RequestCutOff extends Error {
+  /** The status logged. */
+  readonly status: number;
+
+  /** @param end why the connection ended */
+  constructor(end: ConnectionEnd) {
+    // e.g. "the client closed the connection before the request body ended", "cut: the request body stalled"
+    super(
+      end.by === "stall"
+        ? `cut: ${end.reason}`
+        : `${end.by === "stop" ? "cut: " : ""}${end.reason} before the request body ended`,
+    );
+    this.name = "RequestCutOff";
+    this.status = end.by === "client" ? CLIENT_CLOSED_REQUEST : end.by === "stall" ? 408 : 503;
   }
 }
 
@@ -571,9 +599,10 @@ async function settle(promises: Promise<unknown>[], ms: number): Promise<void> {
 
 /**
  * The request with its body watched: while the server waits for body bytes,
- * the connection knows it (a body that stalls is cut, see `front.ts`).
+ * the connection knows it (a body that stalls is cut, see `front.ts`); a body
+ * that breaks off is marked in `ctx` (its connection says why).
  */
-function watchBody(req: Request, conn: Connection): Request {
+function watchBody(req: Request, conn: Connection, ctx: Ctx): Request {
   if (!req.body) return req;
   const source = req.body.getReader();
   const body = new ReadableStream<Uint8Array>({
@@ -583,6 +612,9 @@ function watchBody(req: Request, conn: Connection): Request {
         const { value, done } = await source.read();
         if (done) c.close();
         else c.enqueue(value);
+      } catch (e) {
+        ctx.bodyBroke = true;
+        throw e;
       } finally {
         conn.bodyWait(false);
       }
@@ -603,7 +635,10 @@ function watchBody(req: Request, conn: Connection): Request {
 /**
  * The request's log line, written when the response's body has been sent or
  * broke off: `METHOD /path?query STATUS RECEIVED SENT MSms`, then for a 5xx
- * its reason, for a body that did not finish `(response broke off)`.
+ * its reason, for a body that did not finish `(response broke off)`. A
+ * request body cut off by its connection's end is no server error: 499 when
+ * the client closed or reset the connection (as nginx logs it), 408 when the
+ * front cut it for a stall, 503 at the end of a stop, each with `(<why>)`.
  * RECEIVED counts upload bodies, SENT the response body; the duration runs
  * from the request's arrival until Deno says the response is done
  * (`completed`: its body sent, or the client gone). Bodies are relayed to
@@ -621,7 +656,11 @@ function logged(
   completed: Promise<void>,
 ): Response {
   const url = new URL(req.url);
-  const reason = res.status >= 500 && failure !== undefined ? ` error: ${oneLine(failure)}` : "";
+  const reason = failure instanceof RequestCutOff
+    ? ` (${failure.message})`
+    : res.status >= 500 && failure !== undefined
+    ? ` error: ${oneLine(failure)}`
+    : "";
   const line = (sent: number, note = "") => {
     const ms = Math.round(performance.now() - t0);
     log(

@@ -29,6 +29,8 @@ interface Slot {
 export interface OciArchiveOptions {
   /** Open for writing: a new archive (keeping the blobs and index of an existing one). */
   write?: boolean;
+  /** Names the archive in messages (default `oci-archive '<path>'`), e.g. for a spooled stdin. */
+  description?: string;
 }
 
 function normalize(name: string): string {
@@ -64,9 +66,9 @@ export class OciArchive implements Target, ListableTarget {
   #mutex = new Mutex();
   #closed = false;
 
-  private constructor(path: string) {
+  private constructor(path: string, description?: string) {
     this.path = path;
-    this.description = `oci-archive '${path}'`;
+    this.description = description ?? `oci-archive '${path}'`;
     this.#index = new LayoutIndex(this.description);
   }
 
@@ -93,7 +95,7 @@ export class OciArchive implements Target, ListableTarget {
    * ```
    */
   static async open(path: string, options: OciArchiveOptions = {}): Promise<OciArchive> {
-    const ar = new OciArchive(path);
+    const ar = new OciArchive(path, options.description);
     const existing = !options.write || await pathExists(path);
     if (existing) await ar.#scan();
     if (options.write) await ar.#startWriting(existing);

@@ -114,7 +114,8 @@ export function backoffMs(attempt: number, firstMs: number): number {
  */
 export function isPermanent(e: unknown): boolean {
   if (e instanceof RegistryTimeoutError) return e.kind === "rate";
-  return /certificate|UnknownIssuer|handshake|tls|dns error|failed to lookup|Name or service not known/i
+  // and a server speaking the other scheme (http to https, https to http) stays so
+  return /certificate|UnknownIssuer|handshake|tls|dns error|failed to lookup|Name or service not known|invalid HTTP version parsed|InvalidContentType|received corrupt message/i
     .test(causeChain(e));
 }
 
