@@ -9,6 +9,8 @@ import { progressOptions, reportInstalled, withProgress } from "./progress.ts";
 import {
   limitOptions,
   limits,
+  lockOptions,
+  lockSettings,
   overwriteOption,
   pickPlatform,
   registryHints,
@@ -21,7 +23,7 @@ import {
 export default defineCommand({
   name: "get",
   usage:
-    "get <image> [-f] [--refresh] [--platform os/arch] [--verify-key pub]... [--plain-http] [--ca-file pem] [--max-bytes n] [--max-entries n] [--max-ratio n]",
+    "get <image> [-f] [--refresh] [--platform os/arch] [--lock path] [--locked] [--verify-key pub]... [--plain-http] [--ca-file pem] [--max-bytes n] [--max-entries n] [--max-ratio n]",
   summary: "Pull an image into the local store, verify and extract it (cached)",
   positionals: [1, 1],
   options: {
@@ -32,6 +34,7 @@ export default defineCommand({
     },
     platform: pickPlatform,
     ...verifyOption,
+    ...lockOptions,
     ...registryOptions,
     ...limitOptions,
     ...progressOptions,
@@ -40,6 +43,10 @@ export default defineCommand({
     {
       command: "ocipkg get ghcr.io/org/libfoo:1.0",
       description: "install an image (no request if the store holds it); prints its directory",
+    },
+    {
+      command: "OCIPKG_LOCKED=1 ocipkg get ghcr.io/org/libfoo:1.0",
+      description: "in CI: install exactly what ocipkg.lock pins; an image it lacks fails",
     },
     {
       command: "ocipkg get localhost:5000/libfoo:1.0 --plain-http --platform linux/arm64",
@@ -56,6 +63,7 @@ export default defineCommand({
         getImage(name, {
           verifyKeys: opts.verifyKey,
           verifyKeysLabel: "--verify-key",
+          ...lockSettings(opts),
           ...remote(opts),
           ...limits(opts),
           ...p,

@@ -7,7 +7,13 @@
  *
  * @module
  */
-import { type PackOptions, type PackResult, type RemoteOptions, UsageError } from "../../mod.ts";
+import {
+  type LockOptions,
+  type PackOptions,
+  type PackResult,
+  type RemoteOptions,
+  UsageError,
+} from "../../mod.ts";
 import { parsePlatform, type Platform } from "../oci/mod.ts";
 import {
   DEFAULT_MAX_BYTES,
@@ -358,6 +364,39 @@ export const verifyOption = optionGroup({
       "install only if a signature verifies with this public key (repeatable: any one); the config file's verify rules apply too",
   },
 });
+
+/** `--lock`: the project's lock file (`lock` itself, and the group below). */
+export const lockFileOption = optionGroup({
+  lock: {
+    type: "string",
+    value: "path",
+    env: "OCIPKG_LOCK",
+    default: "the first ocipkg.lock from the working directory up",
+    description: "the lock file pinning each tag to a digest",
+  },
+});
+
+/** `--lock`, `--locked`: installs follow the project's lock (`get`, `link`, `load`). */
+export const lockOptions = optionGroup({
+  ...lockFileOption,
+  locked: {
+    type: "boolean",
+    description:
+      "refuse to change the lock: an image or platform it lacks fails (for CI; or OCIPKG_LOCKED=1)",
+  },
+});
+
+/**
+ * Library lock options from the lock group: the lock named, else the
+ * project's (found); `--locked`, else `OCIPKG_LOCKED` (read by the library).
+ * @param opts parsed values
+ * @returns what getImage, linkPackage and loadImage take
+ */
+export function lockSettings(opts: OptionValues<typeof lockOptions>): LockOptions {
+  const o: LockOptions = { lock: opts.lock ?? true };
+  if (opts.locked) o.locked = true;
+  return o;
+}
 
 /** `--include-signatures`: copy attached signatures and referrers too. */
 export const signaturesOption = optionGroup({
