@@ -79,7 +79,13 @@ export {
   pullImage,
   pushImage,
 } from "./lib/ops/transfer.ts";
-export { getImage, type GetOptions, loadImage, type LoadOptions } from "./lib/ops/install.ts";
+export {
+  getImage,
+  type GetOptions,
+  type GetResult,
+  loadImage,
+  type LoadOptions,
+} from "./lib/ops/install.ts";
 export {
   type LinkedLibrary,
   type LinkOptions,
@@ -95,6 +101,25 @@ export {
   type ManifestInfo,
 } from "./lib/ops/inspect.ts";
 export { resolveImage, tagImage } from "./lib/ops/tagging.ts";
+
+// A project's lock: `ocipkg.lock` pins each tag it uses to a digest
+export {
+  checkLock,
+  type CheckLockOptions,
+  type CheckLockResult,
+  type LockChange,
+  lockImages,
+  type LockImagesOptions,
+  type LockImagesResult,
+  type LockMismatch,
+  type LockOptions,
+} from "./lib/ops/lock.ts";
+export {
+  findLockFile,
+  type LockedImage,
+  type LockFile,
+  readLockFile,
+} from "./lib/store/lock_file.ts";
 
 // Managing a registry by hand: content as stored, deleting
 export {

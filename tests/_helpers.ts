@@ -9,7 +9,7 @@ import { bytesStream } from "./_internal.ts";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const CLI = join(ROOT, "cli.ts");
-const DENO_DIR = Deno.env.get("DENO_DIR") ||
+export const DENO_DIR = Deno.env.get("DENO_DIR") ||
   join(Deno.env.get("XDG_CACHE_HOME") || join(Deno.env.get("HOME") ?? "/root", ".cache"), "deno");
 
 /** A fresh temp dir, removed (with everything in it) when the test module ends. */

@@ -264,6 +264,7 @@ Deno.test("structure: every command is one module whose table documents it", asy
     "login",
     "logout",
     "link",
+    "lock",
     "runnable",
     "cargo",
     "list",

@@ -23,6 +23,7 @@ import tag from "./tag.ts";
 import login from "./login.ts";
 import logout from "./logout.ts";
 import link from "./link.ts";
+import lock from "./lock.ts";
 import runnable from "./runnable.ts";
 import cargo from "./cargo.ts";
 import list from "./list.ts";
@@ -58,6 +59,7 @@ export const COMMANDS: readonly Command[] = [
   login,
   logout,
   link,
+  lock,
   runnable,
   cargo,
   list,

@@ -205,6 +205,7 @@ export default defineCommand({
           platform: selectedPlatform(opts),
           includeSignatures: opts.includeSignatures || undefined,
         }),
+      () => "copied",
     );
     out(opts.json ? JSON.stringify({ source: src, destination: dst, digest }) : digest);
   },

@@ -7,13 +7,21 @@ import { imageName, type LayoutLocation, loadImage, resolveLocation } from "../.
 import { defineCommand } from "./options.ts";
 import { info } from "./output.ts";
 import { chatty, progressOptions, reportInstalled, withProgress } from "./progress.ts";
-import { limitOptions, limits, overwriteOption, pickPlatform, verifyOption } from "./shared.ts";
+import {
+  limitOptions,
+  limits,
+  lockOptions,
+  lockSettings,
+  overwriteOption,
+  pickPlatform,
+  verifyOption,
+} from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
   name: "load",
   usage:
-    "load <archive|dir|-> [-f] [-t name] [--platform os/arch] [--verify-key pub]... [--max-bytes n] [--max-entries n] [--max-ratio n]",
+    "load <archive|dir|-> [-f] [-t name] [--platform os/arch] [--lock path] [--locked] [--verify-key pub]... [--max-bytes n] [--max-entries n] [--max-ratio n]",
   summary: "Load an image from an oci-archive/oci-dir into the local store",
   positionals: [1, 1],
   options: {
@@ -27,6 +35,7 @@ export default defineCommand({
     },
     platform: pickPlatform,
     ...verifyOption,
+    ...lockOptions,
     ...limitOptions,
     ...progressOptions,
   },
@@ -52,6 +61,7 @@ export default defineCommand({
       loadImage(from, {
         verifyKeys: opts.verifyKey,
         verifyKeysLabel: "--verify-key",
+        ...lockSettings(opts),
         ...limits(opts),
         ...p,
         force: opts.overwrite,

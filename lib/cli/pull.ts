@@ -74,6 +74,7 @@ export default defineCommand({
           platform: selectedPlatform(opts),
           includeSignatures: opts.includeSignatures || undefined,
         }),
+      () => "pulled",
     );
     out(opts.json ? JSON.stringify({ image, digest, output: opts.output }) : digest);
   },

@@ -57,6 +57,7 @@ export default defineCommand({
       opts,
       image?.toString() ?? layouts.join(" "),
       (p) => pushImage(from, image, { ...remote(opts), ...p }),
+      () => "pushed",
     );
     out(
       opts.json

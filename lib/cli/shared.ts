@@ -7,7 +7,13 @@
  *
  * @module
  */
-import { type PackOptions, type PackResult, type RemoteOptions, UsageError } from "../../mod.ts";
+import {
+  type LockOptions,
+  type PackOptions,
+  type PackResult,
+  type RemoteOptions,
+  UsageError,
+} from "../../mod.ts";
 import { parsePlatform, type Platform } from "../oci/mod.ts";
 import {
   DEFAULT_MAX_BYTES,
@@ -23,7 +29,7 @@ import {
   DEFAULT_TIMEOUTS,
   LARGE_BLOB,
 } from "../transport/mod.ts";
-import { type Hint, optionGroup, type OptionValues } from "./options.ts";
+import { type Hint, oneOf, optionGroup, type OptionValues } from "./options.ts";
 import { debugLog, info, out } from "./output.ts";
 
 /**
@@ -290,11 +296,6 @@ export function selectedPlatform(
   return opts.platform;
 }
 
-function layoutFormat(text: string, flag: string): "archive" | "dir" {
-  if (text === "archive" || text === "dir") return text;
-  throw new UsageError(`invalid ${flag} '${text}': use archive or dir`);
-}
-
 function compressionLevel(text: string, flag: string): number {
   if (!/^[0-9]$/.test(text)) throw new UsageError(`invalid ${flag} '${text}': use 0-9`);
   return Number(text);
@@ -304,9 +305,8 @@ function compressionLevel(text: string, flag: string): number {
 export const formatOptions = optionGroup({
   format: {
     type: "string",
-    value: "archive|dir",
+    ...oneOf(["archive", "dir"]),
     default: "archive; dir for an existing directory",
-    parse: layoutFormat,
     description: "write a plain output path as an oci-archive file or an oci-dir",
   },
 });
@@ -323,9 +323,15 @@ export const artifactOptions = optionGroup({
   ...formatOptions,
 });
 
-/** Building a package: `--level` (gzip level) besides the artifact options. */
+/** Building a package: `--level` (gzip level), `--append`, `-q` besides the artifact options. */
 export const packOptions = optionGroup({
   ...artifactOptions,
+  append: {
+    type: "boolean",
+    description:
+      "add the image to an output that already holds others (refused by default: one image per output)",
+  },
+  quiet: { type: "boolean", short: "q", description: "print only errors and the result" },
   level: {
     type: "string",
     value: "0-9",
@@ -371,6 +377,39 @@ export const verifyOption = optionGroup({
   },
 });
 
+/** `--lock`: the project's lock file (`lock` itself, and the group below). */
+export const lockFileOption = optionGroup({
+  lock: {
+    type: "string",
+    value: "path",
+    env: "OCIPKG_LOCK",
+    default: "the first ocipkg.lock from the working directory up",
+    description: "the lock file pinning each tag to a digest",
+  },
+});
+
+/** `--lock`, `--locked`: installs follow the project's lock (`get`, `link`, `load`). */
+export const lockOptions = optionGroup({
+  ...lockFileOption,
+  locked: {
+    type: "boolean",
+    description:
+      "refuse to change the lock: an image or platform it lacks fails (for CI; or OCIPKG_LOCKED=1)",
+  },
+});
+
+/**
+ * Library lock options from the lock group: the lock named, else the
+ * project's (found); `--locked`, else `OCIPKG_LOCKED` (read by the library).
+ * @param opts parsed values
+ * @returns what getImage, linkPackage and loadImage take
+ */
+export function lockSettings(opts: OptionValues<typeof lockOptions>): LockOptions {
+  const o: LockOptions = { lock: opts.lock ?? true };
+  if (opts.locked) o.locked = true;
+  return o;
+}
+
 /** `--include-signatures`: copy attached signatures and referrers too. */
 export const signaturesOption = optionGroup({
   "include-signatures": {
@@ -399,6 +438,7 @@ export function packing(
     format: opts.format,
     compressionLevel: opts.level,
     platform: opts.platform,
+    append: opts.append,
   };
 }
 
@@ -408,18 +448,22 @@ export function packing(
  * @param r the result
  * @param done e.g. "packed ./build into libfoo.tar"
  * @param tag the `-t` value, if any
+ * @param json `--json`: one JSON document, nothing on stderr
+ * @param quiet `-q`: the result only
  */
 export function reportPacked(
   r: PackResult,
   done: string,
   tag: string | undefined,
   json = false,
+  quiet = false,
 ): void {
   if (json) {
     out(JSON.stringify({ name: String(r.name), digest: r.digest, output: r.output }));
     return;
   }
   out(`${r.name} ${r.digest}`);
+  if (quiet) return;
   info(`${done} into ${r.output}`);
   if (tag === undefined) info(`no -t given: the image is named '${r.name}'`);
 }

@@ -256,6 +256,13 @@ export class Store {
       await makePrivateDir(tmp);
       // an index: the platform's manifest; one manifest: refused when it declares another
       const manifestDesc = await pickVariant(src, root, platform, where);
+      if (options.manifestDigest !== undefined && manifestDesc.digest !== options.manifestDigest) {
+        throw new VerificationError(
+          `${where}: the manifest for ${
+            formatPlatform(platform)
+          } is ${manifestDesc.digest}, not the ${options.manifestDigest} asked for`,
+        );
+      }
       const layout = await OciDir.open(join(tmp, LAYOUT_DIR), { create: true });
       const manifest = await streamInstall(src, layout, manifestDesc, tmp, name, options);
       const declared = manifestDesc.platform ?? declaredPlatform(manifest);

@@ -69,7 +69,11 @@ export class OciArchive implements Target, ListableTarget {
   private constructor(path: string, description?: string) {
     this.path = path;
     this.description = description ?? `oci-archive '${path}'`;
-    this.#index = new LayoutIndex(this.description);
+    // its images named as the user can: not for a spooled stdin
+    this.#index = new LayoutIndex(
+      this.description,
+      description === undefined ? `oci-archive:${path}` : undefined,
+    );
   }
 
   /**
@@ -129,7 +133,7 @@ export class OciArchive implements Target, ListableTarget {
       checkLayoutFile(layout, this.description);
       const index = await this.#readEntry(file, "index.json");
       if (!index) throw new ArchiveError(`${this.description} has no index.json`);
-      this.#index = LayoutIndex.parse(index, this.description);
+      this.#index = LayoutIndex.parse(index, this.description, this.#index.spelling);
     } finally {
       file.close();
     }

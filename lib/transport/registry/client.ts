@@ -25,11 +25,14 @@
  *   the time spent waiting between retries of one request is capped too, and
  *   its attempts share one deadline, 1.5 × the connect timeout (see
  *   `retry.ts`): a registry that never answers fails after two attempts.
+ *   A connection refused by a loopback registry is not retried: nothing
+ *   listens on that port of this machine, and waiting will not start it
+ *   (the error asks "is a registry running on 127.0.0.1:5000?").
  *
  * @module
  */
 import { oneLine } from "../../util/errors.ts";
-import { canonicalHost } from "../../oci/reference.ts";
+import { canonicalHost, isLoopbackHost } from "../../oci/reference.ts";
 import { printable } from "../../util/text.ts";
 import type { Credential } from "./credentials.ts";
 import { AuthError, RegistryError } from "./errors.ts";
@@ -377,9 +380,12 @@ export class RegistryClient {
         }
       }
       const backoff = this.#backoff(attempt);
+      // nothing listens on this machine's port: waiting will not start a registry
+      const refusedHere = !reading && isLoopbackHost(this.registry) &&
+        connectionMessage(failure) === "connection refused";
       if (
-        replayable && attempt < max && !isPermanent(failure) && budget.allows(backoff) &&
-        deadline.allows(backoff)
+        replayable && attempt < max && !isPermanent(failure) && !refusedHere &&
+        budget.allows(backoff) && deadline.allows(backoff)
       ) {
         // said before the wait: a registry that is down is not a silent pause
         this.#log(`retry ${req.method} ${req.url}: ${causeChain(failure)}`);
@@ -400,7 +406,7 @@ export class RegistryClient {
           ? `${req.what}: the answer from ${this.registry} broke off: ${causeChain(failure)}`
           : `${req.what}: cannot reach ${this.registry}: ${
             explained ?? connectionMessage(failure)
-          }`,
+          }${refusedHere ? ` (is a registry running on ${this.registry}?)` : ""}`,
         0,
         undefined,
         { cause: failure },
