@@ -43,6 +43,7 @@ import { MAX_OPTION_FILE } from "../lib/serve/auth.ts";
 import { MAX_LINES } from "../lib/cli/progress.ts";
 import { registryOptions } from "../lib/cli/shared.ts";
 import serveCommand from "../lib/cli/serve.ts";
+import { DEFAULTS as SOAK } from "../scripts/soak.ts";
 
 const README = await Deno.readTextFile(join(ROOT, "README.md"));
 /** The README with every run of whitespace one space (sentences wrap anywhere). */
@@ -117,6 +118,10 @@ const CLAIMS: string[] = [
   } referrers in ${MAX_REFERRER_PAGES} pages of ${mib(MAX_BODY)} (${
     n(MAX_FALLBACK_REFERRERS)
   } from a fallback index)`,
+  // Tests and benchmarks
+  `npx -y deno task soak # ${SOAK.clients} clients against \`ocipkg serve\` for ${
+    sec(SOAK.durationMs)
+  }, one restart`,
 ];
 
 Deno.test("readme defaults: every default and limit quoted is the code's", () => {
