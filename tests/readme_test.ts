@@ -123,12 +123,10 @@ Deno.test("readme: an output a comment states is matched with <…> and … as w
 
 Deno.test({
   name: "readme: every shell example not marked otherwise runs as written, in order",
-  sanitizeResources: false,
-  sanitizeOps: false,
   async fn(t) {
     const tmp = await tempDir("ocipkg-readme-");
-    const run_ = BLOCKS.filter((b) => b.notRun === undefined);
-    const named = new Set(run_.flatMap((b) => loopbackPorts(b.lines.join("\n"))));
+    const runBlocks = BLOCKS.filter((b) => b.notRun === undefined);
+    const named = new Set(runBlocks.flatMap((b) => loopbackPorts(b.lines.join("\n"))));
     named.add(5000);
     const ports = new Map<number, number>();
     for (const p of named) {
