@@ -82,6 +82,7 @@ const ENTRY_POINTS: Record<string, { file: string; names: string[] }> = {
       "OCI_MANIFEST",
       "Verifier",
       "VerifyingStream",
+      "digestBytes",
       "digestOf",
       "encodeJson",
       "formatPlatform",
@@ -95,6 +96,7 @@ const ENTRY_POINTS: Record<string, { file: string; names: string[] }> = {
       "platformMatches",
       "readBinaryInfo",
       "validateDescriptor",
+      "verifyBytes",
     ],
   },
   "./archive": {
