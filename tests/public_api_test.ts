@@ -83,6 +83,7 @@ const ENTRY_POINTS: Record<string, { file: string; names: string[] }> = {
       "OCI_MANIFEST",
       "Verifier",
       "VerifyingStream",
+      "digestBytes",
       "digestOf",
       "encodeJson",
       "formatPlatform",
@@ -96,6 +97,7 @@ const ENTRY_POINTS: Record<string, { file: string; names: string[] }> = {
       "platformMatches",
       "readBinaryInfo",
       "validateDescriptor",
+      "verifyBytes",
     ],
   },
   "./archive": {

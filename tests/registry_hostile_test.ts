@@ -994,7 +994,14 @@ Deno.test(
         return Response.json({ name: "org/pkg", tags }, { headers });
       },
     });
-    const t = s.target(reg.host, "org/pkg", { ...FAST, credential: null });
+    // each page is 100,000 tags made on the spot: slow on a loaded machine, not hostile
+    const t = s.target(reg.host, "org/pkg", {
+      ...FAST,
+      connectTimeoutMs: 10_000,
+      idleTimeoutMs: 10_000,
+      totalTimeoutMs: 120_000,
+      credential: null,
+    });
     const rss0 = Deno.memoryUsage().rss;
     let peak = rss0;
     let count = 0;

@@ -29,7 +29,7 @@
 import { basename, join, resolve, sep } from "../util/path.ts";
 import { fsError, OcipkgError } from "../util/errors.ts";
 import { releaseTemp, tempPathFor } from "../util/temp.ts";
-import { digestOf } from "../oci/digest.ts";
+import { digestBytes } from "../oci/digest.ts";
 import { printable } from "../util/text.ts";
 import { classifyLibrary } from "./libraries.ts";
 import type { LinkResult } from "./link.ts";
@@ -48,7 +48,8 @@ interface Source {
   library?: string;
 }
 
-const hash = (s: string, n: number) => digestOf(new TextEncoder().encode(s)).slice(7, 7 + n);
+const hash = async (s: string, n: number) =>
+  (await digestBytes(new TextEncoder().encode(s))).slice(7, 7 + n);
 
 /** The store files of the linked shared libraries, each checked to be a file inside the image. */
 async function sources(r: LinkResult, out: string): Promise<Source[]> {
@@ -162,8 +163,11 @@ export async function stageSharedLibraries(
   const files = await sources(r, out);
   if (files.length === 0) return undefined;
   const { os, architecture, variant } = r.platform;
-  const image = hash(JSON.stringify([r.image.toString(), os, architecture, variant ?? ""]), 12);
-  const content = hash(
+  const image = await hash(
+    JSON.stringify([r.image.toString(), os, architecture, variant ?? ""]),
+    12,
+  );
+  const content = await hash(
     JSON.stringify(
       [1, files.map((s) => [s.name, s.real, s.info.size, s.info.mtime?.getTime(), s.info.ino])],
     ),

@@ -143,6 +143,81 @@ export function digestOf(bytes: Uint8Array, algorithm: DigestAlgorithm = "sha256
   return h.digest();
 }
 
+/**
+ * Digest of a byte array with WebCrypto: for small things on the fast paths
+ * (a cached `get`/`link`), where the first use of `node:crypto` would cost
+ * tens of milliseconds of start-up.
+ *
+ * @param bytes content
+ * @param algorithm sha256 by default
+ * @returns `<algorithm>:<hex>`
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { digestBytes, digestOf } from "@ocipkg/cli/oci";
+ * const bytes = new TextEncoder().encode("{}");
+ * assert.equal(await digestBytes(bytes), digestOf(bytes));
+ * assert.equal(await digestBytes(bytes, "sha512"), digestOf(bytes, "sha512"));
+ * ```
+ */
+export async function digestBytes(
+  bytes: Uint8Array,
+  algorithm: DigestAlgorithm = "sha256",
+): Promise<string> {
+  const name = algorithm === "sha512" ? "SHA-512" : "SHA-256";
+  const hash = new Uint8Array(
+    await crypto.subtle.digest(name, bytes as Uint8Array<ArrayBuffer>),
+  );
+  return `${algorithm}:${Array.from(hash, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/**
+ * Check bytes held in memory against what was expected — the same checks and
+ * messages as {@link Verifier}, hashed with WebCrypto (see {@link digestBytes}).
+ *
+ * @param bytes the content
+ * @param expected expected digest and/or size
+ * @param what names the content in error messages
+ * @returns what was measured
+ * @throws {VerificationError} on a size or digest mismatch
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { VerificationError } from "@ocipkg/cli";
+ * import { digestOf, verifyBytes } from "@ocipkg/cli/oci";
+ * const data = new TextEncoder().encode("hi");
+ * assert.deepEqual(await verifyBytes(data, { digest: digestOf(data), size: 2 }, "greeting"), {
+ *   digest: digestOf(data),
+ *   size: 2,
+ * });
+ * await assert.rejects(verifyBytes(new TextEncoder().encode("ho"), { digest: digestOf(data) }, "greeting"), VerificationError);
+ * ```
+ */
+export async function verifyBytes(
+  bytes: Uint8Array,
+  expected: Expected,
+  what: string,
+): Promise<Measured> {
+  const size = bytes.byteLength;
+  if (expected.size !== undefined && size !== expected.size) {
+    throw sizeMismatch(what, expected.size, size);
+  }
+  const algorithm = expected.digest ? parseDigest(expected.digest).algorithm : "sha256";
+  const digest = await digestBytes(bytes, algorithm);
+  if (expected.digest && digest !== expected.digest) {
+    throw digestMismatch(what, expected.digest, digest);
+  }
+  return { digest, size };
+}
+
+function sizeMismatch(what: string, want: number, got: number): VerificationError {
+  return new VerificationError(`${what}: size mismatch, expected ${want} bytes but got ${got}`);
+}
+
+function digestMismatch(what: string, want: string, got: string): VerificationError {
+  return new VerificationError(`${what}: digest mismatch, expected ${want} but got ${got}`);
+}
+
 /** What a stream is expected to hold. */
 export interface Expected {
   /** Expected digest; omit to only measure. */
@@ -316,16 +391,12 @@ export class Verifier {
     const size = this.#size;
     if (limit !== undefined && size !== limit) {
       this.dispose();
-      throw new VerificationError(
-        `${this.#what}: size mismatch, expected ${limit} bytes but got ${size}`,
-      );
+      throw sizeMismatch(this.#what, limit, size);
     }
     // vouched for: the producer checked exactly this digest before the stream closed
     const digest = this.#hasher ? this.#hasher.digest() : want!;
     if (want && digest !== want) {
-      throw new VerificationError(
-        `${this.#what}: digest mismatch, expected ${want} but got ${digest}`,
-      );
+      throw digestMismatch(this.#what, want, digest);
     }
     return { digest, size };
   }

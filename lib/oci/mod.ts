@@ -18,6 +18,7 @@
 export { isRepositoryName, isTag } from "./reference.ts";
 export {
   type DigestAlgorithm,
+  digestBytes,
   digestOf,
   type Expected,
   isDigest,
@@ -26,6 +27,7 @@ export {
   parseDigest,
   Verifier,
   type VerifierOptions,
+  verifyBytes,
   VerifyingStream,
 } from "./digest.ts";
 export {

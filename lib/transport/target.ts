@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { VerifyingStream } from "../oci/digest.ts";
-import { FormatError, NotFoundError, OcipkgError } from "../util/errors.ts";
+import { verifyBytes } from "../oci/digest.ts";
+import { FormatError, NotFoundError, OcipkgError, VerificationError } from "../util/errors.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import { MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
 
@@ -94,13 +94,17 @@ export async function fetchBytes(
   if (desc.size > MAX_MANIFEST_SIZE) {
     throw new FormatError(`${what} is ${desc.size} bytes, over the ${MAX_MANIFEST_SIZE}-byte cap`);
   }
-  const stream = (await target.fetch(desc)).pipeThrough(new VerifyingStream(desc, what));
+  // read whole (it is small), then hash with WebCrypto: no node:crypto on the cached paths
   const out = new Uint8Array(desc.size);
   let off = 0;
-  for await (const chunk of stream) {
+  for await (const chunk of await target.fetch(desc)) {
+    if (off + chunk.byteLength > desc.size) {
+      throw new VerificationError(`${what}: size exceeds the expected ${desc.size} bytes`);
+    }
     out.set(chunk, off);
     off += chunk.byteLength;
   }
+  await verifyBytes(out.subarray(0, off), desc, what);
   return out;
 }
 
