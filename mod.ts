@@ -158,7 +158,7 @@ export {
 export { type VerifiedBlob, verifyBlob, type VerifyBlobOptions } from "./lib/sign/blob.ts";
 
 // An embedded registry: `ocipkg serve`
-export { serve, type ServeHandle, type ServeOptions } from "./lib/serve/server.ts";
+export { serve, SERVE_DEFAULTS, type ServeHandle, type ServeOptions } from "./lib/serve/server.ts";
 
 // Errors
 export {

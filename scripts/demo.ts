@@ -4,6 +4,7 @@
 // Each step is one line; everything is removed at the end.
 // Run: npx -y deno task demo
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   getImage,
   inspectAny,
@@ -30,11 +31,8 @@ const say = (step: string, text: string) => console.log(`${step.padEnd(8)} ${tex
 try {
   say("serve", `registry at ${registry.url} (root ${registry.root})  $ ocipkg serve --root …`);
 
-  const pkg = join(work, "libdemo");
-  await Deno.mkdir(join(pkg, "lib"), { recursive: true });
-  await Deno.mkdir(join(pkg, "include"), { recursive: true });
-  await Deno.writeTextFile(join(pkg, "include", "demo.h"), "int demo_answer(void);\n");
-  await Deno.writeFile(join(pkg, "lib", "libdemo.a"), new TextEncoder().encode("!<arch>\n"));
+  // the package the README's commands pack too: include/demo.h, lib/libdemo.a
+  const pkg = fileURLToPath(new URL("../examples/libdemo", import.meta.url));
   const image = `${registry.addr}/demo/libdemo:1.0`;
   const archive = join(work, "libdemo.tar");
   const packed = await packDirectory(pkg, archive, {
@@ -46,9 +44,9 @@ try {
   });
   say(
     "pack",
-    `libdemo/ → libdemo.tar  ${
+    `examples/libdemo/ → libdemo.tar  ${
       packed.digest.slice(0, 19)
-    }…  $ ocipkg pack libdemo libdemo.tar -t ${image}`,
+    }…  $ ocipkg pack examples/libdemo libdemo.tar -t ${image}`,
   );
 
   const pushed = await pushImage(archive, image);

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { serve, UsageError } from "../../mod.ts";
+import { serve, SERVE_DEFAULTS, UsageError } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
 
@@ -80,63 +80,63 @@ export default defineCommand({
     "max-connections": {
       type: "string",
       value: "n",
-      default: "256",
+      default: `${SERVE_DEFAULTS.maxConnections}`,
       parse: whole,
       description: "most connections open at once",
     },
     "max-client-connections": {
       type: "string",
       value: "n",
-      default: "32",
+      default: `${SERVE_DEFAULTS.maxClientConnections}`,
       parse: whole,
       description: "most connections one client address holds open",
     },
     rate: {
       type: "string",
       value: "n",
-      default: "1000",
+      default: `${SERVE_DEFAULTS.rate}`,
       parse: number(0, "a number of requests per second (0: no limit)"),
       description: "requests per second one client may send on average (0: no limit)",
     },
     burst: {
       type: "string",
       value: "n",
-      default: "2000",
+      default: `${SERVE_DEFAULTS.burst}`,
       parse: whole,
       description: "requests one client may send at once beyond --rate",
     },
     "max-uploads": {
       type: "string",
       value: "n",
-      default: "128",
+      default: `${SERVE_DEFAULTS.maxUploads}`,
       parse: whole,
       description: "most upload sessions open at once",
     },
     "max-client-uploads": {
       type: "string",
       value: "n",
-      default: "16",
+      default: `${SERVE_DEFAULTS.maxClientUploads}`,
       parse: whole,
       description: "most upload sessions one client holds",
     },
     "upload-idle": {
       type: "string",
       value: "seconds",
-      default: "60",
+      default: `${SERVE_DEFAULTS.uploadIdleMs / 1000}`,
       parse: seconds,
       description: "an upload session that receives no bytes this long is dropped",
     },
     "stall-timeout": {
       type: "string",
       value: "seconds",
-      default: "30",
+      default: `${SERVE_DEFAULTS.stallMs / 1000}`,
       parse: seconds,
       description: "a body moving no byte, or a connection with no request, this long is cut",
     },
     "shutdown-grace": {
       type: "string",
       value: "seconds",
-      default: "5",
+      default: `${SERVE_DEFAULTS.shutdownGraceMs / 1000}`,
       parse: number(0, "a number of seconds (0: stop at once)", 1000),
       description: "on SIGINT/SIGTERM, time the requests in flight get to finish",
     },

@@ -21,7 +21,14 @@ import {
   DEFAULT_MAX_RATIO,
   type ExtractLimits,
 } from "../archive/mod.ts";
-import { DEFAULT_TIMEOUTS } from "../transport/mod.ts";
+import {
+  DEFAULT_CONCURRENCY,
+  DEFAULT_LARGE_TRANSFERS,
+  DEFAULT_RANGE_PARTS,
+  DEFAULT_RANGE_THRESHOLD,
+  DEFAULT_TIMEOUTS,
+  LARGE_BLOB,
+} from "../transport/mod.ts";
 import { type Hint, oneOf, optionGroup, type OptionValues } from "./options.ts";
 import { debugLog, info, out } from "./output.ts";
 
@@ -93,17 +100,22 @@ export const registryOptions = optionGroup({
   concurrency: {
     type: "string",
     value: "n",
-    default: "4",
+    default: `${DEFAULT_CONCURRENCY}`,
     parse: concurrency,
-    description: "requests in flight at once, 1-999",
+    description:
+      `requests in flight at once, 1-999; by default at most ${DEFAULT_LARGE_TRANSFERS} of them move blobs of ${
+        LARGE_BLOB / 1024 ** 2
+      } MiB or more`,
   },
   parallel: {
     type: "string",
     value: "n",
     env: "OCIPKG_PARALLEL",
-    default: "4; 1 for a loopback registry",
+    default: `${DEFAULT_RANGE_PARTS}; 1 for a loopback registry`,
     parse: parts,
-    description: "ranged requests in flight for one blob of 32 MiB or more; 0 or 1: one stream",
+    description: `ranged requests in flight for one blob of ${
+      DEFAULT_RANGE_THRESHOLD / 1024 ** 2
+    } MiB or more; 0 or 1: one stream`,
   },
   "connect-timeout": {
     type: "string",

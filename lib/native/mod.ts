@@ -4,7 +4,7 @@
  * result (Cargo lines, pkg-config `.pc` files, CMake packages), Deno FFI
  * straight from an image (`openLibrary`, `libraryPath`), `cargo ocipkg`
  * (`cargoBuild`, `cargoPublish`, `installCargoShim`), runnable images
- * (`buildRunnable`) and launchers (`installLauncher`). `linkPackage` — what
+ * (`buildRunnable`) and launchers (`installLauncher`, `uninstallLauncher`). `linkPackage` — what
  * `ocipkg link` does — is in the main module.
  *
  * @example
@@ -52,4 +52,4 @@ export {
   type RunnableOptions,
   type RunnableResult,
 } from "./runnable.ts";
-export { installLauncher, type LauncherTarget } from "./launcher.ts";
+export { installLauncher, type LauncherTarget, uninstallLauncher } from "./launcher.ts";

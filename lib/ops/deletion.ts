@@ -15,6 +15,7 @@ import { type ImageName, imageName } from "../oci/reference.ts";
 import type { RemoteOptions } from "../transport/location.ts";
 import { openRepository, type RegistryTarget } from "../transport/registry/target.ts";
 import { withTarget } from "../transport/target.ts";
+import { DEFAULT_CONCURRENCY } from "../transport/copy.ts";
 
 /** Most tags checked for the digest being deleted (default of `maxTagChecks`). */
 export const MAX_TAG_CHECKS = 1000;
@@ -72,7 +73,7 @@ async function tagsPointingTo(
     return { tags: [], unknown: `it has ${all.length} tags, more than the ${max} checked` };
   }
   const pointing = new Set<string>();
-  await forEachBounded(all, options.concurrency ?? 8, async (tag) => {
+  await forEachBounded(all, options.concurrency ?? DEFAULT_CONCURRENCY, async (tag) => {
     if (await repo.digestOf(tag) === digest) pointing.add(tag);
   });
   return { tags: [...pointing] };
