@@ -83,6 +83,7 @@ export {
   getImage,
   type GetOptions,
   type GetResult,
+  installedImageDir,
   loadImage,
   type LoadOptions,
 } from "./lib/ops/install.ts";

@@ -137,6 +137,11 @@ Deno.test({
     assertEquals(pinned.version, "v1");
     assertStringIncludes(pinned.stdout, `__${v1.digest.replace(":", "__")}`);
     assertEquals((await getIn(elsewhere, fresh, [image])).version, "v2");
+    // image-directory answers as get does: the locked entry in the project, the tag's elsewhere
+    const dirIn = async (cwd: string) =>
+      (await runCli(["image-directory", image], { cwd, dataHome: fresh })).stdout.trim();
+    assertEquals(await dirIn(proj), pinned.stdout.trim());
+    assert(await dirIn(elsewhere) !== pinned.stdout.trim());
     // link --cargo watches the lock
     const linked = await runCli(["link", "--cargo", image], { cwd: proj, dataHome: fresh });
     assertEquals(linked.code, 0, linked.stderr);

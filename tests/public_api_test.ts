@@ -44,6 +44,7 @@ const ENTRY_POINTS: Record<string, { file: string; names: string[] }> = {
       "getImage",
       "imageName",
       "inspectAny",
+      "installedImageDir",
       "inspectImage",
       "linkPackage",
       "loadImage",

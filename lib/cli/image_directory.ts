@@ -3,11 +3,11 @@
  *
  * @module
  */
-import { imageName, NotFoundError, Store } from "../../mod.ts";
+import { imageName, installedImageDir, NotFoundError, Store } from "../../mod.ts";
 import { formatPlatform } from "../oci/mod.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
-import { jsonOption, platformOption } from "./shared.ts";
+import { jsonOption, lockFileOption, platformOption } from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
@@ -18,6 +18,7 @@ export default defineCommand({
   options: {
     ...jsonOption,
     platform: platformOption("the directory of the install for this platform", "this host's"),
+    ...lockFileOption,
   },
   examples: [
     {
@@ -27,14 +28,15 @@ export default defineCommand({
   ],
   async run([image], opts) {
     const name = imageName(image!);
-    const dir = new Store().imageDir(name, opts.platform);
+    // with a lock, the entry holding the locked bytes (as `get` answers), else the tag's
+    const dir = await installedImageDir(name, { platform: opts.platform, lock: opts.lock ?? true });
     // the README feeds this to CMAKE_PREFIX_PATH: a missing image must not look like a path
-    try {
-      await Deno.stat(dir);
-    } catch {
+    if (dir === undefined) {
       const flag = opts.platform ? ` --platform ${formatPlatform(opts.platform)}` : "";
       throw new NotFoundError(
-        `image '${image}' is not in the store (${dir}); install it with 'ocipkg get ${image}${flag}'`,
+        `image '${image}' is not in the store (${
+          new Store().imageDir(name, opts.platform)
+        }); install it with 'ocipkg get ${image}${flag}'`,
       );
     }
     out(opts.json ? JSON.stringify({ image, name: name.toString(), dir }) : dir);

@@ -226,6 +226,48 @@ async function getLocked(
  * platform: the tag's entry, else the entry of `name@root`; undefined when
  * neither does.
  */
+/**
+ * The store directory `get` would answer for an image without asking a
+ * registry: with a lock in use that locks the image for the platform, the
+ * entry holding the locked manifest (the tag's, or `name@<root digest>`);
+ * else the tag's entry. Undefined when that is not installed.
+ *
+ * @param image the image
+ * @param options platform, store, lock (`true`: the project's)
+ * @returns the directory, or undefined
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { installedImageDir, loadImage, packDirectory, Store } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "a");
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+ * const store = new Store(`${tmp}/store`);
+ * assert.equal(await installedImageDir("example.com/foo:1", { store }), undefined);
+ * const r = await loadImage(`${tmp}/foo.tar`, { store });
+ * assert.equal(await installedImageDir("example.com/foo:1", { store }), r.dir);
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
+ */
+export async function installedImageDir(
+  image: string | ImageName,
+  options: Pick<GetOptions, "platform" | "store" | "lock"> = {},
+): Promise<string | undefined> {
+  const name = imageName(image);
+  const store = options.store ?? new Store();
+  const platform = options.platform ?? hostPlatform();
+  const entry = (await lockStateOf(name, { lock: options.lock, locked: false }))?.entry;
+  const locked = entry?.platforms[platformLockKey(platform)];
+  if (entry && locked !== undefined) {
+    const holder = await entryHolding(store, name, entry.digest, locked, platform);
+    return holder && store.imageDir(holder, options.platform);
+  }
+  return await store.has(name, options.platform)
+    ? store.imageDir(name, options.platform)
+    : undefined;
+}
+
 async function entryHolding(
   store: Store,
   name: ImageName,
