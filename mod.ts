@@ -110,7 +110,7 @@ export {
 } from "./lib/sign/flow.ts";
 
 // An embedded registry: `ocipkg serve`
-export { serve, type ServeHandle, type ServeOptions } from "./lib/serve/server.ts";
+export { exportRoot, serve, type ServeHandle, type ServeOptions } from "./lib/serve/server.ts";
 
 // Errors
 export {

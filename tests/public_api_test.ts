@@ -36,6 +36,7 @@ const ENTRY_POINTS: Record<string, { file: string; names: string[] }> = {
       "copyImage",
       "createLocation",
       "dataDir",
+      "exportRoot",
       "generateKeyFiles",
       "getImage",
       "imageName",

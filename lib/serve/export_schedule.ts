@@ -45,7 +45,7 @@ export interface Exportable {
   /** Its name (for messages). */
   readonly name: string;
   /** Write its `index.json`. */
-  export(): Promise<void>;
+  export(): Promise<unknown>;
 }
 
 interface Mark {
@@ -98,7 +98,7 @@ export class ExportSchedule {
     if (mark.timer !== undefined) clearTimeout(mark.timer);
     this.#marked.delete(repo);
     const before = this.#running.get(repo) ?? Promise.resolve();
-    const p = before.then(() => repo.export()).catch((e) => {
+    const p = before.then(async () => void await repo.export()).catch((e) => {
       this.#onError(`export of '${repo.name}' failed: ${(e as Error).message ?? e}`);
     });
     this.#running.set(repo, p);

@@ -614,6 +614,43 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   };
 }
 
+/**
+ * Write the `index.json` of every repository under a root that `serve` keeps
+ * a private index for (`<repo>/.ocipkg-index`, see `repo_index.ts`), so that
+ * the root reads as plain OCI layouts (skopeo `oci:`, umoci, ocipkg
+ * `oci-dir`). A running `serve` does this itself (2 s after a repository's
+ * last write, and when it stops); this is for a root whose `serve` was
+ * killed (`ocipkg serve --export`). Run it while no `serve` runs on the root.
+ *
+ * @param root the served root
+ * @returns the names of the repositories written
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { exportRoot, packDirectory, pushImage, serve } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "a");
+ * const registry = await serve({ root: `${tmp}/root`, addr: "127.0.0.1:0" });
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: `${registry.addr}/org/foo:1` });
+ * await pushImage(`${tmp}/foo.tar`);
+ * await registry.close(); // a stop writes index.json too
+ * assert.deepEqual(await exportRoot(`${tmp}/root`), ["org/foo"]);
+ * const index = JSON.parse(await Deno.readTextFile(`${tmp}/root/org/foo/index.json`));
+ * assert.equal(index.manifests[0].annotations["org.opencontainers.image.ref.name"], "1");
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
+ */
+export async function exportRoot(root: string): Promise<string[]> {
+  try {
+    if (!(await Deno.stat(root)).isDirectory) throw new Error("not a directory");
+  } catch (e) {
+    throw new UsageError(`root '${root}' is not a directory: ${(e as Error).message}`);
+  }
+  const storage = await Storage.open(root);
+  return await storage.exportAll();
+}
+
 /** Time a stop waits for the requests it cut off to end (ms). */
 const SETTLE_MS = 2000;
 

@@ -410,10 +410,11 @@ export class Repository {
   /**
    * Write `index.json` from the private index (see `RepoIndex.export`); a
    * repository with none (never written through `serve`) is left as it is.
+   * @returns whether it was written
    */
-  async export(): Promise<void> {
+  async export(): Promise<boolean> {
     const c = await this.#check();
-    if (!c.private) return;
+    if (!c.private) return false;
     let annotations: Record<string, string> | undefined;
     try {
       const dir = await containedDir(this.#root, [...this.#parts, INDEX_DIR], false);
@@ -421,6 +422,7 @@ export class Repository {
       annotations = format.annotations;
     } catch { /* none */ }
     await this.#index.export(this.path, (fn) => this.exclusive(fn), annotations);
+    return true;
   }
 
   /**
@@ -534,6 +536,20 @@ export class Storage {
    */
   async flush(): Promise<void> {
     await this.#exports.flush();
+  }
+
+  /**
+   * Write the `index.json` of every repository that has a private index,
+   * one after the other.
+   * @returns the names of the repositories written
+   */
+  async exportAll(): Promise<string[]> {
+    const done: string[] = [];
+    for (const name of await this.catalog(Infinity)) {
+      const repo = await this.repository(name);
+      if (repo && (await repo.export())) done.push(name);
+    }
+    return done;
   }
 
   /** Stop the export timers and write every `index.json` that trails its writes. */
