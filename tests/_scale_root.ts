@@ -94,7 +94,10 @@ export async function writeScaleRepository(
     // a placeholder index.json, known as our own export: serve reads the private index
     await Deno.writeTextFile(join(dir, "index.json"), '{"schemaVersion":2,"manifests":[]}');
     await Deno.link(join(dir, "index.json"), join(index, "exported.json"));
-    await Deno.writeTextFile(join(index, FORMAT_FILE), '{"format":"ocipkg serve index","version":1}');
+    await Deno.writeTextFile(
+      join(index, FORMAT_FILE),
+      '{"format":"ocipkg serve index","version":1}',
+    );
   }
   await Deno.writeFile(join(dir, "oci-layout"), OCI_LAYOUT_FILE);
   return { dir, manifest, manifestBytes, config, tags };

@@ -79,13 +79,13 @@ export function tagOf(d: Descriptor): string | undefined {
 }
 
 /**
- * An entry without its tag (the entry of the manifest itself, untagged).
+ * An entry without its ref name (the entry of the manifest itself, untagged).
  *
  * @param d an index entry
- * @returns the descriptor without the ref name when that is a tag
+ * @returns the descriptor without the ref name annotation
  */
 export function untagged(d: Descriptor): Descriptor {
-  if (tagOf(d) === undefined) return d;
+  if (d.annotations?.[ANNOTATION_REF_NAME] === undefined) return d;
   const { annotations, ...plain } = d;
   const { [ANNOTATION_REF_NAME]: _, ...rest } = annotations ?? {};
   return Object.keys(rest).length ? { ...plain, annotations: rest } : plain;

@@ -12,6 +12,8 @@
  * | `referrers` | `<subject> <digest>`     | the referrer's descriptor (type, annotations)    |
  *
  * `format` (written last when the index is made) marks it complete;
+ * `foreign.json` keeps the entries whose ref name is not a tag (e.g.
+ * `example.com/app:1`, as other tools write them), exported as they are;
  * `exported.json` and `exported-previous.json` are hard links to the last
  * two `index.json` files written from it ({@link RepoIndex.export}), by which
  * an `index.json` another tool wrote is told from ours and merged in
@@ -36,6 +38,8 @@ export const INDEX_DIR = ".ocipkg-index";
 /** Its marker file: present once the index is complete. */
 export const FORMAT_FILE = "format";
 const EXPORTED = "exported.json";
+/** Entries whose ref name is not a tag (written by other tools), kept as they are. */
+const FOREIGN = "foreign.json";
 const EXPORTED_PREVIOUS = "exported-previous.json";
 
 /** One page of tags. */
@@ -259,6 +263,16 @@ export class RepoIndex {
     return false;
   }
 
+  /** The entries whose ref name is not a tag. */
+  async #foreign(): Promise<Descriptor[]> {
+    try {
+      return JSON.parse(await Deno.readTextFile(join(await this.#place(), FOREIGN)));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return [];
+      throw e;
+    }
+  }
+
   /** Remember `index.json` (just written, or merged in) as our last export. */
   async #adopt(dir: string, file: string): Promise<void> {
     await Deno.rename(join(dir, EXPORTED), join(dir, EXPORTED_PREVIOUS)).catch((e) => {
@@ -302,6 +316,10 @@ export class RepoIndex {
         for await (const [digest, v] of this.manifests.scan({})) {
           if (tagged.has(digest)) continue;
           await out.add((first ? "" : ",") + v);
+          first = false;
+        }
+        for (const d of await this.#foreign()) {
+          await out.add((first ? "" : ",") + JSON.stringify(d));
           first = false;
         }
         await out.add(annotations ? `],"annotations":${JSON.stringify(annotations)}}` : "]}");
@@ -371,6 +389,7 @@ export class RepoIndex {
       if (!stored) continue; // not in the repository: not a manifest to serve
       await this.record(untagged(d), undefined, stored);
     }
+    await writeForeign(dir, theirs);
     await this.#adopt(dir, indexPath);
     await syncDir(dir);
   }
@@ -420,6 +439,7 @@ export class RepoIndex {
       await Deno.mkdir(join(dir, name));
       await writeSortedFile(join(dir, `${name}.base`), sorted(m));
     }
+    await writeForeign(dir, parsed);
     await Deno.remove(join(dir, EXPORTED)).catch(() => {});
     await Deno.link(indexPath, join(dir, EXPORTED));
     await syncDir(dir);
@@ -433,6 +453,18 @@ export class RepoIndex {
     );
     await syncDir(dir);
     return parsed.annotations;
+  }
+}
+
+/** Keep an index's entries whose ref name is not a tag (none: no file). */
+async function writeForeign(dir: string, parsed: ParsedIndex): Promise<void> {
+  const foreign = parsed.manifests.filter((d) =>
+    d.annotations?.[ANNOTATION_REF_NAME] !== undefined && tagOf(d) === undefined
+  );
+  if (foreign.length) {
+    await atomicWriteFile(join(dir, FOREIGN), new TextEncoder().encode(JSON.stringify(foreign)));
+  } else {
+    await Deno.remove(join(dir, FOREIGN)).catch(() => {});
   }
 }
 
