@@ -44,6 +44,8 @@ export interface ScaleRepository {
  * @param count how many tags
  * @param form `private`: serve's private index (index.json a stale placeholder until an export);
  *   `plain`: an index.json listing every tag, as a root from before the private index
+ * @param referrers (private form) this many referrers of other subjects in the referrers table,
+ *   and one of the manifest (its `referrer` digest)
  * @returns what was written
  */
 export async function writeScaleRepository(
@@ -51,6 +53,7 @@ export async function writeScaleRepository(
   name: string,
   count: number,
   form: "private" | "plain",
+  referrers = 0,
 ): Promise<ScaleRepository> {
   const dir = join(root, ...name.split("/"));
   await Deno.mkdir(join(dir, "blobs", "sha256"), { recursive: true });
@@ -90,7 +93,18 @@ export async function writeScaleRepository(
     for (const t of ["tags", "manifests", "referrers"]) await Deno.mkdir(join(index, t));
     await writeSortedFile(join(index, "tags.base"), tags.map((t) => [t, value]));
     await writeSortedFile(join(index, "manifests.base"), [[digest, value]]);
-    await writeSortedFile(join(index, "referrers.base"), []);
+    const lines: [string, string][] = [];
+    const hex = (i: number) => `sha256:${i.toString(16).padStart(64, "0")}`;
+    for (let i = 1; i <= referrers; i++) {
+      const d = { ...manifest, digest: hex(i), artifactType: "application/vnd.example.sig" };
+      lines.push([`${hex(i + referrers)} ${d.digest}`, descriptorJson(d)]);
+    }
+    if (referrers) {
+      const d = { ...manifest, digest: hex(0), artifactType: "application/vnd.example.sig" };
+      lines.push([`${digest} ${d.digest}`, descriptorJson(d)]);
+    }
+    lines.sort(([a], [b]) => a < b ? -1 : 1);
+    await writeSortedFile(join(index, "referrers.base"), lines);
     // a placeholder index.json, known as our own export: serve reads the private index
     await Deno.writeTextFile(join(dir, "index.json"), '{"schemaVersion":2,"manifests":[]}');
     await Deno.link(join(dir, "index.json"), join(index, "exported.json"));
