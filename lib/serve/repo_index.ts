@@ -31,6 +31,7 @@ import type { Descriptor } from "../oci/manifest.ts";
 import { ANNOTATION_REF_NAME, OCI_INDEX } from "../oci/media_types.ts";
 import { type ParsedIndex, parseIndexJson, tagOf, untagged } from "./legacy_index.ts";
 import { SortedTable } from "./sorted_table.ts";
+import { lstatOrUndefined, refused } from "./contained.ts";
 import { syncDir, writeSortedFile } from "./sorted_file.ts";
 
 /** The private index's directory in a repository. */
@@ -125,6 +126,7 @@ export class RepoIndex {
   /** `<subject> <digest>` → the referrer's descriptor. */
   readonly referrers: SortedTable;
   #place: () => Promise<string>;
+  #where: string;
 
   /**
    * @param place the index's directory, checked on disk on each call
@@ -132,6 +134,7 @@ export class RepoIndex {
    */
   constructor(place: () => Promise<string>, where: string) {
     this.#place = place;
+    this.#where = where;
     this.tags = new SortedTable("tags", place, where);
     this.manifests = new SortedTable("manifests", place, where);
     this.referrers = new SortedTable("referrers", place, where);
@@ -265,12 +268,11 @@ export class RepoIndex {
 
   /** The entries whose ref name is not a tag. */
   async #foreign(): Promise<Descriptor[]> {
-    try {
-      return JSON.parse(await Deno.readTextFile(join(await this.#place(), FOREIGN)));
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return [];
-      throw e;
-    }
+    const path = join(await this.#place(), FOREIGN);
+    const st = await lstatOrUndefined(path);
+    if (!st) return [];
+    if (!st.isFile) throw refused(`${this.#where}/${FOREIGN}`, st, "a regular file");
+    return JSON.parse(await Deno.readTextFile(path));
   }
 
   /** Remember `index.json` (just written, or merged in) as our last export. */
@@ -330,6 +332,13 @@ export class RepoIndex {
       }
       await lock(async () => {
         const dir = await this.#place();
+        // an export a crash cut off left its temp file: no other export is in flight
+        for await (const e of Deno.readDir(repoDir)) {
+          const stale = join(repoDir, e.name);
+          if (e.isFile && e.name.startsWith(".index.json.tmp-") && stale !== tmp) {
+            await Deno.remove(stale).catch(() => {});
+          }
+        }
         await this.#adopt(dir, tmp);
         await Deno.rename(tmp, indexPath);
         await syncDir(repoDir);
@@ -359,9 +368,11 @@ export class RepoIndex {
     const indexPath = join(repoDir, "index.json");
     const theirs = parseIndexJson(await Deno.readFile(indexPath), repoDir);
     let base: ParsedIndex = { manifests: [] };
-    try {
-      base = parseIndexJson(await Deno.readFile(join(dir, EXPORTED)), repoDir);
-    } catch { /* none: every tag of theirs is new */ }
+    if ((await lstatOrUndefined(join(dir, EXPORTED)))?.isFile) {
+      try {
+        base = parseIndexJson(await Deno.readFile(join(dir, EXPORTED)), repoDir);
+      } catch { /* unreadable: every tag of theirs is new */ }
+    }
     const tagMap = (p: ParsedIndex) => {
       const m = new Map<string, string>();
       for (const d of p.manifests) {

@@ -375,16 +375,22 @@ export class SortedTable {
       // each overlay value, and the identity of the file it was read from
       const merged = new Map<string, { ino: number | null; value: string }>();
       for (const key of keys) {
+        const path = `${overlay}/${fileOf(key)}`;
+        const st = await lstatOrUndefined(path);
+        if (!st) continue;
+        if (!st.isFile) {
+          throw refused(`${this.#where}/${this.name}/${fileOf(key)}`, st, "a regular file");
+        }
         let f: Deno.FsFile;
         try {
-          f = await Deno.open(`${overlay}/${fileOf(key)}`);
+          f = await Deno.open(path);
         } catch (e) {
           if (e instanceof Deno.errors.NotFound) continue;
           throw e;
         }
         try {
           const st = await f.stat();
-          if (!st.isFile) continue;
+          if (!st.isFile) continue; // swapped meanwhile
           const bytes = new Uint8Array(st.size);
           let got = 0;
           while (got < bytes.byteLength) {
@@ -430,6 +436,19 @@ export class SortedTable {
           });
         });
       }
+      // temp files a crash left (no write is in flight while the lock is held)
+      await lock(async () => {
+        for await (const e of Deno.readDir(overlay)) {
+          if (e.name.startsWith(".") && e.isFile) {
+            await Deno.remove(`${overlay}/${e.name}`).catch(() => {});
+          }
+        }
+        for await (const e of Deno.readDir(dir)) {
+          if (e.name.startsWith(`.${this.name}.base.tmp-`) && e.isFile) {
+            await Deno.remove(`${dir}/${e.name}`).catch(() => {});
+          }
+        }
+      });
       return merged.size;
     });
   }
