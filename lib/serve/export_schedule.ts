@@ -35,6 +35,11 @@ export interface StorageOptions {
   exportPending?: number;
   /** Receives one line per export that failed (it is tried again after the next write). */
   onError?: (line: string) => void;
+  /**
+   * Write nothing (`--read-only`): no export, and an `index.json` another tool wrote is not
+   * merged into the private index (which is served as it is).
+   */
+  readOnly?: boolean;
 }
 
 /** The defaults of {@link StorageOptions}. */
@@ -63,6 +68,7 @@ export class ExportSchedule {
   #pending: number;
   #onError: (line: string) => void;
   #closed = false;
+  #readOnly: boolean;
 
   /** @param options the delays and where failures go */
   constructor(options: StorageOptions = {}) {
@@ -70,6 +76,7 @@ export class ExportSchedule {
     this.#max = options.exportMaxMs ?? EXPORT_DEFAULTS.maxMs;
     this.#pending = options.exportPending ?? EXPORT_DEFAULTS.pending;
     this.#onError = options.onError ?? (() => {});
+    this.#readOnly = options.readOnly ?? false;
   }
 
   /**
@@ -77,6 +84,7 @@ export class ExportSchedule {
    * @param repo the repository
    */
   wrote(repo: Exportable): void {
+    if (this.#readOnly) return;
     const now = Date.now();
     let mark = this.#marked.get(repo);
     if (!mark) this.#marked.set(repo, mark = { first: now, writes: 0 });

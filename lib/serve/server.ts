@@ -512,6 +512,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     storage = await Storage.open(options.root, {
       exportIdleMs: options.exportIdleMs,
       onError: (line) => options.log?.(line),
+      readOnly: options.readOnly,
     });
   } catch (e) {
     throw new OcipkgError(`root '${options.root}': ${(e as Error).message}`, { cause: e });

@@ -137,6 +137,8 @@ export class Repository {
   #indexSeen: string | undefined;
   #infos = new Map<string, ManifestInfo>();
   #onWrite: (repo: Repository) => void;
+  /** Never merge another tool's `index.json` in (nothing is written). */
+  #readOnly = false;
 
   private constructor(root: string, name: string, path: string, onWrite: (r: Repository) => void) {
     this.name = name;
@@ -156,9 +158,11 @@ export class Repository {
     root: string,
     name: string,
     onWrite: (repo: Repository) => void = () => {},
+    readOnly = false,
   ): Promise<Repository> {
     const path = join(root, ...name.split("/"));
     const repo = new Repository(root, name, path, onWrite);
+    repo.#readOnly = readOnly;
     const c = await repo.#check();
     // writes a stop did not export (a crash): exported soon
     if (c.private && (await repo.#index.pending()) > 0) onWrite(repo);
@@ -210,7 +214,9 @@ export class Repository {
   async #view(): Promise<RepoIndex | LegacyIndex> {
     const c = await this.#check();
     if (c.private) {
-      if (c.indexId !== this.#indexSeen) await this.exclusive(() => this.#privateLocked());
+      if (c.indexId !== this.#indexSeen && !this.#readOnly) {
+        await this.exclusive(() => this.#privateLocked());
+      }
       return this.#index;
     }
     if (this.#legacy?.id !== c.indexId) {
@@ -523,11 +529,13 @@ export class Storage {
   #repos = new Map<string, Promise<Repository>>();
   #create = new Mutex();
   #exports: ExportSchedule;
+  #readOnly: boolean;
 
   private constructor(root: string, options: StorageOptions) {
     this.root = root;
     this.uploads = join(root, ".uploads");
     this.#exports = new ExportSchedule(options);
+    this.#readOnly = options.readOnly ?? false;
   }
 
   /**
@@ -635,7 +643,12 @@ export class Storage {
   #open(name: string): Promise<Repository> {
     let p = this.#repos.get(name);
     if (!p) {
-      const opening = Repository.open(this.root, name, (r) => this.#exports.wrote(r));
+      const opening = Repository.open(
+        this.root,
+        name,
+        (r) => this.#exports.wrote(r),
+        this.#readOnly,
+      );
       this.#repos.set(name, opening);
       opening.catch(() => {
         if (this.#repos.get(name) === opening) this.#repos.delete(name);
