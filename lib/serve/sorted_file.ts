@@ -97,6 +97,9 @@ function lineStartFrom(f: Deno.FsFile, pos: number, size: number): number {
   return size;
 }
 
+/** What a probe keeps of a line: its key and bounds (not its value). */
+export type Probe = Omit<Line, "value">;
+
 /**
  * The probes a binary search made in one version of a file (keyed by
  * offset): the upper levels, shared by every search, are read once. Bounded:
@@ -105,33 +108,34 @@ function lineStartFrom(f: Deno.FsFile, pos: number, size: number): number {
 export class Probes {
   /** The version of the file these are of (`ino:size:mtime`). */
   readonly id: string;
-  #lines = new Map<number, Line>();
+  #lines = new Map<number, Probe>();
   #max: number;
 
   /**
    * @param id the file's version
-   * @param max most probes kept
+   * @param max most probes kept (1,024: the top ten levels of a search)
    */
-  constructor(id: string, max = 4096) {
+  constructor(id: string, max = 1024) {
     this.id = id;
     this.#max = max;
   }
 
   /**
-   * The first line starting at or after `pos`, cached.
+   * The first line starting at or after `pos` (its key and bounds), cached.
    * @param f the open file
    * @param pos an offset
    * @param size the file's size
-   * @returns the line, or undefined past the last
+   * @returns the line's key and bounds, or undefined past the last
    */
-  probe(f: Deno.FsFile, pos: number, size: number): Line | undefined {
+  probe(f: Deno.FsFile, pos: number, size: number): Probe | undefined {
     const known = this.#lines.get(pos);
     if (known) return known;
     const line = lineAt(f, lineStartFrom(f, pos, size), size);
     if (!line) return undefined;
+    const probe = { start: line.start, end: line.end, key: line.key };
     if (this.#lines.size >= this.#max) this.#lines.clear();
-    this.#lines.set(pos, line);
-    return line;
+    this.#lines.set(pos, probe);
+    return probe;
   }
 }
 

@@ -1,7 +1,12 @@
 /**
- * The served root: one OCI image layout ({@link OciDir}) per repository,
- * `<root>/<name>/`, as olareg keeps them. Names are checked against the
- * distribution spec's grammar (`isRepositoryName`, `isTag` of reference.ts).
+ * The served root: one OCI image layout per repository, `<root>/<name>/`, as
+ * olareg keeps them. Names are checked against the distribution spec's
+ * grammar (`isRepositoryName`, `isTag` of reference.ts). A repository's tags,
+ * manifests and referrers are read from and written to its private index
+ * (`<name>/.ocipkg-index`, `repo_index.ts`), from which its `index.json` is
+ * written ({@link Repository.export}, when `export_schedule.ts` says); a
+ * repository from before (a plain `index.json`) is read whole until its first
+ * write moves it over.
  *
  * Containment is decided on disk, on every request, whatever a local user
  * does under the root after start. The root is resolved once, at start
@@ -9,8 +14,8 @@
  * directory from the root down to them — the root itself, each component of
  * the name, `blobs`, `blobs/<alg>` — is checked with `lstat` to be a real
  * directory ({@link containedDir}), and `oci-layout`, `index.json` and a blob
- * to be regular files. A symlink (or anything else) where a directory belongs
- * is refused, never followed: the request is answered 500 `UNKNOWN` with one
+ * to be regular files (the private index's directories and files likewise). A
+ * symlink (or anything else) where a directory belongs is refused, never followed: the request is answered 500 `UNKNOWN` with one
  * line naming the path under the root, and nothing is read or written through
  * it; other repositories are served as before. The cache of open repositories
  * is checked the same way on every use. The upload directory
