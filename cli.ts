@@ -15,6 +15,8 @@ import { removeTempsSync } from "./lib/util/temp.ts";
 import { COMMANDS, findCommand } from "./lib/cli/commands.ts";
 import { commandHelp } from "./lib/cli/options.ts";
 import { signalsOwned } from "./lib/cli/serve.ts";
+import { clearProgress } from "./lib/cli/progress.ts";
+import { didYouMean } from "./lib/cli/suggest.ts";
 import { out, setDebug } from "./lib/cli/output.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
@@ -33,9 +35,27 @@ function help(): string {
   return lines.join("\n");
 }
 
+/** `ocipkg help help`. */
+const HELP_HELP = [
+  "usage: ocipkg help [<command>]",
+  "",
+  "Show the commands, or one command's usage, options and examples",
+  "",
+  "examples:",
+  "  ocipkg help",
+  "      list the commands",
+  "  ocipkg help push",
+  "      the options and examples of push (the same as 'ocipkg push --help')",
+].join("\n");
+
 function command(name: string) {
   const cmd = findCommand(name);
-  if (!cmd) throw new UsageError(`unknown command '${name}' (see 'ocipkg --help')`);
+  if (!cmd) {
+    // `psuh` → push, `--carg` → cargo
+    const names = [...COMMANDS.map((c) => c.name), "help"];
+    const hint = didYouMean(name.replace(/^--?/, ""), names);
+    throw new UsageError(`unknown command '${name}'${hint} (see 'ocipkg --help')`);
+  }
   return cmd;
 }
 
@@ -60,7 +80,7 @@ export async function main(args: string[]): Promise<number> {
     const [name, ...rest] = args;
     if (name === "help" && rest.length > 0) {
       if (rest.length > 1) throw new UsageError("usage: ocipkg help [<command>]");
-      out(commandHelp(command(rest[0]!)));
+      out(rest[0] === "help" ? HELP_HELP : commandHelp(command(rest[0]!)));
       return 0;
     }
     if (name === undefined || name === "--help" || name === "-h" || name === "help") {
@@ -109,12 +129,14 @@ export function cliArgs(args: string[], exe: string): string[] {
 }
 
 /**
- * On Ctrl-C (or SIGTERM) delete the temp files and directories in use, say
- * so in one line and exit with 130 — an interrupted command leaves nothing.
+ * On Ctrl-C (or SIGTERM) take the progress lines off the terminal, delete the
+ * temp files and directories in use, say so in one line and exit with 130 —
+ * an interrupted command leaves nothing, on disk or on screen.
  */
 function exitCleanlyOnSignals(): void {
   const onSignal = () => {
     if (signalsOwned()) return; // `serve` stops gracefully and exits 0
+    clearProgress();
     removeTempsSync();
     console.error("error: interrupted");
     Deno.exit(130);

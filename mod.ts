@@ -6,7 +6,8 @@
  * This module holds what a library user needs: pack and compose, push, pull
  * and copy, get, load and link, inspect, tag and resolve, sign and verify,
  * serve; the store they install into; the `Target` interface and its
- * implementations; image names and locations; the errors. The building
+ * implementations; image names and locations; raw manifests, blobs and
+ * deletes for managing a registry; the errors. The building
  * blocks are subpath modules, one per layer of the library:
  *
  * - `@ocipkg/cli/oci` — digests and the verifier, media types, manifests, platforms
@@ -71,8 +72,20 @@ export {
   type PackOptions,
   type PackResult,
 } from "./lib/ops/artifact.ts";
-export { type AttachedOptions, copyImage, pullImage, pushImage } from "./lib/ops/transfer.ts";
-export { getImage, type GetOptions, loadImage, type LoadOptions } from "./lib/ops/install.ts";
+export {
+  type AttachedOptions,
+  copyImage,
+  type CopySides,
+  pullImage,
+  pushImage,
+} from "./lib/ops/transfer.ts";
+export {
+  getImage,
+  type GetOptions,
+  type GetResult,
+  loadImage,
+  type LoadOptions,
+} from "./lib/ops/install.ts";
 export {
   type LinkedLibrary,
   type LinkOptions,
@@ -89,13 +102,47 @@ export {
 } from "./lib/ops/inspect.ts";
 export { resolveImage, tagImage } from "./lib/ops/tagging.ts";
 
+// A project's lock: `ocipkg.lock` pins each tag it uses to a digest
+export {
+  checkLock,
+  type CheckLockOptions,
+  type CheckLockResult,
+  type LockChange,
+  lockImages,
+  type LockImagesOptions,
+  type LockImagesResult,
+  type LockMismatch,
+  type LockOptions,
+} from "./lib/ops/lock.ts";
+export {
+  findLockFile,
+  type LockedImage,
+  type LockFile,
+  readLockFile,
+} from "./lib/store/lock_file.ts";
+
+// Managing a registry by hand: content as stored, deleting
+export {
+  fetchManifest,
+  putManifest,
+  type PutManifestOptions,
+  type RawManifest,
+  saveBlob,
+} from "./lib/ops/raw.ts";
+export { deleteImage, type DeleteOptions, type DeleteResult } from "./lib/ops/deletion.ts";
+
 // The local store that get, load and link install into
 export { dataDir } from "./lib/store/paths.ts";
 export {
+  type EntryUsage,
   type InstallOptions,
   type InstallResult,
+  type PrunedItem,
+  type PruneOptions,
+  type PruneResult,
   Store,
   type StoreEntry,
+  type StoreUsage,
 } from "./lib/store/store.ts";
 
 // Signing: keys, sign, verify
@@ -108,6 +155,7 @@ export {
   verifyReference,
   type VerifyReferenceOptions,
 } from "./lib/sign/flow.ts";
+export { type VerifiedBlob, verifyBlob, type VerifyBlobOptions } from "./lib/sign/blob.ts";
 
 // An embedded registry: `ocipkg serve`
 export { exportRoot, serve, type ServeHandle, type ServeOptions } from "./lib/serve/server.ts";

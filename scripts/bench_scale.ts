@@ -6,9 +6,11 @@
 //
 // - A store of 10 / 1,000 / 10,000 images (--quick: 10 / 100 / 1,000): one libgreet image
 //   installed for real (`ocipkg link` from a registry), the others copies of its entry under
-//   other names (hard links). Rows: cached `get`, cached `link --cargo`, `list`, each against
-//   the 10-image store; `prune` and `lock --check` when this tree has those commands (else a
-//   row saying so). Memory: the command's peak RSS (`/usr/bin/time -f %M`).
+//   other names (hard links). Rows: cached `get`, cached `link --cargo`, `list`, `prune
+//   --dry-run`, each against the 10-image store, and `lock --check` of a lock of as many images
+//   (tags of one repository in an `ocipkg serve`) against a lock of 10; `prune` and `lock` only
+//   when this tree has those commands (else a row saying so). Memory: the command's peak RSS
+//   (`/usr/bin/time -f %M`).
 // - A served repository of 100 / 10,000 / 100,000 tags (--quick: 100 / 1,000 / 10,000),
 //   written straight to disk in serve's private-index form (tests/_scale_root.ts), beside a
 //   one-tag repository in the same `ocipkg serve` (a subprocess per scale). Rows: a manifest
@@ -22,7 +24,7 @@
 // Writes a table on stdout and everything as JSON to --json (default bench-scale.json).
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { packDirectory, pushImage, serve } from "../mod.ts";
+import { imageName, packDirectory, pushImage, serve } from "../mod.ts";
 import { scaleTag, writeScaleRepository } from "../tests/_scale_root.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -245,13 +247,37 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
       await registry.close();
     }
     const smallest = storeScales[0]!;
-    const storeCommands: { command: string; args: string[]; needs?: string }[] = [
-      { command: "cached get", args: ["get", image] },
-      { command: "cached link --cargo", args: ["link", "--cargo", image] },
-      { command: "list", args: ["list"] },
-      // hooks: commands other branches add; measured once this tree has them
-      { command: "prune --dry-run", args: ["prune", "--dry-run"], needs: "prune" },
-      { command: "lock --check", args: ["lock", "--check"], needs: "lock" },
+    // `lock --check` of a lock of as many images as the store holds: each entry a tag of one
+    // repository in an `ocipkg serve`, resolved again (one request each, 4 at a time)
+    const lockFiles = new Map<number, string>();
+    let lockServe: Awaited<ReturnType<typeof startServe>> | undefined;
+    if (await hasCommand("lock")) {
+      const lockRoot = join(work, "lock-root");
+      const max = storeScales[storeScales.length - 1]!;
+      const app = await writeScaleRepository(lockRoot, "lock/app", max, "private");
+      lockServe = await startServe(lockRoot);
+      for (const n of storeScales) {
+        const images: Record<string, { digest: string; platforms: Record<string, string> }> = {};
+        for (let i = 0; i < n; i++) {
+          const ref = imageName(`${lockServe.addr}/lock/app:${scaleTag(i)}`).toString();
+          images[ref] = { digest: app.manifest.digest, platforms: {} };
+        }
+        const file = join(work, `lock-${n}.json`);
+        await Deno.writeTextFile(file, JSON.stringify({ version: 1, images }, null, 2) + "\n");
+        lockFiles.set(n, file);
+      }
+    }
+    const storeCommands: { command: string; args: (n: number) => string[]; needs?: string }[] = [
+      { command: "cached get", args: () => ["get", image] },
+      { command: "cached link --cargo", args: () => ["link", "--cargo", image] },
+      { command: "list", args: () => ["list"] },
+      // commands other branches added: measured when this tree has them
+      { command: "prune --dry-run", args: () => ["prune", "--dry-run"], needs: "prune" },
+      {
+        command: "lock --check (a lock of as many images)",
+        args: (n) => ["lock", "--check", "--lock", lockFiles.get(n)!],
+        needs: "lock",
+      },
     ];
     for (const c of storeCommands) {
       if (c.needs && !(await hasCommand(c.needs))) {
@@ -270,7 +296,8 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
         continue;
       }
       for (const n of storeScales) {
-        const run = (k: number) => () => runCli(c.args, { OCIPKG_DATA_DIR: stores.get(k)! }, work);
+        const run = (k: number) => () =>
+          runCli(c.args(k), { OCIPKG_DATA_DIR: stores.get(k)! }, work);
         try {
           const p = await pairs(runs, run(smallest), run(n));
           rows.push({
@@ -302,6 +329,7 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
         }
       }
     }
+    await lockServe?.stop();
     for (const store of stores.values()) await Deno.remove(store, { recursive: true });
 
     // ---- serve

@@ -9,7 +9,7 @@ import { bytesStream } from "./_internal.ts";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const CLI = join(ROOT, "cli.ts");
-const DENO_DIR = Deno.env.get("DENO_DIR") ||
+export const DENO_DIR = Deno.env.get("DENO_DIR") ||
   join(Deno.env.get("XDG_CACHE_HOME") || join(Deno.env.get("HOME") ?? "/root", ".cache"), "deno");
 
 /** A fresh temp dir, removed (with everything in it) when the test module ends. */
@@ -72,11 +72,16 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Run the ocipkg CLI in a subprocess with its store at `dataHome`. */
+/** Run the ocipkg CLI in a subprocess with its store at `dataHome` (stdin: text or bytes). */
 export async function runCli(
   args: string[],
-  opts: { dataHome?: string; env?: Record<string, string>; stdin?: string; cwd?: string } = {},
-): Promise<RunResult> {
+  opts: {
+    dataHome?: string;
+    env?: Record<string, string>;
+    stdin?: string | Uint8Array;
+    cwd?: string;
+  } = {},
+): Promise<RunResult & { stdoutBytes: Uint8Array }> {
   // children share this process's module cache, even when a test gives them another HOME
   const env: Record<string, string> = {
     NO_COLOR: "1",
@@ -96,12 +101,21 @@ export async function runCli(
   const child = cmd.spawn();
   if (opts.stdin !== undefined) {
     const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(opts.stdin));
-    await w.close();
+    const input = typeof opts.stdin === "string"
+      ? new TextEncoder().encode(opts.stdin)
+      : opts.stdin;
+    // the child may stop reading early (an error): its output still tells what happened
+    await w.write(input).catch(() => {});
+    await w.close().catch(() => {});
   }
   const r = await child.output();
   const dec = new TextDecoder();
-  return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
+  return {
+    code: r.code,
+    stdout: dec.decode(r.stdout),
+    stderr: dec.decode(r.stderr),
+    stdoutBytes: r.stdout,
+  };
 }
 
 /** Run any program; returns code and output. */

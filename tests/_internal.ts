@@ -28,9 +28,10 @@ export {
   saveCredential,
 } from "../lib/transport/registry/credentials.ts";
 export { RegistryClient } from "../lib/transport/registry/client.ts";
-export { isLoopbackHost } from "../lib/oci/reference.ts";
+export { isLoopbackHost, isRegistryHost } from "../lib/oci/reference.ts";
 export { removeTempsSync } from "../lib/util/temp.ts";
 export { OCI_EMPTY } from "../lib/oci/media_types.ts";
 export { inspectLayout } from "../lib/ops/inspect.ts";
 export { BackgroundDigester, OFF_THREAD_MIN } from "../lib/util/hash_worker.ts";
 export { checkBinaryPlatforms, filePlatform } from "../lib/oci/binary_platform.ts";
+export { defaultDigest, loadSigstore, withDefaultDigest } from "../lib/sign/sigstore_lib.ts";

@@ -175,7 +175,43 @@ Deno.test("bad input: an index with no image, and with two images but no name", 
   const a = await packedDir();
   const m = (await a.layout.list())[0]!;
   await a.layout.tag(m, "example.com/second:1");
-  await expectError(["load", a.dir], "holds 2 images", 2);
+  // each image named the way that works
+  await expectError(
+    ["load", a.dir],
+    `holds 2 images; name one: oci:${a.dir}:example.com/x:1, oci:${a.dir}:example.com/second:1`,
+    2,
+  );
+});
+
+Deno.test("bad input: pack into an output holding another image needs --append", async () => {
+  const dir = await tempDir();
+  const src = await samplePackage(join(dir, "src"));
+  const tar = join(dir, "t.tar");
+  const pack = (...args: string[]) => runCli(["pack", src, tar, ...args]);
+  // -q: the result line only
+  const first = await pack("-t", "example.com/a:1", "-q");
+  assertEquals([first.code, first.stderr], [0, ""]);
+  assert(/^example\.com\/a:1 sha256:[0-9a-f]{64}\n$/.test(first.stdout), first.stdout);
+  // the same name again replaces it
+  assertEquals((await pack("-t", "example.com/a:1", "-q")).code, 0);
+  const before = await Deno.readFile(tar);
+  // another name: refused, the archive untouched, the error shows how each would be named
+  const line = await expectError(["pack", src, tar, "-t", "example.com/b:1"], "already holds", 2);
+  assertEquals(
+    line,
+    `error: oci-archive '${tar}' already holds example.com/a:1: packing example.com/b:1 would add ` +
+      `an image beside it (each then named: oci-archive:${tar}:example.com/a:1, ` +
+      `oci-archive:${tar}:example.com/b:1); add it with --append, or pack into another output`,
+  );
+  assertEquals(await Deno.readFile(tar), before);
+  // --append adds it; each spelling then works, the bare file is ambiguous
+  assertEquals((await pack("-t", "example.com/b:1", "--append", "-q")).code, 0);
+  for (const ref of ["example.com/a:1", "example.com/b:1"]) {
+    const r = await runCli(["inspect", `oci-archive:${tar}:${ref}`]);
+    assertEquals(r.code, 0, r.stderr);
+  }
+  const ambiguous = await expectError(["inspect", tar], "holds 2 images", 2);
+  assertStringIncludes(ambiguous, `name one: oci-archive:${tar}:example.com/a:1, oci-archive:`);
 });
 
 Deno.test("bad input: invalid image names and usage errors exit 2", async () => {

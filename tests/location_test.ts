@@ -21,6 +21,12 @@ Deno.test("resolveLocation: the rule table", async () => {
     ["oci-dir:out:v1", "any", "oci-dir out @v1"],
     ["oci-archive:a.tar:x.io/a:1", "any", "oci-archive a.tar @x.io/a:1"],
     ["oci:", "any", { error: "has no path" }],
+    ["-", "any", "oci-archive -"],
+    ["-", "layout", "oci-archive -"],
+    ["oci-archive:-:v1", "any", "oci-archive - @v1"],
+    ["./-", "any", "oci-archive ./-"],
+    ["oci:-", "any", { error: "an oci-dir cannot be read from stdin" }],
+    ["-", "image", { error: "invalid image name" }],
     ["alpine", "image", "registry registry-1.docker.io/library/alpine:latest"],
     ["greet", "image", "registry registry-1.docker.io/library/greet:latest"],
     [dir, "any", `oci-dir ${dir}`],
@@ -46,8 +52,9 @@ Deno.test("resolveLocation: the rule table", async () => {
     if (typeof want === "string") assertEquals(show(await got), want, `${input} (${accept})`);
     else await assertRejects(() => got, UsageError, want.error);
   }
-  // a new layout path takes the requested format
+  // a new layout path takes the requested format; stdin/stdout is an archive only
   assertEquals((await resolveLocation("./d", { format: "dir" })).kind, "oci-dir");
+  await assertRejects(() => resolveLocation("-", { format: "dir" }), UsageError, "--format dir");
   // the ambiguity error shows both spellings
   const e = await assertRejects(() => resolveLocation("newdir"), UsageError);
   for (const s of ["./newdir", "oci:newdir", "docker.io/library/newdir"]) {

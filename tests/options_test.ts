@@ -3,8 +3,10 @@
 // ({ strict: true, allowPositionals: true }) accepts and refuses, with the same result.
 import fc from "fast-check";
 import { parseArgs } from "node:util";
-import { assertEquals } from "./_assert.ts";
-import { type FlagConfig, parseFlags } from "../lib/cli/options.ts";
+import { assertEquals, assertThrows } from "./_assert.ts";
+import { type FlagConfig, oneOf, parseCommandLine, parseFlags } from "../lib/cli/options.ts";
+import { suggest } from "../lib/cli/suggest.ts";
+import { UsageError } from "../mod.ts";
 
 const CONFIG: FlagConfig = {
   output: { type: "string", short: "o" },
@@ -71,4 +73,39 @@ Deno.test("options: the flag parser agrees with node:util parseArgs (strict) on 
     }),
     { seed: 1124, numRuns: 5000 },
   );
+});
+
+Deno.test("options: enumerated values and subcommands are checked from the table, with did-you-mean", () => {
+  const cmd = {
+    usage: "t build|publish [--mode fast|slow]",
+    positionals: [1, 1] as const,
+    subcommands: { what: "subcommand", words: ["build", "publish"] },
+    options: {
+      mode: { type: "string", ...oneOf(["fast", "slow"]), description: "d" },
+      "plain-http": { type: "boolean", description: "d" },
+    },
+  } as const;
+  const { args, opts } = parseCommandLine(cmd, ["build", "--mode", "slow"]);
+  // compile-time: the value is one of the words
+  const mode: "fast" | "slow" | undefined = opts.mode;
+  assertEquals([args, mode], [["build"], "slow"]);
+  const refused: [string[], string][] = [
+    [
+      ["biuld"],
+      "unknown subcommand 'biuld' for 'ocipkg t': use build or publish; did you mean 'build'?",
+    ],
+    [["build", "--mode", "slwo"], "invalid --mode 'slwo': use fast or slow; did you mean 'slow'?"],
+    [
+      ["build", "--plain-htp"],
+      "unknown option '--plain-htp' for 'ocipkg t'; did you mean '--plain-http'? (usage:",
+    ],
+    [["build", "--zzz"], "unknown option '--zzz' for 'ocipkg t' (usage:"],
+  ];
+  for (const [argv, text] of refused) {
+    assertThrows(() => parseCommandLine(cmd, argv), UsageError, text);
+  }
+  // the closest only; a prefix when nothing is close
+  assertEquals(suggest("carg", ["cargo", "tag", "tags"]), ["cargo"]);
+  assertEquals(suggest("comp", ["compose", "completions", "copy"]), ["compose", "completions"]);
+  assertEquals(suggest("compl", ["compose", "completions", "copy"]), ["completions"]);
 });

@@ -232,10 +232,19 @@ Deno.test("requirements carry the caller's label: the option's name by default, 
   assertEquals(ve.message, `key ${join(dir, "absent.pub")} (keys option) does not exist`);
 });
 
-/** Count the calls that open one of `paths` (Deno.open, readFile, readTextFile) while `fn` runs. */
+/**
+ * Count the calls that open one of `paths` (Deno.open, readFile, readTextFile and their sync
+ * forms) while `fn` runs.
+ */
 async function countOpens<T>(paths: string[], fn: () => Promise<T>): Promise<Map<string, number>> {
   const counts = new Map(paths.map((p) => [p, 0]));
-  const saved = { open: Deno.open, readFile: Deno.readFile, readTextFile: Deno.readTextFile };
+  const saved = {
+    open: Deno.open,
+    readFile: Deno.readFile,
+    readTextFile: Deno.readTextFile,
+    readFileSync: Deno.readFileSync,
+    readTextFileSync: Deno.readTextFileSync,
+  };
   const note = (p: string | URL) => {
     const s = String(p);
     if (counts.has(s)) counts.set(s, counts.get(s)! + 1);
@@ -243,6 +252,8 @@ async function countOpens<T>(paths: string[], fn: () => Promise<T>): Promise<Map
   Deno.open = (p, o) => (note(p), saved.open(p, o));
   Deno.readFile = (p, o) => (note(p), saved.readFile(p, o));
   Deno.readTextFile = (p, o) => (note(p), saved.readTextFile(p, o));
+  Deno.readFileSync = (p) => (note(p), saved.readFileSync(p));
+  Deno.readTextFileSync = (p) => (note(p), saved.readTextFileSync(p));
   try {
     await fn();
   } finally {

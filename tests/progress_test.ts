@@ -3,7 +3,9 @@
 // --verbose off a terminal, --quiet. Against a real registry; retries through
 // the fault proxy in front of it.
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { CLI, have, runCli, samplePackage, tempDir } from "./_helpers.ts";
+import { CLI, DENO_DIR, have, runCli, samplePackage, tempDir } from "./_helpers.ts";
+import { Tmux } from "./_tmux.ts";
+import { inspectAny } from "../mod.ts";
 import { startRegistry } from "./_registry.ts";
 import { startFaultProxy } from "./_fault_proxy.ts";
 
@@ -101,12 +103,18 @@ Deno.test("progress: NDJSON events, live lines, --verbose and --quiet", async (t
       const tty = await runCli(["pull", image, "-o", `oci:${work}/tty`, "--progress", "tty"]);
       assertEquals(tty.code, 0, tty.stderr);
       // whatever was drawn was cleared again: the screen ends clean
-      if (tty.stderr.length > 0) assert(tty.stderr.endsWith("\x1b[J"), JSON.stringify(tty.stderr));
+      // (then the closing line)
+      // deno-lint-ignore no-control-regex
+      assert(/^(.*\x1b\[J)?pulled [^\x1b]*\n$/s.test(tty.stderr), JSON.stringify(tty.stderr));
       const verbose = await runCli(["pull", image, "-o", `oci:${work}/v`, "--verbose"]);
       assertEquals(verbose.code, 0);
       const lines = verbose.stderr.trim().split("\n");
-      assertEquals(lines.length, 3, verbose.stderr);
-      for (const l of lines) assert(/^copied sha256:[0-9a-f]{12}$/.test(l), l);
+      assertEquals(lines.length, 4, verbose.stderr);
+      for (const l of lines.slice(0, 3)) assert(/^copied sha256:[0-9a-f]{12}$/.test(l), l);
+      assert(
+        /^pulled [\d.]+ (B|KiB|MiB) in [\d.]+ s \([\d.]+ [KMG]?i?B\/s\), 2 blobs$/.test(lines[3]!),
+        lines[3],
+      );
       const quiet = await runCli(["get", image, "-q", "-f"], { dataHome: `${work}/store2` });
       assertEquals(quiet.code, 0);
       assertEquals(quiet.stderr, "");
@@ -116,6 +124,40 @@ Deno.test("progress: NDJSON events, live lines, --verbose and --quiet", async (t
         "error: invalid --progress 'bars': use auto, tty, json or none",
       );
     });
+
+    await t.step(
+      "one closing line for every transfer, off a terminal too; not with -q or --json",
+      async () => {
+        const fresh = `${reg.host}/progress/closing:1`;
+        const closing = async (args: string[], dataHome?: string) => {
+          const r = await runCli(args, { dataHome });
+          assertEquals(r.code, 0, r.stderr);
+          const lines = r.stderr.trim().split("\n");
+          assertEquals(lines.length, 1, r.stderr);
+          return lines[0]!;
+        };
+        const moved = "[\\d.]+ (B|KiB|MiB) in [\\d.]+ s \\([\\d.]+ [KMG]?i?B/s\\), 2 blobs";
+        const line = (text: string, re: string) => assert(new RegExp(`^${re}$`).test(text), text);
+        line(await closing(["push", `${work}/pkg.tar`, fresh]), `pushed ${moved}`);
+        // everything there already: said so
+        line(
+          await closing(["push", `${work}/pkg.tar`, fresh]),
+          "pushed nothing new in [\\d.]+ s",
+        );
+        line(await closing(["pull", fresh, "-o", `${work}/closing.tar`]), `pulled ${moved}`);
+        line(await closing(["copy", fresh, `oci:${work}/closing`]), `copied ${moved}`);
+        const data = `${work}/closing-store`;
+        line(await closing(["get", fresh], data), `got ${fresh.replaceAll(".", "\\.")}, ${moved}`);
+        // from the store: nothing moved, no line
+        const cached = await runCli(["get", fresh], { dataHome: data });
+        assertEquals([cached.code, cached.stderr], [0, ""]);
+        for (const flag of ["-q", "--json", "--progress=json"]) {
+          const r = await runCli(["pull", fresh, "-o", `${work}/closing-${flag}.tar`, flag]);
+          assertEquals(r.code, 0, r.stderr);
+          assert(!/pulled/.test(r.stderr + r.stdout), `${flag}: ${r.stderr}`);
+        }
+      },
+    );
 
     await t.step({
       name: "a real pseudo-terminal (script), a throttled transfer: live lines, then cleared",
@@ -157,14 +199,95 @@ Deno.test("progress: NDJSON events, live lines, --verbose and --quiet", async (t
         proxy.reset();
         const screen = new TextDecoder().decode(r.stdout);
         assertEquals(r.code, 0, screen);
-        // a total line with bytes, rate and ETA was drawn, and a blob line with its percentage
+        // the frames, in order: each total line drawn (each line is drawn after ESC[2K)
+        const drawn = screen.split("\x1b[2K").slice(1).map((l) => l.split(/\r?\n/)[0]!);
+        const frames = drawn.filter((l) => / of .* — \d+ blobs? done/.test(l));
+        assert(frames.length > 0, screen);
+        // no frame before a size is known, plurals right
+        for (const f of frames) {
+          assert(!f.startsWith("0 B of 0 B") && !/ of 0 B/.test(f), f);
+          assert(!/\b1 blobs\b/.test(f), f);
+        }
+        // a total line with bytes and rate, and a blob line with its percentage
         assert(
-          /\d+(\.\d)? (KiB|MiB) of \d+(\.\d)? (KiB|MiB) at [\d.]+ (B|KiB|MiB)\/s/.test(screen),
-          screen,
+          frames.some((f) =>
+            /^\d+(\.\d)? (B|KiB|MiB) of 1\.\d MiB at [\d.]+ (B|KiB|MiB)\/s/.test(f)
+          ),
+          frames.join("\n"),
         );
-        assert(/\d+% /.test(screen), screen);
-        assertStringIncludes(screen, "\x1b[2K"); // lines redrawn in place
-        assertStringIncludes(screen, "got ");
+        assert(drawn.some((l) => /\d+% /.test(l)), screen);
+        // no ETA before five samples: each frame is one sample
+        for (const f of frames.slice(0, 4)) assert(!f.includes("ETA"), frames.join("\n"));
+        // cleared, then the one closing line (then the result, on stdout, the same terminal)
+        const end =
+          // deno-lint-ignore no-control-regex
+          /\x1b\[\d+F\x1b\[Jgot (\S+), 1\.\d MiB in [\d.]+ s \([\d.]+ (KiB|MiB)\/s\), 2 blobs\r?\n/
+            .exec(screen);
+        assert(end && end[1] === slow, JSON.stringify(screen.slice(-300)));
+        assert(!screen.slice(end.index + end[0].length).includes("\x1b"), "nothing drawn after");
+        if (Deno.env.get("OCIPKG_SHOW_FRAMES")) {
+          console.log([...frames, end[0].trim()].join("\n"));
+        }
+      },
+    });
+    await t.step({
+      name: "a real terminal (tmux): Ctrl-C and a failure take the lines off the screen",
+      ignore: !(await have("tmux")) || !(await have("bash")),
+      fn: async () => {
+        const dir = `${work}/int`;
+        await Deno.mkdir(dir);
+        const bytes = new Uint8Array(3 << 18); // 768 KiB that do not compress
+        for (let i = 0; i < bytes.length; i += 65536) {
+          crypto.getRandomValues(bytes.subarray(i, i + 65536));
+        }
+        await Deno.writeFile(`${dir}/libint.a`, bytes);
+        const img = `${proxy.host}/progress/int:1`;
+        assertEquals((await runCli(["pack", dir, `${work}/int.tar`, "-t", img])).code, 0);
+        assertEquals((await runCli(["push", `${work}/int.tar`, img])).code, 0);
+        const layer = (await inspectAny(`${work}/int.tar`)).manifests[0]!.layers[0]!.digest;
+        const q = (x: string) => `'${x.replaceAll("'", `'"'"'`)}'`;
+        /** `get` in a terminal of its own; the screen once it exited, with its exit code. */
+        const inTerminal = async (store: string, interrupt: boolean) => {
+          const tmux = await Tmux.start(
+            `bash -c ${
+              q(`${q(Deno.execPath())} run -A --quiet ${
+                q(CLI)
+              } get ${img}; echo "exit $?"; sleep 600`)
+            }`,
+            {
+              PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+              TERM: "xterm",
+              NO_COLOR: "1",
+              DENO_NO_UPDATE_CHECK: "1",
+              DENO_DIR,
+              OCIPKG_DATA_DIR: store,
+            },
+          );
+          try {
+            const frame = (s: string) => / of .* — \d+ blobs? done/.test(s);
+            await tmux.waitFor(frame, "a progress frame");
+            if (interrupt) await tmux.type("", "C-c");
+            const screen = await tmux.waitFor((s) => /^exit \d+$/m.test(s), "the exit");
+            assert(!frame(screen) && !/\d+% /.test(screen), `lines left:\n${screen}`);
+            return screen;
+          } finally {
+            await tmux.stop();
+          }
+        };
+        try {
+          proxy.rules.throttle = { bytesPerSecond: 128 << 10 }; // 6 s: interrupted long before
+          const stopped = await inTerminal(`${work}/int-store1`, true);
+          assertEquals(stopped.split("\n"), ["error: interrupted", "exit 130"]);
+          proxy.rules.throttle = { bytesPerSecond: 2 << 20 };
+          proxy.rules.wrongBytes = layer; // found when the last byte is in
+          const failed = await inTerminal(`${work}/int-store2`, false);
+          const lines = failed.split("\n");
+          assertEquals(lines.length, 2, failed);
+          assert(lines[0]!.startsWith("error: ") && lines[0]!.includes(layer), failed);
+          assertEquals(lines[1], "exit 1");
+        } finally {
+          proxy.reset();
+        }
       },
     });
   } finally {

@@ -1,6 +1,7 @@
-import { assertEquals, assertThrows } from "./_assert.ts";
+import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import { canonicalRegistry, DEFAULT_HOST, ImageName, UsageError } from "../mod.ts";
 import { isRepositoryName, isTag } from "../lib/oci/mod.ts";
+import { isRegistryHost } from "./_internal.ts";
 
 const D = "sha256:" + "ab".repeat(32);
 
@@ -244,4 +245,22 @@ Deno.test("reference: a one-label registry keeps its port, so its name parses ba
   assertEquals(canonicalRegistry("MYREG"), { hostname: "myreg", port: 443 });
   // without a port, a one-label first component is a Docker Hub repository
   assertEquals(ImageName.parse("myreg/x").toString(), "registry-1.docker.io/myreg/x:latest");
+});
+
+Deno.test("reference: a bare registry host is told from an image name by the host-first rule", () => {
+  for (const host of ["localhost:5000", "LocalHost", "ghcr.io", "127.0.0.1:5000", "[::1]:5000"]) {
+    assert(isRegistryHost(host), host);
+  }
+  for (
+    const name of [
+      "alpine",
+      "alpine:3.19",
+      "myreg:5000",
+      "ghcr.io/org/x",
+      "localhost:5000/x",
+      "a:b:c",
+    ]
+  ) {
+    assert(!isRegistryHost(name), name);
+  }
 });

@@ -56,11 +56,11 @@ Deno.test("auth basic+TLS: login checks the password, saves 0600, never prints i
     env,
   });
   assertEquals(bad.code, 1);
-  // what happened, once: no "run login" after the login that was just refused
-  assertEquals(
-    bad.stderr.trim(),
+  // what happened, once: no "run login" after the login that was just refused; -p is warned of
+  assertEquals(bad.stderr.trim().split("\n"), [
+    "warning: a password given with -p/--password ends up in the shell's history and the process list; use --password-stdin",
     `error: login to ${basic.host} failed: it refused the password for user '${USER}' (401); nothing was saved`,
-  );
+  ]);
   assert(!bad.stderr.includes("wrong"), "password must not be printed");
   // -p and --password-stdin together are a usage error
   const both = await runCli(
@@ -70,6 +70,15 @@ Deno.test("auth basic+TLS: login checks the password, saves 0600, never prints i
   assertEquals(both.code, 2);
   assertStringIncludes(both.stderr, "not both");
   await assertRejects(() => Deno.stat(env.OCIPKG_AUTH_FILE), Deno.errors.NotFound);
+  // an empty password (an unset variable piped in) is refused before the registry is asked
+  for (const stdin of ["", "\n"]) {
+    const empty = await runCli(
+      ["login", basic.host, "-u", USER, "--password-stdin", "--ca-file", ca],
+      { env, stdin },
+    );
+    assertEquals(empty.code, 2, empty.stderr);
+    assertStringIncludes(empty.stderr, `error: empty password for ${basic.host}`);
+  }
   const ok = await runCli(["login", basic.host, "-u", USER, "--password-stdin", "--ca-file", ca], {
     env,
     stdin: PASS + "\n",

@@ -270,7 +270,7 @@ Deno.test(
 );
 
 Deno.test(
-  "deadline: refused connections are still retried with backoff within it",
+  "deadline: a connection refused by a loopback registry fails at once, asking whether one runs",
   scoped(async (defer) => {
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const host = `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
@@ -279,7 +279,7 @@ Deno.test(
     const client = new RegistryClient(host, {
       credential: null,
       connectTimeoutMs: 1000,
-      backoffMs: 20, // 20, 40, 80 ms (± half): well within 1.5 s
+      backoffMs: 20,
       maxAttempts: 4,
       onRetry: (r) => retries.push(r),
     });
@@ -287,13 +287,10 @@ Deno.test(
     await fails(
       () => client.request({ method: "GET", url: "/v2/", what: "registry" }),
       RegistryError,
-      `cannot reach ${host}: connection refused`,
+      `cannot reach ${host}: connection refused (is a registry running on ${host}?)`,
     );
-    assertEquals(retries.map((r) => [r.attempt, r.reason]), [
-      [1, "connection refused"],
-      [2, "connection refused"],
-      [3, "connection refused"],
-    ]);
+    // nothing listens on this machine's port: no retry would start a registry
+    assertEquals(retries, []);
   }),
 );
 

@@ -2,7 +2,8 @@
 // (ocipkg login/push/get against it), --read-only, TLS, two clients pushing
 // the same blob at once, an abandoned upload leaving nothing, hostile names,
 // the CLI's start line, a port in use, and a graceful stop on SIGTERM.
-import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
+import { join } from "node:path";
 import { CLI, listTree, runCli, samplePackage, tempDir } from "./_helpers.ts";
 import { makeTls, PASS, USER } from "./_registry.ts";
 import { serve } from "../mod.ts";
@@ -171,6 +172,12 @@ Deno.test("serve CLI: prints where it listens, a port in use is one line, SIGTER
   assertEquals(taken.code, 1);
   assertEquals(taken.stderr.trim().split("\n").length, 1, taken.stderr);
   assertStringIncludes(taken.stderr, port);
+  // the port is checked before anything is made: no --root directory left behind
+  const other = join(await tempDir(), "not-made");
+  const taken2 = await runCli(["serve", "--root", other, "--addr", `127.0.0.1:${port}`]);
+  assertEquals(taken2.code, 1);
+  assertStringIncludes(taken2.stderr, "is already in use");
+  await assertRejects(() => Deno.stat(other), Deno.errors.NotFound);
   child.kill("SIGTERM");
   const status = await child.status;
   reader.releaseLock();

@@ -236,6 +236,7 @@ Deno.test("verify: every failure is one line and exit 1 — tampered payload, an
       `oci:${lay}`,
       "-t",
       `example.com/${n}:1`,
+      "--append", // the second beside the first
     ]);
     assertEquals(r.code, 0, r.stderr);
     const s = await runCli([

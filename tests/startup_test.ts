@@ -18,14 +18,18 @@ const CHEAP_BUILTINS = new Set<string>();
 interface Dep {
   specifier: string;
   code?: { specifier: string };
+  isDynamic?: boolean;
 }
 interface GraphModule {
   specifier: string;
   dependencies?: Dep[];
 }
 
-/** The modules cli.ts reaches through runtime (not type-only) imports, and what each names. */
-async function runtimeGraph(): Promise<Map<string, string[]>> {
+/**
+ * The modules cli.ts reaches through static runtime (not type-only, not `import()`) imports, and
+ * what each names; `dynamic` collects the `import()`s met on the way (loaded on first use only).
+ */
+async function runtimeGraph(dynamic: string[] = []): Promise<Map<string, string[]>> {
   const r = await new Deno.Command(Deno.execPath(), {
     args: ["info", "--json", CLI],
     cwd: ROOT,
@@ -41,7 +45,11 @@ async function runtimeGraph(): Promise<Map<string, string[]>> {
   while (todo.length) {
     const url = todo.pop()!;
     if (out.has(url)) continue;
-    const deps = (byUrl.get(url)?.dependencies ?? []).filter((d) => d.code);
+    const all = (byUrl.get(url)?.dependencies ?? []).filter((d) => d.code);
+    for (const d of all) {
+      if (d.isDynamic) dynamic.push(`${url.replace(`file://${ROOT}`, "")} ${d.code!.specifier}`);
+    }
+    const deps = all.filter((d) => !d.isDynamic);
     out.set(url, deps.map((d) => d.code!.specifier));
     for (const d of deps) if (d.code!.specifier.startsWith("file:")) todo.push(d.code!.specifier);
   }
@@ -63,6 +71,21 @@ Deno.test("startup: cli.ts statically imports no Node built-in and no npm packag
     [],
     "load these on first use (lib/util/lazy_node.ts) instead",
   );
+});
+
+Deno.test("startup: the Sigstore libraries are imported on first use, from two modules", async () => {
+  const dynamic: string[] = [];
+  await runtimeGraph(dynamic);
+  const where = dynamic.map((d) =>
+    d.replace(/ npm:\/?(@sigstore\/[a-z-]+)@[0-9.]+(\/.*)?$/, " $1$2")
+  );
+  assertEquals(where.sort(), [
+    "lib/sign/sigstore_lib.ts @sigstore/bundle",
+    "lib/sign/sigstore_lib.ts @sigstore/core",
+    "lib/sign/sigstore_lib.ts @sigstore/protobuf-specs",
+    "lib/sign/sigstore_lib.ts @sigstore/verify",
+    "lib/sign/trusted_root.ts @sigstore/tuf/seeds.json",
+  ]);
 });
 
 Deno.test("startup: only lib/util/lazy_node.ts calls process.getBuiltinModule", async () => {

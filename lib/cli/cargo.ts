@@ -25,6 +25,7 @@ export default defineCommand({
   summary:
     "Build a crate and pack its libraries (build), build and push them (publish); also as `cargo ocipkg`",
   positionals: [1, 1],
+  subcommands: { what: "subcommand", words: ["build", "publish", "install-shim"] },
   options: {
     release: { type: "boolean", short: "r", description: "build with the release profile" },
     package: {

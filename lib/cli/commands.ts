@@ -14,20 +14,27 @@ import get from "./get.ts";
 import pull from "./pull.ts";
 import copy from "./copy.ts";
 import tags from "./tags.ts";
+import catalog from "./catalog.ts";
+import manifest from "./manifest.ts";
+import blob from "./blob.ts";
+import deleteCommand from "./delete.ts";
 import resolve from "./resolve.ts";
 import tag from "./tag.ts";
 import login from "./login.ts";
 import logout from "./logout.ts";
 import link from "./link.ts";
+import lock from "./lock.ts";
 import runnable from "./runnable.ts";
 import cargo from "./cargo.ts";
 import list from "./list.ts";
 import imageDirectory from "./image_directory.ts";
 import rm from "./rm.ts";
+import prune from "./prune.ts";
 import serve from "./serve.ts";
 import key from "./key.ts";
 import sign from "./sign.ts";
 import verify from "./verify.ts";
+import verifyBlob from "./verify_blob.ts";
 import attach from "./attach.ts";
 import discover from "./discover.ts";
 import completions, { completeCommands } from "./completions.ts";
@@ -43,20 +50,27 @@ export const COMMANDS: readonly Command[] = [
   pull,
   copy,
   tags,
+  catalog,
   resolve,
   tag,
+  manifest,
+  blob,
+  deleteCommand,
   login,
   logout,
   link,
+  lock,
   runnable,
   cargo,
   list,
   imageDirectory,
   rm,
+  prune,
   serve,
   key,
   sign,
   verify,
+  verifyBlob,
   attach,
   discover,
   completions,

@@ -5,7 +5,12 @@
  */
 import { composeFiles } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { compressionOption, platformMismatchHint, platformMismatchOption } from "./pack.ts";
+import {
+  appendHint,
+  compressionOption,
+  platformMismatchHint,
+  platformMismatchOption,
+} from "./pack.ts";
 import { jsonOption, packing, packOptions, platformOption, reportPacked } from "./shared.ts";
 
 /** The command. */
@@ -45,13 +50,13 @@ export default defineCommand({
       description: "put two files (at the top level of the layer) into libfoo.tar",
     },
   ],
-  hints: [platformMismatchHint],
+  hints: [platformMismatchHint, appendHint],
   async run(files, opts) {
     const r = await composeFiles(files, opts.output, {
       ...packing(opts),
       compression: opts.compression,
       allowPlatformMismatch: opts.allowPlatformMismatch,
     });
-    reportPacked(r, `composed ${files.length} file(s)`, opts.tag, opts.json);
+    reportPacked(r, `composed ${files.length} file(s)`, opts.tag, opts.json, opts.quiet);
   },
 });

@@ -5,11 +5,12 @@
  */
 import { getImage, imageName } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { info } from "./output.ts";
-import { chatty, progressOptions, reportInstalled, withProgress } from "./progress.ts";
+import { progressOptions, reportInstalled, withProgress } from "./progress.ts";
 import {
   limitOptions,
   limits,
+  lockOptions,
+  lockSettings,
   overwriteOption,
   pickPlatform,
   registryHints,
@@ -22,7 +23,7 @@ import {
 export default defineCommand({
   name: "get",
   usage:
-    "get <image> [-f] [--refresh] [--platform os/arch] [--verify-key pub]... [--plain-http] [--ca-file pem] [--max-bytes n] [--max-entries n] [--max-ratio n]",
+    "get <image> [-f] [--refresh] [--platform os/arch] [--lock path] [--locked] [--verify-key pub]... [--plain-http] [--ca-file pem] [--max-bytes n] [--max-entries n] [--max-ratio n]",
   summary: "Pull an image into the local store, verify and extract it (cached)",
   positionals: [1, 1],
   options: {
@@ -33,6 +34,7 @@ export default defineCommand({
     },
     platform: pickPlatform,
     ...verifyOption,
+    ...lockOptions,
     ...registryOptions,
     ...limitOptions,
     ...progressOptions,
@@ -43,6 +45,10 @@ export default defineCommand({
       description: "install an image (no request if the store holds it); prints its directory",
     },
     {
+      command: "OCIPKG_LOCKED=1 ocipkg get ghcr.io/org/libfoo:1.0",
+      description: "in CI: install exactly what ocipkg.lock pins; an image it lacks fails",
+    },
+    {
       command: "ocipkg get localhost:5000/libfoo:1.0 --plain-http --platform linux/arm64",
       description: "install the arm64 image of a multi-platform index from a plain-http registry",
     },
@@ -50,18 +56,24 @@ export default defineCommand({
   hints: registryHints,
   async run([image], opts) {
     const name = imageName(image!);
-    const r = await withProgress(opts, image!, (p) =>
-      getImage(name, {
-        verifyKeys: opts.verifyKey,
-        verifyKeysLabel: "--verify-key",
-        ...remote(opts),
-        ...limits(opts),
-        ...p,
-        force: opts.overwrite,
-        refresh: opts.refresh,
-        platform: opts.platform,
-      }));
-    if (r.status === "installed" && chatty(opts)) info(`got ${r.name}`);
+    const r = await withProgress(
+      opts,
+      image!,
+      (p) =>
+        getImage(name, {
+          verifyKeys: opts.verifyKey,
+          verifyKeysLabel: "--verify-key",
+          ...lockSettings(opts),
+          ...remote(opts),
+          ...limits(opts),
+          ...p,
+          force: opts.overwrite,
+          refresh: opts.refresh,
+          platform: opts.platform,
+        }),
+      // from the store, nothing moved: no closing line, as fast as ever
+      (r) => r.status === "installed" ? `got ${r.name},` : undefined,
+    );
     reportInstalled(r, opts);
   },
 });

@@ -30,7 +30,7 @@ function printInspect(i: ImageInfo): void {
 /** The command. */
 export default defineCommand({
   name: "inspect",
-  usage: "inspect <image|archive|dir|oci:dir[:ref]|oci-archive:file[:ref]> [--json] [--no-files]",
+  usage: "inspect <image|archive|dir|oci:dir[:ref]|oci-archive:file[:ref]|-> [--json] [--no-files]",
   summary: "Show an image's name, digest, artifact type, annotations, platforms and files",
   positionals: [1, 1],
   options: {
@@ -43,6 +43,10 @@ export default defineCommand({
     {
       command: "ocipkg inspect ghcr.io/org/libfoo:1.0 --json --no-files",
       description: "describe an image on a registry as JSON, without file lists",
+    },
+    {
+      command: "ocipkg inspect - < libfoo.tar",
+      description: "show an oci-archive read from stdin",
     },
   ],
   hints: registryHints,

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { generateKeyFiles, UsageError } from "../../mod.ts";
+import { generateKeyFiles } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
 import { newKeyPassword } from "./password.ts";
@@ -15,6 +15,7 @@ export default defineCommand({
   usage: "key generate [--output-key-prefix cosign] [--force] [--json]",
   summary: "Generate a cosign key pair (ECDSA P-256; the private key encrypted as cosign does)",
   positionals: [1, 1],
+  subcommands: { what: "action", words: ["generate"] },
   options: {
     "output-key-prefix": {
       type: "string",
@@ -35,10 +36,7 @@ export default defineCommand({
       description: "release.key and release.pub; the password is asked twice on the terminal",
     },
   ],
-  async run([action], opts) {
-    if (action !== "generate") {
-      throw new UsageError(`unknown action '${action}' for 'ocipkg key': use 'key generate'`);
-    }
+  async run(_generate, opts) {
     const prefix = opts.outputKeyPrefix ?? "cosign";
     const files = await generateKeyFiles(prefix, {
       password: await newKeyPassword(),

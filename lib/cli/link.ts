@@ -12,6 +12,8 @@ import {
   jsonOption,
   limitOptions,
   limits,
+  lockOptions,
+  lockSettings,
   platformOption,
   registryHints,
   registryOptions,
@@ -23,7 +25,7 @@ import {
 export default defineCommand({
   name: "link",
   usage:
-    "link <image> [--cargo] [--pkg-config] [--cmake] [--static|--dynamic] [--lib name]... [--platform p] [--name pkg] [--verify-key pub]... [--json]",
+    "link <image> [--cargo] [--pkg-config] [--cmake] [--static|--dynamic] [--lib name]... [--platform p] [--name pkg] [--lock path] [--locked] [--verify-key pub]... [--json]",
   summary: "Get a package and link its libraries: Cargo lines, a .pc file, a CMake config",
   positionals: [1, 1],
   options: {
@@ -44,6 +46,7 @@ export default defineCommand({
     },
     platform: platformOption("the platform to link for", "$TARGET with --cargo, else this host's"),
     ...verifyOption,
+    ...lockOptions,
     name: {
       type: "string",
       value: "pkg",
@@ -81,6 +84,7 @@ export default defineCommand({
     const r = await linkPackage(imageName(image!), {
       verifyKeys: opts.verifyKey,
       verifyKeysLabel: "--verify-key",
+      ...lockSettings(opts),
       ...limits(opts),
       ...remote(opts),
       refresh: opts.refresh,

@@ -7,13 +7,21 @@ import { imageName, type LayoutLocation, loadImage, resolveLocation } from "../.
 import { defineCommand } from "./options.ts";
 import { info } from "./output.ts";
 import { chatty, progressOptions, reportInstalled, withProgress } from "./progress.ts";
-import { limitOptions, limits, overwriteOption, pickPlatform, verifyOption } from "./shared.ts";
+import {
+  limitOptions,
+  limits,
+  lockOptions,
+  lockSettings,
+  overwriteOption,
+  pickPlatform,
+  verifyOption,
+} from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
   name: "load",
   usage:
-    "load <archive|dir> [-f] [-t name] [--platform os/arch] [--verify-key pub]... [--max-bytes n] [--max-entries n] [--max-ratio n]",
+    "load <archive|dir|-> [-f] [-t name] [--platform os/arch] [--lock path] [--locked] [--verify-key pub]... [--max-bytes n] [--max-entries n] [--max-ratio n]",
   summary: "Load an image from an oci-archive/oci-dir into the local store",
   positionals: [1, 1],
   options: {
@@ -27,6 +35,7 @@ export default defineCommand({
     },
     platform: pickPlatform,
     ...verifyOption,
+    ...lockOptions,
     ...limitOptions,
     ...progressOptions,
   },
@@ -39,6 +48,10 @@ export default defineCommand({
       command: "ocipkg load oci:./layout:v1 -t example.com/libfoo:1 -f",
       description: "install the image tagged v1 of an oci-dir under another name, replacing it",
     },
+    {
+      command: "ocipkg pull ghcr.io/org/libfoo:1.0 -o - | ocipkg load -",
+      description: "install an oci-archive read from stdin (spooled to a temp file, removed after)",
+    },
   ],
   hints: [{ when: /has no ref name/, add: "; give one with -t" }],
   async run([layout], opts) {
@@ -48,6 +61,7 @@ export default defineCommand({
       loadImage(from, {
         verifyKeys: opts.verifyKey,
         verifyKeysLabel: "--verify-key",
+        ...lockSettings(opts),
         ...limits(opts),
         ...p,
         force: opts.overwrite,

@@ -52,7 +52,8 @@ export default defineCommand({
       type: "string",
       short: "p",
       value: "pass",
-      description: "the password or token (visible to other users in the process list)",
+      description:
+        "the password or token (kept in shell history, visible in the process list: prefer --password-stdin)",
     },
     "password-stdin": {
       type: "boolean",
@@ -76,6 +77,11 @@ export default defineCommand({
     if (opts.password !== undefined && opts.passwordStdin) {
       throw new UsageError("give the password with -p or with --password-stdin, not both");
     }
+    if (opts.password !== undefined) {
+      info(
+        "warning: a password given with -p/--password ends up in the shell's history and the process list; use --password-stdin",
+      );
+    }
     let username = opts.username;
     let password = opts.password;
     if (opts.passwordStdin) password = await readStdin();
@@ -85,6 +91,11 @@ export default defineCommand({
     if (!username || password === undefined) {
       throw new UsageError(
         "login needs -u <user> and a password: -p <pass>, --password-stdin, or a terminal to ask on",
+      );
+    }
+    if (password === "") {
+      throw new UsageError(
+        `empty password for ${registry}: give the password or token (with --password-stdin, check that the variable piped in is set)`,
       );
     }
     await login(registry!, { username, password }, remote(opts));

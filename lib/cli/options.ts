@@ -9,6 +9,7 @@
  * @module
  */
 import { OcipkgError, UsageError } from "../../mod.ts";
+import { didYouMean } from "./suggest.ts";
 
 interface OptionBase {
   /** One-letter alias, e.g. `t` for `-t`. */
@@ -29,8 +30,10 @@ export interface ValueOption<T = unknown> extends OptionBase {
   type: "string";
   /** Not repeatable. */
   multiple?: false;
-  /** Placeholder in help, e.g. `name` (default `value`). */
+  /** Placeholder in help, e.g. `name` (default: the choices, `a|b`, else `value`). */
   value?: string;
+  /** The values it takes, when they are a fixed few (see {@link oneOf}): help and completion offer them. */
+  choices?: readonly string[];
   /** The default as shown in help; the library (or the command) applies it, the parser does not. */
   default?: string;
   /** Environment variable read when the flag is not given (an empty value counts as unset). */
@@ -110,6 +113,49 @@ export interface Example {
   description: string;
 }
 
+/**
+ * An option that takes one of a few words — the one list help shows, the
+ * completion scripts offer and the parser checks.
+ *
+ * @param choices the words
+ * @returns `choices` and a `parse` that refuses any other word
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { oneOf } from "./options.ts";
+ * const format = oneOf(["archive", "dir"]);
+ * assert.equal(format.parse("dir", "--format"), "dir");
+ * assert.throws(() => format.parse("zip", "--format"), /invalid --format 'zip': use archive or dir/);
+ * ```
+ */
+export function oneOf<const C extends string>(
+  choices: readonly C[],
+): { choices: readonly C[]; parse: (text: string, flag: string) => C } {
+  return {
+    choices,
+    parse(text, flag) {
+      const found = choices.find((c) => c === text);
+      if (found !== undefined) return found;
+      throw new UsageError(
+        `invalid ${flag} '${text}': use ${orList(choices)}${didYouMean(text, choices)}`,
+      );
+    },
+  };
+}
+
+/** `a, b or c`. */
+function orList(words: readonly string[]): string {
+  return words.length < 2 ? words.join("") : `${words.slice(0, -1).join(", ")} or ${words.at(-1)}`;
+}
+
+/** The words a command's first argument may be: `cargo build|publish|install-shim`. */
+export interface Subcommands {
+  /** What they are, in errors: `subcommand`, `shell`. */
+  what: string;
+  /** The words. */
+  words: readonly string[];
+}
+
 /** A command's table, as {@link defineCommand} takes it. */
 export interface CommandSpec<O extends OptionTable> {
   /** The command name. */
@@ -126,6 +172,8 @@ export interface CommandSpec<O extends OptionTable> {
   examples: Example[];
   /** Hints naming flags for library errors. */
   hints?: Hint[];
+  /** The words the first argument may be: completed, checked (with "did you mean"), in help. */
+  subcommands?: Subcommands;
   /**
    * Do the work: call the library, print the result.
    * @param args the positional arguments (their count already checked)
@@ -148,6 +196,8 @@ export interface Command {
   readonly options: OptionTable;
   /** Example command lines. */
   readonly examples: readonly Example[];
+  /** The words the first argument may be, if a fixed few. */
+  readonly subcommands?: Subcommands;
   /**
    * Parse the arguments after the command name and run it.
    * @param argv the arguments
@@ -177,7 +227,7 @@ function flagText(name: string, spec: OptionSpec): string {
  * @throws {UsageError} for any of the above
  */
 export function parseCommandLine<O extends OptionTable>(
-  cmd: Pick<CommandSpec<O>, "usage" | "positionals" | "options">,
+  cmd: Pick<CommandSpec<O>, "usage" | "positionals" | "options" | "subcommands">,
   argv: string[],
 ): { args: string[]; opts: OptionValues<O> } {
   const usage = `usage: ocipkg ${cmd.usage}`;
@@ -194,7 +244,9 @@ export function parseCommandLine<O extends OptionTable>(
   } catch (e) {
     if (!(e instanceof FlagError)) throw e;
     const text = e.kind === "unknown"
-      ? `unknown option '${e.flag}' for 'ocipkg ${name}'`
+      ? `unknown option '${e.flag}' for 'ocipkg ${name}'${
+        e.flag.startsWith("--") ? didYouMean(e.flag, flagNames(cmd.options)) : ""
+      }`
       : e.kind === "value"
       ? `option ${e.flag} needs a value`
       : `option ${e.flag} takes no value`;
@@ -209,6 +261,14 @@ export function parseCommandLine<O extends OptionTable>(
       .map((m) => m[0]);
     const missing = wanted[args.length];
     throw new UsageError(`${missing ? `missing ${missing}` : "missing arguments"} (${usage})`);
+  }
+  const sub = cmd.subcommands;
+  if (sub && args.length > 0 && !sub.words.includes(args[0]!)) {
+    throw new UsageError(
+      `unknown ${sub.what} '${args[0]}' for 'ocipkg ${name}': use ${orList(sub.words)}${
+        didYouMean(args[0]!, sub.words)
+      }`,
+    );
   }
   const values: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(cmd.options)) {
@@ -238,6 +298,15 @@ export function parseCommandLine<O extends OptionTable>(
   }
   // the one place the table's types meet the parser's: every key of the table was set above
   return { args, opts: values as OptionValues<O> };
+}
+
+/**
+ * The long flags of a table, `--help` included.
+ * @param options the table
+ * @returns `--name` for each option
+ */
+export function flagNames(options: OptionTable): string[] {
+  return [...Object.keys(options).map((n) => `--${n}`), "--help"];
 }
 
 /** What {@link parseFlags} knows of each flag. */
@@ -367,6 +436,7 @@ export function defineCommand<const O extends OptionTable>(spec: CommandSpec<O>)
     positionals: spec.positionals,
     options: spec.options,
     examples: spec.examples,
+    subcommands: spec.subcommands,
     async invoke(argv) {
       const { args, opts } = parseCommandLine(spec, argv);
       try {
@@ -381,7 +451,9 @@ export function defineCommand<const O extends OptionTable>(spec: CommandSpec<O>)
 
 function optionLabel(name: string, spec: OptionSpec): string {
   const short = spec.short ? `-${spec.short}, ` : "    ";
-  const value = spec.type === "string" ? ` <${spec.value ?? "value"}>` : "";
+  const value = spec.type === "string"
+    ? ` <${spec.value ?? (!spec.multiple && spec.choices?.join("|") || "value")}>`
+    : "";
   return `${short}--${name}${value}${spec.type === "string" && spec.multiple ? "..." : ""}`;
 }
 

@@ -1,10 +1,13 @@
 /**
  * Everything the CLI prints goes through here: each line is escaped with
- * `printable`, since any of it may hold registry or archive data.
+ * `printable`, since any of it may hold registry or archive data. Once a
+ * command has written data to stdout (`-o -`), result lines go to stderr:
+ * stdout carries nothing else.
  *
  * @module
  */
 import { printable } from "../util/text.ts";
+import { stdoutCarriesData } from "../util/stdio.ts";
 
 /**
  * Escape control characters line by line, keeping the newlines.
@@ -14,16 +17,40 @@ import { printable } from "../util/text.ts";
 export const safe = (s: string): string => s.split("\n").map(printable).join("\n");
 
 /**
- * Print a result line (stdout).
+ * Print a result line (stdout; stderr when stdout carries data).
  * @param s text
  */
-export const out = (s: string): void => console.log(safe(s));
+export const out = (s: string): void =>
+  stdoutCarriesData() ? console.error(safe(s)) : console.log(safe(s));
 
 /**
  * Print a message for the user (stderr).
  * @param s text
  */
 export const info = (s: string): void => console.error(safe(s));
+
+/**
+ * A number of bytes for people: `512 B`, `4.0 KiB`, `12.3 MiB`, `1.5 GiB`.
+ * @param n bytes
+ * @returns the text
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { humanBytes } from "./output.ts";
+ * assert.equal(humanBytes(512), "512 B");
+ * assert.equal(humanBytes(4096), "4.0 KiB");
+ * assert.equal(humanBytes(12.3 * 1024 * 1024), "12.3 MiB");
+ * ```
+ */
+export function humanBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
+}
 
 const encoder = new TextEncoder();
 

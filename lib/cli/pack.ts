@@ -3,22 +3,16 @@
  *
  * @module
  */
-import { type Compression, packDirectory, UsageError } from "../../mod.ts";
-import { defineCommand, optionGroup } from "./options.ts";
+import { type Compression, packDirectory } from "../../mod.ts";
+import { defineCommand, oneOf, optionGroup } from "./options.ts";
 import { jsonOption, packing, packOptions, platformOption, reportPacked } from "./shared.ts";
-
-function compression(text: string, flag: string): Compression {
-  if (text === "gzip" || text === "zstd" || text === "none") return text;
-  throw new UsageError(`invalid ${flag} '${text}': use gzip, zstd or none`);
-}
 
 /** `--compression gzip|zstd|none` (pack and compose). */
 export const compressionOption = optionGroup({
   compression: {
     type: "string",
-    value: "gzip|zstd|none",
+    ...oneOf<Compression>(["gzip", "zstd", "none"]),
     default: "gzip",
-    parse: compression,
     description:
       "layer compression: gzip (the ocipkg layer type), zstd (OCI tar+zstd; --level 1-9, default 3) or none",
   },
@@ -33,6 +27,12 @@ export const platformMismatchOption = optionGroup({
   },
 });
 
+/** The hint for an output that holds other images. */
+export const appendHint = {
+  when: /already holds .*: packing .* would add an image beside it/,
+  add: "; add it with --append, or pack into another output",
+};
+
 /** The hint for a binary of another platform. */
 export const platformMismatchHint = {
   when: /^image '[^']*': .* is \S+, not \S+$/,
@@ -43,7 +43,7 @@ export const platformMismatchHint = {
 export default defineCommand({
   name: "pack",
   usage:
-    "pack <dir> <output> [-t name] [--platform os/arch|triple [--allow-platform-mismatch]] [--annotation k=v]... [--format archive|dir] [--compression gzip|zstd|none] [--level 0-9]",
+    "pack <dir> <output> [-t name] [--platform os/arch|triple [--allow-platform-mismatch]] [--annotation k=v]... [--format archive|dir] [--compression gzip|zstd|none] [--level 0-9] [--append] [-q]",
   summary: "Pack a directory into an ocipkg artifact (oci-archive or oci-dir)",
   positionals: [2, 2],
   options: {
@@ -78,13 +78,13 @@ export default defineCommand({
       description: "a zstd layer: smaller and faster to get; needs a reader that knows tar+zstd",
     },
   ],
-  hints: [platformMismatchHint],
+  hints: [platformMismatchHint, appendHint],
   async run([dir, output], opts) {
     const r = await packDirectory(dir!, output!, {
       ...packing(opts),
       compression: opts.compression,
       allowPlatformMismatch: opts.allowPlatformMismatch,
     });
-    reportPacked(r, `packed ${dir}`, opts.tag, opts.json);
+    reportPacked(r, `packed ${dir}`, opts.tag, opts.json, opts.quiet);
   },
 });

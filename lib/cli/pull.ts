@@ -20,7 +20,7 @@ import {
 /** The command. */
 export default defineCommand({
   name: "pull",
-  usage: "pull <image> -o <out.tar|dir> [--format archive|dir] [--plain-http] [--ca-file pem]",
+  usage: "pull <image> -o <out.tar|dir|-> [--format archive|dir] [--plain-http] [--ca-file pem]",
   summary: "Save an image from a registry as an oci-archive or oci-dir",
   positionals: [1, 1],
   options: {
@@ -28,9 +28,10 @@ export default defineCommand({
     output: {
       type: "string",
       short: "o",
-      value: "out.tar|dir",
+      value: "out.tar|dir|-",
       required: true,
-      description: "the oci-archive or oci-dir to write",
+      description:
+        "the oci-archive or oci-dir to write; - writes an oci-archive to stdout (not a terminal; the result line then goes to stderr)",
     },
     ...formatOptions,
     ...platformSelection,
@@ -49,6 +50,10 @@ export default defineCommand({
     {
       command: "ocipkg pull ghcr.io/org/libfoo:1.0 -o libfoo-arm64.tar --platform linux/arm64",
       description: "save only the arm64 package of a multi-platform image",
+    },
+    {
+      command: "ocipkg pull ghcr.io/org/libfoo:1.0 -o - | ssh build-host ocipkg load -",
+      description: "stream it as an oci-archive to another machine's store (crane export's way)",
     },
   ],
   hints: registryHints,
@@ -69,6 +74,7 @@ export default defineCommand({
           platform: selectedPlatform(opts),
           includeSignatures: opts.includeSignatures || undefined,
         }),
+      () => "pulled",
     );
     out(opts.json ? JSON.stringify({ image, digest, output: opts.output }) : digest);
   },

@@ -35,6 +35,10 @@ export default defineCommand({
       command: "ocipkg push libfoo-amd64.tar libfoo-arm64.tar -t ghcr.io/org/libfoo:1.0",
       description: "push two platform packages as one multi-platform index",
     },
+    {
+      command: "ssh build-host cat libfoo.tar | ocipkg push - ghcr.io/org/libfoo:1.0",
+      description: "push an oci-archive read from stdin",
+    },
   ],
   hints: [{ when: /has no platform/, add: "; pack it with --platform" }, ...registryHints],
   async run(args, opts) {
@@ -53,6 +57,7 @@ export default defineCommand({
       opts,
       image?.toString() ?? layouts.join(" "),
       (p) => pushImage(from, image, { ...remote(opts), ...p }),
+      () => "pushed",
     );
     out(
       opts.json

@@ -24,6 +24,11 @@ export default defineCommand({
       command: "ocipkg get ghcr.io/org/libfoo@$(ocipkg resolve ghcr.io/org/libfoo:1.0)",
       description: "pin a build to what the tag points at today",
     },
+    {
+      command: "ocipkg resolve localhost:5000/org/libfoo:1.0 --json",
+      description:
+        "crane digest's equivalent, as JSON; 'ocipkg manifest IMAGE --descriptor' adds media type and size",
+    },
   ],
   hints: registryHints,
   async run([image], opts) {

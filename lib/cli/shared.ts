@@ -7,7 +7,13 @@
  *
  * @module
  */
-import { type PackOptions, type PackResult, type RemoteOptions, UsageError } from "../../mod.ts";
+import {
+  type LockOptions,
+  type PackOptions,
+  type PackResult,
+  type RemoteOptions,
+  UsageError,
+} from "../../mod.ts";
 import { parsePlatform, type Platform } from "../oci/mod.ts";
 import {
   DEFAULT_MAX_BYTES,
@@ -16,7 +22,7 @@ import {
   type ExtractLimits,
 } from "../archive/mod.ts";
 import { DEFAULT_TIMEOUTS } from "../transport/mod.ts";
-import { type Hint, optionGroup, type OptionValues } from "./options.ts";
+import { type Hint, oneOf, optionGroup, type OptionValues } from "./options.ts";
 import { debugLog, info, out } from "./output.ts";
 
 /**
@@ -68,13 +74,22 @@ function count(text: string, flag: string): number {
   return n;
 }
 
-/** Registry options: `--plain-http`, `--ca-file`, `--concurrency`, `--parallel`, timeouts. */
+/**
+ * Registry options: `--plain-http`, `--ca-file`, `--concurrency`, `--parallel`, timeouts. The
+ * config file's `registries` entry of a registry applies where a flag is not given.
+ */
 export const registryOptions = optionGroup({
   "plain-http": {
     type: "boolean",
-    description: "talk http, not https (the default for loopback hosts without --ca-file)",
+    description:
+      'talk http, not https (the default for loopback hosts without --ca-file; per registry: "plainHttp" in the config file)',
   },
-  "ca-file": { type: "string", value: "pem", description: "also trust the CA in this PEM file" },
+  "ca-file": {
+    type: "string",
+    value: "pem",
+    description:
+      'also trust the CA (or self-signed certificate) in this PEM file (per registry: "caFile" in the config file)',
+  },
   concurrency: {
     type: "string",
     value: "n",
@@ -149,11 +164,16 @@ export const registryOptions = optionGroup({
   },
 });
 
-/** Hints for registry errors. */
+/**
+ * Hints for registry errors (the library names the TLS flags itself: {@link remote} passes
+ * their names).
+ */
 export const registryHints: Hint[] = [
-  { when: /TLS certificate not trusted/, add: " (use --ca-file)" },
   { when: /if it speaks TLS, do not use plain http/, add: " (drop --plain-http, give --ca-file)" },
 ];
+
+/** How library messages name the TLS flags of {@link registryOptions}. */
+export const FLAG_NAMES = { plainHttp: "--plain-http", caFile: "--ca-file" } as const;
 
 /**
  * Library options from the registry group.
@@ -161,7 +181,7 @@ export const registryHints: Hint[] = [
  * @returns client options (with the `--debug` sink when on)
  */
 export function remote(opts: OptionValues<typeof registryOptions>): RemoteOptions {
-  const o: RemoteOptions = {};
+  const o: RemoteOptions = { optionNames: FLAG_NAMES };
   if (opts.plainHttp) o.plainHttp = true;
   if (opts.caFile) o.caFile = opts.caFile;
   if (opts.concurrency !== undefined) o.concurrency = opts.concurrency;
@@ -264,11 +284,6 @@ export function selectedPlatform(
   return opts.platform;
 }
 
-function layoutFormat(text: string, flag: string): "archive" | "dir" {
-  if (text === "archive" || text === "dir") return text;
-  throw new UsageError(`invalid ${flag} '${text}': use archive or dir`);
-}
-
 function compressionLevel(text: string, flag: string): number {
   if (!/^[0-9]$/.test(text)) throw new UsageError(`invalid ${flag} '${text}': use 0-9`);
   return Number(text);
@@ -278,9 +293,8 @@ function compressionLevel(text: string, flag: string): number {
 export const formatOptions = optionGroup({
   format: {
     type: "string",
-    value: "archive|dir",
+    ...oneOf(["archive", "dir"]),
     default: "archive; dir for an existing directory",
-    parse: layoutFormat,
     description: "write a plain output path as an oci-archive file or an oci-dir",
   },
 });
@@ -297,9 +311,15 @@ export const artifactOptions = optionGroup({
   ...formatOptions,
 });
 
-/** Building a package: `--level` (gzip level) besides the artifact options. */
+/** Building a package: `--level` (gzip level), `--append`, `-q` besides the artifact options. */
 export const packOptions = optionGroup({
   ...artifactOptions,
+  append: {
+    type: "boolean",
+    description:
+      "add the image to an output that already holds others (refused by default: one image per output)",
+  },
+  quiet: { type: "boolean", short: "q", description: "print only errors and the result" },
   level: {
     type: "string",
     value: "0-9",
@@ -345,6 +365,39 @@ export const verifyOption = optionGroup({
   },
 });
 
+/** `--lock`: the project's lock file (`lock` itself, and the group below). */
+export const lockFileOption = optionGroup({
+  lock: {
+    type: "string",
+    value: "path",
+    env: "OCIPKG_LOCK",
+    default: "the first ocipkg.lock from the working directory up",
+    description: "the lock file pinning each tag to a digest",
+  },
+});
+
+/** `--lock`, `--locked`: installs follow the project's lock (`get`, `link`, `load`). */
+export const lockOptions = optionGroup({
+  ...lockFileOption,
+  locked: {
+    type: "boolean",
+    description:
+      "refuse to change the lock: an image or platform it lacks fails (for CI; or OCIPKG_LOCKED=1)",
+  },
+});
+
+/**
+ * Library lock options from the lock group: the lock named, else the
+ * project's (found); `--locked`, else `OCIPKG_LOCKED` (read by the library).
+ * @param opts parsed values
+ * @returns what getImage, linkPackage and loadImage take
+ */
+export function lockSettings(opts: OptionValues<typeof lockOptions>): LockOptions {
+  const o: LockOptions = { lock: opts.lock ?? true };
+  if (opts.locked) o.locked = true;
+  return o;
+}
+
 /** `--include-signatures`: copy attached signatures and referrers too. */
 export const signaturesOption = optionGroup({
   "include-signatures": {
@@ -373,6 +426,7 @@ export function packing(
     format: opts.format,
     compressionLevel: opts.level,
     platform: opts.platform,
+    append: opts.append,
   };
 }
 
@@ -382,18 +436,22 @@ export function packing(
  * @param r the result
  * @param done e.g. "packed ./build into libfoo.tar"
  * @param tag the `-t` value, if any
+ * @param json `--json`: one JSON document, nothing on stderr
+ * @param quiet `-q`: the result only
  */
 export function reportPacked(
   r: PackResult,
   done: string,
   tag: string | undefined,
   json = false,
+  quiet = false,
 ): void {
   if (json) {
     out(JSON.stringify({ name: String(r.name), digest: r.digest, output: r.output }));
     return;
   }
   out(`${r.name} ${r.digest}`);
+  if (quiet) return;
   info(`${done} into ${r.output}`);
   if (tag === undefined) info(`no -t given: the image is named '${r.name}'`);
 }

@@ -3,7 +3,6 @@
  *
  * @module
  */
-import { imageName } from "../../mod.ts";
 import { listTagPages } from "../transport/mod.ts";
 import { defineCommand } from "./options.ts";
 import { write } from "./output.ts";
@@ -35,7 +34,7 @@ function splitPre(tag: string): [string, string | undefined] {
 export default defineCommand({
   name: "tags",
   usage: "tags <repository> [--json]",
-  summary: "List the tags of a repository",
+  summary: "List the tags of a repository (a registry's repositories: catalog)",
   positionals: [1, 1],
   options: { ...jsonOption, ...registryOptions },
   examples: [
@@ -50,7 +49,7 @@ export default defineCommand({
   ],
   hints: registryHints,
   async run([repository], opts) {
-    const name = imageName(repository!);
+    const name = repository!; // a registry host alone is refused, pointing to 'catalog'
     if (opts.json) {
       // the registry's order, printed as pages arrive: memory stays at one page
       let first = true;

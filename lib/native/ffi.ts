@@ -1,7 +1,9 @@
 /**
  * Deno FFI: the path of a package's shared library for the host, and
  * `Deno.dlopen` on it. The image is fetched on first use and cached in the
- * store like `ocipkg get`.
+ * store like `ocipkg get` — and, like the CLI, pinned by the project's lock
+ * when there is one (`ocipkg.lock` found walking up from the working
+ * directory, or `$OCIPKG_LOCK`; `OCIPKG_LOCKED=1` refuses to change it).
  *
  * @module
  */
@@ -20,9 +22,13 @@ import { printable } from "../util/text.ts";
  * symlink in the package cannot make `Deno.dlopen` load a library from
  * elsewhere.
  *
+ * Like the CLI, it uses the project's lock unless told otherwise: `lock`
+ * defaults to `true` (find `ocipkg.lock`; pass `false` for none, or a path)
+ * and `locked` to `OCIPKG_LOCKED` (see `getImage`).
+ *
  * @param image image name
  * @param name library name without prefix/extension (`z` for `libz.so`)
- * @param options store, client options (the platform defaults to the host's)
+ * @param options store, lock, client options (the platform defaults to the host's)
  * @returns absolute path to pass to `Deno.dlopen`
  * @throws {NotFoundError} listing the libraries the image has when it lacks `name`
  * @throws {UsageError} when `name` is not a link name (`[A-Za-z0-9_.+-]`)
@@ -56,7 +62,12 @@ export async function libraryPath(
       `invalid library name '${printable(name)}': use letters, digits, '_', '.', '+', '-'`,
     );
   }
-  const r = await linkPackage(image, { ...options, prefer: "dynamic", libs: [name] });
+  const r = await linkPackage(image, {
+    lock: true,
+    ...options,
+    prefer: "dynamic",
+    libs: [name],
+  });
   const lib = r.libraries[0]!;
   // on Windows the loadable file is the DLL, not its import library
   const path = lib.runtime ?? lib.path;
@@ -76,7 +87,7 @@ export async function libraryPath(
  * @param image image name
  * @param name library name (`greet` for `libgreet.so`)
  * @param symbols the FFI symbol definitions
- * @param options store, client options
+ * @param options store, lock (the project's by default, as {@link libraryPath}), client options
  * @returns the dynamic library; call `close()` when done
  * @example
  * ```ts

@@ -61,6 +61,8 @@ export interface LinkResult {
   includeDir?: string;
   /** Library files left out as unsafe (see {@link findLibraries}), when there are any. */
   skipped?: SkippedFile[];
+  /** The lock file that pinned (or recorded) the image, when one was used. */
+  lock?: string;
   /**
    * Annotations to take the version and description of `.pc` and CMake files
    * from (checked when they are written). Default: the installed manifest's,
@@ -79,10 +81,12 @@ function describe(libs: Library[]): string {
  * Get an image (no request when it is already in the store) and choose the
  * libraries to link from it. The image is got for the platform linked for
  * (the host's by default) into that platform's own store entry, so a host
- * build and a cross build never share files and both stay cached.
+ * build and a cross build never share files and both stay cached. With a
+ * lock (`lock`, `locked`: see {@link getImage}) a locked reference links
+ * exactly the locked digest.
  *
  * @param image image name
- * @param options `prefer` static/dynamic, `libs` to pick, platform, store, client options
+ * @param options `prefer` static/dynamic, `libs` to pick, platform, store, lock, client options
  * @returns the store directory, chosen libraries and include directory
  * @throws {NotFoundError} when the image has no (matching) libraries
  * @example
@@ -173,5 +177,6 @@ export async function linkPackage(
   };
   if (contents.includeDir) result.includeDir = contents.includeDir;
   if (contents.skipped.length) result.skipped = contents.skipped;
+  if (got.lock) result.lock = got.lock;
   return result;
 }

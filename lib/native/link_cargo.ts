@@ -99,6 +99,8 @@ export function cargoLinkLines(r: LinkResult, options: CargoLinesOptions = {}): 
     "cargo:rerun-if-env-changed=OCIPKG_DATA_DIR",
     "cargo:rerun-if-env-changed=OCIPKG_CONFIG",
   );
+  // the lock that pinned it: `ocipkg lock --update` relinks
+  if (r.lock) lines.push(`cargo:rerun-if-changed=${line("lock file", r.lock)}`);
   for (const [k, v] of metadataLines(r, options, dirs, rpath)) {
     lines.push(`cargo:${k}=${line(`${k} metadata`, v)}`);
   }

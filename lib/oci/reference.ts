@@ -218,6 +218,36 @@ export function canonicalHost(host: string): string {
 }
 
 /**
+ * Whether a string is a bare registry host — `ghcr.io`, `localhost:5000`,
+ * `[::1]:5000` — rather than an image name: no `/`, a host the host-first
+ * rule ({@link isHostComponent}) takes for one, and nothing after it but a
+ * numeric port. An image name read without this check would make such a
+ * string a Docker Hub repository (`localhost:5000` → `library/localhost`,
+ * tag `5000`). `alpine:3.19` is an image, and so is `myreg:5000` (a one-label
+ * name is a registry only before a `/`, as in `myreg:5000/x`).
+ *
+ * @param s the text
+ * @returns true for a registry host alone
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isRegistryHost } from "./reference.ts";
+ * assert.ok(isRegistryHost("localhost:5000") && isRegistryHost("ghcr.io") && isRegistryHost("[::1]:5000"));
+ * assert.ok(!isRegistryHost("alpine:3.19") && !isRegistryHost("ghcr.io/org/x") && !isRegistryHost("myreg:5000"));
+ * ```
+ */
+export function isRegistryHost(s: string): boolean {
+  const m = /^(\[[^\]/]*\]|[^:/[\]]+)(:\d{1,5})?$/.exec(s);
+  if (!m || !isHostComponent(m[1]!)) return false;
+  try {
+    canonicalHost(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * A parsed image name.
  *
  * @example

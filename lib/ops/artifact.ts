@@ -24,6 +24,7 @@ import { fsError, OcipkgError, UsageError } from "../util/errors.ts";
 import { type Descriptor, encodeJson, type Manifest, type Platform } from "../oci/manifest.ts";
 import {
   ANNOTATION_PLATFORM,
+  ANNOTATION_REF_NAME,
   OCI_LAYER_TAR,
   OCI_LAYER_TAR_ZSTD,
   OCI_MANIFEST,
@@ -36,7 +37,14 @@ import { ImageName, imageName } from "../oci/reference.ts";
 import type { TarHeader } from "../archive/tar_header.ts";
 import { TAR_END, tarHeader, tarPadding } from "../archive/tar_writer.ts";
 import { pushBytes, type Target, withTarget } from "../transport/target.ts";
-import { createLocation, type LayoutLocation, resolveLocation } from "../transport/location.ts";
+import {
+  createLocation,
+  type LayoutLocation,
+  openLocation,
+  resolveLocation,
+} from "../transport/location.ts";
+import { imageEntries, imageSpelling } from "../transport/layout/index_file.ts";
+import { pathExists } from "../util/files.ts";
 import { tagVariant } from "../transport/variants.ts";
 
 /** A file system object to put in a layer, under an archive path. */
@@ -419,6 +427,12 @@ export interface PackOptions extends ArtifactOptions {
   name?: string | ImageName;
   /** For plain output paths: `archive` (default) or `dir`. */
   format?: "archive" | "dir";
+  /**
+   * Add the image to an output layout that already holds other images
+   * (default: refused — one image per output, so `push`/`inspect` need no
+   * ref name). An image of the same name is replaced either way.
+   */
+  append?: boolean;
 }
 
 /** What pack/compose produced. */
@@ -445,6 +459,37 @@ async function checkPlatform(
   await checkBinaryPlatforms(files, options.platform, `image '${name}'`);
 }
 
+/**
+ * Refuse to add `name` beside the other images of an existing layout (see
+ * {@link PackOptions.append}); the error shows how each would be named.
+ */
+async function refuseSecondImage(loc: LayoutLocation, name: ImageName): Promise<void> {
+  if (!(await pathExists(loc.path))) return;
+  let entries;
+  try {
+    const layout = await openLocation(loc);
+    try {
+      entries = "list" in layout ? await layout.list() : [];
+    } finally {
+      await layout.close();
+    }
+  } catch {
+    return; // not a readable layout: creating the output says what is wrong with it
+  }
+  const ref = name.toString();
+  const others = imageEntries(entries).filter((e) => e.annotations?.[ANNOTATION_REF_NAME] !== ref);
+  if (others.length === 0) return;
+  const spelling = `${loc.kind === "oci-dir" ? "oci" : "oci-archive"}:${loc.path}`;
+  const held = others.map((e) => e.annotations?.[ANNOTATION_REF_NAME] ?? e.digest);
+  const named = [...others.map((e) => imageSpelling(spelling, e)), `${spelling}:${ref}`];
+  throw new UsageError(
+    `${loc.kind} '${loc.path}' already holds ${
+      held.join(", ")
+    }: packing ${ref} would add an image ` +
+      `beside it (each then named: ${named.join(", ")})`,
+  );
+}
+
 async function writeArtifact(
   output: string,
   layers: Parameters<typeof buildArtifact>[1],
@@ -453,6 +498,7 @@ async function writeArtifact(
 ): Promise<PackResult> {
   const loc = await resolveLocation(output, { accept: "layout", format: options.format });
   // before the output is created: a refused pack leaves nothing behind
+  if (!options.append) await refuseSecondImage(loc as LayoutLocation, name);
   await checkPlatform(layers, name, options);
   const desc = await withTarget(
     await createLocation(loc),

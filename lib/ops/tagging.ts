@@ -81,7 +81,7 @@ export async function tagImage(
       }
       ImageName.parse(`${loc.name.registry}/${loc.name.name}:${t}`);
     }
-    target = openRepository(loc.name, options);
+    target = openRepository(loc.name, { ...options, mirrors: [] }); // tags: the registry's own
   } else if (loc.kind === "oci-dir") {
     target = await OciDir.open(loc.path);
   } else {

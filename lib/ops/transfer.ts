@@ -19,6 +19,7 @@ import {
   toLocation,
 } from "../transport/location.ts";
 import { openRepository } from "../transport/registry/target.ts";
+import type { ClientOptions } from "../transport/registry/client.ts";
 import { isDigest } from "../oci/digest.ts";
 import { ANNOTATION_REF_NAME } from "../oci/media_types.ts";
 import type { Descriptor, Platform } from "../oci/manifest.ts";
@@ -44,12 +45,23 @@ export interface AttachedOptions {
 }
 
 /**
+ * The options of one side of {@link copyImage}, over those both sides share:
+ * how to reach its registry and who to be there (ORAS's `--from-…`/`--to-…`).
+ */
+export interface CopySides {
+  /** The source's own client options, e.g. `{ plainHttp: true }`. */
+  from?: ClientOptions;
+  /** The destination's own client options, e.g. `{ caFile: "ca.pem", credential }`. */
+  to?: ClientOptions;
+}
+
+/**
  * Copy an image between registries, oci-dirs and oci-archives in any
  * combination.
  *
  * @param source e.g. `oci-archive:a.tar`, `localhost:5000/x:1`, `docker://ghcr.io/o/x:1`
  * @param destination same forms (see {@link resolveLocation})
- * @param options client options, concurrency, progress
+ * @param options client options, concurrency, progress; `from`/`to`: one side's own
  * @returns the digest copied
  * @throws {UsageError} for an ambiguous location (no request is made)
  * @example
@@ -71,10 +83,11 @@ export interface AttachedOptions {
 export async function copyImage(
   source: string | ImageName | Location,
   destination: string | ImageName | Location,
-  options: RemoteOptions & AttachedOptions & { platform?: Platform } = {},
+  options: RemoteOptions & AttachedOptions & CopySides & { platform?: Platform } = {},
 ): Promise<string> {
+  const { from, to, ...shared } = options;
   const dst = await toLocation(destination);
-  const opened = await openImage(source, options);
+  const opened = await openImage(source, { ...shared, ...from });
   const src = opened.location;
   return await withTarget(opened.target, async (s) => {
     const resolved = opened.subject;
@@ -86,9 +99,9 @@ export async function copyImage(
         : resolved.annotations?.[ANNOTATION_REF_NAME]) ??
       root.digest;
     const byDigest = isDigest(referenceOf(src) ?? "");
-    await withTarget(await createLocation(dst, options), async (d) => {
-      await copy(s, d, { ...options, srcRef: root.digest, dstRef });
-      if (options.includeSignatures ?? byDigest) await copyReferrers(s, d, root, options);
+    await withTarget(await createLocation(dst, { ...shared, ...to }), async (d) => {
+      await copy(s, d, { ...shared, srcRef: root.digest, dstRef });
+      if (shared.includeSignatures ?? byDigest) await copyReferrers(s, d, root, shared);
     });
     return root.digest;
   });
@@ -143,7 +156,7 @@ export async function pushImage(
     return await withTarget(await openLocation(loc), async (src) => {
       const root = await src.resolve(loc.ref);
       const name = given ?? refNameOf(root, src.description);
-      await withTarget(openRepository(name, options), async (dst) => {
+      await withTarget(openRepository(name, { ...options, mirrors: [] }), async (dst) => {
         await copy(src, dst, { ...options, srcRef: root.digest, dstRef: name.reference });
         // a package signed before it was pushed keeps its signatures
         if (options.includeSignatures ?? true) await copyReferrers(src, dst, root, options);
@@ -169,14 +182,17 @@ export async function pushImage(
     }
     checkDistinctPlatforms(variants);
     const target = name!;
-    const digest = await withTarget(openRepository(target, options), async (dst) => {
-      for (const { src, roots } of sources) {
-        for (const root of roots) await copyGraph(src, dst, root, options);
-      }
-      const index = await pushIndex(dst, mergeVariants([], variants.map((v) => v.desc)));
-      await dst.tag(index, target.reference);
-      return index.digest;
-    });
+    const digest = await withTarget(
+      openRepository(target, { ...options, mirrors: [] }),
+      async (dst) => {
+        for (const { src, roots } of sources) {
+          for (const root of roots) await copyGraph(src, dst, root, options);
+        }
+        const index = await pushIndex(dst, mergeVariants([], variants.map((v) => v.desc)));
+        await dst.tag(index, target.reference);
+        return index.digest;
+      },
+    );
     return { name: target, digest };
   } finally {
     for (const { src } of sources) await src.close().catch(() => {});

@@ -507,22 +507,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
       key: await readOptionFile(options.tlsKey, "TLS key", "--tls-key"),
     }
     : undefined;
-  let storage: Storage;
-  try {
-    storage = await Storage.open(options.root, {
-      exportIdleMs: options.exportIdleMs,
-      onError: (line) => options.log?.(line),
-      readOnly: options.readOnly,
-    });
-  } catch (e) {
-    throw new OcipkgError(`root '${options.root}': ${(e as Error).message}`, { cause: e });
-  }
-  await removeStale(storage.uploads, limits.uploadIdleMs);
-  const uploads = new Uploads(storage.uploads, {
-    maxUploads: limits.maxUploads,
-    maxClientUploads: limits.maxClientUploads,
-    idleMs: limits.uploadIdleMs,
-  });
+  // the port first: an address in use leaves nothing behind (no root made)
   let front: Front;
   try {
     front = Front.listen({
@@ -534,7 +519,6 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
       stallMs: limits.stallMs,
     });
   } catch (e) {
-    await uploads.close();
     if (e instanceof Deno.errors.AddrInUse) {
       throw new OcipkgError(`address ${hostname}:${port} is already in use`, { cause: e });
     }
@@ -546,6 +530,23 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     if (tls) throw new OcipkgError(`TLS certificate or key unusable: ${(e as Error).message}`);
     throw e;
   }
+  let storage: Storage;
+  try {
+    storage = await Storage.open(options.root, {
+      exportIdleMs: options.exportIdleMs,
+      onError: (line) => options.log?.(line),
+      readOnly: options.readOnly,
+    });
+  } catch (e) {
+    await front.stop(0);
+    throw new OcipkgError(`root '${options.root}': ${(e as Error).message}`, { cause: e });
+  }
+  await removeStale(storage.uploads, limits.uploadIdleMs);
+  const uploads = new Uploads(storage.uploads, {
+    maxUploads: limits.maxUploads,
+    maxClientUploads: limits.maxClientUploads,
+    idleMs: limits.uploadIdleMs,
+  });
   const registry = new Registry(storage, uploads, auth, options, front, limits);
   const log = options.log;
   // the HTTP server, behind the front (which relays every client connection to it)

@@ -410,12 +410,15 @@ export type SignatureFailure =
   | "wrong-key"
   | "tampered"
   | "other-digest"
+  | "untrusted"
   | "malformed";
 
 /**
  * No signature of an image verified: `reason` says why — `none` (no
  * signature found), `wrong-key`, `tampered` (a payload or manifest does not
  * match its digest), `other-digest` (a valid signature for another image),
+ * `untrusted` (a Sigstore bundle whose certificate, log entry or timestamp the
+ * trusted root does not vouch for, or that was not valid when it signed),
  * `malformed` (a signature manifest that is not one, or one or its payload
  * that the registry would not give).
  *
@@ -626,7 +629,13 @@ export class VerifyBudget {
   }
 }
 
-const PRIORITY: SignatureFailure[] = ["other-digest", "tampered", "wrong-key", "malformed"];
+const PRIORITY: SignatureFailure[] = [
+  "other-digest",
+  "tampered",
+  "untrusted",
+  "wrong-key",
+  "malformed",
+];
 
 /**
  * Verify the cosign signatures of `subject` with `publicKey`: each signature

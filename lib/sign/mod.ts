@@ -2,9 +2,12 @@
  * `@ocipkg/cli/sign` — the pieces of cosign-compatible signing: key pairs
  * and their PEM files, simple-signing payloads, signatures and their tags,
  * signing and verifying images on any target, and the verify policy (which
- * images must be signed by which keys). `signReference`, `verifyReference`
- * and `generateKeyFiles` — what the `sign`, `verify` and `key` commands do —
- * are in the main module, with the errors `KeyError` and `SignatureError`.
+ * images must be signed by which keys); Sigstore bundles (cosign v3's
+ * keyless and keyed signatures) with their trusted roots and in-toto
+ * statements, and `verifyBundle`, which checks one. `signReference`,
+ * `verifyReference`, `verifyBlob` and `generateKeyFiles` — what the `sign`,
+ * `verify`, `verify-blob` and `key` commands do — are in the main module,
+ * with the errors `KeyError` and `SignatureError`.
  *
  * @example
  * ```ts
@@ -61,9 +64,40 @@ export {
   type VerifySignaturesOptions,
 } from "./image.ts";
 export {
-  configFile,
   enforceVerification,
   type VerifyPolicyOptions,
   type VerifyRequirement,
   verifyRequirements,
 } from "./policy.ts";
+export {
+  BUNDLE_MEDIA_TYPES,
+  BUNDLE_V03_MEDIA_TYPE,
+  parseBundle,
+  readBundle,
+  type SigstoreBundle,
+} from "./bundle.ts";
+export {
+  type BundleArtifact,
+  type BundlePolicy,
+  type BundleSigner,
+  type IdentityPolicy,
+  type KeyPolicy,
+  type VerifiedBundle,
+  type VerifiedLogEntry,
+  type VerifiedTimestamp,
+  verifyBundle,
+  type VerifyBundleOptions,
+} from "./bundle_verify.ts";
+export {
+  parseTrustedRoot,
+  publicGoodTrustedRoot,
+  readTrustedRoot,
+  type TrustedRoot,
+} from "./trusted_root.ts";
+export {
+  findSubject,
+  IN_TOTO_PAYLOAD_TYPE,
+  type InTotoStatement,
+  type InTotoSubject,
+  parseStatement,
+} from "./statement.ts";

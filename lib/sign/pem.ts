@@ -24,12 +24,14 @@ export class KeyError extends OcipkgError {}
 export const MAX_KEY_FILE = 64 * 1024;
 
 /**
- * A small regular file's text (a key file, the config file), at most
- * {@link MAX_KEY_FILE} bytes; undefined when it does not exist. A fifo or a
- * device is refused unopened, so nothing waits on it.
+ * A small regular file's text (a key file, the config file, a Sigstore
+ * bundle or trusted root), at most `max` bytes ({@link MAX_KEY_FILE} unless
+ * told); undefined when it does not exist. A fifo or a device is refused
+ * unopened, so nothing waits on it.
  *
  * @param path the file
  * @param what names it in errors, e.g. `key cosign.pub (--verify-key)`
+ * @param max the largest size accepted, in bytes
  * @returns its text, or undefined when absent
  * @throws {OcipkgError} naming `what` when it is not a regular file, too large or unreadable
  * @example
@@ -44,7 +46,11 @@ export const MAX_KEY_FILE = 64 * 1024;
  * await Deno.remove(tmp, { recursive: true });
  * ```
  */
-export async function readSmallFile(path: string, what: string): Promise<string | undefined> {
+export async function readSmallFile(
+  path: string,
+  what: string,
+  max: number = MAX_KEY_FILE,
+): Promise<string | undefined> {
   let file: Deno.FsFile;
   try {
     const st = await Deno.stat(path);
@@ -56,14 +62,14 @@ export async function readSmallFile(path: string, what: string): Promise<string 
     throw new OcipkgError(`cannot read ${what}: ${systemReason(e) ?? String(e)}`);
   }
   try {
-    const buf = new Uint8Array(MAX_KEY_FILE + 1);
+    const buf = new Uint8Array(max + 1);
     let n = 0;
     while (n < buf.length) {
       const r = await file.read(buf.subarray(n));
       if (r === null) break;
       n += r;
     }
-    if (n > MAX_KEY_FILE) throw new OcipkgError(`${what} is over ${MAX_KEY_FILE} bytes`);
+    if (n > max) throw new OcipkgError(`${what} is over ${max} bytes`);
     return new TextDecoder().decode(buf.subarray(0, n));
   } finally {
     file.close();

@@ -6,8 +6,10 @@
  * The store keeps the record of what verified ({@link Store.recordVerified}),
  * so that a cached install is not verified again.
  *
- * The config file is `$OCIPKG_CONFIG`, else `~/.ocipkg/config.json`: a JSON
- * object whose `verify` (optional) is a list of rules.
+ * The config file is `$OCIPKG_CONFIG`, else `~/.ocipkg/config.json` (see
+ * `configFile`), read once by the one reader (`transport/config.ts`, which
+ * also holds its `registries`): a JSON object whose `verify` (optional) is a
+ * list of rules.
  *
  * ```json
  * { "verify": [{ "prefix": "ghcr.io/org/", "key": "keys/org.pub" }] }
@@ -50,10 +52,10 @@ import {
 } from "../oci/reference.ts";
 import type { Store } from "../store/store.ts";
 import type { ReadTarget } from "../transport/target.ts";
+import { configFile, loadConfig } from "../transport/config.ts";
 import { printable } from "../util/text.ts";
 import { SignatureError, type VerifiedSignature, VerifyBudget, verifyWithin } from "./image.ts";
 import { type PublicKeyFile, readPublicKeyFile } from "./keys.ts";
-import { readSmallFile } from "./pem.ts";
 
 /** Options that choose the keys an install must verify with. */
 export interface VerifyPolicyOptions {
@@ -79,32 +81,8 @@ export interface VerifyRequirement {
   source: string;
 }
 
-/**
- * ocipkg's config file: `$OCIPKG_CONFIG`, else `~/.ocipkg/config.json`.
- *
- * @returns its path
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { configFile } from "@ocipkg/cli/sign";
- * assert.match(configFile(), /config\.json$/);
- * ```
- */
-export function configFile(): string {
-  const own = Deno.env.get("OCIPKG_CONFIG");
-  if (own) return resolve(own);
-  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? ".";
-  return resolve(join(home, ".ocipkg", "config.json"));
-}
-
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function kindOf(v: unknown): string {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "an array";
-  return `a ${typeof v}`;
 }
 
 /** A `verify` rule of the config file, its prefix in canonical form. */
@@ -184,52 +162,14 @@ function readRule(rule: unknown, where: string, file: string): Rule {
   };
 }
 
-/** The `verify` rules of a config file; none when it does not exist. */
-async function readRules(file: string): Promise<Rule[]> {
-  const text = await readSmallFile(file, `config file ${file}`);
-  if (text === undefined) return [];
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    throw new OcipkgError(`config file ${file} is not valid JSON`);
-  }
-  if (!isObject(doc)) {
-    throw new OcipkgError(
-      `config file ${file} must be a JSON object such as {"verify": [...]}, not ${kindOf(doc)}`,
-    );
-  }
-  // a misspelt `verify` would be a policy that enforces nothing
-  const near = Object.keys(doc).find((k) => k !== "verify" && looksLikeVerify(k));
-  if (near !== undefined) {
-    throw new OcipkgError(
-      `config file ${file}: unknown key '${printable(near)}' (did you mean 'verify'?)`,
-    );
-  }
+/** The `verify` rules of a config file (read once, by the one reader); none when it does not exist. */
+function readRules(file: string): Rule[] {
+  const { doc } = loadConfig(file);
   if (doc.verify === undefined) return [];
   if (!Array.isArray(doc.verify)) {
     throw new OcipkgError(`config file ${file}: 'verify' must be a list of rules`);
   }
   return doc.verify.map((r, i) => readRule(r, `config file ${file}: verify rule ${i + 1}`, file));
-}
-
-/** Whether a config key is a misspelling of `verify` (case, or one or two letters off). */
-function looksLikeVerify(key: string): boolean {
-  const a = key.toLowerCase(), b = "verify";
-  if (a === b) return true;
-  // edit distance ≤ 2
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      d[i]![j] = Math.min(
-        d[i - 1]![j]! + 1,
-        d[i]![j - 1]! + 1,
-        d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-  }
-  return d[a.length]![b.length]! <= 2;
 }
 
 /**
@@ -311,7 +251,7 @@ export async function verifyRequirements(
   }
   if (options.policy !== false) {
     const file = resolve(options.policy ?? configFile());
-    for (const rule of await readRules(file)) {
+    for (const rule of readRules(file)) {
       if (!ruleApplies(rule, name)) continue;
       wanted.push({
         paths: rule.keys,

@@ -46,6 +46,11 @@ export interface InstallOptions
    * its binaries checked. Each platform has its own store entry.
    */
   platform?: Platform;
+  /**
+   * The digest the platform's manifest must have (what a project's lock
+   * pinned): another is refused before a layer is fetched.
+   */
+  manifestDigest?: string;
 }
 
 /**

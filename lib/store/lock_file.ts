@@ -253,6 +253,10 @@ export function formatLockFile(lock: LockFile): string {
 export async function readLockFile(path: string): Promise<LockFile | undefined> {
   let file: Deno.FsFile;
   try {
+    // not opened unless a regular file: opening a FIFO for reading would wait for a writer
+    if (!(await Deno.stat(path)).isFile) {
+      throw new OcipkgError(`${path}: the lock file is not a regular file`);
+    }
     file = await Deno.open(path, { read: true });
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return undefined;
@@ -362,9 +366,14 @@ export async function updateLockFile(
     // file (a writer before us may have renamed a new one into place)
     let file: Deno.FsFile;
     try {
+      const st = await Deno.stat(path).catch((e) => {
+        if (e instanceof Deno.errors.NotFound) return undefined;
+        throw e;
+      });
+      if (st && !st.isFile) throw new OcipkgError(`${path}: the lock file is not a regular file`);
       file = await Deno.open(path, { read: true, write: true, create: true });
     } catch (e) {
-      throw fsError(e, "lock file", path);
+      throw fsError(e, "lock file", path); // ours pass as they are
     }
     try {
       await file.lock(true);

@@ -14,9 +14,9 @@
  *
  * @module
  */
-import { basename, dirname, join, relative, sep } from "../util/path.ts";
+import { basename, dirname, join } from "../util/path.ts";
 import { checkBinaryPlatforms } from "../oci/binary_platform.ts";
-import { fsError, NotFoundError, OcipkgError, VerificationError } from "../util/errors.ts";
+import { NotFoundError, OcipkgError, VerificationError } from "../util/errors.ts";
 import { pathExists } from "../util/files.ts";
 import { releaseTemp, trackTemp } from "../util/temp.ts";
 import { OciDir } from "../transport/layout/oci_dir.ts";
@@ -30,32 +30,33 @@ import { formatPlatform, hostPlatform, platformMatches } from "../oci/platform.t
 import { pickVariant } from "../transport/variants.ts";
 import { ImageName, imageName } from "../oci/reference.ts";
 import { fetchBytes, type ReadTarget } from "../transport/target.ts";
-import { dataDir, isHost, LAYOUT_DIR, parsePlatformKey, platformKey, TMP_PREFIX } from "./paths.ts";
+import { dataDir, isHost, LAYOUT_DIR, platformKey, TMP_PREFIX } from "./paths.ts";
 import {
   cleanStaleTemps,
   isDirectory,
+  makePrivateDir,
   platformEntries,
   removeVersions,
   replaceDirectory,
 } from "./entry_dirs.ts";
+import { type StoreUsage, storeUsage } from "./disk_usage.ts";
+import {
+  finishPrune,
+  planPrune,
+  type PruneOptions,
+  type PruneResult,
+  readLocked,
+} from "./prune.ts";
+import { recordUse } from "./use_time.ts";
 import { declaredPlatform, packageFiles, streamInstall } from "./extract_image.ts";
 import { readVerifiedKeys, verifiedPath, writeVerifiedRecord } from "./verified.ts";
 
-import type { InstallOptions } from "./extract_image.ts";
-export type { InstallOptions };
+import { listEntries, type StoreEntry } from "./entries.ts";
 
-/** An installed image: what {@link Store.list} returns. */
-export interface StoreEntry {
-  /** The image. */
-  name: ImageName;
-  /**
-   * The platform of an entry for another platform than the host's
-   * (`__<reference>+<platform>`); undefined for the host's entry (`__<reference>`).
-   */
-  platform?: Platform;
-  /** Its directory. */
-  dir: string;
-}
+import type { InstallOptions } from "./extract_image.ts";
+export type { InstallOptions, PruneOptions, PruneResult, StoreEntry, StoreUsage };
+export type { PrunedItem } from "./prune.ts";
+export type { EntryUsage } from "./disk_usage.ts";
 
 /** What {@link Store.install} did. */
 export interface InstallResult {
@@ -187,37 +188,7 @@ export class Store {
    * ```
    */
   async list(): Promise<StoreEntry[]> {
-    const out: StoreEntry[] = [];
-    const walk = async (dir: string) => {
-      let entries: Deno.DirEntry[];
-      try {
-        entries = await Array.fromAsync(Deno.readDir(dir));
-      } catch (e) {
-        if (e instanceof Deno.errors.NotFound) return;
-        throw fsError(e, "store directory", dir);
-      }
-      for (const e of entries) {
-        if (e.name.startsWith(".")) continue;
-        const p = join(dir, e.name);
-        if (e.name.startsWith("__") && (e.isDirectory || e.isSymlink)) {
-          const plus = e.name.indexOf("+");
-          const base = plus < 0 ? e.name : e.name.slice(0, plus);
-          const platform = plus < 0 ? undefined : parsePlatformKey(e.name.slice(plus + 1));
-          if (plus >= 0 && !platform) continue; // not an entry of this store
-          try {
-            const segments = relative(this.root, join(dir, base)).split(sep);
-            const entry: StoreEntry = { name: ImageName.fromStorePath(segments), dir: p };
-            if (platform) entry.platform = platform;
-            out.push(entry);
-          } catch { /* not an image directory */ }
-        } else if (e.isDirectory) await walk(p);
-      }
-    };
-    await walk(this.root);
-    const key = (e: StoreEntry) => e.platform ? formatPlatform(e.platform) : "";
-    return out.sort((a, b) =>
-      a.name.toString().localeCompare(b.name.toString()) || key(a).localeCompare(key(b))
-    );
+    return await listEntries(this.root);
   }
 
   /**
@@ -282,9 +253,16 @@ export class Store {
     const tmp = trackTemp(join(parent, `${TMP_PREFIX}${Deno.pid}-${crypto.randomUUID()}`));
     try {
       // private while it is written: no other user can touch it
-      await Deno.mkdir(tmp, { mode: 0o700 });
+      await makePrivateDir(tmp);
       // an index: the platform's manifest; one manifest: refused when it declares another
       const manifestDesc = await pickVariant(src, root, platform, where);
+      if (options.manifestDigest !== undefined && manifestDesc.digest !== options.manifestDigest) {
+        throw new VerificationError(
+          `${where}: the manifest for ${
+            formatPlatform(platform)
+          } is ${manifestDesc.digest}, not the ${options.manifestDigest} asked for`,
+        );
+      }
       const layout = await OciDir.open(join(tmp, LAYOUT_DIR), { create: true });
       const manifest = await streamInstall(src, layout, manifestDesc, tmp, name, options);
       const declared = manifestDesc.platform ?? declaredPlatform(manifest);
@@ -368,6 +346,9 @@ export class Store {
       }
       const parent = dirname(dir);
       const base = basename(dir);
+      // the install is the image's first use (use_time.ts); a system that cannot say so still installs
+      const now = new Date();
+      await Deno.utime(tmp, now, now).catch(() => {});
       if (Deno.build.os === "windows") {
         await replaceDirectory(tmp, dir);
         return { name, dir, digest, status: "installed" };
@@ -427,7 +408,7 @@ export class Store {
       for (const base of bases) {
         const entry = join(parent, base);
         if (!(await pathExists(entry))) continue;
-        const trash = join(parent, `${TMP_PREFIX}rm-${crypto.randomUUID()}`);
+        const trash = join(parent, `${TMP_PREFIX}${Deno.pid}-rm-${crypto.randomUUID()}`);
         await Deno.rename(entry, trash);
         await Deno.remove(trash, { recursive: true });
         await removeVersions(parent, base);
@@ -458,7 +439,8 @@ export class Store {
     platform?: Platform,
   ): Promise<Descriptor | undefined> {
     const n = imageName(name);
-    if (!(await isDirectory(this.imageDir(n, platform)))) return undefined;
+    const dir = this.imageDir(n, platform);
+    if (!(await isDirectory(dir))) return undefined;
     try {
       const layout = await this.layout(n, platform);
       try {
@@ -467,6 +449,8 @@ export class Store {
         await layout.close();
       }
     } catch {
+      // removed meanwhile (a prune or rm moves it away in one rename): not installed
+      if (!(await isDirectory(dir))) return undefined;
       // extracted files without a readable layout (e.g. written by another tool)
       return { mediaType: "", digest: "", size: 0 };
     }
@@ -527,6 +511,114 @@ export class Store {
       throw new NotFoundError(`image '${name}'${which} is not in the store`);
     }
     return await OciDir.open(join(dir, LAYOUT_DIR));
+  }
+
+  // ── Use, size and pruning (use_time.ts, disk_usage.ts, prune.ts) ─────────
+
+  /**
+   * Record that an installed image is used now (what `get` and `link` do):
+   * the modification time of its directory, moved to now when it is more
+   * than an hour old — one `stat`, and at most one write an hour. `prune`
+   * with `unusedFor` removes images by it.
+   *
+   * @param name image name
+   * @param platform the platform of the entry (default: the host's)
+   * @returns whether the entry is there (false: not installed, or removed
+   *   meanwhile by a prune)
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { loadImage, packDirectory, Store } from "@ocipkg/cli";
+   * const tmp = await Deno.makeTempDir();
+   * await Deno.mkdir(`${tmp}/pkg`);
+   * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+   * const store = new Store(`${tmp}/store`);
+   * await loadImage(`${tmp}/foo.tar`, { store });
+   * const old = new Date(Date.now() - 40 * 24 * 3600 * 1000);
+   * await Deno.utime(await Deno.realPath(store.imageDir("example.com/foo:1")), old, old);
+   * assert.ok(await store.recordUse("example.com/foo:1"));
+   * // used now: a prune of what is unused for 30 days keeps it
+   * await store.prune({ unusedFor: 30 * 24 * 3600 * 1000 });
+   * assert.ok(await store.has("example.com/foo:1"));
+   * assert.equal(await store.recordUse("example.com/bar:1"), false);
+   * await Deno.remove(tmp, { recursive: true });
+   * ```
+   */
+  async recordUse(name: ImageName | string, platform?: Platform): Promise<boolean> {
+    return await recordUse(this.imageDir(name, platform));
+  }
+
+  /**
+   * The sizes of the store: each entry's image (its version directory, hard
+   * links counted once, links never followed), the rest, and the total —
+   * disk usage as `du` counts it.
+   *
+   * @returns the sizes, entries in the order of {@link Store.list}
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { loadImage, packDirectory, Store } from "@ocipkg/cli";
+   * const tmp = await Deno.makeTempDir();
+   * await Deno.mkdir(`${tmp}/pkg`);
+   * await Deno.writeFile(`${tmp}/pkg/libfoo.a`, new Uint8Array(100_000));
+   * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+   * const store = new Store(`${tmp}/store`);
+   * await loadImage(`${tmp}/foo.tar`, { store });
+   * const usage = await store.usage();
+   * assert.equal(String(usage.entries[0]!.entry.name), "example.com/foo:1");
+   * assert.ok(usage.entries[0]!.bytes > 100_000); // the file, its layout's copy is compressed
+   * assert.equal(usage.total, usage.entries[0]!.bytes + usage.other);
+   * await Deno.remove(tmp, { recursive: true });
+   * ```
+   */
+  async usage(): Promise<StoreUsage> {
+    return await storeUsage(this.root, await this.list());
+  }
+
+  /**
+   * Remove what nothing uses: version directories no entry links to, temp
+   * directories of processes that are gone, records of what verified for
+   * digests no entry holds, directories left empty — and, when asked, images
+   * not used for `unusedFor` ms, or not held by the `keepLocked` lock files
+   * (with both: images neither keeps). Decided under the store's lock; each
+   * thing is moved away with one rename (an entry before its version), then
+   * deleted after the lock, so a `get` meanwhile sees a whole image or none.
+   *
+   * @param options `unusedFor`, `keepLocked`, `dryRun`
+   * @returns what was (or would be) removed and the bytes freed
+   * @throws {NotFoundError} for a lock file that does not exist
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { loadImage, packDirectory, Store } from "@ocipkg/cli";
+   * const tmp = await Deno.makeTempDir();
+   * await Deno.mkdir(`${tmp}/pkg`);
+   * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: "example.com/foo:1" });
+   * await packDirectory(`${tmp}/pkg`, `${tmp}/bar.tar`, { name: "example.com/bar:1" });
+   * const store = new Store(`${tmp}/store`);
+   * await loadImage(`${tmp}/foo.tar`, { store });
+   * await loadImage(`${tmp}/bar.tar`, { store });
+   * // a project's lock holds foo: everything else goes
+   * const images = { "example.com/foo:1": { digest: `sha256:${"a".repeat(64)}`, platforms: {} } };
+   * await Deno.writeTextFile(`${tmp}/ocipkg.lock`, JSON.stringify({ version: 1, images }));
+   * const planned = await store.prune({ keepLocked: [`${tmp}/ocipkg.lock`], dryRun: true });
+   * assert.deepEqual(planned.removed.filter((r) => r.kind === "image").map((r) => String(r.name)), [
+   *   "example.com/bar:1",
+   * ]);
+   * assert.ok(await store.has("example.com/bar:1")); // a dry run removes nothing
+   * const done = await store.prune({ keepLocked: [`${tmp}/ocipkg.lock`] });
+   * assert.equal(done.freed, planned.freed);
+   * assert.deepEqual((await store.list()).map((e) => String(e.name)), ["example.com/foo:1"]);
+   * await Deno.remove(tmp, { recursive: true });
+   * ```
+   */
+  async prune(options: PruneOptions = {}): Promise<PruneResult> {
+    const locked = options.keepLocked === undefined
+      ? undefined
+      : await readLocked(options.keepLocked);
+    const now = Date.now();
+    const plan = await this.#locked(() => planPrune(this.root, options, locked, now));
+    return await finishPrune(plan);
   }
 
   // ── Verified records (verified.ts) ──────────────────────────────────────

@@ -64,3 +64,49 @@ export async function writeVerifiedRecord(
   const body = JSON.stringify({ digest, keys: [...keys].sort() }) + "\n";
   await atomicWriteFile(path, new TextEncoder().encode(body));
 }
+
+/** One record file of the store (see {@link listVerifiedRecords}). */
+export interface VerifiedRecordFile {
+  /** The manifest digest it is for (from its name). */
+  digest: string;
+  /** Its path. */
+  path: string;
+}
+
+/**
+ * Every record file of a store, and the temp files of interrupted writes
+ * (records are written under the store's lock: one seen while holding it is
+ * left over).
+ *
+ * @param root the store's root
+ * @returns the records, and the paths of left-over temp files
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listVerifiedRecords, verifiedPath, writeVerifiedRecord } from "./verified.ts";
+ * const root = await Deno.makeTempDir();
+ * const digest = "sha256:" + "a".repeat(64);
+ * await writeVerifiedRecord(verifiedPath(root, digest), digest, new Set(["k"]));
+ * await Deno.writeTextFile(`${root}/.verified/.x.json.tmp-0badf00d`, "");
+ * const found = await listVerifiedRecords(root);
+ * assert.deepEqual(found.records, [{ digest, path: verifiedPath(root, digest) }]);
+ * assert.deepEqual(found.temps, [`${root}/.verified/.x.json.tmp-0badf00d`]);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export async function listVerifiedRecords(
+  root: string,
+): Promise<{ records: VerifiedRecordFile[]; temps: string[] }> {
+  const dir = join(root, ".verified");
+  const records: VerifiedRecordFile[] = [];
+  const temps: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      const m = /^([a-z0-9]+)-([0-9a-f]+)\.json$/.exec(e.name);
+      if (m && e.isFile) records.push({ digest: `${m[1]}:${m[2]}`, path: join(dir, e.name) });
+      else if (/^\..*\.tmp-[0-9a-f]{8}$/.test(e.name)) temps.push(join(dir, e.name));
+    }
+  } catch { /* none */ }
+  records.sort((a, b) => a.path.localeCompare(b.path));
+  return { records, temps: temps.sort() };
+}

@@ -9,6 +9,7 @@
  * | `docker://<image>`                     | image                             |
  * | `oci:<dir>[:<ref>]`, `oci-dir:…`       | oci-dir                           |
  * | `oci-archive:<file>[:<ref>]`           | oci-archive                       |
+ * | `-`, `oci-archive:-[:<ref>]`           | oci-archive on stdin (reading) or stdout (writing) |
  * | anything, when only an image fits      | image (Docker Hub by default)     |
  * | an existing path                       | layout (a directory is an oci-dir) |
  * | ends in `.tar`; starts `./` `../` `/`  | layout                            |
@@ -23,6 +24,8 @@ import { pathExists } from "../util/files.ts";
 import { OciArchive } from "./layout/oci_archive.ts";
 import { OciDir } from "./layout/oci_dir.ts";
 import { ImageName, imageName, isHostComponent, LAYOUT_SCHEME } from "../oci/reference.ts";
+import { STDIO_PATH } from "../util/stdio.ts";
+import { createStdoutArchive, openStdinArchive } from "./layout/stdio_archive.ts";
 
 import { openRepository } from "./registry/target.ts";
 import type { RegistryTargetOptions } from "./registry/repository.ts";
@@ -49,11 +52,11 @@ export interface RegistryLocation {
   name: ImageName;
 }
 
-/** An OCI layout on disk. */
+/** An OCI layout on disk (or an oci-archive on stdin or stdout). */
 export interface LayoutLocation {
   /** Layout kind. */
   kind: "oci-dir" | "oci-archive";
-  /** File system path. */
+  /** File system path; `-` (an oci-archive only) for stdin when read, stdout when written. */
   path: string;
   /** Reference inside the layout (ref name or digest), if given. */
   ref?: string;
@@ -101,6 +104,7 @@ function pathLike(s: string): boolean {
  * assert.equal((await resolveLocation("pkg.tar")).kind, "oci-archive");
  * await assert.rejects(() => resolveLocation("newdir"), /ambiguous/);
  * assert.equal((await resolveLocation("newdir", { accept: "layout" })).kind, "oci-archive");
+ * assert.deepEqual(await resolveLocation("-"), { kind: "oci-archive", path: "-" }); // stdin/stdout
  * ```
  */
 export async function resolveLocation(
@@ -125,6 +129,15 @@ export async function resolveLocation(
   };
   if (accept === "image") return { kind: "registry", name: imageName(s) };
   if (s.startsWith("docker://")) return image(s.slice("docker://".length));
+  const stdio = (ref?: string): Location => {
+    if (options.format === "dir") {
+      throw new UsageError(
+        `'${s}' is an oci-archive on stdin or stdout; --format dir needs a path`,
+      );
+    }
+    return layout({ kind: "oci-archive", path: STDIO_PATH, ...(ref ? { ref } : {}) });
+  };
+  if (s === STDIO_PATH) return stdio();
   const m = SCHEME.exec(s);
   if (m) {
     const rest = m[2]!;
@@ -132,6 +145,14 @@ export async function resolveLocation(
     const path = colon < 0 ? rest : rest.slice(0, colon);
     const ref = colon < 0 ? undefined : rest.slice(colon + 1);
     if (!path) throw new UsageError(`location '${s}' has no path`);
+    if (path === STDIO_PATH) {
+      if (m[1] !== "oci-archive") {
+        throw new UsageError(
+          `'${s}': an oci-dir cannot be read from stdin or written to stdout; '-' is an oci-archive`,
+        );
+      }
+      return stdio(ref);
+    }
     const loc: LayoutLocation = { kind: m[1] === "oci-archive" ? "oci-archive" : "oci-dir", path };
     if (ref) loc.ref = ref;
     return layout(loc);
@@ -218,6 +239,9 @@ export async function openImage<W extends boolean = false>(
   options: RegistryTargetOptions & { write?: W; accept?: ResolveOptions["accept"] } = {},
 ): Promise<OpenedImage<W extends true ? Target : ReadTarget>> {
   const location = await toLocation(at, { accept: options.accept ?? "any" });
+  if (options.write && isStdio(location)) {
+    throw new UsageError("an oci-archive on stdin cannot be changed in place; copy it to a file");
+  }
   if (options.write && location.kind !== "registry" && !(await pathExists(location.path))) {
     throw new OcipkgError(`${location.kind} '${location.path}' does not exist`);
   }
@@ -268,6 +292,7 @@ export async function openLocation(
   options: RegistryTargetOptions = {},
 ): Promise<ListableTarget | ReadTarget> {
   if (loc.kind === "registry") return openRepository(loc.name, options);
+  if (isStdio(loc)) return await openStdinArchive();
   return loc.kind === "oci-dir" ? await OciDir.open(loc.path) : await OciArchive.open(loc.path);
 }
 
@@ -298,7 +323,9 @@ export async function createLocation(
   loc: Location,
   options: RegistryTargetOptions = {},
 ): Promise<Target> {
-  if (loc.kind === "registry") return openRepository(loc.name, options);
+  // a target written to reads from its registry alone: a mirror's tag may be stale
+  if (loc.kind === "registry") return openRepository(loc.name, { ...options, mirrors: [] });
+  if (isStdio(loc)) return await createStdoutArchive();
   const st = await pathExists(loc.path) ? await Deno.stat(loc.path) : undefined;
   if (loc.kind === "oci-dir") {
     if (st && !st.isDirectory) {
@@ -310,6 +337,23 @@ export async function createLocation(
     throw new OcipkgError(`output '${loc.path}' is a directory, not an oci-archive file`);
   }
   return OciArchive.open(loc.path, { write: true });
+}
+
+/**
+ * Whether a location is the oci-archive on stdin (read) or stdout (written): `-`.
+ *
+ * @param loc the location
+ * @returns true for `-` and `oci-archive:-[:ref]`
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isStdio, resolveLocation } from "./location.ts";
+ * assert.ok(isStdio(await resolveLocation("oci-archive:-:v1")));
+ * assert.ok(!isStdio(await resolveLocation("./-"))); // a file named '-'
+ * ```
+ */
+export function isStdio(loc: Location): boolean {
+  return loc.kind === "oci-archive" && loc.path === STDIO_PATH;
 }
 
 /**

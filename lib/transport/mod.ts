@@ -3,8 +3,9 @@
  * live: the one copy routine between any two targets (`copy`, `copyGraph`),
  * single blobs (`pushBytes`, `fetchBytes`), a target's life (`withTarget`),
  * the variants of a multi-platform index (`tagVariant`), OCI 1.1 referrers
- * (attach, list, discover, copy), and the registry client with its tags,
- * logins and timeouts. The `Target` interface, its implementations and the
+ * (attach, list, discover, copy), the registry client with its tags,
+ * catalog, logins and timeouts, and ocipkg's config file (`configFile`, the
+ * `registries` settings of a registry: `registrySettings`). The `Target` interface, its implementations and the
  * resolver of locations are in the main module.
  *
  * @example
@@ -44,8 +45,11 @@ export {
   referrersTag,
 } from "./referrers.ts";
 export { type ClientOptions, RegistryClient, type RegistryRequest } from "./registry/client.ts";
+export { type OptionNames } from "./registry/scheme.ts";
+export { configFile, type Mirror, type RegistrySettings, registrySettings } from "./config.ts";
 export { DEFAULT_TIMEOUTS, DownloadStalls } from "./registry/http.ts";
 export { type RetryInfo } from "./registry/retry.ts";
 export { type Credential } from "./registry/credentials.ts";
 export { listTagPages, listTags } from "./registry/tags.ts";
+export { type CatalogOptions, listCatalog, listCatalogPages } from "./registry/catalog.ts";
 export { login, logout } from "./registry/login.ts";

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import type * as NodeBuffer from "node:buffer";
 import type * as Crypto from "node:crypto";
 import type * as Path from "node:path";
 import type * as Stream from "node:stream";
@@ -48,4 +49,12 @@ export function nodeStream(): Pick<typeof Stream, "pipeline" | "Readable"> {
  */
 export function nodePath(): typeof Path {
   return process.getBuiltinModule("node:path");
+}
+
+/**
+ * `node:buffer`, loaded on first call (npm packages take `Buffer`s).
+ * @returns the module
+ */
+export function nodeBuffer(): Pick<typeof NodeBuffer, "Buffer"> {
+  return process.getBuiltinModule("node:buffer");
 }

@@ -50,6 +50,50 @@ function sameName(a: string, b: string): boolean {
 const ATTACHED_REF = /(^|:)sha(256|512)-[0-9a-f]{64,128}(\.(sig|att|sbom))?$/;
 
 /**
+ * The images of a layout's index: its entries but signatures and referrer
+ * indexes stored beside an image.
+ *
+ * @param manifests the index's entries
+ * @returns the images
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { imageEntries } from "./index_file.ts";
+ * const mediaType = "application/vnd.oci.image.manifest.v1+json";
+ * const hex = "1".repeat(64);
+ * const image = { mediaType, digest: `sha256:${hex}`, size: 2, annotations: {
+ *   "org.opencontainers.image.ref.name": "example.com/a:1" } };
+ * const sig = { ...image, annotations: {
+ *   "org.opencontainers.image.ref.name": `sha256-${hex}.sig` } };
+ * assert.deepEqual(imageEntries([image, sig]), [image]);
+ * ```
+ */
+export function imageEntries(manifests: readonly Descriptor[]): Descriptor[] {
+  return manifests.filter((m) => !ATTACHED_REF.test(m.annotations?.[ANNOTATION_REF_NAME] ?? ""));
+}
+
+/**
+ * How a user names one image of a layout: the layout's spelling, `:`, and
+ * the image's ref name (its digest when it has none).
+ *
+ * @param layout `oci-archive:<file>` or `oci:<dir>`
+ * @param entry the image's index entry
+ * @returns e.g. `oci-archive:t.tar:example.com/a:1`
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { imageSpelling } from "./index_file.ts";
+ * const entry = { mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   digest: "sha256:" + "1".repeat(64), size: 2,
+ *   annotations: { "org.opencontainers.image.ref.name": "example.com/a:1" } };
+ * assert.equal(imageSpelling("oci-archive:t.tar", entry), "oci-archive:t.tar:example.com/a:1");
+ * ```
+ */
+export function imageSpelling(layout: string, entry: Descriptor): string {
+  return `${layout}:${entry.annotations?.[ANNOTATION_REF_NAME] ?? entry.digest}`;
+}
+
+/**
  * In-memory view of a layout's `index.json`.
  *
  * @example
@@ -69,14 +113,23 @@ export class LayoutIndex {
   /** The entries, in order. */
   manifests: Descriptor[] = [];
   #where: string;
+  #spelling: string | undefined;
   #annotations: Record<string, string> | undefined;
 
   /**
    * Create a LayoutIndex.
    * @param where names the layout in errors
+   * @param spelling how the user names the layout (`oci-archive:t.tar`), to
+   *   show the names of its images in errors (see {@link imageSpelling})
    */
-  constructor(where: string) {
+  constructor(where: string, spelling?: string) {
     this.#where = where;
+    this.#spelling = spelling;
+  }
+
+  /** How the user names the layout (`oci-archive:t.tar`), if known. */
+  get spelling(): string | undefined {
+    return this.#spelling;
   }
 
   /**
@@ -84,12 +137,13 @@ export class LayoutIndex {
    *
    * @param bytes its content
    * @param where names the layout in errors
+   * @param spelling how the user names the layout (`oci:dir`)
    * @returns the index
    */
-  static parse(bytes: Uint8Array, where: string): LayoutIndex {
+  static parse(bytes: Uint8Array, where: string, spelling?: string): LayoutIndex {
     const doc = parseManifestDocument(bytes, OCI_INDEX, `${where} index.json`);
     if (doc.kind !== "index") throw new FormatError(`${where}: index.json is not an index`);
-    const idx = new LayoutIndex(where);
+    const idx = new LayoutIndex(where, spelling);
     idx.manifests = [...doc.index.manifests];
     idx.#annotations = doc.index.annotations;
     return idx;
@@ -112,17 +166,20 @@ export class LayoutIndex {
   resolve(reference?: string): Descriptor {
     if (reference === undefined) {
       // signatures and referrer indexes stored beside an image are not "an image"
-      const images = this.manifests.filter((m) =>
-        !ATTACHED_REF.test(m.annotations?.[ANNOTATION_REF_NAME] ?? "")
-      );
+      const images = imageEntries(this.manifests);
       if (images.length === 1) return images[0]!;
       if (images.length === 0) {
         throw new NotFoundError(`${this.#where}: index.json lists no image`);
       }
-      const names = images.map((m) => m.annotations?.[ANNOTATION_REF_NAME] ?? m.digest);
+      const spelling = this.#spelling;
+      const names = images.map((m) =>
+        spelling === undefined
+          ? m.annotations?.[ANNOTATION_REF_NAME] ?? m.digest
+          : imageSpelling(spelling, m)
+      );
       // ambiguous, not missing: the user must say which (a usage error, exit 2)
       throw new UsageError(
-        `${this.#where} holds ${images.length} images (${names.join(", ")}); name one`,
+        `${this.#where} holds ${images.length} images; name one: ${names.join(", ")}`,
       );
     }
     if (isDigest(reference)) {

@@ -29,6 +29,8 @@ interface Slot {
 export interface OciArchiveOptions {
   /** Open for writing: a new archive (keeping the blobs and index of an existing one). */
   write?: boolean;
+  /** Names the archive in messages (default `oci-archive '<path>'`), e.g. for a spooled stdin. */
+  description?: string;
 }
 
 function normalize(name: string): string {
@@ -64,10 +66,14 @@ export class OciArchive implements Target, ListableTarget {
   #mutex = new Mutex();
   #closed = false;
 
-  private constructor(path: string) {
+  private constructor(path: string, description?: string) {
     this.path = path;
-    this.description = `oci-archive '${path}'`;
-    this.#index = new LayoutIndex(this.description);
+    this.description = description ?? `oci-archive '${path}'`;
+    // its images named as the user can: not for a spooled stdin
+    this.#index = new LayoutIndex(
+      this.description,
+      description === undefined ? `oci-archive:${path}` : undefined,
+    );
   }
 
   /**
@@ -93,7 +99,7 @@ export class OciArchive implements Target, ListableTarget {
    * ```
    */
   static async open(path: string, options: OciArchiveOptions = {}): Promise<OciArchive> {
-    const ar = new OciArchive(path);
+    const ar = new OciArchive(path, options.description);
     const existing = !options.write || await pathExists(path);
     if (existing) await ar.#scan();
     if (options.write) await ar.#startWriting(existing);
@@ -127,7 +133,7 @@ export class OciArchive implements Target, ListableTarget {
       checkLayoutFile(layout, this.description);
       const index = await this.#readEntry(file, "index.json");
       if (!index) throw new ArchiveError(`${this.description} has no index.json`);
-      this.#index = LayoutIndex.parse(index, this.description);
+      this.#index = LayoutIndex.parse(index, this.description, this.#index.spelling);
     } finally {
       file.close();
     }

@@ -117,10 +117,10 @@ export class OciDir implements Target, ListableTarget {
       } catch (e) {
         throw fsError(e, `${where} index.json:`, join(path, "index.json"));
       }
-      return new OciDir(path, LayoutIndex.parse(indexBytes, where));
+      return new OciDir(path, LayoutIndex.parse(indexBytes, where, `oci:${path}`));
     }
     await Deno.mkdir(join(path, "blobs", "sha256"), { recursive: true });
-    const dir = new OciDir(path, new LayoutIndex(where));
+    const dir = new OciDir(path, new LayoutIndex(where, `oci:${path}`));
     // made here: an aborted write removes it again (nothing half-written is left)
     if (!existed) dir.#made = true;
     await atomicWriteFile(join(path, "oci-layout"), OCI_LAYOUT_FILE);

@@ -25,6 +25,9 @@
  *   the time spent waiting between retries of one request is capped too, and
  *   its attempts share one deadline, 1.5 × the connect timeout (see
  *   `retry.ts`): a registry that never answers fails after two attempts.
+ *   A connection refused by a loopback registry is not retried: nothing
+ *   listens on that port of this machine, and waiting will not start it
+ *   (the error asks "is a registry running on 127.0.0.1:5000?").
  *
  * @module
  */
@@ -58,13 +61,35 @@ import {
   RetryDeadline,
   type RetryInfo,
 } from "./retry.ts";
+import { configFile, type RegistrySettings, registrySettings } from "../config.ts";
+import {
+  chooseScheme,
+  explainConnection,
+  type OptionNames,
+  type SchemeChoice,
+  speaksOther,
+} from "./scheme.ts";
 
 /** Options of {@link RegistryClient}. */
 export interface ClientOptions {
-  /** Use http instead of https (default: true for loopback hosts, see {@link isLoopbackHost}, without `caFile`). */
+  /**
+   * Use http instead of https. Default: the config file's `registries` entry
+   * for the registry, else true for a loopback host given no `caFile`.
+   */
   plainHttp?: boolean;
-  /** PEM file of a private CA to trust. */
+  /**
+   * PEM file of a private CA (or a self-signed certificate) to trust.
+   * Default: the config file's `registries` entry for the registry.
+   */
   caFile?: string;
+  /**
+   * The config file whose `registries` entry for the registry applies (see
+   * `config.ts`); default `$OCIPKG_CONFIG`, else `~/.ocipkg/config.json`;
+   * `false` for none. Options given here win over the entry.
+   */
+  config?: string | false;
+  /** How messages name `plainHttp` and `caFile` (the CLI passes its flags). */
+  optionNames?: OptionNames;
   /** Credentials; default: looked up in auth files for the registry. */
   credential?: Credential | null;
   /** Attempts per request for retryable failures (default 5). */
@@ -148,6 +173,9 @@ export class RegistryClient {
   readonly registry: string;
   /** `http(s)://host[:port]`. */
   readonly baseUrl: string;
+  /** The config file's `registries` entry for the registry, if any (its mirrors, …). */
+  readonly settings: RegistrySettings | undefined;
+  #scheme: SchemeChoice;
   #origin: string;
   #https: boolean;
   #options: ClientOptions;
@@ -167,10 +195,12 @@ export class RegistryClient {
       throw new RegistryError(`invalid registry '${printable(registry)}': use host[:port]`, 0);
     }
     this.registry = registry;
-    // loopback hosts default to http, unless a CA file says the registry speaks TLS
-    const plain = options.plainHttp ?? (isLoopbackHost(registry) && !options.caFile);
-    this.baseUrl = `${plain ? "http" : "https"}://${registry}`;
-    this.#https = !plain;
+    const file = options.config === false ? undefined : options.config ?? configFile();
+    this.settings = file === undefined ? undefined : registrySettings(registry, file);
+    const scheme = chooseScheme(registry, options, this.settings, file ?? configFile());
+    this.#scheme = scheme;
+    this.baseUrl = `${scheme.https ? "https" : "http"}://${registry}`;
+    this.#https = scheme.https;
     let origin: string;
     try {
       origin = new URL(this.baseUrl).origin;
@@ -179,12 +209,28 @@ export class RegistryClient {
     }
     this.#origin = origin;
     this.#options = options;
-    if (options.caFile) {
+    if (scheme.caFile) {
       let pem: string;
       try {
-        pem = Deno.readTextFileSync(options.caFile);
+        pem = Deno.readTextFileSync(scheme.caFile);
       } catch (e) {
-        throw new RegistryError(`CA file '${options.caFile}' is not readable: ${oneLine(e)}`, 0);
+        const from = scheme.caFrom === "config"
+          ? `"caFile" of the ${scheme.settings!.source}`
+          : scheme.names.caFile;
+        throw new RegistryError(
+          `CA file '${scheme.caFile}' (${from}) is not readable: ${oneLine(e)}`,
+          0,
+        );
+      }
+      if (!/-----BEGIN CERTIFICATE-----/.test(pem)) {
+        throw new RegistryError(
+          `CA file '${scheme.caFile}' (${
+            scheme.caFrom === "config"
+              ? `"caFile" of the ${scheme.settings!.source}`
+              : scheme.names.caFile
+          }) holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
+          0,
+        );
       }
       this.#http = Deno.createHttpClient({ caCerts: [pem] });
     }
@@ -334,9 +380,12 @@ export class RegistryClient {
         }
       }
       const backoff = this.#backoff(attempt);
+      // nothing listens on this machine's port: waiting will not start a registry
+      const refusedHere = !reading && isLoopbackHost(this.registry) &&
+        connectionMessage(failure) === "connection refused";
       if (
-        replayable && attempt < max && !isPermanent(failure) && budget.allows(backoff) &&
-        deadline.allows(backoff)
+        replayable && attempt < max && !isPermanent(failure) && !refusedHere &&
+        budget.allows(backoff) && deadline.allows(backoff)
       ) {
         // said before the wait: a registry that is down is not a silent pause
         this.#log(`retry ${req.method} ${req.url}: ${causeChain(failure)}`);
@@ -351,10 +400,13 @@ export class RegistryClient {
         continue;
       }
       if (failure instanceof RegistryTimeoutError) throw failure;
+      const explained = reading ? undefined : await explainConnection(failure, this.#scheme);
       throw new RegistryError(
         reading
           ? `${req.what}: the answer from ${this.registry} broke off: ${causeChain(failure)}`
-          : `${req.what}: cannot reach ${this.registry}: ${connectionMessage(failure)}`,
+          : `${req.what}: cannot reach ${this.registry}: ${
+            explained ?? connectionMessage(failure)
+          }${refusedHere ? ` (is a registry running on ${this.registry}?)` : ""}`,
         0,
         undefined,
         { cause: failure },
@@ -470,9 +522,11 @@ export class RegistryClient {
   async errorFrom(res: Response, req: RegistryRequest, url?: URL): Promise<RegistryError> {
     let code: string | undefined;
     let message = "";
+    let bodyText = "";
     try {
       const body = await readCapped(res, MAX_ERROR_BODY, "error body");
-      const first = firstError(JSON.parse(new TextDecoder().decode(body)));
+      bodyText = new TextDecoder().decode(body);
+      const first = firstError(JSON.parse(bodyText));
       if (first.code !== undefined) code = printable(first.code.slice(0, 64));
       if (first.message !== undefined) message = first.message;
     } catch { /* not a spec error document, too long, or broken off */ }
@@ -486,6 +540,10 @@ export class RegistryClient {
     if (detail.length > 300) detail = `${detail.slice(0, 300)}…`;
     detail = printable(detail.replace(/\s*\n\s*/g, " "));
     if (res.status === 400 && !code && this.baseUrl.startsWith("http:")) {
+      // Go's https servers answer a plain http request so
+      if (/HTTP request to an HTTPS server/i.test(bodyText)) {
+        return new RegistryError(`${req.what}: ${speaksOther(this.#scheme)}`, res.status);
+      }
       detail += " (if it speaks TLS, do not use plain http)";
     }
     const text = `${req.what}: ${host} answered ${res.status}${

@@ -82,6 +82,22 @@ export class BlobDownloads {
     return vouch(this.#blobStream(desc, stalls), desc);
   }
 
+  /**
+   * Like {@link fetch}, as one stream, but the registry has answered before
+   * this returns: a blob it does not have ({@link NotFoundError}) or a
+   * registry it cannot reach throws here, not from the stream (how a mirror
+   * is asked before its registry).
+   *
+   * @param desc the blob
+   * @returns its bytes, vouched for
+   */
+  async fetchAnswered(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    const stalls = new DownloadStalls();
+    const what = `blob ${desc.digest} of ${this.#repo.description}`;
+    const first = await this.#getBlob(desc, what, stalls);
+    return vouch(this.#blobStream(desc, stalls, first), desc);
+  }
+
   /** GET a blob (a range of it), 404 as {@link NotFoundError}. */
   async #getBlob(
     desc: Descriptor,

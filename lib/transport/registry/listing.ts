@@ -1,15 +1,18 @@
 /**
- * Lists a registry answers page by page for one repository: its tags
- * (streamed page by page) and the referrers of a manifest (the referrers
- * API), with bounded `Link` pagination — same origin only, no loops, each
- * page at most {@link MAX_BODY} (4 MiB) bytes:
+ * Lists a registry answers page by page: the repositories of the registry
+ * (its catalog), the tags of one repository (each streamed page by page)
+ * and the referrers of a manifest (the referrers API), with bounded `Link`
+ * pagination — same origin only, no loops, each page at most
+ * {@link MAX_BODY} (4 MiB) bytes:
  *
- * | limit              | default                                       |
- * | ------------------ | --------------------------------------------- |
- * | pages of tags      | {@link MAX_TAG_PAGES} (10,000; `maxTagPages`) |
- * | tags               | {@link MAX_TAGS} (1,000,000; `maxTags`)       |
- * | pages of referrers | {@link MAX_REFERRER_PAGES} (100)              |
- * | referrers          | {@link MAX_REFERRERS} (10,000)                |
+ * | limit                | default                                       |
+ * | -------------------- | --------------------------------------------- |
+ * | pages of tags        | {@link MAX_TAG_PAGES} (10,000; `maxTagPages`) |
+ * | tags                 | {@link MAX_TAGS} (1,000,000; `maxTags`)       |
+ * | pages of the catalog | {@link MAX_TAG_PAGES} (10,000; `maxPages`)    |
+ * | repositories         | {@link MAX_TAGS} (1,000,000; `maxRepositories`) |
+ * | pages of referrers   | {@link MAX_REFERRER_PAGES} (100)              |
+ * | referrers            | {@link MAX_REFERRERS} (10,000)                |
  *
  * A referrers page that cannot be read (over the cap, broken, malformed) does
  * not hide the others: see {@link referrers}.
@@ -20,7 +23,7 @@ import { parseDigest } from "../../oci/digest.ts";
 import { readBodyCapped } from "../../util/body.ts";
 import { FormatError, NotFoundError, OcipkgError, oneLine } from "../../util/errors.ts";
 import { IncompleteReferrersError } from "../referrers.ts";
-import type { RegistryRequest } from "./client.ts";
+import type { RegistryClient, RegistryRequest } from "./client.ts";
 import { type Descriptor, parseManifestDocument } from "../../oci/manifest.ts";
 import { OCI_INDEX } from "../../oci/media_types.ts";
 import { printable } from "../../util/text.ts";
@@ -66,7 +69,12 @@ export async function* tagPages(
   const maxTags = repo.options.maxTags ?? MAX_TAGS;
   let count = 0;
   const first = `/v2/${repo.repository}/tags/list?n=1000`;
-  for await (const { res, bytes } of pages(repo, first, what, "tags")) {
+  const list = {
+    client: repo.client,
+    scope: repo.scope(),
+    maxPages: repo.options.maxTagPages ?? MAX_TAG_PAGES,
+  };
+  for await (const { res, bytes } of pages(list, first, what, "tags")) {
     if (res.status === 404) {
       throw new NotFoundError(`${what} not found on ${repo.client.registry}`);
     }
@@ -94,39 +102,119 @@ export async function* tagPages(
   }
 }
 
+/** What {@link pages} reads a list with: the client, the token scope, the most pages. */
+interface PagedList {
+  client: RegistryClient;
+  scope: string;
+  maxPages: number;
+}
+
 /**
  * GET a paginated list: each page (at most {@link MAX_BODY} bytes), then
  * the next one its `Link: <…>; rel="next"` names — same origin only, no
- * loops, at most {@link MAX_TAG_PAGES} pages (`maxTagPages`). A 404 page
- * is yielded for the caller to judge, and ends the list.
+ * loops, at most `maxPages` pages. A 404 page is yielded for the caller to
+ * judge, and ends the list.
  */
 async function* pages(
-  repo: Repository,
+  list: PagedList,
   first: string,
   what: string,
   of: string,
 ): AsyncGenerator<{ res: Response; bytes: Uint8Array }, void, undefined> {
-  const maxPages = repo.options.maxTagPages ?? MAX_TAG_PAGES;
-  const origin = new URL(repo.client.baseUrl).origin;
+  const { client, scope, maxPages } = list;
+  const origin = new URL(client.baseUrl).origin;
   const seen = new Set<string>();
-  let url: URL | undefined = new URL(first, repo.client.baseUrl);
+  let url: URL | undefined = new URL(first, client.baseUrl);
   for (let page = 0; url; page++) {
     if (page >= maxPages) {
       throw new RegistryError(
-        `${what}: ${repo.client.registry} has more than ${maxPages} pages of ${of}; stopped`,
+        `${what}: ${client.registry} has more than ${maxPages} pages of ${of}; stopped`,
         0,
       );
     }
     seen.add(url.href);
-    const { res, bytes }: { res: Response; bytes: Uint8Array } = await repo.client
-      .requestBytes(
-        { method: "GET", url: url.href, scope: repo.scope(), what, ok: [200, 404] },
-        MAX_BODY,
-        `${what}: page of ${of} from ${repo.client.registry}`,
-      );
+    const { res, bytes }: { res: Response; bytes: Uint8Array } = await client.requestBytes(
+      { method: "GET", url: url.href, scope, what, ok: [200, 404] },
+      MAX_BODY,
+      `${what}: page of ${of} from ${client.registry}`,
+    );
     yield { res, bytes };
     if (res.status !== 200) return;
-    url = nextPage(res, url, origin, seen, what, of, repo.client.registry);
+    url = nextPage(res, url, origin, seen, what, of, client.registry);
+  }
+}
+
+/** Options of {@link catalogPages}. */
+export interface CatalogLimits {
+  /** Most pages read (default {@link MAX_TAG_PAGES}). */
+  maxPages?: number;
+  /** Most repositories listed (default {@link MAX_TAGS}); more is an error. */
+  maxRepositories?: number;
+}
+
+/**
+ * Stream a registry's repositories (`GET /v2/_catalog`) page by page, in
+ * the registry's order (see {@link pages} for the caps); each name made
+ * printable.
+ *
+ * @param client the registry's client
+ * @param limits the most pages and repositories
+ * @returns an async iterator of pages of repository names
+ * @throws {RegistryError} when the registry has no catalog (it answers 404)
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RegistryClient } from "./client.ts";
+ * import { catalogPages } from "./listing.ts";
+ * // a stand-in for a registry listing two pages of repositories
+ * const listen = { hostname: "127.0.0.1", port: 0, onListen() {} };
+ * const server = Deno.serve(listen, (req) =>
+ *   new URL(req.url).searchParams.has("last")
+ *     ? Response.json({ repositories: ["b/c"] })
+ *     : Response.json({ repositories: ["a"] }, { headers: { link: '</v2/_catalog?last=a>; rel="next"' } }));
+ * const client = new RegistryClient(`127.0.0.1:${server.addr.port}`, { credential: null });
+ * const pages = [];
+ * for await (const page of catalogPages(client)) pages.push(page);
+ * assert.deepEqual(pages, [["a"], ["b/c"]]);
+ * client.close();
+ * await server.shutdown();
+ * ```
+ */
+export async function* catalogPages(
+  client: RegistryClient,
+  limits: CatalogLimits = {},
+): AsyncGenerator<string[], void, undefined> {
+  const what = `catalog of ${client.registry}`;
+  const max = limits.maxRepositories ?? MAX_TAGS;
+  const list = { client, scope: "registry:catalog:*", maxPages: limits.maxPages ?? MAX_TAG_PAGES };
+  let count = 0;
+  for await (const { res, bytes } of pages(list, "/v2/_catalog?n=1000", what, "repositories")) {
+    if (res.status === 404) {
+      throw new RegistryError(
+        `${client.registry} has no catalog: GET /v2/_catalog answered 404 (many public ` +
+          `registries do not list their repositories)`,
+        404,
+      );
+    }
+    let names: unknown;
+    try {
+      names = JSON.parse(new TextDecoder().decode(bytes)).repositories ?? [];
+    } catch {
+      throw new FormatError(`${what}: ${client.registry} answered a catalog that is not JSON`);
+    }
+    if (!Array.isArray(names) || names.some((t) => typeof t !== "string")) {
+      throw new FormatError(
+        `${what}: ${client.registry} answered a catalog whose 'repositories' is not a list of strings`,
+      );
+    }
+    count += names.length;
+    if (count > max) {
+      throw new RegistryError(
+        `${what}: ${client.registry} lists more than ${max} repositories; stopped`,
+        0,
+      );
+    }
+    yield (names as string[]).map((t) => printable(t));
   }
 }
 

@@ -1,13 +1,16 @@
 /**
  * The manifests of a repository on a registry: resolving a tag or digest
- * (`GET`, verified, of a known manifest type), fetching one by digest
- * (verified), pushing one (`PUT` by digest or tag, the registry's answered
- * digest checked), and a small cache of the manifests seen, by digest.
+ * (`GET`, verified, of a known manifest type), the digest a tag points at
+ * (`HEAD`), fetching one by digest (verified), pushing one (`PUT` by digest
+ * or tag, the registry's answered digest checked), deleting one (`DELETE` by
+ * digest, or a tag alone where the registry allows it), and a small cache of
+ * the manifests seen, by digest.
  *
  * @module
  */
 import { isDigest } from "../../oci/digest.ts";
 import { FormatError, NotFoundError } from "../../util/errors.ts";
+import { RegistryError } from "./errors.ts";
 import {
   type Descriptor,
   isManifestType,
@@ -69,6 +72,15 @@ export class Manifests {
       if (this.#manifests.size <= MANIFEST_CACHE) break;
       this.#manifests.delete(k);
     }
+  }
+
+  /**
+   * Whether the cache holds a manifest.
+   * @param digest its digest
+   * @returns true when {@link fetch} answers it without a request
+   */
+  has(digest: string): boolean {
+    return this.#manifests.has(digest);
   }
 
   /**
@@ -209,5 +221,83 @@ export class Manifests {
       `manifest ${digest} for ${this.#repo.description}`,
       bytes,
     );
+  }
+
+  /**
+   * The digest a tag (or digest) points at, from a `HEAD` request: the
+   * `Docker-Content-Digest` the registry answered when it is a digest, else
+   * the verified digest of the manifest itself (a `GET`).
+   *
+   * @param reference a tag or digest
+   * @returns the digest, or undefined when the registry has no such manifest
+   */
+  async digestOf(reference: string): Promise<string | undefined> {
+    this.#repo.checkReference(reference);
+    const res = await this.#repo.client.request({
+      method: "HEAD",
+      url: `/v2/${this.#repo.repository}/manifests/${reference}`,
+      headers: { accept: MANIFEST_ACCEPT },
+      scope: this.#repo.scope(),
+      what: this.#repo.what(reference),
+      ok: [200, 404],
+    });
+    await res.body?.cancel();
+    if (res.status === 404) return undefined;
+    const answered = res.headers.get("docker-content-digest")?.trim() ?? "";
+    if (isDigest(answered)) return answered;
+    return (await this.resolve(reference)).digest;
+  }
+
+  /**
+   * Delete a manifest by digest (every tag pointing to it goes with it), or
+   * a tag alone — which the OCI distribution spec allows, but distribution
+   * 2.x (`docker-registry`, Docker Hub) does not: it answers
+   * `DIGEST_INVALID`.
+   *
+   * @param reference a digest, or a tag
+   * @throws {NotFoundError} when the registry has no such manifest or tag
+   * @throws {RegistryError} naming the registry when it does not delete (this)
+   */
+  async delete(reference: string): Promise<void> {
+    this.#repo.checkReference(reference);
+    const what = this.#repo.what(reference);
+    const registry = this.#repo.client.registry;
+    let res: Response;
+    try {
+      res = await this.#repo.client.request({
+        method: "DELETE",
+        url: `/v2/${this.#repo.repository}/manifests/${reference}`,
+        scope: `repository:${this.#repo.repository}:delete`,
+        what,
+        ok: [200, 202, 204, 404],
+      });
+    } catch (e) {
+      if (!(e instanceof RegistryError)) throw e;
+      const tag = !isDigest(reference);
+      if (e.status !== 405 && !(tag && e.status === 400)) throw e;
+      const answered = `answered ${e.status}${e.code ? ` ${printable(e.code.slice(0, 40))}` : ""}`;
+      const why = e.status === 400
+        ? "does not delete a tag alone"
+        : tag
+        ? "does not allow deleting this tag (deleting is disabled, or a tag cannot go alone)"
+        : "does not allow deleting";
+      const hint = e.status === 400
+        ? "distribution 2.x, docker-registry and Docker Hub delete manifests by digest only"
+        : "docker-registry needs storage.delete.enabled, ocipkg serve needs --delete";
+      throw new RegistryError(
+        `${what}: ${registry} ${why} (${answered}; ${hint})`,
+        e.status,
+        e.code,
+      );
+    }
+    await res.body?.cancel();
+    if (res.status === 404) {
+      throw new NotFoundError(
+        `${what} not found on ${registry}${
+          isDigest(reference) ? "" : " (no such tag or repository)"
+        }`,
+      );
+    }
+    this.#manifests.delete(reference);
   }
 }

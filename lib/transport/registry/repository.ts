@@ -13,6 +13,7 @@ import { UsageError, VerificationError } from "../../util/errors.ts";
 import { isTag } from "../../oci/reference.ts";
 import { printable } from "../../util/text.ts";
 import type { ClientOptions, RegistryClient } from "./client.ts";
+import type { Mirror } from "../config.ts";
 
 /** Default chunk for chunked uploads. */
 export const DEFAULT_CHUNK = 8 * 1024 * 1024;
@@ -62,6 +63,12 @@ export interface RegistryTargetOptions extends ClientOptions {
   maxTagPages?: number;
   /** Most tags listed (default {@link MAX_TAGS}); more is an error. */
   maxTags?: number;
+  /**
+   * Mirrors tried before the registry for pulls (see `config.ts`). Default:
+   * the config file's `registries` entry for the registry; `[]` for none, as
+   * every writer passes (a tag it reads must be the registry's own).
+   */
+  mirrors?: Mirror[];
 }
 
 /**

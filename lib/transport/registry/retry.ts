@@ -18,7 +18,8 @@
  * the deadline. So a registry that accepts connections and never answers
  * fails after 45 s and two attempts (not 5 × 30 s), one that sends headers
  * and then stalls a manifest after 45 s, while refused connections are still
- * retried with backoff (0.2, 0.4, 0.8, 1.6 s) well within the deadline.
+ * retried with backoff (0.2, 0.4, 0.8, 1.6 s) well within the deadline —
+ * except on a loopback host, where a refusal fails at once (see `client.ts`).
  * `Retry-After` waits are bounded by the retry budget as before.
  *
  * @module
@@ -114,7 +115,8 @@ export function backoffMs(attempt: number, firstMs: number): number {
  */
 export function isPermanent(e: unknown): boolean {
   if (e instanceof RegistryTimeoutError) return e.kind === "rate";
-  return /certificate|UnknownIssuer|handshake|tls|dns error|failed to lookup|Name or service not known/i
+  // and a server speaking the other scheme (http to https, https to http) stays so
+  return /certificate|UnknownIssuer|handshake|tls|dns error|failed to lookup|Name or service not known|invalid HTTP version parsed|InvalidContentType|received corrupt message/i
     .test(causeChain(e));
 }
 

@@ -3,7 +3,9 @@
  *
  * @module
  */
-import { type ImageName, imageName } from "../../oci/reference.ts";
+import { type ImageName, imageName, isRegistryHost } from "../../oci/reference.ts";
+import { UsageError } from "../../util/errors.ts";
+import { printable } from "../../util/text.ts";
 import { openRepository } from "./target.ts";
 import type { RegistryTargetOptions } from "./repository.ts";
 
@@ -41,11 +43,13 @@ export async function listTags(
 /**
  * Stream a repository's tags page by page: memory stays bounded by one page
  * (4 MiB) however many tags there are; pages and tags are capped
- * (`maxTagPages`, `maxTags`).
+ * (`maxTagPages`, `maxTags`). A registry host alone (`localhost:5000`,
+ * `ghcr.io`) is refused rather than read as a Docker Hub repository.
  *
  * @param repository `host[:port]/name` (a tag, if given, is ignored)
  * @param options client options
  * @returns an async iterator of pages of tags
+ * @throws {UsageError} for a registry host alone (its repositories: `listCatalog`)
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -61,6 +65,8 @@ export async function listTags(
  *   count += page.length; // one page in memory at a time
  * }
  * assert.equal(count, 1);
+ * // a registry alone is not a repository (its repositories: listCatalog)
+ * await assert.rejects(listTagPages(registry.addr).next(), /is a registry, not a repository/);
  * await registry.close();
  * await Deno.remove(tmp, { recursive: true });
  * ```
@@ -69,6 +75,13 @@ export async function* listTagPages(
   repository: string | ImageName,
   options: RegistryTargetOptions = {},
 ): AsyncGenerator<string[], void, undefined> {
+  if (typeof repository === "string" && isRegistryHost(repository)) {
+    const host = printable(repository);
+    throw new UsageError(
+      `'${host}' is a registry, not a repository: list its repositories with 'ocipkg catalog ${host}', ` +
+        `a repository's tags with 'ocipkg tags ${host}/<repository>'`,
+    );
+  }
   const t = openRepository(imageName(repository), options);
   try {
     yield* t.tagPages();

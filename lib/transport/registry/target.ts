@@ -9,8 +9,9 @@
  *
  * @module
  */
-import { isDigest } from "../../oci/digest.ts";
-import { UsageError } from "../../util/errors.ts";
+import { isDigest, parseDigest } from "../../oci/digest.ts";
+import { NotFoundError, UsageError } from "../../util/errors.ts";
+import { RegistryError } from "./errors.ts";
 import { type Descriptor, isManifestType, MAX_MANIFEST_SIZE } from "../../oci/manifest.ts";
 import type { BlobSpec, ReadTarget, Target } from "../target.ts";
 import { type ImageName, isRepositoryName } from "../../oci/reference.ts";
@@ -22,6 +23,7 @@ import { BlobUploads } from "./upload.ts";
 import { MANIFEST_ACCEPT, Manifests } from "./manifests.ts";
 import { referrers, tagPages } from "./listing.ts";
 import { type RegistryTargetOptions, Repository } from "./repository.ts";
+import { Mirrors } from "./mirrors.ts";
 
 /**
  * One repository of a registry.
@@ -62,6 +64,7 @@ export class RegistryTarget implements Target {
   #manifests: Manifests;
   #downloads: BlobDownloads;
   #uploads: BlobUploads;
+  #mirrors: Mirrors<RegistryTarget> | undefined;
 
   /**
    * Create a RegistryTarget.
@@ -89,6 +92,14 @@ export class RegistryTarget implements Target {
     this.#manifests = new Manifests(this.#repo);
     this.#downloads = new BlobDownloads(this.#repo);
     this.#uploads = new BlobUploads(this.#repo);
+    const mirrors = options.mirrors ?? this.client.settings?.mirrors ?? [];
+    if (mirrors.length > 0) {
+      this.#mirrors = new Mirrors(
+        mirrors,
+        (host) => new RegistryTarget(host, repository, mirrorOptions(options)),
+        options.debug,
+      );
+    }
   }
 
   /**
@@ -112,8 +123,11 @@ export class RegistryTarget implements Target {
    * @returns the descriptor
    * @throws {NotFoundError} when the registry has no such manifest
    */
-  resolve(reference = "latest"): Promise<Descriptor> {
-    return this.#manifests.resolve(reference);
+  async resolve(reference = "latest"): Promise<Descriptor> {
+    // a digest from any mirror (verified); a tag only from a mirror trusted to resolve it
+    const need = isDigest(reference) ? "pull" : "resolve";
+    return await this.#mirrors?.first(need, (m) => m.resolve(reference)) ??
+      await this.#manifests.resolve(reference);
   }
 
   /**
@@ -123,8 +137,29 @@ export class RegistryTarget implements Target {
    * arrive or at its end).
    */
   async fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
-    if (isManifestType(desc.mediaType)) return await this.#manifests.fetch(desc);
+    const manifest = isManifestType(desc.mediaType);
+    // a mirror first, unless the manifest is at hand already
+    if (!(manifest && this.#manifests.has(desc.digest))) {
+      const fromMirror = await this.#mirrors?.first("pull", (m) => m.fetchAnswered(desc));
+      if (fromMirror) return fromMirror;
+    }
+    if (manifest) return await this.#manifests.fetch(desc);
     return this.#downloads.fetch(desc);
+  }
+
+  /**
+   * Like {@link fetch}, but the registry has answered before this returns (a
+   * manifest is read whole and verified; a blob's download has begun): a
+   * manifest or blob the registry does not have, or a registry it cannot
+   * reach, throws here rather than from the stream. How a mirror is asked.
+   *
+   * @param desc the manifest or blob
+   * @returns its bytes, verified as {@link fetch}'s
+   * @throws {NotFoundError} when the registry does not have it
+   */
+  async fetchAnswered(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    if (isManifestType(desc.mediaType)) return await this.#manifests.fetch(desc);
+    return await this.#downloads.fetchAnswered(desc);
   }
 
   async exists(desc: Descriptor): Promise<boolean> {
@@ -139,6 +174,63 @@ export class RegistryTarget implements Target {
     });
     await res.body?.cancel();
     return res.status === 200;
+  }
+
+  /**
+   * The descriptor of a blob, from a `HEAD` request: its size is the
+   * `Content-Length` the registry answered (what is fetched with it is then
+   * verified against both), its media type `application/octet-stream`.
+   *
+   * @param digest the blob's digest
+   * @returns the descriptor
+   * @throws {NotFoundError} when the registry has no such blob
+   * @throws {RegistryError} when the answer has no usable `Content-Length`
+   */
+  async blobDescriptor(digest: string): Promise<Descriptor> {
+    parseDigest(digest);
+    const what = `blob ${digest} of ${this.description}`;
+    const res = await this.client.request({
+      method: "HEAD",
+      url: `/v2/${this.repository}/blobs/${digest}`,
+      scope: this.#repo.scope(),
+      what,
+      ok: [200, 404],
+    });
+    await res.body?.cancel();
+    if (res.status === 404) throw new NotFoundError(`${what} not found on ${this.client.registry}`);
+    this.#repo.checkAnswered(res, digest, what);
+    const length = res.headers.get("content-length") ?? "";
+    if (!/^\d{1,16}$/.test(length) || !Number.isSafeInteger(Number(length))) {
+      throw new RegistryError(
+        `${what}: ${this.client.registry} answered no usable Content-Length ('${
+          printable(length.slice(0, 40))
+        }')`,
+        res.status,
+      );
+    }
+    return { mediaType: "application/octet-stream", digest, size: Number(length) };
+  }
+
+  /**
+   * The digest a tag points at, from a `HEAD` request (see `Manifests.digestOf`).
+   *
+   * @param reference a tag or digest
+   * @returns the digest, or undefined when there is no such manifest
+   */
+  digestOf(reference: string): Promise<string | undefined> {
+    return this.#manifests.digestOf(reference);
+  }
+
+  /**
+   * Delete a manifest by digest (its tags go with it), or a tag alone where
+   * the registry allows it (distribution 2.x does not).
+   *
+   * @param reference a digest or tag
+   * @throws {NotFoundError} when there is no such manifest or tag
+   * @throws {RegistryError} naming the registry when it refuses
+   */
+  delete(reference: string): Promise<void> {
+    return this.#manifests.delete(reference);
   }
 
   /**
@@ -212,14 +304,31 @@ export class RegistryTarget implements Target {
     return out;
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.#mirrors?.close();
     this.client.close();
-    return Promise.resolve();
   }
 
   abort(): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * The options of a mirror's target: the caller's limits and logs, but its
+ * own connection settings (its `registries` entry) and credentials, fewer
+ * attempts (the registry is the fallback), and no mirrors of its own.
+ */
+function mirrorOptions(options: RegistryTargetOptions): RegistryTargetOptions {
+  const {
+    plainHttp: _plainHttp,
+    caFile: _caFile,
+    credential: _credential,
+    optionNames: _optionNames,
+    image: _image,
+    ...rest
+  } = options;
+  return { ...rest, mirrors: [], maxAttempts: Math.min(options.maxAttempts ?? 5, 2) };
 }
 
 /**
