@@ -159,7 +159,13 @@ export {
 export { type VerifiedBlob, verifyBlob, type VerifyBlobOptions } from "./lib/sign/blob.ts";
 
 // An embedded registry: `ocipkg serve`
-export { serve, SERVE_DEFAULTS, type ServeHandle, type ServeOptions } from "./lib/serve/server.ts";
+export {
+  exportRoot,
+  serve,
+  SERVE_DEFAULTS,
+  type ServeHandle,
+  type ServeOptions,
+} from "./lib/serve/server.ts";
 
 // Errors
 export {

@@ -1,6 +1,10 @@
 // Benchmarks: every ocipkg job beside its reference tool in one run, as interleaved pairs.
 //
 //   deno task bench [--quick] [--size-mb 1024] [--runs 5] [--only pack,push,...] [--json bench.json]
+//   deno task bench --scale [--quick] [--runs 7] [--http-runs 200] [--json bench-scale.json]
+//
+// --scale runs scripts/bench_scale.ts instead: each command as a store or a served repository
+// grows (10 / 1,000 / 10,000 images; 100 / 10,000 / 100,000 tags), as ratios to the smallest.
 //
 // Each row is (ocipkg command, reference command) run as interleaved pairs after a warm-up
 // round (A,B then B,A, alternating, so neither side always runs on a warmer cache); it reports
@@ -44,7 +48,9 @@ const USAGE = `usage: deno task bench [options]
   --cached-runs <n>  pairs for the ~50 ms cached get/link rows (default 20; --quick 5)
   --only <a,b>       groups: ${GROUPS.join(",")}
   --kinds <a,b>      data for pack and get: random,compressible (default both)
-  --json <file>      write everything as JSON here (default bench.json; --out is the same)`;
+  --json <file>      write everything as JSON here (default bench.json; --out is the same)
+  --scale            the scale bench instead (scripts/bench_scale.ts; --quick, --runs, --json
+                     apply; --http-runs <n> pairs per HTTP row, default 200)`;
 
 const args = parseArgs({
   args: Deno.args,
@@ -58,10 +64,22 @@ const args = parseArgs({
     json: { type: "string" },
     out: { type: "string" },
     help: { type: "boolean", short: "h" },
+    scale: { type: "boolean" },
+    "http-runs": { type: "string" },
   },
 });
 if (args.values.help) {
   console.log(USAGE);
+  Deno.exit(0);
+}
+if (args.values.scale) {
+  const { benchScale } = await import("./bench_scale.ts");
+  await benchScale({
+    quick: args.values.quick,
+    runs: args.values.runs ? Number(args.values.runs) : undefined,
+    httpRuns: args.values["http-runs"] ? Number(args.values["http-runs"]) : undefined,
+    json: args.values.json ?? args.values.out,
+  });
   Deno.exit(0);
 }
 const QUICK = args.values.quick ?? false;

@@ -1211,6 +1211,7 @@ class Soak {
         }
         if (isRepo && ["oci-layout", "index.json"].includes(e.name) && e.isFile) continue;
         if (isRepo && e.name === "blobs" && e.isDirectory) continue;
+        if (isRepo && e.name === ".ocipkg-index" && e.isDirectory) continue; // serve's private index
         if (e.isDirectory) await walk(path, name);
         else c.strayFiles.push(name);
       }

@@ -38,6 +38,7 @@ const ENTRY_POINTS: Record<string, { file: string; names: string[] }> = {
       "createLocation",
       "dataDir",
       "deleteImage",
+      "exportRoot",
       "fetchManifest",
       "findLockFile",
       "generateKeyFiles",

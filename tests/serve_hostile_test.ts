@@ -176,6 +176,57 @@ Deno.test("serve: a repository's directories swapped for symlinks after start ar
   }
 });
 
+Deno.test("serve: parts of a repository's private index swapped for symlinks are refused", async () => {
+  const work = await tempDir();
+  const root = `${work}/root`;
+  const lines: string[] = [];
+  // index.json written only on the stop (so every repository still has its export to do then)
+  const s = await serve({
+    root,
+    addr: "127.0.0.1:0",
+    log: (l) => lines.push(l),
+    exportIdleMs: 600_000,
+  });
+  try {
+    // each place of the private index (`<repo>/.ocipkg-index`, see lib/serve/repo_index.ts)
+    const cases = [
+      { name: "p0/app", swap: "p0/app/.ocipkg-index", want: "a directory", get: "1", put: true },
+      {
+        name: "p1/app",
+        swap: "p1/app/.ocipkg-index/tags",
+        want: "a directory",
+        get: "1",
+        put: true,
+      },
+      // the base is read for a tag the overlay does not hold
+      { name: "p2/app", swap: "p2/app/.ocipkg-index/tags.base", want: "a regular file", get: "x" },
+      { name: "p3/app", swap: "p3/app/.ocipkg-index/tags/1", want: "a regular file", get: "1" },
+    ];
+    for (const [i, c] of cases.entries()) {
+      assertEquals((await pushRaw(s, c.name, "1")).manifest.status, 201, c.name);
+      const outside = `${work}/outside-${i}`;
+      await Deno.mkdir(outside);
+      await cp(`${root}/${c.swap}`, `${outside}/copy`);
+      await Deno.rename(`${root}/${c.swap}`, `${work}/moved-${i}`);
+      await Deno.symlink(`${outside}/copy`, `${root}/${c.swap}`);
+      const before = await snapshot(outside);
+      const refusal = `refused: '${c.swap}' under the registry's root is a symlink, not ${c.want}`;
+      const get = await fetch(`${s.url}/v2/${c.name}/manifests/${c.get}`);
+      assertEquals(await answer(get), { status: 500, code: "UNKNOWN", message: refusal }, c.swap);
+      const tags = await fetch(`${s.url}/v2/${c.name}/tags/list`);
+      assertEquals(await answer(tags), { status: 500, code: "UNKNOWN", message: refusal }, c.swap);
+      if (c.put) {
+        const put = await pushRaw(s, c.name, "2");
+        assertEquals(put.manifest, { status: 500, code: "UNKNOWN", message: refusal }, c.swap);
+      }
+      assertEquals(await snapshot(outside), before, c.swap); // nothing written there
+    }
+  } finally {
+    await s.close(); // their exports fail (logged), the stop goes on
+  }
+  assert(lines.some((l) => l.startsWith("export of 'p0/app' failed: refused:")), lines.join("\n"));
+});
+
 Deno.test("serve: the uploads directory swapped for a symlink after start is refused", async () => {
   const work = await tempDir();
   const root = `${work}/root`;

@@ -61,7 +61,9 @@ Deno.test({
       ]);
       const local = await run("skopeo", ["inspect", "--raw", `oci:${work}/back:1`]);
       assertEquals(local.stdout, remote.stdout);
-      // the served root is plain OCI layouts: skopeo and umoci read it with no server
+      // the served root is plain OCI layouts: skopeo and umoci read it with no server, once
+      // index.json is written (2 s after a repository's last write, on a stop, or now by flush)
+      await s.flush();
       const direct = await run("skopeo", ["inspect", "--raw", `oci:${root}/skopeo/mp:1`]);
       assertEquals(direct.code, 0, direct.stderr);
       assertEquals(direct.stdout, remote.stdout);

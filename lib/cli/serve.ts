@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { serve, SERVE_DEFAULTS, UsageError } from "../../mod.ts";
+import { exportRoot, serve, SERVE_DEFAULTS, UsageError } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
 
@@ -51,7 +51,7 @@ export function signalsOwned(): boolean {
 export default defineCommand({
   name: "serve",
   usage:
-    "serve [--root DIR] [--addr HOST:PORT] [--htpasswd FILE] [--tls-cert PEM --tls-key PEM] [--read-only] [--delete] [--quiet]",
+    "serve [--root DIR] [--addr HOST:PORT] [--htpasswd FILE] [--tls-cert PEM --tls-key PEM] [--read-only] [--delete] [--quiet] | serve --export [--root DIR]",
   summary: "Run an OCI registry storing one OCI layout per repository",
   positionals: [0, 0],
   options: {
@@ -77,6 +77,11 @@ export default defineCommand({
     "read-only": { type: "boolean", description: "refuse every write (DENIED)" },
     delete: { type: "boolean", description: "allow deleting manifests, tags and blobs" },
     quiet: { short: "q", type: "boolean", description: "no request log on stderr" },
+    export: {
+      type: "boolean",
+      description:
+        "write every repository's index.json from serve's private index, then exit (after a crash; not while serve runs on the root)",
+    },
     "max-connections": {
       type: "string",
       value: "n",
@@ -152,11 +157,27 @@ export default defineCommand({
       description: "serve a directory of layouts read-only",
     },
     {
+      command: "ocipkg serve --export --root /srv/oci",
+      description:
+        "after a crash: write each repository's index.json (skopeo, umoci read the root)",
+    },
+    {
       command: "ocipkg serve --max-client-connections 8 --rate 20 --shutdown-grace 30",
       description: "tighter per-client limits, a longer graceful stop",
     },
   ],
   async run(_args, opts) {
+    if (opts.export) {
+      const root = opts.root ?? "./registry";
+      const names = await exportRoot(root);
+      for (const n of names) info(`exported ${n}`);
+      out(
+        `exported ${names.length} ${
+          names.length === 1 ? "repository" : "repositories"
+        } under ${root}`,
+      );
+      return;
+    }
     const handle = await serve({
       root: opts.root ?? "./registry",
       addr: opts.addr,

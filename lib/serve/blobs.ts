@@ -15,6 +15,7 @@
  */
 import { systemReason } from "../util/errors.ts";
 import { releaseTemp } from "../util/temp.ts";
+import { openFileStream } from "../util/files.ts";
 import { ServeError } from "./errors.ts";
 import { allow, checkDigest, type Ctx, empty, knownRepository, type Served } from "./http.ts";
 import { checkName, type Storage } from "./storage.ts";
@@ -187,8 +188,14 @@ export class BlobEndpoints {
     const status = partial ? 206 : 200;
     if (req.method === "HEAD") return new Response(null, { status, headers });
     if (!partial) {
-      const layout = await repo.layout();
-      const stream = await layout.fetch({ mediaType: "application/octet-stream", digest, size });
+      const { stream, found } = await openFileStream(repo.blobPath(digest), size).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+        throw new ServeError("BLOB_UNKNOWN", `blob ${digest} is not in '${name}'`);
+      });
+      if (found !== size) {
+        await stream.cancel();
+        throw new ServeError("BLOB_UNKNOWN", `blob ${digest} changed while it was read`);
+      }
       return new Response(stream, { status, headers });
     }
     const file = await Deno.open(repo.blobPath(digest));

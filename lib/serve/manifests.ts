@@ -26,7 +26,6 @@ import { readBodyCapped } from "../util/body.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, parseManifestDocument } from "../oci/manifest.ts";
 import { INDEX_TYPES, MANIFEST_TYPES, OCI_INDEX } from "../oci/media_types.ts";
 import { isTag } from "../oci/reference.ts";
-import { bytesStream } from "../transport/target.ts";
 import { ServeError } from "./errors.ts";
 import { allow, checkDigest, empty, json, knownRepository, type Served } from "./http.ts";
 import { checkName, type Repository, type Storage } from "./storage.ts";
@@ -125,8 +124,7 @@ export class ManifestEndpoints {
     repo: Repository,
     ref: string,
   ): Promise<{ digest: string; mediaType: string; bytes: Uint8Array } | undefined> {
-    const entries = await repo.entries(ref);
-    const entry = entries[entries.length - 1];
+    const entry = isDigest(ref) ? await repo.entry(ref) : await repo.tagged(ref);
     const digest = entry?.digest ?? (isDigest(ref) ? ref : undefined);
     if (!digest) return undefined;
     const info = await repo.info(digest, entry?.mediaType);
@@ -208,21 +206,7 @@ export class ManifestEndpoints {
       size: bytes.byteLength,
       ...(artifactType ? { artifactType } : {}),
     };
-    await repo.exclusive(async () => {
-      const layout = await repo.layoutLocked();
-      await repo.blobDir(digest);
-      await layout.push({ mediaType, digest, size: bytes.byteLength }, bytesStream(bytes));
-      const before = isDigest(ref) ? [] : await repo.entries(ref);
-      await layout.tag(desc, ref);
-      // a manifest a moved tag leaves behind stays listed (untagged)
-      for (const old of before) {
-        if (old.digest !== digest && (await repo.entries(old.digest)).length === 0) {
-          const { annotations: _, ...plain } = old;
-          await layout.tag(plain, old.digest);
-        }
-      }
-      await repo.wrote();
-    });
+    await repo.storeManifest(desc, ref, bytes);
     const headers: Record<string, string> = {
       location: `/v2/${name}/manifests/${digest}`,
       "docker-content-digest": digest,
@@ -237,31 +221,13 @@ export class ManifestEndpoints {
     }
     this.#checkLookup(name, ref);
     const repo = await knownRepository(this.#storage, name);
-    await repo.exclusive(async () => {
-      const layout = await repo.layoutLocked();
-      const entries = await repo.entries(ref);
-      if (isDigest(ref)) {
-        const size = await repo.blobSize(ref);
-        if (!entries.length && (size === undefined || !(await repo.info(ref)))) {
-          throw new ServeError("MANIFEST_UNKNOWN", `manifest '${ref}' is not in '${name}'`);
-        }
-        await layout.untag((d) => d.digest === ref);
-        await Deno.remove(repo.blobPath(ref)).catch(() => {});
-        repo.forget(ref);
-      } else {
-        if (!entries.length) {
-          throw new ServeError("MANIFEST_UNKNOWN", `tag '${ref}' is not in '${name}'`);
-        }
-        await layout.untag((d) => entries.includes(d));
-        for (const old of entries) {
-          if ((await repo.entries(old.digest)).length === 0) {
-            const { annotations: _, ...plain } = old;
-            await layout.tag(plain, old.digest);
-          }
-        }
+    if (isDigest(ref)) {
+      if (!(await repo.deleteManifest(ref))) {
+        throw new ServeError("MANIFEST_UNKNOWN", `manifest '${ref}' is not in '${name}'`);
       }
-      await repo.wrote();
-    });
+    } else if (!(await repo.deleteTag(ref))) {
+      throw new ServeError("MANIFEST_UNKNOWN", `tag '${ref}' is not in '${name}'`);
+    }
     return empty(202);
   }
 
@@ -299,24 +265,15 @@ export class ManifestEndpoints {
       });
     }
     const repo = await this.#storage.repository(name);
+    // the referrers after `last`, in digest order: one more than a page can hold tells of a next
     const all: Descriptor[] = [];
-    const seen = new Set<string>();
-    for (const entry of repo ? await (await repo.layout()).list() : []) {
-      if (seen.has(entry.digest)) continue;
-      seen.add(entry.digest);
-      if (last !== null && entry.digest <= last) continue;
-      const info = await repo!.info(entry.digest, entry.mediaType);
-      if (info?.subject !== digest) continue;
-      if (want !== null && info.artifactType !== want) continue;
-      all.push({
-        mediaType: entry.mediaType,
-        digest: entry.digest,
-        size: info.size,
-        ...(info.artifactType ? { artifactType: info.artifactType } : {}),
-        ...(info.annotations ? { annotations: info.annotations } : {}),
-      });
+    let listable = 0;
+    for await (const d of repo ? repo.referrersOf(digest, last ?? undefined) : []) {
+      if (want !== null && d.artifactType !== want) continue;
+      all.push(d);
+      const { annotations: _, ...plain } = d;
+      if (byteLength(plain) <= REFERRER_DESCRIPTOR_BYTES && ++listable > n) break;
     }
-    all.sort((a, b) => a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0);
     const manifests: Descriptor[] = [];
     let annotationBytes = 0;
     let considered = 0;

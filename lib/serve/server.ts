@@ -103,6 +103,12 @@ export interface ServeOptions {
   shutdownGraceMs?: number;
   /** Advertised as `OCI-Chunk-Min-Length` (default 0: any chunk size). */
   chunkMinLength?: number;
+  /**
+   * A repository's `index.json` is written from its private index this long
+   * after its last write (ms, default 2,000), and at the latest 30 s after
+   * its first write not yet in it; always on `close()` (see `repo_index.ts`).
+   */
+  exportIdleMs?: number;
 }
 
 /** The limits of {@link serve} by default (see {@link ServeOptions}). */
@@ -171,6 +177,12 @@ export interface ServeHandle {
    * with `graceMs`, it shortens the grace to that (0: close them now).
    */
   close(options?: { graceMs?: number }): Promise<void>;
+  /**
+   * Write now the `index.json` of every repository written to since its
+   * last export (otherwise written {@link ServeOptions.exportIdleMs} after
+   * the repository's last write, and on `close()`).
+   */
+  flush(): Promise<void>;
 }
 
 /** Longest request URL accepted (bytes). */
@@ -350,7 +362,14 @@ class Registry {
       allow(req, ["GET"]);
       const name = m[1]!;
       const repo = await knownRepository(this.#storage, name);
-      return this.#page(url, await repo.tags(), "tags", { name }, `/v2/${name}/tags/list`);
+      const { n, last } = pageQuery(url);
+      const page = await repo.tagPage(last, n);
+      const headers: Record<string, string> = {};
+      if (page.more && page.tags.length > 0) {
+        const next = new URLSearchParams({ n: String(n), last: page.tags[page.tags.length - 1]! });
+        headers.link = `</v2/${name}/tags/list?${next}>; rel="next"`;
+      }
+      return json({ name, tags: page.tags }, 200, headers);
     }
     if ((m = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(path))) {
       return await this.#manifests.manifest(req, m[1]!, decode(m[2]!));
@@ -387,18 +406,8 @@ class Registry {
     extra: Record<string, string>,
     base: string,
   ): Response {
-    const nText = url.searchParams.get("n");
-    const last = url.searchParams.get("last");
-    let n = MAX_LIST;
-    if (nText !== null) {
-      if (!/^\d{1,9}$/.test(nText)) {
-        throw new ServeError("UNSUPPORTED", `invalid n '${nText.slice(0, 20)}'`, {
-          status: 400,
-        });
-      }
-      n = Math.min(Number(nText), MAX_LIST);
-    }
-    const after = last === null ? all : all.filter((t) => t > last);
+    const { n, last } = pageQuery(url);
+    const after = last === undefined ? all : all.filter((t) => t > last);
     const page = after.slice(0, n);
     const headers: Record<string, string> = {};
     if (after.length > page.length && page.length > 0) {
@@ -407,6 +416,19 @@ class Registry {
     }
     return json({ ...extra, [key]: page }, 200, headers);
   }
+}
+
+/** A list's `n` (at most {@link MAX_LIST}) and `last`. */
+function pageQuery(url: URL): { n: number; last: string | undefined } {
+  const nText = url.searchParams.get("n");
+  let n = MAX_LIST;
+  if (nText !== null) {
+    if (!/^\d{1,9}$/.test(nText)) {
+      throw new ServeError("UNSUPPORTED", `invalid n '${nText.slice(0, 20)}'`, { status: 400 });
+    }
+    n = Math.min(Number(nText), MAX_LIST);
+  }
+  return { n, last: url.searchParams.get("last") ?? undefined };
 }
 
 /** The status nginx logs for a request the client closed the connection of: not a server error. */
@@ -510,7 +532,11 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
   }
   let storage: Storage;
   try {
-    storage = await Storage.open(options.root);
+    storage = await Storage.open(options.root, {
+      exportIdleMs: options.exportIdleMs,
+      onError: (line) => options.log?.(line),
+      readOnly: options.readOnly,
+    });
   } catch (e) {
     await front.stop(0);
     throw new OcipkgError(`root '${options.root}': ${(e as Error).message}`, { cause: e });
@@ -566,6 +592,7 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
     addr: `${shown}:${real}`,
     port: real,
     root: storage.root,
+    flush: () => storage.flush(),
     close(o = {}) {
       if (closing) {
         if (o.graceMs !== undefined) setTimeout(() => front.hurry(), Math.max(0, o.graceMs));
@@ -582,9 +609,48 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
         await dropped;
         await uploads.close();
         await settle([server.finished], SETTLE_MS);
+        // every index.json that trails its repository's writes is written
+        await storage.close();
       })();
     },
   };
+}
+
+/**
+ * Write the `index.json` of every repository under a root that `serve` keeps
+ * a private index for (`<repo>/.ocipkg-index`, see `repo_index.ts`), so that
+ * the root reads as plain OCI layouts (skopeo `oci:`, umoci, ocipkg
+ * `oci-dir`). A running `serve` does this itself (2 s after a repository's
+ * last write, and when it stops); this is for a root whose `serve` was
+ * killed (`ocipkg serve --export`). Run it while no `serve` runs on the root.
+ *
+ * @param root the served root
+ * @returns the names of the repositories written
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { exportRoot, packDirectory, pushImage, serve } from "@ocipkg/cli";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.mkdir(`${tmp}/pkg`);
+ * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "a");
+ * const registry = await serve({ root: `${tmp}/root`, addr: "127.0.0.1:0" });
+ * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: `${registry.addr}/org/foo:1` });
+ * await pushImage(`${tmp}/foo.tar`);
+ * await registry.close(); // a stop writes index.json too
+ * assert.deepEqual(await exportRoot(`${tmp}/root`), ["org/foo"]);
+ * const index = JSON.parse(await Deno.readTextFile(`${tmp}/root/org/foo/index.json`));
+ * assert.equal(index.manifests[0].annotations["org.opencontainers.image.ref.name"], "1");
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
+ */
+export async function exportRoot(root: string): Promise<string[]> {
+  try {
+    if (!(await Deno.stat(root)).isDirectory) throw new Error("not a directory");
+  } catch (e) {
+    throw new UsageError(`root '${root}' is not a directory: ${(e as Error).message}`);
+  }
+  const storage = await Storage.open(root);
+  return await storage.exportAll();
 }
 
 /** Time a stop waits for the requests it cut off to end (ms). */

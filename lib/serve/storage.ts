@@ -1,7 +1,12 @@
 /**
- * The served root: one OCI image layout ({@link OciDir}) per repository,
- * `<root>/<name>/`, as olareg keeps them. Names are checked against the
- * distribution spec's grammar (`isRepositoryName`, `isTag` of reference.ts).
+ * The served root: one OCI image layout per repository, `<root>/<name>/`, as
+ * olareg keeps them. Names are checked against the distribution spec's
+ * grammar (`isRepositoryName`, `isTag` of reference.ts). A repository's tags,
+ * manifests and referrers are read from and written to its private index
+ * (`<name>/.ocipkg-index`, `repo_index.ts`), from which its `index.json` is
+ * written ({@link Repository.export}, when `export_schedule.ts` says); a
+ * repository from before (a plain `index.json`) is read whole until its first
+ * write moves it over.
  *
  * Containment is decided on disk, on every request, whatever a local user
  * does under the root after start. The root is resolved once, at start
@@ -9,8 +14,8 @@
  * directory from the root down to them — the root itself, each component of
  * the name, `blobs`, `blobs/<alg>` — is checked with `lstat` to be a real
  * directory ({@link containedDir}), and `oci-layout`, `index.json` and a blob
- * to be regular files. A symlink (or anything else) where a directory belongs
- * is refused, never followed: the request is answered 500 `UNKNOWN` with one
+ * to be regular files (the private index's directories and files likewise). A
+ * symlink (or anything else) where a directory belongs is refused, never followed: the request is answered 500 `UNKNOWN` with one
  * line naming the path under the root, and nothing is read or written through
  * it; other repositories are served as before. The cache of open repositories
  * is checked the same way on every use. The upload directory
@@ -21,14 +26,28 @@
  */
 import { join } from "../util/path.ts";
 import { digestOf, isDigest, parseDigest } from "../oci/digest.ts";
-import { atomicWriteFile } from "../util/files.ts";
+import { atomicWriteFile, writeAll } from "../util/files.ts";
 import { Mutex } from "../util/concurrency.ts";
+import { releaseTemp, tempPathFor } from "../util/temp.ts";
 import { LayoutIndex, OCI_LAYOUT_FILE } from "../transport/layout/index_file.ts";
-import { OciDir } from "../transport/layout/oci_dir.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
-import { ANNOTATION_REF_NAME, OCI_INDEX, OCI_MANIFEST } from "../oci/media_types.ts";
-import { isRepositoryName, isTag } from "../oci/reference.ts";
+import { OCI_INDEX, OCI_MANIFEST } from "../oci/media_types.ts";
+import { isRepositoryName } from "../oci/reference.ts";
 import { ServeError } from "./errors.ts";
+import { containedDir, lstatOrUndefined, refused } from "./contained.ts";
+import { ExportSchedule, type StorageOptions } from "./export_schedule.ts";
+import { LegacyIndex, parseIndexJson } from "./legacy_index.ts";
+import {
+  FORMAT_FILE,
+  INDEX_DIR,
+  RepoIndex,
+  type StoredManifest,
+  type TagPage,
+} from "./repo_index.ts";
+import { syncDir } from "./sorted_file.ts";
+
+export { containedDir } from "./contained.ts";
+export type { StorageOptions } from "./export_schedule.ts";
 
 // a nested repository's directory sits inside its parent's layout: it must not take a layout's names
 const RESERVED = new Set(["blobs", "index.json", "oci-layout"]);
@@ -63,99 +82,6 @@ export interface ManifestInfo {
   subject?: string;
   /** Its annotations. */
   annotations?: Record<string, string>;
-}
-
-async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await Deno.lstat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
-      return undefined;
-    }
-    throw e;
-  }
-}
-
-/** What a file that is not what it should be is, for messages. */
-function kind(st: Deno.FileInfo): string {
-  if (st.isSymlink) return "a symlink";
-  if (st.isDirectory) return "a directory";
-  if (st.isFile) return "a regular file";
-  if (st.isFifo) return "a fifo";
-  if (st.isSocket) return "a socket";
-  if (st.isCharDevice) return "a character device";
-  if (st.isBlockDevice) return "a block device";
-  return "not a regular file";
-}
-
-/** The refusal of something under the root that is not what it must be (500 `UNKNOWN`). */
-function refused(where: string, st: Deno.FileInfo, want: string): ServeError {
-  return new ServeError(
-    "UNKNOWN",
-    `refused: '${where}' under the registry's root is ${kind(st)}, not ${want}`,
-  );
-}
-
-/**
- * A directory under the root, checked on disk: the root and every component
- * on the way must be real directories (`lstat`, so a symlink is refused,
- * never followed).
- *
- * @param root the root (resolved with `realPath` at start)
- * @param parts the components under it
- * @param create make the missing ones
- * @param made receives the components of each directory made (for cleaning up)
- * @returns the directory's path, or undefined when one is missing (and not `create`)
- * @throws {ServeError} `UNKNOWN` (500) naming the component that is a symlink or not a directory
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { containedDir } from "./storage.ts";
- * const root = await Deno.realPath(await Deno.makeTempDir());
- * assert.equal(await containedDir(root, ["org", "app"], true), `${root}/org/app`);
- * assert.equal(await containedDir(root, ["org", "other"], false), undefined);
- * // a symlink where a directory belongs is refused, not followed
- * const elsewhere = await Deno.makeTempDir();
- * await Deno.symlink(elsewhere, `${root}/link`);
- * await assert.rejects(containedDir(root, ["link", "app"], true), {
- *   code: "UNKNOWN",
- *   message: "refused: 'link' under the registry's root is a symlink, not a directory",
- * });
- * assert.deepEqual([...Deno.readDirSync(elsewhere)], []); // nothing made there
- * await Deno.remove(root, { recursive: true });
- * await Deno.remove(elsewhere);
- * ```
- */
-export async function containedDir(
-  root: string,
-  parts: readonly string[],
-  create: boolean,
-  made?: string[][],
-): Promise<string | undefined> {
-  const top = await lstatOrUndefined(root);
-  if (!top) {
-    throw new ServeError("UNKNOWN", "refused: the registry's root directory is gone");
-  }
-  if (!top.isDirectory) {
-    throw new ServeError("UNKNOWN", `refused: the registry's root is now ${kind(top)}`);
-  }
-  let path = root;
-  for (let i = 0; i < parts.length; i++) {
-    path = join(path, parts[i]!);
-    let st = await lstatOrUndefined(path);
-    if (!st && create) {
-      try {
-        await Deno.mkdir(path);
-        made?.push(parts.slice(0, i + 1));
-      } catch (e) {
-        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-      }
-      st = await lstatOrUndefined(path);
-    }
-    if (!st) return undefined;
-    if (!st.isDirectory) throw refused(parts.slice(0, i + 1).join("/"), st, "a directory");
-  }
-  return path;
 }
 
 /** The digest algorithms a layout may hold blobs of (`blobs/<alg>`). */
@@ -194,45 +120,70 @@ export function manifestInfo(bytes: Uint8Array, mediaType?: string): ManifestInf
   };
 }
 
-/** One repository: an OCI layout under the root. */
+/**
+ * One repository: an OCI layout under the root, and its private index
+ * (`repo_index.ts`) once it has been written to through `serve` — until
+ * then (or for ever under `--read-only`) its plain `index.json` is read
+ * whole (`legacy_index.ts`). Reads run beside writes; writes run one at a
+ * time ({@link Repository.exclusive}).
+ */
 export class Repository {
   /** Its name. */
   readonly name: string;
   /** Its directory. */
   readonly path: string;
-  /** Serializes index writes (manifest push, tag, delete). */
+  /** Serializes writes (manifest push, tag, delete, the end of an export). */
   readonly mutex: Mutex = new Mutex();
   #root: string;
   #parts: string[];
-  #dir: OciDir;
-  #indexId: string;
-  #writers = 0;
+  #index: RepoIndex;
+  #legacy: LegacyIndex | undefined;
+  /** The `index.json` last found to be ours (or merged in). */
+  #indexSeen: string | undefined;
   #infos = new Map<string, ManifestInfo>();
+  #onWrite: (repo: Repository) => void;
+  /** Never merge another tool's `index.json` in (nothing is written). */
+  #readOnly = false;
 
-  private constructor(root: string, name: string, dir: OciDir, indexId: string) {
+  private constructor(root: string, name: string, path: string, onWrite: (r: Repository) => void) {
     this.name = name;
-    this.path = dir.path;
+    this.path = path;
     this.#root = root;
     this.#parts = name.split("/");
-    this.#dir = dir;
-    this.#indexId = indexId;
+    this.#onWrite = onWrite;
+    this.#index = new RepoIndex(async () => {
+      const dir = await containedDir(this.#root, [...this.#parts, INDEX_DIR], false);
+      if (!dir) throw new ServeError("UNKNOWN", `'${name}/${INDEX_DIR}' is gone`);
+      return dir;
+    }, `${name}/${INDEX_DIR}`);
   }
 
   /** @internal */
-  static async open(root: string, name: string): Promise<Repository> {
+  static async open(
+    root: string,
+    name: string,
+    onWrite: (repo: Repository) => void = () => {},
+    readOnly = false,
+  ): Promise<Repository> {
     const path = join(root, ...name.split("/"));
-    const id = await Repository.#check(root, name);
-    return new Repository(root, name, await OciDir.open(path), id);
+    const repo = new Repository(root, name, path, onWrite);
+    repo.#readOnly = readOnly;
+    const c = await repo.#check();
+    // writes a stop did not export (a crash): exported soon
+    if (c.private && (await repo.#index.pending()) > 0) onWrite(repo);
+    return repo;
   }
 
   /**
    * Check the repository on disk: every directory from the root down to it
-   * and its `blobs/<alg>` real, `oci-layout` and `index.json` regular files.
-   * @returns the identity of its `index.json` (inode, mtime, size)
+   * and its `blobs/<alg>` and `.ocipkg-index` real, `oci-layout`,
+   * `index.json` and `.ocipkg-index/format` regular files.
+   * @returns the version of `index.json` (inode, mtime, size), its inode, and whether the
+   * private index is there
    */
-  static async #check(root: string, name: string): Promise<string> {
-    const parts = name.split("/");
-    const path = await containedDir(root, parts, false);
+  async #check(): Promise<{ indexId: string; ino: number | null; private: boolean }> {
+    const name = this.name;
+    const path = await containedDir(this.#root, this.#parts, false);
     if (!path) throw new ServeError("NAME_UNKNOWN", `repository '${name}' is not known`);
     const blobs = await lstatOrUndefined(join(path, "blobs"));
     if (blobs && !blobs.isDirectory) throw refused(`${name}/blobs`, blobs, "a directory");
@@ -247,65 +198,257 @@ export class Repository {
       if (!st.isFile) throw refused(`${name}/${f}`, st, "a regular file");
       index = st;
     }
-    return `${index!.ino}:${index!.mtime?.getTime()}:${index!.size}`;
+    let isPrivate = false;
+    const dir = await lstatOrUndefined(join(path, INDEX_DIR));
+    if (dir) {
+      if (!dir.isDirectory) throw refused(`${name}/${INDEX_DIR}`, dir, "a directory");
+      const format = await lstatOrUndefined(join(path, INDEX_DIR, FORMAT_FILE));
+      if (format && !format.isFile) {
+        throw refused(`${name}/${INDEX_DIR}/${FORMAT_FILE}`, format, "a regular file");
+      }
+      isPrivate = !!format;
+    }
+    return {
+      indexId: `${index!.ino}:${index!.mtime?.getTime()}:${index!.size}`,
+      ino: index!.ino,
+      private: isPrivate,
+    };
+  }
+
+  /** The index to read: the private one (another tool's `index.json` merged in first), or the plain one. */
+  async #view(): Promise<RepoIndex | LegacyIndex> {
+    const c = await this.#check();
+    if (c.private) {
+      if (c.indexId !== this.#indexSeen && !this.#readOnly) {
+        await this.exclusive(() => this.#privateLocked());
+      }
+      return this.#index;
+    }
+    if (this.#legacy?.id !== c.indexId) {
+      const bytes = await Deno.readFile(join(this.path, "index.json"));
+      this.#legacy = new LegacyIndex(c.indexId, parseIndexJson(bytes, this.name));
+    }
+    return this.#legacy;
   }
 
   /**
-   * The layout, checked on disk (see the module doc), reopened when another
-   * process replaced its `index.json`.
-   * @returns the layout
+   * The private index, for a writer inside {@link Repository.exclusive}: made
+   * from `index.json` when the repository has none yet; an `index.json`
+   * another tool wrote since our last export merged in.
    */
-  async layout(): Promise<OciDir> {
-    const id = await Repository.#check(this.#root, this.name);
-    // a writer is at work (it reloads, writes and stamps the index itself): its layout is
-    // the current one; a reader never swaps the layout a writer holds — a swap there once
-    // made the next write start from a stale index and drop acknowledged tags
-    if (id === this.#indexId || this.#writers > 0) return this.#dir;
-    // another process replaced the index: reload, as a writer would
-    return await this.exclusive(() => this.layoutLocked());
+  async #privateLocked(): Promise<RepoIndex> {
+    const c = await this.#check();
+    if (!c.private) {
+      const dir = (await containedDir(this.#root, [...this.#parts, INDEX_DIR], true))!;
+      await RepoIndex.build(dir, this.path, (d, m) => this.#stored(d, m));
+      this.#indexSeen = c.indexId;
+      this.#legacy = undefined;
+      return this.#index;
+    }
+    if (c.indexId !== this.#indexSeen) {
+      if (!(await this.#index.isExport(c.ino))) {
+        await this.#index.merge(this.path, (d, m) => this.#stored(d, m));
+        this.#onWrite(this);
+      }
+      this.#indexSeen = c.indexId;
+    }
+    return this.#index;
+  }
+
+  /** What the index keeps of a stored manifest. */
+  async #stored(digest: string, mediaType: string): Promise<StoredManifest | undefined> {
+    const info = await this.info(digest, mediaType);
+    if (!info) return undefined;
+    return {
+      ...(info.subject !== undefined ? { subject: info.subject } : {}),
+      ...(info.artifactType !== undefined ? { artifactType: info.artifactType } : {}),
+      ...(info.annotations !== undefined ? { annotations: info.annotations } : {}),
+    };
   }
 
   /**
-   * Run `fn` as the repository's one writer (index writes are serialized);
-   * inside it, use {@link Repository.layoutLocked} and {@link Repository.wrote}.
+   * Run `fn` as the repository's one writer.
    * @param fn the write
    * @returns what `fn` returns
    */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    return this.mutex.run(async () => {
-      this.#writers++;
-      try {
-        return await fn();
-      } finally {
-        this.#writers--;
-      }
-    });
+    return this.mutex.run(fn);
   }
 
   /**
-   * The layout, for a writer already inside {@link Repository.exclusive}: reopened when another
-   * process replaced its `index.json`.
-   * @returns the layout
+   * The entry a tag names.
+   * @param tag the tag
+   * @returns its descriptor, or undefined
    */
-  async layoutLocked(): Promise<OciDir> {
-    const id = await Repository.#check(this.#root, this.name);
-    if (id !== this.#indexId) {
-      await this.#dir.close();
-      this.#dir = await OciDir.open(this.path);
-      this.#indexId = id;
-    }
-    return this.#dir;
+  async tagged(tag: string): Promise<Descriptor | undefined> {
+    return await (await this.#view()).tagged(tag);
   }
 
-  /** Remember the current `index.json` as ours (after a write). */
-  async wrote(): Promise<void> {
-    this.#indexId = await Repository.#check(this.#root, this.name);
+  /**
+   * The entry of a stored manifest.
+   * @param digest its digest
+   * @returns its descriptor, or undefined when the index does not list it
+   */
+  async entry(digest: string): Promise<Descriptor | undefined> {
+    return await (await this.#view()).entry(digest);
+  }
+
+  /**
+   * A page of the tags, sorted.
+   * @param after only tags after this one
+   * @param n most tags
+   * @returns the page
+   */
+  async tagPage(after: string | undefined, n: number): Promise<TagPage> {
+    const view = await this.#view();
+    if (view instanceof RepoIndex) return await view.tagPage(after, n);
+    const all = view.tags();
+    let i = 0;
+    if (after !== undefined) { while (i < all.length && all[i]! <= after) i++; }
+    return { tags: all.slice(i, i + n), more: i + n < all.length };
+  }
+
+  /**
+   * The referrers of a subject, in digest order.
+   * @param subject the subject's digest
+   * @param after only referrers after this digest
+   * @yields each referrer's descriptor (its artifact type and annotations)
+   */
+  async *referrersOf(subject: string, after?: string): AsyncGenerator<Descriptor> {
+    const view = await this.#view();
+    if (view instanceof RepoIndex) {
+      yield* view.referrersOf(subject, after);
+      return;
+    }
+    for (const digest of view.digests()) {
+      if (after !== undefined && digest <= after) continue;
+      const entry = view.entry(digest)!;
+      const info = await this.info(digest, entry.mediaType);
+      if (info?.subject !== subject) continue;
+      yield {
+        mediaType: entry.mediaType,
+        digest,
+        size: info.size,
+        ...(info.artifactType ? { artifactType: info.artifactType } : {}),
+        ...(info.annotations ? { annotations: info.annotations } : {}),
+      };
+    }
+  }
+
+  /**
+   * Store a manifest and tag it: its blob written durably, then its entry,
+   * its place among its subject's referrers and the tag (see
+   * `repo_index.ts`), all before this returns.
+   * @param desc its descriptor (as its tag's entry lists it)
+   * @param ref the tag or digest it is pushed under
+   * @param bytes its bytes
+   */
+  async storeManifest(desc: Descriptor, ref: string, bytes: Uint8Array): Promise<void> {
+    await this.exclusive(async () => {
+      const index = await this.#privateLocked();
+      await this.#writeBlob(desc.digest, bytes);
+      const info = manifestInfo(bytes, desc.mediaType);
+      if (info) {
+        this.#infos.set(desc.digest, info);
+        if (this.#infos.size > 10_000) this.#infos.clear();
+      }
+      await index.record(desc, isDigest(ref) ? undefined : ref, {
+        ...(info?.subject !== undefined ? { subject: info.subject } : {}),
+        ...(info?.artifactType !== undefined ? { artifactType: info.artifactType } : {}),
+        ...(info?.annotations !== undefined ? { annotations: info.annotations } : {}),
+      });
+    });
+    this.#onWrite(this);
+  }
+
+  /** Write a blob whole and durably (kept when a file of its size is there). */
+  async #writeBlob(digest: string, bytes: Uint8Array): Promise<void> {
+    const dir = await this.blobDir(digest);
+    if ((await this.blobSize(digest)) === bytes.byteLength) return;
+    const path = this.blobPath(digest);
+    const tmp = tempPathFor(path);
+    try {
+      const f = await Deno.open(tmp, { write: true, createNew: true });
+      try {
+        await writeAll(f, bytes);
+        await f.syncData();
+      } finally {
+        f.close();
+      }
+      await Deno.rename(tmp, path);
+    } catch (e) {
+      await Deno.remove(tmp).catch(() => {});
+      throw e;
+    } finally {
+      releaseTemp(tmp);
+    }
+    await syncDir(dir);
+  }
+
+  /**
+   * Remove a tag (its manifest stays, untagged).
+   * @param tag the tag
+   * @returns whether it was there
+   */
+  async deleteTag(tag: string): Promise<boolean> {
+    const removed = await this.exclusive(async () => {
+      return await (await this.#privateLocked()).removeTag(tag);
+    });
+    if (removed) this.#onWrite(this);
+    return removed;
+  }
+
+  /**
+   * Remove a manifest: every tag naming it, its entry, its blob.
+   * @param digest its digest
+   * @returns whether it was there
+   */
+  async deleteManifest(digest: string): Promise<boolean> {
+    const removed = await this.exclusive(async () => {
+      const index = await this.#privateLocked();
+      const listed = await index.entry(digest);
+      const info = await this.info(digest, listed?.mediaType);
+      if (!listed && (!info || (await this.blobSize(digest)) === undefined)) return false;
+      await index.removeManifest(digest, info?.subject);
+      await Deno.remove(this.blobPath(digest)).catch(() => {});
+      this.forget(digest);
+      return true;
+    });
+    if (removed) this.#onWrite(this);
+    return removed;
+  }
+
+  /**
+   * Write `index.json` from the private index (see `RepoIndex.export`); a
+   * repository with none (never written through `serve`) is left as it is.
+   * @returns whether it was written
+   */
+  async export(): Promise<boolean> {
+    const c = await this.#check();
+    if (!c.private) return false;
+    let annotations: Record<string, string> | undefined;
+    try {
+      const dir = await containedDir(this.#root, [...this.#parts, INDEX_DIR], false);
+      const format = JSON.parse(await Deno.readTextFile(join(dir!, FORMAT_FILE)));
+      annotations = format.annotations;
+    } catch { /* none */ }
+    await this.#index.export(this.path, (fn) => this.exclusive(fn), annotations);
+    return true;
+  }
+
+  /**
+   * Writes not yet compacted into the private index's base files.
+   * @returns the count (0 for a repository without one)
+   */
+  async pending(): Promise<number> {
+    const c = await this.#check();
+    return c.private ? await this.#index.pending() : 0;
   }
 
   /**
    * Path of a blob (the digest is valid). Only a path: use it right after
-   * {@link Repository.blobSize}, {@link Repository.blobDir} or
-   * {@link Repository.layout} checked the directories on the way.
+   * {@link Repository.blobSize} or {@link Repository.blobDir} checked the
+   * directories on the way.
    * @param digest a digest
    * @returns `<repo>/blobs/<alg>/<hex>`
    */
@@ -338,32 +481,6 @@ export class Repository {
     const { algorithm } = parseDigest(digest);
     const dir = await containedDir(this.#root, [...this.#parts, "blobs", algorithm], true);
     return dir!;
-  }
-
-  /**
-   * The index entries naming a tag, or holding a digest.
-   * @param reference tag or digest
-   * @returns the entries
-   */
-  async entries(reference: string): Promise<Descriptor[]> {
-    const all = await (await this.layout()).list();
-    return isDigest(reference)
-      ? all.filter((d) => d.digest === reference)
-      : all.filter((d) => d.annotations?.[ANNOTATION_REF_NAME] === reference);
-  }
-
-  /**
-   * The tags, sorted.
-   * @returns the tags
-   */
-  async tags(): Promise<string[]> {
-    const all = await (await this.layout()).list();
-    const tags = new Set<string>();
-    for (const d of all) {
-      const t = d.annotations?.[ANNOTATION_REF_NAME];
-      if (t !== undefined && isTag(t)) tags.add(t);
-    }
-    return [...tags].sort();
   }
 
   /**
@@ -416,21 +533,53 @@ export class Storage {
   readonly uploads: string;
   #repos = new Map<string, Promise<Repository>>();
   #create = new Mutex();
+  #exports: ExportSchedule;
+  #readOnly: boolean;
 
-  private constructor(root: string) {
+  private constructor(root: string, options: StorageOptions) {
     this.root = root;
     this.uploads = join(root, ".uploads");
+    this.#exports = new ExportSchedule(options);
+    this.#readOnly = options.readOnly ?? false;
+  }
+
+  /**
+   * Write now the `index.json` of every repository written since its last
+   * export (see {@link ExportSchedule}).
+   */
+  async flush(): Promise<void> {
+    await this.#exports.flush();
+  }
+
+  /**
+   * Write the `index.json` of every repository that has a private index,
+   * one after the other.
+   * @returns the names of the repositories written
+   */
+  async exportAll(): Promise<string[]> {
+    const done: string[] = [];
+    for (const name of await this.catalog(Infinity)) {
+      const repo = await this.repository(name);
+      if (repo && (await repo.export())) done.push(name);
+    }
+    return done;
+  }
+
+  /** Stop the export timers and write every `index.json` that trails its writes. */
+  async close(): Promise<void> {
+    await this.#exports.close();
   }
 
   /**
    * Open (making when missing) a root: resolved here, once (`realPath`).
    * @param root the directory
+   * @param options when `index.json` files are written, where their failures go
    * @returns the storage
    */
-  static async open(root: string): Promise<Storage> {
+  static async open(root: string, options: StorageOptions = {}): Promise<Storage> {
     await Deno.mkdir(root, { recursive: true });
     const real = await Deno.realPath(root);
-    const s = new Storage(real);
+    const s = new Storage(real, options);
     await containedDir(real, [".uploads"], true);
     return s;
   }
@@ -454,6 +603,7 @@ export class Storage {
       const parts = name.split("/");
       const made: string[][] = [];
       let wroteIndex = false;
+      let madeIndex = false;
       try {
         const path = (await containedDir(this.root, parts, true, made))!;
         await containedDir(this.root, [...parts, "blobs", "sha256"], true, made);
@@ -462,12 +612,21 @@ export class Storage {
           await atomicWriteFile(join(path, "index.json"), new LayoutIndex(name).encode());
           wroteIndex = true;
         }
+        // a new repository starts with its private index (and oci-layout, last, makes it one)
+        if (!(await lstatOrUndefined(join(path, INDEX_DIR)))) {
+          const dir = (await containedDir(this.root, [...parts, INDEX_DIR], true))!;
+          madeIndex = true;
+          await RepoIndex.build(dir, path, () => Promise.resolve(undefined));
+        }
         await atomicWriteFile(join(path, OCI_LAYOUT), OCI_LAYOUT_FILE);
         return await this.#open(name);
       } catch (e) {
         // nothing half-made is left (a full disk, a symlink swapped in meanwhile)
         const dir = await containedDir(this.root, parts, false).catch(() => undefined);
         if (dir && wroteIndex) await Deno.remove(join(dir, "index.json")).catch(() => {});
+        if (dir && madeIndex) {
+          await Deno.remove(join(dir, INDEX_DIR), { recursive: true }).catch(() => {});
+        }
         for (const p of made.reverse()) {
           const parent = await containedDir(this.root, p.slice(0, -1), false).catch(() =>
             undefined
@@ -489,7 +648,12 @@ export class Storage {
   #open(name: string): Promise<Repository> {
     let p = this.#repos.get(name);
     if (!p) {
-      const opening = Repository.open(this.root, name);
+      const opening = Repository.open(
+        this.root,
+        name,
+        (r) => this.#exports.wrote(r),
+        this.#readOnly,
+      );
       this.#repos.set(name, opening);
       opening.catch(() => {
         if (this.#repos.get(name) === opening) this.#repos.delete(name);

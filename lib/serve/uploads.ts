@@ -28,7 +28,7 @@ import { OFF_THREAD_MIN } from "../util/hash_worker.ts";
 import { BlockWriter } from "../util/files.ts";
 import { releaseTemp, trackTemp } from "../util/temp.ts";
 import { ServeError } from "./errors.ts";
-import { containedDir } from "./storage.ts";
+import { containedDir } from "./contained.ts";
 
 /** One upload session. */
 export interface Upload {
