@@ -109,6 +109,12 @@ export {
   type VerifyReferenceOptions,
 } from "./lib/sign/flow.ts";
 export { type VerifiedBlob, verifyBlob, type VerifyBlobOptions } from "./lib/sign/blob.ts";
+export {
+  attestReference,
+  type AttestReferenceOptions,
+  type VerifyAttestationOptions,
+  verifyAttestationReference,
+} from "./lib/sign/attest.ts";
 
 // An embedded registry: `ocipkg serve`
 export { serve, type ServeHandle, type ServeOptions } from "./lib/serve/server.ts";

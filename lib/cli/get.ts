@@ -16,13 +16,14 @@ import {
   registryOptions,
   remote,
   verifyOption,
+  verifyPolicy,
 } from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
   name: "get",
   usage:
-    "get <image> [-f] [--refresh] [--platform os/arch] [--verify-key pub]... [--plain-http] [--ca-file pem] [--max-bytes n] [--max-entries n] [--max-ratio n]",
+    "get <image> [-f] [--refresh] [--platform os/arch] [--verify-key pub... | --certificate-identity id --certificate-oidc-issuer url] [--plain-http] [--ca-file pem] [--max-bytes n] [--max-entries n] [--max-ratio n]",
   summary: "Pull an image into the local store, verify and extract it (cached)",
   positionals: [1, 1],
   options: {
@@ -52,8 +53,7 @@ export default defineCommand({
     const name = imageName(image!);
     const r = await withProgress(opts, image!, (p) =>
       getImage(name, {
-        verifyKeys: opts.verifyKey,
-        verifyKeysLabel: "--verify-key",
+        ...verifyPolicy(opts),
         ...remote(opts),
         ...limits(opts),
         ...p,

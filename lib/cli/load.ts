@@ -7,13 +7,20 @@ import { imageName, type LayoutLocation, loadImage, resolveLocation } from "../.
 import { defineCommand } from "./options.ts";
 import { info } from "./output.ts";
 import { chatty, progressOptions, reportInstalled, withProgress } from "./progress.ts";
-import { limitOptions, limits, overwriteOption, pickPlatform, verifyOption } from "./shared.ts";
+import {
+  limitOptions,
+  limits,
+  overwriteOption,
+  pickPlatform,
+  verifyOption,
+  verifyPolicy,
+} from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
   name: "load",
   usage:
-    "load <archive|dir> [-f] [-t name] [--platform os/arch] [--verify-key pub]... [--max-bytes n] [--max-entries n] [--max-ratio n]",
+    "load <archive|dir> [-f] [-t name] [--platform os/arch] [--verify-key pub... | --certificate-identity id --certificate-oidc-issuer url] [--max-bytes n] [--max-entries n] [--max-ratio n]",
   summary: "Load an image from an oci-archive/oci-dir into the local store",
   positionals: [1, 1],
   options: {
@@ -46,8 +53,7 @@ export default defineCommand({
     const name = opts.tag === undefined ? undefined : imageName(opts.tag);
     const r = await withProgress(opts, layout!, (p) =>
       loadImage(from, {
-        verifyKeys: opts.verifyKey,
-        verifyKeysLabel: "--verify-key",
+        ...verifyPolicy(opts),
         ...limits(opts),
         ...p,
         force: opts.overwrite,

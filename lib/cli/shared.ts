@@ -16,6 +16,8 @@ import {
   type ExtractLimits,
 } from "../archive/mod.ts";
 import { DEFAULT_TIMEOUTS } from "../transport/mod.ts";
+import type { VerifyPolicyOptions } from "../sign/mod.ts";
+import { identityFlags, identityOptions } from "./identity.ts";
 import { type Hint, optionGroup, type OptionValues } from "./options.ts";
 import { debugLog, info, out } from "./output.ts";
 
@@ -334,7 +336,10 @@ export const overwriteOption = optionGroup({
   },
 });
 
-/** `--verify-key`: install only what verifies (besides the config file's `verify` rules). */
+/**
+ * `--verify-key`, or a keyless `--certificate-identity` and issuer: install
+ * only what verifies (besides the config file's `verify` rules).
+ */
 export const verifyOption = optionGroup({
   "verify-key": {
     type: "string",
@@ -343,7 +348,28 @@ export const verifyOption = optionGroup({
     description:
       "install only if a signature verifies with this public key (repeatable: any one); the config file's verify rules apply too",
   },
+  ...identityOptions,
 });
+
+/**
+ * The library's verify options from {@link verifyOption}'s flags.
+ * @param opts parsed values
+ * @returns the keys or identity, their labels, the trusted root
+ * @throws {UsageError} for a key and an identity both, or an identity without issuer
+ */
+export function verifyPolicy(opts: OptionValues<typeof verifyOption>): VerifyPolicyOptions {
+  const id = identityFlags(opts, opts.verifyKey.length > 0, "--verify-key", false);
+  const { trustedRoot, ...identity } = id;
+  const hasIdentity = identity.identity !== undefined || identity.identityRegexp !== undefined;
+  return {
+    verifyKeys: opts.verifyKey,
+    verifyKeysLabel: "--verify-key",
+    ...(hasIdentity
+      ? { verifyIdentity: identity, verifyIdentityLabel: "--certificate-identity" }
+      : {}),
+    ...(trustedRoot !== undefined ? { trustedRoot } : {}),
+  };
+}
 
 /** `--include-signatures`: copy attached signatures and referrers too. */
 export const signaturesOption = optionGroup({

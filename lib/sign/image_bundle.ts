@@ -129,7 +129,7 @@ function worstOf(failures: SignatureError[]): SignatureError | undefined {
  * import { MemoryTarget, SignatureError } from "@ocipkg/cli";
  * import { encodeJson, OCI_MANIFEST } from "@ocipkg/cli/oci";
  * import { pushBytes } from "@ocipkg/cli/transport";
- * import { verifyImageBundles } from "./image_bundle.ts";
+ * import { verifyImageBundles } from "@ocipkg/cli/sign";
  * const t = new MemoryTarget();
  * const config = await pushBytes(t, "application/vnd.oci.empty.v1+json", encodeJson({}));
  * const image = await pushBytes(t, OCI_MANIFEST, encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] }));
