@@ -133,7 +133,14 @@ export async function verifyImage(
   if (errors.length === 0) {
     throw new SignatureError("none", `no key or identity to verify image ${subject.digest} with`);
   }
-  // keys only, and no bundle at all: the legacy message says it ("no signature of …")
-  const bundleNone = errors.length === 2 && errors[1]!.reason === "none";
-  throw bundleNone ? errors[0]! : combine(errors);
+  // no bundle signature either: the legacy message says it ("no signature of …"), and what the
+  // bundles that are not signatures are
+  if (errors.length === 2 && errors[1]!.reason === "none") {
+    const [legacy, bundles] = errors as [SignatureError, SignatureError];
+    const others = /other bundles hold [^;]*/.exec(bundles.message)?.[0];
+    throw others && legacy.reason === "none"
+      ? new SignatureError("none", `${legacy.message}; ${others}`, { cause: legacy })
+      : legacy;
+  }
+  throw combine(errors);
 }
