@@ -119,7 +119,6 @@ function worstOf(failures: SignatureError[]): SignatureError | undefined {
  * @param policies who may have signed (any one)
  * @param purpose signatures, or attestations of a type
  * @param options the trusted root, whether to stop at the first
- * @param budget what the command may still read; default a new one
  * @returns the bundles that verified (at least one)
  * @throws {SignatureError} when none did: `none` when no bundle serves the
  *   purpose, else the worst reason, naming each refused bundle's fault
@@ -145,7 +144,38 @@ export async function verifyImageBundles(
   policies: BundlePolicy[],
   purpose: BundlePurpose,
   options: ImageBundleOptions = {},
-  budget: VerifyBudget = new VerifyBudget(),
+): Promise<VerifiedImageBundle[]> {
+  return await verifyImageBundlesWithin(
+    target,
+    subject,
+    policies,
+    purpose,
+    options,
+    new VerifyBudget(),
+  );
+}
+
+/**
+ * {@link verifyImageBundles} within a budget the caller shares with the
+ * command's other checks (legacy signatures, other requirements): what it
+ * already read is not read again.
+ *
+ * @param target where the image is
+ * @param subject the image's manifest
+ * @param policies who may have signed (any one)
+ * @param purpose signatures, or attestations of a type
+ * @param options the trusted root, whether to stop at the first
+ * @param budget what the command may still read
+ * @returns the bundles that verified (at least one)
+ * @throws {SignatureError} when none did
+ */
+export async function verifyImageBundlesWithin(
+  target: ReadTarget,
+  subject: Descriptor,
+  policies: BundlePolicy[],
+  purpose: BundlePurpose,
+  options: ImageBundleOptions,
+  budget: VerifyBudget,
 ): Promise<VerifiedImageBundle[]> {
   const { bundles: refs, problems } = await budget.search(target, subject, {});
   const verified: VerifiedImageBundle[] = [];

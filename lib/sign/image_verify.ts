@@ -17,7 +17,7 @@ import {
   VerifyBudget,
   verifyWithin,
 } from "./image.ts";
-import { type VerifiedImageBundle, verifyImageBundles } from "./image_bundle.ts";
+import { type VerifiedImageBundle, verifyImageBundlesWithin } from "./image_bundle.ts";
 import type { PublicKeyFile } from "./keys.ts";
 import { rootId, signerRecord } from "./signers.ts";
 import type { TrustedRoot } from "./trusted_root.ts";
@@ -115,10 +115,17 @@ export async function verifyImage(
   const policies = bundlePolicies(signers);
   if (policies.length > 0) {
     try {
-      out.bundles = await verifyImageBundles(target, subject, policies, { kind: "signature" }, {
-        trustedRoot: signers.trustedRoot,
-        first: options.first,
-      }, budget);
+      out.bundles = await verifyImageBundlesWithin(
+        target,
+        subject,
+        policies,
+        { kind: "signature" },
+        {
+          trustedRoot: signers.trustedRoot,
+          first: options.first,
+        },
+        budget,
+      );
       const root = rootId(signers.trustedRoot);
       for (const b of out.bundles) {
         const record = signerRecord(b.signer, root);

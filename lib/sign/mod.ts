@@ -63,6 +63,7 @@ export {
   verifySignatures,
   type VerifySignaturesOptions,
 } from "./image.ts";
+export { type AttestationRequirement } from "./policy_rules.ts";
 export {
   configFile,
   enforceVerification,

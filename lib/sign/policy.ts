@@ -50,7 +50,7 @@ import type { ReadTarget } from "../transport/target.ts";
 import { printable } from "../util/text.ts";
 import type { IdentityPolicy } from "./bundle_verify.ts";
 import { SignatureError, type VerifiedSignature, VerifyBudget, verifyWithin } from "./image.ts";
-import { verifyImageBundles } from "./image_bundle.ts";
+import { verifyImageBundlesWithin } from "./image_bundle.ts";
 import { bundlePolicies, verifyImage } from "./image_verify.ts";
 import { type PublicKeyFile, readPublicKeyFile } from "./keys.ts";
 import { type AttestationRequirement, configFile, readRules, ruleApplies } from "./policy_rules.ts";
@@ -359,7 +359,7 @@ async function meetRequirement(
   const signed = await verifyImage(src, root, signers, { first: true }, budget);
   const records = [signed.signers[0]!];
   for (const att of req.attestations ?? []) {
-    const [a] = await verifyImageBundles(
+    const [a] = await verifyImageBundlesWithin(
       src,
       root,
       bundlePolicies(signers),
