@@ -157,6 +157,12 @@ export {
   type VerifyReferenceOptions,
 } from "./lib/sign/flow.ts";
 export { type VerifiedBlob, verifyBlob, type VerifyBlobOptions } from "./lib/sign/blob.ts";
+export {
+  attestReference,
+  type AttestReferenceOptions,
+  type VerifyAttestationOptions,
+  verifyAttestationReference,
+} from "./lib/sign/attest.ts";
 
 // An embedded registry: `ocipkg serve`
 export {

@@ -35,3 +35,5 @@ export { inspectLayout } from "../lib/ops/inspect.ts";
 export { BackgroundDigester, OFF_THREAD_MIN } from "../lib/util/hash_worker.ts";
 export { checkBinaryPlatforms, filePlatform } from "../lib/oci/binary_platform.ts";
 export { defaultDigest, loadSigstore, withDefaultDigest } from "../lib/sign/sigstore_lib.ts";
+export { VerifyBudget } from "../lib/sign/image.ts";
+export { verifyImageBundlesWithin } from "../lib/sign/image_bundle.ts";

@@ -276,6 +276,8 @@ Deno.test("structure: every command is one module whose table documents it", asy
     "sign",
     "verify",
     "verify-blob",
+    "attest",
+    "verify-attestation",
     "attach",
     "discover",
     "completions",

@@ -157,11 +157,48 @@ Deno.test("a config file that is not a JSON object with a list of rules is refus
     ['{"verfy": []}', /config\.json: unknown key 'verfy' \(did you mean 'verify'\?\)$/],
     [
       '{"verify": [{"prefix": "ghcr.io/", "key": "k.pub", "Key": "other.pub"}]}',
-      /verify rule 1 has 'Key': a rule holds only 'prefix' and 'key' \(or 'keys'\)$/,
+      /verify rule 1 has 'Key': a rule holds 'prefix', 'key' \(or 'keys'\), 'identity' and 'issuer' \(or their 'Regexp' forms\), 'trustedRoot' and 'attestations'$/,
     ],
     [
       '{"verify": [{"prefix": "ghcr.io/", "key": "k.pub", "keys": ["k.pub"]}]}',
       /verify rule 1 has both 'key' and 'keys': give one$/,
+    ],
+    // keyless rules: an identity needs its issuer, one form of each, a regexp that compiles
+    [
+      '{"verify": [{"prefix": "ghcr.io/"}]}',
+      /verify rule 1 needs a 'key' \(or 'keys'\) naming public key files, or a keyless 'identity' and 'issuer'$/,
+    ],
+    [
+      '{"verify": [{"prefix": "ghcr.io/", "identity": "https://github.com/org/*"}]}',
+      /verify rule 1 needs the identity's OIDC 'issuer' \(or 'issuerRegexp'\), e\.g\. 'https:\/\/token\.actions\.githubusercontent\.com'$/,
+    ],
+    [
+      '{"verify": [{"prefix": "ghcr.io/", "key": "k.pub", "issuer": "https://accounts.google.com"}]}',
+      /verify rule 1 names an issuer but no 'identity' \(or 'identityRegexp'\)$/,
+    ],
+    [
+      '{"verify": [{"prefix": "ghcr.io/", "identity": "a", "identityRegexp": "a", "issuer": "b"}]}',
+      /verify rule 1 has both 'identity' and 'identityRegexp': give one$/,
+    ],
+    [
+      '{"verify": [{"prefix": "ghcr.io/", "identityRegexp": "(", "issuer": "b"}]}',
+      /verify rule 1: invalid identity regular expression '\(': /,
+    ],
+    [
+      '{"verify": [{"prefix": "ghcr.io/", "identity": "", "issuer": "b"}]}',
+      /verify rule 1: 'identity' must be a non-empty string$/,
+    ],
+    [
+      '{"verify": [{"prefix": "ghcr.io/", "key": "k.pub", "attestations": ["provenance"]}]}',
+      /verify rule 1: attestation 'provenance' is neither a predicate type name \(slsaprovenance, spdxjson, cyclonedx, …\) nor a URI$/,
+    ],
+    [
+      '{"verify": [{"prefix": "ghcr.io/", "key": "k.pub", "attestations": []}]}',
+      /verify rule 1: 'attestations' must be a list of predicate types, e\.g\. \["slsaprovenance"\]$/,
+    ],
+    [
+      '{"verify": [{"prefix": "localhost:5000/", "identity": "a", "issuer": "b", "trustedRoot": "absent.json"}]}',
+      /^trusted root .*absent\.json does not exist \(verify rule 'localhost:5000\/' of .*config\.json\)$/,
     ],
   ];
   for (const [body, re] of cases) {
@@ -170,6 +207,39 @@ Deno.test("a config file that is not a JSON object with a list of rules is refus
     assert(re.test(e.message), `${body}: ${e.message}`);
     assert(!e.message.includes("\n"), e.message);
   }
+  // a keyless rule: the glob made a whole-value pattern, the root read (and named by its digest)
+  await Deno.writeTextFile(
+    join(dir, "root.json"),
+    JSON.stringify({
+      mediaType: "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+    }),
+  );
+  await Deno.writeTextFile(
+    policy,
+    JSON.stringify({
+      verify: [{
+        prefix: "localhost:5000/rt/",
+        identity: "https://github.com/org/*/.github/workflows/*@refs/tags/*",
+        issuer: "https://token.actions.githubusercontent.com",
+        trustedRoot: "root.json",
+        attestations: ["slsaprovenance", "https://example.com/review/v1"],
+      }],
+    }),
+  );
+  const [req] = await verifyRequirements(name, { policy });
+  assertEquals(req?.keys, []);
+  const re = req?.identities?.[0]?.identityRegexp as RegExp;
+  assert(re.test("https://github.com/org/a/.github/workflows/r.yml@refs/tags/v1"));
+  assert(!re.test("https://github.com/org/a/.github/workflows/r.yml@refs/heads/x@refs/tags/v1"));
+  assertEquals(req?.identities?.[0]?.issuer, "https://token.actions.githubusercontent.com");
+  assert(/^sha256:[0-9a-f]{64}$/.test(req?.trustedRoot?.digest ?? ""), req?.trustedRoot?.digest);
+  assertEquals(req?.attestations, [
+    {
+      name: "slsaprovenance",
+      predicateTypes: ["https://slsa.dev/provenance/v0.2", "https://slsa.dev/provenance/v1"],
+    },
+    { name: "https://example.com/review/v1", predicateTypes: ["https://example.com/review/v1"] },
+  ]);
   // an object without rules, or an absent file: no rules
   await Deno.writeTextFile(policy, "{}");
   assertEquals(await verifyRequirements(name, { policy }), []);

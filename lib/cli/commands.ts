@@ -35,6 +35,8 @@ import key from "./key.ts";
 import sign from "./sign.ts";
 import verify from "./verify.ts";
 import verifyBlob from "./verify_blob.ts";
+import attest from "./attest.ts";
+import verifyAttestation from "./verify_attestation.ts";
 import attach from "./attach.ts";
 import discover from "./discover.ts";
 import completions, { completeCommands } from "./completions.ts";
@@ -71,6 +73,8 @@ export const COMMANDS: readonly Command[] = [
   sign,
   verify,
   verifyBlob,
+  attest,
+  verifyAttestation,
   attach,
   discover,
   completions,

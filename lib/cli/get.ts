@@ -17,13 +17,14 @@ import {
   registryOptions,
   remote,
   verifyOption,
+  verifyPolicy,
 } from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
   name: "get",
   usage:
-    "get <image> [-f] [--refresh] [--platform os/arch] [--lock path] [--locked] [--verify-key pub]... [--plain-http] [--ca-file pem] [--max-bytes n] [--max-entries n] [--max-ratio n]",
+    "get <image> [-f] [--refresh] [--platform os/arch] [--lock path] [--locked] [--verify-key pub... | --certificate-identity id --certificate-oidc-issuer url] [--plain-http] [--ca-file pem] [--max-bytes n] [--max-entries n] [--max-ratio n]",
   summary: "Pull an image into the local store, verify and extract it (cached)",
   positionals: [1, 1],
   options: {
@@ -61,8 +62,7 @@ export default defineCommand({
       image!,
       (p) =>
         getImage(name, {
-          verifyKeys: opts.verifyKey,
-          verifyKeysLabel: "--verify-key",
+          ...verifyPolicy(opts),
           ...lockSettings(opts),
           ...remote(opts),
           ...limits(opts),

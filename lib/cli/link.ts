@@ -19,13 +19,14 @@ import {
   registryOptions,
   remote,
   verifyOption,
+  verifyPolicy,
 } from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
   name: "link",
   usage:
-    "link <image> [--cargo] [--pkg-config] [--cmake] [--static|--dynamic] [--lib name]... [--platform p] [--name pkg] [--lock path] [--locked] [--verify-key pub]... [--json]",
+    "link <image> [--cargo] [--pkg-config] [--cmake] [--static|--dynamic] [--lib name]... [--platform p] [--name pkg] [--lock path] [--locked] [--verify-key pub... | --certificate-identity id --certificate-oidc-issuer url] [--json]",
   summary: "Get a package and link its libraries: Cargo lines, a .pc file, a CMake config",
   positionals: [1, 1],
   options: {
@@ -82,8 +83,7 @@ export default defineCommand({
     const cargoTarget = opts.cargo ? Deno.env.get("TARGET") : undefined;
     const platform = opts.platform ?? (cargoTarget ? parsePlatform(cargoTarget) : undefined);
     const r = await linkPackage(imageName(image!), {
-      verifyKeys: opts.verifyKey,
-      verifyKeysLabel: "--verify-key",
+      ...verifyPolicy(opts),
       ...lockSettings(opts),
       ...limits(opts),
       ...remote(opts),

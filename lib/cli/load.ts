@@ -15,13 +15,14 @@ import {
   overwriteOption,
   pickPlatform,
   verifyOption,
+  verifyPolicy,
 } from "./shared.ts";
 
 /** The command. */
 export default defineCommand({
   name: "load",
   usage:
-    "load <archive|dir|-> [-f] [-t name] [--platform os/arch] [--lock path] [--locked] [--verify-key pub]... [--max-bytes n] [--max-entries n] [--max-ratio n]",
+    "load <archive|dir|-> [-f] [-t name] [--platform os/arch] [--lock path] [--locked] [--verify-key pub... | --certificate-identity id --certificate-oidc-issuer url] [--max-bytes n] [--max-entries n] [--max-ratio n]",
   summary: "Load an image from an oci-archive/oci-dir into the local store",
   positionals: [1, 1],
   options: {
@@ -59,8 +60,7 @@ export default defineCommand({
     const name = opts.tag === undefined ? undefined : imageName(opts.tag);
     const r = await withProgress(opts, layout!, (p) =>
       loadImage(from, {
-        verifyKeys: opts.verifyKey,
-        verifyKeysLabel: "--verify-key",
+        ...verifyPolicy(opts),
         ...lockSettings(opts),
         ...limits(opts),
         ...p,

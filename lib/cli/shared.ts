@@ -29,6 +29,8 @@ import {
   DEFAULT_TIMEOUTS,
   LARGE_BLOB,
 } from "../transport/mod.ts";
+import type { VerifyPolicyOptions } from "../sign/mod.ts";
+import { identityFlags, identityOptions } from "./identity.ts";
 import { type Hint, oneOf, optionGroup, type OptionValues } from "./options.ts";
 import { debugLog, info, out } from "./output.ts";
 
@@ -366,7 +368,10 @@ export const overwriteOption = optionGroup({
   },
 });
 
-/** `--verify-key`: install only what verifies (besides the config file's `verify` rules). */
+/**
+ * `--verify-key`, or a keyless `--certificate-identity` and issuer: install
+ * only what verifies (besides the config file's `verify` rules).
+ */
 export const verifyOption = optionGroup({
   "verify-key": {
     type: "string",
@@ -375,6 +380,7 @@ export const verifyOption = optionGroup({
     description:
       "install only if a signature verifies with this public key (repeatable: any one); the config file's verify rules apply too",
   },
+  ...identityOptions,
 });
 
 /** `--lock`: the project's lock file (`lock` itself, and the group below). */
@@ -408,6 +414,26 @@ export function lockSettings(opts: OptionValues<typeof lockOptions>): LockOption
   const o: LockOptions = { lock: opts.lock ?? true };
   if (opts.locked) o.locked = true;
   return o;
+}
+
+/**
+ * The library's verify options from {@link verifyOption}'s flags.
+ * @param opts parsed values
+ * @returns the keys or identity, their labels, the trusted root
+ * @throws {UsageError} for a key and an identity both, or an identity without issuer
+ */
+export function verifyPolicy(opts: OptionValues<typeof verifyOption>): VerifyPolicyOptions {
+  const id = identityFlags(opts, opts.verifyKey.length > 0, "--verify-key", false);
+  const { trustedRoot, ...identity } = id;
+  const hasIdentity = identity.identity !== undefined || identity.identityRegexp !== undefined;
+  return {
+    verifyKeys: opts.verifyKey,
+    verifyKeysLabel: "--verify-key",
+    ...(hasIdentity
+      ? { verifyIdentity: identity, verifyIdentityLabel: "--certificate-identity" }
+      : {}),
+    ...(trustedRoot !== undefined ? { trustedRoot } : {}),
+  };
 }
 
 /** `--include-signatures`: copy attached signatures and referrers too. */

@@ -13,7 +13,7 @@ import { annotations, jsonOption, registryHints, registryOptions, remote } from 
 export default defineCommand({
   name: "sign",
   usage:
-    "sign <image> --key <cosign.key> [-a key=value]... [--referrers] [--identity repo] [--json]",
+    "sign <image> --key <cosign.key> [-a key=value]... [--bundle | --referrers] [--identity repo] [--json]",
   summary: "Sign an image as cosign does (a registry image, or a layout before it is pushed)",
   positionals: [1, 1],
   options: {
@@ -33,6 +33,11 @@ export default defineCommand({
     referrers: {
       type: "boolean",
       description: "store the signature as an OCI 1.1 referrer, not under the sha256-<hex>.sig tag",
+    },
+    bundle: {
+      type: "boolean",
+      description:
+        "write a Sigstore bundle referrer (cosign v3's format) instead of a legacy signature",
     },
     identity: {
       type: "string",
@@ -55,6 +60,11 @@ export default defineCommand({
       command: "ocipkg sign localhost:5000/libfoo:1 --key cosign.key --referrers",
       description: "store it as a referrer (the referrers API, or the sha256-<hex> index)",
     },
+    {
+      command: "ocipkg sign localhost:5000/libfoo:1 --key cosign.key --bundle",
+      description:
+        "a keyed Sigstore bundle (no log entry): cosign v3 reads it with --insecure-ignore-tlog",
+    },
   ],
   hints: registryHints,
   async run([image], opts) {
@@ -64,6 +74,7 @@ export default defineCommand({
       password: keyPassword(),
       annotations: annotations(opts.annotation),
       referrers: opts.referrers,
+      bundle: opts.bundle,
       identity: opts.identity,
     });
     if (opts.json) {
@@ -73,8 +84,9 @@ export default defineCommand({
         mode: r.mode,
         tag: r.tag ?? null,
         manifest: r.manifest.digest,
-        payload: r.payload.digest,
-        signature: r.signature,
+        ...(r.mode === "bundle"
+          ? { bundle: r.bundle.digest, predicateType: r.predicateType }
+          : { payload: r.payload.digest, signature: r.signature }),
         existed: r.existed,
       }));
       return;

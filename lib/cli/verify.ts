@@ -1,19 +1,31 @@
 /**
- * `ocipkg verify`: check an image's cosign signatures with a public key.
+ * `ocipkg verify`: check an image's signatures — legacy cosign signatures
+ * with a public key, Sigstore bundles (cosign v3) with a key or a keyless
+ * identity.
  *
  * @module
  */
-import { resolveLocation, UsageError, verifyReference } from "../../mod.ts";
+import { resolveLocation, verifyReference } from "../../mod.ts";
+import { bundleHints, identityFlags, identityOptions } from "./identity.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
+import type { BundleSigner } from "../sign/mod.ts";
+
+/** A bundle's signer, in one phrase. */
+export function signerText(s: BundleSigner): string {
+  return s.kind === "certificate"
+    ? `${s.identity} (issuer ${s.issuer})`
+    : `key ${s.path ?? ""} (${s.fingerprint})`;
+}
 
 /** The command. */
 export default defineCommand({
   name: "verify",
-  usage: "verify <image> --key <cosign.pub> [--key …] [--json]",
+  usage: "verify <image> (--key <cosign.pub> [--key …] | --certificate-identity[-regexp] <id> " +
+    "--certificate-oidc-issuer[-regexp] <url> [--trusted-root <root.json>]) [--json]",
   summary:
-    "Verify an image's cosign signatures (tag scheme and referrers); exit 1 when none verifies",
+    "Verify an image's signatures (legacy .sig and referrers, Sigstore bundles); exit 1 when none verifies",
   positionals: [1, 1],
   options: {
     key: {
@@ -22,6 +34,7 @@ export default defineCommand({
       value: "file",
       description: "a public key (PEM); repeat it: one of them must verify",
     },
+    ...identityOptions,
     ...jsonOption,
     ...registryOptions,
   },
@@ -31,27 +44,38 @@ export default defineCommand({
       description: "prints what verified; exits 1 with the reason when nothing does",
     },
     {
+      command: "ocipkg verify ghcr.io/org/libfoo:1.2 " +
+        "--certificate-identity-regexp '^https://github\\.com/org/libfoo/\\.github/workflows/' " +
+        "--certificate-oidc-issuer https://token.actions.githubusercontent.com",
+      description: "a keyless signature (cosign v3 bundle) made by a workflow of org/libfoo",
+    },
+    {
       command: "ocipkg verify libfoo.tar --key cosign.pub --json",
       description: "verify a package file before it is loaded",
     },
   ],
   hints: [
     ...registryHints,
-    { when: /^no signature of/, add: " (sign it with 'ocipkg sign' or cosign)" },
+    ...bundleHints,
+    {
+      when: /^no (signature|Sigstore bundle signature) of/,
+      add: " (sign it with 'ocipkg sign' or cosign)",
+    },
   ],
   async run([image], opts) {
-    if (opts.key.length === 0) throw new UsageError("give the public key with --key <file>");
+    const id = identityFlags(opts, opts.key.length > 0, "--key", true);
     const r = await verifyReference(await resolveLocation(image!), {
       ...remote(opts),
       keys: opts.key,
       keysLabel: "--key",
+      ...id,
     });
     if (opts.json) {
       out(JSON.stringify({
         image,
         digest: r.digest,
-        key: r.key,
-        fingerprint: r.fingerprint,
+        key: r.key ?? null,
+        fingerprint: r.fingerprint ?? null,
         signatures: r.signatures.map((s) => ({
           source: s.source,
           manifest: s.manifest.digest,
@@ -59,6 +83,14 @@ export default defineCommand({
           payload: s.payloadDigest,
           dockerReference: s.dockerReference,
           annotations: s.annotations,
+        })),
+        bundles: r.bundles.map((b) => ({
+          manifest: b.manifest.digest,
+          bundle: b.mediaType,
+          signer: b.signer,
+          predicateType: b.predicateType ?? null,
+          timestamps: b.timestamps.map((t) => ({ source: t.source, time: t.time.toISOString() })),
+          tlogEntries: b.tlogEntries,
         })),
       }));
       return;
@@ -69,6 +101,15 @@ export default defineCommand({
         `Verified ${r.digest} with ${r.key}: ${from} signature ${s.manifest.digest} layer ${
           s.layer + 1
         }, docker-reference ${s.dockerReference}`,
+      );
+    }
+    for (const b of r.bundles) {
+      const log = b.tlogEntries[0];
+      const logged = log ? `, logged in ${log.log ?? "a transparency log"} #${log.logIndex}` : "";
+      out(
+        `Verified ${r.digest}: Sigstore bundle ${b.manifest.digest} signed by ${
+          signerText(b.signer)
+        }${logged}`,
       );
     }
   },

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { UsageError, verifyBlob } from "../../mod.ts";
+import { verifyBlob } from "../../mod.ts";
+import { bundleHints, identityFlags, identityOptions } from "./identity.ts";
 import { defineCommand } from "./options.ts";
 import { out } from "./output.ts";
 import { jsonOption } from "./shared.ts";
@@ -30,32 +31,7 @@ export default defineCommand({
       value: "file",
       description: "the public key (PEM) of a bundle signed with a key",
     },
-    "certificate-identity": {
-      type: "string",
-      value: "id",
-      description: "the signing certificate's identity, exactly (a workflow URI, an email)",
-    },
-    "certificate-identity-regexp": {
-      type: "string",
-      value: "regexp",
-      description: "or a regular expression it must match (anywhere: anchor it with ^…$)",
-    },
-    "certificate-oidc-issuer": {
-      type: "string",
-      value: "url",
-      description: "the certificate's OIDC issuer, exactly",
-    },
-    "certificate-oidc-issuer-regexp": {
-      type: "string",
-      value: "regexp",
-      description: "or a regular expression it must match",
-    },
-    "trusted-root": {
-      type: "string",
-      value: "file",
-      description: "a Sigstore trusted root (JSON)",
-      default: "the public-good root shipped with ocipkg",
-    },
+    ...identityOptions,
     ...jsonOption,
   },
   examples: [
@@ -76,52 +52,14 @@ export default defineCommand({
       description: "a bundle signed with 'cosign sign-blob --key'",
     },
   ],
-  hints: [
-    {
-      when: /is signed with a key, not a certificate/,
-      add: " (give --key)",
-    },
-    {
-      when: /is signed with a certificate \(keyless\), not a key/,
-      add: " (give --certificate-identity and --certificate-oidc-issuer)",
-    },
-    {
-      when: /does not verify: .*(certificate chain|timestamp|checkpoint|inclusion)/,
-      add: " (if it comes from another Sigstore instance, give that instance's --trusted-root)",
-    },
-  ],
+  hints: bundleHints,
   async run([file], opts) {
-    const identity = opts.certificateIdentity ?? opts.certificateIdentityRegexp;
-    const issuer = opts.certificateOidcIssuer ?? opts.certificateOidcIssuerRegexp;
-    const flag = (exact: string | undefined, regexp: string | undefined, name: string) => {
-      if (exact !== undefined && regexp !== undefined) {
-        throw new UsageError(`give --${name} or --${name}-regexp, not both`);
-      }
-    };
-    flag(opts.certificateIdentity, opts.certificateIdentityRegexp, "certificate-identity");
-    flag(opts.certificateOidcIssuer, opts.certificateOidcIssuerRegexp, "certificate-oidc-issuer");
-    if (opts.key !== undefined && (identity !== undefined || issuer !== undefined)) {
-      throw new UsageError("give --key or --certificate-identity, not both");
-    }
-    if (opts.key === undefined && identity === undefined) {
-      throw new UsageError(
-        "give --key <cosign.pub>, or --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]",
-      );
-    }
-    if (opts.key === undefined && issuer === undefined) {
-      throw new UsageError(
-        "give the OIDC issuer: --certificate-oidc-issuer or --certificate-oidc-issuer-regexp",
-      );
-    }
+    const id = identityFlags(opts, opts.key !== undefined, "--key", true);
     const r = await verifyBlob(file!, {
       bundle: opts.bundle,
       key: opts.key,
       keyLabel: "--key",
-      identity: opts.certificateIdentity,
-      identityRegexp: opts.certificateIdentityRegexp,
-      issuer: opts.certificateOidcIssuer,
-      issuerRegexp: opts.certificateOidcIssuerRegexp,
-      trustedRoot: opts.trustedRoot,
+      ...id,
     });
     if (opts.json) {
       out(JSON.stringify({

@@ -126,7 +126,7 @@ export interface VerifiedBundle {
     /** The subject of the statement that is the artifact. */
     subject: InTotoSubject;
   };
-  /** The verified times (at least one). */
+  /** The verified times: at least one for a certificate; none for a key bundle without log entry or timestamp. */
   timestamps: VerifiedTimestamp[];
   /** The transparency-log entries. */
   tlogEntries: VerifiedLogEntry[];
@@ -213,8 +213,18 @@ function failureOf(e: unknown): SignatureFailure {
   return "malformed";
 }
 
-/** The policy's verdict on a certificate's identity and issuer; undefined when they match. */
-function identityMismatch(p: IdentityPolicy, identity: string, issuer: string): string | undefined {
+/**
+ * The policy's verdict on a certificate's identity and issuer; undefined when they match.
+ * @param p the policy
+ * @param identity the certificate's subject alternative name
+ * @param issuer its OIDC issuer
+ * @returns why they do not match, or undefined
+ */
+export function identityMismatch(
+  p: IdentityPolicy,
+  identity: string,
+  issuer: string,
+): string | undefined {
   const idRe = regexp(p.identityRegexp, "identity");
   const issRe = regexp(p.issuerRegexp, "issuer");
   const idOk = idRe ? idRe.test(identity) : identity === p.identity;
@@ -240,6 +250,12 @@ function identityMismatch(p: IdentityPolicy, identity: string, issuer: string): 
  * its Rekor entries match it and are in the log (inclusion proof with a
  * signed checkpoint, or a signed entry timestamp); and that the signer is
  * the policy's identity and issuer, or key.
+ *
+ * A keyless bundle must have a log entry (or an RFC 3161 timestamp) to be
+ * valid at a verified time. A bundle signed with a key needs neither: the
+ * key is the trust, as with a legacy `.sig` signature (`cosign verify --key`
+ * asks for `--insecure-ignore-tlog` there) — the log entries and timestamps it
+ * does have are checked all the same.
  *
  * A message signature needs the artifact's bytes; a DSSE bundle is checked
  * against the bytes' digest or a given digest.
@@ -399,7 +415,10 @@ export async function verifyBundle(
       parsed,
       bytes ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : undefined,
     );
-    signer = new lib.verify.Verifier(trustMaterial).verify(entity);
+    // a key is its own trust: its bundle needs no log entry nor timestamp (those it has are
+    // still checked); a certificate is trusted only at a verified time, so it needs one
+    const thresholds = key ? { tlogThreshold: 0, timestampThreshold: 0 } : {};
+    signer = new lib.verify.Verifier(trustMaterial, thresholds).verify(entity);
   } catch (e) {
     if (e instanceof OcipkgError) throw e;
     const reason = failureOf(e);

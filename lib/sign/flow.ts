@@ -6,11 +6,17 @@
  * @module
  */
 import { OcipkgError, UsageError } from "../util/errors.ts";
+import { resolve } from "../util/path.ts";
 import { atomicWriteFile, pathExists } from "../util/files.ts";
 import { type Location, openImage } from "../transport/location.ts";
 import type { ImageName } from "../oci/reference.ts";
 import type { RemoteOptions } from "../transport/location.ts";
 import { signImage, type SignResult, type VerifiedSignature } from "./image.ts";
+import { type BundleSignResult, signImageBundle } from "./bundle_sign.ts";
+import type { IdentityPolicy } from "./bundle_verify.ts";
+import type { VerifiedImageBundle } from "./image_bundle.ts";
+import { verifyImage } from "./image_verify.ts";
+import { readTrustedRoot, type TrustedRoot } from "./trusted_root.ts";
 import {
   encodePublicKey,
   encryptPrivateKey,
@@ -21,7 +27,6 @@ import {
   readPublicKeyFile,
 } from "./keys.ts";
 import { readSmallFile } from "./pem.ts";
-import { verifyWithAnyKey } from "./policy.ts";
 import { dockerReference } from "./payload.ts";
 
 /** A private key file's text: the one small-file reader, a missing file a usage error. */
@@ -42,8 +47,14 @@ export interface SignReferenceOptions extends RemoteOptions {
   /** Store the signature as an OCI 1.1 referrer instead of under `sha256-<hex>.sig`. */
   referrers?: boolean;
   /**
+   * Write a Sigstore bundle referrer (cosign v3's format: a DSSE statement
+   * of `https://sigstore.dev/cosign/sign/v1` about the image) instead of a
+   * legacy signature; see {@link signImageBundle}.
+   */
+  bundle?: boolean;
+  /**
    * The payload's `docker-reference`; default the image's repository (for a
-   * layout, its ref name's).
+   * layout, its ref name's). Legacy signatures only.
    */
   identity?: string;
 }
@@ -78,11 +89,26 @@ export interface SignReferenceOptions extends RemoteOptions {
 export async function signReference(
   image: string | ImageName | Location,
   options: SignReferenceOptions,
-): Promise<SignResult & { digest: string }> {
+): Promise<(SignResult | BundleSignResult) & { digest: string }> {
   const key = await readPrivateKey(await readPrivateKeyText(options.key), options.key, {
     password: options.password,
   });
+  if (options.bundle && (options.referrers || options.identity !== undefined)) {
+    throw new UsageError(
+      "a bundle is always a referrer and names the image by digest: drop --referrers and --identity",
+    );
+  }
   const { target, subject, name, location } = await openImage(image, { ...options, write: true });
+  if (options.bundle) {
+    try {
+      const r = await signImageBundle(target, subject, key, { annotations: options.annotations });
+      await target.close();
+      return { ...r, digest: subject.digest };
+    } catch (e) {
+      await target.abort().catch(() => {});
+      throw e;
+    }
+  }
   try {
     const identity = options.identity ?? (name ? dockerReference(name) : undefined);
     if (!identity) {
@@ -105,34 +131,67 @@ export async function signReference(
   }
 }
 
-/** Options of {@link verifyReference}. */
-export interface VerifyReferenceOptions extends RemoteOptions {
+/** Options of {@link verifyReference}: public keys, or a keyless identity. */
+export interface VerifyReferenceOptions extends RemoteOptions, IdentityPolicy {
   /** Public key files: the image verifies when one of them verifies a signature. */
-  keys: string[];
+  keys?: string[];
   /** Names `keys` in messages; default `keys option` (the CLI passes `--key`). */
   keysLabel?: string;
+  /** The trusted root file of bundles; default the shipped Sigstore public-good root. */
+  trustedRoot?: string;
 }
 
 /** What {@link verifyReference} verified. */
 export interface VerifiedImage {
   /** The image's digest. */
   digest: string;
-  /** The key file that verified it (absolute). */
-  key: string;
+  /** The key file that verified a legacy signature (absolute). */
+  key?: string;
   /** Its fingerprint (`sha256:` of the key's DER). */
-  fingerprint: string;
-  /** Every signature that verified with it. */
+  fingerprint?: string;
+  /** Every legacy signature that verified with it. */
   signatures: VerifiedSignature[];
+  /** Every Sigstore bundle signature that verified (with any of the keys, or the identity). */
+  bundles: VerifiedImageBundle[];
 }
 
 /**
- * Verify the cosign signatures of the image `image` names with one of
- * `keys`: each key file read once, then tried in order until one verifies
- * ({@link verifyWithAnyKey}, the routine `get`, `link` and `load` use too).
+ * The signers of a verify call: key files read (labelled), or an identity
+ * with its trusted root; a usage error for neither or both.
+ */
+export async function readSigners(
+  options: VerifyReferenceOptions,
+): Promise<{ keys: PublicKeyFile[]; identities: IdentityPolicy[]; trustedRoot?: TrustedRoot }> {
+  const paths = options.keys ?? [];
+  const { identity, identityRegexp, issuer, issuerRegexp } = options;
+  const hasIdentity = identity !== undefined || identityRegexp !== undefined;
+  if (paths.length > 0 && (hasIdentity || issuer !== undefined || issuerRegexp !== undefined)) {
+    throw new UsageError("verify with a key or with a certificate identity, not both");
+  }
+  if (paths.length === 0 && !hasIdentity) {
+    throw new UsageError("give a public key, or the certificate identity the signature must name");
+  }
+  const label = options.keysLabel ?? "keys option";
+  const keys: PublicKeyFile[] = [];
+  for (const path of paths) keys.push(await readPublicKeyFile(path, label));
+  const identities = hasIdentity ? [{ identity, identityRegexp, issuer, issuerRegexp }] : [];
+  const trustedRoot = options.trustedRoot === undefined
+    ? undefined
+    : await readTrustedRoot(resolve(options.trustedRoot));
+  return { keys, identities, ...(trustedRoot ? { trustedRoot } : {}) };
+}
+
+/**
+ * Verify the signatures of the image `image` names — legacy cosign
+ * signatures with one of `keys`, and Sigstore bundle signatures (cosign v3)
+ * with one of `keys` or the keyless identity and issuer — each key file
+ * read once ({@link verifyImage}, the routine `get`, `link` and `load` use
+ * too). Succeeds when at least one signature verifies; returns every one.
  *
  * @param image a registry image or a layout
- * @param options the public key files and their label, client options
- * @returns the digest, the key and the signatures that verified
+ * @param options the public key files and their label, or an identity and
+ *   issuer (exact or regular expressions) and a trusted root; client options
+ * @returns the digest, the key and the legacy signatures, the bundles that verified
  * @throws {SignatureError} with the reason when none verifies
  * @throws {KeyError} naming a key file (and `keysLabel`) that is absent or not a public key
  * @example
@@ -156,14 +215,16 @@ export async function verifyReference(
   image: string | ImageName | Location,
   options: VerifyReferenceOptions,
 ): Promise<VerifiedImage> {
-  if (options.keys.length === 0) throw new UsageError("give a public key to verify with");
-  const label = options.keysLabel ?? "keys option";
-  const keys: PublicKeyFile[] = [];
-  for (const path of options.keys) keys.push(await readPublicKeyFile(path, label));
+  const signers = await readSigners(options);
   const { target, subject } = await openImage(image, options);
   try {
-    const { key, signatures } = await verifyWithAnyKey(target, subject, keys);
-    return { digest: subject.digest, key: key.path, fingerprint: key.fingerprint, signatures };
+    const v = await verifyImage(target, subject, signers);
+    return {
+      digest: subject.digest,
+      ...(v.key ? { key: v.key.path, fingerprint: v.key.fingerprint } : {}),
+      signatures: v.signatures,
+      bundles: v.bundles,
+    };
   } finally {
     await target.close();
   }

@@ -68,8 +68,15 @@ import {
   verifyPayload,
 } from "./signature.ts";
 
-/** At most this many referrers are examined for one image. */
+/** At most this many referrers of each kind (signatures, bundles) are examined for one image. */
 export const MAX_REFERRERS = 1000;
+
+/**
+ * What the artifact type of a Sigstore bundle referrer starts with (as
+ * cosign reads it): `application/vnd.dev.sigstore.bundle.v0.3+json`, and the
+ * older `application/vnd.dev.sigstore.bundle+json;version=0.x`.
+ */
+export const BUNDLE_ARTIFACT_TYPE_PREFIX = "application/vnd.dev.sigstore.bundle";
 
 /** Options of {@link signImage}. */
 export interface SignImageOptions {
@@ -297,6 +304,11 @@ export interface SignatureSearch {
   /** The signature manifests found: the `.sig` tag's first, then the referrers. */
   found: SignatureManifestRef[];
   /**
+   * The referrers whose artifact type is a Sigstore bundle's (cosign v3
+   * signatures, attestations), as listed: unread, unverified.
+   */
+  bundles: Descriptor[];
+  /**
    * One line per source (the `.sig` tag, a page of the referrers API, the
    * fallback index) that could not be read: no signature from it was seen.
    */
@@ -351,20 +363,27 @@ export async function searchSignatures(
   }
   let referrers = options.referrers;
   if (!referrers) {
+    // every artifact type at once: legacy signatures and Sigstore bundles, one listing
     const listed = await listReferrers(target, subject.digest, {
-      artifactType: COSIGN_SIGNATURE_ARTIFACT_TYPE,
       fallbackTag: options.fallbackTag,
       partial: true,
     });
     referrers = listed.referrers;
     problems.push(...listed.problems ?? []);
   }
-  for (const r of referrers.slice(0, MAX_REFERRERS)) {
-    if (r.artifactType !== COSIGN_SIGNATURE_ARTIFACT_TYPE) continue;
+  const signatures = referrers.filter((r) => r.artifactType === COSIGN_SIGNATURE_ARTIFACT_TYPE);
+  for (const r of signatures.slice(0, MAX_REFERRERS)) {
     if (found.some((f) => f.manifest.digest === r.digest)) continue;
     found.push({ manifest: r, source: "referrer" });
   }
-  return { found, problems };
+  const bundles: Descriptor[] = [];
+  for (const r of referrers) {
+    if (bundles.length >= MAX_REFERRERS) break;
+    if (!r.artifactType?.startsWith(BUNDLE_ARTIFACT_TYPE_PREFIX)) continue;
+    if (bundles.some((b) => b.digest === r.digest)) continue;
+    bundles.push(r);
+  }
+  return { found, bundles, problems };
 }
 
 /**
@@ -530,9 +549,12 @@ export class VerifyBudget {
   readonly spent: VerifyLimits = { manifests: 0, layers: 0, payloads: 0 };
   /** Why looking stopped early, once a limit was reached. */
   stopped: string | undefined;
+  /** Bytes of Sigstore bundles fetched so far (at most {@link MAX_BUNDLE_BYTES}). */
+  bundleBytes = 0;
   #search: Promise<SignatureSearch> | undefined;
   #manifests = new Map<string, Promise<ReadSignatureManifest>>();
   #payloads = new Map<string, Promise<FetchedPayload>>();
+  #subject = new Map<string, Promise<Uint8Array>>();
 
   /** @param limits the limits; default {@link DEFAULT_VERIFY_LIMITS} */
   constructor(limits: Readonly<VerifyLimits> = DEFAULT_VERIFY_LIMITS) {
@@ -551,7 +573,9 @@ export class VerifyBudget {
     subject: Descriptor,
     options: VerifySignaturesOptions,
   ): Promise<SignatureSearch> {
-    if (options.signatures) return Promise.resolve({ found: options.signatures, problems: [] });
+    if (options.signatures) {
+      return Promise.resolve({ found: options.signatures, bundles: [], problems: [] });
+    }
     return this.#search ??= searchSignatures(target, subject, options);
   }
 
@@ -627,9 +651,51 @@ export class VerifyBudget {
     this.#payloads.set(key, fetched);
     return fetched;
   }
+
+  /**
+   * A Sigstore bundle blob, fetched once per digest and counted as a payload;
+   * undefined when the budget (payloads, or {@link MAX_BUNDLE_BYTES}) is spent.
+   * @param target where it is
+   * @param layer its descriptor (at most 4 MiB: `fetchBytes` refuses more)
+   * @param where names it in messages
+   * @returns its bytes, or why they could not be read
+   */
+  bundle(
+    target: ReadTarget,
+    layer: Descriptor,
+    where: string,
+  ): Promise<FetchedPayload> | undefined {
+    const known = this.#payloads.get(`${layer.digest} ${layer.size}`);
+    if (known) return known;
+    if (this.bundleBytes + layer.size > MAX_BUNDLE_BYTES) {
+      return this.#stop(`${MAX_BUNDLE_BYTES >> 20} MiB of Sigstore bundles`);
+    }
+    const fetching = this.payload(target, layer, where);
+    if (fetching) this.bundleBytes += layer.size;
+    return fetching;
+  }
+
+  /**
+   * The signed manifest's own bytes (what a message-signature bundle signs), fetched once.
+   * @param target where it is
+   * @param subject the manifest
+   * @returns its bytes (checked against its digest)
+   */
+  subjectBytes(target: ReadTarget, subject: Descriptor): Promise<Uint8Array> {
+    let known = this.#subject.get(subject.digest);
+    if (!known) {
+      known = fetchBytes(target, subject, `image ${subject.digest} in ${target.description}`);
+      this.#subject.set(subject.digest, known);
+    }
+    return known;
+  }
 }
 
-const PRIORITY: SignatureFailure[] = [
+/** The bytes of Sigstore bundles one verification (one command) fetches at most. */
+export const MAX_BUNDLE_BYTES = 64 << 20;
+
+/** Why a failure is worse than another, worst first (for the one reason a refusal gives). */
+export const PRIORITY: SignatureFailure[] = [
   "other-digest",
   "tampered",
   "untrusted",

@@ -63,6 +63,7 @@ export {
   verifySignatures,
   type VerifySignaturesOptions,
 } from "./image.ts";
+export { type AttestationRequirement } from "./policy_rules.ts";
 export {
   enforceVerification,
   type VerifyPolicyOptions,
@@ -95,9 +96,23 @@ export {
   type TrustedRoot,
 } from "./trusted_root.ts";
 export {
+  type BundleSignResult,
+  signImageBundle,
+  type SignImageBundleOptions,
+} from "./bundle_sign.ts";
+export {
+  type BundlePurpose,
+  type ImageBundleOptions,
+  type VerifiedImageBundle,
+  verifyImageBundles,
+} from "./image_bundle.ts";
+export {
+  COSIGN_SIGN_PREDICATE_TYPE,
   findSubject,
   IN_TOTO_PAYLOAD_TYPE,
   type InTotoStatement,
   type InTotoSubject,
   parseStatement,
+  PREDICATE_TYPES,
+  predicateTypes,
 } from "./statement.ts";

@@ -1,10 +1,11 @@
 /**
  * Verify before install — the one trust path of `get`, `link`, `load` and
- * `verify`: which keys an image must be signed with (keys the caller gives,
- * and the `verify` rules of ocipkg's config file), every key file read once
- * per command, and the check against a source before a byte is extracted.
- * The store keeps the record of what verified ({@link Store.recordVerified}),
- * so that a cached install is not verified again.
+ * `verify`: who an image must be signed by (keys or a keyless identity the
+ * caller gives, and the `verify` rules of ocipkg's config file), every key
+ * and trusted root file read once per command, and the check against a
+ * source before a byte is extracted. The store keeps the record of what
+ * verified ({@link Store.recordVerified}; lib/sign/signers.ts), so that a
+ * cached install is not verified again.
  *
  * The config file is `$OCIPKG_CONFIG`, else `~/.ocipkg/config.json` (see
  * `configFile`), read once by the one reader (`transport/config.ts`, which
@@ -16,8 +17,10 @@
  * ```
  *
  * `key` (or `keys`, any one of which suffices) names public key files,
- * relative to the config file. Every rule that applies must be met, and so
- * must the keys given to the command (`--verify-key`, any one of them).
+ * relative to the config file; `identity` and `issuer` a keyless signer;
+ * `attestations` the in-toto attestations the image must carry. Every rule
+ * that applies must be met, and so must the signers given to the command
+ * (`--verify-key`, any one of them, or `--certificate-identity`).
  *
  * A rule's `prefix` is matched against the image's canonical
  * `registry/repository` (see {@link canonicalRegistry}), never as typed:
@@ -42,30 +45,38 @@
  */
 import { OcipkgError } from "../util/errors.ts";
 import type { Descriptor } from "../oci/manifest.ts";
-import { dirname, isAbsolute, join, resolve } from "../util/path.ts";
-import {
-  canonicalRegistry,
-  DEFAULT_HOST,
-  type ImageName,
-  isHostComponent,
-  isLoopbackHost,
-} from "../oci/reference.ts";
+import type { ImageName } from "../oci/reference.ts";
+import { resolve } from "../util/path.ts";
 import type { Store } from "../store/store.ts";
 import type { ReadTarget } from "../transport/target.ts";
-import { configFile, loadConfig } from "../transport/config.ts";
+import { configFile } from "../transport/config.ts";
 import { printable } from "../util/text.ts";
+import type { IdentityPolicy } from "./bundle_verify.ts";
 import { SignatureError, type VerifiedSignature, VerifyBudget, verifyWithin } from "./image.ts";
+import { verifyImageBundlesWithin } from "./image_bundle.ts";
+import { bundlePolicies, verifyImage } from "./image_verify.ts";
 import { type PublicKeyFile, readPublicKeyFile } from "./keys.ts";
+import { type AttestationRequirement, readRules, ruleApplies } from "./policy_rules.ts";
+import { attestationRecord, recordsMeet, rootId, signerRecord } from "./signers.ts";
+import { readTrustedRoot, type TrustedRoot } from "./trusted_root.ts";
 
-/** Options that choose the keys an install must verify with. */
+export { configFile };
+
+/** Options that choose who an install must be signed by. */
 export interface VerifyPolicyOptions {
-  /** Public key files; the image must verify with one of them. */
+  /** Public key files; the image must verify with one of them (or `verifyIdentity`). */
   verifyKeys?: string[];
   /**
    * Names `verifyKeys` in messages; default `verifyKeys option` (the CLI
    * passes `--verify-key`).
    */
   verifyKeysLabel?: string;
+  /** A keyless signer (certificate identity and OIDC issuer) the image may be signed by instead. */
+  verifyIdentity?: IdentityPolicy;
+  /** Names `verifyIdentity` in messages; default `verifyIdentity option`. */
+  verifyIdentityLabel?: string;
+  /** The trusted root file of `verifyIdentity`; default the shipped public-good root. */
+  trustedRoot?: string;
   /**
    * The config file whose `verify` rules apply; default `$OCIPKG_CONFIG`,
    * else `~/.ocipkg/config.json`; `false` to apply no rules.
@@ -73,132 +84,21 @@ export interface VerifyPolicyOptions {
   policy?: string | false;
 }
 
-/** One requirement: the image must verify with one of `keys`. */
+/**
+ * One requirement: the image must be signed by one of `keys` or
+ * `identities`, and carry each of `attestations` signed by one of them.
+ */
 export interface VerifyRequirement {
   /** The public key files, each read once per command. */
   keys: PublicKeyFile[];
+  /** Keyless signers: certificate identity and issuer. */
+  identities?: IdentityPolicy[];
+  /** The trusted root of their bundles (read once per command); default the shipped public-good root. */
+  trustedRoot?: TrustedRoot;
+  /** The attestations the image must carry. */
+  attestations?: AttestationRequirement[];
   /** Where it comes from, for messages: the caller's label of its keys, or the rule and file. */
   source: string;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** A `verify` rule of the config file, its prefix in canonical form. */
-interface Rule {
-  /** The prefix as written, for messages. */
-  prefix: string;
-  /** The registry host (canonical); undefined for `""`, every image. */
-  hostname?: string;
-  /** Its port (undefined: the default one); `any` for a host written alone, without a port. */
-  port?: number | "any";
-  /** The start of the repository name. */
-  name: string;
-  /** Key files, absolute. */
-  keys: string[];
-}
-
-function readRule(rule: unknown, where: string, file: string): Rule {
-  if (!isObject(rule) || typeof rule.prefix !== "string") {
-    throw new OcipkgError(`${where} needs a 'prefix' string`);
-  }
-  const unknown = Object.keys(rule).filter((k) => !["prefix", "key", "keys"].includes(k));
-  if (unknown.length) {
-    throw new OcipkgError(
-      `${where} has ${unknown.map((k) => `'${printable(k)}'`).join(", ")}: a rule holds only ` +
-        `'prefix' and 'key' (or 'keys')`,
-    );
-  }
-  if (rule.key !== undefined && rule.keys !== undefined) {
-    throw new OcipkgError(`${where} has both 'key' and 'keys': give one`);
-  }
-  const keys = rule.keys ?? (rule.key === undefined ? undefined : [rule.key]);
-  if (
-    !Array.isArray(keys) || keys.length === 0 ||
-    keys.some((k) => typeof k !== "string" || k === "")
-  ) {
-    throw new OcipkgError(`${where} needs a 'key' (or 'keys') naming public key files`);
-  }
-  const prefix = rule.prefix;
-  const paths = [
-    ...new Set((keys as string[]).map((k) => isAbsolute(k) ? k : join(dirname(file), k))),
-  ];
-  if (prefix === "") return { prefix, name: "", keys: paths };
-  const slash = prefix.indexOf("/");
-  const host = slash < 0 ? prefix : prefix.slice(0, slash);
-  if (!isHostComponent(host)) {
-    throw new OcipkgError(
-      `${where}: '${printable(host)}' in prefix '${
-        printable(prefix)
-      }' is not a registry host (a prefix starts with one, e.g. 'docker.io/${printable(host)}/')`,
-    );
-  }
-  let canonical: { hostname: string; port: number | undefined };
-  try {
-    canonical = canonicalRegistry(host);
-  } catch (e) {
-    throw new OcipkgError(
-      `${where}: prefix '${printable(prefix)}' has ${(e as Error).message}`,
-    );
-  }
-  const name = slash < 0 ? "" : prefix.slice(slash + 1).toLowerCase();
-  // the rest is a plain leading part of a repository name: a glob, a tag or `//` would
-  // match nothing, and a rule that matches nothing is a rule that protects nothing
-  if (name && !/^[a-z0-9]+(?:(?:[._]|__|-+|\/)[a-z0-9]+)*(?:[._/]|__|-+)?$/.test(name)) {
-    throw new OcipkgError(
-      `${where}: prefix '${printable(prefix)}' can match no image: after the host comes the ` +
-        `start of a repository name (lower-case letters, digits, '.', '_', '-', '/'), ` +
-        `e.g. '${printable(host)}/org/' — no globs, tags or digests`,
-    );
-  }
-  return {
-    prefix,
-    hostname: canonical.hostname,
-    // `ghcr.io` alone is a prefix of `ghcr.io:5000/…` too
-    port: slash < 0 && !/:\d+$/.test(host) ? "any" : canonical.port,
-    name,
-    keys: paths,
-  };
-}
-
-/** The `verify` rules of a config file (read once, by the one reader); none when it does not exist. */
-function readRules(file: string): Rule[] {
-  const { doc } = loadConfig(file);
-  if (doc.verify === undefined) return [];
-  if (!Array.isArray(doc.verify)) {
-    throw new OcipkgError(`config file ${file}: 'verify' must be a list of rules`);
-  }
-  return doc.verify.map((r, i) => readRule(r, `config file ${file}: verify rule ${i + 1}`, file));
-}
-
-/**
- * A port as rules compare it: no port, `:80` and `:443` are one class (the
- * scheme's default depends on flags such as `--ca-file` and `--plain-http`, so
- * a rule for one holds for all three — over-applying a rule is safe).
- */
-function portClass(port: number | undefined): number | "default" {
-  return port === undefined || port === 80 || port === 443 ? "default" : port;
-}
-
-/** Whether a rule applies to an image: its canonical registry, every loopback spelling alike. */
-function ruleApplies(rule: Rule, image: ImageName): boolean {
-  if (rule.hostname === undefined) return true;
-  let host: { hostname: string; port: number | undefined };
-  try {
-    host = canonicalRegistry(image.registry); // a name built by hand, not parsed
-  } catch {
-    host = { hostname: image.hostname.toLowerCase(), port: image.port };
-  }
-  if (rule.port !== "any" && portClass(rule.port) !== portClass(host.port)) return false;
-  const sameHost = rule.hostname === host.hostname ||
-    // localhost, 127.0.0.1 and [::1] reach the same machine: a rule for one holds for all
-    (isLoopbackHost(rule.hostname) && isLoopbackHost(host.hostname));
-  if (!sameHost) return false;
-  if (image.name.startsWith(rule.name)) return true;
-  // `docker.io/alpine` names `library/alpine`
-  return host.hostname === DEFAULT_HOST && !rule.name.includes("/") &&
-    image.name.startsWith(`library/${rule.name}`);
 }
 
 /**
@@ -242,11 +142,24 @@ export async function verifyRequirements(
   name: ImageName,
   options: VerifyPolicyOptions = {},
 ): Promise<VerifyRequirement[]> {
-  const wanted: { paths: string[]; source: string }[] = [];
-  if (options.verifyKeys && options.verifyKeys.length > 0) {
+  interface Wanted {
+    paths: string[];
+    identity?: IdentityPolicy;
+    trustedRoot?: string;
+    attestations: AttestationRequirement[];
+    source: string;
+  }
+  const wanted: Wanted[] = [];
+  const givenKeys = options.verifyKeys ?? [];
+  if (givenKeys.length > 0 || options.verifyIdentity) {
     wanted.push({
-      paths: options.verifyKeys,
-      source: options.verifyKeysLabel ?? "verifyKeys option",
+      paths: givenKeys,
+      ...(options.verifyIdentity ? { identity: options.verifyIdentity } : {}),
+      ...(options.trustedRoot ? { trustedRoot: options.trustedRoot } : {}),
+      attestations: [],
+      source: givenKeys.length > 0
+        ? options.verifyKeysLabel ?? "verifyKeys option"
+        : options.verifyIdentityLabel ?? "verifyIdentity option",
     });
   }
   if (options.policy !== false) {
@@ -255,14 +168,19 @@ export async function verifyRequirements(
       if (!ruleApplies(rule, name)) continue;
       wanted.push({
         paths: rule.keys,
+        ...(rule.identity ? { identity: rule.identity } : {}),
+        ...(rule.trustedRoot ? { trustedRoot: rule.trustedRoot } : {}),
+        attestations: rule.attestations,
         source: `verify rule '${printable(rule.prefix)}' of ${file}`,
       });
     }
   }
-  // every key file read once, before any request: a typo fails at once, naming its source
+  // every key and trusted root file read once, before any request: a typo fails at once,
+  // naming its source
   const read = new Map<string, PublicKeyFile>();
+  const roots = new Map<string, TrustedRoot>();
   const out: VerifyRequirement[] = [];
-  for (const { paths, source } of wanted) {
+  for (const { paths, identity, trustedRoot, attestations, source } of wanted) {
     const keys = new Set<PublicKeyFile>();
     for (const path of paths) {
       const abs = resolve(path);
@@ -270,7 +188,26 @@ export async function verifyRequirements(
       if (!key) read.set(abs, key = await readPublicKeyFile(abs, source));
       keys.add(key);
     }
-    out.push({ keys: [...keys], source });
+    let root: TrustedRoot | undefined;
+    if (trustedRoot !== undefined) {
+      const abs = resolve(trustedRoot);
+      root = roots.get(abs);
+      if (!root) {
+        try {
+          roots.set(abs, root = await readTrustedRoot(abs));
+        } catch (e) {
+          if (e instanceof OcipkgError) throw new OcipkgError(`${e.message} (${source})`);
+          throw e;
+        }
+      }
+    }
+    out.push({
+      keys: [...keys],
+      ...(identity ? { identities: [identity] } : {}),
+      ...(root ? { trustedRoot: root } : {}),
+      ...(attestations.length > 0 ? { attestations } : {}),
+      source,
+    });
   }
   return out;
 }
@@ -344,10 +281,12 @@ export async function verifyWithAnyKey(
 
 /**
  * Check the requirements against the image `root` in `src` — its
- * signatures, under the `.sig` tag or as referrers, looked up once — before
- * anything is installed. One budget holds for all the requirements and keys
- * (64 signature manifests, 256 signature layers, 256 payload fetches, each
- * manifest and payload read once): a registry that lists endless signatures
+ * signatures, under the `.sig` tag or as referrers (legacy signatures and
+ * Sigstore bundles), looked up once, and the attestations a rule asks for —
+ * before anything is installed. One budget holds for all the requirements
+ * and signers (64 signature manifests, 256 signature layers, 256 payload and
+ * bundle fetches, 64 MiB of bundles, each manifest and blob read once): a
+ * registry that lists endless signatures
  * ends the command with an error that says so, not a million requests. A
  * place that cannot be read (a referrers page over its cap) gives no
  * signatures, and the others are still checked; a refusal names each.
@@ -356,7 +295,8 @@ export async function verifyWithAnyKey(
  * @param root the image's manifest or index
  * @param name names the image in messages
  * @param requirements from {@link verifyRequirements}
- * @returns the fingerprints of the keys that verified (for {@link Store.recordVerified})
+ * @returns the records of who verified (key fingerprints, `identity:` and
+ *   `attestation:` records; for {@link Store.recordVerified})
  * @throws {SignatureError} naming the image, the reason and the requirement
  * @example
  * ```ts
@@ -390,11 +330,11 @@ export async function enforceVerification(
   name: ImageName,
   requirements: VerifyRequirement[],
 ): Promise<string[]> {
-  const fingerprints: string[] = [];
-  const budget = new VerifyBudget(); // one for the command: every requirement, every key
+  const records = new Set<string>();
+  const budget = new VerifyBudget(); // one for the command: every requirement, every signer
   for (const req of requirements) {
     try {
-      fingerprints.push((await verifyWithAnyKey(src, root, req.keys, budget)).key.fingerprint);
+      for (const r of await meetRequirement(src, root, req, budget)) records.add(r);
     } catch (e) {
       if (!(e instanceof SignatureError)) throw e;
       throw new SignatureError(
@@ -404,13 +344,49 @@ export async function enforceVerification(
       );
     }
   }
-  return fingerprints;
+  return [...records];
+}
+
+/** One requirement checked: the records of its signer and of each attestation it asks for. */
+async function meetRequirement(
+  src: ReadTarget,
+  root: Descriptor,
+  req: VerifyRequirement,
+  budget: VerifyBudget,
+): Promise<string[]> {
+  const signers = {
+    keys: req.keys,
+    identities: req.identities ?? [],
+    ...(req.trustedRoot ? { trustedRoot: req.trustedRoot } : {}),
+  };
+  const signed = await verifyImage(src, root, signers, { first: true }, budget);
+  const records = [signed.signers[0]!];
+  for (const att of req.attestations ?? []) {
+    const [a] = await verifyImageBundlesWithin(
+      src,
+      root,
+      bundlePolicies(signers),
+      {
+        kind: "attestation",
+        predicateTypes: att.predicateTypes,
+        name: att.name,
+      },
+      { trustedRoot: req.trustedRoot, first: true },
+      budget,
+    );
+    records.push(
+      attestationRecord(a!.predicateType!, signerRecord(a!.signer, rootId(req.trustedRoot))),
+    );
+  }
+  return records;
 }
 
 /**
  * Whether the store recorded that the installed manifest `digest` met every
- * requirement: for each, one of its keys (by fingerprint) verified it
- * before. Reads the store's record only; no network, no `node:crypto`.
+ * requirement: for each, one of its keys (by fingerprint) or identities
+ * (under its trusted root) signed it, and its attestations were verified,
+ * before. Reads the store's record only; no network, no `node:crypto`, no
+ * Sigstore library.
  *
  * @param store the store
  * @param digest the installed manifest's digest
@@ -444,5 +420,11 @@ export async function isVerified(
   if (requirements.length === 0) return true;
   if (!digest) return false;
   const known = await store.verifiedKeys(digest);
-  return requirements.every((req) => req.keys.some((k) => known.has(k.fingerprint)));
+  return requirements.every((req) =>
+    recordsMeet(known, {
+      fingerprints: req.keys.map((k) => k.fingerprint),
+      identities: req.identities ?? [],
+      root: rootId(req.trustedRoot),
+    }, (req.attestations ?? []).map((a) => a.predicateTypes))
+  );
 }

@@ -116,3 +116,50 @@ export function findSubject(statement: InTotoStatement, digest: string): InTotoS
   const hex = digest.slice(colon + 1);
   return statement.subject.find((s) => Object.hasOwn(s.digest, alg) && s.digest[alg] === hex);
 }
+
+/**
+ * The predicate type of what `cosign sign` (v3) attaches to an image: a DSSE
+ * in-toto statement whose subject is the image's manifest digest and whose
+ * predicate is empty — a signature, in the bundle format.
+ */
+export const COSIGN_SIGN_PREDICATE_TYPE = "https://sigstore.dev/cosign/sign/v1";
+
+/**
+ * The short names of predicate types (`--type`), as cosign names them, each
+ * with the predicate type URIs it stands for; the first is the one `attest`
+ * writes. `slsaprovenance` is cosign's SLSA v0.2 when writing, and either
+ * SLSA version when verifying (GitHub's build provenance is v1).
+ */
+export const PREDICATE_TYPES: Readonly<Record<string, readonly string[]>> = {
+  slsaprovenance: ["https://slsa.dev/provenance/v0.2", "https://slsa.dev/provenance/v1"],
+  slsaprovenance02: ["https://slsa.dev/provenance/v0.2"],
+  slsaprovenance1: ["https://slsa.dev/provenance/v1"],
+  spdx: ["https://spdx.dev/Document"],
+  spdxjson: ["https://spdx.dev/Document"],
+  cyclonedx: ["https://cyclonedx.org/bom"],
+  link: ["https://in-toto.io/Link/v1"],
+  vuln: ["https://cosign.sigstore.dev/attestation/vuln/v1"],
+  openvex: ["https://openvex.dev/ns"],
+  custom: ["https://cosign.sigstore.dev/attestation/v1"],
+};
+
+/**
+ * The predicate type URIs a `--type` names: a short name of
+ * {@link PREDICATE_TYPES}, or a URI (itself).
+ *
+ * @param type e.g. `slsaprovenance1`, `https://example.com/review/v1`
+ * @returns the URIs (the first is the one to write), or undefined when it is neither
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { predicateTypes } from "./statement.ts";
+ * assert.deepEqual(predicateTypes("cyclonedx"), ["https://cyclonedx.org/bom"]);
+ * assert.deepEqual(predicateTypes("https://example.com/review/v1"), ["https://example.com/review/v1"]);
+ * assert.equal(predicateTypes("provenance"), undefined);
+ * ```
+ */
+export function predicateTypes(type: string): string[] | undefined {
+  const known = Object.hasOwn(PREDICATE_TYPES, type) ? PREDICATE_TYPES[type] : undefined;
+  if (known) return [...known];
+  return /^[a-z][a-z0-9+.-]*:[^\s]+$/i.test(type) && type.length <= 1000 ? [type] : undefined;
+}

@@ -27,6 +27,8 @@ export interface TrustedRoot {
   readonly mediaType: string;
   /** The document (protobuf-JSON), as `@sigstore/protobuf-specs`' `TrustedRoot.fromJSON` takes it. */
   readonly json: Readonly<Record<string, unknown>>;
+  /** The file's `sha256:` digest, when read from a file: what a verified record names it by. */
+  readonly digest?: string;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -120,7 +122,11 @@ export function parseTrustedRoot(text: string, what: string): TrustedRoot {
 export async function readTrustedRoot(path: string): Promise<TrustedRoot> {
   const text = await readSmallFile(path, `trusted root ${path}`, MAX_TRUSTED_ROOT);
   if (text === undefined) throw new OcipkgError(`trusted root ${path} does not exist`);
-  return parseTrustedRoot(text, path);
+  const root = parseTrustedRoot(text, path);
+  const bytes = new TextEncoder().encode(text);
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  const digest = `sha256:${Array.from(hash, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+  return { ...root, digest };
 }
 
 /** The TUF repository whose seed holds the public-good root. */

@@ -1,9 +1,10 @@
 /**
  * The store's records of what verified: `<root>/.verified/<alg>-<hex>.json`
- * holds `{"digest", "keys": [fingerprints]}`, the keys an installed manifest
- * verified with. What must verify is decided in `lib/sign/policy.ts`; the
- * store reads and writes the records (`Store.recordVerified`,
- * `Store.verifiedKeys`).
+ * holds `{"digest", "keys": [records]}`, who an installed manifest verified
+ * with — key fingerprints, and the `identity:` and `attestation:` records of
+ * keyless signers and attestations (`lib/sign/signers.ts`). What must verify
+ * is decided in `lib/sign/policy.ts`; the store reads and writes the records
+ * (`Store.recordVerified`, `Store.verifiedKeys`) without reading them.
  *
  * @module
  */
