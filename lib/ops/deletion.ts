@@ -13,7 +13,7 @@ import { OcipkgError, oneLine, UsageError } from "../util/errors.ts";
 import { forEachBounded } from "../util/concurrency.ts";
 import { type ImageName, imageName } from "../oci/reference.ts";
 import type { RemoteOptions } from "../transport/location.ts";
-import { openRepository, type RegistryTarget } from "../transport/registry/target.ts";
+import { openRepositoryToWrite, type RegistryTarget } from "../transport/registry/target.ts";
 import { withTarget } from "../transport/target.ts";
 
 /** Most tags checked for the digest being deleted (default of `maxTagChecks`). */
@@ -124,7 +124,7 @@ export async function deleteImage(
   if (options.tagOnly && tag === undefined) {
     throw new UsageError(`'${name}' names a digest: deleting a tag alone needs a tag`);
   }
-  return await withTarget(openRepository(name, options), async (repo) => {
+  return await withTarget(openRepositoryToWrite(name, options), async (repo) => {
     // what is deleted is what the name resolves to, verified (the other tags: a HEAD each)
     const digest = (await repo.resolve(name.reference)).digest;
     const dryRun = options.dryRun === true;

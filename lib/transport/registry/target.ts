@@ -352,3 +352,31 @@ export function openRepository(
 ): RegistryTarget {
   return new RegistryTarget(name.registry, name.name, { image: name.toString(), ...options });
 }
+
+/**
+ * Open the repository of an image to change it (push, tag, delete): reading
+ * from the registry alone, never from a mirror. What a tag names decides
+ * what is changed, and a mirror's answer may be stale or, trusted to
+ * resolve, still not the registry's; nothing is ever sent to a mirror.
+ * Every command that writes to a registry opens it here.
+ *
+ * @param name image name
+ * @param options client options (`mirrors` is ignored)
+ * @returns the registry target, without mirrors
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ImageName } from "@ocipkg/cli";
+ * import { openRepositoryToWrite } from "./target.ts";
+ * const mirrors = [{ host: "mirror.internal", resolve: true }];
+ * const t = openRepositoryToWrite(ImageName.parse("localhost:5000/a/b:1"), { credential: null, mirrors });
+ * assert.equal(t.description, "localhost:5000/a/b");
+ * await t.close();
+ * ```
+ */
+export function openRepositoryToWrite(
+  name: ImageName,
+  options: RegistryTargetOptions = {},
+): RegistryTarget {
+  return openRepository(name, { ...options, mirrors: [] });
+}
