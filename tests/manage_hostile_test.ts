@@ -3,10 +3,9 @@
 // garbage, never ends or is larger than allowed, a password on stdin that never ends, and a pipe
 // closed early. Each fault: one line naming the thing at fault, exit 1, nothing changed.
 import { join } from "node:path";
-import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import { assert, assertEquals } from "./_assert.ts";
 import {
   deleteImage,
-  listCatalog,
   listTags,
   packDirectory,
   pushImage,

@@ -30,7 +30,7 @@
  */
 import { dirname, join, resolve } from "../util/path.ts";
 import { fsError, OcipkgError } from "../util/errors.ts";
-import { atomicWriteFile } from "../util/files.ts";
+import { atomicWriteFile, readSmallFile } from "../util/files.ts";
 import { isDigest } from "../oci/digest.ts";
 import type { Platform } from "../oci/manifest.ts";
 import { formatPlatform, parsePlatform } from "../oci/platform.ts";
@@ -251,18 +251,10 @@ export function formatLockFile(lock: LockFile): string {
  * ```
  */
 export async function readLockFile(path: string): Promise<LockFile | undefined> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw fsError(e, "lock file", path);
-  }
-  try {
-    return parseLockFile(await readCapped(file, path), path);
-  } finally {
-    file.close();
-  }
+  // a fifo or a device is refused unopened (opening a fifo waits for a writer)
+  const read = await readSmallFile(path, `lock file '${path}'`, MAX_LOCK_FILE_SIZE);
+  if (read === undefined) return undefined;
+  return parseLockFile(new TextDecoder("utf-8", { fatal: false }).decode(read.bytes), path);
 }
 
 async function readCapped(file: Deno.FsFile, path: string): Promise<string> {
@@ -362,6 +354,14 @@ export async function updateLockFile(
     // file (a writer before us may have renamed a new one into place)
     let file: Deno.FsFile;
     try {
+      // what is there must be a regular file: opening a fifo would wait for a writer
+      const there = await Deno.stat(path).catch((e) => {
+        if (e instanceof Deno.errors.NotFound) return undefined;
+        throw e;
+      });
+      if (there && !there.isFile) {
+        throw new OcipkgError(`lock file '${path}' is not a regular file`);
+      }
       file = await Deno.open(path, { read: true, write: true, create: true });
     } catch (e) {
       throw fsError(e, "lock file", path);
