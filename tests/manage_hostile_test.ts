@@ -3,17 +3,21 @@
 // garbage, never ends or is larger than allowed, a password on stdin that never ends, and a pipe
 // closed early. Each fault: one line naming the thing at fault, exit 1, nothing changed.
 import { join } from "node:path";
-import { assert, assertEquals } from "./_assert.ts";
+import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import {
   deleteImage,
+  fetchManifest,
+  listCatalog,
   listTags,
   packDirectory,
   pushImage,
   resolveImage,
   serve,
   tagImage,
+  tarHeader,
 } from "./_internal.ts";
-import { runCli, tempDir } from "./_helpers.ts";
+import { CLI, runCli, sha256, tempDir } from "./_helpers.ts";
+import { startFakeRegistry, startHttp } from "./_hostile_server.ts";
 
 const quiet = { log: () => {} };
 
@@ -22,8 +26,8 @@ function assertMatch(actual: string, re: RegExp): void {
 }
 
 /** A failed CLI run: exit 1, one line `error: …` matching `re`, no stack. */
-function oneLineError(r: { code: number; stderr: string }, re: RegExp): void {
-  assertEquals(r.code, 1, r.stderr);
+function oneLineError(r: { code: number; stderr: string }, re: RegExp, code = 1): void {
+  assertEquals(r.code, code, r.stderr);
   const lines = r.stderr.trim().split("\n");
   assertEquals(lines.length, 1, r.stderr);
   assertMatch(lines[0]!, /^error: /);
@@ -101,5 +105,287 @@ Deno.test("mirrors never decide what a write changes: delete and tag resolve tag
   } finally {
     await registry.close();
     await mirror.close();
+  }
+});
+
+/**
+ * Run the CLI with stdin fed by `feed` until the CLI exits (or the deadline kills it), with its
+ * temp files under `tmp`.
+ */
+async function cliFed(
+  args: string[],
+  feed: (write: (b: Uint8Array) => Promise<void>) => Promise<void>,
+  tmp: string,
+  env: Record<string, string> = {},
+  ms = 60_000,
+): Promise<{ code: number; stdout: string; stderr: string; killed: boolean; fed: number }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", CLI, ...args],
+    env: {
+      NO_COLOR: "1",
+      DENO_NO_UPDATE_CHECK: "1",
+      TMPDIR: tmp,
+      OCIPKG_DATA_DIR: join(tmp, "..", `data-${crypto.randomUUID()}`),
+      ...(DENO_DIR ? { DENO_DIR } : {}),
+      ...env,
+    },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let killed = false;
+  const timer = setTimeout(() => {
+    killed = true;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+  }, ms);
+  const w = child.stdin.getWriter();
+  let fed = 0;
+  const feeding = feed(async (b) => {
+    await w.write(b);
+    fed += b.byteLength;
+  }).then(() => w.close()).catch(() => {}); // the CLI stopped reading: the pipe closed
+  const r = await child.output();
+  clearTimeout(timer);
+  await feeding;
+  const dec = new TextDecoder();
+  return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr), killed, fed };
+}
+
+const DENO_DIR = Deno.env.get("DENO_DIR");
+/** Write `block` forever (until the reader goes). */
+const forever = (block: Uint8Array) => async (write: (b: Uint8Array) => Promise<void>) => {
+  for (;;) await write(block);
+};
+
+Deno.test("stdin that is no archive, never ends, or is over the cap: one line at once, nothing left in the temp dir", async () => {
+  const { archive } = await packed("example.com/stdin/pkg:1", "s");
+  const tar = await Deno.readFile(archive);
+  const MiB = new Uint8Array(1 << 20);
+  const cases: [
+    string,
+    string[],
+    (w: (b: Uint8Array) => Promise<void>) => Promise<void>,
+    RegExp,
+  ][] = [
+    // zeros: an empty tar (its end marker comes first), then more zeros never read
+    ["zeros forever", ["inspect", "-"], forever(MiB), /oci-archive on stdin is not an oci-archive/],
+    [
+      "text forever",
+      ["load", "-"],
+      forever(new TextEncoder().encode("y\n".repeat(4096))),
+      /oci-archive on stdin is corrupt: bad tar header checksum at offset 0$/,
+    ],
+    [
+      "random bytes",
+      ["push", "-", "127.0.0.1:9/x/y:1"],
+      forever(crypto.getRandomValues(new Uint8Array(65536))),
+      /oci-archive on stdin is corrupt/,
+    ],
+    // an entry header claiming 100 GiB, then zeros: refused at its header
+    ["a 100 GiB entry", ["inspect", "-"], async (write) => {
+      await write(
+        tarHeader({
+          name: "blobs/sha256/x",
+          type: "file",
+          size: 100 * 1024 ** 3,
+          mode: 0o644,
+          mtime: 0,
+          linkname: "",
+        }),
+      );
+      await forever(MiB)(write);
+    }, /oci-archive on stdin is over 17179869184 bytes \(OCIPKG_MAX_BYTES\)/],
+  ];
+  for (const [kind, args, feed, re] of cases) {
+    const tmp = await tempDir();
+    const r = await cliFed(args, feed, tmp, {}, 20_000);
+    assert(!r.killed, `${kind}: hung`);
+    oneLineError(r, re);
+    assert(r.fed < 64 << 20, `${kind}: read ${r.fed} bytes of stdin`);
+    assertEquals([...Deno.readDirSync(tmp)].map((e) => e.name), [], kind);
+  }
+  // a whole archive followed by input that never ends: read up to its end marker, then used
+  const tmp = await tempDir();
+  const after = await cliFed(["inspect", "-", "--json"], async (write) => {
+    await write(tar);
+    await forever(MiB)(write);
+  }, tmp);
+  assertEquals(after.code, 0, after.stderr);
+  assertEquals(JSON.parse(after.stdout).name, "example.com/stdin/pkg:1");
+  assertEquals([...Deno.readDirSync(tmp)].map((e) => e.name), []);
+  // the cap is OCIPKG_MAX_BYTES
+  const capped = await cliFed(["load", "-"], (write) => write(tar), tmp, {
+    OCIPKG_MAX_BYTES: "1K",
+  });
+  oneLineError(
+    capped,
+    /oci-archive on stdin is over 1024 bytes \(OCIPKG_MAX_BYTES\); write it to a file/,
+  );
+  assertEquals([...Deno.readDirSync(tmp)].map((e) => e.name), []);
+});
+
+Deno.test("a password on stdin that never ends stops at its cap; stdin carries one thing", async () => {
+  const tmp = await tempDir();
+  const y = new TextEncoder().encode("y".repeat(65536));
+  const login = await cliFed(
+    ["login", "127.0.0.1:9", "-u", "x", "--password-stdin"],
+    forever(y),
+    tmp,
+  );
+  oneLineError(login, /^error: the password \(--password-stdin\) on stdin is over 65536 bytes/);
+  const copy = await cliFed(
+    ["copy", "127.0.0.1:9/a/b:1", "127.0.0.1:9/a/c:1", "--to-username", "x", "--to-password-stdin"],
+    forever(y),
+    tmp,
+  );
+  oneLineError(copy, /the password \(--to-password-stdin\) on stdin is over 65536 bytes/);
+  const both = await cliFed(
+    ["copy", "-", "127.0.0.1:9/a/c:1", "--to-username", "x", "--to-password-stdin"],
+    (write) => write(y),
+    tmp,
+  );
+  oneLineError(
+    both,
+    /stdin carries the source oci-archive \('-'\), not also the password \(--to-password-stdin\)/,
+    2, // a usage error
+  );
+});
+
+Deno.test("stdout closed early: one line naming stdout, exit 1", async () => {
+  const dir = await tempDir();
+  const registry = await serve({ root: join(dir, "r"), addr: "127.0.0.1:0", ...quiet });
+  try {
+    const name = `${registry.addr}/pipe/pkg:1`;
+    const big = await tempDir();
+    await Deno.mkdir(join(big, "pkg"));
+    await Deno.writeFile(join(big, "pkg", "blob"), crypto.getRandomValues(new Uint8Array(65536)));
+    for (let i = 0; i < 6; i++) {
+      await Deno.copyFile(join(big, "pkg", "blob"), join(big, "pkg", `b${i}`));
+    }
+    const { digest } = await packDirectory(join(big, "pkg"), join(big, "p.tar"), {
+      name,
+      compression: "none",
+    });
+    await pushImage(join(big, "p.tar"));
+    const manifest = JSON.parse(new TextDecoder().decode((await fetchManifest(name)).bytes));
+    for (
+      const [args, re] of [
+        [["pull", name, "-o", "-"], /^error: an oci-archive written to 'stdout': /],
+        [
+          ["blob", `${name.split(":1")[0]}@${manifest.layers[0].digest}`, "-o", "-"],
+          /^error: a blob written to 'stdout': /,
+        ],
+      ] as const
+    ) {
+      // a reader that takes one chunk and goes
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", CLI, ...args],
+        env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", ...(DENO_DIR ? { DENO_DIR } : {}) },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const stderr = new Response(child.stderr).text();
+      const reader = child.stdout.getReader();
+      await reader.read();
+      await reader.cancel();
+      const { code } = await child.status;
+      oneLineError({ code, stderr: await stderr }, re);
+    }
+    assert(digest);
+  } finally {
+    await registry.close();
+  }
+});
+
+Deno.test("catalog and tag lists that never end, loop or link far: stopped in a few requests, one line", async () => {
+  let mode = "";
+  let n = 0;
+  const server = startHttp((_req, url) => {
+    if (url.pathname === "/v2/") return Response.json({});
+    n++;
+    const list = url.pathname === "/v2/_catalog" ? "repositories" : "tags";
+    const page = (names: string[], next?: string) =>
+      Response.json(
+        { [list]: names },
+        next ? { headers: { link: `<${url.pathname}?${next}>; rel="next"` } } : {},
+      );
+    switch (mode) {
+      case "empty": // pages that list nothing, each linking to a new one
+        return page([], `last=${n}`);
+      case "loop": // the same two pages under ever new URLs
+        return page(n % 2 ? ["a", "b"] : ["c"], `p=${n}`);
+      case "far": // a next link far longer than any real one
+        return page(["a"], `last=${"x".repeat(60_000)}`);
+      case "same": // the same URL again
+        return page(["a"], "last=z");
+      default: // a million distinct tags, a page of 1000 at a time
+        return page(Array.from({ length: 1000 }, (_, i) => `t${n}-${i}`), `last=${n}`);
+    }
+  });
+  try {
+    for (
+      const [m, re] of [
+        [
+          "empty",
+          /linked more than 3 pages in a row that list no (repositories|tags) \(a list that never ends\); stopped$/,
+        ],
+        ["loop", /linked to a page of (repositories|tags) already read \(a loop\)$/],
+        ["far", /sent a next-page link of 600\d\d characters \(at most 8192\); refused$/],
+        ["same", /linked (back )?to a page of (repositories|tags) already read \(a loop\)$/],
+      ] as const
+    ) {
+      mode = m;
+      for (const args of [["catalog", server.host], ["tags", `${server.host}/x/pkg`]]) {
+        n = 0;
+        const r = await cli(args);
+        oneLineError(r, re);
+        assert(n <= 6, `${m} ${args[0]}: ${n} requests`);
+      }
+      n = 0;
+      await assertRejects(() => listCatalog(server.host), Error, "");
+      assert(n <= 6, `${m} listCatalog: ${n} requests`);
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("delete's check of the other tags lists no more tags than it checks", async () => {
+  let listed = 0;
+  const registry = startFakeRegistry({
+    route: (_req, url) => {
+      if (!url.pathname.endsWith("/tags/list")) return undefined;
+      listed++;
+      const tags = Array.from({ length: 1000 }, (_, i) => `t${listed}-${i}`);
+      if (listed === 1) tags[0] = "1.0";
+      return Response.json({ tags }, {
+        headers: { link: `</v2/x/pkg/tags/list?last=${listed}>; rel="next"` },
+      });
+    },
+  });
+  try {
+    const manifest = new TextEncoder().encode(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: [],
+    }));
+    const digest = await sha256(manifest);
+    registry.blobs.set(digest, {
+      bytes: manifest,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+    });
+    registry.tags.set("x/pkg:1.0", digest);
+    const r = await cli(["delete", `${registry.host}/x/pkg:1.0`]);
+    oneLineError(
+      r,
+      /deletes manifest sha256:[0-9a-f]{64} and every tag pointing to it, which are not known \(it has more than the 1000 tags checked\); nothing deleted/,
+    );
+    assert(listed <= 2, `${listed} pages of tags listed`);
+    assert(!registry.requests.some((q) => q.method === "DELETE"));
+  } finally {
+    await registry.stop();
   }
 });

@@ -60,16 +60,19 @@ async function tagsPointingTo(
   digest: string,
   options: DeleteOptions,
 ): Promise<{ tags: string[]; unknown?: string }> {
-  let all: string[];
+  const max = options.maxTagChecks ?? MAX_TAG_CHECKS;
+  const all: string[] = [];
   try {
-    all = await repo.tags();
+    // listed only as far as checked: a registry with a million tags is not read to the end
+    for await (const page of repo.tagPages()) {
+      all.push(...page);
+      if (all.length > max) {
+        return { tags: [], unknown: `it has more than the ${max} tags checked` };
+      }
+    }
   } catch (e) {
     if (!(e instanceof OcipkgError)) throw e;
     return { tags: [], unknown: `its tags could not be listed: ${oneLine(e)}` };
-  }
-  const max = options.maxTagChecks ?? MAX_TAG_CHECKS;
-  if (all.length > max) {
-    return { tags: [], unknown: `it has ${all.length} tags, more than the ${max} checked` };
   }
   const pointing = new Set<string>();
   await forEachBounded(all, options.concurrency ?? 8, async (tag) => {
