@@ -389,3 +389,30 @@ Deno.test("delete's check of the other tags lists no more tags than it checks", 
     await registry.stop();
   }
 });
+
+Deno.test("catalog of a URL and blob into a missing directory: one line that says the fix", async () => {
+  const r = await cli(["catalog", "http://127.0.0.1:9"]);
+  oneLineError(
+    r,
+    /^error: 'http:\/\/127\.0\.0\.1:9' has a scheme: give the registry's host alone \('127\.0\.0\.1:9'; for plain http, --plain-http\)$/,
+    2,
+  );
+  const dir = await tempDir();
+  const registry = await serve({ root: join(dir, "r"), addr: "127.0.0.1:0", ...quiet });
+  try {
+    const name = `${registry.addr}/out/pkg:1`;
+    await pushImage((await packed(name, "o")).archive);
+    const config = JSON.parse(new TextDecoder().decode((await fetchManifest(name)).bytes)).config;
+    const missing = join(dir, "no", "such", "config.json");
+    const b = await cli(["blob", `${registry.addr}/out/pkg@${config.digest}`, "-o", missing]);
+    oneLineError(
+      b,
+      new RegExp(
+        `^error: output '${missing}': directory '${join(dir, "no", "such")}' does not exist$`,
+      ),
+      3,
+    );
+  } finally {
+    await registry.close();
+  }
+});
