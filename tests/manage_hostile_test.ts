@@ -416,3 +416,36 @@ Deno.test("catalog of a URL and blob into a missing directory: one line that say
     await registry.close();
   }
 });
+
+Deno.test("a mirror that hangs, or asks to be retried in an hour, costs seconds: the registry answers", async () => {
+  const dir = await tempDir();
+  const registry = await serve({ root: join(dir, "r"), addr: "127.0.0.1:0", ...quiet });
+  // accepts connections, never answers
+  const hole = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  (async () => {
+    for await (const c of hole) held.push(c);
+  })().catch(() => {});
+  const busy = startHttp(() =>
+    new Response(null, { status: 503, headers: { "retry-after": "3600" } })
+  );
+  try {
+    const repo = `${registry.addr}/slow/pkg`;
+    const p = await packed(`${repo}:1`, "slow");
+    await pushImage(p.archive);
+    const holeHost = `127.0.0.1:${(hole.addr as Deno.NetAddr).port}`;
+    for (const mirror of [holeHost, busy.host]) {
+      const config = await configWith({ registries: { [registry.addr]: { mirrors: [mirror] } } });
+      const started = Date.now();
+      const r = await cli(["get", `${repo}@${p.digest}`], { OCIPKG_CONFIG: config });
+      const took = Date.now() - started;
+      assertEquals(r.code, 0, r.stderr);
+      assert(took < 20_000, `${mirror}: took ${took} ms`);
+    }
+  } finally {
+    hole.close();
+    for (const c of held) c.close();
+    await busy.stop();
+    await registry.close();
+  }
+});
