@@ -449,3 +449,38 @@ Deno.test("a mirror that hangs, or asks to be retried in an hour, costs seconds:
     await registry.close();
   }
 });
+
+Deno.test("a mirror whose blob answer says it is other bytes (length, digest) is skipped for the registry", async () => {
+  const dir = await tempDir();
+  const registry = await serve({ root: join(dir, "r"), addr: "127.0.0.1:0", ...quiet });
+  let mode = "";
+  let blobs = 0;
+  // Deno.serve itself: its answers carry their Content-Length
+  const lying = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const url = new URL(req.url);
+    if (url.pathname === "/v2/") return Response.json({});
+    if (!url.pathname.includes("/blobs/")) return new Response(null, { status: 404 });
+    blobs++;
+    const other = `sha256:${"0".repeat(64)}`;
+    return mode === "length"
+      ? new Response(new Uint8Array(1 << 20)) // a MiB of zeros: no blob of this image
+      : new Response(new Uint8Array(3), { headers: { "docker-content-digest": other } });
+  });
+  try {
+    const repo = `${registry.addr}/lying/pkg`;
+    const p = await packed(`${repo}:1`, "lying");
+    await pushImage(p.archive);
+    const host = `127.0.0.1:${lying.addr.port}`;
+    const config = await configWith({ registries: { [registry.addr]: { mirrors: [host] } } });
+    for (const m of ["length", "digest"]) {
+      mode = m;
+      blobs = 0;
+      const r = await cli(["get", `${repo}@${p.digest}`], { OCIPKG_CONFIG: config });
+      assertEquals(r.code, 0, `${m}: ${r.stderr}`);
+      assert(blobs <= 2, `${m}: ${blobs}`); // config and layer: each asked at most once
+    }
+  } finally {
+    await lying.shutdown();
+    await registry.close();
+  }
+});
