@@ -321,6 +321,8 @@ Deno.test("catalog and tag lists that never end, loop or link far: stopped in a 
         return page(["a"], `last=${"x".repeat(60_000)}`);
       case "same": // the same URL again
         return page(["a"], "last=z");
+      case "escape": // names that would rewrite the screen
+        return page(["a\u001b[2J\u001b]0;pwned\u0007", "b\nfake/line", "c\u202ed\u009b31m"]);
       default: // a million distinct tags, a page of 1000 at a time
         return page(Array.from({ length: 1000 }, (_, i) => `t${n}-${i}`), `last=${n}`);
     }
@@ -347,6 +349,22 @@ Deno.test("catalog and tag lists that never end, loop or link far: stopped in a 
       n = 0;
       await assertRejects(() => listCatalog(server.host), Error, "");
       assert(n <= 6, `${m} listCatalog: ${n} requests`);
+    }
+    // names are printed escaped, one a line, as text and as JSON
+    mode = "escape";
+    for (const args of [["catalog", server.host], ["tags", `${server.host}/x/pkg`]]) {
+      const text = await cli(args);
+      assertEquals(text.code, 0, text.stderr);
+      assertEquals(text.stdout.split("\n").filter((l) => l), [
+        "a\\u001b[2J\\u001b]0;pwned\\u0007",
+        "b\\nfake/line",
+        "c\\u202ed\\u009b31m",
+      ]);
+      const json = await cli([...args, "--json"]);
+      assertEquals(json.code, 0, json.stderr);
+      // deno-lint-ignore no-control-regex
+      assert(!/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/.test(json.stdout), json.stdout);
+      assertEquals(JSON.parse(json.stdout).length, 3);
     }
   } finally {
     await server.stop();
