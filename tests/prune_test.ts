@@ -407,3 +407,48 @@ Deno.test("concurrency: gets racing prunes (in this process and others) never se
     reg.kill();
   }
 });
+
+Deno.test("prune: a link where a version, a temp, a record, an entry or a directory belongs goes as a link, never followed", async () => {
+  await withTempDir(async (tmp) => {
+    const root = join(tmp, "store");
+    const store = new Store(root);
+    // what a local user points the store at: nothing of it may change
+    const outside = join(tmp, "outside");
+    const victim = join(outside, `.__1.v-${UUID}9`); // named as a version would be
+    await Deno.mkdir(join(victim, "lib"), { recursive: true });
+    await Deno.writeTextFile(join(victim, "lib", "keep"), "keep");
+    await Deno.mkdir(join(outside, `.tmp-${await deadPid()}-x`));
+    await Deno.writeTextFile(join(outside, "file"), "keep");
+    const snapshot = async () => (await allNames(outside)).join("\n");
+    const before = await snapshot();
+
+    const parent = join(root, "example.com", "a");
+    await Deno.mkdir(parent, { recursive: true });
+    // a version, a dead process's temp and a record that are links out of the store
+    await Deno.symlink(victim, join(parent, `.__1.v-${UUID}1`));
+    await Deno.symlink(outside, join(parent, `.tmp-${await deadPid()}-${UUID}2`));
+    await Deno.mkdir(join(root, ".verified"), { recursive: true });
+    await Deno.symlink(
+      join(outside, "file"),
+      join(root, ".verified", `sha256-${"e".repeat(64)}.json`),
+    );
+    // an entry linking out, and a directory of entries that is a link out
+    await Deno.symlink(victim, join(parent, "__2"));
+    await Deno.symlink(outside, join(root, "example.com", "b"));
+    await run("touch", ["-h", "-d", "40 days ago", join(parent, "__2")]);
+
+    const usage = await store.usage();
+    assert(usage.total < 64 * 1024, `sized what is outside: ${usage.total}`);
+    const r = await store.prune({ unusedFor: DAY });
+    assertEquals(await snapshot(), before, "something outside the store changed");
+    assertEquals(await Deno.readTextFile(join(victim, "lib", "keep")), "keep");
+    const kinds = r.removed.map((x) => x.kind).sort();
+    assert(
+      kinds.includes("version") && kinds.includes("temp") && kinds.includes("image"),
+      kinds.join(),
+    );
+    // the links are gone; the link standing for a directory of entries is never entered
+    assertEquals(await allNames(parent).catch(() => []), []);
+    assert((await Deno.lstat(join(root, "example.com", "b"))).isSymlink);
+  });
+});
