@@ -321,6 +321,10 @@ Deno.test("catalog and tag lists that never end, loop or link far: stopped in a 
         return page(["a"], `last=${"x".repeat(60_000)}`);
       case "same": // the same URL again
         return page(["a"], "last=z");
+      case "away": // the next page on another host
+        return Response.json({ [list]: ["a"] }, {
+          headers: { link: `<http://127.0.0.2:9${url.pathname}?last=a>; rel="next"` },
+        });
       case "escape": // names that would rewrite the screen
         return page(["a\u001b[2J\u001b]0;pwned\u0007", "b\nfake/line", "c\u202ed\u009b31m"]);
       default: // a million distinct tags, a page of 1000 at a time
@@ -337,6 +341,10 @@ Deno.test("catalog and tag lists that never end, loop or link far: stopped in a 
         ["loop", /linked to a page of (repositories|tags) already read \(a loop\)$/],
         ["far", /sent a next-page link of 600\d\d characters \(at most 8192\); refused$/],
         ["same", /linked (back )?to a page of (repositories|tags) already read \(a loop\)$/],
+        [
+          "away",
+          /linked the next page of (repositories|tags) to another origin \(http:\/\/127\.0\.0\.2:9\); refused$/,
+        ],
       ] as const
     ) {
       mode = m;
