@@ -12,7 +12,7 @@ import {
   pushImage,
   Store,
 } from "./_internal.ts";
-import { listTree, run, runCli, samplePackage, withTempDir } from "./_helpers.ts";
+import { CLI, listTree, run, runCli, samplePackage, withTempDir } from "./_helpers.ts";
 
 const DAY = 24 * 3600 * 1000;
 const UUID = "00000000-0000-4000-8000-00000000000";
@@ -450,5 +450,43 @@ Deno.test("prune: a link where a version, a temp, a record, an entry or a direct
     // the links are gone; the link standing for a directory of entries is never entered
     assertEquals(await allNames(parent).catch(() => []), []);
     assert((await Deno.lstat(join(root, "example.com", "b"))).isSymlink);
+  });
+});
+
+Deno.test("list --size: memory does not grow with the files walked (150,000 files), only with hard-linked ones", async () => {
+  await withTempDir(async (tmp) => {
+    const root = join(tmp, "store");
+    const version = join(root, "example.com", "many", `.__1.v-${UUID}1`);
+    await Deno.mkdir(version, { recursive: true });
+    await Deno.symlink(`.__1.v-${UUID}1`, join(root, "example.com", "many", "__1"));
+    await Deno.symlink(`.__1.v-${UUID}1`, join(root, "example.com", "many", "__alias"));
+    const made = await run("python3", [
+      "-c",
+      `import os\nfor d in range(150):\n  os.mkdir(f"d{d}")\n  for f in range(1000):\n    open(f"d{d}/a-file-with-a-long-name-{f}.h", "w").close()`,
+    ], version);
+    assertEquals(made.code, 0, made.stderr);
+    // a 32 MiB heap: remembering each file walked (about 1 KiB each) would not fit
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        "--v8-flags=--max-old-space-size=32",
+        CLI,
+        "list",
+        "--size",
+        "--json",
+      ],
+      env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", OCIPKG_DATA_DIR: root },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(r.stderr);
+    assertEquals(r.code, 0, stderr.slice(-500));
+    const usage = JSON.parse(new TextDecoder().decode(r.stdout));
+    // an alias of the same version: each entry holds it, the store counts it once
+    assertEquals(usage.images.length, 2);
+    assertEquals(usage.images[0].bytes, usage.images[1].bytes);
+    assertEquals(usage.total, await du(root));
   });
 });
