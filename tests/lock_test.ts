@@ -311,7 +311,7 @@ Deno.test({
           await Deno.writeTextFile(p, "");
           await Deno.truncate(p, 17 << 20);
         },
-        "the lock file is larger than",
+        "the lock file is over",
       ],
     ];
     for (const [what, content, says] of cases) {

@@ -310,6 +310,7 @@ async function countOpens<T>(paths: string[], fn: () => Promise<T>): Promise<Map
   const counts = new Map(paths.map((p) => [p, 0]));
   const saved = {
     open: Deno.open,
+    openSync: Deno.openSync,
     readFile: Deno.readFile,
     readTextFile: Deno.readTextFile,
     readFileSync: Deno.readFileSync,
@@ -320,6 +321,7 @@ async function countOpens<T>(paths: string[], fn: () => Promise<T>): Promise<Map
     if (counts.has(s)) counts.set(s, counts.get(s)! + 1);
   };
   Deno.open = (p, o) => (note(p), saved.open(p, o));
+  Deno.openSync = (p, o) => (note(p), saved.openSync(p, o));
   Deno.readFile = (p, o) => (note(p), saved.readFile(p, o));
   Deno.readTextFile = (p, o) => (note(p), saved.readTextFile(p, o));
   Deno.readFileSync = (p) => (note(p), saved.readFileSync(p));

@@ -12,7 +12,7 @@ import {
   pushImage,
   Store,
 } from "./_internal.ts";
-import { listTree, run, runCli, samplePackage, withTempDir } from "./_helpers.ts";
+import { CLI, listTree, run, runCli, samplePackage, withTempDir } from "./_helpers.ts";
 
 const DAY = 24 * 3600 * 1000;
 const UUID = "00000000-0000-4000-8000-00000000000";
@@ -406,4 +406,87 @@ Deno.test("concurrency: gets racing prunes (in this process and others) never se
   } finally {
     reg.kill();
   }
+});
+
+Deno.test("prune: a link where a version, a temp, a record, an entry or a directory belongs goes as a link, never followed", async () => {
+  await withTempDir(async (tmp) => {
+    const root = join(tmp, "store");
+    const store = new Store(root);
+    // what a local user points the store at: nothing of it may change
+    const outside = join(tmp, "outside");
+    const victim = join(outside, `.__1.v-${UUID}9`); // named as a version would be
+    await Deno.mkdir(join(victim, "lib"), { recursive: true });
+    await Deno.writeTextFile(join(victim, "lib", "keep"), "keep");
+    await Deno.mkdir(join(outside, `.tmp-${await deadPid()}-x`));
+    await Deno.writeTextFile(join(outside, "file"), "keep");
+    const snapshot = async () => (await allNames(outside)).join("\n");
+    const before = await snapshot();
+
+    const parent = join(root, "example.com", "a");
+    await Deno.mkdir(parent, { recursive: true });
+    // a version, a dead process's temp and a record that are links out of the store
+    await Deno.symlink(victim, join(parent, `.__1.v-${UUID}1`));
+    await Deno.symlink(outside, join(parent, `.tmp-${await deadPid()}-${UUID}2`));
+    await Deno.mkdir(join(root, ".verified"), { recursive: true });
+    await Deno.symlink(
+      join(outside, "file"),
+      join(root, ".verified", `sha256-${"e".repeat(64)}.json`),
+    );
+    // an entry linking out, and a directory of entries that is a link out
+    await Deno.symlink(victim, join(parent, "__2"));
+    await Deno.symlink(outside, join(root, "example.com", "b"));
+    await run("touch", ["-h", "-d", "40 days ago", join(parent, "__2")]);
+
+    const usage = await store.usage();
+    assert(usage.total < 64 * 1024, `sized what is outside: ${usage.total}`);
+    const r = await store.prune({ unusedFor: DAY });
+    assertEquals(await snapshot(), before, "something outside the store changed");
+    assertEquals(await Deno.readTextFile(join(victim, "lib", "keep")), "keep");
+    const kinds = r.removed.map((x) => x.kind).sort();
+    assert(
+      kinds.includes("version") && kinds.includes("temp") && kinds.includes("image"),
+      kinds.join(),
+    );
+    // the links are gone; the link standing for a directory of entries is never entered
+    assertEquals(await allNames(parent).catch(() => []), []);
+    assert((await Deno.lstat(join(root, "example.com", "b"))).isSymlink);
+  });
+});
+
+Deno.test("list --size: memory does not grow with the files walked (150,000 files), only with hard-linked ones", async () => {
+  await withTempDir(async (tmp) => {
+    const root = join(tmp, "store");
+    const version = join(root, "example.com", "many", `.__1.v-${UUID}1`);
+    await Deno.mkdir(version, { recursive: true });
+    await Deno.symlink(`.__1.v-${UUID}1`, join(root, "example.com", "many", "__1"));
+    await Deno.symlink(`.__1.v-${UUID}1`, join(root, "example.com", "many", "__alias"));
+    const made = await run("python3", [
+      "-c",
+      `import os\nfor d in range(150):\n  os.mkdir(f"d{d}")\n  for f in range(1000):\n    open(f"d{d}/a-file-with-a-long-name-{f}.h", "w").close()`,
+    ], version);
+    assertEquals(made.code, 0, made.stderr);
+    // a 32 MiB heap: remembering each file walked (about 1 KiB each) would not fit
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        "--v8-flags=--max-old-space-size=32",
+        CLI,
+        "list",
+        "--size",
+        "--json",
+      ],
+      env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", OCIPKG_DATA_DIR: root },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(r.stderr);
+    assertEquals(r.code, 0, stderr.slice(-500));
+    const usage = JSON.parse(new TextDecoder().decode(r.stdout));
+    // an alias of the same version: each entry holds it, the store counts it once
+    assertEquals(usage.images.length, 2);
+    assertEquals(usage.images[0].bytes, usage.images[1].bytes);
+    assertEquals(usage.total, await du(root));
+  });
 });

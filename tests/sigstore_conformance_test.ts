@@ -19,6 +19,7 @@ import {
   SignatureError,
   type TrustedRoot,
   UsageError,
+  verifyBlob,
   verifyBundle,
   withDefaultDigest,
 } from "./_internal.ts";
@@ -206,6 +207,52 @@ Deno.test(
       UsageError,
       "invalid identity regular expression",
     );
+  },
+);
+
+Deno.test(
+  "sigstore conformance: verify-blob of a DSSE bundle hashes the file as it streams (memory flat)",
+  {
+    ignore: !HAVE_SUITE,
+  },
+  async () => {
+    const c = loadCase("happy-path-intoto-in-dsse-v3");
+    const dir = await Deno.makeTempDir();
+    try {
+      // 768 MiB (sparse): read whole, it would take that much memory
+      const big = join(dir, "big.bin");
+      using f = await Deno.open(big, { write: true, create: true });
+      await f.truncate(768 * 1024 * 1024);
+      const rss0 = Deno.memoryUsage().rss;
+      let peak = rss0;
+      const timer = setInterval(() => peak = Math.max(peak, Deno.memoryUsage().rss), 20);
+      try {
+        await assertRejects(
+          () =>
+            verifyBlob(big, {
+              bundle: c.bundle,
+              identity: c.identity,
+              issuer: c.issuer,
+              trustedRoot: c.trustedRoot,
+            }),
+          SignatureError,
+          "its in-toto statement is about sha256:",
+        );
+      } finally {
+        clearInterval(timer);
+      }
+      assert(peak - rss0 < 256 * 1024 * 1024, `RSS grew by ${(peak - rss0) >> 20} MiB`);
+      // and the artifact it names still verifies through the same path
+      const r = await verifyBlob(c.artifact, {
+        bundle: c.bundle,
+        identity: c.identity,
+        issuer: c.issuer,
+        trustedRoot: c.trustedRoot,
+      });
+      assertEquals(r.digest, digestOf(await Deno.readFile(c.artifact)));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   },
 );
 

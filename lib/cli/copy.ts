@@ -14,6 +14,8 @@ import {
   UsageError,
 } from "../../mod.ts";
 import type { ClientOptions } from "../transport/mod.ts";
+import { readStdinSecret } from "../util/stdio.ts";
+import { isStdio } from "../transport/location.ts";
 import { defineCommand, optionGroup, type OptionValues } from "./options.ts";
 import { out } from "./output.ts";
 import { progressOptions, withProgress } from "./progress.ts";
@@ -65,11 +67,6 @@ const toOptions = optionGroup({
 });
 
 type Opts = OptionValues<typeof fromOptions & typeof toOptions>;
-
-async function readStdin(): Promise<string> {
-  const text = await new Response(Deno.stdin.readable).text();
-  return text.replace(/\r?\n$/, "");
-}
 
 /**
  * One side's client options from its flags, over the shared ones.
@@ -190,7 +187,14 @@ export default defineCommand({
     const shared = remote(opts);
     const sides = { from: sideOf("from", opts, shared, from), to: sideOf("to", opts, shared, to) };
     if (opts.fromPasswordStdin || opts.toPasswordStdin) {
-      const password = await readStdin();
+      const flag = opts.fromPasswordStdin ? "--from-password-stdin" : "--to-password-stdin";
+      if (isStdio(from)) {
+        throw new UsageError(
+          `stdin carries the source oci-archive ('-'), not also the password (${flag}); ` +
+            "log in with 'ocipkg login' first",
+        );
+      }
+      const password = await readStdinSecret(`the password (${flag})`);
       const side = opts.fromPasswordStdin ? sides.from : sides.to;
       side.credential = { ...side.credential, password };
     }

@@ -5,14 +5,10 @@
  */
 import { UsageError } from "../../mod.ts";
 import { login } from "../transport/mod.ts";
+import { readStdinSecret } from "../util/stdio.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
 import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
-
-async function readStdin(): Promise<string> {
-  const text = await new Response(Deno.stdin.readable).text();
-  return text.replace(/\r?\n$/, "");
-}
 
 /** Ask on the terminal, without echo (raw mode), for one line. */
 async function prompt(question: string, echo: boolean): Promise<string> {
@@ -84,7 +80,7 @@ export default defineCommand({
     }
     let username = opts.username;
     let password = opts.password;
-    if (opts.passwordStdin) password = await readStdin();
+    if (opts.passwordStdin) password = await readStdinSecret("the password (--password-stdin)");
     const tty = Deno.stdin.isTerminal();
     if (!username && tty && !opts.passwordStdin) username = await prompt("Username: ", true);
     if (password === undefined && tty) password = await prompt("Password: ", false);

@@ -33,19 +33,9 @@ import type { VerifyPolicyOptions } from "../sign/mod.ts";
 import { identityFlags, identityOptions } from "./identity.ts";
 import { type Hint, oneOf, optionGroup, type OptionValues } from "./options.ts";
 import { debugLog, info, out } from "./output.ts";
+import { parseSize } from "../util/text.ts";
 
-/**
- * A size: digits with an optional K, M, G or T suffix (powers of 1024).
- * @param v text, e.g. `512M`
- * @returns the number, or undefined when malformed or too large
- */
-export function parseSize(v: string): number | undefined {
-  const m = /^(\d+)([KMGT]i?B?)?$/i.exec(v.trim());
-  if (!m) return undefined;
-  const unit = m[2] ? 1024 ** ("KMGT".indexOf(m[2][0]!.toUpperCase()) + 1) : 1;
-  const n = Number(m[1]) * unit;
-  return Number.isSafeInteger(n) ? n : undefined;
-}
+export { parseSize };
 
 function seconds(text: string, flag: string): number {
   const n = Number(text);

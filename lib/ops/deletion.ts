@@ -13,7 +13,7 @@ import { OcipkgError, oneLine, UsageError } from "../util/errors.ts";
 import { forEachBounded } from "../util/concurrency.ts";
 import { type ImageName, imageName } from "../oci/reference.ts";
 import type { RemoteOptions } from "../transport/location.ts";
-import { openRepository, type RegistryTarget } from "../transport/registry/target.ts";
+import { openRepositoryToWrite, type RegistryTarget } from "../transport/registry/target.ts";
 import { withTarget } from "../transport/target.ts";
 import { DEFAULT_CONCURRENCY } from "../transport/copy.ts";
 
@@ -61,16 +61,19 @@ async function tagsPointingTo(
   digest: string,
   options: DeleteOptions,
 ): Promise<{ tags: string[]; unknown?: string }> {
-  let all: string[];
+  const max = options.maxTagChecks ?? MAX_TAG_CHECKS;
+  const all: string[] = [];
   try {
-    all = await repo.tags();
+    // listed only as far as checked: a registry with a million tags is not read to the end
+    for await (const page of repo.tagPages()) {
+      all.push(...page);
+      if (all.length > max) {
+        return { tags: [], unknown: `it has more than the ${max} tags checked` };
+      }
+    }
   } catch (e) {
     if (!(e instanceof OcipkgError)) throw e;
     return { tags: [], unknown: `its tags could not be listed: ${oneLine(e)}` };
-  }
-  const max = options.maxTagChecks ?? MAX_TAG_CHECKS;
-  if (all.length > max) {
-    return { tags: [], unknown: `it has ${all.length} tags, more than the ${max} checked` };
   }
   const pointing = new Set<string>();
   await forEachBounded(all, options.concurrency ?? DEFAULT_CONCURRENCY, async (tag) => {
@@ -125,7 +128,7 @@ export async function deleteImage(
   if (options.tagOnly && tag === undefined) {
     throw new UsageError(`'${name}' names a digest: deleting a tag alone needs a tag`);
   }
-  return await withTarget(openRepository(name, options), async (repo) => {
+  return await withTarget(openRepositoryToWrite(name, options), async (repo) => {
     // what is deleted is what the name resolves to, verified (the other tags: a HEAD each)
     const digest = (await repo.resolve(name.reference)).digest;
     const dryRun = options.dryRun === true;

@@ -8,7 +8,8 @@
  *
  * @module
  */
-import { FormatError, fsError, UsageError } from "../util/errors.ts";
+import { FormatError, fsError, NotFoundError, UsageError } from "../util/errors.ts";
+import { dirname, resolve } from "../util/path.ts";
 import { releaseTemp, tempPathFor } from "../util/temp.ts";
 import { claimStdout, STDIO_PATH } from "../util/stdio.ts";
 import { readBodyCapped } from "../util/body.ts";
@@ -233,6 +234,12 @@ export async function saveBlob(
         file = await Deno.open(tmp, { write: true, createNew: true });
       } catch (e) {
         await stream.cancel().catch(() => {});
+        // the temp file beside it could not be made: say which directory is missing
+        if (e instanceof Deno.errors.NotFound) {
+          throw new NotFoundError(
+            `output '${output}': directory '${dirname(resolve(output))}' does not exist`,
+          );
+        }
         throw fsError(e, "output", output);
       }
       await stream.pipeTo(file.writable);

@@ -8,7 +8,7 @@
 import { OcipkgError, UsageError } from "../util/errors.ts";
 import { ImageName, isTag } from "../oci/reference.ts";
 import { type Location, openImage, referenceOf, toLocation } from "../transport/location.ts";
-import { openRepository } from "../transport/registry/target.ts";
+import { openRepositoryToWrite } from "../transport/registry/target.ts";
 import { OciDir } from "../transport/layout/oci_dir.ts";
 import type { RemoteOptions } from "../transport/location.ts";
 import { type Target, withTarget } from "../transport/target.ts";
@@ -81,7 +81,7 @@ export async function tagImage(
       }
       ImageName.parse(`${loc.name.registry}/${loc.name.name}:${t}`);
     }
-    target = openRepository(loc.name, { ...options, mirrors: [] }); // tags: the registry's own
+    target = openRepositoryToWrite(loc.name, options); // tags: the registry's own
   } else if (loc.kind === "oci-dir") {
     target = await OciDir.open(loc.path);
   } else {

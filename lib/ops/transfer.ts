@@ -18,7 +18,7 @@ import {
   type RemoteOptions,
   toLocation,
 } from "../transport/location.ts";
-import { openRepository } from "../transport/registry/target.ts";
+import { openRepository, openRepositoryToWrite } from "../transport/registry/target.ts";
 import type { ClientOptions } from "../transport/registry/client.ts";
 import { isDigest } from "../oci/digest.ts";
 import { ANNOTATION_REF_NAME } from "../oci/media_types.ts";
@@ -156,7 +156,7 @@ export async function pushImage(
     return await withTarget(await openLocation(loc), async (src) => {
       const root = await src.resolve(loc.ref);
       const name = given ?? refNameOf(root, src.description);
-      await withTarget(openRepository(name, { ...options, mirrors: [] }), async (dst) => {
+      await withTarget(openRepositoryToWrite(name, options), async (dst) => {
         await copy(src, dst, { ...options, srcRef: root.digest, dstRef: name.reference });
         // a package signed before it was pushed keeps its signatures
         if (options.includeSignatures ?? true) await copyReferrers(src, dst, root, options);
@@ -183,7 +183,7 @@ export async function pushImage(
     checkDistinctPlatforms(variants);
     const target = name!;
     const digest = await withTarget(
-      openRepository(target, { ...options, mirrors: [] }),
+      openRepositoryToWrite(target, options),
       async (dst) => {
         for (const { src, roots } of sources) {
           for (const root of roots) await copyGraph(src, dst, root, options);

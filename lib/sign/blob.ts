@@ -6,6 +6,7 @@
  */
 import { fsError, OcipkgError, UsageError } from "../util/errors.ts";
 import { resolve } from "../util/path.ts";
+import { nodeCrypto } from "../util/lazy_node.ts";
 import { readBundle } from "./bundle.ts";
 import {
   type BundlePolicy,
@@ -40,6 +41,26 @@ async function readArtifact(path: string): Promise<Uint8Array> {
     const st = await Deno.stat(path);
     if (!st.isFile) throw new OcipkgError(`artifact '${path}' is not a regular file`);
     return await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof OcipkgError) throw e;
+    throw fsError(e, "artifact", path);
+  }
+}
+
+/** The artifact's SHA-256 and SHA-512 digests, read as a stream: a regular file only. */
+async function hashArtifact(path: string): Promise<{ digest: string; sha512: string }> {
+  try {
+    const st = await Deno.stat(path);
+    if (!st.isFile) throw new OcipkgError(`artifact '${path}' is not a regular file`);
+    const crypto = nodeCrypto();
+    const h256 = crypto.createHash("sha256");
+    const h512 = crypto.createHash("sha512");
+    using file = await Deno.open(path);
+    for await (const chunk of file.readable) {
+      h256.update(chunk);
+      h512.update(chunk);
+    }
+    return { digest: `sha256:${h256.digest("hex")}`, sha512: `sha512:${h512.digest("hex")}` };
   } catch (e) {
     if (e instanceof OcipkgError) throw e;
     throw fsError(e, "artifact", path);
@@ -99,7 +120,13 @@ export async function verifyBlob(file: string, options: VerifyBlobOptions): Prom
   const trustedRoot = options.trustedRoot === undefined
     ? undefined
     : await readTrustedRoot(resolve(options.trustedRoot));
-  const bytes = await readArtifact(path);
-  const verified = await verifyBundle(bundle, bytes, policy, { trustedRoot, artifactName: path });
+  // a DSSE bundle names the file by digest: hashed as it streams, never whole in memory
+  const artifact = bundle.content === "dsseEnvelope"
+    ? await hashArtifact(path)
+    : await readArtifact(path);
+  const verified = await verifyBundle(bundle, artifact, policy, {
+    trustedRoot,
+    artifactName: path,
+  });
   return { file: path, ...verified };
 }

@@ -32,8 +32,11 @@ import {
 } from "./statement.ts";
 import { publicGoodTrustedRoot, type TrustedRoot } from "./trusted_root.ts";
 
-/** What was signed: the artifact's bytes, or only its digest (`sha256:<hex>`). */
-export type BundleArtifact = Uint8Array | { digest: string };
+/**
+ * What was signed: the artifact's bytes, or only its digest (`sha256:<hex>`;
+ * with `sha512`, its SHA-512 digest too, for statements that name only that).
+ */
+export type BundleArtifact = Uint8Array | { digest: string; sha512?: string };
 
 /** Verify with a public key (`cosign sign --key` bundles). */
 export interface KeyPolicy {
@@ -384,10 +387,10 @@ export async function verifyBundle(
     }
     digest = given ? `${given.algorithm}:${given.hex}` : digestOf(bytes!);
     let subject = findSubject(statement, digest);
-    if (!subject && bytes && statement.subject.some((s) => "sha512" in s.digest)) {
-      const d512 = digestOf(bytes, "sha512");
-      subject = findSubject(statement, d512);
-      if (subject) digest = d512;
+    if (!subject && statement.subject.some((s) => "sha512" in s.digest)) {
+      const d512 = bytes ? digestOf(bytes, "sha512") : (artifact as { sha512?: string }).sha512;
+      subject = d512 === undefined ? undefined : findSubject(statement, d512);
+      if (subject) digest = d512!;
     }
     if (!subject) {
       const names = statement.subject.slice(0, 3).map((s) =>

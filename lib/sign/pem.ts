@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { OcipkgError, systemReason } from "../util/errors.ts";
+import { OcipkgError } from "../util/errors.ts";
+import { readSmallFile as readFileCapped } from "../util/files.ts";
 import { fromBase64, toBase64 } from "../util/text.ts";
 
 /**
@@ -42,7 +43,7 @@ export const MAX_KEY_FILE = 64 * 1024;
  * await Deno.writeTextFile(`${tmp}/k.pub`, "text");
  * assert.equal(await readSmallFile(`${tmp}/k.pub`, "key k.pub"), "text");
  * assert.equal(await readSmallFile(`${tmp}/absent.pub`, "key absent.pub"), undefined);
- * await assert.rejects(readSmallFile(tmp, "key dir"), /^OcipkgError: key dir is not a regular file$/);
+ * await assert.rejects(readSmallFile(tmp, "key dir"), /^UnfitFileError: key dir is not a regular file$/);
  * await Deno.remove(tmp, { recursive: true });
  * ```
  */
@@ -51,29 +52,8 @@ export async function readSmallFile(
   what: string,
   max: number = MAX_KEY_FILE,
 ): Promise<string | undefined> {
-  let file: Deno.FsFile;
-  try {
-    const st = await Deno.stat(path);
-    if (!st.isFile) throw new OcipkgError(`${what} is not a regular file`);
-    file = await Deno.open(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    if (e instanceof OcipkgError) throw e;
-    throw new OcipkgError(`cannot read ${what}: ${systemReason(e) ?? String(e)}`);
-  }
-  try {
-    const buf = new Uint8Array(max + 1);
-    let n = 0;
-    while (n < buf.length) {
-      const r = await file.read(buf.subarray(n));
-      if (r === null) break;
-      n += r;
-    }
-    if (n > max) throw new OcipkgError(`${what} is over ${max} bytes`);
-    return new TextDecoder().decode(buf.subarray(0, n));
-  } finally {
-    file.close();
-  }
+  const read = await readFileCapped(path, what, max);
+  return read === undefined ? undefined : new TextDecoder().decode(read.bytes);
 }
 
 /** A PEM block: its type and DER bytes. */

@@ -11,9 +11,10 @@ import { forEachBounded } from "../util/concurrency.ts";
 import { entryOnDisk } from "./entry_dirs.ts";
 import type { StoreEntry } from "./entries.ts";
 
+/** A file with more than one hard link: counted once, freed when every link goes. */
 interface Inode {
   bytes: number;
-  /** Hard links it has (1 for a directory). */
+  /** Hard links it has. */
   links: number;
   /** The paths of it that were added. */
   paths: Set<string>;
@@ -41,12 +42,21 @@ interface Inode {
  * ```
  */
 export class DiskUsage {
-  #inodes = new Map<string, Inode>();
+  /** Files with more than one hard link, by `dev:ino`: the only inodes remembered. */
+  #shared = new Map<string, Inode>();
+  /** Directory trees added, by their root's `dev:ino`: their own bytes (being counted, or counted). */
+  #trees = new Map<string, Promise<number>>();
+  /** Bytes of what has one link (and of directories and symlinks): freed when removed. */
+  #single = 0;
   /** Bytes of everything added, each inode once. */
   total = 0;
 
   /**
-   * Add a tree (or with `recursive: false` one path).
+   * Add a tree (or with `recursive: false` one path). Memory grows with the
+   * files that have several hard links, not with the files walked: an inode
+   * with one link is reached by one path only, so it is counted as it is
+   * met; a tree added again (an alias linking to the same version) is
+   * answered from the first count.
    *
    * @param path a file, directory or link (not followed)
    * @param options `skip`: absolute paths not to enter; `recursive: false`: the path alone
@@ -56,6 +66,28 @@ export class DiskUsage {
     path: string,
     options: { skip?: Set<string>; recursive?: boolean } = {},
   ): Promise<number> {
+    const recursive = options.recursive !== false;
+    if (recursive && !options.skip?.size) {
+      const st = await Deno.lstat(path).catch(() => undefined);
+      if (st?.isDirectory && st.ino != null && st.dev != null) {
+        // one count a tree, also when two adds of it run at once
+        const tree = `${st.dev}:${st.ino}`;
+        let counted = this.#trees.get(tree);
+        if (counted === undefined) {
+          counted = this.#walk(path, options);
+          this.#trees.set(tree, counted);
+        }
+        return await counted;
+      }
+    }
+    return await this.#walk(path, options);
+  }
+
+  async #walk(
+    path: string,
+    options: { skip?: Set<string>; recursive?: boolean },
+  ): Promise<number> {
+    const recursive = options.recursive !== false;
     const mine = new Set<string>();
     let own = 0;
     const stack = [path];
@@ -68,20 +100,27 @@ export class DiskUsage {
       } catch {
         continue; // gone meanwhile
       }
-      const key = st.ino != null && st.dev != null ? `${st.dev}:${st.ino}` : `path:${resolve(p)}`;
       const bytes = st.blocks != null ? st.blocks * 512 : st.size;
-      if (!mine.has(key)) {
-        mine.add(key);
+      const links = st.isDirectory ? 1 : st.nlink ?? 1;
+      if (links > 1 && st.ino != null && st.dev != null) {
+        const key = `${st.dev}:${st.ino}`;
+        if (!mine.has(key)) {
+          mine.add(key);
+          own += bytes;
+        }
+        let node = this.#shared.get(key);
+        if (node === undefined) {
+          node = { bytes, links, paths: new Set() };
+          this.#shared.set(key, node);
+          this.total += bytes;
+        }
+        node.paths.add(resolve(p));
+      } else {
         own += bytes;
-      }
-      let node = this.#inodes.get(key);
-      if (node === undefined) {
-        node = { bytes, links: st.isDirectory ? 1 : st.nlink ?? 1, paths: new Set() };
-        this.#inodes.set(key, node);
+        this.#single += bytes;
         this.total += bytes;
       }
-      node.paths.add(resolve(p));
-      if (st.isDirectory && options.recursive !== false) {
+      if (st.isDirectory && recursive) {
         try {
           for await (const e of Deno.readDir(p)) stack.push(join(p, e.name));
         } catch { /* gone meanwhile */ }
@@ -97,8 +136,8 @@ export class DiskUsage {
    * @returns bytes
    */
   freeable(): number {
-    let n = 0;
-    for (const node of this.#inodes.values()) if (node.paths.size >= node.links) n += node.bytes;
+    let n = this.#single;
+    for (const node of this.#shared.values()) if (node.paths.size >= node.links) n += node.bytes;
     return n;
   }
 }

@@ -30,7 +30,7 @@
  */
 import { dirname, join, resolve } from "../util/path.ts";
 import { fsError, OcipkgError } from "../util/errors.ts";
-import { atomicWriteFile } from "../util/files.ts";
+import { atomicWriteFile, readSmallFile } from "../util/files.ts";
 import { isDigest } from "../oci/digest.ts";
 import type { Platform } from "../oci/manifest.ts";
 import { formatPlatform, parsePlatform } from "../oci/platform.ts";
@@ -251,22 +251,10 @@ export function formatLockFile(lock: LockFile): string {
  * ```
  */
 export async function readLockFile(path: string): Promise<LockFile | undefined> {
-  let file: Deno.FsFile;
-  try {
-    // not opened unless a regular file: opening a FIFO for reading would wait for a writer
-    if (!(await Deno.stat(path)).isFile) {
-      throw new OcipkgError(`${path}: the lock file is not a regular file`);
-    }
-    file = await Deno.open(path, { read: true });
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw fsError(e, "lock file", path);
-  }
-  try {
-    return parseLockFile(await readCapped(file, path), path);
-  } finally {
-    file.close();
-  }
+  // a fifo or a device is refused unopened (opening a fifo waits for a writer)
+  const read = await readSmallFile(path, `${path}: the lock file`, MAX_LOCK_FILE_SIZE);
+  if (read === undefined) return undefined;
+  return parseLockFile(new TextDecoder("utf-8", { fatal: false }).decode(read.bytes), path);
 }
 
 async function readCapped(file: Deno.FsFile, path: string): Promise<string> {

@@ -47,7 +47,8 @@
  *
  * @module
  */
-import { OcipkgError, systemReason } from "../util/errors.ts";
+import { OcipkgError } from "../util/errors.ts";
+import { readSmallFileSync } from "../util/files.ts";
 import { dirname, isAbsolute, join, resolve } from "../util/path.ts";
 import { printable } from "../util/text.ts";
 import { canonicalRegistry, isLoopbackHost } from "../oci/reference.ts";
@@ -326,24 +327,9 @@ function parseConfig(text: string, file: string): Config {
 
 /** Read the file, refusing what is not a small regular file; undefined when it does not exist. */
 function readText(file: string): { text: string; stat: Deno.FileInfo } | undefined {
-  let stat: Deno.FileInfo;
-  try {
-    stat = Deno.statSync(file);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw new OcipkgError(`cannot read config file ${file}: ${systemReason(e) ?? String(e)}`);
-  }
-  // a fifo or a device is refused, never waited on
-  if (!stat.isFile) throw new OcipkgError(`config file ${file} is not a regular file`);
-  if (stat.size > MAX_CONFIG_FILE) {
-    throw new OcipkgError(`config file ${file} is over ${MAX_CONFIG_FILE} bytes`);
-  }
-  try {
-    return { text: new TextDecoder().decode(Deno.readFileSync(file)), stat };
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw new OcipkgError(`cannot read config file ${file}: ${systemReason(e) ?? String(e)}`);
-  }
+  // a fifo or a device is refused, never waited on; a file swapped or grown meanwhile too
+  const read = readSmallFileSync(file, `config file ${file}`, MAX_CONFIG_FILE);
+  return read && { text: new TextDecoder().decode(read.bytes), stat: read.stat };
 }
 
 /** Read configs by path, with what identified the file's version when it was read. */

@@ -27,7 +27,7 @@ import { ImageName, imageName, isHostComponent, LAYOUT_SCHEME } from "../oci/ref
 import { STDIO_PATH } from "../util/stdio.ts";
 import { createStdoutArchive, openStdinArchive } from "./layout/stdio_archive.ts";
 
-import { openRepository } from "./registry/target.ts";
+import { openRepository, openRepositoryToWrite } from "./registry/target.ts";
 import type { RegistryTargetOptions } from "./registry/repository.ts";
 import type { ListableTarget, ReadTarget, Target } from "./target.ts";
 import type { CopyOptions } from "./copy.ts";
@@ -324,7 +324,7 @@ export async function createLocation(
   options: RegistryTargetOptions = {},
 ): Promise<Target> {
   // a target written to reads from its registry alone: a mirror's tag may be stale
-  if (loc.kind === "registry") return openRepository(loc.name, { ...options, mirrors: [] });
+  if (loc.kind === "registry") return openRepositoryToWrite(loc.name, options);
   if (isStdio(loc)) return await createStdoutArchive();
   const st = await pathExists(loc.path) ? await Deno.stat(loc.path) : undefined;
   if (loc.kind === "oci-dir") {

@@ -2,13 +2,16 @@
  * Writing files: all of a buffer ({@link writeAll}), few large blocks while
  * bytes stream in ({@link BlockWriter}), a small file replaced atomically
  * ({@link atomicWriteFile}); a file handed to `fetch` as Deno's native stream
- * ({@link openFileStream}); whether a path exists. Temp paths are in
+ * ({@link openFileStream}); whether a path exists; a small regular file read
+ * whole, never waiting on a fifo or reading a device without end
+ * ({@link readSmallFile}, {@link readSmallFileSync}). Temp paths are in
  * `temp.ts`; a blob written through the verifier is `writeVerified` in
  * `transport/layout/verified_write.ts`.
  *
  * @module
  */
 import { releaseTemp, tempPathFor } from "./temp.ts";
+import { OcipkgError, systemReason } from "./errors.ts";
 
 /**
  * Write all of `data` to an open file (handles short writes).
@@ -210,10 +213,14 @@ export async function openFileStream(
   path: string,
   size: number,
 ): Promise<{ stream: ReadableStream<Uint8Array>; found: number }> {
+  // a fifo or a device is refused unopened (opening a fifo waits for a writer)
+  if (!(await Deno.stat(path)).isFile) throw notRegular(`file '${path}'`);
   const file = await Deno.open(path);
   let found: number;
   try {
-    found = (await file.stat()).size;
+    const st = await file.stat();
+    if (!st.isFile) throw notRegular(`file '${path}'`);
+    found = st.size;
   } catch (e) {
     file.close();
     throw e;
@@ -305,5 +312,185 @@ export async function pathExists(path: string): Promise<boolean> {
   } catch (e) {
     if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
     throw e;
+  }
+}
+
+/** A small file read whole: its bytes, and the `stat` of what was read. */
+export interface SmallFile {
+  /** Its bytes. */
+  bytes: Uint8Array;
+  /** `fstat` of the open file. */
+  stat: Deno.FileInfo;
+}
+
+/**
+ * A file {@link readSmallFile} refuses for what it is — not a regular file
+ * (a directory, fifo, device), or over the cap — rather than because it
+ * cannot be read.
+ */
+export class UnfitFileError extends OcipkgError {}
+
+function notRegular(what: string): UnfitFileError {
+  return new UnfitFileError(`${what} is not a regular file`);
+}
+
+function tooLarge(what: string, max: number): UnfitFileError {
+  return new UnfitFileError(`${what} is over ${max} bytes`);
+}
+
+function unreadable(e: unknown, what: string): OcipkgError {
+  if (e instanceof OcipkgError) return e;
+  return new OcipkgError(
+    `cannot read ${what}: ${systemReason(e) ?? (e instanceof Error ? e.message : String(e))}`,
+  );
+}
+
+/** The same file: what `stat` saw before it was opened is what was opened. */
+function sameFile(before: Deno.FileInfo, opened: Deno.FileInfo): boolean {
+  return opened.isFile &&
+    (before.ino === null || opened.ino === null || before.ino === opened.ino) &&
+    (before.dev === null || opened.dev === null || before.dev === opened.dev);
+}
+
+/**
+ * A small regular file's bytes, at most `max`; undefined when it does not
+ * exist. What the path names is checked with `stat` before it is opened, so
+ * a fifo (whose `open` would wait for a writer) or a device (`/dev/zero`
+ * never ends) is refused unopened; the open file is checked again (a file
+ * swapped in between is refused), and at most `max + 1` bytes are ever read,
+ * so a file that grows while it is read is refused too. Config files, CA
+ * files, lock files, auth files, keys, bundles and trusted roots are read
+ * here.
+ *
+ * @param path the file (a symlink is followed)
+ * @param what names it in errors, e.g. `CA file 'ca.pem' (--ca-file)`
+ * @param max the largest size accepted, in bytes
+ * @returns its bytes and `stat`, or undefined when absent
+ * @throws {OcipkgError} naming `what` when it is not a regular file, over
+ *   `max` bytes, or unreadable
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readSmallFile } from "./files.ts";
+ * const tmp = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${tmp}/a.json`, "{}");
+ * assert.equal((await readSmallFile(`${tmp}/a.json`, "config a.json", 10))?.bytes.length, 2);
+ * assert.equal(await readSmallFile(`${tmp}/none.json`, "config none.json", 10), undefined);
+ * await assert.rejects(readSmallFile(`${tmp}/a.json`, "config a.json", 1), /^UnfitFileError: config a\.json is over 1 bytes$/);
+ * await assert.rejects(readSmallFile(tmp, "config dir", 10), /^UnfitFileError: config dir is not a regular file$/);
+ * await Deno.remove(tmp, { recursive: true });
+ * ```
+ */
+export async function readSmallFile(
+  path: string,
+  what: string,
+  max: number,
+): Promise<SmallFile | undefined> {
+  let file: Deno.FsFile;
+  let stat: Deno.FileInfo;
+  try {
+    const before = await Deno.stat(path);
+    if (!before.isFile) throw notRegular(what);
+    if (before.size > max) throw tooLarge(what, max);
+    file = await Deno.open(path);
+    try {
+      stat = await file.stat();
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+    if (!sameFile(before, stat)) {
+      file.close();
+      throw notRegular(what);
+    }
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw unreadable(e, what);
+  }
+  try {
+    let buf = new Uint8Array(Math.min(stat.size, max) + 1);
+    let n = 0;
+    for (;;) {
+      const r = await file.read(buf.subarray(n));
+      if (r === null) break;
+      n += r;
+      if (n > max) throw tooLarge(what, max);
+      if (n === buf.length) {
+        // grew since the stat: read on, up to the cap
+        const more = new Uint8Array(Math.min(buf.length * 2, max + 1));
+        more.set(buf);
+        buf = more;
+      }
+    }
+    return { bytes: buf.subarray(0, n), stat };
+  } catch (e) {
+    throw unreadable(e, what);
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * {@link readSmallFile}, synchronously (for the config file and CA files,
+ * read where nothing can wait).
+ *
+ * @param path the file (a symlink is followed)
+ * @param what names it in errors
+ * @param max the largest size accepted, in bytes
+ * @returns its bytes and `stat`, or undefined when absent
+ * @throws {OcipkgError} naming `what` when it is not a regular file, over
+ *   `max` bytes, or unreadable
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readSmallFileSync } from "./files.ts";
+ * assert.throws(() => readSmallFileSync("/dev/null", "CA file '/dev/null'", 10), /is not a regular file$/);
+ * ```
+ */
+export function readSmallFileSync(
+  path: string,
+  what: string,
+  max: number,
+): SmallFile | undefined {
+  let file: Deno.FsFile;
+  let stat: Deno.FileInfo;
+  try {
+    const before = Deno.statSync(path);
+    if (!before.isFile) throw notRegular(what);
+    if (before.size > max) throw tooLarge(what, max);
+    file = Deno.openSync(path);
+    try {
+      stat = file.statSync();
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+    if (!sameFile(before, stat)) {
+      file.close();
+      throw notRegular(what);
+    }
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw unreadable(e, what);
+  }
+  try {
+    let buf = new Uint8Array(Math.min(stat.size, max) + 1);
+    let n = 0;
+    for (;;) {
+      const r = file.readSync(buf.subarray(n));
+      if (r === null) break;
+      n += r;
+      if (n > max) throw tooLarge(what, max);
+      if (n === buf.length) {
+        const more = new Uint8Array(Math.min(buf.length * 2, max + 1));
+        more.set(buf);
+        buf = more;
+      }
+    }
+    return { bytes: buf.subarray(0, n), stat };
+  } catch (e) {
+    throw unreadable(e, what);
+  } finally {
+    file.close();
   }
 }

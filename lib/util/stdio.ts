@@ -7,12 +7,14 @@
  *
  * @module
  */
-import { UsageError } from "./errors.ts";
+import { fsError, OcipkgError, UsageError } from "./errors.ts";
+import { readBodyCapped } from "./body.ts";
 
 /** The path that names stdin (reading) or stdout (writing). */
 export const STDIO_PATH = "-";
 
-let stdinClaimed = false;
+/** What stdin was claimed for (undefined: not yet). */
+let stdinClaimed: string | undefined;
 let stdoutClaimed = false;
 
 /** What {@link claimStdin} and {@link claimStdout} read and write: the process's own by default. */
@@ -44,15 +46,16 @@ let streams: StdioStreams = { stdin: Deno.stdin, stdout: Deno.stdout };
  */
 export function useStdio(replacement: StdioStreams | undefined): void {
   streams = replacement ?? { stdin: Deno.stdin, stdout: Deno.stdout };
-  stdinClaimed = false;
+  stdinClaimed = undefined;
   stdoutClaimed = false;
 }
 
 /**
  * Claim stdin to read `what` from it: once per process, and never a
- * terminal.
+ * terminal (unless `terminal` allows one: a password may be typed).
  *
  * @param what names the data, e.g. `an oci-archive`
+ * @param options `terminal`: a terminal is fine
  * @returns its bytes (the caller reads them to the end or cancels)
  * @throws {UsageError} when stdin is a terminal, or was claimed before
  * @example
@@ -65,19 +68,59 @@ export function useStdio(replacement: StdioStreams | undefined): void {
  *   stdout: { write: (p) => Promise.resolve(p.byteLength), isTerminal: () => false },
  * });
  * assert.equal(await new Response(claimStdin("a manifest")).text(), "{}");
- * assert.throws(() => claimStdin("a manifest"), /stdin is read once/);
+ * assert.throws(() => claimStdin("an oci-archive"), /stdin is read once: it carries a manifest, not also an oci-archive/);
  * useStdio(undefined);
  * ```
  */
-export function claimStdin(what: string): ReadableStream<Uint8Array> {
-  if (stdinClaimed) {
-    throw new UsageError(`stdin is read once: give '-' once (for ${what})`);
+export function claimStdin(
+  what: string,
+  options: { terminal?: boolean } = {},
+): ReadableStream<Uint8Array> {
+  if (stdinClaimed !== undefined) {
+    throw new UsageError(
+      stdinClaimed === what
+        ? `stdin is read once: give '-' once (for ${what})`
+        : `stdin is read once: it carries ${stdinClaimed}, not also ${what}`,
+    );
   }
-  if (streams.stdin.isTerminal()) {
+  if (!options.terminal && streams.stdin.isTerminal()) {
     throw new UsageError(`'-' reads ${what} from stdin, but stdin is a terminal: pipe it in`);
   }
-  stdinClaimed = true;
+  stdinClaimed = what;
   return streams.stdin.readable;
+}
+
+/** Most bytes of a password read from stdin (64 KiB: a registry token is a few KiB). */
+export const MAX_STDIN_SECRET = 64 * 1024;
+
+/**
+ * A password (or token) from stdin, claimed as {@link claimStdin} does (a
+ * terminal is fine): read to its end, at most {@link MAX_STDIN_SECRET}
+ * bytes, one final newline dropped. Input that never ends fails at the cap.
+ *
+ * @param what names it, e.g. `the password (--password-stdin)`
+ * @returns the text
+ * @throws {OcipkgError} when it is over the cap; {UsageError} when stdin was claimed before
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readStdinSecret, useStdio } from "./stdio.ts";
+ * useStdio({
+ *   stdin: { readable: ReadableStream.from([new TextEncoder().encode("s3cret\n")]), isTerminal: () => false },
+ *   stdout: { write: (p) => Promise.resolve(p.byteLength), isTerminal: () => false },
+ * });
+ * assert.equal(await readStdinSecret("the password"), "s3cret");
+ * useStdio(undefined);
+ * ```
+ */
+export async function readStdinSecret(what: string): Promise<string> {
+  const input = claimStdin(what, { terminal: true });
+  const bytes = await readBodyCapped(
+    new Response(input),
+    MAX_STDIN_SECRET,
+    () => new OcipkgError(`${what} on stdin is over ${MAX_STDIN_SECRET} bytes; stopped reading`),
+  );
+  return new TextDecoder().decode(bytes).replace(/\r?\n$/, "");
 }
 
 /**
@@ -119,7 +162,12 @@ export function claimStdout(what: string): WritableStream<Uint8Array> {
   // never closed: stdout stays open for later lines
   return new WritableStream<Uint8Array>({
     async write(chunk) {
-      for (let off = 0; off < chunk.byteLength;) off += await out.write(chunk.subarray(off));
+      try {
+        for (let off = 0; off < chunk.byteLength;) off += await out.write(chunk.subarray(off));
+      } catch (e) {
+        // a reader gone (a closed pipe) or a full disk: named, one line
+        throw fsError(e, `${what} written to`, "stdout");
+      }
     },
   });
 }

@@ -63,3 +63,23 @@ export function fromBase64(b64: string): Uint8Array {
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
 }
+
+/**
+ * A size: digits with an optional K, M, G or T suffix (powers of 1024).
+ * @param v text, e.g. `512M`
+ * @returns the number, or undefined when malformed or too large
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseSize } from "./text.ts";
+ * assert.equal(parseSize("512M"), 512 * 1024 * 1024);
+ * assert.equal(parseSize("x"), undefined);
+ * ```
+ */
+export function parseSize(v: string): number | undefined {
+  const m = /^(\d+)([KMGT]i?B?)?$/i.exec(v.trim());
+  if (!m) return undefined;
+  const unit = m[2] ? 1024 ** ("KMGT".indexOf(m[2][0]!.toUpperCase()) + 1) : 1;
+  const n = Number(m[1]) * unit;
+  return Number.isSafeInteger(n) ? n : undefined;
+}

@@ -6,13 +6,18 @@
 import { join } from "../../util/path.ts";
 import { parseDigest } from "../../oci/digest.ts";
 import { fsError, NotFoundError, OcipkgError, VerificationError } from "../../util/errors.ts";
-import { atomicWriteFile, openFileStream, pathExists } from "../../util/files.ts";
+import { atomicWriteFile, openFileStream, pathExists, readSmallFile } from "../../util/files.ts";
 import { Mutex } from "../../util/concurrency.ts";
 import { releaseTemp, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, stripUndefined } from "../../oci/manifest.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
 import { checkLayoutFile, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
 import { writeVerified } from "./verified_write.ts";
+
+/** Largest `oci-layout` file read (64 KiB; it holds one version string). */
+export const MAX_LAYOUT_FILE = 64 * 1024;
+/** Largest `index.json` read (64 MiB: some 200,000 tagged manifests). */
+export const MAX_INDEX_FILE = 64 * 1024 * 1024;
 
 /** Options for {@link OciDir.open}. */
 export interface OciDirOptions {
@@ -83,7 +88,14 @@ export class OciDir implements Target, ListableTarget {
     try {
       const st = await Deno.stat(path);
       if (!st.isDirectory) throw new OcipkgError(`${where} is not a directory`);
-      layoutBytes = await Deno.readFile(join(path, "oci-layout"));
+      // a fifo or a device is refused unopened: a layout may come from anywhere
+      const layout = await readSmallFile(
+        join(path, "oci-layout"),
+        `${where}: oci-layout`,
+        MAX_LAYOUT_FILE,
+      );
+      if (layout === undefined) throw new Deno.errors.NotFound("no oci-layout");
+      layoutBytes = layout.bytes;
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw fsError(e, "oci-dir", path);
       if (!options.create) {
@@ -113,7 +125,13 @@ export class OciDir implements Target, ListableTarget {
       checkLayoutFile(layoutBytes, where);
       let indexBytes: Uint8Array;
       try {
-        indexBytes = await Deno.readFile(join(path, "index.json"));
+        const index = await readSmallFile(
+          join(path, "index.json"),
+          `${where}: index.json`,
+          MAX_INDEX_FILE,
+        );
+        if (index === undefined) throw new Deno.errors.NotFound("no index.json");
+        indexBytes = index.bytes;
       } catch (e) {
         throw fsError(e, `${where} index.json:`, join(path, "index.json"));
       }

@@ -2,7 +2,10 @@
  * An oci-archive on stdin or stdout (the location `-`). The archive reader
  * seeks, and the writer patches headers, so each goes through a temp file:
  * stdin is spooled to one before it is read (the same reader and limits as
- * for any archive file then apply); an archive for stdout is written to one
+ * for any archive file then apply), its tar headers read as they pass — so
+ * input that is no tar fails at once, the copy stops at the archive's end
+ * marker (input that never ends after it is not read), and at most
+ * `OCIPKG_MAX_BYTES` (16 GiB by default) are spooled; an archive for stdout is written to one
  * and streamed out once complete, so nothing half-written ever reaches
  * stdout. The temp file is removed when the archive is closed (and on
  * Ctrl-C).
@@ -10,7 +13,12 @@
  * @module
  */
 import { join } from "../../util/path.ts";
-import { fsError } from "../../util/errors.ts";
+import { ArchiveError, fsError } from "../../util/errors.ts";
+import { writeAll } from "../../util/files.ts";
+import { parseSize } from "../../util/text.ts";
+import { readTar } from "../../archive/tar.ts";
+import { StreamSource } from "../../archive/tar_source.ts";
+import { DEFAULT_MAX_BYTES } from "../../archive/budget.ts";
 import { releaseTemp, trackTemp } from "../../util/temp.ts";
 import { claimStdin, claimStdout } from "../../util/stdio.ts";
 import type { Descriptor } from "../../oci/manifest.ts";
@@ -106,18 +114,77 @@ export async function openStdinArchive(): Promise<ListableTarget & Target> {
   const dir = await spoolDir("ocipkg-stdin-");
   const path = join(dir, "stdin.tar");
   try {
-    try {
-      const file = await Deno.open(path, { write: true, createNew: true });
-      await input.pipeTo(file.writable);
-    } catch (e) {
-      throw fsError(e, "oci-archive read from stdin into", path);
-    }
-    const archive = await OciArchive.open(path, { description: "oci-archive on stdin" });
+    await spoolTar(input, path, stdinCap());
+    const archive = await OciArchive.open(path, { description: STDIN });
     return new SpooledArchive(archive, dir, () => Promise.resolve());
   } catch (e) {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     releaseTemp(dir);
     throw e;
+  }
+}
+
+/** Names stdin's archive in messages. */
+const STDIN = "oci-archive on stdin";
+
+/**
+ * The most bytes of stdin spooled: `OCIPKG_MAX_BYTES` (what an image may
+ * extract to) when set, else {@link DEFAULT_MAX_BYTES} (16 GiB).
+ */
+function stdinCap(): number {
+  const env = Deno.env.get("OCIPKG_MAX_BYTES");
+  const n = env === undefined ? undefined : parseSize(env);
+  return n !== undefined && n > 0 ? n : DEFAULT_MAX_BYTES;
+}
+
+/**
+ * Copy a tar stream to `path`, reading its headers as it passes: garbage
+ * (no tar header, a bad checksum) fails at its first block, an entry larger
+ * than `cap` at its header, the whole past `cap` as it arrives — and the
+ * copy stops at the archive's end marker, so input that never ends after a
+ * whole archive is not read on.
+ */
+async function spoolTar(
+  input: ReadableStream<Uint8Array>,
+  path: string,
+  cap: number,
+): Promise<void> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { write: true, createNew: true });
+  } catch (e) {
+    throw fsError(e, `${STDIN}: temp file`, path);
+  }
+  const over = () =>
+    new ArchiveError(
+      `${STDIN} is over ${cap} bytes (OCIPKG_MAX_BYTES); write it to a file and give that`,
+    );
+  const reader = input.getReader();
+  let spooled = 0;
+  const chunks: AsyncIterable<Uint8Array> = {
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        spooled += value.byteLength;
+        if (spooled > cap) throw over();
+        try {
+          await writeAll(file, value);
+        } catch (e) {
+          throw fsError(e, `${STDIN}: temp file`, path);
+        }
+        yield value;
+      }
+    },
+  };
+  try {
+    // the same tar reader as the archive's (its data is skipped, passing through the copy)
+    for await (const entry of readTar(new StreamSource(chunks, STDIN), STDIN)) {
+      if (entry.size > cap) throw over();
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+    file.close();
   }
 }
 

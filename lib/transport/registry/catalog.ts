@@ -32,6 +32,14 @@ function registryHost(registry: string): string {
     "",
   );
   const shown = printable(registry.slice(0, 300));
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\/([^/]*)/i.exec(host);
+  if (scheme) {
+    throw new UsageError(
+      `'${shown}' has a scheme: give the registry's host alone ('${
+        printable(scheme[2]!.slice(0, 300))
+      }'; for plain http, --plain-http)`,
+    );
+  }
   if (host.includes("/")) {
     throw new UsageError(
       `'${shown}' names a repository; the catalog lists a registry's repositories: give its host ` +

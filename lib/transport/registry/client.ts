@@ -31,7 +31,8 @@
  *
  * @module
  */
-import { oneLine } from "../../util/errors.ts";
+import { OcipkgError, oneLine } from "../../util/errors.ts";
+import { readSmallFileSync } from "../../util/files.ts";
 import { canonicalHost, isLoopbackHost } from "../../oci/reference.ts";
 import { printable } from "../../util/text.ts";
 import type { Credential } from "./credentials.ts";
@@ -69,6 +70,9 @@ import {
   type SchemeChoice,
   speaksOther,
 } from "./scheme.ts";
+
+/** Largest CA file read (1 MiB; a system CA bundle is about 200 KiB). */
+export const MAX_CA_FILE = 1024 * 1024;
 
 /** Options of {@link RegistryClient}. */
 export interface ClientOptions {
@@ -210,25 +214,25 @@ export class RegistryClient {
     this.#origin = origin;
     this.#options = options;
     if (scheme.caFile) {
+      const from = scheme.caFrom === "config"
+        ? `"caFile" of the ${scheme.settings!.source}`
+        : scheme.names.caFile;
+      const what = `CA file '${scheme.caFile}' (${from})`;
       let pem: string;
       try {
-        pem = Deno.readTextFileSync(scheme.caFile);
+        // a fifo, a device or a directory is refused unread; a CA bundle is well under the cap
+        const read = readSmallFileSync(scheme.caFile, what, MAX_CA_FILE);
+        if (read === undefined) throw new Deno.errors.NotFound("no such file");
+        pem = new TextDecoder().decode(read.bytes);
       } catch (e) {
-        const from = scheme.caFrom === "config"
-          ? `"caFile" of the ${scheme.settings!.source}`
-          : scheme.names.caFile;
         throw new RegistryError(
-          `CA file '${scheme.caFile}' (${from}) is not readable: ${oneLine(e)}`,
+          e instanceof OcipkgError ? e.message : `${what} is not readable: ${oneLine(e)}`,
           0,
         );
       }
       if (!/-----BEGIN CERTIFICATE-----/.test(pem)) {
         throw new RegistryError(
-          `CA file '${scheme.caFile}' (${
-            scheme.caFrom === "config"
-              ? `"caFile" of the ${scheme.settings!.source}`
-              : scheme.names.caFile
-          }) holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
+          `${what} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
           0,
         );
       }

@@ -14,7 +14,7 @@
  */
 import { dirname, join } from "../../util/path.ts";
 import { OcipkgError } from "../../util/errors.ts";
-import { atomicWriteFile } from "../../util/files.ts";
+import { atomicWriteFile, readSmallFile, UnfitFileError } from "../../util/files.ts";
 import { canonicalHost, DEFAULT_HOST } from "../../oci/reference.ts";
 
 /** Credentials for one registry. */
@@ -85,12 +85,19 @@ export function authFiles(): string[] {
   return files;
 }
 
+/** Largest auth file read (4 MiB; one holds a few hundred bytes a registry). */
+export const MAX_AUTH_FILE = 4 * 1024 * 1024;
+
 async function readAuthFile(path: string): Promise<AuthFile | undefined> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
-  } catch {
-    return undefined;
+    // a fifo or a device is refused unopened, never waited on or read without end
+    const read = await readSmallFile(path, `auth file '${path}'`, MAX_AUTH_FILE);
+    if (read === undefined) return undefined;
+    text = new TextDecoder().decode(read.bytes);
+  } catch (e) {
+    if (e instanceof UnfitFileError) throw e;
+    return undefined; // unreadable: as if absent
   }
   try {
     const v = JSON.parse(text);

@@ -15,7 +15,7 @@
  * @module
  */
 import { Verifier, vouch } from "../../oci/digest.ts";
-import { NotFoundError, oneLine } from "../../util/errors.ts";
+import { NotFoundError, oneLine, VerificationError } from "../../util/errors.ts";
 import type { Descriptor } from "../../oci/manifest.ts";
 import { isLoopbackHost } from "../../oci/reference.ts";
 import { RegistryError } from "./errors.ts";
@@ -95,6 +95,20 @@ export class BlobDownloads {
     const stalls = new DownloadStalls();
     const what = `blob ${desc.digest} of ${this.#repo.description}`;
     const first = await this.#getBlob(desc, what, stalls);
+    // an answer that says it is other bytes fails here, before a byte is used (a mirror is
+    // then skipped for the registry): another length, another digest
+    const length = first.status === 200 ? first.headers.get("content-length") : null;
+    try {
+      if (length !== null && /^\d+$/.test(length) && Number(length) !== desc.size) {
+        throw new VerificationError(
+          `${what}: ${this.#repo.client.registry} answered ${length} bytes, expected ${desc.size}`,
+        );
+      }
+      this.#repo.checkAnswered(first, desc.digest, what);
+    } catch (e) {
+      await first.body?.cancel().catch(() => {});
+      throw e;
+    }
     return vouch(this.#blobStream(desc, stalls, first), desc);
   }
 

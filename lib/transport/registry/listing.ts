@@ -74,7 +74,7 @@ export async function* tagPages(
     scope: repo.scope(),
     maxPages: repo.options.maxTagPages ?? MAX_TAG_PAGES,
   };
-  for await (const { res, bytes } of pages(list, first, what, "tags")) {
+  const parse = (res: Response, bytes: Uint8Array): string[] => {
     if (res.status === 404) {
       throw new NotFoundError(`${what} not found on ${repo.client.registry}`);
     }
@@ -91,6 +91,9 @@ export async function* tagPages(
         `${what}: ${repo.client.registry} answered a tag list whose 'tags' is not a list of strings`,
       );
     }
+    return tags as string[];
+  };
+  for await (const tags of pages(list, first, what, "tags", parse)) {
     count += tags.length;
     if (count > maxTags) {
       throw new RegistryError(
@@ -98,7 +101,7 @@ export async function* tagPages(
         0,
       );
     }
-    yield (tags as string[]).map((t) => printable(t));
+    yield tags.map((t) => printable(t));
   }
 }
 
@@ -109,21 +112,33 @@ interface PagedList {
   maxPages: number;
 }
 
+/** Longest next-page link followed (8 KiB; a real one holds a name of at most 255). */
+export const MAX_LINK = 8 * 1024;
+
+/** At most this many pages in a row may list nothing while linking to a next one. */
+export const MAX_EMPTY_PAGES = 3;
+
 /**
- * GET a paginated list: each page (at most {@link MAX_BODY} bytes), then
- * the next one its `Link: <…>; rel="next"` names — same origin only, no
- * loops, at most `maxPages` pages. A 404 page is yielded for the caller to
- * judge, and ends the list.
+ * GET a paginated list: each page (at most {@link MAX_BODY} bytes), read by
+ * `parse`, then the next one its `Link: <…>; rel="next"` names — same origin
+ * only, no loops, at most `maxPages` pages. A list must make progress: a
+ * page that repeats one already read (the same names, however its URL is
+ * spelled) is a loop, and more than {@link MAX_EMPTY_PAGES} pages in a row
+ * that list nothing but link on are a list that never ends. A 404 page is
+ * parsed (the caller judges it), and ends the list.
  */
 async function* pages(
   list: PagedList,
   first: string,
   what: string,
   of: string,
-): AsyncGenerator<{ res: Response; bytes: Uint8Array }, void, undefined> {
+  parse: (res: Response, bytes: Uint8Array) => string[],
+): AsyncGenerator<string[], void, undefined> {
   const { client, scope, maxPages } = list;
   const origin = new URL(client.baseUrl).origin;
   const seen = new Set<string>();
+  const read = new Set<string>();
+  let empty = 0;
   let url: URL | undefined = new URL(first, client.baseUrl);
   for (let page = 0; url; page++) {
     if (page >= maxPages) {
@@ -138,9 +153,32 @@ async function* pages(
       MAX_BODY,
       `${what}: page of ${of} from ${client.registry}`,
     );
-    yield { res, bytes };
-    if (res.status !== 200) return;
+    const names = parse(res, bytes);
+    if (res.status !== 200) {
+      yield names;
+      return;
+    }
+    if (names.length > 0) {
+      // a page is known by its names: a registry never lists a name on two pages
+      const key = `${names.length}\0${names[0]}\0${names[names.length - 1]}`;
+      if (read.has(key)) {
+        throw new RegistryError(
+          `${what}: ${client.registry} linked to a page of ${of} already read (a loop)`,
+          0,
+        );
+      }
+      read.add(key);
+    }
+    yield names;
     url = nextPage(res, url, origin, seen, what, of, client.registry);
+    empty = names.length === 0 ? empty + 1 : 0;
+    if (url !== undefined && empty > MAX_EMPTY_PAGES) {
+      throw new RegistryError(
+        `${what}: ${client.registry} linked more than ${MAX_EMPTY_PAGES} pages in a row that ` +
+          `list no ${of} (a list that never ends); stopped`,
+        0,
+      );
+    }
   }
 }
 
@@ -188,7 +226,7 @@ export async function* catalogPages(
   const max = limits.maxRepositories ?? MAX_TAGS;
   const list = { client, scope: "registry:catalog:*", maxPages: limits.maxPages ?? MAX_TAG_PAGES };
   let count = 0;
-  for await (const { res, bytes } of pages(list, "/v2/_catalog?n=1000", what, "repositories")) {
+  const parse = (res: Response, bytes: Uint8Array): string[] => {
     if (res.status === 404) {
       throw new RegistryError(
         `${client.registry} has no catalog: GET /v2/_catalog answered 404 (many public ` +
@@ -207,6 +245,9 @@ export async function* catalogPages(
         `${what}: ${client.registry} answered a catalog whose 'repositories' is not a list of strings`,
       );
     }
+    return names as string[];
+  };
+  for await (const names of pages(list, "/v2/_catalog?n=1000", what, "repositories", parse)) {
     count += names.length;
     if (count > max) {
       throw new RegistryError(
@@ -214,7 +255,7 @@ export async function* catalogPages(
         0,
       );
     }
-    yield (names as string[]).map((t) => printable(t));
+    yield names.map((t) => printable(t));
   }
 }
 
@@ -233,6 +274,13 @@ function nextPage(
 ): URL | undefined {
   const link = /<([^>]*)>\s*;\s*rel="?next"?/.exec(res.headers.get("link") ?? "");
   if (!link) return undefined;
+  if (link[1]!.length > MAX_LINK) {
+    throw new RegistryError(
+      `${what}: ${registry} sent a next-page link of ${link[1]!.length} characters (at most ` +
+        `${MAX_LINK}); refused`,
+      0,
+    );
+  }
   let next: URL;
   try {
     next = new URL(link[1]!, url);

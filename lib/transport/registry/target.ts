@@ -17,7 +17,7 @@ import type { BlobSpec, ReadTarget, Target } from "../target.ts";
 import { type ImageName, isRepositoryName } from "../../oci/reference.ts";
 import { printable } from "../../util/text.ts";
 import { RegistryClient } from "./client.ts";
-import { readCapped } from "./http.ts";
+import { readCapped, timeoutOf } from "./http.ts";
 import { BlobDownloads } from "./download.ts";
 import { BlobUploads } from "./upload.ts";
 import { MANIFEST_ACCEPT, Manifests } from "./manifests.ts";
@@ -315,9 +315,18 @@ export class RegistryTarget implements Target {
 }
 
 /**
+ * How long a mirror may take to answer (connect and send its headers), and
+ * to ask to be retried (`Retry-After`), before the registry is asked
+ * instead: 5 s each. A mirror is a shortcut; one that hangs must not cost
+ * more than asking the registry.
+ */
+export const MIRROR_ANSWER_MS = 5_000;
+
+/**
  * The options of a mirror's target: the caller's limits and logs, but its
- * own connection settings (its `registries` entry) and credentials, fewer
- * attempts (the registry is the fallback), and no mirrors of its own.
+ * own connection settings (its `registries` entry) and credentials, one
+ * attempt and a shorter wait for an answer (the registry is the fallback:
+ * see {@link MIRROR_ANSWER_MS}), and no mirrors of its own.
  */
 function mirrorOptions(options: RegistryTargetOptions): RegistryTargetOptions {
   const {
@@ -328,7 +337,13 @@ function mirrorOptions(options: RegistryTargetOptions): RegistryTargetOptions {
     image: _image,
     ...rest
   } = options;
-  return { ...rest, mirrors: [], maxAttempts: Math.min(options.maxAttempts ?? 5, 2) };
+  return {
+    ...rest,
+    mirrors: [],
+    maxAttempts: 1,
+    connectTimeoutMs: Math.min(timeoutOf(options, "connectTimeoutMs"), MIRROR_ANSWER_MS),
+    retryBudgetMs: Math.min(timeoutOf(options, "retryBudgetMs"), MIRROR_ANSWER_MS),
+  };
 }
 
 /**
@@ -351,4 +366,32 @@ export function openRepository(
   options: RegistryTargetOptions = {},
 ): RegistryTarget {
   return new RegistryTarget(name.registry, name.name, { image: name.toString(), ...options });
+}
+
+/**
+ * Open the repository of an image to change it (push, tag, delete): reading
+ * from the registry alone, never from a mirror. What a tag names decides
+ * what is changed, and a mirror's answer may be stale or, trusted to
+ * resolve, still not the registry's; nothing is ever sent to a mirror.
+ * Every command that writes to a registry opens it here.
+ *
+ * @param name image name
+ * @param options client options (`mirrors` is ignored)
+ * @returns the registry target, without mirrors
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ImageName } from "@ocipkg/cli";
+ * import { openRepositoryToWrite } from "./target.ts";
+ * const mirrors = [{ host: "mirror.internal", resolve: true }];
+ * const t = openRepositoryToWrite(ImageName.parse("localhost:5000/a/b:1"), { credential: null, mirrors });
+ * assert.equal(t.description, "localhost:5000/a/b");
+ * await t.close();
+ * ```
+ */
+export function openRepositoryToWrite(
+  name: ImageName,
+  options: RegistryTargetOptions = {},
+): RegistryTarget {
+  return openRepository(name, { ...options, mirrors: [] });
 }
