@@ -111,7 +111,7 @@ const CLAIMS: string[] = [
     mib(RATIO_SLACK)
   } (\`--max-ratio\`)`,
   // Signing
-  `reads at most ${DEFAULT_VERIFY_LIMITS.manifests} signature manifests, ${DEFAULT_VERIFY_LIMITS.layers} signature layers and ${DEFAULT_VERIFY_LIMITS.payloads} payloads`,
+  `reads at most ${DEFAULT_VERIFY_LIMITS.manifests} signature manifests (bundle referrers included), ${DEFAULT_VERIFY_LIMITS.layers} signature layers and ${DEFAULT_VERIFY_LIMITS.payloads} payloads or bundles`,
   `Payloads are at most ${kib(MAX_PAYLOAD_SIZE)}`,
   `signature manifests at most ${n(MAX_SIGNATURE_LAYERS)} layers, a referrers list at most ${
     n(MAX_REFERRERS)
