@@ -2,7 +2,8 @@
  * Writing files: all of a buffer ({@link writeAll}), few large blocks while
  * bytes stream in ({@link BlockWriter}), a small file replaced atomically
  * ({@link atomicWriteFile}); a file handed to `fetch` as Deno's native stream
- * ({@link openFileStream}); whether a path exists. Temp paths are in
+ * ({@link openFileStream}), or a byte range of one as a byte stream
+ * ({@link openFileRange}); whether a path exists. Temp paths are in
  * `temp.ts`; a blob written through the verifier is `writeVerified` in
  * `transport/layout/verified_write.ts`.
  *
@@ -225,6 +226,93 @@ export async function openFileStream(
   const stream = file.readable;
   fileStreams.set(stream, size);
   return { stream, found };
+}
+
+/** Bytes per chunk a default reader gets from {@link openFileRange} (1 MiB). */
+export const RANGE_CHUNK = 1 << 20;
+
+/**
+ * Open `size` bytes of a file from `offset` (a blob inside a tar) as a byte
+ * stream of exactly those bytes: a BYOB reader's reads go straight from the
+ * file into its buffers (as large as it gives), a default reader gets fresh
+ * {@link RANGE_CHUNK} chunks. The file is closed at the end, on an error and
+ * on cancel. (Deno's native file body, {@link openFileStream}, cannot send a
+ * range: `fetch` reads its file to the end; a registry upload reads a range
+ * through JavaScript, into chunks whose memory goes back once sent — see
+ * `body_chunks.ts`.)
+ *
+ * @param path the file
+ * @param offset where the range starts
+ * @param size its length
+ * @param truncated the error when the file ends before the range does
+ * @returns the stream
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openFileRange } from "./files.ts";
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "tar header|hello|padding");
+ * const stream = await openFileRange(path, 11, 5, () => new Error("truncated"));
+ * assert.equal(await new Response(stream).text(), "hello");
+ * // a range past the end of the file fails instead of ending early
+ * const past = await openFileRange(path, 20, 10, () => new Error("truncated"));
+ * await assert.rejects(new Response(past).text(), /truncated/);
+ * await Deno.remove(path);
+ * ```
+ */
+export async function openFileRange(
+  path: string,
+  offset: number,
+  size: number,
+  truncated: () => Error,
+): Promise<ReadableStream<Uint8Array>> {
+  const file = await Deno.open(path);
+  try {
+    await file.seek(offset, Deno.SeekMode.Start);
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+  let left = size;
+  let open = true;
+  const close = () => {
+    if (open) file.close();
+    open = false;
+  };
+  return new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: RANGE_CHUNK,
+    async pull(c: ReadableByteStreamController) {
+      const request = c.byobRequest!;
+      const view = request.view!;
+      if (left === 0) {
+        close();
+        c.close();
+        request.respond(0);
+        return;
+      }
+      let n: number | null;
+      try {
+        n = await file.read(
+          new Uint8Array(view.buffer, view.byteOffset, Math.min(view.byteLength, left)),
+        );
+      } catch (e) {
+        close();
+        throw e;
+      }
+      if (n === null) {
+        close();
+        throw truncated();
+      }
+      left -= n;
+      request.respond(n);
+      if (left === 0) {
+        close();
+        c.close();
+      }
+    },
+    cancel: close,
+  }, { highWaterMark: 0 });
 }
 
 /**
