@@ -10,10 +10,11 @@ import {
   atomicWriteFile,
   openFileStream,
   pathExists,
+  SYNC_BATCH,
   syncDirectory,
   syncFiles,
 } from "../../util/files.ts";
-import { Mutex } from "../../util/concurrency.ts";
+import { forEachBounded, Mutex } from "../../util/concurrency.ts";
 import { releaseTemp, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, stripUndefined } from "../../oci/manifest.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
@@ -224,7 +225,7 @@ export class OciDir implements Target, ListableTarget {
       file.close();
       const desc = stripUndefined({ ...spec, digest: got.digest, size: got.size });
       // another push of the same blob got there first: this copy is not needed
-      if (!(await this.exists(desc))) {
+      if (!this.#pending.has(got.digest)) {
         this.#pending.set(got.digest, { tmp, size: got.size });
         kept = true;
       }
@@ -251,11 +252,11 @@ export class OciDir implements Target, ListableTarget {
     const pending = [...this.#pending];
     try {
       await syncFiles(pending.map(([, p]) => p.tmp));
-      for (const [digest, p] of pending) {
+      await forEachBounded(pending, SYNC_BATCH, async ([digest, p]) => {
         await Deno.rename(p.tmp, this.blobPath(digest));
         this.#pending.delete(digest);
         releaseTemp(p.tmp);
-      }
+      });
       const dirs = new Set(pending.map(([digest]) => dirname(this.blobPath(digest))));
       for (const dir of dirs) await syncDirectory(dir);
     } catch (e) {
