@@ -219,12 +219,12 @@ export async function openFileStream(
   return { stream, found };
 }
 
-/** Bytes per chunk a default reader gets from {@link openFileRange} (1 MiB). */
-export const RANGE_CHUNK = 1 << 20;
+/** Bytes per chunk a default reader gets from {@link openFileRange} (256 KiB). */
+export const RANGE_CHUNK = 256 << 10;
 
 /**
- * Open `size` bytes of a file from `offset` (a blob inside a tar) as a byte
- * stream of exactly those bytes: a BYOB reader's reads go straight from the
+ * Open `size` bytes of a file from `offset` (a blob inside a tar, a ranged
+ * answer of `serve`) as a byte stream of exactly those bytes: a BYOB reader's reads go straight from the
  * file into its buffers (as large as it gives), a default reader gets fresh
  * {@link RANGE_CHUNK} chunks. The file is closed at the end, on an error and
  * on cancel. (Deno's native file body, {@link openFileStream}, cannot send a
