@@ -1,6 +1,7 @@
 // Benchmarks: every ocipkg job beside its reference tool in one run, as interleaved pairs.
 //
 //   deno task bench [--quick] [--size-mb 1024] [--runs 5] [--only pack,push,...] [--json bench.json]
+//                   [--ladder-mb 256,4096]
 //   deno task bench --scale [--quick] [--runs 7] [--http-runs 200] [--json bench-scale.json]
 //
 // --scale runs scripts/bench_scale.ts instead: each command as a store or a served repository
@@ -19,7 +20,7 @@
 // the load average before and after.
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { OciDir, packDirectory } from "../mod.ts";
+import { copyImage, OciDir, packDirectory } from "../mod.ts";
 import { encodeJson, OCI_MANIFEST } from "../lib/oci/mod.ts";
 import { pushBytes } from "../lib/transport/mod.ts";
 import { OCI_EMPTY } from "../lib/oci/media_types.ts";
@@ -48,6 +49,8 @@ const USAGE = `usage: deno task bench [options]
   --cached-runs <n>  pairs for the ~50 ms cached get/link rows (default 20; --quick 5)
   --only <a,b>       groups: ${GROUPS.join(",")}
   --kinds <a,b>      data for pack and get: random,compressible (default both)
+  --ladder-mb <a,b>  the peak-RSS ladder's other sizes, beside --size-mb (default a quarter
+                     and four times it: 256,4096 for 1 GiB)
   --json <file>      write everything as JSON here (default bench.json; --out is the same)
   --scale            the scale bench instead (scripts/bench_scale.ts; --quick, --runs, --json
                      apply; --http-runs <n> pairs per HTTP row, default 200)`;
@@ -61,6 +64,7 @@ const args = parseArgs({
     "cached-runs": { type: "string" },
     only: { type: "string" },
     kinds: { type: "string" },
+    "ladder-mb": { type: "string" },
     json: { type: "string" },
     out: { type: "string" },
     help: { type: "boolean", short: "h" },
@@ -113,6 +117,9 @@ for (const k of KINDS) {
   }
 }
 const want = (g: GroupName) => !ONLY || ONLY.includes(g);
+/** The sizes (MiB) of the peak-RSS ladder besides SIZE_MB. */
+const LADDER_MB = (args.values["ladder-mb"] ?? `${Math.round(SIZE_MB / 4)},${SIZE_MB * 4}`)
+  .split(",").map((s) => intOption("ladder-mb", s.trim(), 0, 1));
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const CLI = join(ROOT, "cli.ts");
@@ -241,9 +248,13 @@ interface Row {
 }
 const rows: Row[] = [];
 
-/** Peak RSS (MB) of ocipkg push/pull/get by data size (MiB). */
-const rssLadder: Record<"push" | "pull" | "get", Record<number, number>> = {
+/** The jobs of the peak-RSS ladder: push from an oci-dir, from an oci-archive, pull, get. */
+const LADDER_JOBS = ["push", "push from archive", "pull", "get"] as const;
+type LadderJob = typeof LADDER_JOBS[number];
+/** Peak RSS (MB) of ocipkg's ladder jobs by data size (MiB). */
+const rssLadder: Record<LadderJob, Record<number, number>> = {
   push: {},
+  "push from archive": {},
   pull: {},
   get: {},
 };
@@ -283,7 +294,7 @@ interface Pairs {
   refs: Ref[];
   runs: number;
   /** Also record ocipkg's peak RSS in the ladder under this job at this size. */
-  ladder?: { job: "push" | "pull" | "get"; mb: number };
+  ladder?: { job: LadderJob; mb: number };
 }
 
 /**
@@ -678,19 +689,24 @@ async function benchRegistry(reg: Registry, mb: number, kind: Kind, ladderOnly =
   await makeData(src, mb, kind);
   const layer = await packLayout(src, lay, image);
   await rm(src)();
+  // the same image as an oci-archive (`ocipkg pack … x.tar`, the README's path)
+  const archive = join(WORK, `ar-${mb}-${kind}.tar`);
+  if (kind === "random" && want("push")) await copyImage(`oci:${lay}`, archive);
   await runOnce({ argv: ocipkg("push", `oci:${lay}`, image) }); // the image the pulls read
   const runs = ladderOnly ? Math.min(RUNS, 2) : RUNS;
   const blobUrl = `http://${host}/v2/bench/pkg-${mb}-${kind}/blobs/${layer.digest}`;
   try {
     if (ladderOnly) {
       // peak RSS only: ocipkg alone, `runs` times
-      for (const job of ["push", "pull", "get"] as const) {
+      for (const job of LADDER_JOBS) {
         const samples: Sample[] = [];
         for (let i = 0; i < runs; i++) {
           const n = ++seq;
           const dir = join(WORK, `out-${n}`);
           const argv = job === "push"
             ? ocipkg("push", `oci:${lay}`, `${host}/bench/ladder-${n}:1`)
+            : job === "push from archive"
+            ? ocipkg("push", archive, `${host}/bench/ladder-${n}:1`)
             : job === "pull"
             ? ocipkg("pull", image, "-o", dir, "--format", "dir")
             : ocipkg("get", image);
@@ -702,6 +718,36 @@ async function benchRegistry(reg: Registry, mb: number, kind: Kind, ladderOnly =
       return;
     }
     if (kind === "random" && want("push")) {
+      await runPairs({
+        group: "push",
+        job: "push from an oci-archive",
+        data,
+        runs,
+        ladder: { job: "push from archive", mb },
+        ours: (n) => ({ argv: ocipkg("push", archive, `${host}/bench/ar-${n}:1`) }),
+        refs: [
+          {
+            name: "ocipkg push from an oci-dir",
+            bar: { ratio: 1.1 },
+            step: (n) => ({ argv: ocipkg("push", `oci:${lay}`, `${host}/bench/dir-${n}:1`) }),
+          },
+          {
+            name: "skopeo copy oci-archive:",
+            bar: { ratio: 0.6 },
+            step: (n) => ({
+              argv: [
+                "skopeo",
+                "copy",
+                "-q",
+                "--dest-tls-verify=false",
+                `oci-archive:${archive}:${image}`,
+                `docker://${host}/bench/skar-${n}:1`,
+              ],
+              after: unlinkBlobs(host, `bench/skar-${n}`, layer.blobs),
+            }),
+          },
+        ],
+      });
       await runPairs({
         group: "push",
         job: "push",
@@ -746,8 +792,20 @@ async function benchRegistry(reg: Registry, mb: number, kind: Kind, ladderOnly =
         },
         refs: [
           {
-            name: "curl -o (the layer)",
-            bar: { ratio: 1.25 },
+            // durable like ocipkg's pull: the fair reference
+            name: "curl -o F && sync -d F",
+            bar: { ratio: 1 },
+            step: (n) => {
+              const out = join(WORK, `blob-${n}`);
+              return {
+                argv: ["bash", "-c", `curl -sSf -o '${out}' '${blobUrl}' && sync -d '${out}'`],
+                after: rm(out),
+              };
+            },
+          },
+          {
+            name: "curl -o (the layer, not synced)",
+            bar: { none: true },
             step: (n) => {
               const out = join(WORK, `blob-${n}`);
               return { argv: ["curl", "-sSf", "-o", out, blobUrl], after: rm(out) };
@@ -804,18 +862,19 @@ async function benchRegistry(reg: Registry, mb: number, kind: Kind, ladderOnly =
     }
   } finally {
     await rm(lay)();
+    await rm(archive)();
   }
 }
 
 async function benchRssLadder(reg: Registry): Promise<void> {
-  const sizes = [SIZE_MB / 4, SIZE_MB / 2].map(Math.round);
+  const sizes = [...new Set(LADDER_MB)].filter((mb) => mb !== SIZE_MB);
   for (const mb of sizes) {
     console.error(`# peak RSS at ${mb} MiB (ocipkg push/pull/get alone)`);
     await benchRegistry(reg, mb, "random", true);
   }
-  const all = [...sizes, SIZE_MB];
-  const bars = { push: 100, pull: 150, get: 150 };
-  for (const job of ["push", "pull", "get"] as const) {
+  const all = [...sizes, SIZE_MB].sort((a, b) => a - b);
+  const bars = { push: 100, "push from archive": 100, pull: 150, get: 150 };
+  for (const job of LADDER_JOBS) {
     const v = all.map((mb) => rssLadder[job][mb]);
     const have = v.filter((x): x is number => x !== undefined);
     const data = all.map((mb) => `${mb}`).join(" / ") + " MiB";

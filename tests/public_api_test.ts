@@ -134,6 +134,7 @@ const ENTRY_POINTS: Record<string, { file: string; names: string[] }> = {
       "copyReferrers",
       "discoverReferrers",
       "fetchBytes",
+      "isStdio",
       "listCatalog",
       "listCatalogPages",
       "listReferrers",

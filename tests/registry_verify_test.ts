@@ -265,6 +265,7 @@ Deno.test("verify: pushes to a real registry that do not match their descriptor"
         for (let i = 0; i < big.length; i += bytes.length) big.set(bytes, i);
         big[big.length - 1] = 7;
         const d = await pushBytes(lay, LAYER, big);
+        await lay.close(); // pushed blobs are put in place (synced) when the layout is tagged or closed
         const path = lay.blobPath(d.digest);
         // same size, one byte flipped: Deno sends the file itself, the registry checks the digest
         const flipped = big.slice();

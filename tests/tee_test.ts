@@ -1,7 +1,7 @@
 // teeBounded: two branches of one stream with bounded buffering (the install
 // path streams each layer into the layout and the extractor at once).
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { teeBounded } from "./_internal.ts";
+import { RELEASE_MARGIN, teeBounded } from "./_internal.ts";
 
 /** A source of `n` one-byte chunks that counts how many were pulled. */
 function counting(n: number) {
@@ -69,4 +69,59 @@ Deno.test("teeBounded: abort and source errors fail both branches", async () => 
   const t = teeBounded(broken);
   await assertRejects(() => new Response(t.branches[0]).bytes(), Error, "connection reset");
   await assertRejects(() => new Response(t.branches[1]).bytes(), Error, "connection reset");
+});
+
+// release: fresh chunks of a size, each detached (its memory freed) once both branches are
+// RELEASE_MARGIN chunks past it — never while one branch may still be using it.
+Deno.test("teeBounded release: full chunks read straight from a byte source, the same bytes on both branches", async () => {
+  const data = new Uint8Array(1000).map((_, i) => (i * 7) % 251);
+  let off = 0;
+  const src = new ReadableStream({
+    type: "bytes",
+    pull(c: ReadableByteStreamController) {
+      const view = c.byobRequest!.view!;
+      const n = Math.min(view.byteLength, 37, data.length - off); // short reads
+      if (n === 0) {
+        c.close();
+        c.byobRequest!.respond(0);
+        return;
+      }
+      new Uint8Array(view.buffer, view.byteOffset, n).set(data.subarray(off, off + n));
+      off += n;
+      c.byobRequest!.respond(n);
+    },
+  });
+  const { branches } = teeBounded(src, 4, { release: { chunkSize: 100 } });
+  const read = async (b: ReadableStream<Uint8Array>) => {
+    const sizes: number[] = [];
+    const bytes: number[] = [];
+    for await (const chunk of b) {
+      sizes.push(chunk.byteLength);
+      bytes.push(...chunk); // consumed at once
+    }
+    return { sizes, bytes };
+  };
+  const [a, b] = await Promise.all(branches.map(read));
+  assertEquals(a!.sizes, Array(10).fill(100)); // filled, though the source reads 37 at a time
+  assertEquals(a!.bytes, [...data]);
+  assertEquals(b!.bytes, [...data]);
+});
+
+Deno.test("teeBounded release: a chunk is detached only once both branches are RELEASE_MARGIN past it", async () => {
+  const src = counting(40);
+  const { branches: [fast, slow] } = teeBounded(src.stream, 64, { release: { chunkSize: 1 } });
+  const f = fast.getReader();
+  const s = slow.getReader();
+  const seen: Uint8Array[] = [];
+  for (let i = 0; i < 20; i++) seen.push((await f.read()).value!);
+  // the slow branch has read nothing: nothing may be freed
+  assert(seen.every((c) => c.byteLength === 1), "detached while a branch had not read it");
+  for (let i = 0; i < 10; i++) await s.read();
+  // both are at least 10 chunks in: chunks 0..5 (10 - RELEASE_MARGIN) are freed, 6.. are not
+  assertEquals(RELEASE_MARGIN, 4);
+  assertEquals(seen.map((c) => c.byteLength), [...Array(6).fill(0), ...Array(14).fill(1)]);
+  const drain = async (r: ReadableStreamDefaultReader<Uint8Array>) => {
+    while (!(await r.read()).done) { /* the rest */ }
+  };
+  await Promise.all([drain(f), drain(s)]);
 });

@@ -5,18 +5,21 @@
  *
  * @module
  */
-import { nodeStream, nodeZlib } from "../util/lazy_node.ts";
+import { nodeZlib } from "../util/lazy_node.ts";
 import { ArchiveError, OcipkgError, oneLine, ResourceError, systemReason } from "../util/errors.ts";
 import { type ExtractBudget, RATIO_SLACK } from "./budget.ts";
 import { ZstdFrameChecker } from "./zstd_frames.ts";
 
 /**
- * Decompress a stream as a Node-stream pipeline (keeps backpressure; much
- * faster than DecompressionStream), yielding chunks. Decoder errors become
- * {@link ArchiveError}s naming `what`; errors from the input (e.g. the
- * verifier) pass through unchanged. With a `budget`, the bytes in and out are
- * counted and a stream that expands past the budget's ratio limit is refused
- * as soon as it does.
+ * Decompress a stream with `node:zlib` (much faster than
+ * DecompressionStream), yielding chunks. The input is fed one chunk at a
+ * time: the next chunk is read once the decoder has consumed the last (its
+ * write callback), so no input chunk is referenced after that — a consumer
+ * may then give its memory back (the install path's tee does, see
+ * `teeBounded`). Decoder errors become {@link ArchiveError}s naming `what`;
+ * errors from the input (e.g. the verifier) pass through unchanged. With a
+ * `budget`, the bytes in and out are counted and a stream that expands past
+ * the budget's ratio limit is refused as soon as it does.
  *
  * @param stream compressed bytes
  * @param compression the algorithm
@@ -39,20 +42,36 @@ export async function* decompress(
     : nodeZlib().createZstdDecompress({ chunkSize: 256 * 1024 });
   // node:zlib's zstd decoder ends quietly on a truncated frame: check the framing alongside
   const frames = compression === "zstd" ? new ZstdFrameChecker(what) : undefined;
-  const counted = budget || frames
-    ? observe(stream, (c) => {
-      if (budget) budget.compressedIn += c.byteLength;
-      frames?.update(c);
-    }, () => frames?.finish())
-    : stream;
-  const { pipeline, Readable } = nodeStream();
-  const out = pipeline(
-    Readable.fromWeb(counted as Parameters<typeof Readable.fromWeb>[0]),
-    z,
-    () => {},
-  );
+  const reader = stream.getReader();
+  let inputError: unknown; // the input failed (its error is the one reported)
+  let stop = false; // the output side is done (finished, failed or abandoned)
+  const feeding = (async () => {
+    try {
+      while (!stop) {
+        const { value, done } = await reader.read();
+        if (done) {
+          if (stop) return; // cancelled below: the output side is done
+          frames?.finish();
+          z.end();
+          return;
+        }
+        if (budget) budget.compressedIn += value.byteLength;
+        frames?.update(value);
+        // resolves once the decoder has consumed all of `value` (it waits while
+        // its output is not read, so this is also the backpressure)
+        await new Promise<void>((resolve, reject) =>
+          z.write(value, (e) => e ? reject(e) : resolve())
+        );
+      }
+    } catch (e) {
+      if (!stop) {
+        inputError ??= e;
+        z.destroy(e instanceof Error ? e : new Error(String(e)));
+      }
+    }
+  })();
   try {
-    for await (const chunk of out) {
+    for await (const chunk of z) {
       if (budget) {
         budget.expandedOut += (chunk as Uint8Array).byteLength;
         if (budget.expandedOut > RATIO_SLACK + budget.maxRatio * budget.compressedIn) {
@@ -64,28 +83,17 @@ export async function* decompress(
       }
       yield chunk as Uint8Array;
     }
-  } catch (e) {
+    await feeding;
+    if (inputError !== undefined) throw inputError;
+  } catch (caught) {
+    const e = inputError ?? caught;
     if (e instanceof OcipkgError) throw e;
     const reason = systemReason(e);
     if (reason) throw new ResourceError(`${what}: ${reason}`, { cause: e });
     throw new ArchiveError(`${what} is corrupt: invalid ${compression} data (${oneLine(e)})`);
   } finally {
-    out.destroy();
+    stop = true;
+    z.destroy();
+    await reader.cancel().catch(() => {});
   }
-}
-
-function observe(
-  stream: ReadableStream<Uint8Array>,
-  each: (chunk: Uint8Array) => void,
-  end: () => void,
-): ReadableStream<Uint8Array> {
-  return stream.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, c) {
-        each(chunk);
-        c.enqueue(chunk);
-      },
-      flush: end,
-    }),
-  );
 }

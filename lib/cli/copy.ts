@@ -15,7 +15,7 @@ import {
 } from "../../mod.ts";
 import type { ClientOptions } from "../transport/mod.ts";
 import { readStdinSecret } from "../util/stdio.ts";
-import { isStdio } from "../transport/location.ts";
+import { isStdio } from "../transport/mod.ts";
 import { defineCommand, optionGroup, type OptionValues } from "./options.ts";
 import { out } from "./output.ts";
 import { progressOptions, withProgress } from "./progress.ts";

@@ -15,60 +15,11 @@
  */
 import { systemReason } from "../util/errors.ts";
 import { releaseTemp } from "../util/temp.ts";
-import { openFileStream } from "../util/files.ts";
+import { openFileRange, openFileStream } from "../util/files.ts";
 import { ServeError } from "./errors.ts";
 import { allow, checkDigest, type Ctx, empty, knownRepository, type Served } from "./http.ts";
 import { checkName, type Storage } from "./storage.ts";
 import type { Upload, Uploads } from "./uploads.ts";
-
-/** A stream of `length` bytes of a file from `start` (the file is closed at the end). */
-function rangeStream(file: Deno.FsFile, start: number, length: number): ReadableStream<Uint8Array> {
-  let left = length;
-  let positioned = false;
-  return new ReadableStream({
-    type: "bytes",
-    autoAllocateChunkSize: 256 * 1024,
-    async pull(c) {
-      try {
-        if (!positioned) {
-          await file.seek(start, Deno.SeekMode.Start);
-          positioned = true;
-        }
-        const req = c.byobRequest!;
-        const view = req.view!;
-        const want = Math.min(view.byteLength, left);
-        const n = want === 0
-          ? null
-          : await file.read(new Uint8Array(view.buffer, view.byteOffset, want));
-        if (n === null || n === 0) {
-          file.close();
-          if (left > 0) c.error(new Error("file ended early"));
-          else {
-            c.close();
-            req.respond(0);
-          }
-          return;
-        }
-        left -= n;
-        req.respond(n);
-        if (left === 0) {
-          file.close();
-          c.close();
-        }
-      } catch (e) {
-        try {
-          file.close();
-        } catch { /* closed */ }
-        c.error(e);
-      }
-    },
-    cancel() {
-      try {
-        file.close();
-      } catch { /* closed */ }
-    },
-  });
-}
 
 /** A system failure while storing an upload, as its answer (anything else unchanged). */
 function diskFailure(e: unknown, name: string): unknown {
@@ -198,8 +149,13 @@ export class BlobEndpoints {
       }
       return new Response(stream, { status, headers });
     }
-    const file = await Deno.open(repo.blobPath(digest));
-    return new Response(rangeStream(file, start, length), { status, headers });
+    const stream = await openFileRange(
+      repo.blobPath(digest),
+      start,
+      length,
+      () => new Error("file ended early"),
+    );
+    return new Response(stream, { status, headers });
   }
 
   // ---- uploads

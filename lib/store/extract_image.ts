@@ -53,6 +53,9 @@ export interface InstallOptions
   manifestDigest?: string;
 }
 
+/** Bytes per chunk of the install's tee (the download's read size). */
+const TEE_CHUNK = 256 << 10;
+
 /**
  * Copy the image into the layout with the one copy routine, extracting each
  * layer from the bytes on their way (a bounded tee: the layout branch is
@@ -88,7 +91,10 @@ export async function streamInstall(
       if (!s) return content;
       if (s.given) throw new OcipkgError(`${where}: layer ${desc.digest} cannot be fetched twice`);
       s.given = true;
-      const tee = teeBounded(content);
+      // fresh 256 KiB chunks, freed once the layout's writer and the decompressor
+      // have both consumed them (each takes one chunk at a time): left to the
+      // garbage collector they kept a 1 GiB get above 150 MB
+      const tee = teeBounded(content, 4, { release: { chunkSize: TEE_CHUNK } });
       tees.push(tee);
       s.stream.resolve(tee.branches[1]);
       // the same bytes: the copy's verified stream vouches for its branch too

@@ -32,6 +32,7 @@ export {
   LARGE_BLOB,
 } from "./copy.ts";
 export { fetchBytes, pushBytes, withTarget } from "./target.ts";
+export { isStdio } from "./location.ts";
 export { tagVariant } from "./variants.ts";
 export {
   attachArtifact,

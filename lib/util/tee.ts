@@ -1,10 +1,31 @@
 /**
  * A tee with bounded memory: `ReadableStream.tee()` buffers without limit
  * when one branch is slower, this one holds at most `limit` chunks for the
- * slower branch and otherwise waits for it.
+ * slower branch and otherwise waits for it. Optionally it also gives each
+ * chunk's memory back as soon as both branches are done with it, instead of
+ * leaving that to the garbage collector (see {@link TeeOptions.release}).
  *
  * @module
  */
+
+/** Options of {@link teeBounded}. */
+export interface TeeOptions {
+  /**
+   * Read the source into fresh chunks of this many bytes (straight into
+   * them, filled, when it is a byte stream) and detach each chunk
+   * ({@link ArrayBuffer.prototype.transfer}) once both branches have been
+   * given {@link RELEASE_MARGIN} more: its memory is freed then, not when V8
+   * collects garbage (which it does only after tens of MB of chunks have
+   * piled up). Only for consumers that are done with a chunk by the time
+   * they have read that many more — they copy or consume it at once (a
+   * layout's writer, a decompressor fed one chunk at a time); a consumer
+   * that keeps chunks (collecting them into one) would find them emptied.
+   */
+  release?: { chunkSize: number };
+}
+
+/** Chunks a branch is given after one before that one is detached ({@link TeeOptions.release}). */
+export const RELEASE_MARGIN = 4;
 
 /** Two branches of one stream, and a way to fail both at once. */
 export interface BoundedTee {
@@ -26,6 +47,7 @@ export interface BoundedTee {
  *
  * @param source the stream to split
  * @param limit chunks the faster branch may run ahead (default 4)
+ * @param options `release`: fresh chunks of a size, freed once both branches are past them
  * @returns the branches and `abort`
  * @example
  * ```ts
@@ -37,10 +59,51 @@ export interface BoundedTee {
  * assert.deepEqual([...x], [1, 2]);
  * assert.deepEqual([...y], [1, 2]);
  * ```
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RELEASE_MARGIN, teeBounded } from "./tee.ts";
+ * const bytes = new Uint8Array(64).map((_, i) => i);
+ * const src = ReadableStream.from([bytes.subarray(0, 10), bytes.subarray(10)]);
+ * // 8-byte chunks, each given back once both branches have read RELEASE_MARGIN more
+ * const { branches } = teeBounded(src, 4, { release: { chunkSize: 8 } });
+ * const sums = await Promise.all(branches.map(async (b) => {
+ *   let sum = 0;
+ *   const seen: Uint8Array[] = [];
+ *   for await (const chunk of b) {
+ *     sum += chunk.reduce((a, x) => a + x, 0); // consumed at once, not kept
+ *     seen.push(chunk);
+ *   }
+ *   return { sum, seen };
+ * }));
+ * for (const { sum, seen } of sums) {
+ *   assert.equal(sum, (63 * 64) / 2);
+ *   assert.equal(seen.length, 8);
+ *   assert.equal(seen[0]!.byteLength, 0); // detached: its memory was freed
+ *   assert.equal(seen.at(-1)!.byteLength, 8); // not yet RELEASE_MARGIN behind
+ * }
+ * assert.equal(RELEASE_MARGIN, 4);
+ * ```
  */
-export function teeBounded(source: ReadableStream<Uint8Array>, limit = 4): BoundedTee {
-  const reader = source.getReader();
+export function teeBounded(
+  source: ReadableStream<Uint8Array>,
+  limit = 4,
+  options: TeeOptions = {},
+): BoundedTee {
+  const chunkSize = options.release?.chunkSize;
+  let byob: ReadableStreamBYOBReader | undefined;
+  if (chunkSize !== undefined) {
+    try {
+      byob = source.getReader({ mode: "byob" });
+    } catch { /* not a byte stream: its own chunks, copied into fresh ones */ }
+  }
+  const reader = byob ?? source.getReader();
   const queues: Uint8Array[][] = [[], []];
+  // release: the chunks given out and not yet detached, oldest first, and how
+  // many chunks each branch has been given
+  const held: Uint8Array[] = [];
+  let heldFrom = 0; // the number of the oldest held chunk
+  const given = [0, 0];
   const cancelled = [false, false];
   const controllers: ReadableStreamDefaultController<Uint8Array>[] = [];
   let waiters: (() => void)[] = [];
@@ -67,10 +130,53 @@ export function teeBounded(source: ReadableStream<Uint8Array>, limit = 4): Bound
     wake();
   };
   const readMore = async () => {
-    const r = await reader.read();
-    if (r.done) done = true;
+    const chunk = chunkSize === undefined ? await readChunk() : await readFresh(chunkSize);
+    if (chunk === undefined) done = true;
     else {
-      for (const i of [0, 1]) if (!cancelled[i]) queues[i]!.push(r.value);
+      if (chunkSize !== undefined) held.push(chunk);
+      for (const i of [0, 1]) if (!cancelled[i]) queues[i]!.push(chunk);
+    }
+  };
+  const readChunk = async () =>
+    (await (reader as ReadableStreamDefaultReader<Uint8Array>).read()).value;
+  let ended = false;
+  let pending: Uint8Array | undefined; // the rest of a default reader's chunk
+  /** A fresh chunk of `size` bytes, filled unless the source ends. */
+  const readFresh = async (size: number): Promise<Uint8Array | undefined> => {
+    let buf = new ArrayBuffer(size);
+    let n = 0;
+    while (n < size && !ended) {
+      if (byob) {
+        const r = await byob.read(new Uint8Array(buf, n));
+        if (!r.value) return undefined; // cancelled
+        buf = r.value.buffer as ArrayBuffer; // the read transferred it
+        n += r.value.byteLength;
+        if (r.done) ended = true;
+        continue;
+      }
+      const part = pending ?? await readChunk();
+      pending = undefined;
+      if (!part) {
+        ended = true;
+        break;
+      }
+      const take = Math.min(part.byteLength, size - n);
+      new Uint8Array(buf, n, take).set(part.subarray(0, take));
+      n += take;
+      if (take < part.byteLength) pending = part.subarray(take);
+    }
+    return n === 0 ? undefined : new Uint8Array(buf, 0, n);
+  };
+  /** Detach the held chunks every live branch is RELEASE_MARGIN chunks past. */
+  const sweep = () => {
+    const live = [0, 1].filter((i) => !cancelled[i]);
+    if (live.length === 0) return;
+    const past = Math.min(...live.map((i) => given[i]!)) - RELEASE_MARGIN;
+    while (held.length > 0 && heldFrom < past) {
+      try {
+        (held.shift()!.buffer as ArrayBuffer).transfer(0);
+      } catch { /* not detachable: the collector frees it */ }
+      heldFrom++;
     }
   };
   const pull = async (i: number, c: ReadableStreamDefaultController<Uint8Array>) => {
@@ -80,6 +186,8 @@ export function teeBounded(source: ReadableStream<Uint8Array>, limit = 4): Bound
       const q = queues[i]!;
       if (q.length) {
         c.enqueue(q.shift()!);
+        given[i]!++;
+        if (chunkSize !== undefined) sweep();
         wake();
         return;
       }

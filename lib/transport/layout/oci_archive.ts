@@ -9,7 +9,7 @@
 import { dirname } from "../../util/path.ts";
 import { parseDigest } from "../../oci/digest.ts";
 import { ArchiveError, fsError, NotFoundError, OcipkgError } from "../../util/errors.ts";
-import { pathExists, writeAll } from "../../util/files.ts";
+import { openFileRange, pathExists, writeAll } from "../../util/files.ts";
 import { Mutex } from "../../util/concurrency.ts";
 import { releaseTemp, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, stripUndefined } from "../../oci/manifest.ts";
@@ -177,18 +177,21 @@ export class OciArchive implements Target, ListableTarget {
     // carry over the blobs of the archive being replaced
     const old = this.#entries;
     this.#entries = new Map();
-    const src = await Deno.open(this.path);
-    try {
-      for (const [name, slot] of old) {
-        const m = /^blobs\/([a-z0-9]+)\/([a-f0-9]+)$/.exec(name);
-        if (!m) continue;
-        await src.seek(slot.offset, Deno.SeekMode.Start);
-        const stream = limitedStream(src, slot.size, this.description);
-        await this.#append(name, slot.size, stream);
-      }
-    } finally {
-      src.close();
+    for (const [name, slot] of old) {
+      const m = /^blobs\/([a-z0-9]+)\/([a-f0-9]+)$/.exec(name);
+      if (!m) continue;
+      await this.#append(name, slot.size, await this.#range(this.path, slot));
     }
+  }
+
+  /** A blob's bytes in the tar file at `path` (a byte stream: see {@link openFileRange}). */
+  #range(path: string, slot: Slot): Promise<ReadableStream<Uint8Array>> {
+    return openFileRange(
+      path,
+      slot.offset,
+      slot.size,
+      () => new ArchiveError(`${this.description} is truncated`),
+    );
   }
 
   async #append(
@@ -221,9 +224,9 @@ export class OciArchive implements Target, ListableTarget {
   async fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
     const slot = this.#entries.get(this.#blobName(desc.digest));
     if (!slot) throw new NotFoundError(`blob ${desc.digest} is missing from ${this.description}`);
-    const file = await Deno.open(this.#writer ? this.#writer.tmp : this.path);
-    await file.seek(slot.offset, Deno.SeekMode.Start);
-    return ReadableStream.from(limitedStream(file, slot.size, this.description, true));
+    // pushed to a registry, it is sent through JavaScript in small chunks (Deno reads
+    // a native file body to the file's end); written to a layout, read in large blocks
+    return await this.#range(this.#writer ? this.#writer.tmp : this.path, slot);
   }
 
   exists(desc: Descriptor): Promise<boolean> {
@@ -353,24 +356,4 @@ async function discard(w: { file: Deno.FsFile; tmp: string }): Promise<void> {
   } catch { /* closed */ }
   await Deno.remove(w.tmp).catch(() => {});
   releaseTemp(w.tmp);
-}
-
-async function* limitedStream(
-  file: Deno.FsFile,
-  size: number,
-  what: string,
-  closeAfter = false,
-): AsyncGenerator<Uint8Array> {
-  try {
-    let left = size;
-    while (left > 0) {
-      const buf = new Uint8Array(Math.min(left, 1 << 20));
-      const n = await file.read(buf);
-      if (n === null) throw new ArchiveError(`${what} is truncated`);
-      left -= n;
-      yield buf.subarray(0, n);
-    }
-  } finally {
-    if (closeAfter) file.close();
-  }
 }

@@ -3,11 +3,19 @@
  *
  * @module
  */
-import { join } from "../../util/path.ts";
+import { dirname, join } from "../../util/path.ts";
 import { parseDigest } from "../../oci/digest.ts";
 import { fsError, NotFoundError, OcipkgError, VerificationError } from "../../util/errors.ts";
-import { atomicWriteFile, openFileStream, pathExists, readSmallFile } from "../../util/files.ts";
-import { Mutex } from "../../util/concurrency.ts";
+import {
+  atomicWriteFile,
+  openFileStream,
+  pathExists,
+  readSmallFile,
+  SYNC_BATCH,
+  syncDirectory,
+  syncFiles,
+} from "../../util/files.ts";
+import { forEachBounded, Mutex } from "../../util/concurrency.ts";
 import { releaseTemp, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, stripUndefined } from "../../oci/manifest.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
@@ -27,8 +35,19 @@ export interface OciDirOptions {
 
 /**
  * An OCI image layout directory (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`).
- * Blobs are written to a temp file and renamed once verified; `index.json` is
- * replaced atomically on every tag.
+ *
+ * Durability: a file under a blob's name is always complete and on disk, and
+ * an image in `index.json` has all its blobs on disk. A pushed blob is
+ * written to a temp file beside its place and verified, but neither synced
+ * nor renamed yet; the layout serves it from there ({@link OciDir.exists},
+ * {@link OciDir.fetch}). Before `index.json` is written ({@link OciDir.tag})
+ * or the layout is closed, every such blob is made durable at once — one
+ * round of `fdatasync` over all of them, which the file system commits
+ * together, instead of one after each blob — then renamed into place and
+ * the `blobs/<alg>` directories synced; then `index.json` is replaced
+ * atomically (written, `fdatasync`, renamed) and the layout's directory
+ * synced. A crash before that leaves only temp files (`.blob.tmp-*`), never a
+ * blob that is not what its name says.
  *
  * @example
  * ```ts
@@ -54,6 +73,10 @@ export class OciDir implements Target, ListableTarget {
   #index: LayoutIndex;
   #mutex = new Mutex();
   #made = false;
+  /** Blobs written and verified, waiting in temp files to be synced and renamed. */
+  #pending = new Map<string, { tmp: string; size: number }>();
+  /** The `blobs/<alg>` directories made (or found) by this object. */
+  #dirs = new Set<string>();
 
   private constructor(path: string, index: LayoutIndex) {
     this.path = path;
@@ -166,8 +189,9 @@ export class OciDir implements Target, ListableTarget {
   }
 
   async fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    const path = this.#pending.get(desc.digest)?.tmp ?? this.blobPath(desc.digest);
     try {
-      const { stream, found } = await openFileStream(this.blobPath(desc.digest), desc.size);
+      const { stream, found } = await openFileStream(path, desc.size);
       if (found !== desc.size) {
         throw new VerificationError(
           `blob ${desc.digest} in ${this.description} is ${found} bytes, expected ${desc.size}`,
@@ -184,6 +208,8 @@ export class OciDir implements Target, ListableTarget {
   }
 
   async exists(desc: Descriptor): Promise<boolean> {
+    const pending = this.#pending.get(desc.digest);
+    if (pending) return pending.size === desc.size;
     try {
       return (await Deno.stat(this.blobPath(desc.digest))).size === desc.size;
     } catch {
@@ -201,9 +227,13 @@ export class OciDir implements Target, ListableTarget {
     }
     const algorithm = spec.digest ? parseDigest(spec.digest).algorithm : "sha256";
     const dir = join(this.path, "blobs", algorithm);
-    await Deno.mkdir(dir, { recursive: true });
+    if (!this.#dirs.has(dir)) {
+      await Deno.mkdir(dir, { recursive: true });
+      this.#dirs.add(dir);
+    }
     const tmp = tempPathFor(join(dir, "blob"));
     const file = await Deno.open(tmp, { write: true, createNew: true });
+    let kept = false;
     try {
       const got = await writeVerified(
         content,
@@ -212,23 +242,58 @@ export class OciDir implements Target, ListableTarget {
         `blob ${spec.digest ?? "(new)"} for ${this.description}`,
       );
       file.close();
-      await Deno.rename(tmp, this.blobPath(got.digest));
-      return stripUndefined({ ...spec, digest: got.digest, size: got.size });
+      const desc = stripUndefined({ ...spec, digest: got.digest, size: got.size });
+      // another push of the same blob got there first: this copy is not needed
+      if (!this.#pending.has(got.digest)) {
+        this.#pending.set(got.digest, { tmp, size: got.size });
+        kept = true;
+      }
+      return desc;
     } catch (e) {
-      try {
-        file.close();
-      } catch { /* already closed */ }
-      await Deno.remove(tmp).catch(() => {});
       throw fsError(e, "blob file", tmp);
     } finally {
-      releaseTemp(tmp);
+      if (!kept) {
+        try {
+          file.close();
+        } catch { /* already closed */ }
+        await Deno.remove(tmp).catch(() => {});
+        releaseTemp(tmp);
+      }
     }
+  }
+
+  /**
+   * Make every pending blob durable and put it in place: one round of
+   * fdatasync over all of them, the renames, then the directories synced.
+   */
+  async #commit(): Promise<void> {
+    if (this.#pending.size === 0) return;
+    const pending = [...this.#pending];
+    try {
+      await syncFiles(pending.map(([, p]) => p.tmp));
+      await forEachBounded(pending, SYNC_BATCH, async ([digest, p]) => {
+        await Deno.rename(p.tmp, this.blobPath(digest));
+        this.#pending.delete(digest);
+        releaseTemp(p.tmp);
+      });
+      const dirs = new Set(pending.map(([digest]) => dirname(this.blobPath(digest))));
+      for (const dir of dirs) await syncDirectory(dir);
+    } catch (e) {
+      throw fsError(e, "oci-dir", this.path);
+    }
+  }
+
+  /** Replace `index.json` (after the blobs it may name are in place) and make it durable. */
+  async #writeIndex(): Promise<void> {
+    await this.#commit();
+    await atomicWriteFile(join(this.path, "index.json"), this.#index.encode());
+    await syncDirectory(this.path);
   }
 
   tag(desc: Descriptor, reference: string): Promise<void> {
     return this.#mutex.run(async () => {
       this.#index.tag(desc, reference);
-      await atomicWriteFile(join(this.path, "index.json"), this.#index.encode());
+      await this.#writeIndex();
     });
   }
 
@@ -244,18 +309,27 @@ export class OciDir implements Target, ListableTarget {
       const before = this.#index.manifests.length;
       this.#index.manifests = this.#index.manifests.filter((m) => !drop(m));
       const removed = before - this.#index.manifests.length;
-      if (removed) await atomicWriteFile(join(this.path, "index.json"), this.#index.encode());
+      if (removed) await this.#writeIndex();
       return removed;
     });
   }
 
+  /** Finish: blobs pushed and not yet in place are made durable and put there. */
   close(): Promise<void> {
-    return this.#mutex.run(() => Promise.resolve());
+    return this.#mutex.run(() => this.#commit());
   }
 
-  /** Discard: a layout this object created (it was not there before) is removed. */
+  /**
+   * Discard: blobs pushed and not yet in place are deleted, and a layout this
+   * object created (it was not there before) is removed.
+   */
   abort(): Promise<void> {
     return this.#mutex.run(async () => {
+      for (const [digest, p] of this.#pending) {
+        await Deno.remove(p.tmp).catch(() => {});
+        releaseTemp(p.tmp);
+        this.#pending.delete(digest);
+      }
       if (this.#made && this.#index.manifests.length === 0) {
         await Deno.remove(this.path, { recursive: true }).catch(() => {});
       }

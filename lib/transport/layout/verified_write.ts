@@ -10,10 +10,13 @@ import { type Expected, type Measured, Verifier } from "../../oci/digest.ts";
 import { BlockWriter } from "../../util/files.ts";
 
 /**
- * Stream `content` into `file` through the verifier, then flush it to disk
- * (one fdatasync). Chunks are verified before they are buffered, so a stream
- * longer than the expected size fails at the first chunk past it. The caller
- * owns `file` (open and close).
+ * Stream `content` into `file` through the verifier, written out (not yet
+ * synced: each layout makes its blobs durable together before the index
+ * that names them — an oci-dir with one round of fdatasync before
+ * `index.json`, an oci-archive with one fdatasync of the whole tar). Chunks
+ * are verified before they are buffered, so a stream longer than the
+ * expected size fails at the first chunk past it. The caller owns `file`
+ * (open and close).
  *
  * @param content the bytes
  * @param file open, writable file
@@ -77,7 +80,5 @@ export async function writeVerified(
     await w.settle();
     throw e;
   }
-  const measured = v.finish();
-  await file.syncData();
-  return measured;
+  return v.finish();
 }

@@ -28,6 +28,9 @@ import {
   type Repository,
 } from "./repository.ts";
 
+/** Bytes per network read of a download (its own buffer, copied into the consumer's). */
+const READ_BUFFER = 512 << 10;
+
 /**
  * The blob downloads of one repository.
  *
@@ -203,21 +206,23 @@ export class BlobDownloads {
         throw e;
       }
     };
-    // A byte stream: each read goes straight into the consumer's buffer (BYOB),
-    // is verified there, and is handed back without a copy.
+    // A byte stream that answers the consumer's reads (BYOB) from reads into a
+    // buffer of its own, copied over: a network read that fails loses the
+    // buffer it was given, and were that the consumer's, the bytes it held
+    // already (a block partly filled) would be lost with it, unseen by the
+    // verifier — a resumed download then wrote a corrupt blob that passed.
+    let own: ArrayBuffer | undefined;
     const pull = async (controller: ReadableByteStreamController): Promise<void> => {
       const request = controller.byobRequest!;
       const given = request.view!;
-      // the consumer's buffer, as offset and length: a read transfers it (and a
-      // failed read loses it: then a buffer of the same shape stands in)
-      const shape = [given.buffer.byteLength, given.byteOffset, given.byteLength] as const;
-      const fresh = () => new Uint8Array(new ArrayBuffer(shape[0]), shape[1], shape[2]);
-      let view: Uint8Array = new Uint8Array(given.buffer, shape[1], shape[2]);
+      const view = new Uint8Array(given.buffer, given.byteOffset, given.byteLength);
       while (true) {
+        own ??= new ArrayBuffer(READ_BUFFER);
         let r: ReadableStreamReadResult<Uint8Array>;
         try {
-          r = await reader!.read(view);
+          r = await reader!.read(new Uint8Array(own, 0, Math.min(own.byteLength, view.byteLength)));
         } catch (e) {
+          own = undefined; // lost with the failed read
           // too slow, or stalled too long in all, is not mended by asking again
           if (e instanceof RegistryTimeoutError && e.kind === "rate") {
             if (resumes === 0) throw e;
@@ -245,12 +250,10 @@ export class BlobDownloads {
               { cause: e },
             );
           }
-          view = fresh();
           await open();
           continue;
         }
-        // the read transferred the buffer: this is its new owner
-        view = r.value ? new Uint8Array(r.value.buffer, shape[1], shape[2]) : fresh();
+        own = r.value?.buffer as ArrayBuffer | undefined; // the read transferred it
         if (r.done) {
           if (received < desc.size && resumes++ < maxResume) {
             await open(); // closed early: resume
@@ -258,26 +261,25 @@ export class BlobDownloads {
           }
           verifier.finish();
           controller.close();
-          request.respondWithNewView(view.subarray(0, 0));
+          request.respond(0);
           return;
         }
-        let n = r.value.byteLength;
+        let chunk = r.value;
         if (skip > 0) {
-          const drop = Math.min(skip, n);
+          const drop = Math.min(skip, chunk.byteLength);
           skip -= drop;
-          view.copyWithin(0, drop, n);
-          n -= drop;
-          if (n === 0) continue;
+          chunk = chunk.subarray(drop);
+          if (chunk.byteLength === 0) continue;
         }
-        const chunk = view.subarray(0, n);
         try {
           verifier.update(chunk); // more than desc.size fails here, before it is passed on
         } catch (e) {
           await reader!.cancel(e).catch(() => {});
           throw e;
         }
-        received += n;
-        request.respondWithNewView(chunk);
+        received += chunk.byteLength;
+        view.set(chunk);
+        request.respond(chunk.byteLength);
         return;
       }
     };

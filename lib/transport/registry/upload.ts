@@ -12,6 +12,7 @@
 import { Verifier } from "../../oci/digest.ts";
 import { oneLine, VerificationError } from "../../util/errors.ts";
 import { isFileStream } from "../../util/files.ts";
+import { BodyChunks } from "../../util/body_chunks.ts";
 import { type Descriptor, stripUndefined } from "../../oci/manifest.ts";
 import { type BlobSpec, TransferLostError } from "../target.ts";
 import { hasCode, RegistryError } from "./errors.ts";
@@ -247,8 +248,10 @@ export class BlobUploads {
     // A layout's blob file whose size the layout checked goes up as it is: Deno
     // then reads the file itself, no chunk passes through JavaScript (a 1 GiB
     // push peaks at ≈ 45 MB instead of ≈ 115 MB); the registry checks the digest.
+    // Anything else (a blob inside an oci-archive, a download) is counted on its
+    // way in 1 MiB chunks whose memory goes back once sent (see BodyChunks).
     const native = isFileStream(content, size);
-    const reader = native ? undefined : content.getReader();
+    const reader = native ? undefined : new BodyChunks(content);
     let sent = 0;
     let failed: unknown; // why the body failed (the source, or a size mismatch)
     // the body was cancelled (fetch stops sending when the registry answers
