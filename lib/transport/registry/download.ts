@@ -127,7 +127,7 @@ export class BlobDownloads {
       parts,
       segmentSize: this.#repo.options.rangeSegmentSize ?? DEFAULT_RANGE_SEGMENT,
       maxResume: this.#repo.options.resumeAttempts ?? 5,
-      verifier: new Verifier(desc, what, { offThread: this.#repo.options.hashOffThread ?? true }),
+      verifier: new Verifier(desc, what, { offThread: this.#repo.options.hashOffThread ?? false }),
       request: (start, end) => this.#getBlob(desc, what, stalls, `bytes=${start}-${end}`),
       fallback: (first) => this.#blobStream(desc, stalls, first),
     });
@@ -148,7 +148,7 @@ export class BlobDownloads {
     const what = `blob ${desc.digest} of ${this.#repo.description}`;
     // large blobs are hashed in a worker while the next bytes arrive
     const verifier = new Verifier(desc, what, {
-      offThread: this.#repo.options.hashOffThread ?? true,
+      offThread: this.#repo.options.hashOffThread ?? false,
     });
     const maxResume = this.#repo.options.resumeAttempts ?? 5;
     let received = 0;
