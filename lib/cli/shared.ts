@@ -78,9 +78,9 @@ export const registryOptions = optionGroup({
   concurrency: {
     type: "string",
     value: "n",
-    default: "4",
+    default: "8, of which 4 move blobs of 1 MiB or more",
     parse: concurrency,
-    description: "requests in flight at once, 1-999",
+    description: "requests in flight at once, 1-999 (given, it bounds large blobs too)",
   },
   parallel: {
     type: "string",
