@@ -154,3 +154,17 @@ Deno.test("oci-dir: tag syncs all blobs, then renames them and syncs their direc
   assertEquals(index.manifests[0].digest, manifest.digest);
   assertEquals(digestOf(await Deno.readFile(t.blobPath(manifest.digest))), manifest.digest);
 });
+
+Deno.test("oci-dir: a layout this object made answers exists() from what it put there, no disk lookups", async () => {
+  const dir = join(await tempDir(), "lay");
+  const t = await OciDir.open(dir, { create: true });
+  const a = await pushBytes(t, LAYER, enc.encode("a"));
+  assert(await t.exists(a)); // pending
+  await t.close();
+  assert(await t.exists(a)); // put in place by this object
+  assert(!(await t.exists({ ...a, size: a.size + 1 })));
+  // opened again, the layout is not this object's making: the disk answers
+  const again = await OciDir.open(dir);
+  assert(await again.exists(a));
+  await again.close();
+});

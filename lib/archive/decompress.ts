@@ -16,7 +16,12 @@ import { ZstdFrameChecker } from "./zstd_frames.ts";
  * time: the next chunk is read once the decoder has consumed the last (its
  * write callback), so no input chunk is referenced after that — a consumer
  * may then give its memory back (the install path's tee does, see
- * `teeBounded`). Decoder errors become {@link ArchiveError}s naming `what`;
+ * `teeBounded`). Each output chunk is valid until the next one is asked for
+ * (a `StreamSource` copies or consumes it by then): the decoder's output
+ * buffer it ends is then detached, its memory freed at once instead of
+ * when V8 next collects garbage — left to the collector, the decoder's
+ * 256 KiB buffers lifted a 4 GiB `get` from 105 MB to 150 MB once V8 began
+ * to let more garbage pile up. Decoder errors become {@link ArchiveError}s naming `what`;
  * errors from the input (e.g. the verifier) pass through unchanged. With a
  * `budget`, the bytes in and out are counted and a stream that expands past
  * the budget's ratio limit is refused as soon as it does.
@@ -82,6 +87,13 @@ export async function* decompress(
         }
       }
       yield chunk as Uint8Array;
+      // asked for the next: done with this one; a chunk that ends its buffer
+      // is the buffer's last (the decoder writes the next into a new one)
+      if (chunk.byteOffset + chunk.byteLength === chunk.buffer.byteLength) {
+        try {
+          (chunk.buffer as ArrayBuffer).transfer(0);
+        } catch { /* not detachable: the collector frees it */ }
+      }
     }
     await feeding;
     if (inputError !== undefined) throw inputError;

@@ -22,7 +22,11 @@ export interface ByteSource {
 }
 
 /**
- * A {@link ByteSource} over an async iterable of chunks (a stream).
+ * A {@link ByteSource} over an async iterable of chunks (a stream). It is
+ * done with a chunk of its input when it asks for the next one: what
+ * {@link StreamSource.readExact} returns is a copy, and each view
+ * {@link StreamSource.chunks} yields is consumed before the generator is
+ * resumed — so the input may free a chunk then (`decompress` does).
  *
  * @example
  * ```ts
@@ -75,7 +79,10 @@ export class StreamSource implements ByteSource {
     if (first.byteLength >= n) {
       if (first.byteLength > n) this.#pending = first.subarray(n);
       this.#position += n;
-      return first.subarray(0, n);
+      // a copy (the chunk may be freed once consumed; a node Buffer's `slice` is a view)
+      const out = new Uint8Array(n);
+      out.set(first.subarray(0, n));
+      return out;
     }
     const out = new Uint8Array(n);
     out.set(first);

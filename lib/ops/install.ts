@@ -149,9 +149,7 @@ export async function getImage(
   ) {
     return { name, dir, digest: installed.digest, status: "present" };
   }
-  // hashing on this thread: as fast here (extraction is the slower side), 30 MB less memory
-  const remote = { hashOffThread: false, ...options };
-  return await withTarget(openRepository(name, remote), async (src) => {
+  return await withTarget(openRepository(name, options), async (src) => {
     // resolve
     const root = await src.resolve(name.reference);
     // verify, before a byte is fetched for installing: nothing lands when this throws

@@ -53,8 +53,13 @@ export interface InstallOptions
   manifestDigest?: string;
 }
 
-/** Bytes per chunk of the install's tee (the download's read size). */
-const TEE_CHUNK = 256 << 10;
+/**
+ * Bytes per chunk of the install's tee (1 MiB). Chunks are freed as soon as
+ * both sides are past them, so the size hardly moves memory; larger chunks
+ * mean fewer trips through the streams (a 1 GiB get: 64 KiB chunks 4.6–5.2
+ * s and 83–85 MB, 256 KiB 3.8–4.1 s and 82 MB, 1 MiB 3.6–3.8 s and 86 MB).
+ */
+const TEE_CHUNK = 1 << 20;
 
 /**
  * Copy the image into the layout with the one copy routine, extracting each
@@ -91,7 +96,7 @@ export async function streamInstall(
       if (!s) return content;
       if (s.given) throw new OcipkgError(`${where}: layer ${desc.digest} cannot be fetched twice`);
       s.given = true;
-      // fresh 256 KiB chunks, freed once the layout's writer and the decompressor
+      // fresh 1 MiB chunks, freed once the layout's writer and the decompressor
       // have both consumed them (each takes one chunk at a time): left to the
       // garbage collector they kept a 1 GiB get above 150 MB
       const tee = teeBounded(content, 4, { release: { chunkSize: TEE_CHUNK } });

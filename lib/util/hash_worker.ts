@@ -5,7 +5,9 @@
  * hashing in series with the download. {@link BackgroundDigester} copies each
  * chunk into a ring of shared 4 MiB slots and a worker hashes them, so the
  * main thread only copies; it waits (Atomics) only when the worker is a whole
- * ring behind.
+ * ring behind. `serve` hashes its uploads here; downloads do only when asked
+ * (`hashOffThread`): on 2 cores the copy into the ring cost more than the
+ * overlap gained (see `RegistryTargetOptions.hashOffThread`).
  *
  * The worker's code is inline (a blob: URL), so nothing is read next to the
  * module and `deno compile` needs no extra files. A live worker keeps the

@@ -77,6 +77,8 @@ export class OciDir implements Target, ListableTarget {
   #pending = new Map<string, { tmp: string; size: number }>();
   /** The `blobs/<alg>` directories made (or found) by this object. */
   #dirs = new Set<string>();
+  /** In a layout this object made: the blobs it put in place, by digest, with their sizes. */
+  #placed = new Map<string, number>();
 
   private constructor(path: string, index: LayoutIndex) {
     this.path = path;
@@ -210,6 +212,9 @@ export class OciDir implements Target, ListableTarget {
   async exists(desc: Descriptor): Promise<boolean> {
     const pending = this.#pending.get(desc.digest);
     if (pending) return pending.size === desc.size;
+    // a layout this object made holds only what it put there: no need to ask the disk
+    // (whoever else writes into it meanwhile costs a second copy, renamed over the first)
+    if (this.#made) return this.#placed.get(desc.digest) === desc.size;
     try {
       return (await Deno.stat(this.blobPath(desc.digest))).size === desc.size;
     } catch {
@@ -273,6 +278,7 @@ export class OciDir implements Target, ListableTarget {
       await syncFiles(pending.map(([, p]) => p.tmp));
       await forEachBounded(pending, SYNC_BATCH, async ([digest, p]) => {
         await Deno.rename(p.tmp, this.blobPath(digest));
+        if (this.#made) this.#placed.set(digest, p.size);
         this.#pending.delete(digest);
         releaseTemp(p.tmp);
       });
