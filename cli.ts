@@ -1,21 +1,20 @@
 /**
  * The `ocipkg` command line: global options, dispatch, error printing and
- * exit codes. Each command is its own module under `lib/cli/` (usage, typed
- * options, examples, one library call); the work is done by the library
- * (`mod.ts`).
+ * exit codes. Each command is two modules under `lib/cli/`: its table (usage,
+ * typed options, examples: all that help, completions and "did you mean"
+ * need) and its work (one library call), loaded only when the command runs;
+ * the work is done by the library (`mod.ts`).
  *
  * Exit codes: 0 success, 1 runtime failure, 2 usage error, 130 interrupted.
  *
  * @module
  */
 import { basename } from "./lib/util/path.ts";
-import { OcipkgError, UsageError } from "./mod.ts";
-import { oneLine } from "./lib/util/errors.ts";
+import { OcipkgError, oneLine, UsageError } from "./lib/util/errors.ts";
 import { removeTempsSync } from "./lib/util/temp.ts";
 import { COMMANDS, findCommand } from "./lib/cli/commands.ts";
 import { commandHelp } from "./lib/cli/options.ts";
-import { signalsOwned } from "./lib/cli/serve.ts";
-import { clearProgress } from "./lib/cli/progress.ts";
+import { clearProgress, signalsOwned } from "./lib/cli/signals.ts";
 import { didYouMean } from "./lib/cli/suggest.ts";
 import { out, setDebug } from "./lib/cli/output.ts";
 import denoJson from "./deno.json" with { type: "json" };

@@ -165,13 +165,8 @@ export {
 } from "./lib/sign/attest.ts";
 
 // An embedded registry: `ocipkg serve`
-export {
-  exportRoot,
-  serve,
-  SERVE_DEFAULTS,
-  type ServeHandle,
-  type ServeOptions,
-} from "./lib/serve/server.ts";
+export { exportRoot, serve, type ServeHandle, type ServeOptions } from "./lib/serve/server.ts";
+export { SERVE_DEFAULTS } from "./lib/serve/defaults.ts";
 
 // Errors
 export {

@@ -1,16 +1,31 @@
 // The house's structure (ARCHITECTURE.md, "The house: folders are floors"): every module imports
 // only its own folder and the floors below it, no two files and no two floors import each other
-// round in a cycle, and the CLI reaches the library only through its entry points. Then the
-// CLI's own structure: every command is one module whose table documents it, help is generated
-// from those tables, and the option-table parser gives typed values and uniform usage errors.
-import { join, relative } from "node:path";
+// round in a cycle, and the CLI reaches the library only through its public API: an entry point,
+// or a module an entry point re-exports, importing only the names the entry point exports from
+// it (so a command loads the modules it uses, not all of mod.ts). Then the CLI's own structure:
+// every command is a table (what help, completions and did-you-mean read) and its work, loaded
+// when it runs; help is generated from the tables, and the option-table parser gives typed values
+// and uniform usage errors.
+import { join, posix, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { assert, assertEquals, assertStringIncludes, assertThrows } from "./_assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "./_assert.ts";
 import { ROOT, runCli, tempDir } from "./_helpers.ts";
 import { OcipkgError, UsageError } from "../mod.ts";
 import { main } from "../cli.ts";
 import { COMMANDS } from "../lib/cli/commands.ts";
-import { addHints, defineCommand, parseCommandLine } from "../lib/cli/options.ts";
+import {
+  addHints,
+  defineCommand,
+  implement,
+  lazyCommand,
+  parseCommandLine,
+} from "../lib/cli/options.ts";
 
 /** The floors of lib/ (ARCHITECTURE.md): a module may import its own folder and lower floors. */
 const FLOORS: Record<string, number> = {
@@ -141,8 +156,60 @@ function cycles(edges: [string, string][]): string[][] {
   return found;
 }
 
+/** The public API, module by module: the names each entry point re-exports from each module. */
+type PublicNames = Map<string, Set<string>>;
+/** What each file imports by name from each module (`default` for a default import). */
+type ImportedNames = Map<string, Map<string, string[]>>;
+
+const isEntryPoint = (f: string) => f === "mod.ts" || /^lib\/[a-z_]+\/mod\.ts$/.test(f);
+
+/** `a, type B, c as d` → the names as the exporting module has them: a, B, c. */
+function specifierNames(list: string): string[] {
+  return list.split(",").map((n) => n.trim().replace(/^type\s+/, "").split(/\s+as\s+/)[0]!)
+    .filter(Boolean);
+}
+
+/**
+ * The names each entry point re-exports (`export { a, type B } from "./x.ts"`), and the names
+ * each file imports (`import x, { a } from "…"`), from the source text, paths relative to root.
+ */
+async function namesOf(
+  root: string,
+  files: string[],
+): Promise<{ exported: PublicNames; imported: ImportedNames }> {
+  const exported: PublicNames = new Map();
+  const imported: ImportedNames = new Map();
+  const target = (file: string, spec: string) =>
+    posix.normalize(posix.join(posix.dirname(file), spec));
+  for (const file of files) {
+    const text = await Deno.readTextFile(join(root, file));
+    if (isEntryPoint(file)) {
+      for (const m of text.matchAll(/^export\s+(?:type\s+)?\{([^}]*)\}\s*from\s*"(\.[^"]+)"/gm)) {
+        const to = target(file, m[2]!);
+        const set = exported.get(to) ?? new Set<string>();
+        for (const n of specifierNames(m[1]!)) set.add(n);
+        exported.set(to, set);
+      }
+    }
+    const byModule = new Map<string, string[]>();
+    const importRe =
+      /^import\s+(?:type\s+)?(?:(\w+)\s*,?\s*)?(?:\{([^}]*)\}|\*\s+as\s+\w+)?\s*from\s*"(\.[^"]+)"/gm;
+    for (const m of text.matchAll(importRe)) {
+      const to = target(file, m[3]!);
+      const names = [...(m[1] ? ["default"] : []), ...specifierNames(m[2] ?? "")];
+      if (!m[1] && m[2] === undefined) names.push("*");
+      byModule.set(to, [...(byModule.get(to) ?? []), ...names]);
+    }
+    imported.set(file, byModule);
+  }
+  return { exported, imported };
+}
+
 /** Every breach of the layer rule, of the CLI's way in, and every cycle, one line each. */
-function violations(edges: Edge[]): string[] {
+function violations(
+  edges: Edge[],
+  api: { exported: PublicNames; imported: ImportedNames },
+): string[] {
   const out: string[] = [];
   for (const { from, to } of edges) {
     const a = floorOf(from);
@@ -155,11 +222,19 @@ function violations(edges: Edge[]): string[] {
     } else if (b.floor === a.floor && a.unit !== b.unit) {
       out.push(`${from} imports ${to}: ${a.unit} and ${b.unit} share floor ${a.floor}`);
     }
-    // the CLI uses the library as a user would: mod.ts, the subpath modules, and lib/util/
-    if (from === "cli.ts" || from.startsWith("lib/cli/")) {
-      const allowed = to === "mod.ts" || /^lib\/[a-z_]+\/mod\.ts$/.test(to) ||
-        to.startsWith("lib/util/") || to.startsWith("lib/cli/");
-      if (!allowed) out.push(`${from} imports ${to}: the CLI may import only the entry points`);
+    // the CLI uses the library as a user would: what mod.ts and the subpath modules export
+    // (from them, or from the module that holds it, to load no more than it uses), and lib/util/
+    const cli = from === "cli.ts" || from.startsWith("lib/cli/");
+    if (cli && !isEntryPoint(to) && !to.startsWith("lib/util/") && !to.startsWith("lib/cli/")) {
+      const names = api.imported.get(from)?.get(to) ?? ["import()"];
+      const hidden = names.filter((n) => !api.exported.get(to)?.has(n));
+      if (hidden.length) {
+        out.push(
+          `${from} imports ${
+            hidden.join(", ")
+          } from ${to}, which no entry point exports: the CLI uses the public API only`,
+        );
+      }
     }
   }
   for (const c of cycles(edges.map((e) => [e.from, e.to]))) {
@@ -191,10 +266,12 @@ Deno.test("structure: the import parser sees static, dynamic and type imports, n
       "export type C = typeof b | typeof e;\n",
     "lib/util/e.ts": "export const e = 1;\n",
     "lib/oci/mod.ts": 'export { b } from "./b.ts";\n',
-    // the CLI may import entry points and lib/util/, not other modules of the library
+    // the CLI may import entry points and lib/util/, and from other modules of the library
+    // only what an entry point exports (b, not later)
     "lib/cli/d.ts": 'export const d = 1;\nimport { a } from "../util/a.ts";\n' +
       'import { b } from "../oci/mod.ts";\nimport { later } from "../oci/b.ts";\n' +
       "void [a, b, later];\n",
+    "lib/cli/e.ts": 'import { b } from "../oci/b.ts";\nexport const e = b;\n',
     // native and serve share floor 7: neither imports the other
     "lib/native/n.ts": 'import { s } from "../serve/s.ts";\nexport const n = s;\n',
     "lib/serve/s.ts": "export const s = 1;\n",
@@ -206,6 +283,7 @@ Deno.test("structure: the import parser sees static, dynamic and type imports, n
     "lib/cli/d.ts → lib/oci/b.ts",
     "lib/cli/d.ts → lib/oci/mod.ts",
     "lib/cli/d.ts → lib/util/a.ts",
+    "lib/cli/e.ts → lib/oci/b.ts",
     "lib/native/n.ts → lib/serve/s.ts",
     "lib/oci/b.ts → lib/oci/c.ts", // dynamic
     "lib/oci/c.ts → lib/oci/b.ts",
@@ -214,8 +292,8 @@ Deno.test("structure: the import parser sees static, dynamic and type imports, n
     "lib/util/a.ts → lib/oci/b.ts",
     "lib/util/a.ts → lib/oci/c.ts", // import type
   ]);
-  assertEquals(violations(edges), [
-    "lib/cli/d.ts imports lib/oci/b.ts: the CLI may import only the entry points",
+  assertEquals(violations(edges, await namesOf(dir, Object.keys(files))), [
+    "lib/cli/d.ts imports later from lib/oci/b.ts, which no entry point exports: the CLI uses the public API only",
     "lib/native/n.ts imports lib/serve/s.ts: lib/native/ and lib/serve/ share floor 7",
     "lib/util/a.ts (floor 0) imports lib/oci/b.ts (floor 1): a higher floor",
     "lib/util/a.ts (floor 0) imports lib/oci/c.ts (floor 1): a higher floor",
@@ -233,7 +311,12 @@ Deno.test("structure: every module imports only its floor and lower ones, with n
     assert(seen.has(f), `no import of ${f} found`);
   }
   assert(edges.length > 300, `only ${edges.length} imports found`);
-  assertEquals(violations(edges), [], "see ARCHITECTURE.md, 'The house: folders are floors'");
+  const api = await namesOf(ROOT, files);
+  // the parser sees the public API: names of mod.ts and of a subpath module, by their module
+  assert(api.exported.get("lib/ops/install.ts")?.has("getImage"));
+  assert(api.exported.get("lib/oci/platform.ts")?.has("parsePlatform"));
+  assert(api.imported.get("lib/cli/get_run.ts")?.get("lib/cli/get.ts")?.includes("default"));
+  assertEquals(violations(edges, api), [], "see ARCHITECTURE.md, 'The house: folders are floors'");
 });
 
 Deno.test("structure: the library never imports the CLI", async () => {
@@ -244,7 +327,7 @@ Deno.test("structure: the library never imports the CLI", async () => {
   assert(edges.some((e) => e.from === "cli.ts" && e.to === "lib/cli/commands.ts"));
 });
 
-Deno.test("structure: every command is one module whose table documents it", async () => {
+Deno.test("structure: every command is a table that documents it and its work", async () => {
   assertEquals(COMMANDS.map((c) => c.name), [
     "pack",
     "compose",
@@ -283,8 +366,12 @@ Deno.test("structure: every command is one module whose table documents it", asy
     "completions",
   ]);
   for (const c of COMMANDS) {
-    const mod = await import(`../lib/cli/${c.name.replaceAll("-", "_")}.ts`);
-    assert(mod.default === c, `lib/cli/${c.name}.ts does not export the '${c.name}' command`);
+    // lib/cli/<name>.ts holds the table, lib/cli/<name>_run.ts the work that runs by it
+    const file = `lib/cli/${c.name.replaceAll("-", "_")}`;
+    const table = (await import(`../${file}.ts`)).default;
+    assert(table.name === c.name && table.options === c.options, `${file}.ts: not '${c.name}'`);
+    const work = (await import(`../${file}_run.ts`)).default;
+    assert(work.table === table, `${file}_run.ts is not the work of '${c.name}'`);
     assert(c.usage.startsWith(`${c.name}`), `${c.name}: usage '${c.usage}'`);
     assert(c.summary.trim().length > 10, `${c.name}: summary`);
     const [min, max] = c.positionals;
@@ -431,19 +518,57 @@ Deno.test("structure: the option table gives typed values", () => {
   assertThrows(() => parseCommandLine(cmd, ["x", "-o", ""]), UsageError, "usage: ocipkg t");
   assertThrows(() => parseCommandLine(cmd, ["x", "-o", "o", "--nope"]), UsageError, "--nope");
   assertThrows(() => parseCommandLine(cmd, ["x", "y", "z", "-o", "o"]), UsageError, "'z'");
-  // defineCommand types run()'s options from the same table
-  defineCommand({
+  // implement() types the work's options from the same table
+  const t = defineCommand({
     name: "t",
     usage: "t",
     summary: "a test command",
     positionals: [0, 0],
     options: { lib: { type: "string", multiple: true, description: "d" } },
     examples: [{ command: "ocipkg t", description: "d" }],
-    run(_args, o) {
-      const libs: string[] = o.lib;
-      return Promise.resolve(void libs);
-    },
   });
+  implement(t, (_args, o) => {
+    const libs: string[] = o.lib;
+    // @ts-expect-error no such option
+    void o.nope;
+    return Promise.resolve(void libs);
+  });
+});
+
+Deno.test("structure: a command loads its work only to run, after its arguments checked", async () => {
+  const t = defineCommand({
+    name: "t",
+    usage: "t <a>",
+    summary: "a test command",
+    positionals: [1, 1],
+    options: { loud: { type: "boolean", description: "d" } },
+    examples: [{ command: "ocipkg t x", description: "d" }],
+    hints: [{ when: /went wrong/, add: "; try --loud" }],
+  });
+  const ran: string[] = [];
+  let loads = 0;
+  const work = implement(t, ([a], o) => {
+    if (a === "fail") throw new OcipkgError("it went wrong");
+    ran.push(`${a}${o.loud ? "!" : ""}`);
+    return Promise.resolve();
+  });
+  const cmd = lazyCommand(t, () => {
+    loads++;
+    return Promise.resolve({ default: work });
+  });
+  await assertRejects(() => cmd.invoke([]), UsageError, "missing <a>");
+  await assertRejects(() => cmd.invoke(["x", "--quiet"]), UsageError, "unknown option '--quiet'");
+  assertEquals(loads, 0);
+  await cmd.invoke(["x", "--loud"]);
+  assertEquals([loads, ran], [1, ["x!"]]);
+  // the command's hints are added to what its work throws
+  await assertRejects(() => cmd.invoke(["fail"]), OcipkgError, "it went wrong; try --loud");
+  // the work of another table is refused
+  const other = lazyCommand(
+    defineCommand({ ...t, name: "u" }),
+    () => Promise.resolve({ default: work }),
+  );
+  await assertRejects(() => other.invoke(["x"]), Error, "the work loaded for 'u' is another's");
 });
 
 Deno.test("structure: CLI hints name flags once, whether or not the library message does", () => {

@@ -8,7 +8,7 @@ import { assert, assertEquals } from "./_assert.ts";
 import { ROOT } from "./_helpers.ts";
 import { SERVE_DEFAULTS } from "../mod.ts";
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_RATIO } from "../lib/archive/mod.ts";
-import { RATIO_SLACK } from "../lib/archive/budget.ts";
+import { RATIO_SLACK } from "../lib/archive/defaults.ts";
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_LARGE_TRANSFERS,
@@ -43,6 +43,7 @@ import { MAX_OPTION_FILE } from "../lib/serve/auth.ts";
 import { MAX_LINES } from "../lib/cli/progress.ts";
 import { registryOptions } from "../lib/cli/shared.ts";
 import serveCommand from "../lib/cli/serve.ts";
+import type { OptionTable } from "../lib/cli/options.ts";
 import { DEFAULTS as SOAK } from "../scripts/soak.ts";
 
 const README = await Deno.readTextFile(join(ROOT, "README.md"));
@@ -156,7 +157,7 @@ Deno.test("readme defaults: serve's limits table is SERVE_DEFAULTS", () => {
 
 Deno.test("readme defaults: --help shows the same defaults", () => {
   const help = (name: string) => {
-    const o = serveCommand.options[name];
+    const o = (serveCommand.options as OptionTable)[name];
     return o && "default" in o ? o.default : undefined;
   };
   assertEquals(

@@ -26,8 +26,10 @@ interface GraphModule {
 }
 
 /**
- * The modules cli.ts reaches through static runtime (not type-only, not `import()`) imports, and
- * what each names; `dynamic` collects the `import()`s met on the way (loaded on first use only).
+ * The modules the CLI reaches through static runtime (not type-only, not `import()`) imports —
+ * from cli.ts, and from each command's work (`lib/cli/<name>_run.ts`, which `commands.ts`
+ * imports when the command runs) — and what each names; `dynamic` collects the other `import()`s
+ * met on the way (loaded on first use only).
  */
 async function runtimeGraph(dynamic: string[] = []): Promise<Map<string, string[]>> {
   const r = await new Deno.Command(Deno.execPath(), {
@@ -42,12 +44,15 @@ async function runtimeGraph(dynamic: string[] = []): Promise<Map<string, string[
   const byUrl = new Map(info.modules.map((m) => [m.specifier, m]));
   const out = new Map<string, string[]>();
   const todo = [new URL(`file://${CLI}`).href];
+  const commands = new URL(`file://${join(ROOT, "lib", "cli", "commands.ts")}`).href;
   while (todo.length) {
     const url = todo.pop()!;
     if (out.has(url)) continue;
     const all = (byUrl.get(url)?.dependencies ?? []).filter((d) => d.code);
     for (const d of all) {
-      if (d.isDynamic) dynamic.push(`${url.replace(`file://${ROOT}`, "")} ${d.code!.specifier}`);
+      if (!d.isDynamic) continue;
+      if (url === commands) todo.push(d.code!.specifier); // a command's work
+      else dynamic.push(`${url.replace(`file://${ROOT}`, "")} ${d.code!.specifier}`);
     }
     const deps = all.filter((d) => !d.isDynamic);
     out.set(url, deps.map((d) => d.code!.specifier));

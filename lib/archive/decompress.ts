@@ -7,7 +7,8 @@
  */
 import { nodeZlib } from "../util/lazy_node.ts";
 import { ArchiveError, OcipkgError, oneLine, ResourceError, systemReason } from "../util/errors.ts";
-import { type ExtractBudget, RATIO_SLACK } from "./budget.ts";
+import type { ExtractBudget } from "./budget.ts";
+import { RATIO_SLACK } from "./defaults.ts";
 import { ZstdFrameChecker } from "./zstd_frames.ts";
 
 /**

@@ -20,10 +20,5 @@
  * @module
  */
 export { checkLinks, extractLayer, type ExtractOptions, type ExtractResult } from "./extract.ts";
-export {
-  DEFAULT_MAX_BYTES,
-  DEFAULT_MAX_ENTRIES,
-  DEFAULT_MAX_RATIO,
-  ExtractBudget,
-  type ExtractLimits,
-} from "./budget.ts";
+export { ExtractBudget, type ExtractLimits } from "./budget.ts";
+export { DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_RATIO } from "./defaults.ts";

@@ -3,13 +3,10 @@
  *
  * @module
  */
-import { openImage, resolveLocation } from "../../mod.ts";
-import { attachArtifact } from "../transport/mod.ts";
 import { defineCommand } from "./options.ts";
-import { info, out } from "./output.ts";
-import { annotations, jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
+import { jsonOption, registryHints, registryOptions } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `attach_run.ts`). */
 export default defineCommand({
   name: "attach",
   usage:
@@ -52,33 +49,4 @@ export default defineCommand({
     },
   ],
   hints: registryHints,
-  async run([image, ...files], opts) {
-    const { target, subject } = await openImage(await resolveLocation(image!), {
-      ...remote(opts),
-      write: true,
-    });
-    let r;
-    try {
-      r = await attachArtifact(target, subject, files, {
-        artifactType: opts.artifactType,
-        mediaType: opts.mediaType,
-        annotations: annotations(opts.annotation),
-      });
-      await target.close();
-    } catch (e) {
-      await target.abort().catch(() => {});
-      throw e;
-    }
-    if (opts.json) {
-      out(JSON.stringify({
-        image,
-        subject: subject.digest,
-        digest: r.manifest.digest,
-        fallbackTag: r.fallbackTag ?? null,
-      }));
-      return;
-    }
-    info(`attached to ${subject.digest}${r.fallbackTag ? ` (listed in ${r.fallbackTag})` : ""}`);
-    out(r.manifest.digest);
-  },
 });

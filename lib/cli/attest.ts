@@ -4,13 +4,10 @@
  *
  * @module
  */
-import { attestReference, resolveLocation } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { info, out } from "./output.ts";
-import { keyPassword } from "./password.ts";
-import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
+import { jsonOption, registryHints, registryOptions } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `attest_run.ts`). */
 export default defineCommand({
   name: "attest",
   usage: "attest <image> --predicate <file.json> --type <type|uri> --key <cosign.key> [--json]",
@@ -48,30 +45,4 @@ export default defineCommand({
     },
   ],
   hints: registryHints,
-  async run([image], opts) {
-    const r = await attestReference(await resolveLocation(image!), {
-      ...remote(opts),
-      key: opts.key,
-      password: keyPassword(),
-      predicate: opts.predicate,
-      type: opts.type,
-    });
-    if (opts.json) {
-      out(JSON.stringify({
-        image,
-        digest: r.digest,
-        manifest: r.manifest.digest,
-        bundle: r.bundle.digest,
-        predicateType: r.predicateType,
-        tag: r.tag ?? null,
-      }));
-      return;
-    }
-    info(
-      `attested ${r.digest}: ${r.predicateType} (${
-        r.tag ? `referrers index ${r.tag}` : "referrer"
-      })`,
-    );
-    out(r.manifest.digest);
-  },
 });

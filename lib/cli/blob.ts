@@ -4,12 +4,10 @@
  *
  * @module
  */
-import { saveBlob } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { info, out } from "./output.ts";
-import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
+import { jsonOption, registryHints, registryOptions } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `blob_run.ts`). */
 export default defineCommand({
   name: "blob",
   usage: "blob <image@digest> -o <file|-> [--json]",
@@ -38,14 +36,4 @@ export default defineCommand({
     },
   ],
   hints: registryHints,
-  async run([image], opts) {
-    const desc = await saveBlob(image!, opts.output, remote(opts));
-    // with -o -, stdout carries the blob: out() prints on stderr then
-    const { digest, size } = desc;
-    if (opts.json) out(JSON.stringify({ image, digest, size, output: opts.output }));
-    else {
-      out(digest);
-      if (opts.output !== "-") info(`saved ${size} bytes to ${opts.output}`);
-    }
-  },
 });

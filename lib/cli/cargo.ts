@@ -3,22 +3,13 @@
  *
  * @module
  */
-import { UsageError } from "../../mod.ts";
-import { formatPlatform } from "../oci/mod.ts";
-import {
-  cargoBuild,
-  type CargoBuildResult,
-  cargoPublish,
-  installCargoShim,
-} from "../native/mod.ts";
 import { defineCommand } from "./options.ts";
-import { info, out } from "./output.ts";
-import { registryHints, registryOptions, remote } from "./shared.ts";
+import { registryHints, registryOptions } from "./shared.ts";
 
 const usage =
   "cargo build|publish [--release] [-p pkg] [--target triple]... [-t image] [--bin] [--manifest-path p] | cargo install-shim [--dir d]";
 
-/** The command. */
+/** The command's table (its work: `cargo_run.ts`). */
 export default defineCommand({
   name: "cargo",
   usage,
@@ -91,35 +82,4 @@ export default defineCommand({
     { when: /has no staticlib or cdylib target$/, add: " (use --bin to pack binaries)" },
     ...registryHints,
   ],
-  async run([sub], opts) {
-    if (sub === "install-shim") {
-      const path = await installCargoShim(opts.dir);
-      info(`installed ${path}: 'cargo ocipkg build' now runs 'ocipkg cargo build'`);
-      out(path);
-      return;
-    }
-    const options = {
-      ...remote(opts),
-      release: opts.release,
-      package: opts.package,
-      targets: opts.target,
-      tag: opts.tag,
-      bins: opts.bin,
-      manifestPath: opts.manifestPath,
-    };
-    const packed = (r: CargoBuildResult) => {
-      info(`packed ${r.files.length} file(s) for ${formatPlatform(r.platform)} into ${r.archive}`);
-      if (r.dirty) info(`'${r.dirty}' differs from git HEAD: the revision is marked -dirty`);
-    };
-    if (sub === "build") {
-      for (const r of await cargoBuild(options)) {
-        out(`${r.name} ${r.digest} ${r.archive}`);
-        packed(r);
-      }
-    } else if (sub === "publish") {
-      const r = await cargoPublish(options);
-      r.built.forEach(packed);
-      out(`${r.name} ${r.digest}`);
-    } else throw new UsageError(`usage: ocipkg ${usage}`);
-  },
 });

@@ -3,12 +3,10 @@
  *
  * @module
  */
-import { listCatalogPages } from "../transport/mod.ts";
 import { defineCommand } from "./options.ts";
-import { write } from "./output.ts";
-import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
+import { jsonOption, registryHints, registryOptions } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `catalog_run.ts`). */
 export default defineCommand({
   name: "catalog",
   usage: "catalog <registry> [--json]",
@@ -26,17 +24,4 @@ export default defineCommand({
     },
   ],
   hints: registryHints,
-  async run([registry], opts) {
-    // printed as pages arrive: memory stays at one page however large the registry
-    let first = true;
-    if (opts.json) await write("[");
-    for await (const page of listCatalogPages(registry!, remote(opts))) {
-      if (page.length === 0) continue;
-      if (opts.json) {
-        await write(`${first ? "" : ","}${page.map((r) => JSON.stringify(r)).join(",")}`);
-      } else await write(`${page.join("\n")}\n`);
-      first = false;
-    }
-    if (opts.json) await write("]\n");
-  },
 });

@@ -1,10 +1,13 @@
 /**
- * Every `ocipkg` command, in the order `ocipkg --help` lists them. A new
- * command is a module `lib/cli/<name>.ts` (see `pack.ts`) added here.
+ * Every `ocipkg` command, in the order `ocipkg --help` lists them: each one's
+ * table (`lib/cli/<name>.ts`: usage, options, examples — what help,
+ * completions and "did you mean" read) and the loader of its work
+ * (`lib/cli/<name>_run.ts`, imported only when the command runs, so that a
+ * command loads the library modules it uses and no others). A new command is
+ * those two modules (see `pack.ts`, `pack_run.ts`) added here.
  *
  * @module
  */
-import type { Command } from "./options.ts";
 import pack from "./pack.ts";
 import compose from "./compose.ts";
 import inspect from "./inspect.ts";
@@ -40,44 +43,45 @@ import verifyAttestation from "./verify_attestation.ts";
 import attach from "./attach.ts";
 import discover from "./discover.ts";
 import completions, { completeCommands } from "./completions.ts";
+import { type Command, lazyCommand } from "./options.ts";
 
 /** The commands, in help order. */
 export const COMMANDS: readonly Command[] = [
-  pack,
-  compose,
-  inspect,
-  load,
-  push,
-  get,
-  pull,
-  copy,
-  tags,
-  catalog,
-  resolve,
-  tag,
-  manifest,
-  blob,
-  deleteCommand,
-  login,
-  logout,
-  link,
-  lock,
-  runnable,
-  cargo,
-  list,
-  imageDirectory,
-  rm,
-  prune,
-  serve,
-  key,
-  sign,
-  verify,
-  verifyBlob,
-  attest,
-  verifyAttestation,
-  attach,
-  discover,
-  completions,
+  lazyCommand(pack, () => import("./pack_run.ts")),
+  lazyCommand(compose, () => import("./compose_run.ts")),
+  lazyCommand(inspect, () => import("./inspect_run.ts")),
+  lazyCommand(load, () => import("./load_run.ts")),
+  lazyCommand(push, () => import("./push_run.ts")),
+  lazyCommand(get, () => import("./get_run.ts")),
+  lazyCommand(pull, () => import("./pull_run.ts")),
+  lazyCommand(copy, () => import("./copy_run.ts")),
+  lazyCommand(tags, () => import("./tags_run.ts")),
+  lazyCommand(catalog, () => import("./catalog_run.ts")),
+  lazyCommand(resolve, () => import("./resolve_run.ts")),
+  lazyCommand(tag, () => import("./tag_run.ts")),
+  lazyCommand(manifest, () => import("./manifest_run.ts")),
+  lazyCommand(blob, () => import("./blob_run.ts")),
+  lazyCommand(deleteCommand, () => import("./delete_run.ts")),
+  lazyCommand(login, () => import("./login_run.ts")),
+  lazyCommand(logout, () => import("./logout_run.ts")),
+  lazyCommand(link, () => import("./link_run.ts")),
+  lazyCommand(lock, () => import("./lock_run.ts")),
+  lazyCommand(runnable, () => import("./runnable_run.ts")),
+  lazyCommand(cargo, () => import("./cargo_run.ts")),
+  lazyCommand(list, () => import("./list_run.ts")),
+  lazyCommand(imageDirectory, () => import("./image_directory_run.ts")),
+  lazyCommand(rm, () => import("./rm_run.ts")),
+  lazyCommand(prune, () => import("./prune_run.ts")),
+  lazyCommand(serve, () => import("./serve_run.ts")),
+  lazyCommand(key, () => import("./key_run.ts")),
+  lazyCommand(sign, () => import("./sign_run.ts")),
+  lazyCommand(verify, () => import("./verify_run.ts")),
+  lazyCommand(verifyBlob, () => import("./verify_blob_run.ts")),
+  lazyCommand(attest, () => import("./attest_run.ts")),
+  lazyCommand(verifyAttestation, () => import("./verify_attestation_run.ts")),
+  lazyCommand(attach, () => import("./attach_run.ts")),
+  lazyCommand(discover, () => import("./discover_run.ts")),
+  lazyCommand(completions, () => import("./completions_run.ts")),
 ];
 completeCommands(COMMANDS);
 

@@ -3,7 +3,6 @@
  *
  * @module
  */
-import { composeFiles } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
 import {
   appendHint,
@@ -11,9 +10,9 @@ import {
   platformMismatchHint,
   platformMismatchOption,
 } from "./pack.ts";
-import { jsonOption, packing, packOptions, platformOption, reportPacked } from "./shared.ts";
+import { jsonOption, packOptions, platformOption } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `compose_run.ts`). */
 export default defineCommand({
   name: "compose",
   usage:
@@ -51,12 +50,4 @@ export default defineCommand({
     },
   ],
   hints: [platformMismatchHint, appendHint],
-  async run(files, opts) {
-    const r = await composeFiles(files, opts.output, {
-      ...packing(opts),
-      compression: opts.compression,
-      allowPlatformMismatch: opts.allowPlatformMismatch,
-    });
-    reportPacked(r, `composed ${files.length} file(s)`, opts.tag, opts.json, opts.quiet);
-  },
 });

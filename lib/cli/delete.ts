@@ -4,12 +4,10 @@
  *
  * @module
  */
-import { deleteImage } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { info, out } from "./output.ts";
-import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
+import { jsonOption, registryHints, registryOptions } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `delete_run.ts`). */
 export default defineCommand({
   name: "delete",
   usage: "delete <image> [--force] [--tag-only] [--dry-run] [--json]",
@@ -58,22 +56,4 @@ export default defineCommand({
     },
     ...registryHints,
   ],
-  async run([image], opts) {
-    const r = await deleteImage(image!, {
-      ...remote(opts),
-      force: opts.force,
-      tagOnly: opts.tagOnly,
-      dryRun: opts.dryRun,
-    });
-    if (opts.json) {
-      out(JSON.stringify(r));
-      return;
-    }
-    const would = r.dryRun ? "would delete" : "deleted";
-    const tags = r.tags.length ? r.tags.join(", ") : "none";
-    if (r.deleted === "tag") info(`${would} tag ${r.tags[0]} (manifest ${r.digest} stays)`);
-    else info(`${would} manifest ${r.digest}; tags removed with it: ${tags}`);
-    if (r.tagsUnknown) info(`warning: other tags may point to it too: ${r.tagsUnknown}`);
-    out(r.digest);
-  },
 });

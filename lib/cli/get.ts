@@ -3,24 +3,19 @@
  *
  * @module
  */
-import { getImage, imageName } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { progressOptions, reportInstalled, withProgress } from "./progress.ts";
 import {
   limitOptions,
-  limits,
   lockOptions,
-  lockSettings,
   overwriteOption,
   pickPlatform,
+  progressOptions,
   registryHints,
   registryOptions,
-  remote,
   verifyOption,
-  verifyPolicy,
 } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `get_run.ts`). */
 export default defineCommand({
   name: "get",
   usage:
@@ -55,25 +50,4 @@ export default defineCommand({
     },
   ],
   hints: registryHints,
-  async run([image], opts) {
-    const name = imageName(image!);
-    const r = await withProgress(
-      opts,
-      image!,
-      (p) =>
-        getImage(name, {
-          ...verifyPolicy(opts),
-          ...lockSettings(opts),
-          ...remote(opts),
-          ...limits(opts),
-          ...p,
-          force: opts.overwrite,
-          refresh: opts.refresh,
-          platform: opts.platform,
-        }),
-      // from the store, nothing moved: no closing line, as fast as ever
-      (r) => r.status === "installed" ? `got ${r.name},` : undefined,
-    );
-    reportInstalled(r, opts);
-  },
 });

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { UsageError } from "../../mod.ts";
+import { UsageError } from "../util/errors.ts";
 import { optionGroup, type OptionValues } from "./options.ts";
 
 /** The flags. */

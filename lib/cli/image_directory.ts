@@ -3,13 +3,10 @@
  *
  * @module
  */
-import { imageName, installedImageDir, NotFoundError, Store } from "../../mod.ts";
-import { formatPlatform } from "../oci/mod.ts";
 import { defineCommand } from "./options.ts";
-import { out } from "./output.ts";
 import { jsonOption, lockFileOption, platformOption } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `image_directory_run.ts`). */
 export default defineCommand({
   name: "image-directory",
   usage: "image-directory <image> [--platform os/arch|triple]",
@@ -26,19 +23,4 @@ export default defineCommand({
       description: "where the store keeps the image's files (exit 3 when it is not installed)",
     },
   ],
-  async run([image], opts) {
-    const name = imageName(image!);
-    // with a lock, the entry holding the locked bytes (as `get` answers), else the tag's
-    const dir = await installedImageDir(name, { platform: opts.platform, lock: opts.lock ?? true });
-    // the README feeds this to CMAKE_PREFIX_PATH: a missing image must not look like a path
-    if (dir === undefined) {
-      const flag = opts.platform ? ` --platform ${formatPlatform(opts.platform)}` : "";
-      throw new NotFoundError(
-        `image '${image}' is not in the store (${
-          new Store().imageDir(name, opts.platform)
-        }); install it with 'ocipkg get ${image}${flag}'`,
-      );
-    }
-    out(opts.json ? JSON.stringify({ image, name: name.toString(), dir }) : dir);
-  },
 });

@@ -3,13 +3,10 @@
  *
  * @module
  */
-import { generateKeyFiles } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { info, out } from "./output.ts";
-import { newKeyPassword } from "./password.ts";
 import { jsonOption } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `key_run.ts`). */
 export default defineCommand({
   name: "key",
   usage: "key generate [--output-key-prefix cosign] [--force] [--json]",
@@ -36,16 +33,4 @@ export default defineCommand({
       description: "release.key and release.pub; the password is asked twice on the terminal",
     },
   ],
-  async run(_generate, opts) {
-    const prefix = opts.outputKeyPrefix ?? "cosign";
-    const files = await generateKeyFiles(prefix, {
-      password: await newKeyPassword(),
-      force: opts.force,
-    });
-    if (opts.json) out(JSON.stringify(files));
-    else {
-      info(`Private key written to ${files.key}`);
-      info(`Public key written to ${files.pub}`);
-    }
-  },
 });

@@ -3,24 +3,10 @@
  *
  * @module
  */
-import { Store, type StoreEntry } from "../../mod.ts";
-import { formatPlatform } from "../oci/mod.ts";
 import { defineCommand } from "./options.ts";
-import { humanBytes, out } from "./output.ts";
 import { jsonOption } from "./shared.ts";
 
-/** The name of an entry as listed: another platform's install is followed by it. */
-const label = (e: StoreEntry) =>
-  e.platform ? `${e.name} (${formatPlatform(e.platform)})` : e.name.toString();
-
-/** An entry as JSON. */
-const json = (e: StoreEntry) => ({
-  name: e.name.toString(),
-  platform: e.platform ? formatPlatform(e.platform) : null,
-  dir: e.dir,
-});
-
-/** The command. */
+/** The command's table (its work: `list_run.ts`). */
 export default defineCommand({
   name: "list",
   usage: "list [--size] [--json]",
@@ -51,26 +37,4 @@ export default defineCommand({
         'a JSON array of {"name", "platform", "dir"}; platform is null for the host\'s entry; with --size {"images": [… "bytes"], "other", "total"} in bytes',
     },
   ],
-  async run(_args, opts) {
-    const store = new Store();
-    if (!opts.size) {
-      const entries = await store.list();
-      if (opts.json) out(JSON.stringify(entries.map(json)));
-      else for (const e of entries) out(label(e));
-      return;
-    }
-    const usage = await store.usage();
-    if (opts.json) {
-      out(JSON.stringify({
-        images: usage.entries.map((u) => ({ ...json(u.entry), bytes: u.bytes })),
-        other: usage.other,
-        total: usage.total,
-      }));
-      return;
-    }
-    const size = (n: number) => humanBytes(n).padStart(10);
-    for (const u of usage.entries) out(`${size(u.bytes)}  ${label(u.entry)}`);
-    out(`${size(usage.other)}  (the rest: directories, records, what prune removes)`);
-    out(`${size(usage.total)}  total`);
-  },
 });

@@ -3,22 +3,17 @@
  *
  * @module
  */
-import { imageName, type LayoutLocation, loadImage, resolveLocation } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { info } from "./output.ts";
-import { chatty, progressOptions, reportInstalled, withProgress } from "./progress.ts";
 import {
   limitOptions,
-  limits,
   lockOptions,
-  lockSettings,
   overwriteOption,
   pickPlatform,
+  progressOptions,
   verifyOption,
-  verifyPolicy,
 } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `load_run.ts`). */
 export default defineCommand({
   name: "load",
   usage:
@@ -55,26 +50,4 @@ export default defineCommand({
     },
   ],
   hints: [{ when: /has no ref name/, add: "; give one with -t" }],
-  async run([layout], opts) {
-    const from = await resolveLocation(layout!, { accept: "layout" }) as LayoutLocation;
-    const name = opts.tag === undefined ? undefined : imageName(opts.tag);
-    const r = await withProgress(opts, layout!, (p) =>
-      loadImage(from, {
-        ...verifyPolicy(opts),
-        ...lockSettings(opts),
-        ...limits(opts),
-        ...p,
-        force: opts.overwrite,
-        name,
-        platform: opts.platform,
-      }));
-    if (chatty(opts)) {
-      info(
-        r.status === "present"
-          ? `${r.name} is already in the store (use -f to replace)`
-          : `loaded ${r.name}`,
-      );
-    }
-    reportInstalled(r, opts);
-  },
 });

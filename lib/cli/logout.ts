@@ -3,12 +3,10 @@
  *
  * @module
  */
-import { logout } from "../transport/mod.ts";
 import { defineCommand } from "./options.ts";
-import { info, out } from "./output.ts";
 import { jsonOption } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `logout_run.ts`). */
 export default defineCommand({
   name: "logout",
   usage: "logout <registry>",
@@ -16,9 +14,4 @@ export default defineCommand({
   positionals: [1, 1],
   options: jsonOption,
   examples: [{ command: "ocipkg logout ghcr.io", description: "forget ghcr.io's credentials" }],
-  async run([registry], opts) {
-    await logout(registry!);
-    if (opts.json) out(JSON.stringify({ registry, status: "logged out" }));
-    else info(`logged out of ${registry}`);
-  },
 });

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { OcipkgError, UsageError } from "../../mod.ts";
+import { OcipkgError, UsageError } from "../util/errors.ts";
 import { didYouMean } from "./suggest.ts";
 
 interface OptionBase {
@@ -156,50 +156,50 @@ export interface Subcommands {
   words: readonly string[];
 }
 
-/** A command's table, as {@link defineCommand} takes it. */
-export interface CommandSpec<O extends OptionTable> {
-  /** The command name. */
-  name: string;
-  /** The usage line after `ocipkg `. */
-  usage: string;
-  /** One line: what the command does. */
-  summary: string;
-  /** How many positional arguments: `[min, max]` (`max` may be `Infinity`). */
-  positionals: readonly [number, number];
-  /** The options. */
-  options: O;
-  /** Example command lines. */
-  examples: Example[];
-  /** Hints naming flags for library errors. */
-  hints?: Hint[];
-  /** The words the first argument may be: completed, checked (with "did you mean"), in help. */
-  subcommands?: Subcommands;
-  /**
-   * Do the work: call the library, print the result.
-   * @param args the positional arguments (their count already checked)
-   * @param opts the typed option values
-   */
-  run(args: string[], opts: OptionValues<O>): Promise<void>;
-}
-
-/** A command as the dispatcher sees it. */
-export interface Command {
+/**
+ * A command's table, as {@link defineCommand} takes it: everything `--help`,
+ * the completion scripts and "did you mean" read, and the parser checks —
+ * not the work, which is its own module ({@link implement}), loaded only when
+ * the command runs.
+ */
+export interface CommandTable<O extends OptionTable> {
   /** The command name. */
   readonly name: string;
   /** The usage line after `ocipkg `. */
   readonly usage: string;
-  /** One line: what it does. */
+  /** One line: what the command does. */
   readonly summary: string;
-  /** `[min, max]` positional arguments. */
+  /** How many positional arguments: `[min, max]` (`max` may be `Infinity`). */
   readonly positionals: readonly [number, number];
-  /** The option table. */
-  readonly options: OptionTable;
+  /** The options. */
+  readonly options: O;
   /** Example command lines. */
   readonly examples: readonly Example[];
-  /** The words the first argument may be, if a fixed few. */
+  /** Hints naming flags for library errors. */
+  readonly hints?: readonly Hint[];
+  /** The words the first argument may be: completed, checked (with "did you mean"), in help. */
   readonly subcommands?: Subcommands;
+}
+
+/**
+ * A command's work: call the library, print the result.
+ * @param args the positional arguments (their count already checked)
+ * @param opts the typed option values
+ */
+export type Run<O extends OptionTable> = (args: string[], opts: OptionValues<O>) => Promise<void>;
+
+/** A command's work, with the table whose options it takes (see {@link implement}). */
+export interface Implementation<O extends OptionTable> {
+  /** The table. */
+  readonly table: CommandTable<O>;
+  /** The work. */
+  readonly run: Run<O>;
+}
+
+/** A command as the dispatcher sees it: its table, and `invoke`. */
+export interface Command extends CommandTable<OptionTable> {
   /**
-   * Parse the arguments after the command name and run it.
+   * Parse the arguments after the command name, load the command's work and run it.
    * @param argv the arguments
    */
   invoke(argv: string[]): Promise<void>;
@@ -227,7 +227,7 @@ function flagText(name: string, spec: OptionSpec): string {
  * @throws {UsageError} for any of the above
  */
 export function parseCommandLine<O extends OptionTable>(
-  cmd: Pick<CommandSpec<O>, "usage" | "positionals" | "options" | "subcommands">,
+  cmd: Pick<CommandTable<O>, "usage" | "positionals" | "options" | "subcommands">,
   argv: string[],
 ): { args: string[]; opts: OptionValues<O> } {
   const usage = `usage: ocipkg ${cmd.usage}`;
@@ -422,27 +422,81 @@ export function addHints(e: unknown, hints: readonly Hint[]): void {
 }
 
 /**
- * Make a command from its table: the dispatcher calls `invoke`, help is
- * generated from the same table ({@link commandHelp}).
+ * Declare a command's table, keeping the literal types its option values are
+ * computed from (see {@link implement} for its work).
  *
- * @param spec the table and the work
+ * @param table usage, summary, positionals, options, examples, hints
+ * @returns the same table
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { commandHelp, defineCommand, implement, lazyCommand } from "./options.ts";
+ * const hello = defineCommand({
+ *   name: "hello",
+ *   usage: "hello <who> [--loud]",
+ *   summary: "Greet someone",
+ *   positionals: [1, 1],
+ *   options: { loud: { type: "boolean", description: "shout" } },
+ *   examples: [{ command: "ocipkg hello world", description: "say hello" }],
+ * });
+ * // the work, typed by the table (in its own module: `import()`ed when the command runs)
+ * const said: string[] = [];
+ * const work = implement(hello, ([who], opts) => {
+ *   said.push(opts.loud ? `HELLO ${who!.toUpperCase()}` : `hello ${who}`);
+ *   return Promise.resolve();
+ * });
+ * const cmd = lazyCommand(hello, () => Promise.resolve({ default: work }));
+ * await cmd.invoke(["world", "--loud"]);
+ * assert.deepEqual(said, ["HELLO WORLD"]);
+ * assert.match(commandHelp(cmd), /--loud +shout/);
+ * ```
+ */
+export function defineCommand<const O extends OptionTable>(
+  table: CommandTable<O>,
+): CommandTable<O> {
+  return table;
+}
+
+/**
+ * A command's work, typed by its table: the module `lib/cli/<name>_run.ts`
+ * exports it as its default, and `commands.ts` loads that module only when
+ * the command runs ({@link lazyCommand}).
+ *
+ * @param table the command's table
+ * @param run the work
+ * @returns both
+ */
+export function implement<const O extends OptionTable>(
+  table: CommandTable<O>,
+  run: Run<O>,
+): Implementation<O> {
+  return { table, run };
+}
+
+/**
+ * Make a command from its table and the loader of its work: `invoke` checks
+ * the arguments against the table (a usage error loads nothing), then loads
+ * the work — an `import()` with a literal specifier, so that `deno compile`
+ * includes it and `deno run` reads it only when it runs — and runs it.
+ *
+ * @param table the command's table
+ * @param load `() => import("./<name>_run.ts")`
  * @returns the command
  */
-export function defineCommand<const O extends OptionTable>(spec: CommandSpec<O>): Command {
+export function lazyCommand<const O extends OptionTable>(
+  table: CommandTable<O>,
+  load: () => Promise<{ default: Implementation<O> }>,
+): Command {
   return {
-    name: spec.name,
-    usage: spec.usage,
-    summary: spec.summary,
-    positionals: spec.positionals,
-    options: spec.options,
-    examples: spec.examples,
-    subcommands: spec.subcommands,
+    ...table,
     async invoke(argv) {
-      const { args, opts } = parseCommandLine(spec, argv);
+      const { args, opts } = parseCommandLine(table, argv);
+      const work = (await load()).default;
+      if (work.table !== table) throw new Error(`the work loaded for '${table.name}' is another's`);
       try {
-        await spec.run(args, opts);
+        await work.run(args, opts);
       } catch (e) {
-        addHints(e, spec.hints ?? []);
+        addHints(e, table.hints ?? []);
         throw e;
       }
     },
@@ -473,7 +527,7 @@ function optionNote(spec: OptionSpec): string {
  * @param cmd the command
  * @returns the text
  */
-export function commandHelp(cmd: Command): string {
+export function commandHelp(cmd: CommandTable<OptionTable>): string {
   const lines = [`usage: ocipkg ${cmd.usage}`, "", cmd.summary];
   const rows = Object.entries(cmd.options).map(([name, spec]) =>
     [optionLabel(name, spec), `${spec.description}${optionNote(spec)}`] as const

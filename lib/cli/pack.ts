@@ -3,9 +3,9 @@
  *
  * @module
  */
-import { type Compression, packDirectory } from "../../mod.ts";
+import type { Compression } from "../../mod.ts";
 import { defineCommand, oneOf, optionGroup } from "./options.ts";
-import { jsonOption, packing, packOptions, platformOption, reportPacked } from "./shared.ts";
+import { jsonOption, packOptions, platformOption } from "./shared.ts";
 
 /** `--compression gzip|zstd|none` (pack and compose). */
 export const compressionOption = optionGroup({
@@ -39,7 +39,7 @@ export const platformMismatchHint = {
   add: " (--allow-platform-mismatch packs it anyway)",
 };
 
-/** The command. */
+/** The command's table (its work: `pack_run.ts`). */
 export default defineCommand({
   name: "pack",
   usage:
@@ -79,12 +79,4 @@ export default defineCommand({
     },
   ],
   hints: [platformMismatchHint, appendHint],
-  async run([dir, output], opts) {
-    const r = await packDirectory(dir!, output!, {
-      ...packing(opts),
-      compression: opts.compression,
-      allowPlatformMismatch: opts.allowPlatformMismatch,
-    });
-    reportPacked(r, `packed ${dir}`, opts.tag, opts.json, opts.quiet);
-  },
 });

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { UsageError } from "../../mod.ts";
+import { UsageError } from "../util/errors.ts";
 
 /**
  * Read a line from the terminal without echoing it.

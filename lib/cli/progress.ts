@@ -20,9 +20,11 @@
  * @module
  */
 import type { InstallResult } from "../../mod.ts";
-import { ANNOTATION_TITLE, type Descriptor } from "../oci/mod.ts";
+import type { Descriptor } from "../oci/mod.ts";
+import { ANNOTATION_TITLE } from "../oci/media_types.ts";
 import type { CopyEvent, CopyOptions, RetryInfo } from "../transport/mod.ts";
-import { oneOf, optionGroup, type OptionValues } from "./options.ts";
+import type { OptionValues } from "./options.ts";
+import type { progressOptions } from "./shared.ts";
 import { info, out, safe } from "./output.ts";
 import {
   closingLine,
@@ -32,22 +34,7 @@ import {
   RateMeter,
   Tally,
 } from "./progress_text.ts";
-
-/** Options every transferring command takes. */
-export const progressOptions = optionGroup({
-  progress: {
-    type: "string",
-    ...oneOf(["auto", "tty", "json", "none"]),
-    default: "auto",
-    description: "how to show progress on stderr (auto: live lines on a terminal, else none)",
-  },
-  quiet: { type: "boolean", short: "q", description: "print only errors and the result" },
-  verbose: {
-    type: "boolean",
-    description: "off a terminal, one line per blob transferred or skipped",
-  },
-  json: { type: "boolean", description: "print the result as one JSON document on stdout" },
-});
+import { progressGone, progressShown } from "./signals.ts";
 
 /** Blob lines shown at once on a terminal. */
 export const MAX_LINES = 4;
@@ -75,17 +62,6 @@ const writeErr = (s: string) => {
   const b = enc.encode(s);
   for (let off = 0; off < b.length;) off += Deno.stderr.writeSync(b.subarray(off));
 };
-
-/** The live display's `clear`, while one is on screen (for {@link clearProgress}). */
-let onScreen: (() => void) | undefined;
-
-/**
- * Take the live progress lines off the terminal, if any are drawn — for the
- * Ctrl-C handler, before it says `interrupted` and exits.
- */
-export function clearProgress(): void {
-  onScreen?.();
-}
 
 /** Count each event in `tally`, then pass it on. */
 function tallying(
@@ -215,9 +191,9 @@ function ttyReporter(tally: Tally): Reporter {
   const stop = () => {
     clearInterval(timer);
     clear();
-    if (onScreen === stop) onScreen = undefined;
+    progressGone(stop);
   };
-  onScreen = stop;
+  progressShown(stop);
   return {
     options: {
       progressBytes: true,

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { type Descriptor, OCI_INDEX, OCI_MANIFEST } from "../oci/mod.ts";
+import type { Descriptor } from "../oci/mod.ts";
+import { OCI_INDEX, OCI_MANIFEST } from "../oci/media_types.ts";
 
 /**
  * A size in bytes, binary units.

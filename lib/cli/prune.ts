@@ -3,10 +3,8 @@
  *
  * @module
  */
-import { type PrunedItem, Store, UsageError } from "../../mod.ts";
-import { formatPlatform } from "../oci/mod.ts";
+import { UsageError } from "../util/errors.ts";
 import { defineCommand } from "./options.ts";
-import { humanBytes, out } from "./output.ts";
 import { jsonOption } from "./shared.ts";
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400 };
@@ -35,27 +33,7 @@ export function parseDuration(text: string, flag: string): number {
   return Number(m[1]) * UNITS[m[2]!]! * 1000;
 }
 
-/** What a line says an item is. */
-function describe(item: PrunedItem, root: string): string {
-  const rel = item.path.startsWith(root) ? item.path.slice(root.length + 1) : item.path;
-  switch (item.kind) {
-    case "image": {
-      const platform = item.platform ? ` (${formatPlatform(item.platform)})` : "";
-      const used = item.lastUsed ? `, last used ${item.lastUsed.toISOString().slice(0, 10)}` : "";
-      return `image ${item.name}${platform}${used}`;
-    }
-    case "version":
-      return `stale version ${rel}`;
-    case "temp":
-      return `temp ${rel}`;
-    case "record":
-      return `verified record ${item.digest}`;
-    case "directory":
-      return `empty directory ${rel}`;
-  }
-}
-
-/** The command. */
+/** The command's table (its work: `prune_run.ts`). */
 export default defineCommand({
   name: "prune",
   usage: "prune [--unused-for duration] [--keep-locked ocipkg.lock]... [--dry-run] [--json]",
@@ -99,32 +77,4 @@ export default defineCommand({
         "remove images that are both unused for 12 hours and not locked (each option keeps)",
     },
   ],
-  async run(_args, opts) {
-    const store = new Store();
-    const options: Parameters<Store["prune"]>[0] = { dryRun: opts.dryRun };
-    if (opts.unusedFor !== undefined) options.unusedFor = opts.unusedFor;
-    if (opts.keepLocked.length > 0) options.keepLocked = opts.keepLocked;
-    const r = await store.prune(options);
-    if (opts.json) {
-      out(JSON.stringify({
-        removed: r.removed.map((x) => ({
-          kind: x.kind,
-          path: x.path,
-          bytes: x.bytes,
-          ...(x.name ? { name: x.name.toString() } : {}),
-          ...(x.kind === "image"
-            ? { platform: x.platform ? formatPlatform(x.platform) : null }
-            : {}),
-          ...(x.lastUsed ? { lastUsed: x.lastUsed.toISOString() } : {}),
-          ...(x.digest ? { digest: x.digest } : {}),
-        })),
-        freed: r.freed,
-        dryRun: r.dryRun,
-      }));
-      return;
-    }
-    const verb = r.dryRun ? "would remove" : "removed";
-    for (const x of r.removed) out(`${verb} ${describe(x, store.root)} (${humanBytes(x.bytes)})`);
-    out(`${r.dryRun ? "would free" : "freed"} ${humanBytes(r.freed)}`);
-  },
 });

@@ -3,21 +3,17 @@
  *
  * @module
  */
-import { imageName, type LayoutLocation, pullImage, resolveLocation } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { out } from "./output.ts";
-import { progressOptions, withProgress } from "./progress.ts";
 import {
   formatOptions,
   platformSelection,
+  progressOptions,
   registryHints,
   registryOptions,
-  remote,
-  selectedPlatform,
   signaturesOption,
 } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `pull_run.ts`). */
 export default defineCommand({
   name: "pull",
   usage: "pull <image> -o <out.tar|dir|-> [--format archive|dir] [--plain-http] [--ca-file pem]",
@@ -57,25 +53,4 @@ export default defineCommand({
     },
   ],
   hints: registryHints,
-  async run([image], opts) {
-    const name = imageName(image!);
-    const output = await resolveLocation(opts.output, {
-      accept: "layout",
-      format: opts.format,
-    }) as LayoutLocation;
-    const digest = await withProgress(
-      opts,
-      image!,
-      (p) =>
-        pullImage(name, output, {
-          ...remote(opts),
-          ...p,
-          format: opts.format,
-          platform: selectedPlatform(opts),
-          includeSignatures: opts.includeSignatures || undefined,
-        }),
-      () => "pulled",
-    );
-    out(opts.json ? JSON.stringify({ image, digest, output: opts.output }) : digest);
-  },
 });

@@ -3,13 +3,10 @@
  *
  * @module
  */
-import { imageName, type LayoutLocation, pushImage, resolveLocation } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { out } from "./output.ts";
-import { progressOptions, withProgress } from "./progress.ts";
-import { registryHints, registryOptions, remote } from "./shared.ts";
+import { progressOptions, registryHints, registryOptions } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `push_run.ts`). */
 export default defineCommand({
   name: "push",
   usage: "push <layout>... [image | -t image] [--plain-http] [--ca-file pem] [--concurrency n]",
@@ -41,28 +38,4 @@ export default defineCommand({
     },
   ],
   hints: [{ when: /has no platform/, add: "; pack it with --platform" }, ...registryHints],
-  async run(args, opts) {
-    let image = opts.tag === undefined ? undefined : imageName(opts.tag);
-    let layouts = args;
-    // the last argument is the image when the one resolver says it names one
-    const last = args.length >= 2 ? await resolveLocation(args.at(-1)!) : undefined;
-    if (!image && last?.kind === "registry") {
-      image = last.name;
-      layouts = args.slice(0, -1);
-    }
-    const from = await Promise.all(
-      layouts.map((l) => resolveLocation(l, { accept: "layout" }) as Promise<LayoutLocation>),
-    );
-    const r = await withProgress(
-      opts,
-      image?.toString() ?? layouts.join(" "),
-      (p) => pushImage(from, image, { ...remote(opts), ...p }),
-      () => "pushed",
-    );
-    out(
-      opts.json
-        ? JSON.stringify({ name: String(r.name), digest: r.digest })
-        : `${r.name} ${r.digest}`,
-    );
-  },
 });

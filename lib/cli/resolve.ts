@@ -3,12 +3,10 @@
  *
  * @module
  */
-import { resolveImage, resolveLocation } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { out } from "./output.ts";
-import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
+import { jsonOption, registryHints, registryOptions } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `resolve_run.ts`). */
 export default defineCommand({
   name: "resolve",
   usage: "resolve <image> [--json]",
@@ -31,8 +29,4 @@ export default defineCommand({
     },
   ],
   hints: registryHints,
-  async run([image], opts) {
-    const digest = await resolveImage(await resolveLocation(image!), remote(opts));
-    out(opts.json ? JSON.stringify({ image, digest }) : digest);
-  },
 });

@@ -3,12 +3,10 @@
  *
  * @module
  */
-import { imageName, Store } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { info, out } from "./output.ts";
 import { jsonOption, platformOption } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `rm_run.ts`). */
 export default defineCommand({
   name: "rm",
   usage: "rm <image>... [--platform os/arch|triple]",
@@ -31,15 +29,4 @@ export default defineCommand({
       description: "remove the linux/arm64 install only (e.g. a cross build's)",
     },
   ],
-  async run(images, opts) {
-    const store = new Store();
-    const removed: string[] = [];
-    for (const n of images) {
-      const name = imageName(n);
-      await store.remove(name, opts.platform);
-      removed.push(name.toString());
-      if (!opts.json) info(`removed ${name}`);
-    }
-    if (opts.json) out(JSON.stringify({ removed }));
-  },
 });

@@ -3,14 +3,10 @@
  *
  * @module
  */
-import { basename } from "../util/path.ts";
-import { formatPlatform } from "../oci/mod.ts";
-import { buildRunnable } from "../native/mod.ts";
 import { defineCommand } from "./options.ts";
-import { info, out } from "./output.ts";
-import { annotations, artifactOptions, platformOption } from "./shared.ts";
+import { artifactOptions, platformOption } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `runnable_run.ts`). */
 export default defineCommand({
   name: "runnable",
   usage:
@@ -54,21 +50,4 @@ export default defineCommand({
     },
   ],
   hints: [{ when: /holds several platforms/, add: "; give --platform" }],
-  async run([exe], opts) {
-    const r = await buildRunnable(exe!, opts.output ?? `${basename(exe!)}.tar`, {
-      name: opts.tag,
-      platform: opts.platform,
-      args: opts.arg,
-      env: opts.env,
-      annotations: annotations(opts.annotation),
-      format: opts.format,
-    });
-    if (r.binary.dynamic) {
-      info(
-        `warning: '${exe}' is dynamically linked; it will not run in an image without its loader and libraries`,
-      );
-    }
-    out(`${r.name} ${r.digest}`);
-    info(`wrote ${r.output} (${formatPlatform(r.platform)}, ${r.binary.format})`);
-  },
 });

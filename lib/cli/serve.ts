@@ -10,9 +10,9 @@
  *
  * @module
  */
-import { exportRoot, serve, SERVE_DEFAULTS, UsageError } from "../../mod.ts";
+import { UsageError } from "../util/errors.ts";
+import { SERVE_DEFAULTS } from "../serve/defaults.ts";
 import { defineCommand } from "./options.ts";
-import { info, out } from "./output.ts";
 
 function whole(text: string, flag: string): number {
   if (!/^[1-9]\d{0,6}$/.test(text)) {
@@ -35,19 +35,7 @@ function number(least: number, what: string, scale = 1) {
 /** Seconds, as ms. */
 const seconds = number(0.001, "a positive number of seconds", 1000);
 
-let owned = false;
-
-/**
- * Whether a running `serve` handles SIGINT/SIGTERM itself (graceful stop,
- * exit 0), so the CLI's exit-on-signal handler stands aside.
- *
- * @returns true while `serve` runs
- */
-export function signalsOwned(): boolean {
-  return owned;
-}
-
-/** The command. */
+/** The command's table (its work: `serve_run.ts`). */
 export default defineCommand({
   name: "serve",
   usage:
@@ -166,60 +154,4 @@ export default defineCommand({
       description: "tighter per-client limits, a longer graceful stop",
     },
   ],
-  async run(_args, opts) {
-    if (opts.export) {
-      const root = opts.root ?? "./registry";
-      const names = await exportRoot(root);
-      for (const n of names) info(`exported ${n}`);
-      out(
-        `exported ${names.length} ${
-          names.length === 1 ? "repository" : "repositories"
-        } under ${root}`,
-      );
-      return;
-    }
-    const handle = await serve({
-      root: opts.root ?? "./registry",
-      addr: opts.addr,
-      htpasswd: opts.htpasswd,
-      tlsCert: opts.tlsCert,
-      tlsKey: opts.tlsKey,
-      readOnly: opts.readOnly,
-      delete: opts.delete,
-      log: opts.quiet ? undefined : info,
-      maxConnections: opts.maxConnections,
-      maxClientConnections: opts.maxClientConnections,
-      rate: opts.rate,
-      burst: opts.burst,
-      maxUploads: opts.maxUploads,
-      maxClientUploads: opts.maxClientUploads,
-      uploadIdleMs: opts.uploadIdle,
-      stallMs: opts.stallTimeout,
-      shutdownGraceMs: opts.shutdownGrace,
-    });
-    const stopped = Promise.withResolvers<void>();
-    let signalled = false;
-    const onSignal = () => {
-      if (signalled) handle.close({ graceMs: 0 }); // a second signal: stop now
-      signalled = true;
-      stopped.resolve();
-    };
-    owned = true;
-    const signals = (["SIGINT", "SIGTERM"] as const).filter((sig) => {
-      try {
-        Deno.addSignalListener(sig, onSignal);
-        return true;
-      } catch {
-        return false; // not supported here (SIGTERM on Windows)
-      }
-    });
-    out(`listening on ${handle.url} (root ${handle.root})`);
-    try {
-      await stopped.promise;
-      await handle.close();
-    } finally {
-      for (const sig of signals) Deno.removeSignalListener(sig, onSignal);
-      owned = false;
-    }
-  },
 });

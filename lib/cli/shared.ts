@@ -7,20 +7,12 @@
  *
  * @module
  */
-import {
-  type LockOptions,
-  type PackOptions,
-  type PackResult,
-  type RemoteOptions,
-  UsageError,
-} from "../../mod.ts";
-import { parsePlatform, type Platform } from "../oci/mod.ts";
-import {
-  DEFAULT_MAX_BYTES,
-  DEFAULT_MAX_ENTRIES,
-  DEFAULT_MAX_RATIO,
-  type ExtractLimits,
-} from "../archive/mod.ts";
+import type { LockOptions, PackOptions, PackResult, RemoteOptions } from "../../mod.ts";
+import { UsageError } from "../util/errors.ts";
+import type { Platform } from "../oci/mod.ts";
+import { parsePlatform } from "../oci/platform.ts";
+import type { ExtractLimits } from "../archive/mod.ts";
+import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_RATIO } from "../archive/defaults.ts";
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_LARGE_TRANSFERS,
@@ -28,7 +20,7 @@ import {
   DEFAULT_RANGE_THRESHOLD,
   DEFAULT_TIMEOUTS,
   LARGE_BLOB,
-} from "../transport/mod.ts";
+} from "../transport/defaults.ts";
 import type { VerifyPolicyOptions } from "../sign/mod.ts";
 import { identityFlags, identityOptions } from "./identity.ts";
 import { type Hint, oneOf, optionGroup, type OptionValues } from "./options.ts";
@@ -483,3 +475,19 @@ export function reportPacked(
   info(`${done} into ${r.output}`);
   if (tag === undefined) info(`no -t given: the image is named '${r.name}'`);
 }
+
+/** Options every transferring command takes. */
+export const progressOptions = optionGroup({
+  progress: {
+    type: "string",
+    ...oneOf(["auto", "tty", "json", "none"]),
+    default: "auto",
+    description: "how to show progress on stderr (auto: live lines on a terminal, else none)",
+  },
+  quiet: { type: "boolean", short: "q", description: "print only errors and the result" },
+  verbose: {
+    type: "boolean",
+    description: "off a terminal, one line per blob transferred or skipped",
+  },
+  json: { type: "boolean", description: "print the result as one JSON document on stdout" },
+});

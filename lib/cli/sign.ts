@@ -3,13 +3,10 @@
  *
  * @module
  */
-import { resolveLocation, signReference } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { info, out } from "./output.ts";
-import { keyPassword } from "./password.ts";
-import { annotations, jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
+import { jsonOption, registryHints, registryOptions } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `sign_run.ts`). */
 export default defineCommand({
   name: "sign",
   usage:
@@ -67,32 +64,4 @@ export default defineCommand({
     },
   ],
   hints: registryHints,
-  async run([image], opts) {
-    const r = await signReference(await resolveLocation(image!), {
-      ...remote(opts),
-      key: opts.key,
-      password: keyPassword(),
-      annotations: annotations(opts.annotation),
-      referrers: opts.referrers,
-      bundle: opts.bundle,
-      identity: opts.identity,
-    });
-    if (opts.json) {
-      out(JSON.stringify({
-        image,
-        digest: r.digest,
-        mode: r.mode,
-        tag: r.tag ?? null,
-        manifest: r.manifest.digest,
-        ...(r.mode === "bundle"
-          ? { bundle: r.bundle.digest, predicateType: r.predicateType }
-          : { payload: r.payload.digest, signature: r.signature }),
-        existed: r.existed,
-      }));
-      return;
-    }
-    const where = r.tag ? `${r.mode === "tag" ? "tag" : "referrers index"} ${r.tag}` : "referrer";
-    info(r.existed ? `already signed (${where})` : `signed ${r.digest} (${where})`);
-    out(r.manifest.digest);
-  },
 });

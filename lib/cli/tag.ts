@@ -3,12 +3,10 @@
  *
  * @module
  */
-import { resolveLocation, tagImage } from "../../mod.ts";
 import { defineCommand } from "./options.ts";
-import { out } from "./output.ts";
-import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
+import { jsonOption, registryHints, registryOptions } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `tag_run.ts`). */
 export default defineCommand({
   name: "tag",
   usage: "tag <image> <new-tag>... [--json]",
@@ -26,8 +24,4 @@ export default defineCommand({
     },
   ],
   hints: registryHints,
-  async run([image, ...tags], opts) {
-    const digest = await tagImage(await resolveLocation(image!), tags, remote(opts));
-    out(opts.json ? JSON.stringify({ image, tags, digest }) : digest);
-  },
 });

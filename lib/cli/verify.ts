@@ -5,21 +5,11 @@
  *
  * @module
  */
-import { resolveLocation, verifyReference } from "../../mod.ts";
-import { bundleHints, identityFlags, identityOptions } from "./identity.ts";
+import { bundleHints, identityOptions } from "./identity.ts";
 import { defineCommand } from "./options.ts";
-import { out } from "./output.ts";
-import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
-import type { BundleSigner } from "../sign/mod.ts";
+import { jsonOption, registryHints, registryOptions } from "./shared.ts";
 
-/** A bundle's signer, in one phrase. */
-export function signerText(s: BundleSigner): string {
-  return s.kind === "certificate"
-    ? `${s.identity} (issuer ${s.issuer})`
-    : `key ${s.path ?? ""} (${s.fingerprint})`;
-}
-
-/** The command. */
+/** The command's table (its work: `verify_run.ts`). */
 export default defineCommand({
   name: "verify",
   usage: "verify <image> (--key <cosign.pub> [--key …] | --certificate-identity[-regexp] <id> " +
@@ -62,55 +52,4 @@ export default defineCommand({
       add: " (sign it with 'ocipkg sign' or cosign)",
     },
   ],
-  async run([image], opts) {
-    const id = identityFlags(opts, opts.key.length > 0, "--key", true);
-    const r = await verifyReference(await resolveLocation(image!), {
-      ...remote(opts),
-      keys: opts.key,
-      keysLabel: "--key",
-      ...id,
-    });
-    if (opts.json) {
-      out(JSON.stringify({
-        image,
-        digest: r.digest,
-        key: r.key ?? null,
-        fingerprint: r.fingerprint ?? null,
-        signatures: r.signatures.map((s) => ({
-          source: s.source,
-          manifest: s.manifest.digest,
-          layer: s.layer,
-          payload: s.payloadDigest,
-          dockerReference: s.dockerReference,
-          annotations: s.annotations,
-        })),
-        bundles: r.bundles.map((b) => ({
-          manifest: b.manifest.digest,
-          bundle: b.mediaType,
-          signer: b.signer,
-          predicateType: b.predicateType ?? null,
-          timestamps: b.timestamps.map((t) => ({ source: t.source, time: t.time.toISOString() })),
-          tlogEntries: b.tlogEntries,
-        })),
-      }));
-      return;
-    }
-    for (const s of r.signatures) {
-      const from = s.source === "tag" ? "tag scheme" : "referrer";
-      out(
-        `Verified ${r.digest} with ${r.key}: ${from} signature ${s.manifest.digest} layer ${
-          s.layer + 1
-        }, docker-reference ${s.dockerReference}`,
-      );
-    }
-    for (const b of r.bundles) {
-      const log = b.tlogEntries[0];
-      const logged = log ? `, logged in ${log.log ?? "a transparency log"} #${log.logIndex}` : "";
-      out(
-        `Verified ${r.digest}: Sigstore bundle ${b.manifest.digest} signed by ${
-          signerText(b.signer)
-        }${logged}`,
-      );
-    }
-  },
 });

@@ -6,14 +6,11 @@
  *
  * @module
  */
-import { resolveLocation, verifyAttestationReference } from "../../mod.ts";
-import { bundleHints, identityFlags, identityOptions } from "./identity.ts";
+import { bundleHints, identityOptions } from "./identity.ts";
 import { defineCommand } from "./options.ts";
-import { info, out } from "./output.ts";
-import { jsonOption, registryHints, registryOptions, remote } from "./shared.ts";
-import { signerText } from "./verify.ts";
+import { jsonOption, registryHints, registryOptions } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `verify_attestation_run.ts`). */
 export default defineCommand({
   name: "verify-attestation",
   usage: "verify-attestation <image> --type <type|uri> (--key <cosign.pub> [--key …] | " +
@@ -54,38 +51,4 @@ export default defineCommand({
     },
   ],
   hints: [...registryHints, ...bundleHints],
-  async run([image], opts) {
-    const id = identityFlags(opts, opts.key.length > 0, "--key", true);
-    const r = await verifyAttestationReference(await resolveLocation(image!), {
-      ...remote(opts),
-      keys: opts.key,
-      keysLabel: "--key",
-      ...id,
-      type: opts.type,
-    });
-    if (opts.json) {
-      out(JSON.stringify({
-        image,
-        digest: r.digest,
-        attestations: r.attestations.map((a) => ({
-          manifest: a.manifest.digest,
-          predicateType: a.predicateType,
-          signer: a.signer,
-          subject: a.dsse?.subject,
-          predicate: a.dsse?.statement.predicate ?? null,
-          timestamps: a.timestamps.map((t) => ({ source: t.source, time: t.time.toISOString() })),
-          tlogEntries: a.tlogEntries,
-        })),
-      }));
-      return;
-    }
-    for (const a of r.attestations) {
-      info(
-        `Verified ${r.digest}: ${a.predicateType} attestation ${a.manifest.digest} signed by ${
-          signerText(a.signer)
-        }`,
-      );
-      out(JSON.stringify(a.dsse?.statement.predicate ?? null));
-    }
-  },
 });

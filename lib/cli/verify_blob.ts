@@ -4,13 +4,11 @@
  *
  * @module
  */
-import { verifyBlob } from "../../mod.ts";
-import { bundleHints, identityFlags, identityOptions } from "./identity.ts";
+import { bundleHints, identityOptions } from "./identity.ts";
 import { defineCommand } from "./options.ts";
-import { out } from "./output.ts";
 import { jsonOption } from "./shared.ts";
 
-/** The command. */
+/** The command's table (its work: `verify_blob_run.ts`). */
 export default defineCommand({
   name: "verify-blob",
   usage: "verify-blob <file> --bundle <file.sigstore.json> " +
@@ -53,32 +51,4 @@ export default defineCommand({
     },
   ],
   hints: bundleHints,
-  async run([file], opts) {
-    const id = identityFlags(opts, opts.key !== undefined, "--key", true);
-    const r = await verifyBlob(file!, {
-      bundle: opts.bundle,
-      key: opts.key,
-      keyLabel: "--key",
-      ...id,
-    });
-    if (opts.json) {
-      out(JSON.stringify({
-        file: r.file,
-        digest: r.digest,
-        bundle: r.mediaType,
-        signer: r.signer,
-        predicateType: r.dsse?.statement.predicateType,
-        timestamps: r.timestamps.map((t) => ({ source: t.source, time: t.time.toISOString() })),
-        tlogEntries: r.tlogEntries,
-      }));
-      return;
-    }
-    const who = r.signer.kind === "certificate"
-      ? `${r.signer.identity} (issuer ${r.signer.issuer})`
-      : `key ${r.signer.path ?? ""} (${r.signer.fingerprint})`;
-    const what = r.dsse ? `, in-toto ${r.dsse.statement.predicateType}` : "";
-    const log = r.tlogEntries[0];
-    const logged = log ? `, logged in ${log.log ?? "a transparency log"} #${log.logIndex}` : "";
-    out(`Verified ${file} (${r.digest}): signed by ${who}${what}${logged}`);
-  },
 });

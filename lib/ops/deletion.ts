@@ -15,7 +15,7 @@ import { type ImageName, imageName } from "../oci/reference.ts";
 import type { RemoteOptions } from "../transport/location.ts";
 import { openRepositoryToWrite, type RegistryTarget } from "../transport/registry/target.ts";
 import { withTarget } from "../transport/target.ts";
-import { DEFAULT_CONCURRENCY } from "../transport/copy.ts";
+import { DEFAULT_CONCURRENCY } from "../transport/defaults.ts";
 
 /** Most tags checked for the digest being deleted (default of `maxTagChecks`). */
 export const MAX_TAG_CHECKS = 1000;

@@ -52,7 +52,8 @@ import { type Connection, type ConnectionEnd, Front } from "./front.ts";
 import { allow, checkDigest, type Ctx, decode, empty, json, knownRepository } from "./http.ts";
 import { ManifestEndpoints } from "./manifests.ts";
 import { Storage } from "./storage.ts";
-import { UPLOAD_DEFAULTS, Uploads } from "./uploads.ts";
+import { Uploads } from "./uploads.ts";
+import { SERVE_DEFAULTS } from "./defaults.ts";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -110,19 +111,6 @@ export interface ServeOptions {
    */
   exportIdleMs?: number;
 }
-
-/** The limits of {@link serve} by default (see {@link ServeOptions}). */
-export const SERVE_DEFAULTS = {
-  maxConnections: 256,
-  maxClientConnections: 32,
-  rate: 1000,
-  burst: 2000,
-  stallMs: 30_000,
-  shutdownGraceMs: 5_000,
-  maxUploads: UPLOAD_DEFAULTS.maxUploads,
-  maxClientUploads: UPLOAD_DEFAULTS.maxClientUploads,
-  uploadIdleMs: UPLOAD_DEFAULTS.idleMs,
-} as const;
 
 /** Wrong credentials one address may send at once (each costs a bcrypt check)... */
 export const AUTH_FAILURE_BURST = 10;

@@ -29,6 +29,7 @@ import { BlockWriter } from "../util/files.ts";
 import { releaseTemp, trackTemp } from "../util/temp.ts";
 import { ServeError } from "./errors.ts";
 import { containedDir } from "./contained.ts";
+import { UPLOAD_DEFAULTS } from "./defaults.ts";
 
 /** One upload session. */
 export interface Upload {
@@ -64,13 +65,6 @@ export interface UploadLimits {
   /** A session that receives no bytes this long is dropped (default 60 s). */
   idleMs?: number;
 }
-
-/** Defaults of {@link UploadLimits}. */
-export const UPLOAD_DEFAULTS: Readonly<Required<UploadLimits>> = {
-  maxUploads: 128,
-  maxClientUploads: 16,
-  idleMs: 60_000,
-};
 
 /** What every view of one server's sessions shares. */
 interface Pool {

@@ -26,6 +26,7 @@ import {
   type Target,
   TransferLostError,
 } from "./target.ts";
+import { DEFAULT_CONCURRENCY, DEFAULT_LARGE_TRANSFERS, LARGE_BLOB } from "./defaults.ts";
 
 /** Most descriptors one index or manifest may list for {@link copyGraph} (16384). */
 export const MAX_DESCRIPTORS = 16_384;
@@ -73,13 +74,6 @@ export interface CopyOptions {
    */
   onBlob?: (desc: Descriptor, content: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>;
 }
-
-/** Requests in flight at once by default: measured best for many small blobs. */
-export const DEFAULT_CONCURRENCY = 8;
-/** Transfers of large blobs at once by default (each can hold 8 MiB of blocks and a hash ring). */
-export const DEFAULT_LARGE_TRANSFERS = 4;
-/** A blob this size or larger counts as large (1 MiB). */
-export const LARGE_BLOB = 1 << 20;
 
 /**
  * Copy the graph rooted at `root` from `src` to `dst`. Children go first and

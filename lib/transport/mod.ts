@@ -22,15 +22,15 @@
  *
  * @module
  */
+export { copy, type CopyEvent, copyGraph, type CopyOptions } from "./copy.ts";
 export {
-  copy,
-  type CopyEvent,
-  copyGraph,
-  type CopyOptions,
   DEFAULT_CONCURRENCY,
   DEFAULT_LARGE_TRANSFERS,
+  DEFAULT_RANGE_PARTS,
+  DEFAULT_RANGE_THRESHOLD,
+  DEFAULT_TIMEOUTS,
   LARGE_BLOB,
-} from "./copy.ts";
+} from "./defaults.ts";
 export { fetchBytes, pushBytes, withTarget } from "./target.ts";
 export { isStdio } from "./location.ts";
 export { tagVariant } from "./variants.ts";
@@ -56,8 +56,7 @@ export {
 export { type ClientOptions, RegistryClient, type RegistryRequest } from "./registry/client.ts";
 export { type OptionNames } from "./registry/scheme.ts";
 export { configFile, type Mirror, type RegistrySettings, registrySettings } from "./config.ts";
-export { DEFAULT_TIMEOUTS, DownloadStalls } from "./registry/http.ts";
-export { DEFAULT_RANGE_PARTS, DEFAULT_RANGE_THRESHOLD } from "./registry/repository.ts";
+export { DownloadStalls } from "./registry/http.ts";
 export { type RetryInfo } from "./registry/retry.ts";
 export { type Credential } from "./registry/credentials.ts";
 export { listTagPages, listTags } from "./registry/tags.ts";

@@ -18,7 +18,7 @@ import { writeAll } from "../../util/files.ts";
 import { parseSize } from "../../util/text.ts";
 import { readTar } from "../../archive/tar.ts";
 import { StreamSource } from "../../archive/tar_source.ts";
-import { DEFAULT_MAX_BYTES } from "../../archive/budget.ts";
+import { DEFAULT_MAX_BYTES } from "../../archive/defaults.ts";
 import { releaseTemp, trackTemp } from "../../util/temp.ts";
 import { claimStdin, claimStdout } from "../../util/stdio.ts";
 import type { Descriptor } from "../../oci/manifest.ts";

@@ -43,7 +43,6 @@ import {
   causeChain,
   checkUrl,
   connectionMessage,
-  type DEFAULT_TIMEOUTS,
   type DownloadStalls,
   MAX_ERROR_BODY,
   readCapped,
@@ -70,6 +69,7 @@ import {
   type SchemeChoice,
   speaksOther,
 } from "./scheme.ts";
+import type { DEFAULT_TIMEOUTS } from "../defaults.ts";
 
 /** Largest CA file read (1 MiB; a system CA bundle is about 200 KiB). */
 export const MAX_CA_FILE = 1024 * 1024;

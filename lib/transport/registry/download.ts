@@ -21,12 +21,12 @@ import { isLoopbackHost } from "../../oci/reference.ts";
 import { RegistryError } from "./errors.ts";
 import { DownloadStalls, RegistryTimeoutError } from "./http.ts";
 import { rangedStream } from "./ranged.ts";
+import type { Repository } from "./repository.ts";
 import {
   DEFAULT_RANGE_PARTS,
   DEFAULT_RANGE_SEGMENT,
   DEFAULT_RANGE_THRESHOLD,
-  type Repository,
-} from "./repository.ts";
+} from "../defaults.ts";
 
 /**
  * Bytes per network read of a download (its own buffer, copied into the

@@ -12,56 +12,12 @@
 import { oneLine } from "../../util/errors.ts";
 import { readBodyCapped } from "../../util/body.ts";
 import { RegistryError } from "./errors.ts";
+import { DEFAULT_TIMEOUTS } from "../defaults.ts";
 
 /** Cap on bodies read whole: manifests, tokens, error documents (4 MiB). */
 export const MAX_BODY = 4 * 1024 * 1024;
 /** Cap on an error body read for its message (64 KiB); longer ones are ignored. */
 export const MAX_ERROR_BODY = 64 * 1024;
-
-/**
- * Default network limits (milliseconds, bytes per second).
- *
- * - `connectTimeoutMs` 30 s: connecting (DNS, TCP, TLS) and waiting for the
- *   response headers. A request with a body gets extra time to send it at
- *   `minBytesPerSecond`.
- * - `idleTimeoutMs` 30 s: a response body that delivers no bytes for this
- *   long fails.
- * - `totalTimeoutMs` 5 min: the whole request (all redirect hops, headers and
- *   body) for manifests, tokens, tag pages, error bodies, uploads (plus the
- *   body's size at `minBytesPerSecond`).
- * - `minBytesPerSecond` 16 KiB/s: blob downloads have no total time limit;
- *   instead, once `totalTimeoutMs` has passed, the average rate of the
- *   download (bytes over the time spent waiting for the network, so a slow
- *   consumer does not count) must be at least this. A 10 GiB blob may thus
- *   take up to ≈ 7.6 days at the floor; any faster link is never cut.
- * - `speedLimit` 1 KiB/s over `speedTimeMs` 30 s: the low-speed limit (curl's
- *   `--speed-limit`/`--speed-time`). A response body — any: blobs,
- *   manifests, tag pages, tokens, error bodies — that delivers fewer than
- *   `speedLimit × speedTimeMs` bytes in any window of `speedTimeMs` (of time
- *   spent waiting for the network: a slow consumer does not count) fails,
- *   naming the host and the rate it measured: a blob served at one byte a
- *   second ends after 30 s, a slow but steady link keeps going. It is not
- *   retried, and a download is not resumed after it. A body silent for the
- *   whole window is a stall, left to `idleTimeoutMs` (resumed, see
- *   {@link DownloadStalls}) when that is not longer than the window.
- * - `retryBudgetMs` 60 s: the total time one request may spend waiting
- *   between retries (backoff and `Retry-After`). A `Retry-After` beyond what
- *   is left fails at once ("<host> asked to retry after 3600 s").
- *
- * Two deadlines are shared, each {@link SHARED_DEADLINE_FACTOR} (1.5) times a
- * limit: the attempts of one request share 1.5 × `connectTimeoutMs` (45 s;
- * see `retry.ts`), and the stalls of one blob download, across its resumed
- * and ranged requests, 1.5 × `idleTimeoutMs` (45 s).
- */
-export const DEFAULT_TIMEOUTS = {
-  connectTimeoutMs: 30_000,
-  idleTimeoutMs: 30_000,
-  totalTimeoutMs: 300_000,
-  minBytesPerSecond: 16 * 1024,
-  speedLimit: 1024,
-  speedTimeMs: 30_000,
-  retryBudgetMs: 60_000,
-} as const;
 
 /**
  * A shared deadline is this many times the limit it extends: the attempts

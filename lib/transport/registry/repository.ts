@@ -21,13 +21,6 @@ export const DEFAULT_CHUNK = 8 * 1024 * 1024;
 export const MAX_TAG_PAGES = 10_000;
 /** Most tags listed (default of `maxTags`); listing more fails. */
 export const MAX_TAGS = 1_000_000;
-/** Default of `rangeParts`: ranged requests in flight for one large blob. */
-export const DEFAULT_RANGE_PARTS = 4;
-/** Default of `rangeThreshold`: blobs from this size are fetched in parallel ranges (32 MiB). */
-export const DEFAULT_RANGE_THRESHOLD = 32 * 1024 * 1024;
-/** Default of `rangeSegmentSize`: bytes per ranged request (8 MiB). */
-export const DEFAULT_RANGE_SEGMENT = 8 * 1024 * 1024;
-
 /** Options of `RegistryTarget`. */
 export interface RegistryTargetOptions extends ClientOptions {
   /**
