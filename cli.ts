@@ -12,21 +12,22 @@
 import { basename } from "./lib/util/path.ts";
 import { OcipkgError, oneLine, UsageError } from "./lib/util/errors.ts";
 import { removeTempsSync } from "./lib/util/temp.ts";
-import { COMMANDS, findCommand } from "./lib/cli/commands.ts";
+import { COMMAND_NAMES, loadCommand, loadCommands } from "./lib/cli/commands.ts";
 import { commandHelp } from "./lib/cli/options.ts";
 import { clearProgress, signalsOwned } from "./lib/cli/signals.ts";
 import { didYouMean } from "./lib/cli/suggest.ts";
 import { out, setDebug } from "./lib/cli/output.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
-function help(): string {
+async function help(): Promise<string> {
+  const commands = await loadCommands();
   const lines = [
     `ocipkg ${denoJson.version} — distribute binaries through OCI registries`,
     "",
     "usage: ocipkg <command> [options]",
     "",
     "commands:",
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(16)} ${c.summary}`),
+    ...commands.map((c) => `  ${c.name.padEnd(16)} ${c.summary}`),
     "",
     "global options: --debug (stack traces), --help, --version",
     "run 'ocipkg <command> --help' (or 'ocipkg help <command>') for a command's options and examples",
@@ -47,11 +48,12 @@ const HELP_HELP = [
   "      the options and examples of push (the same as 'ocipkg push --help')",
 ].join("\n");
 
-function command(name: string) {
-  const cmd = findCommand(name);
+/** The command of a name (its table loaded: not the others'), or a usage error. */
+async function command(name: string) {
+  const cmd = await loadCommand(name);
   if (!cmd) {
     // `psuh` → push, `--carg` → cargo
-    const names = [...COMMANDS.map((c) => c.name), "help"];
+    const names = [...COMMAND_NAMES, "help"];
     const hint = didYouMean(name.replace(/^--?/, ""), names);
     throw new UsageError(`unknown command '${name}'${hint} (see 'ocipkg --help')`);
   }
@@ -79,18 +81,18 @@ export async function main(args: string[]): Promise<number> {
     const [name, ...rest] = args;
     if (name === "help" && rest.length > 0) {
       if (rest.length > 1) throw new UsageError("usage: ocipkg help [<command>]");
-      out(rest[0] === "help" ? HELP_HELP : commandHelp(command(rest[0]!)));
+      out(rest[0] === "help" ? HELP_HELP : commandHelp(await command(rest[0]!)));
       return 0;
     }
     if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-      out(help());
+      out(await help());
       return name === undefined ? 2 : 0;
     }
     if (name === "--version" || name === "-V") {
       out(`ocipkg ${denoJson.version}`);
       return 0;
     }
-    const cmd = command(name);
+    const cmd = await command(name);
     if (rest.includes("--help") || rest.includes("-h")) {
       out(commandHelp(cmd));
       return 0;

@@ -79,14 +79,13 @@ export {
   pullImage,
   pushImage,
 } from "./lib/ops/transfer.ts";
+export { getImage, installedImageDir } from "./lib/ops/install.ts";
 export {
-  getImage,
   type GetOptions,
   type GetResult,
-  installedImageDir,
   loadImage,
   type LoadOptions,
-} from "./lib/ops/install.ts";
+} from "./lib/ops/install_from.ts";
 export {
   type LinkedLibrary,
   type LinkOptions,
@@ -113,8 +112,8 @@ export {
   type LockImagesOptions,
   type LockImagesResult,
   type LockMismatch,
-  type LockOptions,
-} from "./lib/ops/lock.ts";
+} from "./lib/ops/lock_images.ts";
+export { type LockOptions } from "./lib/ops/lock.ts";
 export {
   findLockFile,
   type LockedImage,

@@ -10,7 +10,7 @@ import {
   saveCredential,
 } from "../lib/transport/registry/credentials.ts";
 import { packDirectory } from "../lib/ops/artifact.ts";
-import { loadImage } from "../lib/ops/install.ts";
+import { loadImage } from "../lib/ops/install_from.ts";
 import { Store } from "../lib/store/store.ts";
 import { withTempDir } from "./_helpers.ts";
 import { errorName, fail } from "./_property_kit.ts";

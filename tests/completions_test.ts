@@ -7,7 +7,9 @@
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import { have, run, runCli, tempDir, withTempDir } from "./_helpers.ts";
 import { Tmux } from "./_tmux.ts";
-import { COMMANDS } from "../lib/cli/commands.ts";
+import { loadCommands } from "../lib/cli/commands.ts";
+
+const COMMANDS = await loadCommands();
 
 Deno.test("completions: bash, zsh and fish scripts from the tables", async (t) => {
   const scripts: Record<string, string> = {};

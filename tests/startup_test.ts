@@ -1,10 +1,12 @@
-// Start-up of the CLI: what `deno run cli.ts` loads before its first line runs. Every static
-// import is evaluated whatever the command, and Deno's Node layer is costly to start
-// (node:crypto ≈ 17 ms, node:zlib and node:stream as much, an npm package more), so the
-// runtime import graph of cli.ts may name only cheap built-ins; the costly ones are loaded on
-// first use (lib/util/lazy_node.ts). Then a cached `get`/`link` starts in ≈ the time of an empty
-// script plus our modules. No timing is asserted here (see the README's numbers): the graph
-// is checked, and that a cached get and link make no request.
+// Start-up of the CLI: what `deno run cli.ts` loads before its first line runs, and what a
+// command loads to run. Every module loaded is read, compiled and evaluated, and Deno's Node layer
+// is costly to start (node:crypto ≈ 17 ms, node:zlib and node:stream as much, an npm package
+// more), so the import graph may name only cheap built-ins; the costly ones are loaded on first
+// use (lib/util/lazy_node.ts). A command loads its own table and work only (lib/cli/commands.ts),
+// and deno.json's `lazy-dynamic-imports` keeps Deno from reading the others: then a cached
+// `get`/`link` starts in ≈ the time of an empty script plus the modules it uses, whose budget is
+// pinned here. No timing is asserted (see the README's numbers): the graph is checked, and that a
+// cached get and link make no request.
 import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
 import { CLI, ROOT, runCli, samplePackage, tempDir } from "./_helpers.ts";
@@ -26,10 +28,10 @@ interface GraphModule {
 }
 
 /**
- * The modules the CLI reaches through static runtime (not type-only, not `import()`) imports —
- * from cli.ts, and from each command's work (`lib/cli/<name>_run.ts`, which `commands.ts`
- * imports when the command runs) — and what each names; `dynamic` collects the other `import()`s
- * met on the way (loaded on first use only).
+ * The modules the CLI may load — cli.ts, and every module reached from it through runtime (not
+ * type-only) imports, static or `import()`ed (a command's table and work, the library's parts
+ * loaded on first use) — and what each names statically; `dynamic` collects the `import()`s of
+ * packages (npm, JSR) met on the way.
  */
 async function runtimeGraph(dynamic: string[] = []): Promise<Map<string, string[]>> {
   const r = await new Deno.Command(Deno.execPath(), {
@@ -44,14 +46,13 @@ async function runtimeGraph(dynamic: string[] = []): Promise<Map<string, string[
   const byUrl = new Map(info.modules.map((m) => [m.specifier, m]));
   const out = new Map<string, string[]>();
   const todo = [new URL(`file://${CLI}`).href];
-  const commands = new URL(`file://${join(ROOT, "lib", "cli", "commands.ts")}`).href;
   while (todo.length) {
     const url = todo.pop()!;
     if (out.has(url)) continue;
     const all = (byUrl.get(url)?.dependencies ?? []).filter((d) => d.code);
     for (const d of all) {
       if (!d.isDynamic) continue;
-      if (url === commands) todo.push(d.code!.specifier); // a command's work
+      if (d.code!.specifier.startsWith("file:")) todo.push(d.code!.specifier);
       else dynamic.push(`${url.replace(`file://${ROOT}`, "")} ${d.code!.specifier}`);
     }
     const deps = all.filter((d) => !d.isDynamic);
@@ -99,6 +100,119 @@ Deno.test("startup: only lib/util/lazy_node.ts calls process.getBuiltinModule", 
     const source = await Deno.readTextFile(new URL(url));
     assert(!/\bprocess\s*\./.test(source), `${url} touches the process global`);
   }
+});
+
+/** `deno info --json cli.ts`: every module the CLI may load, static or `import()`ed. */
+let infoOf: Promise<Map<string, GraphModule>> | undefined;
+function cliInfo(): Promise<Map<string, GraphModule>> {
+  return infoOf ??= (async () => {
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", CLI],
+      cwd: ROOT,
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert(r.success, new TextDecoder().decode(r.stderr));
+    const info: { modules: GraphModule[] } = JSON.parse(new TextDecoder().decode(r.stdout));
+    return new Map(info.modules.map((m) => [m.specifier, m]));
+  })();
+}
+
+/**
+ * The modules loaded to run from these roots, as paths from the root of the repository: what
+ * their static runtime imports reach (an `import()` loads only when it runs).
+ */
+async function loadedFrom(roots: string[]): Promise<string[]> {
+  const byUrl = await cliInfo();
+  const url = (f: string) => new URL(`file://${join(ROOT, f)}`).href;
+  const seen = new Set<string>();
+  const todo = roots.map(url);
+  while (todo.length) {
+    const u = todo.pop()!;
+    if (seen.has(u)) continue;
+    seen.add(u);
+    assert(byUrl.has(u), `${u} is not in cli.ts's graph`);
+    for (const d of byUrl.get(u)?.dependencies ?? []) {
+      if (d.code && !d.isDynamic) todo.push(d.code.specifier);
+    }
+  }
+  return [...seen].filter((u) => u.startsWith("file:"))
+    .map((u) => u.slice(`file://${ROOT}`.length).replace(/^\//, "")).sort();
+}
+
+/** The modules of `loaded` outside what `allowed` accepts. */
+function beyond(loaded: string[], allowed: (f: string) => boolean): string[] {
+  return loaded.filter((f) => !allowed(f));
+}
+
+/** A module of constants that imports nothing (`lib/<floor>/defaults.ts`): any command may. */
+const isDefaults = (f: string) => /^lib\/[a-z]+\/defaults\.ts$/.test(f);
+
+/** What verifying a signature needs (keys, signatures, bundles, Sigstore), and no cached run. */
+const SIGNATURE_CHECKS = (f: string) =>
+  f.startsWith("lib/sign/") &&
+  !["policy.ts", "policy_rules.ts", "signers.ts", "statement.ts"].includes(f.slice(9));
+
+/** Registry, archive, serving and vendored crypto code: no cached get or link needs any. */
+const NETWORK_ARCHIVE_SERVE = (f: string) =>
+  !isDefaults(f) &&
+  (f.startsWith("lib/transport/registry/") || f.startsWith("lib/archive/") ||
+    f.startsWith("lib/serve/") || f.startsWith("lib/vendor/") ||
+    ["lib/transport/copy.ts", "lib/transport/location.ts", "lib/transport/referrers.ts"]
+      .includes(f));
+
+Deno.test("startup: cli.ts loads no command's table or work, and the tables only util/, oci/ and defaults", async () => {
+  const { COMMAND_NAMES } = await import("../lib/cli/commands.ts");
+  const file = (name: string) => `lib/cli/${name.replaceAll("-", "_")}`;
+  const start = await loadedFrom(["cli.ts"]);
+  // what every command loads before its own: the dispatcher, the parser, the names
+  assertEquals(
+    start.filter((f) =>
+      COMMAND_NAMES.some((n) => f === `${file(n)}.ts` || f === `${file(n)}_run.ts`)
+    ),
+    ["lib/cli/completions.ts"], // it holds the loader of every table, for the completion scripts
+  );
+  assert(start.length <= 20, `cli.ts loads ${start.length} modules: ${start.join(" ")}`);
+  // --help, completions and "did you mean" load every table, and with them no library module but
+  // util/, oci/ and the defaults
+  const tables = await loadedFrom(["cli.ts", ...COMMAND_NAMES.map((n) => `${file(n)}.ts`)]);
+  assertEquals(
+    beyond(tables, (f) =>
+      f === "cli.ts" || f === "deno.json" || isDefaults(f) ||
+      (f.startsWith("lib/cli/") && !f.endsWith("_run.ts")) ||
+      f.startsWith("lib/util/") || f.startsWith("lib/oci/")),
+    [],
+  );
+});
+
+Deno.test("startup: a cached get loads the store, the lock and the verify policy, nothing more", async () => {
+  const loaded = await loadedFrom(["cli.ts", "lib/cli/get.ts", "lib/cli/get_run.ts"]);
+  assertEquals(
+    beyond(
+      loaded,
+      (f) =>
+        !SIGNATURE_CHECKS(f) && !NETWORK_ARCHIVE_SERVE(f) && !f.startsWith("lib/native/") &&
+        (f === "lib/cli/get_run.ts" || !f.endsWith("_run.ts")),
+    ),
+    [],
+  );
+  // the budget: 47 modules when it was set (a cached get loaded 177 before commands were split)
+  assert(loaded.length <= 55, `a cached get loads ${loaded.length} modules: ${loaded.join(" ")}`);
+});
+
+Deno.test("startup: a cached link --cargo loads what get does and the linking, nothing more", async () => {
+  const loaded = await loadedFrom(["cli.ts", "lib/cli/link.ts", "lib/cli/link_run.ts"]);
+  const linking = /^lib\/native\/(link(_[a-z]+)?|libraries|soname)\.ts$/;
+  assertEquals(
+    beyond(loaded, (f) =>
+      !SIGNATURE_CHECKS(f) && !NETWORK_ARCHIVE_SERVE(f) &&
+      (!f.startsWith("lib/native/") || linking.test(f)) &&
+      (f === "lib/cli/link_run.ts" || !f.endsWith("_run.ts"))),
+    [],
+  );
+  // the budget: 54 modules when it was set
+  assert(loaded.length <= 62, `a cached link loads ${loaded.length} modules: ${loaded.join(" ")}`);
 });
 
 Deno.test("startup: a cached get and link make no request", async () => {

@@ -7,26 +7,26 @@
 import { type Command, defineCommand } from "./options.ts";
 
 /**
- * The commands the scripts complete, in help order. `commands.ts` lists them — this command
- * among them, so this module cannot import that one — and hands them over with
+ * How to load the commands the scripts complete, in help order. `commands.ts` lists them — this
+ * command among them, so this module cannot import that one — and hands the loader over with
  * {@link completeCommands}.
  */
-let everyCommand: readonly Command[] = [];
+let everyCommand: () => Promise<readonly Command[]> = () => Promise.resolve([]);
 
 /**
- * Give the completions command the commands to complete (`commands.ts` does, once).
- * @param commands every command, in help order
+ * Give the completions command the loader of the commands to complete (`commands.ts` does, once).
+ * @param load loads every command, in help order
  */
-export function completeCommands(commands: readonly Command[]): void {
-  everyCommand = commands;
+export function completeCommands(load: () => Promise<readonly Command[]>): void {
+  everyCommand = load;
 }
 
 /**
- * The commands to complete, as {@link completeCommands} gave them.
+ * The commands to complete, loaded by what {@link completeCommands} gave.
  * @returns every command, in help order
  */
-export function completedCommands(): readonly Command[] {
-  return everyCommand;
+export async function completedCommands(): Promise<readonly Command[]> {
+  return await everyCommand();
 }
 
 /** The command's table (its work: `completions_run.ts`). */

@@ -291,7 +291,7 @@ function fishCompletion(commands: readonly Command[]): string {
 
 /** Run the command: its positionals and typed options in, the work done. */
 export default implement(command, async ([shell]) => {
-  const all = [...completedCommands()];
+  const all = [...await completedCommands()];
   const make = { bash: bashCompletion, zsh: zshCompletion, fish: fishCompletion }[shell!];
   if (!make) throw new UsageError(`unknown shell '${shell}': use bash, zsh or fish`);
   await write(make(all));

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { getImage, imageName } from "../../mod.ts";
+import { getImage } from "../ops/install.ts";
+import { imageName } from "../oci/reference.ts";
 import { implement } from "./options.ts";
 import { reportInstalled, withProgress } from "./progress.ts";
 import { limits, lockSettings, remote, verifyPolicy } from "./shared.ts";

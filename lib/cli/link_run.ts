@@ -5,9 +5,13 @@
  *
  * @module
  */
-import { imageName, linkPackage, UsageError } from "../../mod.ts";
-import { parsePlatform } from "../oci/mod.ts";
-import { cargoLink, writeCmakeConfig, writePkgConfig } from "../native/mod.ts";
+import { UsageError } from "../util/errors.ts";
+import { imageName } from "../oci/reference.ts";
+import { parsePlatform } from "../oci/platform.ts";
+import { linkPackage } from "../native/link.ts";
+import { cargoLink } from "../native/link_cargo.ts";
+import { writeCmakeConfig } from "../native/link_cmake.ts";
+import { writePkgConfig } from "../native/link_pkgconfig.ts";
 import { implement } from "./options.ts";
 import { info, out } from "./output.ts";
 import { limits, lockSettings, remote, verifyPolicy } from "./shared.ts";

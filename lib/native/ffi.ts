@@ -10,7 +10,7 @@
 import { OcipkgError, UsageError } from "../util/errors.ts";
 import { isSafeLibraryName, locateInPackage } from "./libraries.ts";
 import { linkPackage } from "./link.ts";
-import type { GetOptions } from "../ops/install.ts";
+import type { GetOptions } from "../ops/install_from.ts";
 import type { ImageName } from "../oci/reference.ts";
 import { printable } from "../util/text.ts";
 

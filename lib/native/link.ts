@@ -19,7 +19,8 @@ import { findLibraries, type Library, type LibraryFile, type SkippedFile } from 
 import type { Platform } from "../oci/manifest.ts";
 import { hostPlatform } from "../oci/platform.ts";
 import { type ImageName, imageName } from "../oci/reference.ts";
-import { getImage, type GetOptions } from "../ops/install.ts";
+import { getImage } from "../ops/install.ts";
+import type { GetOptions } from "../ops/install_from.ts";
 import { Store } from "../store/store.ts";
 import { printable } from "../util/text.ts";
 

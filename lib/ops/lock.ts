@@ -1,37 +1,28 @@
 /**
  * A project's lock in use: which lock file a command reads (`lockFileOf`),
- * what a reference's entry says (`lockStateOf`), refusing a change under
- * `--locked`, recording what was installed — and the `ocipkg lock`
- * operations, {@link lockImages} (add, update) and {@link checkLock} (does
- * every entry still match the registry?). The file format is
- * `store/lock_file.ts`; installing exactly what a lock pins is `install.ts`.
+ * what a reference's entry says (`lockStateOf`), which store entry holds
+ * what it pins (`entryHolding`), refusing a change under `--locked`,
+ * recording what was installed. Reading it needs no registry: a cached `get`
+ * loads this module and no network code. The `ocipkg lock` operations are
+ * `lock_images.ts`, the file format `store/lock_file.ts`; installing exactly
+ * what a lock pins is `install.ts`.
  *
  * @module
  */
 import { resolve } from "../util/path.ts";
-import { NotFoundError, OcipkgError, UsageError } from "../util/errors.ts";
-import { forEachBounded } from "../util/concurrency.ts";
-import type { Descriptor, Platform } from "../oci/manifest.ts";
-import { hostPlatform, parsePlatform } from "../oci/platform.ts";
-import { type ImageName, imageName } from "../oci/reference.ts";
-import { openRepository } from "../transport/registry/target.ts";
-import { type ReadTarget, withTarget } from "../transport/target.ts";
-import type { RemoteOptions } from "../transport/location.ts";
-import { pickVariant } from "../transport/variants.ts";
+import { OcipkgError } from "../util/errors.ts";
+import type { ImageName } from "../oci/reference.ts";
 import {
   findLockFile,
   LOCK_FILE_NAME,
   type LockedImage,
   lockKey,
-  platformLockKey,
   readLockFile,
   updateLockFile,
 } from "../store/lock_file.ts";
-import {
-  enforceVerification,
-  type VerifyPolicyOptions,
-  verifyRequirements,
-} from "../sign/policy.ts";
+import type { Platform } from "../oci/manifest.ts";
+import { platformMatches } from "../oci/platform.ts";
+import type { Store } from "../store/store.ts";
 
 /** Options of `getImage`, `linkPackage`, `loadImage` that choose a project's lock. */
 export interface LockOptions {
@@ -186,253 +177,31 @@ export async function recordLocked(
   });
 }
 
-/** Options of {@link lockImages}. */
-export interface LockImagesOptions extends RemoteOptions, VerifyPolicyOptions {
-  /** The lock file (default: the project's, else `./ocipkg.lock`, created). */
-  lock?: string;
-  /**
-   * Platforms to lock besides the host's (the host's is left out when the
-   * image has none and other platforms are asked for).
-   */
-  platforms?: Platform[];
-  /** Re-resolve the tags of locked images (all of them when no image is named). */
-  update?: boolean;
-}
-
-/** What {@link lockImages} did to one image's entry. */
-export interface LockChange {
-  /** The reference (canonical). */
-  image: string;
-  /** Root digest locked now. */
-  digest: string;
-  /** Root digest locked before, if it was locked. */
-  previous?: string;
-  /** Manifest digest per platform, as locked now. */
-  platforms: Record<string, string>;
-  /** Fingerprints of the keys that verified it. */
-  keys: string[];
-}
-
-/** What {@link lockImages} returns. */
-export interface LockImagesResult {
-  /** The lock file written. */
-  path: string;
-  /** One per image, in the order given. */
-  changes: LockChange[];
-}
-
 /**
- * `ocipkg lock`: add images to a project's lock, or update them. A new
- * image's tag is resolved on its registry (the root index or manifest is
- * fetched, never a layer) and its manifest digest recorded for the host's
- * platform and each of `platforms`; when a verify rule or key applies, the
- * image is verified and the keys' fingerprints recorded. An image already
- * locked keeps its digest (only platforms it lacks are added, from the
- * locked root) unless `update`, which re-resolves its tag (every entry's
- * when no image is named). The lock file is created when missing, even with
- * no image.
+ * The store entry holding the manifest `manifest` of root `root` for a
+ * platform: the tag's entry, else the entry of `name@root`; undefined when
+ * neither does.
  *
- * @param images the images to lock (tags; a digest pins itself and is refused)
- * @param options lock file, platforms, update, verify keys, client options
- * @returns the lock file and the entries changed
- * @throws {UsageError} for an image named by digest
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { lockImages, packDirectory, pushImage, readLockFile, serve } from "@ocipkg/cli";
- * const tmp = await Deno.makeTempDir();
- * const registry = await serve({ root: `${tmp}/registry`, addr: "127.0.0.1:0" });
- * const image = `${registry.addr}/org/libfoo:1`;
- * await Deno.mkdir(`${tmp}/pkg`);
- * await Deno.writeTextFile(`${tmp}/pkg/a.txt`, "v1");
- * await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: image });
- * const digest = (await pushImage(`${tmp}/foo.tar`)).digest;
- * const { changes } = await lockImages([image], { lock: `${tmp}/ocipkg.lock`, policy: false });
- * assert.equal(changes[0]?.digest, digest);
- * const lock = await readLockFile(`${tmp}/ocipkg.lock`);
- * assert.equal(lock?.images[image]?.digest, digest);
- * await registry.close();
- * await Deno.remove(tmp, { recursive: true });
- * ```
+ * @param store the store
+ * @param name the image (a tag)
+ * @param root the locked root digest
+ * @param manifest the locked manifest digest for the platform
+ * @param platform the platform
+ * @returns the entry's name, or undefined
  */
-export async function lockImages(
-  images: readonly (string | ImageName)[],
-  options: LockImagesOptions = {},
-): Promise<LockImagesResult> {
-  const path = options.lock !== undefined
-    ? resolve(options.lock)
-    : (await findLockFile()) ?? resolve(LOCK_FILE_NAME);
-  const before = (await readLockFile(path))?.images ?? {};
-  const names = images.map((i) => imageName(i));
-  for (const n of names) {
-    if (n.digest !== undefined) {
-      throw new UsageError(`image '${n}' is pinned by its digest: there is nothing to lock`);
-    }
-  }
-  if (options.update && names.length === 0) {
-    for (const key of Object.keys(before)) names.push(imageName(key));
-  }
-  const given = (options.platforms ?? []).map(platformLockKey);
-  const changes: LockChange[] = new Array(names.length);
-  await forEachBounded([...names.keys()], 4, async (i) => {
-    const name = names[i]!;
-    const key = lockKey(name);
-    const old = before[key];
-    const update = options.update || old === undefined;
-    const wanted = update && old && Object.keys(old.platforms).length
-      ? [...new Set([...Object.keys(old.platforms), ...given])]
-      : [...new Set([platformLockKey(hostPlatform()), ...given])];
-    const optional = !(update && old) && given.length > 0
-      ? platformLockKey(hostPlatform())
-      : undefined;
-    const required = await verifyRequirements(name, options);
-    changes[i] = await withTarget(openRepository(name, options), async (src) => {
-      const root = await src.resolve(update ? name.reference : old!.digest);
-      const keys = await enforceVerification(src, root, name, required);
-      const platforms: Record<string, string> = update ? {} : { ...old!.platforms };
-      for (const p of wanted) {
-        if (platforms[p] !== undefined) continue;
-        const picked = await pickPlatform(src, root, name, p, p === optional && wanted.length > 1);
-        if (picked) platforms[p] = picked.digest;
-      }
-      const change: LockChange = { image: key, digest: root.digest, platforms, keys };
-      if (old) change.previous = old.digest;
-      return change;
-    });
-  });
-  await updateLockFile(path, (lock) => {
-    for (const c of changes) {
-      const entry: LockedImage = { digest: c.digest, platforms: c.platforms };
-      const keys = c.digest === c.previous
-        ? [...(lock.images[c.image]?.keys ?? []), ...c.keys]
-        : c.keys;
-      if (keys.length) entry.keys = keys;
-      lock.images[c.image] = entry;
-    }
-    return lock;
-  });
-  return { path, changes };
-}
-
-/** A platform's manifest of `root`; undefined for an optional platform the image lacks. */
-async function pickPlatform(
-  src: ReadTarget,
-  root: Descriptor,
+export async function entryHolding(
+  store: Store,
   name: ImageName,
-  key: string,
-  optional: boolean,
-): Promise<Descriptor | undefined> {
-  try {
-    return await pickVariant(src, root, parsePlatform(key), `image '${name}'`);
-  } catch (e) {
-    if (optional && e instanceof NotFoundError) return undefined;
-    throw e;
+  root: string,
+  manifest: string,
+  platform: Platform,
+): Promise<ImageName | undefined> {
+  for (const n of [name, name.withReference(root)]) {
+    const d = await store.installedDescriptor(n, platform);
+    if (
+      d?.digest === manifest &&
+      (d.platform === undefined || platformMatches(d.platform, platform))
+    ) return n;
   }
-}
-
-/** Options of {@link checkLock}. */
-export interface CheckLockOptions extends RemoteOptions {
-  /** The lock file (default: the project's). */
-  lock?: string;
-}
-
-/** An entry of a lock that no longer matches its registry. */
-export interface LockMismatch {
-  /** The reference. */
-  image: string;
-  /** The platform whose manifest differs, when the root is the same. */
-  platform?: string;
-  /** The digest locked. */
-  locked: string;
-  /** The digest the registry has now; undefined when the tag is gone. */
-  now?: string;
-}
-
-/** What {@link checkLock} found. */
-export interface CheckLockResult {
-  /** The lock file read. */
-  path: string;
-  /** How many entries were checked. */
-  checked: number;
-  /** The entries that no longer match. */
-  mismatches: LockMismatch[];
-}
-
-/**
- * `ocipkg lock --check`: whether each entry of a lock (or each image named)
- * still matches its registry — the tag resolves to the locked root digest,
- * and the root's manifest for each locked platform is the locked one. Only
- * manifests are fetched.
- *
- * @param images the images to check (default: every entry)
- * @param options the lock file, client options
- * @returns what matched and what did not
- * @throws {NotFoundError} when there is no lock file, or a named image is not locked
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { checkLock, lockImages, packDirectory, pushImage, serve } from "@ocipkg/cli";
- * const tmp = await Deno.makeTempDir();
- * const registry = await serve({ root: `${tmp}/registry`, addr: "127.0.0.1:0" });
- * const image = `${registry.addr}/org/libfoo:1`;
- * await Deno.mkdir(`${tmp}/pkg`);
- * const push = async (text: string) => {
- *   await Deno.writeTextFile(`${tmp}/pkg/a.txt`, text);
- *   await packDirectory(`${tmp}/pkg`, `${tmp}/foo.tar`, { name: image });
- *   return (await pushImage(`${tmp}/foo.tar`)).digest;
- * };
- * const v1 = await push("v1");
- * const lock = `${tmp}/ocipkg.lock`;
- * await lockImages([image], { lock, policy: false });
- * assert.deepEqual((await checkLock([], { lock })).mismatches, []);
- * const v2 = await push("v2"); // the tag moves
- * assert.deepEqual((await checkLock([], { lock })).mismatches, [{ image, locked: v1, now: v2 }]);
- * await registry.close();
- * await Deno.remove(tmp, { recursive: true });
- * ```
- */
-export async function checkLock(
-  images: readonly (string | ImageName)[] = [],
-  options: CheckLockOptions = {},
-): Promise<CheckLockResult> {
-  const path = options.lock !== undefined ? resolve(options.lock) : await findLockFile();
-  const lock = path === undefined ? undefined : await readLockFile(path);
-  if (path === undefined || lock === undefined) {
-    throw new NotFoundError(
-      `no lock file ${path ?? `${LOCK_FILE_NAME} (looked from ${Deno.cwd()} up)`}`,
-    );
-  }
-  const keys = images.length
-    ? images.map((i) => lockKey(imageName(i)))
-    : Object.keys(lock.images).sort();
-  for (const k of keys) {
-    if (!lock.images[k]) throw new NotFoundError(`image '${k}' is not locked in ${path}`);
-  }
-  const found: LockMismatch[][] = new Array(keys.length);
-  await forEachBounded([...keys.keys()], 4, async (i) => {
-    const image = keys[i]!;
-    const entry = lock.images[image]!;
-    const name = imageName(image);
-    found[i] = await withTarget(openRepository(name, options), async (src) => {
-      let root: Descriptor;
-      try {
-        root = await src.resolve(name.reference);
-      } catch (e) {
-        if (e instanceof NotFoundError) return [{ image, locked: entry.digest }];
-        throw e;
-      }
-      if (root.digest !== entry.digest) return [{ image, locked: entry.digest, now: root.digest }];
-      const out: LockMismatch[] = [];
-      for (const [platform, locked] of Object.entries(entry.platforms)) {
-        const picked = await pickPlatform(src, root, name, platform, true);
-        if (picked?.digest !== locked) {
-          const m: LockMismatch = { image, platform, locked };
-          if (picked) m.now = picked.digest;
-          out.push(m);
-        }
-      }
-      return out;
-    });
-  });
-  return { path, checked: keys.length, mismatches: found.flat() };
+  return undefined;
 }

@@ -8,12 +8,8 @@ import { fsError, OcipkgError, UsageError } from "../util/errors.ts";
 import { resolve } from "../util/path.ts";
 import { nodeCrypto } from "../util/lazy_node.ts";
 import { readBundle } from "./bundle.ts";
-import {
-  type BundlePolicy,
-  type IdentityPolicy,
-  type VerifiedBundle,
-  verifyBundle,
-} from "./bundle_verify.ts";
+import { type BundlePolicy, type VerifiedBundle, verifyBundle } from "./bundle_verify.ts";
+import type { IdentityPolicy } from "./signers.ts";
 import { readPublicKeyFile } from "./keys.ts";
 import { readTrustedRoot } from "./trusted_root.ts";
 

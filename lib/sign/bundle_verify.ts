@@ -31,6 +31,7 @@ import {
   parseStatement,
 } from "./statement.ts";
 import { publicGoodTrustedRoot, type TrustedRoot } from "./trusted_root.ts";
+import { type BundleSigner, identityMismatch, type IdentityPolicy } from "./signers.ts";
 
 /**
  * What was signed: the artifact's bytes, or only its digest (`sha256:<hex>`;
@@ -44,24 +45,6 @@ export interface KeyPolicy {
   key: string | PublicKeyFile;
 }
 
-/**
- * Verify a keyless (Fulcio certificate) bundle: the certificate's identity
- * (its subject alternative name: a workflow URI, an email) and its OIDC
- * issuer, each given exactly or as a regular expression. A regular expression
- * matches anywhere in the value, as cosign's `--certificate-identity-regexp`
- * does: anchor it (`^…$`) to match the whole.
- */
-export interface IdentityPolicy {
-  /** The identity, exactly. */
-  identity?: string;
-  /** Or a regular expression the identity must match. */
-  identityRegexp?: string | RegExp;
-  /** The OIDC issuer, exactly (e.g. `https://token.actions.githubusercontent.com`). */
-  issuer?: string;
-  /** Or a regular expression the issuer must match. */
-  issuerRegexp?: string | RegExp;
-}
-
 /** Who must have signed: a key, or a certificate identity and issuer. */
 export type BundlePolicy = KeyPolicy | IdentityPolicy;
 
@@ -72,25 +55,6 @@ export interface VerifyBundleOptions {
   /** Names the artifact in messages (e.g. its path); default `the artifact`. */
   artifactName?: string;
 }
-
-/** Who signed, as verified. */
-export type BundleSigner =
-  | {
-    /** A Fulcio certificate. */
-    kind: "certificate";
-    /** Its subject alternative name (URI or email). */
-    identity: string;
-    /** Its OIDC issuer extension. */
-    issuer: string;
-  }
-  | {
-    /** A public key. */
-    kind: "key";
-    /** The key file (absolute), when the key came from one. */
-    path?: string;
-    /** Its fingerprint (`sha256:` of the DER SubjectPublicKeyInfo). */
-    fingerprint: string;
-  };
 
 /** A verified time the signature existed at. */
 export interface VerifiedTimestamp {
@@ -144,18 +108,6 @@ const MESSAGE_DIGESTS: Record<string, "sha256" | "sha384" | "sha512"> = {
 
 function isKeyPolicy(p: BundlePolicy): p is KeyPolicy {
   return "key" in p && p.key !== undefined;
-}
-
-/** A policy's regular expression, compiled; a malformed one is a usage error. */
-function regexp(r: string | RegExp | undefined, what: string): RegExp | undefined {
-  if (r === undefined || r instanceof RegExp) return r;
-  try {
-    return new RegExp(r);
-  } catch (e) {
-    throw new UsageError(
-      `invalid ${what} regular expression '${printable(r)}': ${(e as Error).message}`,
-    );
-  }
 }
 
 /** The policy's key: a key file as read, or a PEM text read now. */
@@ -214,33 +166,6 @@ function failureOf(e: unknown): SignatureFailure {
   if (code === "UNTRUSTED_SIGNER_ERROR") return "wrong-key";
   if (code.endsWith("_ERROR")) return "untrusted";
   return "malformed";
-}
-
-/**
- * The policy's verdict on a certificate's identity and issuer; undefined when they match.
- * @param p the policy
- * @param identity the certificate's subject alternative name
- * @param issuer its OIDC issuer
- * @returns why they do not match, or undefined
- */
-export function identityMismatch(
-  p: IdentityPolicy,
-  identity: string,
-  issuer: string,
-): string | undefined {
-  const idRe = regexp(p.identityRegexp, "identity");
-  const issRe = regexp(p.issuerRegexp, "issuer");
-  const idOk = idRe ? idRe.test(identity) : identity === p.identity;
-  const issOk = issRe ? issRe.test(issuer) : issuer === p.issuer;
-  if (idOk && issOk) return undefined;
-  const wanted = (exact: string | undefined, re: RegExp | undefined) =>
-    re ? `one matching /${re.source}/` : `'${exact}'`;
-  if (!idOk) {
-    return `was signed by '${printable(identity)}', not ${wanted(p.identity, idRe)}`;
-  }
-  return `was signed by '${printable(identity)}' with issuer '${printable(issuer)}', not ${
-    wanted(p.issuer, issRe)
-  }`;
 }
 
 /**

@@ -13,7 +13,7 @@ import type { ImageName } from "../oci/reference.ts";
 import type { RemoteOptions } from "../transport/location.ts";
 import { signImage, type SignResult, type VerifiedSignature } from "./image.ts";
 import { type BundleSignResult, signImageBundle } from "./bundle_sign.ts";
-import type { IdentityPolicy } from "./bundle_verify.ts";
+import type { IdentityPolicy } from "./signers.ts";
 import type { VerifiedImageBundle } from "./image_bundle.ts";
 import { verifyImage } from "./image_verify.ts";
 import { readTrustedRoot, type TrustedRoot } from "./trusted_root.ts";

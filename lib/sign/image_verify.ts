@@ -9,7 +9,8 @@
  */
 import type { Descriptor } from "../oci/manifest.ts";
 import type { ReadTarget } from "../transport/target.ts";
-import type { BundlePolicy, IdentityPolicy } from "./bundle_verify.ts";
+import type { BundlePolicy } from "./bundle_verify.ts";
+import type { IdentityPolicy } from "./signers.ts";
 import {
   PRIORITY,
   SignatureError,

@@ -64,12 +64,8 @@ export {
   type VerifySignaturesOptions,
 } from "./image.ts";
 export { type AttestationRequirement } from "./policy_rules.ts";
-export {
-  enforceVerification,
-  type VerifyPolicyOptions,
-  type VerifyRequirement,
-  verifyRequirements,
-} from "./policy.ts";
+export { type VerifyPolicyOptions, type VerifyRequirement, verifyRequirements } from "./policy.ts";
+export { enforceVerification } from "./enforce.ts";
 export {
   BUNDLE_MEDIA_TYPES,
   BUNDLE_V03_MEDIA_TYPE,
@@ -80,8 +76,6 @@ export {
 export {
   type BundleArtifact,
   type BundlePolicy,
-  type BundleSigner,
-  type IdentityPolicy,
   type KeyPolicy,
   type VerifiedBundle,
   type VerifiedLogEntry,
@@ -89,6 +83,7 @@ export {
   verifyBundle,
   type VerifyBundleOptions,
 } from "./bundle_verify.ts";
+export { type BundleSigner, type IdentityPolicy } from "./signers.ts";
 export {
   parseTrustedRoot,
   publicGoodTrustedRoot,

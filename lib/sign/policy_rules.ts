@@ -36,7 +36,7 @@ import {
   isLoopbackHost,
 } from "../oci/reference.ts";
 import { printable } from "../util/text.ts";
-import type { IdentityPolicy } from "./bundle_verify.ts";
+import type { IdentityPolicy } from "./signers.ts";
 import { loadConfig } from "../transport/config.ts";
 import { compileRegExp, globRegExp } from "./signers.ts";
 import { predicateTypes } from "./statement.ts";

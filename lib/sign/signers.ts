@@ -17,8 +17,43 @@
  */
 import { UsageError } from "../util/errors.ts";
 import { printable } from "../util/text.ts";
-import type { BundleSigner, IdentityPolicy } from "./bundle_verify.ts";
-import { identityMismatch } from "./bundle_verify.ts";
+
+/**
+ * Verify a keyless (Fulcio certificate) bundle: the certificate's identity
+ * (its subject alternative name: a workflow URI, an email) and its OIDC
+ * issuer, each given exactly or as a regular expression. A regular expression
+ * matches anywhere in the value, as cosign's `--certificate-identity-regexp`
+ * does: anchor it (`^…$`) to match the whole.
+ */
+export interface IdentityPolicy {
+  /** The identity, exactly. */
+  identity?: string;
+  /** Or a regular expression the identity must match. */
+  identityRegexp?: string | RegExp;
+  /** The OIDC issuer, exactly (e.g. `https://token.actions.githubusercontent.com`). */
+  issuer?: string;
+  /** Or a regular expression the issuer must match. */
+  issuerRegexp?: string | RegExp;
+}
+
+/** Who signed, as verified. */
+export type BundleSigner =
+  | {
+    /** A Fulcio certificate. */
+    kind: "certificate";
+    /** Its subject alternative name (URI or email). */
+    identity: string;
+    /** Its OIDC issuer extension. */
+    issuer: string;
+  }
+  | {
+    /** A public key. */
+    kind: "key";
+    /** The key file (absolute), when the key came from one. */
+    path?: string;
+    /** Its fingerprint (`sha256:` of the DER SubjectPublicKeyInfo). */
+    fingerprint: string;
+  };
 
 /** The trusted root id of the shipped Sigstore public-good root, in records. */
 export const PUBLIC_GOOD_ROOT = "public-good";
@@ -76,6 +111,35 @@ export function compileRegExp(source: string, what: string): RegExp {
       `invalid ${what} regular expression '${printable(source)}': ${(e as Error).message}`,
     );
   }
+}
+
+/**
+ * The policy's verdict on a certificate's identity and issuer; undefined when they match.
+ * @param p the policy
+ * @param identity the certificate's subject alternative name
+ * @param issuer its OIDC issuer
+ * @returns why they do not match, or undefined
+ */
+export function identityMismatch(
+  p: IdentityPolicy,
+  identity: string,
+  issuer: string,
+): string | undefined {
+  const regexp = (r: string | RegExp | undefined, what: string) =>
+    r === undefined || r instanceof RegExp ? r : compileRegExp(r, what);
+  const idRe = regexp(p.identityRegexp, "identity");
+  const issRe = regexp(p.issuerRegexp, "issuer");
+  const idOk = idRe ? idRe.test(identity) : identity === p.identity;
+  const issOk = issRe ? issRe.test(issuer) : issuer === p.issuer;
+  if (idOk && issOk) return undefined;
+  const wanted = (exact: string | undefined, re: RegExp | undefined) =>
+    re ? `one matching /${re.source}/` : `'${exact}'`;
+  if (!idOk) {
+    return `was signed by '${printable(identity)}', not ${wanted(p.identity, idRe)}`;
+  }
+  return `was signed by '${printable(identity)}' with issuer '${printable(issuer)}', not ${
+    wanted(p.issuer, issRe)
+  }`;
 }
 
 /**

@@ -12,10 +12,15 @@ import { fsError } from "../util/errors.ts";
 import { pathExists } from "../util/files.ts";
 import { TMP_PREFIX } from "./paths.ts";
 
-/** Whether a path is a directory (following symlinks). */
-export async function isDirectory(path: string): Promise<boolean> {
+/**
+ * Whether a path is a directory (false when absent), synchronously: a cached
+ * `get` asks it with no thread hand-off.
+ * @param path the path
+ * @returns whether it is a directory (false when absent)
+ */
+export function isDirectorySync(path: string): boolean {
   try {
-    return (await Deno.stat(path)).isDirectory;
+    return Deno.statSync(path).isDirectory;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) return false;
     throw e;

@@ -30,7 +30,7 @@
  */
 import { dirname, join, resolve } from "../util/path.ts";
 import { fsError, OcipkgError } from "../util/errors.ts";
-import { atomicWriteFile, readSmallFile } from "../util/files.ts";
+import { atomicWriteFile, readSmallFileSync } from "../util/files.ts";
 import { isDigest } from "../oci/digest.ts";
 import type { Platform } from "../oci/manifest.ts";
 import { formatPlatform, parsePlatform } from "../oci/platform.ts";
@@ -250,9 +250,12 @@ export function formatLockFile(lock: LockFile): string {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
+// async for its callers; its reads are synchronous (see the comment below)
+// deno-lint-ignore require-await
 export async function readLockFile(path: string): Promise<LockFile | undefined> {
-  // a fifo or a device is refused unopened (opening a fifo waits for a writer)
-  const read = await readSmallFile(path, `${path}: the lock file`, MAX_LOCK_FILE_SIZE);
+  // a fifo or a device is refused unopened (opening a fifo waits for a writer); read
+  // synchronously, as every cached get reads it: no thread hand-off per file operation
+  const read = readSmallFileSync(path, `${path}: the lock file`, MAX_LOCK_FILE_SIZE);
   if (read === undefined) return undefined;
   return parseLockFile(new TextDecoder("utf-8", { fatal: false }).decode(read.bytes), path);
 }
@@ -295,6 +298,8 @@ async function readCapped(file: Deno.FsFile, path: string): Promise<string> {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
+// async for its callers; its stats are synchronous (see the comment below)
+// deno-lint-ignore require-await
 export async function findLockFile(
   start: string = Deno.cwd(),
   env: string | undefined = Deno.env.get("OCIPKG_LOCK"),
@@ -304,7 +309,7 @@ export async function findLockFile(
   for (;;) {
     const candidate = join(dir, LOCK_FILE_NAME);
     try {
-      await Deno.lstat(candidate);
+      Deno.lstatSync(candidate); // one stat a directory, on the path of every cached get
       return candidate;
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory)) {

@@ -11,15 +11,18 @@
  * Entry paths and platform keys are in `paths.ts`, the entry directories on
  * disk (versions, temps) in `entry_dirs.ts`, filling an install's directory
  * in `extract_image.ts`, the records of what verified in `verified.ts`.
+ * What a cached `get` asks — where an entry is, what it holds, whether it
+ * verified, its use time — loads no more than that: the install, listing,
+ * sizes and prune modules are imported when those methods first run.
  *
  * @module
  */
 import { basename, dirname, join } from "../util/path.ts";
-import { checkBinaryPlatforms } from "../oci/binary_platform.ts";
 import { NotFoundError, OcipkgError, VerificationError } from "../util/errors.ts";
-import { pathExists } from "../util/files.ts";
+import { pathExists, readSmallFileSync } from "../util/files.ts";
 import { releaseTemp, trackTemp } from "../util/temp.ts";
-import { OciDir } from "../transport/layout/oci_dir.ts";
+import { MAX_INDEX_FILE, OciDir } from "../transport/layout/oci_dir.ts";
+import { LayoutIndex } from "../transport/layout/index_file.ts";
 import {
   type Descriptor,
   type Manifest,
@@ -27,31 +30,23 @@ import {
   type Platform,
 } from "../oci/manifest.ts";
 import { formatPlatform, hostPlatform, platformMatches } from "../oci/platform.ts";
-import { pickVariant } from "../transport/variants.ts";
 import { ImageName, imageName } from "../oci/reference.ts";
-import { fetchBytes, type ReadTarget } from "../transport/target.ts";
+import type { ReadTarget } from "../transport/target.ts";
 import { dataDir, isHost, LAYOUT_DIR, platformKey, TMP_PREFIX } from "./paths.ts";
 import {
   cleanStaleTemps,
-  isDirectory,
+  isDirectorySync,
   makePrivateDir,
   platformEntries,
   removeVersions,
   replaceDirectory,
 } from "./entry_dirs.ts";
-import { type StoreUsage, storeUsage } from "./disk_usage.ts";
-import {
-  finishPrune,
-  planPrune,
-  type PruneOptions,
-  type PruneResult,
-  readLocked,
-} from "./prune.ts";
+import type { StoreUsage } from "./disk_usage.ts";
+import type { PruneOptions, PruneResult } from "./prune.ts";
 import { recordUse } from "./use_time.ts";
-import { declaredPlatform, packageFiles, streamInstall } from "./extract_image.ts";
 import { readVerifiedKeys, verifiedPath, writeVerifiedRecord } from "./verified.ts";
 
-import { listEntries, type StoreEntry } from "./entries.ts";
+import type { StoreEntry } from "./entries.ts";
 
 import type { InstallOptions } from "./extract_image.ts";
 export type { InstallOptions, PruneOptions, PruneResult, StoreEntry, StoreUsage };
@@ -188,6 +183,7 @@ export class Store {
    * ```
    */
   async list(): Promise<StoreEntry[]> {
+    const { listEntries } = await import("./entries.ts");
     return await listEntries(this.root);
   }
 
@@ -247,6 +243,15 @@ export class Store {
       return { name, dir, digest: root.digest, status: "present" };
     }
     const where = `image '${name}'`;
+    const [
+      { pickVariant },
+      { declaredPlatform, packageFiles, streamInstall },
+      { checkBinaryPlatforms },
+    ] = await Promise.all([
+      import("../transport/variants.ts"),
+      import("./extract_image.ts"),
+      import("../oci/binary_platform.ts"),
+    ]);
     const parent = dirname(dir);
     await Deno.mkdir(parent, { recursive: true });
     await cleanStaleTemps(parent);
@@ -429,31 +434,43 @@ export class Store {
    * declared, or asked for; an entry written by an older version records a
    * platform only when it came from an index).
    *
+   * Every cached `get` and `link` asks this, so it reads the entry's
+   * `index.json` (a few hundred bytes, through the one index parser)
+   * synchronously: no open layout, no thread hand-off per file operation.
+   *
    * @param name image name
    * @param platform the platform of the entry (default: the host's)
    * @returns the descriptor (empty when its layout cannot be read), or
    *   undefined when the entry does not exist
    */
+  // async for its callers; its reads are synchronous (see above)
+  // deno-lint-ignore require-await
   async installedDescriptor(
     name: ImageName | string,
     platform?: Platform,
   ): Promise<Descriptor | undefined> {
     const n = imageName(name);
     const dir = this.imageDir(n, platform);
-    if (!(await isDirectory(dir))) return undefined;
+    const where = `installed image '${n}'`;
     try {
-      const layout = await this.layout(n, platform);
-      try {
-        return await layout.resolve(n.toString()).catch(() => layout.resolve());
-      } finally {
-        await layout.close();
+      const read = readSmallFileSync(
+        join(dir, LAYOUT_DIR, "index.json"),
+        `${where}: index.json`,
+        MAX_INDEX_FILE,
+      );
+      if (read !== undefined) {
+        const index = LayoutIndex.parse(read.bytes, where);
+        try {
+          return index.resolve(n.toString());
+        } catch {
+          return index.resolve();
+        }
       }
-    } catch {
-      // removed meanwhile (a prune or rm moves it away in one rename): not installed
-      if (!(await isDirectory(dir))) return undefined;
-      // extracted files without a readable layout (e.g. written by another tool)
-      return { mediaType: "", digest: "", size: 0 };
-    }
+    } catch { /* unreadable: below */ }
+    // not there, or removed meanwhile (a prune or rm moves it away in one rename): not installed
+    if (!isDirectorySync(dir)) return undefined;
+    // extracted files without a readable layout (e.g. written by another tool)
+    return { mediaType: "", digest: "", size: 0 };
   }
 
   /**
@@ -480,6 +497,7 @@ export class Store {
    */
   async installedManifest(name: ImageName | string, platform?: Platform): Promise<Manifest> {
     const n = imageName(name);
+    const { fetchBytes } = await import("../transport/target.ts");
     const layout = await this.layout(n, platform);
     try {
       const desc = await layout.resolve(n.toString());
@@ -572,6 +590,7 @@ export class Store {
    * ```
    */
   async usage(): Promise<StoreUsage> {
+    const { storeUsage } = await import("./disk_usage.ts");
     return await storeUsage(this.root, await this.list());
   }
 
@@ -613,6 +632,7 @@ export class Store {
    * ```
    */
   async prune(options: PruneOptions = {}): Promise<PruneResult> {
+    const { finishPrune, planPrune, readLocked } = await import("./prune.ts");
     const locked = options.keepLocked === undefined
       ? undefined
       : await readLocked(options.keepLocked);
