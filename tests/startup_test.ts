@@ -197,7 +197,7 @@ Deno.test("startup: a cached get loads the store, the lock and the verify policy
     ),
     [],
   );
-  // the budget: 47 modules when it was set (a cached get loaded 177 before commands were split)
+  // the budget: 45 modules when it was set (a cached get loaded 177 before commands were split)
   assert(loaded.length <= 55, `a cached get loads ${loaded.length} modules: ${loaded.join(" ")}`);
 });
 
@@ -211,7 +211,7 @@ Deno.test("startup: a cached link --cargo loads what get does and the linking, n
       (f === "lib/cli/link_run.ts" || !f.endsWith("_run.ts"))),
     [],
   );
-  // the budget: 54 modules when it was set
+  // the budget: 52 modules when it was set
   assert(loaded.length <= 62, `a cached link loads ${loaded.length} modules: ${loaded.join(" ")}`);
 });
 

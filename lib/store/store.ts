@@ -21,8 +21,8 @@ import { basename, dirname, join } from "../util/path.ts";
 import { NotFoundError, OcipkgError, VerificationError } from "../util/errors.ts";
 import { pathExists, readSmallFileSync } from "../util/files.ts";
 import { releaseTemp, trackTemp } from "../util/temp.ts";
-import { MAX_INDEX_FILE, OciDir } from "../transport/layout/oci_dir.ts";
-import { LayoutIndex } from "../transport/layout/index_file.ts";
+import type { OciDir } from "../transport/layout/oci_dir.ts";
+import { LayoutIndex, MAX_INDEX_FILE } from "../transport/layout/index_file.ts";
 import {
   type Descriptor,
   type Manifest,
@@ -268,6 +268,7 @@ export class Store {
           } is ${manifestDesc.digest}, not the ${options.manifestDigest} asked for`,
         );
       }
+      const { OciDir } = await import("../transport/layout/oci_dir.ts");
       const layout = await OciDir.open(join(tmp, LAYOUT_DIR), { create: true });
       const manifest = await streamInstall(src, layout, manifestDesc, tmp, name, options);
       const declared = manifestDesc.platform ?? declaredPlatform(manifest);
@@ -528,6 +529,7 @@ export class Store {
       const which = isHost(platform) ? "" : ` for ${formatPlatform(platform)}`;
       throw new NotFoundError(`image '${name}'${which} is not in the store`);
     }
+    const { OciDir } = await import("../transport/layout/oci_dir.ts");
     return await OciDir.open(join(dir, LAYOUT_DIR));
   }
 

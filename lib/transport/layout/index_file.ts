@@ -15,6 +15,9 @@ import {
 import { ANNOTATION_REF_NAME, OCI_INDEX } from "../../oci/media_types.ts";
 import { ImageName } from "../../oci/reference.ts";
 
+/** Largest `index.json` read (64 MiB: some 200,000 tagged manifests). */
+export const MAX_INDEX_FILE = 64 * 1024 * 1024;
+
 /** Content of the `oci-layout` file. */
 export const OCI_LAYOUT_FILE: Uint8Array = encodeJson({ imageLayoutVersion: "1.0.0" });
 

@@ -19,13 +19,11 @@ import { forEachBounded, Mutex } from "../../util/concurrency.ts";
 import { releaseTemp, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, stripUndefined } from "../../oci/manifest.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
-import { checkLayoutFile, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
+import { checkLayoutFile, LayoutIndex, MAX_INDEX_FILE, OCI_LAYOUT_FILE } from "./index_file.ts";
 import { writeVerified } from "./verified_write.ts";
 
 /** Largest `oci-layout` file read (64 KiB; it holds one version string). */
 export const MAX_LAYOUT_FILE = 64 * 1024;
-/** Largest `index.json` read (64 MiB: some 200,000 tagged manifests). */
-export const MAX_INDEX_FILE = 64 * 1024 * 1024;
 
 /** Options for {@link OciDir.open}. */
 export interface OciDirOptions {
