@@ -96,6 +96,8 @@ export function isSafeLibraryName(name: string): boolean {
  * @param path a path in the package
  * @returns `file` or `dir` when inside, `outside`, or `missing` (dangling, unreadable, neither)
  */
+// async for its callers; its file operations are synchronous (see findLibraries)
+// deno-lint-ignore require-await
 export async function locateInPackage(
   root: string,
   path: string,
@@ -103,8 +105,8 @@ export async function locateInPackage(
   let real: string;
   let info: Deno.FileInfo;
   try {
-    real = await Deno.realPath(path);
-    info = await Deno.stat(real);
+    real = Deno.realPathSync(path);
+    info = Deno.statSync(real);
   } catch {
     return "missing";
   }
@@ -201,8 +203,10 @@ export async function findLibraries(
   const searched: string[] = [];
   const skipped: SkippedFile[] = [];
   let root: string;
+  // the file operations are synchronous: a package's few directories, and a cached `link` (run
+  // by every build script) pays no thread hand-off for each
   try {
-    root = await Deno.realPath(dir);
+    root = Deno.realPathSync(dir);
   } catch (e) {
     throw fsError(e, "package directory", dir);
   }
@@ -211,7 +215,7 @@ export async function findLibraries(
     let names: string[];
     try {
       names = [];
-      for await (const e of Deno.readDir(d)) if (!e.isDirectory) names.push(e.name);
+      for (const e of Deno.readDirSync(d)) if (!e.isDirectory) names.push(e.name);
     } catch (e) {
       if (sub && e instanceof Deno.errors.NotFound) continue;
       if (sub && e instanceof Deno.errors.NotADirectory) continue;

@@ -18,17 +18,19 @@
  * @module
  */
 import { basename, dirname, join } from "../util/path.ts";
-import { NotFoundError, OcipkgError, VerificationError } from "../util/errors.ts";
+import { FormatError, NotFoundError, OcipkgError, VerificationError } from "../util/errors.ts";
 import { pathExists, readSmallFileSync } from "../util/files.ts";
 import { releaseTemp, trackTemp } from "../util/temp.ts";
 import type { OciDir } from "../transport/layout/oci_dir.ts";
-import { LayoutIndex, MAX_INDEX_FILE } from "../transport/layout/index_file.ts";
+import { blobPathIn, LayoutIndex, MAX_INDEX_FILE } from "../transport/layout/index_file.ts";
 import {
   type Descriptor,
   type Manifest,
+  MAX_MANIFEST_SIZE,
   parseManifestDocument,
   type Platform,
 } from "../oci/manifest.ts";
+import { verifyBytes } from "../oci/digest.ts";
 import { formatPlatform, hostPlatform, platformMatches } from "../oci/platform.ts";
 import { ImageName, imageName } from "../oci/reference.ts";
 import type { ReadTarget } from "../transport/target.ts";
@@ -498,21 +500,29 @@ export class Store {
    */
   async installedManifest(name: ImageName | string, platform?: Platform): Promise<Manifest> {
     const n = imageName(name);
-    const { fetchBytes } = await import("../transport/target.ts");
-    const layout = await this.layout(n, platform);
-    try {
-      const desc = await layout.resolve(n.toString());
-      const where = `installed image '${n}'`;
-      const doc = parseManifestDocument(
-        await fetchBytes(layout, desc, where),
-        desc.mediaType,
-        where,
-      );
-      if (doc.kind !== "manifest") throw new OcipkgError(`${where}: expected a manifest`);
-      return doc.manifest;
-    } finally {
-      await layout.close();
+    const where = `installed image '${n}'`;
+    // read synchronously, as installedDescriptor does: every cached `link` asks for it
+    const layout = join(this.imageDir(n, platform), LAYOUT_DIR);
+    const index = readSmallFileSync(
+      join(layout, "index.json"),
+      `${where}: index.json`,
+      MAX_INDEX_FILE,
+    );
+    if (index === undefined) {
+      const which = isHost(platform) ? "" : ` for ${formatPlatform(platform)}`;
+      throw new NotFoundError(`image '${n}'${which} is not in the store`);
     }
+    const desc = LayoutIndex.parse(index.bytes, where).resolve(n.toString());
+    if (desc.size > MAX_MANIFEST_SIZE) {
+      throw new FormatError(`${where}: its manifest is ${desc.size} bytes, over the cap`);
+    }
+    const path = blobPathIn(layout, desc.digest);
+    const blob = readSmallFileSync(path, `${where}: its manifest ${path}`, MAX_MANIFEST_SIZE);
+    if (blob === undefined) throw new NotFoundError(`${where}: its manifest ${path} is missing`);
+    await verifyBytes(blob.bytes, desc, where); // a store entry is bytes like any other
+    const doc = parseManifestDocument(blob.bytes, desc.mediaType, where);
+    if (doc.kind !== "manifest") throw new OcipkgError(`${where}: expected a manifest`);
+    return doc.manifest;
   }
 
   /**

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { isDigest } from "../../oci/digest.ts";
+import { isDigest, parseDigest } from "../../oci/digest.ts";
+import { join } from "../../util/path.ts";
 import { FormatError, NotFoundError, UsageError } from "../../util/errors.ts";
 import {
   type Descriptor,
@@ -14,6 +15,19 @@ import {
 } from "../../oci/manifest.ts";
 import { ANNOTATION_REF_NAME, OCI_INDEX } from "../../oci/media_types.ts";
 import { ImageName } from "../../oci/reference.ts";
+
+/**
+ * Where a layout keeps a blob.
+ *
+ * @param layout the layout's directory
+ * @param digest the blob's digest
+ * @returns `<layout>/blobs/<alg>/<hex>`
+ * @throws {FormatError} when `digest` is not a digest
+ */
+export function blobPathIn(layout: string, digest: string): string {
+  const { algorithm, hex } = parseDigest(digest);
+  return join(layout, "blobs", algorithm, hex);
+}
 
 /** Largest `index.json` read (64 MiB: some 200,000 tagged manifests). */
 export const MAX_INDEX_FILE = 64 * 1024 * 1024;

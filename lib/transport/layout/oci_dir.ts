@@ -19,7 +19,13 @@ import { forEachBounded, Mutex } from "../../util/concurrency.ts";
 import { releaseTemp, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, stripUndefined } from "../../oci/manifest.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
-import { checkLayoutFile, LayoutIndex, MAX_INDEX_FILE, OCI_LAYOUT_FILE } from "./index_file.ts";
+import {
+  blobPathIn,
+  checkLayoutFile,
+  LayoutIndex,
+  MAX_INDEX_FILE,
+  OCI_LAYOUT_FILE,
+} from "./index_file.ts";
 import { writeVerified } from "./verified_write.ts";
 
 /** Largest `oci-layout` file read (64 KiB; it holds one version string). */
@@ -176,8 +182,7 @@ export class OciDir implements Target, ListableTarget {
    * @returns `<root>/blobs/<alg>/<hex>`
    */
   blobPath(digest: string): string {
-    const { algorithm, hex } = parseDigest(digest);
-    return join(this.path, "blobs", algorithm, hex);
+    return blobPathIn(this.path, digest);
   }
 
   resolve(reference?: string): Promise<Descriptor> {
