@@ -1,7 +1,7 @@
 // Benchmarks: every ocipkg job beside its reference tool in one run, as interleaved pairs.
 //
 //   deno task bench [--quick] [--size-mb 1024] [--runs 5] [--only pack,push,...] [--json bench.json]
-//                   [--ladder-mb 256,4096]
+//                   [--ladder-mb 256,4096] [--cli ../old/cli.ts]
 //   deno task bench --scale [--quick] [--runs 7] [--http-runs 200] [--json bench-scale.json]
 //
 // --scale runs scripts/bench_scale.ts instead: each command as a store or a served repository
@@ -52,6 +52,8 @@ const USAGE = `usage: deno task bench [options]
   --ladder-mb <a,b>  the peak-RSS ladder's other sizes, beside --size-mb (default a quarter
                      and four times it: 256,4096 for 1 GiB)
   --json <file>      write everything as JSON here (default bench.json; --out is the same)
+  --cli <cli.ts>     run ocipkg's side from another checkout's cli.ts (a "before" run of an
+                     older commit against the same references; fixtures still come from here)
   --scale            the scale bench instead (scripts/bench_scale.ts; --quick, --runs, --json
                      apply; --http-runs <n> pairs per HTTP row, default 200)`;
 
@@ -70,6 +72,7 @@ const args = parseArgs({
     help: { type: "boolean", short: "h" },
     scale: { type: "boolean" },
     "http-runs": { type: "string" },
+    cli: { type: "string" },
   },
 });
 if (args.values.help) {
@@ -122,7 +125,7 @@ const LADDER_MB = (args.values["ladder-mb"] ?? `${Math.round(SIZE_MB / 4)},${SIZ
   .split(",").map((s) => intOption("ladder-mb", s.trim(), 0, 1));
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const CLI = join(ROOT, "cli.ts");
+const CLI = args.values.cli ?? join(ROOT, "cli.ts");
 const DENO = Deno.execPath();
 /** Every child gets these (and inherits the rest of our environment). */
 const CHILD_ENV = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
@@ -1059,7 +1062,15 @@ async function versions() {
 
 const started = new Date();
 const loadBefore = loadavg();
-const meta = { machine: await machine(), versions: await versions() };
+async function ocipkgCommit(): Promise<string> {
+  const dir = join(CLI, "..");
+  const out = await capture("git", "-C", dir, "describe", "--always", "--dirty");
+  return `${out} (${CLI})`;
+}
+const meta = {
+  machine: await machine(),
+  versions: { ...(await versions()), ocipkg: await ocipkgCommit() },
+};
 console.error(
   `# ocipkg bench: ${SIZE_MB} MiB, ${RUNS} pairs (+ warm-up), ${CACHED_RUNS} cached pairs; ` +
     `${meta.machine.nproc} cpus, ${meta.machine.mem_total_mb} MB; load ${loadBefore.join(" ")}`,
