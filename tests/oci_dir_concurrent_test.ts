@@ -91,3 +91,36 @@ Deno.test("oci-dir: concurrent copies into one layout (CLI) keep every tag", asy
   for (const r of runs) assertEquals(r.code, 0, r.stderr);
   assertEquals(await refNames(dir), tags);
 });
+
+Deno.test("oci-dir: a manifest is put in place only after every blob it names", async () => {
+  // another writer in the layout that finds the manifest (it asks the disk) skips its whole
+  // graph and tags it: the blobs must already be there, or a crash leaves a tag naming none
+  const dir = join(await tempDir(), "lay");
+  await (await OciDir.open(dir, { create: true })).close();
+  const a = await OciDir.open(dir);
+  const manifest = await pushImage(a, "layer bytes");
+  const doc = JSON.parse(await new Response(await a.fetch(manifest)).text());
+  const children = [doc.config.digest, doc.layers[0].digest];
+  const rename = Deno.rename;
+  const missingAtManifest: string[] = [];
+  try {
+    Deno.rename = async (from, to) => {
+      if (String(to) === a.blobPath(manifest.digest)) {
+        for (const d of children) {
+          if (!(await Deno.stat(a.blobPath(d)).catch(() => undefined))) missingAtManifest.push(d);
+        }
+      } else if (String(to).includes("/blobs/")) {
+        await new Promise((r) => setTimeout(r, 20)); // a slow rename of a layer or config
+      }
+      await rename(from, to);
+    };
+    await a.tag(manifest, "v1");
+  } finally {
+    Deno.rename = rename;
+  }
+  assertEquals(missingAtManifest, []);
+  await a.close();
+  const b = await OciDir.open(dir);
+  assert(await b.exists(manifest));
+  await b.close();
+});

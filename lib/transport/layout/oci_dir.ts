@@ -18,7 +18,7 @@ import {
 } from "../../util/files.ts";
 import { forEachBounded, Mutex } from "../../util/concurrency.ts";
 import { releaseTemp, tempPathFor } from "../../util/temp.ts";
-import { type Descriptor, stripUndefined } from "../../oci/manifest.ts";
+import { type Descriptor, isManifestType, stripUndefined } from "../../oci/manifest.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
 import { checkLayoutFile, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
 import { writeVerified } from "./verified_write.ts";
@@ -75,7 +75,7 @@ export class OciDir implements Target, ListableTarget {
   #mutex = new Mutex();
   #made = false;
   /** Blobs written and verified, waiting in temp files to be synced and renamed. */
-  #pending = new Map<string, { tmp: string; size: number }>();
+  #pending = new Map<string, { tmp: string; size: number; manifest: boolean }>();
   /** The `blobs/<alg>` directories made (or found) by this object. */
   #dirs = new Set<string>();
   /** In a layout this object made: the blobs it put in place, by digest, with their sizes. */
@@ -264,7 +264,11 @@ export class OciDir implements Target, ListableTarget {
       const desc = stripUndefined({ ...spec, digest: got.digest, size: got.size });
       // another push of the same blob got there first: this copy is not needed
       if (!this.#pending.has(got.digest)) {
-        this.#pending.set(got.digest, { tmp, size: got.size });
+        this.#pending.set(got.digest, {
+          tmp,
+          size: got.size,
+          manifest: isManifestType(spec.mediaType),
+        });
         kept = true;
       }
       return desc;
@@ -288,14 +292,19 @@ export class OciDir implements Target, ListableTarget {
   async #commit(): Promise<void> {
     if (this.#pending.size === 0) return;
     const pending = [...this.#pending];
+    const place = async ([digest, p]: (typeof pending)[number]) => {
+      await Deno.rename(p.tmp, this.blobPath(digest));
+      if (this.#made) this.#placed.set(digest, p.size);
+      this.#pending.delete(digest);
+      releaseTemp(p.tmp);
+    };
     try {
       await syncFiles(pending.map(([, p]) => p.tmp));
-      await forEachBounded(pending, SYNC_BATCH, async ([digest, p]) => {
-        await Deno.rename(p.tmp, this.blobPath(digest));
-        if (this.#made) this.#placed.set(digest, p.size);
-        this.#pending.delete(digest);
-        releaseTemp(p.tmp);
-      });
+      // Blobs first, many at a time; then manifests and indexes one by one, in the order they
+      // were pushed (a copy pushes children before their parent): a writer beside this one that
+      // finds a manifest in place (and so skips its graph and tags it) finds all it names too.
+      await forEachBounded(pending.filter(([, p]) => !p.manifest), SYNC_BATCH, place);
+      for (const entry of pending.filter(([, p]) => p.manifest)) await place(entry);
       const dirs = new Set(pending.map(([digest]) => dirname(this.blobPath(digest))));
       for (const dir of dirs) await syncDirectory(dir);
     } catch (e) {
