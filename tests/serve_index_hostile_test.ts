@@ -278,3 +278,34 @@ Deno.test("serve index: a compaction keeps a key written while it ran, whatever 
   assertEquals(await table.get("k"), `"v${n}"`);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("serve: an index.json another tool wrote that is hostile is refused, bounded, without the root's path", async () => {
+  const { root } = await makeRoot();
+  const s = await serve({ root, addr: "127.0.0.1:0", log: () => {} });
+  try {
+    // beside a running serve (merged in on the next request): an entry that is no descriptor
+    const digest = `sha256:${"a".repeat(64)}`;
+    await Deno.writeTextFile(
+      `${root}/bad/new.json`,
+      JSON.stringify({ manifests: [{ mediaType: "x\r\ny", digest, size: 1 }] }),
+    );
+    await Deno.rename(`${root}/bad/new.json`, `${root}/bad/index.json`); // as other tools write it
+    const a = await answer(await fetch(`${s.url}/v2/bad/tags/list`));
+    assertEquals(a.status, 500);
+    assertStringIncludes(a.message ?? "", "bad: index.json: entry 0 is not a descriptor");
+    assert(!(a.message ?? "").includes(root), a.message);
+    // one of 100 MiB (sparse): refused unread
+    const f = await Deno.open(`${root}/bad/new.json`, { write: true, create: true });
+    await f.truncate(100 << 20);
+    f.close();
+    await Deno.rename(`${root}/bad/new.json`, `${root}/bad/index.json`);
+    const big = await answer(await fetch(`${s.url}/v2/bad/tags/list`));
+    assertEquals(big.status, 500);
+    assertStringIncludes(big.message ?? "", "bad/index.json is over 67108864 bytes");
+    // the other repository is served as before
+    assertEquals((await fetch(`${s.url}/v2/ok/tags/list`).then((r) => r.json())).tags, ["1", "2"]);
+  } finally {
+    await s.close();
+  }
+  await Deno.remove(root, { recursive: true });
+});

@@ -415,11 +415,12 @@ export class RepoIndex {
   ): Promise<void> {
     const dir = await this.#place();
     const indexPath = join(repoDir, "index.json");
-    const theirs = parseIndexJson(await indexBytes(indexPath, repoDir), repoDir);
+    const name = this.#where.slice(0, -INDEX_DIR.length - 1); // the repository, as clients name it
+    const theirs = parseIndexJson(await indexBytes(indexPath, name), name);
     let base: ParsedIndex = { manifests: [] };
     if ((await lstatOrUndefined(join(dir, EXPORTED)))?.isFile) {
       try {
-        base = parseIndexJson(await indexBytes(join(dir, EXPORTED), repoDir), repoDir);
+        base = parseIndexJson(await indexBytes(join(dir, EXPORTED), name), name);
       } catch { /* unreadable: every tag of theirs is new */ }
     }
     const tagMap = (p: ParsedIndex) => {
@@ -461,15 +462,17 @@ export class RepoIndex {
    * @param dir the index's directory (made by the caller)
    * @param repoDir the repository's directory
    * @param read what a stored manifest's bytes say (undefined when not stored)
+   * @param name the repository's name, for messages (its path by default)
    * @returns the index's own annotations, from `index.json`
    */
   static async build(
     dir: string,
     repoDir: string,
     read: (digest: string, mediaType: string) => Promise<StoredManifest | undefined>,
+    name: string = repoDir,
   ): Promise<Record<string, string> | undefined> {
     const indexPath = join(repoDir, "index.json");
-    const parsed = parseIndexJson(await indexBytes(indexPath, repoDir), repoDir);
+    const parsed = parseIndexJson(await indexBytes(indexPath, name), name);
     const tags = new Map<string, string>();
     const manifests = new Map<string, string>();
     const referrers = new Map<string, string>();
@@ -518,8 +521,9 @@ export class RepoIndex {
 
 /** An `index.json` read whole, bounded (see {@link readIndexJson}); a missing one is an error. */
 async function indexBytes(path: string, where: string): Promise<Uint8Array> {
-  const bytes = await readIndexJson(path, `${where}/${path.slice(path.lastIndexOf("/") + 1)}`);
-  if (!bytes) throw new Deno.errors.NotFound(`${where}: no ${path}`);
+  const file = path.slice(path.lastIndexOf("/") + 1);
+  const bytes = await readIndexJson(path, `${where}/${file}`);
+  if (!bytes) throw new Deno.errors.NotFound(`${where}: no ${file}`);
   return bytes;
 }
 

@@ -246,7 +246,7 @@ export class Repository {
     const c = await this.#check();
     if (!c.private) {
       const dir = (await containedDir(this.#root, [...this.#parts, INDEX_DIR], true))!;
-      await RepoIndex.build(dir, this.path, (d, m) => this.#stored(d, m));
+      await RepoIndex.build(dir, this.path, (d, m) => this.#stored(d, m), this.name);
       this.#indexSeen = c.indexId;
       this.#legacy = undefined;
       return this.#index;
@@ -633,7 +633,7 @@ export class Storage {
         if (!(await lstatOrUndefined(join(path, INDEX_DIR)))) {
           const dir = (await containedDir(this.root, [...parts, INDEX_DIR], true))!;
           madeIndex = true;
-          await RepoIndex.build(dir, path, () => Promise.resolve(undefined));
+          await RepoIndex.build(dir, path, () => Promise.resolve(undefined), name);
         }
         await atomicWriteFile(join(path, OCI_LAYOUT), OCI_LAYOUT_FILE);
         return await this.#open(name);
