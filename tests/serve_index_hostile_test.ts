@@ -158,6 +158,14 @@ const EDITS: {
     why: /not a key's file name/,
   },
   {
+    what: "an overlay value that is not a descriptor",
+    edit: async (root) => {
+      await Deno.writeTextFile(`${root}/${INDEX}/tags/3`, `{"digest":"x\u001b[2J"}`);
+    },
+    file: "tags/3",
+    why: /its value is not JSON/,
+  },
+  {
     what: "an overlay file of 64 MiB",
     edit: async (root) => {
       const f = await Deno.open(`${root}/${INDEX}/tags/1`, {

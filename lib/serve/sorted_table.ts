@@ -219,6 +219,7 @@ export class SortedTable {
       const id = idOf(now);
       if (id === this.#id) return;
       const keys: string[] = [];
+      const known = new Set(this.#keys);
       for await (const e of Deno.readDir(overlay)) {
         const key = keyOf(e.name);
         if (key === undefined) continue;
@@ -226,13 +227,16 @@ export class SortedTable {
         if (fileOf(key) !== e.name) throw this.#corrupt(file, "not a key's file name");
         const bad = this.#problem(key, undefined, true);
         if (bad !== undefined) throw this.#corrupt(file, bad);
-        // (its value is checked when read; one too long to be one is refused here already)
-        const st = await lstatOrUndefined(`${overlay}/${e.name}`);
-        if (st && st.size > MAX_LINE) throw this.#corrupt(file, `longer than ${MAX_LINE} bytes`);
         if (keys.length >= MAX_OVERLAY) {
           throw this.#corrupt(this.name, `more than ${MAX_OVERLAY} files`);
         }
         keys.push(key);
+      }
+      // a file this table did not write (found at start, or put there behind its back) is
+      // checked now, bounded: a corrupt table refuses writes as well as reads, so nothing is
+      // acknowledged that it could not export
+      for (const key of keys) {
+        if (!known.has(key)) await this.#read(`${overlay}/${fileOf(key)}`, key);
       }
       this.#keys = keys.sort();
       this.#id = id;
