@@ -124,3 +124,14 @@ Deno.test("oci-dir: a manifest is put in place only after every blob it names", 
   assert(await b.exists(manifest));
   await b.close();
 });
+
+Deno.test("oci-dir: many writers creating one layout at once all open it", async () => {
+  const dir = join(await tempDir(), "a", "lay");
+  const all = await Promise.all(
+    Array.from({ length: 8 }, () => OciDir.open(dir, { create: true })),
+  );
+  const images = await Promise.all(all.map((t, i) => pushImage(t, `image ${i}`)));
+  await Promise.all(all.map((t, i) => t.tag(images[i]!, `t${i}`)));
+  await Promise.all(all.map((t) => t.close()));
+  assertEquals(await refNames(dir), all.map((_, i) => `t${i}`));
+});

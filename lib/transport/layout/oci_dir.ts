@@ -143,8 +143,9 @@ export class OciDir implements Target, ListableTarget {
       const dir = new OciDir(path, new LayoutIndex(where, `oci:${path}`));
       // made here: an aborted write removes it again (nothing half-written is left)
       dir.#made = !existed;
-      await atomicWriteFile(join(path, "oci-layout"), OCI_LAYOUT_FILE);
+      // oci-layout last: a writer that finds it (unlocked) finds index.json too
       await atomicWriteFile(join(path, "index.json"), dir.#index.encode());
+      await atomicWriteFile(join(path, "oci-layout"), OCI_LAYOUT_FILE);
       return dir;
     }).catch((e) => {
       throw fsError(e, "oci-dir", path);
