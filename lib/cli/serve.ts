@@ -10,7 +10,8 @@
  *
  * @module
  */
-import { exportRoot, serve, SERVE_DEFAULTS, UsageError } from "../../mod.ts";
+import { exportRoot, OcipkgError, serve, SERVE_DEFAULTS, UsageError } from "../../mod.ts";
+import { oneLine } from "../util/errors.ts";
 import { defineCommand } from "./options.ts";
 import { info, out } from "./output.ts";
 
@@ -169,8 +170,20 @@ export default defineCommand({
   async run(_args, opts) {
     if (opts.export) {
       const root = opts.root ?? "./registry";
-      const names = await exportRoot(root);
+      const failed: string[] = [];
+      const names = await exportRoot(root, {
+        onError: (name, e) => {
+          failed.push(name);
+          info(`error: export of '${name}' failed: ${oneLine(e)}`);
+        },
+      });
       for (const n of names) info(`exported ${n}`);
+      if (failed.length) {
+        throw new OcipkgError(
+          `exported ${names.length} ${names.length === 1 ? "repository" : "repositories"}; ` +
+            `${failed.length} could not be exported (above)`,
+        );
+      }
       out(
         `exported ${names.length} ${
           names.length === 1 ? "repository" : "repositories"

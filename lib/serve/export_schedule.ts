@@ -24,6 +24,7 @@
  *
  * @module
  */
+import { oneLine } from "../util/errors.ts";
 
 /** When `index.json` files are written, and where their failures go. */
 export interface StorageOptions {
@@ -107,7 +108,8 @@ export class ExportSchedule {
     this.#marked.delete(repo);
     const before = this.#running.get(repo) ?? Promise.resolve();
     const p = before.then(async () => void await repo.export()).catch((e) => {
-      this.#onError(`export of '${repo.name}' failed: ${(e as Error).message ?? e}`);
+      // one line, escaped: the failure may quote what a hostile index file holds
+      this.#onError(`export of '${repo.name}' failed: ${oneLine(e)}`);
     });
     this.#running.set(repo, p);
     p.finally(() => {

@@ -624,7 +624,12 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
  * last write, and when it stops); this is for a root whose `serve` was
  * killed (`ocipkg serve --export`). Run it while no `serve` runs on the root.
  *
+ * A repository whose export fails (its private index is corrupt) does not
+ * stop the others: each failure goes to `options.onError`, or without one,
+ * the first is thrown once the others are written.
+ *
  * @param root the served root
+ * @param options `onError`: receives each repository that could not be written, and why
  * @returns the names of the repositories written
  * @example
  * ```ts
@@ -643,14 +648,17 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
  * await Deno.remove(tmp, { recursive: true });
  * ```
  */
-export async function exportRoot(root: string): Promise<string[]> {
+export async function exportRoot(
+  root: string,
+  options: { onError?: (name: string, error: unknown) => void } = {},
+): Promise<string[]> {
   try {
     if (!(await Deno.stat(root)).isDirectory) throw new Error("not a directory");
   } catch (e) {
     throw new UsageError(`root '${root}' is not a directory: ${(e as Error).message}`);
   }
   const storage = await Storage.open(root);
-  return await storage.exportAll();
+  return await storage.exportAll(options.onError);
 }
 
 /** Time a stop waits for the requests it cut off to end (ms). */

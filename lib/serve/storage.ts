@@ -26,7 +26,7 @@
  */
 import { join } from "../util/path.ts";
 import { digestOf, isDigest, parseDigest } from "../oci/digest.ts";
-import { atomicWriteFile, writeAll } from "../util/files.ts";
+import { atomicWriteFile, readSmallFile, writeAll } from "../util/files.ts";
 import { Mutex } from "../util/concurrency.ts";
 import { releaseTemp, tempPathFor } from "../util/temp.ts";
 import { LayoutIndex, OCI_LAYOUT_FILE } from "../transport/layout/index_file.ts";
@@ -36,7 +36,7 @@ import { isRepositoryName } from "../oci/reference.ts";
 import { ServeError } from "./errors.ts";
 import { containedDir, lstatOrUndefined, refused } from "./contained.ts";
 import { ExportSchedule, type StorageOptions } from "./export_schedule.ts";
-import { LegacyIndex, parseIndexJson } from "./legacy_index.ts";
+import { LegacyIndex, parseIndexJson, readIndexJson, validAnnotations } from "./legacy_index.ts";
 import {
   FORMAT_FILE,
   INDEX_DIR,
@@ -119,6 +119,9 @@ export function manifestInfo(bytes: Uint8Array, mediaType?: string): ManifestInf
     ...(annotations ? { annotations } : {}),
   };
 }
+
+/** The largest private index `format` file read (it holds a version and the index's annotations). */
+const MAX_FORMAT_FILE = 1 << 20;
 
 /**
  * One repository: an OCI layout under the root, and its private index
@@ -225,7 +228,10 @@ export class Repository {
       return this.#index;
     }
     if (this.#legacy?.id !== c.indexId) {
-      const bytes = await Deno.readFile(join(this.path, "index.json"));
+      const bytes = await readIndexJson(join(this.path, "index.json"), `${this.name}/index.json`);
+      if (!bytes) {
+        throw new ServeError("NAME_UNKNOWN", `repository '${this.name}' has no index.json`);
+      }
       this.#legacy = new LegacyIndex(c.indexId, parseIndexJson(bytes, this.name));
     }
     return this.#legacy;
@@ -240,7 +246,7 @@ export class Repository {
     const c = await this.#check();
     if (!c.private) {
       const dir = (await containedDir(this.#root, [...this.#parts, INDEX_DIR], true))!;
-      await RepoIndex.build(dir, this.path, (d, m) => this.#stored(d, m));
+      await RepoIndex.build(dir, this.path, (d, m) => this.#stored(d, m), this.name);
       this.#indexSeen = c.indexId;
       this.#legacy = undefined;
       return this.#index;
@@ -429,8 +435,9 @@ export class Repository {
     let annotations: Record<string, string> | undefined;
     try {
       const dir = await containedDir(this.#root, [...this.#parts, INDEX_DIR], false);
-      const format = JSON.parse(await Deno.readTextFile(join(dir!, FORMAT_FILE)));
-      annotations = format.annotations;
+      const format = await readSmallFile(join(dir!, FORMAT_FILE), FORMAT_FILE, MAX_FORMAT_FILE);
+      const parsed = JSON.parse(new TextDecoder().decode(format!.bytes));
+      annotations = validAnnotations(parsed.annotations);
     } catch { /* none */ }
     await this.#index.export(this.path, (fn) => this.exclusive(fn), annotations);
     return true;
@@ -553,15 +560,25 @@ export class Storage {
 
   /**
    * Write the `index.json` of every repository that has a private index,
-   * one after the other.
+   * one after the other; one that fails (a corrupt private index) does not
+   * stop the others.
+   * @param onError receives each repository that failed and why (by default the first
+   *   failure is thrown once the others are written)
    * @returns the names of the repositories written
    */
-  async exportAll(): Promise<string[]> {
+  async exportAll(onError?: (name: string, error: unknown) => void): Promise<string[]> {
     const done: string[] = [];
+    let failed: { error: unknown } | undefined;
     for (const name of await this.catalog(Infinity)) {
-      const repo = await this.repository(name);
-      if (repo && (await repo.export())) done.push(name);
+      try {
+        const repo = await this.repository(name);
+        if (repo && (await repo.export())) done.push(name);
+      } catch (e) {
+        if (onError) onError(name, e);
+        else failed ??= { error: e };
+      }
     }
+    if (failed) throw failed.error;
     return done;
   }
 
@@ -616,7 +633,7 @@ export class Storage {
         if (!(await lstatOrUndefined(join(path, INDEX_DIR)))) {
           const dir = (await containedDir(this.root, [...parts, INDEX_DIR], true))!;
           madeIndex = true;
-          await RepoIndex.build(dir, path, () => Promise.resolve(undefined));
+          await RepoIndex.build(dir, path, () => Promise.resolve(undefined), name);
         }
         await atomicWriteFile(join(path, OCI_LAYOUT), OCI_LAYOUT_FILE);
         return await this.#open(name);

@@ -396,6 +396,53 @@ export async function syncDirectory(path: string): Promise<void> {
 }
 
 /**
+ * Run `fn` holding an exclusive lock on a directory (`flock` of the
+ * directory itself: no lock file is left in it), for writers in several
+ * processes that read, change and replace a file in it (an oci-dir's
+ * `index.json`). Where a directory cannot be opened (Windows), `fn` runs
+ * unlocked. The lock goes with the process: a crash never leaves it held.
+ *
+ * @param path the directory
+ * @param fn what to run under the lock
+ * @returns what `fn` returns
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { withDirectoryLock } from "./files.ts";
+ * const dir = await Deno.makeTempDir();
+ * const order: string[] = [];
+ * await Promise.all(["a", "b"].map((who) =>
+ *   withDirectoryLock(dir, async () => {
+ *     order.push(`${who} in`);
+ *     await new Promise((r) => setTimeout(r, 10));
+ *     order.push(`${who} out`);
+ *   })
+ * ));
+ * // one at a time: each is out before the other is in
+ * assert.equal(order[1], order[0]!.replace("in", "out"));
+ * assert.equal(order[3], order[2]!.replace("in", "out"));
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function withDirectoryLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  let dir: Deno.FsFile | undefined;
+  if (Deno.build.os !== "windows") {
+    dir = await Deno.open(path);
+    try {
+      await dir.lock(true);
+    } catch (e) {
+      dir.close();
+      throw e;
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    dir?.close(); // closing releases the lock
+  }
+}
+
+/**
  * Make files' written bytes durable, many at once (`fdatasync` of each,
  * {@link SYNC_BATCH} at a time: the file system commits its journal for
  * many of them together, where one after another each waits for its own).
