@@ -6,8 +6,9 @@
  *   lines (`sorted_file.ts`), looked up by binary search, rewritten only by
  *   {@link SortedTable.compact};
  * - the **overlay**, `<dir>/<name>/`: one file per key written since, named
- *   for its key (`:` spelled `=`, a space `+`), holding its value or `null`
- *   for a key removed. Each is written to a temp file, `fdatasync`ed, renamed
+ *   for its key (`:` spelled `=`, a space `+`, a `/` — in a repository's
+ *   name — `,`), holding its value or `null` for a key removed. Each is
+ *   written to a temp file, `fdatasync`ed, renamed
  *   into place and the directory synced before {@link SortedTable.put}
  *   returns: durable, and whole or absent after a crash.
  *
@@ -60,13 +61,13 @@ const TOMBSTONE = "null";
 
 /** A key's overlay file name. */
 function fileOf(key: string): string {
-  return key.replaceAll(":", "=").replaceAll(" ", "+");
+  return key.replaceAll(":", "=").replaceAll(" ", "+").replaceAll("/", ",");
 }
 
 /** The key of an overlay file name (undefined for a temp file). */
 function keyOf(file: string): string | undefined {
   if (file.startsWith(".")) return undefined;
-  return file.replaceAll("=", ":").replaceAll("+", " ");
+  return file.replaceAll("=", ":").replaceAll("+", " ").replaceAll(",", "/");
 }
 
 /** The identity of a file or directory's current state. */
@@ -250,11 +251,11 @@ export class SortedTable {
 
   /**
    * Set a key, durably (see the module doc). The caller serializes writes.
-   * @param key the key (no tab, newline or `=`/`+`; not starting with `.`)
+   * @param key the key (no tab, newline, `=`, `+` or `,`; not starting with `.`)
    * @param value one line of JSON
    */
   async put(key: string, value: string): Promise<void> {
-    if (!key || key.startsWith(".") || /[\t\n=+/]/.test(key) || value.includes("\n")) {
+    if (!key || key.startsWith(".") || /[\t\n=+,]/.test(key) || value.includes("\n")) {
       throw new Error(`table ${this.name}: key '${key.slice(0, 100)}' or its value is malformed`);
     }
     const { overlay } = await this.#overlay();
