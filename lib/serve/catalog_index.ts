@@ -22,13 +22,19 @@
  * runs it adds each repository it makes (first blob upload, mount or
  * manifest PUT) and each one it first opens that the table lacks (made by
  * hand meanwhile), and updates the identities of the directories it changed.
- * Each page checks on disk the names it lists ({@link Catalog.page}): a
- * name whose directories are not real directories (a symlink is refused)
- * or whose `oci-layout` is gone is skipped, and a tracked directory found
- * changed by someone else makes the page rebuild the table first. What the
- * identities cannot see: a repository made by hand inside another
- * repository's directory (a repository's own directory changes with every
- * export) while the table is trusted — it is listed once a request uses it.
+ * Each page checks on disk the names it lists ({@link Catalog.page}): the
+ * directories down to each name's parent must be real directories (a
+ * symlink is refused); a tracked directory found changed by someone else
+ * makes the page rebuild the table first; a tracked parent as recorded has
+ * the entries `serve` saw, so its names are listed without a call each
+ * (100 names of one namespace: two `lstat`s); under another parent (a
+ * repository's directory) a name's own directory and `oci-layout` are
+ * checked. What the identities cannot see: a repository made by hand inside
+ * another repository's directory (a repository's own directory changes with
+ * every export) while the table is trusted — listed once a request uses it —
+ * and a change by hand in the very millisecond of one by `serve` in the same
+ * directory (the times are compared to the millisecond). Every request to a
+ * repository still checks its directories on disk (`storage.ts`).
  *
  * @module
  */
@@ -176,11 +182,18 @@ export async function walkRoot(root: string): Promise<Walked> {
   return { names, tracked };
 }
 
-/** One page's checks on disk: each directory lstat-ed once. */
+/**
+ * One page's checks on disk, each directory lstat-ed once: the directories
+ * down to a name's parent must be real; a parent that is tracked and as
+ * recorded has the entries `serve` last saw (the name, a real directory with
+ * its `oci-layout`, made or walked then); under any other parent the name's
+ * own directory and `oci-layout` are checked.
+ */
 class PageCheck {
   #root: string;
   #tracked: ReadonlyMap<string, string>;
-  #dirs = new Map<string, boolean>();
+  /** Directory → whether it is real, and whether it is tracked and as recorded. */
+  #dirs = new Map<string, { real: boolean; unchanged: boolean }>();
   /** Tracked directories whose identity is not the one recorded. */
   readonly changed: string[] = [];
 
@@ -189,28 +202,32 @@ class PageCheck {
     this.#tracked = tracked;
   }
 
-  /** A directory under the root (`""` the root), checked to be real. */
-  #dir(rel: string): boolean {
-    let ok = this.#dirs.get(rel);
-    if (ok !== undefined) return ok;
+  /** A directory under the root (`""` the root), checked. */
+  #dir(rel: string): { real: boolean; unchanged: boolean } {
+    let known = this.#dirs.get(rel);
+    if (known) return known;
     const st = lstatSyncOrUndefined(rel ? join(this.#root, rel) : this.#root);
-    ok = !!st?.isDirectory;
-    if (!rel && !ok) throw rootGone(st);
+    const real = !!st?.isDirectory;
+    if (!rel && !real) throw rootGone(st);
     const want = this.#tracked.get(rel);
-    if (want !== undefined && (!st || idOf(st) !== want)) this.changed.push(rel);
-    this.#dirs.set(rel, ok);
-    return ok;
+    const unchanged = real && want !== undefined && idOf(st!) === want;
+    if (want !== undefined && !unchanged) this.changed.push(rel);
+    this.#dirs.set(rel, known = { real, unchanged });
+    return known;
   }
 
-  /** Whether a name is a repository on disk now: real directories down to it, its `oci-layout` a regular file. */
+  /** Whether a name is a repository on disk now (see the class doc). */
   repository(name: string): boolean {
-    if (!isServedName(name) || !this.#dir("")) return false;
+    if (!isServedName(name) || !this.#dir("").real) return false;
     let at = name.indexOf("/");
+    let parent = "";
     while (at >= 0) {
-      if (!this.#dir(name.slice(0, at))) return false;
+      parent = name.slice(0, at);
+      if (!this.#dir(parent).real) return false;
       at = name.indexOf("/", at + 1);
     }
-    if (!this.#dir(name)) return false;
+    if (this.#dir(parent).unchanged) return true;
+    if (!this.#dir(name).real) return false;
     return !!lstatSyncOrUndefined(join(this.#root, name, OCI_LAYOUT))?.isFile;
   }
 }
@@ -390,13 +407,14 @@ export class Catalog {
    * Make a repository (`make`, run under the catalog's lock) and add it:
    * the tracked directories on its way are checked to be as last seen
    * before (else the table is rebuilt at the next page) and recorded as
-   * they are after.
+   * they are right after its directory is made (`make` calls `made` then;
+   * after a failure, as the clean-up left them).
    *
    * @param name the repository
    * @param make what makes its directories and files
    * @returns what `make` returns
    */
-  creating<T>(name: string, make: () => Promise<T>): Promise<T> {
+  creating<T>(name: string, make: (made: () => void) => Promise<T>): Promise<T> {
     return this.#lock.run(async () => {
       const ways = [""];
       for (let at = name.indexOf("/"); at >= 0; at = name.indexOf("/", at + 1)) {
@@ -408,13 +426,10 @@ export class Catalog {
         const st = lstatSyncOrUndefined(rel ? join(this.#root, rel) : this.#root);
         if (!st || idOf(st) !== want) this.#trusted = false; // changed by someone else
       }
-      let made = false;
-      try {
-        const result = await make();
-        made = true;
-        return result;
-      } finally {
-        // the directories on the way that are not repositories, as this creation left them
+      // the directories on the way that are not repositories, as this creation left them
+      let recorded = false;
+      const record = () => {
+        recorded = true;
         for (const rel of ways) {
           const path = rel ? join(this.#root, rel) : this.#root;
           const st = lstatSyncOrUndefined(path);
@@ -424,7 +439,15 @@ export class Catalog {
           } else this.#tracked.set(rel, idOf(st));
         }
         this.#tracked.delete(name);
-        if (made) await this.#add(name);
+      };
+      let ok = false;
+      try {
+        const result = await make(record);
+        ok = true;
+        return result;
+      } finally {
+        if (!ok || !recorded) record();
+        if (ok) await this.#add(name);
       }
     });
   }

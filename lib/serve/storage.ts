@@ -6,7 +6,12 @@
  * (`<name>/.ocipkg-index`, `repo_index.ts`), from which its `index.json` is
  * written ({@link Repository.export}, when `export_schedule.ts` says); a
  * repository from before (a plain `index.json`) is read whole until its first
- * write moves it over.
+ * write moves it over. The root's repository names are kept in the catalog
+ * index (`<root>/.ocipkg-catalog`, `catalog_index.ts`), which every
+ * repository made here is added to. At most {@link OPEN_REPOSITORIES}
+ * repositories are kept open (least recently used dropped); their write
+ * locks and export marks are kept by name, so two objects of one repository
+ * never write at once.
  *
  * Containment is decided on disk, on every request, whatever a local user
  * does under the root after start. The root is resolved once, at start
@@ -625,7 +630,7 @@ export class Storage {
     if (await this.#exists(name)) return await this.#open(name);
     this.#repos.delete(name); // removed behind our back, or never there
     if (!create) return undefined;
-    await this.#catalog.creating(name, async () => {
+    await this.#catalog.creating(name, async (madeDir) => {
       if (await this.#exists(name)) return;
       const parts = name.split("/");
       const made: string[][] = [];
@@ -633,6 +638,7 @@ export class Storage {
       let madeIndex = false;
       try {
         const path = (await containedDir(this.root, parts, true, made))!;
+        madeDir(); // the directories above it are as this left them
         await containedDir(this.root, [...parts, "blobs", "sha256"], true, made);
         const index = await lstatOrUndefined(join(path, "index.json"));
         if (!index) {
