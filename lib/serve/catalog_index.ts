@@ -339,7 +339,21 @@ export class Catalog {
     return true;
   }
 
-  /** Rebuild the table from a walk (the caller holds the lock). */
+  /** Rebuild the table unless it is trusted (after a compaction in flight: its base would replace ours). */
+  async #rebuildWhenUntrusted(): Promise<void> {
+    for (;;) {
+      await this.#compaction;
+      const done = await this.#lock.run(async () => {
+        if (this.#trusted) return true;
+        if (this.#compaction) return false; // started meanwhile (it needs the lock to end)
+        await this.#rebuild();
+        return true;
+      });
+      if (done) return;
+    }
+  }
+
+  /** Rebuild the table from a walk (the caller holds the lock; no compaction runs). */
   async #rebuild(): Promise<void> {
     const walked = await walkRoot(this.#root);
     const dir = (await containedDir(this.#root, [CATALOG_DIR], true))!;
@@ -374,9 +388,7 @@ export class Catalog {
     for (let attempt = 0;; attempt++) {
       if (!this.#trusted) {
         if (this.#readOnly) return pageOf((await walkRoot(this.#root)).names, after, n);
-        await this.#lock.run(async () => {
-          if (!this.#trusted) await this.#rebuild();
-        });
+        await this.#rebuildWhenUntrusted();
       }
       const check = new PageCheck(this.#root, this.#tracked);
       const names: string[] = [];

@@ -260,7 +260,7 @@ export class RepoIndex {
     if (ino === null) return false;
     const dir = await this.#place();
     for (const f of [EXPORTED, EXPORTED_PREVIOUS]) {
-      const st = await Deno.lstat(join(dir, f)).catch(() => undefined);
+      const st = await lstatOrUndefined(join(dir, f)).catch(() => undefined);
       if (st?.isFile && st.ino === ino) return true;
     }
     return false;

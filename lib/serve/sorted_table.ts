@@ -166,11 +166,11 @@ export class SortedTable {
   async #refresh(overlay: string, st: Deno.FileInfo): Promise<void> {
     if (idOf(st) === this.#id) return;
     await this.#cache.run(async () => {
-      const now = await Deno.lstat(overlay);
+      const now = Deno.lstatSync(overlay);
       const id = idOf(now);
       if (id === this.#id) return;
       const keys: string[] = [];
-      for await (const e of Deno.readDir(overlay)) {
+      for (const e of Deno.readDirSync(overlay)) {
         const key = keyOf(e.name);
         if (key !== undefined) keys.push(key);
       }
