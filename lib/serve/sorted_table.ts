@@ -165,17 +165,19 @@ export class SortedTable {
   /** Reread the overlay's names when its directory changed behind our back. */
   async #refresh(overlay: string, st: Deno.FileInfo): Promise<void> {
     if (idOf(st) === this.#id) return;
-    await this.#cache.run(async () => {
-      const now = Deno.lstatSync(overlay);
-      const id = idOf(now);
-      if (id === this.#id) return;
-      const keys: string[] = [];
-      for (const e of Deno.readDirSync(overlay)) {
-        const key = keyOf(e.name);
-        if (key !== undefined) keys.push(key);
+    // synchronous reads (a directory of at most a few thousand names), in turn with a write's update
+    await this.#cache.run(() => {
+      const id = idOf(Deno.lstatSync(overlay));
+      if (id !== this.#id) {
+        const keys: string[] = [];
+        for (const e of Deno.readDirSync(overlay)) {
+          const key = keyOf(e.name);
+          if (key !== undefined) keys.push(key);
+        }
+        this.#keys = keys.sort();
+        this.#id = id;
       }
-      this.#keys = keys.sort();
-      this.#id = id;
+      return Promise.resolve();
     });
   }
 
