@@ -268,6 +268,32 @@ Deno.test("serve catalog: a symlink where a repository's directory belongs is ne
   }
 });
 
+Deno.test("serve catalog: --read-only reads a trusted index and writes nothing; else walks", async () => {
+  const work = await tempDir();
+  const root = `${work}/root`;
+  const s = await serve({ root, addr: "127.0.0.1:0" });
+  for (const n of ["x/a", "x/b"]) await create(s, n);
+  assertEquals(await all(s, 10), ["x/a", "x/b"]);
+  await s.close();
+  const clean = await Deno.readFile(`${root}/${CATALOG_DIR}/clean`);
+  let ro = await serve({ root, addr: "127.0.0.1:0", readOnly: true });
+  try {
+    assertEquals(await all(ro, 1), ["x/a", "x/b"]);
+    await handMade(root, "x/c"); // while it runs: the changed directory makes it walk
+    assertEquals(await all(ro, 1), ["x/a", "x/b", "x/c"]);
+  } finally {
+    await ro.close();
+  }
+  // nothing written: the marker is as the last writing serve left it (and no longer matches)
+  assertEquals(await Deno.readFile(`${root}/${CATALOG_DIR}/clean`), clean);
+  ro = await serve({ root, addr: "127.0.0.1:0", readOnly: true });
+  try {
+    assertEquals(await all(ro, 2), ["x/a", "x/b", "x/c"]);
+  } finally {
+    await ro.close();
+  }
+});
+
 Deno.test("serve storage: repositories kept open are bounded; writes through two objects of one repository take turns", async () => {
   const work = await tempDir();
   const storage = await Storage.open(`${work}/root`, { maxOpenRepositories: 2 });
