@@ -471,6 +471,14 @@ export class Catalog {
    */
   async known(name: string): Promise<void> {
     if (this.#readOnly || !this.#trusted) return;
+    // under a tracked directory as recorded, every repository is one serve saw: listed
+    const slash = name.lastIndexOf("/");
+    const parent = slash < 0 ? "" : name.slice(0, slash);
+    const want = this.#tracked.get(parent);
+    if (want !== undefined) {
+      const st = lstatSyncOrUndefined(parent ? join(this.#root, parent) : this.#root);
+      if (st && idOf(st) === want) return;
+    }
     try {
       if ((await this.#table.get(name)) !== undefined) return;
     } catch {

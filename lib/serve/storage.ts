@@ -182,7 +182,7 @@ export class Repository {
     repo.#readOnly = readOnly;
     const c = await repo.#check();
     // writes a stop did not export (a crash): exported soon
-    if (c.private && (await repo.#index.pending()) > 0) onWrite(repo);
+    if (c.private && (await repo.#index.hasPending())) onWrite(repo);
     return repo;
   }
 
@@ -232,7 +232,9 @@ export class Repository {
     const c = await this.#check();
     if (c.private) {
       if (c.indexId !== this.#indexSeen && !this.#readOnly) {
-        await this.exclusive(() => this.#privateLocked());
+        // our own export (the usual case, e.g. a repository just opened): nothing to merge
+        if (await this.#index.isExport(c.ino)) this.#indexSeen = c.indexId;
+        else await this.exclusive(() => this.#privateLocked());
       }
       return this.#index;
     }
