@@ -508,7 +508,9 @@ export class Catalog {
   /**
    * Stop: the table compacted, and, when it is trusted, `clean` written (the
    * tracked directories as `serve` last saw them), so that the next start
-   * trusts it unless the root changed meanwhile.
+   * trusts it unless the root changed meanwhile. Never throws: when this
+   * cannot be done (the root or the catalog's directory gone or swapped),
+   * no marker is written and the next start rebuilds the table.
    */
   async close(): Promise<void> {
     await this.#compaction;
@@ -521,7 +523,7 @@ export class Catalog {
         .map(([rel, id]): [string, string] => [`/${rel}`, JSON.stringify(id)])
         .sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
       await writeSortedFile(join(dir, CLEAN), lines);
-    });
+    }).catch(() => {});
   }
 }
 
