@@ -2,10 +2,12 @@
 //
 //   deno task bench [--quick] [--size-mb 1024] [--runs 5] [--only pack,push,...] [--json bench.json]
 //                   [--ladder-mb 256,4096] [--cli ../old/cli.ts]
-//   deno task bench --scale [--quick] [--runs 7] [--http-runs 200] [--json bench-scale.json]
+//   deno task bench --scale [--quick] [--only store,tags,catalog] [--runs 7] [--http-runs 200]
+//                           [--json bench-scale.json]
 //
-// --scale runs scripts/bench_scale.ts instead: each command as a store or a served repository
-// grows (10 / 1,000 / 10,000 images; 100 / 10,000 / 100,000 tags), as ratios to the smallest.
+// --scale runs scripts/bench_scale.ts instead: each command as a store, a served repository or
+// a served root grows (10 / 1,000 / 10,000 images; 100 / 10,000 / 100,000 tags; 10 / 1,000 /
+// 10,000 repositories), as ratios to the smallest.
 //
 // Each row is (ocipkg command, reference command) run as interleaved pairs after a warm-up
 // round (A,B then B,A, alternating, so neither side always runs on a warmer cache); it reports
@@ -55,7 +57,8 @@ const USAGE = `usage: deno task bench [options]
   --cli <cli.ts>     run ocipkg's side from another checkout's cli.ts (a "before" run of an
                      older commit against the same references; fixtures still come from here)
   --scale            the scale bench instead (scripts/bench_scale.ts; --quick, --runs, --json
-                     apply; --http-runs <n> pairs per HTTP row, default 200)`;
+                     apply; --http-runs <n> pairs per HTTP row, default 200; --only picks its
+                     sections: store,tags,catalog)`;
 
 const args = parseArgs({
   args: Deno.args,
@@ -80,8 +83,9 @@ if (args.values.help) {
   Deno.exit(0);
 }
 if (args.values.scale) {
-  const { benchScale } = await import("./bench_scale.ts");
+  const { benchScale, sectionsOf } = await import("./bench_scale.ts");
   await benchScale({
+    only: sectionsOf(args.values.only),
     quick: args.values.quick,
     runs: args.values.runs ? Number(args.values.runs) : undefined,
     httpRuns: args.values["http-runs"] ? Number(args.values["http-runs"]) : undefined,

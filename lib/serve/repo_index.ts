@@ -300,6 +300,24 @@ export class RepoIndex {
   }
 
   /**
+   * Whether any table has a key written since the last compaction (so
+   * `index.json` may trail): the index's directory checked once, each
+   * overlay read up to its first name.
+   * @returns true when one has
+   */
+  async hasPending(): Promise<boolean> {
+    const dir = await this.#place();
+    for (const t of [this.tags, this.manifests, this.referrers]) {
+      const overlay = join(dir, t.name);
+      const st = await lstatOrUndefined(overlay);
+      if (!st) continue;
+      if (!st.isDirectory) throw refused(`${this.#where}/${t.name}`, st, "a directory");
+      for (const e of Deno.readDirSync(overlay)) if (!e.name.startsWith(".")) return true;
+    }
+    return false;
+  }
+
+  /**
    * Whether an `index.json` (by inode) is one this index wrote.
    * @param ino the inode of `index.json`
    * @returns true for our last two exports
@@ -308,7 +326,7 @@ export class RepoIndex {
     if (ino === null) return false;
     const dir = await this.#place();
     for (const f of [EXPORTED, EXPORTED_PREVIOUS]) {
-      const st = await Deno.lstat(join(dir, f)).catch(() => undefined);
+      const st = await lstatOrUndefined(join(dir, f)).catch(() => undefined);
       if (st?.isFile && st.ino === ino) return true;
     }
     return false;

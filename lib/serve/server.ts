@@ -354,8 +354,13 @@ class Registry {
     }
     if (path === "/v2/_catalog") {
       allow(req, ["GET"]);
-      const names = await this.#storage.catalog();
-      return this.#page(url, names, "repositories", {}, "/v2/_catalog");
+      const { n, last } = pageQuery(url);
+      const page = await this.#storage.catalogPage(last, n);
+      return json(
+        { repositories: page.names },
+        200,
+        nextLink("/v2/_catalog", n, page.names, page.more),
+      );
     }
     let m: RegExpExecArray | null;
     if ((m = /^\/v2\/(.+)\/tags\/list$/.exec(path))) {
@@ -364,12 +369,11 @@ class Registry {
       const repo = await knownRepository(this.#storage, name);
       const { n, last } = pageQuery(url);
       const page = await repo.tagPage(last, n);
-      const headers: Record<string, string> = {};
-      if (page.more && page.tags.length > 0) {
-        const next = new URLSearchParams({ n: String(n), last: page.tags[page.tags.length - 1]! });
-        headers.link = `</v2/${name}/tags/list?${next}>; rel="next"`;
-      }
-      return json({ name, tags: page.tags }, 200, headers);
+      return json(
+        { name, tags: page.tags },
+        200,
+        nextLink(`/v2/${name}/tags/list`, n, page.tags, page.more),
+      );
     }
     if ((m = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(path))) {
       return await this.#manifests.manifest(req, m[1]!, decode(m[2]!));
@@ -398,24 +402,18 @@ class Registry {
     const uploads = this.#uploads.owned(client);
     return new BlobEndpoints({ storage: this.#storage, uploads, options: this.#options });
   }
+}
 
-  #page(
-    url: URL,
-    all: string[],
-    key: string,
-    extra: Record<string, string>,
-    base: string,
-  ): Response {
-    const { n, last } = pageQuery(url);
-    const after = last === undefined ? all : all.filter((t) => t > last);
-    const page = after.slice(0, n);
-    const headers: Record<string, string> = {};
-    if (after.length > page.length && page.length > 0) {
-      const next = new URLSearchParams({ n: String(n), last: page[page.length - 1]! });
-      headers.link = `<${base}?${next}>; rel="next"`;
-    }
-    return json({ ...extra, [key]: page }, 200, headers);
-  }
+/** The `Link` header of a list's next page (none after the last page, or an empty one). */
+function nextLink(
+  base: string,
+  n: number,
+  page: string[],
+  more: boolean,
+): Record<string, string> {
+  if (!more || page.length === 0) return {};
+  const next = new URLSearchParams({ n: String(n), last: page[page.length - 1]! });
+  return { link: `<${base}?${next}>; rel="next"` };
 }
 
 /** A list's `n` (at most {@link MAX_LIST}) and `last`. */
@@ -658,7 +656,11 @@ export async function exportRoot(
     throw new UsageError(`root '${root}' is not a directory: ${(e as Error).message}`);
   }
   const storage = await Storage.open(root);
-  return await storage.exportAll(options.onError);
+  try {
+    return await storage.exportAll(options.onError);
+  } finally {
+    await storage.close(); // and the catalog, rebuilt by the walk, marked clean
+  }
 }
 
 /** Time a stop waits for the requests it cut off to end (ms). */

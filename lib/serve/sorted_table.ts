@@ -6,8 +6,9 @@
  *   lines (`sorted_file.ts`), looked up by binary search, rewritten only by
  *   {@link SortedTable.compact};
  * - the **overlay**, `<dir>/<name>/`: one file per key written since, named
- *   for its key (`:` spelled `=`, a space `+`), holding its value or `null`
- *   for a key removed. Each is written to a temp file, `fdatasync`ed, renamed
+ *   for its key (`:` spelled `=`, a space `+`, a `/` — in a repository's
+ *   name — `,`), holding its value or `null` for a key removed. Each is
+ *   written to a temp file, `fdatasync`ed, renamed
  *   into place and the directory synced before {@link SortedTable.put}
  *   returns: durable, and whole or absent after a crash.
  *
@@ -79,13 +80,13 @@ export interface TableCheck {
 
 /** A key's overlay file name. */
 function fileOf(key: string): string {
-  return key.replaceAll(":", "=").replaceAll(" ", "+");
+  return key.replaceAll(":", "=").replaceAll(" ", "+").replaceAll("/", ",");
 }
 
 /** The key of an overlay file name (undefined for a temp file). */
 function keyOf(file: string): string | undefined {
   if (file.startsWith(".")) return undefined;
-  return file.replaceAll("=", ":").replaceAll("+", " ");
+  return file.replaceAll("=", ":").replaceAll("+", " ").replaceAll(",", "/");
 }
 
 /** The identity of a file or directory's current state. */
@@ -214,13 +215,13 @@ export class SortedTable {
   /** Reread the overlay's names when its directory changed behind our back. */
   async #refresh(overlay: string, st: Deno.FileInfo): Promise<void> {
     if (idOf(st) === this.#id) return;
+    // the overlay's names read synchronously (a thread hop per call costs more than the call)
     await this.#cache.run(async () => {
-      const now = await Deno.lstat(overlay);
-      const id = idOf(now);
+      const id = idOf(Deno.lstatSync(overlay));
       if (id === this.#id) return;
       const keys: string[] = [];
       const known = new Set(this.#keys);
-      for await (const e of Deno.readDir(overlay)) {
+      for (const e of Deno.readDirSync(overlay)) {
         const key = keyOf(e.name);
         if (key === undefined) continue;
         const file = `${this.name}/${e.name.slice(0, 200)}`;
@@ -365,11 +366,11 @@ export class SortedTable {
 
   /**
    * Set a key, durably (see the module doc). The caller serializes writes.
-   * @param key the key (no tab, newline or `=`/`+`; not starting with `.`)
+   * @param key the key (no tab, newline, `=`, `+` or `,`; not starting with `.`)
    * @param value one line of JSON
    */
   async put(key: string, value: string): Promise<void> {
-    if (!key || key.startsWith(".") || /[\t\n=+/]/.test(key) || value.includes("\n")) {
+    if (!key || key.startsWith(".") || /[\t\n=+,]/.test(key) || value.includes("\n")) {
       throw new Error(`table ${this.name}: key '${key.slice(0, 100)}' or its value is malformed`);
     }
     const { dir, overlay } = await this.#overlay();
