@@ -53,7 +53,8 @@ const USAGE = `usage: deno task bench [options]
                      and four times it: 256,4096 for 1 GiB)
   --json <file>      write everything as JSON here (default bench.json; --out is the same)
   --scale            the scale bench instead (scripts/bench_scale.ts; --quick, --runs, --json
-                     apply; --http-runs <n> pairs per HTTP row, default 200)`;
+                     apply; --http-runs <n> pairs per HTTP row, default 200; --only store or
+                     --only serve: those rows alone)`;
 
 const args = parseArgs({
   args: Deno.args,
@@ -78,7 +79,13 @@ if (args.values.help) {
 }
 if (args.values.scale) {
   const { benchScale } = await import("./bench_scale.ts");
+  const only = args.values.only;
+  if (only !== undefined && only !== "store" && only !== "serve") {
+    console.error(`error: with --scale, --only is 'store' or 'serve', not '${only}'`);
+    Deno.exit(2);
+  }
   await benchScale({
+    only,
     quick: args.values.quick,
     runs: args.values.runs ? Number(args.values.runs) : undefined,
     httpRuns: args.values["http-runs"] ? Number(args.values["http-runs"]) : undefined,

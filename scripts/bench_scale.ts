@@ -2,15 +2,17 @@
 // ratio to the same command at the smallest scale in the same run (interleaved pairs, median of
 // the pairwise ratios), with memory.
 //
-//   deno task bench --scale [--quick] [--runs 7] [--http-runs 200] [--json bench-scale.json]
+//   deno task bench --scale [--quick] [--only store|serve] [--runs 7] [--http-runs 200]
+//     [--json bench-scale.json]
 //
 // - A store of 10 / 1,000 / 10,000 images (--quick: 10 / 100 / 1,000): one libgreet image
-//   installed for real (`ocipkg link` from a registry), the others copies of its entry under
-//   other names (hard links). Rows: cached `get`, cached `link --cargo`, `list`, `prune
-//   --dry-run`, each against the 10-image store, and `lock --check` of a lock of as many images
-//   (tags of one repository in an `ocipkg serve`) against a lock of 10; `prune` and `lock` only
-//   when this tree has those commands (else a row saying so). Memory: the command's peak RSS
-//   (`/usr/bin/time -f %M`).
+//   installed for real (`ocipkg link` from a registry), the others copies of its repository
+//   directory under other names (hard links; each an entry linking to its version directory, as
+//   installs make them). Rows: cached `get`, cached `link --cargo`, `list`, `prune --dry-run`,
+//   each against the 10-image store, and `lock --check` of a lock of as many images (tags of
+//   one repository in an `ocipkg serve`, each locked for the host's platform) against a lock of
+//   10; `prune` and `lock` only when this tree has those commands (else a row saying so).
+//   Memory: the command's peak RSS (`/usr/bin/time -f %M`).
 // - A served repository of 100 / 10,000 / 100,000 tags (--quick: 100 / 1,000 / 10,000),
 //   written straight to disk in serve's private-index form (tests/_scale_root.ts), beside a
 //   one-tag repository in the same `ocipkg serve` (a subprocess per scale). Rows: a manifest
@@ -25,6 +27,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { imageName, packDirectory, pushImage, serve } from "../mod.ts";
+import { formatPlatform, hostPlatform } from "../lib/oci/mod.ts";
 import { scaleTag, writeScaleRepository } from "../tests/_scale_root.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -42,6 +45,8 @@ export interface ScaleOptions {
   httpRuns?: number;
   /** Where the JSON goes. */
   json?: string;
+  /** Only the store's rows, or only serve's (default: both). */
+  only?: "store" | "serve";
 }
 
 interface Row {
@@ -220,7 +225,28 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
     } tags; ${runs} CLI pairs, ${httpRuns} HTTP pairs; load ${loadBefore.join(" ")}`,
   );
   try {
-    // ---- the store
+    if (o.only !== "serve") rows.push(...await storeRows(work, storeScales, runs, say));
+    if (o.only !== "store") rows.push(...await serveRows(work, tagScales, runs, httpRuns, say));
+  } finally {
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+  return await report(rows, {
+    started,
+    loadBefore,
+    out,
+    options: { quick, only: o.only ?? "all", runs, httpRuns, storeScales, tagScales },
+  });
+}
+
+/** The store's rows: cached get and link, list, prune --dry-run, lock --check. */
+async function storeRows(
+  work: string,
+  storeScales: number[],
+  runs: number,
+  say: (s: string) => void,
+): Promise<Row[]> {
+  const rows: Row[] = [];
+  {
     const pkg = join(work, "greet-pkg");
     const build = await new Deno.Command("sh", {
       args: [join(ROOT, "examples", "c-greet", "build.sh"), pkg],
@@ -236,9 +262,10 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
         const store = join(work, `store-${n}`);
         await runCli(["link", "--pkg-config", image], { OCIPKG_DATA_DIR: store }, work);
         const host = registry.addr.replace(":", "__");
-        const entry = join(store, host, "bench", "greet", "__1.0");
+        // the repository directory: its entry (a link) and the version directory it names
+        const repo = join(store, host, "bench", "greet");
         for (let i = 1; i < n; i++) {
-          linkTree(entry, join(store, host, "bench", `img-${String(i).padStart(5, "0")}`, "__1.0"));
+          linkTree(repo, join(store, host, "bench", `img-${String(i).padStart(5, "0")}`));
         }
         stores.set(n, store);
         say(`store of ${n} images ready`);
@@ -258,9 +285,10 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
       lockServe = await startServe(lockRoot);
       for (const n of storeScales) {
         const images: Record<string, { digest: string; platforms: Record<string, string> }> = {};
+        const platforms = { [formatPlatform(hostPlatform())]: app.manifest.digest };
         for (let i = 0; i < n; i++) {
           const ref = imageName(`${lockServe.addr}/lock/app:${scaleTag(i)}`).toString();
-          images[ref] = { digest: app.manifest.digest, platforms: {} };
+          images[ref] = { digest: app.manifest.digest, platforms };
         }
         const file = join(work, `lock-${n}.json`);
         await Deno.writeTextFile(file, JSON.stringify({ version: 1, images }, null, 2) + "\n");
@@ -338,8 +366,20 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
     }
     await lockServe?.stop();
     for (const store of stores.values()) await Deno.remove(store, { recursive: true });
+  }
+  return rows;
+}
 
-    // ---- serve
+/** Serve's rows: manifest GETs, tag pages, tag PUTs, referrers, `ocipkg tags`. */
+async function serveRows(
+  work: string,
+  tagScales: number[],
+  runs: number,
+  httpRuns: number,
+  say: (s: string) => void,
+): Promise<Row[]> {
+  const rows: Row[] = [];
+  {
     for (const n of tagScales) {
       const root = join(work, `serve-${n}`);
       await writeScaleRepository(root, "warm/up", 1, "private", 1);
@@ -460,10 +500,22 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
         await Deno.remove(root, { recursive: true }).catch(() => {});
       }
     }
-  } finally {
-    await Deno.remove(work, { recursive: true }).catch(() => {});
   }
-  const loadAfter = load();
+  return rows;
+}
+
+/** Print the table, write the JSON; the rows. */
+async function report(
+  rows: Row[],
+  run: {
+    started: Date;
+    loadBefore: number[];
+    out: string;
+    options: Record<string, unknown>;
+  },
+): Promise<Row[]> {
+  const { started, loadBefore, out } = run;
+  const loadAfter = Deno.loadavg().map((x) => Number(x.toFixed(2)));
   const fmt = (ms: number) => Number.isNaN(ms) ? "-" : ms < 10 ? ms.toFixed(2) : ms.toFixed(0);
   const mb = (x?: number) => x === undefined ? "-" : x.toFixed(0);
   const lines = [
@@ -498,7 +550,7 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
       {
         date: started.toISOString(),
         seconds: Number(((Date.now() - started.getTime()) / 1000).toFixed(1)),
-        options: { quick, runs, httpRuns, storeScales, tagScales },
+        options: run.options,
         deno: Deno.version.deno,
         cpus: navigator.hardwareConcurrency,
         kernel: Deno.osRelease(),
@@ -521,9 +573,16 @@ if (import.meta.main) {
       runs: { type: "string" },
       "http-runs": { type: "string" },
       json: { type: "string" },
+      only: { type: "string" },
     },
   });
+  const only = args.values.only;
+  if (only !== undefined && only !== "store" && only !== "serve") {
+    console.error(`--only: 'store' or 'serve', not '${only}'`);
+    Deno.exit(2);
+  }
   await benchScale({
+    only,
     quick: args.values.quick,
     runs: args.values.runs ? Number(args.values.runs) : undefined,
     httpRuns: args.values["http-runs"] ? Number(args.values["http-runs"]) : undefined,
