@@ -388,7 +388,12 @@ export interface CheckLockResult {
  * `ocipkg lock --check`: whether each entry of a lock (or each image named)
  * still matches its registry — the tag resolves to the locked root digest,
  * and the root's manifest for each locked platform is the locked one. Only
- * manifests are fetched.
+ * manifests are asked for: over one client per registry, `concurrency`
+ * (default `DEFAULT_CONCURRENCY`) at a time, each reference once; an entry
+ * whose locked platforms are its root (an image of one manifest) is settled
+ * by a `HEAD` whose `Docker-Content-Digest` is the locked digest, and any
+ * other answer is checked on the manifest itself. Memory holds the lock and
+ * the mismatches found.
  *
  * @param images the images to check (default: every entry)
  * @param options the lock file, client options
