@@ -6,12 +6,13 @@
 //                           [--json bench-scale.json]
 //
 // - A store of 10 / 1,000 / 10,000 images (--quick: 10 / 100 / 1,000): one libgreet image
-//   installed for real (`ocipkg link` from a registry), the others copies of its entry under
-//   other names (hard links). Rows: cached `get`, cached `link --cargo`, `list`, `prune
-//   --dry-run`, each against the 10-image store, and `lock --check` of a lock of as many images
-//   (tags of one repository in an `ocipkg serve`) against a lock of 10; `prune` and `lock` only
-//   when this tree has those commands (else a row saying so). Memory: the command's peak RSS
-//   (`/usr/bin/time -f %M`).
+//   installed for real (`ocipkg link` from a registry), the others copies of its repository
+//   directory under other names (hard links; each an entry linking to its version directory, as
+//   installs make them). Rows: cached `get`, cached `link --cargo`, `list`, `prune --dry-run`,
+//   each against the 10-image store, and `lock --check` of a lock of as many images (tags of
+//   one repository in an `ocipkg serve`, each locked for the host's platform) against a lock of
+//   10; `prune` and `lock` only when this tree has those commands (else a row saying so).
+//   Memory: the command's peak RSS (`/usr/bin/time -f %M`).
 // - A served repository of 100 / 10,000 / 100,000 tags (--quick: 100 / 1,000 / 10,000),
 //   written straight to disk in serve's private-index form (tests/_scale_root.ts), beside a
 //   one-tag repository in the same `ocipkg serve` (a subprocess per scale). Rows: a manifest
@@ -38,6 +39,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { imageName, packDirectory, pushImage, serve } from "../mod.ts";
+import { formatPlatform, hostPlatform } from "../lib/oci/mod.ts";
 import { scaleTag, writeScaleRepository, writeScaleRoot } from "../tests/_scale_root.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -281,9 +283,10 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
         const store = join(work, `store-${n}`);
         await runCli(["link", "--pkg-config", image], { OCIPKG_DATA_DIR: store }, work);
         const host = registry.addr.replace(":", "__");
-        const entry = join(store, host, "bench", "greet", "__1.0");
+        // the repository directory: its entry (a link) and the version directory it names
+        const repo = join(store, host, "bench", "greet");
         for (let i = 1; i < n; i++) {
-          linkTree(entry, join(store, host, "bench", `img-${String(i).padStart(5, "0")}`, "__1.0"));
+          linkTree(repo, join(store, host, "bench", `img-${String(i).padStart(5, "0")}`));
         }
         stores.set(n, store);
         say(`store of ${n} images ready`);
@@ -303,9 +306,10 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
       lockServe = await startServe(lockRoot);
       for (const n of storeScales) {
         const images: Record<string, { digest: string; platforms: Record<string, string> }> = {};
+        const platforms = { [formatPlatform(hostPlatform())]: app.manifest.digest };
         for (let i = 0; i < n; i++) {
           const ref = imageName(`${lockServe.addr}/lock/app:${scaleTag(i)}`).toString();
-          images[ref] = { digest: app.manifest.digest, platforms: {} };
+          images[ref] = { digest: app.manifest.digest, platforms };
         }
         const file = join(work, `lock-${n}.json`);
         await Deno.writeTextFile(file, JSON.stringify({ version: 1, images }, null, 2) + "\n");

@@ -38,6 +38,11 @@ export interface FaultRules {
   wrongContentRange?: { digest: string; start?: number };
   /** Ranged answers for this blob are one byte longer than asked (an extra byte at the end). */
   rangeTooLong?: string;
+  /**
+   * Manifest HEADs answer this `Docker-Content-Digest` instead of the registry's; `null`: none
+   * (a registry that does not send it).
+   */
+  headDigest?: string | null;
 }
 
 export interface LogEntry {
@@ -136,6 +141,13 @@ export function startFaultProxy(upstream: string): Proxy {
         return answer(new Response("bad gateway", { status: 502 }));
       }
       const outHeaders = new Headers(up.headers);
+      if (
+        req.method === "HEAD" && url.pathname.includes("/manifests/") &&
+        rules.headDigest !== undefined
+      ) {
+        if (rules.headDigest === null) outHeaders.delete("docker-content-digest");
+        else outHeaders.set("docker-content-digest", rules.headDigest);
+      }
       if (up.headers.get("location")) {
         outHeaders.set(
           "location",

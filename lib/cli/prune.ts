@@ -6,7 +6,7 @@
 import { type PrunedItem, Store, UsageError } from "../../mod.ts";
 import { formatPlatform } from "../oci/mod.ts";
 import { defineCommand } from "./options.ts";
-import { humanBytes, out } from "./output.ts";
+import { humanBytes, out, outLines } from "./output.ts";
 import { jsonOption } from "./shared.ts";
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400 };
@@ -124,7 +124,7 @@ export default defineCommand({
       return;
     }
     const verb = r.dryRun ? "would remove" : "removed";
-    for (const x of r.removed) out(`${verb} ${describe(x, store.root)} (${humanBytes(x.bytes)})`);
+    outLines(r.removed.map((x) => `${verb} ${describe(x, store.root)} (${humanBytes(x.bytes)})`));
     out(`${r.dryRun ? "would free" : "freed"} ${humanBytes(r.freed)}`);
   },
 });
