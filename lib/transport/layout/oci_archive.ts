@@ -2,14 +2,16 @@
  * `oci-archive`: an OCI Image Layout inside a tar file, as a {@link Target}.
  * Reading indexes the tar's headers (seeking past data) and serves blobs by
  * seeking into the file; writing streams entries into a temp file that is
- * renamed into place on {@link OciArchive.close}.
+ * renamed into place on {@link OciArchive.close}, under a lock on the archive
+ * (`withFileLock`), after taking in what writers beside it put there since it
+ * started: their blobs and their tags, then its own tags again.
  *
  * @module
  */
 import { dirname } from "../../util/path.ts";
 import { parseDigest } from "../../oci/digest.ts";
 import { ArchiveError, fsError, NotFoundError, OcipkgError } from "../../util/errors.ts";
-import { openFileRange, pathExists, writeAll } from "../../util/files.ts";
+import { openFileRange, pathExists, withFileLock, writeAll } from "../../util/files.ts";
 import { Mutex } from "../../util/concurrency.ts";
 import { releaseTemp, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, stripUndefined } from "../../oci/manifest.ts";
@@ -65,6 +67,8 @@ export class OciArchive implements Target, ListableTarget {
   #writer: { file: Deno.FsFile; tmp: string; end: number } | undefined;
   #mutex = new Mutex();
   #closed = false;
+  /** The tags this writer made, in order: made again over what another writer put there. */
+  #tags: { desc: Descriptor; reference: string }[] = [];
 
   private constructor(path: string, description?: string) {
     this.path = path;
@@ -309,8 +313,30 @@ export class OciArchive implements Target, ListableTarget {
   tag(desc: Descriptor, reference: string): Promise<void> {
     return this.#mutex.run(() => {
       this.#index.tag(desc, reference);
+      this.#tags.push({ desc, reference });
       return Promise.resolve();
     });
+  }
+
+  /**
+   * Take in the archive as it is now (under its lock, before replacing it):
+   * another writer may have replaced it since this one read it. Its blobs
+   * this writer lacks are appended, its index is the one this writer's tags
+   * are made again on — so both writers' images are kept, and where both
+   * tagged one name, this writer's (the later) tag wins.
+   */
+  async #takeIn(): Promise<void> {
+    if (!(await pathExists(this.path))) return; // removed meanwhile: what this writer holds
+    const now = new OciArchive(this.path, this.description);
+    now.#index = new LayoutIndex(this.description, this.#index.spelling);
+    await now.#scan();
+    for (const [name, slot] of now.#entries) {
+      if (!/^blobs\/[a-z0-9]+\/[a-f0-9]+$/.test(name) || this.#entries.has(name)) continue;
+      await this.#append(name, slot.size, await now.#range(this.path, slot));
+    }
+    const index = now.#index;
+    for (const { desc, reference } of this.#tags) index.tag(desc, reference);
+    this.#index = index;
   }
 
   /** Finish: for a writer, append `oci-layout` and `index.json` and rename into place. */
@@ -331,13 +357,17 @@ export class OciArchive implements Target, ListableTarget {
       if (!w) return;
       try {
         if (commit) {
-          await this.#append("oci-layout", OCI_LAYOUT_FILE.byteLength, [OCI_LAYOUT_FILE]);
-          const index = this.#index.encode();
-          await this.#append("index.json", index.byteLength, [index]);
-          await writeAll(w.file, TAR_END);
-          await w.file.syncData();
-          w.file.close();
-          await Deno.rename(w.tmp, this.path);
+          // one writer at a time replaces the archive, each over what the one before wrote
+          await withFileLock(this.path, async () => {
+            await this.#takeIn();
+            await this.#append("oci-layout", OCI_LAYOUT_FILE.byteLength, [OCI_LAYOUT_FILE]);
+            const index = this.#index.encode();
+            await this.#append("index.json", index.byteLength, [index]);
+            await writeAll(w.file, TAR_END);
+            await w.file.syncData();
+            w.file.close();
+            await Deno.rename(w.tmp, this.path);
+          });
           releaseTemp(w.tmp);
           return;
         }
