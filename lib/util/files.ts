@@ -551,21 +551,34 @@ export function withFileLock<T>(path: string, fn: () => Promise<T>): Promise<T> 
  * ```
  */
 export async function withLockFile<T>(lockPath: string, fn: () => Promise<T>): Promise<T> {
+  // Windows keeps a removed file's name until its last handle is closed (a writer that waited
+  // on it still holds one) and refuses to open it meanwhile: that passes within moments
+  let pendingDelete = 0;
+  const removing = (e: unknown) =>
+    Deno.build.os === "windows" && e instanceof Deno.errors.PermissionDenied &&
+    pendingDelete++ < 500;
   for (;;) {
-    const before = await Deno.lstat(lockPath).catch((e) => {
-      if (e instanceof Deno.errors.NotFound) return undefined;
-      throw e;
-    });
-    if (before && !before.isFile) {
-      throw new OcipkgError(`lock file '${lockPath}' is not a regular file; remove it`);
-    }
+    let before: Deno.FileInfo | undefined;
     let file: Deno.FsFile;
     try {
-      file = await Deno.open(lockPath, { read: true, write: true, create: true });
+      before = await Deno.lstat(lockPath).catch((e) => {
+        if (e instanceof Deno.errors.NotFound) return undefined;
+        throw e;
+      });
+      if (before && !before.isFile) {
+        throw new OcipkgError(`lock file '${lockPath}' is not a regular file; remove it`);
+      }
+      try {
+        file = await Deno.open(lockPath, { read: true, write: true, create: true });
+      } catch (e) {
+        // another user's lock file in a shared directory: a read-only open locks it too
+        if (!(e instanceof Deno.errors.PermissionDenied) || !before) throw e;
+        file = await Deno.open(lockPath, { read: true });
+      }
     } catch (e) {
-      // another user's lock file in a shared directory: a read-only open locks it too
-      if (!(e instanceof Deno.errors.PermissionDenied) || !before) throw e;
-      file = await Deno.open(lockPath, { read: true });
+      if (!removing(e)) throw e;
+      await new Promise((r) => setTimeout(r, 10));
+      continue;
     }
     let held = false;
     try {

@@ -29,6 +29,48 @@ export function tempPathFor(path: string): string {
   return trackTemp(join(dirname(path), `.${base}.tmp-${crypto.randomUUID().slice(0, 8)}`));
 }
 
+/** A name {@link tempPathFor} gives: `.<name>.tmp-<8 hex>`. */
+const TEMP_NAME = /^\..+\.tmp-[0-9a-f]{8}$/;
+
+/**
+ * Whether a file name is one {@link tempPathFor} gives (`.<name>.tmp-<8 hex>`):
+ * a file being written, or one a killed writer left.
+ *
+ * @param name a file name (no directory)
+ * @returns true for a temp's name
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isTempName } from "./temp.ts";
+ * assert.ok(isTempName(".blob.tmp-0badf00d"));
+ * assert.ok(!isTempName("0badf00d".repeat(8))); // a blob
+ * assert.ok(!isTempName(".blob.tmp-../x"));
+ * ```
+ */
+export function isTempName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
+/**
+ * Whether this process is writing the temp at `path` ({@link trackTemp}ed
+ * and not yet released).
+ *
+ * @param path a temp path, as {@link tempPathFor} gave it
+ * @returns true while it is in use here
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isLiveTemp, releaseTemp, tempPathFor } from "./temp.ts";
+ * const tmp = tempPathFor("/data/index.json");
+ * assert.ok(isLiveTemp(tmp));
+ * releaseTemp(tmp);
+ * assert.ok(!isLiveTemp(tmp));
+ * ```
+ */
+export function isLiveTemp(path: string): boolean {
+  return liveTemps.has(path);
+}
+
 const liveTemps = new Set<string>();
 
 /**

@@ -8,6 +8,7 @@ import { parseDigest } from "../../oci/digest.ts";
 import { fsError, NotFoundError, OcipkgError, VerificationError } from "../../util/errors.ts";
 import {
   atomicWriteFile,
+  DIRECTORY_LOCK_FILE,
   openFileStream,
   pathExists,
   readSmallFile,
@@ -17,7 +18,7 @@ import {
   withDirectoryLock,
 } from "../../util/files.ts";
 import { forEachBounded, Mutex } from "../../util/concurrency.ts";
-import { releaseTemp, tempPathFor } from "../../util/temp.ts";
+import { isLiveTemp, isTempName, releaseTemp, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, isManifestType, stripUndefined } from "../../oci/manifest.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
 import { checkLayoutFile, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
@@ -28,10 +29,40 @@ export const MAX_LAYOUT_FILE = 64 * 1024;
 /** Largest `index.json` read (64 MiB: some 200,000 tagged manifests). */
 export const MAX_INDEX_FILE = 64 * 1024 * 1024;
 
+/**
+ * Age in ms after which a temp file in a layout (`.blob.tmp-*`,
+ * `.index.json.tmp-*`) that no writer has touched is a crashed writer's, and
+ * the next writer removes it: one hour. A live writer's temps are younger:
+ * one being written changes with every block (a download that stalls for
+ * 45 s ends), and a writer touches every temp it holds each
+ * 10 minutes ({@link TEMP_TOUCH_SHARE}) while it waits to be renamed into place (a
+ * layer pulled early waits for the rest of the image). Age, not a pid, tells:
+ * a pid names no process across containers or NFS clients sharing a layout;
+ * the hour leaves 50 minutes for their clocks to differ.
+ */
+export const STALE_TEMP_AGE = 60 * 60 * 1000;
+
+/**
+ * How often a writer touches the temps it holds, as a share of the stale age
+ * ({@link STALE_TEMP_AGE}): a sixth, 10 minutes of the hour.
+ */
+export const TEMP_TOUCH_SHARE = 1 / 6;
+
 /** Options for {@link OciDir.open}. */
 export interface OciDirOptions {
   /** Create the layout when missing (for writing). */
   create?: boolean;
+  /**
+   * Age in ms of a temp file a killed writer left that this writer removes
+   * (default {@link STALE_TEMP_AGE}; a test sets 0). This writer touches the
+   * temps it holds every {@link TEMP_TOUCH_SHARE} of it (at least 50 ms).
+   */
+  staleTempAge?: number;
+  /**
+   * Lock the layout with a lock file in it, as on Windows, on any system
+   * (for tests; see `withDirectoryLock`).
+   */
+  lockFile?: boolean;
 }
 
 /**
@@ -80,11 +111,69 @@ export class OciDir implements Target, ListableTarget {
   #dirs = new Set<string>();
   /** In a layout this object made: the blobs it put in place, by digest, with their sizes. */
   #placed = new Map<string, number>();
+  #options: OciDirOptions;
+  /** Temp files this object holds (being written, or pending), touched while held. */
+  #temps = new Set<string>();
+  #toucher: ReturnType<typeof setInterval> | undefined;
+  /** Whether the temps crashed writers left have been looked for. */
+  #swept = false;
 
-  private constructor(path: string, index: LayoutIndex) {
+  private constructor(path: string, index: LayoutIndex, options: OciDirOptions) {
     this.path = path;
     this.#index = index;
     this.description = `oci-dir '${path}'`;
+    this.#options = options;
+  }
+
+  #lock<T>(fn: () => Promise<T>): Promise<T> {
+    return withDirectoryLock(this.path, fn, { lockFile: this.#options.lockFile });
+  }
+
+  /** Hold a temp file: touched every {@link TEMP_TOUCH_SHARE} of the stale age until released. */
+  #hold(tmp: string): void {
+    this.#temps.add(tmp);
+    if (this.#toucher !== undefined) return;
+    const toucher = setInterval(() => {
+      const now = new Date();
+      for (const t of this.#temps) Deno.utime(t, now, now).catch(() => {});
+    }, Math.max(50, (this.#options.staleTempAge ?? STALE_TEMP_AGE) * TEMP_TOUCH_SHARE));
+    Deno.unrefTimer(toucher);
+    this.#toucher = toucher;
+  }
+
+  #release(tmp: string): void {
+    this.#temps.delete(tmp);
+    releaseTemp(tmp);
+    if (this.#temps.size === 0 && this.#toucher !== undefined) {
+      clearInterval(this.#toucher);
+      this.#toucher = undefined;
+    }
+  }
+
+  /**
+   * Remove the temp files writers killed before they finished left in the
+   * layout (its root and `blobs/<alg>`): those older than the stale age
+   * ({@link STALE_TEMP_AGE}) and not this process's. Run once per writer,
+   * under the layout's lock.
+   */
+  async #sweep(): Promise<void> {
+    if (this.#swept || this.#made) return;
+    this.#swept = true;
+    const before = Date.now() - (this.#options.staleTempAge ?? STALE_TEMP_AGE);
+    const dirs = [this.path];
+    try {
+      for await (const e of Deno.readDir(join(this.path, "blobs"))) {
+        if (e.isDirectory) dirs.push(join(this.path, "blobs", e.name));
+      }
+      for (const dir of dirs) {
+        for await (const e of Deno.readDir(dir)) {
+          const p = join(dir, e.name);
+          if (e.isDirectory || !isTempName(e.name) || isLiveTemp(p)) continue;
+          const st = await Deno.lstat(p).catch(() => undefined);
+          if (st?.mtime && st.mtime.getTime() <= before) await Deno.remove(p).catch(() => {});
+        }
+      }
+    } catch { /* best effort: a layout without blobs/, a directory gone meanwhile */ }
   }
 
   /**
@@ -110,7 +199,7 @@ export class OciDir implements Target, ListableTarget {
    */
   static async open(path: string, options: OciDirOptions = {}): Promise<OciDir> {
     const where = `oci-dir '${path}'`;
-    const found = await OciDir.#read(path, where);
+    const found = await OciDir.#read(path, where, options);
     if (found) return found;
     if (!options.create) {
       throw new NotFoundError(
@@ -130,30 +219,36 @@ export class OciDir implements Target, ListableTarget {
     } catch (e) {
       if (!(e instanceof Deno.errors.AlreadyExists)) throw fsError(e, "oci-dir", path);
     }
+    const lock = { lockFile: options.lockFile };
     return await withDirectoryLock(path, async () => {
-      const other = await OciDir.#read(path, where);
+      const other = await OciDir.#read(path, where, options);
       if (other) return other;
       // a directory that is there, not a layout and not empty is someone else's
-      for await (const _ of Deno.readDir(path)) {
+      for await (const e of Deno.readDir(path)) {
+        if (e.name === DIRECTORY_LOCK_FILE) continue; // the lock held now (Windows)
         throw new OcipkgError(
           `${where} is a directory that is not an OCI layout and not empty; refusing to write into it`,
         );
       }
       await Deno.mkdir(join(path, "blobs", "sha256"), { recursive: true });
-      const dir = new OciDir(path, new LayoutIndex(where, `oci:${path}`));
+      const dir = new OciDir(path, new LayoutIndex(where, `oci:${path}`), options);
       // made here: an aborted write removes it again (nothing half-written is left)
       dir.#made = !existed;
       // oci-layout last: a writer that finds it (unlocked) finds index.json too
       await atomicWriteFile(join(path, "index.json"), dir.#index.encode());
       await atomicWriteFile(join(path, "oci-layout"), OCI_LAYOUT_FILE);
       return dir;
-    }).catch((e) => {
+    }, lock).catch((e) => {
       throw fsError(e, "oci-dir", path);
     });
   }
 
   /** The layout at `path` as it is on disk, or undefined when there is none (no `oci-layout`). */
-  static async #read(path: string, where: string): Promise<OciDir | undefined> {
+  static async #read(
+    path: string,
+    where: string,
+    options: OciDirOptions,
+  ): Promise<OciDir | undefined> {
     try {
       const st = await Deno.stat(path);
       if (!st.isDirectory) throw new OcipkgError(`${where} is not a directory`);
@@ -169,7 +264,7 @@ export class OciDir implements Target, ListableTarget {
       if (e instanceof Deno.errors.NotFound) return undefined;
       throw fsError(e, "oci-dir", path);
     }
-    return new OciDir(path, await OciDir.#readIndex(path, where));
+    return new OciDir(path, await OciDir.#readIndex(path, where), options);
   }
 
   /** The layout's `index.json` as it is on disk. */
@@ -252,7 +347,14 @@ export class OciDir implements Target, ListableTarget {
       this.#dirs.add(dir);
     }
     const tmp = tempPathFor(join(dir, "blob"));
-    const file = await Deno.open(tmp, { write: true, createNew: true });
+    this.#hold(tmp);
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(tmp, { write: true, createNew: true });
+    } catch (e) {
+      this.#release(tmp);
+      throw e;
+    }
     let kept = false;
     try {
       const got = await writeVerified(
@@ -281,7 +383,7 @@ export class OciDir implements Target, ListableTarget {
           file.close();
         } catch { /* already closed */ }
         await Deno.remove(tmp).catch(() => {});
-        releaseTemp(tmp);
+        this.#release(tmp);
       }
     }
   }
@@ -297,7 +399,7 @@ export class OciDir implements Target, ListableTarget {
       await Deno.rename(p.tmp, this.blobPath(digest));
       if (this.#made) this.#placed.set(digest, p.size);
       this.#pending.delete(digest);
-      releaseTemp(p.tmp);
+      this.#release(p.tmp);
     };
     try {
       await syncFiles(pending.map(([, p]) => p.tmp));
@@ -323,7 +425,8 @@ export class OciDir implements Target, ListableTarget {
     change: (index: LayoutIndex) => { result: T; changed: boolean },
   ): Promise<T> {
     await this.#commit();
-    return await withDirectoryLock(this.path, async () => {
+    return await this.#lock(async () => {
+      await this.#sweep();
       const index = await OciDir.#readIndex(this.path, this.description);
       const { result, changed } = change(index);
       if (changed) {
@@ -377,11 +480,11 @@ export class OciDir implements Target, ListableTarget {
     return this.#mutex.run(async () => {
       for (const [digest, p] of this.#pending) {
         await Deno.remove(p.tmp).catch(() => {});
-        releaseTemp(p.tmp);
+        this.#release(p.tmp);
         this.#pending.delete(digest);
       }
       if (!this.#made) return;
-      await withDirectoryLock(this.path, async () => {
+      await this.#lock(async () => {
         if (!(await this.#untouched())) return;
         await Deno.remove(this.path, { recursive: true });
       }).catch(() => {});
