@@ -3,9 +3,9 @@
 // its name, every file under a blob's name hashes to it (temp files aside), the image tagged
 // before is untouched, and the same copy run again completes.
 import { join } from "node:path";
-import { assert, assertEquals } from "./_assert.ts";
+import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { CLI, have, run, runCli, sha256, tempDir } from "./_helpers.ts";
-import { OciDir, pushBytes } from "./_internal.ts";
+import { OciDir, OcipkgError, pushBytes } from "./_internal.ts";
 
 interface Entry {
   digest: string;
@@ -215,4 +215,20 @@ Deno.test("oci-dir: a temp untouched for over an hour goes at the next CLI write
   await w.tag(d, "pending");
   await w.close();
   assert((await Deno.stat(w.blobPath(d.digest))).isFile);
+});
+
+Deno.test("oci-dir: a writer whose waiting blob was removed as stale fails naming the blob", async () => {
+  const dir = join(await tempDir(), "lay");
+  const w = await OciDir.open(dir, { create: true });
+  await w.close();
+  const r = await OciDir.open(dir);
+  const d = await pushBytes(r, "text/plain", new TextEncoder().encode("waiting"));
+  for (const t of temps(dir)) await Deno.remove(t); // what a sweep does to a writer stopped for an hour
+  await assertRejects(
+    () => r.tag(d, "t"),
+    OcipkgError,
+    `blob ${d.digest} for oci-dir '${dir}': its temp file`,
+  );
+  await r.abort();
+  assertEquals((await OciDir.open(dir).then((l) => l.list())).length, 0);
 });

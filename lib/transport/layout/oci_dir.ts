@@ -411,6 +411,16 @@ export class OciDir implements Target, ListableTarget {
       const dirs = new Set(pending.map(([digest]) => dirname(this.blobPath(digest))));
       for (const dir of dirs) await syncDirectory(dir);
     } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        // removed by another writer as a killed one's: this one stood still past the stale age
+        for (const [digest, p] of this.#pending) {
+          if (await pathExists(p.tmp)) continue;
+          throw new OcipkgError(
+            `blob ${digest} for ${this.description}: its temp file '${p.tmp}' was removed ` +
+              `before it was put in place (left untouched for too long?)`,
+          );
+        }
+      }
       throw fsError(e, "oci-dir", this.path);
     }
   }
