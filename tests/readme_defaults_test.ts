@@ -41,7 +41,7 @@ import {
 } from "../lib/serve/manifests.ts";
 import { MAX_OPTION_FILE } from "../lib/serve/auth.ts";
 import { MAX_LINES } from "../lib/cli/progress.ts";
-import { STALE_TEMP_AGE, TEMP_TOUCH_SHARE } from "../lib/transport/layout/oci_dir.ts";
+import { STALE_TEMP_AGE, TEMP_TOUCH_SHARE } from "../lib/util/temp.ts";
 import { registryOptions } from "../lib/cli/shared.ts";
 import serveCommand from "../lib/cli/serve.ts";
 import { DEFAULTS as SOAK } from "../scripts/soak.ts";

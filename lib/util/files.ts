@@ -244,6 +244,9 @@ export const RANGE_CHUNK = 256 << 10;
  * @param offset where the range starts
  * @param size its length
  * @param truncated the error when the file ends before the range does
+ * @param options `same`: the `stat` of the file the range was found in — a
+ *   file now at `path` that is another (renamed over it) fails with
+ *   `changed()`, as its offsets are not the range's
  * @returns the stream
  * @example
  * ```ts
@@ -264,9 +267,13 @@ export async function openFileRange(
   offset: number,
   size: number,
   truncated: () => Error,
+  options: { same?: Deno.FileInfo; changed?: () => Error } = {},
 ): Promise<ReadableStream<Uint8Array>> {
   const file = await Deno.open(path);
   try {
+    if (options.same && !sameFile(options.same, await file.stat())) {
+      throw options.changed?.() ?? new OcipkgError(`'${path}' was replaced`);
+    }
     await file.seek(offset, Deno.SeekMode.Start);
   } catch (e) {
     file.close();

@@ -18,7 +18,7 @@ import {
   withDirectoryLock,
 } from "../../util/files.ts";
 import { forEachBounded, Mutex } from "../../util/concurrency.ts";
-import { isLiveTemp, isTempName, releaseTemp, tempPathFor } from "../../util/temp.ts";
+import { HeldTemps, removeStaleTemps, STALE_TEMP_AGE, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, isManifestType, stripUndefined } from "../../oci/manifest.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
 import { checkLayoutFile, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
@@ -29,33 +29,15 @@ export const MAX_LAYOUT_FILE = 64 * 1024;
 /** Largest `index.json` read (64 MiB: some 200,000 tagged manifests). */
 export const MAX_INDEX_FILE = 64 * 1024 * 1024;
 
-/**
- * Age in ms after which a temp file in a layout (`.blob.tmp-*`,
- * `.index.json.tmp-*`) that no writer has touched is a crashed writer's, and
- * the next writer removes it: one hour. A live writer's temps are younger:
- * one being written changes with every block (a download that stalls for
- * 45 s ends), and a writer touches every temp it holds each
- * 10 minutes ({@link TEMP_TOUCH_SHARE}) while it waits to be renamed into place (a
- * layer pulled early waits for the rest of the image). Age, not a pid, tells:
- * a pid names no process across containers or NFS clients sharing a layout;
- * the hour leaves 50 minutes for their clocks to differ.
- */
-export const STALE_TEMP_AGE = 60 * 60 * 1000;
-
-/**
- * How often a writer touches the temps it holds, as a share of the stale age
- * ({@link STALE_TEMP_AGE}): a sixth, 10 minutes of the hour.
- */
-export const TEMP_TOUCH_SHARE = 1 / 6;
-
 /** Options for {@link OciDir.open}. */
 export interface OciDirOptions {
   /** Create the layout when missing (for writing). */
   create?: boolean;
   /**
-   * Age in ms of a temp file a killed writer left that this writer removes
-   * (default {@link STALE_TEMP_AGE}; a test sets 0). This writer touches the
-   * temps it holds every {@link TEMP_TOUCH_SHARE} of it (at least 50 ms).
+   * Age in ms of a temp file a killed writer left (`.blob.tmp-*`) that this
+   * writer removes, under the layout's lock (default one hour,
+   * `STALE_TEMP_AGE` in `util/temp.ts`; a test sets 0). This writer touches
+   * the temps it holds every sixth of it.
    */
   staleTempAge?: number;
   /**
@@ -113,8 +95,7 @@ export class OciDir implements Target, ListableTarget {
   #placed = new Map<string, number>();
   #options: OciDirOptions;
   /** Temp files this object holds (being written, or pending), touched while held. */
-  #temps = new Set<string>();
-  #toucher: ReturnType<typeof setInterval> | undefined;
+  #temps: HeldTemps;
   /** Whether the temps crashed writers left have been looked for. */
   #swept = false;
 
@@ -123,31 +104,11 @@ export class OciDir implements Target, ListableTarget {
     this.#index = index;
     this.description = `oci-dir '${path}'`;
     this.#options = options;
+    this.#temps = new HeldTemps(options.staleTempAge);
   }
 
   #lock<T>(fn: () => Promise<T>): Promise<T> {
     return withDirectoryLock(this.path, fn, { lockFile: this.#options.lockFile });
-  }
-
-  /** Hold a temp file: touched every {@link TEMP_TOUCH_SHARE} of the stale age until released. */
-  #hold(tmp: string): void {
-    this.#temps.add(tmp);
-    if (this.#toucher !== undefined) return;
-    const toucher = setInterval(() => {
-      const now = new Date();
-      for (const t of this.#temps) Deno.utime(t, now, now).catch(() => {});
-    }, Math.max(50, (this.#options.staleTempAge ?? STALE_TEMP_AGE) * TEMP_TOUCH_SHARE));
-    Deno.unrefTimer(toucher);
-    this.#toucher = toucher;
-  }
-
-  #release(tmp: string): void {
-    this.#temps.delete(tmp);
-    releaseTemp(tmp);
-    if (this.#temps.size === 0 && this.#toucher !== undefined) {
-      clearInterval(this.#toucher);
-      this.#toucher = undefined;
-    }
   }
 
   /**
@@ -159,21 +120,14 @@ export class OciDir implements Target, ListableTarget {
   async #sweep(): Promise<void> {
     if (this.#swept || this.#made) return;
     this.#swept = true;
-    const before = Date.now() - (this.#options.staleTempAge ?? STALE_TEMP_AGE);
+    const age = this.#options.staleTempAge ?? STALE_TEMP_AGE;
     const dirs = [this.path];
     try {
       for await (const e of Deno.readDir(join(this.path, "blobs"))) {
         if (e.isDirectory) dirs.push(join(this.path, "blobs", e.name));
       }
-      for (const dir of dirs) {
-        for await (const e of Deno.readDir(dir)) {
-          const p = join(dir, e.name);
-          if (e.isDirectory || !isTempName(e.name) || isLiveTemp(p)) continue;
-          const st = await Deno.lstat(p).catch(() => undefined);
-          if (st?.mtime && st.mtime.getTime() <= before) await Deno.remove(p).catch(() => {});
-        }
-      }
-    } catch { /* best effort: a layout without blobs/, a directory gone meanwhile */ }
+    } catch { /* a layout without blobs/ */ }
+    for (const dir of dirs) await removeStaleTemps(dir, { age });
   }
 
   /**
@@ -347,12 +301,12 @@ export class OciDir implements Target, ListableTarget {
       this.#dirs.add(dir);
     }
     const tmp = tempPathFor(join(dir, "blob"));
-    this.#hold(tmp);
+    this.#temps.hold(tmp);
     let file: Deno.FsFile;
     try {
       file = await Deno.open(tmp, { write: true, createNew: true });
     } catch (e) {
-      this.#release(tmp);
+      this.#temps.release(tmp);
       throw e;
     }
     let kept = false;
@@ -383,7 +337,7 @@ export class OciDir implements Target, ListableTarget {
           file.close();
         } catch { /* already closed */ }
         await Deno.remove(tmp).catch(() => {});
-        this.#release(tmp);
+        this.#temps.release(tmp);
       }
     }
   }
@@ -399,7 +353,7 @@ export class OciDir implements Target, ListableTarget {
       await Deno.rename(p.tmp, this.blobPath(digest));
       if (this.#made) this.#placed.set(digest, p.size);
       this.#pending.delete(digest);
-      this.#release(p.tmp);
+      this.#temps.release(p.tmp);
     };
     try {
       await syncFiles(pending.map(([, p]) => p.tmp));
@@ -490,7 +444,7 @@ export class OciDir implements Target, ListableTarget {
     return this.#mutex.run(async () => {
       for (const [digest, p] of this.#pending) {
         await Deno.remove(p.tmp).catch(() => {});
-        this.#release(p.tmp);
+        this.#temps.release(p.tmp);
         this.#pending.delete(digest);
       }
       if (!this.#made) return;
