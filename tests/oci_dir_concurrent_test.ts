@@ -218,3 +218,27 @@ Deno.test("oci-dir: the Windows lock file — many writers at once, one left by 
   assertEquals(await Deno.readTextFile(target), "keep");
   assert(!(await refNames(dir)).includes("refused"));
 });
+
+Deno.test("oci-dir: readers opening a layout while a writer tags read index.json whole", async () => {
+  // index.json is replaced by a rename at each tag: a reader that found one file at its stat
+  // and another at its open refused it as "not a regular file"
+  const dir = join(await tempDir(), "lay");
+  const w = await OciDir.open(dir, { create: true });
+  const m = await pushImage(w, "x");
+  let tagging = true;
+  const writer = (async () => {
+    for (let i = 0; i < 60; i++) await w.tag(m, `t${i}`);
+    tagging = false;
+  })();
+  let reads = 0;
+  while (tagging) {
+    const r = await OciDir.open(dir);
+    assert((await r.list()).length >= 0);
+    await r.close();
+    reads++;
+  }
+  await writer;
+  await w.close();
+  assert(reads > 0);
+  assertEquals((await refNames(dir)).length, 60);
+});

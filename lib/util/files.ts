@@ -704,8 +704,9 @@ function sameFile(before: Deno.FileInfo, opened: Deno.FileInfo): boolean {
  * A small regular file's bytes, at most `max`; undefined when it does not
  * exist. What the path names is checked with `stat` before it is opened, so
  * a fifo (whose `open` would wait for a writer) or a device (`/dev/zero`
- * never ends) is refused unopened; the open file is checked again (a file
- * swapped in between is refused), and at most `max + 1` bytes are ever read,
+ * never ends) is refused unopened; the open file is checked again (one
+ * swapped in between must be a regular file too: a writer's atomic
+ * replacement is read as it is now), and at most `max + 1` bytes are ever read,
  * so a file that grows while it is read is refused too. Config files, CA
  * files, lock files, auth files, keys, bundles and trusted roots are read
  * here.
@@ -747,7 +748,9 @@ export async function readSmallFile(
       file.close();
       throw e;
     }
-    if (!sameFile(before, stat)) {
+    // another file since the stat: a writer's atomic replacement is read as it now is, bounded
+    // as any; a fifo or a device swapped in is refused
+    if (!stat.isFile) {
       file.close();
       throw notRegular(what);
     }
@@ -813,7 +816,9 @@ export function readSmallFileSync(
       file.close();
       throw e;
     }
-    if (!sameFile(before, stat)) {
+    // another file since the stat: a writer's atomic replacement is read as it now is, bounded
+    // as any; a fifo or a device swapped in is refused
+    if (!stat.isFile) {
       file.close();
       throw notRegular(what);
     }
