@@ -61,7 +61,9 @@ export interface OciDirOptions {
  * the `blobs/<alg>` directories synced; then `index.json` is replaced
  * atomically (written, `fdatasync`, renamed) and the layout's directory
  * synced. A crash before that leaves only temp files (`.blob.tmp-*`), never a
- * blob that is not what its name says.
+ * blob that is not what its name says; the next writer removes them once
+ * stale ({@link OciDirOptions.staleTempAge}). Writers in several processes
+ * change `index.json` under the directory's lock (`withDirectoryLock`).
  *
  * @example
  * ```ts
