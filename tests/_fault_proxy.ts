@@ -43,6 +43,15 @@ export interface FaultRules {
    * (a registry that does not send it).
    */
   headDigest?: string | null;
+  /**
+   * GETs of this blob (after a `dropBlobOnce`) are answered by `answer`, given
+   * the whole blob and the request's Range header (undefined: none); it
+   * returns undefined to pass the registry's answer on.
+   */
+  blobAnswer?: {
+    digest: string;
+    answer: (blob: Uint8Array<ArrayBuffer>, range: string | undefined) => Response | undefined;
+  };
 }
 
 export interface LogEntry {
@@ -171,6 +180,19 @@ export function startFaultProxy(upstream: string): Proxy {
           },
         });
         return answer(new Response(body, { status: up.status, headers: outHeaders }));
+      }
+      if (req.method === "GET" && blob && rules.blobAnswer?.digest === blob) {
+        await up.body?.cancel();
+        const plain = new Headers(headers);
+        plain.delete("range");
+        const whole = await fetch(`http://${upstream}${path}`, { headers: plain });
+        const made = rules.blobAnswer.answer(
+          new Uint8Array(await whole.arrayBuffer()),
+          req.headers.get("range") ?? undefined,
+        );
+        if (made) return answer(made);
+        const again = await fetch(`http://${upstream}${path}`, { headers });
+        return answer(new Response(again.body, { status: again.status, headers: again.headers }));
       }
       const rangeStart = Number(/^bytes=(\d+)-/.exec(req.headers.get("range") ?? "")?.[1] ?? NaN);
       if (

@@ -8,6 +8,7 @@ import { parseDigest } from "../../oci/digest.ts";
 import { fsError, NotFoundError, OcipkgError, VerificationError } from "../../util/errors.ts";
 import {
   atomicWriteFile,
+  DIRECTORY_LOCK_FILE,
   openFileStream,
   pathExists,
   readSmallFile,
@@ -17,7 +18,7 @@ import {
   withDirectoryLock,
 } from "../../util/files.ts";
 import { forEachBounded, Mutex } from "../../util/concurrency.ts";
-import { releaseTemp, tempPathFor } from "../../util/temp.ts";
+import { HeldTemps, removeStaleTemps, STALE_TEMP_AGE, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, isManifestType, stripUndefined } from "../../oci/manifest.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
 import { checkLayoutFile, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
@@ -32,6 +33,18 @@ export const MAX_INDEX_FILE = 64 * 1024 * 1024;
 export interface OciDirOptions {
   /** Create the layout when missing (for writing). */
   create?: boolean;
+  /**
+   * Age in ms of a temp file a killed writer left (`.blob.tmp-*`) that this
+   * writer removes, under the layout's lock (default one hour,
+   * `STALE_TEMP_AGE` in `util/temp.ts`; a test sets 0). This writer touches
+   * the temps it holds every sixth of it.
+   */
+  staleTempAge?: number;
+  /**
+   * Lock the layout with a lock file in it, as on Windows, on any system
+   * (for tests; see `withDirectoryLock`).
+   */
+  lockFile?: boolean;
 }
 
 /**
@@ -48,7 +61,9 @@ export interface OciDirOptions {
  * the `blobs/<alg>` directories synced; then `index.json` is replaced
  * atomically (written, `fdatasync`, renamed) and the layout's directory
  * synced. A crash before that leaves only temp files (`.blob.tmp-*`), never a
- * blob that is not what its name says.
+ * blob that is not what its name says; the next writer removes them once
+ * stale ({@link OciDirOptions.staleTempAge}). Writers in several processes
+ * change `index.json` under the directory's lock (`withDirectoryLock`).
  *
  * @example
  * ```ts
@@ -80,11 +95,41 @@ export class OciDir implements Target, ListableTarget {
   #dirs = new Set<string>();
   /** In a layout this object made: the blobs it put in place, by digest, with their sizes. */
   #placed = new Map<string, number>();
+  #options: OciDirOptions;
+  /** Temp files this object holds (being written, or pending), touched while held. */
+  #temps: HeldTemps;
+  /** Whether the temps crashed writers left have been looked for. */
+  #swept = false;
 
-  private constructor(path: string, index: LayoutIndex) {
+  private constructor(path: string, index: LayoutIndex, options: OciDirOptions) {
     this.path = path;
     this.#index = index;
     this.description = `oci-dir '${path}'`;
+    this.#options = options;
+    this.#temps = new HeldTemps(options.staleTempAge);
+  }
+
+  #lock<T>(fn: () => Promise<T>): Promise<T> {
+    return withDirectoryLock(this.path, fn, { lockFile: this.#options.lockFile });
+  }
+
+  /**
+   * Remove the temp files writers killed before they finished left in the
+   * layout (its root and `blobs/<alg>`): those older than the stale age
+   * ({@link STALE_TEMP_AGE}) and not this process's. Run once per writer,
+   * under the layout's lock.
+   */
+  async #sweep(): Promise<void> {
+    if (this.#swept || this.#made) return;
+    this.#swept = true;
+    const age = this.#options.staleTempAge ?? STALE_TEMP_AGE;
+    const dirs = [this.path];
+    try {
+      for await (const e of Deno.readDir(join(this.path, "blobs"))) {
+        if (e.isDirectory) dirs.push(join(this.path, "blobs", e.name));
+      }
+    } catch { /* a layout without blobs/ */ }
+    for (const dir of dirs) await removeStaleTemps(dir, { age });
   }
 
   /**
@@ -110,7 +155,7 @@ export class OciDir implements Target, ListableTarget {
    */
   static async open(path: string, options: OciDirOptions = {}): Promise<OciDir> {
     const where = `oci-dir '${path}'`;
-    const found = await OciDir.#read(path, where);
+    const found = await OciDir.#read(path, where, options);
     if (found) return found;
     if (!options.create) {
       throw new NotFoundError(
@@ -130,30 +175,36 @@ export class OciDir implements Target, ListableTarget {
     } catch (e) {
       if (!(e instanceof Deno.errors.AlreadyExists)) throw fsError(e, "oci-dir", path);
     }
+    const lock = { lockFile: options.lockFile };
     return await withDirectoryLock(path, async () => {
-      const other = await OciDir.#read(path, where);
+      const other = await OciDir.#read(path, where, options);
       if (other) return other;
       // a directory that is there, not a layout and not empty is someone else's
-      for await (const _ of Deno.readDir(path)) {
+      for await (const e of Deno.readDir(path)) {
+        if (e.name === DIRECTORY_LOCK_FILE) continue; // the lock held now (Windows)
         throw new OcipkgError(
           `${where} is a directory that is not an OCI layout and not empty; refusing to write into it`,
         );
       }
       await Deno.mkdir(join(path, "blobs", "sha256"), { recursive: true });
-      const dir = new OciDir(path, new LayoutIndex(where, `oci:${path}`));
+      const dir = new OciDir(path, new LayoutIndex(where, `oci:${path}`), options);
       // made here: an aborted write removes it again (nothing half-written is left)
       dir.#made = !existed;
       // oci-layout last: a writer that finds it (unlocked) finds index.json too
       await atomicWriteFile(join(path, "index.json"), dir.#index.encode());
       await atomicWriteFile(join(path, "oci-layout"), OCI_LAYOUT_FILE);
       return dir;
-    }).catch((e) => {
+    }, lock).catch((e) => {
       throw fsError(e, "oci-dir", path);
     });
   }
 
   /** The layout at `path` as it is on disk, or undefined when there is none (no `oci-layout`). */
-  static async #read(path: string, where: string): Promise<OciDir | undefined> {
+  static async #read(
+    path: string,
+    where: string,
+    options: OciDirOptions,
+  ): Promise<OciDir | undefined> {
     try {
       const st = await Deno.stat(path);
       if (!st.isDirectory) throw new OcipkgError(`${where} is not a directory`);
@@ -169,7 +220,7 @@ export class OciDir implements Target, ListableTarget {
       if (e instanceof Deno.errors.NotFound) return undefined;
       throw fsError(e, "oci-dir", path);
     }
-    return new OciDir(path, await OciDir.#readIndex(path, where));
+    return new OciDir(path, await OciDir.#readIndex(path, where), options);
   }
 
   /** The layout's `index.json` as it is on disk. */
@@ -252,7 +303,14 @@ export class OciDir implements Target, ListableTarget {
       this.#dirs.add(dir);
     }
     const tmp = tempPathFor(join(dir, "blob"));
-    const file = await Deno.open(tmp, { write: true, createNew: true });
+    this.#temps.hold(tmp);
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(tmp, { write: true, createNew: true });
+    } catch (e) {
+      this.#temps.release(tmp);
+      throw e;
+    }
     let kept = false;
     try {
       const got = await writeVerified(
@@ -281,7 +339,7 @@ export class OciDir implements Target, ListableTarget {
           file.close();
         } catch { /* already closed */ }
         await Deno.remove(tmp).catch(() => {});
-        releaseTemp(tmp);
+        this.#temps.release(tmp);
       }
     }
   }
@@ -297,7 +355,7 @@ export class OciDir implements Target, ListableTarget {
       await Deno.rename(p.tmp, this.blobPath(digest));
       if (this.#made) this.#placed.set(digest, p.size);
       this.#pending.delete(digest);
-      releaseTemp(p.tmp);
+      this.#temps.release(p.tmp);
     };
     try {
       await syncFiles(pending.map(([, p]) => p.tmp));
@@ -309,6 +367,16 @@ export class OciDir implements Target, ListableTarget {
       const dirs = new Set(pending.map(([digest]) => dirname(this.blobPath(digest))));
       for (const dir of dirs) await syncDirectory(dir);
     } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        // removed by another writer as a killed one's: this one stood still past the stale age
+        for (const [digest, p] of this.#pending) {
+          if (await pathExists(p.tmp)) continue;
+          throw new OcipkgError(
+            `blob ${digest} for ${this.description}: its temp file '${p.tmp}' was removed ` +
+              `before it was put in place (left untouched for too long?)`,
+          );
+        }
+      }
       throw fsError(e, "oci-dir", this.path);
     }
   }
@@ -323,7 +391,8 @@ export class OciDir implements Target, ListableTarget {
     change: (index: LayoutIndex) => { result: T; changed: boolean },
   ): Promise<T> {
     await this.#commit();
-    return await withDirectoryLock(this.path, async () => {
+    return await this.#lock(async () => {
+      await this.#sweep();
       const index = await OciDir.#readIndex(this.path, this.description);
       const { result, changed } = change(index);
       if (changed) {
@@ -377,11 +446,11 @@ export class OciDir implements Target, ListableTarget {
     return this.#mutex.run(async () => {
       for (const [digest, p] of this.#pending) {
         await Deno.remove(p.tmp).catch(() => {});
-        releaseTemp(p.tmp);
+        this.#temps.release(p.tmp);
         this.#pending.delete(digest);
       }
       if (!this.#made) return;
-      await withDirectoryLock(this.path, async () => {
+      await this.#lock(async () => {
         if (!(await this.#untouched())) return;
         await Deno.remove(this.path, { recursive: true });
       }).catch(() => {});
