@@ -1,11 +1,13 @@
 // Benchmarks: every ocipkg job beside its reference tool in one run, as interleaved pairs.
 //
 //   deno task bench [--quick] [--size-mb 1024] [--runs 5] [--only pack,push,...] [--json bench.json]
-//                   [--ladder-mb 256,4096]
-//   deno task bench --scale [--quick] [--runs 7] [--http-runs 200] [--json bench-scale.json]
+//                   [--ladder-mb 256,4096] [--cli ../old/cli.ts]
+//   deno task bench --scale [--quick] [--only store,tags,catalog] [--runs 7] [--http-runs 200]
+//                           [--json bench-scale.json]
 //
-// --scale runs scripts/bench_scale.ts instead: each command as a store or a served repository
-// grows (10 / 1,000 / 10,000 images; 100 / 10,000 / 100,000 tags), as ratios to the smallest.
+// --scale runs scripts/bench_scale.ts instead: each command as a store, a served repository or
+// a served root grows (10 / 1,000 / 10,000 images; 100 / 10,000 / 100,000 tags; 10 / 1,000 /
+// 10,000 repositories), as ratios to the smallest.
 //
 // Each row is (ocipkg command, reference command) run as interleaved pairs after a warm-up
 // round (A,B then B,A, alternating, so neither side always runs on a warmer cache); it reports
@@ -52,8 +54,11 @@ const USAGE = `usage: deno task bench [options]
   --ladder-mb <a,b>  the peak-RSS ladder's other sizes, beside --size-mb (default a quarter
                      and four times it: 256,4096 for 1 GiB)
   --json <file>      write everything as JSON here (default bench.json; --out is the same)
+  --cli <cli.ts>     run ocipkg's side from another checkout's cli.ts (a "before" run of an
+                     older commit against the same references; fixtures still come from here)
   --scale            the scale bench instead (scripts/bench_scale.ts; --quick, --runs, --json
-                     apply; --http-runs <n> pairs per HTTP row, default 200)`;
+                     apply; --http-runs <n> pairs per HTTP row, default 200; --only picks its
+                     sections: store,tags,catalog)`;
 
 const args = parseArgs({
   args: Deno.args,
@@ -70,6 +75,7 @@ const args = parseArgs({
     help: { type: "boolean", short: "h" },
     scale: { type: "boolean" },
     "http-runs": { type: "string" },
+    cli: { type: "string" },
   },
 });
 if (args.values.help) {
@@ -77,8 +83,9 @@ if (args.values.help) {
   Deno.exit(0);
 }
 if (args.values.scale) {
-  const { benchScale } = await import("./bench_scale.ts");
+  const { benchScale, sectionsOf } = await import("./bench_scale.ts");
   await benchScale({
+    only: sectionsOf(args.values.only),
     quick: args.values.quick,
     runs: args.values.runs ? Number(args.values.runs) : undefined,
     httpRuns: args.values["http-runs"] ? Number(args.values["http-runs"]) : undefined,
@@ -122,7 +129,7 @@ const LADDER_MB = (args.values["ladder-mb"] ?? `${Math.round(SIZE_MB / 4)},${SIZ
   .split(",").map((s) => intOption("ladder-mb", s.trim(), 0, 1));
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const CLI = join(ROOT, "cli.ts");
+const CLI = args.values.cli ?? join(ROOT, "cli.ts");
 const DENO = Deno.execPath();
 /** Every child gets these (and inherits the rest of our environment). */
 const CHILD_ENV = { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
@@ -1059,7 +1066,15 @@ async function versions() {
 
 const started = new Date();
 const loadBefore = loadavg();
-const meta = { machine: await machine(), versions: await versions() };
+async function ocipkgCommit(): Promise<string> {
+  const dir = join(CLI, "..");
+  const out = await capture("git", "-C", dir, "describe", "--always", "--dirty");
+  return `${out} (${CLI})`;
+}
+const meta = {
+  machine: await machine(),
+  versions: { ...(await versions()), ocipkg: await ocipkgCommit() },
+};
 console.error(
   `# ocipkg bench: ${SIZE_MB} MiB, ${RUNS} pairs (+ warm-up), ${CACHED_RUNS} cached pairs; ` +
     `${meta.machine.nproc} cpus, ${meta.machine.mem_total_mb} MB; load ${loadBefore.join(" ")}`,

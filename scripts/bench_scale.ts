@@ -2,15 +2,17 @@
 // ratio to the same command at the smallest scale in the same run (interleaved pairs, median of
 // the pairwise ratios), with memory.
 //
-//   deno task bench --scale [--quick] [--runs 7] [--http-runs 200] [--json bench-scale.json]
+//   deno task bench --scale [--quick] [--only store,tags,catalog] [--runs 7] [--http-runs 200]
+//                           [--json bench-scale.json]
 //
 // - A store of 10 / 1,000 / 10,000 images (--quick: 10 / 100 / 1,000): one libgreet image
-//   installed for real (`ocipkg link` from a registry), the others copies of its entry under
-//   other names (hard links). Rows: cached `get`, cached `link --cargo`, `list`, `prune
-//   --dry-run`, each against the 10-image store, and `lock --check` of a lock of as many images
-//   (tags of one repository in an `ocipkg serve`) against a lock of 10; `prune` and `lock` only
-//   when this tree has those commands (else a row saying so). Memory: the command's peak RSS
-//   (`/usr/bin/time -f %M`).
+//   installed for real (`ocipkg link` from a registry), the others copies of its repository
+//   directory under other names (hard links; each an entry linking to its version directory, as
+//   installs make them). Rows: cached `get`, cached `link --cargo`, `list`, `prune --dry-run`,
+//   each against the 10-image store, and `lock --check` of a lock of as many images (tags of
+//   one repository in an `ocipkg serve`, each locked for the host's platform) against a lock of
+//   10; `prune` and `lock` only when this tree has those commands (else a row saying so).
+//   Memory: the command's peak RSS (`/usr/bin/time -f %M`).
 // - A served repository of 100 / 10,000 / 100,000 tags (--quick: 100 / 1,000 / 10,000),
 //   written straight to disk in serve's private-index form (tests/_scale_root.ts), beside a
 //   one-tag repository in the same `ocipkg serve` (a subprocess per scale). Rows: a manifest
@@ -20,12 +22,25 @@
 //   after start; `ocipkg tags` (every tag, page by page: it grows with the tags by nature).
 //   Memory: serve's peak RSS (VmHWM): after the read rows for those, then after the writes and
 //   the index.json export they start (2 s after the last one) for the others.
+// - A served root of 10 / 1,000 / 10,000 repositories (--quick: 10 / 100 / 1,000) of one tag each,
+//   written straight to disk (tests/_scale_root.ts: no catalog index, so serve builds it from a
+//   walk at its first catalog page), beside a root of one repository, each in its own
+//   `ocipkg serve`. Rows: the first `_catalog` page after start (the walk; one sample each), the
+//   first page again after a clean restart (the index trusted: no walk; one sample each), a
+//   `_catalog` first page (n=100), a page at a random `last` (n=100), a manifest GET by tag and a
+//   blob HEAD in a random repository (most of them not among the repositories kept open), each
+//   against the root of one; `ocipkg catalog` (every name, page by page: grows by nature).
+//   Memory: serve's peak RSS after the HTTP rows.
+//
+// --only picks the sections (store: the store rows; tags: the served repository of many tags;
+// catalog: the served root of many repositories).
 //
 // Writes a table on stdout and everything as JSON to --json (default bench-scale.json).
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { imageName, packDirectory, pushImage, serve } from "../mod.ts";
-import { scaleTag, writeScaleRepository } from "../tests/_scale_root.ts";
+import { formatPlatform, hostPlatform } from "../lib/oci/mod.ts";
+import { scaleTag, writeScaleRepository, writeScaleRoot } from "../tests/_scale_root.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const CLI = join(ROOT, "cli.ts");
@@ -42,12 +57,32 @@ export interface ScaleOptions {
   httpRuns?: number;
   /** Where the JSON goes. */
   json?: string;
+  /** The sections to run (default all). */
+  only?: Section[];
+}
+
+/** The bench's sections. */
+export const SECTIONS = ["store", "tags", "catalog"] as const;
+/** One of {@link SECTIONS}. */
+export type Section = typeof SECTIONS[number];
+
+/** The sections `--only a,b` names (exits 2 on one unknown); undefined: all. */
+export function sectionsOf(text: string | undefined): Section[] | undefined {
+  if (text === undefined) return undefined;
+  const names = text.split(",").map((x) => x.trim()).filter(Boolean);
+  for (const x of names) {
+    if (!(SECTIONS as readonly string[]).includes(x)) {
+      console.error(`error: --only: no section '${x}' of the scale bench (${SECTIONS.join(", ")})`);
+      Deno.exit(2);
+    }
+  }
+  return names as Section[];
 }
 
 interface Row {
-  area: "store" | "serve";
+  area: "store" | "serve" | "catalog";
   command: string;
-  /** Images or tags. */
+  /** Images, tags or repositories. */
   scale: number;
   /** What the reference is (the same command at the smallest scale). */
   reference: string;
@@ -207,6 +242,8 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
   const httpRuns = o.httpRuns ?? (quick ? 40 : 200);
   const storeScales = quick ? [10, 100, 1000] : [10, 1000, 10_000];
   const tagScales = quick ? [100, 1000, 10_000] : [100, 10_000, 100_000];
+  const repoScales = quick ? [10, 100, 1000] : [10, 1000, 10_000];
+  const only = new Set<Section>(o.only ?? SECTIONS);
   const out = o.json ?? "bench-scale.json";
   const started = new Date();
   const load = () => Deno.loadavg().map((x) => Number(x.toFixed(2)));
@@ -215,11 +252,21 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
   const work = await Deno.makeTempDir({ prefix: "ocipkg-bench-scale-" });
   const say = (s: string) => console.error(`# ${s}`);
   say(
-    `scale bench: stores of ${storeScales.join(" / ")} images, repositories of ${
-      tagScales.join(" / ")
-    } tags; ${runs} CLI pairs, ${httpRuns} HTTP pairs; load ${loadBefore.join(" ")}`,
+    `scale bench (${[...only].join(", ")}): stores of ${
+      storeScales.join(" / ")
+    } images, repositories of ${tagScales.join(" / ")} tags, roots of ${
+      repoScales.join(" / ")
+    } repositories; ${runs} CLI pairs, ${httpRuns} HTTP pairs; load ${loadBefore.join(" ")}`,
   );
   try {
+    if (only.has("store")) await storeSection();
+    if (only.has("tags")) await tagSection();
+    if (only.has("catalog")) await catalogSection();
+  } finally {
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+
+  async function storeSection() {
     // ---- the store
     const pkg = join(work, "greet-pkg");
     const build = await new Deno.Command("sh", {
@@ -236,9 +283,10 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
         const store = join(work, `store-${n}`);
         await runCli(["link", "--pkg-config", image], { OCIPKG_DATA_DIR: store }, work);
         const host = registry.addr.replace(":", "__");
-        const entry = join(store, host, "bench", "greet", "__1.0");
+        // the repository directory: its entry (a link) and the version directory it names
+        const repo = join(store, host, "bench", "greet");
         for (let i = 1; i < n; i++) {
-          linkTree(entry, join(store, host, "bench", `img-${String(i).padStart(5, "0")}`, "__1.0"));
+          linkTree(repo, join(store, host, "bench", `img-${String(i).padStart(5, "0")}`));
         }
         stores.set(n, store);
         say(`store of ${n} images ready`);
@@ -258,9 +306,10 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
       lockServe = await startServe(lockRoot);
       for (const n of storeScales) {
         const images: Record<string, { digest: string; platforms: Record<string, string> }> = {};
+        const platforms = { [formatPlatform(hostPlatform())]: app.manifest.digest };
         for (let i = 0; i < n; i++) {
           const ref = imageName(`${lockServe.addr}/lock/app:${scaleTag(i)}`).toString();
-          images[ref] = { digest: app.manifest.digest, platforms: {} };
+          images[ref] = { digest: app.manifest.digest, platforms };
         }
         const file = join(work, `lock-${n}.json`);
         await Deno.writeTextFile(file, JSON.stringify({ version: 1, images }, null, 2) + "\n");
@@ -338,8 +387,10 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
     }
     await lockServe?.stop();
     for (const store of stores.values()) await Deno.remove(store, { recursive: true });
+  }
 
-    // ---- serve
+  async function tagSection() {
+    // ---- serve: a repository of many tags
     for (const n of tagScales) {
       const root = join(work, `serve-${n}`);
       await writeScaleRepository(root, "warm/up", 1, "private", 1);
@@ -460,8 +511,156 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
         await Deno.remove(root, { recursive: true }).catch(() => {});
       }
     }
-  } finally {
-    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+
+  async function catalogSection() {
+    // ---- serve: a root of many repositories, against a root of one
+    const refRoot = join(work, "catalog-ref");
+    const ref = await writeScaleRoot(refRoot, 1);
+    for (const n of repoScales) {
+      const root = join(work, `catalog-${n}`);
+      const big = await writeScaleRoot(root, n);
+      say(`root of ${n} repositories written`);
+      // the reference's index is built anew for each scale too (its first page is a row)
+      await Deno.remove(join(refRoot, ".ocipkg-catalog"), { recursive: true }).catch(() => {});
+      let r = await startServe(refRoot);
+      let s = await startServe(root);
+      const row = (command: string, p: Awaited<ReturnType<typeof pairs>>, pairCount: number) => {
+        rows.push({
+          area: "catalog",
+          command,
+          scale: n,
+          reference: "1 repository",
+          ours_ms: p.ours_ms,
+          ref_ms: p.ref_ms,
+          ratio: p.ratio,
+          pairs: pairCount,
+          ...(pairCount === 1 ? { note: "one sample each" } : {}),
+        });
+        say(
+          `${command}, ${n} repositories: ${p.ours_ms.toFixed(2)} ms, ratio ${p.ratio.toFixed(2)}`,
+        );
+      };
+      const once = async (a: () => Promise<{ ms: number }>, b: () => Promise<{ ms: number }>) => {
+        const x = await a();
+        const y = await b();
+        return {
+          ref_ms: x.ms,
+          ours_ms: y.ms,
+          ratio: y.ms / x.ms,
+          rss: undefined,
+          refRss: undefined,
+        };
+      };
+      const catalog = (url: string, names: string[], query: (names: string[]) => string) => () =>
+        timed(async () => {
+          const res = await fetch(`${url}/v2/_catalog?${query(names)}`);
+          if (res.status === 200 && !(await res.clone().json()).repositories.length) {
+            throw new Error("an empty catalog page");
+          }
+          await expect(res, 200, "catalog page");
+        });
+      const firstPage = () => "n=100";
+      const rnd = (names: string[]) => names[Math.floor(Math.random() * names.length)]!;
+      // a random name but the last (so that the page is never empty)
+      const randomPage = (names: string[]) =>
+        `n=100&last=${encodeURIComponent(names.length > 1 ? rnd(names.slice(0, -1)) : "")}`;
+      try {
+        for (const x of [r, s]) await expect(await fetch(`${x.url}/v2/`), 200, "ping");
+        row(
+          "first _catalog page after start (index built by a walk)",
+          await once(catalog(r.url, ref.names, firstPage), catalog(s.url, big.names, firstPage)),
+          1,
+        );
+        row(
+          "_catalog first page (n=100)",
+          await pairs(
+            httpRuns,
+            catalog(r.url, ref.names, firstPage),
+            catalog(s.url, big.names, firstPage),
+          ),
+          httpRuns,
+        );
+        row(
+          "_catalog page at a random last (n=100)",
+          await pairs(
+            httpRuns,
+            catalog(r.url, ref.names, randomPage),
+            catalog(s.url, big.names, randomPage),
+          ),
+          httpRuns,
+        );
+        const get = (url: string, names: string[]) => () =>
+          timed(async () =>
+            expect(await fetch(`${url}/v2/${rnd(names)}/manifests/${scaleTag(0)}`), 200, "GET")
+          );
+        row(
+          "manifest GET by tag, random repository",
+          await pairs(httpRuns, get(r.url, ref.names), get(s.url, big.names)),
+          httpRuns,
+        );
+        const head = (url: string, names: string[], digest: string) => () =>
+          timed(async () =>
+            expect(
+              await fetch(`${url}/v2/${rnd(names)}/blobs/${digest}`, { method: "HEAD" }),
+              200,
+              "blob HEAD",
+            )
+          );
+        row(
+          "blob HEAD, random repository",
+          await pairs(
+            httpRuns,
+            head(r.url, ref.names, ref.repository.config),
+            head(s.url, big.names, big.repository.config),
+          ),
+          httpRuns,
+        );
+        const rss = await peakRss(s.pid);
+        const refRss = await peakRss(r.pid);
+        for (const x of rows) {
+          if (x.area === "catalog" && x.scale === n) {
+            x.rss_mb = rss;
+            x.ref_rss_mb = refRss;
+          }
+        }
+        // a clean stop leaves the index trusted: the next start's first page reads it (no walk)
+        await r.stop();
+        await s.stop();
+        r = await startServe(refRoot);
+        s = await startServe(root);
+        for (const x of [r, s]) await expect(await fetch(`${x.url}/v2/`), 200, "ping");
+        row(
+          "first _catalog page after a clean restart (index trusted)",
+          await once(catalog(r.url, ref.names, firstPage), catalog(s.url, big.names, firstPage)),
+          1,
+        );
+        const all = (addr: string) => () => runCli(["catalog", addr], {}, work);
+        const p = await pairs(runs, all(r.addr), all(s.addr));
+        rows.push({
+          area: "catalog",
+          command: "ocipkg catalog (all, paged)",
+          scale: n,
+          reference: "1 repository",
+          ours_ms: p.ours_ms,
+          ref_ms: p.ref_ms,
+          ratio: p.ratio,
+          pairs: runs,
+          rss_mb: p.rss,
+          ref_rss_mb: p.refRss,
+          note: "lists every repository: grows with them",
+        });
+        say(
+          `ocipkg catalog, ${n} repositories: ${p.ours_ms.toFixed(0)} ms, ratio ${
+            p.ratio.toFixed(2)
+          }`,
+        );
+      } finally {
+        await r.stop();
+        await s.stop();
+        await Deno.remove(root, { recursive: true }).catch(() => {});
+      }
+    }
   }
   const loadAfter = load();
   const fmt = (ms: number) => Number.isNaN(ms) ? "-" : ms < 10 ? ms.toFixed(2) : ms.toFixed(0);
@@ -477,7 +676,7 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
       );
       continue;
     }
-    const unit = r.area === "store" ? "images" : "tags";
+    const unit = r.area === "store" ? "images" : r.area === "serve" ? "tags" : "repositories";
     lines.push(
       `| ${r.area} | ${r.command} | ${r.scale.toLocaleString("en")} ${unit} | ${
         fmt(r.ours_ms)
@@ -498,7 +697,7 @@ export async function benchScale(o: ScaleOptions = {}): Promise<Row[]> {
       {
         date: started.toISOString(),
         seconds: Number(((Date.now() - started.getTime()) / 1000).toFixed(1)),
-        options: { quick, runs, httpRuns, storeScales, tagScales },
+        options: { quick, runs, httpRuns, storeScales, tagScales, repoScales, only: [...only] },
         deno: Deno.version.deno,
         cpus: navigator.hardwareConcurrency,
         kernel: Deno.osRelease(),
@@ -521,12 +720,15 @@ if (import.meta.main) {
       runs: { type: "string" },
       "http-runs": { type: "string" },
       json: { type: "string" },
+      only: { type: "string" },
     },
   });
+  const only = sectionsOf(args.values.only);
   await benchScale({
     quick: args.values.quick,
     runs: args.values.runs ? Number(args.values.runs) : undefined,
     httpRuns: args.values["http-runs"] ? Number(args.values["http-runs"]) : undefined,
     json: args.values.json,
+    only,
   });
 }

@@ -1209,6 +1209,22 @@ class Soak {
           for await (const u of Deno.readDir(path)) c.orphanUploads.push(`.uploads/${u.name}`);
           continue;
         }
+        if (!rel && e.name === ".ocipkg-catalog" && e.isDirectory) {
+          // serve's catalog index: its files, and one per name in repos/; a temp file is stray
+          for await (const f of Deno.readDir(path)) {
+            if (f.isFile && ["repos.base", "format", "clean"].includes(f.name)) continue;
+            if (f.isDirectory && f.name === "repos") {
+              for await (const k of Deno.readDir(join(path, "repos"))) {
+                if (!k.isFile || k.name.startsWith(".")) {
+                  c.strayFiles.push(`${name}/repos/${k.name}`);
+                }
+              }
+              continue;
+            }
+            c.strayFiles.push(`${name}/${f.name}`);
+          }
+          continue;
+        }
         if (isRepo && ["oci-layout", "index.json"].includes(e.name) && e.isFile) continue;
         if (isRepo && e.name === "blobs" && e.isDirectory) continue;
         if (isRepo && e.name === ".ocipkg-index" && e.isDirectory) continue; // serve's private index

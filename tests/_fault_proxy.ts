@@ -38,6 +38,20 @@ export interface FaultRules {
   wrongContentRange?: { digest: string; start?: number };
   /** Ranged answers for this blob are one byte longer than asked (an extra byte at the end). */
   rangeTooLong?: string;
+  /**
+   * Manifest HEADs answer this `Docker-Content-Digest` instead of the registry's; `null`: none
+   * (a registry that does not send it).
+   */
+  headDigest?: string | null;
+  /**
+   * GETs of this blob (after a `dropBlobOnce`) are answered by `answer`, given
+   * the whole blob and the request's Range header (undefined: none); it
+   * returns undefined to pass the registry's answer on.
+   */
+  blobAnswer?: {
+    digest: string;
+    answer: (blob: Uint8Array<ArrayBuffer>, range: string | undefined) => Response | undefined;
+  };
 }
 
 export interface LogEntry {
@@ -136,6 +150,13 @@ export function startFaultProxy(upstream: string): Proxy {
         return answer(new Response("bad gateway", { status: 502 }));
       }
       const outHeaders = new Headers(up.headers);
+      if (
+        req.method === "HEAD" && url.pathname.includes("/manifests/") &&
+        rules.headDigest !== undefined
+      ) {
+        if (rules.headDigest === null) outHeaders.delete("docker-content-digest");
+        else outHeaders.set("docker-content-digest", rules.headDigest);
+      }
       if (up.headers.get("location")) {
         outHeaders.set(
           "location",
@@ -159,6 +180,19 @@ export function startFaultProxy(upstream: string): Proxy {
           },
         });
         return answer(new Response(body, { status: up.status, headers: outHeaders }));
+      }
+      if (req.method === "GET" && blob && rules.blobAnswer?.digest === blob) {
+        await up.body?.cancel();
+        const plain = new Headers(headers);
+        plain.delete("range");
+        const whole = await fetch(`http://${upstream}${path}`, { headers: plain });
+        const made = rules.blobAnswer.answer(
+          new Uint8Array(await whole.arrayBuffer()),
+          req.headers.get("range") ?? undefined,
+        );
+        if (made) return answer(made);
+        const again = await fetch(`http://${upstream}${path}`, { headers });
+        return answer(new Response(again.body, { status: again.status, headers: again.headers }));
       }
       const rangeStart = Number(/^bytes=(\d+)-/.exec(req.headers.get("range") ?? "")?.[1] ?? NaN);
       if (

@@ -1,7 +1,8 @@
-// Served roots with many tags, written straight to disk (no API round trips): a repository in
-// serve's private-index form (`<repo>/.ocipkg-index`, see lib/serve/repo_index.ts), or a plain
-// layout whose index.json lists every tag (a root from before the private index). Used by
-// tests/serve_scale_test.ts and scripts/bench_scale.ts.
+// Served roots with many tags or many repositories, written straight to disk (no API round
+// trips): a repository in serve's private-index form (`<repo>/.ocipkg-index`, see
+// lib/serve/repo_index.ts), or a plain layout whose index.json lists every tag (a root from
+// before the private index); a root of many one-tag repositories (hard links of one). Used by
+// tests/serve_scale_test.ts, tests/serve_catalog_test.ts and scripts/bench_scale.ts.
 import { join } from "../lib/util/path.ts";
 import { OCI_LAYOUT_FILE } from "../lib/transport/layout/index_file.ts";
 import { descriptorJson, FORMAT_FILE, INDEX_DIR } from "../lib/serve/repo_index.ts";
@@ -115,4 +116,52 @@ export async function writeScaleRepository(
   }
   await Deno.writeFile(join(dir, "oci-layout"), OCI_LAYOUT_FILE);
   return { dir, manifest, manifestBytes, config, tags };
+}
+
+/** The `i`-th repository of a scale root: 100 to a namespace directory, sorted as numbers are. */
+export function scaleRepositoryName(i: number): string {
+  return `scale${String(Math.floor(i / 100)).padStart(4, "0")}/repo${String(i).padStart(6, "0")}`;
+}
+
+/** A root made by {@link writeScaleRoot}. */
+export interface ScaleRoot {
+  /** The repositories, sorted. */
+  names: string[];
+  /** What each of them holds (one tag, `scaleTag(0)`). */
+  repository: ScaleRepository;
+}
+
+/** A directory tree's directories (parents first) and files, relative to it. */
+function treeOf(dir: string, rel = "", out = { dirs: [] as string[], files: [] as string[] }) {
+  for (const e of Deno.readDirSync(join(dir, rel))) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory) {
+      out.dirs.push(r);
+      treeOf(dir, r, out);
+    } else out.files.push(r);
+  }
+  return out;
+}
+
+/**
+ * A root of `count` repositories (`scaleRepositoryName(0…count-1)`), each of one tag in
+ * serve's private-index form, written straight to disk: one made by {@link writeScaleRepository},
+ * the others hard links of its files (serve replaces a file by a rename, never writes one in
+ * place, so they stay apart). No catalog index is written: serve builds it at its first page.
+ *
+ * @param root the served root
+ * @param count how many repositories
+ * @returns their names and what each holds
+ */
+export async function writeScaleRoot(root: string, count: number): Promise<ScaleRoot> {
+  const names = Array.from({ length: count }, (_, i) => scaleRepositoryName(i));
+  const repository = await writeScaleRepository(root, names[0]!, 1, "private");
+  const tree = treeOf(repository.dir);
+  for (const name of names.slice(1)) {
+    const dir = join(root, ...name.split("/"));
+    Deno.mkdirSync(dir, { recursive: true });
+    for (const d of tree.dirs) Deno.mkdirSync(join(dir, d));
+    for (const f of tree.files) Deno.linkSync(join(repository.dir, f), join(dir, f));
+  }
+  return { names, repository };
 }

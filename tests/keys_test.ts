@@ -3,13 +3,15 @@
 // with scrypt and nacl independently) and round-trips, and hostile key files are refused with
 // one line, quickly.
 import { Buffer } from "node:buffer";
-import { createPrivateKey, scryptSync } from "node:crypto";
+import { createPrivateKey, createPublicKey, scryptSync } from "node:crypto";
+import { join } from "node:path";
 import nacl from "tweetnacl";
 import { assert, assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import {
   encodeJson,
   encodePublicKey,
   encryptPrivateKey,
+  generateKeyFiles,
   generateSigningKeyPair,
   KeyError,
   MemoryTarget,
@@ -20,7 +22,7 @@ import {
   signImage,
   verifySignatures,
 } from "./_internal.ts";
-import { cosignFixtureText as text, HAVE_COSIGN_FIXTURES } from "./_helpers.ts";
+import { cosignFixtureText as text, HAVE_COSIGN_FIXTURES, tempDir } from "./_helpers.ts";
 
 Deno.test("keys: cosign-written encrypted keys decrypt with their password", {
   ignore: !HAVE_COSIGN_FIXTURES,
@@ -173,3 +175,24 @@ Deno.test("keys: hostile key files are refused with one line, quickly", async ()
 });
 
 // --- payloads ----------------------------------------------------------------------------------
+
+Deno.test("keys: generations at once with one prefix — one writes the pair, the others refuse; forced, the pair kept matches", async () => {
+  const dir = await tempDir();
+  const prefix = join(dir, "cosign");
+  const results = await Promise.allSettled(
+    [1, 2, 3, 4].map(() => generateKeyFiles(prefix, { password: "pw" })),
+  );
+  assertEquals(results.filter((r) => r.status === "fulfilled").length, 1);
+  for (const r of results) {
+    if (r.status === "rejected") assert(String(r.reason).includes("exists; give --force"));
+  }
+  // forced generations at once: the key and the public key are one pair (one's key beside
+  // another's public key could sign nothing its public key verifies)
+  await Promise.all([1, 2, 3].map(() => generateKeyFiles(prefix, { password: "pw", force: true })));
+  const key = await readPrivateKey(await Deno.readTextFile(`${prefix}.key`), "k", {
+    password: "pw",
+  });
+  const pub = readPublicKey(await Deno.readTextFile(`${prefix}.pub`), "p");
+  assert(createPublicKey(key).equals(pub));
+  assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["cosign.key", "cosign.pub"]);
+});

@@ -41,6 +41,7 @@ import {
 } from "../lib/serve/manifests.ts";
 import { MAX_OPTION_FILE } from "../lib/serve/auth.ts";
 import { MAX_LINES } from "../lib/cli/progress.ts";
+import { STALE_TEMP_AGE, TEMP_TOUCH_SHARE } from "../lib/util/temp.ts";
 import { registryOptions } from "../lib/cli/shared.ts";
 import serveCommand from "../lib/cli/serve.ts";
 import type { OptionTable } from "../lib/cli/options.ts";
@@ -105,6 +106,13 @@ const CLAIMS: string[] = [
   `share ${SHARED_DEADLINE_FACTOR} × the idle timeout (${
     sec(T.idleTimeoutMs * SHARED_DEADLINE_FACTOR)
   })`,
+  // Durability: a killed writer's temps in an oci-dir
+  `removes those untouched for ${
+    STALE_TEMP_AGE === 3_600_000 ? "an hour" : `${STALE_TEMP_AGE / 60_000} minutes`
+  }`,
+  `touches those waiting to be renamed every ${
+    (STALE_TEMP_AGE * TEMP_TOUCH_SHARE) / 60_000
+  } minutes`,
   // Safety
   `${gib(DEFAULT_MAX_BYTES)} extracted (\`--max-bytes\`), ${
     n(DEFAULT_MAX_ENTRIES)

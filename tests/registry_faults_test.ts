@@ -12,6 +12,7 @@ import {
 } from "../mod.ts";
 import { digestOf } from "../lib/oci/mod.ts";
 import { CLI, listTree, runCli, samplePackage, tempDir } from "./_helpers.ts";
+import { RegistryError } from "./_internal.ts";
 import { PASS, startRegistry, USER } from "./_registry.ts";
 import { startFaultProxy, startRecorder } from "./_fault_proxy.ts";
 
@@ -238,4 +239,86 @@ Deno.test("fault: a streamed blob PUT whose reply is lost is sent again and arri
   const got = await getImage(name, { store: new Store(await tempDir()), ...fast });
   const back = await Deno.readFile(join(got.dir, "lib", "libfoo.a"));
   assert(back.length === data.length && data.every((x, i) => x === back[i]), "content differs");
+});
+
+// A resumed download (its connection dropped halfway) asks for the rest with Range: an answer
+// that is not the rest of this blob is refused at once (no second resumption), naming the blob
+// and the registry, and nothing is written.
+const resumeAnswers: [string, (blob: Uint8Array<ArrayBuffer>, from: number) => Response][] = [
+  ["no Content-Range", (b, from) => new Response(b.slice(from), { status: 206 })],
+  ["a malformed Content-Range", (b, from) =>
+    new Response(b.slice(from), {
+      status: 206,
+      headers: { "content-range": `bytes=${from}-` },
+    })],
+  ["a range that starts elsewhere", (b, from) =>
+    new Response(b.slice(from - 1), {
+      status: 206,
+      headers: { "content-range": `bytes ${from - 1}-${b.length - 1}/${b.length}` },
+    })],
+  ["another total", (b, from) =>
+    new Response(b.slice(from), {
+      status: 206,
+      headers: { "content-range": `bytes ${from}-${b.length - 1}/${b.length + 1}` },
+    })],
+  ["another end", (b, from) =>
+    new Response(b.slice(from, -1), {
+      status: 206,
+      headers: { "content-range": `bytes ${from}-${b.length - 2}/${b.length}` },
+    })],
+  ["a 200 of another length", (b) => {
+    const longer = new Uint8Array(b.length + 1);
+    longer.set(b);
+    return new Response(longer, { status: 200 });
+  }],
+];
+for (const [name, answer] of resumeAnswers) {
+  Deno.test(`fault: a resumed download answered with ${name} is refused at once`, async () => {
+    const p = await pushed();
+    reset();
+    proxy.rules.dropBlobOnce = p.layer;
+    proxy.rules.blobAnswer = {
+      digest: p.layer,
+      answer: (b, range) =>
+        range === undefined ? undefined : answer(b, Number(/^bytes=(\d+)-$/.exec(range)![1])),
+    };
+    const out = join(await tempDir(), "pulled");
+    const e = await assertRejects(() => pullImage(p.name, `oci:${out}`, fast), RegistryError);
+    assertStringIncludes(e.message, `blob ${p.layer} of ${proxy.host}/faults/`);
+    assertStringIncludes(e.message, "refused");
+    assertEquals(e.message.split("\n").length, 1);
+    const gets = proxy.log.filter((x) => x.path.endsWith(p.layer));
+    assertEquals(gets.length, 2, JSON.stringify(gets)); // not asked a third time
+    assert(gets[1]!.range?.startsWith("bytes="));
+    assertEquals(await Deno.stat(out).catch(() => undefined), undefined); // nothing written
+  });
+}
+
+Deno.test("fault: a 206 to a request for a whole blob is used only when it holds all of it", async () => {
+  const p = await pushed();
+  reset();
+  const whole = (b: Uint8Array<ArrayBuffer>) =>
+    new Response(b, {
+      status: 206,
+      headers: { "content-range": `bytes 0-${b.length - 1}/${b.length}` },
+    });
+  proxy.rules.blobAnswer = { digest: p.layer, answer: (b) => whole(b) };
+  const ok = join(await tempDir(), "pulled");
+  await pullImage(p.name, `oci:${ok}`, fast);
+  assertEquals(digestOf(await Deno.readFile((await OciDir.open(ok)).blobPath(p.layer))), p.layer);
+  proxy.rules.blobAnswer = {
+    digest: p.layer,
+    answer: (b) =>
+      new Response(b.slice(1), {
+        status: 206,
+        headers: { "content-range": `bytes 1-${b.length - 1}/${b.length}` },
+      }),
+  };
+  const out = join(await tempDir(), "refused");
+  await assertRejects(
+    () => pullImage(p.name, `oci:${out}`, fast),
+    RegistryError,
+    `answered Content-Range 'bytes 1-`,
+  );
+  assertEquals(await Deno.stat(out).catch(() => undefined), undefined);
 });

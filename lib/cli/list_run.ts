@@ -8,7 +8,7 @@
 import { Store, type StoreEntry } from "../../mod.ts";
 import { formatPlatform } from "../oci/mod.ts";
 import { implement } from "./options.ts";
-import { humanBytes, out } from "./output.ts";
+import { humanBytes, out, outLines } from "./output.ts";
 import command from "./list.ts";
 
 /** The name of an entry as listed: another platform's install is followed by it. */
@@ -28,7 +28,7 @@ export default implement(command, async (_args, opts) => {
   if (!opts.size) {
     const entries = await store.list();
     if (opts.json) out(JSON.stringify(entries.map(json)));
-    else for (const e of entries) out(label(e));
+    else outLines(entries.map(label));
     return;
   }
   const usage = await store.usage();
@@ -41,7 +41,7 @@ export default implement(command, async (_args, opts) => {
     return;
   }
   const size = (n: number) => humanBytes(n).padStart(10);
-  for (const u of usage.entries) out(`${size(u.bytes)}  ${label(u.entry)}`);
+  outLines(usage.entries.map((u) => `${size(u.bytes)}  ${label(u.entry)}`));
   out(`${size(usage.other)}  (the rest: directories, records, what prune removes)`);
   out(`${size(usage.total)}  total`);
 });

@@ -9,7 +9,7 @@
 import { checkLock, lockImages, OcipkgError, UsageError } from "../../mod.ts";
 import { parsePlatform } from "../oci/mod.ts";
 import { implement } from "./options.ts";
-import { info, out } from "./output.ts";
+import { info, out, outLines } from "./output.ts";
 import { remote } from "./shared.ts";
 import command from "./lock.ts";
 
@@ -20,11 +20,11 @@ export default implement(command, async (images, opts) => {
       throw new UsageError("--check takes no --update, --platform or --verify-key");
     }
     const r = await checkLock(images, { ...remote(opts), lock: opts.lock });
-    for (const m of r.mismatches) {
+    outLines(r.mismatches.map((m) => {
       const which = m.platform ? `${m.image} (${m.platform})` : m.image;
       const now = m.now ?? (m.platform ? "no manifest for it" : "no such tag");
-      out(`${which}: locked ${m.locked}, the registry has ${now}`);
-    }
+      return `${which}: locked ${m.locked}, the registry has ${now}`;
+    }));
     const of = (n: number) => n === 1 ? `${n} locked image` : `${n} locked images`;
     if (r.mismatches.length) {
       const moved = new Set(r.mismatches.map((m) => m.image)).size;

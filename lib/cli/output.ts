@@ -24,6 +24,23 @@ export const out = (s: string): void =>
   stdoutCarriesData() ? console.error(safe(s)) : console.log(safe(s));
 
 /**
+ * Print result lines, as {@link out} prints each, a few hundred to a write:
+ * `list` of 10,000 images is some 20 writes, not 10,000.
+ * @param lines the lines
+ */
+export function outLines(lines: Iterable<string>): void {
+  let batch: string[] = [];
+  for (const line of lines) {
+    batch.push(line);
+    if (batch.length === 512) {
+      out(batch.join("\n"));
+      batch = [];
+    }
+  }
+  if (batch.length > 0) out(batch.join("\n"));
+}
+
+/**
  * Print a message for the user (stderr).
  * @param s text
  */

@@ -8,7 +8,7 @@
 import { type PrunedItem, Store } from "../../mod.ts";
 import { formatPlatform } from "../oci/mod.ts";
 import { implement } from "./options.ts";
-import { humanBytes, out } from "./output.ts";
+import { humanBytes, out, outLines } from "./output.ts";
 import command from "./prune.ts";
 
 /** What a line says an item is. */
@@ -55,6 +55,6 @@ export default implement(command, async (_args, opts) => {
     return;
   }
   const verb = r.dryRun ? "would remove" : "removed";
-  for (const x of r.removed) out(`${verb} ${describe(x, store.root)} (${humanBytes(x.bytes)})`);
+  outLines(r.removed.map((x) => `${verb} ${describe(x, store.root)} (${humanBytes(x.bytes)})`));
   out(`${r.dryRun ? "would free" : "freed"} ${humanBytes(r.freed)}`);
 });

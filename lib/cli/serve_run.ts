@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { exportRoot, serve } from "../../mod.ts";
+import { exportRoot, OcipkgError, serve } from "../../mod.ts";
+import { oneLine } from "../util/errors.ts";
 import { implement } from "./options.ts";
 import { info, out } from "./output.ts";
 import command from "./serve.ts";
@@ -17,8 +18,20 @@ import { ownSignals } from "./signals.ts";
 export default implement(command, async (_args, opts) => {
   if (opts.export) {
     const root = opts.root ?? "./registry";
-    const names = await exportRoot(root);
+    const failed: string[] = [];
+    const names = await exportRoot(root, {
+      onError: (name, e) => {
+        failed.push(name);
+        info(`error: export of '${name}' failed: ${oneLine(e)}`);
+      },
+    });
     for (const n of names) info(`exported ${n}`);
+    if (failed.length) {
+      throw new OcipkgError(
+        `exported ${names.length} ${names.length === 1 ? "repository" : "repositories"}; ` +
+          `${failed.length} could not be exported (above)`,
+      );
+    }
     out(
       `exported ${names.length} ${
         names.length === 1 ? "repository" : "repositories"

@@ -161,6 +161,21 @@ export function isHostComponent(first: string): boolean {
  * ```
  */
 export function canonicalRegistry(host: string): { hostname: string; port: number | undefined } {
+  // a store walk or a lock file names the same few hosts thousands of times: each is
+  // worked out (a URL parsed, twice) once
+  let known = CANONICAL_HOSTS.get(host);
+  if (known === undefined) {
+    known = canonicalRegistryOnce(host);
+    if (CANONICAL_HOSTS.size >= 256) CANONICAL_HOSTS.clear();
+    CANONICAL_HOSTS.set(host, known);
+  }
+  return { ...known };
+}
+
+/** {@link canonicalRegistry}'s answers so far (a few hosts; cleared when it holds 256). */
+const CANONICAL_HOSTS = new Map<string, { hostname: string; port: number | undefined }>();
+
+function canonicalRegistryOnce(host: string): { hostname: string; port: number | undefined } {
   const bad = (why: string) => new UsageError(`invalid registry host '${host}': ${why}`);
   // a port may have leading zeros (`:05000` is port 5000, as the URL parser reads it)
   const m = /^(.*?)(?::(\d+))?$/.exec(host)!;

@@ -97,7 +97,7 @@ export async function getImage(
   const store = options.store ?? new Store();
   // the keys it must verify with, each key file read once (the policy's rules, the given keys)
   const required = await verifyRequirements(name, options);
-  const state = await lockStateOf(name, options);
+  const state = await lockStateOf(name, options, options.platform ?? hostPlatform());
   if (state) return await getLocked(name, store, required, state, options);
   // each platform has its own entry (the host's by default)
   const installed = await store.installedDescriptor(name, options.platform);
@@ -181,7 +181,7 @@ export async function installedImageDir(
   const name = imageName(image);
   const store = options.store ?? new Store();
   const platform = options.platform ?? hostPlatform();
-  const entry = (await lockStateOf(name, { lock: options.lock, locked: false }))?.entry;
+  const entry = (await lockStateOf(name, { lock: options.lock, locked: false }, platform))?.entry;
   const locked = entry?.platforms[platformLockKey(platform)];
   if (entry && locked !== undefined) {
     const holder = await entryHolding(store, name, entry.digest, locked, platform);

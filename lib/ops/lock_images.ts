@@ -12,7 +12,8 @@ import { forEachBounded } from "../util/concurrency.ts";
 import type { Descriptor, Platform } from "../oci/manifest.ts";
 import { hostPlatform, parsePlatform } from "../oci/platform.ts";
 import { type ImageName, imageName } from "../oci/reference.ts";
-import { openRepository } from "../transport/registry/target.ts";
+import { RegistryClients, type RegistryTarget } from "../transport/registry/target.ts";
+import { DEFAULT_CONCURRENCY } from "../transport/defaults.ts";
 import { type ReadTarget, withTarget } from "../transport/target.ts";
 import type { RemoteOptions } from "../transport/location.ts";
 import { pickVariant } from "../transport/variants.ts";
@@ -59,7 +60,7 @@ export interface LockChange {
 export interface LockImagesResult {
   /** The lock file written. */
   path: string;
-  /** One per image, in the order given. */
+  /** One per image, in the order given (a reference named twice, once). */
   changes: LockChange[];
 }
 
@@ -105,7 +106,8 @@ export async function lockImages(
     ? resolve(options.lock)
     : (await findLockFile()) ?? resolve(LOCK_FILE_NAME);
   const before = (await readLockFile(path))?.images ?? {};
-  const names = images.map((i) => imageName(i));
+  // each reference once, however often it is named
+  const names = [...new Map(images.map((i) => imageName(i)).map((n) => [lockKey(n), n])).values()];
   for (const n of names) {
     if (n.digest !== undefined) {
       throw new UsageError(`image '${n}' is pinned by its digest: there is nothing to lock`);
@@ -116,32 +118,45 @@ export async function lockImages(
   }
   const given = (options.platforms ?? []).map(platformLockKey);
   const changes: LockChange[] = new Array(names.length);
-  await forEachBounded([...names.keys()], 4, async (i) => {
-    const name = names[i]!;
-    const key = lockKey(name);
-    const old = before[key];
-    const update = options.update || old === undefined;
-    const wanted = update && old && Object.keys(old.platforms).length
-      ? [...new Set([...Object.keys(old.platforms), ...given])]
-      : [...new Set([platformLockKey(hostPlatform()), ...given])];
-    const optional = !(update && old) && given.length > 0
-      ? platformLockKey(hostPlatform())
-      : undefined;
-    const required = await verifyRequirements(name, options);
-    changes[i] = await withTarget(openRepository(name, options), async (src) => {
-      const root = await src.resolve(update ? name.reference : old!.digest);
-      const keys = await enforceVerification(src, root, name, required);
-      const platforms: Record<string, string> = update ? {} : { ...old!.platforms };
-      for (const p of wanted) {
-        if (platforms[p] !== undefined) continue;
-        const picked = await pickPlatform(src, root, name, p, p === optional && wanted.length > 1);
-        if (picked) platforms[p] = picked.digest;
-      }
-      const change: LockChange = { image: key, digest: root.digest, platforms, keys };
-      if (old) change.previous = old.digest;
-      return change;
+  // one client per registry for all of them, small requests DEFAULT_CONCURRENCY at a time
+  const clients = new RegistryClients(options);
+  const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
+  try {
+    await forEachBounded([...names.keys()], concurrency, async (i) => {
+      const name = names[i]!;
+      const key = lockKey(name);
+      const old = before[key];
+      const update = options.update || old === undefined;
+      const wanted = update && old && Object.keys(old.platforms).length
+        ? [...new Set([...Object.keys(old.platforms), ...given])]
+        : [...new Set([platformLockKey(hostPlatform()), ...given])];
+      const optional = !(update && old) && given.length > 0
+        ? platformLockKey(hostPlatform())
+        : undefined;
+      const required = await verifyRequirements(name, options);
+      changes[i] = await withTarget(clients.open(name), async (src) => {
+        const root = await src.resolve(update ? name.reference : old!.digest);
+        const keys = await enforceVerification(src, root, name, required);
+        const platforms: Record<string, string> = update ? {} : { ...old!.platforms };
+        for (const p of wanted) {
+          if (platforms[p] !== undefined) continue;
+          const picked = await pickPlatform(
+            src,
+            root,
+            name,
+            p,
+            p === optional && wanted.length > 1,
+          );
+          if (picked) platforms[p] = picked.digest;
+        }
+        const change: LockChange = { image: key, digest: root.digest, platforms, keys };
+        if (old) change.previous = old.digest;
+        return change;
+      });
     });
-  });
+  } finally {
+    clients.close();
+  }
   await updateLockFile(path, (lock) => {
     for (const c of changes) {
       const entry: LockedImage = { digest: c.digest, platforms: c.platforms };
@@ -204,7 +219,12 @@ export interface CheckLockResult {
  * `ocipkg lock --check`: whether each entry of a lock (or each image named)
  * still matches its registry — the tag resolves to the locked root digest,
  * and the root's manifest for each locked platform is the locked one. Only
- * manifests are fetched.
+ * manifests are asked for: over one client per registry, `concurrency`
+ * (default `DEFAULT_CONCURRENCY`) at a time, each reference once; an entry
+ * whose locked platforms are its root (an image of one manifest) is settled
+ * by a `HEAD` whose `Docker-Content-Digest` is the locked digest, and any
+ * other answer is checked on the manifest itself. Memory holds the lock and
+ * the mismatches found.
  *
  * @param images the images to check (default: every entry)
  * @param options the lock file, client options
@@ -244,37 +264,70 @@ export async function checkLock(
       `no lock file ${path ?? `${LOCK_FILE_NAME} (looked from ${Deno.cwd()} up)`}`,
     );
   }
+  // each reference once, however often it is named
   const keys = images.length
-    ? images.map((i) => lockKey(imageName(i)))
+    ? [...new Set(images.map((i) => lockKey(imageName(i))))]
     : Object.keys(lock.images).sort();
   for (const k of keys) {
     if (!lock.images[k]) throw new NotFoundError(`image '${k}' is not locked in ${path}`);
   }
-  const found: LockMismatch[][] = new Array(keys.length);
-  await forEachBounded([...keys.keys()], 4, async (i) => {
-    const image = keys[i]!;
-    const entry = lock.images[image]!;
-    const name = imageName(image);
-    found[i] = await withTarget(openRepository(name, options), async (src) => {
-      let root: Descriptor;
-      try {
-        root = await src.resolve(name.reference);
-      } catch (e) {
-        if (e instanceof NotFoundError) return [{ image, locked: entry.digest }];
-        throw e;
-      }
-      if (root.digest !== entry.digest) return [{ image, locked: entry.digest, now: root.digest }];
-      const out: LockMismatch[] = [];
-      for (const [platform, locked] of Object.entries(entry.platforms)) {
-        const picked = await pickPlatform(src, root, name, platform, true);
-        if (picked?.digest !== locked) {
-          const m: LockMismatch = { image, platform, locked };
-          if (picked) m.now = picked.digest;
-          out.push(m);
-        }
-      }
-      return out;
+  // one client per registry for all of them (connections, credentials, tokens), small requests
+  // DEFAULT_CONCURRENCY at a time; only mismatches are kept
+  const clients = new RegistryClients(options);
+  const found = new Map<number, LockMismatch[]>();
+  const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
+  try {
+    await forEachBounded([...keys.keys()], concurrency, async (i) => {
+      const out = await checkEntry(
+        clients.open(imageName(keys[i]!)),
+        keys[i]!,
+        lock.images[keys[i]!]!,
+      );
+      if (out.length > 0) found.set(i, out);
     });
+  } finally {
+    clients.close();
+  }
+  const mismatches = [...found.keys()].sort((a, b) => a - b).flatMap((i) => found.get(i)!);
+  return { path, checked: keys.length, mismatches };
+}
+
+/**
+ * Check one entry of a lock against its repository: a `HEAD` of the tag
+ * first when every locked platform is the root itself (an image of one
+ * manifest; or none is locked) — the `Docker-Content-Digest` the registry
+ * answers, when it is the locked root, is the whole check (the platforms
+ * follow from the root's bytes, which its digest names); else, and when it
+ * answers another digest or none, the manifest itself (verified) and each
+ * locked platform's, as before.
+ */
+async function checkEntry(
+  target: RegistryTarget,
+  image: string,
+  entry: LockedImage,
+): Promise<LockMismatch[]> {
+  const name = imageName(image);
+  return await withTarget(target, async (src) => {
+    if (Object.values(entry.platforms).every((d) => d === entry.digest)) {
+      if (await src.digestOf(name.reference) === entry.digest) return [];
+    }
+    let root: Descriptor;
+    try {
+      root = await src.resolve(name.reference);
+    } catch (e) {
+      if (e instanceof NotFoundError) return [{ image, locked: entry.digest }];
+      throw e;
+    }
+    if (root.digest !== entry.digest) return [{ image, locked: entry.digest, now: root.digest }];
+    const out: LockMismatch[] = [];
+    for (const [platform, locked] of Object.entries(entry.platforms)) {
+      const picked = await pickPlatform(src, root, name, platform, true);
+      if (picked?.digest !== locked) {
+        const m: LockMismatch = { image, platform, locked };
+        if (picked) m.now = picked.digest;
+        out.push(m);
+      }
+    }
+    return out;
   });
-  return { path, checked: keys.length, mismatches: found.flat() };
 }

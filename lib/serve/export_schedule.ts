@@ -6,7 +6,8 @@
  * `pending` (4,096) writes; and every marked repository is exported when
  * `serve` stops ({@link ExportSchedule.close}). An export runs beside the
  * requests (one at a time per repository); a write made meanwhile marks the
- * repository again.
+ * repository again. Repositories are told apart by name (two objects of one
+ * repository share its mark; the last one marked exports it).
  *
  * @example
  * ```ts
@@ -24,6 +25,7 @@
  *
  * @module
  */
+import { oneLine } from "../util/errors.ts";
 
 /** When `index.json` files are written, and where their failures go. */
 export interface StorageOptions {
@@ -40,6 +42,8 @@ export interface StorageOptions {
    * merged into the private index (which is served as it is).
    */
   readOnly?: boolean;
+  /** Most repositories kept open (default `OPEN_REPOSITORIES` of `storage.ts`, 256). */
+  maxOpenRepositories?: number;
 }
 
 /** The defaults of {@link StorageOptions}. */
@@ -54,6 +58,7 @@ export interface Exportable {
 }
 
 interface Mark {
+  repo: Exportable;
   first: number;
   writes: number;
   timer?: ReturnType<typeof setTimeout>;
@@ -61,8 +66,8 @@ interface Mark {
 
 /** The repositories whose `index.json` trails their writes, and their timers. */
 export class ExportSchedule {
-  #marked = new Map<Exportable, Mark>();
-  #running = new Map<Exportable, Promise<void>>();
+  #marked = new Map<string, Mark>();
+  #running = new Map<string, Promise<void>>();
   #idle: number;
   #max: number;
   #pending: number;
@@ -86,32 +91,34 @@ export class ExportSchedule {
   wrote(repo: Exportable): void {
     if (this.#readOnly) return;
     const now = Date.now();
-    let mark = this.#marked.get(repo);
-    if (!mark) this.#marked.set(repo, mark = { first: now, writes: 0 });
+    let mark = this.#marked.get(repo.name);
+    if (!mark) this.#marked.set(repo.name, mark = { repo, first: now, writes: 0 });
+    mark.repo = repo;
     mark.writes++;
     if (this.#closed) return; // the stop's flush exports it
     if (mark.timer !== undefined) clearTimeout(mark.timer);
     const delay = mark.writes >= this.#pending
       ? 0
       : Math.min(this.#idle, Math.max(0, mark.first + this.#max - now));
-    const timer = setTimeout(() => this.#run(repo), delay);
+    const timer = setTimeout(() => this.#run(repo.name), delay);
     Deno.unrefTimer(timer);
     mark.timer = timer;
   }
 
   /** Export a marked repository (after its export in progress, if any). */
-  #run(repo: Exportable): Promise<void> {
-    const mark = this.#marked.get(repo);
-    if (!mark) return this.#running.get(repo) ?? Promise.resolve();
+  #run(name: string): Promise<void> {
+    const mark = this.#marked.get(name);
+    if (!mark) return this.#running.get(name) ?? Promise.resolve();
     if (mark.timer !== undefined) clearTimeout(mark.timer);
-    this.#marked.delete(repo);
-    const before = this.#running.get(repo) ?? Promise.resolve();
-    const p = before.then(async () => void await repo.export()).catch((e) => {
-      this.#onError(`export of '${repo.name}' failed: ${(e as Error).message ?? e}`);
+    this.#marked.delete(name);
+    const before = this.#running.get(name) ?? Promise.resolve();
+    const p = before.then(async () => void await mark.repo.export()).catch((e) => {
+      // one line, escaped: the failure may quote what a hostile index file holds
+      this.#onError(`export of '${name}' failed: ${oneLine(e)}`);
     });
-    this.#running.set(repo, p);
+    this.#running.set(name, p);
     p.finally(() => {
-      if (this.#running.get(repo) === p) this.#running.delete(repo);
+      if (this.#running.get(name) === p) this.#running.delete(name);
     });
     return p;
   }

@@ -8,10 +8,79 @@
  *
  * @module
  */
-import { isDigest } from "../oci/digest.ts";
-import type { Descriptor } from "../oci/manifest.ts";
+import { type Descriptor, validateDescriptor } from "../oci/manifest.ts";
 import { ANNOTATION_REF_NAME } from "../oci/media_types.ts";
 import { isTag } from "../oci/reference.ts";
+import { readSmallFile } from "../util/files.ts";
+import { MAX_INDEX_FILE } from "../transport/layout/index_file.ts";
+
+/**
+ * Read an `index.json` (or the private index's list of entries) whole, at
+ * most {@link MAX_INDEX_FILE} bytes (64 MiB, some 200,000 tags): a larger
+ * one, a fifo or a device is refused, so a hostile root cannot fill memory.
+ *
+ * @param path the file
+ * @param what names it in errors
+ * @returns its bytes, or undefined when it is missing
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readIndexJson } from "./legacy_index.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/index.json`, "{}");
+ * assert.equal((await readIndexJson(`${dir}/index.json`, "index.json"))?.byteLength, 2);
+ * assert.equal(await readIndexJson(`${dir}/missing.json`, "missing"), undefined);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function readIndexJson(path: string, what: string): Promise<Uint8Array | undefined> {
+  return (await readSmallFile(path, what, MAX_INDEX_FILE))?.bytes;
+}
+
+/**
+ * A list of descriptors (JSON), each checked.
+ *
+ * @param v the parsed list
+ * @param where names it in errors
+ * @returns the descriptors
+ * @throws {Error} naming the first entry that is not a descriptor
+ */
+function descriptors(v: unknown, where: string): Descriptor[] {
+  if (!Array.isArray(v)) throw new Error(`${where} is not a list of descriptors`);
+  for (const [i, m] of v.entries()) {
+    try {
+      validateDescriptor(m, `entry ${i}`);
+    } catch (e) {
+      throw new Error(`${where}: entry ${i} is not a descriptor (${(e as Error).message})`);
+    }
+  }
+  return v as Descriptor[];
+}
+
+/**
+ * Parse a JSON list of descriptors (the private index's `foreign.json`).
+ *
+ * @param bytes its content
+ * @param where names it in errors
+ * @returns the descriptors
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseDescriptorList } from "./legacy_index.ts";
+ * const d = { mediaType: "m/x", digest: "sha256:" + "a".repeat(64), size: 3 };
+ * assert.deepEqual(parseDescriptorList(new TextEncoder().encode(JSON.stringify([d])), "f"), [d]);
+ * assert.throws(() => parseDescriptorList(new TextEncoder().encode("[1]"), "f"), /entry 0/);
+ * ```
+ */
+export function parseDescriptorList(bytes: Uint8Array, where: string): Descriptor[] {
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new Error(`${where} is not JSON: ${(e as Error).message}`);
+  }
+  return descriptors(v, where);
+}
 
 /** What an `index.json` holds. */
 export interface ParsedIndex {
@@ -32,7 +101,7 @@ export interface ParsedIndex {
  * ```ts
  * import assert from "node:assert/strict";
  * import { parseIndexJson } from "./legacy_index.ts";
- * const d = { mediaType: "m", digest: "sha256:" + "a".repeat(64), size: 3 };
+ * const d = { mediaType: "m/x", digest: "sha256:" + "a".repeat(64), size: 3 };
  * const bytes = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, manifests: [d] }));
  * assert.deepEqual(parseIndexJson(bytes, "x").manifests, [d]);
  * assert.throws(() => parseIndexJson(new TextEncoder().encode("[]"), "x"), /not an image index/);
@@ -51,19 +120,30 @@ export function parseIndexJson(bytes: Uint8Array, where: string): ParsedIndex {
   ) {
     throw new Error(`${where}: index.json is not an image index`);
   }
-  for (const [i, m] of (doc.manifests as unknown[]).entries()) {
-    const d = m as Partial<Descriptor> | null;
-    if (
-      typeof d !== "object" || d === null || typeof d.mediaType !== "string" ||
-      typeof d.digest !== "string" || !isDigest(d.digest) || typeof d.size !== "number"
-    ) {
-      throw new Error(`${where}: index.json entry ${i} is not a descriptor`);
-    }
-  }
-  const annotations = typeof doc.annotations === "object" && doc.annotations !== null
-    ? doc.annotations as Record<string, string>
-    : undefined;
+  descriptors(doc.manifests, `${where}: index.json`);
+  const annotations = validAnnotations(doc.annotations);
   return { manifests: doc.manifests as Descriptor[], ...(annotations ? { annotations } : {}) };
+}
+
+/**
+ * An index's own annotations when they are a map of strings to strings
+ * (anything else, from a file someone else wrote, is dropped).
+ *
+ * @param v the parsed value
+ * @returns the annotations, or undefined
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { validAnnotations } from "./legacy_index.ts";
+ * assert.deepEqual(validAnnotations({ a: "1" }), { a: "1" });
+ * assert.equal(validAnnotations({ a: 1 }), undefined);
+ * assert.equal(validAnnotations([]), undefined);
+ * ```
+ */
+export function validAnnotations(v: unknown): Record<string, string> | undefined {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  if (!Object.values(v).every((x) => typeof x === "string")) return undefined;
+  return v as Record<string, string>;
 }
 
 /**

@@ -27,10 +27,20 @@
 import { join } from "../util/path.ts";
 import { releaseTemp, tempPathFor } from "../util/temp.ts";
 import { atomicWriteFile, writeAll } from "../util/files.ts";
-import type { Descriptor } from "../oci/manifest.ts";
+import { type Descriptor, validateDescriptor } from "../oci/manifest.ts";
+import { isDigest } from "../oci/digest.ts";
+import { isTag } from "../oci/reference.ts";
+import { printable } from "../util/text.ts";
 import { ANNOTATION_REF_NAME, OCI_INDEX } from "../oci/media_types.ts";
-import { type ParsedIndex, parseIndexJson, tagOf, untagged } from "./legacy_index.ts";
-import { SortedTable } from "./sorted_table.ts";
+import {
+  parseDescriptorList,
+  type ParsedIndex,
+  parseIndexJson,
+  readIndexJson,
+  tagOf,
+  untagged,
+} from "./legacy_index.ts";
+import { SortedTable, type TableCheck } from "./sorted_table.ts";
 import { lstatOrUndefined, refused } from "./contained.ts";
 import { syncDir, writeSortedFile } from "./sorted_file.ts";
 
@@ -100,6 +110,44 @@ function referrerKey(subject: string, digest: string): string {
   return `${subject} ${digest}`;
 }
 
+/** Why a table's value is not a descriptor (of `digest`, when given). */
+function descriptorProblem(value: string, digest?: string): string | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(value);
+    validateDescriptor(v, "its value");
+  } catch (e) {
+    return e instanceof SyntaxError ? "its value is not JSON" : printable((e as Error).message);
+  }
+  if (digest !== undefined && (v as Descriptor).digest !== digest) {
+    return "its value names another digest than its key";
+  }
+  return undefined;
+}
+
+const shownKey = (key: string) => `'${printable(key.slice(0, 200))}'`;
+
+/** The `tags` table: tag → descriptor. */
+const TAGS: TableCheck = {
+  key: (k) => isTag(k) ? undefined : `${shownKey(k)} is not a tag`,
+  value: (_k, v) => descriptorProblem(v),
+};
+/** The `manifests` table: digest → its descriptor. */
+const MANIFESTS: TableCheck = {
+  key: (k) => isDigest(k) ? undefined : `${shownKey(k)} is not a digest`,
+  value: (k, v) => descriptorProblem(v, k),
+};
+/** The `referrers` table: `<subject> <digest>` → the referrer's descriptor. */
+const REFERRERS: TableCheck = {
+  key: (k) => {
+    const parts = k.split(" ");
+    return parts.length === 2 && parts.every(isDigest)
+      ? undefined
+      : `${shownKey(k)} is not '<subject digest> <digest>'`;
+  },
+  value: (k, v) => descriptorProblem(v, k.split(" ")[1]),
+};
+
 /** A writer of text in 1 MiB writes. */
 class TextSink {
   #f: Deno.FsFile;
@@ -135,9 +183,9 @@ export class RepoIndex {
   constructor(place: () => Promise<string>, where: string) {
     this.#place = place;
     this.#where = where;
-    this.tags = new SortedTable("tags", place, where);
-    this.manifests = new SortedTable("manifests", place, where);
-    this.referrers = new SortedTable("referrers", place, where);
+    this.tags = new SortedTable("tags", place, where, TAGS);
+    this.manifests = new SortedTable("manifests", place, where, MANIFESTS);
+    this.referrers = new SortedTable("referrers", place, where, REFERRERS);
   }
 
   /**
@@ -252,6 +300,24 @@ export class RepoIndex {
   }
 
   /**
+   * Whether any table has a key written since the last compaction (so
+   * `index.json` may trail): the index's directory checked once, each
+   * overlay read up to its first name.
+   * @returns true when one has
+   */
+  async hasPending(): Promise<boolean> {
+    const dir = await this.#place();
+    for (const t of [this.tags, this.manifests, this.referrers]) {
+      const overlay = join(dir, t.name);
+      const st = await lstatOrUndefined(overlay);
+      if (!st) continue;
+      if (!st.isDirectory) throw refused(`${this.#where}/${t.name}`, st, "a directory");
+      for (const e of Deno.readDirSync(overlay)) if (!e.name.startsWith(".")) return true;
+    }
+    return false;
+  }
+
+  /**
    * Whether an `index.json` (by inode) is one this index wrote.
    * @param ino the inode of `index.json`
    * @returns true for our last two exports
@@ -260,19 +326,20 @@ export class RepoIndex {
     if (ino === null) return false;
     const dir = await this.#place();
     for (const f of [EXPORTED, EXPORTED_PREVIOUS]) {
-      const st = await Deno.lstat(join(dir, f)).catch(() => undefined);
+      const st = await lstatOrUndefined(join(dir, f)).catch(() => undefined);
       if (st?.isFile && st.ino === ino) return true;
     }
     return false;
   }
 
-  /** The entries whose ref name is not a tag. */
+  /** The entries whose ref name is not a tag (an `index.json`'s entries, bounded and checked). */
   async #foreign(): Promise<Descriptor[]> {
     const path = join(await this.#place(), FOREIGN);
     const st = await lstatOrUndefined(path);
     if (!st) return [];
     if (!st.isFile) throw refused(`${this.#where}/${FOREIGN}`, st, "a regular file");
-    return JSON.parse(await Deno.readTextFile(path));
+    const bytes = await readIndexJson(path, `${this.#where}/${FOREIGN}`);
+    return bytes ? parseDescriptorList(bytes, `${this.#where}/${FOREIGN}`) : [];
   }
 
   /** Remember `index.json` (just written, or merged in) as our last export. */
@@ -366,11 +433,12 @@ export class RepoIndex {
   ): Promise<void> {
     const dir = await this.#place();
     const indexPath = join(repoDir, "index.json");
-    const theirs = parseIndexJson(await Deno.readFile(indexPath), repoDir);
+    const name = this.#where.slice(0, -INDEX_DIR.length - 1); // the repository, as clients name it
+    const theirs = parseIndexJson(await indexBytes(indexPath, name), name);
     let base: ParsedIndex = { manifests: [] };
     if ((await lstatOrUndefined(join(dir, EXPORTED)))?.isFile) {
       try {
-        base = parseIndexJson(await Deno.readFile(join(dir, EXPORTED)), repoDir);
+        base = parseIndexJson(await indexBytes(join(dir, EXPORTED), name), name);
       } catch { /* unreadable: every tag of theirs is new */ }
     }
     const tagMap = (p: ParsedIndex) => {
@@ -412,15 +480,17 @@ export class RepoIndex {
    * @param dir the index's directory (made by the caller)
    * @param repoDir the repository's directory
    * @param read what a stored manifest's bytes say (undefined when not stored)
+   * @param name the repository's name, for messages (its path by default)
    * @returns the index's own annotations, from `index.json`
    */
   static async build(
     dir: string,
     repoDir: string,
     read: (digest: string, mediaType: string) => Promise<StoredManifest | undefined>,
+    name: string = repoDir,
   ): Promise<Record<string, string> | undefined> {
     const indexPath = join(repoDir, "index.json");
-    const parsed = parseIndexJson(await Deno.readFile(indexPath), repoDir);
+    const parsed = parseIndexJson(await indexBytes(indexPath, name), name);
     const tags = new Map<string, string>();
     const manifests = new Map<string, string>();
     const referrers = new Map<string, string>();
@@ -465,6 +535,14 @@ export class RepoIndex {
     await syncDir(dir);
     return parsed.annotations;
   }
+}
+
+/** An `index.json` read whole, bounded (see {@link readIndexJson}); a missing one is an error. */
+async function indexBytes(path: string, where: string): Promise<Uint8Array> {
+  const file = path.slice(path.lastIndexOf("/") + 1);
+  const bytes = await readIndexJson(path, `${where}/${file}`);
+  if (!bytes) throw new Deno.errors.NotFound(`${where}: no ${file}`);
+  return bytes;
 }
 
 /** Keep an index's entries whose ref name is not a tag (none: no file). */

@@ -342,8 +342,13 @@ class Registry {
     }
     if (path === "/v2/_catalog") {
       allow(req, ["GET"]);
-      const names = await this.#storage.catalog();
-      return this.#page(url, names, "repositories", {}, "/v2/_catalog");
+      const { n, last } = pageQuery(url);
+      const page = await this.#storage.catalogPage(last, n);
+      return json(
+        { repositories: page.names },
+        200,
+        nextLink("/v2/_catalog", n, page.names, page.more),
+      );
     }
     let m: RegExpExecArray | null;
     if ((m = /^\/v2\/(.+)\/tags\/list$/.exec(path))) {
@@ -352,12 +357,11 @@ class Registry {
       const repo = await knownRepository(this.#storage, name);
       const { n, last } = pageQuery(url);
       const page = await repo.tagPage(last, n);
-      const headers: Record<string, string> = {};
-      if (page.more && page.tags.length > 0) {
-        const next = new URLSearchParams({ n: String(n), last: page.tags[page.tags.length - 1]! });
-        headers.link = `</v2/${name}/tags/list?${next}>; rel="next"`;
-      }
-      return json({ name, tags: page.tags }, 200, headers);
+      return json(
+        { name, tags: page.tags },
+        200,
+        nextLink(`/v2/${name}/tags/list`, n, page.tags, page.more),
+      );
     }
     if ((m = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(path))) {
       return await this.#manifests.manifest(req, m[1]!, decode(m[2]!));
@@ -386,24 +390,18 @@ class Registry {
     const uploads = this.#uploads.owned(client);
     return new BlobEndpoints({ storage: this.#storage, uploads, options: this.#options });
   }
+}
 
-  #page(
-    url: URL,
-    all: string[],
-    key: string,
-    extra: Record<string, string>,
-    base: string,
-  ): Response {
-    const { n, last } = pageQuery(url);
-    const after = last === undefined ? all : all.filter((t) => t > last);
-    const page = after.slice(0, n);
-    const headers: Record<string, string> = {};
-    if (after.length > page.length && page.length > 0) {
-      const next = new URLSearchParams({ n: String(n), last: page[page.length - 1]! });
-      headers.link = `<${base}?${next}>; rel="next"`;
-    }
-    return json({ ...extra, [key]: page }, 200, headers);
-  }
+/** The `Link` header of a list's next page (none after the last page, or an empty one). */
+function nextLink(
+  base: string,
+  n: number,
+  page: string[],
+  more: boolean,
+): Record<string, string> {
+  if (!more || page.length === 0) return {};
+  const next = new URLSearchParams({ n: String(n), last: page[page.length - 1]! });
+  return { link: `<${base}?${next}>; rel="next"` };
 }
 
 /** A list's `n` (at most {@link MAX_LIST}) and `last`. */
@@ -612,7 +610,12 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
  * last write, and when it stops); this is for a root whose `serve` was
  * killed (`ocipkg serve --export`). Run it while no `serve` runs on the root.
  *
+ * A repository whose export fails (its private index is corrupt) does not
+ * stop the others: each failure goes to `options.onError`, or without one,
+ * the first is thrown once the others are written.
+ *
  * @param root the served root
+ * @param options `onError`: receives each repository that could not be written, and why
  * @returns the names of the repositories written
  * @example
  * ```ts
@@ -631,14 +634,21 @@ export async function serve(options: ServeOptions): Promise<ServeHandle> {
  * await Deno.remove(tmp, { recursive: true });
  * ```
  */
-export async function exportRoot(root: string): Promise<string[]> {
+export async function exportRoot(
+  root: string,
+  options: { onError?: (name: string, error: unknown) => void } = {},
+): Promise<string[]> {
   try {
     if (!(await Deno.stat(root)).isDirectory) throw new Error("not a directory");
   } catch (e) {
     throw new UsageError(`root '${root}' is not a directory: ${(e as Error).message}`);
   }
   const storage = await Storage.open(root);
-  return await storage.exportAll();
+  try {
+    return await storage.exportAll(options.onError);
+  } finally {
+    await storage.close(); // and the catalog, rebuilt by the walk, marked clean
+  }
 }
 
 /** Time a stop waits for the requests it cut off to end (ms). */

@@ -19,9 +19,31 @@
  */
 import { releaseTemp, tempPathFor } from "../util/temp.ts";
 import { writeAll } from "../util/files.ts";
+import { printable } from "../util/text.ts";
 
 const NL = 0x0a;
 const TAB = 0x09;
+
+/**
+ * The longest line read (8 MiB: a value is one descriptor, a referrer's
+ * with the annotations of a manifest of at most 4 MiB). A longer one — a
+ * file someone else wrote — is refused, so memory stays bounded whatever
+ * the file holds.
+ */
+export const MAX_LINE = 8 << 20;
+
+/**
+ * A sorted file that is not what this module writes: a line without a tab
+ * or newline, longer than {@link MAX_LINE}, keys out of order. The table
+ * over it names the file (`sorted_table.ts`).
+ */
+export class SortedFileError extends Error {
+  /** @param message what is wrong, and where in the file */
+  constructor(message: string) {
+    super(message);
+    this.name = "SortedFileError";
+  }
+}
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
@@ -53,7 +75,7 @@ function readAt(f: Deno.FsFile, pos: number, length: number): Uint8Array {
 /** Split a line's bytes (without its newline) into key and value. */
 function parseLine(bytes: Uint8Array, start: number): Line {
   const tab = bytes.indexOf(TAB);
-  if (tab < 0) throw new Error(`sorted file: the line at byte ${start} has no tab`);
+  if (tab < 0) throw new SortedFileError(`the line at byte ${start} has no tab`);
   return {
     start,
     end: start + bytes.byteLength + 1,
@@ -78,9 +100,10 @@ export function lineAt(f: Deno.FsFile, start: number, size: number): Line | unde
     const nl = bytes.indexOf(NL);
     if (nl >= 0) return parseLine(bytes.subarray(0, nl), start);
     if (start + bytes.byteLength >= size) {
-      throw new Error(`sorted file: the line at byte ${start} has no newline`);
+      throw new SortedFileError(`the line at byte ${start} has no newline`);
     }
-    chunk *= 4;
+    if (bytes.byteLength > MAX_LINE) throw tooLong(start);
+    chunk = Math.min(chunk * 4, MAX_LINE + 1);
   }
 }
 
@@ -93,8 +116,13 @@ function lineStartFrom(f: Deno.FsFile, pos: number, size: number): number {
     const nl = bytes.indexOf(NL);
     if (nl >= 0) return at + nl + 1;
     at += bytes.byteLength;
+    if (at - pos > MAX_LINE) throw tooLong(pos);
   }
   return size;
+}
+
+function tooLong(at: number): SortedFileError {
+  return new SortedFileError(`a line near byte ${at} is longer than ${MAX_LINE} bytes`);
 }
 
 /** What a probe keeps of a line: its key and bounds (not its value). */
@@ -190,7 +218,9 @@ export function lowerBound(f: Deno.FsFile, size: number, target: string, probes:
   while (lo + at < bound) {
     const nl = bytes.indexOf(NL, at);
     const tab = bytes.indexOf(TAB, at);
-    if (tab < 0) throw new Error(`sorted file: the line at byte ${lo + at} has no tab`);
+    if (tab < 0 || (nl >= 0 && tab > nl)) {
+      throw new SortedFileError(`the line at byte ${lo + at} has no tab`);
+    }
     if (decoder.decode(bytes.subarray(at, tab)) >= target) return lo + at;
     if (nl < 0) break; // the next line starts past bound
     at = nl + 1;
@@ -208,30 +238,46 @@ export function lowerBound(f: Deno.FsFile, size: number, target: string, probes:
  */
 export function* linesFrom(f: Deno.FsFile, start: number, size: number): Generator<Line> {
   let pos = start;
-  let carry = new Uint8Array(0);
-  let carryAt = start;
+  let lineStart = start;
+  // the start of a line that goes on past the chunk it began in, in parts (joined once whole:
+  // a long line costs its length, not its length squared)
+  let parts: Uint8Array[] = [];
+  let partsLength = 0;
   while (pos < size) {
     const chunk = readAt(f, pos, Math.min(65536, size - pos));
     if (!chunk.byteLength) break;
+    const chunkStart = pos;
     pos += chunk.byteLength;
-    const bytes = carry.byteLength ? concat(carry, chunk) : chunk;
     let at = 0;
     for (;;) {
-      const nl = bytes.indexOf(NL, at);
+      const nl = chunk.indexOf(NL, at);
       if (nl < 0) break;
-      yield parseLine(bytes.subarray(at, nl), carryAt + at);
+      let bytes = chunk.subarray(at, nl);
+      if (parts.length) {
+        bytes = concat([...parts, bytes]);
+        parts = [];
+        partsLength = 0;
+      }
+      yield parseLine(bytes, lineStart);
       at = nl + 1;
+      lineStart = chunkStart + at;
     }
-    carry = bytes.slice(at);
-    carryAt += at;
+    if (at < chunk.byteLength) {
+      parts.push(chunk.subarray(at));
+      partsLength += chunk.byteLength - at;
+      if (partsLength > MAX_LINE) throw tooLong(lineStart);
+    }
   }
-  if (carry.byteLength) throw new Error(`sorted file: the line at byte ${carryAt} has no newline`);
+  if (partsLength) throw new SortedFileError(`the line at byte ${lineStart} has no newline`);
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a);
-  out.set(b, a.byteLength);
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
   return out;
 }
 
@@ -266,7 +312,7 @@ export async function syncDir(dir: string): Promise<void> {
  * @param path the file
  * @param lines the lines, sorted
  * @returns the number of lines written
- * @throws {Error} when a key is out of order or a key or value is malformed
+ * @throws {SortedFileError} when a key is out of order or a key or value is malformed
  */
 export async function writeSortedFile(
   path: string,
@@ -282,10 +328,14 @@ export async function writeSortedFile(
       let last: string | undefined;
       for await (const [key, value] of lines) {
         if (last !== undefined && key <= last) {
-          throw new Error(`sorted file: key '${key}' is not after '${last}'`);
+          throw new SortedFileError(
+            `key '${printable(key.slice(0, 200))}' is not after '${printable(last.slice(0, 200))}'`,
+          );
         }
         if (/[\t\n]/.test(key) || key.length >= MAX_KEY || value.includes("\n")) {
-          throw new Error(`sorted file: the line of key '${key.slice(0, 100)}' is malformed`);
+          throw new SortedFileError(
+            `the line of key '${printable(key.slice(0, 100))}' is malformed`,
+          );
         }
         last = key;
         text += `${key}\t${value}\n`;

@@ -6,8 +6,9 @@
  *   lines (`sorted_file.ts`), looked up by binary search, rewritten only by
  *   {@link SortedTable.compact};
  * - the **overlay**, `<dir>/<name>/`: one file per key written since, named
- *   for its key (`:` spelled `=`, a space `+`), holding its value or `null`
- *   for a key removed. Each is written to a temp file, `fdatasync`ed, renamed
+ *   for its key (`:` spelled `=`, a space `+`, a `/` — in a repository's
+ *   name — `,`), holding its value or `null` for a key removed. Each is
+ *   written to a temp file, `fdatasync`ed, renamed
  *   into place and the directory synced before {@link SortedTable.put}
  *   returns: durable, and whole or absent after a crash.
  *
@@ -44,13 +45,17 @@
 import { Mutex } from "../util/concurrency.ts";
 import { releaseTemp, tempPathFor } from "../util/temp.ts";
 import { writeAll } from "../util/files.ts";
+import { printable } from "../util/text.ts";
 import { lstatOrUndefined, refused } from "./contained.ts";
+import { ServeError } from "./errors.ts";
 import {
   type Line,
   lineAt,
   linesFrom,
   lowerBound,
+  MAX_LINE,
   Probes,
+  SortedFileError,
   syncDir,
   writeSortedFile,
 } from "./sorted_file.ts";
@@ -58,15 +63,30 @@ import {
 /** The value of a removed key in the overlay. */
 const TOMBSTONE = "null";
 
+/** Most files an overlay directory may hold (a hostile one is refused, not read into memory). */
+export const MAX_OVERLAY = 1 << 20;
+
+/**
+ * What a table's keys and values must be (its files may have been written
+ * by someone else while `serve` was stopped): each returns why one cannot
+ * be, or undefined when it can.
+ */
+export interface TableCheck {
+  /** Why `key` cannot be a key of the table. */
+  key(key: string): string | undefined;
+  /** Why `value` cannot be the value of `key`. */
+  value(key: string, value: string): string | undefined;
+}
+
 /** A key's overlay file name. */
 function fileOf(key: string): string {
-  return key.replaceAll(":", "=").replaceAll(" ", "+");
+  return key.replaceAll(":", "=").replaceAll(" ", "+").replaceAll("/", ",");
 }
 
 /** The key of an overlay file name (undefined for a temp file). */
 function keyOf(file: string): string | undefined {
   if (file.startsWith(".")) return undefined;
-  return file.replaceAll("=", ":").replaceAll("+", " ");
+  return file.replaceAll("=", ":").replaceAll("+", " ").replaceAll(",", "/");
 }
 
 /** The identity of a file or directory's current state. */
@@ -89,7 +109,7 @@ function bisect(keys: readonly string[], key: string): number {
 /** A base's lines and an overlay's values merged (the overlay's win; removed keys dropped). */
 function* mergeLines(
   lines: Generator<Line> | undefined,
-  overlay: Map<string, { value: string }>,
+  overlay: Map<string, string>,
 ): Generator<[string, string]> {
   const order = [...overlay.keys()];
   let line = lines?.next();
@@ -105,7 +125,7 @@ function* mergeLines(
     }
     if (b?.key === o) line = lines?.next();
     oi++;
-    const v = overlay.get(o)!.value;
+    const v = overlay.get(o)!;
     if (v !== TOMBSTONE) yield [o, v];
   }
 }
@@ -131,16 +151,47 @@ export class SortedTable {
   #cache = new Mutex();
   #compacting = new Mutex();
   #probes: Probes | undefined;
+  #check: TableCheck | undefined;
+  /** The identity of the base last checked whole, or written by this table. */
+  #trusted: string | undefined;
 
   /**
    * @param name the table's name
    * @param place the directory holding it, checked on disk on each call
    * @param where that directory's path under the registry's root (for messages)
+   * @param check what its keys and values must be: a base that breaks it (or is not
+   *   sorted) is refused whole before a key is looked up in it, an overlay file when read
    */
-  constructor(name: string, place: () => Promise<string>, where: string) {
+  constructor(name: string, place: () => Promise<string>, where: string, check?: TableCheck) {
     this.name = name;
     this.#place = place;
     this.#where = where;
+    this.#check = check;
+  }
+
+  /** The refusal of a file of the table that is not what the table writes. */
+  #corrupt(file: string, why: string): ServeError {
+    return new ServeError(
+      "UNKNOWN",
+      `refused: '${this.#where}/${
+        printable(file)
+      }' under the registry's root is corrupt (${why}); ` +
+        `stop serve and remove '${this.#where}' to have it made again from index.json ` +
+        `(writes not yet in index.json are lost with it)`,
+    );
+  }
+
+  /** A sorted-file error of the base as the refusal naming it; anything else as it is. */
+  #baseError(e: unknown): unknown {
+    return e instanceof SortedFileError ? this.#corrupt(`${this.name}.base`, e.message) : e;
+  }
+
+  /** Why a key and value cannot be in the table (a tombstone only where `removed` may be). */
+  #problem(key: string, value: string | undefined, removed: boolean): string | undefined {
+    const bad = this.#check?.key(key);
+    if (bad !== undefined) return bad;
+    if (value === undefined || (removed && value === TOMBSTONE)) return undefined;
+    return this.#check?.value(key, value);
   }
 
   /** The overlay directory, made when missing, checked to be a real directory. */
@@ -164,33 +215,69 @@ export class SortedTable {
   /** Reread the overlay's names when its directory changed behind our back. */
   async #refresh(overlay: string, st: Deno.FileInfo): Promise<void> {
     if (idOf(st) === this.#id) return;
+    // the overlay's names read synchronously (a thread hop per call costs more than the call)
     await this.#cache.run(async () => {
-      const now = await Deno.lstat(overlay);
-      const id = idOf(now);
+      const id = idOf(Deno.lstatSync(overlay));
       if (id === this.#id) return;
       const keys: string[] = [];
-      for await (const e of Deno.readDir(overlay)) {
+      const known = new Set(this.#keys);
+      for (const e of Deno.readDirSync(overlay)) {
         const key = keyOf(e.name);
-        if (key !== undefined) keys.push(key);
+        if (key === undefined) continue;
+        const file = `${this.name}/${e.name.slice(0, 200)}`;
+        if (fileOf(key) !== e.name) throw this.#corrupt(file, "not a key's file name");
+        const bad = this.#problem(key, undefined, true);
+        if (bad !== undefined) throw this.#corrupt(file, bad);
+        if (keys.length >= MAX_OVERLAY) {
+          throw this.#corrupt(this.name, `more than ${MAX_OVERLAY} files`);
+        }
+        keys.push(key);
+      }
+      // a file this table did not write (found at start, or put there behind its back) is
+      // checked now, bounded: a corrupt table refuses writes as well as reads, so nothing is
+      // acknowledged that it could not export
+      for (const key of keys) {
+        if (!known.has(key)) await this.#read(`${overlay}/${fileOf(key)}`, key);
       }
       this.#keys = keys.sort();
       this.#id = id;
     });
   }
 
-  /** A regular file's text, or undefined when absent. */
+  /**
+   * An overlay file's value (checked, at most {@link MAX_LINE} bytes), or
+   * undefined when absent.
+   */
   async #read(path: string, key: string): Promise<string | undefined> {
+    const file = `${this.name}/${fileOf(key)}`;
     const st = await lstatOrUndefined(path);
     if (!st) return undefined;
-    if (!st.isFile) {
-      throw refused(`${this.#where}/${this.name}/${fileOf(key)}`, st, "a regular file");
-    }
+    if (!st.isFile) throw refused(`${this.#where}/${file}`, st, "a regular file");
+    let f: Deno.FsFile;
     try {
-      return await Deno.readTextFile(path);
+      f = await Deno.open(path);
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return undefined; // merged and removed meanwhile
       throw e;
     }
+    let value: string;
+    try {
+      const buf = new Uint8Array(Math.min(st.size, MAX_LINE) + 1);
+      let got = 0;
+      while (got < buf.byteLength) {
+        const n = await f.read(buf.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      if (got > MAX_LINE) throw this.#corrupt(file, `longer than ${MAX_LINE} bytes`);
+      value = new TextDecoder().decode(buf.subarray(0, got));
+    } finally {
+      f.close();
+    }
+    if (value.includes("\n")) throw this.#corrupt(file, "a value of more than one line");
+    const bad = this.#problem(key, value, true);
+    if (bad !== undefined) throw this.#corrupt(file, bad);
+    return value;
   }
 
   /** The base, open, with its probe cache; undefined when there is none. */
@@ -211,10 +298,37 @@ export class SortedTable {
       if (e instanceof Deno.errors.NotFound) return undefined;
       throw e;
     }
-    const now = f.statSync();
-    const id = idOf(now);
-    if (this.#probes?.id !== id) this.#probes = new Probes(id);
-    return { f, size: now.size, probes: this.#probes };
+    try {
+      const now = f.statSync();
+      const id = idOf(now);
+      // a base this table did not write (or check) since it changed is checked whole, once
+      if (this.#trusted !== id) {
+        this.#validate(f, now.size);
+        this.#trusted = id;
+      }
+      if (this.#probes?.id !== id) this.#probes = new Probes(id);
+      return { f, size: now.size, probes: this.#probes };
+    } catch (e) {
+      f.close();
+      throw this.#baseError(e);
+    }
+  }
+
+  /** Check a base whole: keys strictly in order, each key and value what the table holds. */
+  #validate(f: Deno.FsFile, size: number): void {
+    let last: string | undefined;
+    for (const line of linesFrom(f, 0, size)) {
+      if (last !== undefined && line.key <= last) {
+        throw new SortedFileError(
+          `the key at byte ${line.start}, '${printable(line.key.slice(0, 200))}', is not after '${
+            printable(last.slice(0, 200))
+          }'`,
+        );
+      }
+      const bad = this.#problem(line.key, line.value, false);
+      if (bad !== undefined) throw new SortedFileError(`the line at byte ${line.start}: ${bad}`);
+      last = line.key;
+    }
   }
 
   /** A key's value in the current base. */
@@ -224,6 +338,8 @@ export class SortedTable {
     try {
       const line = lineAt(base.f, lowerBound(base.f, base.size, key, base.probes), base.size);
       return line?.key === key ? line.value : undefined;
+    } catch (e) {
+      throw this.#baseError(e);
     } finally {
       base.f.close();
     }
@@ -250,14 +366,17 @@ export class SortedTable {
 
   /**
    * Set a key, durably (see the module doc). The caller serializes writes.
-   * @param key the key (no tab, newline or `=`/`+`; not starting with `.`)
+   * @param key the key (no tab, newline, `=`, `+` or `,`; not starting with `.`)
    * @param value one line of JSON
    */
   async put(key: string, value: string): Promise<void> {
-    if (!key || key.startsWith(".") || /[\t\n=+/]/.test(key) || value.includes("\n")) {
+    if (!key || key.startsWith(".") || /[\t\n=+,]/.test(key) || value.includes("\n")) {
       throw new Error(`table ${this.name}: key '${key.slice(0, 100)}' or its value is malformed`);
     }
-    const { overlay } = await this.#overlay();
+    const { dir, overlay } = await this.#overlay();
+    // a corrupt base refuses writes as it refuses reads: nothing is acknowledged that the
+    // table could not serve or export
+    this.#openBase(dir)?.f.close();
     const before = this.#id;
     const path = `${overlay}/${fileOf(key)}`;
     const st = await lstatOrUndefined(path);
@@ -355,6 +474,8 @@ export class SortedTable {
         }
         if (value !== undefined) yield [key, value];
       }
+    } catch (e) {
+      throw this.#baseError(e);
     } finally {
       base?.f.close();
     }
@@ -372,55 +493,38 @@ export class SortedTable {
       const { dir, overlay } = await this.#overlay();
       const keys = this.#keys;
       if (!keys.length) return 0;
-      // each overlay value, and the identity of the file it was read from
-      const merged = new Map<string, { ino: number | null; value: string }>();
+      // each overlay value (checked as it is read)
+      const merged = new Map<string, string>();
       for (const key of keys) {
-        const path = `${overlay}/${fileOf(key)}`;
-        const st = await lstatOrUndefined(path);
-        if (!st) continue;
-        if (!st.isFile) {
-          throw refused(`${this.#where}/${this.name}/${fileOf(key)}`, st, "a regular file");
-        }
-        let f: Deno.FsFile;
-        try {
-          f = await Deno.open(path);
-        } catch (e) {
-          if (e instanceof Deno.errors.NotFound) continue;
-          throw e;
-        }
-        try {
-          const st = await f.stat();
-          if (!st.isFile) continue; // swapped meanwhile
-          const bytes = new Uint8Array(st.size);
-          let got = 0;
-          while (got < bytes.byteLength) {
-            const n = await f.read(bytes.subarray(got));
-            if (n === null) break;
-            got += n;
-          }
-          merged.set(key, { ino: st.ino, value: new TextDecoder().decode(bytes.subarray(0, got)) });
-        } finally {
-          f.close();
-        }
+        const value = await this.#read(`${overlay}/${fileOf(key)}`, key);
+        if (value !== undefined) merged.set(key, value);
       }
+      const basePath = `${dir}/${this.name}.base`;
       const base = this.#openBase(dir);
       try {
         const lines = base ? linesFrom(base.f, 0, base.size) : undefined;
-        await writeSortedFile(`${dir}/${this.name}.base`, mergeLines(lines, merged));
+        await writeSortedFile(basePath, mergeLines(lines, merged));
+      } catch (e) {
+        throw this.#baseError(e);
       } finally {
         base?.f.close();
       }
-      // the new base is durable: drop what it holds from the overlay, a batch per lock
+      // merged from a checked base and checked values: no need to check it again
+      const written = await lstatOrUndefined(basePath);
+      if (written?.isFile) this.#trusted = idOf(written);
+      // the new base is durable: drop what it holds from the overlay, a batch per lock —
+      // each file only while it still holds the value merged (a write since has replaced
+      // it; its inode alone cannot tell, a file written twice since may have the same)
       const done = [...merged];
       for (let i = 0; i < done.length; i += 64) {
         const batch = done.slice(i, i + 64);
         await lock(async () => {
           const before = this.#id;
           const gone: string[] = [];
-          for (const [key, { ino }] of batch) {
+          for (const [key, value] of batch) {
             const path = `${overlay}/${fileOf(key)}`;
-            const st = await lstatOrUndefined(path);
-            if (st?.isFile && st.ino === ino) {
+            const now = await this.#read(path, key).catch(() => undefined);
+            if (now === value) {
               await Deno.remove(path).catch(() => {});
               gone.push(key);
             }

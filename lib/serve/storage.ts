@@ -6,7 +6,12 @@
  * (`<name>/.ocipkg-index`, `repo_index.ts`), from which its `index.json` is
  * written ({@link Repository.export}, when `export_schedule.ts` says); a
  * repository from before (a plain `index.json`) is read whole until its first
- * write moves it over.
+ * write moves it over. The root's repository names are kept in the catalog
+ * index (`<root>/.ocipkg-catalog`, `catalog_index.ts`), which every
+ * repository made here is added to. At most {@link OPEN_REPOSITORIES}
+ * repositories are kept open (least recently used dropped); their write
+ * locks and export marks are kept by name, so two objects of one repository
+ * never write at once.
  *
  * Containment is decided on disk, on every request, whatever a local user
  * does under the root after start. The root is resolved once, at start
@@ -26,17 +31,18 @@
  */
 import { join } from "../util/path.ts";
 import { digestOf, isDigest, parseDigest } from "../oci/digest.ts";
-import { atomicWriteFile, writeAll } from "../util/files.ts";
+import { atomicWriteFile, readSmallFile, writeAll } from "../util/files.ts";
 import { Mutex } from "../util/concurrency.ts";
 import { releaseTemp, tempPathFor } from "../util/temp.ts";
 import { LayoutIndex, OCI_LAYOUT_FILE } from "../transport/layout/index_file.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE } from "../oci/manifest.ts";
 import { OCI_INDEX, OCI_MANIFEST } from "../oci/media_types.ts";
 import { isRepositoryName } from "../oci/reference.ts";
+import { Catalog, type CatalogPage, RESERVED_COMPONENTS } from "./catalog_index.ts";
 import { ServeError } from "./errors.ts";
 import { containedDir, lstatOrUndefined, refused } from "./contained.ts";
 import { ExportSchedule, type StorageOptions } from "./export_schedule.ts";
-import { LegacyIndex, parseIndexJson } from "./legacy_index.ts";
+import { LegacyIndex, parseIndexJson, readIndexJson, validAnnotations } from "./legacy_index.ts";
 import {
   FORMAT_FILE,
   INDEX_DIR,
@@ -49,9 +55,6 @@ import { syncDir } from "./sorted_file.ts";
 export { containedDir } from "./contained.ts";
 export type { StorageOptions } from "./export_schedule.ts";
 
-// a nested repository's directory sits inside its parent's layout: it must not take a layout's names
-const RESERVED = new Set(["blobs", "index.json", "oci-layout"]);
-
 /**
  * Check a repository name.
  *
@@ -62,7 +65,8 @@ export function checkName(name: string): void {
   if (!isRepositoryName(name)) {
     throw new ServeError("NAME_INVALID", `invalid repository name '${name.slice(0, 300)}'`);
   }
-  if (name.split("/").slice(1).some((c) => RESERVED.has(c))) {
+  // a nested repository's directory sits inside its parent's layout: it must not take a layout's names
+  if (name.split("/").slice(1).some((c) => RESERVED_COMPONENTS.has(c))) {
     throw new ServeError(
       "NAME_INVALID",
       `repository name '${name}' has a component reserved by the OCI layout (blobs, index.json, oci-layout)`,
@@ -120,6 +124,9 @@ export function manifestInfo(bytes: Uint8Array, mediaType?: string): ManifestInf
   };
 }
 
+/** The largest private index `format` file read (it holds a version and the index's annotations). */
+const MAX_FORMAT_FILE = 1 << 20;
+
 /**
  * One repository: an OCI layout under the root, and its private index
  * (`repo_index.ts`) once it has been written to through `serve` — until
@@ -132,9 +139,9 @@ export class Repository {
   readonly name: string;
   /** Its directory. */
   readonly path: string;
-  /** Serializes writes (manifest push, tag, delete, the end of an export). */
-  readonly mutex: Mutex = new Mutex();
   #root: string;
+  /** Serializes writes (manifest push, tag, delete, the end of an export): one per name, held by the storage. */
+  #lock: <T>(fn: () => Promise<T>) => Promise<T>;
   #parts: string[];
   #index: RepoIndex;
   #legacy: LegacyIndex | undefined;
@@ -145,10 +152,17 @@ export class Repository {
   /** Never merge another tool's `index.json` in (nothing is written). */
   #readOnly = false;
 
-  private constructor(root: string, name: string, path: string, onWrite: (r: Repository) => void) {
+  private constructor(
+    root: string,
+    name: string,
+    path: string,
+    onWrite: (r: Repository) => void,
+    lock: <T>(fn: () => Promise<T>) => Promise<T>,
+  ) {
     this.name = name;
     this.path = path;
     this.#root = root;
+    this.#lock = lock;
     this.#parts = name.split("/");
     this.#onWrite = onWrite;
     this.#index = new RepoIndex(async () => {
@@ -162,15 +176,16 @@ export class Repository {
   static async open(
     root: string,
     name: string,
-    onWrite: (repo: Repository) => void = () => {},
-    readOnly = false,
+    onWrite: (repo: Repository) => void,
+    readOnly: boolean,
+    lock: <T>(fn: () => Promise<T>) => Promise<T>,
   ): Promise<Repository> {
     const path = join(root, ...name.split("/"));
-    const repo = new Repository(root, name, path, onWrite);
+    const repo = new Repository(root, name, path, onWrite, lock);
     repo.#readOnly = readOnly;
     const c = await repo.#check();
     // writes a stop did not export (a crash): exported soon
-    if (c.private && (await repo.#index.pending()) > 0) onWrite(repo);
+    if (c.private && (await repo.#index.hasPending())) onWrite(repo);
     return repo;
   }
 
@@ -220,12 +235,17 @@ export class Repository {
     const c = await this.#check();
     if (c.private) {
       if (c.indexId !== this.#indexSeen && !this.#readOnly) {
-        await this.exclusive(() => this.#privateLocked());
+        // our own export (the usual case, e.g. a repository just opened): nothing to merge
+        if (await this.#index.isExport(c.ino)) this.#indexSeen = c.indexId;
+        else await this.exclusive(() => this.#privateLocked());
       }
       return this.#index;
     }
     if (this.#legacy?.id !== c.indexId) {
-      const bytes = await Deno.readFile(join(this.path, "index.json"));
+      const bytes = await readIndexJson(join(this.path, "index.json"), `${this.name}/index.json`);
+      if (!bytes) {
+        throw new ServeError("NAME_UNKNOWN", `repository '${this.name}' has no index.json`);
+      }
       this.#legacy = new LegacyIndex(c.indexId, parseIndexJson(bytes, this.name));
     }
     return this.#legacy;
@@ -240,7 +260,7 @@ export class Repository {
     const c = await this.#check();
     if (!c.private) {
       const dir = (await containedDir(this.#root, [...this.#parts, INDEX_DIR], true))!;
-      await RepoIndex.build(dir, this.path, (d, m) => this.#stored(d, m));
+      await RepoIndex.build(dir, this.path, (d, m) => this.#stored(d, m), this.name);
       this.#indexSeen = c.indexId;
       this.#legacy = undefined;
       return this.#index;
@@ -267,12 +287,13 @@ export class Repository {
   }
 
   /**
-   * Run `fn` as the repository's one writer.
+   * Run `fn` as the repository's one writer (the lock is the storage's, by
+   * name: two objects of one repository never write at once).
    * @param fn the write
    * @returns what `fn` returns
    */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    return this.mutex.run(fn);
+    return this.#lock(fn);
   }
 
   /**
@@ -429,8 +450,9 @@ export class Repository {
     let annotations: Record<string, string> | undefined;
     try {
       const dir = await containedDir(this.#root, [...this.#parts, INDEX_DIR], false);
-      const format = JSON.parse(await Deno.readTextFile(join(dir!, FORMAT_FILE)));
-      annotations = format.annotations;
+      const format = await readSmallFile(join(dir!, FORMAT_FILE), FORMAT_FILE, MAX_FORMAT_FILE);
+      const parsed = JSON.parse(new TextDecoder().decode(format!.bytes));
+      annotations = validAnnotations(parsed.annotations);
     } catch { /* none */ }
     await this.#index.export(this.path, (fn) => this.exclusive(fn), annotations);
     return true;
@@ -525,22 +547,31 @@ export class Repository {
 
 const OCI_LAYOUT = "oci-layout";
 
+/** Most repositories kept open (least recently used dropped first; reopened on their next use). */
+export const OPEN_REPOSITORIES = 256;
+
 /** The root and its repositories. */
 export class Storage {
   /** The root directory (resolved). */
   readonly root: string;
   /** Where upload sessions write (`<root>/.uploads`). */
   readonly uploads: string;
+  /** The open repositories, least recently used first (at most {@link OPEN_REPOSITORIES}). */
   #repos = new Map<string, Promise<Repository>>();
-  #create = new Mutex();
+  /** Each repository's write lock, by name, while held or awaited. */
+  #locks = new Map<string, { mutex: Mutex; users: number }>();
+  #catalog: Catalog;
   #exports: ExportSchedule;
   #readOnly: boolean;
+  #maxOpen: number;
 
-  private constructor(root: string, options: StorageOptions) {
+  private constructor(root: string, options: StorageOptions, catalog: Catalog) {
     this.root = root;
     this.uploads = join(root, ".uploads");
+    this.#catalog = catalog;
     this.#exports = new ExportSchedule(options);
     this.#readOnly = options.readOnly ?? false;
+    this.#maxOpen = Math.max(1, options.maxOpenRepositories ?? OPEN_REPOSITORIES);
   }
 
   /**
@@ -553,21 +584,42 @@ export class Storage {
 
   /**
    * Write the `index.json` of every repository that has a private index,
-   * one after the other.
+   * one after the other (the catalog read a page at a time); one that fails
+   * (a corrupt private index) does not stop the others.
+   * @param onError receives each repository that failed and why (by default the first
+   *   failure is thrown once the others are written)
    * @returns the names of the repositories written
    */
-  async exportAll(): Promise<string[]> {
+  async exportAll(onError?: (name: string, error: unknown) => void): Promise<string[]> {
     const done: string[] = [];
-    for (const name of await this.catalog(Infinity)) {
-      const repo = await this.repository(name);
-      if (repo && (await repo.export())) done.push(name);
+    let failed: { error: unknown } | undefined;
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.#catalog.page(after, 1000);
+      for (const name of page.names) {
+        try {
+          const repo = await this.repository(name);
+          if (repo && (await repo.export())) done.push(name);
+        } catch (e) {
+          if (onError) onError(name, e);
+          else failed ??= { error: e };
+        }
+      }
+      if (!page.more) break;
+      after = page.names[page.names.length - 1];
     }
+    if (failed) throw failed.error;
     return done;
   }
 
-  /** Stop the export timers and write every `index.json` that trails its writes. */
+  /**
+   * Stop the export timers, write every `index.json` that trails its
+   * writes, and leave the catalog's marker of a clean stop (see
+   * `catalog_index.ts`).
+   */
   async close(): Promise<void> {
     await this.#exports.close();
+    await this.#catalog.close();
   }
 
   /**
@@ -579,9 +631,9 @@ export class Storage {
   static async open(root: string, options: StorageOptions = {}): Promise<Storage> {
     await Deno.mkdir(root, { recursive: true });
     const real = await Deno.realPath(root);
-    const s = new Storage(real, options);
     await containedDir(real, [".uploads"], true);
-    return s;
+    const catalog = await Catalog.open(real, options.readOnly ?? false);
+    return new Storage(real, options, catalog);
   }
 
   /**
@@ -598,14 +650,15 @@ export class Storage {
     if (await this.#exists(name)) return await this.#open(name);
     this.#repos.delete(name); // removed behind our back, or never there
     if (!create) return undefined;
-    return await this.#create.run(async () => {
-      if (await this.#exists(name)) return await this.#open(name);
+    await this.#catalog.creating(name, async (madeDir) => {
+      if (await this.#exists(name)) return;
       const parts = name.split("/");
       const made: string[][] = [];
       let wroteIndex = false;
       let madeIndex = false;
       try {
         const path = (await containedDir(this.root, parts, true, made))!;
+        madeDir(); // the directories above it are as this left them
         await containedDir(this.root, [...parts, "blobs", "sha256"], true, made);
         const index = await lstatOrUndefined(join(path, "index.json"));
         if (!index) {
@@ -616,10 +669,9 @@ export class Storage {
         if (!(await lstatOrUndefined(join(path, INDEX_DIR)))) {
           const dir = (await containedDir(this.root, [...parts, INDEX_DIR], true))!;
           madeIndex = true;
-          await RepoIndex.build(dir, path, () => Promise.resolve(undefined));
+          await RepoIndex.build(dir, path, () => Promise.resolve(undefined), name);
         }
         await atomicWriteFile(join(path, OCI_LAYOUT), OCI_LAYOUT_FILE);
-        return await this.#open(name);
       } catch (e) {
         // nothing half-made is left (a full disk, a symlink swapped in meanwhile)
         const dir = await containedDir(this.root, parts, false).catch(() => undefined);
@@ -636,6 +688,7 @@ export class Storage {
         throw e;
       }
     });
+    return await this.#open(name);
   }
 
   /** Whether a repository is there: real directories down to it, its `oci-layout` a regular file. */
@@ -644,57 +697,65 @@ export class Storage {
     return !!path && !!(await lstatOrUndefined(join(path, OCI_LAYOUT)))?.isFile;
   }
 
-  /** The one open Repository of a name (its mutex serializes the index writes). */
+  /** Run `fn` as a repository's one writer (whichever of its objects asks). */
+  #exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    let lock = this.#locks.get(name);
+    if (!lock) this.#locks.set(name, lock = { mutex: new Mutex(), users: 0 });
+    const held = lock;
+    held.users++;
+    return held.mutex.run(fn).finally(() => {
+      if (--held.users === 0 && this.#locks.get(name) === held) this.#locks.delete(name);
+    });
+  }
+
+  /**
+   * The open Repository of a name, opened when it is not (and added to the
+   * catalog when the catalog lacks it). At most {@link OPEN_REPOSITORIES}
+   * are kept: dropping one is safe, as its write lock and export schedule
+   * are kept by name, not by object.
+   */
   #open(name: string): Promise<Repository> {
     let p = this.#repos.get(name);
-    if (!p) {
-      const opening = Repository.open(
+    if (p) {
+      this.#repos.delete(name); // most recently used: last
+      this.#repos.set(name, p);
+      return p;
+    }
+    const opening = (async () => {
+      const repo = await Repository.open(
         this.root,
         name,
         (r) => this.#exports.wrote(r),
         this.#readOnly,
+        (fn) => this.#exclusive(name, fn),
       );
-      this.#repos.set(name, opening);
-      opening.catch(() => {
-        if (this.#repos.get(name) === opening) this.#repos.delete(name);
-      });
-      p = opening;
+      await this.#catalog.known(name);
+      return repo;
+    })();
+    this.#repos.set(name, opening);
+    opening.catch(() => {
+      if (this.#repos.get(name) === opening) this.#repos.delete(name);
+    });
+    while (this.#repos.size > this.#maxOpen) {
+      this.#repos.delete(this.#repos.keys().next().value!);
     }
+    p = opening;
     return p;
   }
 
+  /** How many repositories are open (at most {@link OPEN_REPOSITORIES}). */
+  get openRepositories(): number {
+    return this.#repos.size;
+  }
+
   /**
-   * Repository names under the root, sorted (a layout's own blobs are not
-   * walked; a directory that is not real when its turn comes is skipped).
-   * @param max most names
-   * @returns the names
+   * A page of the repository names under the root, sorted, from the catalog
+   * kept incrementally (`catalog_index.ts`), each checked on disk.
+   * @param after only names after this one
+   * @param n most names
+   * @returns the page
    */
-  async catalog(max = 10_000): Promise<string[]> {
-    const names: string[] = [];
-    const walk = async (parts: string[]): Promise<void> => {
-      let dir: string | undefined;
-      try {
-        dir = await containedDir(this.root, parts, false);
-      } catch (e) {
-        if (e instanceof ServeError) return; // swapped for a symlink: not walked
-        throw e;
-      }
-      if (!dir) return;
-      const entries: string[] = [];
-      for await (const e of Deno.readDir(dir)) {
-        if (e.isDirectory && !e.isSymlink) entries.push(e.name);
-      }
-      for (const n of entries.sort()) {
-        if (names.length >= max) return;
-        const name = [...parts, n].join("/");
-        if (parts.length && RESERVED.has(n)) continue;
-        if (!isRepositoryName(name)) continue;
-        if (!(await lstatOrUndefined(join(dir, n)))?.isDirectory) continue; // swapped meanwhile
-        if ((await lstatOrUndefined(join(dir, n, OCI_LAYOUT)))?.isFile) names.push(name);
-        await walk([...parts, n]);
-      }
-    };
-    await walk([]);
-    return names.sort();
+  async catalogPage(after: string | undefined, n: number): Promise<CatalogPage> {
+    return await this.#catalog.page(after, n);
   }
 }

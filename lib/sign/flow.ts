@@ -7,7 +7,7 @@
  */
 import { OcipkgError, UsageError } from "../util/errors.ts";
 import { resolve } from "../util/path.ts";
-import { atomicWriteFile, pathExists } from "../util/files.ts";
+import { atomicWriteFile, pathExists, withFileLock } from "../util/files.ts";
 import { type Location, openImage } from "../transport/location.ts";
 import type { ImageName } from "../oci/reference.ts";
 import type { RemoteOptions } from "../transport/location.ts";
@@ -267,15 +267,22 @@ export async function generateKeyFiles(
   if (!prefix) throw new UsageError("the key prefix is empty");
   const key = `${prefix}.key`;
   const pub = `${prefix}.pub`;
-  if (!options.force) {
+  const refuseExisting = async () => {
+    if (options.force) return;
     for (const p of [key, pub]) {
       if (await pathExists(p)) throw new OcipkgError(`'${p}' exists; give --force to replace it`);
     }
-  }
+  };
+  await refuseExisting();
   const pair = generateSigningKeyPair();
   const pem = await encryptPrivateKey(pair.privateKey, options.password);
-  await atomicWriteFile(key, new TextEncoder().encode(pem), 0o600);
-  await Deno.chmod(key, 0o600).catch(() => {}); // Windows has no modes
-  await atomicWriteFile(pub, new TextEncoder().encode(encodePublicKey(pair.publicKey)));
+  // checked again and written under the key's lock: of two generations at once, one writes
+  // both files (never one's key beside the other's public key), the other finds them there
+  await withFileLock(key, async () => {
+    await refuseExisting();
+    await atomicWriteFile(key, new TextEncoder().encode(pem), 0o600);
+    await Deno.chmod(key, 0o600).catch(() => {}); // Windows has no modes
+    await atomicWriteFile(pub, new TextEncoder().encode(encodePublicKey(pair.publicKey)));
+  });
   return { key, pub };
 }

@@ -24,12 +24,21 @@
 import { basename, dirname, join, relative, resolve } from "../util/path.ts";
 import { NotFoundError } from "../util/errors.ts";
 import { forEachBounded } from "../util/concurrency.ts";
+import { readSmallFileSync } from "../util/files.ts";
 import type { Platform } from "../oci/manifest.ts";
 import type { ImageName } from "../oci/reference.ts";
-import { OciDir } from "../transport/layout/oci_dir.ts";
+import { MAX_INDEX_FILE } from "../transport/layout/index_file.ts";
+import { LayoutIndex } from "../transport/layout/index_file.ts";
 import { LAYOUT_DIR, TMP_PREFIX } from "./paths.ts";
-import { type EntryOnDisk, entryOnDisk, isStaleTemp, isVersionName } from "./entry_dirs.ts";
-import { listEntries, type StoreEntry } from "./entries.ts";
+import { isStaleTemp, isVersionName } from "./entry_dirs.ts";
+import {
+  childPath,
+  compareEntries,
+  entryOf,
+  storeDirectories,
+  type StoreDirectory,
+  type StoreEntry,
+} from "./entries.ts";
 import { DiskUsage } from "./disk_usage.ts";
 import { readLockFile } from "./lock_file.ts";
 import { USE_TIME_STEP } from "./use_time.ts";
@@ -189,83 +198,118 @@ export async function planPrune(
     await Deno.rename(path, trash);
     return trash;
   };
+  const images = options.unusedFor !== undefined || locked !== undefined;
+  const cutoff = now - (options.unusedFor ?? 0) - USE_TIME_STEP;
+  // records of what verified: each goes unless a kept image holds its digest
+  const { records, temps } = await listVerifiedRecords(root);
+  const unheld = new Set(records.map((r) => r.digest));
 
-  const found = new Map<StoreEntry, EntryOnDisk>();
-  // what each link names (resolved as text, never followed): a version named is in use
-  const targetOf = new Map<StoreEntry, string>();
-  for (const e of await listEntries(root)) {
-    const d = await entryOnDisk(e.dir);
-    if (d === undefined) continue;
-    found.set(e, d);
-    const target = d.link ? await Deno.readLink(e.dir).catch(() => undefined) : undefined;
-    if (target !== undefined) targetOf.set(e, resolve(dirname(e.dir), target));
-  }
-  const digests = new Map<StoreEntry, Set<string>>();
-  const digestsOf = async (e: StoreEntry): Promise<Set<string>> => {
-    let set = digests.get(e);
-    if (set === undefined) digests.set(e, set = await layoutDigests(found.get(e)?.dir));
-    return set;
-  };
-
-  // images: removed when no option given keeps them; the entry moved first
-  const images: { e: StoreEntry; doomed: Doomed }[] = [];
-  if (options.unusedFor !== undefined || locked !== undefined) {
-    const cutoff = now - (options.unusedFor ?? 0) - USE_TIME_STEP;
-    for (const [e, d] of found) {
-      if (options.unusedFor !== undefined && useTime(d.stat) >= cutoff) continue;
-      if (locked?.refs.has(e.name.toString())) continue;
-      if (locked && [...await digestsOf(e)].some((x) => locked.digests.has(x))) continue;
+  // One walk, a directory at a time: what a directory's links name is known there (an install
+  // links an entry to a sibling version). What cannot be decided before the walk ends waits:
+  // links that name something elsewhere (resolved) may keep a version of another directory.
+  const elsewhere = new Set<string>(); // what any link names outside its directory
+  const keptElsewhere = new Set<string>(); // … the kept entries' links
+  const versionsOfRemoved: { doomed: Doomed; path: string }[] = [];
+  const staleVersions: string[] = [];
+  const staleTemps: string[] = [];
+  for await (const dir of storeDirectories(root)) {
+    const versionNames: string[] = []; // versions, and links being swapped in
+    const versions = new Set<string>(); // the versions that are directories
+    const named = new Set<string>(); // siblings a link of this directory names
+    const namedByKept = new Set<string>();
+    const removed: { e: StoreEntry; doomed: Doomed; version: string }[] = [];
+    const entries: { child: Deno.DirEntry; e: StoreEntry }[] = [];
+    for (const child of dir.children) {
+      if (isVersionName(child.name)) {
+        versionNames.push(child.name);
+        if (child.isDirectory) versions.add(child.name);
+      } else if (child.name.startsWith(TMP_PREFIX)) {
+        const path = childPath(dir.path, child.name);
+        if (await isStaleTemp(path)) staleTemps.push(path);
+      } else {
+        const e = entryOf(dir, child);
+        if (e !== undefined) entries.push({ child, e });
+      }
+    }
+    for (const { child, e } of entries) {
+      const link = child.isSymlink ? linkOf(dir, e.dir) : undefined;
+      if (link?.sibling !== undefined) named.add(link.sibling);
+      else if (link?.resolved !== undefined) elsewhere.add(link.resolved);
+      // where the image is: the sibling version the link names, or the entry itself
+      const home = !child.isSymlink
+        ? e.dir
+        : link?.sibling !== undefined && versions.has(link.sibling)
+        ? childPath(dir.path, link.sibling)
+        : undefined;
+      let digests: Set<string> | undefined;
+      const digestsOf = () => digests ??= layoutDigests(home);
+      const keep = () => {
+        if (link?.sibling !== undefined) namedByKept.add(link.sibling);
+        else if (link?.resolved !== undefined) keptElsewhere.add(link.resolved);
+        if (unheld.size > 0) { for (const d of digestsOf()) unheld.delete(d); }
+      };
+      if (!images) {
+        keep();
+        continue;
+      }
+      // the use time: the image's directory's (of the link itself when it names none)
+      const stat = lstatOrUndefined(home ?? e.dir);
+      if (stat === undefined) continue; // removed meanwhile
+      if (
+        (options.unusedFor !== undefined && useTime(stat) >= cutoff) ||
+        locked?.refs.has(e.name.toString()) ||
+        (locked && [...digestsOf()].some((x) => locked.digests.has(x)))
+      ) {
+        keep();
+        continue;
+      }
       const at = await away(e.dir);
-      if (!dryRun && options.unusedFor !== undefined && d.dir !== undefined) {
+      if (!dryRun && options.unusedFor !== undefined && home !== undefined) {
         // a use recorded since the decision (a get's, see use_time.ts): put it back
-        const again = await Deno.lstat(d.link ? d.dir : at).catch(() => null);
-        if (again !== null && useTime(again) > useTime(d.stat)) {
+        const again = await Deno.lstat(child.isSymlink ? home : at).catch(() => null);
+        if (again !== null && useTime(again) > useTime(stat)) {
           await Deno.rename(at, e.dir);
+          keep();
           continue;
         }
       }
       const item: PrunedItem = { kind: "image", path: e.dir, bytes: 0, name: e.name };
       if (e.platform) item.platform = e.platform;
-      item.lastUsed = new Date(useTime(d.stat));
-      images.push({ e, doomed: { item, at: [at] } });
-    }
-  }
-  plan.doomed.push(...images.map((x) => x.doomed));
-  const removing = new Set(images.map((x) => x.e));
-  const kept = [...found.keys()].filter((e) => !removing.has(e));
-  const keptTargets = new Set(kept.map((e) => targetOf.get(e)));
-  // then its version, unless a kept entry links to it too
-  for (const { e, doomed } of images) {
-    const version = targetOf.get(e);
-    const dir = found.get(e)!.dir;
-    if (version === undefined || dir === undefined || keptTargets.has(version)) continue;
-    keptTargets.add(version); // moved once
-    doomed.at.push(await away(dir));
-  }
-
-  // versions no entry links to, temps of processes that are gone
-  const allTargets = new Set(targetOf.values());
-  for (const dir of await storeDirs(root)) {
-    const names = await Array.fromAsync(Deno.readDir(dir)).catch(() => []);
-    for (const x of names) {
-      const path = join(dir, x.name);
-      let kind: PrunedItem["kind"] | undefined;
-      if (isVersionName(x.name) && !allTargets.has(resolve(path))) kind = "version";
-      else if (x.name.startsWith(TMP_PREFIX) && await isStaleTemp(path)) kind = "temp";
-      if (kind !== undefined) {
-        plan.doomed.push({ item: { kind, path, bytes: 0 }, at: [await away(path)] });
+      item.lastUsed = new Date(useTime(stat));
+      const doomed: Doomed = { item, at: [at] };
+      plan.doomed.push(doomed);
+      if (child.isSymlink && home !== undefined) {
+        removed.push({ e, doomed, version: link!.sibling! });
       }
     }
+    // a removed image's version goes with it, unless a kept entry here names it too (once:
+    // with the first in the order of `list`, whose bytes it counts in)
+    removed.sort((a, b) => compareEntries(a.e, b.e));
+    for (const { doomed, version } of removed) {
+      if (namedByKept.has(version)) continue;
+      namedByKept.add(version);
+      versionsOfRemoved.push({ doomed, path: childPath(dir.path, version) });
+    }
+    // versions no link here names
+    for (const v of versionNames) if (!named.has(v)) staleVersions.push(childPath(dir.path, v));
+  }
+  const namedElsewhere = (path: string, by: Set<string>) => by.size > 0 && by.has(resolve(path));
+  for (const { doomed, path } of versionsOfRemoved) {
+    if (!namedElsewhere(path, keptElsewhere)) doomed.at.push(await away(path));
+  }
+  for (const path of staleVersions) {
+    if (namedElsewhere(path, elsewhere)) continue;
+    plan.doomed.push({ item: { kind: "version", path, bytes: 0 }, at: [await away(path)] });
+  }
+  for (const path of staleTemps) {
+    plan.doomed.push({ item: { kind: "temp", path, bytes: 0 }, at: [await away(path)] });
   }
 
-  // records of what verified for digests no entry holds, and their left-over temps: small
-  // files written under the lock, so removed here
-  const { records, temps } = await listVerifiedRecords(root);
-  const held = new Set<string>();
-  if (records.length > 0) { for (const e of kept) for (const x of await digestsOf(e)) held.add(x); }
+  // records of what verified for digests no kept image holds, and their left-over temps:
+  // small files written under the lock, so removed here
   const files: PrunedItem[] = [
     ...temps.map((path): PrunedItem => ({ kind: "temp", path, bytes: 0 })),
-    ...records.filter((r) => !held.has(r.digest)).map((r): PrunedItem => ({
+    ...records.filter((r) => unheld.has(r.digest)).map((r): PrunedItem => ({
       kind: "record",
       path: r.path,
       bytes: 0,
@@ -282,6 +326,33 @@ export async function planPrune(
     plan.doomed.push({ item, at: [] });
   }
   return plan;
+}
+
+/**
+ * What an entry's link names (read as text, never followed): a sibling's
+ * name, or else the resolved path of what it names elsewhere.
+ */
+function linkOf(
+  dir: StoreDirectory,
+  entry: string,
+): { sibling?: string; resolved?: string } | undefined {
+  let target: string;
+  try {
+    target = Deno.readLinkSync(entry);
+  } catch {
+    return undefined; // removed meanwhile
+  }
+  if (target !== "." && target !== ".." && !/[\\/]/.test(target)) return { sibling: target };
+  return { resolved: resolve(dir.path, target) };
+}
+
+/** `lstat`, or undefined when the path is gone. */
+function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.lstatSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -353,33 +424,18 @@ function useTime(stat: Deno.FileInfo): number {
   return stat.mtime?.getTime() ?? 0;
 }
 
-/** The directories of a store that hold entries: the root and those below not hidden or entries. */
-async function storeDirs(root: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (dir: string) => {
-    out.push(dir);
-    const names = await Array.fromAsync(Deno.readDir(dir)).catch(() => []);
-    for (const e of names) {
-      if (e.isDirectory && !e.name.startsWith(".") && !e.name.startsWith("__")) {
-        await walk(join(dir, e.name));
-      }
-    }
-  };
-  await walk(root);
-  return out;
-}
-
-/** The digests an image's layout holds (none when it cannot be read). */
-async function layoutDigests(dir: string | undefined): Promise<Set<string>> {
+/**
+ * The digests an image's layout holds: those its `index.json` lists (none
+ * when it cannot be read). One read of one small file.
+ */
+function layoutDigests(dir: string | undefined): Set<string> {
   const out = new Set<string>();
   if (dir === undefined) return out;
+  const path = join(dir, LAYOUT_DIR, "index.json");
   try {
-    const layout = await OciDir.open(join(dir, LAYOUT_DIR));
-    try {
-      for (const d of await layout.list()) out.add(d.digest);
-    } finally {
-      await layout.close();
-    }
+    const read = readSmallFileSync(path, `layout index '${path}'`, MAX_INDEX_FILE);
+    if (read === undefined) return out;
+    for (const d of LayoutIndex.parse(read.bytes, path).manifests) out.add(d.digest);
   } catch { /* not readable: holds nothing known */ }
   return out;
 }

@@ -14,6 +14,7 @@
 import { forEachBounded } from "./concurrency.ts";
 import { releaseTemp, tempPathFor } from "./temp.ts";
 import { OcipkgError, systemReason } from "./errors.ts";
+import { basename, dirname, join } from "./path.ts";
 
 /**
  * Write all of `data` to an open file (handles short writes).
@@ -243,6 +244,9 @@ export const RANGE_CHUNK = 256 << 10;
  * @param offset where the range starts
  * @param size its length
  * @param truncated the error when the file ends before the range does
+ * @param options `same`: the `stat` of the file the range was found in — a
+ *   file now at `path` that is another (renamed over it) fails with
+ *   `changed()`, as its offsets are not the range's
  * @returns the stream
  * @example
  * ```ts
@@ -263,9 +267,13 @@ export async function openFileRange(
   offset: number,
   size: number,
   truncated: () => Error,
+  options: { same?: Deno.FileInfo; changed?: () => Error } = {},
 ): Promise<ReadableStream<Uint8Array>> {
   const file = await Deno.open(path);
   try {
+    if (options.same && !sameFile(options.same, await file.stat())) {
+      throw options.changed?.() ?? new OcipkgError(`'${path}' was replaced`);
+    }
     await file.seek(offset, Deno.SeekMode.Start);
   } catch (e) {
     file.close();
@@ -395,6 +403,207 @@ export async function syncDirectory(path: string): Promise<void> {
   }
 }
 
+/** Name of the lock file {@link withDirectoryLock} holds in a directory where it cannot lock the directory itself. */
+export const DIRECTORY_LOCK_FILE = ".ocipkg-lock";
+
+/** Options for {@link withDirectoryLock}. */
+export interface DirectoryLockOptions {
+  /**
+   * Lock with a lock file in the directory ({@link DIRECTORY_LOCK_FILE},
+   * through {@link withLockFile}) instead of the directory itself: what
+   * Windows does, where a directory cannot be opened; set to run that path
+   * on another system (tests).
+   */
+  lockFile?: boolean;
+}
+
+/**
+ * Run `fn` holding an exclusive lock on a directory, for writers in several
+ * processes that read, change and replace a file in it (an oci-dir's
+ * `index.json`). Where a directory can be opened as a file (Linux, macOS, the
+ * BSDs) the lock is a `flock` of the directory itself: no lock file is left
+ * in it. On Windows, which cannot open a directory, it is a lock file in it,
+ * {@link DIRECTORY_LOCK_FILE}, locked and removed by {@link withLockFile}.
+ * Either way the lock goes with the process: a crash never leaves it held.
+ *
+ * @param path the directory
+ * @param fn what to run under the lock
+ * @param options `lockFile`: the Windows way on any system
+ * @returns what `fn` returns
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { withDirectoryLock } from "./files.ts";
+ * const dir = await Deno.makeTempDir();
+ * for (const lockFile of [false, true]) {
+ *   const order: string[] = [];
+ *   await Promise.all(["a", "b"].map((who) =>
+ *     withDirectoryLock(dir, async () => {
+ *       order.push(`${who} in`);
+ *       await new Promise((r) => setTimeout(r, 10));
+ *       order.push(`${who} out`);
+ *     }, { lockFile })
+ *   ));
+ *   // one at a time: each is out before the other is in
+ *   assert.equal(order[1], order[0]!.replace("in", "out"));
+ *   assert.equal(order[3], order[2]!.replace("in", "out"));
+ *   assert.deepEqual([...Deno.readDirSync(dir)], []); // no lock file left
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function withDirectoryLock<T>(
+  path: string,
+  fn: () => Promise<T>,
+  options: DirectoryLockOptions = {},
+): Promise<T> {
+  if (options.lockFile || Deno.build.os === "windows") {
+    // a lock file needs the directory: a missing one fails as the directory, not the file
+    if (!(await Deno.stat(path)).isDirectory) throw new Deno.errors.NotADirectory(path);
+    return await withLockFile(join(path, DIRECTORY_LOCK_FILE), fn);
+  }
+  const dir = await Deno.open(path);
+  try {
+    await dir.lock(true);
+  } catch (e) {
+    dir.close();
+    throw e;
+  }
+  try {
+    return await fn();
+  } finally {
+    dir.close(); // closing releases the lock
+  }
+}
+
+/**
+ * The lock file {@link withFileLock} holds for a file that writers replace
+ * whole: `.<name>.ocipkg-lock` beside it.
+ *
+ * @param path the file
+ * @returns its lock file's path
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { lockPathFor } from "./files.ts";
+ * assert.equal(lockPathFor("/data/out.tar"), "/data/.out.tar.ocipkg-lock");
+ * ```
+ */
+export function lockPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.ocipkg-lock`);
+}
+
+/**
+ * Run `fn` holding an exclusive lock on a file that writers read, change and
+ * replace whole by renaming a new one over it (an oci-archive, an auth or
+ * config file), so that several writers, in one process or several, take
+ * turns and each starts from what the one before wrote. The lock is a lock
+ * file beside it ({@link lockPathFor}), through {@link withLockFile}: the
+ * file itself cannot be locked, as every write replaces it.
+ *
+ * @param path the file (it need not exist)
+ * @param fn what to run under the lock
+ * @returns what `fn` returns
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { withFileLock } from "./files.ts";
+ * const dir = await Deno.makeTempDir();
+ * const path = `${dir}/count`;
+ * // ten read-change-replace writers at once: none is lost
+ * await Promise.all([...Array(10).keys()].map(() =>
+ *   withFileLock(path, async () => {
+ *     const n = Number(await Deno.readTextFile(path).catch(() => "0"));
+ *     await new Promise((r) => setTimeout(r, 1));
+ *     await Deno.writeTextFile(`${path}.new`, String(n + 1));
+ *     await Deno.rename(`${path}.new`, path);
+ *   })
+ * ));
+ * assert.equal(await Deno.readTextFile(path), "10");
+ * assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["count"]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function withFileLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  return withLockFile(lockPathFor(path), fn);
+}
+
+/**
+ * Run `fn` holding an exclusive lock on the lock file `lockPath` (made when
+ * missing), then remove it. The lock is the system's (`flock`; `LockFileEx`
+ * on Windows; over NFS, the server's lock manager): it goes with the process,
+ * so a writer killed while it holds it never leaves it held — the file may
+ * stay behind, and the next writer takes it and removes it. No pid or age is
+ * ever trusted to tell a stale lock (pids mean nothing across containers or
+ * NFS clients; a writer may hold a lock for long). A writer that locked the
+ * file while the one before removed it finds the path gone or naming another
+ * file, and starts again. What is at the path must be a regular file: a
+ * symlink, fifo or directory planted there is refused, never opened.
+ *
+ * @param lockPath the lock file
+ * @param fn what to run under the lock
+ * @returns what `fn` returns
+ * @throws {OcipkgError} naming the lock file when it is not a regular file
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { withLockFile } from "./files.ts";
+ * const dir = await Deno.makeTempDir();
+ * const seen = await withLockFile(`${dir}/.lock`, async () => Deno.stat(`${dir}/.lock`));
+ * assert.ok(seen.isFile); // held while fn runs
+ * assert.deepEqual([...Deno.readDirSync(dir)], []); // removed after
+ * await Deno.symlink("/etc/passwd", `${dir}/.lock`);
+ * await assert.rejects(withLockFile(`${dir}/.lock`, async () => {}), /not a regular file/);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function withLockFile<T>(lockPath: string, fn: () => Promise<T>): Promise<T> {
+  // Windows keeps a removed file's name until its last handle is closed (a writer that waited
+  // on it still holds one) and refuses to open it meanwhile: that passes within moments
+  let pendingDelete = 0;
+  const removing = (e: unknown) =>
+    Deno.build.os === "windows" && e instanceof Deno.errors.PermissionDenied &&
+    pendingDelete++ < 500;
+  for (;;) {
+    let before: Deno.FileInfo | undefined;
+    let file: Deno.FsFile;
+    try {
+      before = await Deno.lstat(lockPath).catch((e) => {
+        if (e instanceof Deno.errors.NotFound) return undefined;
+        throw e;
+      });
+      if (before && !before.isFile) {
+        throw new OcipkgError(`lock file '${lockPath}' is not a regular file; remove it`);
+      }
+      try {
+        file = await Deno.open(lockPath, { read: true, write: true, create: true });
+      } catch (e) {
+        // another user's lock file in a shared directory: a read-only open locks it too
+        if (!(e instanceof Deno.errors.PermissionDenied) || !before) throw e;
+        file = await Deno.open(lockPath, { read: true });
+      }
+    } catch (e) {
+      if (!removing(e)) throw e;
+      await new Promise((r) => setTimeout(r, 10));
+      continue;
+    }
+    let held = false;
+    try {
+      await file.lock(true);
+      const mine = await file.stat();
+      const now = await Deno.lstat(lockPath).catch(() => undefined);
+      // the writer before removed the file this one waited on: lock the path's file anew
+      if (!now || !now.isFile || !sameFile(now, mine)) continue;
+      held = true;
+      return await fn();
+    } finally {
+      // removed before it is unlocked: a writer that locks it next finds it gone and retries
+      if (held) await Deno.remove(lockPath).catch(() => {});
+      file.close();
+    }
+  }
+}
+
 /**
  * Make files' written bytes durable, many at once (`fdatasync` of each,
  * {@link SYNC_BATCH} at a time: the file system commits its journal for
@@ -495,8 +704,9 @@ function sameFile(before: Deno.FileInfo, opened: Deno.FileInfo): boolean {
  * A small regular file's bytes, at most `max`; undefined when it does not
  * exist. What the path names is checked with `stat` before it is opened, so
  * a fifo (whose `open` would wait for a writer) or a device (`/dev/zero`
- * never ends) is refused unopened; the open file is checked again (a file
- * swapped in between is refused), and at most `max + 1` bytes are ever read,
+ * never ends) is refused unopened; the open file is checked again (one
+ * swapped in between must be a regular file too: a writer's atomic
+ * replacement is read as it is now), and at most `max + 1` bytes are ever read,
  * so a file that grows while it is read is refused too. Config files, CA
  * files, lock files, auth files, keys, bundles and trusted roots are read
  * here.
@@ -538,7 +748,9 @@ export async function readSmallFile(
       file.close();
       throw e;
     }
-    if (!sameFile(before, stat)) {
+    // another file since the stat: a writer's atomic replacement is read as it now is, bounded
+    // as any; a fifo or a device swapped in is refused
+    if (!stat.isFile) {
       file.close();
       throw notRegular(what);
     }
@@ -604,7 +816,9 @@ export function readSmallFileSync(
       file.close();
       throw e;
     }
-    if (!sameFile(before, stat)) {
+    // another file since the stat: a writer's atomic replacement is read as it now is, bounded
+    // as any; a fifo or a device swapped in is refused
+    if (!stat.isFile) {
       file.close();
       throw notRegular(what);
     }

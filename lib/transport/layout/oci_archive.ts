@@ -2,16 +2,18 @@
  * `oci-archive`: an OCI Image Layout inside a tar file, as a {@link Target}.
  * Reading indexes the tar's headers (seeking past data) and serves blobs by
  * seeking into the file; writing streams entries into a temp file that is
- * renamed into place on {@link OciArchive.close}.
+ * renamed into place on {@link OciArchive.close}, under a lock on the archive
+ * (`withFileLock`), after taking in what writers beside it put there since it
+ * started: their blobs and their tags, then its own tags again.
  *
  * @module
  */
-import { dirname } from "../../util/path.ts";
+import { basename, dirname } from "../../util/path.ts";
 import { parseDigest } from "../../oci/digest.ts";
 import { ArchiveError, fsError, NotFoundError, OcipkgError } from "../../util/errors.ts";
-import { openFileRange, pathExists, writeAll } from "../../util/files.ts";
+import { openFileRange, pathExists, withFileLock, writeAll } from "../../util/files.ts";
 import { Mutex } from "../../util/concurrency.ts";
-import { releaseTemp, tempPathFor } from "../../util/temp.ts";
+import { HeldTemps, removeStaleTemps, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, MAX_MANIFEST_SIZE, stripUndefined } from "../../oci/manifest.ts";
 import { readTar } from "../../archive/tar.ts";
 import { FileSource } from "../../archive/tar_source.ts";
@@ -31,7 +33,17 @@ export interface OciArchiveOptions {
   write?: boolean;
   /** Names the archive in messages (default `oci-archive '<path>'`), e.g. for a spooled stdin. */
   description?: string;
+  /**
+   * Age in ms of a temp file beside the archive (`.<name>.tmp-*`) that a
+   * killed writer left, which this writer removes as it replaces the archive
+   * (default one hour, `STALE_TEMP_AGE` in `util/temp.ts`; a test sets 0).
+   * This writer touches its own every sixth of it.
+   */
+  staleTempAge?: number;
 }
+
+/** A blob's entry name: `blobs/<alg>/<hex>`. */
+const BLOB_ENTRY = /^blobs\/[a-z0-9]+\/[a-f0-9]+$/;
 
 function normalize(name: string): string {
   return name.replace(/^(\.\/)+/, "").replace(/^\/+/, "");
@@ -62,9 +74,14 @@ export class OciArchive implements Target, ListableTarget {
   readonly description: string;
   #entries = new Map<string, Slot>();
   #index: LayoutIndex;
-  #writer: { file: Deno.FsFile; tmp: string; end: number } | undefined;
+  #writer: { file: Deno.FsFile; tmp: string; end: number; held: HeldTemps } | undefined;
+  #staleTempAge: number | undefined;
+  /** The archive file as scanned (`fstat`): blobs are read only from that very file. */
+  #scanned: Deno.FileInfo | undefined;
   #mutex = new Mutex();
   #closed = false;
+  /** The tags this writer made, in order: made again over what another writer put there. */
+  #tags: { desc: Descriptor; reference: string }[] = [];
 
   private constructor(path: string, description?: string) {
     this.path = path;
@@ -100,13 +117,22 @@ export class OciArchive implements Target, ListableTarget {
    */
   static async open(path: string, options: OciArchiveOptions = {}): Promise<OciArchive> {
     const ar = new OciArchive(path, options.description);
+    ar.#staleTempAge = options.staleTempAge;
     const existing = !options.write || await pathExists(path);
-    if (existing) await ar.#scan();
-    if (options.write) await ar.#startWriting(existing);
+    // a writer copies the blobs from the very file it scanned (another writer may rename a new
+    // archive over the path meanwhile: its offsets are not this one's)
+    const scanned = existing ? await ar.#scan(options.write) : undefined;
+    if (options.write) await ar.#startWriting(scanned);
     return ar;
   }
 
-  async #scan(): Promise<void> {
+  /**
+   * Index the archive's entries and read its index; with `keepOpen`, the
+   * open file is returned (the caller closes it) to read blobs from.
+   */
+  async #scan(keepOpen: true): Promise<Deno.FsFile>;
+  async #scan(keepOpen?: boolean): Promise<Deno.FsFile | undefined>;
+  async #scan(keepOpen = false): Promise<Deno.FsFile | undefined> {
     let file: Deno.FsFile;
     try {
       const st = await Deno.stat(this.path);
@@ -134,8 +160,26 @@ export class OciArchive implements Target, ListableTarget {
       const index = await this.#readEntry(file, "index.json");
       if (!index) throw new ArchiveError(`${this.description} has no index.json`);
       this.#index = LayoutIndex.parse(index, this.description, this.#index.spelling);
-    } finally {
+      this.#scanned = await file.stat();
+    } catch (e) {
       file.close();
+      throw e;
+    }
+    if (keepOpen) return file;
+    file.close();
+    return undefined;
+  }
+
+  /** A slot's bytes, read from an open archive file (one reader at a time). */
+  async *#copyOut(file: Deno.FsFile, slot: Slot): AsyncGenerator<Uint8Array> {
+    await file.seek(slot.offset, Deno.SeekMode.Start);
+    let left = slot.size;
+    const buf = new Uint8Array(Math.min(1 << 20, Math.max(1, slot.size)));
+    while (left > 0) {
+      const n = await file.read(buf.subarray(0, Math.min(buf.byteLength, left)));
+      if (n === null) throw new ArchiveError(`${this.description} is truncated`);
+      left -= n;
+      yield buf.subarray(0, n);
     }
   }
 
@@ -158,12 +202,15 @@ export class OciArchive implements Target, ListableTarget {
     return out;
   }
 
-  async #startWriting(keep: boolean): Promise<void> {
-    const tmp = tempPathFor(this.path);
+  async #startWriting(source: Deno.FsFile | undefined): Promise<void> {
+    const held = new HeldTemps(this.#staleTempAge);
+    const tmp = held.hold(tempPathFor(this.path));
     let file: Deno.FsFile;
     try {
       file = await Deno.open(tmp, { write: true, read: true, createNew: true });
     } catch (e) {
+      held.release(tmp);
+      source?.close();
       if (e instanceof Deno.errors.NotFound) {
         // the file is new: what is missing is the directory it goes into
         throw new NotFoundError(
@@ -172,25 +219,42 @@ export class OciArchive implements Target, ListableTarget {
       }
       throw fsError(e, "output", this.path);
     }
-    this.#writer = { file, tmp, end: 0 };
-    if (!keep) return;
+    this.#writer = { file, tmp, end: 0, held };
+    if (!source) return;
     // carry over the blobs of the archive being replaced
     const old = this.#entries;
     this.#entries = new Map();
-    for (const [name, slot] of old) {
-      const m = /^blobs\/([a-z0-9]+)\/([a-f0-9]+)$/.exec(name);
-      if (!m) continue;
-      await this.#append(name, slot.size, await this.#range(this.path, slot));
+    try {
+      for (const [name, slot] of old) {
+        if (!BLOB_ENTRY.test(name)) continue;
+        await this.#append(name, slot.size, this.#copyOut(source, slot));
+      }
+    } finally {
+      source.close();
     }
   }
 
-  /** A blob's bytes in the tar file at `path` (a byte stream: see {@link openFileRange}). */
+  /**
+   * A blob's bytes in the tar file at `path` (a byte stream: see
+   * {@link openFileRange}); the archive itself must still be the file that
+   * was scanned (another writer may have renamed a new one over it, whose
+   * offsets are not these).
+   */
   #range(path: string, slot: Slot): Promise<ReadableStream<Uint8Array>> {
     return openFileRange(
       path,
       slot.offset,
       slot.size,
       () => new ArchiveError(`${this.description} is truncated`),
+      path === this.path && this.#scanned
+        ? {
+          same: this.#scanned,
+          changed: () =>
+            new ArchiveError(
+              `${this.description} was replaced while it was read (another writer?); read it again`,
+            ),
+        }
+        : {},
     );
   }
 
@@ -309,8 +373,34 @@ export class OciArchive implements Target, ListableTarget {
   tag(desc: Descriptor, reference: string): Promise<void> {
     return this.#mutex.run(() => {
       this.#index.tag(desc, reference);
+      this.#tags.push({ desc, reference });
       return Promise.resolve();
     });
+  }
+
+  /**
+   * Take in the archive as it is now (under its lock, before replacing it):
+   * another writer may have replaced it since this one read it. Its blobs
+   * this writer lacks are appended, its index is the one this writer's tags
+   * are made again on — so both writers' images are kept, and where both
+   * tagged one name, this writer's (the later) tag wins.
+   */
+  async #takeIn(): Promise<void> {
+    if (!(await pathExists(this.path))) return; // removed meanwhile: what this writer holds
+    const now = new OciArchive(this.path, this.description);
+    now.#index = new LayoutIndex(this.description, this.#index.spelling);
+    const file = await now.#scan(true);
+    try {
+      for (const [name, slot] of now.#entries) {
+        if (!BLOB_ENTRY.test(name) || this.#entries.has(name)) continue;
+        await this.#append(name, slot.size, now.#copyOut(file, slot));
+      }
+    } finally {
+      file.close();
+    }
+    const index = now.#index;
+    for (const { desc, reference } of this.#tags) index.tag(desc, reference);
+    this.#index = index;
   }
 
   /** Finish: for a writer, append `oci-layout` and `index.json` and rename into place. */
@@ -331,14 +421,23 @@ export class OciArchive implements Target, ListableTarget {
       if (!w) return;
       try {
         if (commit) {
-          await this.#append("oci-layout", OCI_LAYOUT_FILE.byteLength, [OCI_LAYOUT_FILE]);
-          const index = this.#index.encode();
-          await this.#append("index.json", index.byteLength, [index]);
-          await writeAll(w.file, TAR_END);
-          await w.file.syncData();
-          w.file.close();
-          await Deno.rename(w.tmp, this.path);
-          releaseTemp(w.tmp);
+          // one writer at a time replaces the archive, each over what the one before wrote
+          await withFileLock(this.path, async () => {
+            await this.#takeIn();
+            await this.#append("oci-layout", OCI_LAYOUT_FILE.byteLength, [OCI_LAYOUT_FILE]);
+            const index = this.#index.encode();
+            await this.#append("index.json", index.byteLength, [index]);
+            await writeAll(w.file, TAR_END);
+            await w.file.syncData();
+            w.file.close();
+            await Deno.rename(w.tmp, this.path);
+            // what writers killed before their rename left beside it
+            await removeStaleTemps(dirname(this.path), {
+              prefix: `.${basename(this.path)}.tmp-`,
+              age: this.#staleTempAge,
+            });
+          });
+          w.held.release(w.tmp);
           return;
         }
       } catch (e) {
@@ -350,10 +449,10 @@ export class OciArchive implements Target, ListableTarget {
   }
 }
 
-async function discard(w: { file: Deno.FsFile; tmp: string }): Promise<void> {
+async function discard(w: { file: Deno.FsFile; tmp: string; held: HeldTemps }): Promise<void> {
   try {
     w.file.close();
   } catch { /* closed */ }
   await Deno.remove(w.tmp).catch(() => {});
-  releaseTemp(w.tmp);
+  w.held.release(w.tmp);
 }

@@ -8,16 +8,18 @@ import { parseDigest } from "../../oci/digest.ts";
 import { fsError, NotFoundError, OcipkgError, VerificationError } from "../../util/errors.ts";
 import {
   atomicWriteFile,
+  DIRECTORY_LOCK_FILE,
   openFileStream,
   pathExists,
   readSmallFile,
   SYNC_BATCH,
   syncDirectory,
   syncFiles,
+  withDirectoryLock,
 } from "../../util/files.ts";
 import { forEachBounded, Mutex } from "../../util/concurrency.ts";
-import { releaseTemp, tempPathFor } from "../../util/temp.ts";
-import { type Descriptor, stripUndefined } from "../../oci/manifest.ts";
+import { HeldTemps, removeStaleTemps, STALE_TEMP_AGE, tempPathFor } from "../../util/temp.ts";
+import { type Descriptor, isManifestType, stripUndefined } from "../../oci/manifest.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
 import {
   blobPathIn,
@@ -35,6 +37,18 @@ export const MAX_LAYOUT_FILE = 64 * 1024;
 export interface OciDirOptions {
   /** Create the layout when missing (for writing). */
   create?: boolean;
+  /**
+   * Age in ms of a temp file a killed writer left (`.blob.tmp-*`) that this
+   * writer removes, under the layout's lock (default one hour,
+   * `STALE_TEMP_AGE` in `util/temp.ts`; a test sets 0). This writer touches
+   * the temps it holds every sixth of it.
+   */
+  staleTempAge?: number;
+  /**
+   * Lock the layout with a lock file in it, as on Windows, on any system
+   * (for tests; see `withDirectoryLock`).
+   */
+  lockFile?: boolean;
 }
 
 /**
@@ -51,7 +65,9 @@ export interface OciDirOptions {
  * the `blobs/<alg>` directories synced; then `index.json` is replaced
  * atomically (written, `fdatasync`, renamed) and the layout's directory
  * synced. A crash before that leaves only temp files (`.blob.tmp-*`), never a
- * blob that is not what its name says.
+ * blob that is not what its name says; the next writer removes them once
+ * stale ({@link OciDirOptions.staleTempAge}). Writers in several processes
+ * change `index.json` under the directory's lock (`withDirectoryLock`).
  *
  * @example
  * ```ts
@@ -78,16 +94,46 @@ export class OciDir implements Target, ListableTarget {
   #mutex = new Mutex();
   #made = false;
   /** Blobs written and verified, waiting in temp files to be synced and renamed. */
-  #pending = new Map<string, { tmp: string; size: number }>();
+  #pending = new Map<string, { tmp: string; size: number; manifest: boolean }>();
   /** The `blobs/<alg>` directories made (or found) by this object. */
   #dirs = new Set<string>();
   /** In a layout this object made: the blobs it put in place, by digest, with their sizes. */
   #placed = new Map<string, number>();
+  #options: OciDirOptions;
+  /** Temp files this object holds (being written, or pending), touched while held. */
+  #temps: HeldTemps;
+  /** Whether the temps crashed writers left have been looked for. */
+  #swept = false;
 
-  private constructor(path: string, index: LayoutIndex) {
+  private constructor(path: string, index: LayoutIndex, options: OciDirOptions) {
     this.path = path;
     this.#index = index;
     this.description = `oci-dir '${path}'`;
+    this.#options = options;
+    this.#temps = new HeldTemps(options.staleTempAge);
+  }
+
+  #lock<T>(fn: () => Promise<T>): Promise<T> {
+    return withDirectoryLock(this.path, fn, { lockFile: this.#options.lockFile });
+  }
+
+  /**
+   * Remove the temp files writers killed before they finished left in the
+   * layout (its root and `blobs/<alg>`): those older than the stale age
+   * ({@link STALE_TEMP_AGE}) and not this process's. Run once per writer,
+   * under the layout's lock.
+   */
+  async #sweep(): Promise<void> {
+    if (this.#swept || this.#made) return;
+    this.#swept = true;
+    const age = this.#options.staleTempAge ?? STALE_TEMP_AGE;
+    const dirs = [this.path];
+    try {
+      for await (const e of Deno.readDir(join(this.path, "blobs"))) {
+        if (e.isDirectory) dirs.push(join(this.path, "blobs", e.name));
+      }
+    } catch { /* a layout without blobs/ */ }
+    for (const dir of dirs) await removeStaleTemps(dir, { age });
   }
 
   /**
@@ -113,7 +159,56 @@ export class OciDir implements Target, ListableTarget {
    */
   static async open(path: string, options: OciDirOptions = {}): Promise<OciDir> {
     const where = `oci-dir '${path}'`;
-    let layoutBytes: Uint8Array | undefined;
+    const found = await OciDir.#read(path, where, options);
+    if (found) return found;
+    if (!options.create) {
+      throw new NotFoundError(
+        (await pathExists(path))
+          ? `${where} is not an OCI layout: it has no oci-layout file`
+          : `oci-dir '${path}' does not exist`,
+      );
+    }
+    // Made under the directory's lock, as every index.json write is: of several writers
+    // creating it at once (two pulls into one new oci-dir), one makes the layout and the
+    // others open it; only the one that made the directory may remove it again.
+    let existed = true;
+    try {
+      await Deno.mkdir(dirname(path), { recursive: true });
+      await Deno.mkdir(path);
+      existed = false;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw fsError(e, "oci-dir", path);
+    }
+    const lock = { lockFile: options.lockFile };
+    return await withDirectoryLock(path, async () => {
+      const other = await OciDir.#read(path, where, options);
+      if (other) return other;
+      // a directory that is there, not a layout and not empty is someone else's
+      for await (const e of Deno.readDir(path)) {
+        if (e.name === DIRECTORY_LOCK_FILE) continue; // the lock held now (Windows)
+        throw new OcipkgError(
+          `${where} is a directory that is not an OCI layout and not empty; refusing to write into it`,
+        );
+      }
+      await Deno.mkdir(join(path, "blobs", "sha256"), { recursive: true });
+      const dir = new OciDir(path, new LayoutIndex(where, `oci:${path}`), options);
+      // made here: an aborted write removes it again (nothing half-written is left)
+      dir.#made = !existed;
+      // oci-layout last: a writer that finds it (unlocked) finds index.json too
+      await atomicWriteFile(join(path, "index.json"), dir.#index.encode());
+      await atomicWriteFile(join(path, "oci-layout"), OCI_LAYOUT_FILE);
+      return dir;
+    }, lock).catch((e) => {
+      throw fsError(e, "oci-dir", path);
+    });
+  }
+
+  /** The layout at `path` as it is on disk, or undefined when there is none (no `oci-layout`). */
+  static async #read(
+    path: string,
+    where: string,
+    options: OciDirOptions,
+  ): Promise<OciDir | undefined> {
     try {
       const st = await Deno.stat(path);
       if (!st.isDirectory) throw new OcipkgError(`${where} is not a directory`);
@@ -123,56 +218,27 @@ export class OciDir implements Target, ListableTarget {
         `${where}: oci-layout`,
         MAX_LAYOUT_FILE,
       );
-      if (layout === undefined) throw new Deno.errors.NotFound("no oci-layout");
-      layoutBytes = layout.bytes;
+      if (layout === undefined) return undefined;
+      checkLayoutFile(layout.bytes, where);
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw fsError(e, "oci-dir", path);
-      if (!options.create) {
-        throw new NotFoundError(
-          (await pathExists(path))
-            ? `${where} is not an OCI layout: it has no oci-layout file`
-            : `oci-dir '${path}' does not exist`,
-        );
-      }
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw fsError(e, "oci-dir", path);
     }
-    // a directory that is there, not a layout and not empty is someone else's
-    let existed = false;
+    return new OciDir(path, await OciDir.#readIndex(path, where), options);
+  }
+
+  /** The layout's `index.json` as it is on disk. */
+  static async #readIndex(path: string, where: string): Promise<LayoutIndex> {
+    const file = join(path, "index.json");
+    let indexBytes: Uint8Array;
     try {
-      for await (const _ of Deno.readDir(path)) {
-        if (!layoutBytes) {
-          throw new OcipkgError(
-            `${where} is a directory that is not an OCI layout and not empty; refusing to write into it`,
-          );
-        }
-        break;
-      }
-      existed = true;
+      const index = await readSmallFile(file, `${where}: index.json`, MAX_INDEX_FILE);
+      if (index === undefined) throw new Deno.errors.NotFound("no index.json");
+      indexBytes = index.bytes;
     } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw fsError(e, "oci-dir", path);
+      throw fsError(e, `${where} index.json:`, file);
     }
-    if (layoutBytes) {
-      checkLayoutFile(layoutBytes, where);
-      let indexBytes: Uint8Array;
-      try {
-        const index = await readSmallFile(
-          join(path, "index.json"),
-          `${where}: index.json`,
-          MAX_INDEX_FILE,
-        );
-        if (index === undefined) throw new Deno.errors.NotFound("no index.json");
-        indexBytes = index.bytes;
-      } catch (e) {
-        throw fsError(e, `${where} index.json:`, join(path, "index.json"));
-      }
-      return new OciDir(path, LayoutIndex.parse(indexBytes, where, `oci:${path}`));
-    }
-    await Deno.mkdir(join(path, "blobs", "sha256"), { recursive: true });
-    const dir = new OciDir(path, new LayoutIndex(where, `oci:${path}`));
-    // made here: an aborted write removes it again (nothing half-written is left)
-    if (!existed) dir.#made = true;
-    await atomicWriteFile(join(path, "oci-layout"), OCI_LAYOUT_FILE);
-    await atomicWriteFile(join(path, "index.json"), dir.#index.encode());
-    return dir;
+    return LayoutIndex.parse(indexBytes, where, `oci:${path}`);
   }
 
   /**
@@ -240,7 +306,14 @@ export class OciDir implements Target, ListableTarget {
       this.#dirs.add(dir);
     }
     const tmp = tempPathFor(join(dir, "blob"));
-    const file = await Deno.open(tmp, { write: true, createNew: true });
+    this.#temps.hold(tmp);
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(tmp, { write: true, createNew: true });
+    } catch (e) {
+      this.#temps.release(tmp);
+      throw e;
+    }
     let kept = false;
     try {
       const got = await writeVerified(
@@ -253,7 +326,11 @@ export class OciDir implements Target, ListableTarget {
       const desc = stripUndefined({ ...spec, digest: got.digest, size: got.size });
       // another push of the same blob got there first: this copy is not needed
       if (!this.#pending.has(got.digest)) {
-        this.#pending.set(got.digest, { tmp, size: got.size });
+        this.#pending.set(got.digest, {
+          tmp,
+          size: got.size,
+          manifest: isManifestType(spec.mediaType),
+        });
         kept = true;
       }
       return desc;
@@ -265,7 +342,7 @@ export class OciDir implements Target, ListableTarget {
           file.close();
         } catch { /* already closed */ }
         await Deno.remove(tmp).catch(() => {});
-        releaseTemp(tmp);
+        this.#temps.release(tmp);
       }
     }
   }
@@ -277,33 +354,66 @@ export class OciDir implements Target, ListableTarget {
   async #commit(): Promise<void> {
     if (this.#pending.size === 0) return;
     const pending = [...this.#pending];
+    const place = async ([digest, p]: (typeof pending)[number]) => {
+      await Deno.rename(p.tmp, this.blobPath(digest));
+      if (this.#made) this.#placed.set(digest, p.size);
+      this.#pending.delete(digest);
+      this.#temps.release(p.tmp);
+    };
     try {
       await syncFiles(pending.map(([, p]) => p.tmp));
-      await forEachBounded(pending, SYNC_BATCH, async ([digest, p]) => {
-        await Deno.rename(p.tmp, this.blobPath(digest));
-        if (this.#made) this.#placed.set(digest, p.size);
-        this.#pending.delete(digest);
-        releaseTemp(p.tmp);
-      });
+      // Blobs first, many at a time; then manifests and indexes one by one, in the order they
+      // were pushed (a copy pushes children before their parent): a writer beside this one that
+      // finds a manifest in place (and so skips its graph and tags it) finds all it names too.
+      await forEachBounded(pending.filter(([, p]) => !p.manifest), SYNC_BATCH, place);
+      for (const entry of pending.filter(([, p]) => p.manifest)) await place(entry);
       const dirs = new Set(pending.map(([digest]) => dirname(this.blobPath(digest))));
       for (const dir of dirs) await syncDirectory(dir);
     } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        // removed by another writer as a killed one's: this one stood still past the stale age
+        for (const [digest, p] of this.#pending) {
+          if (await pathExists(p.tmp)) continue;
+          throw new OcipkgError(
+            `blob ${digest} for ${this.description}: its temp file '${p.tmp}' was removed ` +
+              `before it was put in place (left untouched for too long?)`,
+          );
+        }
+      }
       throw fsError(e, "oci-dir", this.path);
     }
   }
 
-  /** Replace `index.json` (after the blobs it may name are in place) and make it durable. */
-  async #writeIndex(): Promise<void> {
+  /**
+   * Change `index.json` (after the blobs it may name are in place) and make
+   * it durable: read as it is on disk, changed and replaced under the
+   * directory's lock, so that writers beside this one (another pull into the
+   * same layout) lose none of their tags to this object's older view.
+   */
+  async #updateIndex<T>(
+    change: (index: LayoutIndex) => { result: T; changed: boolean },
+  ): Promise<T> {
     await this.#commit();
-    await atomicWriteFile(join(this.path, "index.json"), this.#index.encode());
-    await syncDirectory(this.path);
+    return await this.#lock(async () => {
+      await this.#sweep();
+      const index = await OciDir.#readIndex(this.path, this.description);
+      const { result, changed } = change(index);
+      if (changed) {
+        await atomicWriteFile(join(this.path, "index.json"), index.encode());
+        await syncDirectory(this.path);
+      }
+      this.#index = index;
+      return result;
+    });
   }
 
   tag(desc: Descriptor, reference: string): Promise<void> {
-    return this.#mutex.run(async () => {
-      this.#index.tag(desc, reference);
-      await this.#writeIndex();
-    });
+    return this.#mutex.run(() =>
+      this.#updateIndex((index) => {
+        index.tag(desc, reference);
+        return { result: undefined, changed: true };
+      })
+    );
   }
 
   /**
@@ -314,13 +424,14 @@ export class OciDir implements Target, ListableTarget {
    * @returns how many were removed
    */
   untag(drop: (entry: Descriptor) => boolean): Promise<number> {
-    return this.#mutex.run(async () => {
-      const before = this.#index.manifests.length;
-      this.#index.manifests = this.#index.manifests.filter((m) => !drop(m));
-      const removed = before - this.#index.manifests.length;
-      if (removed) await this.#writeIndex();
-      return removed;
-    });
+    return this.#mutex.run(() =>
+      this.#updateIndex((index) => {
+        const before = index.manifests.length;
+        index.manifests = index.manifests.filter((m) => !drop(m));
+        const removed = before - index.manifests.length;
+        return { result: removed, changed: removed > 0 };
+      })
+    );
   }
 
   /** Finish: blobs pushed and not yet in place are made durable and put there. */
@@ -330,18 +441,36 @@ export class OciDir implements Target, ListableTarget {
 
   /**
    * Discard: blobs pushed and not yet in place are deleted, and a layout this
-   * object created (it was not there before) is removed.
+   * object created (it was not there before) is removed — unless another
+   * writer has put something in it meanwhile (an image in its `index.json`,
+   * a blob, or a blob on its way).
    */
   abort(): Promise<void> {
     return this.#mutex.run(async () => {
       for (const [digest, p] of this.#pending) {
         await Deno.remove(p.tmp).catch(() => {});
-        releaseTemp(p.tmp);
+        this.#temps.release(p.tmp);
         this.#pending.delete(digest);
       }
-      if (this.#made && this.#index.manifests.length === 0) {
-        await Deno.remove(this.path, { recursive: true }).catch(() => {});
-      }
+      if (!this.#made) return;
+      await this.#lock(async () => {
+        if (!(await this.#untouched())) return;
+        await Deno.remove(this.path, { recursive: true });
+      }).catch(() => {});
     });
+  }
+
+  /** Whether the layout holds nothing but what this object put there (and no image). */
+  async #untouched(): Promise<boolean> {
+    const index = await OciDir.#readIndex(this.path, this.description);
+    if (index.manifests.length > 0) return false;
+    for await (const alg of Deno.readDir(join(this.path, "blobs"))) {
+      if (!alg.isDirectory) return false;
+      for await (const e of Deno.readDir(join(this.path, "blobs", alg.name))) {
+        const placed = this.#placed.has(`${alg.name}:${e.name}`);
+        if (!placed) return false;
+      }
+    }
+    return true;
   }
 }

@@ -14,7 +14,7 @@
  */
 import { dirname, join } from "../../util/path.ts";
 import { OcipkgError } from "../../util/errors.ts";
-import { atomicWriteFile, readSmallFile, UnfitFileError } from "../../util/files.ts";
+import { atomicWriteFile, readSmallFile, UnfitFileError, withFileLock } from "../../util/files.ts";
 import { canonicalHost, DEFAULT_HOST } from "../../oci/reference.ts";
 
 /** Credentials for one registry. */
@@ -288,6 +288,8 @@ async function writeAuthFile(path: string, f: AuthFile): Promise<void> {
  *
  * @param registry `host[:port]`, any spelling
  * @param cred the credential
+ * @param path the auth file (default {@link ocipkgAuthFile}); read, changed
+ *   and replaced under its lock (`withFileLock`), so logins at once keep all
  * @throws {UsageError} naming the registry when it is not a host[:port]
  * @example
  * ```ts
@@ -306,16 +308,23 @@ async function writeAuthFile(path: string, f: AuthFile): Promise<void> {
  * await Deno.remove(tmp, { recursive: true });
  * ```
  */
-export async function saveCredential(registry: string, cred: Credential): Promise<void> {
+export async function saveCredential(
+  registry: string,
+  cred: Credential,
+  path: string = ocipkgAuthFile(),
+): Promise<void> {
   const wanted = canonicalHost(registry);
-  const path = ocipkgAuthFile();
-  const f = (await readAuthFile(path)) ?? {};
-  if (typeof f.auths !== "object" || f.auths === null || Array.isArray(f.auths)) f.auths = {};
-  for (const key of keysOf(f.auths, wanted)) delete f.auths[key];
-  f.auths[keyFor(wanted)] = cred.identityToken
-    ? { identitytoken: cred.identityToken }
-    : { auth: btoa(`${cred.username ?? ""}:${cred.password ?? ""}`) };
-  await writeAuthFile(path, f);
+  await Deno.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  // read, changed and replaced under the file's lock: two logins at once keep both
+  await withFileLock(path, async () => {
+    const f = (await readAuthFile(path)) ?? {};
+    if (typeof f.auths !== "object" || f.auths === null || Array.isArray(f.auths)) f.auths = {};
+    for (const key of keysOf(f.auths, wanted)) delete f.auths[key];
+    f.auths[keyFor(wanted)] = cred.identityToken
+      ? { identitytoken: cred.identityToken }
+      : { auth: btoa(`${cred.username ?? ""}:${cred.password ?? ""}`) };
+    await writeAuthFile(path, f);
+  });
 }
 
 /**
@@ -323,6 +332,7 @@ export async function saveCredential(registry: string, cred: Credential): Promis
  * under every spelling.
  *
  * @param registry `host[:port]`, any spelling
+ * @param path the auth file (default {@link ocipkgAuthFile}), changed under its lock
  * @returns whether an entry was removed
  * @throws {UsageError} naming the registry when it is not a host[:port]
  * @example
@@ -343,13 +353,19 @@ export async function saveCredential(registry: string, cred: Credential): Promis
  * await Deno.remove(tmp, { recursive: true });
  * ```
  */
-export async function removeCredential(registry: string): Promise<boolean> {
+export async function removeCredential(
+  registry: string,
+  path: string = ocipkgAuthFile(),
+): Promise<boolean> {
   const wanted = canonicalHost(registry);
-  const path = ocipkgAuthFile();
-  const f = await readAuthFile(path);
-  const keys = keysOf(f?.auths, wanted);
-  if (!f?.auths || keys.length === 0) return false;
-  for (const key of keys) delete f.auths[key];
-  await writeAuthFile(path, f);
-  return true;
+  const holds = async () => keysOf((await readAuthFile(path))?.auths, wanted).length > 0;
+  if (!(await holds())) return false; // nothing to remove: no lock taken, nothing made
+  return await withFileLock(path, async () => {
+    const f = await readAuthFile(path);
+    const keys = keysOf(f?.auths, wanted);
+    if (!f?.auths || keys.length === 0) return false;
+    for (const key of keys) delete f.auths[key];
+    await writeAuthFile(path, f);
+    return true;
+  });
 }

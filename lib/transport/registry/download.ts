@@ -16,11 +16,12 @@
  */
 import { Verifier, vouch } from "../../oci/digest.ts";
 import { NotFoundError, oneLine, VerificationError } from "../../util/errors.ts";
+import { printable } from "../../util/text.ts";
 import type { Descriptor } from "../../oci/manifest.ts";
 import { isLoopbackHost } from "../../oci/reference.ts";
 import { RegistryError } from "./errors.ts";
 import { DownloadStalls, RegistryTimeoutError } from "./http.ts";
-import { rangedStream } from "./ranged.ts";
+import { checkContentRange, rangedStream } from "./ranged.ts";
 import type { Repository } from "./repository.ts";
 import {
   DEFAULT_RANGE_PARTS,
@@ -144,6 +145,31 @@ export class BlobDownloads {
   }
 
   /**
+   * Check an answer to a request from byte `from` of a blob (0: all of it, no
+   * `Range` sent) before a byte of it is used: a `206` must say it holds
+   * exactly the rest of the blob (`Content-Range: bytes <from>-<size-1>/<size>`);
+   * a `200` to a `Range` request that states a length must state the blob's.
+   * Anything else is refused at once, not asked again (a server that sends
+   * another range than asked would do so again).
+   */
+  #checkResumed(res: Response, desc: Descriptor, what: string, from: number): void {
+    const host = this.#repo.client.registry;
+    if (res.status === 206) {
+      checkContentRange(res, { start: from, end: desc.size - 1, size: desc.size, what, host });
+      return;
+    }
+    const length = res.headers.get("content-length");
+    if (from > 0 && length !== null && Number(length) !== desc.size) {
+      throw new RegistryError(
+        `${what}: ${host} answered 200 with Content-Length '${
+          printable(length.slice(0, 20))
+        }' to a request for bytes ${from}-${desc.size - 1}/${desc.size}; refused`,
+        res.status,
+      );
+    }
+  }
+
+  /**
    * A large blob in `parts` parallel ranged requests, emitted in order and
    * verified by one {@link Verifier}; a registry that ignores `Range` is read
    * as one stream ({@link #blobStream}) from its first answer.
@@ -198,6 +224,14 @@ export class BlobDownloads {
         stalls,
         received > 0 ? `bytes=${received}-` : undefined,
       );
+      try {
+        this.#checkResumed(res, desc, what, received);
+      } catch (e) {
+        await res.body?.cancel().catch(() => {});
+        throw e;
+      }
+      // a 200 to a Range request sends the blob from its start: the bytes passed on already
+      // are dropped, and the verifier goes on over the rest (its digest covers every byte passed)
       skip = received > 0 && res.status === 200 ? received : 0;
       reader = res.body!.getReader({ mode: "byob" });
     };

@@ -87,6 +87,49 @@ function parseContentRange(
 }
 
 /**
+ * Check that a `206` answer's `Content-Range` is exactly the range asked for
+ * of a blob of `size` bytes (a total of `*` passes: it states none).
+ *
+ * @param res the answer (a `206`)
+ * @param asked the range asked for (`end` inclusive), the blob's size, and
+ *   how to name the blob and the registry
+ * @throws {RegistryError} naming the blob, the registry, what it sent and
+ *   what was asked, when the header is missing, malformed, or another range
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkContentRange } from "./ranged.ts";
+ * const asked = { start: 10, end: 99, size: 100, what: "blob sha256:… of r/x", host: "r" };
+ * const answer = (range: string) => new Response("", { headers: { "content-range": range } });
+ * checkContentRange(answer("bytes 10-99/100"), asked);
+ * checkContentRange(answer("bytes 10-99/*"), asked);
+ * for (const wrong of ["bytes 0-99/100", "bytes 10-99/101", "bytes 10-98/100", "10-99/100"]) {
+ *   assert.throws(() => checkContentRange(answer(wrong), asked), /answered Content-Range/);
+ * }
+ * assert.throws(() => checkContentRange(new Response(""), asked), /'none'/);
+ * ```
+ */
+export function checkContentRange(
+  res: Response,
+  asked: { start: number; end: number; size: number; what: string; host: string },
+): void {
+  const { start, end, size, what, host } = asked;
+  const raw = res.headers.get("content-range");
+  const got = parseContentRange(raw);
+  if (
+    !got || got.start !== start || got.end !== end ||
+    (got.total !== undefined && got.total !== size)
+  ) {
+    throw new RegistryError(
+      `${what}: ${host} answered Content-Range '${
+        printable((raw ?? "none").slice(0, 100))
+      }' to a request for bytes ${start}-${end}/${size}; refused`,
+      res.status,
+    );
+  }
+}
+
+/**
  * A byte stream of the blob fetched in parallel ranges, verified in order.
  * The stream errors with the first failure: a {@link RegistryError} naming
  * the blob and the host when an answer is not the range asked for or a
@@ -134,27 +177,14 @@ export function rangedStream(src: RangedSource): ReadableStream<Uint8Array> {
 
   /** Check a ranged answer is exactly `start-end` of this blob. */
   const check = (res: Response, start: number, end: number): void => {
-    const asked = `bytes ${start}-${end}`;
     if (res.status !== 206) {
       throw new RegistryError(
-        `${what}: ${host} answered ${res.status} to a request for ${asked} after honouring ` +
-          `Range before; refused`,
+        `${what}: ${host} answered ${res.status} to a request for bytes ${start}-${end} after ` +
+          `honouring Range before; refused`,
         res.status,
       );
     }
-    const raw = res.headers.get("content-range");
-    const got = parseContentRange(raw);
-    if (
-      !got || got.start !== start || got.end !== end ||
-      (got.total !== undefined && got.total !== size)
-    ) {
-      throw new RegistryError(
-        `${what}: ${host} answered Content-Range '${
-          printable((raw ?? "none").slice(0, 100))
-        }' to a request for ${asked}/${size}; refused`,
-        res.status,
-      );
-    }
+    checkContentRange(res, { start, end, size, what, host });
   };
 
   /**

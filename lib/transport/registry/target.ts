@@ -56,8 +56,12 @@ import { Mirrors } from "./mirrors.ts";
  */
 export class RegistryTarget implements Target {
   readonly description: string;
-  /** The HTTP client (shared by targets of the same registry if passed in). */
+  /**
+   * The HTTP client: its own, or one passed in that targets of the same
+   * registry share (the target does not close a client passed in).
+   */
   readonly client: RegistryClient;
+  #ownClient: boolean;
   /** Repository path, e.g. `org/libfoo`. */
   readonly repository: string;
   #repo: Repository;
@@ -85,6 +89,7 @@ export class RegistryTarget implements Target {
         }' (lower-case letters, digits, '.', '_', '-', '/')`,
       );
     }
+    this.#ownClient = typeof registry === "string";
     this.client = typeof registry === "string" ? new RegistryClient(registry, options) : registry;
     this.repository = repository;
     this.description = `${this.client.registry}/${repository}`;
@@ -306,7 +311,7 @@ export class RegistryTarget implements Target {
 
   async close(): Promise<void> {
     await this.#mirrors?.close();
-    this.client.close();
+    if (this.#ownClient) this.client.close();
   }
 
   abort(): Promise<void> {
@@ -364,8 +369,69 @@ function mirrorOptions(options: RegistryTargetOptions): RegistryTargetOptions {
 export function openRepository(
   name: ImageName,
   options: RegistryTargetOptions = {},
+  client?: RegistryClient,
 ): RegistryTarget {
-  return new RegistryTarget(name.registry, name.name, { image: name.toString(), ...options });
+  return new RegistryTarget(client ?? name.registry, name.name, {
+    image: name.toString(),
+    ...options,
+  });
+}
+
+/**
+ * The repositories of many images at once (`lock --check` of a lock of
+ * 10,000), opened over one client per registry: its credentials are looked
+ * up once, its tokens kept per scope, its connections reused. Each
+ * repository opened is closed as usual (its client stays open); the clients
+ * close with {@link RegistryClients.close}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ImageName } from "@ocipkg/cli";
+ * import { RegistryClients } from "./target.ts";
+ * const clients = new RegistryClients({ credential: null });
+ * const a = clients.open(ImageName.parse("localhost:5000/a:1"));
+ * const b = clients.open(ImageName.parse("localhost:5000/b:1"));
+ * assert.equal(a.client, b.client);
+ * assert.notEqual(clients.open(ImageName.parse("localhost:5001/a:1")).client, a.client);
+ * await a.close();
+ * await b.close();
+ * clients.close();
+ * ```
+ */
+export class RegistryClients {
+  #options: RegistryTargetOptions;
+  #clients = new Map<string, RegistryClient>();
+
+  /**
+   * Create the clients (each made when its registry is first opened).
+   * @param options client and transfer options
+   */
+  constructor(options: RegistryTargetOptions = {}) {
+    this.#options = options;
+  }
+
+  /**
+   * Open the repository of an image over its registry's shared client, as
+   * {@link openRepository} does.
+   *
+   * @param name image name
+   * @returns the registry target
+   */
+  open(name: ImageName): RegistryTarget {
+    let client = this.#clients.get(name.registry);
+    if (client === undefined) {
+      client = new RegistryClient(name.registry, this.#options);
+      this.#clients.set(name.registry, client);
+    }
+    return openRepository(name, this.#options, client);
+  }
+
+  /** Close every client. */
+  close(): void {
+    for (const c of this.#clients.values()) c.close();
+    this.#clients.clear();
+  }
 }
 
 /**
