@@ -178,7 +178,8 @@ function linkTree(from: string, to: string): void {
 /** Whether this tree's CLI has a command. */
 async function hasCommand(name: string): Promise<boolean> {
   const text = await Deno.readTextFile(join(ROOT, "lib", "cli", "commands.ts"));
-  return new RegExp(`from "\\./${name}\\.ts"`).test(text);
+  // a static import of the command (older trees) or its lazy loader
+  return new RegExp(`from "\\./${name}\\.ts"|import\\("\\./${name}\\.ts"\\)`).test(text);
 }
 
 /** Peak RSS (MB) of a process (VmHWM). */
