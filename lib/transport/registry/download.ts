@@ -160,6 +160,14 @@ export class BlobDownloads {
     }
     const length = res.headers.get("content-length");
     if (from > 0 && length !== null && Number(length) !== desc.size) {
+      if (/^\d{1,16}$/.test(length)) {
+        // the whole blob again, of another size than the descriptor's: the blob is not it
+        throw new VerificationError(
+          `${what}: size mismatch, expected ${desc.size} bytes but ${host} sent the whole blob as ${
+            Number(length)
+          } (a 200 to a request for bytes ${from}-${desc.size - 1}); refused`,
+        );
+      }
       throw new RegistryError(
         `${what}: ${host} answered 200 with Content-Length '${
           printable(length.slice(0, 20))
