@@ -1212,7 +1212,9 @@ class Soak {
         if (!rel && e.name === ".ocipkg-catalog" && e.isDirectory) {
           // serve's catalog index: its files, and one per name in repos/; a temp file is stray
           for await (const f of Deno.readDir(path)) {
-            if (f.isFile && ["repos.base", "format", "clean"].includes(f.name)) continue;
+            if (
+              f.isFile && ["repos.base", "repos.base.checked", "format", "clean"].includes(f.name)
+            ) continue;
             if (f.isDirectory && f.name === "repos") {
               for await (const k of Deno.readDir(join(path, "repos"))) {
                 if (!k.isFile || k.name.startsWith(".")) {

@@ -317,3 +317,30 @@ Deno.test("serve: an index.json another tool wrote that is hostile is refused, b
   }
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("serve index: a base's check mark is void once the base changed, even in place within the second, mtime put back", async () => {
+  const { root } = await makeRoot();
+  const base = `${root}/${INDEX}/tags.base`;
+  // written with the base at the clean stop: the base's identity
+  const mark = await Deno.readTextFile(`${base}.checked`);
+  const st = await Deno.stat(base);
+  assertEquals(mark, `${st.ino}:${st.mtime?.getTime()}:${st.ctime?.getTime()}:${st.size}`);
+  // swap two lines in place, same size, mtime put back: only the ctime tells — enough
+  const text = await Deno.readTextFile(base);
+  const [a, b, ...rest] = text.split("\n");
+  await Deno.writeTextFile(base, [b, a, ...rest].join("\n"));
+  await Deno.utime(base, st.atime!, st.mtime!);
+  assertEquals((await Deno.stat(base)).size, st.size);
+  const lines: string[] = [];
+  const ro = await serve({ root, addr: "127.0.0.1:0", log: (l) => lines.push(l), readOnly: true });
+  try {
+    const a1 = await answer(await fetch(`${ro.url}/v2/bad/manifests/1`));
+    assertEquals(a1.status, 500);
+    assertStringIncludes(a1.message ?? "", "tags.base");
+  } finally {
+    await ro.close();
+  }
+  // --read-only leaves the mark as it was
+  assertEquals(await Deno.readTextFile(`${base}.checked`), mark);
+  await Deno.remove(root, { recursive: true });
+});

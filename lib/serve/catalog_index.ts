@@ -273,6 +273,7 @@ export class Catalog {
       },
       CATALOG_DIR,
       CATALOG_CHECK,
+      readOnly,
     );
   }
 

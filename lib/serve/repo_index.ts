@@ -179,13 +179,14 @@ export class RepoIndex {
   /**
    * @param place the index's directory, checked on disk on each call
    * @param where its path under the registry's root (for messages)
+   * @param readOnly write nothing, not even the marks of bases checked whole
    */
-  constructor(place: () => Promise<string>, where: string) {
+  constructor(place: () => Promise<string>, where: string, readOnly = false) {
     this.#place = place;
     this.#where = where;
-    this.tags = new SortedTable("tags", place, where, TAGS);
-    this.manifests = new SortedTable("manifests", place, where, MANIFESTS);
-    this.referrers = new SortedTable("referrers", place, where, REFERRERS);
+    this.tags = new SortedTable("tags", place, where, TAGS, readOnly);
+    this.manifests = new SortedTable("manifests", place, where, MANIFESTS, readOnly);
+    this.referrers = new SortedTable("referrers", place, where, REFERRERS, readOnly);
   }
 
   /**

@@ -94,6 +94,91 @@ function idOf(st: Deno.FileInfo): string {
   return `${st.ino}:${st.mtime?.getTime()}:${st.ctime?.getTime()}:${st.size}`;
 }
 
+/**
+ * Bases checked whole (or written) in this process: path → identity. A
+ * table object is made again when `serve` reopens a repository it had let
+ * go (it keeps a bounded number open), and must not check a base of
+ * 100,000 lines again when the file is the one already checked.
+ */
+const CHECKED = new Map<string, Vouched>();
+
+/**
+ * A base's identity as it was checked whole or written, and when. Deno gives
+ * a file's ctime to the second only: a change in place within that second,
+ * mtime put back, keeps the identity, so a record vouches for a base only
+ * when the base's ctime is a whole second before the record was made.
+ */
+interface Vouched {
+  id: string;
+  /** When (ms since the epoch) it was checked or written. */
+  at: number;
+}
+
+/** Whether `v` vouches for a base whose state is `st` (identity `id`). */
+function vouches(v: Vouched | undefined, st: Deno.FileInfo, id: string): boolean {
+  if (v === undefined || v.id !== id || !st.ctime) return false;
+  return Math.floor(st.ctime.getTime() / 1000) < Math.floor(v.at / 1000);
+}
+/** Most paths {@link CHECKED} remembers (the oldest forgotten first). */
+const MAX_CHECKED = 4096;
+
+/**
+ * A base's mark: `<base>.checked` beside it holds the identity (inode,
+ * mtime, ctime, size) the base had when `serve` last checked it whole or
+ * wrote it, so a restart does not check 100,000 lines again before its first
+ * answer. Any change to the base since — an edit in place, a copy, a
+ * rename over it — changes its ctime or inode, and the mark no longer
+ * matches: the base is checked whole again. (A mark is not a signature:
+ * whoever can write the root can forge one, as they can change what the
+ * root serves in other ways; it guards against tools and hands, not them.)
+ */
+function markOf(path: string): string {
+  return `${path}.checked`;
+}
+
+/**
+ * Whether a base's mark vouches for it as it is now (`st`, its `id`). Deno
+ * gives a file's ctime to the second only, so a change in place within the
+ * second the mark was written, mtime put back, would keep the identity:
+ * the mark counts only when the base's ctime is a whole second before the
+ * mark was written (a base written or checked just before its mark is
+ * checked once more at the next start, and marked again).
+ */
+function markVouches(path: string, st: Deno.FileInfo, id: string): boolean {
+  try {
+    const mark = markOf(path);
+    const m = Deno.lstatSync(mark);
+    if (!m.isFile || m.size > 256 || !m.mtime || !st.ctime) return false;
+    if (Math.floor(st.ctime.getTime() / 1000) >= Math.floor(m.mtime.getTime() / 1000)) {
+      return false;
+    }
+    return Deno.readTextFileSync(mark) === id;
+  } catch {
+    return false;
+  }
+}
+
+/** Write a mark (best effort: without it the next start checks the base again). */
+function writeMark(path: string, id: string): void {
+  const mark = markOf(path);
+  const at = mark.lastIndexOf("/") + 1; // a temp's name as the layouts' sweeps know it
+  const temp = `${mark.slice(0, at)}.${mark.slice(at)}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    Deno.writeTextFileSync(temp, id, { createNew: true });
+    Deno.renameSync(temp, mark);
+  } catch {
+    try {
+      Deno.removeSync(temp);
+    } catch { /* not made */ }
+  }
+}
+
+function rememberChecked(path: string, v: Vouched): void {
+  CHECKED.delete(path);
+  CHECKED.set(path, v);
+  if (CHECKED.size > MAX_CHECKED) CHECKED.delete(CHECKED.keys().next().value!);
+}
+
 /** Index of the first element of a sorted array not below `key`. */
 function bisect(keys: readonly string[], key: string): number {
   let lo = 0;
@@ -154,6 +239,8 @@ export class SortedTable {
   #check: TableCheck | undefined;
   /** The identity of the base last checked whole, or written by this table. */
   #trusted: string | undefined;
+  /** Write no mark of a base checked whole. */
+  #readOnly: boolean;
 
   /**
    * @param name the table's name
@@ -162,11 +249,18 @@ export class SortedTable {
    * @param check what its keys and values must be: a base that breaks it (or is not
    *   sorted) is refused whole before a key is looked up in it, an overlay file when read
    */
-  constructor(name: string, place: () => Promise<string>, where: string, check?: TableCheck) {
+  constructor(
+    name: string,
+    place: () => Promise<string>,
+    where: string,
+    check?: TableCheck,
+    readOnly = false,
+  ) {
     this.name = name;
     this.#place = place;
     this.#where = where;
     this.#check = check;
+    this.#readOnly = readOnly;
   }
 
   /** The refusal of a file of the table that is not what the table writes. */
@@ -302,10 +396,14 @@ export class SortedTable {
       const now = f.statSync();
       const id = idOf(now);
       // a base this table did not write (or check) since it changed is checked whole, once
-      if (this.#trusted !== id) {
-        this.#validate(f, now.size);
-        this.#trusted = id;
+      if (this.#trusted !== id && !vouches(CHECKED.get(path), now, id)) {
+        if (!markVouches(path, now, id)) {
+          this.#validate(f, now.size);
+          if (!this.#readOnly) writeMark(path, id);
+        }
+        rememberChecked(path, { id, at: Date.now() });
       }
+      this.#trusted = id;
       if (this.#probes?.id !== id) this.#probes = new Probes(id);
       return { f, size: now.size, probes: this.#probes };
     } catch (e) {
@@ -511,7 +609,11 @@ export class SortedTable {
       }
       // merged from a checked base and checked values: no need to check it again
       const written = await lstatOrUndefined(basePath);
-      if (written?.isFile) this.#trusted = idOf(written);
+      if (written?.isFile) {
+        this.#trusted = idOf(written);
+        rememberChecked(basePath, { id: this.#trusted, at: Date.now() });
+        writeMark(basePath, this.#trusted);
+      }
       // the new base is durable: drop what it holds from the overlay, a batch per lock —
       // each file only while it still holds the value merged (a write since has replaced
       // it; its inode alone cannot tell, a file written twice since may have the same)

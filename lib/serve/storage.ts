@@ -158,18 +158,24 @@ export class Repository {
     path: string,
     onWrite: (r: Repository) => void,
     lock: <T>(fn: () => Promise<T>) => Promise<T>,
+    readOnly: boolean,
   ) {
     this.name = name;
+    this.#readOnly = readOnly;
     this.path = path;
     this.#root = root;
     this.#lock = lock;
     this.#parts = name.split("/");
     this.#onWrite = onWrite;
-    this.#index = new RepoIndex(async () => {
-      const dir = await containedDir(this.#root, [...this.#parts, INDEX_DIR], false);
-      if (!dir) throw new ServeError("UNKNOWN", `'${name}/${INDEX_DIR}' is gone`);
-      return dir;
-    }, `${name}/${INDEX_DIR}`);
+    this.#index = new RepoIndex(
+      async () => {
+        const dir = await containedDir(this.#root, [...this.#parts, INDEX_DIR], false);
+        if (!dir) throw new ServeError("UNKNOWN", `'${name}/${INDEX_DIR}' is gone`);
+        return dir;
+      },
+      `${name}/${INDEX_DIR}`,
+      readOnly,
+    );
   }
 
   /** @internal */
@@ -181,8 +187,7 @@ export class Repository {
     lock: <T>(fn: () => Promise<T>) => Promise<T>,
   ): Promise<Repository> {
     const path = join(root, ...name.split("/"));
-    const repo = new Repository(root, name, path, onWrite, lock);
-    repo.#readOnly = readOnly;
+    const repo = new Repository(root, name, path, onWrite, lock, readOnly);
     const c = await repo.#check();
     // writes a stop did not export (a crash): exported soon
     if (c.private && (await repo.#index.hasPending())) onWrite(repo);
