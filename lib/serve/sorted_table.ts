@@ -119,6 +119,7 @@ function vouches(v: Vouched | undefined, st: Deno.FileInfo, id: string): boolean
   if (v === undefined || v.id !== id || !st.ctime) return false;
   return Math.floor(st.ctime.getTime() / 1000) < Math.floor(v.at / 1000);
 }
+
 /** Most paths {@link CHECKED} remembers (the oldest forgotten first). */
 const MAX_CHECKED = 4096;
 
@@ -148,11 +149,8 @@ function markVouches(path: string, st: Deno.FileInfo, id: string): boolean {
   try {
     const mark = markOf(path);
     const m = Deno.lstatSync(mark);
-    if (!m.isFile || m.size > 256 || !m.mtime || !st.ctime) return false;
-    if (Math.floor(st.ctime.getTime() / 1000) >= Math.floor(m.mtime.getTime() / 1000)) {
-      return false;
-    }
-    return Deno.readTextFileSync(mark) === id;
+    if (!m.isFile || m.size > 256 || !m.mtime) return false;
+    return vouches({ id: Deno.readTextFileSync(mark), at: m.mtime.getTime() }, st, id);
   } catch {
     return false;
   }
@@ -161,8 +159,7 @@ function markVouches(path: string, st: Deno.FileInfo, id: string): boolean {
 /** Write a mark (best effort: without it the next start checks the base again). */
 function writeMark(path: string, id: string): void {
   const mark = markOf(path);
-  const at = mark.lastIndexOf("/") + 1; // a temp's name as the layouts' sweeps know it
-  const temp = `${mark.slice(0, at)}.${mark.slice(at)}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  const temp = tempPathFor(mark);
   try {
     Deno.writeTextFileSync(temp, id, { createNew: true });
     Deno.renameSync(temp, mark);
@@ -170,6 +167,8 @@ function writeMark(path: string, id: string): void {
     try {
       Deno.removeSync(temp);
     } catch { /* not made */ }
+  } finally {
+    releaseTemp(temp);
   }
 }
 
