@@ -41,11 +41,16 @@ function image(layerBytes: Uint8Array<ArrayBuffer> = enc.encode("layer bytes ".r
   return { config, cfg, layerBytes, layer, manifest, m: desc(OCI_MANIFEST, manifest), other };
 }
 
-/** Read a stream to its end; returns the bytes delivered before it ended or failed. */
-async function drain(s: ReadableStream<Uint8Array>): Promise<{ n: number; error?: unknown }> {
+/**
+ * Read a fetched stream to its end; returns the bytes delivered before it ended or failed (a
+ * small blob is read whole before fetch returns: its failure is fetch's, with nothing delivered).
+ */
+async function drain(
+  s: Promise<ReadableStream<Uint8Array>>,
+): Promise<{ n: number; error?: unknown }> {
   let n = 0;
   try {
-    for await (const c of s) n += c.byteLength;
+    for await (const c of await s) n += c.byteLength;
     return { n };
   } catch (e) {
     return { n, error: e };
@@ -89,7 +94,7 @@ Deno.test("verify: a manifest by digest answered with other bytes (resolve and f
     isVerification(e3, img.m.digest, repo, "size mismatch");
     // and right: resolves, fetches (from the cache and not)
     assertEquals(await t.resolve(img.m.digest), img.m);
-    assertEquals((await drain(await t.fetch(img.m))).n, img.m.size);
+    assertEquals((await drain(t.fetch(img.m))).n, img.m.size);
   }));
 
 Deno.test("verify: a tag whose Docker-Content-Digest disagrees with the manifest", () =>
@@ -130,41 +135,46 @@ Deno.test("verify: a malformed Docker-Content-Digest is a mismatch; an unknown a
   });
 });
 
-Deno.test("verify: a blob answered with other bytes of the same length", () =>
-  withFake(async (reg, t) => {
-    const img = image();
-    const wrong = img.layerBytes.slice();
-    wrong[7]! ^= 0x5a;
-    reg.blobs.set(img.layer.digest, { bytes: wrong, mediaType: LAYER });
-    const r = await drain(await t.fetch(img.layer));
-    isVerification(r.error, img.layer.digest, `${reg.host}/org/x`, "digest mismatch");
-  }));
+// a small blob is read whole (BlobDownloads.read), a large one streamed: both verified alike
+for (const [kind, size] of [["small", 1200], ["large", (1 << 20) + 7]] as const) {
+  const layerOf = () => image(new Uint8Array(size).map((_, i) => (i * 7919) >> 3));
 
-Deno.test("verify: a blob answered with extra bytes fails before they are passed on", () =>
-  withFake(async (reg, t) => {
-    const img = image();
-    const longer = new Uint8Array(img.layer.size + 10);
-    longer.set(img.layerBytes);
-    reg.blobs.set(img.layer.digest, { bytes: longer, mediaType: LAYER });
-    const r = await drain(await t.fetch(img.layer));
-    isVerification(r.error, img.layer.digest, `${reg.host}/org/x`, "size exceeds");
-    assert(r.n <= img.layer.size, `passed on ${r.n} bytes of ${img.layer.size}`);
-  }));
+  Deno.test(`verify: a ${kind} blob answered with other bytes of the same length`, () =>
+    withFake(async (reg, t) => {
+      const img = layerOf();
+      const wrong = img.layerBytes.slice();
+      wrong[7]! ^= 0x5a;
+      reg.blobs.set(img.layer.digest, { bytes: wrong, mediaType: LAYER });
+      const r = await drain(t.fetch(img.layer));
+      isVerification(r.error, img.layer.digest, `${reg.host}/org/x`, "digest mismatch");
+    }));
 
-Deno.test("verify: a blob that stays short after resuming is a size mismatch", () =>
-  withFake(
-    async (reg, t) => {
-      const img = image();
-      reg.blobs.set(img.layer.digest, {
-        bytes: img.layerBytes.slice(0, 100),
-        mediaType: LAYER,
-      });
-      const r = await drain(await t.fetch(img.layer));
-      isVerification(r.error, img.layer.digest, `${reg.host}/org/x`, "size mismatch");
-    },
-    {},
-    { resumeAttempts: 1 },
-  ));
+  Deno.test(`verify: a ${kind} blob answered with extra bytes fails before they are passed on`, () =>
+    withFake(async (reg, t) => {
+      const img = layerOf();
+      const longer = new Uint8Array(img.layer.size + 10);
+      longer.set(img.layerBytes);
+      reg.blobs.set(img.layer.digest, { bytes: longer, mediaType: LAYER });
+      const r = await drain(t.fetch(img.layer));
+      isVerification(r.error, img.layer.digest, `${reg.host}/org/x`, "size exceeds");
+      assert(r.n <= img.layer.size, `passed on ${r.n} bytes of ${img.layer.size}`);
+    }));
+
+  Deno.test(`verify: a ${kind} blob that stays short after resuming is a size mismatch`, () =>
+    withFake(
+      async (reg, t) => {
+        const img = layerOf();
+        reg.blobs.set(img.layer.digest, {
+          bytes: img.layerBytes.slice(0, 100),
+          mediaType: LAYER,
+        });
+        const r = await drain(t.fetch(img.layer));
+        isVerification(r.error, img.layer.digest, `${reg.host}/org/x`, "size mismatch");
+      },
+      {},
+      { resumeAttempts: 1 },
+    ));
+}
 
 Deno.test("verify: a registry answering another Docker-Content-Digest for a push", async () => {
   const img = image();
@@ -358,7 +368,7 @@ Deno.test("verify: pushes to a real registry that do not match their descriptor"
           await dst.push(img.m, bytesStream(img.manifest));
           await dst.tag(img.m, "1");
           proxy.rules.wrongBytes = img.layer.digest;
-          const r = await drain(await dst.fetch(img.layer));
+          const r = await drain(dst.fetch(img.layer));
           isVerification(r.error, img.layer.digest, `${proxy.host}/verify/read`);
           proxy.rules.manifestBody = { body: img.other, contentType: OCI_MANIFEST };
           const fresh = target("verify/read"); // no cached manifest

@@ -143,8 +143,12 @@ export function pushBytes(
   return target.push({ mediaType, annotations }, bytesStream(bytes));
 }
 
+/** The bytes of each {@link bytesStream} not yet read, for {@link takeBytes}. */
+const wholeStreams = new WeakMap<ReadableStream<Uint8Array>, Uint8Array>();
+
 /**
- * A one-chunk readable stream of bytes.
+ * A one-chunk readable stream of bytes. Whoever is given it may take the
+ * bytes without reading it ({@link takeBytes}).
  *
  * @param bytes content
  * @returns a stream yielding it
@@ -161,12 +165,47 @@ export function pushBytes(
  * ```
  */
 export function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
-  return new ReadableStream({
-    start(c) {
+  const stream: ReadableStream<Uint8Array> = new ReadableStream({
+    // nothing queued before the first read: a read takes the bytes from takeBytes
+    pull(c) {
+      wholeStreams.delete(stream);
       c.enqueue(bytes);
       c.close();
     },
-  });
+  }, { highWaterMark: 0 });
+  wholeStreams.set(stream, bytes);
+  return stream;
+}
+
+/**
+ * The bytes of a stream made by {@link bytesStream}, taken without reading
+ * it: content already whole in memory is then written or hashed in one call,
+ * not chunk by chunk through a reader. The stream is cancelled (its bytes
+ * are had once, either way); any other stream, or one a reader has begun,
+ * gives `undefined` and is left as it was.
+ *
+ * @param stream any stream
+ * @returns its bytes, or undefined
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bytesStream, takeBytes } from "./target.ts";
+ * const bytes = new TextEncoder().encode("hello");
+ * const s = bytesStream(bytes);
+ * assert.equal(takeBytes(s), bytes);
+ * assert.equal(takeBytes(s), undefined); // taken once
+ * const read = bytesStream(bytes);
+ * assert.equal(await new Response(read).text(), "hello");
+ * assert.equal(takeBytes(read), undefined); // read already
+ * assert.equal(takeBytes(ReadableStream.from([bytes])), undefined); // not one of them
+ * ```
+ */
+export function takeBytes(stream: ReadableStream<Uint8Array>): Uint8Array | undefined {
+  const bytes = wholeStreams.get(stream);
+  if (bytes === undefined || stream.locked) return undefined;
+  wholeStreams.delete(stream);
+  stream.cancel().catch(() => {});
+  return bytes;
 }
 
 /**

@@ -6,8 +6,15 @@
  *
  * @module
  */
-import { type Expected, type Measured, Verifier } from "../../oci/digest.ts";
-import { BlockWriter } from "../../util/files.ts";
+import {
+  type Expected,
+  type Measured,
+  Verifier,
+  verifyBytes,
+  vouchedFor,
+} from "../../oci/digest.ts";
+import { BlockWriter, WRITE_BLOCK, writeAll } from "../../util/files.ts";
+import { takeBytes } from "../target.ts";
 
 /**
  * Stream `content` into `file` through the verifier, written out (not yet
@@ -15,7 +22,10 @@ import { BlockWriter } from "../../util/files.ts";
  * that names them — an oci-dir with one round of fdatasync before
  * `index.json`, an oci-archive with one fdatasync of the whole tar). Chunks
  * are verified before they are buffered, so a stream longer than the
- * expected size fails at the first chunk past it. The caller owns `file`
+ * expected size fails at the first chunk past it. Content whole in memory
+ * already (a `bytesStream`: a small blob a download read whole, a manifest)
+ * is checked with one hash — none when its producer vouched for exactly
+ * this digest and size — and written in one call. The caller owns `file`
  * (open and close).
  *
  * @param content the bytes
@@ -48,6 +58,20 @@ export async function writeVerified(
   expected: Expected,
   what: string,
 ): Promise<Measured> {
+  const whole = takeBytes(content);
+  if (whole) {
+    const vouched = vouchedFor(content);
+    const got = vouched?.digest !== undefined && vouched.digest === expected.digest &&
+        vouched.size === expected.size && whole.byteLength === expected.size
+      ? { digest: vouched.digest, size: whole.byteLength }
+      : await verifyBytes(whole, expected, what);
+    if (whole.byteLength >= WRITE_BLOCK) await writeAll(file, whole);
+    else {
+      // a small write at once (no round trip through the I/O threads)
+      for (let off = 0; off < whole.byteLength;) off += file.writeSync(whole.subarray(off));
+    }
+    return got;
+  }
   // a stream its producer verifies against the same digest is only counted here
   const v = new Verifier(expected, what, { source: content, offThread: true });
   const w = new BlockWriter(file, expected.size);

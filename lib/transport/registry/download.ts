@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { Verifier, vouch } from "../../oci/digest.ts";
+import { Verifier, verifyBytes, vouch } from "../../oci/digest.ts";
 import { NotFoundError, oneLine, VerificationError } from "../../util/errors.ts";
 import { printable } from "../../util/text.ts";
 import type { Descriptor } from "../../oci/manifest.ts";
@@ -23,10 +23,12 @@ import { RegistryError } from "./errors.ts";
 import { DownloadStalls, RegistryTimeoutError } from "./http.ts";
 import { checkContentRange, rangedStream } from "./ranged.ts";
 import type { Repository } from "./repository.ts";
+import { bytesStream } from "../target.ts";
 import {
   DEFAULT_RANGE_PARTS,
   DEFAULT_RANGE_SEGMENT,
   DEFAULT_RANGE_THRESHOLD,
+  LARGE_BLOB,
 } from "../defaults.ts";
 
 /**
@@ -73,12 +75,15 @@ export class BlobDownloads {
    * Stream a blob, verified against `desc` (size and digest): the stream
    * errors with a `VerificationError` naming the digest and the
    * repository as soon as too many bytes arrive, or at its end. Large blobs
-   * come in parallel ranges.
+   * come in parallel ranges; a small one (under {@link LARGE_BLOB}) is read
+   * whole and verified before this returns ({@link BlobDownloads.read}), its
+   * stream one chunk that a layout takes without reading (`takeBytes`).
    *
    * @param desc the blob
    * @returns its bytes, vouched for
    */
-  fetch(desc: Descriptor): ReadableStream<Uint8Array> {
+  async fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    if (desc.size < LARGE_BLOB) return vouch(bytesStream(await this.read(desc)), desc);
     // verified here, before it closes: a layout writing it need not hash it again
     const parts = this.#repo.options.rangeParts ??
       (isLoopbackHost(this.#repo.client.registry) ? 1 : DEFAULT_RANGE_PARTS);
@@ -88,6 +93,104 @@ export class BlobDownloads {
       return vouch(this.#rangedStream(desc, parts, stalls), desc);
     }
     return vouch(this.#blobStream(desc, stalls), desc);
+  }
+
+  /**
+   * A small blob read whole into memory and verified (size and digest, one
+   * WebCrypto hash): the network's reads copied into one buffer of its size,
+   * with no stream in between — a stream costs a verifier, two buffers and a
+   * stream of its own per blob, most of the CPU of a pull of many small
+   * blobs. Resumed with `Range` after a dropped or stalled connection, as
+   * {@link BlobDownloads.fetch}'s streams are; a body longer than the
+   * descriptor fails at its first extra byte.
+   *
+   * @param desc the blob (meant for sizes under {@link LARGE_BLOB}: it is held whole)
+   * @param first an answer already at hand (a mirror's), read first
+   * @returns its bytes
+   * @throws {VerificationError} when they are not the descriptor's
+   */
+  async read(desc: Descriptor, first?: Response): Promise<Uint8Array> {
+    const what = `blob ${desc.digest} of ${this.#repo.description}`;
+    const stalls = new DownloadStalls();
+    const maxResume = this.#repo.options.resumeAttempts ?? 5;
+    const bytes = new Uint8Array(desc.size);
+    let got = 0;
+    // reads land in a buffer of their own, copied over: a read that fails loses the buffer it
+    // was given, and the bytes had before it must stay (the resumption asks for the rest)
+    let own: ArrayBuffer | undefined;
+    for (let resumes = 0;; resumes++) {
+      const res = first ??
+        await this.#getBlob(desc, what, stalls, got > 0 ? `bytes=${got}-` : undefined);
+      first = undefined;
+      try {
+        this.#checkResumed(res, desc, what, got);
+      } catch (e) {
+        await res.body?.cancel().catch(() => {});
+        throw e;
+      }
+      // a 200 to a Range request sends the blob from its start: the bytes had already are skipped
+      let skip = got > 0 && res.status === 200 ? got : 0;
+      const reader = res.body!.getReader({ mode: "byob" });
+      try {
+        while (true) {
+          own ??= new ArrayBuffer(Math.min(READ_BUFFER, desc.size + 1));
+          const r = await reader.read(new Uint8Array(own));
+          own = r.value?.buffer as ArrayBuffer | undefined; // the read transferred it
+          if (r.done) break;
+          let chunk = r.value;
+          if (skip > 0) {
+            const drop = Math.min(skip, chunk.byteLength);
+            skip -= drop;
+            chunk = chunk.subarray(drop);
+          }
+          if (got + chunk.byteLength > desc.size) {
+            await reader.cancel().catch(() => {});
+            throw new VerificationError(`${what}: size exceeds the expected ${desc.size} bytes`);
+          }
+          bytes.set(chunk, got);
+          got += chunk.byteLength;
+        }
+      } catch (e) {
+        if (e instanceof VerificationError) throw e;
+        own = undefined; // lost with the failed read
+        this.#resumeOrThrow(e, resumes, maxResume, what);
+        continue;
+      }
+      if (got < desc.size && resumes < maxResume) continue; // closed early: the rest
+      await verifyBytes(bytes.subarray(0, got), desc, what);
+      return bytes;
+    }
+  }
+
+  /**
+   * After a read of a download failed: return to ask again, or throw when
+   * that would not help (too slow is final) or it was asked too often.
+   */
+  #resumeOrThrow(e: unknown, resumes: number, maxResume: number, what: string): void {
+    // too slow, or stalled too long in all, is not mended by asking again
+    if (e instanceof RegistryTimeoutError && e.kind === "rate") {
+      if (resumes === 0) throw e;
+      throw new RegistryTimeoutError(
+        `${e.message}; gave up after ${resumes} resumed downloads`,
+        "rate",
+        { cause: e },
+      );
+    }
+    if (resumes < maxResume) return;
+    if (e instanceof RegistryError) {
+      throw new RegistryError(
+        `${e.message}; gave up after ${maxResume} resumed downloads`,
+        e.status,
+        e.code,
+        { cause: e },
+      );
+    }
+    throw new RegistryError(
+      `${what}: download from ${this.#repo.client.registry} interrupted too often (${oneLine(e)})`,
+      0,
+      undefined,
+      { cause: e },
+    );
   }
 
   /**
@@ -112,11 +215,12 @@ export class BlobDownloads {
           `${what}: ${this.#repo.client.registry} answered ${length} bytes, expected ${desc.size}`,
         );
       }
-      this.#repo.checkAnswered(first, desc.digest, what);
+      await this.#repo.checkAnswered(first, desc.digest, what);
     } catch (e) {
       await first.body?.cancel().catch(() => {});
       throw e;
     }
+    if (desc.size < LARGE_BLOB) return vouch(bytesStream(await this.read(desc, first)), desc);
     return vouch(this.#blobStream(desc, stalls, first), desc);
   }
 
@@ -269,33 +373,7 @@ export class BlobDownloads {
           r = await reader!.read(new Uint8Array(own, 0, Math.min(own.byteLength, view.byteLength)));
         } catch (e) {
           own = undefined; // lost with the failed read
-          // too slow, or stalled too long in all, is not mended by asking again
-          if (e instanceof RegistryTimeoutError && e.kind === "rate") {
-            if (resumes === 0) throw e;
-            throw new RegistryTimeoutError(
-              `${e.message}; gave up after ${resumes} resumed downloads`,
-              "rate",
-              { cause: e },
-            );
-          }
-          if (resumes++ >= maxResume) {
-            if (e instanceof RegistryError) {
-              throw new RegistryError(
-                `${e.message}; gave up after ${maxResume} resumed downloads`,
-                e.status,
-                e.code,
-                { cause: e },
-              );
-            }
-            throw new RegistryError(
-              `${what}: download from ${this.#repo.client.registry} interrupted too often (${
-                oneLine(e)
-              })`,
-              0,
-              undefined,
-              { cause: e },
-            );
-          }
+          this.#resumeOrThrow(e, resumes++, maxResume, what);
           await open();
           continue;
         }

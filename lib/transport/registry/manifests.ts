@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { isDigest } from "../../oci/digest.ts";
+import { isDigest, verifyBytes } from "../../oci/digest.ts";
 import { FormatError, NotFoundError } from "../../util/errors.ts";
 import { RegistryError } from "./errors.ts";
 import {
@@ -26,7 +26,7 @@ import {
 import { type BlobSpec, bytesStream } from "../target.ts";
 import { printable } from "../../util/text.ts";
 import { readCapped } from "./http.ts";
-import { type Repository, verifyBytes } from "./repository.ts";
+import type { Repository } from "./repository.ts";
 
 /** The manifest types asked for (`Accept`). */
 export const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST]
@@ -115,12 +115,12 @@ export class Manifests {
     }
     // content first: bytes that do not match the digest asked for (or the one
     // the registry answered) are a verification failure, whatever they hold
-    const { digest, size } = verifyBytes(
+    const { digest, size } = await verifyBytes(
       bytes,
       { digest: isDigest(reference) ? reference : undefined },
       `manifest of ${what}`,
     );
-    this.#repo.checkAnswered(res, digest, `manifest of ${what}`, bytes);
+    await this.#repo.checkAnswered(res, digest, `manifest of ${what}`, bytes);
     const contentType = (res.headers.get("content-type") ?? "").split(";")[0]!.trim();
     let declared: string | undefined;
     try {
@@ -156,7 +156,7 @@ export class Manifests {
     const what = `manifest ${desc.digest} of ${this.#repo.description}`;
     const cached = this.#manifests.get(desc.digest);
     if (cached) {
-      verifyBytes(cached, desc, what);
+      await verifyBytes(cached, desc, what);
       return bytesStream(cached);
     }
     const { bytes } = await this.#repo.client.requestBytes(
@@ -170,7 +170,7 @@ export class Manifests {
       MAX_MANIFEST_SIZE,
       what,
     );
-    verifyBytes(bytes, desc, what);
+    await verifyBytes(bytes, desc, what);
     return bytesStream(bytes);
   }
 
@@ -184,7 +184,7 @@ export class Manifests {
   async push(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
     const what = `manifest ${spec.digest ?? "(new)"} for ${this.#repo.description}`;
     const bytes = await readCapped(new Response(content), MAX_MANIFEST_SIZE, what);
-    const { digest, size } = verifyBytes(bytes, spec, what);
+    const { digest, size } = await verifyBytes(bytes, spec, what);
     await this.put(bytes, spec.mediaType, digest, digest);
     this.#cache(digest, bytes);
     return stripUndefined({ ...spec, digest, size });
@@ -215,7 +215,7 @@ export class Manifests {
       ok: [200, 201, 202],
     });
     await res.body?.cancel();
-    this.#repo.checkAnswered(
+    await this.#repo.checkAnswered(
       res,
       digest,
       `manifest ${digest} for ${this.#repo.description}`,

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { type Expected, isDigest, type Measured, parseDigest, Verifier } from "../../oci/digest.ts";
+import { isDigest, parseDigest, verifyBytes } from "../../oci/digest.ts";
 import { UsageError, VerificationError } from "../../util/errors.ts";
 import { isTag } from "../../oci/reference.ts";
 import { printable } from "../../util/text.ts";
@@ -64,29 +64,6 @@ export interface RegistryTargetOptions extends ClientOptions {
    * every writer passes (a tag it reads must be the registry's own).
    */
   mirrors?: Mirror[];
-}
-
-/**
- * Check a whole byte array with the one {@link Verifier}.
- *
- * @param bytes the bytes
- * @param expected their digest and size, where known
- * @param what names them in errors
- * @returns their digest and size
- * @throws {VerificationError} naming `what` when they do not match
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { verifyBytes } from "./repository.ts";
- * const { digest, size } = verifyBytes(new TextEncoder().encode("{}"), {}, "manifest");
- * assert.equal(size, 2);
- * assert.throws(() => verifyBytes(new Uint8Array(3), { digest, size }, "manifest"), /manifest/);
- * ```
- */
-export function verifyBytes(bytes: Uint8Array, expected: Expected, what: string): Measured {
-  const v = new Verifier(expected, what);
-  v.update(bytes);
-  return v.finish();
 }
 
 /**
@@ -179,13 +156,18 @@ export class Repository {
    * @param bytes the content, when at hand
    * @throws {VerificationError} naming `what`, both digests and the registry
    */
-  checkAnswered(res: Response, digest: string, what: string, bytes?: Uint8Array): void {
+  async checkAnswered(
+    res: Response,
+    digest: string,
+    what: string,
+    bytes?: Uint8Array,
+  ): Promise<void> {
     const answered = res.headers.get("docker-content-digest")?.trim();
     if (!answered || answered === digest || !/^sha(256|512):/.test(answered)) return;
     const label = `${what} (Docker-Content-Digest from ${this.client.registry})`;
     if (isDigest(answered)) {
       if (bytes) {
-        verifyBytes(bytes, { digest: answered }, label);
+        await verifyBytes(bytes, { digest: answered }, label);
         return;
       }
       if (parseDigest(answered).algorithm !== parseDigest(digest).algorithm) return;

@@ -203,7 +203,7 @@ export class RegistryTarget implements Target {
     });
     await res.body?.cancel();
     if (res.status === 404) throw new NotFoundError(`${what} not found on ${this.client.registry}`);
-    this.#repo.checkAnswered(res, digest, what);
+    await this.#repo.checkAnswered(res, digest, what);
     const length = res.headers.get("content-length") ?? "";
     if (!/^\d{1,16}$/.test(length) || !Number.isSafeInteger(Number(length))) {
       throw new RegistryError(

@@ -223,7 +223,7 @@ export class BlobUploads {
     } finally {
       reader.releaseLock();
     }
-    this.#repo.checkAnswered(done.res, done.desc.digest, what);
+    await this.#repo.checkAnswered(done.res, done.desc.digest, what);
     this.#resumable.delete(done.desc.digest);
     return done.desc;
   }
@@ -347,7 +347,7 @@ export class BlobUploads {
     } finally {
       reader?.releaseLock();
     }
-    this.#repo.checkAnswered(res, digest, what);
+    await this.#repo.checkAnswered(res, digest, what);
     return stripUndefined({ ...spec, digest, size });
   }
 
