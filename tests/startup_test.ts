@@ -236,3 +236,43 @@ Deno.test("startup: a cached get and link make no request", async () => {
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("startup: no command's module imports an entry point at run time, only the modules that hold the names", async () => {
+  const byUrl = await cliInfo();
+  const rel = (u: string) => u.slice(`file://${ROOT}`.length).replace(/^\//, "");
+  const isEntryPoint = (f: string) => f === "mod.ts" || /^lib\/[a-z_]+\/mod\.ts$/.test(f);
+  const cliModules = [...byUrl.keys()].filter((u) => rel(u).startsWith("lib/cli/"));
+  // the walk sees the commands' work (loaded by import() from lib/cli/commands.ts)
+  assert(cliModules.some((u) => rel(u) === "lib/cli/pull_run.ts"), "no lib/cli/pull_run.ts");
+  const through: string[] = [];
+  for (const u of cliModules) {
+    for (const d of byUrl.get(u)?.dependencies ?? []) {
+      // `import type` is erased: it has no `code`, and costs nothing when the command runs
+      if (d.code?.specifier.startsWith("file:") && isEntryPoint(rel(d.code.specifier))) {
+        through.push(`${rel(u)} imports ${rel(d.code.specifier)}`);
+      }
+    }
+  }
+  // mod.ts loads the whole library (serve, sign, the vendored crypto): every command would pay
+  assertEquals(through, [], "import each name from the module that holds it (see get_run.ts)");
+});
+
+Deno.test("startup: pull, push and copy load the transfer, the registry and the layouts, no signing, serving or linking", async () => {
+  for (const name of ["pull", "push", "copy"]) {
+    const loaded = await loadedFrom(["cli.ts", `lib/cli/${name}.ts`, `lib/cli/${name}_run.ts`]);
+    // the walk works: it reaches the registry client and the copy routine
+    for (const f of ["lib/transport/registry/client.ts", "lib/transport/copy.ts"]) {
+      assert(loaded.includes(f), `${name} does not load ${f}`);
+    }
+    // --include-signatures copies the referrers as they are (lib/transport/referrers.ts)
+    assertEquals(
+      beyond(loaded, (f) =>
+        f !== "mod.ts" && !/^lib\/(sign|serve|native|vendor|store)\//.test(f) &&
+        (f === `lib/cli/${name}_run.ts` || !f.endsWith("_run.ts"))),
+      [],
+      `${name}`,
+    );
+    // the budget: 64 modules when it was set (126 when the work imported mod.ts)
+    assert(loaded.length <= 75, `${name} loads ${loaded.length} modules: ${loaded.join(" ")}`);
+  }
+});

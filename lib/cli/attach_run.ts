@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { openImage, resolveLocation } from "../../mod.ts";
-import { attachArtifact } from "../transport/mod.ts";
+import { openImage, resolveLocation } from "../transport/location.ts";
+import { attachArtifact } from "../transport/referrers.ts";
 import { implement } from "./options.ts";
 import { info, out } from "./output.ts";
 import { annotations, remote } from "./shared.ts";

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { attestReference, resolveLocation } from "../../mod.ts";
+import { resolveLocation } from "../transport/location.ts";
+import { attestReference } from "../sign/attest.ts";
 import { implement } from "./options.ts";
 import { info, out } from "./output.ts";
 import { keyPassword } from "./password.ts";

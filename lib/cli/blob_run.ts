@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { saveBlob } from "../../mod.ts";
+import { saveBlob } from "../ops/raw.ts";
 import { implement } from "./options.ts";
 import { info, out } from "./output.ts";
 import { remote } from "./shared.ts";

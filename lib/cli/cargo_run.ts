@@ -5,14 +5,14 @@
  *
  * @module
  */
-import { UsageError } from "../../mod.ts";
-import { formatPlatform } from "../oci/mod.ts";
+import { UsageError } from "../util/errors.ts";
+import { formatPlatform } from "../oci/platform.ts";
 import {
   cargoBuild,
   type CargoBuildResult,
   cargoPublish,
   installCargoShim,
-} from "../native/mod.ts";
+} from "../native/cargo.ts";
 import { implement } from "./options.ts";
 import { info, out } from "./output.ts";
 import { remote } from "./shared.ts";

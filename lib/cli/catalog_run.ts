@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { listCatalogPages } from "../transport/mod.ts";
+import { listCatalogPages } from "../transport/registry/catalog.ts";
 import { implement } from "./options.ts";
 import { write } from "./output.ts";
 import { remote } from "./shared.ts";

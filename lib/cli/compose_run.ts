@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { composeFiles } from "../../mod.ts";
+import { composeFiles } from "../ops/artifact.ts";
 import { implement } from "./options.ts";
 import { packing, reportPacked } from "./shared.ts";
 import command from "./compose.ts";

@@ -5,16 +5,16 @@
  *
  * @module
  */
+import { copyImage } from "../ops/transfer.ts";
 import {
-  copyImage,
+  isStdio,
   type Location,
   type RemoteOptions,
   resolveLocation,
-  UsageError,
-} from "../../mod.ts";
-import type { ClientOptions } from "../transport/mod.ts";
+} from "../transport/location.ts";
+import type { ClientOptions } from "../transport/registry/client.ts";
+import { UsageError } from "../util/errors.ts";
 import { readStdinSecret } from "../util/stdio.ts";
-import { isStdio } from "../transport/mod.ts";
 import { implement, type OptionValues } from "./options.ts";
 import { out } from "./output.ts";
 import { withProgress } from "./progress.ts";

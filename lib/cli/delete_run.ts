@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { deleteImage } from "../../mod.ts";
+import { deleteImage } from "../ops/deletion.ts";
 import { implement } from "./options.ts";
 import { info, out } from "./output.ts";
 import { remote } from "./shared.ts";

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { openImage, resolveLocation } from "../../mod.ts";
-import { discoverReferrers, type ReferrerNode } from "../transport/mod.ts";
-import { ANNOTATION_TITLE } from "../oci/mod.ts";
+import { openImage, resolveLocation } from "../transport/location.ts";
+import { discoverReferrers, type ReferrerNode } from "../transport/referrers.ts";
+import { ANNOTATION_TITLE } from "../oci/media_types.ts";
 import { implement } from "./options.ts";
 import { out } from "./output.ts";
 import { remote } from "./shared.ts";

@@ -5,8 +5,11 @@
  *
  * @module
  */
-import { imageName, installedImageDir, NotFoundError, Store } from "../../mod.ts";
-import { formatPlatform } from "../oci/mod.ts";
+import { imageName } from "../oci/reference.ts";
+import { installedImageDir } from "../ops/install.ts";
+import { Store } from "../store/store.ts";
+import { NotFoundError } from "../util/errors.ts";
+import { formatPlatform } from "../oci/platform.ts";
 import { implement } from "./options.ts";
 import { out } from "./output.ts";
 import command from "./image_directory.ts";

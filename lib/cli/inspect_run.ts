@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { type ImageInfo, inspectAny, resolveLocation } from "../../mod.ts";
-import { formatPlatform } from "../oci/mod.ts";
+import { type ImageInfo, inspectAny } from "../ops/inspect.ts";
+import { resolveLocation } from "../transport/location.ts";
+import { formatPlatform } from "../oci/platform.ts";
 import { implement } from "./options.ts";
 import { out } from "./output.ts";
 import { remote } from "./shared.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { generateKeyFiles } from "../../mod.ts";
+import { generateKeyFiles } from "../sign/flow.ts";
 import { implement } from "./options.ts";
 import { info, out } from "./output.ts";
 import { newKeyPassword } from "./password.ts";

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { Store, type StoreEntry } from "../../mod.ts";
-import { formatPlatform } from "../oci/mod.ts";
+import { Store, type StoreEntry } from "../store/store.ts";
+import { formatPlatform } from "../oci/platform.ts";
 import { implement } from "./options.ts";
 import { humanBytes, out, outLines } from "./output.ts";
 import command from "./list.ts";

@@ -5,7 +5,9 @@
  *
  * @module
  */
-import { imageName, type LayoutLocation, loadImage, resolveLocation } from "../../mod.ts";
+import { imageName } from "../oci/reference.ts";
+import { loadImage } from "../ops/install_from.ts";
+import { type LayoutLocation, resolveLocation } from "../transport/location.ts";
 import { implement } from "./options.ts";
 import { info } from "./output.ts";
 import { chatty, reportInstalled, withProgress } from "./progress.ts";

@@ -6,8 +6,9 @@
  *
  * @module
  */
-import { checkLock, lockImages, OcipkgError, UsageError } from "../../mod.ts";
-import { parsePlatform } from "../oci/mod.ts";
+import { checkLock, lockImages } from "../ops/lock_images.ts";
+import { OcipkgError, UsageError } from "../util/errors.ts";
+import { parsePlatform } from "../oci/platform.ts";
 import { implement } from "./options.ts";
 import { info, out, outLines } from "./output.ts";
 import { remote } from "./shared.ts";

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { UsageError } from "../../mod.ts";
-import { login } from "../transport/mod.ts";
+import { UsageError } from "../util/errors.ts";
+import { login } from "../transport/registry/login.ts";
 import { readStdinSecret } from "../util/stdio.ts";
 import { implement } from "./options.ts";
 import { info, out } from "./output.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { logout } from "../transport/mod.ts";
+import { logout } from "../transport/registry/login.ts";
 import { implement } from "./options.ts";
 import { info, out } from "./output.ts";
 import command from "./logout.ts";

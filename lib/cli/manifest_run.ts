@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { fetchManifest, FormatError, putManifest, UsageError } from "../../mod.ts";
+import { fetchManifest, putManifest } from "../ops/raw.ts";
 import { claimStdin, STDIO_PATH } from "../util/stdio.ts";
-import { fsError } from "../util/errors.ts";
+import { FormatError, fsError, UsageError } from "../util/errors.ts";
 import { implement } from "./options.ts";
 import { out } from "./output.ts";
 import { remote } from "./shared.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { packDirectory } from "../../mod.ts";
+import { packDirectory } from "../ops/artifact.ts";
 import { implement } from "./options.ts";
 import { packing, reportPacked } from "./shared.ts";
 import command from "./pack.ts";

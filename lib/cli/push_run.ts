@@ -5,7 +5,9 @@
  *
  * @module
  */
-import { imageName, type LayoutLocation, pushImage, resolveLocation } from "../../mod.ts";
+import { imageName } from "../oci/reference.ts";
+import { pushImage } from "../ops/transfer.ts";
+import { type LayoutLocation, resolveLocation } from "../transport/location.ts";
 import { implement } from "./options.ts";
 import { out } from "./output.ts";
 import { withProgress } from "./progress.ts";

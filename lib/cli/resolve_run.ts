@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { resolveImage, resolveLocation } from "../../mod.ts";
+import { resolveImage } from "../ops/tagging.ts";
+import { resolveLocation } from "../transport/location.ts";
 import { implement } from "./options.ts";
 import { out } from "./output.ts";
 import { remote } from "./shared.ts";

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { imageName, Store } from "../../mod.ts";
+import { imageName } from "../oci/reference.ts";
+import { Store } from "../store/store.ts";
 import { implement } from "./options.ts";
 import { info, out } from "./output.ts";
 import command from "./rm.ts";

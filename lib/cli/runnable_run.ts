@@ -6,8 +6,8 @@
  * @module
  */
 import { basename } from "../util/path.ts";
-import { formatPlatform } from "../oci/mod.ts";
-import { buildRunnable } from "../native/mod.ts";
+import { formatPlatform } from "../oci/platform.ts";
+import { buildRunnable } from "../native/runnable.ts";
 import { implement } from "./options.ts";
 import { info, out } from "./output.ts";
 import { annotations } from "./shared.ts";

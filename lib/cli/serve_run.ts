@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { exportRoot, OcipkgError, serve } from "../../mod.ts";
-import { oneLine } from "../util/errors.ts";
+import { exportRoot, serve } from "../serve/server.ts";
+import { OcipkgError, oneLine } from "../util/errors.ts";
 import { implement } from "./options.ts";
 import { info, out } from "./output.ts";
 import command from "./serve.ts";

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { resolveLocation, signReference } from "../../mod.ts";
+import { resolveLocation } from "../transport/location.ts";
+import { signReference } from "../sign/flow.ts";
 import { implement } from "./options.ts";
 import { info, out } from "./output.ts";
 import { keyPassword } from "./password.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { listTagPages } from "../transport/mod.ts";
+import { listTagPages } from "../transport/registry/tags.ts";
 import { implement } from "./options.ts";
 import { write } from "./output.ts";
 import { remote } from "./shared.ts";

@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { resolveLocation, verifyAttestationReference } from "../../mod.ts";
+import { resolveLocation } from "../transport/location.ts";
+import { verifyAttestationReference } from "../sign/attest.ts";
 import { identityFlags } from "./identity.ts";
 import { implement } from "./options.ts";
 import { info, out } from "./output.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { verifyBlob } from "../../mod.ts";
+import { verifyBlob } from "../sign/blob.ts";
 import { identityFlags } from "./identity.ts";
 import { implement } from "./options.ts";
 import { out } from "./output.ts";

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { resolveLocation, verifyReference } from "../../mod.ts";
+import { resolveLocation } from "../transport/location.ts";
+import { verifyReference } from "../sign/flow.ts";
 import { identityFlags } from "./identity.ts";
 import { implement } from "./options.ts";
 import { out } from "./output.ts";
