@@ -20,7 +20,7 @@ import { printable } from "../../util/text.ts";
 import type { Descriptor } from "../../oci/manifest.ts";
 import { isLoopbackHost } from "../../oci/reference.ts";
 import { RegistryError } from "./errors.ts";
-import { DownloadStalls, RegistryTimeoutError } from "./http.ts";
+import { DownloadStalls, RegistryTimeoutError, timedRead } from "./http.ts";
 import { checkContentRange, rangedStream } from "./ranged.ts";
 import type { Repository } from "./repository.ts";
 import { bytesStream } from "../target.ts";
@@ -37,6 +37,16 @@ import {
  * small blobs cost ≈ 50 ms of a 1 s pull).
  */
 const READ_BUFFER = 512 << 10;
+
+/**
+ * Read buffers of {@link BlobDownloads.read}, kept for the next small blob:
+ * a fresh 64 KiB buffer per blob cost page faults and garbage collection
+ * that showed in a pull of 200 small blobs.
+ */
+const spareReads: ArrayBuffer[] = [];
+/** Bytes per network read of a small blob, and the spare buffers kept. */
+const SMALL_READ = 64 << 10;
+const MAX_SPARE_READS = 16;
 
 /**
  * The blob downloads of one repository.
@@ -130,10 +140,11 @@ export class BlobDownloads {
       }
       // a 200 to a Range request sends the blob from its start: the bytes had already are skipped
       let skip = got > 0 && res.status === 200 ? got : 0;
-      const reader = res.body!.getReader({ mode: "byob" });
+      // the body's reads under its limits, without its stream (one per read cost more than it)
+      const reader = timedRead(res) ?? res.body!.getReader({ mode: "byob" });
       try {
         while (true) {
-          own ??= new ArrayBuffer(Math.min(READ_BUFFER, desc.size + 1));
+          own ??= spareReads.pop() ?? new ArrayBuffer(SMALL_READ);
           const r = await reader.read(new Uint8Array(own));
           own = r.value?.buffer as ArrayBuffer | undefined; // the read transferred it
           if (r.done) break;
@@ -157,6 +168,9 @@ export class BlobDownloads {
         continue;
       }
       if (got < desc.size && resumes < maxResume) continue; // closed early: the rest
+      if (own?.byteLength === SMALL_READ && spareReads.length < MAX_SPARE_READS) {
+        spareReads.push(own);
+      }
       await verifyBytes(bytes.subarray(0, got), desc, what);
       return bytes;
     }

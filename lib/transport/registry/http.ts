@@ -443,83 +443,145 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
   const chunk = Number.isSafeInteger(declared) && declared < MAX_AUTO_CHUNK
     ? Math.max(MIN_AUTO_CHUNK, declared)
     : MAX_AUTO_CHUNK;
+  // one read into `into`, under every limit: the wrapped body's and timedRead's reads
+  const read = async (into: Uint8Array): Promise<ReadableStreamReadResult<Uint8Array>> => {
+    const start = performance.now();
+    const clock = waited - bodyStart; // the low-speed window's time at this read's start
+    // this read waits the idle timeout, or less when the low-speed limit comes first
+    // (a body silent for the whole window is a stall: the idle timeout's)
+    const speedIn = meter.failsAt() - clock;
+    const bySpeed = speedIn < l.idleMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
+    let r: ReadableStreamReadResult<Uint8Array>;
+    try {
+      // a timer that fired ends the body here, whether or not fetch's own
+      // abort reaches a read in flight (it does not always: a body dripping a
+      // byte at a time then kept the read going past the total timeout)
+      if (reason) throw reason;
+      r = await new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
+        timer = setTimeout(
+          () => reject(bySpeed ? slow(clock + Math.max(0, speedIn)) : stalled()),
+          bySpeed ? Math.max(0, speedIn) : l.idleMs,
+        );
+        onAbort = () => reject(reason ?? ac.signal.reason);
+        ac.signal.addEventListener("abort", onAbort, { once: true });
+        reader.read(into).then(resolve, (e) => reject(reason ?? e));
+      });
+    } catch (e) {
+      finish();
+      reader.cancel(e).catch(() => {});
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) ac.signal.removeEventListener("abort", onAbort);
+    }
+    if (r.done) {
+      finish();
+      return r;
+    }
+    bytes += r.value.byteLength;
+    waited += performance.now() - start;
+    let e: RegistryTimeoutError | undefined;
+    const now = waited - bodyStart;
+    meter.add(now, r.value.byteLength);
+    if (meter.below(now)) e = slow(now);
+    if (
+      !e && l.minRate !== undefined && waited > l.graceMs && bytes / (waited / 1000) < l.minRate
+    ) {
+      e = fail(
+        "rate",
+        `sent ${bytes} bytes in ${secs(waited)}, below the minimum rate of ${l.minRate} bytes/s`,
+      );
+    }
+    if (e) {
+      finish();
+      reader.cancel(e).catch(() => {});
+      throw e;
+    }
+    return r;
+  };
+  const cancel = async (why?: unknown) => {
+    if (finished) return;
+    finish();
+    await reader.cancel(why).catch(() => {});
+  };
   const body = new ReadableStream({
     type: "bytes",
     autoAllocateChunkSize: chunk,
     pull: async (controller: ReadableByteStreamController) => {
       const request = controller.byobRequest!;
       const view = request.view!;
-      const start = performance.now();
-      const clock = waited - bodyStart; // the low-speed window's time at this read's start
-      // this read waits the idle timeout, or less when the low-speed limit comes first
-      // (a body silent for the whole window is a stall: the idle timeout's)
-      const speedIn = meter.failsAt() - clock;
-      const bySpeed = speedIn < l.idleMs;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      let onAbort: (() => void) | undefined;
-      let r: ReadableStreamReadResult<Uint8Array>;
-      try {
-        // a timer that fired ends the body here, whether or not fetch's own
-        // abort reaches a read in flight (it does not always: a body dripping a
-        // byte at a time then kept the read going past the total timeout)
-        if (reason) throw reason;
-        r = await new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
-          timer = setTimeout(
-            () => reject(bySpeed ? slow(clock + Math.max(0, speedIn)) : stalled()),
-            bySpeed ? Math.max(0, speedIn) : l.idleMs,
-          );
-          onAbort = () => reject(reason ?? ac.signal.reason);
-          ac.signal.addEventListener("abort", onAbort, { once: true });
-          reader.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength))
-            .then(resolve, (e) => reject(reason ?? e));
-        });
-      } catch (e) {
-        finish();
-        reader.cancel(e).catch(() => {});
-        throw e;
-      } finally {
-        clearTimeout(timer);
-        if (onAbort) ac.signal.removeEventListener("abort", onAbort);
-      }
+      const r = await read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
       if (r.done) {
-        finish();
         controller.close();
         if (r.value) request.respondWithNewView(r.value); // the buffer, back and empty
         return;
       }
-      bytes += r.value.byteLength;
-      waited += performance.now() - start;
-      let e: RegistryTimeoutError | undefined;
-      const now = waited - bodyStart;
-      meter.add(now, r.value.byteLength);
-      if (meter.below(now)) e = slow(now);
-      if (
-        !e && l.minRate !== undefined && waited > l.graceMs && bytes / (waited / 1000) < l.minRate
-      ) {
-        e = fail(
-          "rate",
-          `sent ${bytes} bytes in ${secs(waited)}, below the minimum rate of ${l.minRate} bytes/s`,
-        );
-      }
-      if (e) {
-        finish();
-        reader.cancel(e).catch(() => {});
-        throw e;
-      }
       request.respondWithNewView(r.value);
     },
-    cancel: async (why) => {
-      if (finished) return;
-      finish();
-      await reader.cancel(why).catch(() => {});
-    },
+    cancel,
   }, { highWaterMark: 0 });
-  return new Response(body, {
+  const wrapped = new Response(body, {
     status: res.status,
     statusText: res.statusText,
     headers: res.headers,
   });
+  timedBodies.set(wrapped, { read, cancel });
+  return wrapped;
 }
+
+/** The reads behind each body {@link timedFetch} wrapped, for {@link timedRead}. */
+const timedBodies = new WeakMap<Response, TimedBody>();
+
+/** A body's reads under its limits (see {@link timedFetch}). */
+export interface TimedBody {
+  /**
+   * Read into `into` (a BYOB read: it transfers the buffer; the bytes come
+   * back in the result's `value`), under the request's limits.
+   */
+  read(into: Uint8Array): Promise<ReadableStreamReadResult<Uint8Array>>;
+  /** Stop reading: the connection is released, the timers cleared. */
+  cancel(reason?: unknown): Promise<void>;
+}
+
+/**
+ * The reads of a response's body without its stream: the same reads under
+ * the same limits as the body's (idle, low speed, minimum rate, the total
+ * deadline), for a reader that fills a buffer of its own whole (a small
+ * blob), where a stream's machinery per read cost more than the read. Use
+ * either these reads or the body, not both.
+ *
+ * @param res a response {@link timedFetch} returned (else, or for one
+ *   without a body: undefined)
+ * @returns its body's reads, or undefined
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { timedFetch, timedRead } from "./http.ts";
+ * const listen = { hostname: "127.0.0.1", port: 0, onListen() {} };
+ * const server = Deno.serve(listen, () => new Response("hello"));
+ * const url = new URL(`http://127.0.0.1:${server.addr.port}/v2/`);
+ * const limits = { what: "registry", host: url.host, headersMs: 5000, deadline: undefined,
+ *   totalMs: 5000, idleMs: 5000, minRate: undefined, graceMs: 0, detail: "(GET /v2/)" };
+ * const body = timedRead(await timedFetch(url, {}, limits))!;
+ * let buf: Uint8Array = new Uint8Array(16);
+ * let got = 0;
+ * while (true) {
+ *   const r = await body.read(buf.subarray(got));
+ *   buf = new Uint8Array(r.value!.buffer); // the read transferred it
+ *   if (r.done) break;
+ *   got += r.value.byteLength;
+ * }
+ * assert.equal(new TextDecoder().decode(buf.subarray(0, got)), "hello");
+ * assert.equal(timedRead(new Response("x")), undefined); // not timedFetch's
+ * await server.shutdown();
+ * ```
+ */
+export function timedRead(res: Response): TimedBody | undefined {
+  return timedBodies.get(res);
+}
+
 
 /**
  * Refuse URLs ocipkg must never fetch: other schemes than http(s),
