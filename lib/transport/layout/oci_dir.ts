@@ -53,12 +53,6 @@ export interface OciDirOptions {
 }
 
 /**
- * Small blobs' fdatasyncs an {@link OciDir} runs at once as they are written
- * (each holds its file open till done); more wait for the commit.
- */
-const EARLY_SYNCS = 16;
-
-/**
  * An OCI image layout directory (`oci-layout`, `index.json`, `blobs/<alg>/<hex>`).
  *
  * Durability: a file under a blob's name is always complete and on disk, and
@@ -101,12 +95,7 @@ export class OciDir implements Target, ListableTarget {
   #mutex = new Mutex();
   #made = false;
   /** Blobs written and verified, waiting in temp files to be synced and renamed. */
-  #pending = new Map<
-    string,
-    { tmp: string; size: number; manifest: boolean; synced?: Promise<void> }
-  >();
-  /** Small blobs' fdatasyncs begun as they were written, not yet done. */
-  #syncing = 0;
+  #pending = new Map<string, { tmp: string; size: number; manifest: boolean }>();
   /** The `blobs/<alg>` directories made (or found) by this object. */
   #dirs = new Set<string>();
   /** In a layout this object made: the blobs it put in place, by digest, with their sizes. */
@@ -339,30 +328,17 @@ export class OciDir implements Target, ListableTarget {
         spec,
         `blob ${spec.digest ?? "(new)"} for ${this.description}`,
       );
+      file.close();
       const desc = stripUndefined({ ...spec, digest: got.digest, size: got.size });
       // another push of the same blob got there first: this copy is not needed
       if (!this.#pending.has(got.digest)) {
-        let synced: Promise<void> | undefined;
-        if (got.size < LARGE_BLOB && this.#syncing < EARLY_SYNCS) {
-          // a small blob's fdatasync begins now, while the next ones download: the commit
-          // waits for it rather than reopening the file (a large one's waits for the commit,
-          // where its write-back has had time)
-          this.#syncing++;
-          const f = file;
-          synced = f.syncData().finally(() => {
-            this.#syncing--;
-            f.close();
-          });
-          synced.catch(() => {}); // its failure is the commit's, when it waits for it
-        } else file.close();
         this.#pending.set(got.digest, {
           tmp,
           size: got.size,
           manifest: isManifestType(spec.mediaType),
-          synced,
         });
         kept = true;
-      } else file.close();
+      }
       return desc;
     } catch (e) {
       throw fsError(e, "blob file", tmp);
@@ -391,8 +367,7 @@ export class OciDir implements Target, ListableTarget {
       this.#temps.release(p.tmp);
     };
     try {
-      await Promise.all(pending.map(([, p]) => p.synced));
-      await syncFiles(pending.filter(([, p]) => !p.synced).map(([, p]) => p.tmp));
+      await syncFiles(pending.map(([, p]) => p.tmp));
       // Blobs first, many at a time; then manifests and indexes one by one, in the order they
       // were pushed (a copy pushes children before their parent): a writer beside this one that
       // finds a manifest in place (and so skips its graph and tags it) finds all it names too.
@@ -479,7 +454,6 @@ export class OciDir implements Target, ListableTarget {
   abort(): Promise<void> {
     return this.#mutex.run(async () => {
       for (const [digest, p] of this.#pending) {
-        await p.synced?.catch(() => {}); // its file is closed when it is done
         await Deno.remove(p.tmp).catch(() => {});
         this.#temps.release(p.tmp);
         this.#pending.delete(digest);
