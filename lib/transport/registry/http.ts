@@ -582,7 +582,6 @@ export function timedRead(res: Response): TimedBody | undefined {
   return timedBodies.get(res);
 }
 
-
 /**
  * Refuse URLs ocipkg must never fetch: other schemes than http(s),
  * embedded credentials, and plain http for an https registry.
