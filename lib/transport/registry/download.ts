@@ -65,7 +65,7 @@ const MAX_SPARE_READS = 16;
  * const client = new RegistryClient(`127.0.0.1:${server.addr.port}`, { credential: null });
  * const downloads = new BlobDownloads(new Repository(client, "org/x", {}));
  * const desc = { mediaType: "text/plain", digest: await digestOf(blob), size: blob.byteLength };
- * assert.equal(await new Response(downloads.fetch(desc)).text(), "hello");
+ * assert.equal(await new Response(await downloads.fetch(desc)).text(), "hello");
  * client.close();
  * await server.shutdown();
  * ```
