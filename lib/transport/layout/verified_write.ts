@@ -61,16 +61,26 @@ export async function writeVerified(
   const whole = takeBytes(content);
   if (whole) {
     const vouched = vouchedFor(content);
-    const got = vouched?.digest !== undefined && vouched.digest === expected.digest &&
-        vouched.size === expected.size && whole.byteLength === expected.size
-      ? { digest: vouched.digest, size: whole.byteLength }
-      : await verifyBytes(whole, expected, what);
-    if (whole.byteLength >= WRITE_BLOCK) await writeAll(file, whole);
-    else {
-      // a small write at once (no round trip through the I/O threads)
-      for (let off = 0; off < whole.byteLength;) off += file.writeSync(whole.subarray(off));
+    if (
+      vouched?.digest !== undefined && vouched.digest === expected.digest &&
+      vouched.size === expected.size && whole.byteLength === expected.size
+    ) {
+      // its producer verified these bytes, and holds them for no one else
+      await writeWhole(file, whole);
+      return { digest: vouched.digest, size: whole.byteLength };
     }
-    return got;
+    // The caller may still hold these bytes and change them while this runs: the file must
+    // get the very bytes hashed (else a blob is stored under a digest it does not have). A
+    // small write happens in the same turn as the hash takes its copy (WebCrypto copies its
+    // input when called); a large one is written from a copy of its own.
+    if (whole.byteLength >= WRITE_BLOCK) {
+      const own = whole.slice();
+      const got = await verifyBytes(own, expected, what);
+      await writeAll(file, own);
+      return got;
+    }
+    writeSmall(file, whole);
+    return await verifyBytes(whole, expected, what);
   }
   // a stream its producer verifies against the same digest is only counted here
   const v = new Verifier(expected, what, { source: content, offThread: true });
@@ -105,4 +115,15 @@ export async function writeVerified(
     throw e;
   }
   return v.finish();
+}
+
+/** Bytes at hand written out: a large write through the I/O threads, a small one at once. */
+async function writeWhole(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  if (bytes.byteLength >= WRITE_BLOCK) await writeAll(file, bytes);
+  else writeSmall(file, bytes);
+}
+
+/** A small write at once (no round trip through the I/O threads). */
+function writeSmall(file: Deno.FsFile, bytes: Uint8Array): void {
+  for (let off = 0; off < bytes.byteLength;) off += file.writeSync(bytes.subarray(off));
 }

@@ -15,7 +15,7 @@
  * @module
  */
 import { Verifier, verifyBytes, vouch } from "../../oci/digest.ts";
-import { NotFoundError, oneLine, VerificationError } from "../../util/errors.ts";
+import { FormatError, NotFoundError, oneLine, VerificationError } from "../../util/errors.ts";
 import { printable } from "../../util/text.ts";
 import type { Descriptor } from "../../oci/manifest.ts";
 import { isLoopbackHost } from "../../oci/reference.ts";
@@ -93,6 +93,7 @@ export class BlobDownloads {
    * @returns its bytes, vouched for
    */
   async fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    this.#checkSize(desc);
     if (desc.size < LARGE_BLOB) return vouch(bytesStream(await this.read(desc)), desc);
     // verified here, before it closes: a layout writing it need not hash it again
     const parts = this.#repo.options.rangeParts ??
@@ -120,6 +121,7 @@ export class BlobDownloads {
    * @throws {VerificationError} when they are not the descriptor's
    */
   async read(desc: Descriptor, first?: Response): Promise<Uint8Array> {
+    this.#checkSize(desc);
     const what = `blob ${desc.digest} of ${this.#repo.description}`;
     const stalls = new DownloadStalls();
     const maxResume = this.#repo.options.resumeAttempts ?? 5;
@@ -217,6 +219,7 @@ export class BlobDownloads {
    * @returns its bytes, vouched for
    */
   async fetchAnswered(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    this.#checkSize(desc);
     const stalls = new DownloadStalls();
     const what = `blob ${desc.digest} of ${this.#repo.description}`;
     const first = await this.#getBlob(desc, what, stalls);
@@ -236,6 +239,20 @@ export class BlobDownloads {
     }
     if (desc.size < LARGE_BLOB) return vouch(bytesStream(await this.read(desc, first)), desc);
     return vouch(this.#blobStream(desc, stalls, first), desc);
+  }
+
+  /**
+   * A descriptor's size must be a byte count before a buffer of it is made or
+   * a byte is asked for (a manifest's descriptors are validated as they are
+   * parsed; a library's caller may pass any).
+   */
+  #checkSize(desc: Descriptor): void {
+    if (Number.isSafeInteger(desc.size) && desc.size >= 0) return;
+    throw new FormatError(
+      `blob ${desc.digest} of ${this.#repo.description}: descriptor has an invalid size (${
+        printable(String(desc.size).slice(0, 30))
+      })`,
+    );
   }
 
   /** GET a blob (a range of it), 404 as {@link NotFoundError}. */

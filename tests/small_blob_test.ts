@@ -1,0 +1,272 @@
+// A small blob (under 1 MiB) is read whole into one buffer, resumed with Range,
+// verified with one hash before fetch returns, and written by a layout in one
+// call (BlobDownloads.read, takeBytes, writeVerified): attacked here as a
+// hostile registry and as a library user would.
+import { join } from "node:path";
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
+import { FormatError, OciDir, RegistryTarget, VerificationError } from "../mod.ts";
+import { type Descriptor, digestOf } from "../lib/oci/mod.ts";
+import { bytesStream, RegistryError } from "./_internal.ts";
+import { startHttp } from "./_hostile_server.ts";
+import { tempDir } from "./_helpers.ts";
+
+const LAYER = "application/vnd.oci.image.layer.v1.tar";
+const FAST = { credential: null, backoffMs: 1, maxAttempts: 1 } as const;
+
+function blobOf(size: number, seed = 1): { bytes: Uint8Array<ArrayBuffer>; desc: Descriptor } {
+  const bytes = new Uint8Array(size).map((_, i) => ((i * 7919 + seed) >> 3) & 0xff);
+  return { bytes, desc: { mediaType: LAYER, digest: digestOf(bytes), size } };
+}
+
+type Answer = (n: number, range: string | undefined) => Response | Promise<Response>;
+
+/** A registry serving one repository's blobs through `answer` (n: the GET's number, from 0). */
+async function withBlobServer(
+  answer: Answer,
+  fn: (t: RegistryTarget, host: string, gets: (string | undefined)[]) => Promise<void>,
+  opts: ConstructorParameters<typeof RegistryTarget>[2] = {},
+): Promise<void> {
+  const gets: (string | undefined)[] = [];
+  const server = startHttp((req, url) => {
+    if (url.pathname === "/v2/") return new Response("{}");
+    if (req.method === "GET" && url.pathname.startsWith("/v2/org/x/blobs/")) {
+      const range = req.headers.get("range") ?? undefined;
+      gets.push(range);
+      return answer(gets.length - 1, range);
+    }
+    return new Response("not found", { status: 404 });
+  });
+  const t = new RegistryTarget(server.host, "org/x", { ...FAST, ...opts });
+  try {
+    await fn(t, server.host, gets);
+  } finally {
+    await t.close();
+    await server.stop();
+  }
+}
+
+/** A 206 holding bytes `from`.. of `b`. */
+const partial = (b: Uint8Array<ArrayBuffer>, from: number, end = b.length - 1, total = b.length) =>
+  new Response(b.slice(from, end + 1), {
+    status: 206,
+    headers: { "content-range": `bytes ${from}-${end}/${total}` },
+  });
+
+/** A body of `head`, then an error (a dropped connection). */
+const dropped = (head: Uint8Array<ArrayBuffer>) =>
+  new Response(
+    new ReadableStream({
+      start(c) {
+        c.enqueue(head);
+      },
+      pull(c) {
+        c.error(new Error("connection reset"));
+      },
+    }),
+  );
+
+function oneLineNaming(e: unknown, ...names: string[]): void {
+  assert(e instanceof Error, `${e}`);
+  assert(!e.message.includes("\n"), `one line: ${e.message}`);
+  for (const n of names) assertStringIncludes(e.message, n);
+}
+
+async function fetchAll(t: RegistryTarget, desc: Descriptor): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(await t.fetch(desc)).arrayBuffer());
+}
+
+const resumedWrong: [string, (b: Uint8Array<ArrayBuffer>, from: number) => Response][] = [
+  ["a 206 starting elsewhere", (b, from) => partial(b, from - 1)],
+  ["a 206 of another total", (b, from) => partial(b, from, b.length - 1, b.length + 1)],
+  ["a 206 without Content-Range", (b, from) => new Response(b.slice(from), { status: 206 })],
+  ["a 200 of another length", (b) => {
+    const longer = new Uint8Array(b.length + 1);
+    longer.set(b);
+    return new Response(longer, { headers: { "content-length": String(longer.length) } });
+  }],
+];
+for (const [name, wrong] of resumedWrong) {
+  Deno.test(`small blob: a resumption answered with ${name} is refused at once`, async () => {
+    const { bytes, desc } = blobOf(5000);
+    await withBlobServer(
+      (n, range) =>
+        n === 0 ? dropped(bytes.slice(0, 1000)) : wrong(bytes, Number(range!.slice(6, -1))),
+      async (t, host, gets) => {
+        const e = await assertRejects(() => t.fetch(desc));
+        assert(e instanceof RegistryError || e instanceof VerificationError, `${e}`);
+        oneLineNaming(e, `blob ${desc.digest} of ${host}/org/x`, "refused");
+        assertEquals(gets, [undefined, "bytes=1000-"]);
+      },
+    );
+  });
+}
+
+Deno.test("small blob: a body that ends short every time gives up after the resumptions allowed", async () => {
+  const { bytes, desc } = blobOf(5000);
+  await withBlobServer(
+    (_n, range) => {
+      const from = range ? Number(range.slice(6, -1)) : 0;
+      // each answer claims the rest of the blob, and ends after 10 bytes
+      return range
+        ? new Response(bytes.slice(from, from + 10), {
+          status: 206,
+          headers: { "content-range": `bytes ${from}-4999/5000` },
+        })
+        : new Response(bytes.slice(0, 10));
+    },
+    async (t, host, gets) => {
+      const e = await assertRejects(() => t.fetch(desc), VerificationError);
+      oneLineNaming(e, `blob ${desc.digest} of ${host}/org/x`, "expected 5000 bytes but got 40");
+      assertEquals(gets, [undefined, "bytes=10-", "bytes=20-", "bytes=30-"]);
+    },
+    { resumeAttempts: 3 },
+  );
+});
+
+Deno.test("small blob: a body far longer than its descriptor is cut at the first extra byte", async () => {
+  const { bytes, desc } = blobOf(5000);
+  let sent = 0;
+  await withBlobServer(
+    () =>
+      new Response(
+        new ReadableStream({
+          pull(c) {
+            const chunk = sent === 0 ? bytes : new Uint8Array(64 << 10);
+            sent += chunk.byteLength;
+            c.enqueue(chunk);
+          },
+        }),
+      ),
+    async (t, host) => {
+      const e = await assertRejects(() => t.fetch(desc), VerificationError);
+      oneLineNaming(e, `blob ${desc.digest} of ${host}/org/x`, "size exceeds");
+      assert(sent < 4 << 20, `the server sent ${sent} bytes`);
+    },
+  );
+});
+
+Deno.test("small blob: a body that stalls gives up after its stalls' shared deadline", async () => {
+  const { bytes, desc } = blobOf(5000);
+  await withBlobServer(
+    (_n, range) => {
+      const from = range ? Number(range.slice(6, -1)) : 0;
+      return new Response(
+        new ReadableStream({
+          start(c) {
+            c.enqueue(bytes.slice(from, from + 100));
+          },
+          pull: () => new Promise(() => {}),
+        }),
+        range ? { status: 206, headers: { "content-range": `bytes ${from}-4999/5000` } } : {},
+      );
+    },
+    async (t, host, gets) => {
+      // the first stall is resumed, the second passes the 1.5 × idle timeout they share
+      const e = await assertRejects(() => t.fetch(desc), RegistryError);
+      oneLineNaming(
+        e,
+        `blob ${desc.digest} of ${host}/org/x`,
+        "stalled",
+        "gave up after 1 resumed",
+      );
+      assertEquals(gets, [undefined, "bytes=100-"]);
+    },
+    { idleTimeoutMs: 150, resumeAttempts: 5 },
+  );
+});
+
+Deno.test("small blob: sizes 0, 1 MiB - 1 and 1 MiB, whole and resumed, into an oci-dir", async () => {
+  for (const size of [0, (1 << 20) - 1, 1 << 20]) {
+    const { bytes, desc } = blobOf(size, size);
+    for (const drop of [false, true]) {
+      await withBlobServer(
+        (n, range) => {
+          if (drop && n === 0 && size > 0) return dropped(bytes.slice(0, size >> 1));
+          return range ? partial(bytes, Number(range.slice(6, -1))) : new Response(bytes);
+        },
+        async (t) => {
+          assertEquals(digestOf(await fetchAll(t, desc)), desc.digest);
+          const dir = join(await tempDir(), "out");
+          const out = await OciDir.open(dir, { create: true });
+          await out.push(desc, await t.fetch(desc));
+          await out.close();
+          assertEquals(
+            digestOf(await Deno.readFile((await OciDir.open(dir)).blobPath(desc.digest))),
+            desc.digest,
+          );
+        },
+      );
+    }
+  }
+});
+
+Deno.test("small blob: a descriptor whose size is a lie", async () => {
+  const { bytes, desc } = blobOf(10);
+  await withBlobServer(
+    (_n, range) => range ? new Response(null, { status: 416 }) : new Response(bytes),
+    async (t, host, gets) => {
+      // 900 KiB claimed, 10 bytes sent: the rest asked for, and refused
+      const e = await assertRejects(() => t.fetch({ ...desc, size: 900 << 10 }), RegistryError);
+      oneLineNaming(e, `blob ${desc.digest} of ${host}/org/x`, "416");
+      assertEquals(gets, [undefined, "bytes=10-"]);
+      // a size that is no byte count (a library caller's: manifests are validated) asks nothing
+      for (const size of [-1, NaN, 1.5, Infinity]) {
+        const e2 = await assertRejects(() => t.fetch({ ...desc, size }), FormatError);
+        oneLineNaming(e2, `blob ${desc.digest} of ${host}/org/x`, "invalid size");
+      }
+      assertEquals(gets.length, 2);
+    },
+  );
+});
+
+Deno.test("small blob: many at once, each dropped once, all exact (the spare read buffers stay whole)", async () => {
+  const blobs = Array.from({ length: 40 }, (_, i) => blobOf(1000 + i * 9000, i));
+  const byDigest = new Map(blobs.map((b) => [b.desc.digest, b.bytes]));
+  const seen = new Set<string>();
+  const server = startHttp((req, url) => {
+    const digest = url.pathname.split("/").pop()!;
+    const bytes = byDigest.get(digest)!;
+    const range = req.headers.get("range");
+    if (!seen.has(digest)) {
+      seen.add(digest);
+      return dropped(bytes.slice(0, bytes.length >> 1));
+    }
+    return range ? partial(bytes, Number(range.slice(6, -1))) : new Response(bytes);
+  });
+  const t = new RegistryTarget(server.host, "org/x", FAST);
+  try {
+    for (let round = 0; round < 2; round++) {
+      const got = await Promise.all(blobs.map((b) => fetchAll(t, b.desc)));
+      got.forEach((g, i) => assertEquals(digestOf(g), blobs[i]!.desc.digest));
+    }
+  } finally {
+    await t.close();
+    await server.stop();
+  }
+});
+
+// A caller that changes its bytes while a push of them runs (a bug of its own) must not get a
+// blob stored under a digest it does not have: the layout writes the very bytes it hashed.
+for (const size of [3000, (1 << 20) + 5]) {
+  Deno.test(`small blob: a pushed bytesStream of ${size} bytes changed as it is hashed`, async () => {
+    const bytes = new Uint8Array(size).fill(7);
+    const desc = { mediaType: LAYER, digest: digestOf(bytes), size };
+    const dir = join(await tempDir(), "out");
+    const out = await OciDir.open(dir, { create: true });
+    // the caller changes its bytes as soon as a hash of them has begun
+    const digest = crypto.subtle.digest.bind(crypto.subtle);
+    crypto.subtle.digest = (alg, data) => {
+      const p = digest(alg, data);
+      bytes.fill(9);
+      return p;
+    };
+    try {
+      await out.push(desc, bytesStream(bytes));
+    } finally {
+      crypto.subtle.digest = digest;
+    }
+    await out.close();
+    const written = await Deno.readFile((await OciDir.open(dir)).blobPath(desc.digest));
+    assertEquals(digestOf(written), desc.digest);
+  });
+}
