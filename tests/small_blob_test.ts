@@ -4,10 +4,10 @@
 // hostile registry and as a library user would.
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
-import { FormatError, OciDir, RegistryTarget, VerificationError } from "../mod.ts";
-import { type Descriptor, digestOf } from "../lib/oci/mod.ts";
+import { FormatError, OciDir, pullImage, RegistryTarget, VerificationError } from "../mod.ts";
+import { type Descriptor, digestOf, encodeJson, OCI_MANIFEST } from "../lib/oci/mod.ts";
 import { bytesStream, RegistryError } from "./_internal.ts";
-import { startHttp } from "./_hostile_server.ts";
+import { type FakeRegistry, startFakeRegistry, startHttp } from "./_hostile_server.ts";
 import { tempDir } from "./_helpers.ts";
 
 const LAYER = "application/vnd.oci.image.layer.v1.tar";
@@ -270,3 +270,139 @@ for (const size of [3000, (1 << 20) + 5]) {
     assertEquals(digestOf(written), desc.digest);
   });
 }
+
+Deno.test("small blob: a mirror answering other bytes is skipped for the registry", async () => {
+  const { bytes, desc } = blobOf(4000);
+  const wrong = bytes.slice();
+  wrong[100]! ^= 1;
+  for (
+    const mirrorAnswer of [
+      () => new Response(wrong), // other bytes of the same length
+      () => new Response(bytes.slice(0, 10)), // short, every time
+      () => new Response(bytes, { headers: { "docker-content-digest": digestOf(wrong) } }),
+    ]
+  ) {
+    const mirror = startHttp(mirrorAnswer);
+    const logged: string[] = [];
+    try {
+      await withBlobServer(
+        () => new Response(bytes),
+        async (t, _host, gets) => {
+          assertEquals(digestOf(await fetchAll(t, desc)), desc.digest);
+          assertEquals(gets.length, 1); // the registry, once
+          assertEquals(logged.length, 1, logged.join("\n"));
+          assertStringIncludes(logged[0]!, `mirror ${mirror.host} skipped: `);
+          assertStringIncludes(logged[0]!, desc.digest);
+        },
+        {
+          mirrors: [{ host: mirror.host, resolve: false }],
+          debug: (l) => {
+            if (l.startsWith("mirror")) logged.push(l);
+          },
+        },
+      );
+    } finally {
+      await mirror.stop();
+    }
+  }
+});
+
+/** An image of `n` small layers in a fake registry, tagged `org/x:1`. */
+function smallImage(reg: FakeRegistry, n: number): Descriptor[] {
+  const config = new TextEncoder().encode("{}");
+  const cfg = { mediaType: "application/vnd.oci.empty.v1+json", ...blobDesc(config) };
+  reg.blobs.set(cfg.digest, { bytes: config, mediaType: cfg.mediaType });
+  const layers = Array.from({ length: n }, (_, i) => {
+    const b = blobOf(500 + i * 20_000, i);
+    reg.blobs.set(b.desc.digest, { bytes: b.bytes, mediaType: LAYER });
+    return b.desc;
+  });
+  const manifest = encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: cfg, layers });
+  const m = { mediaType: OCI_MANIFEST, ...blobDesc(manifest) };
+  reg.blobs.set(m.digest, { bytes: new Uint8Array(manifest), mediaType: OCI_MANIFEST });
+  reg.tags.set("org/x:1", m.digest);
+  return layers;
+}
+
+function blobDesc(b: Uint8Array) {
+  return { digest: digestOf(b), size: b.byteLength };
+}
+
+Deno.test("small blob: a pull of many small layers, one of them wrong, leaves nothing behind", async () => {
+  const reg = startFakeRegistry();
+  try {
+    const layers = smallImage(reg, 30);
+    const bad = reg.blobs.get(layers[17]!.digest)!;
+    bad.bytes = bad.bytes.slice();
+    bad.bytes[3]! ^= 1;
+    const tmp = await tempDir();
+    const out = join(tmp, "pulled");
+    const e = await assertRejects(
+      () => pullImage(`${reg.host}/org/x:1`, `oci:${out}`, FAST),
+      VerificationError,
+    );
+    oneLineNaming(e, layers[17]!.digest, `${reg.host}/org/x`, "digest mismatch");
+    assertEquals([...Deno.readDirSync(tmp)], []);
+    // the next pull, with the blob mended, is whole (no spare buffer was spoiled)
+    reg.blobs.get(layers[17]!.digest)!.bytes[3]! ^= 1;
+    await pullImage(`${reg.host}/org/x:1`, `oci:${out}`, FAST);
+    const dir = await OciDir.open(out);
+    for (const l of layers) {
+      assertEquals(digestOf(await Deno.readFile(dir.blobPath(l.digest))), l.digest);
+    }
+  } finally {
+    await reg.stop();
+  }
+});
+
+Deno.test("small blob: concurrent pulls of one image into one oci-dir", async () => {
+  const reg = startFakeRegistry();
+  try {
+    const layers = smallImage(reg, 12);
+    const out = join(await tempDir(), "pulled");
+    await Promise.all(
+      Array.from({ length: 4 }, () => pullImage(`${reg.host}/org/x:1`, `oci:${out}`, FAST)),
+    );
+    const dir = await OciDir.open(out);
+    for (const l of layers) {
+      assertEquals(digestOf(await Deno.readFile(dir.blobPath(l.digest))), l.digest);
+    }
+    const names = [...Deno.readDirSync(join(out, "blobs", "sha256"))].map((e) => e.name);
+    assertEquals(names.filter((n) => !/^[0-9a-f]{64}$/.test(n)), []); // no temp file left
+  } finally {
+    await reg.stop();
+  }
+});
+
+Deno.test("small blob: a mirror's stalls share one deadline with the resumptions after its first answer", async () => {
+  const { bytes, desc } = blobOf(5000);
+  const mirrorGets: (string | null)[] = [];
+  const mirror = startHttp((req) => {
+    const range = req.headers.get("range");
+    mirrorGets.push(range);
+    const from = range ? Number(range.slice(6, -1)) : 0;
+    return new Response(
+      new ReadableStream({
+        start(c) {
+          c.enqueue(bytes.slice(from, from + 100));
+        },
+        pull: () => new Promise(() => {}),
+      }),
+      range ? { status: 206, headers: { "content-range": `bytes ${from}-4999/5000` } } : {},
+    );
+  });
+  try {
+    await withBlobServer(
+      () => new Response(bytes),
+      async (t, _host, gets) => {
+        assertEquals(digestOf(await fetchAll(t, desc)), desc.digest);
+        // the first stall is resumed, the second passes the 1.5 × idle timeout they share
+        assertEquals(mirrorGets, [null, "bytes=100-"]);
+        assertEquals(gets.length, 1);
+      },
+      { mirrors: [{ host: mirror.host, resolve: false }], idleTimeoutMs: 150 },
+    );
+  } finally {
+    await mirror.stop();
+  }
+});

@@ -120,10 +120,22 @@ export class BlobDownloads {
    * @returns its bytes
    * @throws {VerificationError} when they are not the descriptor's
    */
-  async read(desc: Descriptor, first?: Response): Promise<Uint8Array> {
+  read(desc: Descriptor, first?: Response): Promise<Uint8Array> {
+    return this.#read(desc, first, new DownloadStalls());
+  }
+
+  /**
+   * {@link BlobDownloads.read}, its stalls counted in `stalls`: those of the
+   * request that gave `first` too (a mirror's first stall and the stalls of
+   * its resumptions share one deadline, as a stream's do).
+   */
+  async #read(
+    desc: Descriptor,
+    first: Response | undefined,
+    stalls: DownloadStalls,
+  ): Promise<Uint8Array> {
     this.#checkSize(desc);
     const what = `blob ${desc.digest} of ${this.#repo.description}`;
-    const stalls = new DownloadStalls();
     const maxResume = this.#repo.options.resumeAttempts ?? 5;
     const bytes = new Uint8Array(desc.size);
     let got = 0;
@@ -237,7 +249,9 @@ export class BlobDownloads {
       await first.body?.cancel().catch(() => {});
       throw e;
     }
-    if (desc.size < LARGE_BLOB) return vouch(bytesStream(await this.read(desc, first)), desc);
+    if (desc.size < LARGE_BLOB) {
+      return vouch(bytesStream(await this.#read(desc, first, stalls)), desc);
+    }
     return vouch(this.#blobStream(desc, stalls, first), desc);
   }
 
