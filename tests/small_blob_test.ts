@@ -7,8 +7,8 @@ import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_as
 import { FormatError, OciDir, pullImage, RegistryTarget, VerificationError } from "../mod.ts";
 import { type Descriptor, digestOf, encodeJson, OCI_MANIFEST } from "../lib/oci/mod.ts";
 import { bytesStream, RegistryError } from "./_internal.ts";
-import { type FakeRegistry, startFakeRegistry, startHttp } from "./_hostile_server.ts";
-import { tempDir } from "./_helpers.ts";
+import { type FakeRegistry, pause, startFakeRegistry, startHttp } from "./_hostile_server.ts";
+import { CLI, listTree, tempDir } from "./_helpers.ts";
 
 const LAYER = "application/vnd.oci.image.layer.v1.tar";
 const FAST = { credential: null, backoffMs: 1, maxAttempts: 1 } as const;
@@ -219,7 +219,7 @@ Deno.test("small blob: a descriptor whose size is a lie", async () => {
   );
 });
 
-Deno.test("small blob: many at once, each dropped once, all exact (the spare read buffers stay whole)", async () => {
+Deno.test("small blob: many at once, each dropped or stalled once, all exact (the spare read buffers stay whole)", async () => {
   const blobs = Array.from({ length: 40 }, (_, i) => blobOf(1000 + i * 9000, i));
   const byDigest = new Map(blobs.map((b) => [b.desc.digest, b.bytes]));
   const seen = new Set<string>();
@@ -229,11 +229,21 @@ Deno.test("small blob: many at once, each dropped once, all exact (the spare rea
     const range = req.headers.get("range");
     if (!seen.has(digest)) {
       seen.add(digest);
-      return dropped(bytes.slice(0, bytes.length >> 1));
+      // half of them dropped, half stalled (the read in flight is abandoned, its buffer with it)
+      const head = bytes.slice(0, bytes.length >> 1);
+      if (bytes.length % 2 === 0) return dropped(head);
+      return new Response(
+        new ReadableStream({
+          start(c) {
+            c.enqueue(head);
+          },
+          pull: () => pause(5000, server.signal),
+        }),
+      );
     }
     return range ? partial(bytes, Number(range.slice(6, -1))) : new Response(bytes);
   });
-  const t = new RegistryTarget(server.host, "org/x", FAST);
+  const t = new RegistryTarget(server.host, "org/x", { ...FAST, idleTimeoutMs: 150 });
   try {
     for (let round = 0; round < 2; round++) {
       const got = await Promise.all(blobs.map((b) => fetchAll(t, b.desc)));
@@ -404,5 +414,88 @@ Deno.test("small blob: a mirror's stalls share one deadline with the resumptions
     );
   } finally {
     await mirror.stop();
+  }
+});
+
+Deno.test("small blob: a body dripping under the speed limit ends the download at once", async () => {
+  const { bytes, desc } = blobOf(50_000);
+  await withBlobServer(
+    () => {
+      let at = 0;
+      return new Response(
+        new ReadableStream({
+          async pull(c) {
+            await new Promise((r) => setTimeout(r, 20));
+            c.enqueue(bytes.slice(at, at + 2));
+            at += 2;
+          },
+        }),
+      );
+    },
+    async (t, host, gets) => {
+      const e = await assertRejects(() => t.fetch(desc), RegistryError);
+      oneLineNaming(e, `blob ${desc.digest}`, host, "below the speed limit");
+      assertEquals(gets.length, 1); // too slow is final: not resumed
+    },
+    { speedLimit: 1000, speedTimeMs: 200 },
+  );
+});
+
+Deno.test("small blob: Ctrl-C amid many small-blob reads exits 130 and leaves no temp file", async () => {
+  const stalled: string[] = [];
+  const reg = startFakeRegistry({
+    route: (req, url) => {
+      const digest = url.pathname.split("/").pop()!;
+      if (req.method !== "GET" || !stalled.includes(digest)) return undefined;
+      const b = reg.blobs.get(digest)!.bytes;
+      return new Response(
+        new ReadableStream({
+          start(c) {
+            c.enqueue(b.slice(0, 100));
+          },
+          pull: () => pause(30_000, reg.signal),
+        }),
+      );
+    },
+  });
+  try {
+    const layers = smallImage(reg, 24);
+    stalled.push(...layers.slice(-3).map((l) => l.digest));
+    const tmp = await tempDir();
+    const out = join(tmp, "pulled");
+    const env = { OCIPKG_AUTH_FILE: join(tmp, "auth.json"), OCIPKG_CONFIG: join(tmp, "none.json") };
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        CLI,
+        "pull",
+        `${reg.host}/org/x:1`,
+        "-o",
+        out,
+        "--format",
+        "dir",
+      ],
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // interrupt once the stalled blobs are asked for (the others are read, or being read)
+    for (let i = 0; i < 400; i++) {
+      if (stalled.every((d) => reg.requests.some((r) => r.path.endsWith(d)))) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    // the blobs read already wait in temp files for the commit
+    assert((await listTree(tmp)).some((p) => p.includes(".tmp")), "no blob was written yet");
+    child.kill("SIGINT");
+    const r = await child.output();
+    assertEquals(new TextDecoder().decode(r.stderr).trim(), "error: interrupted");
+    assertEquals(r.code, 130);
+    const left = await listTree(tmp);
+    assert(!left.some((p) => p.includes(".tmp")), left.join(" "));
+  } finally {
+    await reg.stop();
   }
 });
