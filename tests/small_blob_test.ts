@@ -175,17 +175,24 @@ Deno.test("small blob: a body that stalls gives up after its stalls' shared dead
   );
 });
 
-Deno.test("small blob: sizes 0, 1 MiB - 1 and 1 MiB, whole and resumed, into an oci-dir", async () => {
+Deno.test("small blob: sizes 0, 1 MiB - 1 and 1 MiB, whole and resumed (206 or 200), into an oci-dir", async () => {
   for (const size of [0, (1 << 20) - 1, 1 << 20]) {
     const { bytes, desc } = blobOf(size, size);
-    for (const drop of [false, true]) {
+    // whole; dropped halfway and resumed with a 206; dropped and answered 200 from the start
+    for (const answer of ["whole", "206", "200"]) {
       await withBlobServer(
         (n, range) => {
-          if (drop && n === 0 && size > 0) return dropped(bytes.slice(0, size >> 1));
-          return range ? partial(bytes, Number(range.slice(6, -1))) : new Response(bytes);
+          if (answer !== "whole" && n % 2 === 0 && size > 0) {
+            return dropped(bytes.slice(0, size >> 1));
+          }
+          return range && answer === "206"
+            ? partial(bytes, Number(range.slice(6, -1)))
+            : new Response(bytes, { headers: { "content-length": String(size) } });
         },
-        async (t) => {
+        async (t, _host, gets) => {
           assertEquals(digestOf(await fetchAll(t, desc)), desc.digest);
+          const resumed = answer !== "whole" && size > 0;
+          assertEquals(gets, resumed ? [undefined, `bytes=${size >> 1}-`] : [undefined]);
           const dir = join(await tempDir(), "out");
           const out = await OciDir.open(dir, { create: true });
           await out.push(desc, await t.fetch(desc));

@@ -25,7 +25,8 @@ import { takeBytes } from "../target.ts";
  * expected size fails at the first chunk past it. Content whole in memory
  * already (a `bytesStream`: a small blob a download read whole, a manifest)
  * is checked with one hash — none when its producer vouched for exactly
- * this digest and size — and written in one call. The caller owns `file`
+ * this digest and size — and written in one call: the bytes written are the
+ * bytes hashed, even when their owner changes them meanwhile. The caller owns `file`
  * (open and close).
  *
  * @param content the bytes
