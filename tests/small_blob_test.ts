@@ -506,3 +506,20 @@ Deno.test("small blob: Ctrl-C amid many small-blob reads exits 130 and leaves no
     await reg.stop();
   }
 });
+
+Deno.test("small blob: a fetched stream given to two layouts: the second fails, writes nothing", async () => {
+  const { bytes, desc } = blobOf(3000);
+  await withBlobServer(() => new Response(bytes), async (t) => {
+    const s = await t.fetch(desc); // vouched for: its bytes were verified
+    const tmp = await tempDir();
+    const a = await OciDir.open(join(tmp, "a"), { create: true });
+    const b = await OciDir.open(join(tmp, "b"), { create: true });
+    await a.push(desc, s);
+    await a.close();
+    const e = await assertRejects(() => b.push(desc, s), VerificationError);
+    oneLineNaming(e, desc.digest, "size mismatch");
+    await b.close();
+    assertEquals(digestOf(await Deno.readFile(a.blobPath(desc.digest))), desc.digest);
+    assertEquals(await Deno.stat(b.blobPath(desc.digest)).catch(() => undefined), undefined);
+  });
+});
