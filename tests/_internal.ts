@@ -8,6 +8,7 @@ export * from "../lib/sign/mod.ts";
 export * from "../lib/native/mod.ts";
 export { vouch, vouchedFor } from "../lib/oci/digest.ts";
 export { bytesStream } from "../lib/transport/target.ts";
+export { SoleImageError } from "../lib/transport/layout/index_file.ts";
 export { LAYOUT_DIR } from "../lib/store/paths.ts";
 export { oneLine, systemReason } from "../lib/util/errors.ts";
 export { printable } from "../lib/util/text.ts";

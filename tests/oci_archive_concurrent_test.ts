@@ -11,8 +11,11 @@ import {
   encodeJson,
   OCI_MANIFEST,
   OciArchive,
+  packDirectory,
   pushBytes,
+  SoleImageError,
   type Target,
+  UsageError,
 } from "./_internal.ts";
 
 const LAYER = "application/vnd.oci.image.layer.v1.tar";
@@ -91,6 +94,48 @@ Deno.test("oci-archive: a writer that aborts leaves another's archive as it wrot
     (await Array.fromAsync(Deno.readDir(join(path, "..")))).map((e) => e.name),
     ["x.tar"],
   );
+});
+
+// `pack` without --append checks the output holds no other image before it writes; another pack
+// beside it may add one meanwhile, so the writer checks again under the archive's lock as it
+// replaces it, and the later of the two fails rather than leaving two images in the output.
+Deno.test("oci-archive: a sole-image writer that finds another's image under the lock fails and changes nothing", async () => {
+  const path = join(await tempDir(), "x.tar");
+  const a = await OciArchive.open(path, { write: true, soleImage: true });
+  const b = await OciArchive.open(path, { write: true, soleImage: true });
+  await a.tag(await pushImage(a, "a"), "example.com/a:1");
+  await b.tag(await pushImage(b, "b"), "example.com/b:1");
+  await a.close();
+  const e = (await assertRejects(() => b.close(), SoleImageError)) as SoleImageError;
+  assertEquals(e.others.map((d) => d.annotations?.["org.opencontainers.image.ref.name"]), [
+    "example.com/a:1",
+  ]);
+  assertEquals(await refNames(path), ["example.com/a:1"]);
+  await readAll(path, ["example.com/a:1"]);
+  assertEquals((await Array.fromAsync(Deno.readDir(join(path, "..")))).map((d) => d.name), [
+    "x.tar",
+  ]);
+  // the same name again is no second image
+  const c = await OciArchive.open(path, { write: true, soleImage: true });
+  await c.tag(await pushImage(c, "a2"), "example.com/a:1");
+  await c.close();
+  assertEquals(await refNames(path), ["example.com/a:1"]);
+});
+
+Deno.test("oci-archive: two packs of other names into one new archive at once: one image, the other pack refused", async () => {
+  const work = await tempDir();
+  const out = join(work, "out.tar");
+  const pkgs = await Promise.all([1, 2].map((n) => samplePackage(join(work, `p${n}`), 4096 * n)));
+  const runs = await Promise.allSettled(
+    pkgs.map((p, i) => packDirectory(p, out, { name: `example.com/p:${i + 1}` })),
+  );
+  const ok = runs.filter((r) => r.status === "fulfilled");
+  const refused = runs.filter((r) => r.status === "rejected");
+  assertEquals([ok.length, refused.length], [1, 1]);
+  const e = (refused[0] as PromiseRejectedResult).reason;
+  assert(e instanceof UsageError, String(e));
+  assert(/already holds example\.com\/p:\d: packing example\.com\/p:\d/.test(e.message), e.message);
+  assertEquals((await refNames(out)).length, 1);
 });
 
 Deno.test("oci-archive: concurrent copies and packs into one archive (CLI) keep every tag", async () => {

@@ -5,7 +5,15 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { runCli, samplePackage, tempDir } from "./_helpers.ts";
-import { encodeJson, OCI_MANIFEST, OciDir, pushBytes } from "./_internal.ts";
+import {
+  encodeJson,
+  OCI_MANIFEST,
+  OciDir,
+  packDirectory,
+  pushBytes,
+  SoleImageError,
+  UsageError,
+} from "./_internal.ts";
 
 const LAYER = "application/vnd.oci.image.layer.v1.tar";
 const enc = new TextEncoder();
@@ -69,6 +77,43 @@ Deno.test("oci-dir: a writer that aborts keeps a layout another writer created b
   assertEquals((await r.resolve("a")).digest, ma.digest);
   assert((await Deno.stat(r.blobPath(ma.digest))).isFile);
   await r.close();
+});
+
+// `pack` without --append into an oci-dir: checked again under the layout's lock as index.json
+// is written, so a pack beside it that tagged another image first makes this one fail.
+Deno.test("oci-dir: a sole-image writer that finds another's image under the lock fails and changes no tag", async () => {
+  const dir = join(await tempDir(), "l");
+  const a = await OciDir.open(dir, { create: true, soleImage: true });
+  const b = await OciDir.open(dir, { create: true, soleImage: true });
+  const ma = await pushImage(a, "a");
+  const mb = await pushImage(b, "b");
+  await a.tag(ma, "example.com/a:1");
+  const e =
+    (await assertRejects(() => b.tag(mb, "example.com/b:1"), SoleImageError)) as SoleImageError;
+  assertEquals(e.others.map((d) => d.digest), [ma.digest]);
+  await b.abort();
+  await a.close();
+  assertEquals(await refNames(dir), ["example.com/a:1"]);
+  // the same name again is no second image
+  const c = await OciDir.open(dir, { soleImage: true });
+  await c.tag(await pushImage(c, "a2"), "example.com/a:1");
+  await c.close();
+  assertEquals(await refNames(dir), ["example.com/a:1"]);
+});
+
+Deno.test("oci-dir: two packs of other names into one new layout at once: one image, the other pack refused", async () => {
+  const work = await tempDir();
+  const out = join(work, "out");
+  const pkgs = await Promise.all([1, 2].map((n) => samplePackage(join(work, `p${n}`), 4096 * n)));
+  const runs = await Promise.allSettled(
+    pkgs.map((p, i) => packDirectory(p, `oci:${out}`, { name: `example.com/p:${i + 1}` })),
+  );
+  const refused = runs.filter((r) => r.status === "rejected");
+  assertEquals(refused.length, 1);
+  const e = (refused[0] as PromiseRejectedResult).reason;
+  assert(e instanceof UsageError, String(e));
+  assert(/already holds example\.com\/p:\d: packing/.test(e.message), e.message);
+  assertEquals((await refNames(out)).length, 1);
 });
 
 Deno.test("oci-dir: concurrent copies into one layout (CLI) keep every tag", async () => {

@@ -43,7 +43,7 @@ import {
   openLocation,
   resolveLocation,
 } from "../transport/location.ts";
-import { imageEntries, imageSpelling } from "../transport/layout/index_file.ts";
+import { imageEntries, imageSpelling, SoleImageError } from "../transport/layout/index_file.ts";
 import { pathExists } from "../util/files.ts";
 import { tagVariant } from "../transport/variants.ts";
 
@@ -478,11 +478,15 @@ async function refuseSecondImage(loc: LayoutLocation, name: ImageName): Promise<
   }
   const ref = name.toString();
   const others = imageEntries(entries).filter((e) => e.annotations?.[ANNOTATION_REF_NAME] !== ref);
-  if (others.length === 0) return;
+  if (others.length > 0) throw secondImage(loc, others, ref);
+}
+
+/** The refusal of an image beside `others` (see {@link PackOptions.append}). */
+function secondImage(loc: LayoutLocation, others: Descriptor[], ref: string): UsageError {
   const spelling = `${loc.kind === "oci-dir" ? "oci" : "oci-archive"}:${loc.path}`;
   const held = others.map((e) => e.annotations?.[ANNOTATION_REF_NAME] ?? e.digest);
   const named = [...others.map((e) => imageSpelling(spelling, e)), `${spelling}:${ref}`];
-  throw new UsageError(
+  return new UsageError(
     `${loc.kind} '${loc.path}' already holds ${
       held.join(", ")
     }: packing ${ref} would add an image ` +
@@ -500,10 +504,20 @@ async function writeArtifact(
   // before the output is created: a refused pack leaves nothing behind
   if (!options.append) await refuseSecondImage(loc as LayoutLocation, name);
   await checkPlatform(layers, name, options);
-  const desc = await withTarget(
-    await createLocation(loc),
-    (t) => buildArtifact(t, layers, name, { ...options, allowPlatformMismatch: true }),
-  );
+  // checked again as the index is written, under the layout's lock: another writer may
+  // have added an image since (two packs into one new output at once)
+  let desc: Descriptor;
+  try {
+    desc = await withTarget(
+      await createLocation(loc, { soleImage: !options.append }),
+      (t) => buildArtifact(t, layers, name, { ...options, allowPlatformMismatch: true }),
+    );
+  } catch (e) {
+    if (e instanceof SoleImageError) {
+      throw secondImage(loc as LayoutLocation, e.others, name.toString());
+    }
+    throw e;
+  }
   return { name, digest: desc.digest, output: (loc as LayoutLocation).path };
 }
 

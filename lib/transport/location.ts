@@ -300,7 +300,8 @@ export async function openLocation(
  * Open (create) a location for writing.
  *
  * @param loc the location
- * @param options registry client options
+ * @param options registry client options; for a layout, `soleImage`: the
+ *   images written must be alone in it (see `OciDirOptions.soleImage`)
  * @returns the target; call `close()` to commit (archives) or `abort()`
  * @example
  * ```ts
@@ -321,7 +322,7 @@ export async function openLocation(
  */
 export async function createLocation(
   loc: Location,
-  options: RegistryTargetOptions = {},
+  options: RegistryTargetOptions & { soleImage?: boolean } = {},
 ): Promise<Target> {
   // a target written to reads from its registry alone: a mirror's tag may be stale
   if (loc.kind === "registry") return openRepositoryToWrite(loc.name, options);
@@ -331,12 +332,12 @@ export async function createLocation(
     if (st && !st.isDirectory) {
       throw new OcipkgError(`output '${loc.path}' exists and is not a directory`);
     }
-    return OciDir.open(loc.path, { create: true });
+    return OciDir.open(loc.path, { create: true, soleImage: options.soleImage });
   }
   if (st?.isDirectory) {
     throw new OcipkgError(`output '${loc.path}' is a directory, not an oci-archive file`);
   }
-  return OciArchive.open(loc.path, { write: true });
+  return OciArchive.open(loc.path, { write: true, soleImage: options.soleImage });
 }
 
 /**

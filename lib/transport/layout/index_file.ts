@@ -90,6 +90,62 @@ export function imageEntries(manifests: readonly Descriptor[]): Descriptor[] {
 }
 
 /**
+ * A writer that must leave its images alone in a layout (a `pack` without
+ * `--append`) found others there as it wrote its index — put there by a
+ * writer beside it since it looked. `others` are their index entries.
+ */
+export class SoleImageError extends UsageError {
+  /** The other images' index entries. */
+  readonly others: Descriptor[];
+  /**
+   * @param where names the layout
+   * @param others the other images' index entries
+   */
+  constructor(where: string, others: Descriptor[]) {
+    super(
+      `${where} holds ${
+        others.map((e) => e.annotations?.[ANNOTATION_REF_NAME] ?? e.digest).join(", ")
+      } beside the image written, which must be alone there`,
+    );
+    this.others = others;
+  }
+}
+
+/**
+ * Refuse an index that holds images other than those named `mine`: for a
+ * writer whose images must be alone in its layout, checked under the
+ * layout's lock as its index is written.
+ *
+ * @param where names the layout
+ * @param manifests the index's entries, as on disk
+ * @param mine the ref names this writer tags
+ * @throws {SoleImageError} listing the others
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkSoleImage, SoleImageError } from "./index_file.ts";
+ * const entry = (ref: string) => ({ mediaType: "application/vnd.oci.image.manifest.v1+json",
+ *   digest: "sha256:" + "1".repeat(64), size: 2,
+ *   annotations: { "org.opencontainers.image.ref.name": ref } });
+ * checkSoleImage("t.tar", [entry("example.com/a:1")], new Set(["example.com/a:1"]));
+ * assert.throws(
+ *   () => checkSoleImage("t.tar", [entry("example.com/b:1")], new Set(["example.com/a:1"])),
+ *   (e) => e instanceof SoleImageError && e.others.length === 1,
+ * );
+ * ```
+ */
+export function checkSoleImage(
+  where: string,
+  manifests: readonly Descriptor[],
+  mine: ReadonlySet<string>,
+): void {
+  const others = imageEntries(manifests).filter((e) =>
+    !mine.has(e.annotations?.[ANNOTATION_REF_NAME] ?? "")
+  );
+  if (others.length > 0) throw new SoleImageError(where, others);
+}
+
+/**
  * How a user names one image of a layout: the layout's spelling, `:`, and
  * the image's ref name (its digest when it has none).
  *

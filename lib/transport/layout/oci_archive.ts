@@ -19,7 +19,7 @@ import { readTar } from "../../archive/tar.ts";
 import { FileSource } from "../../archive/tar_source.ts";
 import { TAR_END, tarHeader, tarPadding } from "../../archive/tar_writer.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
-import { checkLayoutFile, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
+import { checkLayoutFile, checkSoleImage, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
 import { writeVerified } from "./verified_write.ts";
 
 interface Slot {
@@ -40,6 +40,14 @@ export interface OciArchiveOptions {
    * This writer touches its own every sixth of it.
    */
   staleTempAge?: number;
+  /**
+   * This writer's images must be alone in the archive (a `pack` without
+   * `--append`): when it replaces the archive and finds, under the lock, an
+   * image of another name that a writer beside it put there since it
+   * opened, it fails with a `SoleImageError` and the archive stays as that
+   * writer left it.
+   */
+  soleImage?: boolean;
 }
 
 /** A blob's entry name: `blobs/<alg>/<hex>`. */
@@ -76,6 +84,7 @@ export class OciArchive implements Target, ListableTarget {
   #index: LayoutIndex;
   #writer: { file: Deno.FsFile; tmp: string; end: number; held: HeldTemps } | undefined;
   #staleTempAge: number | undefined;
+  #soleImage = false;
   /** The archive file as scanned (`fstat`): blobs are read only from that very file. */
   #scanned: Deno.FileInfo | undefined;
   #mutex = new Mutex();
@@ -118,6 +127,7 @@ export class OciArchive implements Target, ListableTarget {
   static async open(path: string, options: OciArchiveOptions = {}): Promise<OciArchive> {
     const ar = new OciArchive(path, options.description);
     ar.#staleTempAge = options.staleTempAge;
+    ar.#soleImage = options.soleImage ?? false;
     const existing = !options.write || await pathExists(path);
     // a writer copies the blobs from the very file it scanned (another writer may rename a new
     // archive over the path meanwhile: its offsets are not this one's)
@@ -399,6 +409,13 @@ export class OciArchive implements Target, ListableTarget {
       file.close();
     }
     const index = now.#index;
+    if (this.#soleImage) {
+      checkSoleImage(
+        this.description,
+        index.manifests,
+        new Set(this.#tags.map((t) => t.reference)),
+      );
+    }
     for (const { desc, reference } of this.#tags) index.tag(desc, reference);
     this.#index = index;
   }

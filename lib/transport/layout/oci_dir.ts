@@ -24,6 +24,7 @@ import type { BlobSpec, ListableTarget, Target } from "../target.ts";
 import {
   blobPathIn,
   checkLayoutFile,
+  checkSoleImage,
   LayoutIndex,
   MAX_INDEX_FILE,
   OCI_LAYOUT_FILE,
@@ -50,6 +51,14 @@ export interface OciDirOptions {
    * (for tests; see `withDirectoryLock`).
    */
   lockFile?: boolean;
+  /**
+   * This writer's images must be alone in the layout (a `pack` without
+   * `--append`): a tag that finds, under the layout's lock, an image of
+   * another name in `index.json` fails with a `SoleImageError` and changes
+   * nothing — the check a caller made before writing cannot see another
+   * writer that adds one meanwhile.
+   */
+  soleImage?: boolean;
 }
 
 /**
@@ -101,6 +110,8 @@ export class OciDir implements Target, ListableTarget {
   /** In a layout this object made: the blobs it put in place, by digest, with their sizes. */
   #placed = new Map<string, number>();
   #options: OciDirOptions;
+  /** The names this object tagged (for `soleImage`). */
+  #tagged = new Set<string>();
   /** Temp files this object holds (being written, or pending), touched while held. */
   #temps: HeldTemps;
   /** Whether the temps crashed writers left have been looked for. */
@@ -416,6 +427,10 @@ export class OciDir implements Target, ListableTarget {
   tag(desc: Descriptor, reference: string): Promise<void> {
     return this.#mutex.run(() =>
       this.#updateIndex((index) => {
+        if (this.#options.soleImage) {
+          this.#tagged.add(reference);
+          checkSoleImage(this.description, index.manifests, this.#tagged);
+        }
         index.tag(desc, reference);
         return { result: undefined, changed: true };
       })
