@@ -11,9 +11,8 @@
 import { hostPlatform, platformMatches } from "../oci/platform.ts";
 import { type ImageName, imageName } from "../oci/reference.ts";
 import { Store } from "../store/store.ts";
-import { platformLockKey } from "../store/lock_file.ts";
 import { isVerified, type VerifyRequirement, verifyRequirements } from "../sign/policy.ts";
-import { entryHolding, lockRefusal, type LockState, lockStateOf } from "./lock.ts";
+import { entryHolding, lockedFor, lockRefusal, type LockState, lockStateOf } from "./lock.ts";
 import type { GetOptions, GetResult } from "./install_from.ts";
 
 /**
@@ -133,10 +132,7 @@ async function getLocked(
   state: LockState,
   options: GetOptions,
 ): Promise<GetResult> {
-  const platform = options.platform ?? hostPlatform();
-  const key = platformLockKey(platform);
-  const entry = state.entry;
-  const locked = entry?.platforms[key];
+  const { platform, key, entry, locked } = lockedFor(state, options.platform);
   if (locked === undefined && state.locked) throw lockRefusal(name, state, entry ? key : undefined);
   // cached and trusted: an entry holding the locked manifest, no request
   if (entry && locked !== undefined && !options.force) {
@@ -181,8 +177,8 @@ export async function installedImageDir(
   const name = imageName(image);
   const store = options.store ?? new Store();
   const platform = options.platform ?? hostPlatform();
-  const entry = (await lockStateOf(name, { lock: options.lock, locked: false }, platform))?.entry;
-  const locked = entry?.platforms[platformLockKey(platform)];
+  const state = await lockStateOf(name, { lock: options.lock, locked: false }, platform);
+  const { entry, locked } = lockedFor(state, platform);
   if (entry && locked !== undefined) {
     const holder = await entryHolding(store, name, entry.digest, locked, platform);
     return holder && store.imageDir(holder, options.platform);

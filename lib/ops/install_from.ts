@@ -13,10 +13,8 @@ import { type LayoutLocation, openLocation, toLocation } from "../transport/loca
 import { openRepository } from "../transport/registry/target.ts";
 import { ANNOTATION_REF_NAME } from "../oci/media_types.ts";
 import type { Descriptor, Platform } from "../oci/manifest.ts";
-import { hostPlatform } from "../oci/platform.ts";
 import { ImageName, imageName } from "../oci/reference.ts";
 import { type InstallOptions, type InstallResult, Store } from "../store/store.ts";
-import { platformLockKey } from "../store/lock_file.ts";
 import { type ReadTarget, withTarget } from "../transport/target.ts";
 import type { RemoteOptions } from "../transport/location.ts";
 import { pickVariant } from "../transport/variants.ts";
@@ -27,6 +25,7 @@ import {
 } from "../sign/policy.ts";
 import {
   entryHolding,
+  lockedFor,
   type LockOptions,
   lockRefusal,
   type LockState,
@@ -119,10 +118,7 @@ export async function getLockedFromRegistry(
   state: LockState,
   options: GetOptions,
 ): Promise<GetResult> {
-  const platform = options.platform ?? hostPlatform();
-  const key = platformLockKey(platform);
-  const entry = state.entry;
-  const locked = entry?.platforms[key];
+  const { platform, key, entry, locked } = lockedFor(state, options.platform);
   const remote = { hashOffThread: false, ...options };
   const where = `image '${name}'`;
   const r = await withTarget(openRepository(name, remote), async (src) => {
@@ -265,10 +261,7 @@ export async function loadImage(
       return r;
     }
     // the lock holds it: exactly the locked bytes, else refused
-    const platform = options.platform ?? hostPlatform();
-    const key = platformLockKey(platform);
-    const entry = state.entry;
-    const locked = entry?.platforms[key];
+    const { platform, key, entry, locked } = lockedFor(state, options.platform);
     if (entry && entry.digest !== root.digest) {
       throw new VerificationError(
         `image '${name}' is locked to ${entry.digest} in ${state.path}, but ${src.description} holds ${root.digest}`,

@@ -12,7 +12,7 @@
 import { resolve } from "../util/path.ts";
 import { OcipkgError } from "../util/errors.ts";
 import type { Platform } from "../oci/manifest.ts";
-import { platformMatches } from "../oci/platform.ts";
+import { hostPlatform, platformMatches } from "../oci/platform.ts";
 import {
   findLockFile,
   LOCK_FILE_NAME,
@@ -68,6 +68,47 @@ export interface LockState {
   locked: boolean;
   /** Whether the lock file was named (a path given), not found. */
   named: boolean;
+}
+
+/** What a lock holds for one platform of one image (see {@link lockedFor}). */
+export interface LockedPlatform {
+  /** The platform installed. */
+  platform: Platform;
+  /** Its key in the entry's `platforms` ({@link platformLockKey}). */
+  key: string;
+  /** The image's entry in the lock, when it has one. */
+  entry?: LockedImage;
+  /** The manifest the entry locks for the platform, when it locks one. */
+  locked?: string;
+}
+
+/**
+ * The manifest a lock holds for one platform of the image a lock state is
+ * for — where an install starts from (cached, refused, or recorded).
+ *
+ * @param state the image's lock state (undefined: no lock)
+ * @param platform the platform installed (default: this machine's)
+ * @returns the platform, its key, the entry and its locked manifest
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { lockedFor } from "./lock.ts";
+ * const digest = "sha256:" + "1".repeat(64);
+ * const state = { path: "ocipkg.lock", key: "example.com/a:1", locked: false, named: false,
+ *   entry: { digest, platforms: { "linux/amd64": digest } } };
+ * const linux = { os: "linux", architecture: "amd64" };
+ * assert.equal(lockedFor(state, linux).locked, digest);
+ * assert.equal(lockedFor(state, { os: "linux", architecture: "arm64" }).locked, undefined);
+ * assert.equal(lockedFor(undefined, linux).entry, undefined);
+ * ```
+ */
+export function lockedFor(
+  state: LockState | undefined,
+  platform: Platform = hostPlatform(),
+): LockedPlatform {
+  const key = platformLockKey(platform);
+  const entry = state?.entry;
+  return { platform, key, entry, locked: entry?.platforms[key] };
 }
 
 /**
