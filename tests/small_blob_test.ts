@@ -75,6 +75,23 @@ async function fetchAll(t: RegistryTarget, desc: Descriptor): Promise<Uint8Array
   return new Uint8Array(await new Response(await t.fetch(desc)).arrayBuffer());
 }
 
+/**
+ * An answer to a GET of a 5000-byte blob from the `Range` asked (none: its start) that sends 100
+ * bytes and then stalls for ever (206 with its Content-Range for a resumption).
+ */
+function stallsAfter100(bytes: Uint8Array, range: string | null | undefined): Response {
+  const from = range ? Number(range.slice(6, -1)) : 0;
+  return new Response(
+    new ReadableStream({
+      start(c) {
+        c.enqueue(bytes.slice(from, from + 100));
+      },
+      pull: () => new Promise(() => {}),
+    }),
+    range ? { status: 206, headers: { "content-range": `bytes ${from}-4999/5000` } } : {},
+  );
+}
+
 const resumedWrong: [string, (b: Uint8Array<ArrayBuffer>, from: number) => Response][] = [
   ["a 206 starting elsewhere", (b, from) => partial(b, from - 1)],
   ["a 206 of another total", (b, from) => partial(b, from, b.length - 1, b.length + 1)],
@@ -149,16 +166,7 @@ Deno.test("small blob: a body that stalls gives up after its stalls' shared dead
   const { bytes, desc } = blobOf(5000);
   await withBlobServer(
     (_n, range) => {
-      const from = range ? Number(range.slice(6, -1)) : 0;
-      return new Response(
-        new ReadableStream({
-          start(c) {
-            c.enqueue(bytes.slice(from, from + 100));
-          },
-          pull: () => new Promise(() => {}),
-        }),
-        range ? { status: 206, headers: { "content-range": `bytes ${from}-4999/5000` } } : {},
-      );
+      return stallsAfter100(bytes, range);
     },
     async (t, host, gets) => {
       // the first stall is resumed, the second passes the 1.5 × idle timeout they share
@@ -397,16 +405,7 @@ Deno.test("small blob: a mirror's stalls share one deadline with the resumptions
   const mirror = startHttp((req) => {
     const range = req.headers.get("range");
     mirrorGets.push(range);
-    const from = range ? Number(range.slice(6, -1)) : 0;
-    return new Response(
-      new ReadableStream({
-        start(c) {
-          c.enqueue(bytes.slice(from, from + 100));
-        },
-        pull: () => new Promise(() => {}),
-      }),
-      range ? { status: 206, headers: { "content-range": `bytes ${from}-4999/5000` } } : {},
-    );
+    return stallsAfter100(bytes, range);
   });
   try {
     await withBlobServer(
