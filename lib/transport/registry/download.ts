@@ -32,9 +32,8 @@ import {
 } from "../defaults.ts";
 
 /**
- * Bytes per network read of a download (its own buffer, copied into the
- * consumer's; a smaller blob's own size: zeroing 512 KiB for each of 200
- * small blobs cost ≈ 50 ms of a 1 s pull).
+ * Bytes per network read of a streamed download (its own buffer, copied into
+ * the consumer's; small blobs are read whole, {@link SMALL_READ} at a time).
  */
 const READ_BUFFER = 512 << 10;
 
@@ -94,7 +93,9 @@ export class BlobDownloads {
    */
   async fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
     this.#checkSize(desc);
-    if (desc.size < LARGE_BLOB) return vouch(bytesStream(await this.read(desc)), desc);
+    if (desc.size < LARGE_BLOB) {
+      return vouch(bytesStream(await this.#read(desc, undefined, new DownloadStalls())), desc);
+    }
     // verified here, before it closes: a layout writing it need not hash it again
     const parts = this.#repo.options.rangeParts ??
       (isLoopbackHost(this.#repo.client.registry) ? 1 : DEFAULT_RANGE_PARTS);
@@ -120,8 +121,9 @@ export class BlobDownloads {
    * @returns its bytes
    * @throws {VerificationError} when they are not the descriptor's
    */
-  read(desc: Descriptor, first?: Response): Promise<Uint8Array> {
-    return this.#read(desc, first, new DownloadStalls());
+  async read(desc: Descriptor, first?: Response): Promise<Uint8Array> {
+    this.#checkSize(desc);
+    return await this.#read(desc, first, new DownloadStalls());
   }
 
   /**
@@ -134,7 +136,6 @@ export class BlobDownloads {
     first: Response | undefined,
     stalls: DownloadStalls,
   ): Promise<Uint8Array> {
-    this.#checkSize(desc);
     const what = `blob ${desc.digest} of ${this.#repo.description}`;
     const maxResume = this.#repo.options.resumeAttempts ?? 5;
     const bytes = new Uint8Array(desc.size);
