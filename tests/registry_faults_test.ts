@@ -324,3 +324,21 @@ Deno.test("fault: a 206 to a request for a whole blob is used only when it holds
   );
   assertEquals(await Deno.stat(out).catch(() => undefined), undefined);
 });
+
+Deno.test("requests: a pull asks for its manifest once (resolved by tag, then copied from the cache)", async () => {
+  const p = await pushed(64 * 1024);
+  reset();
+  const out = join(await tempDir(), "out");
+  await pullImage(p.name, `oci:${out}`, fast);
+  // (the registry's 401 asking for credentials aside)
+  const manifests = proxy.log.filter((e) => e.path.includes("/manifests/") && e.status !== 401);
+  assertEquals(manifests.map((e) => `${e.method} ${e.path.split("/manifests/")[1]}`), ["GET 1"]);
+  // and the layout holds the manifest, verified: the one the tag named
+  const layout = await OciDir.open(out);
+  assertEquals(
+    (await layout.resolve(p.name)).digest,
+    await digestOf(
+      await Deno.readFile(layout.blobPath((await layout.resolve(p.name)).digest)),
+    ),
+  );
+});

@@ -10,6 +10,7 @@
  * @module
  */
 import { dirname, join } from "./path.ts";
+import { Alarm } from "./timer.ts";
 
 /**
  * A unique temporary path next to `path` (same file system, so rename is atomic).
@@ -166,11 +167,21 @@ export const STALE_TEMP_AGE = 60 * 60 * 1000;
 export const TEMP_TOUCH_SHARE = 1 / 6;
 
 /**
+ * How long a writer holds its first temp on an {@link Alarm} before it
+ * hands the touching over to an interval that never keeps the process
+ * alive: a second. (`setInterval` is `node:timers`' in Deno 2.9, whose first
+ * call costs ≈ 13 ms; a command that holds its temps for less never pays it.)
+ */
+export const TEMP_HANDOVER_MS = 1000;
+
+/**
  * The temp files one writer holds (being written, or written and waiting to
  * be renamed into place), each touched every {@link TEMP_TOUCH_SHARE} of the
  * stale age (at least every 50 ms) until released, so a writer beside it
  * never takes one for a killed writer's ({@link removeStaleTemps}). The timer
- * runs only while a temp is held, and never keeps the process alive.
+ * runs only while a temp is held; it keeps the process alive for at most
+ * {@link TEMP_HANDOVER_MS} after the first hold (an object dropped while it
+ * holds temps), never longer.
  *
  * @example
  * ```ts
@@ -189,6 +200,9 @@ export const TEMP_TOUCH_SHARE = 1 / 6;
  */
 export class HeldTemps {
   #paths = new Set<string>();
+  /** Until the handover: the first touch, on an alarm. */
+  #first: Alarm | undefined;
+  /** After it: an interval that does not keep the process alive. */
   #timer: ReturnType<typeof setInterval> | undefined;
   #every: number;
 
@@ -201,6 +215,11 @@ export class HeldTemps {
     this.#every = Math.max(50, staleAge * TEMP_TOUCH_SHARE);
   }
 
+  #touch(): void {
+    const now = new Date();
+    for (const p of this.#paths) Deno.utime(p, now, now).catch(() => {});
+  }
+
   /**
    * Hold a temp path (tracked, see {@link trackTemp}): touched until released.
    *
@@ -209,13 +228,17 @@ export class HeldTemps {
    */
   hold(path: string): string {
     this.#paths.add(trackTemp(path));
-    if (this.#timer === undefined) {
-      const timer = setInterval(() => {
-        const now = new Date();
-        for (const p of this.#paths) Deno.utime(p, now, now).catch(() => {});
-      }, this.#every);
-      Deno.unrefTimer(timer);
-      this.#timer = timer;
+    if (this.#first === undefined && this.#timer === undefined) {
+      const first = new Alarm();
+      const handover = Math.min(this.#every, TEMP_HANDOVER_MS);
+      first.set(handover, () => {
+        this.#first = undefined;
+        if (handover === this.#every) this.#touch();
+        const timer = setInterval(() => this.#touch(), this.#every);
+        Deno.unrefTimer(timer);
+        this.#timer = timer;
+      });
+      this.#first = first;
     }
     return path;
   }
@@ -229,10 +252,11 @@ export class HeldTemps {
   release(path: string): void {
     this.#paths.delete(path);
     releaseTemp(path);
-    if (this.#paths.size === 0 && this.#timer !== undefined) {
-      clearInterval(this.#timer);
-      this.#timer = undefined;
-    }
+    if (this.#paths.size > 0) return;
+    this.#first?.clear();
+    this.#first = undefined;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 }
 

@@ -11,6 +11,7 @@
  */
 import { oneLine } from "../../util/errors.ts";
 import { readBodyCapped } from "../../util/body.ts";
+import { Alarm } from "../../util/timer.ts";
 import { RegistryError } from "./errors.ts";
 import { DEFAULT_TIMEOUTS } from "../defaults.ts";
 
@@ -364,30 +365,32 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
       `did not answer within ${secs(l.headersMs)}${headersCut ? `, nor by ${shared}` : ""}`,
     );
   let answered = false;
-  let totalTimer: ReturnType<typeof setTimeout> | undefined;
+  // (Alarms, not setTimeout: see timer.ts)
+  const totalTimer = new Alarm();
   if (deadline !== undefined) {
-    totalTimer = setTimeout(
+    totalTimer.set(
+      Math.max(0, deadline - t0),
       () =>
         totalCut
           // the shared deadline ends the wait for headers and for the body alike
           ? (answered ? fail("total", `did not finish answering by ${shared}`) : noAnswer())
           : fail("total", `did not finish answering within ${secs(l.totalMs)}`),
-      Math.max(0, deadline - t0),
     );
   }
-  const headersTimer = setTimeout(noAnswer, headersMs);
+  const headersTimer = new Alarm();
+  headersTimer.set(headersMs, noAnswer);
   let res: Response;
   try {
     res = await fetch(url, { ...init, signal: ac.signal });
     answered = true;
   } catch (e) {
-    clearTimeout(totalTimer);
+    totalTimer.clear();
     throw reason ?? e;
   } finally {
-    clearTimeout(headersTimer);
+    headersTimer.clear();
   }
   if (!res.body || NULL_BODY_STATUS.has(res.status)) {
-    clearTimeout(totalTimer);
+    totalTimer.clear();
     await res.body?.cancel().catch(() => {});
     return new Response(null, {
       status: res.status,
@@ -434,7 +437,7 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
   let finished = false;
   const finish = () => {
     finished = true;
-    clearTimeout(totalTimer);
+    totalTimer.clear();
   };
   // a reader without its own buffers (a manifest's, a token's) gets chunks of this size: no
   // larger than a small body's declared length (zeroing 256 KiB for a 500-byte manifest, twice
@@ -443,6 +446,8 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
   const chunk = Number.isSafeInteger(declared) && declared < MAX_AUTO_CHUNK
     ? Math.max(MIN_AUTO_CHUNK, declared)
     : MAX_AUTO_CHUNK;
+  // one alarm for every read (set as each read starts, cleared as it ends)
+  const readTimer = new Alarm();
   // one read into `into`, under every limit: the wrapped body's and timedRead's reads
   const read = async (into: Uint8Array): Promise<ReadableStreamReadResult<Uint8Array>> => {
     const start = performance.now();
@@ -451,7 +456,6 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
     // (a body silent for the whole window is a stall: the idle timeout's)
     const speedIn = meter.failsAt() - clock;
     const bySpeed = speedIn < l.idleMs;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     let onAbort: (() => void) | undefined;
     let r: ReadableStreamReadResult<Uint8Array>;
     try {
@@ -460,9 +464,9 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
       // byte at a time then kept the read going past the total timeout)
       if (reason) throw reason;
       r = await new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
-        timer = setTimeout(
-          () => reject(bySpeed ? slow(clock + Math.max(0, speedIn)) : stalled()),
+        readTimer.set(
           bySpeed ? Math.max(0, speedIn) : l.idleMs,
+          () => reject(bySpeed ? slow(clock + Math.max(0, speedIn)) : stalled()),
         );
         onAbort = () => reject(reason ?? ac.signal.reason);
         ac.signal.addEventListener("abort", onAbort, { once: true });
@@ -473,7 +477,7 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
       reader.cancel(e).catch(() => {});
       throw e;
     } finally {
-      clearTimeout(timer);
+      readTimer.clear();
       if (onAbort) ac.signal.removeEventListener("abort", onAbort);
     }
     if (r.done) {

@@ -55,7 +55,8 @@ const MANIFEST_CACHE = 8;
  */
 export class Manifests {
   #repo: Repository;
-  #manifests = new Map<string, Uint8Array>(); // small cache of fetched manifests by digest
+  /** A small cache of the manifests fetched or pushed, by digest (verified when stored). */
+  #manifests = new Map<string, { bytes: Uint8Array; mediaType: string; size: number }>();
 
   /**
    * Create the Manifests of a repository.
@@ -65,9 +66,9 @@ export class Manifests {
     this.#repo = repo;
   }
 
-  #cache(digest: string, bytes: Uint8Array): void {
+  #cache(digest: string, bytes: Uint8Array, mediaType: string): void {
     this.#manifests.delete(digest);
-    this.#manifests.set(digest, bytes);
+    this.#manifests.set(digest, { bytes, mediaType, size: bytes.byteLength });
     for (const k of this.#manifests.keys()) {
       if (this.#manifests.size <= MANIFEST_CACHE) break;
       this.#manifests.delete(k);
@@ -85,7 +86,9 @@ export class Manifests {
 
   /**
    * Resolve a tag or digest to the descriptor of its manifest (verified,
-   * kept in the cache).
+   * kept in the cache). A digest whose manifest is in the cache is answered
+   * from it, without a request (a copy resolves by digest the manifest it
+   * resolved by tag a moment before).
    *
    * @param reference a tag or digest
    * @returns the descriptor
@@ -93,6 +96,8 @@ export class Manifests {
    */
   async resolve(reference: string): Promise<Descriptor> {
     this.#repo.checkReference(reference);
+    const known = this.#manifests.get(reference);
+    if (known) return { mediaType: known.mediaType, digest: reference, size: known.size };
     const what = this.#repo.what(reference);
     const { res, bytes } = await this.#repo.client.requestBytes(
       {
@@ -140,7 +145,7 @@ export class Manifests {
         }'`,
       );
     }
-    this.#cache(digest, bytes);
+    this.#cache(digest, bytes, mediaType);
     return { mediaType, digest, size };
   }
 
@@ -154,7 +159,7 @@ export class Manifests {
    */
   async fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
     const what = `manifest ${desc.digest} of ${this.#repo.description}`;
-    const cached = this.#manifests.get(desc.digest);
+    const cached = this.#manifests.get(desc.digest)?.bytes;
     if (cached) {
       await verifyBytes(cached, desc, what);
       return bytesStream(cached);
@@ -186,7 +191,7 @@ export class Manifests {
     const bytes = await readCapped(new Response(content), MAX_MANIFEST_SIZE, what);
     const { digest, size } = await verifyBytes(bytes, spec, what);
     await this.put(bytes, spec.mediaType, digest, digest);
-    this.#cache(digest, bytes);
+    this.#cache(digest, bytes, spec.mediaType);
     return stripUndefined({ ...spec, digest, size });
   }
 

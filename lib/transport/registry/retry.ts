@@ -25,6 +25,7 @@
  * @module
  */
 import { causeChain, RegistryTimeoutError, SHARED_DEADLINE_FACTOR } from "./http.ts";
+import { sleep } from "../../util/timer.ts";
 
 /** A retry about to happen, as `ClientOptions.onRetry` hears of it. */
 export interface RetryInfo {
@@ -119,8 +120,6 @@ export function isPermanent(e: unknown): boolean {
   return /certificate|UnknownIssuer|handshake|tls|dns error|failed to lookup|Name or service not known|invalid HTTP version parsed|InvalidContentType|received corrupt message/i
     .test(causeChain(e));
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The time one request may spend waiting between its attempts, and what it

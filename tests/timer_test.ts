@@ -1,0 +1,88 @@
+// lib/util/timer.ts: the Alarm every registry timeout is made of (not node:timers' setTimeout),
+// and the temp keeper that starts on one.
+import { assert, assertEquals } from "./_assert.ts";
+import { Alarm, sleep } from "../lib/util/timer.ts";
+import { ROOT } from "./_helpers.ts";
+
+Deno.test("timer: an alarm moved later rings once, at the later time", async () => {
+  const alarm = new Alarm();
+  const rang: number[] = [];
+  const t0 = performance.now();
+  alarm.set(20, () => rang.push(performance.now() - t0));
+  // restarted like an idle timeout on every read: the first timer armed is kept and re-armed
+  for (let i = 0; i < 10; i++) {
+    await sleep(5);
+    alarm.set(40, () => rang.push(performance.now() - t0));
+  }
+  assert(alarm.pending);
+  while (rang.length === 0) await sleep(5);
+  await sleep(60);
+  assertEquals(rang.length, 1);
+  assert(rang[0]! >= 89, `rang at ${rang[0]} ms, before the last set's 40 ms had passed`);
+  assert(!alarm.pending);
+});
+
+Deno.test("timer: an alarm moved earlier rings at the earlier time; a cleared one never", async () => {
+  const alarm = new Alarm();
+  const rang: string[] = [];
+  alarm.set(10_000, () => rang.push("late"));
+  alarm.set(10, () => rang.push("early"));
+  await sleep(40);
+  assertEquals(rang, ["early"]);
+  alarm.set(10, () => rang.push("cleared"));
+  alarm.clear();
+  alarm.set(Infinity, () => rang.push("never"));
+  await sleep(40);
+  assertEquals(rang, ["early"]);
+  assert(!alarm.pending);
+  // set again after its timer went off unheard (cleared before): it still rings
+  alarm.set(5, () => rang.push("again"));
+  await sleep(40);
+  assertEquals(rang, ["early", "again"]);
+});
+
+/** Run a script in a child Deno; kill it after 20 s. */
+async function child(code: string): Promise<{ out: string; ms: number; killed: boolean }> {
+  const t0 = performance.now();
+  const p = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", code],
+    cwd: ROOT,
+    env: { DENO_NO_UPDATE_CHECK: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let killed = false;
+  const guard = new Alarm();
+  guard.set(20_000, () => {
+    killed = true;
+    p.kill("SIGKILL");
+  });
+  const r = await p.output();
+  guard.clear();
+  return { out: new TextDecoder().decode(r.stdout), ms: performance.now() - t0, killed };
+}
+
+Deno.test("timer: a set alarm keeps the process alive, a cleared one does not", async () => {
+  const kept = await child(
+    `import { Alarm } from "./lib/util/timer.ts"; new Alarm().set(300, () => console.log("rang"));`,
+  );
+  assertEquals(kept.out.trim(), "rang");
+  const cleared = await child(
+    `import { Alarm } from "./lib/util/timer.ts"; const a = new Alarm(); a.set(15_000, () => console.log("rang")); a.set(16_000, () => console.log("rang")); a.clear(); console.log("done");`,
+  );
+  assertEquals(cleared.out.trim(), "done");
+  assert(!cleared.killed, "a cleared alarm kept the process alive");
+});
+
+Deno.test("timer: a writer dropped while holding a temp does not keep the process alive (past the handover)", async () => {
+  const r = await child(
+    `import { HeldTemps, tempPathFor } from "./lib/util/temp.ts";
+     const dir = Deno.makeTempDirSync();
+     const held = new HeldTemps(); // the default stale age: touched every 10 minutes
+     const tmp = held.hold(tempPathFor(dir + "/blob"));
+     Deno.writeTextFileSync(tmp, "x");
+     globalThis.addEventListener("unload", () => { Deno.removeSync(dir, { recursive: true }); console.log("exited"); });`,
+  );
+  assertEquals(r.out.trim(), "exited");
+  assert(!r.killed, "the held temp kept the process alive");
+});
