@@ -608,29 +608,42 @@ export async function withLockFile<T>(lockPath: string, fn: () => Promise<T>): P
  * Make files' written bytes durable, many at once (`fdatasync` of each,
  * {@link SYNC_BATCH} at a time: the file system commits its journal for
  * many of them together, where one after another each waits for its own).
+ * Each file, once durable, may be handed on (`then`, e.g. renamed into
+ * place) while the others are still being synced.
  *
  * @param paths the files (written and closed)
+ * @param then called with a file's index in `paths` once it is durable;
+ *   the round ends when every call has
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { syncFiles } from "./files.ts";
  * const dir = await Deno.makeTempDir();
- * const paths = [1, 2, 3].map((i) => `${dir}/blob-${i}`);
+ * const paths = [1, 2, 3].map((i) => `${dir}/blob-${i}.tmp`);
  * for (const p of paths) await Deno.writeTextFile(p, p);
- * await syncFiles(paths); // on disk, whatever happens next
- * assert.equal(await Deno.readTextFile(paths[2]!), paths[2]);
+ * // on disk, whatever happens next; each renamed into place once it is
+ * await syncFiles(paths, (i) => Deno.rename(paths[i]!, paths[i]!.replace(".tmp", "")));
+ * assert.equal(await Deno.readTextFile(`${dir}/blob-3`), paths[2]);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function syncFiles(paths: readonly string[]): Promise<void> {
-  await forEachBounded(paths, SYNC_BATCH, async (path) => {
-    const f = await Deno.open(path, { write: true });
-    try {
-      await f.syncData();
-    } finally {
-      f.close();
-    }
-  });
+export async function syncFiles(
+  paths: readonly string[],
+  then?: (index: number) => Promise<void> | void,
+): Promise<void> {
+  await forEachBounded(
+    paths.map((path, i) => [path, i] as const),
+    SYNC_BATCH,
+    async ([path, i]) => {
+      const f = await Deno.open(path, { write: true });
+      try {
+        await f.syncData();
+      } finally {
+        f.close();
+      }
+      await then?.(i);
+    },
+  );
 }
 
 /** Files {@link syncFiles} syncs at once. */

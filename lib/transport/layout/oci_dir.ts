@@ -12,12 +12,11 @@ import {
   openFileStream,
   pathExists,
   readSmallFile,
-  SYNC_BATCH,
   syncDirectory,
   syncFiles,
   withDirectoryLock,
 } from "../../util/files.ts";
-import { forEachBounded, Mutex } from "../../util/concurrency.ts";
+import { Mutex } from "../../util/concurrency.ts";
 import { HeldTemps, removeStaleTemps, STALE_TEMP_AGE, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, isManifestType, stripUndefined } from "../../oci/manifest.ts";
 import type { BlobSpec, ListableTarget, Target } from "../target.ts";
@@ -71,8 +70,8 @@ export interface OciDirOptions {
  * {@link OciDir.fetch}). Before `index.json` is written ({@link OciDir.tag})
  * or the layout is closed, every such blob is made durable at once — one
  * round of `fdatasync` over all of them, which the file system commits
- * together, instead of one after each blob — then renamed into place and
- * the `blobs/<alg>` directories synced; then `index.json` is replaced
+ * together, instead of one after each blob — each renamed into place as
+ * soon as it is durable, then the `blobs/<alg>` directories synced; then `index.json` is replaced
  * atomically (written, `fdatasync`, renamed) and the layout's directory
  * synced. A crash before that leaves only temp files (`.blob.tmp-*`), never a
  * blob that is not what its name says; the next writer removes them once
@@ -366,7 +365,8 @@ export class OciDir implements Target, ListableTarget {
 
   /**
    * Make every pending blob durable and put it in place: one round of
-   * fdatasync over all of them, the renames, then the directories synced.
+   * fdatasync over all of them (each blob renamed once it is durable), the
+   * manifests renamed in order, then the directories synced.
    */
   async #commit(): Promise<void> {
     if (this.#pending.size === 0) return;
@@ -378,11 +378,13 @@ export class OciDir implements Target, ListableTarget {
       this.#temps.release(p.tmp);
     };
     try {
-      await syncFiles(pending.map(([, p]) => p.tmp));
-      // Blobs first, many at a time; then manifests and indexes one by one, in the order they
-      // were pushed (a copy pushes children before their parent): a writer beside this one that
-      // finds a manifest in place (and so skips its graph and tags it) finds all it names too.
-      await forEachBounded(pending.filter(([, p]) => !p.manifest), SYNC_BATCH, place);
+      // Blobs first, each as soon as it is durable; then manifests and indexes one by one, in
+      // the order they were pushed (a copy pushes children before their parent): a writer beside
+      // this one that finds a manifest in place (and so skips its graph and tags it) finds all it
+      // names too.
+      await syncFiles(pending.map(([, p]) => p.tmp), (i) => {
+        if (!pending[i]![1].manifest) return place(pending[i]!);
+      });
       for (const entry of pending.filter(([, p]) => p.manifest)) await place(entry);
       const dirs = new Set(pending.map(([digest]) => dirname(this.blobPath(digest))));
       for (const dir of dirs) await syncDirectory(dir);
