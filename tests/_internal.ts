@@ -36,7 +36,7 @@ export { isLoopbackHost, isRegistryHost } from "../lib/oci/reference.ts";
 export { removeTempsSync } from "../lib/util/temp.ts";
 export { OCI_EMPTY } from "../lib/oci/media_types.ts";
 export { inspectLayout } from "../lib/ops/inspect.ts";
-export { BackgroundDigester, OFF_THREAD_MIN } from "../lib/util/hash_worker.ts";
+export { BackgroundDigester, OFF_THREAD_MIN } from "../lib/oci/digest.ts";
 export { checkBinaryPlatforms, filePlatform } from "../lib/oci/binary_platform.ts";
 export { defaultDigest, loadSigstore, withDefaultDigest } from "../lib/sign/sigstore_lib.ts";
 export { VerifyBudget } from "../lib/sign/image.ts";

@@ -264,7 +264,8 @@ Deno.test("startup: pull, push and copy load the transfer, the registry and the 
     for (const f of ["lib/transport/registry/client.ts", "lib/transport/copy.ts"]) {
       assert(loaded.includes(f), `${name} does not load ${f}`);
     }
-    // --include-signatures copies the referrers as they are (lib/transport/referrers.ts)
+    // --include-signatures copies the referrers as they are (lib/transport/referrers.ts, loaded
+    // when it runs)
     assertEquals(
       beyond(loaded, (f) =>
         f !== "mod.ts" && !/^lib\/(sign|serve|native|vendor|store)\//.test(f) &&
@@ -272,7 +273,52 @@ Deno.test("startup: pull, push and copy load the transfer, the registry and the 
       [],
       `${name}`,
     );
-    // the budget: 64 modules when it was set (126 when the work imported mod.ts)
-    assert(loaded.length <= 75, `${name} loads ${loaded.length} modules: ${loaded.join(" ")}`);
+    // the budget: 64 modules when it was set (126 when the work imported mod.ts); pull's: 49
+    // when the archive stack, uploads, listings, ranges, referrers and mirrors became import()s
+    const budget = name === "pull" ? 52 : 75;
+    assert(loaded.length <= budget, `${name} loads ${loaded.length} modules: ${loaded.join(" ")}`);
   }
+});
+
+/**
+ * What a pull from a registry into an oci-dir never runs, loaded on first use (`import()`): the
+ * oci-archive layouts and the tar stack under them (archive outputs, stdin/stdout), blob uploads
+ * (push), tag and referrers listings, ranged downloads (large blobs), the referrers' copy
+ * (`--include-signatures`, a digest reference), the mirrors (when configured), the extraction
+ * limits' defaults and the identity flags (the install commands' options).
+ */
+const PULL_LOADS_ON_FIRST_USE = (f: string) =>
+  f.startsWith("lib/archive/") || [
+    "lib/transport/layout/oci_archive.ts",
+    "lib/transport/layout/stdio_archive.ts",
+    "lib/transport/registry/upload.ts",
+    "lib/transport/registry/listing.ts",
+    "lib/transport/registry/ranged.ts",
+    "lib/transport/registry/mirrors.ts",
+    "lib/transport/referrers.ts",
+    "lib/util/body_chunks.ts",
+    "lib/cli/identity.ts",
+    "lib/cli/install_options.ts",
+  ].includes(f);
+
+Deno.test("startup: pull loads no archive, upload, listing, ranged, referrers or mirrors module until it needs one", async () => {
+  const loaded = await loadedFrom(["cli.ts", "lib/cli/pull.ts", "lib/cli/pull_run.ts"]);
+  assert(loaded.includes("lib/transport/registry/download.ts"), "the walk misses the downloads");
+  assertEquals(loaded.filter(PULL_LOADS_ON_FIRST_USE), [], "import() these where they are used");
+  // and each is still in the CLI's graph (a literal import(), which deno compile includes)
+  const graph = [...(await cliInfo()).keys()].map((u) =>
+    u.slice(`file://${ROOT}`.length).replace(/^\//, "")
+  );
+  for (
+    const f of [
+      "lib/archive/tar.ts",
+      "lib/transport/layout/oci_archive.ts",
+      "lib/transport/layout/stdio_archive.ts",
+      "lib/transport/registry/upload.ts",
+      "lib/transport/registry/listing.ts",
+      "lib/transport/registry/ranged.ts",
+      "lib/transport/registry/mirrors.ts",
+      "lib/transport/referrers.ts",
+    ]
+  ) assert(graph.includes(f), `${f} is not in cli.ts's graph`);
 });

@@ -5,15 +5,14 @@
  */
 import { defineCommand } from "./options.ts";
 import {
-  limitOptions,
   lockOptions,
   overwriteOption,
   pickPlatform,
   progressOptions,
   registryHints,
   registryOptions,
-  verifyOption,
 } from "./shared.ts";
+import { limitOptions, verifyOption } from "./install_options.ts";
 
 /** The command's table (its work: `get_run.ts`). */
 export default defineCommand({

@@ -9,7 +9,8 @@ import { getImage } from "../ops/install.ts";
 import { imageName } from "../oci/reference.ts";
 import { implement } from "./options.ts";
 import { reportInstalled, withProgress } from "./progress.ts";
-import { limits, lockSettings, remote, verifyPolicy } from "./shared.ts";
+import { lockSettings, remote } from "./shared.ts";
+import { limits, verifyPolicy } from "./install_options.ts";
 import command from "./get.ts";
 
 /** Run the command: its positionals and typed options in, the work done. */

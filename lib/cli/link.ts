@@ -6,13 +6,12 @@
 import { defineCommand } from "./options.ts";
 import {
   jsonOption,
-  limitOptions,
   lockOptions,
   platformOption,
   registryHints,
   registryOptions,
-  verifyOption,
 } from "./shared.ts";
+import { limitOptions, verifyOption } from "./install_options.ts";
 
 /** The command's table (its work: `link_run.ts`). */
 export default defineCommand({

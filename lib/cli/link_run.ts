@@ -14,7 +14,8 @@ import { writeCmakeConfig } from "../native/link_cmake.ts";
 import { writePkgConfig } from "../native/link_pkgconfig.ts";
 import { implement } from "./options.ts";
 import { info, out } from "./output.ts";
-import { limits, lockSettings, remote, verifyPolicy } from "./shared.ts";
+import { lockSettings, remote } from "./shared.ts";
+import { limits, verifyPolicy } from "./install_options.ts";
 import command from "./link.ts";
 
 /** Run the command: its positionals and typed options in, the work done. */

@@ -4,14 +4,8 @@
  * @module
  */
 import { defineCommand } from "./options.ts";
-import {
-  limitOptions,
-  lockOptions,
-  overwriteOption,
-  pickPlatform,
-  progressOptions,
-  verifyOption,
-} from "./shared.ts";
+import { lockOptions, overwriteOption, pickPlatform, progressOptions } from "./shared.ts";
+import { limitOptions, verifyOption } from "./install_options.ts";
 
 /** The command's table (its work: `load_run.ts`). */
 export default defineCommand({

@@ -11,7 +11,8 @@ import { type LayoutLocation, resolveLocation } from "../transport/location.ts";
 import { implement } from "./options.ts";
 import { info } from "./output.ts";
 import { chatty, reportInstalled, withProgress } from "./progress.ts";
-import { limits, lockSettings, verifyPolicy } from "./shared.ts";
+import { lockSettings } from "./shared.ts";
+import { limits, verifyPolicy } from "./install_options.ts";
 import command from "./load.ts";
 
 /** Run the command: its positionals and typed options in, the work done. */

@@ -6,7 +6,8 @@
  * @module
  */
 import { defineCommand } from "./options.ts";
-import { lockFileOption, registryHints, registryOptions, verifyOption } from "./shared.ts";
+import { lockFileOption, registryHints, registryOptions } from "./shared.ts";
+import { verifyOption } from "./install_options.ts";
 
 /** The command's table (its work: `lock_run.ts`). */
 export default defineCommand({

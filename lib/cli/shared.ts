@@ -1,9 +1,10 @@
 /**
  * Option groups several commands share, in one place: registry options
  * (`--plain-http`, `--ca-file`, `--concurrency`, `--parallel`, the timeouts with their
- * `OCIPKG_*` fallbacks), extraction limits (`--max-*`, `OCIPKG_MAX_*`), the
- * platform, the layout format and compression level, annotations — and their
- * conversion into library options.
+ * `OCIPKG_*` fallbacks), the platform, the layout format and compression level,
+ * annotations, the lock — and their conversion into library options. Those of
+ * the commands that install (extraction limits, signature checks) are in
+ * `install_options.ts`: the others need not load what they import.
  *
  * @module
  */
@@ -11,8 +12,6 @@ import type { LockOptions, PackOptions, PackResult, RemoteOptions } from "../../
 import { UsageError } from "../util/errors.ts";
 import type { Platform } from "../oci/mod.ts";
 import { parsePlatform } from "../oci/platform.ts";
-import type { ExtractLimits } from "../archive/mod.ts";
-import { DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_RATIO } from "../archive/defaults.ts";
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_LARGE_TRANSFERS,
@@ -21,8 +20,6 @@ import {
   DEFAULT_TIMEOUTS,
   LARGE_BLOB,
 } from "../transport/defaults.ts";
-import type { VerifyPolicyOptions } from "../sign/mod.ts";
-import { identityFlags, identityOptions } from "./identity.ts";
 import { type Hint, oneOf, optionGroup, type OptionValues } from "./options.ts";
 import { debugLog, info, out } from "./output.ts";
 import { parseSize } from "../util/text.ts";
@@ -53,16 +50,6 @@ function concurrency(text: string, flag: string): number {
 function parts(text: string, flag: string): number {
   if (!/^\d{1,2}$/.test(text)) throw new UsageError(`invalid ${flag} '${text}': use 0-99`);
   return Number(text);
-}
-
-function count(text: string, flag: string): number {
-  const n = parseSize(text);
-  if (n === undefined || n < 1) {
-    throw new UsageError(
-      `invalid ${flag} '${text}': use a positive number (K, M, G suffixes allowed)`,
-    );
-  }
-  return n;
 }
 
 /**
@@ -194,47 +181,6 @@ export function remote(opts: OptionValues<typeof registryOptions>): RemoteOption
   return o;
 }
 
-/** Extraction limits: `--max-bytes`, `--max-entries`, `--max-ratio`, else `OCIPKG_MAX_*`. */
-export const limitOptions = optionGroup({
-  "max-bytes": {
-    type: "string",
-    value: "n",
-    env: "OCIPKG_MAX_BYTES",
-    default: `${DEFAULT_MAX_BYTES / 1024 ** 3}G`,
-    parse: count,
-    description: "cap on the bytes an image extracts to; K, M, G suffixes allowed",
-  },
-  "max-entries": {
-    type: "string",
-    value: "n",
-    env: "OCIPKG_MAX_ENTRIES",
-    default: `${DEFAULT_MAX_ENTRIES}`,
-    parse: count,
-    description: "cap on the entries of an image's layers",
-  },
-  "max-ratio": {
-    type: "string",
-    value: "n",
-    env: "OCIPKG_MAX_RATIO",
-    default: `${DEFAULT_MAX_RATIO}`,
-    parse: count,
-    description: "cap on a layer's decompressed ÷ compressed size",
-  },
-});
-
-/**
- * Library extraction limits from the limits group.
- * @param opts parsed values
- * @returns the limits given
- */
-export function limits(opts: OptionValues<typeof limitOptions>): ExtractLimits {
-  const o: ExtractLimits = {};
-  if (opts.maxBytes !== undefined) o.maxBytes = opts.maxBytes;
-  if (opts.maxEntries !== undefined) o.maxEntries = opts.maxEntries;
-  if (opts.maxRatio !== undefined) o.maxRatio = opts.maxRatio;
-  return o;
-}
-
 /**
  * The `--platform` option.
  * @param description what it chooses
@@ -350,21 +296,6 @@ export const overwriteOption = optionGroup({
   },
 });
 
-/**
- * `--verify-key`, or a keyless `--certificate-identity` and issuer: install
- * only what verifies (besides the config file's `verify` rules).
- */
-export const verifyOption = optionGroup({
-  "verify-key": {
-    type: "string",
-    multiple: true,
-    value: "cosign.pub",
-    description:
-      "install only if a signature verifies with this public key (repeatable: any one); the config file's verify rules apply too",
-  },
-  ...identityOptions,
-});
-
 /** `--lock`: the project's lock file (`lock` itself, and the group below). */
 export const lockFileOption = optionGroup({
   lock: {
@@ -396,26 +327,6 @@ export function lockSettings(opts: OptionValues<typeof lockOptions>): LockOption
   const o: LockOptions = { lock: opts.lock ?? true };
   if (opts.locked) o.locked = true;
   return o;
-}
-
-/**
- * The library's verify options from {@link verifyOption}'s flags.
- * @param opts parsed values
- * @returns the keys or identity, their labels, the trusted root
- * @throws {UsageError} for a key and an identity both, or an identity without issuer
- */
-export function verifyPolicy(opts: OptionValues<typeof verifyOption>): VerifyPolicyOptions {
-  const id = identityFlags(opts, opts.verifyKey.length > 0, "--verify-key", false);
-  const { trustedRoot, ...identity } = id;
-  const hasIdentity = identity.identity !== undefined || identity.identityRegexp !== undefined;
-  return {
-    verifyKeys: opts.verifyKey,
-    verifyKeysLabel: "--verify-key",
-    ...(hasIdentity
-      ? { verifyIdentity: identity, verifyIdentityLabel: "--certificate-identity" }
-      : {}),
-    ...(trustedRoot !== undefined ? { trustedRoot } : {}),
-  };
 }
 
 /** `--include-signatures`: copy attached signatures and referrers too. */

@@ -24,8 +24,13 @@ import { isDigest } from "../oci/digest.ts";
 import { ANNOTATION_REF_NAME } from "../oci/media_types.ts";
 import type { Descriptor, Platform } from "../oci/manifest.ts";
 import { ImageName, imageName } from "../oci/reference.ts";
-import { copyReferrers } from "../transport/referrers.ts";
-import { type ListableTarget, type ReadTarget, withTarget } from "../transport/target.ts";
+import type { CopyReferrersOptions } from "../transport/referrers.ts";
+import {
+  type ListableTarget,
+  type ReadTarget,
+  type Target,
+  withTarget,
+} from "../transport/target.ts";
 import {
   checkDistinctPlatforms,
   mergeVariants,
@@ -197,6 +202,19 @@ export async function pushImage(
   } finally {
     for (const { src } of sources) await src.close().catch(() => {});
   }
+}
+
+/**
+ * `copyReferrers`, its module (and the listings under it) loaded on first
+ * use: a pull by tag copies no referrers.
+ */
+async function copyReferrers(
+  src: ReadTarget,
+  dst: Target,
+  subject: Descriptor,
+  options: CopyReferrersOptions,
+): Promise<void> {
+  await (await import("../transport/referrers.ts")).copyReferrers(src, dst, subject, options);
 }
 
 /** A location as a user would write it, for messages. */

@@ -23,8 +23,7 @@
  * @module
  */
 import { basename, dirname, join } from "../util/path.ts";
-import { parseDigest, Verifier } from "../oci/digest.ts";
-import { OFF_THREAD_MIN } from "../util/hash_worker.ts";
+import { OFF_THREAD_MIN, parseDigest, Verifier } from "../oci/digest.ts";
 import { BlockWriter } from "../util/files.ts";
 import { releaseTemp, trackTemp } from "../util/temp.ts";
 import { ServeError } from "./errors.ts";

@@ -21,11 +21,9 @@
  */
 import { OcipkgError, UsageError } from "../util/errors.ts";
 import { pathExists } from "../util/files.ts";
-import { OciArchive } from "./layout/oci_archive.ts";
 import { OciDir } from "./layout/oci_dir.ts";
 import { ImageName, imageName, isHostComponent, LAYOUT_SCHEME } from "../oci/reference.ts";
 import { STDIO_PATH } from "../util/stdio.ts";
-import { createStdoutArchive, openStdinArchive } from "./layout/stdio_archive.ts";
 
 import { openRepository, openRepositoryToWrite } from "./registry/target.ts";
 import type { RegistryTargetOptions } from "./registry/repository.ts";
@@ -292,8 +290,10 @@ export async function openLocation(
   options: RegistryTargetOptions = {},
 ): Promise<ListableTarget | ReadTarget> {
   if (loc.kind === "registry") return openRepository(loc.name, options);
-  if (isStdio(loc)) return await openStdinArchive();
-  return loc.kind === "oci-dir" ? await OciDir.open(loc.path) : await OciArchive.open(loc.path);
+  // the archive modules (and the tar stack under them) load only when an archive is opened
+  if (isStdio(loc)) return await (await import("./layout/stdio_archive.ts")).openStdinArchive();
+  if (loc.kind === "oci-dir") return await OciDir.open(loc.path);
+  return await (await import("./layout/oci_archive.ts")).OciArchive.open(loc.path);
 }
 
 /**
@@ -326,7 +326,7 @@ export async function createLocation(
 ): Promise<Target> {
   // a target written to reads from its registry alone: a mirror's tag may be stale
   if (loc.kind === "registry") return openRepositoryToWrite(loc.name, options);
-  if (isStdio(loc)) return await createStdoutArchive();
+  if (isStdio(loc)) return await (await import("./layout/stdio_archive.ts")).createStdoutArchive();
   const st = await pathExists(loc.path) ? await Deno.stat(loc.path) : undefined;
   if (loc.kind === "oci-dir") {
     if (st && !st.isDirectory) {
@@ -337,6 +337,7 @@ export async function createLocation(
   if (st?.isDirectory) {
     throw new OcipkgError(`output '${loc.path}' is a directory, not an oci-archive file`);
   }
+  const { OciArchive } = await import("./layout/oci_archive.ts");
   return OciArchive.open(loc.path, { write: true, soleImage: options.soleImage });
 }
 

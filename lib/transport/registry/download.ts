@@ -3,7 +3,8 @@
  * {@link Verifier}: one stream that resumes with `Range` after a dropped or
  * stalled connection (coping with a registry that answers `200` from the
  * start), or, for a large blob from a registry that is not on loopback,
- * parallel ranged requests (see `ranged.ts`).
+ * parallel ranged requests (see `ranged.ts`, loaded with the first answer to a
+ * `Range` request: a pull of small blobs never needs it).
  *
  * Limits of one download, beyond those of each request (`http.ts`): at most
  * `resumeAttempts` (5) resumptions; its stalls (no data for the idle
@@ -21,7 +22,6 @@ import type { Descriptor } from "../../oci/manifest.ts";
 import { isLoopbackHost } from "../../oci/reference.ts";
 import { RegistryError } from "./errors.ts";
 import { DownloadStalls, RegistryTimeoutError, timedRead } from "./http.ts";
-import { checkContentRange, rangedStream } from "./ranged.ts";
 import type { Repository } from "./repository.ts";
 import { bytesStream } from "../target.ts";
 import {
@@ -102,7 +102,7 @@ export class BlobDownloads {
     // the stalls of all of this blob's requests share one deadline
     const stalls = new DownloadStalls();
     if (parts > 1 && desc.size >= (this.#repo.options.rangeThreshold ?? DEFAULT_RANGE_THRESHOLD)) {
-      return vouch(this.#rangedStream(desc, parts, stalls), desc);
+      return vouch(await this.#rangedStream(desc, parts, stalls), desc);
     }
     return vouch(this.#blobStream(desc, stalls), desc);
   }
@@ -148,7 +148,7 @@ export class BlobDownloads {
         await this.#getBlob(desc, what, stalls, got > 0 ? `bytes=${got}-` : undefined);
       first = undefined;
       try {
-        this.#checkResumed(res, desc, what, got);
+        await this.#checkResumed(res, desc, what, got);
       } catch (e) {
         await res.body?.cancel().catch(() => {});
         throw e;
@@ -302,9 +302,16 @@ export class BlobDownloads {
    * Anything else is refused at once, not asked again (a server that sends
    * another range than asked would do so again).
    */
-  #checkResumed(res: Response, desc: Descriptor, what: string, from: number): void {
+  async #checkResumed(
+    res: Response,
+    desc: Descriptor,
+    what: string,
+    from: number,
+  ): Promise<void> {
     const host = this.#repo.client.registry;
     if (res.status === 206) {
+      // ranged.ts loads with the first answer to a Range request (a resumption, a large blob)
+      const { checkContentRange } = await import("./ranged.ts");
       checkContentRange(res, { start: from, end: desc.size - 1, size: desc.size, what, host });
       return;
     }
@@ -332,12 +339,14 @@ export class BlobDownloads {
    * verified by one {@link Verifier}; a registry that ignores `Range` is read
    * as one stream ({@link #blobStream}) from its first answer.
    */
-  #rangedStream(
+  async #rangedStream(
     desc: Descriptor,
     parts: number,
     stalls: DownloadStalls,
-  ): ReadableStream<Uint8Array> {
+  ): Promise<ReadableStream<Uint8Array>> {
     const what = `blob ${desc.digest} of ${this.#repo.description}`;
+    // loaded on first use: only blobs over the range threshold come in ranges
+    const { rangedStream } = await import("./ranged.ts");
     return rangedStream({
       size: desc.size,
       what,
@@ -383,7 +392,7 @@ export class BlobDownloads {
         received > 0 ? `bytes=${received}-` : undefined,
       );
       try {
-        this.#checkResumed(res, desc, what, received);
+        await this.#checkResumed(res, desc, what, received);
       } catch (e) {
         await res.body?.cancel().catch(() => {});
         throw e;

@@ -7,6 +7,9 @@
  * the client, names for messages, scopes, the options). And
  * {@link openRepository}, the one way from an image name to its repository.
  *
+ * The uploads and the listings are loaded on first use (`import()`): a pull
+ * needs neither, and every module loaded costs its start-up.
+ *
  * @module
  */
 import { isDigest, parseDigest } from "../../oci/digest.ts";
@@ -19,11 +22,10 @@ import { printable } from "../../util/text.ts";
 import { RegistryClient } from "./client.ts";
 import { readCapped, timeoutOf } from "./http.ts";
 import { BlobDownloads } from "./download.ts";
-import { BlobUploads } from "./upload.ts";
+import type { BlobUploads } from "./upload.ts";
 import { MANIFEST_ACCEPT, Manifests } from "./manifests.ts";
-import { referrers, tagPages } from "./listing.ts";
 import { type RegistryTargetOptions, Repository } from "./repository.ts";
-import { Mirrors } from "./mirrors.ts";
+import type { Mirrors } from "./mirrors.ts";
 
 /**
  * One repository of a registry.
@@ -67,8 +69,8 @@ export class RegistryTarget implements Target {
   #repo: Repository;
   #manifests: Manifests;
   #downloads: BlobDownloads;
-  #uploads: BlobUploads;
-  #mirrors: Mirrors<RegistryTarget> | undefined;
+  #uploads: Promise<BlobUploads> | undefined;
+  #mirrors: Promise<Mirrors<RegistryTarget>> | undefined;
 
   /**
    * Create a RegistryTarget.
@@ -96,15 +98,26 @@ export class RegistryTarget implements Target {
     this.#repo = new Repository(this.client, repository, options);
     this.#manifests = new Manifests(this.#repo);
     this.#downloads = new BlobDownloads(this.#repo);
-    this.#uploads = new BlobUploads(this.#repo);
     const mirrors = options.mirrors ?? this.client.settings?.mirrors ?? [];
     if (mirrors.length > 0) {
-      this.#mirrors = new Mirrors(
-        mirrors,
-        (host) => new RegistryTarget(host, repository, mirrorOptions(options)),
-        options.debug,
+      // mirrors.ts loads only when mirrors are configured
+      this.#mirrors = import("./mirrors.ts").then((m) =>
+        new m.Mirrors(
+          mirrors,
+          (host) => new RegistryTarget(host, repository, mirrorOptions(options)),
+          options.debug,
+        )
       );
+      this.#mirrors.catch(() => {}); // a failure is thrown where the mirrors are asked
     }
+  }
+
+  /** The first mirror's answer (see `Mirrors.first`); undefined without mirrors. */
+  #fromMirror<T>(
+    need: "pull" | "resolve",
+    ask: (mirror: RegistryTarget) => Promise<T>,
+  ): Promise<T | undefined> | undefined {
+    return this.#mirrors?.then((m) => m.first(need, ask));
   }
 
   /**
@@ -131,7 +144,7 @@ export class RegistryTarget implements Target {
   async resolve(reference = "latest"): Promise<Descriptor> {
     // a digest from any mirror (verified); a tag only from a mirror trusted to resolve it
     const need = isDigest(reference) ? "pull" : "resolve";
-    return await this.#mirrors?.first(need, (m) => m.resolve(reference)) ??
+    return await this.#fromMirror(need, (m) => m.resolve(reference)) ??
       await this.#manifests.resolve(reference);
   }
 
@@ -145,7 +158,7 @@ export class RegistryTarget implements Target {
     const manifest = isManifestType(desc.mediaType);
     // a mirror first, unless the manifest is at hand already
     if (!(manifest && this.#manifests.has(desc.digest))) {
-      const fromMirror = await this.#mirrors?.first("pull", (m) => m.fetchAnswered(desc));
+      const fromMirror = await this.#fromMirror("pull", (m) => m.fetchAnswered(desc));
       if (fromMirror) return fromMirror;
     }
     if (manifest) return await this.#manifests.fetch(desc);
@@ -251,12 +264,24 @@ export class RegistryTarget implements Target {
       !(src instanceof RegistryTarget) || src.client.registry !== this.client.registry ||
       src.repository === this.repository
     ) return false;
-    return await this.#uploads.mount(desc, src.repository);
+    return await (await this.#uploader()).mount(desc, src.repository);
   }
 
-  push(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
-    if (isManifestType(spec.mediaType)) return this.#manifests.push(spec, content);
-    return this.#uploads.push(spec, content);
+  async push(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
+    if (isManifestType(spec.mediaType)) return await this.#manifests.push(spec, content);
+    let uploads: BlobUploads;
+    try {
+      uploads = await this.#uploader();
+    } catch (e) {
+      await content.cancel().catch(() => {});
+      throw e;
+    }
+    return await uploads.push(spec, content);
+  }
+
+  /** The blob uploads, loaded with their module on first use; one per target (they learn). */
+  #uploader(): Promise<BlobUploads> {
+    return this.#uploads ??= import("./upload.ts").then((m) => new m.BlobUploads(this.#repo));
   }
 
   async tag(desc: Descriptor, reference: string): Promise<void> {
@@ -277,8 +302,8 @@ export class RegistryTarget implements Target {
    *
    * @returns an async iterator of pages of tags (each tag made printable)
    */
-  tagPages(): AsyncGenerator<string[], void, undefined> {
-    return tagPages(this.#repo);
+  async *tagPages(): AsyncGenerator<string[], void, undefined> {
+    yield* (await import("./listing.ts")).tagPages(this.#repo);
   }
 
   /**
@@ -294,8 +319,8 @@ export class RegistryTarget implements Target {
    * @returns descriptors (with `artifactType`, `annotations`), or undefined
    * @throws {FormatError} when a page is not an image index
    */
-  referrers(digest: string, artifactType?: string): Promise<Descriptor[] | undefined> {
-    return referrers(this.#repo, digest, artifactType);
+  async referrers(digest: string, artifactType?: string): Promise<Descriptor[] | undefined> {
+    return await (await import("./listing.ts")).referrers(this.#repo, digest, artifactType);
   }
 
   /**
@@ -310,7 +335,7 @@ export class RegistryTarget implements Target {
   }
 
   async close(): Promise<void> {
-    await this.#mirrors?.close();
+    await (await this.#mirrors?.catch(() => undefined))?.close();
     if (this.#ownClient) this.client.close();
   }
 
