@@ -322,3 +322,23 @@ Deno.test("startup: pull loads no archive, upload, listing, ranged, referrers or
     ]
   ) assert(graph.includes(f), `${f} is not in cli.ts's graph`);
 });
+
+Deno.test("startup: what pull, push and copy load calls no setTimeout or setInterval (node:timers), but on an Alarm", async () => {
+  // In Deno 2.9 the global timers are node:timers', whose first call loads that layer (≈ 13 ms
+  // of a command's start): the registry's timeouts and waits are Alarms (lib/util/timer.ts).
+  // Allowed: the temp keeper's interval, after its first second on an Alarm (it must not keep
+  // the process alive); the progress display's (a terminal's); code run in a worker (a string).
+  const allowed = new Set(["lib/util/temp.ts", "lib/cli/progress.ts", "lib/oci/digest.ts"]);
+  for (const name of ["pull", "push", "copy"]) {
+    const loaded = await loadedFrom(["cli.ts", `lib/cli/${name}.ts`, `lib/cli/${name}_run.ts`]);
+    const calls: string[] = [];
+    for (const f of loaded) {
+      if (allowed.has(f) || f.endsWith(".json")) continue;
+      const code = (await Deno.readTextFile(join(ROOT, f)))
+        .replace(/\/\*[\s\S]*?\*\//g, "") // doc comments and their examples
+        .replace(/^\s*\/\/.*$/gm, "");
+      if (/\bset(Timeout|Interval)\s*\(/.test(code)) calls.push(f);
+    }
+    assertEquals(calls, [], `${name}: use an Alarm (lib/util/timer.ts)`);
+  }
+});

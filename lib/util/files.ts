@@ -15,6 +15,7 @@ import { forEachBounded } from "./concurrency.ts";
 import { releaseTemp, tempPathFor } from "./temp.ts";
 import { OcipkgError, systemReason } from "./errors.ts";
 import { basename, dirname, join } from "./path.ts";
+import { sleep } from "./timer.ts";
 
 /**
  * Write all of `data` to an open file (handles short writes).
@@ -584,7 +585,7 @@ export async function withLockFile<T>(lockPath: string, fn: () => Promise<T>): P
       }
     } catch (e) {
       if (!removing(e)) throw e;
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
       continue;
     }
     let held = false;

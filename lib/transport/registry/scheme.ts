@@ -15,6 +15,7 @@
 import { isLoopbackHost } from "../../oci/reference.ts";
 import type { RegistrySettings } from "../config.ts";
 import { causeChain } from "./http.ts";
+import { Alarm } from "../../util/timer.ts";
 
 /** How the options name `plainHttp` and `caFile` in messages (the CLI: its flags). */
 export interface OptionNames {
@@ -147,14 +148,14 @@ export async function speaks(
 ): Promise<boolean> {
   const host = hostname.replace(/^\[(.*)\]$/, "$1");
   let conn: Deno.Conn | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timer = new Alarm();
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+    timer.set(timeoutMs, () => {
       try {
         conn?.close();
       } catch { /* closed */ }
       reject(new Error("timed out"));
-    }, timeoutMs);
+    });
   });
   try {
     if (guess === "https") {
@@ -189,7 +190,7 @@ export async function speaks(
   } catch {
     return false;
   } finally {
-    clearTimeout(timer);
+    timer.clear();
     try {
       conn?.close();
     } catch { /* closed */ }
