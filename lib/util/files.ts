@@ -358,21 +358,51 @@ export function isFileStream(stream: ReadableStream<Uint8Array>, size: number): 
  * ```
  */
 export async function atomicWriteFile(path: string, data: Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = tempPathFor(path);
+  await atomicWriteFiles([[path, data]], mode);
+}
+
+/**
+ * Write small files atomically, each as {@link atomicWriteFile} does, their
+ * temp files written and synced at once (one wait for the disk, not one per
+ * file), then renamed into place one by one in the order given: a reader
+ * that finds a later one finds the earlier ones too. If any write fails,
+ * none is renamed.
+ *
+ * @param files destinations and contents, in the order they appear
+ * @param mode file mode
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { atomicWriteFiles } from "./files.ts";
+ * const dir = await Deno.makeTempDir();
+ * const text = (s: string) => new TextEncoder().encode(s);
+ * await atomicWriteFiles([[`${dir}/index.json`, text("{}")], [`${dir}/oci-layout`, text("{}")]]);
+ * assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["index.json", "oci-layout"]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function atomicWriteFiles(
+  files: readonly (readonly [path: string, data: Uint8Array])[],
+  mode = 0o644,
+): Promise<void> {
+  const temps = files.map(([path]) => tempPathFor(path));
   try {
-    const f = await Deno.open(tmp, { write: true, createNew: true, mode });
-    try {
-      await writeAll(f, data);
-      await f.syncData();
-    } finally {
-      f.close();
-    }
-    await Deno.rename(tmp, path);
+    const written = await Promise.allSettled(files.map(async ([, data], i) => {
+      const f = await Deno.open(temps[i]!, { write: true, createNew: true, mode });
+      try {
+        await writeAll(f, data);
+        await f.syncData();
+      } finally {
+        f.close();
+      }
+    }));
+    for (const w of written) if (w.status === "rejected") throw w.reason;
+    for (const [i, [path]] of files.entries()) await Deno.rename(temps[i]!, path);
   } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
+    for (const tmp of temps) await Deno.remove(tmp).catch(() => {});
     throw e;
   } finally {
-    releaseTemp(tmp);
+    for (const tmp of temps) releaseTemp(tmp);
   }
 }
 

@@ -8,6 +8,7 @@ import { parseDigest } from "../../oci/digest.ts";
 import { fsError, NotFoundError, OcipkgError, VerificationError } from "../../util/errors.ts";
 import {
   atomicWriteFile,
+  atomicWriteFiles,
   DIRECTORY_LOCK_FILE,
   openFileStream,
   pathExists,
@@ -206,8 +207,10 @@ export class OciDir implements Target, ListableTarget {
       // made here: an aborted write removes it again (nothing half-written is left)
       dir.#made = !existed;
       // oci-layout last: a writer that finds it (unlocked) finds index.json too
-      await atomicWriteFile(join(path, "index.json"), dir.#index.encode());
-      await atomicWriteFile(join(path, "oci-layout"), OCI_LAYOUT_FILE);
+      await atomicWriteFiles([
+        [join(path, "index.json"), dir.#index.encode()],
+        [join(path, "oci-layout"), OCI_LAYOUT_FILE],
+      ]);
       return dir;
     }, lock).catch((e) => {
       throw fsError(e, "oci-dir", path);
