@@ -182,13 +182,31 @@ export class BlobDownloads {
         this.#resumeOrThrow(e, resumes, maxResume, what);
         continue;
       }
-      if (got < desc.size && resumes < maxResume) continue; // closed early: the rest
+      if (got < desc.size) {
+        if (resumes < maxResume) continue; // closed early: the rest
+        throw this.#endedEarly(what, got, desc.size, maxResume);
+      }
       if (own?.byteLength === SMALL_READ && spareReads.length < MAX_SPARE_READS) {
         spareReads.push(own);
       }
       await verifyBytes(bytes.subarray(0, got), desc, what);
       return bytes;
     }
+  }
+
+  /**
+   * A download whose answers each ended (cleanly) before the blob did, as
+   * often as resuming is allowed: the registry's failure, not a blob's.
+   */
+  #endedEarly(what: string, got: number, size: number, maxResume: number): RegistryError {
+    const registry = this.#repo.client.registry;
+    return new RegistryError(
+      maxResume === 0
+        ? `${what}: ${registry} ended its answer after ${got} of ${size} bytes`
+        : `${what}: ${registry} sent ${got} of ${size} bytes, each answer ending early; ` +
+          `gave up after ${maxResume} resumed downloads`,
+      0,
+    );
   }
 
   /**
@@ -434,7 +452,8 @@ export class BlobDownloads {
         }
         own = r.value?.buffer as ArrayBuffer | undefined; // the read transferred it
         if (r.done) {
-          if (received < desc.size && resumes++ < maxResume) {
+          if (received < desc.size) {
+            if (resumes++ >= maxResume) throw this.#endedEarly(what, received, desc.size, maxResume);
             await open(); // closed early: resume
             continue;
           }
