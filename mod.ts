@@ -53,6 +53,7 @@ export {
 // Where images live: the Target interface and its implementations
 export {
   type BlobSpec,
+  type FetchOptions,
   type ListableTarget,
   type ReadTarget,
   type Target,

@@ -59,6 +59,9 @@ export interface LogEntry {
   path: string;
   status: number;
   range?: string;
+  /** With `throttle`: bytes of the body sent, and how it ended (`cancelled`: the client went away). */
+  sent?: number;
+  ended?: "done" | "cancelled";
 }
 
 export interface Proxy {
@@ -96,7 +99,7 @@ export function startFaultProxy(upstream: string): Proxy {
       const answer = (r: Response) => {
         entry.status = r.status;
         return rules.throttle && r.body
-          ? new Response(paced(r.body, rules.throttle.bytesPerSecond), {
+          ? new Response(paced(r.body, rules.throttle.bytesPerSecond, entry), {
             status: r.status,
             headers: r.headers,
           })
@@ -297,16 +300,21 @@ export function startFaultProxy(upstream: string): Proxy {
 function paced(
   body: ReadableStream<Uint8Array>,
   bytesPerSecond: number,
+  entry: LogEntry,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   let pending: Uint8Array | undefined;
   let sent = 0;
   let t0 = 0;
+  entry.sent = 0;
   return new ReadableStream<Uint8Array>({
     async pull(c) {
       if (!pending || pending.byteLength === 0) {
         const r = await reader.read();
-        if (r.done) return c.close();
+        if (r.done) {
+          entry.ended = "done";
+          return c.close();
+        }
         pending = r.value;
       }
       if (t0 === 0) t0 = performance.now();
@@ -316,9 +324,13 @@ function paced(
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       sent += piece.byteLength;
+      entry.sent = sent;
       c.enqueue(piece);
     },
-    cancel: (reason) => reader.cancel(reason),
+    cancel: (reason) => {
+      entry.ended = "cancelled";
+      return reader.cancel(reason);
+    },
   }, { highWaterMark: 0 });
 }
 

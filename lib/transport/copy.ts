@@ -73,6 +73,12 @@ export interface CopyOptions {
    * lost transfer is retried.
    */
   onBlob?: (desc: Descriptor, content: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>;
+  /**
+   * Stops the copy when it aborts: the source's downloads in flight fail
+   * with its reason (a fetch's `signal`), nothing more starts, and
+   * the copy rejects with it.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -114,8 +120,15 @@ export async function copyGraph(
   const large = new Limiter(options.concurrency ?? DEFAULT_LARGE_TRANSFERS);
   const seen = new Map<string, Promise<void>>();
   const progress = options.onProgress ?? (() => {});
+  // the first failure stops the source's other downloads (else a failed pull waited for them)
+  const stop = new AbortController();
+  const given = options.signal;
+  given?.throwIfAborted();
+  const onGiven = () => stop.abort(given!.reason);
+  given?.addEventListener("abort", onGiven, { once: true });
   const fetchBlob = async (desc: Descriptor) => {
-    let content = await src.fetch(desc);
+    stop.signal.throwIfAborted();
+    let content = await src.fetch(desc, { signal: stop.signal });
     if (options.progressBytes && options.onProgress) {
       let last = 0;
       content = countBytes(content, (bytes, end) => {
@@ -131,7 +144,10 @@ export async function copyGraph(
   const visit = (desc: Descriptor, depth: number): Promise<void> => {
     let p = seen.get(desc.digest);
     if (!p) {
-      p = visitOnce(desc, depth);
+      p = visitOnce(desc, depth).catch((e) => {
+        if (!stop.signal.aborted) stop.abort(e);
+        throw e;
+      });
       seen.set(desc.digest, p);
     }
     return p;
@@ -165,9 +181,10 @@ export async function copyGraph(
       throw new FormatError(`${where}: manifests nest more than ${MAX_DEPTH} deep`);
     }
     // the HEAD and the fetch count against the limit, as blob requests do
-    const bytes = await limiter.run(async () =>
-      await dst.exists(desc) ? undefined : await fetchBytes(src, desc, where)
-    );
+    const bytes = await limiter.run(async () => {
+      stop.signal.throwIfAborted();
+      return await dst.exists(desc) ? undefined : await fetchBytes(src, desc, where);
+    });
     if (!bytes) {
       progress({ kind: "skip", desc });
       return;
@@ -187,7 +204,15 @@ export async function copyGraph(
     progress({ kind: "done", desc, bytes: desc.size });
   };
 
-  await visit(root, 0);
+  try {
+    await visit(root, 0);
+  } catch (e) {
+    // stopped by the caller: its reason, as it gave it (not as a layout wrapped it)
+    if (given?.aborted) throw given.reason;
+    throw e;
+  } finally {
+    given?.removeEventListener("abort", onGiven);
+  }
 }
 
 /**

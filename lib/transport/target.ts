@@ -21,6 +21,16 @@ export interface BlobSpec {
   annotations?: Record<string, string>;
 }
 
+/** Options of {@link ReadTarget.fetch}. */
+export interface FetchOptions {
+  /**
+   * Stops the fetch when it aborts: its requests, and the stream returned,
+   * fail with the signal's reason (a registry's; a layout's local reads
+   * are not stopped).
+   */
+  signal?: AbortSignal;
+}
+
 /** Read side of a storage. */
 export interface ReadTarget {
   /** Names the storage in messages, e.g. `oci-archive:out.tar`. */
@@ -31,7 +41,7 @@ export interface ReadTarget {
    */
   resolve(reference?: string): Promise<Descriptor>;
   /** Stream a blob or manifest's bytes (callers verify them). */
-  fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>>;
+  fetch(desc: Descriptor, options?: FetchOptions): Promise<ReadableStream<Uint8Array>>;
   /** Whether the content is present. */
   exists(desc: Descriptor): Promise<boolean>;
   /** Release resources (and commit writes, for writable targets). */

@@ -120,9 +120,12 @@ export class Alarm {
 }
 
 /**
- * Wait `ms` milliseconds on an {@link Alarm} (the process stays alive meanwhile).
+ * Wait `ms` milliseconds on an {@link Alarm} (the process stays alive
+ * meanwhile); a `signal` that aborts ends the wait at once, rejecting with
+ * its reason.
  *
  * @param ms how long
+ * @param signal stops the wait
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -130,8 +133,24 @@ export class Alarm {
  * const t0 = performance.now();
  * await sleep(20);
  * assert.ok(performance.now() - t0 >= 19);
+ * const stop = new AbortController();
+ * const waiting = sleep(60_000, stop.signal);
+ * stop.abort(new Error("enough"));
+ * await assert.rejects(waiting, /enough/);
  * ```
  */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => new Alarm().set(ms, resolve));
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const alarm = new Alarm();
+    const stopped = () => {
+      alarm.clear();
+      reject(signal!.reason);
+    };
+    alarm.set(ms, () => {
+      signal?.removeEventListener("abort", stopped);
+      resolve();
+    });
+    signal?.addEventListener("abort", stopped, { once: true });
+  });
 }

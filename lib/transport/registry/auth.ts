@@ -83,6 +83,8 @@ export interface AuthSettings {
   credential: Credential | null | undefined;
   /** The network limits. */
   timeouts: Timeouts;
+  /** Stops token requests (the client's requests were stopped, see `RegistryClient.abort`). */
+  stop?: AbortSignal;
 }
 
 /**
@@ -282,6 +284,7 @@ export class Authenticator {
       minRate: undefined,
       graceMs: 0,
       detail: `(named by ${this.#s.registry})`,
+      stop: this.#s.stop,
     };
     try {
       if (cred?.identityToken) {

@@ -121,6 +121,12 @@ export interface ClientOptions {
   debug?: (line: string) => void;
   /** Told before each wait for a retry (what failed, and how long ocipkg waits). */
   onRetry?: (retry: RetryInfo) => void;
+  /**
+   * Stops every request of the client when it aborts: those in flight fail
+   * (their bodies too) with its reason, none starts or is retried after it
+   * (see {@link RegistryClient.abort}).
+   */
+  signal?: AbortSignal;
 }
 
 /** A request to the registry. */
@@ -151,6 +157,8 @@ export interface RegistryRequest {
   stream?: boolean;
   /** The stalls of the download this request is part of (see {@link DownloadStalls}). */
   stalls?: DownloadStalls;
+  /** Stops this request (and its body), which fails with its reason; no retry follows. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -185,6 +193,8 @@ export class RegistryClient {
   #options: ClientOptions;
   #auth: Authenticator;
   #http: Deno.HttpClient | undefined;
+  /** Aborted by {@link abort} (or the caller's `signal`): every request stops. */
+  #stop = new AbortController();
 
   /**
    * Create a RegistryClient.
@@ -213,6 +223,9 @@ export class RegistryClient {
     }
     this.#origin = origin;
     this.#options = options;
+    const signal = options.signal;
+    if (signal?.aborted) this.#stop.abort(signal.reason);
+    else signal?.addEventListener("abort", () => this.#stop.abort(signal.reason), { once: true });
     if (scheme.caFile) {
       const from = scheme.caFrom === "config"
         ? `"caFile" of the ${scheme.settings!.source}`
@@ -245,6 +258,7 @@ export class RegistryClient {
       http: this.#http,
       credential: options.credential,
       timeouts: options,
+      stop: this.#stop.signal,
     });
   }
 
@@ -259,6 +273,42 @@ export class RegistryClient {
   /** Release the HTTP client. */
   close(): void {
     this.#http?.close();
+  }
+
+  /**
+   * Stop every request of this client, now and later: those in flight fail
+   * (their bodies too) with `reason`, and none starts or is retried after
+   * this. What a target that gives up (`RegistryTarget.abort`) calls.
+   *
+   * @param reason what the requests fail with (default: a {@link RegistryError} saying they were stopped)
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { RegistryClient } from "@ocipkg/cli/transport";
+   * // a stand-in for a registry that answers only once the client has gone
+   * const listen = { hostname: "127.0.0.1", port: 0, onListen() {} };
+   * const server = Deno.serve(listen, (req) =>
+   *   new Promise<Response>((answer) =>
+   *     req.signal.addEventListener("abort", () => answer(new Response(null)))
+   *   ));
+   * const client = new RegistryClient(`127.0.0.1:${server.addr.port}`, { credential: null });
+   * const asking = client.request({ method: "GET", url: "/v2/", what: "registry" });
+   * setTimeout(() => client.abort(new Error("no longer wanted")), 50);
+   * await assert.rejects(asking, /no longer wanted/);
+   * await assert.rejects(client.request({ method: "GET", url: "/v2/", what: "x" }), /no longer wanted/);
+   * client.close();
+   * await server.shutdown();
+   * ```
+   */
+  abort(reason?: unknown): void {
+    this.#stop.abort(
+      reason ?? new RegistryError(`requests to ${this.registry} were stopped`, 0),
+    );
+  }
+
+  /** Aborts when {@link abort} (or the caller's `signal`) stops this client's requests. */
+  get signal(): AbortSignal {
+    return this.#stop.signal;
   }
 
   /**
@@ -318,6 +368,8 @@ export class RegistryClient {
     // the attempts share one deadline, counted again after each answer (see retry.ts)
     const deadline = new RetryDeadline(this.#limit("connectTimeoutMs"), this.#sendMs(req));
     const replayable = !(req.body instanceof ReadableStream);
+    // the client's stop, and this request's own
+    const stop = req.signal ? AbortSignal.any([this.#stop.signal, req.signal]) : this.#stop.signal;
     let authRetried = false;
     let afterFailure = false; // the attempt before failed without an answer
     for (let attempt = 1;; attempt++) {
@@ -327,9 +379,11 @@ export class RegistryClient {
       const retry: RetryLimits | undefined = afterFailure
         ? { attempt, end: deadline.end, deadlineMs: deadline.spanMs }
         : undefined;
+      stop.throwIfAborted();
       try {
-        sent = await this.#send(req, retry);
+        sent = await this.#send(req, retry, stop);
       } catch (e) {
+        if (stop.aborted) throw stop.reason;
         if (e instanceof RegistryError && !(e instanceof RegistryTimeoutError)) throw e;
         failure = e;
       }
@@ -366,7 +420,7 @@ export class RegistryClient {
               reason: `${res.status}${asked !== undefined ? " with Retry-After" : ""}`,
             });
             await res.body?.cancel().catch(() => {});
-            await budget.pause(wait);
+            await budget.pause(wait, stop);
             afterFailure = false; // an answer: the registry is alive
             deadline.restart();
             continue;
@@ -378,6 +432,7 @@ export class RegistryClient {
         try {
           return { res, bytes: await readCapped(res, read.cap, read.label) };
         } catch (e) {
+          if (stop.aborted) throw stop.reason;
           if (e instanceof RegistryError && !(e instanceof RegistryTimeoutError)) throw e;
           failure = e; // the body broke off or stalled: retry like a connection error
           reading = true;
@@ -399,7 +454,7 @@ export class RegistryClient {
           waitMs: backoff,
           reason: printable(reading ? causeChain(failure) : connectionMessage(failure)),
         });
-        await budget.pause(backoff);
+        await budget.pause(backoff, stop);
         afterFailure = true;
         continue;
       }
@@ -437,7 +492,11 @@ export class RegistryClient {
    * One request with manual redirects (credentials only for the registry's
    * origin); `retry`: an attempt after a failure, within the shared deadline.
    */
-  async #send(req: RegistryRequest, retry?: RetryLimits): Promise<{ res: Response; url: URL }> {
+  async #send(
+    req: RegistryRequest,
+    retry: RetryLimits | undefined,
+    stop: AbortSignal,
+  ): Promise<{ res: Response; url: URL }> {
     let url = new URL(req.url, this.baseUrl);
     if (url.origin !== this.#origin) {
       this.#checkUrl(url, req.what, `${this.registry} gave`);
@@ -485,6 +544,7 @@ export class RegistryClient {
         speed,
         stalls: req.stalls,
         retry,
+        stop,
       });
       this.#log(`← ${res.status}`);
       const location = res.headers.get("location");

@@ -23,7 +23,7 @@ import { isLoopbackHost } from "../../oci/reference.ts";
 import { RegistryError } from "./errors.ts";
 import { DownloadStalls, RegistryTimeoutError, timedRead } from "./http.ts";
 import type { Repository } from "./repository.ts";
-import { bytesStream } from "../target.ts";
+import { bytesStream, type FetchOptions } from "../target.ts";
 import {
   DEFAULT_RANGE_PARTS,
   DEFAULT_RANGE_SEGMENT,
@@ -89,12 +89,17 @@ export class BlobDownloads {
    * stream one chunk that a layout takes without reading (`takeBytes`).
    *
    * @param desc the blob
+   * @param options `signal`: stops its requests and its stream
    * @returns its bytes, vouched for
    */
-  async fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+  async fetch(desc: Descriptor, options: FetchOptions = {}): Promise<ReadableStream<Uint8Array>> {
     this.#checkSize(desc);
+    const signal = options.signal;
     if (desc.size < LARGE_BLOB) {
-      return vouch(bytesStream(await this.#read(desc, undefined, new DownloadStalls())), desc);
+      return vouch(
+        bytesStream(await this.#read(desc, undefined, new DownloadStalls(), signal)),
+        desc,
+      );
     }
     // verified here, before it closes: a layout writing it need not hash it again
     const parts = this.#repo.options.rangeParts ??
@@ -102,9 +107,9 @@ export class BlobDownloads {
     // the stalls of all of this blob's requests share one deadline
     const stalls = new DownloadStalls();
     if (parts > 1 && desc.size >= (this.#repo.options.rangeThreshold ?? DEFAULT_RANGE_THRESHOLD)) {
-      return vouch(await this.#rangedStream(desc, parts, stalls), desc);
+      return vouch(await this.#rangedStream(desc, parts, stalls, signal), desc);
     }
-    return vouch(this.#blobStream(desc, stalls), desc);
+    return vouch(this.#blobStream(desc, stalls, signal), desc);
   }
 
   /**
@@ -118,12 +123,13 @@ export class BlobDownloads {
    *
    * @param desc the blob (meant for sizes under {@link LARGE_BLOB}: it is held whole)
    * @param first an answer already at hand (a mirror's), read first
+   * @param options `signal`: stops its requests
    * @returns its bytes
    * @throws {VerificationError} when they are not the descriptor's
    */
-  async read(desc: Descriptor, first?: Response): Promise<Uint8Array> {
+  async read(desc: Descriptor, first?: Response, options: FetchOptions = {}): Promise<Uint8Array> {
     this.#checkSize(desc);
-    return await this.#read(desc, first, new DownloadStalls());
+    return await this.#read(desc, first, new DownloadStalls(), options.signal);
   }
 
   /**
@@ -135,6 +141,7 @@ export class BlobDownloads {
     desc: Descriptor,
     first: Response | undefined,
     stalls: DownloadStalls,
+    signal: AbortSignal | undefined,
   ): Promise<Uint8Array> {
     const what = `blob ${desc.digest} of ${this.#repo.description}`;
     const maxResume = this.#repo.options.resumeAttempts ?? 5;
@@ -145,7 +152,7 @@ export class BlobDownloads {
     let own: ArrayBuffer | undefined;
     for (let resumes = 0;; resumes++) {
       const res = first ??
-        await this.#getBlob(desc, what, stalls, got > 0 ? `bytes=${got}-` : undefined);
+        await this.#getBlob(desc, what, stalls, signal, got > 0 ? `bytes=${got}-` : undefined);
       first = undefined;
       try {
         await this.#checkResumed(res, desc, what, got);
@@ -179,7 +186,7 @@ export class BlobDownloads {
       } catch (e) {
         if (e instanceof VerificationError) throw e;
         own = undefined; // lost with the failed read
-        this.#resumeOrThrow(e, resumes, maxResume, what);
+        this.#resumeOrThrow(e, resumes, maxResume, what, signal);
         continue;
       }
       if (got < desc.size) {
@@ -213,7 +220,16 @@ export class BlobDownloads {
    * After a read of a download failed: return to ask again, or throw when
    * that would not help (too slow is final) or it was asked too often.
    */
-  #resumeOrThrow(e: unknown, resumes: number, maxResume: number, what: string): void {
+  #resumeOrThrow(
+    e: unknown,
+    resumes: number,
+    maxResume: number,
+    what: string,
+    signal: AbortSignal | undefined,
+  ): void {
+    // stopped (the caller's signal, or the client's): no resumption, the reason as it is
+    signal?.throwIfAborted();
+    this.#repo.client.signal.throwIfAborted();
     // too slow, or stalled too long in all, is not mended by asking again
     if (e instanceof RegistryTimeoutError && e.kind === "rate") {
       if (resumes === 0) throw e;
@@ -247,13 +263,18 @@ export class BlobDownloads {
    * is asked before its registry).
    *
    * @param desc the blob
+   * @param options `signal`: stops its requests and its stream
    * @returns its bytes, vouched for
    */
-  async fetchAnswered(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+  async fetchAnswered(
+    desc: Descriptor,
+    options: FetchOptions = {},
+  ): Promise<ReadableStream<Uint8Array>> {
     this.#checkSize(desc);
+    const signal = options.signal;
     const stalls = new DownloadStalls();
     const what = `blob ${desc.digest} of ${this.#repo.description}`;
-    const first = await this.#getBlob(desc, what, stalls);
+    const first = await this.#getBlob(desc, what, stalls, signal);
     // an answer that says it is other bytes fails here, before a byte is used (a mirror is
     // then skipped for the registry): another length, another digest
     const length = first.status === 200 ? first.headers.get("content-length") : null;
@@ -269,9 +290,9 @@ export class BlobDownloads {
       throw e;
     }
     if (desc.size < LARGE_BLOB) {
-      return vouch(bytesStream(await this.#read(desc, first, stalls)), desc);
+      return vouch(bytesStream(await this.#read(desc, first, stalls, signal)), desc);
     }
-    return vouch(this.#blobStream(desc, stalls, first), desc);
+    return vouch(this.#blobStream(desc, stalls, signal, first), desc);
   }
 
   /**
@@ -293,6 +314,7 @@ export class BlobDownloads {
     desc: Descriptor,
     what: string,
     stalls: DownloadStalls,
+    signal: AbortSignal | undefined,
     range?: string,
   ): Promise<Response> {
     const res = await this.#repo.client.request({
@@ -304,6 +326,7 @@ export class BlobDownloads {
       ok: [200, 206, 404],
       stream: true,
       stalls,
+      signal,
     });
     if (res.status === 404) {
       await res.body?.cancel();
@@ -361,6 +384,7 @@ export class BlobDownloads {
     desc: Descriptor,
     parts: number,
     stalls: DownloadStalls,
+    signal: AbortSignal | undefined,
   ): Promise<ReadableStream<Uint8Array>> {
     const what = `blob ${desc.digest} of ${this.#repo.description}`;
     // loaded on first use: only blobs over the range threshold come in ranges
@@ -373,8 +397,8 @@ export class BlobDownloads {
       segmentSize: this.#repo.options.rangeSegmentSize ?? DEFAULT_RANGE_SEGMENT,
       maxResume: this.#repo.options.resumeAttempts ?? 5,
       verifier: new Verifier(desc, what, { offThread: this.#repo.options.hashOffThread ?? false }),
-      request: (start, end) => this.#getBlob(desc, what, stalls, `bytes=${start}-${end}`),
-      fallback: (first) => this.#blobStream(desc, stalls, first),
+      request: (start, end) => this.#getBlob(desc, what, stalls, signal, `bytes=${start}-${end}`),
+      fallback: (first) => this.#blobStream(desc, stalls, signal, first),
     });
   }
 
@@ -388,6 +412,7 @@ export class BlobDownloads {
   #blobStream(
     desc: Descriptor,
     stalls: DownloadStalls,
+    signal: AbortSignal | undefined,
     first?: Response,
   ): ReadableStream<Uint8Array> {
     const what = `blob ${desc.digest} of ${this.#repo.description}`;
@@ -407,6 +432,7 @@ export class BlobDownloads {
         desc,
         what,
         stalls,
+        signal,
         received > 0 ? `bytes=${received}-` : undefined,
       );
       try {
@@ -446,14 +472,16 @@ export class BlobDownloads {
           r = await reader!.read(new Uint8Array(own, 0, Math.min(own.byteLength, view.byteLength)));
         } catch (e) {
           own = undefined; // lost with the failed read
-          this.#resumeOrThrow(e, resumes++, maxResume, what);
+          this.#resumeOrThrow(e, resumes++, maxResume, what, signal);
           await open();
           continue;
         }
         own = r.value?.buffer as ArrayBuffer | undefined; // the read transferred it
         if (r.done) {
           if (received < desc.size) {
-            if (resumes++ >= maxResume) throw this.#endedEarly(what, received, desc.size, maxResume);
+            if (resumes++ >= maxResume) {
+              throw this.#endedEarly(what, received, desc.size, maxResume);
+            }
             await open(); // closed early: resume
             continue;
           }

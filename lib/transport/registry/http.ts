@@ -312,6 +312,8 @@ export interface FetchLimits {
   stalls?: DownloadStalls;
   /** An attempt after a failure: the wait for headers, and `deadline`, end by the shared deadline. */
   retry?: RetryLimits;
+  /** Stops the request and its body, which fail with its reason (the caller gave up). */
+  stop?: AbortSignal;
 }
 
 /** The chunks a body's reader without buffers of its own is given: at most 256 KiB… */
@@ -371,7 +373,13 @@ const MIN_AUTO_CHUNK = 1024;
  * ```
  */
 export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): Promise<Response> {
+  l.stop?.throwIfAborted();
   const ac = new AbortController();
+  // the caller giving up aborts the request (and its body) with the caller's reason
+  const stop = l.stop;
+  const onStop = () => ac.abort(stop!.reason);
+  stop?.addEventListener("abort", onStop, { once: true });
+  const unstop = () => stop?.removeEventListener("abort", onStop);
   let reason: RegistryTimeoutError | undefined;
   const fail = (kind: TimeoutKind, msg: string): RegistryTimeoutError => {
     reason ??= new RegistryTimeoutError(`${l.what}: ${l.host} ${msg} ${l.detail}`, kind);
@@ -416,12 +424,14 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
     answered = true;
   } catch (e) {
     totalTimer.clear();
-    throw reason ?? e;
+    unstop();
+    throw reason ?? (stop?.aborted ? stop.reason : e);
   } finally {
     headersTimer.clear();
   }
   if (!res.body || NULL_BODY_STATUS.has(res.status)) {
     totalTimer.clear();
+    unstop();
     await res.body?.cancel().catch(() => {});
     return new Response(null, {
       status: res.status,
@@ -469,6 +479,7 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
   const finish = () => {
     finished = true;
     totalTimer.clear();
+    unstop();
   };
   // a reader without its own buffers (a manifest's, a token's) gets chunks of this size: no
   // larger than a small body's declared length (zeroing 256 KiB for a 500-byte manifest, twice
@@ -494,6 +505,7 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
       // abort reaches a read in flight (it does not always: a body dripping a
       // byte at a time then kept the read going past the total timeout)
       if (reason) throw reason;
+      if (ac.signal.aborted) throw ac.signal.reason; // stopped between reads
       r = await new Promise<ReadableStreamReadResult<Uint8Array>>((resolve, reject) => {
         readTimer.set(
           bySpeed ? Math.max(0, speedIn) : l.idleMs,

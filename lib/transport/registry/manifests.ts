@@ -23,7 +23,7 @@ import {
   OCI_INDEX,
   OCI_MANIFEST,
 } from "../../oci/media_types.ts";
-import { type BlobSpec, bytesStream } from "../target.ts";
+import { type BlobSpec, bytesStream, type FetchOptions } from "../target.ts";
 import { printable } from "../../util/text.ts";
 import { readCapped } from "./http.ts";
 import type { Repository } from "./repository.ts";
@@ -154,10 +154,11 @@ export class Manifests {
    * cache when it is there.
    *
    * @param desc the manifest's descriptor
+   * @param options `signal`: stops its request
    * @returns its bytes as a stream
    * @throws {VerificationError} naming the digest and the repository
    */
-  async fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+  async fetch(desc: Descriptor, options: FetchOptions = {}): Promise<ReadableStream<Uint8Array>> {
     const what = `manifest ${desc.digest} of ${this.#repo.description}`;
     const cached = this.#manifests.get(desc.digest)?.bytes;
     if (cached) {
@@ -171,6 +172,7 @@ export class Manifests {
         headers: { accept: desc.mediaType },
         scope: this.#repo.scope(),
         what: this.#repo.what(desc.digest),
+        signal: options.signal,
       },
       MAX_MANIFEST_SIZE,
       what,

@@ -21,6 +21,8 @@ export interface MirrorSource {
   resolve(reference: string): Promise<unknown>;
   /** Release it. */
   close(): Promise<void>;
+  /** Give up (requests in flight stop); optional. */
+  abort?(): Promise<void>;
 }
 
 /**
@@ -94,5 +96,12 @@ export class Mirrors<S extends MirrorSource> {
   /** Release the mirrors opened. */
   async close(): Promise<void> {
     for (const entry of this.#entries) await entry.source?.close().catch(() => {});
+  }
+
+  /** Give up: the mirrors opened stop their requests in flight, and close. */
+  async abort(): Promise<void> {
+    for (const entry of this.#entries) {
+      await (entry.source?.abort ?? entry.source?.close)?.call(entry.source).catch(() => {});
+    }
   }
 }

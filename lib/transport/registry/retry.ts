@@ -161,12 +161,13 @@ export class RetryBudget {
   /**
    * Wait before the next attempt if the budget allows.
    * @param ms the wait
+   * @param signal stops the wait (rejecting with its reason)
    * @returns false (at once) when it does not
    */
-  async pause(ms: number): Promise<boolean> {
+  async pause(ms: number, signal?: AbortSignal): Promise<boolean> {
     if (!this.allows(ms)) return false;
     this.#waitedMs += ms;
-    await sleep(ms);
+    await sleep(ms, signal);
     return true;
   }
 }

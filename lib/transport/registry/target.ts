@@ -16,7 +16,7 @@ import { isDigest, parseDigest } from "../../oci/digest.ts";
 import { NotFoundError, UsageError } from "../../util/errors.ts";
 import { RegistryError } from "./errors.ts";
 import { type Descriptor, isManifestType, MAX_MANIFEST_SIZE } from "../../oci/manifest.ts";
-import type { BlobSpec, ReadTarget, Target } from "../target.ts";
+import type { BlobSpec, FetchOptions, ReadTarget, Target } from "../target.ts";
 import { type ImageName, isRepositoryName } from "../../oci/reference.ts";
 import { printable } from "../../util/text.ts";
 import { RegistryClient } from "./client.ts";
@@ -152,17 +152,19 @@ export class RegistryTarget implements Target {
    * Stream a manifest or blob, verified against `desc` (size and digest): a
    * mismatch is a {@link VerificationError} naming the digest and the
    * repository (a blob's stream errors with it, as soon as too many bytes
-   * arrive or at its end).
+   * arrive or at its end). `options.signal` stops its requests and its
+   * stream (they fail with the signal's reason).
    */
-  async fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+  async fetch(desc: Descriptor, options: FetchOptions = {}): Promise<ReadableStream<Uint8Array>> {
     const manifest = isManifestType(desc.mediaType);
     // a mirror first, unless the manifest is at hand already
     if (!(manifest && this.#manifests.has(desc.digest))) {
-      const fromMirror = await this.#fromMirror("pull", (m) => m.fetchAnswered(desc));
+      const fromMirror = await this.#fromMirror("pull", (m) => m.fetchAnswered(desc, options));
       if (fromMirror) return fromMirror;
     }
-    if (manifest) return await this.#manifests.fetch(desc);
-    return this.#downloads.fetch(desc);
+    options.signal?.throwIfAborted();
+    if (manifest) return await this.#manifests.fetch(desc, options);
+    return this.#downloads.fetch(desc, options);
   }
 
   /**
@@ -172,12 +174,16 @@ export class RegistryTarget implements Target {
    * reach, throws here rather than from the stream. How a mirror is asked.
    *
    * @param desc the manifest or blob
+   * @param options `signal`: stops its requests and its stream
    * @returns its bytes, verified as {@link fetch}'s
    * @throws {NotFoundError} when the registry does not have it
    */
-  async fetchAnswered(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
-    if (isManifestType(desc.mediaType)) return await this.#manifests.fetch(desc);
-    return await this.#downloads.fetchAnswered(desc);
+  async fetchAnswered(
+    desc: Descriptor,
+    options: FetchOptions = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    if (isManifestType(desc.mediaType)) return await this.#manifests.fetch(desc, options);
+    return await this.#downloads.fetchAnswered(desc, options);
   }
 
   async exists(desc: Descriptor): Promise<boolean> {
@@ -339,8 +345,15 @@ export class RegistryTarget implements Target {
     if (this.#ownClient) this.client.close();
   }
 
-  abort(): Promise<void> {
-    return this.close();
+  /**
+   * Give up: stop the requests in flight (downloads and uploads fail with a
+   * {@link RegistryError} saying they were stopped) and close. A client
+   * passed in, which other targets share, is not stopped.
+   */
+  async abort(): Promise<void> {
+    if (this.#ownClient) this.client.abort();
+    await (await this.#mirrors?.catch(() => undefined))?.abort();
+    await this.close();
   }
 }
 
