@@ -442,7 +442,9 @@ Deno.test("redteam: a commit into an oci-dir that fails after some blobs are in 
     onProgress: (e) => {
       if (e.kind !== "start" || e.desc.digest !== b.manifest.digest || removed) return;
       removed = true;
-      Deno.removeSync(join(blobs, temps()[0]!));
+      // a layer's (3000 bytes or more; the config is 2)
+      const layer = temps().find((t) => Deno.statSync(join(blobs, t)).size >= 3000);
+      Deno.removeSync(join(blobs, layer!));
     },
   });
   const e = await assertRejects(() => pulling);
@@ -459,6 +461,15 @@ Deno.test("redteam: a commit into an oci-dir that fails after some blobs are in 
   }
   await layout.close();
   assertEquals(temps(), []);
+  // (some of b's blobs were put in place before the commit failed: left, named by nothing)
+  const placed = [...b.layers.map((l) => l.digest)].filter((d) => {
+    try {
+      return Deno.statSync(layout.blobPath(d)).isFile;
+    } catch {
+      return false;
+    }
+  });
+  assert(placed.length > 0 && placed.length < b.layers.length, `${placed.length} placed`);
   await assertRejects(() => Deno.stat(join(out, ".ocipkg-lock")), Deno.errors.NotFound);
   await assertRejects(() => Deno.stat(layout.blobPath(b.manifest.digest)), Deno.errors.NotFound);
 });
@@ -537,5 +548,25 @@ Deno.test("redteam: a download whose answers each end early, resumed with 416 or
         await t.close();
       }
     }
+  }
+});
+
+Deno.test("redteam: stopped while the manifest's body is read, with any reason (an Error, a string, none)", async () => {
+  const img = await image([1000]);
+  const out = join(await tempDir(), "out");
+  for (const reason of [new Error("an error"), "a string", undefined]) {
+    proxy.reset();
+    proxy.rules.throttle = { bytesPerSecond: 50 }; // a manifest's first bytes come after seconds
+    const stop = new AbortController();
+    const pulling = pullImage(img.name, `oci:${out}`, { ...fast, signal: stop.signal });
+    const manifestGet = () =>
+      proxy.log.filter((e) => e.method === "GET" && e.path.includes("/manifests/"));
+    while (!manifestGet().some((e) => e.status === 200)) await pause(10);
+    stop.abort(reason);
+    const e = await pulling.then(() => "resolved", (e) => e);
+    assert(e === stop.signal.reason, `${String(reason)}: rejected with ${e}`);
+    for (const g of await ended(manifestGet)) assertEquals(g.ended, "cancelled");
+    assertEquals(proxy.log.filter((e) => e.path.includes("/blobs/")), []);
+    await assertRejects(() => Deno.stat(out), Deno.errors.NotFound);
   }
 });
