@@ -570,3 +570,33 @@ Deno.test("redteam: stopped while the manifest's body is read, with any reason (
     await assertRejects(() => Deno.stat(out), Deno.errors.NotFound);
   }
 });
+
+Deno.test("redteam: a ranged download stopped mid-way: the reason as given, resumptions left or not", async () => {
+  const img = await image([2 * MiB]);
+  const [layer] = img.layers;
+  for (const resumeAttempts of [5, 0]) {
+    proxy.reset();
+    proxy.rules.throttle = { bytesPerSecond: 200_000 };
+    const t = new RegistryTarget(proxy.host, img.repo, {
+      ...fast,
+      rangeParts: 4,
+      rangeThreshold: MiB,
+      rangeSegmentSize: 512 * 1024,
+      resumeAttempts,
+    });
+    try {
+      const stop = new AbortController();
+      const reading = new Response(await t.fetch(layer!, { signal: stop.signal })).bytes();
+      await begun([layer!.digest]);
+      const why = new Error(`stopped (${resumeAttempts} resumptions allowed)`);
+      stop.abort(why);
+      const e = await reading.then(() => "read whole", (e) => e);
+      assert(e === why, `rejected with ${e}`);
+      for (const g of await ended(() => getsOf([layer!.digest]))) {
+        assertEquals(g.ended, "cancelled", g.path);
+      }
+    } finally {
+      await t.close();
+    }
+  }
+});
