@@ -72,6 +72,12 @@ Deno.test("timer: a set alarm keeps the process alive, a cleared one does not", 
   );
   assertEquals(cleared.out.trim(), "done");
   assert(!cleared.killed, "a cleared alarm kept the process alive");
+  // alarms share a runtime timer: one that rang and one cleared by it leave nothing behind
+  const shared = await child(
+    `import { Alarm } from "./lib/util/timer.ts"; const a = new Alarm(), b = new Alarm(); a.set(15_000, () => console.log("late")); b.set(100, () => { console.log("rang"); a.clear(); });`,
+  );
+  assertEquals(shared.out.trim(), "rang");
+  assert(!shared.killed, "a rung alarm kept the process alive");
 });
 
 Deno.test("timer: a writer dropped while holding a temp does not keep the process alive (past the handover)", async () => {
@@ -123,7 +129,7 @@ Deno.test("timer: 10^5 alarms set and cleared, or one moved 10^5 times, arm a ha
     for (let i = 0; i < 100_000; i++) alarm.set(200_000 - i, () => {});
   });
   alarm.clear();
-  assert(earlier <= 40, `${earlier} timers armed`);
+  assert(earlier <= 20, `${earlier} timers armed`);
   // and all of it still rings on time
   const rang: string[] = [];
   alarm.set(20, () => rang.push("rang"));
