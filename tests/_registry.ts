@@ -121,6 +121,8 @@ export interface TokenServer {
   realm: string;
   /** Requests seen: scopes asked, whether Basic credentials came. */
   requests: { scopes: string[]; user?: string; authorization?: string }[];
+  /** Awaited before each request is answered (a test holds token requests with it). */
+  gate?: () => Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -148,9 +150,18 @@ export async function startTokenServer(
   const enc = new TextEncoder();
   const ac = new AbortController();
   const port = freePort();
+  const tokens: TokenServer = {
+    realm: `http://127.0.0.1:${port}/token`,
+    requests,
+    async stop() {
+      ac.abort();
+      await server.finished;
+    },
+  };
   const server = Deno.serve(
     { hostname: "127.0.0.1", port, signal: ac.signal, onListen() {} },
     async (req) => {
+      await tokens.gate?.();
       const url = new URL(req.url);
       const scopes = url.searchParams.getAll("scope").flatMap((s) => s.split(" ")).filter(Boolean);
       const authorization = req.headers.get("authorization") ?? undefined;
@@ -192,14 +203,7 @@ export async function startTokenServer(
       return Response.json({ token: `${input}.${encodeBase64Url(sig)}`, expires_in: 300 });
     },
   );
-  return {
-    realm: `http://127.0.0.1:${port}/token`,
-    requests,
-    async stop() {
-      ac.abort();
-      await server.finished;
-    },
-  };
+  return tokens;
 }
 
 type RegistryOptions = { auth?: "none" | "htpasswd" | "token"; tls?: boolean };

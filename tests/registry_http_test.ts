@@ -59,3 +59,67 @@ Deno.test("http: readCapped reads a timed body whole, declared or chunked, up to
     await s.shutdown();
   }
 });
+
+/** A stand-in answering every connection with these raw bytes, then closing (HTTP a server would not send). */
+function rawServer(answer: Uint8Array) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = (async () => {
+    for await (const conn of listener) {
+      (async () => {
+        const buf = new Uint8Array(4096);
+        await conn.read(buf).catch(() => null); // the request (small)
+        await conn.write(answer).catch(() => {});
+        conn.close();
+      })();
+    }
+  })().catch(() => {});
+  return {
+    url: new URL(`http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/x`),
+    async close() {
+      listener.close();
+      await served;
+    },
+  };
+}
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const gzip = async (b: Uint8Array<ArrayBuffer>) =>
+  await new Response(new Blob([b]).stream().pipeThrough(new CompressionStream("gzip"))).bytes();
+
+Deno.test("http: readCapped and a Content-Length that lies: fewer bytes than declared fail, more are not read", async () => {
+  const head = (extra: string) => `HTTP/1.1 200 OK\r\nconnection: close\r\n${extra}\r\n`;
+  // declares 10, sends 3 and closes: never 3 bytes passed off as the body
+  let s = rawServer(enc(head("content-length: 10\r\n") + "abc"));
+  try {
+    const res = await timedFetch(s.url, {}, limits());
+    await assertRejects(() => readCapped(res, 100, "body"));
+  } finally {
+    await s.close();
+  }
+  // declares 5, sends 10: the 5 declared, nothing past them
+  s = rawServer(enc(head("content-length: 5\r\n") + "abcdefghij"));
+  try {
+    const res = await timedFetch(s.url, {}, limits());
+    assertEquals(new TextDecoder().decode(await readCapped(res, 8, "body")), "abcde");
+  } finally {
+    await s.close();
+  }
+  // declares its compressed length, decoded longer (a server that compressed though asked not to)
+  const plain = new Uint8Array(100_000).map((_, i) => i % 7);
+  const packed = await gzip(plain);
+  const answer = (length: number) =>
+    new Uint8Array([
+      ...enc(head(`content-encoding: gzip\r\ncontent-length: ${length}\r\n`)),
+      ...packed,
+    ]);
+  s = rawServer(answer(packed.length));
+  try {
+    const res = await timedFetch(s.url, {}, limits());
+    assertEquals(await readCapped(res, 100_000, "body"), plain);
+    const again = await timedFetch(s.url, {}, limits());
+    const e = await assertRejects(() => readCapped(again, 99_999, "the body"), RegistryError);
+    assertEquals(e.message, "the body is larger than the 99999-byte cap");
+  } finally {
+    await s.close();
+  }
+});

@@ -9,15 +9,20 @@
  * @module
  */
 
-/** Longest wait armed at once (a longer one is armed again when it ends): 2^31 − 1 ms. */
-const MAX_ARM_MS = 2 ** 31 - 1;
+/** Longest runtime timer armed at once: 2^30 ms (a longer wait is armed again when it ends). */
+const MAX_ARM_MS = 2 ** 30;
 
 /**
- * A timer that can be set, moved and cleared as often as wanted while at
- * most one runtime timer stands behind it: setting it later than the timer
- * already armed keeps that timer, which on going off arms the rest (so an
- * idle timeout restarted on every read of a long download arms about one
- * timer per timeout, not one per read). Like `setTimeout`, a set alarm keeps
+ * A timer that can be set, moved and cleared as often as wanted. A runtime
+ * timer (`AbortSignal.timeout`) cannot be cancelled: one armed for an alarm
+ * later cleared runs out unheard, holding its memory until then (300 s for
+ * a request's total timeout). So every alarm shares one: it is armed for
+ * the earliest alarm set, or before it, and on going off rings those due
+ * and arms the rest. An alarm moved later (an idle timeout restarted on
+ * every read) or a fresh one set no earlier than it arms nothing; one moved
+ * earlier arms a timer for the largest power of two of ms within its wait
+ * (woken early, it arms the rest), so that moving it earlier ms by ms arms
+ * one per halving, not one per move. Like `setTimeout`, a set alarm keeps
  * the process alive until it rings or is cleared; a cleared one does not.
  * `ms` that is not finite (Infinity, NaN) never rings.
  *
@@ -38,14 +43,15 @@ const MAX_ARM_MS = 2 ** 31 - 1;
  * ```
  */
 export class Alarm {
+  /** The alarms set (not yet rung). */
+  static #set = new Set<Alarm>();
+  /** The one runtime timer armed, when it goes off, and whether it is listened to. */
+  static #signal: AbortSignal | undefined;
+  static #signalAt = Infinity;
+  static #listening = false;
   /** When it rings (`performance.now()`); Infinity when clear. */
   #due = Infinity;
   #ring: (() => void) | undefined;
-  /** The runtime timer armed, and when it goes off. */
-  #signal: AbortSignal | undefined;
-  #signalAt = Infinity;
-  #listening = false;
-  readonly #onTimer = () => this.#wake();
 
   /**
    * Ring `fn` once in `ms` milliseconds, replacing what was set before.
@@ -56,25 +62,20 @@ export class Alarm {
   set(ms: number, fn: () => void): void {
     this.#ring = fn;
     if (!Number.isFinite(ms)) {
-      this.#due = Infinity;
-      this.#unlisten();
+      this.#unset();
       return;
     }
-    const now = performance.now();
-    this.#due = now + Math.max(0, ms);
-    const armed = this.#signal !== undefined && !this.#signal.aborted;
-    if (armed && this.#signalAt <= this.#due) {
-      this.#listen(); // the timer armed goes off first, and arms the rest
-    } else {
-      this.#arm(this.#due - now);
-    }
+    this.#due = performance.now() + Math.max(0, ms);
+    Alarm.#set.add(this);
+    const armed = Alarm.#signal !== undefined && !Alarm.#signal.aborted;
+    if (armed && Alarm.#signalAt <= this.#due) Alarm.#listen(); // it goes off first
+    else Alarm.#arm(this.#due - performance.now());
   }
 
   /** Do not ring (what was set is dropped). */
   clear(): void {
     this.#ring = undefined;
-    this.#due = Infinity;
-    this.#unlisten();
+    this.#unset();
   }
 
   /** Whether it is set and has not rung. */
@@ -82,41 +83,60 @@ export class Alarm {
     return this.#ring !== undefined && this.#due !== Infinity;
   }
 
-  #arm(ms: number): void {
-    this.#unlisten();
-    const wait = Math.min(MAX_ARM_MS, Math.max(0, Math.ceil(ms)));
-    this.#signal = AbortSignal.timeout(wait);
-    this.#signalAt = performance.now() + wait;
-    this.#listen();
-  }
-
-  #listen(): void {
-    if (this.#listening || this.#signal === undefined) return;
-    this.#signal.addEventListener("abort", this.#onTimer, { once: true });
-    this.#listening = true;
-  }
-
-  #unlisten(): void {
-    if (!this.#listening) return;
-    this.#signal!.removeEventListener("abort", this.#onTimer);
-    this.#listening = false;
-  }
-
-  #wake(): void {
-    this.#listening = false;
-    this.#signal = undefined;
-    this.#signalAt = Infinity;
-    const ring = this.#ring;
-    if (ring === undefined || this.#due === Infinity) return;
-    const left = this.#due - performance.now();
-    if (left > 0) {
-      this.#arm(left);
-      return;
-    }
-    this.#ring = undefined;
+  #unset(): void {
     this.#due = Infinity;
-    ring();
+    Alarm.#set.delete(this);
+    if (Alarm.#set.size === 0) Alarm.#unlisten(); // nothing set: the process may end
   }
+
+  static #arm(ms: number): void {
+    Alarm.#unlisten();
+    const wait = ms < 1
+      ? Math.max(0, Math.ceil(ms))
+      : Math.min(MAX_ARM_MS, 2 ** Math.floor(Math.log2(ms)));
+    Alarm.#signal = AbortSignal.timeout(wait);
+    Alarm.#signalAt = performance.now() + wait;
+    Alarm.#listen();
+  }
+
+  /** Listened to, the runtime timer keeps the process alive (Deno refs it while it has listeners). */
+  static #listen(): void {
+    if (Alarm.#listening || Alarm.#signal === undefined) return;
+    Alarm.#signal.addEventListener("abort", Alarm.#wake, { once: true });
+    Alarm.#listening = true;
+  }
+
+  static #unlisten(): void {
+    if (!Alarm.#listening) return;
+    Alarm.#signal!.removeEventListener("abort", Alarm.#wake);
+    Alarm.#listening = false;
+  }
+
+  /** The runtime timer went off: ring the alarms due, arm one for the rest. */
+  static #wake = (): void => {
+    Alarm.#listening = false;
+    Alarm.#signal = undefined;
+    Alarm.#signalAt = Infinity;
+    const now = performance.now();
+    const due: Alarm[] = [];
+    let next = Infinity;
+    for (const alarm of Alarm.#set) {
+      if (alarm.#due <= now) due.push(alarm);
+      else next = Math.min(next, alarm.#due);
+    }
+    if (next !== Infinity) Alarm.#arm(next - now);
+    for (const alarm of due) {
+      const ring = alarm.#ring;
+      // a ring before this one cleared it, or set it again
+      if (ring === undefined || alarm.#due > now) continue;
+      alarm.clear();
+      try {
+        ring();
+      } catch (e) {
+        reportError(e); // as a timer's callback that throws is reported; the others still ring
+      }
+    }
+  };
 }
 
 /**

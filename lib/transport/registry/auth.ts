@@ -83,8 +83,6 @@ export interface AuthSettings {
   credential: Credential | null | undefined;
   /** The network limits. */
   timeouts: Timeouts;
-  /** Stops token requests (the client's requests were stopped, see `RegistryClient.abort`). */
-  stop?: AbortSignal;
 }
 
 /**
@@ -158,6 +156,7 @@ export class Authenticator {
    * @param url the URL that answered
    * @param req what the request was for, and its token scope
    * @param answer whether to answer a challenge of the registry (once per request)
+   * @param stop stops the token request (the request's own stop): it fails with its reason, as given
    * @returns true when the challenge was answered, false when the 401 is left to the caller
    * @throws {AuthError} naming the host that asked, or why the challenge cannot be answered
    */
@@ -166,6 +165,7 @@ export class Authenticator {
     url: URL,
     req: { what: string; scope?: string },
     answer: boolean,
+    stop?: AbortSignal,
   ): Promise<boolean> {
     const registry = this.#s.registry;
     if (url.origin !== this.#s.origin) {
@@ -186,7 +186,7 @@ export class Authenticator {
         401,
       );
     }
-    await this.#authenticate(challenge, req);
+    await this.#authenticate(challenge, req, stop);
     return true;
   }
 
@@ -203,7 +203,11 @@ export class Authenticator {
     return credentialAdvice(cred ?? undefined, this.#s.registry);
   }
 
-  async #authenticate(challenge: Challenge, req: { what: string; scope?: string }): Promise<void> {
+  async #authenticate(
+    challenge: Challenge,
+    req: { what: string; scope?: string },
+    stop: AbortSignal | undefined,
+  ): Promise<void> {
     const cred = await this.#cred();
     if (challenge.scheme === "basic") {
       if (!cred?.username) {
@@ -238,7 +242,7 @@ export class Authenticator {
         scopes.add(s);
       }
     }
-    const token = await this.#fetchToken(challenge.params, [...scopes], cred, req.what);
+    const token = await this.#fetchToken(challenge.params, [...scopes], cred, req.what, stop);
     this.#auth.set(req.scope ?? "", `Bearer ${token}`);
   }
 
@@ -252,6 +256,7 @@ export class Authenticator {
     scopes: string[],
     cred: Credential | undefined,
     what: string,
+    stop: AbortSignal | undefined,
   ): Promise<string> {
     let realm: URL;
     try {
@@ -284,7 +289,7 @@ export class Authenticator {
       minRate: undefined,
       graceMs: 0,
       detail: `(named by ${this.#s.registry})`,
-      stop: this.#s.stop,
+      stop,
     };
     try {
       if (cred?.identityToken) {
@@ -308,6 +313,7 @@ export class Authenticator {
         res = await timedFetch(url, { ...init, headers }, limits);
       }
     } catch (e) {
+      if (stop?.aborted) throw stop.reason; // given up: the reason as it was given
       if (e instanceof RegistryTimeoutError) throw new AuthError(e.message, 0);
       throw new AuthError(
         `${what}: cannot reach token service ${realm.host}: ${connectionMessage(e)}`,
@@ -343,6 +349,7 @@ export class Authenticator {
     try {
       body = await readCapped(res, MAX_BODY, `${what}: token from ${realm.host}`);
     } catch (e) {
+      if (stop?.aborted) throw stop.reason;
       throw new AuthError(e instanceof Error ? e.message : String(e), res.status);
     }
     let token: unknown;

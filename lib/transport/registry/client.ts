@@ -193,8 +193,14 @@ export class RegistryClient {
   #options: ClientOptions;
   #auth: Authenticator;
   #http: Deno.HttpClient | undefined;
-  /** Aborted by {@link abort} (or the caller's `signal`): every request stops. */
+  /** Aborted by {@link abort}. */
   #stop = new AbortController();
+  /**
+   * Aborts with {@link abort} or the caller's `signal`: every request stops.
+   * (`AbortSignal.any`, not a listener on the caller's signal: a listener
+   * would keep every client made with one signal for as long as it lives.)
+   */
+  #signal: AbortSignal;
 
   /**
    * Create a RegistryClient.
@@ -223,9 +229,9 @@ export class RegistryClient {
     }
     this.#origin = origin;
     this.#options = options;
-    const signal = options.signal;
-    if (signal?.aborted) this.#stop.abort(signal.reason);
-    else signal?.addEventListener("abort", () => this.#stop.abort(signal.reason), { once: true });
+    this.#signal = options.signal
+      ? AbortSignal.any([options.signal, this.#stop.signal])
+      : this.#stop.signal;
     if (scheme.caFile) {
       const from = scheme.caFrom === "config"
         ? `"caFile" of the ${scheme.settings!.source}`
@@ -258,7 +264,6 @@ export class RegistryClient {
       http: this.#http,
       credential: options.credential,
       timeouts: options,
-      stop: this.#stop.signal,
     });
   }
 
@@ -308,7 +313,7 @@ export class RegistryClient {
 
   /** Aborts when {@link abort} (or the caller's `signal`) stops this client's requests. */
   get signal(): AbortSignal {
-    return this.#stop.signal;
+    return this.#signal;
   }
 
   /**
@@ -369,7 +374,7 @@ export class RegistryClient {
     const deadline = new RetryDeadline(this.#limit("connectTimeoutMs"), this.#sendMs(req));
     const replayable = !(req.body instanceof ReadableStream);
     // the client's stop, and this request's own
-    const stop = req.signal ? AbortSignal.any([this.#stop.signal, req.signal]) : this.#stop.signal;
+    const stop = req.signal ? AbortSignal.any([this.#signal, req.signal]) : this.#signal;
     let authRetried = false;
     let afterFailure = false; // the attempt before failed without an answer
     for (let attempt = 1;; attempt++) {
@@ -392,7 +397,7 @@ export class RegistryClient {
         // a 401 from elsewhere is an error; the registry's own is answered once
         if (
           res.status === 401 &&
-          await this.#auth.challenged(res, url, req, !authRetried && replayable)
+          await this.#auth.challenged(res, url, req, !authRetried && replayable, stop)
         ) {
           authRetried = true;
           attempt--;

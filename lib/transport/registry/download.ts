@@ -216,6 +216,12 @@ export class BlobDownloads {
     );
   }
 
+  /** Stopped (the caller's signal, or the client's): no resumption, the reason as it is. */
+  #throwIfStopped(signal: AbortSignal | undefined): void {
+    signal?.throwIfAborted();
+    this.#repo.client.signal.throwIfAborted();
+  }
+
   /**
    * After a read of a download failed: return to ask again, or throw when
    * that would not help (too slow is final) or it was asked too often.
@@ -227,9 +233,7 @@ export class BlobDownloads {
     what: string,
     signal: AbortSignal | undefined,
   ): void {
-    // stopped (the caller's signal, or the client's): no resumption, the reason as it is
-    signal?.throwIfAborted();
-    this.#repo.client.signal.throwIfAborted();
+    this.#throwIfStopped(signal);
     // too slow, or stalled too long in all, is not mended by asking again
     if (e instanceof RegistryTimeoutError && e.kind === "rate") {
       if (resumes === 0) throw e;
@@ -399,6 +403,7 @@ export class BlobDownloads {
       verifier: new Verifier(desc, what, { offThread: this.#repo.options.hashOffThread ?? false }),
       request: (start, end) => this.#getBlob(desc, what, stalls, signal, `bytes=${start}-${end}`),
       fallback: (first) => this.#blobStream(desc, stalls, signal, first),
+      throwIfStopped: () => this.#throwIfStopped(signal),
     });
   }
 

@@ -88,7 +88,8 @@ export class Manifests {
    * Resolve a tag or digest to the descriptor of its manifest (verified,
    * kept in the cache). A digest whose manifest is in the cache is answered
    * from it, without a request (a copy resolves by digest the manifest it
-   * resolved by tag a moment before).
+   * resolved by tag a moment before) — unless this object has deleted it, or
+   * been told it is gone ({@link Manifests.delete}, {@link Manifests.digestOf}).
    *
    * @param reference a tag or digest
    * @returns the descriptor
@@ -249,7 +250,10 @@ export class Manifests {
       ok: [200, 404],
     });
     await res.body?.cancel();
-    if (res.status === 404) return undefined;
+    if (res.status === 404) {
+      this.#manifests.delete(reference); // gone: no longer answered from the cache
+      return undefined;
+    }
     const answered = res.headers.get("docker-content-digest")?.trim() ?? "";
     if (isDigest(answered)) return answered;
     return (await this.resolve(reference)).digest;
@@ -267,6 +271,8 @@ export class Manifests {
    */
   async delete(reference: string): Promise<void> {
     this.#repo.checkReference(reference);
+    // no longer answered from the cache, whatever the registry answers (a 404: gone already)
+    this.#manifests.delete(reference);
     const what = this.#repo.what(reference);
     const registry = this.#repo.client.registry;
     let res: Response;
@@ -305,6 +311,5 @@ export class Manifests {
         }`,
       );
     }
-    this.#manifests.delete(reference);
   }
 }

@@ -51,6 +51,11 @@ export interface RangedSource {
   request(start: number, end: number): Promise<Response>;
   /** The blob as one stream, reading on from a `200` answer to the first request. */
   fallback(first: Response): ReadableStream<Uint8Array>;
+  /**
+   * Throw the reason the download was stopped for (its caller gave up), if
+   * it was: a body cut by that is not resumed, and fails with it as given.
+   */
+  throwIfStopped?(): void;
 }
 
 /** A failure of one segment's body that asking again may mend. */
@@ -285,6 +290,7 @@ export function rangedStream(src: RangedSource): ReadableStream<Uint8Array> {
         return;
       } catch (e) {
         if (!(e instanceof Broken) || closed) throw e;
+        src.throwIfStopped?.();
         seg.tail = false;
         if (resumes++ >= src.maxResume) {
           throw new RegistryError(
