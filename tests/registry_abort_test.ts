@@ -4,10 +4,10 @@
 // whether each download ran to its end or was cut.
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { OciDir, pullImage, pushImage, VerificationError } from "../mod.ts";
+import { MemoryTarget, OciDir, pullImage, pushImage, VerificationError } from "../mod.ts";
 import { encodeJson, OCI_MANIFEST } from "../lib/oci/mod.ts";
 import { OCI_EMPTY } from "../lib/oci/media_types.ts";
-import { pushBytes } from "../lib/transport/mod.ts";
+import { copy, pushBytes } from "../lib/transport/mod.ts";
 import { RegistryTarget } from "../lib/transport/registry/target.ts";
 import { RegistryError } from "./_internal.ts";
 import { tempDir } from "./_helpers.ts";
@@ -133,4 +133,28 @@ Deno.test("abort: RegistryTarget.abort() stops its downloads in flight", async (
   for (const g of await ended(() => getsOf([img.layers[0]!.digest]))) {
     assertEquals(g.ended, "cancelled");
   }
+});
+
+Deno.test("abort: a copy stopped after its last blob, before its tag, tags nothing", async () => {
+  const src = new MemoryTarget();
+  const layer = await pushBytes(src, "text/plain", new TextEncoder().encode("hi"));
+  const config = await pushBytes(src, OCI_EMPTY, encodeJson({}));
+  const doc = { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] };
+  const root = await pushBytes(src, OCI_MANIFEST, encodeJson(doc));
+  await src.tag(root, "x");
+  const out = join(await tempDir(), "out");
+  const dst = await OciDir.open(out, { create: true });
+  const stop = new AbortController();
+  const why = new Error("too late");
+  const copying = copy(src, dst, {
+    srcRef: "x",
+    dstRef: "1",
+    signal: stop.signal,
+    // the root manifest is the last thing the graph copies: abort as it is done
+    onProgress: (e) => e.kind === "done" && e.desc.digest === root.digest && stop.abort(why),
+  });
+  const e = await assertRejects(() => copying);
+  assert(e === why, `rejected with ${e}`);
+  await dst.abort();
+  await assertRejects(() => Deno.stat(out), Deno.errors.NotFound);
 });

@@ -247,6 +247,8 @@ export async function copy(
 ): Promise<Descriptor> {
   const root = await src.resolve(options.srcRef);
   await copyGraph(src, dst, root, options);
+  // stopped after the last byte arrived, before the tag: no tag (the caller aborts dst)
+  options.signal?.throwIfAborted();
   if (options.dstRef !== undefined) await dst.tag(root, options.dstRef);
   return root;
 }
