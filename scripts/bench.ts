@@ -165,10 +165,21 @@ const TIME = await exists("/usr/bin/time") ? "/usr/bin/time" : undefined;
 let seq = 0;
 let WORK = "";
 
+/**
+ * Write back what earlier runs left dirty (`sync`, untimed) before each run: every job starts from
+ * the same disk state, whichever ran before it. Without it the order of a round decided part of a
+ * row — a job that syncs (ocipkg's pull, `curl && sync -d`) paid for the gigabyte a job before it
+ * left unsynced (`curl -o`, skopeo), and only some rounds put it there.
+ */
+async function settle(): Promise<void> {
+  await new Deno.Command("sync", { stdout: "null", stderr: "null" }).output().catch(() => {});
+}
+
 /** Run once: wall seconds (spawn to exit) and the child's peak RSS; throws on failure. */
 async function runOnce(spec: Spec): Promise<Sample> {
   const rssFile = TIME ? join(WORK, `rss-${seq}`) : "";
   const argv = TIME ? [TIME, "-f", "%M", "-o", rssFile, ...spec.argv] : spec.argv;
+  await settle();
   try {
     const t0 = performance.now();
     const out = await new Deno.Command(argv[0]!, {
