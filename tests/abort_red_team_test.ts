@@ -6,12 +6,11 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
 import { copyImage, getImage, NotFoundError, OciDir, pullImage, pushImage, Store } from "../mod.ts";
-import { encodeJson, OCI_MANIFEST } from "../lib/oci/mod.ts";
-import { OCI_EMPTY } from "../lib/oci/media_types.ts";
-import { copy, pushBytes } from "../lib/transport/mod.ts";
+import { copy } from "../lib/transport/mod.ts";
 import { RegistryTarget } from "../lib/transport/registry/target.ts";
 import { RegistryClient, RegistryError } from "./_internal.ts";
 import { listTree, ROOT, tempDir } from "./_helpers.ts";
+import { pushRandomImage } from "./_images.ts";
 import { PASS, startRegistry, USER } from "./_registry.ts";
 import { type LogEntry, startFaultProxy } from "./_fault_proxy.ts";
 
@@ -25,24 +24,9 @@ let n = 0;
 
 /** An image of these layer sizes (random bytes), pushed to the registry; its name through the proxy. */
 async function image(sizes: number[]) {
-  const dir = join(await tempDir(), "layout");
-  const t = await OciDir.open(dir, { create: true });
-  const layers = [];
-  for (const size of sizes) {
-    const b = new Uint8Array(size);
-    for (let off = 0; off < size; off += 65536) {
-      crypto.getRandomValues(b.subarray(off, off + 65536));
-    }
-    layers.push(await pushBytes(t, "application/vnd.oci.image.layer.v1.tar", b));
-  }
-  const config = await pushBytes(t, OCI_EMPTY, encodeJson({}));
-  const doc = { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers };
-  const manifest = await pushBytes(t, OCI_MANIFEST, encodeJson(doc));
-  await t.tag(manifest, "1");
-  await t.close();
   const repo = `redteam/img${n++}`;
-  await pushImage(`oci:${dir}:1`, `${reg.host}/${repo}:1`, fast);
-  return { name: `${proxy.host}/${repo}:1`, repo, layers, manifest, dir };
+  const img = await pushRandomImage(sizes, reg.host, repo);
+  return { name: `${proxy.host}/${repo}:1`, repo, ...img };
 }
 
 /** The proxy's GETs of these blobs. */

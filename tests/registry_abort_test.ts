@@ -11,6 +11,7 @@ import { copy, pushBytes } from "../lib/transport/mod.ts";
 import { RegistryTarget } from "../lib/transport/registry/target.ts";
 import { RegistryError } from "./_internal.ts";
 import { tempDir } from "./_helpers.ts";
+import { pushRandomImage } from "./_images.ts";
 import { startRegistry } from "./_registry.ts";
 import { type LogEntry, startFaultProxy } from "./_fault_proxy.ts";
 
@@ -24,24 +25,9 @@ let n = 0;
 
 /** An image of these layer sizes (random bytes), pushed to the registry; its name through the proxy. */
 async function image(sizes: number[]) {
-  const dir = join(await tempDir(), "layout");
-  const t = await OciDir.open(dir, { create: true });
-  const layers = [];
-  for (const size of sizes) {
-    const b = new Uint8Array(size);
-    for (let off = 0; off < size; off += 65536) {
-      crypto.getRandomValues(b.subarray(off, off + 65536));
-    }
-    layers.push(await pushBytes(t, "application/vnd.oci.image.layer.v1.tar", b));
-  }
-  const config = await pushBytes(t, OCI_EMPTY, encodeJson({}));
-  const doc = { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers };
-  const m = await pushBytes(t, OCI_MANIFEST, encodeJson(doc));
-  await t.tag(m, "1");
-  await t.close();
   const path = `abort/img${n++}`;
-  await pushImage(`oci:${dir}:1`, `${reg.host}/${path}:1`, fast);
-  return { name: `${proxy.host}/${path}:1`, layers, dir };
+  const img = await pushRandomImage(sizes, reg.host, path);
+  return { name: `${proxy.host}/${path}:1`, layers: img.layers, dir: img.dir };
 }
 
 /** The proxy's GETs of these blobs. */
