@@ -13,6 +13,7 @@ import {
 import { digestOf } from "../lib/oci/mod.ts";
 import { CLI, listTree, runCli, samplePackage, tempDir } from "./_helpers.ts";
 import { RegistryError } from "./_internal.ts";
+import { RegistryTarget } from "../lib/transport/registry/target.ts";
 import { PASS, startRegistry, USER } from "./_registry.ts";
 import { startFaultProxy, startRecorder } from "./_fault_proxy.ts";
 
@@ -341,4 +342,23 @@ Deno.test("requests: a pull asks for its manifest once (resolved by tag, then co
       await Deno.readFile(layout.blobPath((await layout.resolve(p.name)).digest)),
     ),
   );
+});
+
+Deno.test("requests: a manifest at hand is resolved by digest without asking a mirror", async () => {
+  const p = await pushed(1000);
+  const [host, rest] = [reg.host, p.name.slice(proxy.host.length + 1)];
+  const [repo, tag] = rest.split(":") as [string, string];
+  reset();
+  // the proxy as a mirror of the registry, asked for digests (not trusted to resolve tags)
+  const t = new RegistryTarget(host, repo, {
+    ...fast,
+    mirrors: [{ host: proxy.host, resolve: false }],
+  });
+  try {
+    const root = await t.resolve(tag);
+    assertEquals((await t.resolve(root.digest)).digest, root.digest);
+    assertEquals(proxy.log.filter((e) => e.path.includes(root.digest)), []);
+  } finally {
+    await t.close();
+  }
 });

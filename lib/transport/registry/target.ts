@@ -142,7 +142,11 @@ export class RegistryTarget implements Target {
    * @throws {NotFoundError} when the registry has no such manifest
    */
   async resolve(reference = "latest"): Promise<Descriptor> {
-    // a digest from any mirror (verified); a tag only from a mirror trusted to resolve it
+    // a digest whose manifest is at hand already needs no one; else a digest from any mirror
+    // (verified); a tag only from a mirror trusted to resolve it
+    if (isDigest(reference) && this.#manifests.has(reference)) {
+      return await this.#manifests.resolve(reference);
+    }
     const need = isDigest(reference) ? "pull" : "resolve";
     return await this.#fromMirror(need, (m) => m.resolve(reference)) ??
       await this.#manifests.resolve(reference);
