@@ -1,7 +1,8 @@
 // What an oci-dir makes durable, and when: a pushed blob waits, written and verified, in a temp
 // file beside its place (the layout serves it from there); tagging (before index.json is
-// written) or closing syncs all waiting blobs in one round, renames them into place and syncs
-// their directory; then index.json is written, synced, renamed, and the layout directory synced.
+// written) or closing syncs all waiting blobs in one round, renames each into place once it is
+// synced, and syncs their directory; then index.json is written, synced, renamed, and the layout
+// directory synced.
 // A file under a blob's name is never one that was not synced first.
 import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
@@ -88,8 +89,9 @@ Deno.test("oci-dir: the same blob pushed twice while pending is kept once", asyn
   assertEquals(await blobFiles(dir), { placed: [a.digest.slice(7)], temps: [] });
 });
 
-// The order is the guarantee: every blob synced before any is renamed into place, every rename
-// (and its directory) synced before index.json is written, index.json synced before its rename.
+// The order is the guarantee: each blob's sync done before it is renamed into place (all syncs
+// started in one round), every rename (and its directory) synced before index.json is written,
+// index.json synced before its rename.
 // Recorded by wrapping Deno.open/rename and FsFile.sync/syncData for the duration of the test.
 Deno.test("oci-dir: tag syncs all blobs, then renames them and syncs their directory, then writes index.json", async () => {
   const dir = join(await tempDir(), "lay");
@@ -97,6 +99,8 @@ Deno.test("oci-dir: tag syncs all blobs, then renames them and syncs their direc
   const { manifest } = await pushImage(t, crypto.getRandomValues(new Uint8Array(60_000)));
   const events: string[] = [];
   const paths = new WeakMap<Deno.FsFile, string>();
+  const synced = new Set<string>(); // files whose sync has returned
+  const early: string[] = []; // renamed before their own sync returned
   const open = Deno.open;
   const rename = Deno.rename;
   const proto = Deno.FsFile.prototype;
@@ -121,15 +125,18 @@ Deno.test("oci-dir: tag syncs all blobs, then renames them and syncs their direc
     };
     Deno.rename = async (from, to) => {
       events.push(`rename ${name(String(from))} -> ${name(String(to))}`);
+      if (!synced.has(String(from))) early.push(String(from));
       await rename(from, to);
     };
-    proto.syncData = function (this: Deno.FsFile) {
+    proto.syncData = async function (this: Deno.FsFile) {
       events.push(`sync ${name(paths.get(this) ?? "?")}`);
-      return syncData.call(this);
+      await syncData.call(this);
+      synced.add(paths.get(this) ?? "?");
     };
-    proto.sync = function (this: Deno.FsFile) {
+    proto.sync = async function (this: Deno.FsFile) {
       events.push(`sync ${name(paths.get(this) ?? "?")}`);
-      return sync.call(this);
+      await sync.call(this);
+      synced.add(paths.get(this) ?? "?");
     };
     await t.tag(manifest, "v1");
   } finally {
@@ -149,6 +156,7 @@ Deno.test("oci-dir: tag syncs all blobs, then renames them and syncs their direc
   ]);
   assertEquals(events.filter((e) => e === "sync blob-tmp").length, 3);
   assertEquals(events.filter((e) => e === "rename blob-tmp -> blob").length, 3);
+  assertEquals(early, []);
   await t.close();
   const index = JSON.parse(await Deno.readTextFile(join(dir, "index.json")));
   assertEquals(index.manifests[0].digest, manifest.digest);
