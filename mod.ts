@@ -55,6 +55,7 @@ export {
   type BlobSpec,
   type FetchOptions,
   type ListableTarget,
+  type PushOptions,
   type ReadTarget,
   type Target,
 } from "./lib/transport/target.ts";

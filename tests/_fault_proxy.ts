@@ -27,6 +27,12 @@ export interface FaultRules {
    * connection: requests on one keep-alive connection are sequential).
    */
   throttle?: { bytesPerSecond: number };
+  /**
+   * Pace every request body (an upload's PATCH or PUT) passed on to the
+   * registry to this rate; the log entry's `sent`/`ended` then tell how much
+   * of it was passed on and whether the client went away first.
+   */
+  throttleUploads?: { bytesPerSecond: number };
   /** The first GET of this blob whose Range starts at `start` sends half of its bytes, then dies. */
   dropRangeOnce?: { digest: string; start: number };
   /** GETs of this blob whose Range starts at `start` get these bytes flipped (same length). */
@@ -59,7 +65,11 @@ export interface LogEntry {
   path: string;
   status: number;
   range?: string;
-  /** With `throttle`: bytes of the body sent, and how it ended (`cancelled`: the client went away). */
+  /**
+   * With `throttle`: bytes of the answer's body sent, and how it ended
+   * (`cancelled`: the client went away). With `throttleUploads`: the same of
+   * the request's body, passed on to the registry.
+   */
   sent?: number;
   ended?: "done" | "cancelled";
 }
@@ -143,9 +153,17 @@ export function startFaultProxy(upstream: string): Proxy {
       const up = await fetch(`http://${upstream}${path}`, {
         method: req.method,
         headers,
-        body: req.body,
+        body: rules.throttleUploads && req.body
+          ? paced(req.body, rules.throttleUploads.bytesPerSecond, entry)
+          : req.body,
         redirect: "manual",
+      }).catch((e) => {
+        // the client went away while its body was passed on: no one to answer
+        if (entry.sent === undefined) throw e;
+        entry.ended ??= "cancelled";
+        return undefined;
       });
+      if (!up) return new Response(null, { status: 499 });
       const lostPut = req.method === "PUT" && path.includes("/blobs/uploads/") &&
         !req.headers.has("content-length") && ++puts === rules.losePutReply;
       if ((req.method === "PATCH" && ++patches === rules.losePatchReply) || lostPut) {
@@ -295,7 +313,8 @@ export function startFaultProxy(upstream: string): Proxy {
 
 /**
  * Pass `body` on at most `bytesPerSecond`, in pieces of at most 64 KiB, each
- * sent when the rate allows it.
+ * sent when the rate allows it. (A request body's sender that goes away is
+ * seen only once what it left in the sockets' buffers has been passed on.)
  */
 function paced(
   body: ReadableStream<Uint8Array>,
@@ -310,7 +329,13 @@ function paced(
   return new ReadableStream<Uint8Array>({
     async pull(c) {
       if (!pending || pending.byteLength === 0) {
-        const r = await reader.read();
+        let r: ReadableStreamReadResult<Uint8Array>;
+        try {
+          r = await reader.read();
+        } catch (e) {
+          entry.ended = "cancelled"; // the body's sender went away
+          throw e;
+        }
         if (r.done) {
           entry.ended = "done";
           return c.close();

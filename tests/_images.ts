@@ -6,11 +6,8 @@ import { OCI_EMPTY } from "../lib/oci/media_types.ts";
 import { pushBytes } from "../lib/transport/mod.ts";
 import { tempDir } from "./_helpers.ts";
 
-/**
- * An image whose layers have these sizes (random bytes), made in an oci-dir and pushed to
- * `registry/repo:1` (anonymous); returns its layers, manifest and the oci-dir.
- */
-export async function pushRandomImage(sizes: number[], registry: string, repo: string) {
+/** An image whose layers have these sizes (random bytes), made in an oci-dir tagged `1`. */
+export async function makeRandomImage(sizes: number[]) {
   const dir = join(await tempDir(), "layout");
   const t = await OciDir.open(dir, { create: true });
   const layers = [];
@@ -26,6 +23,15 @@ export async function pushRandomImage(sizes: number[], registry: string, repo: s
   const manifest = await pushBytes(t, OCI_MANIFEST, encodeJson(doc));
   await t.tag(manifest, "1");
   await t.close();
+  return { layers, manifest, dir };
+}
+
+/**
+ * An image whose layers have these sizes (random bytes), made in an oci-dir and pushed to
+ * `registry/repo:1` (anonymous); returns its layers, manifest and the oci-dir.
+ */
+export async function pushRandomImage(sizes: number[], registry: string, repo: string) {
+  const { layers, manifest, dir } = await makeRandomImage(sizes);
   await pushImage(`oci:${dir}:1`, `${registry}/${repo}:1`, { credential: null, backoffMs: 10 });
   return { layers, manifest, dir };
 }

@@ -4,14 +4,22 @@
 // whether each download ran to its end or was cut.
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { MemoryTarget, OciDir, pullImage, pushImage, VerificationError } from "../mod.ts";
+import {
+  MemoryTarget,
+  OciArchive,
+  OciDir,
+  pullImage,
+  pushImage,
+  type ReadTarget,
+  VerificationError,
+} from "../mod.ts";
 import { encodeJson, OCI_MANIFEST } from "../lib/oci/mod.ts";
 import { OCI_EMPTY } from "../lib/oci/media_types.ts";
 import { copy, pushBytes } from "../lib/transport/mod.ts";
 import { RegistryTarget } from "../lib/transport/registry/target.ts";
 import { RegistryError } from "./_internal.ts";
 import { tempDir } from "./_helpers.ts";
-import { pushRandomImage } from "./_images.ts";
+import { makeRandomImage, pushRandomImage } from "./_images.ts";
 import { startRegistry } from "./_registry.ts";
 import { type LogEntry, startFaultProxy } from "./_fault_proxy.ts";
 
@@ -61,6 +69,101 @@ Deno.test("abort: a copy's first failure stops the source's other downloads at o
   // and nothing is left of the output
   await assertRejects(() => Deno.stat(out), Deno.errors.NotFound);
 });
+
+/** The proxy's uploads (PATCH/PUT with a body) of these blobs, by the digest each PUT names. */
+const uploadsOf = (digests: string[]) =>
+  proxy.log.filter((e) =>
+    (e.method === "PUT" || e.method === "PATCH") && e.sent !== undefined &&
+    digests.some((d) => decodeURIComponent(e.path).includes(d))
+  );
+
+/**
+ * A layout of three large layers and a small one, as a source whose small layer fails once
+ * `going()` says the large ones are on their way; what the copy failed with.
+ */
+async function failingSource(sizes: number[], going: (large: string[]) => boolean) {
+  const img = await makeRandomImage(sizes);
+  const large = img.layers.slice(0, -1).map((l) => l.digest);
+  const bad = img.layers.at(-1)!;
+  const layout = await OciDir.open(img.dir);
+  const why = new Error("the source could not read its last layer");
+  const src: ReadTarget = {
+    description: layout.description,
+    resolve: (r) => layout.resolve(r),
+    exists: (d) => layout.exists(d),
+    close: () => layout.close(),
+    fetch: async (d) => {
+      if (d.digest !== bad.digest) return await layout.fetch(d);
+      while (!going(large)) await new Promise((r) => setTimeout(r, 20));
+      throw why;
+    },
+  };
+  return { img, large, src, why };
+}
+
+Deno.test("abort: a copy's first failure stops its other uploads at once (streamed PUTs)", async () => {
+  // three large layers that would take 32 s each to go up (each larger than what the sockets
+  // between the client and the proxy hold), and one that fails once they are going
+  const { img, large, src, why } = await failingSource(
+    [32 * MiB, 32 * MiB, 32 * MiB, 1000],
+    (large) => uploadsOf(large).filter((e) => (e.sent ?? 0) > 0).length === 3,
+  );
+  proxy.reset();
+  proxy.rules.throttleUploads = { bytesPerSecond: 1_000_000 };
+  const dst = new RegistryTarget(proxy.host, "abort/up", fast);
+  const t0 = performance.now();
+  const e = await assertRejects(() => copy(src, dst, { srcRef: "1", dstRef: "1" }));
+  const took = performance.now() - t0;
+  assert(e === why, `rejected with ${e}`);
+  // each large upload was cut, not waited for
+  const ups = await ended(() => uploadsOf(large));
+  assertEquals(ups.length, 3, JSON.stringify(proxy.log));
+  for (const u of ups) {
+    assertEquals(u.ended, "cancelled", `${u.method} ${u.path}: ${u.sent} bytes passed on`);
+    assert(u.sent! < 32 * MiB, `${u.path}: sent whole`);
+    assertEquals(u.status, 0, `${u.path}: answered`); // the registry never took it
+  }
+  // it rejected at once (waiting for one upload would have taken 32 s)
+  assert(took < 16_000, `the copy waited ${took} ms for the other uploads`);
+  // each upload session was cancelled
+  assertEquals(proxy.log.filter((e) => e.method === "DELETE").length, 3);
+  await dst.close();
+  await src.close();
+  await noneOf(img.layers.slice(0, -1), "abort/up");
+});
+
+Deno.test("abort: a copy's first failure stops its other uploads at once (chunks)", async () => {
+  // 8 MiB in 1 MiB PATCHes at 200 KB/s: 40 s each if waited for
+  const { img, large, src, why } = await failingSource(
+    [8 * MiB, 8 * MiB, 8 * MiB, 1000],
+    () => proxy.log.filter((e) => e.method === "PATCH" && (e.sent ?? 0) > 0).length >= 3,
+  );
+  proxy.reset();
+  proxy.rules.throttleUploads = { bytesPerSecond: 200_000 };
+  const dst = new RegistryTarget(proxy.host, "abort/chunks", { ...fast, chunkSize: MiB });
+  const t0 = performance.now();
+  const e = await assertRejects(() => copy(src, dst, { srcRef: "1", dstRef: "1" }));
+  const took = performance.now() - t0;
+  assert(e === why, `rejected with ${e}`);
+  assert(took < 20_000, `the copy waited ${took} ms for the other uploads`);
+  // no more chunks after the stop: the PATCHes in flight end, none follows, none finishes
+  await ended(() => proxy.log.filter((e) => e.method === "PATCH"));
+  const patches = proxy.log.filter((e) => e.method === "PATCH").length;
+  assert(patches < 3 * 8, `${patches} chunks sent`);
+  assertEquals(uploadsOf(large).filter((e) => e.method === "PUT"), []);
+  assertEquals(proxy.log.filter((e) => e.method === "DELETE").length, 3);
+  await dst.close();
+  await src.close();
+  await noneOf(img.layers.slice(0, -1), "abort/chunks");
+});
+
+/** The registry has none of these blobs in this repository, and no tag `1`. */
+async function noneOf(layers: { digest: string; size: number; mediaType: string }[], repo: string) {
+  const check = new RegistryTarget(reg.host, repo, fast);
+  for (const l of layers) assert(!(await check.exists(l)), `${l.digest} is there`);
+  await assertRejects(() => check.resolve("1"));
+  await check.close();
+}
 
 Deno.test("abort: a pull given a signal stops when it aborts, rejecting with its reason", async () => {
   const img = await image([2 * MiB, 2 * MiB]);
@@ -143,4 +246,42 @@ Deno.test("abort: a copy stopped after its last blob, before its tag, tags nothi
   assert(e === why, `rejected with ${e}`);
   await dst.abort();
   await assertRejects(() => Deno.stat(out), Deno.errors.NotFound);
+});
+
+Deno.test("abort: a layout's push stops when its signal aborts, keeping nothing of the blob", async () => {
+  const dir = await tempDir();
+  const targets = [
+    ["oci-dir", await OciDir.open(join(dir, "d"), { create: true })],
+    ["oci-archive", await OciArchive.open(join(dir, "a.tar"), { write: true })],
+    ["memory", new MemoryTarget()],
+  ] as const;
+  for (const [kind, t] of targets) {
+    const stop = new AbortController();
+    const why = new Error(`${kind}: no longer wanted`);
+    let sent = 0;
+    let cancelled: unknown;
+    // an endless source, stopped after 1 MiB of it
+    const endless = new ReadableStream<Uint8Array>({
+      pull(c) {
+        c.enqueue(new Uint8Array(64 * 1024));
+        if ((sent += 64 * 1024) === MiB) stop.abort(why);
+      },
+      cancel(reason) {
+        cancelled = reason;
+      },
+    });
+    const e = await assertRejects(() =>
+      t.push({ mediaType: "application/octet-stream" }, endless, { signal: stop.signal })
+    );
+    assert(e === why, `${kind}: rejected with ${e}`);
+    assert(cancelled === why, `${kind}: the source was not released (${cancelled})`);
+    assert(sent < 2 * MiB, `${kind}: read on after the stop`);
+    // aborted before it starts: nothing read
+    const never = new ReadableStream<Uint8Array>({ pull: () => assert(false, `${kind}: read`) });
+    assert((await assertRejects(() => t.push({ mediaType: "x/y" }, never, stop))) === why);
+    await t.close();
+  }
+  // nothing of the blobs stayed: the oci-dir holds no blob file, the archive none either
+  assertEquals([...Deno.readDirSync(join(dir, "d", "blobs", "sha256"))], []);
+  assertEquals(await (await OciArchive.open(join(dir, "a.tar"))).list(), []);
 });

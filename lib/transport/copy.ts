@@ -74,9 +74,9 @@ export interface CopyOptions {
    */
   onBlob?: (desc: Descriptor, content: ReadableStream<Uint8Array>) => ReadableStream<Uint8Array>;
   /**
-   * Stops the copy when it aborts: the source's downloads in flight fail
-   * with its reason (a fetch's `signal`), nothing more starts, and
-   * the copy rejects with it.
+   * Stops the copy when it aborts: the source's downloads and the
+   * destination's uploads in flight fail with its reason (a fetch's and a
+   * push's `signal`), nothing more starts, and the copy rejects with it.
    */
   signal?: AbortSignal;
 }
@@ -120,7 +120,8 @@ export async function copyGraph(
   const large = new Limiter(options.concurrency ?? DEFAULT_LARGE_TRANSFERS);
   const seen = new Map<string, Promise<void>>();
   const progress = options.onProgress ?? (() => {});
-  // the first failure stops the source's other downloads (else a failed pull waited for them)
+  // the first failure stops the other downloads and uploads (else a failed pull or push waited
+  // for them: a push of gigabytes ran to its end before saying one blob had failed)
   const stop = new AbortController();
   const given = options.signal;
   given?.throwIfAborted();
@@ -160,17 +161,19 @@ export async function copyGraph(
       const slot = <T>(fn: () => Promise<T>) =>
         desc.size >= LARGE_BLOB ? large.run(() => limiter.run(fn)) : limiter.run(fn);
       await slot(async () => {
+        stop.signal.throwIfAborted();
         if (await dst.exists(desc) || (dst.mount && await dst.mount(desc, src))) {
           progress({ kind: "skip", desc });
           return;
         }
         progress({ kind: "start", desc });
+        const signal = stop.signal;
         try {
-          await dst.push(desc, await fetchBlob(desc));
+          await dst.push(desc, await fetchBlob(desc), { signal });
         } catch (e) {
           if (!(e instanceof TransferLostError)) throw e;
           // the destination dropped the transfer: once more from the start
-          await dst.push(desc, await fetchBlob(desc));
+          await dst.push(desc, await fetchBlob(desc), { signal });
         }
         progress({ kind: "done", desc, bytes: desc.size });
       });
@@ -200,7 +203,7 @@ export async function copyGraph(
     }
     await forEachBounded(children, concurrency, (d) => visit(d, depth + 1));
     progress({ kind: "start", desc });
-    await limiter.run(() => dst.push(desc, bytesStream(bytes)));
+    await limiter.run(() => dst.push(desc, bytesStream(bytes), { signal: stop.signal }));
     progress({ kind: "done", desc, bytes: desc.size });
   };
 

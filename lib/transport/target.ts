@@ -31,6 +31,16 @@ export interface FetchOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@link Target.push}. */
+export interface PushOptions {
+  /**
+   * Stops the push when it aborts: it rejects with the signal's reason, its
+   * requests in flight end (a registry's upload session is cancelled, so it
+   * keeps nothing of the content) and a layout keeps no file of it.
+   */
+  signal?: AbortSignal;
+}
+
 /** Read side of a storage. */
 export interface ReadTarget {
   /** Names the storage in messages, e.g. `oci-archive:out.tar`. */
@@ -53,9 +63,14 @@ export interface Target extends ReadTarget {
   /**
    * Store content, verifying it against `spec.digest`/`spec.size` when given.
    * Nothing becomes visible unless the content verified.
+   * @param options `signal`: stops the push
    * @returns the descriptor of what was stored
    */
-  push(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor>;
+  push(
+    spec: BlobSpec,
+    content: ReadableStream<Uint8Array>,
+    options?: PushOptions,
+  ): Promise<Descriptor>;
   /** Point a reference (tag / ref name) at a manifest or index already stored. */
   tag(desc: Descriptor, reference: string): Promise<void>;
   /** Discard uncommitted writes (e.g. a half-written archive). */

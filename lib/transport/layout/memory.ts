@@ -6,7 +6,7 @@
 import { NotFoundError } from "../../util/errors.ts";
 import { type Descriptor, stripUndefined } from "../../oci/manifest.ts";
 import { bytesStream } from "../target.ts";
-import type { BlobSpec, ListableTarget, Target } from "../target.ts";
+import type { BlobSpec, ListableTarget, PushOptions, Target } from "../target.ts";
 import { VerifyingStream } from "../../oci/digest.ts";
 import { LayoutIndex } from "./index_file.ts";
 
@@ -56,10 +56,19 @@ export class MemoryTarget implements Target, ListableTarget {
     return Promise.resolve(this.#blobs.get(desc.digest)?.byteLength === desc.size);
   }
 
-  async push(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
+  async push(
+    spec: BlobSpec,
+    content: ReadableStream<Uint8Array>,
+    options: PushOptions = {},
+  ): Promise<Descriptor> {
+    const signal = options.signal;
+    if (signal?.aborted) {
+      await content.cancel(signal.reason).catch(() => {});
+      throw signal.reason;
+    }
     const v = new VerifyingStream(spec, `blob ${spec.digest ?? "(new)"} for memory`);
     const chunks: Uint8Array[] = [];
-    for await (const c of content.pipeThrough(v)) chunks.push(c);
+    for await (const c of content.pipeThrough(v, { signal })) chunks.push(c);
     const { digest, size } = v.result!;
     const all = new Uint8Array(size);
     let off = 0;

@@ -18,7 +18,7 @@ import { type Descriptor, MAX_MANIFEST_SIZE, stripUndefined } from "../../oci/ma
 import { readTar } from "../../archive/tar.ts";
 import { FileSource } from "../../archive/tar_source.ts";
 import { TAR_END, tarHeader, tarPadding } from "../../archive/tar_writer.ts";
-import type { BlobSpec, ListableTarget, Target } from "../target.ts";
+import type { BlobSpec, ListableTarget, PushOptions, Target } from "../target.ts";
 import { checkLayoutFile, checkSoleImage, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
 import { writeVerified } from "./verified_write.ts";
 
@@ -309,11 +309,20 @@ export class OciArchive implements Target, ListableTarget {
     );
   }
 
-  push(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
+  push(
+    spec: BlobSpec,
+    content: ReadableStream<Uint8Array>,
+    options: PushOptions = {},
+  ): Promise<Descriptor> {
     if (!this.#writer) {
       return Promise.reject(new OcipkgError(`${this.description} is open read-only`));
     }
+    const signal = options.signal;
     return this.#mutex.run(async () => {
+      if (signal?.aborted) {
+        await content.cancel(signal.reason).catch(() => {});
+        throw signal.reason;
+      }
       const w = this.#writer!;
       if (spec.digest && spec.size !== undefined) {
         const d = { ...spec, digest: spec.digest, size: spec.size };
@@ -340,6 +349,7 @@ export class OciArchive implements Target, ListableTarget {
           w.file,
           spec,
           `blob ${spec.digest ?? "(new)"} for ${this.description}`,
+          signal,
         );
         const name = this.#blobName(got.digest);
         if (got.size > 0o77777777777 && spec.size === undefined) {
@@ -375,6 +385,7 @@ export class OciArchive implements Target, ListableTarget {
       } catch (e) {
         await w.file.truncate(start).catch(() => {});
         await w.file.seek(start, Deno.SeekMode.Start).catch(() => {});
+        if (signal?.aborted) throw signal.reason; // as the caller gave it
         throw fsError(e, "archive being written", this.path);
       }
     });

@@ -20,7 +20,7 @@ import {
 import { Mutex } from "../../util/concurrency.ts";
 import { HeldTemps, removeStaleTemps, STALE_TEMP_AGE, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, isManifestType, stripUndefined } from "../../oci/manifest.ts";
-import type { BlobSpec, ListableTarget, Target } from "../target.ts";
+import type { BlobSpec, ListableTarget, PushOptions, Target } from "../target.ts";
 import {
   blobPathIn,
   checkLayoutFile,
@@ -305,7 +305,16 @@ export class OciDir implements Target, ListableTarget {
     }
   }
 
-  async push(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
+  async push(
+    spec: BlobSpec,
+    content: ReadableStream<Uint8Array>,
+    options: PushOptions = {},
+  ): Promise<Descriptor> {
+    const signal = options.signal;
+    if (signal?.aborted) {
+      await content.cancel(signal.reason).catch(() => {});
+      throw signal.reason;
+    }
     if (spec.digest !== undefined && spec.size !== undefined) {
       const desc = { ...spec, digest: spec.digest, size: spec.size };
       if (await this.exists(desc)) {
@@ -340,6 +349,7 @@ export class OciDir implements Target, ListableTarget {
         file,
         spec,
         `blob ${spec.digest ?? "(new)"} for ${this.description}`,
+        signal,
       );
       file.close();
       const desc = stripUndefined({ ...spec, digest: got.digest, size: got.size });
@@ -354,6 +364,7 @@ export class OciDir implements Target, ListableTarget {
       }
       return desc;
     } catch (e) {
+      if (signal?.aborted) throw signal.reason; // as the caller gave it
       throw fsError(e, "blob file", tmp);
     } finally {
       if (!kept) {

@@ -33,6 +33,7 @@ import { takeBytes } from "../target.ts";
  * @param file open, writable file
  * @param expected expected digest/size (either may be absent)
  * @param what names the content in errors
+ * @param signal stops the write between chunks (it rejects with the signal's reason)
  * @returns the measured digest and size
  * @throws {VerificationError} when size or digest differ
  * @example
@@ -58,7 +59,9 @@ export async function writeVerified(
   file: Deno.FsFile,
   expected: Expected,
   what: string,
+  signal?: AbortSignal,
 ): Promise<Measured> {
+  signal?.throwIfAborted();
   const whole = takeBytes(content);
   if (whole) {
     const vouched = vouchedFor(content);
@@ -92,10 +95,12 @@ export async function writeVerified(
   try {
     byob = content.getReader({ mode: "byob" });
   } catch { /* not a byte stream */ }
+  const reader = byob ?? content.getReader();
   try {
     if (byob) {
       while (true) {
         const { value, done } = await byob.read(w.space());
+        signal?.throwIfAborted();
         if (value) {
           v.update(value); // past the expected size: fails before it is written
           await w.filled(value); // (also when done: the block's memory comes back)
@@ -103,15 +108,20 @@ export async function writeVerified(
         if (done) break;
       }
     } else {
-      for await (const chunk of content) {
-        v.update(chunk);
-        await w.write(chunk);
+      const chunks = reader as ReadableStreamDefaultReader<Uint8Array>;
+      while (true) {
+        const { value, done } = await chunks.read();
+        signal?.throwIfAborted();
+        if (done) break;
+        v.update(value);
+        await w.write(value);
       }
     }
     await w.flush();
   } catch (e) {
     v.dispose();
-    await byob?.cancel(e).catch(() => {});
+    // the source released, told why (a stopped copy's reason reaches it as given)
+    await reader.cancel(e).catch(() => {});
     await w.settle();
     throw e;
   }

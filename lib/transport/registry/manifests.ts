@@ -187,13 +187,18 @@ export class Manifests {
    *
    * @param spec what it is expected to be
    * @param content its bytes
+   * @param signal stops its request
    * @returns its descriptor
    */
-  async push(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
+  async push(
+    spec: BlobSpec,
+    content: ReadableStream<Uint8Array>,
+    signal?: AbortSignal,
+  ): Promise<Descriptor> {
     const what = `manifest ${spec.digest ?? "(new)"} for ${this.#repo.description}`;
     const bytes = await readCapped(new Response(content), MAX_MANIFEST_SIZE, what);
     const { digest, size } = await verifyBytes(bytes, spec, what);
-    await this.put(bytes, spec.mediaType, digest, digest);
+    await this.put(bytes, spec.mediaType, digest, digest, signal);
     this.#cache(digest, bytes, spec.mediaType);
     return stripUndefined({ ...spec, digest, size });
   }
@@ -205,12 +210,14 @@ export class Manifests {
    * @param mediaType its media type
    * @param reference the digest or tag to put it under
    * @param digest its digest
+   * @param signal stops the request
    */
   async put(
     bytes: Uint8Array,
     mediaType: string,
     reference: string,
     digest: string,
+    signal?: AbortSignal,
   ): Promise<void> {
     this.#repo.checkReference(reference);
     const res = await this.#repo.client.request({
@@ -221,6 +228,7 @@ export class Manifests {
       scope: this.#repo.scope(true),
       what: this.#repo.what(reference),
       ok: [200, 201, 202],
+      signal,
     });
     await res.body?.cancel();
     await this.#repo.checkAnswered(

@@ -16,7 +16,7 @@ import { isDigest, parseDigest } from "../../oci/digest.ts";
 import { NotFoundError, UsageError } from "../../util/errors.ts";
 import { RegistryError } from "./errors.ts";
 import { type Descriptor, isManifestType, MAX_MANIFEST_SIZE } from "../../oci/manifest.ts";
-import type { BlobSpec, FetchOptions, ReadTarget, Target } from "../target.ts";
+import type { BlobSpec, FetchOptions, PushOptions, ReadTarget, Target } from "../target.ts";
 import { type ImageName, isRepositoryName } from "../../oci/reference.ts";
 import { printable } from "../../util/text.ts";
 import { RegistryClient } from "./client.ts";
@@ -277,16 +277,27 @@ export class RegistryTarget implements Target {
     return await (await this.#uploader()).mount(desc, src.repository);
   }
 
-  async push(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
-    if (isManifestType(spec.mediaType)) return await this.#manifests.push(spec, content);
-    let uploads: BlobUploads;
+  /**
+   * Push a blob or manifest. `options.signal` stops it: its requests end,
+   * an upload session it opened is cancelled, and it rejects with the
+   * signal's reason.
+   */
+  async push(
+    spec: BlobSpec,
+    content: ReadableStream<Uint8Array>,
+    options: PushOptions = {},
+  ): Promise<Descriptor> {
+    const signal = options.signal;
+    let uploads: BlobUploads | undefined;
     try {
-      uploads = await this.#uploader();
+      signal?.throwIfAborted();
+      if (!isManifestType(spec.mediaType)) uploads = await this.#uploader();
     } catch (e) {
-      await content.cancel().catch(() => {});
+      await content.cancel(e).catch(() => {});
       throw e;
     }
-    return await uploads.push(spec, content);
+    if (!uploads) return await this.#manifests.push(spec, content, signal);
+    return await uploads.push(spec, content, signal);
   }
 
   /** The blob uploads, loaded with their module on first use; one per target (they learn). */

@@ -106,12 +106,19 @@ export class BlobUploads {
    *
    * @param spec what it is expected to be
    * @param content its bytes
+   * @param signal stops the upload: its requests end, its session is
+   *   cancelled, and it rejects with the signal's reason
    * @returns its descriptor
    * @throws {TransferLostError} when the registry dropped the upload session,
    *   or a streamed upload failed: a fresh upload can go on
    */
-  push(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
-    return this.#pushBlob(spec, content).catch((e) => {
+  push(
+    spec: BlobSpec,
+    content: ReadableStream<Uint8Array>,
+    signal?: AbortSignal,
+  ): Promise<Descriptor> {
+    return this.#pushBlob(spec, content, signal).catch((e) => {
+      if (signal?.aborted) throw signal.reason;
       // the registry dropped the upload session (distribution does when a
       // PATCH is retried after a lost reply): only a fresh upload can go on
       if (hasCode(e, "BLOB_UPLOAD_INVALID", "BLOB_UPLOAD_UNKNOWN")) {
@@ -121,13 +128,17 @@ export class BlobUploads {
     });
   }
 
-  async #startUpload(what: string): Promise<{ location: string; minChunk: number }> {
+  async #startUpload(
+    what: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ location: string; minChunk: number }> {
     const res = await this.#repo.client.request({
       method: "POST",
       url: `/v2/${this.#repo.repository}/blobs/uploads/`,
       scope: this.#repo.scope(true),
       what,
       ok: [202],
+      signal,
     });
     await res.body?.cancel();
     const location = res.headers.get("location");
@@ -141,9 +152,20 @@ export class BlobUploads {
     return { location: new URL(location, this.#repo.client.baseUrl + "/").href, minChunk };
   }
 
-  async #pushBlob(spec: BlobSpec, content: ReadableStream<Uint8Array>): Promise<Descriptor> {
+  async #pushBlob(
+    spec: BlobSpec,
+    content: ReadableStream<Uint8Array>,
+    signal: AbortSignal | undefined,
+  ): Promise<Descriptor> {
     const what = `blob ${spec.digest ?? "(new)"} for ${this.#repo.description}`;
-    let { location, minChunk } = await this.#startUpload(what);
+    let started: { location: string; minChunk: number };
+    try {
+      started = await this.#startUpload(what, signal);
+    } catch (e) {
+      await content.cancel(e).catch(() => {}); // release the source (e.g. an open blob file)
+      throw e;
+    }
+    let { location, minChunk } = started;
     if (
       spec.digest && spec.size !== undefined && spec.size > MONOLITHIC_MAX && minChunk === 0 &&
       this.#repo.options.chunkSize === undefined && !this.#noStreaming &&
@@ -154,6 +176,7 @@ export class BlobUploads {
         content,
         location,
         what,
+        signal,
       );
     }
     const verifier = new Verifier(spec, what);
@@ -200,25 +223,28 @@ export class BlobUploads {
       let chunk = await nextChunk();
       // Small blobs: one PUT with the whole body.
       if (chunk && ended && chunk.byteLength <= MONOLITHIC_MAX) {
-        return await this.#finishUpload(location, spec, verifier, chunk, what);
+        return await this.#finishUpload(location, spec, verifier, chunk, what, 0, signal);
       }
       while (chunk) {
         const next = await nextChunk();
-        if (!next) return await this.#finishUpload(location, spec, verifier, chunk, what, offset);
-        location = await this.#patch(location, chunk, offset, what);
+        if (!next) {
+          return await this.#finishUpload(location, spec, verifier, chunk, what, offset, signal);
+        }
+        location = await this.#patch(location, chunk, offset, what, signal);
         offset += chunk.byteLength;
         chunk = next;
       }
-      return await this.#finishUpload(location, spec, verifier, undefined, what, offset);
+      return await this.#finishUpload(location, spec, verifier, undefined, what, offset, signal);
     };
     let done: { desc: Descriptor; res: Response };
     try {
       done = await upload();
     } catch (e) {
       await reader.cancel(e).catch(() => {}); // release the source (e.g. an open blob file)
-      // content that does not match its descriptor is never committed: end
-      // the session so the registry keeps nothing of it
-      if (e instanceof VerificationError) await this.#cancelUpload(location);
+      // content that does not match its descriptor is never committed, nor is one stopped
+      // by its caller: end the session so the registry keeps nothing of it
+      if (e instanceof VerificationError || signal?.aborted) await this.#cancelUpload(location);
+      if (signal?.aborted) throw signal.reason;
       throw e;
     } finally {
       reader.releaseLock();
@@ -243,6 +269,7 @@ export class BlobUploads {
     content: ReadableStream<Uint8Array>,
     location: string,
     what: string,
+    signal: AbortSignal | undefined,
   ): Promise<Descriptor> {
     const { digest, size } = spec;
     // A layout's blob file whose size the layout checked goes up as it is: Deno
@@ -312,6 +339,7 @@ export class BlobUploads {
         scope: this.#repo.scope(true),
         what,
         ok: [201, 204],
+        signal,
       });
       await res.body?.cancel();
     } catch (e) {
@@ -333,6 +361,8 @@ export class BlobUploads {
         );
       }
       await this.#cancelUpload(location); // nothing of it is kept
+      // stopped by the caller: its reason (the upload is not lost: it is not wanted)
+      if (signal?.aborted) throw signal.reason;
       if (cause !== undefined) throw cause;
       // the registry's own answer that it has no room: sending again cannot help
       if (e instanceof RegistryError && e.status === 507) throw e;
@@ -352,7 +382,13 @@ export class BlobUploads {
   }
 
   /** PATCH one chunk; on failure ask the server what it has and send the rest. */
-  async #patch(location: string, chunk: Uint8Array, offset: number, what: string): Promise<string> {
+  async #patch(
+    location: string,
+    chunk: Uint8Array,
+    offset: number,
+    what: string,
+    signal: AbortSignal | undefined,
+  ): Promise<string> {
     for (let attempt = 0;; attempt++) {
       try {
         const res = await this.#repo.client.request({
@@ -366,13 +402,14 @@ export class BlobUploads {
           scope: this.#repo.scope(true),
           what,
           ok: [202],
+          signal,
         });
         await res.body?.cancel();
         return new URL(res.headers.get("location") ?? location, this.#repo.client.baseUrl + "/")
           .href;
       } catch (e) {
         if (
-          attempt >= 3 ||
+          signal?.aborted || attempt >= 3 ||
           (e instanceof RegistryError &&
             ((e.status >= 400 && e.status < 500 && e.status !== 416) || e.status === 507))
         ) throw e;
@@ -385,6 +422,7 @@ export class BlobUploads {
           scope: this.#repo.scope(true),
           what,
           ok: [204],
+          signal,
         }).catch((lost) => {
           throw e instanceof RegistryError && e.status >= 500 ? e : lost;
         });
@@ -407,7 +445,8 @@ export class BlobUploads {
     verifier: Verifier,
     last: Uint8Array | undefined,
     what: string,
-    offset = 0,
+    offset: number,
+    signal: AbortSignal | undefined,
   ): Promise<{ desc: Descriptor; res: Response }> {
     const { digest, size } = verifier.finish(); // before the PUT that commits it
     const url = new URL(location);
@@ -422,6 +461,7 @@ export class BlobUploads {
       scope: this.#repo.scope(true),
       what,
       ok: [201, 204],
+      signal,
     });
     await res.body?.cancel();
     return { desc: stripUndefined({ ...spec, digest, size }), res };
