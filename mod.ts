@@ -57,6 +57,7 @@ export {
   type ListableTarget,
   type PushOptions,
   type ReadTarget,
+  type TagOptions,
   type Target,
 } from "./lib/transport/target.ts";
 export { OciDir, type OciDirOptions } from "./lib/transport/layout/oci_dir.ts";

@@ -285,3 +285,54 @@ Deno.test("abort: a layout's push stops when its signal aborts, keeping nothing 
   assertEquals([...Deno.readDirSync(join(dir, "d", "blobs", "sha256"))], []);
   assertEquals(await (await OciArchive.open(join(dir, "a.tar"))).list(), []);
 });
+
+Deno.test("abort: a tag stopped while the oci-dir makes its blobs durable changes no index and leaves a whole layout", async () => {
+  const dir = await tempDir();
+  // a layout with one image already, to which a second is being written
+  const path = join(dir, "layout");
+  const before = await OciDir.open(path, { create: true });
+  const kept = await pushBytes(before, OCI_EMPTY, encodeJson({ kept: true }));
+  const keptRoot = await pushBytes(
+    before,
+    OCI_MANIFEST,
+    encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: kept, layers: [] }),
+  );
+  await before.tag(keptRoot, "old");
+  await before.close();
+  const indexBefore = await Deno.readTextFile(join(path, "index.json"));
+  for (const when of ["before", "as it starts"] as const) {
+    const t = await OciDir.open(path);
+    const layers = [];
+    for (let i = 0; i < 40; i++) {
+      layers.push(
+        await pushBytes(
+          t,
+          "application/octet-stream",
+          crypto.getRandomValues(new Uint8Array(4096)),
+        ),
+      );
+    }
+    const config = await pushBytes(t, OCI_EMPTY, encodeJson({ when }));
+    const root = await pushBytes(
+      t,
+      OCI_MANIFEST,
+      encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers }),
+    );
+    const stop = new AbortController();
+    const why = new Error(`stopped ${when}`);
+    if (when === "before") stop.abort(why);
+    const tagging = t.tag(root, "new", { signal: stop.signal });
+    if (when === "as it starts") stop.abort(why); // the commit is under way, no sync has ended
+    assert((await assertRejects(() => tagging)) === why, `${when}: not the reason`);
+    await t.abort();
+    // the index is as it was, no temp file is left, and no manifest of the new image is in place
+    assertEquals(await Deno.readTextFile(join(path, "index.json")), indexBefore, when);
+    const names = [...Deno.readDirSync(join(path, "blobs", "sha256"))].map((e) => e.name);
+    assertEquals(names.filter((n) => n.startsWith(".")), [], `${when}: temps left`);
+    assert(!names.includes(root.digest.slice(7)), `${when}: the new manifest is in place`);
+    // the old image reads whole
+    const again = await OciDir.open(path);
+    assertEquals((await again.resolve("old")).digest, keptRoot.digest);
+    await again.close();
+  }
+});

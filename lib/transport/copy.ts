@@ -252,7 +252,8 @@ export async function copy(
   await copyGraph(src, dst, root, options);
   // stopped after the last byte arrived, before the tag: no tag (the caller aborts dst)
   options.signal?.throwIfAborted();
-  if (options.dstRef !== undefined) await dst.tag(root, options.dstRef);
+  // (an oci-dir's commit of the blobs before it, too)
+  if (options.dstRef !== undefined) await dst.tag(root, options.dstRef, { signal: options.signal });
   return root;
 }
 

@@ -41,6 +41,17 @@ export interface PushOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@link Target.tag}. */
+export interface TagOptions {
+  /**
+   * Stops the tag when it aborts: it rejects with the signal's reason and
+   * the reference is not changed. (An oci-dir makes the blobs pushed to it
+   * durable before it writes a tag: a signal stops that too, between files;
+   * those already in place stay, named by nothing, as after a crash.)
+   */
+  signal?: AbortSignal;
+}
+
 /** Read side of a storage. */
 export interface ReadTarget {
   /** Names the storage in messages, e.g. `oci-archive:out.tar`. */
@@ -71,8 +82,11 @@ export interface Target extends ReadTarget {
     content: ReadableStream<Uint8Array>,
     options?: PushOptions,
   ): Promise<Descriptor>;
-  /** Point a reference (tag / ref name) at a manifest or index already stored. */
-  tag(desc: Descriptor, reference: string): Promise<void>;
+  /**
+   * Point a reference (tag / ref name) at a manifest or index already stored.
+   * @param options `signal`: stops it
+   */
+  tag(desc: Descriptor, reference: string, options?: TagOptions): Promise<void>;
   /** Discard uncommitted writes (e.g. a half-written archive). */
   abort(): Promise<void>;
   /**

@@ -645,6 +645,8 @@ export async function withLockFile<T>(lockPath: string, fn: () => Promise<T>): P
  * @param paths the files (written and closed)
  * @param then called with a file's index in `paths` once it is durable;
  *   the round ends when every call has
+ * @param signal stops the round: no file's sync starts after it aborts,
+ *   and the round rejects with its reason once those under way have ended
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -661,11 +663,13 @@ export async function withLockFile<T>(lockPath: string, fn: () => Promise<T>): P
 export async function syncFiles(
   paths: readonly string[],
   then?: (index: number) => Promise<void> | void,
+  signal?: AbortSignal,
 ): Promise<void> {
   await forEachBounded(
     paths.map((path, i) => [path, i] as const),
     SYNC_BATCH,
     async ([path, i]) => {
+      signal?.throwIfAborted();
       const f = await Deno.open(path, { write: true });
       try {
         await f.syncData();

@@ -6,7 +6,7 @@
 import { NotFoundError } from "../../util/errors.ts";
 import { type Descriptor, stripUndefined } from "../../oci/manifest.ts";
 import { bytesStream } from "../target.ts";
-import type { BlobSpec, ListableTarget, PushOptions, Target } from "../target.ts";
+import type { BlobSpec, ListableTarget, PushOptions, TagOptions, Target } from "../target.ts";
 import { VerifyingStream } from "../../oci/digest.ts";
 import { LayoutIndex } from "./index_file.ts";
 
@@ -80,7 +80,8 @@ export class MemoryTarget implements Target, ListableTarget {
     return stripUndefined({ ...spec, digest, size });
   }
 
-  tag(desc: Descriptor, reference: string): Promise<void> {
+  tag(desc: Descriptor, reference: string, options: TagOptions = {}): Promise<void> {
+    if (options.signal?.aborted) return Promise.reject(options.signal.reason);
     this.#index.tag(desc, reference);
     return Promise.resolve();
   }

@@ -18,7 +18,7 @@ import { type Descriptor, MAX_MANIFEST_SIZE, stripUndefined } from "../../oci/ma
 import { readTar } from "../../archive/tar.ts";
 import { FileSource } from "../../archive/tar_source.ts";
 import { TAR_END, tarHeader, tarPadding } from "../../archive/tar_writer.ts";
-import type { BlobSpec, ListableTarget, PushOptions, Target } from "../target.ts";
+import type { BlobSpec, ListableTarget, PushOptions, TagOptions, Target } from "../target.ts";
 import { checkLayoutFile, checkSoleImage, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
 import { writeVerified } from "./verified_write.ts";
 
@@ -391,8 +391,9 @@ export class OciArchive implements Target, ListableTarget {
     });
   }
 
-  tag(desc: Descriptor, reference: string): Promise<void> {
+  tag(desc: Descriptor, reference: string, options: TagOptions = {}): Promise<void> {
     return this.#mutex.run(() => {
+      options.signal?.throwIfAborted();
       this.#index.tag(desc, reference);
       this.#tags.push({ desc, reference });
       return Promise.resolve();

@@ -20,7 +20,7 @@ import {
 import { Mutex } from "../../util/concurrency.ts";
 import { HeldTemps, removeStaleTemps, STALE_TEMP_AGE, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, isManifestType, stripUndefined } from "../../oci/manifest.ts";
-import type { BlobSpec, ListableTarget, PushOptions, Target } from "../target.ts";
+import type { BlobSpec, ListableTarget, PushOptions, TagOptions, Target } from "../target.ts";
 import {
   blobPathIn,
   checkLayoutFile,
@@ -380,9 +380,11 @@ export class OciDir implements Target, ListableTarget {
   /**
    * Make every pending blob durable and put it in place: one round of
    * fdatasync over all of them (each blob renamed once it is durable), the
-   * manifests renamed in order, then the directories synced.
+   * manifests renamed in order, then the directories synced. `signal` stops
+   * it between files (before any manifest is put in place: what is in place
+   * is a whole graph or blobs named by nothing).
    */
-  async #commit(): Promise<void> {
+  async #commit(signal?: AbortSignal): Promise<void> {
     if (this.#pending.size === 0) return;
     const pending = [...this.#pending];
     const place = async ([digest, p]: (typeof pending)[number]) => {
@@ -398,11 +400,13 @@ export class OciDir implements Target, ListableTarget {
       // names too.
       await syncFiles(pending.map(([, p]) => p.tmp), (i) => {
         if (!pending[i]![1].manifest) return place(pending[i]!);
-      });
+      }, signal);
+      signal?.throwIfAborted();
       for (const entry of pending.filter(([, p]) => p.manifest)) await place(entry);
       const dirs = new Set(pending.map(([digest]) => dirname(this.blobPath(digest))));
       for (const dir of dirs) await syncDirectory(dir);
     } catch (e) {
+      if (signal?.aborted) throw signal.reason; // as the caller gave it
       if (e instanceof Deno.errors.NotFound) {
         // removed by another writer as a killed one's: this one stood still past the stale age
         for (const [digest, p] of this.#pending) {
@@ -425,12 +429,15 @@ export class OciDir implements Target, ListableTarget {
    */
   async #updateIndex<T>(
     change: (index: LayoutIndex) => { result: T; changed: boolean },
+    signal?: AbortSignal,
   ): Promise<T> {
-    await this.#commit();
+    signal?.throwIfAborted();
+    await this.#commit(signal);
     return await this.#lock(async () => {
       await this.#sweep();
       const index = await OciDir.#readIndex(this.path, this.description);
       const { result, changed } = change(index);
+      signal?.throwIfAborted(); // the last moment: the index is not changed
       if (changed) {
         await atomicWriteFile(join(this.path, "index.json"), index.encode());
         await syncDirectory(this.path);
@@ -440,7 +447,7 @@ export class OciDir implements Target, ListableTarget {
     });
   }
 
-  tag(desc: Descriptor, reference: string): Promise<void> {
+  tag(desc: Descriptor, reference: string, options: TagOptions = {}): Promise<void> {
     return this.#mutex.run(() =>
       this.#updateIndex((index) => {
         if (this.#options.soleImage) {
@@ -449,7 +456,7 @@ export class OciDir implements Target, ListableTarget {
         }
         index.tag(desc, reference);
         return { result: undefined, changed: true };
-      })
+      }, options.signal)
     );
   }
 

@@ -22,7 +22,7 @@ import { DEFAULT_MAX_BYTES } from "../../archive/defaults.ts";
 import { releaseTemp, trackTemp } from "../../util/temp.ts";
 import { claimStdin, claimStdout } from "../../util/stdio.ts";
 import type { Descriptor } from "../../oci/manifest.ts";
-import type { BlobSpec, ListableTarget, PushOptions, Target } from "../target.ts";
+import type { BlobSpec, ListableTarget, PushOptions, TagOptions, Target } from "../target.ts";
 import { OciArchive } from "./oci_archive.ts";
 
 /** An oci-archive in a temp directory standing for stdin or stdout; closing it cleans up. */
@@ -58,8 +58,8 @@ class SpooledArchive implements Target, ListableTarget {
   ): Promise<Descriptor> {
     return this.#archive.push(spec, content, options);
   }
-  tag(desc: Descriptor, reference: string): Promise<void> {
-    return this.#archive.tag(desc, reference);
+  tag(desc: Descriptor, reference: string, options?: TagOptions): Promise<void> {
+    return this.#archive.tag(desc, reference, options);
   }
   async close(): Promise<void> {
     try {

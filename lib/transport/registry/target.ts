@@ -16,7 +16,14 @@ import { isDigest, parseDigest } from "../../oci/digest.ts";
 import { NotFoundError, UsageError } from "../../util/errors.ts";
 import { RegistryError } from "./errors.ts";
 import { type Descriptor, isManifestType, MAX_MANIFEST_SIZE } from "../../oci/manifest.ts";
-import type { BlobSpec, FetchOptions, PushOptions, ReadTarget, Target } from "../target.ts";
+import type {
+  BlobSpec,
+  FetchOptions,
+  PushOptions,
+  ReadTarget,
+  TagOptions,
+  Target,
+} from "../target.ts";
 import { type ImageName, isRepositoryName } from "../../oci/reference.ts";
 import { printable } from "../../util/text.ts";
 import { RegistryClient } from "./client.ts";
@@ -305,16 +312,18 @@ export class RegistryTarget implements Target {
     return this.#uploads ??= import("./upload.ts").then((m) => new m.BlobUploads(this.#repo));
   }
 
-  async tag(desc: Descriptor, reference: string): Promise<void> {
+  async tag(desc: Descriptor, reference: string, options: TagOptions = {}): Promise<void> {
+    const signal = options.signal;
+    signal?.throwIfAborted();
     if (isDigest(reference)) return;
     this.#repo.checkReference(reference);
     // fetch answers from the cache when it can, verified against desc either way
     const bytes = await readCapped(
-      new Response(await this.fetch(desc)),
+      new Response(await this.fetch(desc, { signal })),
       MAX_MANIFEST_SIZE,
       `manifest ${desc.digest} of ${this.description}`,
     );
-    await this.#manifests.put(bytes, desc.mediaType, reference, desc.digest);
+    await this.#manifests.put(bytes, desc.mediaType, reference, desc.digest, signal);
   }
 
   /**
