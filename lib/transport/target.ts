@@ -52,6 +52,34 @@ export interface TagOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * A push's first step: when its signal has aborted already, release the
+ * content (cancelled with the signal's reason) and reject with the reason,
+ * before anything is written.
+ *
+ * @param content the bytes the push was given
+ * @param signal the push's signal
+ * @throws the signal's reason, when it has aborted
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { stopIfAborted } from "./target.ts";
+ * let why: unknown;
+ * const content = new ReadableStream({ cancel: (reason) => void (why = reason) });
+ * await assert.rejects(stopIfAborted(content, AbortSignal.abort("no")), (e) => e === "no");
+ * assert.equal(why, "no"); // the source was told
+ * await stopIfAborted(content, undefined); // no signal: goes on
+ * ```
+ */
+export async function stopIfAborted(
+  content: ReadableStream<Uint8Array>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  if (!signal?.aborted) return;
+  await content.cancel(signal.reason).catch(() => {});
+  throw signal.reason;
+}
+
 /** Read side of a storage. */
 export interface ReadTarget {
   /** Names the storage in messages, e.g. `oci-archive:out.tar`. */

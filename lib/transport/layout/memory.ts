@@ -5,7 +5,7 @@
  */
 import { NotFoundError } from "../../util/errors.ts";
 import { type Descriptor, stripUndefined } from "../../oci/manifest.ts";
-import { bytesStream } from "../target.ts";
+import { bytesStream, stopIfAborted } from "../target.ts";
 import type { BlobSpec, ListableTarget, PushOptions, TagOptions, Target } from "../target.ts";
 import { VerifyingStream } from "../../oci/digest.ts";
 import { LayoutIndex } from "./index_file.ts";
@@ -62,10 +62,7 @@ export class MemoryTarget implements Target, ListableTarget {
     options: PushOptions = {},
   ): Promise<Descriptor> {
     const signal = options.signal;
-    if (signal?.aborted) {
-      await content.cancel(signal.reason).catch(() => {});
-      throw signal.reason;
-    }
+    await stopIfAborted(content, signal);
     const v = new VerifyingStream(spec, `blob ${spec.digest ?? "(new)"} for memory`);
     const chunks: Uint8Array[] = [];
     for await (const c of content.pipeThrough(v, { signal })) chunks.push(c);

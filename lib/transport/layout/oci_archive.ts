@@ -18,7 +18,14 @@ import { type Descriptor, MAX_MANIFEST_SIZE, stripUndefined } from "../../oci/ma
 import { readTar } from "../../archive/tar.ts";
 import { FileSource } from "../../archive/tar_source.ts";
 import { TAR_END, tarHeader, tarPadding } from "../../archive/tar_writer.ts";
-import type { BlobSpec, ListableTarget, PushOptions, TagOptions, Target } from "../target.ts";
+import {
+  type BlobSpec,
+  type ListableTarget,
+  type PushOptions,
+  stopIfAborted,
+  type TagOptions,
+  type Target,
+} from "../target.ts";
 import { checkLayoutFile, checkSoleImage, LayoutIndex, OCI_LAYOUT_FILE } from "./index_file.ts";
 import { writeVerified } from "./verified_write.ts";
 
@@ -319,10 +326,7 @@ export class OciArchive implements Target, ListableTarget {
     }
     const signal = options.signal;
     return this.#mutex.run(async () => {
-      if (signal?.aborted) {
-        await content.cancel(signal.reason).catch(() => {});
-        throw signal.reason;
-      }
+      await stopIfAborted(content, signal);
       const w = this.#writer!;
       if (spec.digest && spec.size !== undefined) {
         const d = { ...spec, digest: spec.digest, size: spec.size };

@@ -20,7 +20,14 @@ import {
 import { Mutex } from "../../util/concurrency.ts";
 import { HeldTemps, removeStaleTemps, STALE_TEMP_AGE, tempPathFor } from "../../util/temp.ts";
 import { type Descriptor, isManifestType, stripUndefined } from "../../oci/manifest.ts";
-import type { BlobSpec, ListableTarget, PushOptions, TagOptions, Target } from "../target.ts";
+import {
+  type BlobSpec,
+  type ListableTarget,
+  type PushOptions,
+  stopIfAborted,
+  type TagOptions,
+  type Target,
+} from "../target.ts";
 import {
   blobPathIn,
   checkLayoutFile,
@@ -311,10 +318,7 @@ export class OciDir implements Target, ListableTarget {
     options: PushOptions = {},
   ): Promise<Descriptor> {
     const signal = options.signal;
-    if (signal?.aborted) {
-      await content.cancel(signal.reason).catch(() => {});
-      throw signal.reason;
-    }
+    await stopIfAborted(content, signal);
     if (spec.digest !== undefined && spec.size !== undefined) {
       const desc = { ...spec, digest: spec.digest, size: spec.size };
       if (await this.exists(desc)) {
