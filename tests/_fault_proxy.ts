@@ -37,7 +37,8 @@ export interface FaultRules {
    * Requests of this method whose path contains `match` (only the `nth` such, 1-based, when
    * given) are held: `onHeld` is told, and they are answered 503 once the client goes away (seen
    * only for requests without a body; the entry then ends `cancelled`), after `ms` (default
-   * 10 s; the entry then ends `done`), or at `reset()`/`stop()` (the entry ends `released`).
+   * 10 s; the entry then ends `done`), or at `release()`, `reset()` or `stop()` (the entry ends
+   * `released`).
    * With `after`, the request is passed on first (the registry takes it) and its answer held.
    */
   hold?: {
@@ -93,7 +94,9 @@ export interface Proxy {
   host: string;
   rules: FaultRules;
   log: LogEntry[];
-  /** Clear rules, log and one-shot state. */
+  /** Let the held requests go (answered 503). */
+  release(): void;
+  /** Clear rules, log and one-shot state; let the held requests go. */
   reset(): void;
   stop(): Promise<void>;
 }
@@ -212,7 +215,7 @@ export function startFaultProxy(upstream: string): Proxy {
         redirect: "manual",
       }).catch((e) => {
         // the client went away while its body was passed on: no one to answer
-        if (entry.sent === undefined) throw e;
+        if (entry.sent === undefined && !req.body) throw e;
         entry.ended ??= "cancelled";
         return undefined;
       });
@@ -353,6 +356,9 @@ export function startFaultProxy(upstream: string): Proxy {
     host: `127.0.0.1:${port}`,
     rules,
     log,
+    release() {
+      for (const release of releases) release();
+    },
     reset() {
       patches = 0;
       puts = 0;

@@ -5,12 +5,23 @@
 // oci-archive's byte ranges, pushImage/copyImage and the CLI. What each push rejects with, what
 // goes out after it, what is left of the session and of the source.
 import { join } from "node:path";
-import { assert, assertEquals } from "./_assert.ts";
-import { MemoryTarget, OciArchive, OciDir } from "../mod.ts";
+import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
+import {
+  copyImage,
+  MemoryTarget,
+  OciArchive,
+  OciDir,
+  pushImage,
+  VerificationError,
+} from "../mod.ts";
 import type { Descriptor } from "../lib/oci/mod.ts";
+import { copy, pushBytes } from "../lib/transport/mod.ts";
+import { encodeJson, OCI_INDEX, OCI_MANIFEST } from "../lib/oci/mod.ts";
+import { OCI_EMPTY } from "../lib/oci/media_types.ts";
 import { RegistryTarget } from "../lib/transport/registry/target.ts";
-import { tempDir } from "./_helpers.ts";
-import { makeRandomImage } from "./_images.ts";
+import { runCli, tempDir } from "./_helpers.ts";
+import { makeRandomImage, pushRandomImage } from "./_images.ts";
+import { RegistryError } from "./_internal.ts";
 import { startRegistry } from "./_registry.ts";
 import { type LogEntry, startFaultProxy } from "./_fault_proxy.ts";
 
@@ -286,4 +297,324 @@ Deno.test("upload redteam: a push whose source stalls stops when its signal abor
   // nothing of the blobs stayed
   assertEquals([...Deno.readDirSync(join(dir, "d", "blobs", "sha256"))], []);
   assertEquals(await (await OciArchive.open(join(dir, "a.tar"))).list(), []);
+});
+
+/**
+ * A destination on the proxy whose `exists` of `bad` fails with `why` once `ready()` says so:
+ * the copy's first failure, at a moment the test chooses.
+ */
+class FailingDst extends RegistryTarget {
+  constructor(
+    repository: string,
+    readonly bad: string,
+    readonly why: unknown,
+    readonly ready: () => boolean,
+  ) {
+    super(proxy.host, repository, fast);
+  }
+  override async exists(desc: Descriptor, ...rest: unknown[]): Promise<boolean> {
+    if (desc.digest !== this.bad) {
+      return await (super.exists as (...a: unknown[]) => Promise<boolean>)(desc, ...rest);
+    }
+    while (!this.ready()) await pause(10);
+    throw this.why;
+  }
+}
+
+/** An index of two images (M1: layers `a` and `bad`; M2: layer `b`), in memory. */
+async function twoImages() {
+  const src = new MemoryTarget();
+  const blob = (text: string) =>
+    pushBytes(src, "application/vnd.oci.image.layer.v1.tar", new TextEncoder().encode(text));
+  const [a, bad, b] = [await blob("a"), await blob("bad"), await blob("b")];
+  const config = await pushBytes(src, OCI_EMPTY, encodeJson({}));
+  const manifest = (layers: Descriptor[]) =>
+    pushBytes(
+      src,
+      OCI_MANIFEST,
+      encodeJson({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers }),
+    );
+  const [m1, m2] = [await manifest([a, bad]), await manifest([b])];
+  const index = await pushBytes(
+    src,
+    OCI_INDEX,
+    encodeJson({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [m1, m2] }),
+  );
+  await src.tag(index, "1");
+  return { src, a, bad, b, m2 };
+}
+
+Deno.test("upload redteam: a copy's first failure stops a HEAD, a mount and a manifest's fetch in flight", async () => {
+  const { src: memory, a, bad, b, m2 } = await twoImages();
+  // the same images in a repository of the registry, on the proxy: a source to mount from
+  const from = repo();
+  await copy(memory, new RegistryTarget(reg.host, from, fast), { srcRef: "1", dstRef: "1" });
+  const kinds = {
+    "a blob's HEAD": { method: "HEAD", match: `/blobs/${a.digest}`, fromRegistry: false },
+    "a mount": { method: "POST", match: `mount=${a.digest}`, fromRegistry: true },
+    "a manifest's HEAD": { method: "HEAD", match: `/manifests/${m2.digest}`, fromRegistry: false },
+    "a manifest's GET from the source": {
+      method: "GET",
+      match: `/manifests/${m2.digest}`,
+      fromRegistry: true,
+    },
+  };
+  const broken: string[] = [];
+  for (const [kind, k] of Object.entries(kinds)) {
+    proxy.reset();
+    let held: LogEntry | undefined;
+    proxy.rules.hold = { method: k.method, match: k.match, onHeld: (e) => held = e };
+    const why = new Error(`the first failure (${kind})`);
+    const dst = new FailingDst(repo(), bad.digest, why, () => held !== undefined);
+    const src = k.fromRegistry ? new RegistryTarget(proxy.host, from, fast) : memory;
+    const r = await settled(copy(src, dst, { srcRef: "1", dstRef: "1" }));
+    if (r.error !== why) broken.push(`${kind}: ${String(r.error ?? r.value)}`);
+    if (!held) broken.push(`${kind}: nothing held`);
+    if (held?.ended === "done") broken.push(`${kind}: the copy waited for it`);
+    proxy.reset();
+    await dst.close();
+    await src.close();
+  }
+  assertEquals(broken, []);
+  assert(b.digest !== a.digest);
+});
+
+Deno.test("upload redteam: a lost streamed upload's retry stopped by the caller's signal or by a first failure elsewhere", async () => {
+  const img = await makeRandomImage([5 * MiB, 1000]);
+  const layout = await OciDir.open(img.dir);
+  const [big, bad] = [img.layers[0]!.digest, img.layers[1]!.digest];
+  const broken: string[] = [];
+  try {
+    for (const by of ["the caller's signal", "a first failure"] as const) {
+      proxy.reset();
+      proxy.rules.losePutReply = 1; // the streamed PUT's answer is lost: sent again, in chunks
+      let held: LogEntry | undefined;
+      const ac = new AbortController();
+      const why = new Error(`stopped by ${by}`);
+      proxy.rules.hold = {
+        method: "PUT",
+        match: big,
+        nth: 2, // the retry's PUT
+        onHeld: (e) => {
+          held = e;
+          if (by === "the caller's signal") ac.abort(why);
+        },
+      };
+      const dst = by === "a first failure"
+        ? new FailingDst(repo(), bad, why, () => held !== undefined)
+        : new RegistryTarget(proxy.host, repo(), fast);
+      const r = await settled(copy(layout, dst, { srcRef: "1", dstRef: "1", signal: ac.signal }));
+      if (r.error !== why) broken.push(`${by}: ${String(r.error ?? r.value)}`);
+      if (!held) broken.push(`${by}: no retry:\n${describeLog(proxy.log)}`);
+      if (held?.ended === "done") broken.push(`${by}: the copy waited for the held retry`);
+      await pause(150);
+      const after = proxy.log.slice(proxy.log.indexOf(held!) + 1);
+      if (after.filter((e) => e.method === "DELETE").length !== 1) {
+        broken.push(`${by}: the retry's session:\n${describeLog(after)}`);
+      }
+      if (after.some((e) => e.method !== "DELETE" && !e.path.includes(bad))) {
+        broken.push(`${by}: sent after the stop:\n${describeLog(after)}`);
+      }
+      proxy.reset();
+      await dst.close();
+    }
+  } finally {
+    await layout.close();
+  }
+  assertEquals(broken, []);
+  assertEquals(openFiles(img.dir), []);
+});
+
+/** A second proxy in front of the same registry: a copy between the two is no mount. */
+const other = startFaultProxy(reg.host);
+
+/** The uploads (PATCH/PUT with a body passed on) of these blobs through a proxy. */
+const uploadsOf = (log: LogEntry[], digests: string[]) =>
+  log.filter((e) =>
+    (e.method === "PUT" || e.method === "PATCH") && e.sent !== undefined &&
+    digests.some((d) => decodeURIComponent(e.path).includes(d))
+  );
+
+/** Wait (at most 20 s) until this holds. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 2000 && !cond(); i++) await pause(10);
+}
+
+/** Every entry has ended (at most 20 s). */
+async function allEnded(entries: () => LogEntry[]): Promise<LogEntry[]> {
+  await until(() => entries().every((e) => e.ended));
+  return entries();
+}
+
+/** The registry has none of these blobs in this repository, and no tag `1`. */
+async function noneOf(digests: string[], repository: string): Promise<string[]> {
+  const check = new RegistryTarget(reg.host, repository, fast);
+  const there: string[] = [];
+  for (const d of digests) {
+    if (await check.exists({ mediaType: "x/y", digest: d, size: 16 * MiB })) there.push(d);
+  }
+  if (await settled(check.resolve("1")).then((r) => r.error === undefined)) there.push("tag 1");
+  await check.close();
+  return there;
+}
+
+Deno.test("upload redteam: registry→registry, the first failure in the source or in the destination stops the other transfers", async () => {
+  const from = repo();
+  const img = await pushRandomImage([16 * MiB, 16 * MiB, 1000], reg.host, from);
+  const large = img.layers.slice(0, 2).map((l) => l.digest);
+  const bad = img.layers[2]!.digest;
+  try {
+    for (const at of ["source", "destination"] as const) {
+      proxy.reset();
+      other.reset();
+      // downloads at 2 MB/s (8 s each if waited for); the bad blob held until they are going
+      proxy.rules.throttle = { bytesPerSecond: 2_000_000 };
+      other.rules.throttleUploads = { bytesPerSecond: 4_000_000 }; // (to count what is passed on)
+      const failing = at === "source" ? proxy : other;
+      failing.rules.hold = at === "source"
+        ? { method: "GET", match: `/blobs/${bad}`, nth: 1 }
+        : { method: "PUT", match: bad, nth: 1 };
+      const to = repo();
+      const copying = settled(
+        copyImage(`${proxy.host}/${from}:1`, `${other.host}/${to}:1`, { ...fast }),
+        30_000,
+      );
+      await until(() => uploadsOf(other.log, large).filter((e) => (e.sent ?? 0) > 0).length === 2);
+      // now it fails: the source sends wrong bytes, or the destination answers 503 (retried, then given up)
+      if (at === "source") proxy.rules.wrongBytes = bad;
+      else other.rules.unavailable = { match: bad.slice(7), times: 99 };
+      failing.release();
+      const r = await copying;
+      const e = r.error;
+      if (e === undefined) console.log(describeLog(proxy.log), "\n---\n", describeLog(other.log));
+      const expected = at === "source" ? VerificationError : RegistryError;
+      assert(e instanceof expected, `${at}: rejected with ${String(e ?? r.value)}`);
+      assertStringIncludes(e.message, bad);
+      // the other downloads and uploads were cut
+      for (
+        const g of await allEnded(() =>
+          proxy.log.filter((e) => large.some((d) => e.path.endsWith(`/blobs/${d}`)))
+        )
+      ) {
+        assertEquals(g.ended, "cancelled", `${at}: the download of ${g.path}: ${g.sent} bytes`);
+      }
+      const ups = await allEnded(() => uploadsOf(other.log, large));
+      for (const u of ups) {
+        assert(u.sent! < 16 * MiB, `${at}: ${u.path} sent whole`);
+        assertEquals(u.status, 0, `${at}: ${u.path} answered`);
+      }
+      await until(() => other.log.filter((e) => e.method === "DELETE").length >= 2);
+      assert(other.log.filter((e) => e.method === "DELETE").length >= 2, describeLog(other.log));
+      assertEquals(await noneOf(large, to), []);
+    }
+  } finally {
+    proxy.reset();
+    other.reset();
+  }
+});
+
+Deno.test("upload redteam: an oci-archive's blobs (byte ranges) being uploaded when a first failure comes: cut, the archive released", async () => {
+  const img = await makeRandomImage([16 * MiB, 16 * MiB, 1000]);
+  const large = img.layers.slice(0, 2).map((l) => l.digest);
+  const bad = img.layers[2]!.digest;
+  const tar = join(await tempDir(), "img.tar");
+  const layout = await OciDir.open(img.dir);
+  const out = await OciArchive.open(tar, { write: true });
+  await copy(layout, out, { srcRef: "1", dstRef: "1" });
+  await out.close();
+  await layout.close();
+  proxy.reset();
+  proxy.rules.throttleUploads = { bytesPerSecond: 2_000_000 };
+  const src = await OciArchive.open(tar);
+  const why = new Error("the first failure");
+  const to = repo();
+  const dst = new FailingDst(
+    to,
+    bad,
+    why,
+    () => uploadsOf(proxy.log, large).filter((e) => (e.sent ?? 0) > 0).length === 2,
+  );
+  const r = await settled(copy(src, dst, { srcRef: "1", dstRef: "1" }));
+  assert(r.error === why, `rejected with ${String(r.error ?? r.value)}`);
+  for (const u of await allEnded(() => uploadsOf(proxy.log, large))) {
+    assert(u.sent! < 16 * MiB, `${u.path} sent whole`);
+    assertEquals(u.status, 0, `${u.path} answered`);
+  }
+  await until(() => proxy.log.filter((e) => e.method === "DELETE").length >= 2);
+  assertEquals(proxy.log.filter((e) => e.method === "DELETE").length, 2);
+  await dst.close();
+  await src.close();
+  assertEquals(openFiles(tar), []);
+  assertEquals(await noneOf(large, to), []);
+  proxy.reset();
+});
+
+Deno.test("upload redteam: pushImage and copyImage given a signal stop their uploads, rejecting with its reason", async () => {
+  const img = await makeRandomImage([16 * MiB, 16 * MiB]);
+  const large = img.layers.map((l) => l.digest);
+  const from = repo();
+  await copy(await OciDir.open(img.dir), new RegistryTarget(reg.host, from, fast), {
+    srcRef: "1",
+    dstRef: "1",
+  });
+  for (const how of ["pushImage", "copyImage"] as const) {
+    proxy.reset();
+    other.reset();
+    proxy.rules.throttleUploads = { bytesPerSecond: 2_000_000 };
+    const ac = new AbortController();
+    const why = new Error(`${how}: the user gave up`);
+    const to = repo();
+    const dst = `${proxy.host}/${to}:1`;
+    const options = { ...fast, signal: ac.signal };
+    const going = settled<unknown>(
+      how === "pushImage"
+        ? pushImage(`oci:${img.dir}:1`, dst, options)
+        : copyImage(`${other.host}/${from}:1`, dst, options),
+      30_000,
+    );
+    await until(() => uploadsOf(proxy.log, large).filter((e) => (e.sent ?? 0) > 0).length === 2);
+    const asked = proxy.log.length;
+    ac.abort(why);
+    const r = await going;
+    assert(r.error === why, `${how}: rejected with ${String(r.error ?? r.value)}`);
+    for (const u of await allEnded(() => uploadsOf(proxy.log, large))) {
+      assert(u.sent! < 16 * MiB, `${how}: ${u.path} sent whole`);
+      assertEquals(u.status, 0, `${how}: ${u.path} answered`);
+    }
+    await pause(150);
+    const after = proxy.log.slice(asked);
+    assertEquals(after.map((e) => e.method), ["DELETE", "DELETE"], describeLog(after));
+    assertEquals(await noneOf(large, to), []);
+  }
+  proxy.reset();
+  other.reset();
+});
+
+Deno.test("upload redteam: `ocipkg push` of a layout with one bad blob: exit 1, one line naming it, the other uploads cut", async () => {
+  const img = await makeRandomImage([16 * MiB, 16 * MiB, 1000]);
+  const large = img.layers.slice(0, 2).map((l) => l.digest);
+  const bad = img.layers[2]!.digest;
+  // the small blob's file: its size, other bytes
+  const file = join(img.dir, "blobs", "sha256", bad.slice(7));
+  const bytes = await Deno.readFile(file);
+  bytes[0] = bytes[0]! ^ 0xff;
+  await Deno.writeFile(file, bytes);
+  proxy.reset();
+  proxy.rules.throttleUploads = { bytesPerSecond: 2_000_000 }; // 8 s each if waited for
+  const to = repo();
+  const t0 = performance.now();
+  const r = await runCli(["push", `oci:${img.dir}:1`, `${proxy.host}/${to}:1`]);
+  const took = performance.now() - t0;
+  assertEquals(r.code, 1, r.stderr);
+  const lines = r.stderr.trim().split("\n");
+  assertEquals(lines.length, 1, r.stderr);
+  assertStringIncludes(lines[0]!, bad);
+  assert(!/\n\s+at /.test(r.stderr), r.stderr);
+  for (const u of await allEnded(() => uploadsOf(proxy.log, large))) {
+    assert(u.sent! < 16 * MiB, `${u.path} sent whole`);
+    assertEquals(u.status, 0, `${u.path} answered`);
+  }
+  assertEquals(await noneOf([...large, bad], to), []);
+  console.log(`ocipkg push with one bad blob: ${Math.round(took)} ms, ${r.stderr.trim()}`);
+  proxy.reset();
 });
