@@ -591,10 +591,12 @@ Deno.test("upload redteam: pushImage and copyImage given a signal stop their upl
 });
 
 Deno.test("upload redteam: `ocipkg push` of a layout with one bad blob: exit 1, one line naming it, the other uploads cut", async () => {
-  const img = await makeRandomImage([16 * MiB, 16 * MiB, 1000]);
+  // the bad blob is streamed too (over 4 MiB): the registry finds it bad at its end, 2.6 s in,
+  // while the large ones are a third of the way
+  const img = await makeRandomImage([16 * MiB, 16 * MiB, 5 * MiB]);
   const large = img.layers.slice(0, 2).map((l) => l.digest);
   const bad = img.layers[2]!.digest;
-  // the small blob's file: its size, other bytes
+  // the bad blob's file: its size, other bytes
   const file = join(img.dir, "blobs", "sha256", bad.slice(7));
   const bytes = await Deno.readFile(file);
   bytes[0] = bytes[0]! ^ 0xff;
@@ -610,11 +612,38 @@ Deno.test("upload redteam: `ocipkg push` of a layout with one bad blob: exit 1, 
   assertEquals(lines.length, 1, r.stderr);
   assertStringIncludes(lines[0]!, bad);
   assert(!/\n\s+at /.test(r.stderr), r.stderr);
-  for (const u of await allEnded(() => uploadsOf(proxy.log, large))) {
+  const ups = await allEnded(() => uploadsOf(proxy.log, large));
+  assertEquals(ups.length, 2, describeLog(proxy.log)); // they were going when it failed
+  for (const u of ups) {
     assert(u.sent! < 16 * MiB, `${u.path} sent whole`);
     assertEquals(u.status, 0, `${u.path} answered`);
   }
   assertEquals(await noneOf([...large, bad], to), []);
   console.log(`ocipkg push with one bad blob: ${Math.round(took)} ms, ${r.stderr.trim()}`);
   proxy.reset();
+});
+
+Deno.test("upload redteam: a stopped push's DELETE is sent once, and a registry that does not answer it holds the push up no longer than the connect timeout", async () => {
+  proxy.reset();
+  proxy.rules.hold = { method: "DELETE", match: "/blobs/uploads/" };
+  const ac = new AbortController();
+  const why = new Error("no longer wanted");
+  // (a registry that stopped answering: the upload was stopped because of it)
+  const dst = new RegistryTarget(proxy.host, repo(), { ...fast, connectTimeoutMs: 500 });
+  const bytes = randomBytes(100_000);
+  let reads = 0;
+  const stalls = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      if (reads++ === 0) return c.enqueue(bytes);
+      ac.abort(why);
+      await new Promise(() => {});
+    },
+  });
+  const r = await settled(dst.push(await descOf(bytes), stalls, { signal: ac.signal }));
+  assert(r.error === why, `rejected with ${String(r.error ?? r.value)}`);
+  const deletes = proxy.log.filter((e) => e.method === "DELETE");
+  assertEquals(deletes.length, 1, describeLog(proxy.log));
+  assert(deletes[0]!.ended !== "done", "it waited for the DELETE's answer");
+  proxy.reset();
+  await dst.close();
 });

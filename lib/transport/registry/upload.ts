@@ -91,7 +91,11 @@ export class BlobUploads {
     return false;
   }
 
-  /** Best effort: end an upload session that will not be completed. */
+  /**
+   * Best effort: end an upload session that will not be completed. A
+   * cleanup: it goes out even when the caller's signal stopped the client's
+   * requests (see `RegistryRequest.cleanup`).
+   */
   async #cancelUpload(location: string): Promise<void> {
     await this.#repo.client.request({
       method: "DELETE",
@@ -99,6 +103,7 @@ export class BlobUploads {
       scope: this.#repo.scope(true),
       what: "upload",
       ok: [200, 204, 404, 405],
+      cleanup: true,
     })
       .then((r) => r.body?.cancel()).catch(() => {});
   }
