@@ -296,7 +296,9 @@ Deno.test("upload redteam: a push whose source stalls stops when its signal abor
   assertEquals(broken, []);
   // nothing of the blobs stayed
   assertEquals([...Deno.readDirSync(join(dir, "d", "blobs", "sha256"))], []);
-  assertEquals(await (await OciArchive.open(join(dir, "a.tar"))).list(), []);
+  const archive = await OciArchive.open(join(dir, "a.tar"));
+  assertEquals(await archive.list(), []);
+  await archive.close();
 });
 
 /**
@@ -458,6 +460,35 @@ async function noneOf(digests: string[], repository: string): Promise<string[]> 
   return there;
 }
 
+/** The id of the upload session a request's path names. */
+const sessionOf = (path: string) => /\/blobs\/uploads\/([^/?]+)/.exec(path)?.[1];
+
+/**
+ * How many upload sessions in a proxy's log are left open: opened (POST answered 202), neither
+ * completed (PUT answered 201) nor cancelled (DELETE). (A DELETE may follow a 201 whose answer
+ * the client did not get before it stopped: the registry answers it 404.)
+ */
+function sessionsLeft(log: LogEntry[]): string[] {
+  const opened = log.filter((e) => e.method === "POST" && e.status === 202).length;
+  const ended = new Set(
+    log.filter((e) => (e.method === "PUT" && e.status === 201) || e.method === "DELETE")
+      .map((e) => sessionOf(e.path)),
+  );
+  return opened > ended.size ? [`${opened - ended.size} open`] : [];
+}
+
+/** The uploads of these blobs whose session was not cancelled (DELETE). */
+function notCancelled(log: LogEntry[], digests: string[]): string[] {
+  const deleted = new Set(log.filter((e) => e.method === "DELETE").map((e) => sessionOf(e.path)));
+  return uploadsOf(log, digests).filter((e) => !deleted.has(sessionOf(e.path))).map((e) => e.path);
+}
+
+/** Wait until every session of the log has ended (at most 20 s); those left. */
+async function sessionsEnd(log: LogEntry[]): Promise<string[]> {
+  await until(() => sessionsLeft(log).length === 0);
+  return sessionsLeft(log);
+}
+
 Deno.test("upload redteam: registry→registry, the first failure in the source or in the destination stops the other transfers", async () => {
   const from = repo();
   const img = await pushRandomImage([16 * MiB, 16 * MiB, 1000], reg.host, from);
@@ -503,8 +534,9 @@ Deno.test("upload redteam: registry→registry, the first failure in the source 
         assert(u.sent! < 16 * MiB, `${at}: ${u.path} sent whole`);
         assertEquals(u.status, 0, `${at}: ${u.path} answered`);
       }
-      await until(() => other.log.filter((e) => e.method === "DELETE").length >= 2);
-      assert(other.log.filter((e) => e.method === "DELETE").length >= 2, describeLog(other.log));
+      // (the failing blob's own session is the registry's to end: it answered 503)
+      await until(() => notCancelled(other.log, large).length === 0);
+      assertEquals(notCancelled(other.log, large), [], describeLog(other.log));
       assertEquals(await noneOf(large, to), []);
     }
   } finally {
@@ -540,8 +572,8 @@ Deno.test("upload redteam: an oci-archive's blobs (byte ranges) being uploaded w
     assert(u.sent! < 16 * MiB, `${u.path} sent whole`);
     assertEquals(u.status, 0, `${u.path} answered`);
   }
-  await until(() => proxy.log.filter((e) => e.method === "DELETE").length >= 2);
-  assertEquals(proxy.log.filter((e) => e.method === "DELETE").length, 2);
+  assertEquals(await sessionsEnd(proxy.log), [], describeLog(proxy.log));
+  assert(proxy.log.filter((e) => e.method === "DELETE").length >= 2, describeLog(proxy.log));
   await dst.close();
   await src.close();
   assertEquals(openFiles(tar), []);
@@ -583,7 +615,10 @@ Deno.test("upload redteam: pushImage and copyImage given a signal stop their upl
     }
     await pause(150);
     const after = proxy.log.slice(asked);
-    assertEquals(after.map((e) => e.method), ["DELETE", "DELETE"], describeLog(after));
+    // nothing but the DELETEs of the sessions open (the large ones' at least)
+    assertEquals(after.filter((e) => e.method !== "DELETE"), [], describeLog(after));
+    assert(after.length >= 2, describeLog(after));
+    assertEquals(sessionsLeft(proxy.log), [], describeLog(proxy.log));
     assertEquals(await noneOf(large, to), []);
   }
   proxy.reset();
@@ -646,4 +681,85 @@ Deno.test("upload redteam: a stopped push's DELETE is sent once, and a registry 
   assert(deletes[0]!.ended !== "done", "it waited for the DELETE's answer");
   proxy.reset();
   await dst.close();
+});
+
+/** The abort listeners added to a signal from now on that are still there. */
+function listeners(signal: AbortSignal): () => number {
+  const live = new Set<unknown>();
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  type Listener = EventListenerOrEventListenerObject;
+  signal.addEventListener = (type: string, fn: Listener, o?: boolean | AddEventListenerOptions) => {
+    if (type === "abort") live.add(fn);
+    add(type, fn, o);
+  };
+  signal.removeEventListener = (type: string, fn: Listener, o?: boolean | EventListenerOptions) => {
+    live.delete(fn);
+    remove(type, fn, o);
+  };
+  return () => live.size;
+}
+
+Deno.test("upload redteam: 1000 pushes and copies with one signal leave no listener on it", async () => {
+  const dir = await tempDir();
+  const ac = new AbortController();
+  const left = listeners(ac.signal);
+  const signal = ac.signal;
+  const targets = [
+    ["memory", new MemoryTarget(), 1000],
+    ["oci-dir", await OciDir.open(join(dir, "d"), { create: true }), 1000],
+    ["oci-archive", await OciArchive.open(join(dir, "a.tar"), { write: true }), 1000],
+    ["registry", new RegistryTarget(reg.host, repo(), fast), 200],
+  ] as const;
+  for (const [kind, t, count] of targets) {
+    for (let i = 0; i < count; i++) {
+      // a byte stream and a default one, in turn (a layout reads the one with BYOB)
+      const bytes = new TextEncoder().encode(`${kind} ${i}`);
+      const content = i % 2 ? new Response(bytes).body! : ReadableStream.from([bytes]);
+      await t.push({ mediaType: "application/octet-stream" }, content, { signal });
+    }
+    assertEquals(left(), 0, `${kind}: listeners left`);
+  }
+  // copies, with blobs in every layout, and to the registry
+  const { src } = await twoImages();
+  for (let i = 0; i < 20; i++) {
+    for (const [kind, t] of targets) {
+      if (kind !== "memory") await copy(src, t, { srcRef: "1", signal });
+    }
+  }
+  assertEquals(left(), 0, "copies: listeners left");
+  for (const [, t] of targets) await t.close();
+});
+
+Deno.test("upload redteam: a blob listed twice in one copy goes up once, also when the copy fails", async () => {
+  const img = await makeRandomImage([5 * MiB, 1000]);
+  const layout = await OciDir.open(img.dir);
+  const [twice, bad] = [img.layers[0]!, img.layers[1]!];
+  const config = await pushBytes(layout, OCI_EMPTY, encodeJson({}));
+  const doc = { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [twice, bad, twice] };
+  const root = await pushBytes(layout, OCI_MANIFEST, encodeJson(doc));
+  await layout.tag(root, "twice");
+  try {
+    for (const failing of [false, true]) {
+      proxy.reset();
+      proxy.rules.throttleUploads = { bytesPerSecond: 8_000_000 };
+      const why = new Error("the first failure");
+      const going = () => uploadsOf(proxy.log, [twice.digest]).some((e) => (e.sent ?? 0) > 0);
+      const dst = failing
+        ? new FailingDst(repo(), bad.digest, why, going)
+        : new RegistryTarget(proxy.host, repo(), fast);
+      const r = await settled(copy(layout, dst, { srcRef: "twice", dstRef: "1" }));
+      if (failing) assert(r.error === why, `rejected with ${String(r.error ?? r.value)}`);
+      else assert(r.error === undefined, String(r.error));
+      await allEnded(() => uploadsOf(proxy.log, [twice.digest]));
+      assertEquals(uploadsOf(proxy.log, [twice.digest]).length, 1, describeLog(proxy.log));
+      // one HEAD of it (the second listing waits for the first)
+      const heads = proxy.log.filter((e) => e.method === "HEAD" && e.path.endsWith(twice.digest));
+      assertEquals(heads.length, 1, describeLog(proxy.log));
+      await dst.close();
+    }
+  } finally {
+    proxy.reset();
+    await layout.close();
+  }
 });
