@@ -299,6 +299,7 @@ Deno.test("upload redteam: a push whose source stalls stops when its signal abor
   const archive = await OciArchive.open(join(dir, "a.tar"));
   assertEquals(await archive.list(), []);
   await archive.close();
+  assertEquals(openFiles(dir), []); // no temp file left open
 });
 
 /**
