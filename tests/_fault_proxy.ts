@@ -33,6 +33,22 @@ export interface FaultRules {
    * of it was passed on and whether the client went away first.
    */
   throttleUploads?: { bytesPerSecond: number };
+  /**
+   * Requests of this method whose path contains `match` (only the `nth` such, 1-based, when
+   * given) are held: `onHeld` is told, and they are answered 503 once the client goes away (seen
+   * only for requests without a body; the entry then ends `cancelled`), after `ms` (default
+   * 10 s; the entry then ends `done`), or at `release()`, `reset()` or `stop()` (the entry ends
+   * `released`).
+   * With `after`, the request is passed on first (the registry takes it) and its answer held.
+   */
+  hold?: {
+    method: string;
+    match: string;
+    nth?: number;
+    ms?: number;
+    after?: boolean;
+    onHeld?: (entry: LogEntry) => void;
+  };
   /** The first GET of this blob whose Range starts at `start` sends half of its bytes, then dies. */
   dropRangeOnce?: { digest: string; start: number };
   /** GETs of this blob whose Range starts at `start` get these bytes flipped (same length). */
@@ -71,14 +87,16 @@ export interface LogEntry {
    * the request's body, passed on to the registry.
    */
   sent?: number;
-  ended?: "done" | "cancelled";
+  ended?: "done" | "cancelled" | "released";
 }
 
 export interface Proxy {
   host: string;
   rules: FaultRules;
   log: LogEntry[];
-  /** Clear rules, log and one-shot state. */
+  /** Let the held requests go (answered 503). */
+  release(): void;
+  /** Clear rules, log and one-shot state; let the held requests go. */
   reset(): void;
   stop(): Promise<void>;
 }
@@ -94,6 +112,42 @@ export function startFaultProxy(upstream: string): Proxy {
   let patches = 0;
   let puts = 0;
   let droppedRange = false;
+  let held = 0;
+  const releases = new Set<() => void>();
+  /** Hold a request as `rules.hold` says: until the client goes away, or its time is up. */
+  const holdOn = async (req: Request, entry: LogEntry): Promise<Response> => {
+    const h = rules.hold!;
+    h.onHeld?.(entry);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let release = () => {};
+    await new Promise<void>((done) => {
+      timer = setTimeout(() => {
+        entry.ended ??= "done";
+        done();
+      }, h.ms ?? 10_000);
+      release = () => {
+        entry.ended ??= "released";
+        done();
+      };
+      releases.add(release);
+      const gone = () => {
+        entry.ended ??= "cancelled";
+        done();
+      };
+      if (req.signal.aborted) gone();
+      req.signal.addEventListener("abort", gone, { once: true });
+    });
+    clearTimeout(timer);
+    releases.delete(release);
+    await req.body?.cancel().catch(() => {});
+    entry.status = 503;
+    return new Response("held", { status: 503 });
+  };
+  const holds = (req: Request, path: string): boolean => {
+    const h = rules.hold;
+    return !!h && req.method === h.method && path.includes(h.match) &&
+      (++held === h.nth || h.nth === undefined);
+  };
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
     async (req) => {
@@ -147,6 +201,8 @@ export function startFaultProxy(upstream: string): Proxy {
           }),
         );
       }
+      const holding = holds(req, decodeURIComponent(path));
+      if (holding && !rules.hold!.after) return await holdOn(req, entry);
       const headers = new Headers(req.headers);
       headers.delete("host");
       if (rules.ignoreRange) headers.delete("range");
@@ -159,11 +215,15 @@ export function startFaultProxy(upstream: string): Proxy {
         redirect: "manual",
       }).catch((e) => {
         // the client went away while its body was passed on: no one to answer
-        if (entry.sent === undefined) throw e;
+        if (entry.sent === undefined && !req.body) throw e;
         entry.ended ??= "cancelled";
         return undefined;
       });
       if (!up) return new Response(null, { status: 499 });
+      if (holding) {
+        await up.body?.cancel();
+        return await holdOn(req, entry);
+      }
       const lostPut = req.method === "PUT" && path.includes("/blobs/uploads/") &&
         !req.headers.has("content-length") && ++puts === rules.losePutReply;
       if ((req.method === "PATCH" && ++patches === rules.losePatchReply) || lostPut) {
@@ -296,15 +356,20 @@ export function startFaultProxy(upstream: string): Proxy {
     host: `127.0.0.1:${port}`,
     rules,
     log,
+    release() {
+      for (const release of releases) release();
+    },
     reset() {
       patches = 0;
       puts = 0;
       for (const k of Object.keys(rules)) delete (rules as Record<string, unknown>)[k];
       log.length = 0;
       dropped = tooMany = droppedRange = false;
-      unavailable = 0;
+      unavailable = held = 0;
+      for (const release of releases) release();
     },
     async stop() {
+      for (const release of releases) release();
       ac.abort();
       await server.finished;
     },

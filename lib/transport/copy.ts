@@ -162,12 +162,15 @@ export async function copyGraph(
         desc.size >= LARGE_BLOB ? large.run(() => limiter.run(fn)) : limiter.run(fn);
       await slot(async () => {
         stop.signal.throwIfAborted();
-        if (await dst.exists(desc) || (dst.mount && await dst.mount(desc, src))) {
+        const signal = stop.signal; // (the HEAD and the mount too: nothing waits on them)
+        if (
+          await dst.exists(desc, { signal }) ||
+          (dst.mount && await dst.mount(desc, src, { signal }))
+        ) {
           progress({ kind: "skip", desc });
           return;
         }
         progress({ kind: "start", desc });
-        const signal = stop.signal;
         try {
           await dst.push(desc, await fetchBlob(desc), { signal });
         } catch (e) {
@@ -186,7 +189,10 @@ export async function copyGraph(
     // the HEAD and the fetch count against the limit, as blob requests do
     const bytes = await limiter.run(async () => {
       stop.signal.throwIfAborted();
-      return await dst.exists(desc) ? undefined : await fetchBytes(src, desc, where);
+      const signal = stop.signal;
+      return await dst.exists(desc, { signal })
+        ? undefined
+        : await fetchBytes(src, desc, where, { signal });
     });
     if (!bytes) {
       progress({ kind: "skip", desc });

@@ -21,12 +21,12 @@ export interface BlobSpec {
   annotations?: Record<string, string>;
 }
 
-/** Options of {@link ReadTarget.fetch}. */
+/** Options of {@link ReadTarget.fetch} and {@link ReadTarget.exists}. */
 export interface FetchOptions {
   /**
-   * Stops the fetch when it aborts: its requests, and the stream returned,
-   * fail with the signal's reason (a registry's; a layout's local reads
-   * are not stopped).
+   * Stops the fetch (or the check) when it aborts: its requests, and the
+   * stream returned, fail with the signal's reason (a registry's; a
+   * layout's local reads are not stopped).
    */
   signal?: AbortSignal;
 }
@@ -91,8 +91,11 @@ export interface ReadTarget {
   resolve(reference?: string): Promise<Descriptor>;
   /** Stream a blob or manifest's bytes (callers verify them). */
   fetch(desc: Descriptor, options?: FetchOptions): Promise<ReadableStream<Uint8Array>>;
-  /** Whether the content is present. */
-  exists(desc: Descriptor): Promise<boolean>;
+  /**
+   * Whether the content is present.
+   * @param options `signal`: stops the check (a registry's request)
+   */
+  exists(desc: Descriptor, options?: FetchOptions): Promise<boolean>;
   /** Release resources (and commit writes, for writable targets). */
   close(): Promise<void>;
 }
@@ -120,9 +123,10 @@ export interface Target extends ReadTarget {
   /**
    * Optional: make a blob of `src` present without transferring it (a
    * registry's cross-repository mount).
+   * @param options `signal`: stops the mount (it rejects with the signal's reason)
    * @returns true when the blob is now present
    */
-  mount?(desc: Descriptor, src: ReadTarget): Promise<boolean>;
+  mount?(desc: Descriptor, src: ReadTarget, options?: PushOptions): Promise<boolean>;
 }
 
 /** A storage that can list the images it holds (OCI layouts). */
@@ -138,6 +142,7 @@ export interface ListableTarget extends ReadTarget {
  * @param target where to read
  * @param desc what to read
  * @param what names the document in errors
+ * @param options `signal`: stops the fetch (see {@link FetchOptions})
  * @returns the bytes
  * @throws {FormatError} when larger than the cap
  * @example
@@ -157,6 +162,7 @@ export async function fetchBytes(
   target: ReadTarget,
   desc: Descriptor,
   what = `${desc.digest} in ${target.description}`,
+  options: FetchOptions = {},
 ): Promise<Uint8Array> {
   if (desc.size > MAX_MANIFEST_SIZE) {
     throw new FormatError(`${what} is ${desc.size} bytes, over the ${MAX_MANIFEST_SIZE}-byte cap`);
@@ -164,7 +170,7 @@ export async function fetchBytes(
   // read whole (it is small), then hash with WebCrypto: no node:crypto on the cached paths
   const out = new Uint8Array(desc.size);
   let off = 0;
-  for await (const chunk of await target.fetch(desc)) {
+  for await (const chunk of await target.fetch(desc, options)) {
     if (off + chunk.byteLength > desc.size) {
       throw new VerificationError(`${what}: size exceeds the expected ${desc.size} bytes`);
     }

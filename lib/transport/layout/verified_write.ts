@@ -14,6 +14,7 @@ import {
   vouchedFor,
 } from "../../oci/digest.ts";
 import { BlockWriter, WRITE_BLOCK, writeAll } from "../../util/files.ts";
+import { cancelOnAbort } from "../../util/stop_read.ts";
 import { takeBytes } from "../target.ts";
 
 /**
@@ -33,7 +34,8 @@ import { takeBytes } from "../target.ts";
  * @param file open, writable file
  * @param expected expected digest/size (either may be absent)
  * @param what names the content in errors
- * @param signal stops the write between chunks (it rejects with the signal's reason)
+ * @param signal stops the write, also while it waits on the source (it rejects with the
+ *   signal's reason, and the source is cancelled with it)
  * @returns the measured digest and size
  * @throws {VerificationError} when size or digest differ
  * @example
@@ -96,6 +98,8 @@ export async function writeVerified(
     byob = content.getReader({ mode: "byob" });
   } catch { /* not a byte stream */ }
   const reader = byob ?? content.getReader();
+  // a read waiting on a source that has nothing yet ends when the signal aborts
+  using _stop = cancelOnAbort(reader, signal);
   try {
     if (byob) {
       while (true) {

@@ -74,6 +74,13 @@ import type { DEFAULT_TIMEOUTS } from "../defaults.ts";
 /** Largest CA file read (1 MiB; a system CA bundle is about 200 KiB). */
 export const MAX_CA_FILE = 1024 * 1024;
 
+/**
+ * Longest a cleanup request (see {@link RegistryRequest.cleanup}) waits for
+ * its answer (or less: `connectTimeoutMs`): what was stopped is not held up
+ * by a registry slow to answer it.
+ */
+const CLEANUP_ANSWER_MS = 5_000;
+
 /** Options of {@link RegistryClient}. */
 export interface ClientOptions {
   /**
@@ -159,6 +166,13 @@ export interface RegistryRequest {
   stalls?: DownloadStalls;
   /** Stops this request (and its body), which fails with its reason; no retry follows. */
   signal?: AbortSignal;
+  /**
+   * Cleanup after a stop (an upload session's `DELETE`): it goes out even
+   * when the client's `signal` (the caller's) has aborted — only
+   * {@link RegistryClient.abort} stops it — in one attempt, answered within
+   * `connectTimeoutMs` but at most 5 s. `signal` is ignored.
+   */
+  cleanup?: boolean;
 }
 
 /**
@@ -368,13 +382,17 @@ export class RegistryClient {
     req: RegistryRequest,
     read?: { cap: number; label: string },
   ): Promise<{ res: Response; bytes?: Uint8Array }> {
-    const max = this.#options.maxAttempts ?? 5;
+    const max = req.cleanup ? 1 : this.#options.maxAttempts ?? 5;
     const budget = new RetryBudget(this.#limit("retryBudgetMs"));
     // the attempts share one deadline, counted again after each answer (see retry.ts)
     const deadline = new RetryDeadline(this.#limit("connectTimeoutMs"), this.#sendMs(req));
     const replayable = !(req.body instanceof ReadableStream);
-    // the client's stop, and this request's own
-    const stop = req.signal ? AbortSignal.any([this.#signal, req.signal]) : this.#signal;
+    // the client's stop, and this request's own; a cleanup's, abort() alone
+    const stop = req.cleanup
+      ? this.#stop.signal
+      : req.signal
+      ? AbortSignal.any([this.#signal, req.signal])
+      : this.#signal;
     let authRetried = false;
     let afterFailure = false; // the attempt before failed without an answer
     for (let attempt = 1;; attempt++) {
@@ -514,7 +532,11 @@ export class RegistryClient {
       bytesPerSecond: this.#limit("speedLimit"),
       windowMs: this.#limit("speedTimeMs"),
     };
-    const totalMs = this.#limit("totalTimeoutMs") + sendMs;
+    // a cleanup is answered soon, or given up
+    const connectMs = req.cleanup
+      ? Math.min(this.#limit("connectTimeoutMs"), CLEANUP_ANSWER_MS)
+      : this.#limit("connectTimeoutMs");
+    const totalMs = req.cleanup ? connectMs : this.#limit("totalTimeoutMs") + sendMs;
     const deadline = req.stream ? undefined : performance.now() + totalMs;
     const seen = new Set<string>();
     for (let hop = 0; hop < 6; hop++) {
@@ -538,7 +560,7 @@ export class RegistryClient {
       const res = await timedFetch(url, init, {
         what: req.what,
         host: host === this.registry ? host : `${host} (reached from ${this.registry})`,
-        headersMs: this.#limit("connectTimeoutMs") +
+        headersMs: connectMs +
           (body instanceof ReadableStream ? this.#limit("totalTimeoutMs") + sendMs : sendMs),
         deadline,
         totalMs,

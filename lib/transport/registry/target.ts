@@ -197,7 +197,11 @@ export class RegistryTarget implements Target {
     return await this.#downloads.fetchAnswered(desc, options);
   }
 
-  async exists(desc: Descriptor): Promise<boolean> {
+  /**
+   * Whether the registry has a manifest or blob (a `HEAD` request).
+   * `options.signal` stops the request (it rejects with the signal's reason).
+   */
+  async exists(desc: Descriptor, options: FetchOptions = {}): Promise<boolean> {
     const kind = isManifestType(desc.mediaType) ? "manifests" : "blobs";
     const res = await this.client.request({
       method: "HEAD",
@@ -206,6 +210,7 @@ export class RegistryTarget implements Target {
       scope: this.#repo.scope(),
       what: this.#repo.what(desc.digest),
       ok: [200, 404],
+      signal: options.signal,
     });
     await res.body?.cancel();
     return res.status === 200;
@@ -274,14 +279,15 @@ export class RegistryTarget implements Target {
    *
    * @param desc the blob
    * @param src the copy's source
+   * @param options `signal`: stops the request (it rejects with the signal's reason)
    * @returns true when the registry mounted it
    */
-  async mount(desc: Descriptor, src: ReadTarget): Promise<boolean> {
+  async mount(desc: Descriptor, src: ReadTarget, options: PushOptions = {}): Promise<boolean> {
     if (
       !(src instanceof RegistryTarget) || src.client.registry !== this.client.registry ||
       src.repository === this.repository
     ) return false;
-    return await (await this.#uploader()).mount(desc, src.repository);
+    return await (await this.#uploader()).mount(desc, src.repository, options.signal);
   }
 
   /**

@@ -13,6 +13,7 @@ import { Verifier } from "../../oci/digest.ts";
 import { oneLine, VerificationError } from "../../util/errors.ts";
 import { isFileStream } from "../../util/files.ts";
 import { BodyChunks } from "../../util/body_chunks.ts";
+import { cancelOnAbort } from "../../util/stop_read.ts";
 import { type Descriptor, stripUndefined } from "../../oci/manifest.ts";
 import { type BlobSpec, TransferLostError } from "../target.ts";
 import { hasCode, RegistryError } from "./errors.ts";
@@ -68,9 +69,10 @@ export class BlobUploads {
    *
    * @param desc the blob
    * @param from the repository that has it
+   * @param signal stops the request (it rejects with the signal's reason)
    * @returns true when the registry mounted it
    */
-  async mount(desc: Descriptor, from: string): Promise<boolean> {
+  async mount(desc: Descriptor, from: string, signal?: AbortSignal): Promise<boolean> {
     const res = await this.#repo.client.request({
       method: "POST",
       url: `/v2/${this.#repo.repository}/blobs/uploads/?mount=${
@@ -79,6 +81,7 @@ export class BlobUploads {
       scope: `${this.#repo.scope(true)} repository:${from}:pull`,
       what: `blob ${desc.digest} of ${this.#repo.description}`,
       ok: [201, 202],
+      signal,
     });
     await res.body?.cancel();
     if (res.status === 201) return true;
@@ -88,7 +91,11 @@ export class BlobUploads {
     return false;
   }
 
-  /** Best effort: end an upload session that will not be completed. */
+  /**
+   * Best effort: end an upload session that will not be completed. A
+   * cleanup: it goes out even when the caller's signal stopped the client's
+   * requests (see `RegistryRequest.cleanup`).
+   */
   async #cancelUpload(location: string): Promise<void> {
     await this.#repo.client.request({
       method: "DELETE",
@@ -96,6 +103,7 @@ export class BlobUploads {
       scope: this.#repo.scope(true),
       what: "upload",
       ok: [200, 204, 404, 405],
+      cleanup: true,
     })
       .then((r) => r.body?.cancel()).catch(() => {});
   }
@@ -185,6 +193,8 @@ export class BlobUploads {
     // from the offset the server reports. Two buffers take turns (the chunk being
     // sent and the next one, read ahead to know which chunk is the last).
     const reader = content.getReader();
+    // a read waiting on a source that has nothing yet ends when the signal aborts
+    using _stop = cancelOnAbort(reader, signal);
     let offset = 0;
     let pending: Uint8Array | undefined;
     const buffers: Uint8Array[] = [];
@@ -204,6 +214,7 @@ export class BlobUploads {
       }
       while (n < cap) {
         const r = await reader.read();
+        signal?.throwIfAborted(); // (a stopped read ends as done: not the source's end)
         if (r.done) {
           ended = true;
           break;
@@ -240,7 +251,8 @@ export class BlobUploads {
     try {
       done = await upload();
     } catch (e) {
-      await reader.cancel(e).catch(() => {}); // release the source (e.g. an open blob file)
+      // release the source (e.g. an open blob file), told why: when stopped, the reason as given
+      await reader.cancel(signal?.aborted ? signal.reason : e).catch(() => {});
       // content that does not match its descriptor is never committed, nor is one stopped
       // by its caller: end the session so the registry keeps nothing of it
       if (e instanceof VerificationError || signal?.aborted) await this.#cancelUpload(location);
