@@ -362,3 +362,18 @@ Deno.test("requests: a manifest at hand is resolved by digest without asking a m
     await t.close();
   }
 });
+
+Deno.test("faults: an upload the registry keeps refusing (503 to its every PUT) ends its session", async () => {
+  reset();
+  const dir = join(await tempDir(), "layout");
+  const src = await samplePackage(await tempDir(), 64 * 1024);
+  await packDirectory(src, `oci:${dir}`, { name: `${proxy.host}/faults/refused:1` });
+  // every blob's closing PUT (`…?digest=`) answers 503, retries included
+  proxy.rules.unavailable = { match: "digest=", times: 1000 };
+  await assertRejects(() => pushImage(`oci:${dir}`, undefined, fast), RegistryError, "503");
+  const posts = proxy.log.filter((e) => e.method === "POST" && e.status === 202).length;
+  const deletes = proxy.log.filter((e) => e.method === "DELETE").length;
+  assert(posts > 0, "no upload started");
+  assertEquals(deletes, posts, "an upload session was left open");
+  reset();
+});

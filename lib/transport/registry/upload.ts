@@ -253,9 +253,10 @@ export class BlobUploads {
     } catch (e) {
       // release the source (e.g. an open blob file), told why: when stopped, the reason as given
       await reader.cancel(signal?.aborted ? signal.reason : e).catch(() => {});
-      // content that does not match its descriptor is never committed, nor is one stopped
-      // by its caller: end the session so the registry keeps nothing of it
-      if (e instanceof VerificationError || signal?.aborted) await this.#cancelUpload(location);
+      // an upload that failed — content that does not match its descriptor, a caller that
+      // stopped it, a registry that kept refusing it — is not finished later (a new one starts):
+      // end the session so the registry keeps nothing of it
+      await this.#cancelUpload(location);
       if (signal?.aborted) throw signal.reason;
       throw e;
     } finally {
