@@ -354,6 +354,7 @@ export class OciDir implements Target, ListableTarget {
         spec,
         `blob ${spec.digest ?? "(new)"} for ${this.description}`,
         signal,
+        tmp,
       );
       file.close();
       const desc = stripUndefined({ ...spec, digest: got.digest, size: got.size });
