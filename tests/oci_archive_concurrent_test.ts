@@ -290,3 +290,58 @@ Deno.test("oci-archive: a reader whose archive is replaced meanwhile fails namin
   assertEquals(JSON.parse(await new Response(await again.fetch(m)).text()).schemaVersion, 2);
   await again.close();
 });
+
+Deno.test("oci-archive: a push or tag waiting for the archive gives up the moment its signal aborts", async () => {
+  const dir = await tempDir();
+  const path = join(dir, "a.tar");
+  const ar = await OciArchive.open(path, { write: true });
+  // the first push holds the archive: its source gives nothing until released
+  let release!: () => void;
+  const held = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      await new Promise<void>((r) => release = r);
+      c.enqueue(enc.encode("first"));
+      c.close();
+    },
+  });
+  const first = ar.push({ mediaType: LAYER }, held);
+  const stop = new AbortController();
+  const why = new Error("stopped by the test");
+  let cancelled: unknown;
+  const waiting = new ReadableStream<Uint8Array>({
+    pull(c) {
+      c.enqueue(enc.encode("second"));
+      c.close();
+    },
+    cancel(reason) {
+      cancelled = reason;
+    },
+  });
+  const second = ar.push({ mediaType: LAYER }, waiting, { signal: stop.signal });
+  const tag = ar.tag(
+    { mediaType: OCI_MANIFEST, digest: digestOf(enc.encode("x")), size: 1 },
+    "never",
+    { signal: stop.signal },
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  const t0 = performance.now();
+  stop.abort(why);
+  // both give up at once with the reason, while the first push still holds the archive
+  assert((await assertRejects(() => second)) === why);
+  assert((await assertRejects(() => tag)) === why);
+  assert(performance.now() - t0 < 1000);
+  assert(cancelled === why, "the waiting push's source is released with the reason");
+  release();
+  const desc = await first;
+  await ar.close();
+  // the archive holds the first blob, not the second, and no "never" tag
+  const back = await OciArchive.open(path);
+  try {
+    assert(await back.exists(desc));
+    const second = enc.encode("second");
+    assert(!(await back.exists({ mediaType: LAYER, digest: digestOf(second), size: 6 })));
+    assertEquals(await back.list(), []);
+  } finally {
+    await back.close();
+  }
+});

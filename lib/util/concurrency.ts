@@ -80,13 +80,55 @@ export class Limiter {
 export class Mutex {
   #tail: Promise<unknown> = Promise.resolve();
   /**
+   * Run `fn` when the tasks queued before it are done. With a `signal`, a
+   * task still waiting for its turn is given up the moment the signal aborts
+   * (it rejects with the signal's reason, and `fn` never runs); once `fn`
+   * has started it runs to its own end (pass it the signal to stop it).
+   *
    * @param fn the critical section
+   * @param signal gives up the wait for the turn
    * @returns its result
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Mutex } from "./concurrency.ts";
+   * const m = new Mutex();
+   * let release = () => {};
+   * const first = m.run(() => new Promise<string>((r) => release = () => r("first")));
+   * const stop = new AbortController();
+   * let ran = false;
+   * const second = m.run(async () => {
+   *   ran = true;
+   * }, stop.signal);
+   * stop.abort(new Error("no longer wanted"));
+   * await assert.rejects(second, /no longer wanted/); // at once: the first still holds it
+   * release();
+   * assert.equal(await first, "first");
+   * assert.equal(await m.run(() => Promise.resolve(ran)), false); // never ran
+   * ```
    */
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.#tail.then(fn, fn);
+  run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (!signal) {
+      const p = this.#tail.then(fn, fn);
+      this.#tail = p.catch(() => {});
+      return p;
+    }
+    if (signal.aborted) return Promise.reject(signal.reason);
+    let started = false;
+    const turn = () => {
+      if (signal.aborted) return Promise.reject(signal.reason);
+      started = true;
+      return fn();
+    };
+    const p = this.#tail.then(turn, turn);
     this.#tail = p.catch(() => {});
-    return p;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => {
+        if (!started) reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+    });
   }
 }
 

@@ -392,16 +392,20 @@ export class OciArchive implements Target, ListableTarget {
         if (signal?.aborted) throw signal.reason; // as the caller gave it
         throw fsError(e, "archive being written", this.path);
       }
+    }, signal).catch(async (e) => {
+      // given up while another push held the archive: its source is released too (after a
+      // push that ran, it was already: cancelling again does nothing)
+      await content.cancel(e).catch(() => {});
+      throw e;
     });
   }
 
   tag(desc: Descriptor, reference: string, options: TagOptions = {}): Promise<void> {
     return this.#mutex.run(() => {
-      options.signal?.throwIfAborted();
       this.#index.tag(desc, reference);
       this.#tags.push({ desc, reference });
       return Promise.resolve();
-    });
+    }, options.signal);
   }
 
   /**

@@ -453,15 +453,17 @@ export class OciDir implements Target, ListableTarget {
   }
 
   tag(desc: Descriptor, reference: string, options: TagOptions = {}): Promise<void> {
-    return this.#mutex.run(() =>
-      this.#updateIndex((index) => {
-        if (this.#options.soleImage) {
-          this.#tagged.add(reference);
-          checkSoleImage(this.description, index.manifests, this.#tagged);
-        }
-        index.tag(desc, reference);
-        return { result: undefined, changed: true };
-      }, options.signal)
+    return this.#mutex.run(
+      () =>
+        this.#updateIndex((index) => {
+          if (this.#options.soleImage) {
+            this.#tagged.add(reference);
+            checkSoleImage(this.description, index.manifests, this.#tagged);
+          }
+          index.tag(desc, reference);
+          return { result: undefined, changed: true };
+        }, options.signal),
+      options.signal,
     );
   }
 
