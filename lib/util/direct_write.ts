@@ -46,7 +46,7 @@ export const ALIGN = 4096;
 /** Longest wait on the worker before it is declared stuck (ms). */
 const STUCK_MS = 120_000;
 
-/** ctl[SLOTS]: 0 running, 1 closed after its last write, 2 failed. */
+/** ctl[SLOTS]: 0 running, 1 closed after its last write, 2 failed, 3 closed when stopped. */
 const STATUS = SLOTS;
 
 const WORKER_SOURCE = `
@@ -83,7 +83,7 @@ self.onmessage = (e) => {
   }
   if (m.close) {
     closeAll();
-    if (m.ok) Atomics.compareExchange(ctl, ${STATUS}, 0, 1);
+    Atomics.compareExchange(ctl, ${STATUS}, 0, m.ok ? 1 : 3);
     Atomics.notify(ctl, ${STATUS});
     self.close();
     return;
@@ -354,9 +354,16 @@ export class DirectWriter {
     if (this.#done) return;
     this.#done = true;
     this.#worker.postMessage({ close: true, ok: false });
-    // a worker stuck in a write (a hung mount) must not keep the process alive
-    const t = setTimeout(() => this.#worker.terminate(), STUCK_MS);
-    Deno.unrefTimer(t);
+    // Ended from here once its handle is closed: a worker that only ends itself keeps its
+    // isolate and the ring (16 MiB) for the rest of the process, at every stopped or failed
+    // blob. One stuck in a write (a hung mount) is ended after STUCK_MS all the same.
+    const worker = this.#worker;
+    const ctl = this.#ctl;
+    (async () => {
+      const r = Atomics.waitAsync(ctl, STATUS, 0, STUCK_MS);
+      if (r.async) await r.value;
+      worker.terminate();
+    })();
   }
 
   #post(len: number): void {
