@@ -241,6 +241,18 @@ Deno.test({
     await Deno.symlink("/proc/self", join(dir, "proc"));
     assert.equal(fileSystemOf(join(dir, "proc", "status")), undefined);
     assert.equal(fileSystemOf(join(dir, "x")), fileSystemOf(join(Deno.realPathSync(dir), "x")));
+    // a file at the root is on the root's file system, wherever the working directory is
+    const cwd = Deno.cwd();
+    Deno.chdir("/proc/self");
+    try {
+      assert.equal(
+        fileSystemOf("/x"),
+        mountTypeOf(Deno.readTextFileSync("/proc/self/mountinfo"), "/"),
+      );
+      assert.equal(fileSystemOf("status"), undefined); // relative: the working directory's
+    } finally {
+      Deno.chdir(cwd);
+    }
   },
 });
 

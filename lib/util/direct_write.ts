@@ -152,7 +152,9 @@ export const DIRECT_FILE_SYSTEMS: ReadonlySet<string> = new Set([
 export function fileSystemOf(path: string): string | undefined {
   if (Deno.build.os !== "linux") return undefined;
   try {
-    const dir = Deno.realPathSync(path.slice(0, Math.max(path.lastIndexOf("/"), 0)) || ".");
+    // the file's directory: "/" for "/x", "." for "x" (not the working directory for "/x")
+    const slash = path.lastIndexOf("/");
+    const dir = Deno.realPathSync(slash < 0 ? "." : path.slice(0, slash) || "/");
     const type = mountTypeOf(Deno.readTextFileSync("/proc/self/mountinfo"), dir);
     return type !== undefined && DIRECT_FILE_SYSTEMS.has(type) ? type : undefined;
   } catch {
