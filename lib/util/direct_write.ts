@@ -41,6 +41,8 @@ import { OcipkgError } from "./errors.ts";
 export const SLOT_SIZE = 4 << 20;
 /** Slots in the ring: up to 3 full slots queued while one fills. */
 const SLOTS = 4;
+/** Bytes per read a writer gives out ({@link DirectWriter.space}). */
+const READ_BUFFER = 1 << 20;
 /** Alignment of every direct write's offset and length. */
 export const ALIGN = 4096;
 /** Longest wait on the worker before it is declared stuck (ms). */
@@ -114,6 +116,26 @@ self.onmessage = (e) => {
 };
 `;
 let workerUrl: string | undefined;
+
+/**
+ * Rings given back by writers whose worker closed its handle and ended (no write of theirs can
+ * touch the memory any more), for the next writer: back-to-back large blobs reuse two rings
+ * instead of leaving one per blob for the collector (a loop of 30 writers grew to ≈ 300 MB).
+ */
+const spareRings: WebAssembly.Memory[] = [];
+const MAX_SPARE_RINGS = 2;
+
+/** A ring for a writer: a spare one, or a new shared, page-aligned memory. */
+function takeRing(): WebAssembly.Memory {
+  const pages = (SLOTS * SLOT_SIZE) >> 16;
+  return spareRings.pop() ??
+    new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+}
+
+/** Keep a ring whose worker is gone for the next writer (up to {@link MAX_SPARE_RINGS}). */
+function giveBackRing(ring: WebAssembly.Memory): void {
+  if (spareRings.length < MAX_SPARE_RINGS && !spareRings.includes(ring)) spareRings.push(ring);
+}
 
 /**
  * File systems written with `O_DIRECT`: local ones on a block device, where a
@@ -236,7 +258,9 @@ export class DirectWriter {
   #file: Deno.FsFile;
   #worker: Worker;
   #ctl: Int32Array;
+  #ring: WebAssembly.Memory;
   #mem: Uint8Array;
+  #read: Uint8Array = new Uint8Array(READ_BUFFER);
   #cur = 0;
   #fill = 0;
   #pos = 0;
@@ -246,12 +270,13 @@ export class DirectWriter {
   private constructor(
     file: Deno.FsFile,
     worker: Worker,
-    shared: { ctl: Int32Array; mem: Uint8Array; report: Uint8Array },
+    shared: { ctl: Int32Array; ring: WebAssembly.Memory; report: Uint8Array },
   ) {
     this.#file = file;
     this.#worker = worker;
     this.#ctl = shared.ctl;
-    this.#mem = shared.mem;
+    this.#ring = shared.ring;
+    this.#mem = new Uint8Array(shared.ring.buffer);
     this.#report = shared.report;
   }
 
@@ -276,8 +301,7 @@ export class DirectWriter {
     let mem: WebAssembly.Memory;
     let worker: Worker;
     try {
-      const pages = (SLOTS * SLOT_SIZE) >> 16;
-      mem = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+      mem = takeRing();
       workerUrl ??= URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
       worker = new Worker(workerUrl, { type: "module" });
     } catch {
@@ -301,9 +325,37 @@ export class DirectWriter {
     });
     if (!ready) {
       worker.terminate();
+      giveBackRing(mem); // the worker never wrote
       return undefined;
     }
-    return new DirectWriter(file, worker, { ctl, mem: new Uint8Array(mem.buffer), report });
+    return new DirectWriter(file, worker, { ctl, ring: mem, report });
+  }
+
+  /**
+   * A buffer for the next BYOB read (the ring is shared memory, which a read
+   * cannot take): pass what the read returns to {@link DirectWriter.filled}.
+   *
+   * @returns a view of a 1 MiB buffer of the writer's own
+   */
+  space(): Uint8Array {
+    return this.#read;
+  }
+
+  /**
+   * Queue what a BYOB read put into {@link DirectWriter.space} (copied into
+   * the ring; the read's buffer is the next read's).
+   *
+   * @param view what the read returned
+   */
+  async filled(view: Uint8Array): Promise<void> {
+    this.#read = new Uint8Array(view.buffer as ArrayBuffer);
+    await this.write(view);
+  }
+
+  /** {@link DirectWriter.dispose}, in the shape of `BlockWriter.settle` (error paths). */
+  settle(): Promise<void> {
+    this.dispose();
+    return Promise.resolve();
   }
 
   /**
@@ -342,6 +394,7 @@ export class DirectWriter {
     await this.#waitFor(STATUS, 0);
     this.#worker.terminate();
     if (Atomics.load(this.#ctl, STATUS) !== 1) throw this.#failure();
+    giveBackRing(this.#ring); // its handle closed: no write of the worker's is left
     if (tail.byteLength > 0) {
       await this.#file.seek(this.#pos, Deno.SeekMode.Start);
       for (let off = 0; off < tail.byteLength;) off += await this.#file.write(tail.subarray(off));
@@ -361,10 +414,13 @@ export class DirectWriter {
     // blob. One stuck in a write (a hung mount) is ended after STUCK_MS all the same.
     const worker = this.#worker;
     const ctl = this.#ctl;
+    const ring = this.#ring;
     (async () => {
       const r = Atomics.waitAsync(ctl, STATUS, 0, STUCK_MS);
       if (r.async) await r.value;
       worker.terminate();
+      // reused only once the worker said its handle is closed (a stuck one may still write)
+      if (Atomics.load(ctl, STATUS) === 3) giveBackRing(ring);
     })();
   }
 

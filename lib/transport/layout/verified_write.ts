@@ -24,9 +24,6 @@ import { takeBytes } from "../target.ts";
  */
 export const DIRECT_MIN = 64 << 20;
 
-/** Bytes per read of a blob written past the page cache. */
-const READ_BUFFER = 1 << 20;
-
 /**
  * Stream `content` into `file` through the verifier, written out (not yet
  * synced: each layout makes its blobs durable together before the index
@@ -104,12 +101,11 @@ export async function writeVerified(
   }
   // a stream its producer verifies against the same digest is only counted here
   const v = new Verifier(expected, what, { source: content, offThread: true });
-  if (path !== undefined && (expected.size ?? 0) >= DIRECT_MIN) {
-    const { DirectWriter } = await import("../../util/direct_write.ts");
-    const direct = await DirectWriter.open(path, file);
-    if (direct) return await writeDirect(content, direct, v, signal);
-  }
-  const w = new BlockWriter(file, expected.size);
+  // a large blob goes past the page cache where it can (else: through it, in blocks)
+  const direct = path !== undefined && (expected.size ?? 0) >= DIRECT_MIN
+    ? await (await import("../../util/direct_write.ts")).DirectWriter.open(path, file)
+    : undefined;
+  const w: BlockWriter | DirectWriter = direct ?? new BlockWriter(file, expected.size);
   // a byte stream is read straight into the write blocks (no garbage chunks:
   // a 1 GiB read is ≈ 2 × faster and ≈ 80 MB smaller than with 64 KiB chunks)
   let byob: ReadableStreamBYOBReader | undefined;
@@ -146,47 +142,6 @@ export async function writeVerified(
     // the source released, told why (a stopped copy's reason reaches it as given)
     await reader.cancel(e).catch(() => {});
     await w.settle();
-    throw e;
-  }
-  return v.finish();
-}
-
-/**
- * The streamed case through a {@link DirectWriter}: each read lands in a
- * buffer of this function's own (the writer copies it into its ring; a
- * shared ring cannot take a BYOB read), is verified, then queued.
- */
-async function writeDirect(
-  content: ReadableStream<Uint8Array>,
-  direct: DirectWriter,
-  v: Verifier,
-  signal: AbortSignal | undefined,
-): Promise<Measured> {
-  let byob: ReadableStreamBYOBReader | undefined;
-  try {
-    byob = content.getReader({ mode: "byob" });
-  } catch { /* not a byte stream */ }
-  const reader = byob ?? content.getReader();
-  using _stop = cancelOnAbort(reader, signal);
-  let buf = new Uint8Array(READ_BUFFER);
-  try {
-    while (true) {
-      const { value, done } = byob
-        ? await byob.read(buf)
-        : await (reader as ReadableStreamDefaultReader<Uint8Array>).read();
-      signal?.throwIfAborted();
-      if (value) {
-        v.update(value); // past the expected size: fails before it is written
-        await direct.write(value);
-        if (byob) buf = new Uint8Array(value.buffer as ArrayBuffer);
-      }
-      if (done) break;
-    }
-    await direct.flush();
-  } catch (e) {
-    v.dispose();
-    direct.dispose();
-    await reader.cancel(e).catch(() => {});
     throw e;
   }
   return v.finish();
