@@ -78,7 +78,7 @@ self.onmessage = (e) => {
       fd = fs.openSync(path, fs.constants.O_WRONLY | flag);
       self.postMessage({ ready: true });
     } catch (err) {
-      self.postMessage({ ready: false, error: String(err && err.message || err) });
+      self.postMessage({ ready: false }); // the caller writes through the page cache
       self.close();
     }
     return;
@@ -238,7 +238,7 @@ export function mountTypeOf(table: string, dir: string): string | undefined {
  * ```ts
  * import assert from "node:assert/strict";
  * import { DirectWriter, SLOT_SIZE } from "./direct_write.ts";
- * const dir = await Deno.makeTempDir({ dir: "." }); // tmpfs refuses O_DIRECT: a disk
+ * const dir = await Deno.makeTempDir({ dir: "." }); // on a disk (a tmpfs is not written directly)
  * const path = `${dir}/blob`;
  * const data = new Uint8Array(SLOT_SIZE + 5000).map((_, i) => i % 251);
  * using file = await Deno.open(path, { write: true, createNew: true });
