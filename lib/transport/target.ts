@@ -282,6 +282,81 @@ export function takeBytes(stream: ReadableStream<Uint8Array>): Uint8Array | unde
 }
 
 /**
+ * Reads that fill a buffer in place (see {@link withReadsInPlace}).
+ */
+export interface ReadsInPlace {
+  /**
+   * Put the next bytes at the start of `into`, which the read does not take
+   * (unlike a BYOB read's): it may be shared memory, another's buffer.
+   * @returns how many bytes it put there, or `null` at the end
+   */
+  read(into: Uint8Array): Promise<number | null>;
+  /** Stop reading: the stream is cancelled with `reason`. */
+  cancel(reason?: unknown): Promise<void>;
+}
+
+const inPlaceStreams = new WeakMap<ReadableStream<Uint8Array>, ReadsInPlace["read"]>();
+
+/**
+ * Give `stream` reads that fill a consumer's memory in place: a consumer
+ * that writes a blob through memory of its own (the ring of a direct
+ * writer) takes them with {@link takeReadsInPlace} and has the bytes land
+ * there, with no copy between. `read` must deliver what the stream's reads
+ * would (the same bytes, verified the same way); the stream's `cancel` is
+ * what stops them.
+ *
+ * @param stream the stream
+ * @param read its reads in place
+ * @returns the same stream
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { takeReadsInPlace, withReadsInPlace } from "./target.ts";
+ * const bytes = new TextEncoder().encode("hello");
+ * let at = 0;
+ * const read = (into: Uint8Array) => {
+ *   if (at === bytes.byteLength) return Promise.resolve(null);
+ *   const n = Math.min(into.byteLength, bytes.byteLength - at);
+ *   into.set(bytes.subarray(at, at + n));
+ *   at += n;
+ *   return Promise.resolve(n);
+ * };
+ * const s = withReadsInPlace(ReadableStream.from([bytes]), read);
+ * const reads = takeReadsInPlace(s)!;
+ * const into = new Uint8Array(new SharedArrayBuffer(3));
+ * assert.equal(await reads.read(into), 3);
+ * assert.equal(await reads.read(into), 2);
+ * assert.equal(await reads.read(into), null);
+ * assert.ok(s.locked); // taken: nobody else reads it
+ * assert.equal(takeReadsInPlace(ReadableStream.from([bytes])), undefined);
+ * ```
+ */
+export function withReadsInPlace(
+  stream: ReadableStream<Uint8Array>,
+  read: ReadsInPlace["read"],
+): ReadableStream<Uint8Array> {
+  inPlaceStreams.set(stream, read);
+  return stream;
+}
+
+/**
+ * The reads in place of a stream made with {@link withReadsInPlace}, taken
+ * instead of reading it: the stream is locked (no one else reads it), and
+ * cancelling the reads cancels it. Any other stream, or one a reader has
+ * begun, gives `undefined` and is left as it was.
+ *
+ * @param stream any stream
+ * @returns its reads in place, or undefined
+ */
+export function takeReadsInPlace(stream: ReadableStream<Uint8Array>): ReadsInPlace | undefined {
+  const read = inPlaceStreams.get(stream);
+  if (read === undefined || stream.locked) return undefined;
+  inPlaceStreams.delete(stream);
+  const lock = stream.getReader();
+  return { read, cancel: (reason) => lock.cancel(reason) };
+}
+
+/**
  * Run `fn` with a target and always close it; on failure abort writable ones
  * (so an archive being written is not left half-made).
  *

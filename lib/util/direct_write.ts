@@ -352,6 +352,33 @@ export class DirectWriter {
     await this.write(view);
   }
 
+  /**
+   * Where the next bytes go, in the ring itself: for a read that fills
+   * memory in place (not a BYOB read, which would take the buffer), so the
+   * bytes are not copied again. Fill it from its start, then pass how many
+   * bytes it holds to {@link DirectWriter.wrote}; nothing else may write to
+   * the writer meanwhile. Waits while the worker still writes that slot.
+   *
+   * @returns the rest of the slot being filled (at least one byte)
+   * @throws {Error} the system's reason when an earlier write failed
+   */
+  async spaceInRing(): Promise<Uint8Array> {
+    if (this.#fill === 0) await this.#waitFor(this.#cur, 1);
+    const start = this.#cur * SLOT_SIZE;
+    return this.#mem.subarray(start + this.#fill, start + SLOT_SIZE);
+  }
+
+  /**
+   * Queue `n` bytes a read put at the start of {@link DirectWriter.spaceInRing}.
+   *
+   * @param n bytes it put there (no more than it had room for)
+   */
+  wrote(n: number): void {
+    if (!(n >= 0 && this.#fill + n <= SLOT_SIZE)) throw new RangeError(`wrote ${n}: past the slot`);
+    this.#fill += n;
+    if (this.#fill === SLOT_SIZE) this.#post(SLOT_SIZE);
+  }
+
   /** {@link DirectWriter.dispose}, in the shape of `BlockWriter.settle` (error paths). */
   settle(): Promise<void> {
     this.dispose();

@@ -15,7 +15,7 @@
  * end), and the source is told why. Dispose of the result when the reading
  * is over: the listener goes, and a long-lived signal keeps nothing.
  *
- * @param reader the source's reader (default or BYOB)
+ * @param reader the source's reader (default or BYOB, or reads in place)
  * @param signal the signal (none: nothing to do)
  * @returns what removes the listener when disposed of
  * @example
@@ -43,7 +43,7 @@
  * ```
  */
 export function cancelOnAbort(
-  reader: ReadableStreamDefaultReader<Uint8Array> | ReadableStreamBYOBReader,
+  reader: { cancel(reason?: unknown): Promise<void> },
   signal: AbortSignal | undefined,
 ): Disposable {
   if (!signal) return { [Symbol.dispose]() {} };

@@ -16,7 +16,7 @@ import {
 import { BlockWriter, WRITE_BLOCK, writeAll } from "../../util/files.ts";
 import type { DirectWriter } from "../../util/direct_write.ts";
 import { cancelOnAbort } from "../../util/stop_read.ts";
-import { takeBytes } from "../target.ts";
+import { takeBytes, takeReadsInPlace } from "../target.ts";
 
 /**
  * Smallest blob written past the page cache (64 MiB; see {@link writeVerified}'s `path`):
@@ -106,17 +106,30 @@ export async function writeVerified(
     ? await (await import("../../util/direct_write.ts")).DirectWriter.open(path, file)
     : undefined;
   const w: BlockWriter | DirectWriter = direct ?? new BlockWriter(file, expected.size);
+  // a download's bytes land in the direct writer's ring itself (no copy between)
+  const inPlace = direct ? takeReadsInPlace(content) : undefined;
   // a byte stream is read straight into the write blocks (no garbage chunks:
   // a 1 GiB read is ≈ 2 × faster and ≈ 80 MB smaller than with 64 KiB chunks)
   let byob: ReadableStreamBYOBReader | undefined;
-  try {
-    byob = content.getReader({ mode: "byob" });
-  } catch { /* not a byte stream */ }
-  const reader = byob ?? content.getReader();
+  if (!inPlace) {
+    try {
+      byob = content.getReader({ mode: "byob" });
+    } catch { /* not a byte stream */ }
+  }
+  const reader = inPlace ?? byob ?? content.getReader();
   // a read waiting on a source that has nothing yet ends when the signal aborts
   using _stop = cancelOnAbort(reader, signal);
   try {
-    if (byob) {
+    if (inPlace && direct) {
+      while (true) {
+        const into = await direct.spaceInRing();
+        const n = await inPlace.read(into);
+        signal?.throwIfAborted();
+        if (n === null) break;
+        v.update(into.subarray(0, n)); // past the expected size: fails before it is written
+        direct.wrote(n);
+      }
+    } else if (byob) {
       while (true) {
         const { value, done } = await byob.read(w.space());
         signal?.throwIfAborted();

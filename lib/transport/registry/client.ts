@@ -39,6 +39,7 @@ import type { Credential } from "./credentials.ts";
 import { AuthError, RegistryError } from "./errors.ts";
 import { firstError } from "./error_codes.ts";
 import { Authenticator } from "./auth.ts";
+import { http1Usable } from "./http1.ts";
 import {
   causeChain,
   checkUrl,
@@ -162,6 +163,12 @@ export interface RegistryRequest {
    * it, but a minimum average rate (see {@link DEFAULT_TIMEOUTS}).
    */
   stream?: boolean;
+  /**
+   * A download of {@link HTTP1_MIN} bytes or more: sent with `http1Fetch`
+   * (its body read straight into the reader's buffers), unless a proxy is
+   * configured or `OCIPKG_HTTP1=0` (see `http1Usable`).
+   */
+  large?: boolean;
   /** The stalls of the download this request is part of (see {@link DownloadStalls}). */
   stalls?: DownloadStalls;
   /** Stops this request (and its body), which fails with its reason; no retry follows. */
@@ -207,6 +214,8 @@ export class RegistryClient {
   #options: ClientOptions;
   #auth: Authenticator;
   #http: Deno.HttpClient | undefined;
+  /** The CA file's certificates, for `http1Fetch`. */
+  #caCerts: string[] | undefined;
   /** Aborted by {@link abort}. */
   #stop = new AbortController();
   /**
@@ -270,6 +279,7 @@ export class RegistryClient {
         );
       }
       this.#http = Deno.createHttpClient({ caCerts: [pem] });
+      this.#caCerts = [pem];
     }
     this.#auth = new Authenticator({
       registry,
@@ -556,6 +566,9 @@ export class RegistryClient {
       };
       if (body instanceof ReadableStream) init.duplex = "half";
       if (this.#http) init.client = this.#http;
+      const http1 = req.large && method === "GET" && body === undefined && http1Usable()
+        ? { caCerts: this.#caCerts }
+        : undefined;
       const host = url.origin === this.#origin ? this.registry : url.host;
       const res = await timedFetch(url, init, {
         what: req.what,
@@ -572,6 +585,7 @@ export class RegistryClient {
         stalls: req.stalls,
         retry,
         stop,
+        http1,
       });
       this.#log(`← ${res.status}`);
       const location = res.headers.get("location");

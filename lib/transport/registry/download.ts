@@ -21,13 +21,14 @@ import { printable } from "../../util/text.ts";
 import type { Descriptor } from "../../oci/manifest.ts";
 import { isLoopbackHost } from "../../oci/reference.ts";
 import { RegistryError } from "./errors.ts";
-import { DownloadStalls, RegistryTimeoutError, timedRead } from "./http.ts";
+import { DownloadStalls, RegistryTimeoutError, type TimedBody, timedRead } from "./http.ts";
 import type { Repository } from "./repository.ts";
-import { bytesStream, type FetchOptions } from "../target.ts";
+import { bytesStream, type FetchOptions, withReadsInPlace } from "../target.ts";
 import {
   DEFAULT_RANGE_PARTS,
   DEFAULT_RANGE_SEGMENT,
   DEFAULT_RANGE_THRESHOLD,
+  HTTP1_MIN,
   LARGE_BLOB,
 } from "../defaults.ts";
 
@@ -329,6 +330,7 @@ export class BlobDownloads {
       what,
       ok: [200, 206, 404],
       stream: true,
+      large: desc.size >= HTTP1_MIN,
       stalls,
       signal,
     });
@@ -428,7 +430,9 @@ export class BlobDownloads {
     const maxResume = this.#repo.options.resumeAttempts ?? 5;
     let received = 0;
     let resumes = 0;
-    let reader: ReadableStreamBYOBReader | undefined;
+    let reads:
+      | { read: TimedBody["read"]; cancel: TimedBody["cancel"]; inPlace: boolean }
+      | undefined;
     let skip = 0; // bytes to drop when a server ignores Range (200)
     const open = async () => {
       let res = first;
@@ -449,39 +453,47 @@ export class BlobDownloads {
       // a 200 to a Range request sends the blob from its start: the bytes passed on already
       // are dropped, and the verifier goes on over the rest (its digest covers every byte passed)
       skip = received > 0 && res.status === 200 ? received : 0;
-      reader = res.body!.getReader({ mode: "byob" });
+      reads = timedRead(res) ?? byobReads(res);
     };
     // every way out of the stream but its end stops the verifier's worker
-    const guard = async (fn: () => Promise<void>): Promise<void> => {
+    const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
       try {
-        await fn();
+        return await fn();
       } catch (e) {
         verifier.dispose();
         throw e;
       }
     };
-    // A byte stream that answers the consumer's reads (BYOB) from reads into a
-    // buffer of its own, copied over: a network read that fails loses the
-    // buffer it was given, and were that the consumer's, the bytes it held
-    // already (a block partly filled) would be lost with it, unseen by the
-    // verifier — a resumed download then wrote a corrupt blob that passed.
+    const opened = guard(open);
+    opened.catch(() => {}); // (the reads see it fail)
+    // Reads that fill the buffer given from its start, the one loop of the stream's reads and
+    // of its reads in place. An answer whose reads take the buffer (fetch's) is read into a
+    // buffer of its own, copied over: a network read that fails loses the buffer it was
+    // given, and were that the consumer's, the bytes it held already (a block partly
+    // filled) would be lost with it, unseen by the verifier — a resumed download then wrote
+    // a corrupt blob that passed. One whose reads leave it (http1Fetch's) fills `into` itself.
     let own: ArrayBuffer | undefined;
-    const pull = async (controller: ReadableByteStreamController): Promise<void> => {
-      const request = controller.byobRequest!;
-      const given = request.view!;
-      const view = new Uint8Array(given.buffer, given.byteOffset, given.byteLength);
+    const readInto = async (into: Uint8Array): Promise<number | null> => {
+      await opened;
       while (true) {
-        own ??= new ArrayBuffer(Math.max(1, Math.min(READ_BUFFER, desc.size)));
         let r: ReadableStreamReadResult<Uint8Array>;
+        const inPlace = reads!.inPlace;
         try {
-          r = await reader!.read(new Uint8Array(own, 0, Math.min(own.byteLength, view.byteLength)));
+          if (inPlace) {
+            r = await reads!.read(into);
+          } else {
+            own ??= new ArrayBuffer(Math.max(1, Math.min(READ_BUFFER, desc.size)));
+            r = await reads!.read(
+              new Uint8Array(own, 0, Math.min(own.byteLength, into.byteLength)),
+            );
+            own = r.value?.buffer as ArrayBuffer | undefined; // the read transferred it
+          }
         } catch (e) {
-          own = undefined; // lost with the failed read
+          if (!inPlace) own = undefined; // lost with the failed read
           this.#resumeOrThrow(e, resumes++, maxResume, what, signal);
           await open();
           continue;
         }
-        own = r.value?.buffer as ArrayBuffer | undefined; // the read transferred it
         if (r.done) {
           if (received < desc.size) {
             if (resumes++ >= maxResume) {
@@ -491,9 +503,7 @@ export class BlobDownloads {
             continue;
           }
           verifier.finish();
-          controller.close();
-          request.respond(0);
-          return;
+          return null;
         }
         let chunk = r.value;
         if (skip > 0) {
@@ -505,24 +515,48 @@ export class BlobDownloads {
         try {
           verifier.update(chunk); // more than desc.size fails here, before it is passed on
         } catch (e) {
-          await reader!.cancel(e).catch(() => {});
+          await reads!.cancel(e).catch(() => {});
           throw e;
         }
         received += chunk.byteLength;
-        view.set(chunk);
-        request.respond(chunk.byteLength);
-        return;
+        if (chunk.buffer !== into.buffer || chunk.byteOffset !== into.byteOffset) into.set(chunk);
+        return chunk.byteLength;
       }
     };
-    return new ReadableStream({
+    const cancel = async (reason: unknown) => {
+      verifier.dispose();
+      await opened.catch(() => {});
+      await reads?.cancel(reason);
+    };
+    const stream = new ReadableStream({
       type: "bytes",
       autoAllocateChunkSize: 256 << 10,
-      start: () => guard(open),
-      pull: (controller: ReadableByteStreamController) => guard(() => pull(controller)),
-      cancel: async (reason) => {
-        verifier.dispose();
-        await reader?.cancel(reason);
+      start: () => opened,
+      pull: async (controller: ReadableByteStreamController) => {
+        const request = controller.byobRequest!;
+        const view = request.view!;
+        const n = await guard(() =>
+          readInto(new Uint8Array(view.buffer, view.byteOffset, view.byteLength))
+        );
+        if (n === null) {
+          controller.close();
+          request.respond(0);
+          return;
+        }
+        request.respond(n);
       },
+      cancel,
     }, { highWaterMark: 0 });
+    return withReadsInPlace(stream, (into) => guard(() => readInto(into)));
   }
+}
+
+/** A body's BYOB reads (each takes the buffer), for an answer not from `timedFetch`. */
+function byobReads(res: Response): TimedBody {
+  const reader = res.body!.getReader({ mode: "byob" });
+  return {
+    read: (into) => reader.read(into),
+    cancel: (why) => reader.cancel(why),
+    inPlace: false,
+  };
 }

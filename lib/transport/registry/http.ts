@@ -14,6 +14,7 @@ import { readBodyCapped } from "../../util/body.ts";
 import { Alarm } from "../../util/timer.ts";
 import { RegistryError } from "./errors.ts";
 import { DEFAULT_TIMEOUTS } from "../defaults.ts";
+import { type Http1Body, http1Body, http1Fetch, type Http1Options } from "./http1.ts";
 
 /** Cap on bodies read whole: manifests, tokens, error documents (4 MiB). */
 export const MAX_BODY = 4 * 1024 * 1024;
@@ -314,6 +315,11 @@ export interface FetchLimits {
   retry?: RetryLimits;
   /** Stops the request and its body, which fail with its reason (the caller gave up). */
   stop?: AbortSignal;
+  /**
+   * Send this GET with {@link http1Fetch} (a large blob's download), not
+   * `fetch`: its TLS options.
+   */
+  http1?: Http1Options;
 }
 
 /** The chunks a body's reader without buffers of its own is given: at most 256 KiB… */
@@ -420,7 +426,9 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
   headersTimer.set(headersMs, noAnswer);
   let res: Response;
   try {
-    res = await fetch(url, { ...init, signal: ac.signal });
+    res = l.http1
+      ? await http1Fetch(url, { ...init, signal: ac.signal }, l.http1)
+      : await fetch(url, { ...init, signal: ac.signal });
     answered = true;
   } catch (e) {
     totalTimer.clear();
@@ -441,7 +449,9 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
   }
   // A byte stream read straight into the consumer's buffers (BYOB): no chunk
   // is allocated per read, which halves the cost of a large download.
-  const reader = res.body.getReader({ mode: "byob" });
+  // http1Fetch's reads fill the buffer given without a stream between
+  const h1 = http1Body(res);
+  const reader: Http1Body = h1 ?? byobReads(res.body);
   let bytes = 0;
   let waited = performance.now() - t0; // time spent waiting for the network
   const bodyStart = waited; // the low-speed window's clock starts with the body
@@ -574,8 +584,14 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
     statusText: res.statusText,
     headers: res.headers,
   });
-  timedBodies.set(wrapped, { read, cancel });
+  timedBodies.set(wrapped, { read, cancel, inPlace: h1 !== undefined });
   return wrapped;
+}
+
+/** A byte stream's BYOB reads, as {@link Http1Body}'s. */
+function byobReads(body: ReadableStream<Uint8Array>): Http1Body {
+  const reader = body.getReader({ mode: "byob" });
+  return { read: (into) => reader.read(into), cancel: (why) => reader.cancel(why) };
 }
 
 /** The reads behind each body {@link timedFetch} wrapped, for {@link timedRead}. */
@@ -584,10 +600,18 @@ const timedBodies = new WeakMap<Response, TimedBody>();
 /** A body's reads under its limits (see {@link timedFetch}). */
 export interface TimedBody {
   /**
-   * Read into `into` (a BYOB read: it transfers the buffer; the bytes come
-   * back in the result's `value`), under the request's limits.
+   * Read into `into` (a BYOB read: it transfers the buffer, unless
+   * {@link TimedBody.inPlace}; the bytes come back in the result's `value`),
+   * under the request's limits.
    */
   read(into: Uint8Array): Promise<ReadableStreamReadResult<Uint8Array>>;
+  /**
+   * The reads fill `into` in place and leave it to the caller, who may pass
+   * any memory, shared memory too (an `http1Fetch` body); else each read
+   * takes the buffer, which then comes back in `value` — or is lost with a
+   * read that fails.
+   */
+  readonly inPlace: boolean;
   /** Stop reading: the connection is released, the timers cleared. */
   cancel(reason?: unknown): Promise<void>;
 }

@@ -1,0 +1,414 @@
+/**
+ * A minimal HTTP/1.1 client for blob downloads: one GET on a connection of
+ * its own (`Connection: close`), its body read from the socket straight into
+ * the reader's buffer. Deno's `fetch` reads a body on the JS thread into
+ * buffers of its own and hands it over in chunks of at most 512 KiB through
+ * a stream; for a gigabyte that machinery cost about as much CPU as hashing
+ * it. Everything but large blob GETs goes through `fetch`.
+ *
+ * Every byte of the answer is hostile: the head is capped, its lines parsed
+ * strictly (no folded lines, no control bytes, one length), and the body
+ * framed by exactly one of `Content-Length`, `Transfer-Encoding: chunked` or
+ * the connection's end; anything else is refused with a message naming the
+ * host.
+ *
+ * @module
+ */
+import { RegistryError } from "./errors.ts";
+
+/** Cap on a response's head (status line and headers) and on a chunked body's trailers: 64 KiB. */
+export const MAX_HEAD = 64 * 1024;
+/** Cap on 1xx answers before the real one. */
+const MAX_INTERIM = 8;
+
+/** The reads of a body {@link http1Fetch} answered, without its stream. */
+export interface Http1Body {
+  /** Read into `into`; the bytes come back as a view of it (no transfer). */
+  read(into: Uint8Array): Promise<ReadableStreamReadResult<Uint8Array>>;
+  /** Stop reading: the connection is closed. */
+  cancel(reason?: unknown): Promise<void>;
+}
+
+const bodies = new WeakMap<Response, Http1Body>();
+
+/**
+ * The body reads behind a response {@link http1Fetch} made (undefined for
+ * any other response): a reader that fills buffers of its own uses them
+ * instead of the body's stream. Use one or the other, not both.
+ *
+ * @param res a response
+ * @returns its reads, or undefined
+ */
+export function http1Body(res: Response): Http1Body | undefined {
+  return bodies.get(res);
+}
+
+/** TLS options of {@link http1Fetch}: CA certificates (PEM) trusted beside the defaults. */
+export interface Http1Options {
+  caCerts?: string[];
+}
+
+/**
+ * Whether {@link http1Fetch} may carry requests in this process: not when a
+ * proxy is configured (`fetch` honours `HTTP_PROXY`, `HTTPS_PROXY`,
+ * `ALL_PROXY`), nor when `OCIPKG_HTTP1=0`.
+ *
+ * @returns true when it may
+ * @example
+ * ```ts
+ * import { http1Usable } from "./http1.ts";
+ * console.log(http1Usable());
+ * ```
+ */
+export function http1Usable(): boolean {
+  try {
+    const env = Deno.env.toObject();
+    if (env.OCIPKG_HTTP1 === "0") return false;
+    for (const k of Object.keys(env)) {
+      if (/^(https?|all)_proxy$/i.test(k) && env[k] !== "") return false;
+    }
+    return true;
+  } catch {
+    return false; // no permission to read the environment: fetch's defaults are unknown
+  }
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const LATIN1 = new TextDecoder("latin1");
+const enc = new TextEncoder();
+
+/** A connection read through a small buffer for heads and chunk lines. */
+class Conn {
+  #conn: Deno.Conn;
+  #buf = new Uint8Array(16 * 1024);
+  #start = 0;
+  #end = 0;
+  #closed = false;
+  readonly host: string;
+
+  constructor(conn: Deno.Conn, host: string) {
+    this.#conn = conn;
+    this.host = host;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch { /* closed already */ }
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < bytes.byteLength) off += await this.#conn.write(bytes.subarray(off));
+  }
+
+  /** Bytes buffered and not yet taken. */
+  get buffered(): number {
+    return this.#end - this.#start;
+  }
+
+  /** Read once into `into`: from the buffer when it holds bytes, else from the socket. */
+  async readInto(into: Uint8Array): Promise<number | null> {
+    if (this.#end > this.#start) {
+      const n = Math.min(into.byteLength, this.#end - this.#start);
+      into.set(this.#buf.subarray(this.#start, this.#start + n));
+      this.#start += n;
+      return n;
+    }
+    return await this.#conn.read(into);
+  }
+
+  /** Refill the buffer (keeping what is left): false at the connection's end. */
+  async #fill(): Promise<boolean> {
+    if (this.#start > 0) {
+      this.#buf.copyWithin(0, this.#start, this.#end);
+      this.#end -= this.#start;
+      this.#start = 0;
+    }
+    if (this.#end === this.#buf.byteLength) {
+      const bigger = new Uint8Array(this.#buf.byteLength * 2);
+      bigger.set(this.#buf.subarray(0, this.#end));
+      this.#buf = bigger;
+    }
+    const n = await this.#conn.read(this.#buf.subarray(this.#end));
+    if (n === null) return false;
+    this.#end += n;
+    return true;
+  }
+
+  /**
+   * One line ending in CRLF (bare LF refused), without it, as latin1 text;
+   * `budget` counts the bytes a head may still take.
+   */
+  async line(budget: { left: number }, what: string): Promise<string> {
+    let scanned = this.#start;
+    while (true) {
+      const nl = this.#buf.subarray(scanned, this.#end).indexOf(10);
+      if (nl >= 0) {
+        const at = scanned + nl;
+        const length = at + 1 - this.#start;
+        budget.left -= length;
+        if (budget.left < 0) throw this.#bad(`${what} over ${MAX_HEAD} bytes`);
+        if (at === this.#start || this.#buf[at - 1] !== 13) {
+          throw this.#bad(`${what} has a line not ended by CRLF`);
+        }
+        const text = LATIN1.decode(this.#buf.subarray(this.#start, at - 1));
+        this.#start = at + 1;
+        return text;
+      }
+      scanned = this.#end;
+      if (this.#end - this.#start > budget.left) throw this.#bad(`${what} over ${MAX_HEAD} bytes`);
+      if (!await this.#fill()) throw this.#bad(`closed the connection in the ${what}`);
+    }
+  }
+
+  #bad(msg: string): RegistryError {
+    return new RegistryError(`${this.host} ${msg}`, 0);
+  }
+}
+
+interface Head {
+  status: number;
+  statusText: string;
+  headers: Headers;
+}
+
+/** Read one response head; `budget` caps its bytes. */
+async function readHead(c: Conn, budget: { left: number }): Promise<Head> {
+  const status = await c.line(budget, "response head");
+  const m = /^HTTP\/1\.[01] ([1-9]\d\d)(?: ([\t\x20-\x7e\x80-\xff]*))?$/.exec(status);
+  if (!m) {
+    throw new RegistryError(
+      `${c.host} answered a malformed HTTP status line '${printableHead(status)}'`,
+      0,
+    );
+  }
+  const headers = new Headers();
+  while (true) {
+    const line = await c.line(budget, "response head");
+    if (line === "") break;
+    const colon = line.indexOf(":");
+    const name = colon > 0 ? line.slice(0, colon) : "";
+    const value = line.slice(colon + 1).replace(/^[\t ]+|[\t ]+$/g, "");
+    if (!TOKEN.test(name) || /[\x00-\x08\x0a-\x1f\x7f]/.test(value)) {
+      throw new RegistryError(
+        `${c.host} answered a malformed header line '${printableHead(line)}'`,
+        0,
+      );
+    }
+    headers.append(name, value);
+  }
+  return { status: Number(m[1]), statusText: m[2] ?? "", headers };
+}
+
+function printableHead(s: string): string {
+  return s.slice(0, 60).replace(/[^\x20-\x7e]/g, "?");
+}
+
+/**
+ * How the body is framed: its length, chunked, or to the connection's end.
+ * Throws for framing that is ambiguous or unknown.
+ */
+function framing(c: Conn, head: Head, method: string): "none" | "chunked" | "close" | number {
+  if (method === "HEAD" || head.status === 204 || head.status === 304) return "none";
+  const te = head.headers.get("transfer-encoding");
+  if (te !== null) {
+    if (!/^chunked$/i.test(te.trim())) {
+      throw new RegistryError(`${c.host} answered Transfer-Encoding '${printableHead(te)}'`, 0);
+    }
+    head.headers.delete("content-length"); // chunked framing wins (RFC 9112 6.3)
+    return "chunked";
+  }
+  const cl = head.headers.get("content-length");
+  if (cl === null) return "close";
+  // repeated headers arrive joined by ", ": each must be the same length
+  const values = cl.split(/\s*,\s*/);
+  if (!values.every((v) => /^\d{1,16}$/.test(v)) || new Set(values.map(Number)).size !== 1) {
+    throw new RegistryError(
+      `${c.host} answered an invalid Content-Length '${printableHead(cl)}'`,
+      0,
+    );
+  }
+  const length = Number(values[0]);
+  if (!Number.isSafeInteger(length)) {
+    throw new RegistryError(`${c.host} answered a Content-Length too large '${values[0]}'`, 0);
+  }
+  if (values.length > 1) head.headers.set("content-length", String(length));
+  return length;
+}
+
+/**
+ * GET `url` over a connection of its own and answer a `Response` whose body
+ * reads straight from the socket ({@link http1Body} gives those reads
+ * without the stream). `init.signal` closes the connection: the request and
+ * the body then fail with its reason. Only `GET` without a body; the
+ * headers as given, `Host` and `Connection: close` added. An answer with a
+ * `Content-Encoding` is not decoded: refused, as ocipkg asks for `identity`.
+ *
+ * @param url an http or https URL
+ * @param init `headers` and `signal`
+ * @param options CA certificates for https
+ * @returns the answer, its body unread
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { http1Fetch } from "./http1.ts";
+ * const listen = { hostname: "127.0.0.1", port: 0, onListen() {} };
+ * const server = Deno.serve(listen, () => new Response("hello"));
+ * const res = await http1Fetch(new URL(`http://127.0.0.1:${server.addr.port}/x`), {});
+ * assert.equal(await res.text(), "hello");
+ * await server.shutdown();
+ * ```
+ */
+export async function http1Fetch(
+  url: URL,
+  init: { headers?: HeadersInit; signal?: AbortSignal | null; method?: string },
+  options: Http1Options = {},
+): Promise<Response> {
+  const method = init.method ?? "GET";
+  if (method !== "GET" && method !== "HEAD") throw new TypeError(`http1Fetch: ${method}`);
+  const signal = init.signal ?? undefined;
+  signal?.throwIfAborted();
+  const https = url.protocol === "https:";
+  if (!https && url.protocol !== "http:") throw new TypeError(`http1Fetch: ${url.protocol}`);
+  const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const port = url.port ? Number(url.port) : https ? 443 : 80;
+  let c: Conn | undefined;
+  const onAbort = () => c?.close();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const unlisten = () => signal?.removeEventListener("abort", onAbort);
+  let head: Head;
+  let frame: ReturnType<typeof framing>;
+  try {
+    const raw = https
+      ? await Deno.connectTls({
+        hostname,
+        port,
+        caCerts: options.caCerts,
+        alpnProtocols: ["http/1.1"],
+      })
+      : await Deno.connect({ hostname, port });
+    c = new Conn(raw, url.host);
+    if (signal?.aborted) c.close();
+    const headers = new Headers(init.headers);
+    let text = `${method} ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
+    for (const [k, v] of headers) {
+      if (k === "host" || k === "connection") continue;
+      text += `${k}: ${v}\r\n`;
+    }
+    text += "connection: close\r\n\r\n";
+    await c.write(enc.encode(text));
+    const budget = { left: MAX_HEAD };
+    for (let interim = 0;; interim++) {
+      head = await readHead(c, budget);
+      if (head.status >= 200) break;
+      if (head.status === 101 || interim >= MAX_INTERIM) {
+        throw new RegistryError(`${url.host} answered ${head.status} to a GET`, head.status);
+      }
+    }
+    if (head.status > 599) {
+      throw new RegistryError(`${url.host} answered status ${head.status}`, head.status);
+    }
+    const coding = head.headers.get("content-encoding");
+    if (coding !== null && !/^identity$/i.test(coding.trim())) {
+      throw new RegistryError(
+        `${url.host} answered Content-Encoding '${
+          printableHead(coding)
+        }' to a request for identity`,
+        head.status,
+      );
+    }
+    frame = framing(c, head, method);
+  } catch (e) {
+    c?.close();
+    unlisten();
+    if (signal?.aborted) throw signal.reason;
+    throw e;
+  }
+  const conn = c;
+  const failed = (e: unknown): unknown => signal?.aborted ? signal.reason : e;
+  let left = typeof frame === "number" ? frame : 0; // bytes of the body (or chunk) left
+  let done = frame === "none" || frame === 0;
+  let chunkEnded = frame === "chunked"; // a chunk's size line comes next
+  const budget = { left: MAX_HEAD };
+  const end = () => {
+    done = true;
+    conn.close();
+    unlisten();
+  };
+  if (done) end();
+  const nextChunk = async (): Promise<void> => {
+    if (left === 0 && !chunkEnded) {
+      // the CRLF after a chunk's data
+      if (await conn.line(budget, "chunked body") !== "") {
+        throw new RegistryError(`${url.host} answered a chunk longer than its size`, 0);
+      }
+    }
+    const line = await conn.line(budget, "chunked body");
+    budget.left = MAX_HEAD; // a size line's budget is its own
+    const m = /^([0-9a-fA-F]{1,13})(?:[\t ]*;.*)?$/.exec(line);
+    if (!m) {
+      throw new RegistryError(
+        `${url.host} answered a malformed chunk size '${printableHead(line)}'`,
+        0,
+      );
+    }
+    left = parseInt(m[1]!, 16);
+    chunkEnded = false;
+    if (left === 0) {
+      // trailers, up to the empty line
+      while (await conn.line(budget, "chunked body's trailers") !== "");
+      end();
+    }
+  };
+  const read = async (into: Uint8Array): Promise<ReadableStreamReadResult<Uint8Array>> => {
+    try {
+      if (!done && frame === "chunked" && (left === 0)) await nextChunk();
+      if (done) return { done: true, value: into.subarray(0, 0) };
+      const want = frame === "close" ? into.byteLength : Math.min(into.byteLength, left);
+      const n = await conn.readInto(into.subarray(0, want));
+      if (n === null) {
+        if (frame === "close") {
+          end();
+          return { done: true, value: into.subarray(0, 0) };
+        }
+        throw new RegistryError(
+          `${url.host} closed the connection ${left} bytes before the body's end`,
+          0,
+        );
+      }
+      if (frame !== "close") left -= n;
+      if (typeof frame === "number" && left === 0) end();
+      return { done: false, value: into.subarray(0, n) };
+    } catch (e) {
+      end();
+      throw failed(e);
+    }
+  };
+  const cancel = (_reason?: unknown): Promise<void> => {
+    end();
+    return Promise.resolve();
+  };
+  const body = done ? null : new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: 64 * 1024,
+    pull: async (controller: ReadableByteStreamController) => {
+      const request = controller.byobRequest!;
+      const view = request.view!;
+      const r = await read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+      if (r.done) {
+        controller.close();
+        request.respond(0);
+        return;
+      }
+      request.respond(r.value.byteLength);
+    },
+    cancel,
+  }, { highWaterMark: 0 });
+  const statusText = /^[\t\x20-\x7e]*$/.test(head.statusText) ? head.statusText : "";
+  const res = new Response(body, { status: head.status, statusText, headers: head.headers });
+  if (body) bodies.set(res, { read, cancel });
+  return res;
+}
