@@ -192,7 +192,7 @@ async function readHead(c: Conn, budget: { left: number }): Promise<Head> {
     const colon = line.indexOf(":");
     const name = colon > 0 ? line.slice(0, colon) : "";
     const value = line.slice(colon + 1).replace(/^[\t ]+|[\t ]+$/g, "");
-    if (!TOKEN.test(name) || /[\x00-\x08\x0a-\x1f\x7f]/.test(value)) {
+    if (!TOKEN.test(name) || hasControl(value)) {
       throw new RegistryError(
         `${c.host} answered a malformed header line '${printableHead(line)}'`,
         0,
@@ -201,6 +201,15 @@ async function readHead(c: Conn, budget: { left: number }): Promise<Head> {
     headers.append(name, value);
   }
   return { status: Number(m[1]), statusText: m[2] ?? "", headers };
+}
+
+/** A control byte other than a tab (a header value may hold none). */
+function hasControl(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return true;
+  }
+  return false;
 }
 
 function printableHead(s: string): string {
