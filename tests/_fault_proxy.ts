@@ -81,6 +81,8 @@ export interface LogEntry {
   path: string;
   status: number;
   range?: string;
+  /** The request's `Connection` header (`close`: a large blob's download, over http1Fetch). */
+  connection?: string;
   /**
    * With `throttle`: bytes of the answer's body sent, and how it ended
    * (`cancelled`: the client went away). With `throttleUploads`: the same of
@@ -158,6 +160,7 @@ export function startFaultProxy(upstream: string): Proxy {
         path,
         status: 0,
         range: req.headers.get("range") ?? undefined,
+        connection: req.headers.get("connection") ?? undefined,
       };
       log.push(entry);
       const answer = (r: Response) => {

@@ -51,26 +51,31 @@ export interface Http1Options {
 /**
  * Whether {@link http1Fetch} may carry requests in this process: not when a
  * proxy is configured (`fetch` honours `HTTP_PROXY`, `HTTPS_PROXY`,
- * `ALL_PROXY`), nor when `OCIPKG_HTTP1=0`.
+ * `ALL_PROXY`, any case), nor when `OCIPKG_HTTP1=0`, nor without permission
+ * to read the environment.
  *
+ * @param env the environment (default: the process's)
  * @returns true when it may
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { http1Usable } from "./http1.ts";
- * console.log(http1Usable());
+ * assert.equal(http1Usable({ HTTPS_PROXY: "http://proxy:3128" }), false);
+ * assert.equal(http1Usable({ OCIPKG_HTTP1: "0" }), false);
+ * assert.equal(http1Usable({}), true);
  * ```
  */
-export function http1Usable(): boolean {
+export function http1Usable(env?: Record<string, string>): boolean {
   try {
-    const env = Deno.env.toObject();
-    if (env.OCIPKG_HTTP1 === "0") return false;
-    for (const k of Object.keys(env)) {
-      if (/^(https?|all)_proxy$/i.test(k) && env[k] !== "") return false;
-    }
-    return true;
+    env ??= Deno.env.toObject();
   } catch {
-    return false; // no permission to read the environment: fetch's defaults are unknown
+    return false; // no permission to read the environment: fetch's proxy is unknown
   }
+  if (env.OCIPKG_HTTP1 === "0") return false;
+  for (const k of Object.keys(env)) {
+    if (/^(https?|all)_proxy$/i.test(k) && env[k] !== "") return false;
+  }
+  return true;
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -143,11 +148,11 @@ class Conn {
    * `budget` counts the bytes a head may still take.
    */
   async line(budget: { left: number }, what: string): Promise<string> {
-    let scanned = this.#start;
+    let scanned = 0; // bytes after #start known to hold no LF (a refill may move them)
     while (true) {
-      const nl = this.#buf.subarray(scanned, this.#end).indexOf(10);
+      const nl = this.#buf.subarray(this.#start + scanned, this.#end).indexOf(10);
       if (nl >= 0) {
-        const at = scanned + nl;
+        const at = this.#start + scanned + nl;
         const length = at + 1 - this.#start;
         budget.left -= length;
         if (budget.left < 0) throw this.#bad(`${what} over ${MAX_HEAD} bytes`);
@@ -158,8 +163,8 @@ class Conn {
         this.#start = at + 1;
         return text;
       }
-      scanned = this.#end;
-      if (this.#end - this.#start > budget.left) throw this.#bad(`${what} over ${MAX_HEAD} bytes`);
+      scanned = this.#end - this.#start;
+      if (scanned > budget.left) throw this.#bad(`${what} over ${MAX_HEAD} bytes`);
       if (!await this.#fill()) throw this.#bad(`closed the connection in the ${what}`);
     }
   }
