@@ -437,3 +437,22 @@ Deno.test("http1: a large blob through the CLI: `get` and `pull` give the same b
     assertEquals(await digestOfFile(path), p.layer.digest);
   }
 });
+
+Deno.test("http1: a large blob pulled with byte progress lands whole, its progress counted", async () => {
+  const { plain } = await registries();
+  const p = await pushedRandom(plain.host, 65 * MiB);
+  const out = join(await tempDir(), "pulled");
+  const seen: number[] = [];
+  await pullImage(p.name, `oci:${out}`, {
+    progressBytes: true,
+    onProgress: (e) => {
+      if (e.desc.digest === p.layer.digest && e.kind !== "start" && e.kind !== "skip") {
+        seen.push(e.bytes ?? -1);
+      }
+    },
+  });
+  const path = (await OciDir.open(out)).blobPath(p.layer.digest);
+  assertEquals(await digestOfFile(path), p.layer.digest);
+  assertEquals(seen.at(-1), p.layer.size); // done, with every byte
+  assert(seen.every((b, i) => i === 0 || b >= seen[i - 1]!), "progress only grows");
+});

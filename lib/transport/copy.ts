@@ -23,8 +23,10 @@ import {
   bytesStream,
   fetchBytes,
   type ReadTarget,
+  takeReadsInPlace,
   type Target,
   TransferLostError,
+  withReadsInPlace,
 } from "./target.ts";
 import { DEFAULT_CONCURRENCY, DEFAULT_LARGE_TRANSFERS, LARGE_BLOB } from "./defaults.ts";
 
@@ -266,13 +268,40 @@ export async function copy(
 /**
  * Pass `src` on unchanged while counting its bytes: a byte stream stays one
  * (reads go straight into the consumer's buffers) and keeps its producer's
- * {@link vouch}.
+ * {@link vouch}, and its reads in place ({@link withReadsInPlace}: a large
+ * download still lands in a direct writer's ring with a progress bar shown).
  */
 function countBytes(
   src: ReadableStream<Uint8Array>,
   onBytes: (total: number, end: boolean) => void,
 ): ReadableStream<Uint8Array> {
   let total = 0;
+  const inPlace = takeReadsInPlace(src);
+  if (inPlace) {
+    const read = async (into: Uint8Array): Promise<number | null> => {
+      const n = await inPlace.read(into);
+      if (n !== null) total += n;
+      onBytes(total, n === null);
+      return n;
+    };
+    const counted = new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: 256 << 10,
+      async pull(c: ReadableByteStreamController) {
+        const request = c.byobRequest!;
+        const view = request.view!;
+        const n = await read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+        if (n === null) {
+          c.close();
+          request.respond(0);
+          return;
+        }
+        request.respond(n);
+      },
+      cancel: (reason) => inPlace.cancel(reason),
+    }, { highWaterMark: 0 });
+    return vouch(withReadsInPlace(counted, read), vouchedFor(src) ?? {});
+  }
   let reader: ReadableStreamBYOBReader;
   try {
     reader = src.getReader({ mode: "byob" });
