@@ -81,8 +81,8 @@ export interface LogEntry {
   path: string;
   status: number;
   range?: string;
-  /** The request's `Connection` header (`close`: a large blob's download, over http1Fetch). */
-  connection?: string;
+  /** Which client sent the request: Deno's `fetch`, or ocipkg's `http1Fetch` (blob downloads). */
+  client?: "fetch" | "http1";
   /**
    * With `throttle`: bytes of the answer's body sent, and how it ended
    * (`cancelled`: the client went away). With `throttleUploads`: the same of
@@ -160,7 +160,9 @@ export function startFaultProxy(upstream: string): Proxy {
         path,
         status: 0,
         range: req.headers.get("range") ?? undefined,
-        connection: req.headers.get("connection") ?? undefined,
+        // Deno's fetch adds `accept-language: *` to every request; http1Fetch sends only the
+        // headers it is given
+        client: req.headers.has("accept-language") ? "fetch" : "http1",
       };
       log.push(entry);
       const answer = (r: Response) => {

@@ -2,7 +2,13 @@
 // answer is hostile. Raw servers send exact bytes; a TLS server checks the CA
 // path; the bytes of good answers come back whole, in place.
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
-import { http1Body, http1Fetch, http1Usable, MAX_HEAD } from "../lib/transport/registry/http1.ts";
+import {
+  http1Body,
+  http1Fetch,
+  Http1Pool,
+  http1Usable,
+  MAX_HEAD,
+} from "../lib/transport/registry/http1.ts";
 import { RegistryError } from "./_internal.ts";
 import { startRaw } from "./_hostile_server.ts";
 import { makeTls, type Registry, startRegistry } from "./_registry.ts";
@@ -390,9 +396,9 @@ for (const size of [17 * MiB + 12_345, 65 * MiB + 12_345]) {
         await pullChecked(p.name, p.layer);
         const gets = proxy.log.filter((e) => e.path.endsWith(p.layer.digest));
         assertEquals(gets.length, 2, JSON.stringify(gets));
-        // both over a connection of their own (http1Fetch); the config and manifest not
-        assert(gets.every((e) => e.connection === "close"), JSON.stringify(gets));
-        assert(!proxy.log.some((e) => e.path.includes("/manifests/") && e.connection === "close"));
+        // both by http1Fetch; the manifest by fetch
+        assert(gets.every((e) => e.client === "http1"), JSON.stringify(gets));
+        assert(proxy.log.some((e) => e.path.includes("/manifests/") && e.client === "fetch"));
         assert(gets[1]!.range?.startsWith("bytes="), JSON.stringify(gets));
       },
     );
@@ -455,4 +461,187 @@ Deno.test("http1: a large blob pulled with byte progress lands whole, its progre
   assertEquals(await digestOfFile(path), p.layer.digest);
   assertEquals(seen.at(-1), p.layer.size); // done, with every byte
   assert(seen.every((b, i) => i === 0 || b >= seen[i - 1]!), "progress only grows");
+});
+
+// ---- kept connections (Http1Pool) ----
+
+/**
+ * A keep-alive server of exact bytes: each request on a connection is answered by
+ * `answer(n)` (n: the request's number on its connection, from 0); `close` after it
+ * closes the connection. Counts connections.
+ */
+function keepAliveServer(answer: (n: number) => { bytes: string; close?: boolean }) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const self = {
+    host: `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    connections: 0,
+    requests: [] as string[],
+    /** Close every open connection (as a server's idle timeout does). */
+    dropAll() {
+      for (const c of conns) c.close();
+      conns.clear();
+    },
+    async stop() {
+      listener.close();
+      self.dropAll();
+      await accepting;
+    },
+  };
+  const serve = async (conn: Deno.Conn) => {
+    conns.add(conn);
+    let buf = "";
+    const chunk = new Uint8Array(4096);
+    try {
+      for (let n = 0;; n++) {
+        while (!buf.includes("\r\n\r\n")) {
+          const k = await conn.read(chunk);
+          if (k === null) return;
+          buf += new TextDecoder().decode(chunk.subarray(0, k));
+        }
+        const at = buf.indexOf("\r\n\r\n") + 4;
+        self.requests.push(buf.slice(0, at));
+        buf = buf.slice(at);
+        const a = answer(n);
+        await conn.write(enc.encode(a.bytes));
+        if (a.close) return;
+      }
+    } catch {
+      /* closed */
+    } finally {
+      conns.delete(conn);
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    }
+  };
+  const accepting = (async () => {
+    const tasks: Promise<void>[] = [];
+    try {
+      for await (const conn of listener) {
+        self.connections++;
+        tasks.push(serve(conn));
+      }
+    } catch { /* closed */ }
+    await Promise.allSettled(tasks);
+  })();
+  return self;
+}
+
+const hello = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+
+Deno.test("http1: a pool sends many requests over one kept connection, and closes it", async () => {
+  const server = keepAliveServer(() => ({ bytes: hello }));
+  const pool = new Http1Pool();
+  try {
+    const url = new URL(`http://${server.host}/v2/x/blobs/sha256:00`);
+    for (let i = 0; i < 20; i++) {
+      assertEquals(await (await http1Fetch(url, {}, { pool })).text(), "hello");
+    }
+    assertEquals(server.connections, 1);
+    assertEquals(server.requests.length, 20);
+    assert(!server.requests[0]!.includes("connection: close"), server.requests[0]);
+    // chunked answers are kept too; 8 at once: 8 connections, kept for the next 8
+    const chunked = keepAliveServer(() => ({
+      bytes: "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    }));
+    const url2 = new URL(`http://${chunked.host}/b`);
+    for (let round = 0; round < 3; round++) {
+      const texts = await Promise.all(
+        Array.from({ length: 8 }, async () => await (await http1Fetch(url2, {}, { pool })).text()),
+      );
+      assertEquals(texts, Array(8).fill("hello"));
+    }
+    assertEquals(chunked.connections, 8);
+    assertEquals(pool.idle, 9);
+    pool.close();
+    assertEquals(pool.idle, 0);
+    await chunked.stop();
+  } finally {
+    pool.close();
+    await server.stop();
+  }
+});
+
+Deno.test("http1: a kept connection the server closed meanwhile is replaced, the request not lost", async () => {
+  const server = keepAliveServer(() => ({ bytes: hello }));
+  const pool = new Http1Pool();
+  try {
+    const url = new URL(`http://${server.host}/x`);
+    assertEquals(await (await http1Fetch(url, {}, { pool })).text(), "hello");
+    server.dropAll(); // the server's idle timeout
+    await new Promise((r) => setTimeout(r, 20));
+    assertEquals(await (await http1Fetch(url, {}, { pool })).text(), "hello");
+    assertEquals(server.connections, 2);
+  } finally {
+    pool.close();
+    await server.stop();
+  }
+});
+
+const NOT_KEPT: [string, (n: number) => { bytes: string; close?: boolean }, boolean][] = [
+  ["the answer says Connection: close", () => ({
+    bytes: "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 5\r\n\r\nhello",
+    close: true,
+  }), false],
+  [
+    "an HTTP/1.0 answer",
+    () => ({ bytes: "HTTP/1.0 200 OK\r\ncontent-length: 5\r\n\r\nhello" }),
+    false,
+  ],
+  [
+    "a body to the connection's end",
+    () => ({ bytes: "HTTP/1.1 200 OK\r\n\r\nhello", close: true }),
+    false,
+  ],
+  ["bytes after the body", () => ({ bytes: hello + "HTTP/1.1 200 OK\r\n" }), false],
+  [
+    "a body not read to its end",
+    () => ({ bytes: "HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n" + "a".repeat(100000) }),
+    true,
+  ],
+];
+
+for (const [name, answer, cancel] of NOT_KEPT) {
+  Deno.test(`http1: a connection is not kept after ${name}`, async () => {
+    const server = keepAliveServer(answer);
+    const pool = new Http1Pool();
+    try {
+      const url = new URL(`http://${server.host}/x`);
+      for (let i = 0; i < 3; i++) {
+        const res = await http1Fetch(url, {}, { pool });
+        if (cancel) {
+          const reader = res.body!.getReader();
+          await reader.read();
+          await reader.cancel();
+        } else {
+          assertEquals(await res.text(), "hello");
+        }
+      }
+      assertEquals(server.connections, 3);
+      assertEquals(pool.idle, 0);
+    } finally {
+      pool.close();
+      await server.stop();
+    }
+  });
+}
+
+Deno.test("http1: a pull's small blobs go over http1Fetch too, its manifest over fetch (a real registry)", async () => {
+  const { proxy } = await registries();
+  const src = await tempDir();
+  for (let i = 0; i < 30; i++) {
+    await Deno.writeFile(join(src, `f${i}`), crypto.getRandomValues(new Uint8Array(4096)));
+  }
+  const name = `${proxy.host}/http1/small:1`;
+  const dir = join(await tempDir(), "layout");
+  await packDirectory(src, `oci:${dir}`, { name });
+  await pushImage(`oci:${dir}`, undefined, {});
+  proxy.reset();
+  const out = join(await tempDir(), "pulled");
+  await pullImage(name, `oci:${out}`, {});
+  const blobs = proxy.log.filter((e) => e.method === "GET" && e.path.includes("/blobs/"));
+  assert(blobs.length >= 2, JSON.stringify(proxy.log));
+  assert(blobs.every((e) => e.client === "http1"), JSON.stringify(blobs));
+  assert(proxy.log.some((e) => e.path.includes("/manifests/") && e.client === "fetch"));
 });

@@ -13,12 +13,6 @@ export const DEFAULT_CONCURRENCY = 8;
 export const DEFAULT_LARGE_TRANSFERS = 4;
 /** A blob this size or larger counts as large (1 MiB). */
 export const LARGE_BLOB = 1 << 20;
-/**
- * A blob download this size or larger (or a range of one) is read over a
- * connection of its own, straight into the reader's buffers (`http1Fetch`):
- * 16 MiB, where one more connection costs little beside the transfer.
- */
-export const HTTP1_MIN = 16 << 20;
 
 /**
  * Default network limits (milliseconds, bytes per second).

@@ -39,7 +39,7 @@ import type { Credential } from "./credentials.ts";
 import { AuthError, RegistryError } from "./errors.ts";
 import { firstError } from "./error_codes.ts";
 import { Authenticator } from "./auth.ts";
-import { http1Usable } from "./http1.ts";
+import { Http1Pool, http1Usable } from "./http1.ts";
 import {
   causeChain,
   checkUrl,
@@ -164,11 +164,11 @@ export interface RegistryRequest {
    */
   stream?: boolean;
   /**
-   * A download of {@link HTTP1_MIN} bytes or more: sent with `http1Fetch`
-   * (its body read straight into the reader's buffers), unless a proxy is
-   * configured or `OCIPKG_HTTP1=0` (see `http1Usable`).
+   * A blob download: sent with `http1Fetch` over the client's kept
+   * connections (its body read straight into the reader's buffers), unless
+   * a proxy is configured or `OCIPKG_HTTP1=0` (see `http1Usable`).
    */
-  large?: boolean;
+  download?: boolean;
   /** The stalls of the download this request is part of (see {@link DownloadStalls}). */
   stalls?: DownloadStalls;
   /** Stops this request (and its body), which fails with its reason; no retry follows. */
@@ -216,6 +216,8 @@ export class RegistryClient {
   #http: Deno.HttpClient | undefined;
   /** The CA file's certificates, for `http1Fetch`. */
   #caCerts: string[] | undefined;
+  /** Connections kept between blob downloads (made at the first). */
+  #h1: Http1Pool | undefined;
   /** Aborted by {@link abort}. */
   #stop = new AbortController();
   /**
@@ -302,6 +304,7 @@ export class RegistryClient {
   /** Release the HTTP client. */
   close(): void {
     this.#http?.close();
+    this.#h1?.close();
   }
 
   /**
@@ -566,8 +569,8 @@ export class RegistryClient {
       };
       if (body instanceof ReadableStream) init.duplex = "half";
       if (this.#http) init.client = this.#http;
-      const http1 = req.large && method === "GET" && body === undefined && http1Usable()
-        ? { caCerts: this.#caCerts }
+      const http1 = req.download && method === "GET" && body === undefined && http1Usable()
+        ? { caCerts: this.#caCerts, pool: this.#h1 ??= new Http1Pool() }
         : undefined;
       const host = url.origin === this.#origin ? this.registry : url.host;
       const res = await timedFetch(url, init, {

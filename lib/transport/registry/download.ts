@@ -28,7 +28,6 @@ import {
   DEFAULT_RANGE_PARTS,
   DEFAULT_RANGE_SEGMENT,
   DEFAULT_RANGE_THRESHOLD,
-  HTTP1_MIN,
   LARGE_BLOB,
 } from "../defaults.ts";
 
@@ -330,7 +329,7 @@ export class BlobDownloads {
       what,
       ok: [200, 206, 404],
       stream: true,
-      large: desc.size >= HTTP1_MIN,
+      download: true,
       stalls,
       signal,
     });
