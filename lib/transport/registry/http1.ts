@@ -79,8 +79,20 @@ export function http1Usable(env?: Record<string, string>): boolean {
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const LATIN1 = new TextDecoder("latin1");
 const enc = new TextEncoder();
+
+/**
+ * Bytes as ISO-8859-1 text, one character per byte: a head's obs-text
+ * (0x80–0xff) stays a byte string `Headers` takes. (`TextDecoder("latin1")`
+ * is windows-1252: 0x80 became `€`, which `Headers` refused.)
+ */
+function latin1(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.byteLength; i += 8192) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  }
+  return s;
+}
 
 /** A connection read through a small buffer for heads and chunk lines. */
 class Conn {
@@ -159,7 +171,7 @@ class Conn {
         if (at === this.#start || this.#buf[at - 1] !== 13) {
           throw this.#bad(`${what} has a line not ended by CRLF`);
         }
-        const text = LATIN1.decode(this.#buf.subarray(this.#start, at - 1));
+        const text = latin1(this.#buf.subarray(this.#start, at - 1));
         this.#start = at + 1;
         return text;
       }
@@ -405,7 +417,9 @@ export async function http1Fetch(
     end();
     return Promise.resolve();
   };
-  const body = done ? null : new ReadableStream({
+  // only an answer that has no body by its framing gets none: an empty one is an empty
+  // stream, as `fetch` gives (a reader of a blob then sees it end, not a missing body)
+  const body = frame === "none" ? null : new ReadableStream({
     type: "bytes",
     autoAllocateChunkSize: 64 * 1024,
     pull: async (controller: ReadableByteStreamController) => {

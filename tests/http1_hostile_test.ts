@@ -1,0 +1,200 @@
+// Large blob downloads (16 MiB or more: over http1Fetch) from hostile raw servers: exact
+// bytes for each answer, the download (BlobDownloads) reading them as a pull does.
+import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import { RegistryClient } from "./_internal.ts";
+import { Repository } from "../lib/transport/registry/repository.ts";
+import { BlobDownloads } from "../lib/transport/registry/download.ts";
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+
+const enc = new TextEncoder();
+const MiB = 1 << 20;
+
+/** A random blob of `size` bytes and its descriptor. */
+function randomBlob(size: number) {
+  const bytes = new Uint8Array(size);
+  for (let o = 0; o < size; o += 65536) {
+    crypto.getRandomValues(bytes.subarray(o, Math.min(size, o + 65536)));
+  }
+  const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+  return { bytes, desc: { mediaType: "application/octet-stream", digest, size } };
+}
+
+const BLOB = randomBlob(17 * MiB + 5);
+
+async function writeAll(c: Deno.Conn, b: Uint8Array): Promise<void> {
+  for (let o = 0; o < b.byteLength;) o += await c.write(b.subarray(o));
+}
+
+/** The start of a request's `Range: bytes=N-`, or undefined. */
+function rangeStart(head: string): number | undefined {
+  const m = /\r\nrange: bytes=(\d+)-/i.exec(head);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Answer as a registry does: the whole blob, or the rest from a Range's start. */
+async function answerWell(c: Deno.Conn, head: string, blob = BLOB.bytes): Promise<void> {
+  const from = rangeStart(head);
+  const size = blob.byteLength;
+  if (from === undefined) {
+    await writeAll(c, enc.encode(`HTTP/1.1 200 OK\r\ncontent-length: ${size}\r\n\r\n`));
+    await writeAll(c, blob);
+  } else if (from >= size) {
+    await writeAll(
+      c,
+      enc.encode(`HTTP/1.1 416 Range Not Satisfiable\r\ncontent-length: 0\r\n\r\n`),
+    );
+  } else {
+    await writeAll(
+      c,
+      enc.encode(
+        `HTTP/1.1 206 Partial Content\r\ncontent-length: ${size - from}\r\n` +
+          `content-range: bytes ${from}-${size - 1}/${size}\r\n\r\n`,
+      ),
+    );
+    await writeAll(c, blob.subarray(from));
+  }
+}
+
+/**
+ * A raw TCP registry: `answer` is given each request's head and its number
+ * (1-based); the connection closes when it returns. `heads` records them.
+ */
+async function withRaw(
+  answer: (conn: Deno.Conn, head: string, n: number) => Promise<void>,
+  fn: (host: string, heads: string[]) => Promise<void>,
+): Promise<void> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const heads: string[] = [];
+  const conns = new Set<Deno.Conn>();
+  const tasks: Promise<void>[] = [];
+  const serve = async (c: Deno.Conn) => {
+    try {
+      let head = "";
+      const buf = new Uint8Array(4096);
+      while (!head.includes("\r\n\r\n")) {
+        const k = await c.read(buf);
+        if (k === null) return;
+        head += new TextDecoder().decode(buf.subarray(0, k));
+      }
+      heads.push(head);
+      await answer(c, head, heads.length);
+    } catch {
+      /* the client went away */
+    } finally {
+      conns.delete(c);
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+  };
+  const accepting = (async () => {
+    for await (const c of listener) {
+      conns.add(c);
+      tasks.push(serve(c));
+    }
+  })().catch(() => {});
+  try {
+    await fn(`127.0.0.1:${(listener.addr as Deno.NetAddr).port}`, heads);
+  } finally {
+    listener.close();
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+    await accepting;
+    await Promise.allSettled(tasks);
+  }
+}
+
+/** Download BLOB (or `blob`) from `host` as a pull does; its bytes. */
+async function download(
+  host: string,
+  blob = BLOB,
+  options: ConstructorParameters<typeof RegistryClient>[1] = {},
+): Promise<Uint8Array> {
+  const client = new RegistryClient(host, {
+    credential: null,
+    backoffMs: 5,
+    config: false,
+    ...options,
+  });
+  try {
+    const downloads = new BlobDownloads(new Repository(client, "x/y", {}));
+    return new Uint8Array(await new Response(await downloads.fetch(blob.desc)).arrayBuffer());
+  } finally {
+    client.close();
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
+}
+Deno.test("http1 hostile: a 200 with an empty body (Content-Length: 0) is resumed, not a TypeError", async () => {
+  await withRaw(async (c, head, n) => {
+    if (n === 1) await writeAll(c, enc.encode("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"));
+    else await answerWell(c, head);
+  }, async (host, heads) => {
+    assert(sameBytes(await download(host), BLOB.bytes));
+    assertEquals(heads.length, 2);
+    assert(heads.every((h) => /\r\nconnection: close\r\n/i.test(h)), "over http1");
+  });
+});
+
+Deno.test("http1 hostile: obs-text bytes (0x80-0xff) in a reason phrase and a header value are taken", async () => {
+  // (fetch takes them; a windows-1252 decode made 0x80 '€', which Headers refused as a
+  // "connection" failure, retried five times)
+  const head = new Uint8Array([
+    ...enc.encode("HTTP/1.1 200 O"),
+    0x80,
+    0xe9,
+    ...enc.encode("K\r\nx-note: "),
+    0x80,
+    0x9f,
+    0xff,
+    ...enc.encode(`\r\ncontent-length: ${BLOB.desc.size}\r\n\r\n`),
+  ]);
+  await withRaw(async (c) => {
+    await writeAll(c, head);
+    await writeAll(c, BLOB.bytes);
+  }, async (host, heads) => {
+    assert(sameBytes(await download(host), BLOB.bytes));
+    assertEquals(heads.length, 1);
+  });
+});
+
+for (
+  const [name, frame] of [
+    ["a Content-Length longer than the blob", `content-length: ${BLOB.desc.size + 1000}`],
+    ["a chunked body without its last chunk", "transfer-encoding: chunked"],
+  ] as const
+) {
+  Deno.test(`http1 hostile: an answer broken off after the blob's last byte (${name}) completes it`, async () => {
+    // nothing is missing: the digest decides, no Range past the blob's end is asked
+    await withRaw(async (c, head) => {
+      if (rangeStart(head) !== undefined) return await answerWell(c, head);
+      await writeAll(c, enc.encode(`HTTP/1.1 200 OK\r\n${frame}\r\n\r\n`));
+      if (frame.startsWith("transfer")) {
+        await writeAll(c, enc.encode(`${BLOB.desc.size.toString(16)}\r\n`));
+      }
+      await writeAll(c, BLOB.bytes);
+    }, async (host, heads) => {
+      assert(sameBytes(await download(host), BLOB.bytes));
+      assertEquals(heads.length, 1, heads.join("\n"));
+    });
+  });
+}
+
+Deno.test("http1 hostile: other bytes that break off after the blob's size still fail on the digest", async () => {
+  const other = randomBlob(BLOB.desc.size).bytes;
+  await withRaw(async (c) => {
+    await writeAll(
+      c,
+      enc.encode(`HTTP/1.1 200 OK\r\ncontent-length: ${BLOB.desc.size + 1}\r\n\r\n`),
+    );
+    await writeAll(c, other);
+  }, async (host) => {
+    await assertRejects(() => download(host), Error, "digest mismatch");
+  });
+});
