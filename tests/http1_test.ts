@@ -8,7 +8,18 @@ import { startRaw } from "./_hostile_server.ts";
 import { makeTls, type Registry, startRegistry } from "./_registry.ts";
 import { runCli, tempDir } from "./_helpers.ts";
 import { type Proxy, startFaultProxy } from "./_fault_proxy.ts";
-import { OciDir, packDirectory, pullImage, pushImage, VerificationError } from "../mod.ts";
+import {
+  getImage,
+  OciArchive,
+  OciDir,
+  packDirectory,
+  pullImage,
+  pushImage,
+  Store,
+  VerificationError,
+} from "../mod.ts";
+import type { Descriptor } from "./_internal.ts";
+import { DirectWriter, fileSystemOf } from "../lib/util/direct_write.ts";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 
@@ -455,4 +466,108 @@ Deno.test("http1: a large blob pulled with byte progress lands whole, its progre
   assertEquals(await digestOfFile(path), p.layer.digest);
   assertEquals(seen.at(-1), p.layer.size); // done, with every byte
   assert(seen.every((b, i) => i === 0 || b >= seen[i - 1]!), "progress only grows");
+});
+
+// Drops at awkward moments of a 65 MiB blob read in place into the direct writer's ring (4 MiB
+// slots): before the first byte, exactly at a slot's end, one past it, one before the blob's
+// end; resumed by Range (206) or answered whole again (200, the bytes had skipped in the
+// ring). The file is the blob, byte for byte; the resumption asks from exactly the byte dropped.
+Deno.test("http1: drops at slot boundaries of the direct writer's ring are resumed byte for byte", async () => {
+  const { proxy } = await registries();
+  const p = await pushedRandom(proxy.host, 65 * MiB + 4321);
+  const size = p.layer.size;
+  const direct = fileSystemOf(join(await tempDir(), "x")) !== undefined;
+  const cases: [number, 206 | 200][] = [
+    [0, 206],
+    [4 * MiB, 206],
+    [4 * MiB + 1, 200],
+    [size - 1, 200],
+  ];
+  const ring = DirectWriter.prototype.spaceInRing;
+  let inRing = 0;
+  DirectWriter.prototype.spaceInRing = function () {
+    inRing++;
+    return ring.call(this);
+  };
+  try {
+    for (const [at, resumed] of cases) {
+      proxy.reset();
+      let first = true;
+      proxy.rules.blobAnswer = {
+        digest: p.layer.digest,
+        answer: (blob, range) => {
+          if (first) {
+            first = false;
+            return droppedAt(blob, at);
+          }
+          return resumed === 200 && range ? new Response(blob) : undefined;
+        },
+      };
+      inRing = 0;
+      await pullChecked(p.name, p.layer);
+      const gets = proxy.log.filter((e) => e.path.endsWith(p.layer.digest));
+      const again = at > 0 ? `bytes=${at}-` : undefined; // nothing had: asked whole again
+      assertEquals(gets.map((e) => e.range), [undefined, again], `drop at ${at}`);
+      if (direct) assert(inRing > 0, "read in place into the ring");
+    }
+  } finally {
+    DirectWriter.prototype.spaceInRing = ring;
+  }
+});
+
+/** A whole blob's answer (its length stated) whose connection dies after `at` bytes. */
+function droppedAt(blob: Uint8Array<ArrayBuffer>, at: number): Response {
+  let sent = false;
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (!sent && at > 0) {
+        sent = true;
+        c.enqueue(blob.slice(0, at));
+        return;
+      }
+      c.close(); // short of its length: the server drops the connection
+    },
+  });
+  return new Response(body, { headers: { "content-length": String(blob.byteLength) } });
+}
+
+Deno.test("http1: a 65 MiB blob dropped mid-slot lands whole through `get` (the store) and `pull --format archive`", async () => {
+  const { proxy } = await registries();
+  const p = await pushedRandom(proxy.host, 65 * MiB + 99);
+  const dropAt = 6 * MiB + 12_345;
+  const arm = () => {
+    proxy.reset();
+    let first = true;
+    proxy.rules.blobAnswer = {
+      digest: p.layer.digest,
+      answer: (blob) => {
+        if (!first) return undefined;
+        first = false;
+        return droppedAt(blob, dropAt);
+      },
+    };
+  };
+  const want = await digestOfFile(join(p.src, "lib", "libbig.a"));
+  // get: into a store, the layer teed into its cache and its extraction
+  arm();
+  const store = new Store(join(await tempDir(), "store"));
+  const got = await getImage(p.name, { store, backoffMs: 10 });
+  assertEquals(await digestOfFile(join(got.dir, "lib", "libbig.a")), want);
+  assertEquals(
+    proxy.log.filter((e) => e.path.endsWith(p.layer.digest)).map((e) => e.range),
+    [undefined, `bytes=${dropAt}-`],
+  );
+  // pull into an oci-archive
+  arm();
+  const tar = join(await tempDir(), "out.tar");
+  await pullImage(p.name, tar, { backoffMs: 10, format: "archive" });
+  const archive = await OciArchive.open(tar);
+  const stream = await archive.fetch(p.layer as Descriptor);
+  const h = createHash("sha256");
+  for await (const chunk of stream) h.update(chunk);
+  assertEquals(`sha256:${h.digest("hex")}`, p.layer.digest);
+  assertEquals(
+    proxy.log.filter((e) => e.path.endsWith(p.layer.digest)).map((e) => e.range),
+    [undefined, `bytes=${dropAt}-`],
+  );
 });
