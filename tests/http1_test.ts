@@ -571,3 +571,41 @@ Deno.test("http1: a 65 MiB blob dropped mid-slot lands whole through `get` (the 
     [undefined, `bytes=${dropAt}-`],
   );
 });
+
+// A proxy configured (fetch honours it): a large blob's download goes through it too, not
+// around it over a connection of its own. The variables are given to a child (test modules share
+// this process's environment).
+Deno.test("http1: with HTTP_PROXY (or http_proxy) set, a large blob goes through the proxy", async () => {
+  const { plain } = await registries();
+  const p = await pushedRandom(plain.host, 17 * MiB);
+  const seen: { url: string; connection: string | null }[] = [];
+  const ac = new AbortController();
+  const proxy = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+    async (req) => {
+      seen.push({ url: req.url, connection: req.headers.get("connection") });
+      const headers = new Headers(req.headers);
+      headers.delete("host");
+      const up = await fetch(req.url, { method: req.method, headers, redirect: "manual" });
+      return new Response(up.body, { status: up.status, headers: up.headers });
+    },
+  );
+  try {
+    for (const k of ["HTTP_PROXY", "http_proxy"]) {
+      seen.length = 0;
+      const out = join(await tempDir(), "pulled");
+      const r = await runCli(["pull", p.name, "-o", out, "--format", "dir"], {
+        env: { [k]: `http://127.0.0.1:${proxy.addr.port}` },
+      });
+      assertEquals(r.code, 0, r.stderr);
+      const path = (await OciDir.open(out)).blobPath(p.layer.digest);
+      assertEquals(await digestOfFile(path), p.layer.digest);
+      const blob = seen.filter((e) => e.url.endsWith(`/blobs/${p.layer.digest}`));
+      assertEquals(blob.length, 1, `${k}: ${JSON.stringify(seen)}`);
+      assert(blob[0]!.connection !== "close", "through fetch, not http1Fetch");
+    }
+  } finally {
+    ac.abort();
+    await proxy.finished;
+  }
+});
