@@ -198,3 +198,57 @@ Deno.test("http1 hostile: other bytes that break off after the blob's size still
     await assertRejects(() => download(host), Error, "digest mismatch");
   });
 });
+
+Deno.test("http1 hostile: 50 large downloads stopped mid-body (signal, cancel, unread) leave no connection open", async () => {
+  let open = 0;
+  const closed: Promise<void>[] = [];
+  await withRaw(async (c) => {
+    open++;
+    let gone!: () => void;
+    closed.push(new Promise<void>((r) => gone = r));
+    try {
+      await writeAll(c, enc.encode(`HTTP/1.1 200 OK\r\ncontent-length: ${BLOB.desc.size}\r\n\r\n`));
+      await writeAll(c, BLOB.bytes.subarray(0, 256 << 10));
+      // then nothing, until the client goes away
+      const buf = new Uint8Array(1024);
+      while (await c.read(buf).catch(() => null) !== null);
+    } finally {
+      open--;
+      gone();
+    }
+  }, async (host) => {
+    const client = new RegistryClient(host, { credential: null, config: false });
+    try {
+      const downloads = new BlobDownloads(new Repository(client, "x/y", {}));
+      for (let i = 0; i < 50; i++) {
+        const ac = new AbortController();
+        const stream = await downloads.fetch(BLOB.desc, { signal: ac.signal });
+        const way = i % 3;
+        if (way === 2) {
+          await stream.cancel(); // a caller that gives up before reading
+          continue;
+        }
+        const reader = stream.getReader();
+        assert(!(await reader.read()).done);
+        if (way === 0) {
+          ac.abort(new Error("stopped"));
+          await assertRejects(() => reader.read(), Error, "stopped");
+        } else await reader.cancel();
+      }
+      // every connection is closed by the client (a leak would keep this waiting)
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const leak = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${open} connections left open`)), 10_000);
+      });
+      try {
+        await Promise.race([Promise.all(closed), leak]);
+      } finally {
+        clearTimeout(timer);
+      }
+      assertEquals(closed.length, 50);
+      assertEquals(open, 0);
+    } finally {
+      client.close();
+    }
+  });
+});
