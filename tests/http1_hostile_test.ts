@@ -1,7 +1,8 @@
 // Large blob downloads (16 MiB or more: over http1Fetch) from hostile raw servers: exact
 // bytes for each answer, the download (BlobDownloads) reading them as a pull does.
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { RegistryClient } from "./_internal.ts";
+import { RegistryClient, RegistryTimeoutError } from "./_internal.ts";
+import { have } from "./_helpers.ts";
 import { Repository } from "../lib/transport/registry/repository.ts";
 import { BlobDownloads } from "../lib/transport/registry/download.ts";
 import { Buffer } from "node:buffer";
@@ -247,6 +248,78 @@ Deno.test("http1 hostile: 50 large downloads stopped mid-body (signal, cancel, u
       }
       assertEquals(closed.length, 50);
       assertEquals(open, 0);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+/**
+ * A listener whose accept queue is full (python3: `listen(0)`, never accepting, one connection
+ * queued): a connection to it hangs in its handshake, as to a host that drops packets.
+ */
+async function withHangingConnect(fn: (host: string) => Promise<void>): Promise<void> {
+  const script = [
+    "import socket, sys",
+    "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)",
+    "fill = []",
+    "for i in range(8):",
+    "    c = socket.socket(); c.settimeout(0.5)",
+    "    try: c.connect(s.getsockname()); fill.append(c)",
+    "    except OSError: break",
+    "print(s.getsockname()[1], flush=True)",
+    "sys.stdin.read()",
+  ].join("\n");
+  const child = new Deno.Command("python3", {
+    args: ["-c", script],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    const port = Number((await lines.read()).value?.trim());
+    await fn(`127.0.0.1:${port}`);
+  } finally {
+    await child.stdin.close();
+    await lines.cancel();
+    await child.status;
+  }
+}
+
+Deno.test("http1 hostile: the connect timeout fires while a large blob's connection hangs in its handshake", async (t) => {
+  if (!await have("python3")) {
+    console.log("  (no python3: skipped)");
+    return;
+  }
+  await withHangingConnect(async (host) => {
+    const client = new RegistryClient(host, {
+      credential: null,
+      config: false,
+      connectTimeoutMs: 300,
+      maxAttempts: 1,
+    });
+    try {
+      const downloads = new BlobDownloads(new Repository(client, "x/y", {}));
+      for (const blob of [randomBlob(2 * MiB), BLOB]) { // over fetch, then over http1Fetch
+        await t.step(`${blob.desc.size >> 20} MiB`, async () => {
+          let guard: ReturnType<typeof setTimeout> | undefined;
+          const hung = new Promise<never>((_, reject) => {
+            guard = setTimeout(() => reject(new Error("still connecting after 20 s")), 20_000);
+          });
+          try {
+            const e = await Promise.race([
+              downloads.fetch(blob.desc)
+                .then((s) => new Response(s).arrayBuffer())
+                .then(() => undefined, (e) => e),
+              hung,
+            ]);
+            assert(e instanceof RegistryTimeoutError, String(e));
+            assertEquals(e.kind, "connect");
+          } finally {
+            clearTimeout(guard);
+          }
+        });
+      }
     } finally {
       client.close();
     }

@@ -308,14 +308,24 @@ export async function http1Fetch(
   let head: Head;
   let frame: ReturnType<typeof framing>;
   try {
-    const raw = https
-      ? await Deno.connectTls({
-        hostname,
-        port,
-        caCerts: options.caCerts,
-        alpnProtocols: ["http/1.1"],
-      })
-      : await Deno.connect({ hostname, port });
+    // the signal stops the connect too: a host that drops packets holds a connect for minutes
+    // (connectTls takes no signal: TLS starts on the connection made)
+    const tcp = await Deno.connect({ hostname, port, signal });
+    let raw: Deno.Conn = tcp;
+    if (https) {
+      try {
+        raw = await Deno.startTls(tcp, {
+          hostname,
+          caCerts: options.caCerts,
+          alpnProtocols: ["http/1.1"],
+        });
+      } catch (e) {
+        try {
+          tcp.close();
+        } catch { /* taken by startTls */ }
+        throw e;
+      }
+    }
     c = new Conn(raw, url.host);
     if (signal?.aborted) c.close();
     const headers = new Headers(init.headers);
