@@ -14,7 +14,18 @@ import { startRaw } from "./_hostile_server.ts";
 import { makeTls, type Registry, startRegistry } from "./_registry.ts";
 import { runCli, tempDir } from "./_helpers.ts";
 import { type Proxy, startFaultProxy } from "./_fault_proxy.ts";
-import { OciDir, packDirectory, pullImage, pushImage, VerificationError } from "../mod.ts";
+import {
+  getImage,
+  OciArchive,
+  OciDir,
+  packDirectory,
+  pullImage,
+  pushImage,
+  Store,
+  VerificationError,
+} from "../mod.ts";
+import type { Descriptor } from "./_internal.ts";
+import { DirectWriter, fileSystemOf } from "../lib/util/direct_write.ts";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 
@@ -644,4 +655,147 @@ Deno.test("http1: a pull's small blobs go over http1Fetch too, its manifest over
   assert(blobs.length >= 2, JSON.stringify(proxy.log));
   assert(blobs.every((e) => e.client === "http1"), JSON.stringify(blobs));
   assert(proxy.log.some((e) => e.path.includes("/manifests/") && e.client === "fetch"));
+});
+
+// Drops at awkward moments of a 65 MiB blob read in place into the direct writer's ring (4 MiB
+// slots): before the first byte, exactly at a slot's end, one past it, one before the blob's
+// end; resumed by Range (206) or answered whole again (200, the bytes had skipped in the
+// ring). The file is the blob, byte for byte; the resumption asks from exactly the byte dropped.
+Deno.test("http1: drops at slot boundaries of the direct writer's ring are resumed byte for byte", async () => {
+  const { proxy } = await registries();
+  const p = await pushedRandom(proxy.host, 65 * MiB + 4321);
+  const size = p.layer.size;
+  const direct = fileSystemOf(join(await tempDir(), "x")) !== undefined;
+  const cases: [number, 206 | 200][] = [
+    [0, 206],
+    [4 * MiB, 206],
+    [4 * MiB + 1, 200],
+    [size - 1, 200],
+  ];
+  const ring = DirectWriter.prototype.spaceInRing;
+  let inRing = 0;
+  DirectWriter.prototype.spaceInRing = function () {
+    inRing++;
+    return ring.call(this);
+  };
+  try {
+    for (const [at, resumed] of cases) {
+      proxy.reset();
+      let first = true;
+      proxy.rules.blobAnswer = {
+        digest: p.layer.digest,
+        answer: (blob, range) => {
+          if (first) {
+            first = false;
+            return droppedAt(blob, at);
+          }
+          return resumed === 200 && range ? new Response(blob) : undefined;
+        },
+      };
+      inRing = 0;
+      await pullChecked(p.name, p.layer);
+      const gets = proxy.log.filter((e) => e.path.endsWith(p.layer.digest));
+      const again = at > 0 ? `bytes=${at}-` : undefined; // nothing had: asked whole again
+      assertEquals(gets.map((e) => e.range), [undefined, again], `drop at ${at}`);
+      if (direct) assert(inRing > 0, "read in place into the ring");
+    }
+  } finally {
+    DirectWriter.prototype.spaceInRing = ring;
+  }
+});
+
+/** A whole blob's answer (its length stated) whose connection dies after `at` bytes. */
+function droppedAt(blob: Uint8Array<ArrayBuffer>, at: number): Response {
+  let sent = false;
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (!sent && at > 0) {
+        sent = true;
+        c.enqueue(blob.slice(0, at));
+        return;
+      }
+      c.close(); // short of its length: the server drops the connection
+    },
+  });
+  return new Response(body, { headers: { "content-length": String(blob.byteLength) } });
+}
+
+Deno.test("http1: a 65 MiB blob dropped mid-slot lands whole through `get` (the store) and `pull --format archive`", async () => {
+  const { proxy } = await registries();
+  const p = await pushedRandom(proxy.host, 65 * MiB + 99);
+  const dropAt = 6 * MiB + 12_345;
+  const arm = () => {
+    proxy.reset();
+    let first = true;
+    proxy.rules.blobAnswer = {
+      digest: p.layer.digest,
+      answer: (blob) => {
+        if (!first) return undefined;
+        first = false;
+        return droppedAt(blob, dropAt);
+      },
+    };
+  };
+  const want = await digestOfFile(join(p.src, "lib", "libbig.a"));
+  // get: into a store, the layer teed into its cache and its extraction
+  arm();
+  const store = new Store(join(await tempDir(), "store"));
+  const got = await getImage(p.name, { store, backoffMs: 10 });
+  assertEquals(await digestOfFile(join(got.dir, "lib", "libbig.a")), want);
+  assertEquals(
+    proxy.log.filter((e) => e.path.endsWith(p.layer.digest)).map((e) => e.range),
+    [undefined, `bytes=${dropAt}-`],
+  );
+  // pull into an oci-archive
+  arm();
+  const tar = join(await tempDir(), "out.tar");
+  await pullImage(p.name, tar, { backoffMs: 10, format: "archive" });
+  const archive = await OciArchive.open(tar);
+  const stream = await archive.fetch(p.layer as Descriptor);
+  const h = createHash("sha256");
+  for await (const chunk of stream) h.update(chunk);
+  assertEquals(`sha256:${h.digest("hex")}`, p.layer.digest);
+  assertEquals(
+    proxy.log.filter((e) => e.path.endsWith(p.layer.digest)).map((e) => e.range),
+    [undefined, `bytes=${dropAt}-`],
+  );
+});
+
+// A proxy configured (fetch honours it): a large blob's download goes through it too, not
+// around it over a connection of its own. The variables are given to a child (test modules share
+// this process's environment).
+Deno.test("http1: with HTTP_PROXY (or http_proxy) set, a large blob goes through the proxy", async () => {
+  const { plain } = await registries();
+  const p = await pushedRandom(plain.host, 17 * MiB);
+  const seen: { url: string; client: string }[] = [];
+  const ac = new AbortController();
+  const proxy = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+    async (req) => {
+      // Deno's fetch adds `accept-language: *`; http1Fetch sends only the headers given
+      seen.push({ url: req.url, client: req.headers.has("accept-language") ? "fetch" : "http1" });
+      const headers = new Headers(req.headers);
+      headers.delete("host");
+      const up = await fetch(req.url, { method: req.method, headers, redirect: "manual" });
+      return new Response(up.body, { status: up.status, headers: up.headers });
+    },
+  );
+  try {
+    for (const k of ["HTTP_PROXY", "http_proxy"]) {
+      seen.length = 0;
+      const out = join(await tempDir(), "pulled");
+      const r = await runCli(["pull", p.name, "-o", out, "--format", "dir"], {
+        env: { [k]: `http://127.0.0.1:${proxy.addr.port}` },
+      });
+      assertEquals(r.code, 0, r.stderr);
+      const path = (await OciDir.open(out)).blobPath(p.layer.digest);
+      assertEquals(await digestOfFile(path), p.layer.digest);
+      const blob = seen.filter((e) => e.url.endsWith(`/blobs/${p.layer.digest}`));
+      assertEquals(blob.length, 1, `${k}: ${JSON.stringify(seen)}`);
+      assertEquals(blob[0]!.client, "fetch", "through fetch, not http1Fetch");
+    }
+  } finally {
+    ac.abort();
+    await proxy.finished;
+  }
 });

@@ -25,9 +25,15 @@ globalThis.addEventListener("unload", () => reg.kill());
 
 let n = 0;
 /** Push a fresh package through the proxy; returns its name, layer digest and source. */
-async function pushed(bytes = 2 * 1024 * 1024) {
+async function pushed(bytes = 2 * 1024 * 1024, random = false) {
   const name = `${proxy.host}/faults/pkg${n++}:1`;
   const src = await samplePackage(await tempDir(), bytes);
+  if (random) {
+    // a layer that barely compresses: as large as its file
+    const lib = new Uint8Array(bytes);
+    for (let o = 0; o < bytes; o += 65536) crypto.getRandomValues(lib.subarray(o, o + 65536));
+    await Deno.writeFile(join(src, "lib", "libfoo.a"), lib);
+  }
   const dir = join(await tempDir(), "layout");
   const r = await packDirectory(src, `oci:${dir}`, { name });
   const layout = await OciDir.open(dir);
@@ -123,22 +129,30 @@ Deno.test("fault: wrong bytes for a digest are rejected and nothing is stored", 
   assertEquals(await listTree(store.root), []);
 });
 
-Deno.test("fault: a blob GET redirected to another origin carries no Authorization", async () => {
-  const p = await pushed();
-  reset();
-  const recorder = startRecorder(reg.host);
-  try {
-    proxy.rules.redirectBlob = { digest: p.layer, to: recorder.url };
-    const r = await getImage(p.name, { ...fast, store: new Store(await tempDir()) });
-    assertEquals(await listTree(r.dir), await listTree(p.src));
-    assertEquals(recorder.seen.length, 1);
-    assertEquals(recorder.seen[0]!.get("authorization"), null);
-    // the registry itself did get credentials
-    assert(proxy.log.some((e) => e.status === 200 && e.path.includes("/manifests/")));
-  } finally {
-    await recorder.stop();
-  }
-});
+// a small blob and a large one (17 MiB of random bytes), both over http1Fetch
+for (const large of [false, true]) {
+  Deno.test(`fault: a ${large ? "large " : ""}blob GET redirected to another origin carries no Authorization`, async () => {
+    const p = await pushed(large ? 17 * 1024 * 1024 : undefined, large);
+    reset();
+    const recorder = startRecorder(reg.host);
+    try {
+      proxy.rules.redirectBlob = { digest: p.layer, to: recorder.url };
+      const r = await getImage(p.name, { ...fast, store: new Store(await tempDir()) });
+      assertEquals(await listTree(r.dir), await listTree(p.src));
+      assertEquals(recorder.seen.length, 1);
+      assertEquals(recorder.seen[0]!.get("authorization"), null);
+      // the GET, at the registry and at the other origin, by http1Fetch (Deno's fetch adds
+      // `accept-language: *`; http1Fetch sends only the headers given)
+      assertEquals(recorder.seen[0]!.has("accept-language"), false);
+      const asked = proxy.log.filter((e) => e.path.endsWith(p.layer));
+      assertEquals(asked.map((e) => e.client), ["http1"]);
+      // the registry itself did get credentials
+      assert(proxy.log.some((e) => e.status === 200 && e.path.includes("/manifests/")));
+    } finally {
+      await recorder.stop();
+    }
+  });
+}
 
 Deno.test("fault: a manifest larger than 4 MiB and an HTML answer are clear errors", async () => {
   const p = await pushed(1024);

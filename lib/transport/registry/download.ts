@@ -186,8 +186,13 @@ export class BlobDownloads {
       } catch (e) {
         if (e instanceof VerificationError) throw e;
         own = undefined; // lost with the failed read
-        this.#resumeOrThrow(e, resumes, maxResume, what, signal);
-        continue;
+        // broken off after the blob's last byte: nothing is missing, the digest decides (a
+        // Range from the blob's end would only be refused, 416)
+        if (got < desc.size) {
+          this.#resumeOrThrow(e, resumes, maxResume, what, signal);
+          continue;
+        }
+        this.#throwIfStopped(signal);
       }
       if (got < desc.size) {
         if (resumes < maxResume) continue; // closed early: the rest
@@ -489,6 +494,14 @@ export class BlobDownloads {
           }
         } catch (e) {
           if (!inPlace) own = undefined; // lost with the failed read
+          if (received === desc.size) {
+            // broken off after the blob's last byte (a length longer than the blob, a chunked
+            // body without its last chunk): nothing is missing, the digest decides; a Range
+            // from the blob's end would only be refused (416)
+            this.#throwIfStopped(signal);
+            verifier.finish();
+            return null;
+          }
           this.#resumeOrThrow(e, resumes++, maxResume, what, signal);
           await open();
           continue;

@@ -143,8 +143,20 @@ export function http1Usable(env?: Record<string, string>): boolean {
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const LATIN1 = new TextDecoder("latin1");
 const enc = new TextEncoder();
+
+/**
+ * Bytes as ISO-8859-1 text, one character per byte: a head's obs-text
+ * (0x80–0xff) stays a byte string `Headers` takes. (`TextDecoder("latin1")`
+ * is windows-1252: 0x80 became `€`, which `Headers` refused.)
+ */
+function latin1(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.byteLength; i += 8192) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  }
+  return s;
+}
 
 /** A connection read through a small buffer for heads and chunk lines. */
 class Conn {
@@ -238,7 +250,7 @@ class Conn {
         if (at === this.#start || this.#buf[at - 1] !== 13) {
           throw this.#bad(`${what} has a line not ended by CRLF`);
         }
-        const text = LATIN1.decode(this.#buf.subarray(this.#start, at - 1));
+        const text = latin1(this.#buf.subarray(this.#start, at - 1));
         this.#start = at + 1;
         return text;
       }
@@ -300,6 +312,30 @@ function hasControl(s: string): boolean {
 
 function printableHead(s: string): string {
   return s.slice(0, 60).replace(/[^\x20-\x7e]/g, "?");
+}
+
+/**
+ * A new connection, TLS on it for https. The signal stops the connect too: a host that drops
+ * packets holds a connect for minutes (`connectTls` takes no signal: TLS starts on the
+ * connection made).
+ */
+async function connect(
+  hostname: string,
+  port: number,
+  https: boolean,
+  caCerts: string[] | undefined,
+  signal: AbortSignal | undefined,
+): Promise<Deno.Conn> {
+  const tcp = await Deno.connect({ hostname, port, signal });
+  if (!https) return tcp;
+  try {
+    return await Deno.startTls(tcp, { hostname, caCerts, alpnProtocols: ["http/1.1"] });
+  } catch (e) {
+    try {
+      tcp.close();
+    } catch { /* taken by startTls */ }
+    throw e;
+  }
 }
 
 /** A fresh budget for one answer's head: {@link MAX_HEAD} bytes. */
@@ -422,17 +458,7 @@ export async function http1Fetch(
       // a kept connection first; a fresh one when there is none, or the kept one was dead
       c = fresh ? undefined : pool?.take(origin);
       const reused = c !== undefined;
-      c ??= new Conn(
-        https
-          ? await Deno.connectTls({
-            hostname,
-            port,
-            caCerts: options.caCerts,
-            alpnProtocols: ["http/1.1"],
-          })
-          : await Deno.connect({ hostname, port }),
-        url.host,
-      );
+      c ??= new Conn(await connect(hostname, port, https, options.caCerts, signal), url.host);
       if (signal?.aborted) c.close();
       try {
         await c.sent(request);
@@ -525,7 +551,9 @@ export async function http1Fetch(
     end(false);
     return Promise.resolve();
   };
-  const body = done ? null : new ReadableStream({
+  // only an answer that has no body by its framing gets none: an empty one is an empty
+  // stream, as `fetch` gives (a reader of a blob then sees it end, not a missing body)
+  const body = frame === "none" ? null : new ReadableStream({
     type: "bytes",
     autoAllocateChunkSize: 64 * 1024,
     pull: async (controller: ReadableByteStreamController) => {
