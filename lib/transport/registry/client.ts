@@ -218,6 +218,8 @@ export class RegistryClient {
   #caCerts: string[] | undefined;
   /** Connections kept between blob downloads (made at the first). */
   #h1: Http1Pool | undefined;
+  /** Whether blob downloads go over `http1Fetch` (asked at the first: see `http1Usable`). */
+  #h1Usable: boolean | undefined;
   /** Aborted by {@link abort}. */
   #stop = new AbortController();
   /**
@@ -569,9 +571,10 @@ export class RegistryClient {
       };
       if (body instanceof ReadableStream) init.duplex = "half";
       if (this.#http) init.client = this.#http;
-      const http1 = req.download && method === "GET" && body === undefined && http1Usable()
-        ? { caCerts: this.#caCerts, pool: this.#h1 ??= new Http1Pool() }
-        : undefined;
+      const http1 =
+        req.download && method === "GET" && body === undefined && (this.#h1Usable ??= http1Usable())
+          ? { caCerts: this.#caCerts, pool: this.#h1 ??= new Http1Pool() }
+          : undefined;
       const host = url.origin === this.#origin ? this.registry : url.host;
       const res = await timedFetch(url, init, {
         what: req.what,
