@@ -166,7 +166,8 @@ Deno.test("http1 hostile: obs-text bytes (0x80-0xff) in a reason phrase and a he
   });
 });
 
-const SMALL = randomBlob(100_000); // read whole into memory (BlobDownloads.read), not streamed
+// read whole into memory (BlobDownloads.read), not streamed, and over fetch
+const SMALL = randomBlob(100_000);
 
 for (const blob of [BLOB, SMALL]) {
   for (

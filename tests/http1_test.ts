@@ -638,22 +638,17 @@ for (const [name, answer, cancel] of NOT_KEPT) {
   });
 }
 
-Deno.test("http1: a pull's small blobs go over http1Fetch too, its manifest over fetch (a real registry)", async () => {
+Deno.test("http1: a pull's small blobs and manifest go over fetch, its large blob over http1Fetch (a real registry)", async () => {
   const { proxy } = await registries();
-  const src = await tempDir();
-  for (let i = 0; i < 30; i++) {
-    await Deno.writeFile(join(src, `f${i}`), crypto.getRandomValues(new Uint8Array(4096)));
-  }
-  const name = `${proxy.host}/http1/small:1`;
-  const dir = join(await tempDir(), "layout");
-  await packDirectory(src, `oci:${dir}`, { name });
-  await pushImage(`oci:${dir}`, undefined, {});
+  const p = await pushedRandom(proxy.host, 17 * MiB);
   proxy.reset();
   const out = join(await tempDir(), "pulled");
-  await pullImage(name, `oci:${out}`, {});
+  await pullImage(p.name, `oci:${out}`, {});
   const blobs = proxy.log.filter((e) => e.method === "GET" && e.path.includes("/blobs/"));
-  assert(blobs.length >= 2, JSON.stringify(proxy.log));
-  assert(blobs.every((e) => e.client === "http1"), JSON.stringify(blobs));
+  assertEquals(blobs.length, 2, JSON.stringify(proxy.log)); // the config and the layer
+  for (const e of blobs) {
+    assertEquals(e.client, e.path.endsWith(p.layer.digest) ? "http1" : "fetch", e.path);
+  }
   assert(proxy.log.some((e) => e.path.includes("/manifests/") && e.client === "fetch"));
 });
 

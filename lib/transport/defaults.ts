@@ -13,6 +13,13 @@ export const DEFAULT_CONCURRENCY = 8;
 export const DEFAULT_LARGE_TRANSFERS = 4;
 /** A blob this size or larger counts as large (1 MiB). */
 export const LARGE_BLOB = 1 << 20;
+/**
+ * A blob this size or larger is downloaded (whole or in ranges) by ocipkg's
+ * HTTP/1.1 client, its body read straight into the reader's buffers
+ * (`http1Fetch`); smaller ones by `fetch` (16 MiB: below it, no gain was
+ * measured, and `fetch` may multiplex them over one HTTP/2 connection).
+ */
+export const HTTP1_MIN = 16 << 20;
 
 /**
  * Default network limits (milliseconds, bytes per second).

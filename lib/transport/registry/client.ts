@@ -164,9 +164,10 @@ export interface RegistryRequest {
    */
   stream?: boolean;
   /**
-   * A blob download: sent with `http1Fetch` over the client's kept
-   * connections (its body read straight into the reader's buffers), unless
-   * a proxy is configured or `OCIPKG_HTTP1=0` (see `http1Usable`).
+   * A large blob's download (`HTTP1_MIN` or more, whole or a range): sent
+   * with `http1Fetch` over the client's kept connections (its body read
+   * straight into the reader's buffers), unless a proxy is configured or
+   * `OCIPKG_HTTP1=0` (see `http1Usable`).
    */
   download?: boolean;
   /** The stalls of the download this request is part of (see {@link DownloadStalls}). */

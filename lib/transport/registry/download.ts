@@ -28,6 +28,7 @@ import {
   DEFAULT_RANGE_PARTS,
   DEFAULT_RANGE_SEGMENT,
   DEFAULT_RANGE_THRESHOLD,
+  HTTP1_MIN,
   LARGE_BLOB,
 } from "../defaults.ts";
 
@@ -334,7 +335,7 @@ export class BlobDownloads {
       what,
       ok: [200, 206, 404],
       stream: true,
-      download: true,
+      download: desc.size >= HTTP1_MIN,
       stalls,
       signal,
     });
