@@ -794,3 +794,28 @@ Deno.test("http1: with HTTP_PROXY (or http_proxy) set, a large blob goes through
     await proxy.finished;
   }
 });
+
+Deno.test("http1: a body cancelled after its end leaves the kept connection to the next request", async () => {
+  // (a body larger than what comes with the head: the second answer is still on the socket)
+  const big = "a".repeat(200_000);
+  const server = keepAliveServer(() => ({
+    bytes: `HTTP/1.1 200 OK\r\ncontent-length: ${big.length}\r\n\r\n${big}`,
+  }));
+  const pool = new Http1Pool();
+  try {
+    const url = new URL(`http://${server.host}/x`);
+    const first = await http1Fetch(url, {}, { pool });
+    const reader = first.body!.getReader();
+    while (!(await reader.read()).done);
+    assertEquals(pool.idle, 1);
+    const second = await http1Fetch(url, {}, { pool }); // takes the kept connection
+    await reader.cancel(); // the first body, done already: nothing to close
+    await first.body?.cancel().catch(() => {});
+    http1Body(first)?.cancel();
+    assertEquals(await second.text(), big);
+    assertEquals(server.connections, 1);
+  } finally {
+    pool.close();
+    await server.stop();
+  }
+});

@@ -491,9 +491,11 @@ export async function http1Fetch(
   let chunkEnded = frame === "chunked"; // a chunk's size line comes next
   const budget = { left: MAX_HEAD };
   // the body's end (`ok`: read to its end): the connection kept, or closed
+  // once: a cancel after the end must not close a connection kept (another request's by then)
+  let ended = false;
   const end = (ok: boolean) => {
-    if (done && conn.closed) return;
-    done = true;
+    if (ended) return;
+    ended = done = true;
     unlisten();
     if (ok && keep && conn.buffered === 0 && !conn.closed) pool!.give(origin, conn);
     else conn.close();
