@@ -23,10 +23,10 @@ import {
   bytesStream,
   fetchBytes,
   type ReadTarget,
+  streamOfReads,
   takeReadsInPlace,
   type Target,
   TransferLostError,
-  withReadsInPlace,
 } from "./target.ts";
 import { DEFAULT_CONCURRENCY, DEFAULT_LARGE_TRANSFERS, LARGE_BLOB } from "./defaults.ts";
 
@@ -284,23 +284,7 @@ function countBytes(
       onBytes(total, n === null);
       return n;
     };
-    const counted = new ReadableStream({
-      type: "bytes",
-      autoAllocateChunkSize: 256 << 10,
-      async pull(c: ReadableByteStreamController) {
-        const request = c.byobRequest!;
-        const view = request.view!;
-        const n = await read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
-        if (n === null) {
-          c.close();
-          request.respond(0);
-          return;
-        }
-        request.respond(n);
-      },
-      cancel: (reason) => inPlace.cancel(reason),
-    }, { highWaterMark: 0 });
-    return vouch(withReadsInPlace(counted, read), vouchedFor(src) ?? {});
+    return vouch(streamOfReads({ read, cancel: inPlace.cancel }), vouchedFor(src) ?? {});
   }
   let reader: ReadableStreamBYOBReader;
   try {

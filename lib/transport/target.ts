@@ -357,6 +357,57 @@ export function takeReadsInPlace(stream: ReadableStream<Uint8Array>): ReadsInPla
 }
 
 /**
+ * A byte stream over reads that fill a buffer in place: each read of the
+ * stream (BYOB into the consumer's buffer, or into one of the stream's
+ * own) is one `reads.read`, and the stream offers the same reads to a
+ * consumer that takes them ({@link takeReadsInPlace}).
+ *
+ * @param reads the reads, and what stops them
+ * @param options `start`: awaited before the first read (a failure errors the stream);
+ *   `chunk`: the buffer a reader without its own is given (default 256 KiB)
+ * @returns the stream
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { streamOfReads } from "./target.ts";
+ * const bytes = new TextEncoder().encode("hello");
+ * let at = 0;
+ * const s = streamOfReads({
+ *   read: (into) => {
+ *     if (at === bytes.byteLength) return Promise.resolve(null);
+ *     into[0] = bytes[at++]!; // one byte a read
+ *     return Promise.resolve(1);
+ *   },
+ *   cancel: () => Promise.resolve(),
+ * });
+ * assert.equal(await new Response(s).text(), "hello");
+ * ```
+ */
+export function streamOfReads(
+  reads: ReadsInPlace,
+  options: { start?: () => Promise<void>; chunk?: number } = {},
+): ReadableStream<Uint8Array> {
+  const stream = new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: options.chunk ?? 256 << 10,
+    start: options.start,
+    async pull(controller: ReadableByteStreamController) {
+      const request = controller.byobRequest!;
+      const view = request.view!;
+      const n = await reads.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+      if (n === null) {
+        controller.close();
+        request.respond(0);
+        return;
+      }
+      request.respond(n);
+    },
+    cancel: (reason) => reads.cancel(reason),
+  }, { highWaterMark: 0 });
+  return withReadsInPlace(stream, reads.read);
+}
+
+/**
  * Run `fn` with a target and always close it; on failure abort writable ones
  * (so an archive being written is not left half-made).
  *

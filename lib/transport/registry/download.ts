@@ -23,7 +23,7 @@ import { isLoopbackHost } from "../../oci/reference.ts";
 import { RegistryError } from "./errors.ts";
 import { DownloadStalls, RegistryTimeoutError, type TimedBody, timedRead } from "./http.ts";
 import type { Repository } from "./repository.ts";
-import { bytesStream, type FetchOptions, withReadsInPlace } from "../target.ts";
+import { bytesStream, type FetchOptions, streamOfReads } from "../target.ts";
 import {
   DEFAULT_RANGE_PARTS,
   DEFAULT_RANGE_SEGMENT,
@@ -541,26 +541,9 @@ export class BlobDownloads {
       await opened.catch(() => {});
       await reads?.cancel(reason);
     };
-    const stream = new ReadableStream({
-      type: "bytes",
-      autoAllocateChunkSize: 256 << 10,
+    return streamOfReads({ read: (into) => guard(() => readInto(into)), cancel }, {
       start: () => opened,
-      pull: async (controller: ReadableByteStreamController) => {
-        const request = controller.byobRequest!;
-        const view = request.view!;
-        const n = await guard(() =>
-          readInto(new Uint8Array(view.buffer, view.byteOffset, view.byteLength))
-        );
-        if (n === null) {
-          controller.close();
-          request.respond(0);
-          return;
-        }
-        request.respond(n);
-      },
-      cancel,
-    }, { highWaterMark: 0 });
-    return withReadsInPlace(stream, (into) => guard(() => readInto(into)));
+    });
   }
 }
 

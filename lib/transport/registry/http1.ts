@@ -17,6 +17,7 @@
  * @module
  */
 import { RegistryError } from "./errors.ts";
+import { streamOfReads } from "../target.ts";
 
 /** Cap on a response's head (status line and headers) and on a chunked body's trailers: 64 KiB. */
 export const MAX_HEAD = 64 * 1024;
@@ -555,22 +556,13 @@ export async function http1Fetch(
   };
   // only an answer that has no body by its framing gets none: an empty one is an empty
   // stream, as `fetch` gives (a reader of a blob then sees it end, not a missing body)
-  const body = frame === "none" ? null : new ReadableStream({
-    type: "bytes",
-    autoAllocateChunkSize: 64 * 1024,
-    pull: async (controller: ReadableByteStreamController) => {
-      const request = controller.byobRequest!;
-      const view = request.view!;
-      const r = await read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
-      if (r.done) {
-        controller.close();
-        request.respond(0);
-        return;
-      }
-      request.respond(r.value.byteLength);
+  const body = frame === "none" ? null : streamOfReads({
+    read: async (into) => {
+      const r = await read(into);
+      return r.done ? null : r.value.byteLength;
     },
     cancel,
-  }, { highWaterMark: 0 });
+  }, { chunk: 64 * 1024 });
   const statusText = /^[\t\x20-\x7e]*$/.test(head.statusText) ? head.statusText : "";
   const res = new Response(body, { status: head.status, statusText, headers: head.headers });
   if (body) bodies.set(res, { read, cancel });
