@@ -3,6 +3,7 @@
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { RegistryClient, RegistryTimeoutError } from "./_internal.ts";
 import { have } from "./_helpers.ts";
+import { startRaw } from "./_hostile_server.ts";
 import { Repository } from "../lib/transport/registry/repository.ts";
 import { BlobDownloads } from "../lib/transport/registry/download.ts";
 import { Buffer } from "node:buffer";
@@ -65,47 +66,15 @@ async function withRaw(
   answer: (conn: Deno.Conn, head: string, n: number) => Promise<void>,
   fn: (host: string, heads: string[]) => Promise<void>,
 ): Promise<void> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const heads: string[] = [];
-  const conns = new Set<Deno.Conn>();
-  const tasks: Promise<void>[] = [];
-  const serve = async (c: Deno.Conn) => {
-    try {
-      let head = "";
-      const buf = new Uint8Array(4096);
-      while (!head.includes("\r\n\r\n")) {
-        const k = await c.read(buf);
-        if (k === null) return;
-        head += new TextDecoder().decode(buf.subarray(0, k));
-      }
-      heads.push(head);
-      await answer(c, head, heads.length);
-    } catch {
-      /* the client went away */
-    } finally {
-      conns.delete(c);
-      try {
-        c.close();
-      } catch { /* closed */ }
-    }
-  };
-  const accepting = (async () => {
-    for await (const c of listener) {
-      conns.add(c);
-      tasks.push(serve(c));
-    }
-  })().catch(() => {});
+  const server = startRaw(async (conn, head) => {
+    heads.push(head);
+    await answer(conn, head, heads.length);
+  });
   try {
-    await fn(`127.0.0.1:${(listener.addr as Deno.NetAddr).port}`, heads);
+    await fn(server.host, heads);
   } finally {
-    listener.close();
-    for (const c of conns) {
-      try {
-        c.close();
-      } catch { /* closed */ }
-    }
-    await accepting;
-    await Promise.allSettled(tasks);
+    await server.stop();
   }
 }
 
