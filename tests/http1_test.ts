@@ -452,6 +452,15 @@ Deno.test("http1: a large blob through the CLI: `get` and `pull` give the same b
     assertEquals(r.code, 0, r.stderr);
     const path = (await OciDir.open(out)).blobPath(p.layer.digest);
     assertEquals(await digestOfFile(path), p.layer.digest);
+    // get: the store's copy of the layer and the file extracted from it
+    const data = await tempDir();
+    const got = await runCli(["get", p.name], { dataHome: data, env: { OCIPKG_HTTP1: h1 } });
+    assertEquals(got.code, 0, got.stderr);
+    const dir = got.stdout.trim().split("\n").at(-1)!;
+    assertEquals(
+      await digestOfFile(join(dir, "lib", "libbig.a")),
+      await digestOfFile(join(p.src, "lib", "libbig.a")),
+    );
   }
 });
 
