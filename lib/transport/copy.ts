@@ -268,7 +268,7 @@ export async function copy(
 /**
  * Pass `src` on unchanged while counting its bytes: a byte stream stays one
  * (reads go straight into the consumer's buffers) and keeps its producer's
- * {@link vouch}, and its reads in place ({@link withReadsInPlace}: a large
+ * {@link vouch}, and its reads in place ({@link takeReadsInPlace}: a large
  * download still lands in a direct writer's ring with a progress bar shown).
  */
 function countBytes(

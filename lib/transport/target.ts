@@ -282,7 +282,7 @@ export function takeBytes(stream: ReadableStream<Uint8Array>): Uint8Array | unde
 }
 
 /**
- * Reads that fill a buffer in place (see {@link withReadsInPlace}).
+ * Reads that fill a buffer in place (see {@link streamOfReads}).
  */
 export interface ReadsInPlace {
   /**
@@ -298,20 +298,19 @@ export interface ReadsInPlace {
 const inPlaceStreams = new WeakMap<ReadableStream<Uint8Array>, ReadsInPlace["read"]>();
 
 /**
- * Give `stream` reads that fill a consumer's memory in place: a consumer
- * that writes a blob through memory of its own (the ring of a direct
- * writer) takes them with {@link takeReadsInPlace} and has the bytes land
- * there, with no copy between. `read` must deliver what the stream's reads
- * would (the same bytes, verified the same way); the stream's `cancel` is
- * what stops them.
+ * The reads in place of a stream made by {@link streamOfReads}, taken
+ * instead of reading it: a consumer that writes a blob through memory of
+ * its own (the ring of a direct writer) has the bytes land there, with no
+ * copy between. The stream is locked (no one else reads it), and cancelling
+ * the reads cancels it. Any other stream, or one a reader has begun, gives
+ * `undefined` and is left as it was.
  *
- * @param stream the stream
- * @param read its reads in place
- * @returns the same stream
+ * @param stream any stream
+ * @returns its reads in place, or undefined
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { takeReadsInPlace, withReadsInPlace } from "./target.ts";
+ * import { streamOfReads, takeReadsInPlace } from "./target.ts";
  * const bytes = new TextEncoder().encode("hello");
  * let at = 0;
  * const read = (into: Uint8Array) => {
@@ -321,32 +320,15 @@ const inPlaceStreams = new WeakMap<ReadableStream<Uint8Array>, ReadsInPlace["rea
  *   at += n;
  *   return Promise.resolve(n);
  * };
- * const s = withReadsInPlace(ReadableStream.from([bytes]), read);
+ * const s = streamOfReads({ read, cancel: () => Promise.resolve() });
  * const reads = takeReadsInPlace(s)!;
- * const into = new Uint8Array(new SharedArrayBuffer(3));
+ * const into = new Uint8Array(new SharedArrayBuffer(3)); // any memory
  * assert.equal(await reads.read(into), 3);
  * assert.equal(await reads.read(into), 2);
  * assert.equal(await reads.read(into), null);
  * assert.ok(s.locked); // taken: nobody else reads it
  * assert.equal(takeReadsInPlace(ReadableStream.from([bytes])), undefined);
  * ```
- */
-export function withReadsInPlace(
-  stream: ReadableStream<Uint8Array>,
-  read: ReadsInPlace["read"],
-): ReadableStream<Uint8Array> {
-  inPlaceStreams.set(stream, read);
-  return stream;
-}
-
-/**
- * The reads in place of a stream made with {@link withReadsInPlace}, taken
- * instead of reading it: the stream is locked (no one else reads it), and
- * cancelling the reads cancels it. Any other stream, or one a reader has
- * begun, gives `undefined` and is left as it was.
- *
- * @param stream any stream
- * @returns its reads in place, or undefined
  */
 export function takeReadsInPlace(stream: ReadableStream<Uint8Array>): ReadsInPlace | undefined {
   const read = inPlaceStreams.get(stream);
@@ -404,7 +386,8 @@ export function streamOfReads(
     },
     cancel: (reason) => reads.cancel(reason),
   }, { highWaterMark: 0 });
-  return withReadsInPlace(stream, reads.read);
+  inPlaceStreams.set(stream, reads.read);
+  return stream;
 }
 
 /**

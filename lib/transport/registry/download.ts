@@ -21,7 +21,13 @@ import { printable } from "../../util/text.ts";
 import type { Descriptor } from "../../oci/manifest.ts";
 import { isLoopbackHost } from "../../oci/reference.ts";
 import { RegistryError } from "./errors.ts";
-import { DownloadStalls, RegistryTimeoutError, type TimedBody, timedRead } from "./http.ts";
+import {
+  byobReads,
+  DownloadStalls,
+  RegistryTimeoutError,
+  type TimedBody,
+  timedRead,
+} from "./http.ts";
 import type { Repository } from "./repository.ts";
 import { bytesStream, type FetchOptions, streamOfReads } from "../target.ts";
 import {
@@ -435,9 +441,7 @@ export class BlobDownloads {
     const maxResume = this.#repo.options.resumeAttempts ?? 5;
     let received = 0;
     let resumes = 0;
-    let reads:
-      | { read: TimedBody["read"]; cancel: TimedBody["cancel"]; inPlace: boolean }
-      | undefined;
+    let reads: TimedBody | undefined;
     let skip = 0; // bytes to drop when a server ignores Range (200)
     const open = async () => {
       let res = first;
@@ -458,7 +462,7 @@ export class BlobDownloads {
       // a 200 to a Range request sends the blob from its start: the bytes passed on already
       // are dropped, and the verifier goes on over the rest (its digest covers every byte passed)
       skip = received > 0 && res.status === 200 ? received : 0;
-      reads = timedRead(res) ?? byobReads(res);
+      reads = timedRead(res) ?? byobReads(res.body!);
     };
     // every way out of the stream but its end stops the verifier's worker
     const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
@@ -545,14 +549,4 @@ export class BlobDownloads {
       start: () => opened,
     });
   }
-}
-
-/** A body's BYOB reads (each takes the buffer), for an answer not from `timedFetch`. */
-function byobReads(res: Response): TimedBody {
-  const reader = res.body!.getReader({ mode: "byob" });
-  return {
-    read: (into) => reader.read(into),
-    cancel: (why) => reader.cancel(why),
-    inPlace: false,
-  };
 }

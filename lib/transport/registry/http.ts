@@ -317,7 +317,7 @@ export interface FetchLimits {
   stop?: AbortSignal;
   /**
    * Send this GET with {@link http1Fetch} (a large blob's download), not
-   * `fetch`: its TLS options.
+   * `fetch`: its CA certificates and kept connections.
    */
   http1?: Http1Options;
 }
@@ -588,10 +588,35 @@ export async function timedFetch(url: URL, init: RequestInit, l: FetchLimits): P
   return wrapped;
 }
 
-/** A byte stream's BYOB reads, as {@link Http1Body}'s. */
-function byobReads(body: ReadableStream<Uint8Array>): Http1Body {
+/**
+ * A byte stream's BYOB reads, in the shape of {@link TimedBody} (each read takes its buffer).
+ *
+ * @param body a byte stream (a response's body)
+ * @returns its reads
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { byobReads } from "./http.ts";
+ * const body = new ReadableStream({
+ *   type: "bytes",
+ *   start(c) {
+ *     c.enqueue(new TextEncoder().encode("hi"));
+ *     c.close();
+ *   },
+ * });
+ * const reads = byobReads(body);
+ * const r = await reads.read(new Uint8Array(8));
+ * assert.equal(new TextDecoder().decode(r.value), "hi");
+ * assert.equal(reads.inPlace, false);
+ * ```
+ */
+export function byobReads(body: ReadableStream<Uint8Array>): TimedBody {
   const reader = body.getReader({ mode: "byob" });
-  return { read: (into) => reader.read(into), cancel: (why) => reader.cancel(why) };
+  return {
+    read: (into) => reader.read(into),
+    cancel: (why) => reader.cancel(why),
+    inPlace: false,
+  };
 }
 
 /** The reads behind each body {@link timedFetch} wrapped, for {@link timedRead}. */

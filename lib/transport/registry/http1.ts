@@ -339,11 +339,6 @@ async function connect(
   }
 }
 
-/** A fresh budget for one answer's head: {@link MAX_HEAD} bytes. */
-function budgetOf(): { left: number } {
-  return { left: MAX_HEAD };
-}
-
 /**
  * The answer's head after any interim (1xx) ones: a final status of 200–599,
  * no `Content-Encoding` (ocipkg asks for `identity`).
@@ -463,7 +458,7 @@ export async function http1Fetch(
       if (signal?.aborted) c.close();
       try {
         await c.sent(request);
-        head = await readAnswer(c, url, budgetOf());
+        head = await readAnswer(c, url, { left: MAX_HEAD });
         break;
       } catch (e) {
         // the server had closed the kept connection before it saw this request: once more
